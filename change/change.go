@@ -1,0 +1,284 @@
+// Package change holds a tenant's synced state as the diff sees it and the change set (the plan)
+// that the diff makes from it. It is a leaf shared by the diff, the safety check, the stores,
+// the run record and the mailer; it decides nothing.
+package change
+
+import (
+	"fmt"
+
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// Op is what a change does to its object.
+type Op uint8
+
+const (
+	// Insert creates a new synced object.
+	Insert Op = iota + 1
+	// Update replaces a synced object's stored fields (its content hash changed).
+	Update
+	// Delete removes it. For a person this means the trash can: an import never hard-deletes
+	// a person.
+	Delete
+	// Restore brings a trashed person back (with the file's fields).
+	Restore
+	// Archive archives a course: status archived, parents removed.
+	Archive
+	// Manualize turns a synced membership of an archived course into a manual one.
+	Manualize
+)
+
+var opNames = [...]string{Insert: "insert", Update: "update", Delete: "delete", Restore: "restore", Archive: "archive", Manualize: "manual"}
+
+func (o Op) String() string {
+	if int(o) < len(opNames) && opNames[o] != "" {
+		return opNames[o]
+	}
+	return fmt.Sprintf("op(%d)", o)
+}
+
+// MarshalText writes the op's name.
+func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText reads an op's name.
+func (o *Op) UnmarshalText(b []byte) error {
+	for i, n := range opNames {
+		if n != "" && n == string(b) {
+			*o = Op(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown change op %q", b)
+}
+
+// Removal reports whether the op takes something away (what hold-removals holds back).
+func (o Op) Removal() bool { return o == Delete || o == Archive || o == Manualize }
+
+// Person is one change to a person. For Delete only Key and Name are set.
+type Person struct {
+	Op     Op            `json:"op"`
+	Person record.Person `json:"person"`
+}
+
+// Group is one change to a group. For Delete and Archive only Key and Name are set.
+type Group struct {
+	Op    Op           `json:"op"`
+	Group record.Group `json:"group"`
+}
+
+// Membership is one change to a membership. For Delete and Manualize only the key is set.
+type Membership struct {
+	Op         Op                `json:"op"`
+	Membership record.Membership `json:"membership"`
+	// Cascade marks a delete caused by its person or group going (counted as a delete).
+	Cascade bool `json:"cascade,omitempty"`
+}
+
+// Notice kinds for the attention section of the status mail.
+const (
+	NoticeReappearedCourse = "reappeared-archived-course"
+	NoticeSkippedRecord    = "skipped-record"
+	NoticeOrphanedGroup    = "orphaned-group"
+	NoticeKeptRecord       = "kept-record" // a skipped record's stored counterpart was kept
+	NoticeStaleSource      = "no-new-file"
+)
+
+// Notice is something a person should look at; it changes nothing.
+type Notice struct {
+	Kind    string `json:"kind"`
+	Key     string `json:"key,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Message string `json:"message"`
+}
+
+// TypeCounts are one record type's numbers in a run record and the status mail.
+// For memberships, Archived counts synced memberships turned manual because their course was
+// archived (not deletes); Deleted includes cascades.
+type TypeCounts struct {
+	Before   int `json:"before"`
+	Inserted int `json:"inserted"`
+	Updated  int `json:"updated"`
+	Deleted  int `json:"deleted"`
+	Restored int `json:"restored"`
+	Archived int `json:"archived"`
+	After    int `json:"after"`
+}
+
+// Counts are the per-type numbers of a run.
+type Counts struct {
+	Persons     TypeCounts `json:"persons"`
+	Groups      TypeCounts `json:"groups"`
+	Memberships TypeCounts `json:"memberships"`
+}
+
+// Of returns the counts of one type.
+func (c *Counts) Of(t record.Type) *TypeCounts {
+	switch t {
+	case record.Persons:
+		return &c.Persons
+	case record.Groups:
+		return &c.Groups
+	default:
+		return &c.Memberships
+	}
+}
+
+// Plan is a change set: exactly what one run would do to one tenant's state, made against
+// state version BaseVersion. Its JSON encoding is what a held run stores and approval applies.
+type Plan struct {
+	Tenant      string       `json:"tenant"`
+	Mode        string       `json:"mode"` // snapshot or event
+	BaseVersion int64        `json:"base_version"`
+	Persons     []Person     `json:"persons"`
+	Groups      []Group      `json:"groups"`
+	Memberships []Membership `json:"memberships"`
+	Attention   []Notice     `json:"attention,omitempty"`
+	Counts      Counts       `json:"counts"`
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *Plan) Empty() bool {
+	return len(p.Persons) == 0 && len(p.Groups) == 0 && len(p.Memberships) == 0
+}
+
+// Split divides a plan into what hold-removals applies now (inserts, updates, restores) and what
+// waits for approval (deletes, archivals, manualizations and cascades). Counts are recomputed
+// from the state counts in before.
+func (p *Plan) Split() (now, held *Plan) {
+	now = &Plan{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion, Attention: p.Attention}
+	held = &Plan{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion}
+	for _, c := range p.Persons {
+		if c.Op.Removal() {
+			held.Persons = append(held.Persons, c)
+		} else {
+			now.Persons = append(now.Persons, c)
+		}
+	}
+	for _, c := range p.Groups {
+		if c.Op.Removal() {
+			held.Groups = append(held.Groups, c)
+		} else {
+			now.Groups = append(now.Groups, c)
+		}
+	}
+	for _, c := range p.Memberships {
+		if c.Op.Removal() {
+			held.Memberships = append(held.Memberships, c)
+		} else {
+			now.Memberships = append(now.Memberships, c)
+		}
+	}
+	now.Counts = Tally(now, Before(p.Counts))
+	held.Counts = Tally(held, Before(now.Counts.after()))
+	return now, held
+}
+
+func (c Counts) after() Counts {
+	return Counts{Persons: TypeCounts{Before: c.Persons.After}, Groups: TypeCounts{Before: c.Groups.After}, Memberships: TypeCounts{Before: c.Memberships.After}}
+}
+
+// Before extracts the per-type Before numbers.
+func Before(c Counts) [3]int {
+	return [3]int{c.Persons.Before, c.Groups.Before, c.Memberships.Before}
+}
+
+// Tally counts a plan's changes on top of the given before numbers.
+func Tally(p *Plan, before [3]int) Counts {
+	var c Counts
+	c.Persons.Before, c.Groups.Before, c.Memberships.Before = before[0], before[1], before[2]
+	for _, x := range p.Persons {
+		bump(&c.Persons, x.Op)
+	}
+	for _, x := range p.Groups {
+		bump(&c.Groups, x.Op)
+	}
+	for _, x := range p.Memberships {
+		bump(&c.Memberships, x.Op)
+	}
+	for _, t := range record.Types {
+		tc := c.Of(t)
+		tc.After = tc.Before + tc.Inserted + tc.Restored - tc.Deleted - tc.Archived
+	}
+	return c
+}
+
+func bump(c *TypeCounts, op Op) {
+	switch op {
+	case Insert:
+		c.Inserted++
+	case Update:
+		c.Updated++
+	case Delete:
+		c.Deleted++
+	case Restore:
+		c.Restored++
+	case Archive, Manualize:
+		c.Archived++
+	}
+}
+
+// PersonState is what the diff needs of a stored person.
+type PersonState struct {
+	Hash    record.Hash
+	Name    string
+	Trashed bool
+}
+
+// GroupState is what the diff needs of a stored group.
+type GroupState struct {
+	Hash     record.Hash
+	Name     string
+	Archived bool
+	Course   bool
+	Parents  []string
+}
+
+// MembershipState is what the diff needs of a stored membership.
+type MembershipState struct {
+	Hash       record.Hash
+	MemberType record.MemberType
+	// Manual memberships were not made by the import; the import never touches them.
+	Manual bool
+}
+
+// State is a tenant's stored state as the diff reads it: every person (active and trashed),
+// every group (active and archived) and every membership (synced and manual).
+type State struct {
+	Tenant      string
+	Version     int64
+	Persons     map[string]PersonState
+	Groups      map[string]GroupState
+	Memberships map[record.MembershipKey]MembershipState
+}
+
+// NewState returns an empty state (a tenant's first import).
+func NewState(tenant string) *State {
+	return &State{
+		Tenant:      tenant,
+		Persons:     map[string]PersonState{},
+		Groups:      map[string]GroupState{},
+		Memberships: map[record.MembershipKey]MembershipState{},
+	}
+}
+
+// Active returns the counts of active synced objects per type: the "before" numbers and the
+// safety filter's base.
+func (s *State) Active() [3]int {
+	var n [3]int
+	for _, p := range s.Persons {
+		if !p.Trashed {
+			n[record.Persons]++
+		}
+	}
+	for _, g := range s.Groups {
+		if !g.Archived {
+			n[record.Groups]++
+		}
+	}
+	for _, m := range s.Memberships {
+		if !m.Manual {
+			n[record.Memberships]++
+		}
+	}
+	return n
+}

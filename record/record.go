@@ -1,0 +1,303 @@
+// Package record holds the typed records read from an IMS Enterprise 1.1 file: persons, groups
+// and memberships, with their keys and content hashes. It is a leaf: it imports nothing of ours,
+// so the reader, the diff, the stores and the mailer can all share it.
+package record
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Type is one of the three kinds of record. Its String form is the JSON and config name.
+type Type int
+
+const (
+	Persons Type = iota
+	Groups
+	Memberships
+)
+
+// Types lists the kinds in report order.
+var Types = [...]Type{Persons, Groups, Memberships}
+
+func (t Type) String() string {
+	switch t {
+	case Persons:
+		return "persons"
+	case Groups:
+		return "groups"
+	case Memberships:
+		return "memberships"
+	}
+	return "unknown"
+}
+
+// Pos is a position in the input file: 1-based line and column (in characters of the decoded
+// text, as an editor shows them).
+type Pos struct {
+	Line   int `json:"line"`
+	Column int `json:"column"`
+}
+
+// RecStatus is IMS recstatus: 0 when absent, 1 add, 2 update, 3 delete.
+type RecStatus int
+
+const (
+	StatusAbsent RecStatus = 0
+	StatusAdd    RecStatus = 1
+	StatusUpdate RecStatus = 2
+	StatusDelete RecStatus = 3
+)
+
+// Attr is one normalised, stored field of a record, e.g. {"email", "a@b.org"}.
+// Names are dotted paths such as "name.given", "userid.SchoolID", "tel.voice" or, for tenant
+// XPath mappings, "x.<mapping name>".
+type Attr struct {
+	Name  string `json:"n"`
+	Value string `json:"v"`
+}
+
+// Attrs is a record's field list. Sort it with Sort before hashing; duplicates are kept in
+// input order (two tel numbers of one type are two attributes).
+type Attrs []Attr
+
+// Sort orders attributes by name, keeping the input order of equal names.
+func (a Attrs) Sort() { sort.SliceStable(a, func(i, j int) bool { return a[i].Name < a[j].Name }) }
+
+// Get returns the first value of name, or "".
+func (a Attrs) Get(name string) string {
+	for _, x := range a {
+		if x.Name == name {
+			return x.Value
+		}
+	}
+	return ""
+}
+
+// Hash is a record's content hash: the first 16 bytes of a SHA-256 over its normalised stored
+// fields. Equal hashes mean "no update", whatever the file's formatting.
+type Hash [16]byte
+
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// MarshalText writes the hash as hex (JSON plans and stores keep it readable).
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText reads the hex form.
+func (h *Hash) UnmarshalText(b []byte) error {
+	if _, err := hex.Decode(h[:], b); err != nil || len(b) != 2*len(h) {
+		return fmt.Errorf("content hash %q: want %d hex digits", b, 2*len(h))
+	}
+	return nil
+}
+
+// ParseHash reads the hex form written by String. A malformed string gives the zero hash.
+func ParseHash(s string) Hash {
+	var h Hash
+	b, err := hex.DecodeString(s)
+	if err == nil && len(b) == len(h) {
+		copy(h[:], b)
+	}
+	return h
+}
+
+// hasher builds a content hash from length-prefixed fields, so ("ab","c") ≠ ("a","bc").
+type hasher struct{ buf []byte }
+
+func (h *hasher) add(s string) {
+	n := len(s)
+	h.buf = append(h.buf, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	h.buf = append(h.buf, s...)
+}
+
+func (h *hasher) sum() Hash {
+	full := sha256.Sum256(h.buf)
+	var out Hash
+	copy(out[:], full[:])
+	return out
+}
+
+func (h *hasher) attrs(a Attrs) {
+	h.add("attrs")
+	for _, x := range a {
+		h.add(x.Name)
+		h.add(x.Value)
+	}
+}
+
+// Person is one <person>. Key is the trimmed sourcedid/id (the "New" one when there are several).
+type Person struct {
+	Pos       Pos       `json:"-"`
+	Key       string    `json:"key"`
+	Source    string    `json:"source,omitempty"`
+	RecStatus RecStatus `json:"-"`
+	Name      string    `json:"name,omitempty"` // formatted name (<fn>, else given + family)
+	Attrs     Attrs     `json:"attrs,omitempty"`
+	// Secret is mixed into the content hash and never stored, logged or mailed: a clear-text
+	// password changing must still count as an update. Readers put only a digest here.
+	Secret string `json:"-"`
+	Hash   Hash   `json:"hash"`
+}
+
+// ComputeHash sets p.Hash from the stored fields. Attrs must be sorted.
+func (p *Person) ComputeHash() {
+	h := hasher{buf: make([]byte, 0, 256)}
+	h.add("person")
+	h.add(p.Key)
+	h.add(p.Source)
+	h.add(p.Name)
+	h.attrs(p.Attrs)
+	h.add(p.Secret)
+	p.Hash = h.sum()
+}
+
+// GroupType is one <grouptype>: scheme, typevalue and its level.
+type GroupType struct {
+	Scheme string `json:"scheme,omitempty"`
+	Value  string `json:"value"`
+	Level  string `json:"level,omitempty"`
+}
+
+// Group is one <group>. Parents are the keys named by relationship relation="1", in file
+// order without duplicates; a group naming itself is a root and its own key is dropped here
+// (SelfParent records that it said so).
+type Group struct {
+	Pos        Pos         `json:"-"`
+	Key        string      `json:"key"`
+	Source     string      `json:"source,omitempty"`
+	RecStatus  RecStatus   `json:"-"`
+	Name       string      `json:"name,omitempty"` // description/short, else long, else full
+	Types      []GroupType `json:"types,omitempty"`
+	Parents    []string    `json:"parents,omitempty"`
+	SelfParent bool        `json:"self_parent,omitempty"`
+	Attrs      Attrs       `json:"attrs,omitempty"`
+	Hash       Hash        `json:"hash"`
+}
+
+// ComputeHash sets g.Hash from the stored fields. Attrs must be sorted.
+func (g *Group) ComputeHash() {
+	h := hasher{buf: make([]byte, 0, 256)}
+	h.add("group")
+	h.add(g.Key)
+	h.add(g.Source)
+	h.add(g.Name)
+	h.add("types")
+	for _, t := range g.Types {
+		h.add(t.Scheme)
+		h.add(t.Value)
+		h.add(t.Level)
+	}
+	h.add("parents")
+	for _, p := range g.Parents {
+		h.add(p)
+	}
+	if g.SelfParent {
+		h.add("self")
+	}
+	h.attrs(g.Attrs)
+	g.Hash = h.sum()
+}
+
+// MemberType is IMS idtype: 1 a person, 2 a group.
+type MemberType int
+
+const (
+	MemberPerson MemberType = 1
+	MemberGroup  MemberType = 2
+)
+
+// MembershipKey identifies a membership: (group, member, role). One member with two roles is
+// two memberships.
+type MembershipKey struct {
+	Group  string `json:"group"`
+	Member string `json:"member"`
+	Role   string `json:"role"` // "01".."08"
+}
+
+func (k MembershipKey) String() string { return k.Group + "/" + k.Member + "/" + k.Role }
+
+// Membership is one member × role of a <membership>.
+type Membership struct {
+	Pos Pos `json:"-"`
+	MembershipKey
+	MemberType MemberType `json:"member_type"`
+	RecStatus  RecStatus  `json:"-"`
+	// Inactive is <status>0</status>: the membership is to be removed.
+	Inactive bool  `json:"-"`
+	Attrs    Attrs `json:"attrs,omitempty"` // subrole, timeframe.begin, timeframe.end, ...
+	Hash     Hash  `json:"hash"`
+}
+
+// ComputeHash sets m.Hash from the stored fields. Attrs must be sorted.
+func (m *Membership) ComputeHash() {
+	h := hasher{buf: make([]byte, 0, 128)}
+	h.add("membership")
+	h.add(m.Group)
+	h.add(m.Member)
+	h.add(m.Role)
+	if m.MemberType == MemberGroup {
+		h.add("group-member")
+	}
+	h.attrs(m.Attrs)
+	m.Hash = h.sum()
+}
+
+// Gone reports whether the record says it is deleted (recstatus 3) or, for memberships,
+// inactive (status 0).
+func (p *Person) Gone() bool     { return p.RecStatus == StatusDelete }
+func (g *Group) Gone() bool      { return g.RecStatus == StatusDelete }
+func (m *Membership) Gone() bool { return m.RecStatus == StatusDelete || m.Inactive }
+
+// Warning is a record-level problem: the record was skipped (or repaired, in lenient mode).
+type Warning struct {
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Key     string `json:"key,omitempty"`
+	Message string `json:"message"`
+}
+
+// Roles maps IMS roletype names to their codes. Codes map to themselves.
+var roleNames = map[string]string{
+	"learner": "01", "instructor": "02", "contentdeveloper": "03", "member": "04",
+	"manager": "05", "mentor": "06", "administrator": "07", "teachingassistant": "08",
+}
+
+// NormalizeRole turns "2", "02", " Instructor " or "instructor" into "02". ok is false for an
+// unknown role.
+func NormalizeRole(s string) (code string, ok bool) {
+	s = strings.TrimSpace(s)
+	if len(s) == 1 && s[0] >= '1' && s[0] <= '8' {
+		return "0" + s, true
+	}
+	if len(s) == 2 && s[0] == '0' && s[1] >= '1' && s[1] <= '8' {
+		return s, true
+	}
+	c, ok := roleNames[strings.ToLower(strings.ReplaceAll(s, " ", ""))]
+	return c, ok
+}
+
+// RoleName gives the IMS name of a role code ("02" → "Instructor").
+func RoleName(code string) string {
+	switch code {
+	case "01":
+		return "Learner"
+	case "02":
+		return "Instructor"
+	case "03":
+		return "ContentDeveloper"
+	case "04":
+		return "Member"
+	case "05":
+		return "Manager"
+	case "06":
+		return "Mentor"
+	case "07":
+		return "Administrator"
+	case "08":
+		return "TeachingAssistant"
+	}
+	return code
+}

@@ -1,0 +1,99 @@
+// Package runs holds the run record: what one attempt to import one tenant's file did. Its JSON
+// encoding is the contract of `--json` output (fields may be added, never renamed). It is a leaf
+// shared by the importer, the stores, the mailer and the command line.
+package runs
+
+import (
+	"time"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/safety"
+)
+
+// Status is where a run is in its life: running → completed | failed | held | skipped;
+// held → completed (approved and applied) | rejected | superseded. Planned is a dry run.
+type Status string
+
+const (
+	Running    Status = "running"
+	Completed  Status = "completed"
+	Failed     Status = "failed"
+	Held       Status = "held"
+	Skipped    Status = "skipped"
+	Rejected   Status = "rejected"
+	Superseded Status = "superseded"
+	Planned    Status = "planned"
+)
+
+// ExitCode maps a run's status to the command's exit code: 0 completed, skipped or planned;
+// 1 failed; 3 held.
+func (s Status) ExitCode() int {
+	switch s {
+	case Failed:
+		return 1
+	case Held:
+		return 3
+	}
+	return 0
+}
+
+// File describes the imported file.
+type File struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Decision is an operator's approval or rejection of a held run.
+type Decision struct {
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
+// Error is why a run failed. Line and Column are 0 when the problem has no place in the file.
+type Error struct {
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Key     string `json:"key,omitempty"`
+	Message string `json:"message"`
+}
+
+// Run is one attempt to import one tenant's file.
+type Run struct {
+	ID         int64      `json:"run"`
+	Tenant     string     `json:"tenant"`
+	Status     Status     `json:"status"`
+	Mode       string     `json:"mode,omitempty"`
+	File       File       `json:"file"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Counts are what was applied or, for a held or planned run, what its plan would do.
+	Counts   change.Counts    `json:"counts"`
+	Verdict  safety.Verdict   `json:"verdict"`
+	Warnings []record.Warning `json:"warnings"`
+	// Attention lists what a person should look at (reappeared courses, kept records, ...).
+	Attention []change.Notice `json:"attention"`
+	Error     *Error          `json:"error"`
+	Approval  *Decision       `json:"approval"`
+	Rejection *Decision       `json:"rejection,omitempty"`
+	// Reason says why a run was skipped (unchanged file, paused) or superseded.
+	Reason        string `json:"reason,omitempty"`
+	VersionBefore int64  `json:"state_version_before"`
+	VersionAfter  int64  `json:"state_version_after"`
+	// PlanSHA256 identifies the stored plan of a held run: approval applies exactly that plan.
+	PlanSHA256 string `json:"plan_sha256,omitempty"`
+	// Mail is the status mail's fate: "sent", "outbox" (written as a file), "queued" (SMTP
+	// failed, waiting in the outbox queue) or "" when none was attempted yet.
+	Mail      string `json:"mail,omitempty"`
+	MailError string `json:"mail_error,omitempty"`
+}
+
+// Duration is how long the run took, or 0 while it runs.
+func (r *Run) Duration() time.Duration {
+	if r.FinishedAt == nil {
+		return 0
+	}
+	return r.FinishedAt.Sub(r.StartedAt)
+}

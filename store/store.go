@@ -1,0 +1,142 @@
+// Package store is the seam between imsfeed and its state: tenants' synced persons, groups and
+// memberships, their state versions, the run records and held plans. store/postgres (lib/pq,
+// production) and store/sqlite (modernc.org/sqlite, the embedded default) implement it, and
+// store/storetest holds the one conformance suite both pass. Open picks one by URL scheme.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/runs"
+)
+
+// Errors every implementation returns in place of its driver's errors.
+var (
+	// ErrNotFound: the run, plan or tenant object asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrStateChanged: Apply was given a plan made against another state version.
+	ErrStateChanged = errors.New("tenant state changed since the plan was made")
+	// ErrLocked: another run of the tenant holds its lock past the wait.
+	ErrLocked = errors.New("another run of this tenant is in progress")
+)
+
+// Store is a tenant-state store. All methods are safe for concurrent use.
+type Store interface {
+	// LockTenant takes the tenant's run lock (PostgreSQL: an advisory lock held on a dedicated
+	// connection; SQLite: an in-process and file lock), waiting up to wait. It returns
+	// ErrLocked when the lock is still held after wait. release must be called exactly once.
+	LockTenant(ctx context.Context, tenant string, wait time.Duration) (release func(), err error)
+
+	// LoadState returns the tenant's whole state (active and trashed persons, active and
+	// archived groups, synced and manual memberships) and its state version (0 for a tenant
+	// never imported).
+	LoadState(ctx context.Context, tenant string) (*change.State, error)
+
+	// Apply applies the plan in one transaction if the tenant's state version is still
+	// plan.BaseVersion, else returns ErrStateChanged and changes nothing. In the same
+	// transaction it increments the state version (when the plan is not empty), sets
+	// run.VersionBefore and run.VersionAfter, and saves the run record (SaveRun semantics), so
+	// state and run record never disagree. now stamps trashed_at / archived_at.
+	Apply(ctx context.Context, p ApplyParams) error
+
+	// CreateRun inserts a new run record and sets run.ID.
+	CreateRun(ctx context.Context, run *runs.Run) error
+	// SaveRun overwrites a run record (by run.ID). ErrNotFound if it does not exist.
+	SaveRun(ctx context.Context, run *runs.Run) error
+	// HoldRun saves a held run together with its encoded plan, in one transaction.
+	HoldRun(ctx context.Context, run *runs.Run, plan []byte) error
+	// Plan returns the plan bytes a held run stored, exactly as given. ErrNotFound if none.
+	Plan(ctx context.Context, runID int64) ([]byte, error)
+	// SupersedeHeld marks the tenant's held runs older than newer as superseded (reason
+	// given) and returns them after the change.
+	SupersedeHeld(ctx context.Context, tenant string, newer int64, reason string) ([]*runs.Run, error)
+	// Run returns one run record. ErrNotFound if it does not exist.
+	Run(ctx context.Context, id int64) (*runs.Run, error)
+	// ListRuns returns run records, newest first.
+	ListRuns(ctx context.Context, p ListRunsParams) ([]*runs.Run, error)
+	// LastRun returns the tenant's newest run with one of the statuses (any status when none
+	// are given). ErrNotFound if there is none.
+	LastRun(ctx context.Context, tenant string, statuses ...runs.Status) (*runs.Run, error)
+
+	// Status returns what the store holds for a tenant now (zeros for an unknown tenant).
+	Status(ctx context.Context, tenant string) (TenantStatus, error)
+
+	// ListTrash lists the tenant's trashed persons, oldest first.
+	ListTrash(ctx context.Context, tenant string) ([]Item, error)
+	// RestoreTrash makes trashed persons active again (their memberships do not come back:
+	// the next import re-creates them). It bumps the state version when anything changed and
+	// returns how many were restored. Unknown or not-trashed keys are ErrNotFound.
+	RestoreTrash(ctx context.Context, tenant string, keys []string) (int, error)
+	// PurgeTrash hard-deletes trashed persons: the given keys, or all trashed before the given
+	// time when keys is empty. It bumps the state version when anything changed.
+	PurgeTrash(ctx context.Context, tenant string, p PurgeParams) (int, error)
+	// ListArchived lists the tenant's archived courses, oldest first.
+	ListArchived(ctx context.Context, tenant string) ([]Item, error)
+	// RestoreArchived makes archived courses active again (without parents; the next import
+	// sets them). It bumps the state version. Unknown or not-archived keys are ErrNotFound.
+	RestoreArchived(ctx context.Context, tenant string, keys []string) (int, error)
+
+	// AddManualMembership records a membership the import did not make (the platform side
+	// does this; tests use it). The import never touches it.
+	AddManualMembership(ctx context.Context, tenant string, m ManualMembership) error
+
+	// Close releases the store's connections.
+	Close() error
+}
+
+// ApplyParams are Apply's arguments.
+type ApplyParams struct {
+	Plan *change.Plan
+	Run  *runs.Run
+	Now  time.Time
+}
+
+// ListRunsParams filter ListRuns. Zero values mean no filter; Limit 0 means 100.
+type ListRunsParams struct {
+	Tenant string
+	Status []runs.Status
+	Limit  int
+}
+
+// PurgeParams choose what PurgeTrash removes.
+type PurgeParams struct {
+	Keys   []string
+	Before time.Time
+}
+
+// Item is a trashed person or an archived course.
+type Item struct {
+	Key   string    `json:"key"`
+	Name  string    `json:"name"`
+	Since time.Time `json:"since"`
+	Run   int64     `json:"run"`
+}
+
+// ManualMembership is a membership created outside the import.
+type ManualMembership struct {
+	Group      string
+	Member     string
+	Role       string
+	MemberType int
+}
+
+// TenantStatus is what the store holds for a tenant.
+type TenantStatus struct {
+	Tenant       string `json:"tenant"`
+	StateVersion int64  `json:"state_version"`
+	Persons      struct {
+		Active  int `json:"active"`
+		Trashed int `json:"trashed"`
+	} `json:"persons"`
+	Groups struct {
+		Active   int `json:"active"`
+		Archived int `json:"archived"`
+	} `json:"groups"`
+	Memberships struct {
+		Synced int `json:"synced"`
+		Manual int `json:"manual"`
+	} `json:"memberships"`
+}
