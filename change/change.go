@@ -64,6 +64,8 @@ type Person struct {
 type Group struct {
 	Op    Op           `json:"op"`
 	Group record.Group `json:"group"`
+	// Course is the tenant's reading of the group's types: courses are archived, not deleted.
+	Course bool `json:"course,omitempty"`
 }
 
 // Membership is one change to a membership. For Delete and Manualize only the key is set.
