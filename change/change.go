@@ -224,6 +224,8 @@ type PersonState struct {
 	Hash    record.Hash
 	Name    string
 	Trashed bool
+	// Seen is the diff's scratch mark: the file mentioned this key. Stores leave it false.
+	Seen bool
 }
 
 // GroupState is what the diff needs of a stored group.
@@ -233,6 +235,7 @@ type GroupState struct {
 	Archived bool
 	Course   bool
 	Parents  []string
+	Seen     bool // the diff's scratch mark, as in PersonState
 }
 
 // MembershipState is what the diff needs of a stored membership.
@@ -241,6 +244,7 @@ type MembershipState struct {
 	MemberType record.MemberType
 	// Manual memberships were not made by the import; the import never touches them.
 	Manual bool
+	Seen   bool // the diff's scratch mark, as in PersonState
 }
 
 // State is a tenant's stored state as the diff reads it: every person (active and trashed),
