@@ -1,0 +1,594 @@
+// Package diff works out what tonight's file changes in a tenant's state: inserts, updates,
+// deletes, restores and archivals of persons, groups and memberships. It is pure: records and the
+// stored state in, a change.Plan out; no I/O, no clock.
+//
+// A Differ is fed records one at a time as the reader streams them (it satisfies the reader's
+// handler), so an unchanged record costs a map lookup and is never kept. Finish then decides what
+// is gone (snapshot mode), what cascades, and what a skipped record protects.
+package diff
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/imsfeed/imsfeed/archive"
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// Mode is how absence is read: in a snapshot, an active object missing from the file is gone;
+// in an event (delta) file, absence changes nothing.
+type Mode string
+
+const (
+	Snapshot Mode = "snapshot"
+	Event    Mode = "event"
+)
+
+// Options are the tenant's choices the diff needs.
+type Options struct {
+	// Courses decides which groups are courses (archived rather than deleted).
+	Courses archive.CoursePolicy
+}
+
+// Skipped names a record the reader skipped: its stored counterpart must be kept. For a
+// membership whose role was unreadable, Group and Member are set and every stored role of that
+// pair is kept.
+type Skipped struct {
+	Type   record.Type
+	Key    string
+	Group  string
+	Member string
+}
+
+// Finish carries what the reader learned only at the end of the file.
+type Finish struct {
+	Mode    Mode
+	Skipped []Skipped
+	// EmptyMemberships are groups whose <membership> listed no member: their stored
+	// memberships are kept (an empty list in a snapshot must not silently empty a course).
+	EmptyMemberships []string
+}
+
+// Differ accumulates one file's changes against one tenant's state. It takes ownership of the
+// state (it marks what the file mentions) and is not safe for concurrent use.
+type Differ struct {
+	st     *change.State
+	opts   Options
+	before [3]int
+
+	persons    map[string]*record.Person // changed persons, by key, in file order via order
+	personGone map[string]record.Pos     // recstatus 3
+	groups     map[string]*record.Group  // every non-gone group in the file (few; needed for the hierarchy)
+	groupGone  map[string]record.Pos
+	members    map[record.MembershipKey]*record.Membership // new or changed memberships
+	memberGone map[record.MembershipKey]bool               // recstatus 3 or status 0
+	order      []orderItem
+
+	warnings []record.Warning
+	notices  []change.Notice
+	// archivedSeen counts file memberships of archived courses, per course, for the notice.
+	archivedSeen map[string]int
+}
+
+type orderItem struct {
+	t   record.Type
+	key string
+	mk  record.MembershipKey
+}
+
+// New starts a diff against st.
+func New(st *change.State, opts Options) *Differ {
+	return &Differ{
+		st:           st,
+		opts:         opts,
+		before:       st.Active(),
+		persons:      map[string]*record.Person{},
+		personGone:   map[string]record.Pos{},
+		groups:       map[string]*record.Group{},
+		groupGone:    map[string]record.Pos{},
+		members:      map[record.MembershipKey]*record.Membership{},
+		memberGone:   map[record.MembershipKey]bool{},
+		archivedSeen: map[string]int{},
+	}
+}
+
+// Person takes one person record.
+func (d *Differ) Person(p *record.Person) error {
+	if st, ok := d.st.Persons[p.Key]; ok {
+		st.Seen = true
+		d.st.Persons[p.Key] = st
+	}
+	if p.Gone() {
+		d.personGone[p.Key] = p.Pos
+		if _, ok := d.persons[p.Key]; ok { // event file: added then deleted
+			delete(d.persons, p.Key)
+		}
+		return nil
+	}
+	delete(d.personGone, p.Key)
+	st, ok := d.st.Persons[p.Key]
+	if ok && !st.Trashed && st.Hash == p.Hash {
+		delete(d.persons, p.Key)
+		return nil
+	}
+	if _, dup := d.persons[p.Key]; !dup {
+		d.order = append(d.order, orderItem{t: record.Persons, key: p.Key})
+	}
+	d.persons[p.Key] = p
+	return nil
+}
+
+// Group takes one group record.
+func (d *Differ) Group(g *record.Group) error {
+	if st, ok := d.st.Groups[g.Key]; ok {
+		st.Seen = true
+		d.st.Groups[g.Key] = st
+	}
+	if g.Gone() {
+		d.groupGone[g.Key] = g.Pos
+		delete(d.groups, g.Key)
+		return nil
+	}
+	delete(d.groupGone, g.Key)
+	if _, dup := d.groups[g.Key]; !dup {
+		d.order = append(d.order, orderItem{t: record.Groups, key: g.Key})
+	}
+	d.groups[g.Key] = g
+	return nil
+}
+
+// Membership takes one member × role.
+func (d *Differ) Membership(m *record.Membership) error {
+	k := m.MembershipKey
+	if g, ok := d.st.Groups[k.Group]; ok && g.Archived {
+		// Archived courses take no synced memberships; the course's notice counts them.
+		d.archivedSeen[k.Group]++
+		return nil
+	}
+	if st, ok := d.st.Memberships[k]; ok {
+		st.Seen = true
+		d.st.Memberships[k] = st
+	}
+	if m.Gone() {
+		d.memberGone[k] = true
+		delete(d.members, k)
+		return nil
+	}
+	delete(d.memberGone, k)
+	if st, ok := d.st.Memberships[k]; ok && (st.Manual || st.Hash == m.Hash) {
+		delete(d.members, k)
+		return nil
+	}
+	if _, dup := d.members[k]; !dup {
+		d.order = append(d.order, orderItem{t: record.Memberships, mk: k})
+	}
+	d.members[k] = m
+	return nil
+}
+
+// Finish decides the plan. Warnings are the record-level problems the diff found (the record was
+// skipped and its stored counterpart kept).
+func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning) {
+	snapshot := f.Mode != Event
+	plan := &change.Plan{Tenant: d.st.Tenant, Mode: string(f.Mode), BaseVersion: d.st.Version}
+	if f.Mode == "" {
+		plan.Mode = string(Snapshot)
+	}
+
+	keep := newKeepSet(f)
+
+	// Groups first: memberships and the hierarchy depend on which groups exist after the run.
+	groupAfter := d.groupsAfter(snapshot, keep)
+	d.checkCycles(groupAfter)
+
+	personActiveAfter := func(key string) bool {
+		if p, ok := d.persons[key]; ok && p != nil {
+			return true
+		}
+		st, ok := d.st.Persons[key]
+		if !ok || st.Trashed {
+			return false
+		}
+		if _, gone := d.personGone[key]; gone {
+			return keep.person(key)
+		}
+		return !snapshot || st.Seen || keep.person(key)
+	}
+
+	var groupChanges []change.Group
+	var personChanges []change.Person
+	var memberChanges []change.Membership
+
+	// Inserts, updates and restores, in file order.
+	for _, it := range d.order {
+		switch it.t {
+		case record.Persons:
+			p, ok := d.persons[it.key]
+			if !ok {
+				continue
+			}
+			op := change.Insert
+			if st, ok := d.st.Persons[p.Key]; ok {
+				op = change.Update
+				if st.Trashed {
+					op = change.Restore
+				}
+			}
+			personChanges = append(personChanges, change.Person{Op: op, Person: *p})
+		case record.Groups:
+			g, ok := d.groups[it.key]
+			if !ok || groupAfter[it.key].skip {
+				continue
+			}
+			course := d.opts.Courses.IsCourse(g.Types)
+			st, exists := d.st.Groups[g.Key]
+			switch {
+			case exists && st.Archived:
+				// A course that reappears stays archived; an operator may restore it.
+				continue
+			case !exists:
+				groupChanges = append(groupChanges, change.Group{Op: change.Insert, Group: *g, Course: course})
+			case st.Hash != g.Hash || st.Course != course:
+				groupChanges = append(groupChanges, change.Group{Op: change.Update, Group: *g, Course: course})
+			}
+		case record.Memberships:
+			m, ok := d.members[it.mk]
+			if !ok {
+				continue
+			}
+			if !d.membershipValid(m, groupAfter, personActiveAfter) {
+				continue
+			}
+			op := change.Insert
+			if _, ok := d.st.Memberships[m.MembershipKey]; ok {
+				op = change.Update
+			}
+			memberChanges = append(memberChanges, change.Membership{Op: op, Membership: *m})
+		}
+	}
+
+	// Reappeared archived courses, reported once each.
+	for _, key := range sortedKeys(d.groups) {
+		if st, ok := d.st.Groups[key]; ok && st.Archived {
+			msg := fmt.Sprintf("archived course %q is in the file again; it stays archived (restore it with `imsfeed archive restore`)", key)
+			if n := d.archivedSeen[key]; n > 0 {
+				msg += fmt.Sprintf("; %d of its memberships in the file were not imported", n)
+			}
+			d.notices = append(d.notices, change.Notice{Kind: change.NoticeReappearedCourse, Key: key, Line: d.groups[key].Pos.Line, Message: msg})
+		}
+	}
+
+	// Removals: persons to the trash can, groups archived or deleted, memberships deleted.
+	trashed := map[string]bool{}
+	for _, key := range sortedKeys(d.st.Persons) {
+		st := d.st.Persons[key]
+		if st.Trashed || personActiveAfter(key) {
+			continue
+		}
+		if _, changed := d.persons[key]; changed {
+			continue
+		}
+		trashed[key] = true
+		personChanges = append(personChanges, change.Person{Op: archive.PersonGone(), Person: record.Person{Key: key, Name: st.Name}})
+	}
+
+	removedGroup := map[string]change.Op{}
+	for _, key := range sortedKeys(d.st.Groups) {
+		st := d.st.Groups[key]
+		ga := groupAfter[key]
+		if st.Archived || ga.active {
+			continue
+		}
+		op := archive.GroupGone(st.Course, d.opts.Courses)
+		removedGroup[key] = op
+		groupChanges = append(groupChanges, change.Group{Op: op, Group: record.Group{Key: key, Name: st.Name}, Course: st.Course})
+	}
+	d.reportOrphans(removedGroup, groupAfter)
+
+	// Stored synced memberships: gone from the file, or cascaded from their person or group.
+	var removals []change.Membership
+	for k, st := range d.st.Memberships {
+		if st.Manual {
+			continue
+		}
+		if _, changed := d.members[k]; changed {
+			// The file has a new version of it, but its person or group may still be going.
+			if op, ok := removedGroup[k.Group]; ok {
+				delete(d.members, k)
+				removals = append(removals, membershipRemoval(k, op))
+				continue
+			}
+			if st.MemberType == record.MemberPerson && trashed[k.Member] {
+				removals = append(removals, change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}, Cascade: true})
+			}
+			continue
+		}
+		if op, ok := removedGroup[k.Group]; ok {
+			removals = append(removals, membershipRemoval(k, op))
+			continue
+		}
+		if st.MemberType == record.MemberPerson && trashed[k.Member] {
+			removals = append(removals, change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}, Cascade: true})
+			continue
+		}
+		if st.MemberType == record.MemberGroup && removedGroup[k.Member] != 0 {
+			removals = append(removals, change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}, Cascade: true})
+			continue
+		}
+		gone := d.memberGone[k] || (snapshot && !st.Seen)
+		if gone && !keep.membership(k) {
+			removals = append(removals, change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}})
+		}
+	}
+	sort.Slice(removals, func(i, j int) bool {
+		return lessKey(removals[i].Membership.MembershipKey, removals[j].Membership.MembershipKey)
+	})
+	// A membership updated in the file but cascaded away is a removal, not an update.
+	if len(removals) > 0 {
+		removed := make(map[record.MembershipKey]bool, len(removals))
+		for _, r := range removals {
+			removed[r.Membership.MembershipKey] = true
+		}
+		kept := memberChanges[:0]
+		for _, c := range memberChanges {
+			if !removed[c.Membership.MembershipKey] {
+				kept = append(kept, c)
+			}
+		}
+		memberChanges = kept
+	}
+	memberChanges = append(memberChanges, removals...)
+
+	for _, k := range keep.keptNotices(d.st) {
+		d.notices = append(d.notices, k)
+	}
+
+	plan.Persons, plan.Groups, plan.Memberships = personChanges, groupChanges, memberChanges
+	plan.Attention = d.notices
+	plan.Counts = change.Tally(plan, d.before)
+	return plan, d.warnings
+}
+
+func membershipRemoval(k record.MembershipKey, groupOp change.Op) change.Membership {
+	if groupOp == change.Archive {
+		return change.Membership{Op: change.Manualize, Membership: record.Membership{MembershipKey: k}}
+	}
+	return change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}, Cascade: true}
+}
+
+// groupInfo is a group's place after the run.
+type groupInfo struct {
+	active  bool     // exists and is not archived after the run
+	parents []string // parents after the run
+	skip    bool     // a file record skipped for a problem (its stored counterpart is kept)
+	pos     record.Pos
+}
+
+func (d *Differ) groupsAfter(snapshot bool, keep *keepSet) map[string]groupInfo {
+	after := make(map[string]groupInfo, len(d.st.Groups)+len(d.groups))
+	for key, st := range d.st.Groups {
+		if st.Archived {
+			continue
+		}
+		active := true
+		if _, gone := d.groupGone[key]; gone && !keep.group(key) {
+			active = false
+		} else if snapshot && !st.Seen && !keep.group(key) {
+			active = false
+		}
+		after[key] = groupInfo{active: active, parents: st.Parents}
+	}
+	for key, g := range d.groups {
+		if st, ok := d.st.Groups[key]; ok && st.Archived {
+			continue
+		}
+		after[key] = groupInfo{active: true, parents: g.Parents, pos: g.Pos}
+	}
+	return after
+}
+
+// checkCycles marks the file groups of every parent cycle as skipped, with a warning. A group
+// that is its own parent is a root, not a cycle (the reader already dropped that link).
+func (d *Differ) checkCycles(after map[string]groupInfo) {
+	const (
+		unvisited = iota
+		inStack
+		done
+	)
+	state := make(map[string]int, len(after))
+	var stack []string
+	var visit func(key string)
+	visit = func(key string) {
+		state[key] = inStack
+		stack = append(stack, key)
+		for _, p := range after[key].parents {
+			pi, ok := after[p]
+			if !ok || !pi.active {
+				continue
+			}
+			switch state[p] {
+			case unvisited:
+				visit(p)
+			case inStack:
+				i := len(stack) - 1
+				for stack[i] != p {
+					i--
+				}
+				cycle := append(append([]string{}, stack[i:]...), p)
+				for _, k := range stack[i:] {
+					gi := after[k]
+					if gi.skip {
+						continue
+					}
+					if g, inFile := d.groups[k]; inFile {
+						gi.skip = true
+						after[k] = gi
+						d.warnings = append(d.warnings, record.Warning{Line: g.Pos.Line, Column: g.Pos.Column, Key: k,
+							Message: "group hierarchy cycle " + strings.Join(cycle, " → ") + "; group skipped, stored group kept"})
+					}
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[key] = done
+	}
+	for _, key := range sortedKeys(after) {
+		if state[key] == unvisited && after[key].active {
+			visit(key)
+		}
+	}
+	// A skipped file group keeps its stored counterpart as it was; a new one does not exist.
+	for key, gi := range after {
+		if !gi.skip {
+			continue
+		}
+		if st, ok := d.st.Groups[key]; ok {
+			after[key] = groupInfo{active: true, parents: st.Parents, skip: true}
+		} else {
+			after[key] = groupInfo{skip: true}
+		}
+	}
+}
+
+func (d *Differ) membershipValid(m *record.Membership, groups map[string]groupInfo, personActive func(string) bool) bool {
+	warn := func(msg string) bool {
+		d.warnings = append(d.warnings, record.Warning{Line: m.Pos.Line, Column: m.Pos.Column, Key: m.MembershipKey.String(), Message: msg})
+		return false
+	}
+	if gi, ok := groups[m.Group]; !ok || !gi.active {
+		if _, known := d.st.Groups[m.Group]; known || d.groups[m.Group] != nil {
+			return warn(fmt.Sprintf("group %q is not active after this import; membership skipped", m.Group))
+		}
+		return warn(fmt.Sprintf("group %q is unknown to both the file and the store; membership skipped", m.Group))
+	}
+	switch m.MemberType {
+	case record.MemberGroup:
+		if gi, ok := groups[m.Member]; !ok || !gi.active {
+			return warn(fmt.Sprintf("member group %q is unknown or not active; membership skipped", m.Member))
+		}
+	default:
+		if !personActive(m.Member) {
+			if st, ok := d.st.Persons[m.Member]; ok && st.Trashed {
+				return warn(fmt.Sprintf("person %q is in the trash can and not in the file; membership skipped", m.Member))
+			}
+			if _, ok := d.st.Persons[m.Member]; ok {
+				return warn(fmt.Sprintf("person %q is removed by this import; membership skipped", m.Member))
+			}
+			return warn(fmt.Sprintf("person %q is unknown to both the file and the store; membership skipped", m.Member))
+		}
+	}
+	return true
+}
+
+// reportOrphans notes groups that lose their only remaining parent in this run.
+func (d *Differ) reportOrphans(removed map[string]change.Op, after map[string]groupInfo) {
+	if len(removed) == 0 {
+		return
+	}
+	for _, key := range sortedKeys(after) {
+		gi := after[key]
+		if !gi.active || len(gi.parents) == 0 {
+			continue
+		}
+		left := 0
+		var lost []string
+		for _, p := range gi.parents {
+			if _, gone := removed[p]; gone {
+				lost = append(lost, p)
+			} else if pi, ok := after[p]; ok && pi.active {
+				left++
+			}
+		}
+		if len(lost) > 0 && left == 0 {
+			d.notices = append(d.notices, change.Notice{Kind: change.NoticeOrphanedGroup, Key: key, Line: gi.pos.Line,
+				Message: fmt.Sprintf("group %q lost its parent %s and has no parent left", key, strings.Join(lost, ", "))})
+		}
+	}
+}
+
+// keepSet answers "does a skipped record protect this stored object?".
+type keepSet struct {
+	persons, groups map[string]bool
+	pairs           map[[2]string]bool // (group, member) of a membership with an unreadable role
+	memberships     map[record.MembershipKey]bool
+	groupMembers    map[string]bool // groups whose memberships are all kept
+	skipped         []Skipped
+	empty           []string
+}
+
+func newKeepSet(f Finish) *keepSet {
+	k := &keepSet{persons: map[string]bool{}, groups: map[string]bool{}, pairs: map[[2]string]bool{},
+		memberships: map[record.MembershipKey]bool{}, groupMembers: map[string]bool{}, skipped: f.Skipped, empty: f.EmptyMemberships}
+	for _, s := range f.Skipped {
+		switch s.Type {
+		case record.Persons:
+			if s.Key != "" {
+				k.persons[s.Key] = true
+			}
+		case record.Groups:
+			if s.Key != "" {
+				k.groups[s.Key] = true
+				k.groupMembers[s.Key] = true
+			}
+		case record.Memberships:
+			if s.Group != "" && s.Member != "" {
+				k.pairs[[2]string{s.Group, s.Member}] = true
+			} else if s.Group != "" {
+				k.groupMembers[s.Group] = true
+			}
+		}
+	}
+	for _, g := range f.EmptyMemberships {
+		k.groupMembers[g] = true
+	}
+	return k
+}
+
+func (k *keepSet) person(key string) bool { return k.persons[key] }
+func (k *keepSet) group(key string) bool  { return k.groups[key] }
+func (k *keepSet) membership(m record.MembershipKey) bool {
+	return k.memberships[m] || k.groupMembers[m.Group] || k.pairs[[2]string{m.Group, m.Member}] || k.persons[m.Member]
+}
+
+// keptNotices tells the reader of the mail which stored objects were kept because their record
+// in the file could not be used.
+func (k *keepSet) keptNotices(st *change.State) []change.Notice {
+	var out []change.Notice
+	for _, s := range k.skipped {
+		switch s.Type {
+		case record.Persons:
+			if _, ok := st.Persons[s.Key]; ok {
+				out = append(out, change.Notice{Kind: change.NoticeKeptRecord, Key: s.Key, Message: fmt.Sprintf("person %q was skipped in the file; the stored person is kept unchanged", s.Key)})
+			}
+		case record.Groups:
+			if _, ok := st.Groups[s.Key]; ok {
+				out = append(out, change.Notice{Kind: change.NoticeKeptRecord, Key: s.Key, Message: fmt.Sprintf("group %q was skipped in the file; the stored group and its memberships are kept unchanged", s.Key)})
+			}
+		}
+	}
+	for _, g := range k.empty {
+		out = append(out, change.Notice{Kind: change.NoticeKeptRecord, Key: g, Message: fmt.Sprintf("the file lists group %q with no members; its stored memberships are kept (an empty list never empties a group)", g)})
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func lessKey(a, b record.MembershipKey) bool {
+	if a.Group != b.Group {
+		return a.Group < b.Group
+	}
+	if a.Member != b.Member {
+		return a.Member < b.Member
+	}
+	return a.Role < b.Role
+}

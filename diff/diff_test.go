@@ -1,0 +1,371 @@
+package diff
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/imsfeed/imsfeed/archive"
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// feed is one night's file, built in Go.
+type feed struct {
+	persons     []*record.Person
+	groups      []*record.Group
+	memberships []*record.Membership
+}
+
+func person(key, name string) *record.Person {
+	p := &record.Person{Key: key, Name: name, Pos: record.Pos{Line: 1, Column: 1}}
+	p.ComputeHash()
+	return p
+}
+
+func group(key, typ string, parents ...string) *record.Group {
+	g := &record.Group{Key: key, Name: key, Types: []record.GroupType{{Value: typ}}, Parents: parents, Pos: record.Pos{Line: 2, Column: 1}}
+	g.ComputeHash()
+	return g
+}
+
+func member(g, m, role string) *record.Membership {
+	ms := &record.Membership{MembershipKey: record.MembershipKey{Group: g, Member: m, Role: role}, MemberType: record.MemberPerson, Pos: record.Pos{Line: 3, Column: 1}}
+	ms.ComputeHash()
+	return ms
+}
+
+func opts() Options { return Options{Courses: archive.DefaultCoursePolicy()} }
+
+// run diffs f against st and returns the plan, feeding records in file order.
+func run(t *testing.T, st *change.State, f feed, fin Finish) (*change.Plan, []record.Warning) {
+	t.Helper()
+	d := New(st, opts())
+	for _, p := range f.persons {
+		if err := d.Person(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range f.groups {
+		if err := d.Group(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range f.memberships {
+		if err := d.Membership(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d.Finish(fin)
+}
+
+// apply plays a plan onto a copy of st the way the stores do, so scenarios can chain nights.
+func apply(st *change.State, p *change.Plan) *change.State {
+	out := change.NewState(st.Tenant)
+	out.Version = st.Version
+	for k, v := range st.Persons {
+		v.Seen = false
+		out.Persons[k] = v
+	}
+	for k, v := range st.Groups {
+		v.Seen = false
+		out.Groups[k] = v
+	}
+	for k, v := range st.Memberships {
+		v.Seen = false
+		out.Memberships[k] = v
+	}
+	for _, c := range p.Persons {
+		switch c.Op {
+		case change.Insert, change.Update, change.Restore:
+			out.Persons[c.Person.Key] = change.PersonState{Hash: c.Person.Hash, Name: c.Person.Name}
+		case change.Delete:
+			v := out.Persons[c.Person.Key]
+			v.Trashed = true
+			out.Persons[c.Person.Key] = v
+		}
+	}
+	for _, c := range p.Groups {
+		switch c.Op {
+		case change.Insert, change.Update:
+			out.Groups[c.Group.Key] = change.GroupState{Hash: c.Group.Hash, Name: c.Group.Name, Course: c.Course, Parents: c.Group.Parents}
+		case change.Archive:
+			v := out.Groups[c.Group.Key]
+			v.Archived, v.Parents = true, nil
+			out.Groups[c.Group.Key] = v
+		case change.Delete:
+			delete(out.Groups, c.Group.Key)
+		}
+	}
+	for _, c := range p.Memberships {
+		k := c.Membership.MembershipKey
+		switch c.Op {
+		case change.Insert, change.Update:
+			out.Memberships[k] = change.MembershipState{Hash: c.Membership.Hash, MemberType: c.Membership.MemberType}
+		case change.Delete:
+			delete(out.Memberships, k)
+		case change.Manualize:
+			v := out.Memberships[k]
+			v.Manual = true
+			out.Memberships[k] = v
+		}
+	}
+	if !p.Empty() {
+		out.Version++
+	}
+	return out
+}
+
+// school is a small school owner: an owner, a school, a class, a course, 4 pupils and a teacher.
+func school() feed {
+	f := feed{
+		groups: []*record.Group{group("OWNER", "SchoolOwner"), group("SCH", "School", "OWNER"),
+			group("CLASS1", "Class", "SCH"), group("MATH", "Course", "SCH")},
+	}
+	for i := 1; i <= 4; i++ {
+		k := fmt.Sprintf("P%d", i)
+		f.persons = append(f.persons, person(k, "Pupil "+k))
+		f.memberships = append(f.memberships, member("CLASS1", k, "01"), member("MATH", k, "01"))
+	}
+	f.persons = append(f.persons, person("T1", "Teacher"))
+	f.memberships = append(f.memberships, member("MATH", "T1", "02"))
+	return f
+}
+
+func without(f feed, drop func(key string) bool) feed {
+	var out feed
+	for _, p := range f.persons {
+		if !drop(p.Key) {
+			out.persons = append(out.persons, p)
+		}
+	}
+	for _, g := range f.groups {
+		if !drop(g.Key) {
+			out.groups = append(out.groups, g)
+		}
+	}
+	for _, m := range f.memberships {
+		if !drop(m.Group) && !drop(m.Member) {
+			out.memberships = append(out.memberships, m)
+		}
+	}
+	return out
+}
+
+func counts(c change.TypeCounts) string {
+	return fmt.Sprintf("before=%d ins=%d upd=%d del=%d res=%d arc=%d after=%d", c.Before, c.Inserted, c.Updated, c.Deleted, c.Restored, c.Archived, c.After)
+}
+
+func wantCounts(t *testing.T, p *change.Plan, persons, groups, memberships string) {
+	t.Helper()
+	for _, c := range []struct{ name, got, want string }{
+		{"persons", counts(p.Counts.Persons), persons},
+		{"groups", counts(p.Counts.Groups), groups},
+		{"memberships", counts(p.Counts.Memberships), memberships},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestInitialLoadThenSameFileChangesNothing(t *testing.T) {
+	st := change.NewState("north")
+	p, w := run(t, st, school(), Finish{Mode: Snapshot})
+	if len(w) != 0 {
+		t.Fatalf("warnings: %v", w)
+	}
+	wantCounts(t, p, "before=0 ins=5 upd=0 del=0 res=0 arc=0 after=5",
+		"before=0 ins=4 upd=0 del=0 res=0 arc=0 after=4",
+		"before=0 ins=9 upd=0 del=0 res=0 arc=0 after=9")
+	for _, g := range p.Groups {
+		if g.Course != (g.Group.Key == "MATH") {
+			t.Errorf("group %s: course=%v", g.Group.Key, g.Course)
+		}
+	}
+	st = apply(st, p)
+	again, _ := run(t, st, school(), Finish{Mode: Snapshot})
+	if !again.Empty() {
+		t.Fatalf("same file again changed something: %+v", again)
+	}
+}
+
+func TestRenameIsAnUpdate(t *testing.T) {
+	st := apply(change.NewState("north"), must(run(t, change.NewState("north"), school(), Finish{})))
+	f := school()
+	f.persons[1] = person("P2", "Renamed Pupil")
+	p, _ := run(t, st, f, Finish{})
+	wantCounts(t, p, "before=5 ins=0 upd=1 del=0 res=0 arc=0 after=5",
+		"before=4 ins=0 upd=0 del=0 res=0 arc=0 after=4",
+		"before=9 ins=0 upd=0 del=0 res=0 arc=0 after=9")
+	if p.Persons[0].Person.Name != "Renamed Pupil" {
+		t.Errorf("update carries the new name, got %q", p.Persons[0].Person.Name)
+	}
+}
+
+func must(p *change.Plan, _ []record.Warning) *change.Plan { return p }
+
+func TestPersonGoneToTrashThenRestored(t *testing.T) {
+	st := apply(change.NewState("north"), must(run(t, change.NewState("north"), school(), Finish{})))
+	gone := without(school(), func(k string) bool { return k == "P3" })
+	p, _ := run(t, st, gone, Finish{})
+	wantCounts(t, p, "before=5 ins=0 upd=0 del=1 res=0 arc=0 after=4",
+		"before=4 ins=0 upd=0 del=0 res=0 arc=0 after=4",
+		"before=9 ins=0 upd=0 del=2 res=0 arc=0 after=7")
+	for _, m := range p.Memberships {
+		if !m.Cascade || m.Membership.Member != "P3" {
+			t.Errorf("want only P3's memberships, cascaded: %+v", m)
+		}
+	}
+	st = apply(st, p)
+	if !st.Persons["P3"].Trashed {
+		t.Fatal("P3 not in the trash can")
+	}
+	back, _ := run(t, st, school(), Finish{})
+	wantCounts(t, back, "before=4 ins=0 upd=0 del=0 res=1 arc=0 after=5",
+		"before=4 ins=0 upd=0 del=0 res=0 arc=0 after=4",
+		"before=7 ins=2 upd=0 del=0 res=0 arc=0 after=9")
+	if back.Persons[0].Op != change.Restore {
+		t.Errorf("want restore, got %v", back.Persons[0].Op)
+	}
+}
+
+func TestCourseGoneArchivedThenReappearsStaysArchived(t *testing.T) {
+	st := apply(change.NewState("north"), must(run(t, change.NewState("north"), school(), Finish{})))
+	st.Memberships[record.MembershipKey{Group: "MATH", Member: "P9", Role: "02"}] = change.MembershipState{Manual: true}
+	gone := without(school(), func(k string) bool { return k == "MATH" })
+	p, _ := run(t, st, gone, Finish{})
+	wantCounts(t, p, "before=5 ins=0 upd=0 del=0 res=0 arc=0 after=5",
+		"before=4 ins=0 upd=0 del=0 res=0 arc=1 after=3",
+		"before=9 ins=0 upd=0 del=0 res=0 arc=5 after=4")
+	for _, m := range p.Memberships {
+		if m.Op != change.Manualize || m.Membership.Group != "MATH" {
+			t.Errorf("want MATH's synced memberships turned manual: %+v", m)
+		}
+		if m.Membership.Member == "P9" {
+			t.Error("a manual membership was touched")
+		}
+	}
+	st = apply(st, p)
+	back, w := run(t, st, school(), Finish{})
+	if !back.Empty() {
+		t.Errorf("reappeared archived course changed state: %+v", back)
+	}
+	if len(w) != 0 {
+		t.Errorf("memberships of an archived course are reported once, not warned each: %v", w)
+	}
+	if len(back.Attention) != 1 || back.Attention[0].Kind != change.NoticeReappearedCourse || !strings.Contains(back.Attention[0].Message, "5 of its memberships") {
+		t.Errorf("want one reappeared-course notice, got %+v", back.Attention)
+	}
+}
+
+func TestOrgGroupGoneDeletedWithMembershipsAndOrphansReported(t *testing.T) {
+	st := apply(change.NewState("north"), must(run(t, change.NewState("north"), school(), Finish{})))
+	gone := without(school(), func(k string) bool { return k == "SCH" || k == "CLASS1" })
+	// MATH stays, but its only parent SCH goes.
+	p, _ := run(t, st, gone, Finish{})
+	wantCounts(t, p, "before=5 ins=0 upd=0 del=0 res=0 arc=0 after=5",
+		"before=4 ins=0 upd=0 del=2 res=0 arc=0 after=2",
+		"before=9 ins=0 upd=0 del=4 res=0 arc=0 after=5")
+	var orphans []string
+	for _, n := range p.Attention {
+		if n.Kind == change.NoticeOrphanedGroup {
+			orphans = append(orphans, n.Key)
+		}
+	}
+	if strings.Join(orphans, ",") != "MATH" {
+		t.Errorf("orphans: got %v, want [MATH]", orphans)
+	}
+}
+
+func TestEventModeOnlyWhatIsInTheFileChanges(t *testing.T) {
+	st := apply(change.NewState("north"), must(run(t, change.NewState("north"), school(), Finish{})))
+	del := person("P1", "")
+	del.RecStatus = record.StatusDelete
+	m := member("MATH", "P2", "01")
+	m.RecStatus = record.StatusDelete
+	inactive := member("CLASS1", "P4", "01")
+	inactive.Inactive = true
+	p, _ := run(t, st, feed{persons: []*record.Person{del, person("P5", "New")}, memberships: []*record.Membership{m, inactive, member("MATH", "P5", "01")}}, Finish{Mode: Event})
+	wantCounts(t, p, "before=5 ins=1 upd=0 del=1 res=0 arc=0 after=5",
+		"before=4 ins=0 upd=0 del=0 res=0 arc=0 after=4",
+		"before=9 ins=1 upd=0 del=4 res=0 arc=0 after=6")
+}
+
+func TestMembershipOnlyEventFile(t *testing.T) {
+	st := apply(change.NewState("north"), must(run(t, change.NewState("north"), school(), Finish{})))
+	p, w := run(t, st, feed{memberships: []*record.Membership{member("CLASS1", "T1", "02"), member("CLASS1", "NOBODY", "01")}}, Finish{Mode: Event})
+	wantCounts(t, p, "before=5 ins=0 upd=0 del=0 res=0 arc=0 after=5",
+		"before=4 ins=0 upd=0 del=0 res=0 arc=0 after=4",
+		"before=9 ins=1 upd=0 del=0 res=0 arc=0 after=10")
+	if len(w) != 1 || w[0].Key != "CLASS1/NOBODY/01" || !strings.Contains(w[0].Message, "unknown to both") {
+		t.Errorf("want one unknown-person warning, got %v", w)
+	}
+}
+
+func TestSnapshotStatusZeroRemoves(t *testing.T) {
+	st := apply(change.NewState("north"), must(run(t, change.NewState("north"), school(), Finish{})))
+	f := school()
+	f.memberships[0] = member("CLASS1", "P1", "01")
+	f.memberships[0].Inactive = true
+	p, _ := run(t, st, f, Finish{})
+	if len(p.Memberships) != 1 || p.Memberships[0].Op != change.Delete || p.Memberships[0].Membership.MembershipKey.String() != "CLASS1/P1/01" {
+		t.Fatalf("want CLASS1/P1/01 deleted, got %+v", p.Memberships)
+	}
+}
+
+func TestSkippedRecordsKeepTheirStoredCounterparts(t *testing.T) {
+	st := apply(change.NewState("north"), must(run(t, change.NewState("north"), school(), Finish{})))
+	f := without(school(), func(k string) bool { return k == "P2" })
+	// The reader skipped P2 (say, a bad record) and read MATH's membership list as empty.
+	var ms []*record.Membership
+	for _, m := range f.memberships {
+		if m.Group != "MATH" {
+			ms = append(ms, m)
+		}
+	}
+	f.memberships = ms
+	p, _ := run(t, st, f, Finish{Skipped: []Skipped{{Type: record.Persons, Key: "P2"}}, EmptyMemberships: []string{"MATH"}})
+	if !p.Empty() {
+		t.Fatalf("a skipped record or an empty member list removed something: %+v", p)
+	}
+	if len(p.Attention) != 2 {
+		t.Errorf("want two kept-record notices, got %+v", p.Attention)
+	}
+}
+
+func TestHierarchyCycleSkipsTheGroupsAndWarns(t *testing.T) {
+	f := school()
+	f.groups = append(f.groups, group("A", "Unit", "B"), group("B", "Unit", "A"))
+	f.memberships = append(f.memberships, member("A", "P1", "01"))
+	p, w := run(t, change.NewState("north"), f, Finish{})
+	if p.Counts.Groups.Inserted != 4 {
+		t.Errorf("cycle groups inserted: %+v", p.Counts.Groups)
+	}
+	var keys []string
+	for _, x := range w {
+		keys = append(keys, x.Key)
+	}
+	if strings.Join(keys, ",") != "A,B,A/P1/01" {
+		t.Errorf("warnings: %v", w)
+	}
+}
+
+func TestSelfParentIsARootNotACycle(t *testing.T) {
+	f := school()
+	f.groups[0].SelfParent = true
+	_, w := run(t, change.NewState("north"), f, Finish{})
+	if len(w) != 0 {
+		t.Errorf("self-parent warned: %v", w)
+	}
+}
+
+func TestPlanIsDeterministic(t *testing.T) {
+	st := apply(change.NewState("north"), must(run(t, change.NewState("north"), school(), Finish{})))
+	gone := without(school(), func(k string) bool { return k == "P1" || k == "P2" || k == "CLASS1" })
+	a, _ := run(t, apply(st, &change.Plan{}), gone, Finish{})
+	b, _ := run(t, apply(st, &change.Plan{}), gone, Finish{})
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("two diffs of the same input differ:\n%v\n%v", a, b)
+	}
+}
