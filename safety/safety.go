@@ -2,8 +2,6 @@
 // a verdict. It is pure: no I/O, no clock, no logging; everything it needs is in its arguments.
 package safety
 
-import "github.com/imsfeed/imsfeed/record"
-
 // Op is an operation kind the filter limits.
 type Op string
 
@@ -92,5 +90,3 @@ type Verdict struct {
 	// OnTrip is the tenant's choice when the verdict did not pass: what is held back.
 	OnTrip OnTrip `json:"on_trip,omitempty"`
 }
-
-var _ = record.Persons

@@ -1,0 +1,215 @@
+package safety
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// Check applies the policy to the counts. A limit of type T and operation O trips when
+//
+//	count ≥ min_changes  and  (100×count/base > max_percent  or  count > max_count)
+//
+// with min_changes the type's override or else the tenant's. A count of 0 never trips.
+//
+// Base 0: the percent is taken as infinite (every object would be new). Inserts into an empty
+// type are the initial load and do not trip unless HoldInitialLoad is set; then they trip like
+// any other over-limit insert (a percent limit always, a count limit when exceeded). Updates
+// and deletes need something to update or delete, so with base 0 their counts should be 0; if
+// they are not, they trip by the same rule rather than pass unnoticed. A trip's reported
+// Percent for base 0 is 100.
+//
+// The verdict's OnTrip is the policy's, except that hold-removals becomes stop when an inserts
+// or updates limit tripped (holding removals would not hold what tripped). An empty policy
+// OnTrip means stop. Check does not validate the policy (see Validate); a limit with both
+// fields nil never trips.
+func Check(c Counts, p Policy) Verdict {
+	v := Verdict{Passed: true, Tripped: []Trip{}}
+	for _, t := range record.Types {
+		tc := c[t]
+		tp := p.Types[t]
+		minChanges := p.MinChanges
+		if tp.MinChanges != nil {
+			minChanges = *tp.MinChanges
+		}
+		for _, op := range Ops {
+			n := tc.Of(op)
+			if n <= 0 || n < minChanges {
+				continue
+			}
+			if tc.Base <= 0 && op == Inserts && !p.HoldInitialLoad {
+				continue
+			}
+			lim := tp.limit(op)
+			pct := math.Inf(1)
+			if tc.Base > 0 {
+				pct = 100 * float64(n) / float64(tc.Base)
+			}
+			overPct := lim.MaxPercent != nil && pct > *lim.MaxPercent
+			overCount := lim.MaxCount != nil && n > *lim.MaxCount
+			if !overPct && !overCount {
+				continue
+			}
+			v.Passed = false
+			v.Tripped = append(v.Tripped, Trip{
+				Type:       t.String(),
+				Op:         op,
+				Count:      n,
+				Base:       tc.Base,
+				Percent:    shown(pct, lim.MaxPercent, overPct),
+				MaxPercent: copyPtr(lim.MaxPercent),
+				MaxCount:   copyPtr(lim.MaxCount),
+			})
+		}
+	}
+	if !v.Passed {
+		v.OnTrip = Stop
+		if p.OnTrip == HoldRemovals && onlyDeletes(v.Tripped) {
+			v.OnTrip = HoldRemovals
+		}
+	}
+	return v
+}
+
+// onlyDeletes reports whether every trip is a deletes limit. Holding back removals answers
+// only those: a tripped inserts or updates limit (a mass restore, say) would be applied anyway,
+// so such a verdict stops the whole run even under hold-removals.
+func onlyDeletes(trips []Trip) bool {
+	for _, t := range trips {
+		if t.Op != Deletes {
+			return false
+		}
+	}
+	return true
+}
+
+// shown rounds a percent to 0.1 for the verdict. When the percent limit was crossed, the shown
+// value stays above the limit (10.04% over a 10% limit shows as 10.1, not "10.0% > 10%").
+func shown(pct float64, max *float64, over bool) float64 {
+	if math.IsInf(pct, 1) {
+		return 100
+	}
+	r := math.Round(pct*10) / 10
+	if over && r <= *max {
+		r = math.Ceil(pct*10) / 10
+	}
+	return r
+}
+
+func copyPtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+func (tp *TypePolicy) limit(op Op) *Limit {
+	switch op {
+	case Inserts:
+		return &tp.Inserts
+	case Updates:
+		return &tp.Updates
+	default:
+		return &tp.Deletes
+	}
+}
+
+// CountsFrom maps a run's counts to the filter's input. Base is the active count before the
+// run; restores count as inserts; archivals count as deletes for persons and groups. For
+// memberships, Archived counts synced memberships turned manual by a course archival: they are
+// kept, so they are not deletes. Cascaded membership removals are already in Deleted.
+func CountsFrom(c change.Counts) Counts {
+	var out Counts
+	for _, t := range record.Types {
+		tc := c.Of(t)
+		del := tc.Deleted + tc.Archived
+		if t == record.Memberships {
+			del = tc.Deleted
+		}
+		out[t] = TypeCounts{Base: tc.Before, Inserts: tc.Inserted + tc.Restored, Updates: tc.Updated, Deletes: del}
+	}
+	return out
+}
+
+// DefaultPolicy is the policy of a tenant whose config says nothing about safety: changes below
+// 25 objects of a kind never hold; above that, more than 20% new persons or groups (25% new
+// memberships), 50% updated, or 10% removed holds the whole run for an operator. An initial
+// load passes.
+func DefaultPolicy() Policy {
+	return Policy{
+		MinChanges: 25,
+		OnTrip:     Stop,
+		Types: [3]TypePolicy{
+			record.Persons:     {Inserts: pct(20), Updates: pct(50), Deletes: pct(10)},
+			record.Groups:      {Inserts: pct(20), Updates: pct(50), Deletes: pct(10)},
+			record.Memberships: {Inserts: pct(25), Updates: pct(50), Deletes: pct(10)},
+		},
+	}
+}
+
+func pct(v float64) Limit { return Limit{MaxPercent: &v} }
+
+// Validate reports the first invalid value of a policy built in Go, naming its key as the YAML
+// config spells it (e.g. "safety.persons.deletes.max_percent: -5 is negative"). A policy read
+// with UnmarshalYAML has already been checked.
+func (p Policy) Validate() error {
+	if p.MinChanges < 0 {
+		return fmt.Errorf("safety.min_changes: %d is negative", p.MinChanges)
+	}
+	if p.OnTrip != Stop && p.OnTrip != HoldRemovals {
+		return fmt.Errorf("safety.on_trip: %q is not %q or %q", p.OnTrip, Stop, HoldRemovals)
+	}
+	for _, t := range record.Types {
+		tp := p.Types[t]
+		if tp.MinChanges != nil && *tp.MinChanges < 0 {
+			return fmt.Errorf("safety.%s.min_changes: %d is negative", t, *tp.MinChanges)
+		}
+		for _, op := range Ops {
+			l := tp.limit(op)
+			key := "safety." + t.String() + "." + string(op)
+			if l.MaxPercent != nil {
+				if msg := percentProblem(*l.MaxPercent, op); msg != "" {
+					return fmt.Errorf("%s.max_percent: %s %s", key, strconv.FormatFloat(*l.MaxPercent, 'f', -1, 64), msg)
+				}
+			}
+			if l.MaxCount != nil && *l.MaxCount < 0 {
+				return fmt.Errorf("%s.max_count: %d is negative", key, *l.MaxCount)
+			}
+		}
+	}
+	return nil
+}
+
+// percentProblem says what is wrong with a max_percent, or "". Inserts may exceed 100% (a
+// tenant may double); updates and deletes cannot, so a limit over 100% there is a mistake
+// (write "off" to disable a limit).
+func percentProblem(v float64, op Op) string {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return "is not a percentage"
+	case v < 0:
+		return "is negative"
+	case v > 100 && op != Inserts:
+		return "is over 100%, but " + string(op) + " cannot exceed the base; write off to disable the limit"
+	}
+	return ""
+}
+
+// String is the trip as the status mail's subject and hold section show it, e.g.
+// "persons deletes 23.4% > 10%" or "memberships deletes 812 > 500".
+func (t Trip) String() string {
+	head := t.Type + " " + string(t.Op) + " "
+	switch {
+	case t.Base == 0:
+		return head + strconv.Itoa(t.Count) + " with no " + t.Type + " before"
+	case t.MaxPercent != nil && t.Percent > *t.MaxPercent:
+		return head + strconv.FormatFloat(t.Percent, 'f', 1, 64) + "% > " + strconv.FormatFloat(*t.MaxPercent, 'f', -1, 64) + "%"
+	case t.MaxCount != nil:
+		return head + strconv.Itoa(t.Count) + " > " + strconv.Itoa(*t.MaxCount)
+	}
+	return head + strconv.Itoa(t.Count)
+}
