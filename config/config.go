@@ -1,0 +1,453 @@
+// Package config reads imsfeed's one YAML file: the store, the mail server and the tenants with
+// their sources, modes, schedules, course rules and safety policies. Defaults are applied once
+// here and Validate names the tenant and key of every problem. With no file at all, Default gives
+// the embedded default: SQLite and an outbox under the user's data directory, and any tenant id
+// accepted with the default policy.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/adhocore/gronx"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/imsfeed/imsfeed/archive"
+	"github.com/imsfeed/imsfeed/importer/ims"
+	"github.com/imsfeed/imsfeed/mailer"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/safety"
+	"github.com/imsfeed/imsfeed/source"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// Store is the state store URL: postgres://… or sqlite:///path.db.
+	Store string `yaml:"store"`
+	// DataDir holds the SQLite file, spool and outbox of the embedded default.
+	DataDir string `yaml:"data_dir"`
+	// Spool is where fetched files are kept (default DataDir/spool).
+	Spool string `yaml:"spool"`
+	// Outbox is where mails are written when there is no SMTP server, and queued when it fails.
+	Outbox string `yaml:"outbox"`
+	// SMTP sends the status mail; absent means outbox files only.
+	SMTP *mailer.SMTPConfig `yaml:"smtp"`
+	// LockWait is how long a run waits for another run of the same tenant (default 10m).
+	LockWait time.Duration `yaml:"lock_wait"`
+	Tenants  []Tenant      `yaml:"tenants"`
+
+	// Embedded is true for the built-in default: any tenant id is accepted.
+	Embedded bool `yaml:"-"`
+	// Path is the file the config came from ("" for the embedded default).
+	Path string `yaml:"-"`
+}
+
+// Tenant is one school owner's feed.
+type Tenant struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Source is where the nightly file comes from.
+	Source source.Config `yaml:"source"`
+	// Mode: snapshot (default), event, or auto (the file's properties/type decides).
+	Mode string `yaml:"mode"`
+	// Schedule is a cron expression for `imsfeed serve` (default "0 2 * * *").
+	Schedule    string   `yaml:"schedule"`
+	Subscribers []string `yaml:"subscribers"`
+	// DataSource, when set, must equal the file's properties/datasource.
+	DataSource string `yaml:"datasource"`
+	// Lenient repairs a bare & and junk after </enterprise>, each repair a warning.
+	Lenient bool `yaml:"lenient"`
+	// MaxFileSize rejects larger files, e.g. "2GB" (default 4GB; 0 means no limit).
+	MaxFileSize Size `yaml:"max_file_size"`
+	// Courses says which groups are courses and whether they are archived.
+	Courses archive.CoursePolicy `yaml:"courses"`
+	Safety  safety.Policy        `yaml:"safety"`
+	// Mappings map vendor extensions to attributes: type → name → XPath on the record.
+	Mappings map[string]map[string]string `yaml:"mappings"`
+	// Paused skips every run (recorded as skipped with the reason).
+	Paused bool `yaml:"paused"`
+	// Pauses are date windows (summer holidays, school-year rollover) when runs are skipped.
+	Pauses []Pause `yaml:"pauses"`
+	// StaleAfter: when no new file has arrived for this long, the run says so (default 36h; 0 off).
+	StaleAfter time.Duration `yaml:"stale_after"`
+}
+
+// Pause is a window of dates, both inclusive, in the machine's local time zone.
+type Pause struct {
+	From   Date   `yaml:"from"`
+	To     Date   `yaml:"to"`
+	Reason string `yaml:"reason"`
+}
+
+// Date is a calendar day written YYYY-MM-DD.
+type Date struct{ time.Time }
+
+// UnmarshalYAML reads YYYY-MM-DD.
+func (d *Date) UnmarshalYAML(n *yaml.Node) error {
+	t, err := time.ParseInLocation("2006-01-02", strings.TrimSpace(n.Value), time.Local)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a date (want YYYY-MM-DD)", n.Line, n.Value)
+	}
+	d.Time = t
+	return nil
+}
+
+// Size is a byte count written 300MB, 2GB, 1048576.
+type Size int64
+
+// UnmarshalYAML reads a byte count with an optional KB/MB/GB/TB (or KiB/MiB/GiB) suffix.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.ToUpper(strings.TrimSpace(n.Value))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TIB", 1 << 40}, {"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		return fmt.Errorf("line %d: %q is not a size (e.g. 500MB, 2GB)", n.Line, n.Value)
+	}
+	*s = Size(f * float64(mult))
+	return nil
+}
+
+// Modes a tenant may choose.
+const (
+	ModeSnapshot = "snapshot"
+	ModeEvent    = "event"
+	ModeAuto     = "auto"
+)
+
+const (
+	defaultSchedule   = "0 2 * * *"
+	defaultStaleAfter = 36 * time.Hour
+	defaultMaxSize    = Size(4e9)
+	defaultLockWait   = 10 * time.Minute
+)
+
+// Load reads and validates a config file. Unknown keys are errors that name the key and line.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg.Path = path
+	if err := cfg.resolveSecrets(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes and validates YAML config text (secrets are not read).
+func Parse(data []byte) (*Config, error) {
+	var cfg Config
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, friendlyYAML(err)
+	}
+	if err := checkKeys(&doc, reflect.TypeFor[Config](), ""); err != nil {
+		return nil, err
+	}
+	// Tenants start from the defaults, so keys a tenant leaves out keep their default values.
+	if len(doc.Content) > 0 {
+		if err := doc.Decode(&cfg); err != nil {
+			return nil, friendlyYAML(err)
+		}
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// UnmarshalYAML gives a tenant its defaults before its keys are read.
+func (t *Tenant) UnmarshalYAML(n *yaml.Node) error {
+	type plain Tenant
+	p := plain(DefaultTenant(""))
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*t = Tenant(p)
+	return nil
+}
+
+// DefaultTenant is a tenant with every default and the given id (the embedded default uses it
+// for any id).
+func DefaultTenant(id string) Tenant {
+	return Tenant{
+		ID:          id,
+		Mode:        ModeSnapshot,
+		Schedule:    defaultSchedule,
+		MaxFileSize: defaultMaxSize,
+		Courses:     archive.DefaultCoursePolicy(),
+		Safety:      safety.DefaultPolicy(),
+		StaleAfter:  defaultStaleAfter,
+		Source:      source.Config{Pattern: "*.xml"},
+	}
+}
+
+// Default is the embedded default: SQLite and an outbox under dataDir ("" = the user's data
+// directory, or $IMSFEED_DATA_DIR).
+func Default(dataDir string) (*Config, error) {
+	cfg := &Config{DataDir: dataDir, Embedded: true}
+	cfg.applyDefaults()
+	return cfg, cfg.Validate()
+}
+
+// DefaultDataDir is $IMSFEED_DATA_DIR, else $XDG_DATA_HOME/imsfeed, else ~/.local/share/imsfeed.
+func DefaultDataDir() string {
+	if d := os.Getenv("IMSFEED_DATA_DIR"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "imsfeed")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "imsfeed")
+	}
+	return filepath.Join(os.TempDir(), "imsfeed")
+}
+
+func (c *Config) applyDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir()
+	}
+	if c.Store == "" {
+		c.Store = "sqlite://" + filepath.Join(c.DataDir, "state.db")
+	}
+	if c.Spool == "" {
+		c.Spool = filepath.Join(c.DataDir, "spool")
+	}
+	if c.Outbox == "" {
+		c.Outbox = filepath.Join(c.DataDir, "outbox")
+	}
+	if c.LockWait == 0 {
+		c.LockWait = defaultLockWait
+	}
+	for i := range c.Tenants {
+		t := &c.Tenants[i]
+		if t.Name == "" {
+			t.Name = t.ID
+		}
+		if t.Source.Pattern == "" {
+			t.Source.Pattern = "*.xml"
+		}
+	}
+}
+
+var tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Validate checks the whole config and names the tenant and key of the first problem.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") && !strings.HasPrefix(c.Store, "sqlite:") {
+		bad("store: %q is not a store URL (postgres://… or sqlite:///path.db)", redactURL(c.Store))
+	}
+	if c.SMTP != nil {
+		if c.SMTP.Host == "" {
+			bad("smtp.host: required when smtp is set")
+		}
+		if c.SMTP.From == "" {
+			bad("smtp.from: required when smtp is set")
+		}
+	}
+	seen := map[string]bool{}
+	for i, t := range c.Tenants {
+		where := fmt.Sprintf("tenants[%d]", i)
+		if t.ID != "" {
+			where = fmt.Sprintf("tenant %s", t.ID)
+		}
+		switch {
+		case t.ID == "":
+			bad("%s: id is required", where)
+		case !tenantID.MatchString(t.ID):
+			bad("%s: id %q must be lower-case letters, digits, - or _", where, t.ID)
+		case seen[t.ID]:
+			bad("%s: id used twice", where)
+		}
+		seen[t.ID] = true
+		if t.Mode != ModeSnapshot && t.Mode != ModeEvent && t.Mode != ModeAuto {
+			bad("%s: mode %q must be snapshot, event or auto", where, t.Mode)
+		}
+		if t.Schedule != "" && !gronx.IsValid(t.Schedule) {
+			bad("%s: schedule %q is not a cron expression (e.g. \"0 2 * * *\")", where, t.Schedule)
+		}
+		if t.Source.URL != "" {
+			if err := t.Source.Validate(); err != nil {
+				bad("%s: source: %v", where, err)
+			}
+		}
+		if err := t.Safety.Validate(); err != nil {
+			bad("%s: safety: %v", where, err)
+		}
+		if len(t.Courses.Types) == 0 && t.Courses.Archive {
+			bad("%s: courses.types is empty but courses.archive is on: name the course grouptypes", where)
+		}
+		for typ, m := range t.Mappings {
+			if _, ok := recordType(typ); !ok {
+				bad("%s: mappings.%s: must be persons, groups or memberships", where, typ)
+			}
+			for name, xp := range m {
+				if strings.TrimSpace(xp) == "" {
+					bad("%s: mappings.%s.%s: empty XPath", where, typ, name)
+				}
+			}
+		}
+		for j, p := range t.Pauses {
+			if p.To.Before(p.From.Time) {
+				bad("%s: pauses[%d]: to is before from", where, j)
+			}
+		}
+		if t.StaleAfter < 0 {
+			bad("%s: stale_after must not be negative", where)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func recordType(s string) (record.Type, bool) {
+	for _, t := range record.Types {
+		if t.String() == s {
+			return t, true
+		}
+	}
+	return 0, false
+}
+
+// Tenant returns the tenant with this id. The embedded default accepts any valid id.
+func (c *Config) Tenant(id string) (*Tenant, error) {
+	for i := range c.Tenants {
+		if c.Tenants[i].ID == id {
+			return &c.Tenants[i], nil
+		}
+	}
+	if c.Embedded && tenantID.MatchString(id) {
+		t := DefaultTenant(id)
+		t.Name = id
+		return &t, nil
+	}
+	var ids []string
+	for _, t := range c.Tenants {
+		ids = append(ids, t.ID)
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("unknown tenant %q: the config %s has no tenants", id, c.Path)
+	}
+	return nil, fmt.Errorf("unknown tenant %q (configured: %s)", id, strings.Join(ids, ", "))
+}
+
+// ReaderMappings turns the tenant's mappings into the reader's form, in a stable order.
+func (t *Tenant) ReaderMappings() []ims.Mapping {
+	var out []ims.Mapping
+	for _, rt := range record.Types {
+		m := t.Mappings[rt.String()]
+		names := make([]string, 0, len(m))
+		for n := range m {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			out = append(out, ims.Mapping{Name: n, Type: rt, XPath: m[n]})
+		}
+	}
+	return out
+}
+
+// PausedAt says whether the tenant is paused at t, and why.
+func (t *Tenant) PausedAt(now time.Time) (bool, string) {
+	if t.Paused {
+		return true, "tenant is paused (paused: true)"
+	}
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.Local)
+	for _, p := range t.Pauses {
+		if !day.Before(p.From.Time) && !day.After(p.To.Time) {
+			reason := p.Reason
+			if reason == "" {
+				reason = "pause window"
+			}
+			return true, fmt.Sprintf("%s (%s to %s)", reason, p.From.Format("2006-01-02"), p.To.Format("2006-01-02"))
+		}
+	}
+	return false, ""
+}
+
+// SourceSecrets reads the tenant's SFTP passphrase and password from their files or from
+// $IMSFEED_<TENANT>_SSH_PASSPHRASE and $IMSFEED_<TENANT>_SFTP_PASSWORD.
+func (t *Tenant) SourceSecrets() (source.Secrets, error) {
+	var s source.Secrets
+	env := "IMSFEED_" + strings.ToUpper(strings.NewReplacer("-", "_").Replace(t.ID))
+	var err error
+	if s.Passphrase, err = secret(t.Source.PassphraseFile, env+"_SSH_PASSPHRASE"); err != nil {
+		return s, fmt.Errorf("tenant %s: source.passphrase_file: %w", t.ID, err)
+	}
+	if s.Password, err = secret(t.Source.PasswordFile, env+"_SFTP_PASSWORD"); err != nil {
+		return s, fmt.Errorf("tenant %s: source.password_file: %w", t.ID, err)
+	}
+	return s, nil
+}
+
+func secret(file, env string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read secret: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return os.Getenv(env), nil
+}
+
+func (c *Config) resolveSecrets(base string) error {
+	if c.SMTP == nil {
+		return nil
+	}
+	if c.SMTP.PasswordFile != "" && !filepath.IsAbs(c.SMTP.PasswordFile) {
+		c.SMTP.PasswordFile = filepath.Join(base, c.SMTP.PasswordFile)
+	}
+	if err := c.SMTP.LoadPassword(); err != nil {
+		return fmt.Errorf("smtp.password_file: %w", err)
+	}
+	return nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+
+// friendlyYAML rewrites yaml.v3's unknown-field errors as "line N: unknown key "x"".
+func friendlyYAML(err error) error {
+	msg := yamlLine.ReplaceAllString(err.Error(), `line $1: unknown key "$2"`)
+	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
+	return errors.New(strings.ReplaceAll(msg, "\n  ", "; "))
+}
+
+// redactURL drops userinfo so passwords in URLs never reach output.
+func redactURL(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		rest := s[i+3:]
+		if j := strings.LastIndex(rest, "@"); j >= 0 && j < strings.IndexAny(rest+"/", "/") {
+			return s[:i+3] + "…@" + rest[j+1:]
+		}
+	}
+	return s
+}
+
+// RedactURL is redactURL for other packages (store URLs in messages).
+func RedactURL(s string) string { return redactURL(s) }

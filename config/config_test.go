@@ -1,0 +1,126 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imsfeed/imsfeed/safety"
+)
+
+const sample = `
+store: postgres://imsfeed@localhost/imsfeed?sslmode=disable
+smtp: {host: smtp.example.org, port: 587, username: imsfeed, from: "imsfeed <imsfeed@example.org>"}
+tenants:
+  - id: northside
+    name: Northside school district
+    source: {url: "sftp://sis@files.example.org/srv/sis/outgoing", pattern: "*.xml",
+             known_hosts: /etc/imsfeed/known_hosts, key_file: /etc/imsfeed/id_ed25519}
+    mode: snapshot
+    schedule: "0 2 * * *"
+    subscribers: [it@northside.example.org]
+    courses: {types: [Course, CourseSection], archive: true}
+    safety:
+      min_changes: 25
+      persons:     {inserts: 20%, updates: 50%, deletes: 10%}
+  - id: southside
+    mode: auto
+    max_file_size: 500MB
+    pauses: [{from: 2026-07-01, to: 2026-08-10, reason: summer holidays}]
+    mappings: {persons: {national_id: "string(extension/pifu_id)"}}
+`
+
+func TestDesignSketchParsesWithDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := cfg.Tenant("northside")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Source.Pattern != "*.xml" || n.Courses.Types[1] != "CourseSection" || *n.Safety.Types[0].Deletes.MaxPercent != 10 {
+		t.Errorf("northside read wrong: %+v", n)
+	}
+	s, _ := cfg.Tenant("southside")
+	if s.Name != "southside" || s.Schedule != "0 2 * * *" || s.StaleAfter != 36*time.Hour || s.MaxFileSize != 500e6 {
+		t.Errorf("southside defaults: name=%q schedule=%q stale=%v size=%d", s.Name, s.Schedule, s.StaleAfter, s.MaxFileSize)
+	}
+	if s.Safety.MinChanges != safety.DefaultPolicy().MinChanges || !s.Courses.Archive {
+		t.Errorf("southside did not get the default policy: %+v", s.Safety)
+	}
+	if p, why := s.PausedAt(time.Date(2026, 7, 15, 3, 0, 0, 0, time.Local)); !p || !strings.Contains(why, "summer") {
+		t.Errorf("summer pause: %v %q", p, why)
+	}
+	if p, _ := s.PausedAt(time.Date(2026, 8, 11, 3, 0, 0, 0, time.Local)); p {
+		t.Error("paused after the window")
+	}
+	if m := s.ReaderMappings(); len(m) != 1 || m[0].Name != "national_id" {
+		t.Errorf("mappings: %+v", m)
+	}
+	if _, err := cfg.Tenant("westside"); err == nil || !strings.Contains(err.Error(), "northside, southside") {
+		t.Errorf("unknown tenant error should list the configured ones: %v", err)
+	}
+}
+
+func TestBadConfigNamesKeyAndLine(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"store: sqlite:///x.db\ntenants:\n  - id: a\n    moed: snapshot\n", `line 4: unknown key "moed"`},
+		{"tenants:\n  - id: a\n    mode: sometimes\n", `tenant a: mode "sometimes"`},
+		{"tenants:\n  - id: a\n  - id: a\n", "id used twice"},
+		{"tenants:\n  - id: Bad Id\n", "must be lower-case"},
+		{"tenants:\n  - id: a\n    schedule: every night\n", "not a cron expression"},
+		{"tenants:\n  - id: a\n    safety: {persons: {deletes: ten%}}\n", "safety.persons.deletes"},
+		{"tenants:\n  - id: a\n    max_file_size: lots\n", "not a size"},
+		{"tenants:\n  - id: a\n    pauses: [{from: 2026-13-01, to: 2026-08-01}]\n", "not a date"},
+		{"store: mysql://x\n", "not a store URL"},
+		{"tenants:\n  - id: a\n    mappings: {people: {x: y}}\n", "mappings.people"},
+	} {
+		_, err := Parse([]byte(c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want error containing %q", c.yaml, err, c.want)
+		}
+	}
+}
+
+func TestSecretsComeFromFilesAndNeverFromOutput(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "smtp-pass"), []byte("hunter2\n"), 0o600)
+	path := filepath.Join(dir, "imsfeed.yaml")
+	os.WriteFile(path, []byte("smtp: {host: mail.example.org, from: a@example.org, password_file: smtp-pass}\n"), 0o600)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SMTP.Password.Reveal() != "hunter2" {
+		t.Fatal("password not read from the relative password_file")
+	}
+	t.Setenv("IMSFEED_NORTH_SIDE_SFTP_PASSWORD", "s3cret")
+	tn := DefaultTenant("north-side")
+	s, err := tn.SourceSecrets()
+	if err != nil || s.Password != "s3cret" {
+		t.Fatalf("env secret: %v %q", err, s.Password)
+	}
+	if RedactURL("postgres://u:pw@db/x") != "postgres://…@db/x" {
+		t.Errorf("redact: %s", RedactURL("postgres://u:pw@db/x"))
+	}
+}
+
+func TestEmbeddedDefaultAcceptsAnyTenant(t *testing.T) {
+	cfg, err := Default(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cfg.Store, "sqlite://") {
+		t.Errorf("store %q", cfg.Store)
+	}
+	tn, err := cfg.Tenant("anyone")
+	if err != nil || tn.Mode != ModeSnapshot {
+		t.Fatalf("%v %+v", err, tn)
+	}
+	if _, err := cfg.Tenant("Not Valid"); err == nil {
+		t.Error("invalid id accepted")
+	}
+}
