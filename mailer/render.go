@@ -1,0 +1,546 @@
+package mailer
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/safety"
+)
+
+// Tenant is who the mail is about and who receives it.
+type Tenant struct {
+	ID          string
+	Name        string
+	Subscribers []string
+}
+
+// Message is one status mail to render and send: one per attempt.
+type Message struct {
+	Run *runs.Run
+	// Plan is the run's change set (for a hold: what would change); nil when there is none.
+	Plan   *change.Plan
+	Tenant Tenant
+	// ApproveCommand and RejectCommand are the exact commands shown for a held run.
+	ApproveCommand, RejectCommand string
+}
+
+// Rendered is a mail's content, before addressing: what Send puts on the wire.
+type Rendered struct {
+	Subject string
+	Text    string
+	HTML    string
+	// CSV lists the plan's changes; nil when the plan is nil or empty.
+	CSV     []byte
+	CSVName string
+	// Headers are extra X-Imsfeed-* headers (tenant, run, status) for mail filters.
+	Headers map[string]string
+}
+
+// Limits on what one mail lists; the rest is counted ("and K more") and `imsfeed show` has all.
+const (
+	maxListed     = 20
+	maxCSVRows    = 100000
+	maxSubjectErr = 120
+)
+
+// Render turns a message into the mail's subject, text, HTML and CSV. It is pure: no clock, no
+// I/O; equal messages render equal mails.
+func Render(m Message) (*Rendered, error) {
+	if m.Run == nil {
+		return nil, fmt.Errorf("render status mail: no run")
+	}
+	v := newView(m)
+	r := &Rendered{
+		Subject: v.Subject,
+		Text:    renderText(v),
+		Headers: map[string]string{
+			"X-Imsfeed-Tenant": v.TenantID,
+			"X-Imsfeed-Run":    strconv.FormatInt(m.Run.ID, 10),
+			"X-Imsfeed-Status": v.Kind,
+		},
+	}
+	h, err := renderHTML(v)
+	if err != nil {
+		return nil, fmt.Errorf("render status mail of run %d: %w", m.Run.ID, err)
+	}
+	r.HTML = h
+	if m.Plan != nil && !m.Plan.Empty() {
+		r.CSV, err = renderCSV(m.Plan)
+		if err != nil {
+			return nil, fmt.Errorf("render status mail of run %d: changes csv: %w", m.Run.ID, err)
+		}
+		r.CSVName = v.CSVName
+	}
+	return r, nil
+}
+
+// Kinds of mail. Completed after approval is its own kind.
+const (
+	kindCompleted  = "completed"
+	kindApproved   = "approved"
+	kindHeld       = "held"
+	kindFailed     = "failed"
+	kindSkipped    = "skipped"
+	kindPlanned    = "planned"
+	kindRejected   = "rejected"
+	kindSuperseded = "superseded"
+	kindRunning    = "running"
+)
+
+func kindOf(r *runs.Run) string {
+	switch r.Status {
+	case runs.Completed:
+		if r.Approval != nil {
+			return kindApproved
+		}
+		return kindCompleted
+	case runs.Held:
+		return kindHeld
+	case runs.Failed:
+		return kindFailed
+	case runs.Skipped:
+		return kindSkipped
+	case runs.Planned:
+		return kindPlanned
+	case runs.Rejected:
+		return kindRejected
+	case runs.Superseded:
+		return kindSuperseded
+	}
+	return kindRunning
+}
+
+// view is everything both bodies show, already flattened to one line per SIS string.
+type view struct {
+	Kind, Subject     string
+	TenantID, Tenant  string // Tenant is "id (name)"
+	Headline          string // one sentence: what happened
+	Notes             []string
+	RunID             int64
+	Status, Mode      string
+	FileName          string
+	Size, SHA256      string
+	Started, Duration string
+	Error             string // failure reason with file:line:column and record
+	Trips             []string
+	Approve, Reject   string
+	Decision          string // approval or rejection: by, when, why
+	ShowTable         bool
+	TableTitle        string
+	Rows              []countRow
+	Warnings          []string
+	WarningsMore      int
+	Attention         []string
+	AttentionMore     int
+	CSVName           string
+	CSVRows           int
+	CSVCut            bool
+}
+
+type countRow struct {
+	Type string
+	N    [7]int // before, inserted, updated, deleted, restored, archived, after
+}
+
+var countCols = [7]string{"before", "inserted", "updated", "deleted", "restored", "archived", "after"}
+
+func newView(m Message) *view {
+	r := m.Run
+	v := &view{Kind: kindOf(r), RunID: r.ID, Status: string(r.Status), Mode: oneLine(r.Mode)}
+	v.TenantID = oneLine(m.Tenant.ID)
+	if v.TenantID == "" {
+		v.TenantID = oneLine(r.Tenant)
+	}
+	v.Tenant = v.TenantID
+	if n := oneLine(m.Tenant.Name); n != "" && n != v.TenantID {
+		v.Tenant += " (" + n + ")"
+	}
+	v.FileName = oneLine(r.File.Name)
+	if v.FileName == "" {
+		v.FileName = "(none)"
+	}
+	if r.File.Size > 0 || r.File.SHA256 != "" {
+		v.Size = sizeText(r.File.Size)
+	}
+	v.SHA256 = oneLine(r.File.SHA256)
+	if !r.StartedAt.IsZero() {
+		v.Started = r.StartedAt.Format("2006-01-02 15:04:05 MST")
+	}
+	if d := r.Duration(); d > 0 {
+		v.Duration = durationText(d)
+	}
+	if r.Error != nil {
+		v.Error = errorText(r.File.Name, r.Error)
+	}
+	for _, t := range r.Verdict.Tripped {
+		v.Trips = append(v.Trips, tripDetail(t))
+	}
+	v.Approve = oneLine(m.ApproveCommand)
+	if v.Approve == "" {
+		v.Approve = fmt.Sprintf("imsfeed approve %d --by NAME --reason TEXT", r.ID)
+	}
+	v.Reject = oneLine(m.RejectCommand)
+	if v.Reject == "" {
+		v.Reject = fmt.Sprintf("imsfeed reject %d --by NAME --reason TEXT", r.ID)
+	}
+	reason := oneLine(r.Reason)
+	counts := headline(r.Counts)
+	partial := r.Verdict.OnTrip == safety.HoldRemovals
+
+	switch v.Kind {
+	case kindCompleted:
+		v.Subject = "import completed (" + counts + ")"
+		v.Headline = "Import completed: the changes below were applied."
+	case kindApproved:
+		v.Subject = "held import approved and applied (" + counts + ")"
+		v.Headline = "The held import was approved and its change set applied."
+		v.Decision = decisionText("Approved", r.Approval)
+	case kindHeld:
+		v.Subject = "import HELD — approval needed (" + tripsSubject(r.Verdict.Tripped) + ")"
+		if partial {
+			v.Headline = "Removals HELD: inserts and updates were applied; deletes and archivals wait for approval."
+		} else {
+			v.Headline = "Import HELD: the change set crosses the safety limits below. Nothing was applied."
+		}
+	case kindFailed:
+		v.Subject = "import FAILED (" + truncate(errorSubject(r.Error), maxSubjectErr) + ")"
+		v.Headline = "Import FAILED: nothing was changed."
+		if v.Error == "" {
+			v.Error = "no reason recorded"
+		}
+	case kindSkipped:
+		v.Subject = "import skipped"
+		if reason != "" {
+			v.Subject += " (" + truncate(reason, maxSubjectErr) + ")"
+		}
+		v.Headline = "Import skipped: nothing was changed."
+		if reason != "" {
+			v.Headline = "Import skipped (" + reason + "): nothing was changed."
+		}
+	case kindPlanned:
+		if r.Verdict.Passed {
+			v.Subject = "dry run — would apply (" + counts + ")"
+			v.Headline = "Dry run: nothing was applied. The safety filter would pass this change set."
+		} else {
+			v.Subject = "dry run — would be HELD (" + tripsSubject(r.Verdict.Tripped) + ")"
+			v.Headline = "Dry run: nothing was applied. The safety filter would HOLD this change set."
+		}
+	case kindRejected:
+		v.Subject = fmt.Sprintf("held import rejected (run %d)", r.ID)
+		v.Headline = "The held import was rejected: nothing from its change set was applied."
+		v.Decision = decisionText("Rejected", r.Rejection)
+	case kindSuperseded:
+		v.Subject = fmt.Sprintf("held import superseded (run %d)", r.ID)
+		v.Headline = "The held import was superseded by a newer run: nothing from its change set was applied."
+		if reason != "" {
+			v.Notes = append(v.Notes, "Reason: "+reason)
+		}
+	default:
+		v.Subject = "import " + oneLine(string(r.Status))
+		v.Headline = "Import " + oneLine(string(r.Status)) + "."
+	}
+	v.Subject = oneLine("[imsfeed] " + v.TenantID + ": " + v.Subject)
+
+	v.ShowTable = v.Kind != kindFailed
+	switch v.Kind {
+	case kindHeld, kindPlanned, kindRejected, kindSuperseded:
+		v.TableTitle = "What the change set would do"
+	case kindSkipped:
+		v.TableTitle = "Current state"
+	default:
+		v.TableTitle = "What was applied"
+	}
+	for _, t := range record.Types {
+		c := r.Counts.Of(t)
+		v.Rows = append(v.Rows, countRow{t.String(), [7]int{c.Before, c.Inserted, c.Updated, c.Deleted, c.Restored, c.Archived, c.After}})
+	}
+
+	for i, w := range r.Warnings {
+		if i == maxListed {
+			v.WarningsMore = len(r.Warnings) - i
+			break
+		}
+		v.Warnings = append(v.Warnings, warningText(w))
+	}
+	notices := r.Attention
+	if len(notices) == 0 && m.Plan != nil {
+		notices = m.Plan.Attention
+	}
+	for i, n := range notices {
+		if i == maxListed {
+			v.AttentionMore = len(notices) - i
+			break
+		}
+		v.Attention = append(v.Attention, noticeText(n))
+	}
+	if m.Plan != nil && !m.Plan.Empty() {
+		v.CSVName = csvName(v.TenantID, r.ID)
+		v.CSVRows = len(m.Plan.Persons) + len(m.Plan.Groups) + len(m.Plan.Memberships)
+		v.CSVCut = v.CSVRows > maxCSVRows
+	}
+	return v
+}
+
+// headline is the subject's numbers: "+12 ~30 -2 persons", plus groups and memberships when
+// they changed. + counts inserts and restores, ~ updates, - deletes and archivals.
+func headline(c change.Counts) string {
+	var parts []string
+	for _, t := range record.Types {
+		tc := c.Of(t)
+		plus, upd, minus := tc.Inserted+tc.Restored, tc.Updated, tc.Deleted+tc.Archived
+		if t == record.Persons || plus+upd+minus > 0 {
+			parts = append(parts, fmt.Sprintf("+%d ~%d -%d %s", plus, upd, minus, t))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// tripsSubject names the first limit crossed and how many more.
+func tripsSubject(ts []safety.Trip) string {
+	switch len(ts) {
+	case 0:
+		return "no limit recorded"
+	case 1:
+		return tripShort(ts[0])
+	}
+	more := "limits"
+	if len(ts) == 2 {
+		more = "limit"
+	}
+	return fmt.Sprintf("%s and %d more %s", tripShort(ts[0]), len(ts)-1, more)
+}
+
+func tripShort(t safety.Trip) string {
+	what := oneLine(t.Type) + " " + oneLine(string(t.Op))
+	switch {
+	case t.MaxPercent != nil && t.Percent > *t.MaxPercent:
+		return fmt.Sprintf("%s %.1f%% > %s%%", what, t.Percent, num(*t.MaxPercent))
+	case t.MaxCount != nil && t.Count > *t.MaxCount:
+		return fmt.Sprintf("%s %d > %d", what, t.Count, *t.MaxCount)
+	case t.Base == 0:
+		return fmt.Sprintf("%s %d, initial load", what, t.Count)
+	}
+	return fmt.Sprintf("%s %d", what, t.Count)
+}
+
+// tripDetail is one limit crossed with all its numbers, for the body.
+func tripDetail(t safety.Trip) string {
+	s := fmt.Sprintf("%s %s: %d of %d", oneLine(t.Type), oneLine(string(t.Op)), t.Count, t.Base)
+	if t.Base > 0 {
+		s += fmt.Sprintf(" (%.1f%%)", t.Percent)
+	} else {
+		s += " (initial load)"
+	}
+	var lim []string
+	if t.MaxPercent != nil {
+		lim = append(lim, "max "+num(*t.MaxPercent)+"%")
+	}
+	if t.MaxCount != nil {
+		lim = append(lim, "max "+strconv.Itoa(*t.MaxCount))
+	}
+	if len(lim) > 0 {
+		s += "; limit " + strings.Join(lim, ", ")
+	}
+	return s
+}
+
+func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+func errorSubject(e *runs.Error) string {
+	if e == nil {
+		return "no reason recorded"
+	}
+	msg := oneLine(e.Message)
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d:%d: %s", e.Line, e.Column, msg)
+	}
+	return msg
+}
+
+// errorText is the failure reason as an editor jump target: file:line:column, record, message.
+func errorText(file string, e *runs.Error) string {
+	var b strings.Builder
+	if f := oneLine(file); f != "" {
+		b.WriteString(f)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
+		}
+		b.WriteString(": ")
+	} else if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d:%d: ", e.Line, e.Column)
+	}
+	if k := oneLine(e.Key); k != "" {
+		fmt.Fprintf(&b, "record %s: ", k)
+	}
+	b.WriteString(oneLine(e.Message))
+	return b.String()
+}
+
+func warningText(w record.Warning) string {
+	var b strings.Builder
+	if w.Line > 0 {
+		fmt.Fprintf(&b, "line %d:%d: ", w.Line, w.Column)
+	}
+	if k := oneLine(w.Key); k != "" {
+		fmt.Fprintf(&b, "%s: ", k)
+	}
+	b.WriteString(oneLine(w.Message))
+	return b.String()
+}
+
+var noticeLabels = map[string]string{
+	change.NoticeReappearedCourse: "archived course is back in the file",
+	change.NoticeSkippedRecord:    "skipped record",
+	change.NoticeOrphanedGroup:    "orphaned group",
+	change.NoticeKeptRecord:       "kept, not deleted",
+	change.NoticeStaleSource:      "no new file",
+}
+
+func noticeText(n change.Notice) string {
+	label := noticeLabels[n.Kind]
+	if label == "" {
+		label = oneLine(n.Kind)
+	}
+	msg := oneLine(n.Message)
+	if msg == "" {
+		msg = oneLine(n.Key)
+	}
+	s := label + ": " + msg
+	if n.Line > 0 {
+		s += fmt.Sprintf(" (line %d)", n.Line)
+	}
+	return s
+}
+
+func decisionText(verb string, d *runs.Decision) string {
+	if d == nil {
+		return ""
+	}
+	s := verb + " by " + oneLine(d.By)
+	if !d.At.IsZero() {
+		s += " at " + d.At.Format("2006-01-02 15:04:05 MST")
+	}
+	if r := oneLine(d.Reason); r != "" {
+		s += ": " + r
+	}
+	return s
+}
+
+func sizeText(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	f, i := float64(n), 0
+	for f >= unit && i < 4 {
+		f /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %s (%d bytes)", f, [...]string{"", "kB", "MB", "GB", "TB"}[i], n)
+}
+
+func durationText(d time.Duration) string {
+	if d >= time.Second {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// oneLine flattens SIS-provided text so it can neither add lines to a header or the text body
+// nor reorder it: control characters and bidi overrides become spaces, runs of space collapse.
+func oneLine(s string) string {
+	if s == "" {
+		return ""
+	}
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029' {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// fileSafe keeps a tenant id usable in file names and Message-IDs.
+func fileSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "tenant"
+	}
+	return strings.TrimLeft(string(b), ".")
+}
+
+func csvName(tenant string, run int64) string {
+	return fmt.Sprintf("changes-%s-run%d.csv", fileSafe(tenant), run)
+}
+
+// renderCSV lists the plan's changes: type,op,key,name,group,member,role.
+func renderCSV(p *change.Plan) ([]byte, error) {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.UseCRLF = true // RFC 4180, and what spreadsheet programs expect
+	rows := 0
+	write := func(rec ...string) bool {
+		if rows == maxCSVRows {
+			return false
+		}
+		rows++
+		for i := range rec {
+			rec[i] = cell(rec[i])
+		}
+		return w.Write(rec) == nil
+	}
+	if err := w.Write([]string{"type", "op", "key", "name", "group", "member", "role"}); err != nil {
+		return nil, err
+	}
+	for _, c := range p.Persons {
+		write("person", c.Op.String(), c.Person.Key, c.Person.Name, "", "", "")
+	}
+	for _, c := range p.Groups {
+		write("group", c.Op.String(), c.Group.Key, c.Group.Name, "", "", "")
+	}
+	for _, c := range p.Memberships {
+		k := c.Membership.MembershipKey
+		write("membership", c.Op.String(), "", "", k.Group, k.Member, k.Role)
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}
+
+// cell defuses spreadsheet formulas in SIS text (a name starting with "=" must not run when
+// school staff open the file), as OWASP recommends: such a cell gets a leading apostrophe.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

