@@ -1,0 +1,161 @@
+package importer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// Decision is an operator's approve or reject of a held run.
+type Decision struct {
+	RunID  int64
+	By     string
+	Reason string
+}
+
+func (d Decision) validate(verb string) error {
+	if strings.TrimSpace(d.By) == "" {
+		return fmt.Errorf("%s run %d: --by NAME is required (who decided)", verb, d.RunID)
+	}
+	if strings.TrimSpace(d.Reason) == "" {
+		return fmt.Errorf("%s run %d: --reason TEXT is required (why)", verb, d.RunID)
+	}
+	return nil
+}
+
+// heldRun loads a run and refuses anything but a held one, saying what it is instead.
+func (im *Importer) heldRun(ctx context.Context, verb string, id int64) (*runs.Run, error) {
+	run, err := im.store.Run(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%s run %d: no such run (see `imsfeed runs`)", verb, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s run %d: %w", verb, id, err)
+	}
+	if run.Status != runs.Held {
+		why := fmt.Sprintf("it is %s", run.Status)
+		switch {
+		case run.Status == runs.Superseded && run.Reason != "":
+			why = "it was " + run.Reason + "; approve the newer run instead"
+		case run.Approval != nil:
+			why = fmt.Sprintf("it was already approved by %s at %s", run.Approval.By, run.Approval.At.Format("2006-01-02 15:04 MST"))
+		case run.Rejection != nil:
+			why = fmt.Sprintf("it was rejected by %s at %s", run.Rejection.By, run.Rejection.At.Format("2006-01-02 15:04 MST"))
+		}
+		return nil, fmt.Errorf("%s run %d: %w: %s", verb, id, ErrNotHeld, why)
+	}
+	return run, nil
+}
+
+// Approve applies exactly the plan a held run stored, in one transaction, if the tenant's state
+// has not changed since the plan was made. Otherwise it refuses, says why, and changes nothing.
+func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) {
+	if err := d.validate("approve"); err != nil {
+		return nil, err
+	}
+	run, err := im.heldRun(ctx, "approve", d.RunID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := im.cfg.Tenant(run.Tenant)
+	if err != nil {
+		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
+	}
+	release, err := im.store.LockTenant(ctx, run.Tenant, im.cfg.LockWait)
+	if err != nil {
+		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
+	}
+	defer release()
+	// Re-read under the lock: another operator may have decided meanwhile.
+	if run, err = im.heldRun(ctx, "approve", d.RunID); err != nil {
+		return nil, err
+	}
+	plan, err := im.storedPlan(ctx, run)
+	if err != nil {
+		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
+	}
+	run.Status = runs.Completed
+	run.Approval = &runs.Decision{By: d.By, At: im.now().UTC(), Reason: d.Reason}
+	im.finish(run)
+	err = im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC()})
+	if errors.Is(err, store.ErrStateChanged) {
+		st, _ := im.store.Status(ctx, run.Tenant)
+		return nil, fmt.Errorf("approve run %d: refused: the tenant's state changed since the plan was made (state version %d then, %d now), so the plan no longer describes what it would do; nothing was changed. Run the import again and approve the new run if it is still held",
+			d.RunID, plan.BaseVersion, st.StateVersion)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
+	}
+	im.log.Info("held run approved and applied", "tenant", run.Tenant, "run", run.ID, "by", d.By)
+	im.report(ctx, t, run, plan)
+	return run, nil
+}
+
+// Reject closes a held run; nothing is applied.
+func (im *Importer) Reject(ctx context.Context, d Decision) (*runs.Run, error) {
+	if err := d.validate("reject"); err != nil {
+		return nil, err
+	}
+	run, err := im.heldRun(ctx, "reject", d.RunID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := im.cfg.Tenant(run.Tenant)
+	if err != nil {
+		return nil, fmt.Errorf("reject run %d: %w", d.RunID, err)
+	}
+	release, err := im.store.LockTenant(ctx, run.Tenant, im.cfg.LockWait)
+	if err != nil {
+		return nil, fmt.Errorf("reject run %d: %w", d.RunID, err)
+	}
+	defer release()
+	if run, err = im.heldRun(ctx, "reject", d.RunID); err != nil {
+		return nil, err
+	}
+	run.Status = runs.Rejected
+	run.Rejection = &runs.Decision{By: d.By, At: im.now().UTC(), Reason: d.Reason}
+	if err := im.store.SaveRun(ctx, run); err != nil {
+		return nil, fmt.Errorf("reject run %d: %w", d.RunID, err)
+	}
+	plan, _ := im.storedPlan(ctx, run)
+	im.log.Info("held run rejected", "tenant", run.Tenant, "run", run.ID, "by", d.By)
+	im.report(ctx, t, run, plan)
+	return run, nil
+}
+
+// PlanBytes returns the exact bytes of a held run's plan, as approval would apply them.
+func (im *Importer) PlanBytes(ctx context.Context, id int64) ([]byte, error) {
+	data, err := im.store.Plan(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("run %d has no stored plan (only held runs keep one)", id)
+	}
+	return data, err
+}
+
+// storedPlan loads a held run's plan and checks it is byte for byte the one the run recorded.
+func (im *Importer) storedPlan(ctx context.Context, run *runs.Run) (*change.Plan, error) {
+	data, err := im.PlanBytes(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != run.PlanSHA256 {
+		return nil, fmt.Errorf("stored plan's SHA-256 %s differs from the run's %s; refusing to apply it", got, run.PlanSHA256)
+	}
+	var plan change.Plan
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&plan); err != nil {
+		return nil, fmt.Errorf("decode stored plan: %w", err)
+	}
+	return &plan, nil
+}

@@ -1,0 +1,130 @@
+// Package importer is one run of one tenant: fetch → read → diff → check → apply → report, and
+// the operator's decisions on held runs (approve, reject). run.go reads as the whole night.
+package importer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/mailer"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// Mailer sends the status mail of a run. mailer.Mailer satisfies it.
+type Mailer interface {
+	Send(ctx context.Context, msg mailer.Message) (mailer.Result, error)
+}
+
+// Importer runs imports for the tenants of one config against one store.
+type Importer struct {
+	cfg    *config.Config
+	store  store.Store
+	mail   Mailer
+	log    *slog.Logger
+	now    func() time.Time
+	config string // the --config path to put into the approve command, "" for the default
+	// Progress, when set, is told how many bytes of the file were read (for a progress bar).
+	Progress func(read, total int64)
+}
+
+// Params are New's arguments. Now and Logger are optional.
+type Params struct {
+	Config *config.Config
+	Store  store.Store
+	Mailer Mailer
+	Logger *slog.Logger
+	Now    func() time.Time
+	// ConfigFlag is the --config value the user gave, repeated in the approve command of a mail.
+	ConfigFlag string
+}
+
+// New returns an importer.
+func New(p Params) *Importer {
+	im := &Importer{cfg: p.Config, store: p.Store, mail: p.Mailer, log: p.Logger, now: p.Now, config: p.ConfigFlag}
+	if im.log == nil {
+		im.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if im.now == nil {
+		im.now = time.Now
+	}
+	return im
+}
+
+// Errors the operator commands return (the CLI maps them to exit 1 with the message).
+var (
+	ErrNotHeld = errors.New("run is not held")
+)
+
+// fileInfo hashes a local file for the run record.
+func fileInfo(path string) (runs.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return runs.File{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return runs.File{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return runs.File{Name: baseName(path), Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+func baseName(path string) string { return filepath.Base(path) }
+
+// finish stamps the end time.
+func (im *Importer) finish(run *runs.Run) {
+	t := im.now().UTC()
+	run.FinishedAt = &t
+}
+
+// report mails the run and records the mail's fate on the run record. A mail failure never
+// changes the run's result: the mailer queues the mail and the next invocation sends it.
+func (im *Importer) report(ctx context.Context, t *config.Tenant, run *runs.Run, plan *change.Plan) {
+	if im.mail == nil {
+		return
+	}
+	msg := mailer.Message{Run: run, Plan: plan, Tenant: mailer.Tenant{ID: t.ID, Name: t.Name, Subscribers: t.Subscribers}}
+	if run.Status == runs.Held {
+		msg.ApproveCommand = im.command("approve", run.ID)
+		msg.RejectCommand = im.command("reject", run.ID)
+	}
+	res, err := im.mail.Send(ctx, msg)
+	run.Mail = res.Status
+	if err != nil {
+		run.MailError = err.Error()
+		im.log.Warn("status mail not sent; it waits in the outbox queue", "tenant", t.ID, "run", run.ID, "err", err)
+	}
+	if err := im.store.SaveRun(context.WithoutCancel(ctx), run); err != nil {
+		im.log.Error("record mail status", "tenant", t.ID, "run", run.ID, "err", err)
+	}
+}
+
+func (im *Importer) command(verb string, id int64) string {
+	cfg := ""
+	if im.config != "" {
+		cfg = "--config " + shellQuote(im.config) + " "
+	}
+	return fmt.Sprintf("imsfeed %s%s %d --by \"$USER\" --reason \"...\"", cfg, verb, id)
+}
+
+func shellQuote(s string) string {
+	for _, c := range s {
+		if !(c == '/' || c == '.' || c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
+}

@@ -1,0 +1,269 @@
+package importer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/diff"
+	"github.com/imsfeed/imsfeed/importer/ims"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/safety"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// ImportOptions change how ImportFile runs.
+type ImportOptions struct {
+	// DryRun makes the whole plan and verdict and applies nothing (`imsfeed plan`).
+	DryRun bool
+	// Plan, when set, receives the run's plan (also for dry runs and holds).
+	Plan func(*change.Plan)
+}
+
+// ImportFile is one run of tenant t on a local file: read → diff → check → apply → report.
+// It returns the run record; a run that failed because of its input is a run with status failed
+// and a nil error. The error is for what kept the run from being recorded at all.
+func (im *Importer) ImportFile(ctx context.Context, t *config.Tenant, path string, o ImportOptions) (*runs.Run, error) {
+	file, err := fileInfo(path)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", t.ID, err)
+	}
+	return im.importFile(ctx, t, path, file, o)
+}
+
+func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path string, file runs.File, o ImportOptions) (*runs.Run, error) {
+	run := &runs.Run{Tenant: t.ID, Status: runs.Running, Mode: t.Mode, File: file, StartedAt: im.now().UTC(),
+		Warnings: []record.Warning{}, Attention: []change.Notice{}}
+
+	// One run per tenant at a time. A dry run changes nothing and needs no lock.
+	if !o.DryRun {
+		release, err := im.store.LockTenant(ctx, t.ID, im.cfg.LockWait)
+		if err != nil {
+			if errors.Is(err, store.ErrLocked) {
+				return nil, fmt.Errorf("import %s: %w (waited %s); try again when it has finished", t.ID, err, im.cfg.LockWait)
+			}
+			return nil, fmt.Errorf("import %s: lock: %w", t.ID, err)
+		}
+		defer release()
+	}
+	if err := im.store.CreateRun(ctx, run); err != nil {
+		return nil, fmt.Errorf("import %s: record run: %w", t.ID, err)
+	}
+	log := im.log.With("tenant", t.ID, "run", run.ID, "file", file.Name)
+	log.Info("import started", "size", file.Size, "sha256", file.SHA256)
+
+	plan, err := im.makePlan(ctx, t, path, run)
+	if err != nil {
+		return im.fail(ctx, t, run, err)
+	}
+	if o.Plan != nil {
+		o.Plan(plan)
+	}
+	run.Counts = plan.Counts
+	run.Attention = append(run.Attention, plan.Attention...)
+	run.VersionBefore, run.VersionAfter = plan.BaseVersion, plan.BaseVersion
+
+	// Check: the safety filter decides.
+	run.Verdict = safety.Check(safety.CountsFrom(plan.Counts), t.Safety)
+	if !run.Verdict.Passed {
+		log.Warn("safety filter tripped", "limits", tripSummary(run.Verdict))
+	}
+
+	switch {
+	case o.DryRun:
+		run.Status = runs.Planned
+		im.finish(run)
+		if err := im.store.SaveRun(ctx, run); err != nil {
+			return nil, fmt.Errorf("import %s: record run: %w", t.ID, err)
+		}
+	case run.Verdict.Passed:
+		if err := im.apply(ctx, run, plan); err != nil {
+			return im.fail(ctx, t, run, err)
+		}
+	case run.Verdict.OnTrip == safety.HoldRemovals:
+		if err := im.holdRemovals(ctx, run, plan); err != nil {
+			return im.fail(ctx, t, run, err)
+		}
+	default:
+		if err := im.hold(ctx, run, plan); err != nil {
+			return im.fail(ctx, t, run, err)
+		}
+	}
+	if !o.DryRun {
+		im.supersede(ctx, t, run)
+	}
+	log.Info("import finished", "status", run.Status, "persons", countLine(run.Counts.Persons),
+		"groups", countLine(run.Counts.Groups), "memberships", countLine(run.Counts.Memberships))
+	im.report(ctx, t, run, plan)
+	return run, nil
+}
+
+// makePlan reads the file into the diff against the tenant's current state.
+func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string, run *runs.Run) (*change.Plan, error) {
+	st, err := im.store.LoadState(ctx, t.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if im.Progress != nil {
+		r = &progressReader{r: f, total: run.File.Size, report: im.Progress}
+	}
+
+	d := diff.New(st, diff.Options{Courses: t.Courses})
+	res, err := ims.Read(ctx, r, run.File.Name, ims.Options{
+		Lenient:  t.Lenient,
+		Mode:     ims.Mode(t.Mode),
+		Mappings: t.ReaderMappings(),
+		MaxSize:  int64(t.MaxFileSize),
+	}, d)
+	if res != nil {
+		run.Warnings = append(run.Warnings, res.Warnings...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.DataSource != "" && strings.TrimSpace(res.Properties.DataSource) != t.DataSource {
+		return nil, fmt.Errorf("properties/datasource is %q, but tenant %s expects %q: is this another school owner's file?",
+			res.Properties.DataSource, t.ID, t.DataSource)
+	}
+	run.Mode = string(res.Mode)
+	fin := diff.Finish{Mode: diff.Mode(res.Mode), EmptyMemberships: res.EmptyMemberships}
+	for _, s := range res.Skipped {
+		fin.Skipped = append(fin.Skipped, diff.Skipped{Type: s.Type, Key: s.Key, Group: s.Group, Member: s.Member})
+	}
+	plan, warnings := d.Finish(fin)
+	run.Warnings = append(run.Warnings, warnings...)
+	return plan, nil
+}
+
+// apply commits a passing plan, with the run record, in one transaction.
+func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan) error {
+	run.Status = runs.Completed
+	im.finish(run)
+	return im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC()})
+}
+
+// hold stores the plan with the run; nothing changes until an operator approves it.
+func (im *Importer) hold(ctx context.Context, run *runs.Run, plan *change.Plan) error {
+	data, err := json.Marshal(plan)
+	if err != nil {
+		return fmt.Errorf("encode plan: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	run.PlanSHA256 = hex.EncodeToString(sum[:])
+	run.Status = runs.Held
+	im.finish(run)
+	return im.store.HoldRun(ctx, run, data)
+}
+
+// holdRemovals applies inserts and updates now and holds deletes and archivals for approval.
+// The run's counts stay those of the whole plan; Reason says what was applied.
+func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, plan *change.Plan) error {
+	now, held := plan.Split()
+	full := run.Counts
+	if !now.Empty() {
+		run.Status = runs.Running
+		if err := im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC()}); err != nil {
+			return err
+		}
+		held.BaseVersion = run.VersionAfter
+	}
+	run.Counts = full
+	if held.Empty() {
+		// Only inserts or updates tripped the limit, yet hold-removals applies those: nothing waits.
+		run.Status = runs.Completed
+		run.Reason = "safety limits crossed, but on_trip is hold-removals and there were no removals to hold"
+		im.finish(run)
+		return im.store.SaveRun(ctx, run)
+	}
+	run.Reason = fmt.Sprintf("on_trip hold-removals: inserts and updates applied; %d person, %d group and %d membership removals wait for approval",
+		len(held.Persons), len(held.Groups), len(held.Memberships))
+	return im.hold(ctx, run, held)
+}
+
+// supersede closes older held runs of the tenant: a newer run's plan replaces theirs.
+func (im *Importer) supersede(ctx context.Context, t *config.Tenant, run *runs.Run) {
+	if run.Status == runs.Skipped || run.Status == runs.Planned {
+		return
+	}
+	old, err := im.store.SupersedeHeld(ctx, t.ID, run.ID, fmt.Sprintf("superseded by run %d", run.ID))
+	if err != nil {
+		im.log.Error("supersede held runs", "tenant", t.ID, "err", err)
+		return
+	}
+	for _, r := range old {
+		im.log.Info("held run superseded", "tenant", t.ID, "run", r.ID, "by", run.ID)
+		run.Attention = append(run.Attention, change.Notice{Kind: "superseded-hold",
+			Message: fmt.Sprintf("held run %d can no longer be approved: this run replaces it", r.ID)})
+	}
+	if len(old) > 0 {
+		if err := im.store.SaveRun(ctx, run); err != nil {
+			im.log.Error("record run", "tenant", t.ID, "run", run.ID, "err", err)
+		}
+	}
+}
+
+// fail records a failed run: nothing was changed, the error says why and where.
+func (im *Importer) fail(ctx context.Context, t *config.Tenant, run *runs.Run, err error) (*runs.Run, error) {
+	run.Status = runs.Failed
+	run.Error = runError(err)
+	run.Counts = change.Counts{}
+	im.finish(run)
+	im.log.Error("import failed", "tenant", t.ID, "run", run.ID, "err", err)
+	if serr := im.store.SaveRun(context.WithoutCancel(ctx), run); serr != nil {
+		return nil, fmt.Errorf("import %s: %v; and recording the failure: %w", t.ID, err, serr)
+	}
+	im.report(context.WithoutCancel(ctx), t, run, nil)
+	return run, nil
+}
+
+func runError(err error) *runs.Error {
+	var ie *ims.Error
+	if errors.As(err, &ie) {
+		return &runs.Error{Line: ie.Line, Column: ie.Column, Key: ie.Key, Message: ie.Error()}
+	}
+	if errors.Is(err, store.ErrStateChanged) {
+		return &runs.Error{Message: err.Error() + "; run the import again"}
+	}
+	return &runs.Error{Message: err.Error()}
+}
+
+func tripSummary(v safety.Verdict) string {
+	var parts []string
+	for _, t := range v.Tripped {
+		parts = append(parts, t.String())
+	}
+	return strings.Join(parts, "; ")
+}
+
+func countLine(c change.TypeCounts) string {
+	return fmt.Sprintf("+%d ~%d -%d (restored %d, archived %d) %d→%d", c.Inserted, c.Updated, c.Deleted, c.Restored, c.Archived, c.Before, c.After)
+}
+
+type progressReader struct {
+	r      io.Reader
+	read   int64
+	total  int64
+	report func(read, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.read += int64(n)
+	p.report(p.read, p.total)
+	return n, err
+}
