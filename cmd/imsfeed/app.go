@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/mailer"
+	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/storeurl"
+)
+
+var errHelp = errors.New("help shown")
+
+// app is what every command shares: global flags, config, store, mailer, logger.
+type app struct {
+	stdout, stderr *os.File
+	configFlag     string
+	logFormat      string
+	logLevel       string
+
+	cfg    *config.Config
+	store  store.Store
+	mailer *mailer.Mailer
+	log    *slog.Logger
+}
+
+const usage = `imsfeed imports a school owner's nightly IMS Enterprise 1.1 export, holds
+suspiciously large changes for an operator, and mails a status log of every attempt.
+
+Usage: imsfeed [--config FILE] [--log-format text|json] COMMAND ...
+
+Commands:
+  demo                                        the nightly story on the embedded default
+  validate [--lenient] [--json] FILE          read a file: counts, warnings, the fatal error if any
+  import   --tenant T [--json] FILE           one run of tenant T on a local file (no fetch)
+  plan     --tenant T [--json] FILE           the same run, nothing applied (dry run)
+  run      (--tenant T | --all) [--parallel N] [--json]   fetch from T's source, then import
+  runs     [--tenant T] [--json]              run history, newest first
+  show     RUN [--json] [--plan]              one run: counts, verdict, warnings; --plan: the held plan
+  approve  RUN --by NAME --reason TEXT [--json]   apply a held run's plan
+  reject   RUN --by NAME --reason TEXT [--json]   close a held run
+  status   --tenant T [--json]                what the store holds for T now
+  trash    list|restore|purge --tenant T ...  the person trash can
+  archive  list|restore --tenant T ...        archived courses
+  serve                                       run each tenant on its schedule
+
+Config: --config FILE, else $IMSFEED_CONFIG, else ./imsfeed.yaml, else the embedded default
+(SQLite and an outbox under $IMSFEED_DATA_DIR or ~/.local/share/imsfeed).
+Exit codes: 0 completed/skipped/ok, 1 failed, 2 usage or configuration error, 3 held.
+Run 'imsfeed COMMAND --help' for a command's flags and an example.
+`
+
+func newApp(args []string, stdout, stderr *os.File) (*app, []string, error) {
+	a := &app{stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("imsfeed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.StringVar(&a.configFlag, "config", "", "config file")
+	fs.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil, errHelp
+		}
+		return nil, nil, usageError{err.Error()}
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprint(stderr, usage)
+		return nil, nil, usagef("no command given")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
+		return nil, nil, usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch a.logFormat {
+	case "text":
+		a.log = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		a.log = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return nil, nil, usagef("--log-format %q: want text or json", a.logFormat)
+	}
+	return a, fs.Args(), nil
+}
+
+func (a *app) dispatch(ctx context.Context, args []string) error {
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "help", "-h", "--help":
+		fmt.Fprint(a.stdout, usage)
+		return nil
+	case "validate":
+		return a.cmdValidate(ctx, rest)
+	case "import":
+		return a.cmdImport(ctx, rest, false)
+	case "plan":
+		return a.cmdImport(ctx, rest, true)
+	case "run":
+		return a.cmdRun(ctx, rest)
+	case "runs":
+		return a.cmdRuns(ctx, rest)
+	case "show":
+		return a.cmdShow(ctx, rest)
+	case "approve":
+		return a.cmdDecide(ctx, rest, true)
+	case "reject":
+		return a.cmdDecide(ctx, rest, false)
+	case "status":
+		return a.cmdStatus(ctx, rest)
+	case "trash":
+		return a.cmdTrash(ctx, rest)
+	case "archive":
+		return a.cmdArchive(ctx, rest)
+	case "serve":
+		return a.cmdServe(ctx, rest)
+	case "demo":
+		return a.cmdDemo(ctx, rest)
+	}
+	return usagef("unknown command %q (run 'imsfeed help')", cmd)
+}
+
+// loadConfig applies the precedence --config > $IMSFEED_CONFIG > ./imsfeed.yaml > embedded.
+func (a *app) loadConfig() error {
+	if a.cfg != nil {
+		return nil
+	}
+	path := a.configFlag
+	if path == "" {
+		path = os.Getenv("IMSFEED_CONFIG")
+	}
+	if path == "" {
+		if _, err := os.Stat("imsfeed.yaml"); err == nil {
+			path = "imsfeed.yaml"
+		}
+	}
+	var err error
+	if path == "" {
+		a.cfg, err = config.Default("")
+	} else {
+		a.cfg, err = config.Load(path)
+	}
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	return nil
+}
+
+// open loads the config and opens the store and the mailer. Queued mails from earlier
+// invocations are sent first, so an SMTP outage loses nothing.
+func (a *app) open(ctx context.Context) error {
+	if err := a.loadConfig(); err != nil {
+		return err
+	}
+	if a.cfg.Embedded || strings.HasPrefix(a.cfg.Store, "sqlite:") {
+		if err := os.MkdirAll(a.cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+	}
+	st, err := storeurl.Open(ctx, a.cfg.Store)
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", config.RedactURL(a.cfg.Store), err)
+	}
+	a.store = st
+	a.mailer = mailer.New(a.cfg.SMTP, a.cfg.Outbox, a.log)
+	if n, err := a.mailer.Flush(ctx); err != nil {
+		a.log.Warn("queued status mails still waiting", "err", err)
+	} else if n > 0 {
+		a.log.Info("sent queued status mails", "count", n)
+	}
+	return nil
+}
+
+func (a *app) importer() *importer.Importer {
+	im := importer.New(importer.Params{Config: a.cfg, Store: a.store, Mailer: a.mailer, Logger: a.log, ConfigFlag: a.configFlag})
+	return im
+}
+
+func (a *app) close() {
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+func (a *app) isTerminal() bool {
+	return isatty.IsTerminal(a.stderr.Fd())
+}
+
+// flags builds a command's flag set with its help text and example.
+func (a *app) flags(name, synopsis, example string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(a.stderr, "Usage: imsfeed %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+		fmt.Fprintf(a.stderr, "\nExample:\n  %s\n", example)
+	}
+	return fs
+}
+
+// parse reads flags anywhere among the arguments (`approve 17 --by x` and `approve --by x 17`)
+// and returns the positional ones.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errHelp
+			}
+			return nil, usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+var _ io.Writer = (*os.File)(nil)

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/mailer"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/samples"
+	"github.com/imsfeed/imsfeed/store/storeurl"
+)
+
+// demoNight is one night of the story: which file the SIS drops, and what to say about it.
+type demoNight struct {
+	file, title, story string
+	// operator acts on a held run: "reject" or "approve".
+	operator string
+}
+
+var demoNights = []demoNight{
+	{"night1.xml", "Night 1: the initial load", "The school owner's first full export arrives.", ""},
+	{"night2.xml", "Night 2: an ordinary night", "A few new pupils, a few renames, one pupil leaves.", ""},
+	{"night3.xml", "Night 3: a broken export", "The SIS export lost half the pupils. The safety filter should stop it.", "reject"},
+	{"night4.xml", "Night 4: back to normal", "The export is whole again; last night's leaver comes back too.", ""},
+	{"night5.xml", "Night 5: end of term", "Two courses have ended and are no longer in the export.", ""},
+}
+
+// cmdDemo tells the nightly story on the embedded default in a temporary folder: SQLite, an
+// outbox, and the sample nights dropped into a source folder one by one and fetched with the
+// same code `imsfeed run` uses.
+func (a *app) cmdDemo(ctx context.Context, args []string) error {
+	fs := a.flags("demo", "demo [--keep]", "imsfeed demo")
+	keep := fs.Bool("keep", true, "keep the demo folder afterwards so you can look around (it is in the temp dir)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "imsfeed-demo-")
+	if err != nil {
+		return err
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	incoming := filepath.Join(dir, "sis", "outgoing")
+	if err := os.MkdirAll(incoming, 0o755); err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(dir, "imsfeed.yaml")
+	cfgText := fmt.Sprintf(`# The demo's configuration: one school owner on the embedded default.
+store: sqlite://%s
+data_dir: %s
+tenants:
+  - id: northside
+    name: Northside school district
+    datasource: northside-sis
+    source: {url: "file://%s", pattern: "*.xml", settle: 0s}
+    subscribers: [it@northside.example.org]
+    courses: {types: [Course], archive: true}
+    safety:
+      min_changes: 10
+`, filepath.Join(dir, "state.db"), dir, incoming)
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
+		return err
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	st, err := storeurl.Open(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	m := mailer.New(nil, cfg.Outbox, a.log)
+	im := importer.New(importer.Params{Config: cfg, Store: st, Mailer: m, Logger: a.quietLogger(), ConfigFlag: cfgPath})
+	t, _ := cfg.Tenant("northside")
+
+	w := a.stdout
+	fmt.Fprintf(w, "imsfeed demo: five nights of Northside school district, on SQLite, with no server.\nEverything lives in %s\n\n", dir)
+	for i, n := range demoNights {
+		data, err := samples.Demo.ReadFile("demo/" + n.file)
+		if err != nil {
+			return err
+		}
+		// Each night the SIS leaves a new file; the newest one is imported.
+		name := fmt.Sprintf("export-2026-11-%02d.xml", 10+i)
+		path := filepath.Join(incoming, name)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return err
+		}
+		mt := time.Now().Add(time.Duration(i-len(demoNights)) * time.Hour)
+		os.Chtimes(path, mt, mt)
+
+		fmt.Fprintf(w, "── %s ──\n%s The SIS leaves %s.\n\n", n.title, n.story, name)
+		run, err := im.Run(ctx, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.title, err)
+		}
+		printRun(w, run, 5)
+		if run.Status == runs.Held {
+			fmt.Fprintf(w, "\n  The run is HELD: nothing was applied. The status mail asks an operator to decide.\n")
+			d := importer.Decision{RunID: run.ID, By: "demo operator"}
+			if n.operator == "approve" {
+				d.Reason = "confirmed with the school office"
+				run, err = im.Approve(ctx, d)
+			} else {
+				d.Reason = "the SIS export is broken: half the pupils are missing"
+				fmt.Fprintf(w, "  An operator reads it, sees half the pupils missing, and rejects it:\n    imsfeed --config %s reject %d --by \"demo operator\" --reason %q\n\n", cfgPath, run.ID, d.Reason)
+				run, err = im.Reject(ctx, d)
+			}
+			if err != nil {
+				return err
+			}
+			printRun(w, run, 0)
+		}
+		fmt.Fprintf(w, "\n  Look closer:  imsfeed --config %s show %d\n\n", cfgPath, run.ID)
+	}
+
+	fmt.Fprintf(w, "── The morning after ──\n")
+	if err := a.demoSummary(ctx, cfgPath, cfg.Outbox); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (a *app) demoSummary(ctx context.Context, cfgPath, outbox string) error {
+	w := a.stdout
+	var mails []string
+	filepath.WalkDir(outbox, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".eml") {
+			mails = append(mails, p)
+		}
+		return nil
+	})
+	sort.Strings(mails)
+	fmt.Fprintf(w, "%d status mails are in the outbox (one per attempt), %s\n", len(mails), outbox)
+	for _, p := range mails {
+		fmt.Fprintf(w, "  %s  %s\n", filepath.Base(p), mailSubject(p))
+	}
+	fmt.Fprintf(w, "\nTry:\n  imsfeed --config %s runs\n  imsfeed --config %s status --tenant northside\n  imsfeed --config %s trash list --tenant northside\n  imsfeed --config %s archive list --tenant northside\n",
+		cfgPath, cfgPath, cfgPath, cfgPath)
+	return nil
+}
+
+func mailSubject(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "Subject: ") {
+			return decodeHeader(strings.TrimSpace(strings.TrimPrefix(line, "Subject: ")))
+		}
+	}
+	return ""
+}
+
+// decodeHeader turns an RFC 2047 encoded subject into text for the terminal.
+func decodeHeader(s string) string {
+	dec := new(mime.WordDecoder)
+	if out, err := dec.DecodeHeader(s); err == nil {
+		return out
+	}
+	return s
+}
+
+// quietLogger keeps the demo's narrative readable: only warnings and errors.
+func (a *app) quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/adhocore/gronx"
+
+	"github.com/imsfeed/imsfeed/config"
+)
+
+// cmdServe runs each tenant on its cron schedule until SIGINT/SIGTERM, then stops scheduling,
+// waits for the runs in progress and returns. Several serve processes may share one PostgreSQL:
+// the tenant locks keep each run on one of them (the others' attempts wait, then find the file
+// already imported and record a skip).
+func (a *app) cmdServe(ctx context.Context, args []string) error {
+	fs := a.flags("serve", "serve", "imsfeed --config /etc/imsfeed/imsfeed.yaml serve")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := a.open(ctx); err != nil {
+		return err
+	}
+	if len(a.cfg.Tenants) == 0 {
+		return usagef("serve: the config has no tenants to schedule")
+	}
+	im := a.importer()
+	g := gronx.New()
+	var wg sync.WaitGroup
+	running := map[string]bool{}
+	var mu sync.Mutex
+	a.log.Info("serving", "tenants", len(a.cfg.Tenants))
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		now := time.Now().Truncate(time.Minute)
+		for i := range a.cfg.Tenants {
+			t := &a.cfg.Tenants[i]
+			if due, err := g.IsDue(t.Schedule, now); err != nil || !due {
+				continue
+			}
+			mu.Lock()
+			busy := running[t.ID]
+			running[t.ID] = true
+			mu.Unlock()
+			if busy {
+				a.log.Warn("previous run still going; this slot is skipped", "tenant", t.ID)
+				continue
+			}
+			wg.Add(1)
+			go func(t *config.Tenant) {
+				defer wg.Done()
+				defer func() { mu.Lock(); delete(running, t.ID); mu.Unlock() }()
+				if _, err := im.Run(ctx, t); err != nil {
+					a.log.Error("scheduled run", "tenant", t.ID, "err", err)
+				}
+			}(t)
+		}
+		if _, err := a.mailer.Flush(ctx); err != nil {
+			a.log.Warn("queued status mails still waiting", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			a.log.Info("stopping: waiting for runs in progress")
+			wg.Wait()
+			return nil
+		case <-tick.C:
+		}
+	}
+}

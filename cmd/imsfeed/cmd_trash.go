@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/imsfeed/imsfeed/store"
+)
+
+func (a *app) printItems(items []store.Item, asJSON bool, empty string) error {
+	if asJSON {
+		if items == nil {
+			items = []store.Item{}
+		}
+		return printJSON(a.stdout, items)
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(a.stdout, empty)
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tNAME\tSINCE\tRUN")
+	for _, it := range items {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", it.Key, it.Name, it.Since.Local().Format("2006-01-02 15:04"), it.Run)
+	}
+	return tw.Flush()
+}
+
+func (a *app) cmdTrash(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("trash: want list, restore or purge (e.g. imsfeed trash list --tenant northside)")
+	}
+	sub := args[0]
+	fs := a.flags("trash "+sub, "trash list|restore|purge --tenant T [KEY ...] [--older-than DURATION] [--json]",
+		"imsfeed trash purge --tenant northside --older-than 2160h")
+	tenant := fs.String("tenant", "", "tenant id")
+	olderThan := fs.Duration("older-than", 0, "purge: persons trashed longer ago than this (e.g. 2160h = 90 days)")
+	asJSON := fs.Bool("json", false, "print one JSON document")
+	keys, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if *tenant == "" {
+		return usagef("trash %s: --tenant T is required", sub)
+	}
+	switch sub {
+	case "list", "restore", "purge":
+	default:
+		return usagef("trash: unknown subcommand %q (list, restore or purge)", sub)
+	}
+	if err := a.open(ctx); err != nil {
+		return err
+	}
+	switch sub {
+	case "list":
+		items, err := a.store.ListTrash(ctx, *tenant)
+		if err != nil {
+			return err
+		}
+		return a.printItems(items, *asJSON, "the trash can is empty")
+	case "restore":
+		if len(keys) == 0 {
+			return usagef("trash restore: name the person KEYs to restore")
+		}
+		n, err := a.store.RestoreTrash(ctx, *tenant, keys)
+		if err != nil {
+			return fmt.Errorf("trash restore: %w", err)
+		}
+		fmt.Fprintf(a.stdout, "restored %d person(s) from the trash can; the next import re-creates their memberships\n", n)
+	case "purge":
+		if len(keys) == 0 && *olderThan <= 0 {
+			return usagef("trash purge: name KEYs or give --older-than DURATION; purging deletes persons for good")
+		}
+		p := store.PurgeParams{Keys: keys}
+		if len(keys) == 0 {
+			p.Before = time.Now().Add(-*olderThan)
+		}
+		n, err := a.store.PurgeTrash(ctx, *tenant, p)
+		if err != nil {
+			return fmt.Errorf("trash purge: %w", err)
+		}
+		fmt.Fprintf(a.stdout, "purged %d person(s) from the trash can for good\n", n)
+	}
+	return nil
+}
+
+func (a *app) cmdArchive(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("archive: want list or restore (e.g. imsfeed archive list --tenant northside)")
+	}
+	sub := args[0]
+	fs := a.flags("archive "+sub, "archive list|restore --tenant T [KEY ...] [--json]", "imsfeed archive restore --tenant northside MATH-7A")
+	tenant := fs.String("tenant", "", "tenant id")
+	asJSON := fs.Bool("json", false, "print one JSON document")
+	keys, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if *tenant == "" {
+		return usagef("archive %s: --tenant T is required", sub)
+	}
+	if sub != "list" && sub != "restore" {
+		return usagef("archive: unknown subcommand %q (list or restore)", sub)
+	}
+	if err := a.open(ctx); err != nil {
+		return err
+	}
+	if sub == "list" {
+		items, err := a.store.ListArchived(ctx, *tenant)
+		if err != nil {
+			return err
+		}
+		return a.printItems(items, *asJSON, "no archived courses")
+	}
+	if len(keys) == 0 {
+		return usagef("archive restore: name the course KEYs to restore")
+	}
+	n, err := a.store.RestoreArchived(ctx, *tenant, keys)
+	if err != nil {
+		return fmt.Errorf("archive restore: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "restored %d course(s) from the archive; the next import sets their parents and memberships\n", n)
+	return nil
+}
