@@ -1,0 +1,96 @@
+package ims
+
+import (
+	"encoding/xml"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/antchfx/xmlquery"
+	"github.com/antchfx/xpath"
+
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// Tenant vendor-extension mappings: an XPath per named attribute, evaluated with xmlquery on
+// the record's own subtree. The subtree is rebuilt as an xmlquery tree only for record types
+// that have mappings, so tenants without mappings pay nothing.
+
+type compiledMapping struct {
+	attr string // "x.<Name>"
+	expr *xpath.Expr
+}
+
+func compileMappings(ms []Mapping) ([3][]compiledMapping, error) {
+	var out [3][]compiledMapping
+	for _, m := range ms {
+		if m.Name == "" || strings.TrimSpace(m.XPath) == "" {
+			return out, fmt.Errorf("mapping %q: name and xpath are required", m.Name)
+		}
+		if m.Type < record.Persons || m.Type > record.Memberships {
+			return out, fmt.Errorf("mapping %q: unknown record type %d", m.Name, m.Type)
+		}
+		e, err := xpath.Compile(m.XPath)
+		if err != nil {
+			return out, fmt.Errorf("mapping %q: xpath %q: %v", m.Name, m.XPath, err)
+		}
+		out[m.Type] = append(out[m.Type], compiledMapping{attr: "x." + m.Name, expr: e})
+	}
+	return out, nil
+}
+
+// mapped evaluates the mappings of type t on record node n. For a membership, n is the
+// <membership>, and only its member m with the one role r is part of the tree.
+func (p *parser) mapped(a *record.Attrs, t record.Type, n, m, r int32) {
+	if len(p.maps[t]) == 0 {
+		return
+	}
+	doc := &xmlquery.Node{Type: xmlquery.DocumentNode}
+	top := p.xq(n, m, r)
+	xmlquery.AddChild(doc, top)
+	for _, cm := range p.maps[t] {
+		add(a, cm.attr, evaluate(cm.expr, top))
+	}
+}
+
+func evaluate(e *xpath.Expr, top *xmlquery.Node) string {
+	switch v := e.Evaluate(xmlquery.CreateXPathNavigator(top)).(type) {
+	case *xpath.NodeIterator:
+		if v.MoveNext() {
+			return strings.TrimSpace(v.Current().Value())
+		}
+	case string:
+		return strings.TrimSpace(v)
+	case float64:
+		if !math.IsNaN(v) {
+			return strconv.FormatFloat(v, 'f', -1, 64)
+		}
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return ""
+}
+
+// xq copies node n's subtree into an xmlquery tree; keepMember/keepRole (when >= 0) drop the
+// other <member> and <role> siblings.
+func (p *parser) xq(n, keepMember, keepRole int32) *xmlquery.Node {
+	nd := &p.nodes[n]
+	x := &xmlquery.Node{Type: xmlquery.ElementNode, Data: nd.local, LineNumber: int(nd.line)}
+	for _, at := range p.attrs[nd.a0:nd.a1] {
+		x.Attr = append(x.Attr, xmlquery.Attr{Name: xml.Name{Local: at.local}, Value: string(p.text[at.v0:at.v1])})
+	}
+	if nd.t1 > nd.t0 {
+		xmlquery.AddChild(x, &xmlquery.Node{Type: xmlquery.TextNode, Data: string(p.text[nd.t0:nd.t1])})
+	}
+	for c := nd.first; c >= 0; c = p.nodes[c].next {
+		switch l := p.nodes[c].local; {
+		case l == "member" && keepMember >= 0 && c != keepMember:
+			continue
+		case l == "role" && keepRole >= 0 && n == keepMember && c != keepRole:
+			continue
+		}
+		xmlquery.AddChild(x, p.xq(c, keepMember, keepRole))
+	}
+	return x
+}

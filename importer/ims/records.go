@@ -1,0 +1,607 @@
+package ims
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash/maphash"
+	"strings"
+
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// Turning the tree of one record into Person, Group and Membership records.
+
+// beginRecord starts a child of <enterprise>; the arenas are reset, so memory is per record.
+func (p *parser) beginRecord(local string) {
+	if err := p.ctx.Err(); err != nil {
+		panic(fatal{fmt.Errorf("read %s: %w", p.file, err)})
+	}
+	p.nodes = p.nodes[:0]
+	p.attrs = p.attrs[:0]
+	p.text = p.text[:0]
+	p.inRec = true
+	p.isProps = local == "properties"
+	switch local {
+	case "person":
+		p.rec = record.Persons
+	case "group":
+		p.rec = record.Groups
+	case "membership":
+		p.rec = record.Memberships
+		p.mGroup, p.mGroupSet, p.mMembers = "", false, 0
+	}
+	if !p.isProps {
+		p.records++
+		if !p.modeSet {
+			p.modeSet = true
+			p.res.Mode = p.effectiveMode()
+			p.dupCheck = p.res.Mode == ModeSnapshot
+		}
+	}
+}
+
+func (p *parser) effectiveMode() Mode {
+	switch p.opts.Mode {
+	case ModeEvent:
+		return ModeEvent
+	case ModeAuto:
+		if strings.EqualFold(p.res.Properties.Type, "delta") {
+			return ModeEvent
+		}
+	}
+	return ModeSnapshot
+}
+
+func (p *parser) endRecord(n int32) {
+	p.inRec = false
+	if p.isProps {
+		p.res.Properties = Properties{
+			DataSource: p.str(p.child(n, "datasource")),
+			Type:       p.str(p.child(n, "type")),
+			DateTime:   p.str(p.child(n, "datetime")),
+		}
+		return
+	}
+	switch p.rec {
+	case record.Persons:
+		p.person(n)
+	case record.Groups:
+		p.group(n)
+	case record.Memberships:
+		p.endMembership(n)
+	}
+}
+
+func (p *parser) recKey() string {
+	if p.inRec && p.rec == record.Memberships {
+		return p.mGroup
+	}
+	return ""
+}
+
+// --- tree access ---
+
+func (p *parser) child(n int32, local string) int32 {
+	if n < 0 {
+		return -1
+	}
+	for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
+		if p.nodes[c].local == local {
+			return c
+		}
+	}
+	return -1
+}
+
+// str is the trimmed text of node n ("" for n < 0).
+func (p *parser) str(n int32) string {
+	if n < 0 {
+		return ""
+	}
+	nd := &p.nodes[n]
+	b := bytes.TrimSpace(p.text[nd.t0:nd.t1])
+	if len(b) == 0 {
+		return ""
+	}
+	return string(b)
+}
+
+// attr is the trimmed value of attribute local on n.
+func (p *parser) attr(n int32, local string) string {
+	if n < 0 {
+		return ""
+	}
+	nd := &p.nodes[n]
+	for _, a := range p.attrs[nd.a0:nd.a1] {
+		if a.local == local {
+			return string(bytes.TrimSpace(p.text[a.v0:a.v1]))
+		}
+	}
+	return ""
+}
+
+func (p *parser) at(n int32) (int, int) { return int(p.nodes[n].line), int(p.nodes[n].col) }
+
+// sourcedid picks the key of n: the sourcedid marked sourcedidtype "New", else the first.
+func (p *parser) sourcedid(n int32) (key, source string) {
+	chosen := int32(-1)
+	for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
+		if p.nodes[c].local != "sourcedid" {
+			continue
+		}
+		if chosen < 0 {
+			chosen = c
+		}
+		t := p.attr(c, "sourcedidtype")
+		if t == "" {
+			t = p.str(p.child(c, "sourcedidtype"))
+		}
+		if strings.EqualFold(t, "new") {
+			chosen = c
+			break
+		}
+	}
+	if chosen < 0 {
+		return "", ""
+	}
+	return p.str(p.child(chosen, "id")), p.str(p.child(chosen, "source"))
+}
+
+// recstatus reads the recstatus attribute; ok is false for a value other than 1, 2 or 3.
+func (p *parser) recstatus(n int32) (record.RecStatus, string, bool) {
+	switch v := p.attr(n, "recstatus"); v {
+	case "":
+		return record.StatusAbsent, v, true
+	case "1":
+		return record.StatusAdd, v, true
+	case "2":
+		return record.StatusUpdate, v, true
+	case "3":
+		return record.StatusDelete, v, true
+	default:
+		return 0, v, false
+	}
+}
+
+func add(a *record.Attrs, name, value string) {
+	if value != "" {
+		*a = append(*a, record.Attr{Name: name, Value: value})
+	}
+}
+
+// leaves adds each text child of n as "<prefix>.<child>".
+func (p *parser) leaves(a *record.Attrs, prefix string, n int32) {
+	for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
+		if p.nodes[c].first < 0 {
+			add(a, prefix+"."+p.nodes[c].local, p.str(c))
+		}
+	}
+}
+
+// extension adds the vendor extension below n as "extension.<path>" (and "<path>@<attr>").
+func (p *parser) extension(a *record.Attrs, prefix string, n int32) {
+	nd := &p.nodes[n]
+	for _, at := range p.attrs[nd.a0:nd.a1] {
+		add(a, prefix+"@"+at.local, string(bytes.TrimSpace(p.text[at.v0:at.v1])))
+	}
+	if nd.first < 0 {
+		add(a, prefix, p.str(n))
+		return
+	}
+	for c := nd.first; c >= 0; c = p.nodes[c].next {
+		p.extension(a, prefix+"."+p.nodes[c].local, c)
+	}
+}
+
+var telTypes = map[string]string{"1": "voice", "2": "fax", "3": "mobile", "4": "pager"}
+
+func (p *parser) skip(t record.Type, line, col int, key, group, member, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	wkey := key
+	if t == record.Memberships {
+		wkey = group + "/" + member
+	}
+	p.warn(line, col, wkey, "%s %s; skipped", strings.TrimSuffix(t.String(), "s"), msg)
+	p.res.Skipped = append(p.res.Skipped, Skipped{Type: t, Key: key, Group: group, Member: member, Line: line, Column: col})
+}
+
+// checkDup fails on the second record of one type and key in a snapshot.
+func (p *parser) checkDup(t record.Type, key string, line, col int) {
+	if !p.dupCheck {
+		return
+	}
+	if !p.seen[t].add(maphash.String(p.seed, key)) {
+		what := strings.TrimSuffix(t.String(), "s")
+		p.failAt(line, col, key, "duplicate %s key: a snapshot file must list each %s once", what, what)
+	}
+}
+
+func (p *parser) handlerErr(err error, line, col int, key string) {
+	if err != nil {
+		panic(fatal{fmt.Errorf("%s:%d:%d: record %s: %w", p.file, line, col, key, err)})
+	}
+}
+
+// --- person ---
+
+func (p *parser) person(n int32) {
+	line, col := p.at(n)
+	key, source := p.sourcedid(n)
+	if key == "" {
+		p.skip(record.Persons, line, col, "", "", "", "without sourcedid/id")
+		return
+	}
+	rs, v, ok := p.recstatus(n)
+	if !ok {
+		p.skip(record.Persons, line, col, key, "", "", "with invalid recstatus %q", v)
+		return
+	}
+	per := &record.Person{Pos: record.Pos{Line: line, Column: col}, Key: key, Source: source, RecStatus: rs}
+	var a record.Attrs
+	var given, family, plainUID, firstUID string
+	var secret []byte
+	for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
+		switch p.nodes[c].local {
+		case "name":
+			per.Name = p.str(p.child(c, "fn"))
+			for d := p.nodes[c].first; d >= 0; d = p.nodes[d].next {
+				switch l := p.nodes[d].local; l {
+				case "n":
+					for e := p.nodes[d].first; e >= 0; e = p.nodes[e].next {
+						switch el := p.nodes[e].local; el {
+						case "partname":
+							t := p.attr(e, "partnametype")
+							if t == "" {
+								t = "other"
+							}
+							add(&a, "name.partname."+t, p.str(e))
+						case "given":
+							given = p.str(e)
+							add(&a, "name.given", given)
+						case "family":
+							family = p.str(e)
+							add(&a, "name.family", family)
+						default:
+							add(&a, "name."+el, p.str(e))
+						}
+					}
+				case "nickname", "sort":
+					add(&a, "name."+l, p.str(d))
+				}
+			}
+		case "userid":
+			uid := p.str(c)
+			t := p.attr(c, "useridtype")
+			if pw, has := p.attrRaw(c, "password"); has {
+				// Never kept in clear: only a digest, mixed into the content hash.
+				secret = append(secret, t...)
+				secret = append(secret, 0)
+				secret = append(secret, pw...)
+				secret = append(secret, 0)
+			}
+			if uid == "" {
+				continue
+			}
+			if firstUID == "" {
+				firstUID = uid
+			}
+			if t == "" {
+				if plainUID == "" {
+					plainUID = uid
+				}
+			} else {
+				add(&a, "userid."+t, uid)
+			}
+		case "email":
+			add(&a, "email", p.str(c))
+		case "url":
+			add(&a, "url", p.str(c))
+		case "tel":
+			t := p.attr(c, "teltype")
+			if w, ok := telTypes[t]; ok {
+				t = w
+			} else if t == "" {
+				t = "voice"
+			} else {
+				t = strings.ToLower(t)
+			}
+			add(&a, "tel."+t, p.str(c))
+		case "adr":
+			p.leaves(&a, "adr", c)
+		case "demographics":
+			p.leaves(&a, "demographics", c)
+		case "org":
+			p.leaves(&a, "org", c)
+		case "photo":
+			add(&a, "photo", p.str(p.child(c, "extref")))
+		case "institutionrole":
+			t := p.attr(c, "institutionroletype")
+			add(&a, "institutionrole", t)
+			if strings.EqualFold(p.attr(c, "primaryrole"), "yes") {
+				add(&a, "institutionrole.primary", t)
+			}
+		case "systemrole":
+			add(&a, "systemrole", p.attr(c, "systemroletype"))
+		case "extension":
+			p.extension(&a, "extension", c)
+		}
+	}
+	if plainUID == "" {
+		plainUID = firstUID
+	}
+	add(&a, "userid", plainUID)
+	if per.Name == "" {
+		per.Name = strings.TrimSpace(given + " " + family)
+	}
+	if len(secret) > 0 {
+		sum := sha256.Sum256(secret)
+		per.Secret = hex.EncodeToString(sum[:])
+	}
+	p.mapped(&a, record.Persons, n, -1, -1)
+	a.Sort()
+	per.Attrs = a
+	per.ComputeHash()
+	p.checkDup(record.Persons, key, line, col)
+	p.handlerErr(p.h.Person(per), line, col, key)
+	p.res.Counts[record.Persons]++
+}
+
+// attrRaw is an attribute's untrimmed value and whether it is present.
+func (p *parser) attrRaw(n int32, local string) (string, bool) {
+	nd := &p.nodes[n]
+	for _, a := range p.attrs[nd.a0:nd.a1] {
+		if a.local == local {
+			return string(p.text[a.v0:a.v1]), true
+		}
+	}
+	return "", false
+}
+
+// --- group ---
+
+func (p *parser) group(n int32) {
+	line, col := p.at(n)
+	key, source := p.sourcedid(n)
+	if key == "" {
+		p.skip(record.Groups, line, col, "", "", "", "without sourcedid/id")
+		return
+	}
+	rs, v, ok := p.recstatus(n)
+	if !ok {
+		p.skip(record.Groups, line, col, key, "", "", "with invalid recstatus %q", v)
+		return
+	}
+	g := &record.Group{Pos: record.Pos{Line: line, Column: col}, Key: key, Source: source, RecStatus: rs}
+	var a record.Attrs
+	var short, long, full string
+	for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
+		switch l := p.nodes[c].local; l {
+		case "grouptype":
+			scheme := p.str(p.child(c, "scheme"))
+			for d := p.nodes[c].first; d >= 0; d = p.nodes[d].next {
+				if p.nodes[d].local == "typevalue" {
+					if tv := p.str(d); tv != "" {
+						g.Types = append(g.Types, record.GroupType{Scheme: scheme, Value: tv, Level: p.attr(d, "level")})
+					}
+				}
+			}
+		case "description":
+			short = p.str(p.child(c, "short"))
+			long = p.str(p.child(c, "long"))
+			full = p.str(p.child(c, "full"))
+			add(&a, "description.short", short)
+			add(&a, "description.long", long)
+			add(&a, "description.full", full)
+		case "relationship":
+			rel := p.attr(c, "relation")
+			if rel == "" {
+				rel = p.str(p.child(c, "relation"))
+			}
+			if rel != "" && rel != "1" {
+				continue // only parents (relation 1) make the hierarchy
+			}
+			pk, _ := p.sourcedid(c)
+			if pk == "" {
+				l2, c2 := p.at(c)
+				p.warn(l2, c2, key, "parent relationship without sourcedid/id ignored")
+				continue
+			}
+			if pk == key {
+				g.SelfParent = true
+				continue
+			}
+			dup := false
+			for _, x := range g.Parents {
+				dup = dup || x == pk
+			}
+			if !dup {
+				g.Parents = append(g.Parents, pk)
+			}
+		case "timeframe", "org", "enrollcontrol":
+			p.leaves(&a, l, c)
+		case "email", "url":
+			add(&a, l, p.str(c))
+		case "extension":
+			p.extension(&a, "extension", c)
+		}
+	}
+	switch {
+	case short != "":
+		g.Name = short
+	case long != "":
+		g.Name = long
+	default:
+		g.Name = full
+	}
+	p.mapped(&a, record.Groups, n, -1, -1)
+	a.Sort()
+	g.Attrs = a
+	g.ComputeHash()
+	p.checkDup(record.Groups, key, line, col)
+	p.handlerErr(p.h.Group(g), line, col, key)
+	p.res.Counts[record.Groups]++
+}
+
+// --- membership ---
+
+// membershipChild sees each child of <membership> as it closes: once the group key is known,
+// a <member> is turned into records at once and its subtree dropped, so a membership with
+// thousands of members stays small.
+func (p *parser) membershipChild(c int32) {
+	nd := &p.nodes[c]
+	if nd.local != "member" {
+		return
+	}
+	p.mMembers++
+	root := nd.parent
+	if !p.mGroupSet {
+		if p.child(root, "sourcedid") < 0 {
+			return // unusual order: handled when the membership closes
+		}
+		p.setGroup(root)
+	}
+	p.member(root, c)
+	// drop the member's subtree: it is the last child and the newest nodes
+	prev := nd.prev
+	if prev >= 0 {
+		p.nodes[prev].next = -1
+	} else {
+		p.nodes[root].first = -1
+	}
+	p.nodes[root].last = prev
+	p.attrs = p.attrs[:nd.a0]
+	p.text = p.text[:nd.tm]
+	p.nodes = p.nodes[:c]
+}
+
+func (p *parser) setGroup(root int32) {
+	p.mGroup, _ = p.sourcedid(root)
+	p.mGroupSet = true
+}
+
+func (p *parser) endMembership(root int32) {
+	if !p.mGroupSet {
+		p.setGroup(root)
+	}
+	for c := p.nodes[root].first; c >= 0; c = p.nodes[c].next {
+		if p.nodes[c].local == "member" {
+			p.member(root, c)
+		}
+	}
+	if p.mMembers == 0 {
+		line, col := p.at(root)
+		if p.mGroup == "" {
+			p.warn(line, col, "", "membership without sourcedid/id and without members ignored")
+			return
+		}
+		p.res.EmptyMemberships = append(p.res.EmptyMemberships, p.mGroup)
+		p.warn(line, col, p.mGroup, "membership without any member (the IMS schema requires one): the group's memberships are left as they are")
+	}
+}
+
+// member turns one <member> into one Membership per role.
+func (p *parser) member(root, m int32) {
+	line, col := p.at(m)
+	group := p.mGroup
+	mkey, _ := p.sourcedid(m)
+	if group == "" {
+		p.skip(record.Memberships, line, col, "", group, mkey, "without group sourcedid/id")
+		return
+	}
+	if mkey == "" {
+		p.skip(record.Memberships, line, col, "", group, mkey, "without member sourcedid/id")
+		return
+	}
+	idt := ""
+	if c := p.child(m, "idtype"); c >= 0 {
+		idt = p.str(c)
+		if idt == "" {
+			idt = p.attr(c, "idtype")
+		}
+	} else {
+		idt = p.attr(m, "idtype")
+	}
+	var mt record.MemberType
+	switch idt {
+	case "", "1":
+		mt = record.MemberPerson
+	case "2":
+		mt = record.MemberGroup
+	default:
+		p.skip(record.Memberships, line, col, "", group, mkey, "with unknown idtype %q", idt)
+		return
+	}
+	roles := 0
+	for r := p.nodes[m].first; r >= 0; r = p.nodes[r].next {
+		if p.nodes[r].local != "role" {
+			continue
+		}
+		roles++
+		rl, rc := p.at(r)
+		rt := p.attr(r, "roletype")
+		if rt == "" {
+			rt = p.str(p.child(r, "roletype"))
+		}
+		code, ok := record.NormalizeRole(rt)
+		if rt == "" && mt == record.MemberGroup {
+			// Group members (cross-lists, meta courses) often carry no roletype: Member.
+			code, ok = "04", true
+		}
+		if !ok {
+			if rt == "" {
+				p.skip(record.Memberships, rl, rc, "", group, mkey, "role without roletype")
+			} else {
+				p.skip(record.Memberships, rl, rc, "", group, mkey, "with unknown role %q", rt)
+			}
+			continue
+		}
+		// recstatus may sit on the role, the member or the membership.
+		rs, v, ok := p.recstatus(r)
+		if ok && v == "" {
+			rs, v, ok = p.recstatus(m)
+			if ok && v == "" {
+				rs, v, ok = p.recstatus(root)
+			}
+		}
+		if !ok {
+			p.skip(record.Memberships, rl, rc, "", group, mkey, "with invalid recstatus %q", v)
+			continue
+		}
+		ms := &record.Membership{
+			Pos:           record.Pos{Line: rl, Column: rc},
+			MembershipKey: record.MembershipKey{Group: group, Member: mkey, Role: code},
+			MemberType:    mt,
+			RecStatus:     rs,
+			Inactive:      p.str(p.child(r, "status")) == "0",
+		}
+		var a record.Attrs
+		for c := p.nodes[r].first; c >= 0; c = p.nodes[c].next {
+			switch l := p.nodes[c].local; l {
+			case "subrole":
+				add(&a, l, p.str(c))
+			case "timeframe":
+				p.leaves(&a, l, c)
+			case "extension":
+				p.extension(&a, "extension", c)
+			}
+		}
+		p.mapped(&a, record.Memberships, root, m, r)
+		a.Sort()
+		ms.Attrs = a
+		ms.ComputeHash()
+		key := ms.MembershipKey.String()
+		if p.dupCheck {
+			h := maphash.String(p.seed, group) ^ 0x9e3779b97f4a7c15*maphash.String(p.seed, mkey+"\x00"+code)
+			if !p.seen[record.Memberships].add(h) {
+				p.failAt(rl, rc, key, "duplicate membership (group, member, role): a snapshot file must list each once")
+			}
+		}
+		p.handlerErr(p.h.Membership(ms), rl, rc, key)
+		p.res.Counts[record.Memberships]++
+	}
+	if roles == 0 {
+		p.skip(record.Memberships, line, col, "", group, mkey, "member without <role>")
+	}
+}

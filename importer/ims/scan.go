@@ -1,0 +1,914 @@
+package ims
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// The scanner is a strict, streaming XML 1.0 tokenizer over UTF-8 bytes. It keeps only the
+// record being read, as a small tree in reusable arenas (nodes, attributes, text), so memory
+// does not grow with the file. It never expands a DTD or fetches anything.
+
+// node is one element of the record being read. Links are indices into parser.nodes (-1: none).
+type node struct {
+	local               string // interned local name (namespace prefix dropped)
+	parent, first, last int32
+	next, prev          int32
+	a0, a1              int32 // attributes: parser.attrs[a0:a1]
+	t0, t1              int32 // direct text: parser.text[t0:t1]
+	tm                  int32 // len(parser.text) when the node began: its subtree's text starts here
+	line, col           int32
+}
+
+type nattr struct {
+	local  string
+	v0, v1 int32 // value: parser.text[v0:v1]
+}
+
+// name is an interned element or attribute name.
+type name struct{ q, local string }
+
+// open is an element on the stack: its qualified name (for the end tag) and its node (-1 when
+// it is outside any record).
+type open struct {
+	q         string
+	node      int32
+	line, col int
+}
+
+// fatal is the panic value that carries an *Error (or a handler error) to Read's recover.
+type fatal struct{ err error }
+
+const bufSize = 64 << 10
+
+type parser struct {
+	ctx  context.Context
+	file string
+	opts Options
+	h    Handler
+	maps [3][]compiledMapping
+	res  Result
+
+	r        io.Reader
+	buf      []byte
+	pos, end int
+	eof      bool
+	rerr     error
+
+	line, col int   // position of buf[pos]
+	base      int64 // offset in the decoded text of buf[0]
+	rawPrefix int   // raw bytes before the decoded text (BOM), -1 when transcoded
+	rootEnd   int64 // offset just after </enterprise>, for tests
+
+	names   map[string]name
+	stack   []open
+	nodes   []node
+	attrs   []nattr
+	text    []byte
+	nameBuf []byte
+	tmpQ    []string // qualified attribute names of the current tag, for the duplicate check
+
+	rec      record.Type // type of the record being read (when inRec)
+	inRec    bool
+	isProps  bool
+	records  int // record elements seen, whether handed over or skipped
+	modeSet  bool
+	dupCheck bool
+	seed     maphash.Seed
+	seen     [3]keySet
+
+	// membership streaming: members are processed as they close once the group key is known.
+	mGroup    string
+	mGroupSet bool
+	mGroupOK  bool
+	mMembers  int
+}
+
+func newParser(ctx context.Context, file string, opts Options, h Handler, maps [3][]compiledMapping) *parser {
+	return &parser{
+		ctx: ctx, file: file, opts: opts, h: h, maps: maps,
+		buf:   make([]byte, bufSize),
+		line:  1,
+		col:   1,
+		names: make(map[string]name, 64),
+		stack: make([]open, 0, 16),
+		nodes: make([]node, 0, 64),
+		attrs: make([]nattr, 0, 32),
+		text:  make([]byte, 0, 4096),
+		seed:  maphash.MakeSeed(),
+	}
+}
+
+// fail stops the read with a fatal error at the given position.
+func (p *parser) failAt(line, col int, key, format string, args ...any) {
+	panic(fatal{&Error{File: p.file, Line: line, Column: col, Key: key, Msg: fmt.Sprintf(format, args...)}})
+}
+
+func (p *parser) fail(format string, args ...any) { p.failAt(p.line, p.col, "", format, args...) }
+
+func (p *parser) warn(line, col int, key, format string, args ...any) {
+	p.res.Warnings = append(p.res.Warnings, record.Warning{Line: line, Column: col, Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) run(raw io.Reader) (res *Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(fatal)
+			if !ok {
+				panic(r)
+			}
+			res, err = nil, f.err
+		}
+	}()
+	if p.opts.MaxSize > 0 {
+		raw = &limitReader{r: raw, max: p.opts.MaxSize}
+	}
+	dec, prefix, derr := decodeInput(raw)
+	p.rawPrefix = prefix
+	if derr != nil {
+		if p.opts.MaxSize > 0 && raw.(*limitReader).n > p.opts.MaxSize {
+			p.failAt(1, 1, "", "file is larger than the size limit of %d bytes", p.opts.MaxSize)
+		}
+		derr.File = p.file
+		return nil, derr
+	}
+	p.r = dec
+	p.document()
+	if p.res.Mode == "" {
+		p.res.Mode = p.effectiveMode()
+	}
+	return &p.res, nil
+}
+
+// fill makes at least one unread byte available; false at end of input.
+func (p *parser) fill() bool {
+	if p.pos < p.end {
+		return true
+	}
+	return p.ensure(1)
+}
+
+// ensure makes n unread bytes available if the input has them; false when it ends earlier.
+func (p *parser) ensure(n int) bool {
+	for p.end-p.pos < n {
+		if p.eof {
+			return false
+		}
+		if p.pos > 0 {
+			p.base += int64(p.pos)
+			copy(p.buf, p.buf[p.pos:p.end])
+			p.end -= p.pos
+			p.pos = 0
+		}
+		m, err := p.r.Read(p.buf[p.end:])
+		p.end += m
+		if err != nil {
+			p.eof = true
+			if err != io.EOF {
+				p.rerr = err
+				if errors.Is(err, errTooLarge) {
+					p.fail("file is larger than the size limit of %d bytes", p.opts.MaxSize)
+				}
+				p.fail("read error: %v", err)
+			}
+		}
+	}
+	return true
+}
+
+// peekIs reports whether the unread input starts with s.
+func (p *parser) peekIs(s string) bool {
+	if !p.ensure(len(s)) {
+		return false
+	}
+	return string(p.buf[p.pos:p.pos+len(s)]) == s
+}
+
+// adv consumes one byte, keeping line and column (columns count characters).
+func (p *parser) adv() {
+	c := p.buf[p.pos]
+	p.pos++
+	if c == '\n' {
+		p.line++
+		p.col = 1
+	} else if c&0xC0 != 0x80 {
+		p.col++
+	}
+}
+
+// advN consumes n bytes known to be present.
+func (p *parser) advN(n int) {
+	for i := 0; i < n; i++ {
+		p.adv()
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
+
+// skipSpace consumes whitespace; it returns false at end of input.
+func (p *parser) skipSpace() bool {
+	for {
+		if !p.fill() {
+			return false
+		}
+		if !isSpace(p.buf[p.pos]) {
+			return true
+		}
+		p.adv()
+	}
+}
+
+// document reads prolog, root element and epilog.
+func (p *parser) document() {
+	sawAny := false
+	for {
+		if !p.skipSpace() {
+			if !sawAny {
+				p.fail("empty file")
+			}
+			p.fail("no root element: expected <enterprise>")
+		}
+		sawAny = true
+		if p.buf[p.pos] != '<' {
+			p.fail("text before the root element: expected <enterprise>")
+		}
+		switch {
+		case p.peekIs("<?"):
+			p.pi()
+		case p.peekIs("<!--"):
+			p.comment()
+		case p.peekIs("<!DOCTYPE"):
+			l, c := p.line, p.col
+			p.doctype()
+			p.warn(l, c, "", "DOCTYPE ignored: no DTD or external entity is read")
+		case p.peekIs("<!"):
+			p.fail("unexpected markup before the root element")
+		default:
+			p.root()
+			p.rootEnd = p.base + int64(p.pos)
+			p.epilog()
+			return
+		}
+	}
+}
+
+func (p *parser) epilog() {
+	for {
+		if !p.skipSpace() {
+			return
+		}
+		if p.buf[p.pos] == '<' && p.peekIs("<?") && !p.peekIs("<?xml ") {
+			p.pi()
+			continue
+		}
+		if p.peekIs("<!--") {
+			p.comment()
+			continue
+		}
+		if p.opts.Lenient {
+			p.warn(p.line, p.col, "", "repaired: ignored junk after </enterprise>")
+			return
+		}
+		p.fail("content after the root element </enterprise> (lenient mode ignores it)")
+	}
+}
+
+// pi skips a processing instruction; an XML declaration is only allowed at the very start.
+func (p *parser) pi() {
+	l, c := p.line, p.col
+	atStart := l == 1 && c == 1
+	p.advN(2)
+	q := p.name()
+	if (q.q == "xml" || q.q == "XML" || q.q == "Xml") && !atStart {
+		p.failAt(l, c, "", "XML declaration not at the start of the file")
+	}
+	for {
+		if !p.ensure(2) {
+			p.failAt(l, c, "", "unexpected end of file in processing instruction")
+		}
+		if p.buf[p.pos] == '?' && p.buf[p.pos+1] == '>' {
+			p.advN(2)
+			return
+		}
+		p.char()
+	}
+}
+
+func (p *parser) comment() {
+	l, c := p.line, p.col
+	p.advN(4)
+	for {
+		if !p.ensure(3) {
+			p.failAt(l, c, "", "unexpected end of file in comment")
+		}
+		if p.buf[p.pos] == '-' && p.buf[p.pos+1] == '-' {
+			if p.buf[p.pos+2] != '>' {
+				p.fail("'--' inside a comment")
+			}
+			p.advN(3)
+			return
+		}
+		p.char()
+	}
+}
+
+// doctype skips <!DOCTYPE ...> including an internal subset; nothing in it is used.
+func (p *parser) doctype() {
+	l, c := p.line, p.col
+	depth := 0
+	var quote byte
+	p.advN(2)
+	for {
+		if !p.fill() {
+			p.failAt(l, c, "", "unexpected end of file in DOCTYPE")
+		}
+		b := p.buf[p.pos]
+		switch {
+		case quote != 0:
+			if b == quote {
+				quote = 0
+			}
+		case b == '"' || b == '\'':
+			quote = b
+		case b == '[':
+			depth++
+		case b == ']':
+			depth--
+		case b == '>' && depth <= 0:
+			p.adv()
+			return
+		}
+		p.char()
+	}
+}
+
+// char consumes one character, checking that it is valid UTF-8 and an XML character, and
+// returns its bytes (valid until the buffer is refilled).
+func (p *parser) char() []byte {
+	c := p.buf[p.pos]
+	if c < 0x80 {
+		if c < 0x20 && c != '\n' && c != '\t' && c != '\r' {
+			p.fail("illegal character U+%04X", c)
+		}
+		p.adv()
+		return p.buf[p.pos-1 : p.pos]
+	}
+	p.ensure(utf8.UTFMax)
+	r, size := utf8.DecodeRune(p.buf[p.pos:p.end])
+	if r == utf8.RuneError && size <= 1 {
+		p.fail("invalid UTF-8 (is the encoding declaration right?)")
+	}
+	if r == 0xFFFE || r == 0xFFFF {
+		p.fail("illegal character U+%04X", r)
+	}
+	p.pos += size
+	p.col++
+	return p.buf[p.pos-size : p.pos]
+}
+
+// nameByte tells the bytes that may appear in a name (non-ASCII bytes are checked as UTF-8).
+var nameByte = func() (t [256]bool) {
+	for c := 0x21; c < 256; c++ {
+		t[c] = !strings.ContainsRune("<>/=\"'?&;![]", rune(c)) && c != 0x7f
+	}
+	return t
+}()
+
+// name reads an XML name and interns it.
+func (p *parser) name() name {
+	nb := p.nameBuf[:0]
+	for {
+		if p.pos >= p.end && !p.fill() {
+			break
+		}
+		buf := p.buf[p.pos:p.end]
+		i := 0
+		for i < len(buf) && nameByte[buf[i]] {
+			if buf[i]&0xC0 != 0x80 {
+				p.col++
+			}
+			i++
+		}
+		nb = append(nb, buf[:i]...)
+		p.pos += i
+		if i < len(buf) {
+			break
+		}
+		if len(nb) > 1000 {
+			p.fail("name too long")
+		}
+	}
+	p.nameBuf = nb
+	b := nb
+	if len(b) == 0 {
+		p.fail("expected a name")
+	}
+	if c := b[0]; c == '-' || c == '.' || (c >= '0' && c <= '9') {
+		p.fail("invalid name %q", b)
+	}
+	if n, ok := p.names[string(b)]; ok {
+		return n
+	}
+	q := string(b)
+	if !utf8.ValidString(q) {
+		p.fail("invalid UTF-8 in a name")
+	}
+	n := name{q: q, local: q}
+	if i := bytes.LastIndexByte(b, ':'); i >= 0 {
+		n.local = q[i+1:]
+		if n.local == "" || i == 0 {
+			p.fail("invalid name %q", q)
+		}
+	}
+	if len(p.names) < 4096 { // bound the table against hostile input
+		p.names[q] = n
+	}
+	return n
+}
+
+// root reads the root element and everything in it.
+func (p *parser) root() {
+	l, c := p.line, p.col
+	p.adv() // '<'
+	n := p.name()
+	if n.local != "enterprise" {
+		p.failAt(l, c, "", "root element is <%s>, not <enterprise>: not an IMS Enterprise file", n.q)
+	}
+	empty := p.attributes(-1)
+	if empty {
+		p.failAt(l, c, "", "no records: <enterprise/> is empty")
+	}
+	p.stack = append(p.stack[:0], open{q: n.q, node: -1, line: l, col: c})
+	p.content()
+	if p.records == 0 {
+		p.failAt(l, c, "", "no records: the file has no <person>, <group> or <membership>")
+	}
+}
+
+// content reads until the root element closes.
+func (p *parser) content() {
+	for {
+		top := &p.stack[len(p.stack)-1]
+		if !p.fill() {
+			p.failAt(top.line, top.col, "", "unexpected end of file: <%s> is not closed (truncated file?)", top.q)
+		}
+		if p.buf[p.pos] != '<' {
+			p.chars(top.node)
+			continue
+		}
+		if !p.ensure(2) {
+			p.failAt(top.line, top.col, "", "unexpected end of file: <%s> is not closed (truncated file?)", top.q)
+		}
+		switch p.buf[p.pos+1] {
+		case '/':
+			if p.endTag() {
+				return
+			}
+		case '?':
+			p.pi()
+		case '!':
+			switch {
+			case p.peekIs("<!--"):
+				p.comment()
+			case p.peekIs("<![CDATA["):
+				p.cdata(top.node)
+			default:
+				if !p.ensure(9) {
+					p.failAt(top.line, top.col, "", "unexpected end of file: <%s> is not closed (truncated file?)", top.q)
+				}
+				p.fail("unexpected markup %q inside an element", p.buf[p.pos:p.pos+2])
+			}
+		default:
+			p.startTag()
+		}
+	}
+}
+
+// startTag reads a start tag and opens its element (or handles an empty element).
+func (p *parser) startTag() {
+	l, c := p.line, p.col
+	p.adv()
+	n := p.name()
+	depth := len(p.stack) // 1: a child of <enterprise>
+	parent := p.stack[depth-1].node
+	idx := int32(-1)
+	if depth == 1 {
+		switch n.local {
+		case "person", "group", "membership", "properties":
+			p.beginRecord(n.local)
+			idx = p.newNode(n.local, -1, l, c)
+		}
+	} else if parent >= 0 {
+		idx = p.newNode(n.local, parent, l, c)
+	}
+	empty := p.attributes(idx)
+	if idx >= 0 {
+		p.nodes[idx].a1 = int32(len(p.attrs))
+	}
+	if empty {
+		p.closed(idx, depth)
+		return
+	}
+	p.stack = append(p.stack, open{q: n.q, node: idx, line: l, col: c})
+}
+
+// endTag reads an end tag; it reports whether the root element closed.
+func (p *parser) endTag() bool {
+	l, c := p.line, p.col
+	p.advN(2)
+	n := p.name()
+	p.skipSpace()
+	if !p.fill() {
+		p.failAt(l, c, "", "unexpected end of file in end tag </%s>", n.q)
+	}
+	if p.buf[p.pos] != '>' {
+		p.fail("expected '>' to end </%s>", n.q)
+	}
+	p.adv()
+	top := p.stack[len(p.stack)-1]
+	if n.q != top.q {
+		p.failAt(l, c, "", "end tag </%s> does not match <%s> opened at line %d, column %d", n.q, top.q, top.line, top.col)
+	}
+	p.stack = p.stack[:len(p.stack)-1]
+	if len(p.stack) == 0 {
+		return true
+	}
+	p.closed(top.node, len(p.stack))
+	return false
+}
+
+// closed is called when element idx (or an element outside records, idx -1) at stack depth
+// depth has been read completely.
+func (p *parser) closed(idx int32, depth int) {
+	if idx < 0 {
+		return
+	}
+	if depth == 1 {
+		p.endRecord(idx)
+		return
+	}
+	if p.inRec && p.rec == record.Memberships && depth == 2 {
+		p.membershipChild(idx)
+	}
+}
+
+// attributes reads a tag's attributes up to '>' or '/>' and reports whether it was '/>'.
+// With node < 0 the values are checked but not kept.
+func (p *parser) attributes(node int32) bool {
+	mark := len(p.text)
+	markA := len(p.attrs)
+	p.tmpQ = p.tmpQ[:0]
+	for {
+		hadSpace := false
+		for {
+			if !p.fill() {
+				p.fail("unexpected end of file in a tag")
+			}
+			if !isSpace(p.buf[p.pos]) {
+				break
+			}
+			hadSpace = true
+			p.adv()
+		}
+		switch p.buf[p.pos] {
+		case '>':
+			p.adv()
+			if node < 0 {
+				p.text = p.text[:mark]
+				p.attrs = p.attrs[:markA]
+			}
+			return false
+		case '/':
+			if !p.ensure(2) || p.buf[p.pos+1] != '>' {
+				p.fail("expected '/>'")
+			}
+			p.advN(2)
+			if node < 0 {
+				p.text = p.text[:mark]
+				p.attrs = p.attrs[:markA]
+			}
+			return true
+		}
+		if !hadSpace {
+			p.fail("expected whitespace, '>' or '/>' in a tag")
+		}
+		l, c := p.line, p.col
+		an := p.name()
+		for _, q := range p.tmpQ {
+			if q == an.q {
+				p.failAt(l, c, "", "attribute %q repeated", an.q)
+			}
+		}
+		p.tmpQ = append(p.tmpQ, an.q)
+		p.skipSpace()
+		if !p.fill() || p.buf[p.pos] != '=' {
+			p.fail("expected '=' after attribute %s", an.q)
+		}
+		p.adv()
+		p.skipSpace()
+		if !p.fill() {
+			p.fail("unexpected end of file in a tag")
+		}
+		q := p.buf[p.pos]
+		if q != '"' && q != '\'' {
+			p.fail("attribute %s: value must be quoted", an.q)
+		}
+		p.adv()
+		v0 := int32(len(p.text))
+		p.attrValue(q)
+		if an.q == "xmlns" || (len(an.q) > 6 && an.q[:6] == "xmlns:") {
+			p.text = p.text[:v0] // namespaces are ignored
+			continue
+		}
+		p.attrs = append(p.attrs, nattr{local: an.local, v0: v0, v1: int32(len(p.text))})
+	}
+}
+
+// attrValue reads an attribute value up to the closing quote into p.text.
+func (p *parser) attrValue(q byte) {
+	l, c := p.line, p.col
+	for {
+		if !p.fill() {
+			p.failAt(l, c, "", "unexpected end of file in an attribute value")
+		}
+		b := p.buf[p.pos]
+		switch {
+		case b == q:
+			p.adv()
+			return
+		case b == '<':
+			p.fail("'<' in an attribute value")
+		case b == '&':
+			p.entity()
+		case b == '\n' || b == '\t' || b == '\r':
+			p.adv()
+			if b == '\r' && p.fill() && p.buf[p.pos] == '\n' {
+				p.adv()
+			}
+			p.text = append(p.text, ' ')
+		case b < 0x80:
+			if b < 0x20 {
+				p.fail("illegal character U+%04X", b)
+			}
+			p.text = append(p.text, b)
+			p.adv()
+		default:
+			p.text = append(p.text, p.char()...)
+		}
+	}
+}
+
+// entity reads a reference at '&' and appends its text. A bare '&' is an error, or in lenient
+// mode a literal '&' and a warning.
+func (p *parser) entity() {
+	l, c := p.line, p.col
+	p.ensure(12)
+	rest := p.buf[p.pos+1 : p.end]
+	if len(rest) > 11 {
+		rest = rest[:11]
+	}
+	semi := bytes.IndexByte(rest, ';')
+	ok := false
+	var r rune
+	if semi > 0 {
+		ref := string(rest[:semi])
+		switch ref {
+		case "lt":
+			r, ok = '<', true
+		case "gt":
+			r, ok = '>', true
+		case "amp":
+			r, ok = '&', true
+		case "apos":
+			r, ok = '\'', true
+		case "quot":
+			r, ok = '"', true
+		default:
+			if ref[0] == '#' && len(ref) > 1 {
+				var n uint64
+				var err error
+				if ref[1] == 'x' {
+					n, err = strconv.ParseUint(ref[2:], 16, 32)
+				} else {
+					n, err = strconv.ParseUint(ref[1:], 10, 32)
+				}
+				r = rune(n)
+				ok = err == nil && ref != "#x" && isXMLChar(r)
+			}
+		}
+	}
+	if !ok {
+		if !p.opts.Lenient {
+			p.failAt(l, c, "", "bare '&' or unknown entity reference (escape it as &amp;; lenient mode repairs it)")
+		}
+		p.warn(l, c, p.recKey(), "repaired: bare '&' read as a literal '&'")
+		p.text = append(p.text, '&')
+		p.adv()
+		return
+	}
+	p.text = utf8.AppendRune(p.text, r)
+	p.advN(semi + 2)
+}
+
+func isXMLChar(r rune) bool {
+	switch {
+	case r == 0x9 || r == 0xA || r == 0xD:
+		return true
+	case r >= 0x20 && r <= 0xD7FF:
+		return true
+	case r >= 0xE000 && r <= 0xFFFD:
+		return true
+	case r >= 0x10000 && r <= 0x10FFFF:
+		return true
+	}
+	return false
+}
+
+// chars reads character data up to the next '<' and attaches it to node (if >= 0).
+// Whitespace-only runs are dropped: every stored value is trimmed anyway.
+func (p *parser) chars(node int32) {
+	mark := len(p.text)
+	blank := true
+	for {
+		if p.pos >= p.end && !p.fill() {
+			break
+		}
+		// fast path: plain printable ASCII
+		buf := p.buf[p.pos:p.end]
+		i := 0
+		for i < len(buf) {
+			b := buf[i]
+			if b <= ' ' || b == '<' || b == '&' || b == ']' || b >= 0x80 {
+				break
+			}
+			i++
+		}
+		if i > 0 {
+			p.text = append(p.text, buf[:i]...)
+			p.pos += i
+			p.col += i
+			blank = false
+			continue
+		}
+		b := buf[0]
+		switch {
+		case b == '<':
+			goto done
+		case b == ' ' || b == '\t':
+			p.text = append(p.text, b)
+			p.pos++
+			p.col++
+		case b == '\n':
+			p.text = append(p.text, b)
+			p.pos++
+			p.line++
+			p.col = 1
+		case b == '\r':
+			p.adv()
+			if !(p.fill() && p.buf[p.pos] == '\n') {
+				p.text = append(p.text, '\n')
+			}
+		case b == '&':
+			p.entity()
+			blank = false
+		case b == ']':
+			if p.peekIs("]]>") {
+				p.fail("']]>' in text")
+			}
+			p.text = append(p.text, b)
+			p.adv()
+			blank = false
+		default:
+			p.text = append(p.text, p.char()...)
+			blank = false
+		}
+	}
+done:
+	if node < 0 || blank {
+		if !blank && len(p.stack) == 1 {
+			p.warn(p.line, p.col, "", "text directly inside <enterprise> ignored")
+		}
+		p.text = p.text[:mark]
+		return
+	}
+	p.attachText(node, mark)
+}
+
+// attachText makes p.text[mark:] part of node's text.
+func (p *parser) attachText(node int32, mark int) {
+	n := &p.nodes[node]
+	switch {
+	case n.t1 == n.t0:
+		n.t0, n.t1 = int32(mark), int32(len(p.text))
+	case int(n.t1) == mark: // contiguous with what the node already has
+		n.t1 = int32(len(p.text))
+	default: // text split by a child element: move it together (rare)
+		add := append([]byte(nil), p.text[mark:]...)
+		p.text = p.text[:mark]
+		t0 := int32(len(p.text))
+		p.text = append(p.text, p.text[n.t0:n.t1]...)
+		p.text = append(p.text, add...)
+		n.t0, n.t1 = t0, int32(len(p.text))
+	}
+}
+
+func (p *parser) cdata(node int32) {
+	l, c := p.line, p.col
+	p.advN(9)
+	mark := len(p.text)
+	for {
+		if !p.ensure(3) {
+			p.failAt(l, c, "", "unexpected end of file in CDATA section")
+		}
+		if p.buf[p.pos] == ']' && p.buf[p.pos+1] == ']' && p.buf[p.pos+2] == '>' {
+			p.advN(3)
+			break
+		}
+		b := p.buf[p.pos]
+		if b == '\r' {
+			p.adv()
+			if !(p.fill() && p.buf[p.pos] == '\n') {
+				p.text = append(p.text, '\n')
+			}
+			continue
+		}
+		p.text = append(p.text, p.char()...)
+	}
+	if node < 0 || len(bytes.TrimSpace(p.text[mark:])) == 0 {
+		p.text = p.text[:mark]
+		return
+	}
+	p.attachText(node, mark)
+}
+
+func (p *parser) newNode(local string, parent int32, line, col int) int32 {
+	idx := int32(len(p.nodes))
+	p.nodes = append(p.nodes, node{
+		local: local, parent: parent, first: -1, last: -1, next: -1, prev: -1,
+		a0: int32(len(p.attrs)), a1: int32(len(p.attrs)), tm: int32(len(p.text)),
+		line: int32(line), col: int32(col),
+	})
+	if parent >= 0 {
+		pn := &p.nodes[parent]
+		if pn.last >= 0 {
+			p.nodes[pn.last].next = idx
+			p.nodes[idx].prev = pn.last
+		} else {
+			pn.first = idx
+		}
+		pn.last = idx
+	}
+	return idx
+}
+
+// keySet is a set of 64-bit key hashes (open addressing, 0 = empty): about 8–16 bytes per
+// key, so duplicate detection stays small at millions of memberships.
+type keySet struct {
+	slots []uint64
+	n     int
+}
+
+// add inserts h and reports whether it was new.
+func (s *keySet) add(h uint64) bool {
+	if h == 0 {
+		h = 1
+	}
+	if s.n*4 >= len(s.slots)*3 {
+		s.grow()
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case 0:
+			s.slots[i] = h
+			s.n++
+			return true
+		case h:
+			return false
+		}
+	}
+}
+
+func (s *keySet) grow() {
+	old := s.slots
+	size := 1024
+	if len(old) > 0 {
+		size = 2 * len(old)
+	}
+	s.slots = make([]uint64, size)
+	s.n = 0
+	for _, h := range old {
+		if h != 0 {
+			s.add(h)
+		}
+	}
+}
