@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/imsfeed/imsfeed/samples/feedgen"
+)
+
+// The test binary doubles as the bench binary for childRunner: with BENCH_TEST_CHILD=1 it runs
+// main with its arguments, as the real child would.
+func TestMain(m *testing.M) {
+	if os.Getenv("BENCH_TEST_CHILD") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func writeFeed(t *testing.T, o feedgen.Options) (string, []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := feedgen.Write(&b, o); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(t.TempDir(), "feed.xml")
+	if err := os.WriteFile(name, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name, b.Bytes()
+}
+
+func TestTable(t *testing.T) {
+	t.Parallel()
+	file, data := writeFeed(t, feedgen.Options{Persons: 3000, Groups: 200, MembersPerGroup: 30, Seed: 1})
+	var out bytes.Buffer
+	err := table(context.Background(), &out, childRunner(os.Args[0], "BENCH_TEST_CHILD=1"),
+		[]string{"tokens", "read", "read-event"}, []string{file}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	rows := map[string]string{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "feed.xml" {
+			rows[f[2]] = line
+		}
+	}
+	for _, c := range []string{"tokens", "read", "read-event"} {
+		row, ok := rows[c]
+		if !ok {
+			t.Fatalf("no row for case %s", c)
+		}
+		// size in MB, then a peak RSS measured from the child (a Go process needs a few MB).
+		size := regexp.MustCompile(`feed\.xml\s+([0-9.]+)`).FindStringSubmatch(row)
+		if mb, _ := strconv.ParseFloat(size[1], 64); mb < float64(len(data))/1e6-0.1 || mb > float64(len(data))/1e6+0.1 {
+			t.Errorf("%s: size %s MB, want %.1f", c, size[1], float64(len(data))/1e6)
+		}
+		rss := regexp.MustCompile(`([0-9.]+) MB\s`).FindStringSubmatch(row)
+		if rss == nil {
+			t.Fatalf("%s: no peak RSS in %q", c, row)
+		}
+		if mb, _ := strconv.ParseFloat(rss[1], 64); mb < 1 || mb > 1000 {
+			t.Errorf("%s: peak RSS %s MB is not plausible", c, rss[1])
+		}
+	}
+	// The reader saw every record the generator wrote.
+	members := bytes.Count(data, []byte("<member>"))
+	want := "groups 200, memberships " + strconv.Itoa(members) + ", persons 3000"
+	if !strings.Contains(rows["read"], want) || !strings.Contains(rows["read"], "ratio ≤ 1.0") {
+		t.Errorf("read row %q: want counts %q and the targets", rows["read"], want)
+	}
+	if want := "elements " + strconv.Itoa(bytes.Count(data, []byte("<"))-bytes.Count(data, []byte("</"))-bytes.Count(data, []byte("<?"))); !strings.Contains(rows["tokens"], want) {
+		t.Errorf("tokens row %q: want %q", rows["tokens"], want)
+	}
+}
+
+func TestCaseErrors(t *testing.T) {
+	t.Parallel()
+	bad := filepath.Join(t.TempDir(), "bad.xml")
+	if err := os.WriteFile(bad, []byte("<enterprise>\n  <person>\n</enterprise>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runCase(context.Background(), "tokens", bad)
+	if err == nil || !strings.Contains(err.Error(), "bad.xml:3:") {
+		t.Errorf("tokens on a broken file: %v, want an error naming bad.xml:3:", err)
+	}
+	if _, err := runCase(context.Background(), "read", bad); err == nil {
+		t.Error("read on a broken file: no error")
+	}
+	if _, err := runCase(context.Background(), "nope", bad); !errors.Is(err, errUsage) {
+		t.Errorf("unknown case: %v, want a usage error", err)
+	}
+	if err := run(context.Background(), []string{"table", "-cases", "tokens,nope", bad}); !errors.Is(err, errUsage) {
+		t.Errorf("table with an unknown case: %v, want a usage error", err)
+	}
+	// A child that fails reports its stderr.
+	err = table(context.Background(), &bytes.Buffer{}, childRunner(os.Args[0], "BENCH_TEST_CHILD=1"),
+		[]string{"tokens"}, []string{bad}, 1)
+	if err == nil || !strings.Contains(err.Error(), "bad.xml:3:") {
+		t.Errorf("table over a broken file: %v, want the child's error", err)
+	}
+}

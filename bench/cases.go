@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// result is what one case reports from its child process (as one JSON line).
+type result struct {
+	Case    string         `json:"case"`
+	File    string         `json:"file"`
+	Bytes   int64          `json:"bytes"`
+	Seconds float64        `json:"seconds"` // the measured work only, not process start-up
+	Counts  map[string]int `json:"counts,omitempty"`
+	MaxRSS  int64          `json:"max_rss,omitempty"` // bytes; filled in by the parent
+}
+
+// A case measures one thing over one file. run does the work and returns what it counted;
+// the timing around it is runCase's.
+type benchCase struct {
+	name, about string
+	run         func(ctx context.Context, f *os.File) (map[string]int, error)
+}
+
+// cases lists every benchmark. tokens is the baseline the others are compared with.
+// Import benchmarks (initial import, 1 %-renamed re-import, unchanged re-import on PostgreSQL)
+// belong here too: a case may read more arguments from the environment (e.g. a database URL).
+var cases = []benchCase{
+	{"tokens", "a bare encoding/xml Decoder.Token() loop", tokenLoop},
+	{"read", "the project's reader, ims.Read (snapshot mode), with a counting handler", imsRead},
+	{"read-event", "ims.Read in event mode: no duplicate-key set", imsReadEvent},
+}
+
+func findCase(name string) (benchCase, bool) {
+	for _, c := range cases {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return benchCase{}, false
+}
+
+// runCase runs case name on file in this process and times it.
+func runCase(ctx context.Context, name, file string) (*result, error) {
+	c, ok := findCase(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown case %q (bench list shows them)", errUsage, name)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	counts, err := c.run(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("case %s on %s: %w", name, file, err)
+	}
+	return &result{Case: name, File: file, Bytes: st.Size(), Seconds: time.Since(start).Seconds(), Counts: counts}, nil
+}
+
+// tokenLoop is the baseline: what reading the bytes as XML costs, with nothing done per token.
+func tokenLoop(ctx context.Context, f *os.File) (map[string]int, error) {
+	d := xml.NewDecoder(bufio.NewReaderSize(f, 1<<16))
+	var tokens, elements int
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			line, col := d.InputPos()
+			return nil, fmt.Errorf("%s:%d:%d: %w", f.Name(), line, col, err)
+		}
+		tokens++
+		if _, ok := tok.(xml.StartElement); ok {
+			elements++
+			if elements&0xffff == 0 && ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+		}
+	}
+	return map[string]int{"tokens": tokens, "elements": elements}, nil
+}

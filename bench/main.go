@@ -1,0 +1,80 @@
+// Command bench holds imsfeed's large benchmarks (`make bench`, scripts/bench.sh).
+//
+// Each measurement is a case (cases.go): a function over one input file. A case always runs in
+// a child process of its own, so that its peak RSS (the child's rusage maxrss) is its alone:
+//
+//	bench table [-runs N] [-cases tokens,read] FILE...   run cases as children; print a table
+//	bench case NAME FILE                                 run one case here; print its JSON result
+//	bench list                                           list the cases
+//
+// To add a benchmark (e.g. an import into PostgreSQL), add a case to the cases table; `table`
+// measures it like the others and shows its time relative to the tokens case.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// errUsage is a command-line mistake: exit code 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	switch {
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: bench table [-runs N] [-cases a,b] FILE...
+       bench case NAME FILE
+       bench list`
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: %s", errUsage, usage)
+	}
+	switch args[0] {
+	case "table":
+		fs := flag.NewFlagSet("table", flag.ContinueOnError)
+		runs := fs.Int("runs", 1, "runs of each case; the fastest counts, the largest RSS counts")
+		names := fs.String("cases", "tokens,read,read-event", "cases to run, comma-separated; tokens is the baseline")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() == 0 || *runs < 1 {
+			return fmt.Errorf("%w: %s", errUsage, usage)
+		}
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		return table(ctx, os.Stdout, childRunner(self), strings.Split(*names, ","), fs.Args(), *runs)
+	case "case":
+		if len(args) != 3 {
+			return fmt.Errorf("%w: %s", errUsage, usage)
+		}
+		res, err := runCase(ctx, args[1], args[2])
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(os.Stdout).Encode(res)
+	case "list":
+		for _, c := range cases {
+			fmt.Printf("%-10s %s\n", c.name, c.about)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown command %q\n%s", errUsage, args[0], usage)
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// baseline is the case every other case's time is compared with.
+const baseline = "tokens"
+
+// Targets of issue 2 for the reader, shown next to its figures.
+var targets = map[string]struct {
+	maxRatio float64 // time / baseline time
+	maxRSS   int64   // bytes
+}{
+	"read":       {maxRatio: 1.0, maxRSS: 100e6},
+	"read-event": {maxRatio: 1.0, maxRSS: 100e6},
+}
+
+// runner runs one case over one file in a child process and returns its result with MaxRSS.
+type runner func(ctx context.Context, name, file string) (*result, error)
+
+// childRunner runs exe ("bench") as `exe case NAME FILE`, with env added to its environment.
+func childRunner(exe string, env ...string) runner {
+	return func(ctx context.Context, name, file string) (*result, error) {
+		cmd := exec.CommandContext(ctx, exe, "case", name, file)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.Env = append(os.Environ(), env...)
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("case %s on %s: %v: %s", name, file, err, strings.TrimSpace(stderr.String()))
+		}
+		var r result
+		if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("case %s on %s: reading its result %q: %v", name, file, stdout.String(), err)
+		}
+		r.MaxRSS = maxRSS(cmd.ProcessState)
+		return &r, nil
+	}
+}
+
+// table runs each case on each file runs times (each in its own child) and prints one row per
+// file and case as soon as it is measured: the fastest run's time and the largest peak RSS.
+func table(ctx context.Context, w io.Writer, run runner, names, files []string, runs int) error {
+	for _, n := range names {
+		if _, ok := findCase(n); !ok {
+			return fmt.Errorf("%w: unknown case %q (bench list shows them)", errUsage, n)
+		}
+	}
+	fmt.Fprintf(w, "MB = 10^6 bytes; seconds: fastest of %d run(s), each case in its own process; RSS: largest peak\n", runs)
+	fmt.Fprintf(w, "%-22s %9s  %-10s %8s %8s %10s %11s  %s\n", "file", "size MB", "case", "seconds", "MB/s", "peak RSS", "vs "+baseline, "targets / counts")
+	failed := 0
+	for _, file := range files {
+		var base *result
+		for _, n := range names {
+			var best *result
+			var peak int64
+			for range runs {
+				r, err := run(ctx, n, file)
+				if err != nil {
+					return err
+				}
+				peak = max(peak, r.MaxRSS)
+				if best == nil || r.Seconds < best.Seconds {
+					best = r
+				}
+			}
+			best.MaxRSS = peak
+			if n == baseline {
+				base = best
+			}
+			ratio, verdict := "", ""
+			if base != nil && n != baseline && base.Seconds > 0 {
+				q := best.Seconds / base.Seconds
+				ratio = fmt.Sprintf("%.2f", q)
+				if t, ok := targets[n]; ok {
+					okRatio, okRSS := q <= t.maxRatio, best.MaxRSS > 0 && best.MaxRSS < t.maxRSS
+					verdict = fmt.Sprintf("ratio ≤ %.1f %s, RSS < %d MB %s; ", t.maxRatio, mark(okRatio), t.maxRSS/1e6, mark(okRSS))
+					if !okRatio || !okRSS {
+						failed++
+					}
+				}
+			}
+			rss := "?"
+			if best.MaxRSS > 0 {
+				rss = fmt.Sprintf("%.1f MB", float64(best.MaxRSS)/1e6)
+			}
+			fmt.Fprintf(w, "%-22s %9.1f  %-10s %8.2f %8.1f %10s %11s  %s%s\n", filepath.Base(file),
+				float64(best.Bytes)/1e6, n, best.Seconds, float64(best.Bytes)/1e6/best.Seconds, rss, ratio,
+				verdict, counts(best.Counts))
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(w, "%d row(s) miss a target\n", failed)
+	} else {
+		fmt.Fprintln(w, "all targets met")
+	}
+	return nil
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "MISSED"
+}
+
+func counts(c map[string]int) string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, c[k])
+	}
+	return strings.Join(parts, ", ")
+}
