@@ -63,7 +63,7 @@ tenants:
   - id: northside
     name: Northside school district
     datasource: northside-sis
-    source: {url: "file://%s", pattern: "*.xml", settle: 0s}
+    source: {url: "file://%s", pattern: "*.xml", marker: ".done"}
     subscribers: [it@northside.example.org]
     courses: {types: [Course], archive: true}
     safety:
@@ -81,8 +81,9 @@ tenants:
 		return err
 	}
 	defer st.Close()
-	m := mailer.New(nil, cfg.Outbox, a.log)
-	im := importer.New(importer.Params{Config: cfg, Store: st, Mailer: m, Logger: a.quietLogger(), ConfigFlag: cfgPath})
+	quiet := a.quietLogger()
+	m := mailer.New(nil, cfg.Outbox, quiet)
+	im := importer.New(importer.Params{Config: cfg, Store: st, Mailer: m, Logger: quiet, ConfigFlag: cfgPath})
 	t, _ := cfg.Tenant("northside")
 
 	w := a.stdout
@@ -100,6 +101,10 @@ tenants:
 		}
 		mt := time.Now().Add(time.Duration(i-len(demoNights)) * time.Hour)
 		os.Chtimes(path, mt, mt)
+		// The SIS marks the file complete; imsfeed never reads a half-written export.
+		if err := os.WriteFile(path+".done", nil, 0o644); err != nil {
+			return err
+		}
 
 		fmt.Fprintf(w, "── %s ──\n%s The SIS leaves %s.\n\n", n.title, n.story, name)
 		run, err := im.Run(ctx, t)
