@@ -152,6 +152,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 
 // apply commits a passing plan, with the run record, in one transaction.
 func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan) error {
+	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(plan.Persons), "groups", len(plan.Groups), "memberships", len(plan.Memberships))
 	run.Status = runs.Completed
 	im.finish(run)
 	return im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC()})

@@ -1,8 +1,28 @@
 #!/usr/bin/env bash
-# The whole test suite (placeholder until the store work adds PostgreSQL start-up).
+# The whole test suite: vet, gofmt, unit tests, the race detector on the packages that run
+# goroutines, and the PostgreSQL tests against a real server. When IMSFEED_TEST_POSTGRES_URL is
+# not set, a throwaway server is started (scripts/postgres.sh) and always stopped again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Packages that run goroutines: tested again under the race detector.
+RACE_PKGS=${RACE_PKGS:-./store/...}
+
 go vet ./...
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 [[ -z $unformatted ]] || { echo "gofmt would change: $unformatted" >&2; exit 1; }
+
+if [[ -z ${IMSFEED_TEST_POSTGRES_URL:-} ]]; then
+	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/imsfeed-pg.XXXXXX")
+	trap 'scripts/postgres.sh stop "$pgdir"' EXIT
+	trap 'exit 130' INT TERM # so that the EXIT trap runs on ^C or kill as well
+	IMSFEED_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$pgdir")
+	echo "test.sh: PostgreSQL for the tests at $IMSFEED_TEST_POSTGRES_URL" >&2
+fi
+export IMSFEED_TEST_POSTGRES_URL
+# Under CI the PostgreSQL tests (and others needing real servers) fail instead of skipping.
+export CI=true
+
 go test ./...
+# shellcheck disable=SC2086
+go test -race $RACE_PKGS
