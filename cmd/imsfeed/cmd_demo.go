@@ -1,8 +1,16 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"net/mail"
+
+	"golang.org/x/crypto/ssh"
+
 	"context"
 	"fmt"
+	"github.com/imsfeed/imsfeed/source/sftptest"
 	"io/fs"
 	"log/slog"
 	"mime"
@@ -33,6 +41,7 @@ var demoNights = []demoNight{
 	{"night3.xml", "Night 3: a broken export", "The SIS export lost half the pupils. The safety filter should stop it.", "reject"},
 	{"night4.xml", "Night 4: back to normal", "The export is whole again; last night's leaver comes back too.", ""},
 	{"night5.xml", "Night 5: end of term", "Two courses have ended and are no longer in the export.", ""},
+	{"night6.xml", "Night 6: the end of the school year", "The 8th graders have graduated: as big a drop as night 3, but real this time.", "approve"},
 }
 
 // cmdDemo tells the nightly story on the embedded default in a temporary folder: SQLite, an
@@ -51,10 +60,17 @@ func (a *app) cmdDemo(ctx context.Context, args []string) error {
 	if !*keep {
 		defer os.RemoveAll(dir)
 	}
-	incoming := filepath.Join(dir, "sis", "outgoing")
+	// The SIS side: an SFTP server on 127.0.0.1 (real SSH, in this process) serving sis/.
+	sisRoot := filepath.Join(dir, "sis")
+	incoming := filepath.Join(sisRoot, "outgoing")
 	if err := os.MkdirAll(incoming, 0o755); err != nil {
 		return err
 	}
+	srv, keyFile, knownHosts, err := startDemoSFTP(dir, sisRoot)
+	if err != nil {
+		return fmt.Errorf("demo SFTP server: %w", err)
+	}
+	defer srv.Close()
 	cfgPath := filepath.Join(dir, "imsfeed.yaml")
 	cfgText := fmt.Sprintf(`# The demo's configuration: one school owner on the embedded default.
 store: sqlite://%s
@@ -63,12 +79,18 @@ tenants:
   - id: northside
     name: Northside school district
     datasource: northside-sis
-    source: {url: "file://%s", pattern: "*.xml", marker: ".done"}
+    source:
+      url: "sftp://sis@%s/outgoing"
+      known_hosts: %s
+      key_file: %s
+      pattern: "*.xml"
+      marker: ".done"
+      after: move
     subscribers: [it@northside.example.org]
     courses: {types: [Course], archive: true}
     safety:
       min_changes: 10
-`, filepath.Join(dir, "state.db"), dir, incoming)
+`, filepath.Join(dir, "state.db"), dir, srv.Addr(), knownHosts, keyFile)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
 		return err
 	}
@@ -87,7 +109,10 @@ tenants:
 	t, _ := cfg.Tenant("northside")
 
 	w := a.stdout
-	fmt.Fprintf(w, "imsfeed demo: five nights of Northside school district, on SQLite, with no server.\nEverything lives in %s\n\n", dir)
+	fmt.Fprintf(w, "imsfeed demo: six nights of Northside school district.\n"+
+		"The SIS drops each night's export on an SFTP server (real SSH on %s, host key checked);\n"+
+		"imsfeed fetches it, diffs it against the state in SQLite, checks it, applies or holds it,\n"+
+		"and writes the status mail to an outbox. Everything lives in %s\n\n", srv.Addr(), dir)
 	for i, n := range demoNights {
 		data, err := samples.Demo.ReadFile("demo/" + n.file)
 		if err != nil {
@@ -113,10 +138,20 @@ tenants:
 		}
 		printRun(w, run, 5)
 		if run.Status == runs.Held {
-			fmt.Fprintf(w, "\n  The run is HELD: nothing was applied. The status mail asks an operator to decide.\n")
+			fmt.Fprintf(w, "\n  The run is HELD: nothing was applied. This is the status mail IT staff receive:\n\n")
+			if r, err := mailer.Render(mailer.Message{Run: run, Tenant: mailer.Tenant{ID: t.ID, Name: t.Name, Subscribers: t.Subscribers},
+				ApproveCommand: fmt.Sprintf("imsfeed --config %s approve %d --by NAME --reason TEXT", cfgPath, run.ID),
+				RejectCommand:  fmt.Sprintf("imsfeed --config %s reject %d --by NAME --reason TEXT", cfgPath, run.ID)}); err == nil {
+				fmt.Fprintf(w, "    Subject: %s\n\n", r.Subject)
+				for _, line := range strings.Split(strings.TrimRight(r.Text, "\n"), "\n") {
+					fmt.Fprintf(w, "    │ %s\n", line)
+				}
+				fmt.Fprintln(w)
+			}
 			d := importer.Decision{RunID: run.ID, By: "demo operator"}
 			if n.operator == "approve" {
-				d.Reason = "confirmed with the school office"
+				d.Reason = "confirmed with the school office: the 8th graders graduated"
+				fmt.Fprintf(w, "  An operator checks with the school office: the pupils really have left. They approve exactly this plan:\n    imsfeed --config %s approve %d --by \"demo operator\" --reason %q\n\n", cfgPath, run.ID, d.Reason)
 				run, err = im.Approve(ctx, d)
 			} else {
 				d.Reason = "the SIS export is broken: half the pupils are missing"
@@ -158,16 +193,16 @@ func (a *app) demoSummary(ctx context.Context, cfgPath, outbox string) error {
 }
 
 func mailSubject(path string) string {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "Subject: ") {
-			return decodeHeader(strings.TrimSpace(strings.TrimPrefix(line, "Subject: ")))
-		}
+	defer f.Close()
+	msg, err := mail.ReadMessage(f)
+	if err != nil {
+		return ""
 	}
-	return ""
+	return decodeHeader(msg.Header.Get("Subject"))
 }
 
 // decodeHeader turns an RFC 2047 encoded subject into text for the terminal.
@@ -179,7 +214,38 @@ func decodeHeader(s string) string {
 	return s
 }
 
-// quietLogger keeps the demo's narrative readable: only warnings and errors.
+// quietLogger keeps the demo's narrative readable: only errors (the story prints the rest).
 func (a *app) quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// startDemoSFTP starts the SIS's SFTP server with a fresh host key and a client key for imsfeed,
+// and writes the key file and known_hosts imsfeed is configured with.
+func startDemoSFTP(dir, root string) (srv *sftptest.Server, keyFile, knownHosts string, err error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, "", "", err
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil, "", "", err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "imsfeed demo")
+	if err != nil {
+		return nil, "", "", err
+	}
+	keyFile = filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, "", "", err
+	}
+	srv, err = sftptest.Start(sftptest.Options{Root: root, User: "sis", AuthorizedKey: sshPub})
+	if err != nil {
+		return nil, "", "", err
+	}
+	knownHosts = filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(knownHosts, []byte(srv.KnownHostsLine()+"\n"), 0o644); err != nil {
+		srv.Close()
+		return nil, "", "", err
+	}
+	return srv, keyFile, knownHosts, nil
 }

@@ -6,6 +6,7 @@
 //	night3.xml  a broken export: every pupil of Northside Middle School is missing (half of them)
 //	night4.xml  back to normal: night 2 again, and P1010 is back
 //	night5.xml  end of term: the courses DRAMA5 and ART8 have ended and are gone
+//	night6.xml  end of the school year: the middle school's pupils really have left (graduated)
 //
 // Run `go run ./samples/cmd/demofeeds` from the repository root after changing it; a test
 // checks that the committed files are what this program writes.
@@ -177,7 +178,7 @@ func (n night) without(dropPerson func(person) bool, dropGroup func(group) bool)
 	return out
 }
 
-// nights builds the five nights.
+// nights builds the demo nights.
 func nights() []night {
 	n1 := night1()
 	n2 := night2(n1)
@@ -195,7 +196,9 @@ func nights() []night {
 		}
 	}
 	n5 := n4.without(nil, func(g group) bool { return g.id == "DRAMA5" || g.id == "ART8" })
-	return []night{n1, n2, n3, n4, n5}
+	// Night 6: as large a change as night 3, but real: the 8th graders graduated.
+	n6 := n5.without(middleSchoolPupils(n5), nil)
+	return []night{n1, n2, n3, n4, n5, n6}
 }
 
 // write renders one night: persons sorted by id, groups in hierarchy order, one membership

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/imsfeed/imsfeed/samples"
+	"github.com/imsfeed/imsfeed/source/sftptest"
+)
+
+var binary string
+
+// TestMain builds the real binary once: these tests run imsfeed the way users and schedulers do.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "imsfeed-cli-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "imsfeed")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic(fmt.Sprintf("build: %v\n%s", err, out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// imsfeed runs the binary in dir with a private data directory and no config but the given one.
+func imsfeed(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "IMSFEED_DATA_DIR="+filepath.Join(dir, "data"), "IMSFEED_CONFIG=", "TMPDIR="+dir)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{so.String(), se.String(), code}
+}
+
+func TestDemoTellsTheNightlyStory(t *testing.T) {
+	dir := t.TempDir()
+	r := imsfeed(t, dir, "demo")
+	if r.code != 0 {
+		t.Fatalf("demo exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	out := r.stdout
+	// Each night's status, in order.
+	var statuses []string
+	for _, m := range regexp.MustCompile(`(?m)^run (\d+)  northside  (\w+)$`).FindAllStringSubmatch(out, -1) {
+		statuses = append(statuses, m[1]+":"+m[2])
+	}
+	want := "1:COMPLETED 2:COMPLETED 3:HELD 3:REJECTED 4:COMPLETED 5:COMPLETED 6:HELD 6:COMPLETED"
+	if strings.Join(statuses, " ") != want {
+		t.Fatalf("story: %v, want %s\n%s", statuses, want, out)
+	}
+	for _, s := range []string{
+		"persons       0        60        0        0         0         0     60", // initial load
+		"persons      62         0        0       28         0         0     34", // the broken night, held
+		"persons      62         0        0        0         1         0     63", // the leaver back from the trash can
+		"groups      12         0        0        0         0         2     10",  // two courses archived
+		"persons      63         0        0       28         0         0     35", // graduation, approved
+		"approved by demo operator",
+		"rejected by demo operator",
+		"Subject: [imsfeed] northside: import HELD",
+	} {
+		if !strings.Contains(out, s) {
+			t.Errorf("the story lacks %q", s)
+		}
+	}
+	m := regexp.MustCompile(`Everything lives in (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatal("the demo does not say where its files are")
+	}
+	mails, _ := filepath.Glob(filepath.Join(m[1], "outbox", "*.eml"))
+	if len(mails) != 8 {
+		t.Errorf("%d mails in the outbox, want 8 (six nights, a rejection and an approval)", len(mails))
+	}
+	// Nothing but the demo folder (in TMPDIR) was created in the working directory.
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "imsfeed-demo-") {
+			t.Errorf("demo left %s in the working directory", e.Name())
+		}
+	}
+	// The commands it suggests work.
+	cfg := filepath.Join(m[1], "imsfeed.yaml")
+	if r := imsfeed(t, dir, "--config", cfg, "status", "--tenant", "northside", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"trashed": 28`) {
+		t.Errorf("status after the demo: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func writeDemo(t *testing.T, dir, night string) string {
+	data, err := samples.Demo.ReadFile("demo/" + night)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, night)
+	os.WriteFile(p, data, 0o644)
+	return p
+}
+
+func TestExitCodesAndJSON(t *testing.T) {
+	dir := t.TempDir()
+	n1, n3 := writeDemo(t, dir, "night1.xml"), writeDemo(t, dir, "night3.xml")
+
+	r := imsfeed(t, dir, "import", "--tenant", "north", "--json", n1)
+	if r.code != 0 {
+		t.Fatalf("import: %d %s", r.code, r.stderr)
+	}
+	var run map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &run); err != nil {
+		t.Fatalf("--json is not one JSON document: %v\n%s", err, r.stdout)
+	}
+	for _, k := range []string{"run", "tenant", "status", "file", "counts", "verdict", "warnings", "error", "approval"} {
+		if _, ok := run[k]; !ok {
+			t.Errorf("run JSON lacks %q", k)
+		}
+	}
+	if run["status"] != "completed" || run["counts"].(map[string]any)["persons"].(map[string]any)["inserted"] != 60.0 {
+		t.Errorf("run JSON: %v", run)
+	}
+
+	// plan shows the verdict and applies nothing; a dry run is not a hold (exit 0).
+	if r := imsfeed(t, dir, "plan", "--tenant", "north", n3); r.code != 0 || !strings.Contains(r.stdout, "PLANNED") || !strings.Contains(r.stdout, "persons deletes 46.7% > 10%") {
+		t.Errorf("plan: exit %d\n%s", r.code, r.stdout)
+	}
+	r = imsfeed(t, dir, "import", "--tenant", "north", n3)
+	if r.code != 3 {
+		t.Fatalf("held import exit %d, want 3\n%s", r.code, r.stdout)
+	}
+	id := regexp.MustCompile(`run (\d+)  north  HELD`).FindStringSubmatch(r.stdout)[1]
+	if r := imsfeed(t, dir, "approve", id); r.code != 2 || !strings.Contains(r.stderr, "--by") {
+		t.Errorf("approve without --by: exit %d, %s", r.code, r.stderr)
+	}
+	r = imsfeed(t, dir, "approve", id, "--by", "ops", "--reason", "checked", "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"by": "ops"`) {
+		t.Fatalf("approve: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := imsfeed(t, dir, "approve", id, "--by", "ops", "--reason", "again"); r.code != 1 || !strings.Contains(r.stderr, "already approved") {
+		t.Errorf("second approve: %d %s", r.code, r.stderr)
+	}
+
+	// validate: the corpus file that is not well-formed, strict and lenient.
+	bad, err := os.ReadFile("../../importer/ims/testdata/corpus/colleague/ims-data.xml20120906143000.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "colleague.xml"), bad, 0o644)
+	r = imsfeed(t, dir, "validate", "--json", "colleague.xml")
+	var v struct {
+		Error *struct{ Line int } `json:"error"`
+	}
+	json.Unmarshal([]byte(r.stdout), &v)
+	if r.code != 1 || v.Error == nil || v.Error.Line != 152 {
+		t.Errorf("strict validate: exit %d, %s", r.code, r.stdout)
+	}
+	if r := imsfeed(t, dir, "validate", "--lenient", "colleague.xml"); r.code != 0 || !strings.Contains(r.stdout, "memberships  655") {
+		t.Errorf("lenient validate: exit %d, %s", r.code, r.stdout)
+	}
+	if r := imsfeed(t, dir, "import", "--tenant", "north", "colleague.xml"); r.code != 1 || !strings.Contains(r.stdout, "line 152") {
+		t.Errorf("import of a broken file: exit %d, %s", r.code, r.stdout)
+	}
+	if r := imsfeed(t, dir, "frobnicate"); r.code != 2 {
+		t.Errorf("unknown command: exit %d", r.code)
+	}
+	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("tenants:\n  - id: a\n    shedule: x\n"), 0o644)
+	if r := imsfeed(t, dir, "--config", "bad.yaml", "runs"); r.code != 2 || !strings.Contains(r.stderr, `line 3: unknown key "shedule"`) {
+		t.Errorf("bad config: exit %d, %s", r.code, r.stderr)
+	}
+	if r := imsfeed(t, dir, "import", "--help"); r.code != 0 || !strings.Contains(r.stderr, "Example:") {
+		t.Errorf("--help: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// Two tenants on real SFTP, --all --parallel 2: both results and the worst exit code.
+func TestRunAllParallelOverSFTP(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "sftp")
+	for _, tenant := range []string{"north", "south"} {
+		os.MkdirAll(filepath.Join(root, tenant), 0o755)
+	}
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	sshPub, _ := ssh.NewPublicKey(pub)
+	block, _ := ssh.MarshalPrivateKey(priv, "")
+	keyFile := filepath.Join(dir, "id_ed25519")
+	os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600)
+	srv, err := sftptest.Start(sftptest.Options{Root: root, User: "sis", AuthorizedKey: sshPub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	kh := filepath.Join(dir, "known_hosts")
+	os.WriteFile(kh, []byte(srv.KnownHostsLine()+"\n"), 0o644)
+	cfg := fmt.Sprintf(`store: sqlite://%s/state.db
+data_dir: %s
+tenants:
+  - id: north
+    source: {url: "sftp://sis@%s/north", known_hosts: %s, key_file: %s, settle: -1s}
+  - id: south
+    source: {url: "sftp://sis@%s/south", known_hosts: %s, key_file: %s, settle: -1s}
+`, dir, dir, srv.Addr(), kh, keyFile, srv.Addr(), kh, keyFile)
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte(cfg), 0o644)
+	put := func(tenant, night string) {
+		data, _ := samples.Demo.ReadFile("demo/" + night)
+		os.WriteFile(filepath.Join(root, tenant, "export.xml"), data, 0o644)
+	}
+	put("north", "night1.xml")
+	put("south", "night1.xml")
+	runAll := func() (result, []map[string]any) {
+		r := imsfeed(t, dir, "run", "--all", "--parallel", "2", "--json")
+		var list []map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+			t.Fatalf("run --all --json: %v\n%s\n%s", err, r.stdout, r.stderr)
+		}
+		return r, list
+	}
+	r, list := runAll()
+	if r.code != 0 || len(list) != 2 || list[0]["status"] != "completed" || list[1]["status"] != "completed" || list[0]["tenant"] != "north" {
+		t.Fatalf("first night: exit %d, %v\n%s", r.code, list, r.stderr)
+	}
+	// Night 2: south's export broke (held, 3); north's file did not change (skipped, 0).
+	put("south", "night3.xml")
+	r, list = runAll()
+	if r.code != 3 || list[0]["status"] != "skipped" || list[1]["status"] != "held" {
+		t.Fatalf("second night: exit %d, %v", r.code, list)
+	}
+	// Night 3: north's server folder is gone (failed, 1) — the worst code wins.
+	os.RemoveAll(filepath.Join(root, "north"))
+	r, list = runAll()
+	if r.code != 1 || list[0]["status"] != "failed" {
+		t.Fatalf("third night: exit %d, %v", r.code, list)
+	}
+}
