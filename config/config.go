@@ -144,19 +144,19 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := Parse(data)
+	cfg, err := parse(data, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	cfg.Path = path
-	if err := cfg.resolveSecrets(filepath.Dir(path)); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
 	return cfg, nil
 }
 
-// Parse decodes and validates YAML config text (secrets are not read).
-func Parse(data []byte) (*Config, error) {
+// Parse decodes and validates YAML config text; relative secret files are read from the
+// working directory.
+func Parse(data []byte) (*Config, error) { return parse(data, ".") }
+
+func parse(data []byte, base string) (*Config, error) {
 	var cfg Config
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -172,6 +172,9 @@ func Parse(data []byte) (*Config, error) {
 		}
 	}
 	cfg.applyDefaults()
+	if err := cfg.resolveSecrets(base); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -263,11 +266,8 @@ func (c *Config) Validate() error {
 		bad("store: %q is not a store URL (postgres://… or sqlite:///path.db)", redactURL(c.Store))
 	}
 	if c.SMTP != nil {
-		if c.SMTP.Host == "" {
-			bad("smtp.host: required when smtp is set")
-		}
-		if c.SMTP.From == "" {
-			bad("smtp.from: required when smtp is set")
+		if err := c.SMTP.Validate(); err != nil {
+			bad("%v", err)
 		}
 	}
 	seen := map[string]bool{}

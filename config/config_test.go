@@ -12,7 +12,7 @@ import (
 
 const sample = `
 store: postgres://imsfeed@localhost/imsfeed?sslmode=disable
-smtp: {host: smtp.example.org, port: 587, username: imsfeed, from: "imsfeed <imsfeed@example.org>"}
+smtp: {host: smtp.example.org, port: 587, from: "imsfeed <imsfeed@example.org>"}
 tenants:
   - id: northside
     name: Northside school district
@@ -89,7 +89,7 @@ func TestSecretsComeFromFilesAndNeverFromOutput(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "smtp-pass"), []byte("hunter2\n"), 0o600)
 	path := filepath.Join(dir, "imsfeed.yaml")
-	os.WriteFile(path, []byte("smtp: {host: mail.example.org, from: a@example.org, password_file: smtp-pass}\n"), 0o600)
+	os.WriteFile(path, []byte("smtp: {host: mail.example.org, from: a@example.org, username: imsfeed, password_file: smtp-pass}\n"), 0o600)
 	cfg, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
