@@ -1,0 +1,171 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// JSON encodes a stored JSON column: nil (SQL NULL) for an empty value, so the common case
+// costs nothing.
+func JSON[T any](v []T) any {
+	if len(v) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain structs of strings always marshal
+	}
+	return string(b)
+}
+
+// MemberType is the stored member type: a person unless the record says group.
+func MemberType(t record.MemberType) int64 {
+	if t == record.MemberGroup {
+		return 2
+	}
+	return 1
+}
+
+// The statements a plan is written with, row by row (SQLite) or set-wise from a temporary
+// table (PostgreSQL uses its own set-based forms, in the same order). Only synced
+// memberships are ever changed; an insert meeting a manual membership leaves it alone.
+const (
+	PersonUpsert = `INSERT INTO persons (tenant, key, source, name, attrs, hash, status, trashed_at, trashed_run)
+VALUES (?, ?, ?, ?, ?, ?, 'active', NULL, NULL)
+ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = excluded.name,
+  attrs = excluded.attrs, hash = excluded.hash, status = 'active', trashed_at = NULL, trashed_run = NULL`
+	PersonTrash = `UPDATE persons SET status = 'trashed', trashed_at = ?, trashed_run = ?
+WHERE tenant = ? AND key = ? AND status = 'active'`
+	// A group update keeps the group's status: an archived course stays archived.
+	GroupUpsert = `INSERT INTO groups (tenant, key, source, name, types, parents, attrs, hash, is_course)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = excluded.name,
+  types = excluded.types, parents = excluded.parents, attrs = excluded.attrs, hash = excluded.hash,
+  is_course = excluded.is_course`
+	GroupDelete  = `DELETE FROM groups WHERE tenant = ? AND key = ?`
+	GroupArchive = `UPDATE groups SET status = 'archived', archived_at = ?, archived_run = ?, parents = NULL
+WHERE tenant = ? AND key = ? AND status = 'active'`
+	MembershipUpsert = `INSERT INTO memberships (tenant, group_key, member_key, role, member_type, attrs, hash, origin)
+VALUES (?, ?, ?, ?, ?, ?, ?, 'synced')
+ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET member_type = excluded.member_type,
+  attrs = excluded.attrs, hash = excluded.hash
+WHERE memberships.origin = 'synced'`
+	MembershipDelete = `DELETE FROM memberships
+WHERE tenant = ? AND group_key = ? AND member_key = ? AND role = ? AND origin = 'synced'`
+	MembershipManualize = `UPDATE memberships SET origin = 'manual'
+WHERE tenant = ? AND group_key = ? AND member_key = ? AND role = ? AND origin = 'synced'`
+)
+
+// RowWriter is a Dialect.WritePlan that writes row by row with prepared statements, in the
+// order that keeps references sensible: group upserts, person upserts, membership removals,
+// membership upserts, group removals and archivals, person trashings.
+func RowWriter(dollar bool) func(ctx context.Context, tx *sql.Tx, w *Write) error {
+	return func(ctx context.Context, tx *sql.Tx, w *Write) error {
+		rw := rowWriter{ctx: ctx, tx: tx, dollar: dollar}
+		defer rw.close()
+		t, p := w.Tenant, w.Plan
+		for _, x := range p.Groups {
+			if x.Op == change.Insert || x.Op == change.Update {
+				g := &x.Group
+				if err := rw.exec(GroupUpsert, t, g.Key, g.Source, g.Name, JSON(g.Types), JSON(g.Parents), JSON(g.Attrs), g.Hash[:], x.Course); err != nil {
+					return recordErr("group", g.Key, err)
+				}
+			}
+		}
+		for _, x := range p.Persons {
+			if x.Op != change.Delete {
+				r := &x.Person
+				if err := rw.exec(PersonUpsert, t, r.Key, r.Source, r.Name, JSON(r.Attrs), r.Hash[:]); err != nil {
+					return recordErr("person", r.Key, err)
+				}
+			}
+		}
+		for _, x := range p.Memberships {
+			k := x.Membership.MembershipKey
+			var err error
+			switch x.Op {
+			case change.Delete:
+				err = rw.exec(MembershipDelete, t, k.Group, k.Member, k.Role)
+			case change.Manualize:
+				err = rw.exec(MembershipManualize, t, k.Group, k.Member, k.Role)
+			}
+			if err != nil {
+				return recordErr("membership", k.String(), err)
+			}
+		}
+		for _, x := range p.Memberships {
+			if x.Op == change.Insert || x.Op == change.Update {
+				m := &x.Membership
+				if err := rw.exec(MembershipUpsert, t, m.Group, m.Member, m.Role, MemberType(m.MemberType), JSON(m.Attrs), m.Hash[:]); err != nil {
+					return recordErr("membership", m.MembershipKey.String(), err)
+				}
+			}
+		}
+		for _, x := range p.Groups {
+			var err error
+			switch x.Op {
+			case change.Delete:
+				err = rw.exec(GroupDelete, t, x.Group.Key)
+			case change.Archive:
+				err = rw.exec(GroupArchive, w.Now, w.RunID, t, x.Group.Key)
+			}
+			if err != nil {
+				return recordErr("group", x.Group.Key, err)
+			}
+		}
+		for _, x := range p.Persons {
+			if x.Op == change.Delete {
+				if err := rw.exec(PersonTrash, w.Now, w.RunID, t, x.Person.Key); err != nil {
+					return recordErr("person", x.Person.Key, err)
+				}
+			}
+		}
+		return nil
+	}
+}
+
+type rowWriter struct {
+	ctx    context.Context
+	tx     *sql.Tx
+	dollar bool
+	stmts  map[string]*sql.Stmt
+}
+
+func (w *rowWriter) exec(query string, args ...any) error {
+	st, ok := w.stmts[query]
+	if !ok {
+		var err error
+		if st, err = w.tx.PrepareContext(w.ctx, Rebind(w.dollar, query)); err != nil {
+			return err
+		}
+		if w.stmts == nil {
+			w.stmts = map[string]*sql.Stmt{}
+		}
+		w.stmts[query] = st
+	}
+	_, err := st.ExecContext(w.ctx, args...)
+	return err
+}
+
+func (w *rowWriter) close() {
+	for _, st := range w.stmts {
+		_ = st.Close()
+	}
+}
+
+type recordError struct {
+	kind, key string
+	err       error
+}
+
+func (e *recordError) Error() string { return e.kind + " " + quote(e.key) + ": " + e.err.Error() }
+func (e *recordError) Unwrap() error { return e.err }
+
+func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// recordErr names the record a database error happened on.
+func recordErr(kind, key string, err error) error { return &recordError{kind, key, err} }

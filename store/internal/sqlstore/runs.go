@@ -1,0 +1,205 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// A run is stored as its JSON (the --json contract) plus the columns queries filter on.
+
+func (c *Core) runArgs(run *runs.Run) (data string, err error) {
+	b, err := json.Marshal(run)
+	return string(b), err
+}
+
+// CreateRun implements store.Store.
+func (c *Core) CreateRun(ctx context.Context, run *runs.Run) error {
+	data, err := c.runArgs(run)
+	if err != nil {
+		return err
+	}
+	var id int64
+	err = c.db.QueryRowContext(ctx, c.Q(`INSERT INTO runs (tenant, status, started_at, data) VALUES (?, ?, ?, ?) RETURNING id`),
+		run.Tenant, string(run.Status), c.d.Time(Micro(run.StartedAt)), data).Scan(&id)
+	if err != nil {
+		return fmt.Errorf("create run of tenant %q: %w", run.Tenant, err)
+	}
+	run.ID = id
+	return nil
+}
+
+func (c *Core) saveRun(ctx context.Context, q querier, run *runs.Run) error {
+	data, err := c.runArgs(run)
+	if err != nil {
+		return err
+	}
+	res, err := q.ExecContext(ctx, c.Q(`UPDATE runs SET tenant = ?, status = ?, started_at = ?, data = ? WHERE id = ?`),
+		run.Tenant, string(run.Status), c.d.Time(Micro(run.StartedAt)), data, run.ID)
+	if err != nil {
+		return fmt.Errorf("save run %d: %w", run.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("run %d: %w", run.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// SaveRun implements store.Store.
+func (c *Core) SaveRun(ctx context.Context, run *runs.Run) error { return c.saveRun(ctx, c.db, run) }
+
+// HoldRun implements store.Store. It fills in run.PlanSHA256 when it is empty.
+func (c *Core) HoldRun(ctx context.Context, run *runs.Run, plan []byte) error {
+	if run.PlanSHA256 == "" {
+		sum := sha256.Sum256(plan)
+		run.PlanSHA256 = hex.EncodeToString(sum[:])
+	}
+	if plan == nil {
+		plan = []byte{}
+	}
+	return c.inTx(ctx, func(tx *sql.Tx) error {
+		if err := c.saveRun(ctx, tx, run); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, c.Q(`INSERT INTO run_plans (run_id, plan) VALUES (?, ?)
+ON CONFLICT (run_id) DO UPDATE SET plan = excluded.plan`), run.ID, plan)
+		if err != nil {
+			return fmt.Errorf("store plan of run %d: %w", run.ID, err)
+		}
+		return nil
+	})
+}
+
+// Plan implements store.Store.
+func (c *Core) Plan(ctx context.Context, runID int64) ([]byte, error) {
+	var b []byte
+	err := c.db.QueryRowContext(ctx, c.Q(`SELECT plan FROM run_plans WHERE run_id = ?`), runID).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("plan of run %d: %w", runID, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plan of run %d: %w", runID, err)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
+}
+
+func (c *Core) queryRuns(ctx context.Context, q querier, query string, args ...any) ([]*runs.Run, error) {
+	rows, err := q.QueryContext(ctx, c.Q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*runs.Run
+	for rows.Next() {
+		var id int64
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, err
+		}
+		r := new(runs.Run)
+		if err := json.Unmarshal(data, r); err != nil {
+			return nil, fmt.Errorf("stored run %d: %w", id, err)
+		}
+		r.ID = id
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Run implements store.Store.
+func (c *Core) Run(ctx context.Context, id int64) (*runs.Run, error) {
+	rs, err := c.queryRuns(ctx, c.db, `SELECT id, data FROM runs WHERE id = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("run %d: %w", id, err)
+	}
+	if len(rs) == 0 {
+		return nil, fmt.Errorf("run %d: %w", id, store.ErrNotFound)
+	}
+	return rs[0], nil
+}
+
+// listQuery builds the filtered, newest-first run query.
+func listQuery(tenant string, statuses []runs.Status, limit int) (string, []any) {
+	var where []string
+	var args []any
+	if tenant != "" {
+		where = append(where, "tenant = ?")
+		args = append(args, tenant)
+	}
+	if len(statuses) > 0 {
+		where = append(where, "status IN (?"+strings.Repeat(", ?", len(statuses)-1)+")")
+		for _, s := range statuses {
+			args = append(args, string(s))
+		}
+	}
+	q := `SELECT id, data FROM runs`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC LIMIT ?"
+	return q, append(args, limit)
+}
+
+// ListRuns implements store.Store.
+func (c *Core) ListRuns(ctx context.Context, p store.ListRunsParams) ([]*runs.Run, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q, args := listQuery(p.Tenant, p.Status, limit)
+	rs, err := c.queryRuns(ctx, c.db, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return rs, nil
+}
+
+// LastRun implements store.Store.
+func (c *Core) LastRun(ctx context.Context, tenant string, statuses ...runs.Status) (*runs.Run, error) {
+	q, args := listQuery(tenant, statuses, 1)
+	rs, err := c.queryRuns(ctx, c.db, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("last run of tenant %q: %w", tenant, err)
+	}
+	if len(rs) == 0 {
+		return nil, fmt.Errorf("last run of tenant %q: %w", tenant, store.ErrNotFound)
+	}
+	return rs[0], nil
+}
+
+// SupersedeHeld implements store.Store.
+func (c *Core) SupersedeHeld(ctx context.Context, tenant string, newer int64, reason string) ([]*runs.Run, error) {
+	var out []*runs.Run
+	err := c.inTx(ctx, func(tx *sql.Tx) error {
+		rs, err := c.queryRuns(ctx, tx, `SELECT id, data FROM runs WHERE tenant = ? AND status = ? AND id < ? ORDER BY id`+c.d.ForUpdate,
+			tenant, string(runs.Held), newer)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			r.Status, r.Reason = runs.Superseded, reason
+			if err := c.saveRun(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		out = rs
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("supersede held runs of tenant %q: %w", tenant, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,192 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// Status implements store.Store.
+func (c *Core) Status(ctx context.Context, tenant string) (store.TenantStatus, error) {
+	s := store.TenantStatus{Tenant: tenant}
+	err := c.db.QueryRowContext(ctx, c.Q(`SELECT state_version FROM tenants WHERE id = ?`), tenant).Scan(&s.StateVersion)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return s, fmt.Errorf("status of tenant %q: %w", tenant, err)
+	}
+	counts := []struct {
+		query string
+		into  map[string]*int
+	}{
+		{`SELECT status, count(*) FROM persons WHERE tenant = ? GROUP BY status`,
+			map[string]*int{"active": &s.Persons.Active, "trashed": &s.Persons.Trashed}},
+		{`SELECT status, count(*) FROM groups WHERE tenant = ? GROUP BY status`,
+			map[string]*int{"active": &s.Groups.Active, "archived": &s.Groups.Archived}},
+		{`SELECT origin, count(*) FROM memberships WHERE tenant = ? GROUP BY origin`,
+			map[string]*int{"synced": &s.Memberships.Synced, "manual": &s.Memberships.Manual}},
+	}
+	for _, q := range counts {
+		rows, err := c.db.QueryContext(ctx, c.Q(q.query), tenant)
+		if err != nil {
+			return s, fmt.Errorf("status of tenant %q: %w", tenant, err)
+		}
+		for rows.Next() {
+			var k string
+			var n int
+			if err := rows.Scan(&k, &n); err != nil {
+				rows.Close()
+				return s, err
+			}
+			if p := q.into[k]; p != nil {
+				*p = n
+			}
+		}
+		if err := closeRows(rows); err != nil {
+			return s, fmt.Errorf("status of tenant %q: %w", tenant, err)
+		}
+	}
+	return s, nil
+}
+
+func (c *Core) listItems(ctx context.Context, query, tenant string) ([]store.Item, error) {
+	rows, err := c.db.QueryContext(ctx, c.Q(query), tenant)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.Item{}
+	for rows.Next() {
+		var it store.Item
+		var since Time
+		var run sql.NullInt64
+		if err := rows.Scan(&it.Key, &it.Name, &since, &run); err != nil {
+			return nil, err
+		}
+		it.Since, it.Run = since.T, run.Int64
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// ListTrash implements store.Store.
+func (c *Core) ListTrash(ctx context.Context, tenant string) ([]store.Item, error) {
+	items, err := c.listItems(ctx, `SELECT key, name, trashed_at, trashed_run FROM persons
+WHERE tenant = ? AND status = 'trashed' ORDER BY trashed_at, key`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("list trash of tenant %q: %w", tenant, err)
+	}
+	return items, nil
+}
+
+// ListArchived implements store.Store.
+func (c *Core) ListArchived(ctx context.Context, tenant string) ([]store.Item, error) {
+	items, err := c.listItems(ctx, `SELECT key, name, archived_at, archived_run FROM groups
+WHERE tenant = ? AND status = 'archived' ORDER BY archived_at, key`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("list archived courses of tenant %q: %w", tenant, err)
+	}
+	return items, nil
+}
+
+// byKeys runs one statement per key in a tenant write transaction; every key must hit a row
+// (else ErrNotFound naming it, and nothing changes). The state version goes up when any did.
+func (c *Core) byKeys(ctx context.Context, what, tenant string, keys []string, query string) (int, error) {
+	n := 0
+	err := c.inTx(ctx, func(tx *sql.Tx) error {
+		v, err := c.lockTenant(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		st, err := tx.PrepareContext(ctx, c.Q(query))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, k := range keys {
+			res, err := st.ExecContext(ctx, tenant, k)
+			if err != nil {
+				return err
+			}
+			if m, err := res.RowsAffected(); err != nil {
+				return err
+			} else if m == 0 {
+				return fmt.Errorf("%s %q: %w", what, k, store.ErrNotFound)
+			}
+			n++
+		}
+		if n > 0 {
+			return c.setVersion(ctx, tx, tenant, v+1)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("tenant %q: %w", tenant, err)
+	}
+	return n, nil
+}
+
+// RestoreTrash implements store.Store.
+func (c *Core) RestoreTrash(ctx context.Context, tenant string, keys []string) (int, error) {
+	return c.byKeys(ctx, "trashed person", tenant, keys, `UPDATE persons SET status = 'active', trashed_at = NULL, trashed_run = NULL
+WHERE tenant = ? AND key = ? AND status = 'trashed'`)
+}
+
+// RestoreArchived implements store.Store.
+func (c *Core) RestoreArchived(ctx context.Context, tenant string, keys []string) (int, error) {
+	return c.byKeys(ctx, "archived course", tenant, keys, `UPDATE groups SET status = 'active', archived_at = NULL, archived_run = NULL, parents = NULL
+WHERE tenant = ? AND key = ? AND status = 'archived'`)
+}
+
+// PurgeTrash implements store.Store. Named keys that are not in the trash are ErrNotFound.
+func (c *Core) PurgeTrash(ctx context.Context, tenant string, p store.PurgeParams) (int, error) {
+	if len(p.Keys) > 0 {
+		return c.byKeys(ctx, "trashed person", tenant, p.Keys, `DELETE FROM persons WHERE tenant = ? AND key = ? AND status = 'trashed'`)
+	}
+	if p.Before.IsZero() {
+		return 0, nil
+	}
+	var n int64
+	err := c.inTx(ctx, func(tx *sql.Tx) error {
+		v, err := c.lockTenant(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, c.Q(`DELETE FROM persons WHERE tenant = ? AND status = 'trashed' AND trashed_at < ?`),
+			tenant, c.d.Time(Micro(p.Before)))
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return c.setVersion(ctx, tx, tenant, v+1)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge trash of tenant %q: %w", tenant, err)
+	}
+	return int(n), nil
+}
+
+// AddManualMembership implements store.Store. A synced membership with the same key becomes
+// manual.
+func (c *Core) AddManualMembership(ctx context.Context, tenant string, m store.ManualMembership) error {
+	role, ok := record.NormalizeRole(m.Role)
+	if !ok {
+		return fmt.Errorf("manual membership %s/%s: unknown role %q", m.Group, m.Member, m.Role)
+	}
+	if m.Group == "" || m.Member == "" {
+		return fmt.Errorf("manual membership %s/%s/%s: group and member are required", m.Group, m.Member, role)
+	}
+	var zero record.Hash
+	_, err := c.db.ExecContext(ctx, c.Q(`INSERT INTO memberships (tenant, group_key, member_key, role, member_type, hash, origin)
+VALUES (?, ?, ?, ?, ?, ?, 'manual')
+ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET origin = 'manual'`),
+		tenant, m.Group, m.Member, role, MemberType(record.MemberType(m.MemberType)), zero[:])
+	if err != nil {
+		return fmt.Errorf("manual membership %s/%s/%s of tenant %q: %w", m.Group, m.Member, role, tenant, err)
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+// Package postgres is the production store: tenant state in PostgreSQL through lib/pq. A plan
+// is written with COPY into temporary tables and set-based statements, all in the run's one
+// transaction; a tenant's run lock is a session advisory lock on a dedicated connection.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"hash/fnv"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/imsfeed/imsfeed/schemas"
+	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/internal/sqlstore"
+)
+
+type core = sqlstore.Core
+
+// Store is a PostgreSQL store.
+type Store struct {
+	*core
+	db *sql.DB // for the lock connections
+}
+
+var _ store.Store = (*Store)(nil)
+
+// migrationLock serialises migrators of one database (pg_advisory_xact_lock's key).
+const migrationLock = 0x696d73666565640 // "imsfeed" + 0
+
+// Open connects to the database at url (postgres://...; lib/pq's default sslmode is require)
+// and migrates it. Errors never repeat the URL, which may hold a password.
+func Open(ctx context.Context, url string) (*Store, error) {
+	where := redact(url)
+	connector, err := pq.NewConnector(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store %s: %w", where, err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxIdleConns(4)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres store %s: %w", where, err)
+	}
+	fsys, err := schemas.Migrations("postgres")
+	if err == nil {
+		err = sqlstore.Migrate(ctx, db, fsys, true, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock))
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres store %s: %w", where, err)
+	}
+	d := sqlstore.Dialect{
+		Dollar:    true,
+		ForUpdate: " FOR UPDATE",
+		ReadTx:    &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+		Time:      func(t time.Time) any { return t },
+		WritePlan: writePlan,
+	}
+	return &Store{core: sqlstore.New(db, d), db: db}, nil
+}
+
+// redact gives host, port and database of a URL, never its user info or options.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(connection string not shown)"
+	}
+	return u.Scheme + "://" + u.Host + u.Path
+}
+
+// lockKey is the advisory lock key of a tenant's runs.
+func lockKey(tenant string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("imsfeed:" + tenant))
+	return int64(h.Sum64())
+}
+
+// LockTenant implements store.Store: pg_try_advisory_lock on a connection of its own, retried
+// until wait. The lock lives as long as that session, so a crashed process releases it.
+func (s *Store) LockTenant(ctx context.Context, tenant string, wait time.Duration) (func(), error) {
+	key := lockKey(tenant)
+	deadline := time.Now().Add(wait)
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock tenant %q: %w", tenant, err)
+	}
+	for {
+		var ok bool
+		if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("lock tenant %q: %w", tenant, err)
+		}
+		if ok {
+			break
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			conn.Close()
+			return nil, fmt.Errorf("tenant %q: %w", tenant, store.ErrLocked)
+		}
+		select {
+		case <-time.After(min(left, 100*time.Millisecond)):
+		case <-ctx.Done():
+			conn.Close()
+			return nil, ctx.Err()
+		}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var ok bool
+			err := conn.QueryRowContext(ctx, `SELECT pg_advisory_unlock($1)`, key).Scan(&ok)
+			if err != nil || !ok {
+				// Drop the session instead of pooling it: that releases the lock for sure.
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+			conn.Close()
+		})
+	}, nil
+}

@@ -1,0 +1,143 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/lib/pq"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/store/internal/sqlstore"
+)
+
+// writePlan copies the plan's rows into temporary tables (dropped at commit) and applies them
+// with one set-based statement per kind of change, in the order of sqlstore.RowWriter.
+func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
+	p := w.Plan
+	if len(p.Groups) > 0 {
+		err := copyRows(ctx, tx, `CREATE TEMP TABLE imsfeed_g (op smallint, key text, source text, name text,
+  types jsonb, parents jsonb, attrs jsonb, hash bytea, is_course boolean) ON COMMIT DROP`,
+			"imsfeed_g", []string{"op", "key", "source", "name", "types", "parents", "attrs", "hash", "is_course"},
+			len(p.Groups), func(i int) []any {
+				x := &p.Groups[i]
+				g := &x.Group
+				return []any{int64(x.Op), g.Key, g.Source, g.Name, sqlstore.JSON(g.Types), sqlstore.JSON(g.Parents), sqlstore.JSON(g.Attrs), g.Hash[:], x.Course}
+			})
+		if err != nil {
+			return err
+		}
+	}
+	if len(p.Persons) > 0 {
+		err := copyRows(ctx, tx, `CREATE TEMP TABLE imsfeed_p (op smallint, key text, source text, name text,
+  attrs jsonb, hash bytea) ON COMMIT DROP`,
+			"imsfeed_p", []string{"op", "key", "source", "name", "attrs", "hash"},
+			len(p.Persons), func(i int) []any {
+				x := &p.Persons[i]
+				r := &x.Person
+				return []any{int64(x.Op), r.Key, r.Source, r.Name, sqlstore.JSON(r.Attrs), r.Hash[:]}
+			})
+		if err != nil {
+			return err
+		}
+	}
+	if len(p.Memberships) > 0 {
+		err := copyRows(ctx, tx, `CREATE TEMP TABLE imsfeed_m (op smallint, group_key text, member_key text, role text,
+  member_type smallint, attrs jsonb, hash bytea) ON COMMIT DROP`,
+			"imsfeed_m", []string{"op", "group_key", "member_key", "role", "member_type", "attrs", "hash"},
+			len(p.Memberships), func(i int) []any {
+				x := &p.Memberships[i]
+				m := &x.Membership
+				return []any{int64(x.Op), m.Group, m.Member, m.Role, sqlstore.MemberType(m.MemberType), sqlstore.JSON(m.Attrs), m.Hash[:]}
+			})
+		if err != nil {
+			return err
+		}
+	}
+
+	type step struct {
+		when  bool
+		what  string
+		query string
+		args  []any
+	}
+	t := w.Tenant
+	g, ps, m := len(p.Groups) > 0, len(p.Persons) > 0, len(p.Memberships) > 0
+	steps := []step{
+		{g, "group upserts", `INSERT INTO groups (tenant, key, source, name, types, parents, attrs, hash, is_course)
+SELECT $1, key, source, name, types, parents, attrs, hash, is_course FROM imsfeed_g WHERE op IN (1, 2)
+ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = excluded.name,
+  types = excluded.types, parents = excluded.parents, attrs = excluded.attrs, hash = excluded.hash,
+  is_course = excluded.is_course`, []any{t}},
+		{ps, "person upserts", `INSERT INTO persons (tenant, key, source, name, attrs, hash, status, trashed_at, trashed_run)
+SELECT $1, key, source, name, attrs, hash, 'active', NULL, NULL FROM imsfeed_p WHERE op IN (1, 2, 4)
+ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = excluded.name,
+  attrs = excluded.attrs, hash = excluded.hash, status = 'active', trashed_at = NULL, trashed_run = NULL`, []any{t}},
+		{m, "membership deletes", `DELETE FROM memberships x USING imsfeed_m t
+WHERE t.op = 3 AND x.tenant = $1 AND x.group_key = t.group_key AND x.member_key = t.member_key
+  AND x.role = t.role AND x.origin = 'synced'`, []any{t}},
+		{m, "memberships turned manual", `UPDATE memberships x SET origin = 'manual' FROM imsfeed_m t
+WHERE t.op = 6 AND x.tenant = $1 AND x.group_key = t.group_key AND x.member_key = t.member_key
+  AND x.role = t.role AND x.origin = 'synced'`, []any{t}},
+		{m, "membership upserts", `INSERT INTO memberships (tenant, group_key, member_key, role, member_type, attrs, hash, origin)
+SELECT $1, group_key, member_key, role, member_type, attrs, hash, 'synced' FROM imsfeed_m WHERE op IN (1, 2)
+ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET member_type = excluded.member_type,
+  attrs = excluded.attrs, hash = excluded.hash
+WHERE memberships.origin = 'synced'`, []any{t}},
+		{g, "group deletes", `DELETE FROM groups x USING imsfeed_g t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key`, []any{t}},
+		{g, "group archivals", `UPDATE groups x SET status = 'archived', archived_at = $2, archived_run = $3, parents = NULL
+FROM imsfeed_g t WHERE t.op = 5 AND x.tenant = $1 AND x.key = t.key AND x.status = 'active'`, []any{t, w.Now, w.RunID}},
+		{ps, "person trashings", `UPDATE persons x SET status = 'trashed', trashed_at = $2, trashed_run = $3
+FROM imsfeed_p t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key AND x.status = 'active'`, []any{t, w.Now, w.RunID}},
+	}
+	for _, s := range steps {
+		if !s.when {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, s.query, s.args...); err != nil {
+			return fmt.Errorf("%s: %w", s.what, err)
+		}
+	}
+	return nil
+}
+
+// copyRows creates a temporary table and fills it with COPY. Big tables get statistics, so
+// the planner joins them with hashes rather than loops.
+func copyRows(ctx context.Context, tx *sql.Tx, create, table string, cols []string, n int, row func(int) []any) error {
+	if _, err := tx.ExecContext(ctx, create); err != nil {
+		return err
+	}
+	st, err := tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		if _, err := st.ExecContext(ctx, row(i)...); err != nil {
+			st.Close()
+			return fmt.Errorf("copy %s row %d: %w", table, i+1, err)
+		}
+	}
+	if _, err := st.ExecContext(ctx); err != nil {
+		st.Close()
+		return fmt.Errorf("copy %s: %w", table, err)
+	}
+	if err := st.Close(); err != nil {
+		return err
+	}
+	if n > 1000 {
+		if _, err := tx.ExecContext(ctx, "ANALYZE "+table); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The op numbers the statements above use; these fail to compile if change.Op is renumbered.
+var (
+	_ [0]int = [change.Insert - 1]int{}
+	_ [0]int = [change.Update - 2]int{}
+	_ [0]int = [change.Delete - 3]int{}
+	_ [0]int = [change.Restore - 4]int{}
+	_ [0]int = [change.Archive - 5]int{}
+	_ [0]int = [change.Manualize - 6]int{}
+)

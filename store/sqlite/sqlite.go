@@ -1,0 +1,111 @@
+// Package sqlite is the embedded default store: tenant state in one SQLite file through
+// modernc.org/sqlite (pure Go, no cgo). Writers are serialised by SQLite itself (WAL, immediate
+// transactions, a busy timeout); a tenant's run lock is an in-process lock plus a file lock, so
+// two processes on one file never interleave runs of a tenant.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/imsfeed/imsfeed/schemas"
+	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/internal/sqlstore"
+)
+
+type core = sqlstore.Core
+
+// Store is a SQLite store.
+type Store struct {
+	*core
+	path string
+
+	mu    sync.Mutex
+	locks map[string]chan struct{} // per tenant: a one-slot semaphore
+}
+
+var _ store.Store = (*Store)(nil)
+
+// busyTimeout is how long a statement waits for another connection's write lock.
+const busyTimeout = 30 * time.Second
+
+// Open opens (creating if needed) and migrates the SQLite database at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite store: no database path")
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite store %s: the path may not contain ? or #", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	dsn := abs + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate",
+		busyTimeout.Milliseconds())
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store %s: %w", abs, err)
+	}
+	fsys, err := schemas.Migrations("sqlite")
+	if err == nil {
+		err = sqlstore.Migrate(ctx, db, fsys, false, "")
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite store %s: %w", abs, err)
+	}
+	d := sqlstore.Dialect{
+		ReadTx:    &sql.TxOptions{ReadOnly: true},
+		Time:      func(t time.Time) any { return t.UTC().Format(sqlstore.SQLiteTime) },
+		WritePlan: sqlstore.RowWriter(false),
+	}
+	return &Store{core: sqlstore.New(db, d), path: abs, locks: map[string]chan struct{}{}}, nil
+}
+
+// LockTenant implements store.Store: first this process's lock of the tenant, then the
+// tenant's lock file beside the database (for other processes).
+func (s *Store) LockTenant(ctx context.Context, tenant string, wait time.Duration) (func(), error) {
+	deadline := time.Now().Add(wait)
+	s.mu.Lock()
+	sem, ok := s.locks[tenant]
+	if !ok {
+		sem = make(chan struct{}, 1)
+		s.locks[tenant] = sem
+	}
+	s.mu.Unlock()
+
+	select {
+	case sem <- struct{}{}: // free: take it without looking at the clock
+	default:
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		select {
+		case sem <- struct{}{}:
+		case <-timer.C:
+			return nil, fmt.Errorf("tenant %q: %w", tenant, store.ErrLocked)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	unlockFile, err := lockFile(ctx, s.path, tenant, deadline)
+	if err != nil {
+		<-sem
+		return nil, fmt.Errorf("tenant %q: %w", tenant, err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			unlockFile()
+			<-sem
+		})
+	}, nil
+}

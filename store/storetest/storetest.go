@@ -1,0 +1,742 @@
+// Package storetest is the one conformance suite every store.Store passes: store/postgres and
+// store/sqlite call Run from their tests. It checks what the importer and the operators rely
+// on: atomic applies, state versions, the trash can and the course archive, manual
+// memberships, run records and held plans, and tenant locks.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/safety"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// Run runs the suite. open must return a fresh, empty store for each call; Run closes it.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		f    func(t *testing.T, s store.Store)
+	}{
+		{"InitialLoad", testInitialLoad},
+		{"Update", testUpdate},
+		{"TrashAndRestore", testTrashAndRestore},
+		{"ArchiveCourse", testArchiveCourse},
+		{"DeleteGroup", testDeleteGroup},
+		{"StateVersion", testStateVersion},
+		{"StaleBaseVersion", testStaleBaseVersion},
+		{"Atomicity", testAtomicity},
+		{"ManualMembershipsUntouched", testManualUntouched},
+		{"Runs", testRuns},
+		{"HeldPlans", testHeldPlans},
+		{"SupersedeHeld", testSupersedeHeld},
+		{"PurgeTrash", testPurgeTrash},
+		{"Locks", testLocks},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("close: %v", err)
+				}
+			})
+			tc.f(t, s)
+		})
+	}
+}
+
+// A fixed clock at the stores' precision (microseconds), so times round-trip exactly.
+var now = time.Date(2026, 3, 1, 2, 0, 0, 123456000, time.UTC)
+
+// tenantName is unique per call: PostgreSQL advisory locks are database-wide, and tests of
+// several packages may share one server.
+func tenantName(prefix string) string { return fmt.Sprintf("%s-%08x", prefix, rand.Uint32()) }
+
+func person(key, name string) record.Person {
+	p := record.Person{Key: key, Source: "SIS", Name: name, Attrs: record.Attrs{{Name: "email", Value: key + "@example.org"}}}
+	p.ComputeHash()
+	return p
+}
+
+func group(key, name string, parents ...string) record.Group {
+	g := record.Group{Key: key, Source: "SIS", Name: name, Parents: parents,
+		Types: []record.GroupType{{Scheme: "Unit", Value: "Class", Level: "1"}}}
+	g.ComputeHash()
+	return g
+}
+
+func member(g, m, role string) record.Membership {
+	x := record.Membership{MembershipKey: record.MembershipKey{Group: g, Member: m, Role: role}, MemberType: record.MemberPerson}
+	x.ComputeHash()
+	return x
+}
+
+func mkey(g, m, role string) record.MembershipKey {
+	return record.MembershipKey{Group: g, Member: m, Role: role}
+}
+
+// apply applies a plan with a fresh run record, as the importer does, and returns the run.
+func apply(t *testing.T, s store.Store, p *change.Plan) *runs.Run {
+	t.Helper()
+	run := newRun(t, s, p.Tenant, runs.Running)
+	run.Status = runs.Completed
+	if err := s.Apply(context.Background(), store.ApplyParams{Plan: p, Run: run, Now: now}); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	return run
+}
+
+func newRun(t *testing.T, s store.Store, tenant string, status runs.Status) *runs.Run {
+	t.Helper()
+	run := &runs.Run{Tenant: tenant, Status: status, StartedAt: now, Mode: "snapshot",
+		File: runs.File{Name: "night.xml", Size: 1234, SHA256: "ab12"}}
+	if err := s.CreateRun(context.Background(), run); err != nil {
+		t.Fatalf("create run: %v", err)
+	}
+	return run
+}
+
+func load(t *testing.T, s store.Store, tenant string) *change.State {
+	t.Helper()
+	st, err := s.LoadState(context.Background(), tenant)
+	if err != nil {
+		t.Fatalf("load state: %v", err)
+	}
+	return st
+}
+
+// initial is a small school: a school with a class (course) under it, three persons, their
+// memberships and the class as a member of the school.
+func initial(tenant string) *change.Plan {
+	return &change.Plan{Tenant: tenant, Mode: "snapshot",
+		Groups: []change.Group{
+			{Op: change.Insert, Group: group("school", "North School")},
+			{Op: change.Insert, Group: group("math1", "Math 1", "school"), Course: true},
+		},
+		Persons: []change.Person{
+			{Op: change.Insert, Person: person("p1", "Ada Lovelace")},
+			{Op: change.Insert, Person: person("p2", "Alan Turing")},
+			{Op: change.Insert, Person: person("p3", "Grace Hopper")},
+		},
+		Memberships: []change.Membership{
+			{Op: change.Insert, Membership: member("math1", "p1", "01")},
+			{Op: change.Insert, Membership: member("math1", "p2", "01")},
+			{Op: change.Insert, Membership: member("math1", "p3", "02")},
+			{Op: change.Insert, Membership: func() record.Membership {
+				m := record.Membership{MembershipKey: mkey("school", "math1", "04"), MemberType: record.MemberGroup}
+				m.ComputeHash()
+				return m
+			}()},
+		},
+	}
+}
+
+func testInitialLoad(t *testing.T, s store.Store) {
+	tenant := tenantName("north")
+	empty := load(t, s, tenant)
+	if empty.Version != 0 || len(empty.Persons)+len(empty.Groups)+len(empty.Memberships) != 0 {
+		t.Fatalf("a never-imported tenant: got version %d and %d/%d/%d objects, want an empty state at 0",
+			empty.Version, len(empty.Persons), len(empty.Groups), len(empty.Memberships))
+	}
+	p := initial(tenant)
+	run := apply(t, s, p)
+	if run.VersionBefore != 0 || run.VersionAfter != 1 {
+		t.Errorf("run versions: got %d → %d, want 0 → 1", run.VersionBefore, run.VersionAfter)
+	}
+	st := load(t, s, tenant)
+	if st.Version != 1 {
+		t.Errorf("state version after the first apply: got %d, want 1", st.Version)
+	}
+	for _, c := range p.Persons {
+		got, ok := st.Persons[c.Person.Key]
+		want := change.PersonState{Hash: c.Person.Hash, Name: c.Person.Name}
+		if !ok || got != want {
+			t.Errorf("person %s: got %+v (present %v), want %+v", c.Person.Key, got, ok, want)
+		}
+	}
+	wantGroups := map[string]change.GroupState{
+		"school": {Hash: p.Groups[0].Group.Hash, Name: "North School"},
+		"math1":  {Hash: p.Groups[1].Group.Hash, Name: "Math 1", Course: true, Parents: []string{"school"}},
+	}
+	if !reflect.DeepEqual(st.Groups, wantGroups) {
+		t.Errorf("groups: got %+v, want %+v", st.Groups, wantGroups)
+	}
+	if len(st.Memberships) != 4 {
+		t.Errorf("memberships: got %d, want 4", len(st.Memberships))
+	}
+	for _, c := range p.Memberships {
+		m := c.Membership
+		got := st.Memberships[m.MembershipKey]
+		want := change.MembershipState{Hash: m.Hash, MemberType: m.MemberType}
+		if got != want {
+			t.Errorf("membership %s: got %+v, want %+v", m.MembershipKey, got, want)
+		}
+	}
+	saved, err := s.Run(context.Background(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.Status != runs.Completed || saved.VersionBefore != 0 || saved.VersionAfter != 1 {
+		t.Errorf("the run record saved with the apply: status %s, versions %d → %d; want completed, 0 → 1",
+			saved.Status, saved.VersionBefore, saved.VersionAfter)
+	}
+	status, err := s.Status(context.Background(), tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status.StateVersion != 1 || status.Persons.Active != 3 || status.Groups.Active != 2 || status.Memberships.Synced != 4 ||
+		status.Persons.Trashed+status.Groups.Archived+status.Memberships.Manual != 0 {
+		t.Errorf("status after the initial load: %+v", status)
+	}
+}
+
+func testUpdate(t *testing.T, s store.Store) {
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	renamed := person("p1", "Ada King")
+	moved := group("math1", "Mathematics 1", "school", "dept")
+	m := member("math1", "p2", "01")
+	m.Attrs = record.Attrs{{Name: "timeframe.end", Value: "2026-06-30"}}
+	m.ComputeHash()
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1,
+		Groups:      []change.Group{{Op: change.Update, Group: moved, Course: true}},
+		Persons:     []change.Person{{Op: change.Update, Person: renamed}},
+		Memberships: []change.Membership{{Op: change.Update, Membership: m}},
+	})
+	st := load(t, s, tenant)
+	if got := st.Persons["p1"]; got.Name != "Ada King" || got.Hash != renamed.Hash {
+		t.Errorf("renamed person: got %+v, want name Ada King and the new hash", got)
+	}
+	if got := st.Groups["math1"]; got.Name != "Mathematics 1" || got.Hash != moved.Hash || !slices.Equal(got.Parents, []string{"school", "dept"}) || !got.Course {
+		t.Errorf("updated group: got %+v", got)
+	}
+	if got := st.Memberships[m.MembershipKey]; got.Hash != m.Hash {
+		t.Errorf("updated membership hash: got %v, want %v", got.Hash, m.Hash)
+	}
+	if st.Version != 2 {
+		t.Errorf("version: got %d, want 2", st.Version)
+	}
+}
+
+func testTrashAndRestore(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	run := apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1,
+		Persons:     []change.Person{{Op: change.Delete, Person: record.Person{Key: "p2", Name: "Alan Turing"}}},
+		Memberships: []change.Membership{{Op: change.Delete, Membership: record.Membership{MembershipKey: mkey("math1", "p2", "01")}, Cascade: true}},
+	})
+	st := load(t, s, tenant)
+	if got, ok := st.Persons["p2"]; !ok || !got.Trashed || got.Name != "Alan Turing" {
+		t.Errorf("deleted person: got %+v (present %v), want kept in the store as trashed", got, ok)
+	}
+	if _, ok := st.Memberships[mkey("math1", "p2", "01")]; ok {
+		t.Error("the trashed person's membership is still there")
+	}
+	trash, err := s.ListTrash(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Item{{Key: "p2", Name: "Alan Turing", Since: now, Run: run.ID}}
+	if !reflect.DeepEqual(trash, want) {
+		t.Errorf("trash: got %+v, want %+v", trash, want)
+	}
+	status, _ := s.Status(ctx, tenant)
+	if status.Persons.Active != 2 || status.Persons.Trashed != 1 || status.Memberships.Synced != 3 {
+		t.Errorf("status after trashing: %+v", status)
+	}
+
+	// The key comes back in a later file: restored with the file's fields.
+	back := person("p2", "Alan M. Turing")
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 2,
+		Persons:     []change.Person{{Op: change.Restore, Person: back}},
+		Memberships: []change.Membership{{Op: change.Insert, Membership: member("math1", "p2", "01")}},
+	})
+	st = load(t, s, tenant)
+	if got := st.Persons["p2"]; got.Trashed || got.Name != "Alan M. Turing" || got.Hash != back.Hash {
+		t.Errorf("restored person: got %+v", got)
+	}
+	if trash, _ := s.ListTrash(ctx, tenant); len(trash) != 0 {
+		t.Errorf("trash after the restore: %+v, want empty", trash)
+	}
+
+	// An operator restores from the trash by command: the version goes up.
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 3,
+		Persons: []change.Person{{Op: change.Delete, Person: record.Person{Key: "p3"}}}})
+	n, err := s.RestoreTrash(ctx, tenant, []string{"p3"})
+	if err != nil || n != 1 {
+		t.Fatalf("restore trash: %d, %v", n, err)
+	}
+	st = load(t, s, tenant)
+	if st.Persons["p3"].Trashed || st.Version != 5 {
+		t.Errorf("after restoring p3: trashed %v, version %d; want active at version 5", st.Persons["p3"].Trashed, st.Version)
+	}
+	if _, err := s.RestoreTrash(ctx, tenant, []string{"p1"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("restoring an active person: got %v, want ErrNotFound", err)
+	}
+	if _, err := s.RestoreTrash(ctx, tenant, []string{"nobody"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("restoring an unknown key: got %v, want ErrNotFound", err)
+	}
+	if v := load(t, s, tenant).Version; v != 5 {
+		t.Errorf("failed restores changed the version to %d", v)
+	}
+}
+
+func testArchiveCourse(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	run := apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1,
+		Groups: []change.Group{{Op: change.Archive, Group: record.Group{Key: "math1", Name: "Math 1"}, Course: true}},
+		Memberships: []change.Membership{
+			{Op: change.Manualize, Membership: record.Membership{MembershipKey: mkey("math1", "p1", "01")}},
+			{Op: change.Manualize, Membership: record.Membership{MembershipKey: mkey("math1", "p2", "01")}},
+			{Op: change.Manualize, Membership: record.Membership{MembershipKey: mkey("math1", "p3", "02")}},
+		},
+	})
+	st := load(t, s, tenant)
+	g := st.Groups["math1"]
+	if !g.Archived || len(g.Parents) != 0 || !g.Course || g.Name != "Math 1" {
+		t.Errorf("archived course: got %+v, want archived, a course, no parents", g)
+	}
+	for _, k := range []record.MembershipKey{mkey("math1", "p1", "01"), mkey("math1", "p2", "01"), mkey("math1", "p3", "02")} {
+		if m, ok := st.Memberships[k]; !ok || !m.Manual {
+			t.Errorf("membership %s of the archived course: got %+v (present %v), want manual", k, m, ok)
+		}
+	}
+	archived, err := s.ListArchived(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []store.Item{{Key: "math1", Name: "Math 1", Since: now, Run: run.ID}}; !reflect.DeepEqual(archived, want) {
+		t.Errorf("archive list: got %+v, want %+v", archived, want)
+	}
+	status, _ := s.Status(ctx, tenant)
+	if status.Groups.Archived != 1 || status.Groups.Active != 1 || status.Memberships.Manual != 3 || status.Memberships.Synced != 1 {
+		t.Errorf("status after archiving: %+v", status)
+	}
+
+	// An update of the reappeared course (which the diff should not send) does not un-archive it.
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 2,
+		Groups: []change.Group{{Op: change.Update, Group: group("math1", "Math 1 again", "school"), Course: true}}})
+	if g := load(t, s, tenant).Groups["math1"]; !g.Archived {
+		t.Errorf("an update un-archived the course: %+v", g)
+	}
+
+	n, err := s.RestoreArchived(ctx, tenant, []string{"math1"})
+	if err != nil || n != 1 {
+		t.Fatalf("restore archived: %d, %v", n, err)
+	}
+	st = load(t, s, tenant)
+	if g := st.Groups["math1"]; g.Archived || len(g.Parents) != 0 {
+		t.Errorf("restored course: got %+v, want active without parents", g)
+	}
+	if st.Version != 4 {
+		t.Errorf("version after restoring the course: got %d, want 4", st.Version)
+	}
+	if _, err := s.RestoreArchived(ctx, tenant, []string{"school"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("restoring an active group: got %v, want ErrNotFound", err)
+	}
+	if items, _ := s.ListArchived(ctx, tenant); len(items) != 0 {
+		t.Errorf("archive after the restore: %+v", items)
+	}
+}
+
+func testDeleteGroup(t *testing.T, s store.Store) {
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1,
+		Groups: []change.Group{{Op: change.Delete, Group: record.Group{Key: "school"}}},
+		Memberships: []change.Membership{
+			{Op: change.Delete, Membership: record.Membership{MembershipKey: mkey("school", "math1", "04")}, Cascade: true}},
+	})
+	st := load(t, s, tenant)
+	if _, ok := st.Groups["school"]; ok {
+		t.Error("the deleted organisational group is still stored")
+	}
+	if _, ok := st.Memberships[mkey("school", "math1", "04")]; ok {
+		t.Error("the deleted group's membership is still stored")
+	}
+	if len(st.Groups) != 1 || len(st.Memberships) != 3 {
+		t.Errorf("left: %d groups, %d memberships; want 1 and 3", len(st.Groups), len(st.Memberships))
+	}
+}
+
+func testStateVersion(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	run := apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1})
+	if run.VersionBefore != 1 || run.VersionAfter != 1 {
+		t.Errorf("empty plan: run versions %d → %d, want 1 → 1", run.VersionBefore, run.VersionAfter)
+	}
+	if v := load(t, s, tenant).Version; v != 1 {
+		t.Errorf("an empty plan moved the version to %d", v)
+	}
+	if saved, _ := s.Run(ctx, run.ID); saved == nil || saved.Status != runs.Completed {
+		t.Errorf("the empty plan's run record was not saved: %+v", saved)
+	}
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1,
+		Persons: []change.Person{{Op: change.Insert, Person: person("p4", "Edsger Dijkstra")}}})
+	if v := load(t, s, tenant).Version; v != 2 {
+		t.Errorf("version after a change: %d, want 2", v)
+	}
+	// Tenants are separate.
+	other := tenantName("south")
+	if v := load(t, s, other).Version; v != 0 {
+		t.Errorf("another tenant's version: %d, want 0", v)
+	}
+}
+
+func testStaleBaseVersion(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	before := load(t, s, tenant)
+	run := newRun(t, s, tenant, runs.Held)
+	err := s.Apply(ctx, store.ApplyParams{Run: run, Now: now, Plan: &change.Plan{Tenant: tenant, BaseVersion: 0,
+		Persons: []change.Person{{Op: change.Delete, Person: record.Person{Key: "p1"}}}}})
+	if !errors.Is(err, store.ErrStateChanged) {
+		t.Fatalf("apply with a stale base version: got %v, want ErrStateChanged", err)
+	}
+	if after := load(t, s, tenant); !reflect.DeepEqual(before, after) {
+		t.Errorf("a refused apply changed the state:\nbefore %+v\nafter  %+v", before, after)
+	}
+	if saved, _ := s.Run(ctx, run.ID); saved.Status != runs.Held {
+		t.Errorf("a refused apply saved the run record: status %s", saved.Status)
+	}
+}
+
+func testAtomicity(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	before := load(t, s, tenant)
+	bad := func() *change.Plan {
+		return &change.Plan{Tenant: tenant, BaseVersion: 1,
+			Groups:  []change.Group{{Op: change.Insert, Group: group("art", "Art")}},
+			Persons: []change.Person{{Op: change.Update, Person: person("p1", "Changed")}, {Op: change.Delete, Person: record.Person{Key: "p2"}}},
+			Memberships: []change.Membership{
+				{Op: change.Insert, Membership: member("art", "p1", "01")},
+				// A role the schema refuses: the apply fails after the groups and persons were written.
+				{Op: change.Insert, Membership: record.Membership{MembershipKey: mkey("art", "p3", "99"), MemberType: record.MemberPerson}},
+			},
+		}
+	}
+	run := newRun(t, s, tenant, runs.Running)
+	err := s.Apply(ctx, store.ApplyParams{Plan: bad(), Run: run, Now: now})
+	if err == nil || errors.Is(err, store.ErrStateChanged) {
+		t.Fatalf("apply of a plan with an invalid row: got %v, want a database error", err)
+	}
+	if after := load(t, s, tenant); !reflect.DeepEqual(before, after) {
+		t.Errorf("a failed apply left changes behind:\nbefore %+v\nafter  %+v", before, after)
+	}
+	if run.VersionBefore != 0 || run.VersionAfter != 0 {
+		t.Errorf("a failed apply set the run's versions to %d → %d", run.VersionBefore, run.VersionAfter)
+	}
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	p := bad()
+	p.Memberships = p.Memberships[:1]
+	if err := s.Apply(cancelled, store.ApplyParams{Plan: p, Run: run, Now: now}); err == nil {
+		t.Fatal("apply with a cancelled context succeeded")
+	}
+	if after := load(t, s, tenant); !reflect.DeepEqual(before, after) {
+		t.Errorf("a cancelled apply left changes behind")
+	}
+	// The same plan applies cleanly afterwards: nothing was half-done.
+	if err := s.Apply(ctx, store.ApplyParams{Plan: p, Run: run, Now: now}); err != nil {
+		t.Fatalf("apply after the failures: %v", err)
+	}
+	if st := load(t, s, tenant); st.Version != 2 || st.Persons["p1"].Name != "Changed" {
+		t.Errorf("after the good apply: version %d, p1 %+v", st.Version, st.Persons["p1"])
+	}
+}
+
+func testManualUntouched(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	for _, m := range []store.ManualMembership{
+		{Group: "math1", Member: "teacher9", Role: "Instructor", MemberType: 1},
+		{Group: "math1", Member: "p1", Role: "02", MemberType: 1},
+	} {
+		if err := s.AddManualMembership(ctx, tenant, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddManualMembership(ctx, tenant, store.ManualMembership{Group: "math1", Member: "x", Role: "Janitor"}); err == nil {
+		t.Error("a manual membership with an unknown role was accepted")
+	}
+	manual := []record.MembershipKey{mkey("math1", "teacher9", "02"), mkey("math1", "p1", "02")}
+	synced := member("math1", "p1", "02")
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1,
+		Memberships: []change.Membership{
+			{Op: change.Insert, Membership: synced},
+			{Op: change.Update, Membership: member("math1", "teacher9", "02")},
+			{Op: change.Delete, Membership: record.Membership{MembershipKey: manual[0]}},
+			{Op: change.Manualize, Membership: record.Membership{MembershipKey: manual[1]}},
+		}})
+	st := load(t, s, tenant)
+	for _, k := range manual {
+		m, ok := st.Memberships[k]
+		if !ok || !m.Manual || m.Hash != (record.Hash{}) {
+			t.Errorf("manual membership %s after an apply touching it: %+v (present %v), want untouched", k, m, ok)
+		}
+	}
+	status, _ := s.Status(ctx, tenant)
+	if status.Memberships.Manual != 2 || status.Memberships.Synced != 4 {
+		t.Errorf("status: %+v, want 2 manual and 4 synced memberships", status.Memberships)
+	}
+}
+
+func testRuns(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	north, south := tenantName("north"), tenantName("south")
+	finished := now.Add(90 * time.Second)
+	maxP := 10.0
+	first := &runs.Run{Tenant: north, Status: runs.Running, Mode: "snapshot", StartedAt: now,
+		File: runs.File{Name: "2026-03-01.xml", Size: 99, SHA256: "00ff"}}
+	if err := s.CreateRun(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if first.ID == 0 {
+		t.Fatal("CreateRun did not set the run's ID")
+	}
+	first.Status, first.FinishedAt = runs.Failed, &finished
+	first.Error = &runs.Error{Line: 3, Column: 9, Message: "unexpected EOF"}
+	first.Warnings = []record.Warning{{Line: 12, Column: 5, Key: "P001", Message: "no name"}}
+	first.Verdict = safety.Verdict{Tripped: []safety.Trip{{Type: "persons", Op: safety.Deletes, Count: 180, Base: 600, Percent: 30, MaxPercent: &maxP}}}
+	first.Counts.Persons = change.TypeCounts{Before: 600, Deleted: 180, After: 420}
+	first.Approval = &runs.Decision{By: "ops", At: finished, Reason: "term ended"}
+	if err := s.SaveRun(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Run(ctx, first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, first) {
+		t.Errorf("run round trip:\ngot  %+v\nwant %+v", got, first)
+	}
+	if err := s.SaveRun(ctx, &runs.Run{ID: first.ID + 1000, Tenant: north}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("saving an unknown run: got %v, want ErrNotFound", err)
+	}
+	if _, err := s.Run(ctx, first.ID+1000); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("reading an unknown run: got %v, want ErrNotFound", err)
+	}
+
+	second := newRun(t, s, north, runs.Completed)
+	third := newRun(t, s, south, runs.Held)
+	fourth := newRun(t, s, north, runs.Skipped)
+	ids := func(rs []*runs.Run) []int64 {
+		var out []int64
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		p    store.ListRunsParams
+		want []int64
+	}{
+		{store.ListRunsParams{}, []int64{fourth.ID, third.ID, second.ID, first.ID}},
+		{store.ListRunsParams{Tenant: north}, []int64{fourth.ID, second.ID, first.ID}},
+		{store.ListRunsParams{Tenant: north, Limit: 2}, []int64{fourth.ID, second.ID}},
+		{store.ListRunsParams{Status: []runs.Status{runs.Failed, runs.Held}}, []int64{third.ID, first.ID}},
+		{store.ListRunsParams{Tenant: south, Status: []runs.Status{runs.Completed}}, nil},
+	} {
+		rs, err := s.ListRuns(ctx, c.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(rs), c.want) {
+			t.Errorf("ListRuns(%+v): got runs %v, want %v", c.p, ids(rs), c.want)
+		}
+	}
+	last, err := s.LastRun(ctx, north)
+	if err != nil || last.ID != fourth.ID {
+		t.Errorf("LastRun(north): got %v, %v; want run %d", last, err, fourth.ID)
+	}
+	last, err = s.LastRun(ctx, north, runs.Completed, runs.Failed)
+	if err != nil || last.ID != second.ID {
+		t.Errorf("LastRun(north, completed|failed): got %v, %v; want run %d", last, err, second.ID)
+	}
+	if _, err := s.LastRun(ctx, south, runs.Completed); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("LastRun with no match: got %v, want ErrNotFound", err)
+	}
+}
+
+func testHeldPlans(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	for _, plan := range [][]byte{
+		[]byte(`{"tenant":"north","persons":[]}`),
+		{0x00, 0xff, 0xfe, '\\', 'x', '\n', 0x80}, // not UTF-8, with a NUL and a backslash
+		bytes.Repeat([]byte("0123456789abcdef"), 1<<16),
+	} {
+		run := newRun(t, s, tenant, runs.Running)
+		run.Status = runs.Held
+		if err := s.HoldRun(ctx, run, plan); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Plan(ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, plan) {
+			t.Errorf("plan of run %d: got %d bytes, want the %d bytes stored", run.ID, len(got), len(plan))
+		}
+		saved, _ := s.Run(ctx, run.ID)
+		if saved.Status != runs.Held || saved.PlanSHA256 == "" {
+			t.Errorf("held run record: status %s, plan sha %q", saved.Status, saved.PlanSHA256)
+		}
+	}
+	plain := newRun(t, s, tenant, runs.Completed)
+	if _, err := s.Plan(ctx, plain.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("plan of a run that stored none: got %v, want ErrNotFound", err)
+	}
+	if err := s.HoldRun(ctx, &runs.Run{ID: plain.ID + 1000, Tenant: tenant, Status: runs.Held}, []byte("x")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("holding an unknown run: got %v, want ErrNotFound", err)
+	}
+}
+
+func testSupersedeHeld(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	north, south := tenantName("north"), tenantName("south")
+	old1 := newRun(t, s, north, runs.Held)
+	done := newRun(t, s, north, runs.Completed)
+	old2 := newRun(t, s, north, runs.Held)
+	otherTenant := newRun(t, s, south, runs.Held)
+	newer := newRun(t, s, north, runs.Held)
+	got, err := s.SupersedeHeld(ctx, north, newer.ID, fmt.Sprintf("superseded by run %d", newer.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, r := range got {
+		ids = append(ids, r.ID)
+		if r.Status != runs.Superseded || r.Reason != fmt.Sprintf("superseded by run %d", newer.ID) {
+			t.Errorf("returned run %d: status %s reason %q", r.ID, r.Status, r.Reason)
+		}
+	}
+	if want := []int64{old1.ID, old2.ID}; !slices.Equal(ids, want) {
+		t.Errorf("superseded runs: got %v, want %v", ids, want)
+	}
+	for id, want := range map[int64]runs.Status{old1.ID: runs.Superseded, old2.ID: runs.Superseded,
+		done.ID: runs.Completed, otherTenant.ID: runs.Held, newer.ID: runs.Held} {
+		if r, _ := s.Run(ctx, id); r == nil || r.Status != want {
+			t.Errorf("run %d after SupersedeHeld: %v, want %s", id, r, want)
+		}
+	}
+	if again, err := s.SupersedeHeld(ctx, north, newer.ID, "again"); err != nil || len(again) != 0 {
+		t.Errorf("second SupersedeHeld: %v, %v; want nothing", again, err)
+	}
+}
+
+func testPurgeTrash(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	trash := func(version int64, keys ...string) {
+		p := &change.Plan{Tenant: tenant, BaseVersion: version}
+		for _, k := range keys {
+			p.Persons = append(p.Persons, change.Person{Op: change.Delete, Person: record.Person{Key: k}})
+		}
+		run := newRun(t, s, tenant, runs.Running)
+		if err := s.Apply(ctx, store.ApplyParams{Plan: p, Run: run, Now: now.Add(time.Duration(version) * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trash(1, "p1")       // trashed at now+1h
+	trash(2, "p2", "p3") // trashed at now+2h
+	if _, err := s.PurgeTrash(ctx, tenant, store.PurgeParams{Keys: []string{"p1", "nobody"}}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("purging an unknown key: got %v, want ErrNotFound", err)
+	}
+	if st := load(t, s, tenant); len(st.Persons) != 3 || st.Version != 3 {
+		t.Errorf("a refused purge changed the store: %d persons, version %d", len(st.Persons), st.Version)
+	}
+	n, err := s.PurgeTrash(ctx, tenant, store.PurgeParams{Before: now.Add(90 * time.Minute)})
+	if err != nil || n != 1 {
+		t.Fatalf("purge before now+90m: %d, %v; want 1", n, err)
+	}
+	st := load(t, s, tenant)
+	if _, ok := st.Persons["p1"]; ok || len(st.Persons) != 2 || st.Version != 4 {
+		t.Errorf("after purging p1: persons %v, version %d", st.Persons, st.Version)
+	}
+	n, err = s.PurgeTrash(ctx, tenant, store.PurgeParams{Keys: []string{"p3"}})
+	if err != nil || n != 1 {
+		t.Fatalf("purge p3: %d, %v", n, err)
+	}
+	if n, err := s.PurgeTrash(ctx, tenant, store.PurgeParams{Before: now}); err != nil || n != 0 {
+		t.Errorf("purge with nothing old enough: %d, %v", n, err)
+	}
+	st = load(t, s, tenant)
+	if len(st.Persons) != 1 || !st.Persons["p2"].Trashed || st.Version != 5 {
+		t.Errorf("after purging p3: persons %+v, version %d; want only p2 (trashed), version 5", st.Persons, st.Version)
+	}
+}
+
+func testLocks(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	north, south := tenantName("north"), tenantName("south")
+	release, err := s.LockTenant(ctx, north, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := s.LockTenant(ctx, north, 300*time.Millisecond); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second lock of a locked tenant: got %v, want ErrLocked", err)
+	}
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Errorf("the second lock gave up after %v, before its 300ms wait", waited)
+	}
+	other, err := s.LockTenant(ctx, south, 0)
+	if err != nil {
+		t.Fatalf("another tenant is blocked by north's lock: %v", err)
+	}
+	other()
+
+	// A waiter gets the lock once it is released, and not before.
+	var wg sync.WaitGroup
+	var got time.Time
+	var waitErr error
+	released := make(chan time.Time, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r, err := s.LockTenant(ctx, north, 10*time.Second)
+		got, waitErr = time.Now(), err
+		if err == nil {
+			r()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	released <- time.Now()
+	release()
+	wg.Wait()
+	if waitErr != nil {
+		t.Fatalf("waiter: %v", waitErr)
+	}
+	if at := <-released; got.Before(at) {
+		t.Error("the waiter got the lock before it was released")
+	}
+	again, err := s.LockTenant(ctx, north, 0)
+	if err != nil {
+		t.Fatalf("lock after all releases: %v", err)
+	}
+	again()
+}

@@ -1,0 +1,54 @@
+// Package storeurl opens a store.Store by URL scheme, so configuration names a store with one
+// string: postgres:// or postgresql:// for PostgreSQL, sqlite:///abs/path.db or
+// sqlite:relative.db for SQLite. It lives apart from package store because it imports both
+// implementations, which import store.
+package storeurl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/postgres"
+	"github.com/imsfeed/imsfeed/store/sqlite"
+)
+
+// Open opens (and migrates) the store the URL names. Errors never repeat the URL, which may
+// hold a password.
+func Open(ctx context.Context, url string) (store.Store, error) {
+	scheme, rest, ok := strings.Cut(url, ":")
+	if !ok {
+		return nil, errors.New("store URL has no scheme: want postgres://..., postgresql://... or sqlite:PATH")
+	}
+	switch strings.ToLower(scheme) {
+	case "postgres", "postgresql":
+		return postgres.Open(ctx, url)
+	case "sqlite", "sqlite3":
+		path, err := SQLitePath(rest)
+		if err != nil {
+			return nil, err
+		}
+		return sqlite.Open(ctx, path)
+	}
+	return nil, fmt.Errorf("unknown store URL scheme %q: want postgres://, postgresql:// or sqlite:", scheme)
+}
+
+// SQLitePath reads the part of a sqlite: URL after the colon: "///abs/path.db" is
+// /abs/path.db, "relative.db" is relative to the working directory, "//localhost/abs.db" is
+// allowed; another host is an error.
+func SQLitePath(rest string) (string, error) {
+	path := rest
+	if after, ok := strings.CutPrefix(rest, "//"); ok {
+		host, p, _ := strings.Cut(after, "/")
+		if host != "" && host != "localhost" {
+			return "", fmt.Errorf("sqlite store URL names host %q: a SQLite file is local (use sqlite:///abs/path.db)", host)
+		}
+		path = "/" + p
+	}
+	if path == "" || path == "/" {
+		return "", errors.New("sqlite store URL names no file (use sqlite:///abs/path.db or sqlite:relative.db)")
+	}
+	return path, nil
+}

@@ -1,0 +1,69 @@
+package storeurl_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imsfeed/imsfeed/store/sqlite"
+	"github.com/imsfeed/imsfeed/store/storeurl"
+)
+
+func TestSQLitePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"///var/lib/imsfeed/state.db": "/var/lib/imsfeed/state.db",
+		"//localhost/tmp/x.db":        "/tmp/x.db",
+		"state.db":                    "state.db",
+		"data/state.db":               "data/state.db",
+		"/abs/one-slash.db":           "/abs/one-slash.db",
+	} {
+		got, err := storeurl.SQLitePath(in)
+		if err != nil || got != want {
+			t.Errorf("SQLitePath(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "//", "///", "//files.example.org/state.db"} {
+		if got, err := storeurl.SQLitePath(in); err == nil {
+			t.Errorf("SQLitePath(%q) = %q, want an error", in, got)
+		}
+	}
+}
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	abs := filepath.Join(dir, "abs.db")
+	s, err := storeurl.Open(ctx, "sqlite://"+abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(*sqlite.Store); !ok {
+		t.Errorf("sqlite:// opened a %T", s)
+	}
+	s.Close()
+	if _, err := os.Stat(abs); err != nil {
+		t.Errorf("the database file was not created at %s: %v", abs, err)
+	}
+
+	t.Chdir(dir)
+	s, err = storeurl.Open(ctx, "sqlite:rel.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(filepath.Join(dir, "rel.db")); err != nil {
+		t.Errorf("sqlite:rel.db did not create rel.db in the working directory: %v", err)
+	}
+
+	_, err = storeurl.Open(ctx, "mysql://root:hunter2@db/imsfeed")
+	if err == nil || !strings.Contains(err.Error(), `"mysql"`) || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("unknown scheme: got %v, want an error naming the scheme and not the password", err)
+	}
+	// A PostgreSQL server that is not there: the error names the host, never the password.
+	_, err = storeurl.Open(ctx, "postgres://imsfeed:hunter2@127.0.0.1:1/imsfeed?sslmode=disable")
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("unreachable postgres: got %v, want an error naming the host and not the password", err)
+	}
+}
