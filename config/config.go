@@ -157,6 +157,21 @@ func Load(path string) (*Config, error) {
 func Parse(data []byte) (*Config, error) { return parse(data, ".") }
 
 func parse(data []byte, base string) (*Config, error) {
+	cfg, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.resolveSecrets(base); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decode reads config text, checks its keys and applies the defaults; it reads no secret.
+func decode(data []byte) (*Config, error) {
 	var cfg Config
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -172,12 +187,6 @@ func parse(data []byte, base string) (*Config, error) {
 		}
 	}
 	cfg.applyDefaults()
-	if err := cfg.resolveSecrets(base); err != nil {
-		return nil, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	return &cfg, nil
 }
 

@@ -336,3 +336,24 @@ func scalar(tag, v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode,
 func add(m *yaml.Node, key string, v *yaml.Node) {
 	m.Content = append(m.Content, scalar("!!str", key), v)
 }
+
+// KeyPaths lists every key a safety block accepts, as dotted paths below "safety", so the
+// README's configuration reference can be checked against the decoder.
+func KeyPaths() []string {
+	var out []string
+	for _, k := range topKeys {
+		switch k {
+		case "persons", "groups", "memberships":
+			for _, tk := range typeKeys {
+				out = append(out, k+"."+tk)
+				if tk != "min_changes" {
+					for _, lk := range limitKeys {
+						out = append(out, k+"."+tk+"."+lk)
+					}
+				}
+			}
+		}
+		out = append(out, k)
+	}
+	return out
+}
