@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Packages that run goroutines: tested again under the race detector.
-RACE_PKGS=${RACE_PKGS:-./store/...}
+RACE_PKGS=${RACE_PKGS:-./store/... ./source/... ./mailer/... ./importer}
 
 go vet ./...
 unformatted=$(gofmt -l $(git ls-files '*.go'))
