@@ -70,6 +70,36 @@ type Differ struct {
 	notices  []change.Notice
 	// archivedSeen counts file memberships of archived courses, per course, for the notice.
 	archivedSeen map[string]int
+	// dup is the first key the file lists twice, and dups how many times that happened; in a
+	// snapshot it fails the run at Finish (an event file may legitimately repeat a key).
+	dup  *DuplicateError
+	dups int
+}
+
+// DuplicateError is a snapshot that lists one key of a type twice: the run fails, nothing
+// changes. The diff finds duplicates with the per-key marks it keeps anyway, so the reader
+// need not hold a set of every key.
+type DuplicateError struct {
+	Type  record.Type
+	Key   string
+	Pos   record.Pos
+	Count int // how many repeated keys the file has in all
+}
+
+func (e *DuplicateError) Error() string {
+	what := strings.TrimSuffix(e.Type.String(), "s")
+	msg := fmt.Sprintf("line %d:%d: record %s: duplicate %s key: a snapshot file must list each %s once", e.Pos.Line, e.Pos.Column, e.Key, what, what)
+	if e.Count > 1 {
+		msg += fmt.Sprintf(" (%d repeated keys in the file)", e.Count)
+	}
+	return msg
+}
+
+func (d *Differ) duplicate(t record.Type, key string, pos record.Pos) {
+	d.dups++
+	if d.dup == nil {
+		d.dup = &DuplicateError{Type: t, Key: key, Pos: pos}
+	}
 }
 
 type orderItem struct {
@@ -97,8 +127,15 @@ func New(st *change.State, opts Options) *Differ {
 // Person takes one person record.
 func (d *Differ) Person(p *record.Person) error {
 	if st, ok := d.st.Persons[p.Key]; ok {
+		if st.Seen {
+			d.duplicate(record.Persons, p.Key, p.Pos)
+		}
 		st.Seen = true
 		d.st.Persons[p.Key] = st
+	} else if _, again := d.persons[p.Key]; again {
+		d.duplicate(record.Persons, p.Key, p.Pos)
+	} else if _, again := d.personGone[p.Key]; again {
+		d.duplicate(record.Persons, p.Key, p.Pos)
 	}
 	if p.Gone() {
 		d.personGone[p.Key] = p.Pos
@@ -122,6 +159,10 @@ func (d *Differ) Person(p *record.Person) error {
 
 // Group takes one group record.
 func (d *Differ) Group(g *record.Group) error {
+	_, again := d.groups[g.Key]
+	if _, gone := d.groupGone[g.Key]; again || gone {
+		d.duplicate(record.Groups, g.Key, g.Pos)
+	}
 	if st, ok := d.st.Groups[g.Key]; ok {
 		st.Seen = true
 		d.st.Groups[g.Key] = st
@@ -148,8 +189,15 @@ func (d *Differ) Membership(m *record.Membership) error {
 		return nil
 	}
 	if st, ok := d.st.Memberships[k]; ok {
+		if st.Seen {
+			d.duplicate(record.Memberships, k.String(), m.Pos)
+		}
 		st.Seen = true
 		d.st.Memberships[k] = st
+	} else if _, again := d.members[k]; again {
+		d.duplicate(record.Memberships, k.String(), m.Pos)
+	} else if d.memberGone[k] {
+		d.duplicate(record.Memberships, k.String(), m.Pos)
 	}
 	if m.Gone() {
 		d.memberGone[k] = true
@@ -169,9 +217,13 @@ func (d *Differ) Membership(m *record.Membership) error {
 }
 
 // Finish decides the plan. Warnings are the record-level problems the diff found (the record was
-// skipped and its stored counterpart kept).
-func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning) {
+// skipped and its stored counterpart kept). A snapshot with a repeated key is a *DuplicateError.
+func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	snapshot := f.Mode != Event
+	if snapshot && d.dup != nil {
+		d.dup.Count = d.dups
+		return nil, nil, d.dup
+	}
 	plan := &change.Plan{Tenant: d.st.Tenant, Mode: string(f.Mode), BaseVersion: d.st.Version}
 	if f.Mode == "" {
 		plan.Mode = string(Snapshot)
@@ -348,7 +400,7 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning) {
 	plan.Persons, plan.Groups, plan.Memberships = personChanges, groupChanges, memberChanges
 	plan.Attention = d.notices
 	plan.Counts = change.Tally(plan, d.before)
-	return plan, d.warnings
+	return plan, d.warnings, nil
 }
 
 func membershipRemoval(k record.MembershipKey, groupOp change.Op) change.Membership {

@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -56,7 +57,11 @@ func run(t *testing.T, st *change.State, f feed, fin Finish) (*change.Plan, []re
 			t.Fatal(err)
 		}
 	}
-	return d.Finish(fin)
+	plan, w, err := d.Finish(fin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan, w
 }
 
 // apply plays a plan onto a copy of st the way the stores do, so scenarios can chain nights.
@@ -367,5 +372,42 @@ func TestPlanIsDeterministic(t *testing.T) {
 	b, _ := run(t, apply(st, &change.Plan{}), gone, Finish{})
 	if fmt.Sprint(a) != fmt.Sprint(b) {
 		t.Fatalf("two diffs of the same input differ:\n%v\n%v", a, b)
+	}
+}
+
+func TestSnapshotDuplicateKeysFailEventFilesMayRepeat(t *testing.T) {
+	st := apply(change.NewState("north"), must(run(t, change.NewState("north"), school(), Finish{})))
+	for _, c := range []struct {
+		name string
+		add  func(f *feed)
+		key  string
+	}{
+		{"stored person", func(f *feed) { f.persons = append(f.persons, person("P2", "Pupil P2")) }, "P2"},
+		{"new person", func(f *feed) { f.persons = append(f.persons, person("N1", "x"), person("N1", "y")) }, "N1"},
+		{"group", func(f *feed) { f.groups = append(f.groups, group("MATH", "Course", "SCH")) }, "MATH"},
+		{"membership", func(f *feed) { f.memberships = append(f.memberships, member("MATH", "T1", "02")) }, "MATH/T1/02"},
+	} {
+		f := school()
+		c.add(&f)
+		for _, mode := range []Mode{Snapshot, Event} {
+			d := New(apply(st, &change.Plan{}), opts())
+			for _, p := range f.persons {
+				d.Person(p)
+			}
+			for _, g := range f.groups {
+				d.Group(g)
+			}
+			for _, m := range f.memberships {
+				d.Membership(m)
+			}
+			_, _, err := d.Finish(Finish{Mode: mode})
+			var de *DuplicateError
+			if mode == Snapshot && (!errors.As(err, &de) || de.Key != c.key || de.Pos.Line == 0) {
+				t.Errorf("%s, snapshot: want a duplicate error for %s, got %v", c.name, c.key, err)
+			}
+			if mode == Event && err != nil {
+				t.Errorf("%s, event: %v", c.name, err)
+			}
+		}
 	}
 }

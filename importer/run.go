@@ -129,6 +129,8 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		Mode:     ims.Mode(t.Mode),
 		Mappings: t.ReaderMappings(),
 		MaxSize:  int64(t.MaxFileSize),
+		// The diff finds duplicate keys with the state it holds anyway.
+		SkipDuplicateCheck: true,
 	}, d)
 	if res != nil {
 		run.Warnings = append(run.Warnings, res.Warnings...)
@@ -145,7 +147,10 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	for _, s := range res.Skipped {
 		fin.Skipped = append(fin.Skipped, diff.Skipped{Type: s.Type, Key: s.Key, Group: s.Group, Member: s.Member})
 	}
-	plan, warnings := d.Finish(fin)
+	plan, warnings, err := d.Finish(fin)
+	if err != nil {
+		return nil, err
+	}
 	run.Warnings = append(run.Warnings, warnings...)
 	return plan, nil
 }
@@ -221,7 +226,7 @@ func (im *Importer) supersede(ctx context.Context, t *config.Tenant, run *runs.R
 // fail records a failed run: nothing was changed, the error says why and where.
 func (im *Importer) fail(ctx context.Context, t *config.Tenant, run *runs.Run, err error) (*runs.Run, error) {
 	run.Status = runs.Failed
-	run.Error = runError(err)
+	run.Error = runError(run.File.Name, err)
 	run.Counts = change.Counts{}
 	im.finish(run)
 	im.log.Error("import failed", "tenant", t.ID, "run", run.ID, "err", err)
@@ -232,10 +237,14 @@ func (im *Importer) fail(ctx context.Context, t *config.Tenant, run *runs.Run, e
 	return run, nil
 }
 
-func runError(err error) *runs.Error {
+func runError(file string, err error) *runs.Error {
 	var ie *ims.Error
 	if errors.As(err, &ie) {
 		return &runs.Error{Line: ie.Line, Column: ie.Column, Key: ie.Key, Message: ie.Error()}
+	}
+	var de *diff.DuplicateError
+	if errors.As(err, &de) {
+		return &runs.Error{Line: de.Pos.Line, Column: de.Pos.Column, Key: de.Key, Message: file + ":" + strings.TrimPrefix(de.Error(), "line ")}
 	}
 	if errors.Is(err, store.ErrStateChanged) {
 		return &runs.Error{Message: err.Error() + "; run the import again"}

@@ -46,6 +46,10 @@ type Options struct {
 	Mappings []Mapping
 	// MaxSize is the largest accepted input in bytes; 0 means no limit.
 	MaxSize int64
+	// SkipDuplicateCheck leaves duplicate keys to the caller. The importer's diff finds them
+	// with the per-key state it holds anyway, so the reader's memory stays flat in file size;
+	// the reader's own check costs 8–16 bytes per record.
+	SkipDuplicateCheck bool
 }
 
 // Handler receives the records. Records are fresh allocations; the handler may keep them.

@@ -37,7 +37,7 @@ func (p *parser) beginRecord(local string) {
 		if !p.modeSet {
 			p.modeSet = true
 			p.res.Mode = p.effectiveMode()
-			p.dupCheck = p.res.Mode == ModeSnapshot
+			p.dupCheck = p.res.Mode == ModeSnapshot && !p.opts.SkipDuplicateCheck
 		}
 	}
 }
