@@ -40,8 +40,13 @@ type Result struct {
 	Err error
 }
 
+// OnSent registers f to be told the run id of each queued mail Flush delivers, so the run
+// record can stop saying "queued". Set it before the Mailer is used.
+func (m *Mailer) OnSent(f func(runID int64)) { m.onSent = f }
+
 // Mailer renders and delivers status mails. It is safe for concurrent use.
 type Mailer struct {
+	onSent func(runID int64)
 	cfg    *SMTPConfig
 	outbox string
 	log    *slog.Logger
@@ -161,6 +166,13 @@ func (m *Mailer) Flush(ctx context.Context) (sent int, err error) {
 		}
 		m.log.Info("queued status mail sent", "path", name, "recipients", len(env.to))
 		sent++
+		if m.onSent != nil {
+			if msg, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
+				if id, err := strconv.ParseInt(msg.Header.Get("X-Imsfeed-Run"), 10, 64); err == nil {
+					m.onSent(id)
+				}
+			}
+		}
 	}
 	return sent, errors.Join(errs...)
 }

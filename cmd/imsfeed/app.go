@@ -173,12 +173,25 @@ func (a *app) open(ctx context.Context) error {
 	}
 	a.store = st
 	a.mailer = mailer.New(a.cfg.SMTP, a.cfg.Outbox, a.log)
+	a.mailer.OnSent(func(id int64) { a.markMailSent(ctx, id) })
 	if n, err := a.mailer.Flush(ctx); err != nil {
 		a.log.Warn("queued status mails still waiting", "err", err)
 	} else if n > 0 {
 		a.log.Info("sent queued status mails", "count", n)
 	}
 	return nil
+}
+
+// markMailSent records on a run that its queued status mail went out after all.
+func (a *app) markMailSent(ctx context.Context, id int64) {
+	r, err := a.store.Run(ctx, id)
+	if err != nil {
+		return // a mail from another store or a purged run: nothing to record
+	}
+	r.Mail, r.MailError = mailer.StatusSent, ""
+	if err := a.store.SaveRun(ctx, r); err != nil {
+		a.log.Warn("record that a queued mail was sent", "run", id, "err", err)
+	}
 }
 
 func (a *app) importer() *importer.Importer {
