@@ -1,0 +1,69 @@
+package importer_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/mailer"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/samples/feedgen"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// The nightly job on a local folder: a new file imports, the same file is skipped, a pause
+// window skips with its reason, and no new file for longer than stale_after is reported.
+func TestRunSkipsPausesAndReportsAStaleSource(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, nil)
+		folder := filepath.Join(e.dir, "sis")
+		os.MkdirAll(folder, 0o755)
+		e.tenant.Source.URL = "file://" + folder
+		e.tenant.Source.SettleTime = -1
+		e.tenant.StaleAfter = 36 * time.Hour
+		now := time.Date(2026, 11, 10, 2, 0, 0, 0, time.Local)
+		e.im = importer.New(importer.Params{Config: e.cfg, Store: e.st, Mailer: mailer.New(nil, e.cfg.Outbox, nil), Now: func() time.Time { return now }})
+		run := func() *runs.Run {
+			t.Helper()
+			r, err := e.im.Run(ctx, e.tenant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+
+		if r := run(); r.Status != runs.Skipped || !strings.Contains(r.Reason, "no matching file") {
+			t.Fatalf("empty folder: %s %q", r.Status, r.Reason)
+		}
+		data, _ := os.ReadFile(e.file("x.xml", feedgen.Options{}))
+		os.WriteFile(filepath.Join(folder, "export.xml"), data, 0o644)
+		first := run()
+		wantStatus(t, first, runs.Completed)
+
+		now = now.Add(24 * time.Hour)
+		if r := run(); r.Status != runs.Skipped || !strings.Contains(r.Reason, "unchanged file") || len(r.Attention) != 0 {
+			t.Fatalf("same file a day later: %s %q %v", r.Status, r.Reason, r.Attention)
+		}
+		now = now.Add(24 * time.Hour) // 48h since the last import
+		r := run()
+		if r.Status != runs.Skipped || len(r.Attention) != 1 || r.Attention[0].Kind != change.NoticeStaleSource {
+			t.Fatalf("stale source not reported: %s %+v", r.Status, r.Attention)
+		}
+
+		e.tenant.Pauses = []config.Pause{{From: config.Date{Time: now.Add(-48 * time.Hour)}, To: config.Date{Time: now.Add(48 * time.Hour)}, Reason: "school-year rollover"}}
+		if r := run(); r.Status != runs.Skipped || !strings.Contains(r.Reason, "school-year rollover") {
+			t.Fatalf("pause: %s %q", r.Status, r.Reason)
+		}
+		mails, _ := filepath.Glob(filepath.Join(e.cfg.Outbox, "*.eml"))
+		if len(mails) != 5 {
+			t.Errorf("%d mails, want one per attempt (5)", len(mails))
+		}
+	})
+}
