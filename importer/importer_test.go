@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
@@ -355,6 +356,27 @@ func TestDryRunAppliesNothing(t *testing.T) {
 		wantStatus(t, r, runs.Planned)
 		if r.Counts.Persons.Inserted != 600 || e.status().Persons.Active != 0 {
 			t.Fatalf("dry run: counts %+v, state %+v", r.Counts.Persons, e.status())
+		}
+	})
+}
+
+// A run whose process was killed stays "running" until the next run of the tenant, holding the
+// lock, closes it as failed.
+func TestInterruptedRunIsClosedByTheNextRun(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, nil)
+		stuck := &runs.Run{Tenant: e.tenant.ID, Status: runs.Running, StartedAt: time.Now().UTC()}
+		if err := e.st.CreateRun(ctx, stuck); err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, e.imp(e.file("n1.xml", feedgen.Options{})), runs.Completed)
+		r, err := e.st.Run(ctx, stuck.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != runs.Failed || r.Error == nil || !strings.Contains(r.Error.Message, "interrupted") {
+			t.Fatalf("stuck run after the next import: %s %+v", r.Status, r.Error)
 		}
 	})
 }

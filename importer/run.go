@@ -54,6 +54,7 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 			return nil, fmt.Errorf("import %s: lock: %w", t.ID, err)
 		}
 		defer release()
+		im.closeInterrupted(ctx, t.ID)
 	}
 	if err := im.store.CreateRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("import %s: record run: %w", t.ID, err)
@@ -105,6 +106,27 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 		"groups", countLine(run.Counts.Groups), "memberships", countLine(run.Counts.Memberships))
 	im.report(ctx, t, run, plan)
 	return run, nil
+}
+
+// closeInterrupted marks runs of the tenant still "running" as failed: we hold the tenant's
+// lock, so their process is gone (killed, crashed, power cut). Their apply was one transaction,
+// so the state is the old one; the record says so.
+func (im *Importer) closeInterrupted(ctx context.Context, tenant string) {
+	stuck, err := im.store.ListRuns(ctx, store.ListRunsParams{Tenant: tenant, Status: []runs.Status{runs.Running}})
+	if err != nil {
+		im.log.Warn("look for interrupted runs", "tenant", tenant, "err", err)
+		return
+	}
+	for _, r := range stuck {
+		r.Status = runs.Failed
+		r.Error = &runs.Error{Message: "interrupted: the process ended before the run finished; nothing of it was applied (the apply is one transaction)"}
+		im.finish(r)
+		if err := im.store.SaveRun(ctx, r); err != nil {
+			im.log.Warn("close interrupted run", "tenant", tenant, "run", r.ID, "err", err)
+			continue
+		}
+		im.log.Warn("closed an interrupted run", "tenant", tenant, "run", r.ID)
+	}
 }
 
 // makePlan reads the file into the diff against the tenant's current state.
