@@ -33,30 +33,39 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	a.log.Info("serving", "tenants", len(a.cfg.Tenants))
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
+	var last time.Time // the last minute whose schedules were checked
 	for {
+		// Every minute since the last check: a slow tick never skips a tenant's slot.
 		now := time.Now().Truncate(time.Minute)
-		for i := range a.cfg.Tenants {
-			t := &a.cfg.Tenants[i]
-			if due, err := g.IsDue(t.Schedule, now); err != nil || !due {
-				continue
-			}
-			mu.Lock()
-			busy := running[t.ID]
-			running[t.ID] = true
-			mu.Unlock()
-			if busy {
-				a.log.Warn("previous run still going; this slot is skipped", "tenant", t.ID)
-				continue
-			}
-			wg.Add(1)
-			go func(t *config.Tenant) {
-				defer wg.Done()
-				defer func() { mu.Lock(); delete(running, t.ID); mu.Unlock() }()
-				if _, err := im.Run(ctx, t); err != nil {
-					a.log.Error("scheduled run", "tenant", t.ID, "err", err)
-				}
-			}(t)
+		from := last.Add(time.Minute)
+		if last.IsZero() || now.Sub(last) > 24*time.Hour {
+			from = now
 		}
+		for m := from; !m.After(now); m = m.Add(time.Minute) {
+			for i := range a.cfg.Tenants {
+				t := &a.cfg.Tenants[i]
+				if due, err := g.IsDue(t.Schedule, m); err != nil || !due {
+					continue
+				}
+				mu.Lock()
+				busy := running[t.ID]
+				running[t.ID] = true
+				mu.Unlock()
+				if busy {
+					a.log.Warn("previous run still going; this slot is skipped", "tenant", t.ID)
+					continue
+				}
+				wg.Add(1)
+				go func(t *config.Tenant) {
+					defer wg.Done()
+					defer func() { mu.Lock(); delete(running, t.ID); mu.Unlock() }()
+					if _, err := im.Run(ctx, t); err != nil && ctx.Err() == nil {
+						a.log.Error("scheduled run", "tenant", t.ID, "err", err)
+					}
+				}(t)
+			}
+		}
+		last = now
 		if _, err := a.mailer.Flush(ctx); err != nil {
 			a.log.Warn("queued status mails still waiting", "err", err)
 		}

@@ -219,6 +219,7 @@ func crashOnce(t *testing.T, storeURL func(dir string) string, persons int) bool
 	if r := imsfeed(t, dir, "--config", cfg, "import", "--tenant", tenant, a); r.code != 0 {
 		t.Fatalf("import A: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	t.Logf("A done %v", time.Now().Format("15:04:05.000"))
 	afterA := status(t, dir, cfg, tenant)
 	if afterA.StateVersion == 0 || afterA.Persons.Active == 0 {
 		t.Fatalf("after A: %+v", afterA)
@@ -233,13 +234,16 @@ func crashOnce(t *testing.T, storeURL func(dir string) string, persons int) bool
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("import B: no %q log line in 2 minutes\n%s", "applying plan", p.stderr())
 	}
+	t.Logf("applying seen %v", time.Now().Format("15:04:05.000"))
 	time.Sleep(100 * time.Millisecond) // into the apply, well before its end
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatal(err)
 	}
 	<-p.done
 	ws, _ := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	t.Logf("killed %v", time.Now().Format("15:04:05.000"))
 	afterKill := status(t, dir, cfg, tenant)
+	t.Logf("status %v", time.Now().Format("15:04:05.000"))
 	switch {
 	case !ws.Signaled() && ws.ExitStatus() != 0:
 		t.Fatalf("import B failed by itself (exit %d) before the kill\n%s", ws.ExitStatus(), p.stderr())
@@ -272,6 +276,7 @@ func crashOnce(t *testing.T, storeURL func(dir string) string, persons int) bool
 	if run.Before != afterA.StateVersion || run.After != afterA.StateVersion+1 {
 		t.Errorf("import B again: state version %d → %d, want %d → %d", run.Before, run.After, afterA.StateVersion, afterA.StateVersion+1)
 	}
+	t.Logf("B again %v", time.Now().Format("15:04:05.000"))
 	ps, gs, ms := fileCounts(t, dir, b)
 	final := status(t, dir, cfg, tenant)
 	if final.Persons.Active != ps || final.Groups.Active != gs || final.Memberships.Synced != ms ||

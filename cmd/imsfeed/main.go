@@ -35,11 +35,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	if ctx.Err() != nil && code == exitOK {
-		code = 130
-	}
-	os.Exit(code)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run dispatches and maps the outcome to an exit code in one place.
@@ -61,6 +57,9 @@ func run(ctx context.Context, args []string, stdout, stderr *os.File) int {
 		return exitUsage
 	case errors.Is(err, errHelp):
 		return exitOK
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "imsfeed: interrupted")
+		return 130
 	default:
 		fmt.Fprintln(stderr, "imsfeed:", err)
 		return exitFailed
