@@ -95,6 +95,7 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	if err != nil {
 		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
 	}
+	im.finish(run)
 	im.log.Info("held run approved and applied", "tenant", run.Tenant, "run", run.ID, "by", d.By)
 	im.report(ctx, t, run, plan)
 	return run, nil

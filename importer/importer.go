@@ -37,6 +37,9 @@ type Importer struct {
 	config string // the --config path to put into the approve command, "" for the default
 	// Progress, when set, is told how many bytes of the file were read (for a progress bar).
 	Progress func(read, total int64)
+	// Status, when set, is told what a long step is doing ("applying 1,234 changes…"); the
+	// command line prints it on a terminal.
+	Status func(msg string)
 }
 
 // Params are New's arguments. Now and Logger are optional.

@@ -111,9 +111,7 @@ func (a *app) cmdImport(ctx context.Context, args []string, dryRun bool) error {
 		return usageError{err.Error()}
 	}
 	im := a.importer()
-	if !*asJSON && a.isTerminal() {
-		im.Progress = newProgressBar(a.stderr, "reading").update
-	}
+	a.showProgress(im, *asJSON)
 	run, err := im.ImportFile(ctx, t, pos[0], importer.ImportOptions{DryRun: dryRun})
 	if err != nil {
 		return err
@@ -155,4 +153,14 @@ func (a *app) nextSteps(run *runs.Run) {
 	case runs.Planned:
 		fmt.Fprintf(w, "\nDry run: nothing was applied.\n")
 	}
+}
+
+// showProgress draws a bar for the read and a line for the apply, on a terminal only (never
+// with --json or when stderr is a file or pipe).
+func (a *app) showProgress(im *importer.Importer, asJSON bool) {
+	if asJSON || !a.isTerminal() {
+		return
+	}
+	im.Progress = newProgressBar(a.stderr, "reading").update
+	im.Status = func(msg string) { fmt.Fprintln(a.stderr, msg) }
 }

@@ -37,6 +37,7 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 		if err != nil {
 			return usageError{err.Error()}
 		}
+		a.showProgress(im, *asJSON)
 		run, err := im.Run(ctx, t)
 		if err != nil {
 			return err
