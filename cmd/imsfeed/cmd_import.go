@@ -144,7 +144,11 @@ func (a *app) nextSteps(run *runs.Run) {
 	w := a.stdout
 	switch run.Status {
 	case runs.Held:
-		fmt.Fprintf(w, "\nHeld by the safety filter: nothing beyond what is listed was applied. To look closer and decide:\n")
+		if run.Verdict.OnTrip == "hold-removals" {
+			fmt.Fprintf(w, "\nHeld by the safety filter: inserts and updates were applied; the removals wait. To look closer and decide:\n")
+		} else {
+			fmt.Fprintf(w, "\nHeld by the safety filter: nothing was applied. To look closer and decide:\n")
+		}
 		fmt.Fprintf(w, "  imsfeed %sshow %d --plan | less\n", cfg, run.ID)
 		fmt.Fprintf(w, "  imsfeed %sapprove %d --by \"$USER\" --reason \"...\"\n", cfg, run.ID)
 		fmt.Fprintf(w, "  imsfeed %sreject %d --by \"$USER\" --reason \"...\"\n", cfg, run.ID)
