@@ -14,10 +14,11 @@ unformatted=$(gofmt -l $(git ls-files '*.go'))
 
 if [[ -z ${IMSFEED_TEST_POSTGRES_URL:-} ]]; then
 	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/imsfeed-pg.XXXXXX")
-	trap 'scripts/postgres.sh stop "$pgdir"' EXIT
-	trap 'exit 130' INT TERM # so that the EXIT trap runs on ^C or kill as well
-	IMSFEED_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$pgdir")
-	echo "test.sh: PostgreSQL for the tests at $IMSFEED_TEST_POSTGRES_URL" >&2
+	pglog=$(mktemp "${TMPDIR:-/tmp}/imsfeed-pg-log.XXXXXX")
+	trap 'scripts/postgres.sh stop "$pgdir"; rm -f "$pglog"' EXIT
+	IMSFEED_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$pgdir" 2>"$pglog") \
+		|| { cat "$pglog" >&2; echo "test.sh: could not start PostgreSQL (see above)" >&2; exit 1; }
+	echo "test.sh: PostgreSQL for the tests at $IMSFEED_TEST_POSTGRES_URL"
 fi
 export IMSFEED_TEST_POSTGRES_URL
 # Under CI the PostgreSQL tests (and others needing real servers) fail instead of skipping.
