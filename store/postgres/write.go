@@ -15,10 +15,24 @@ import (
 // with one set-based statement per kind of change, in the order of sqlstore.RowWriter.
 func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 	p := w.Plan
+	// Which kinds of change the plan has: a statement for a kind it lacks is not run at all.
+	// (With statistics stale for a new tenant, PostgreSQL may loop over the temporary table
+	// once per stored row; skipping empty steps and indexing the key of removals avoids it.)
+	var has [3][7]bool
+	for i := range p.Groups {
+		has[0][p.Groups[i].Op] = true
+	}
+	for i := range p.Persons {
+		has[1][p.Persons[i].Op] = true
+	}
+	for i := range p.Memberships {
+		has[2][p.Memberships[i].Op] = true
+	}
+	removals := func(t int) bool { return has[t][change.Delete] || has[t][change.Archive] || has[t][change.Manualize] }
 	if len(p.Groups) > 0 {
 		err := copyRows(ctx, tx, `CREATE TEMP TABLE imsfeed_g (op smallint, key text, source text, name text,
   types jsonb, parents jsonb, attrs jsonb, hash bytea, is_course boolean) ON COMMIT DROP`,
-			"imsfeed_g", []string{"op", "key", "source", "name", "types", "parents", "attrs", "hash", "is_course"},
+			"imsfeed_g", "key", removals(0), []string{"op", "key", "source", "name", "types", "parents", "attrs", "hash", "is_course"},
 			len(p.Groups), func(i int) []any {
 				x := &p.Groups[i]
 				g := &x.Group
@@ -31,7 +45,7 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 	if len(p.Persons) > 0 {
 		err := copyRows(ctx, tx, `CREATE TEMP TABLE imsfeed_p (op smallint, key text, source text, name text,
   attrs jsonb, hash bytea) ON COMMIT DROP`,
-			"imsfeed_p", []string{"op", "key", "source", "name", "attrs", "hash"},
+			"imsfeed_p", "key", removals(1), []string{"op", "key", "source", "name", "attrs", "hash"},
 			len(p.Persons), func(i int) []any {
 				x := &p.Persons[i]
 				r := &x.Person
@@ -44,7 +58,7 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 	if len(p.Memberships) > 0 {
 		err := copyRows(ctx, tx, `CREATE TEMP TABLE imsfeed_m (op smallint, group_key text, member_key text, role text,
   member_type smallint, attrs jsonb, hash bytea) ON COMMIT DROP`,
-			"imsfeed_m", []string{"op", "group_key", "member_key", "role", "member_type", "attrs", "hash"},
+			"imsfeed_m", "group_key, member_key, role", removals(2), []string{"op", "group_key", "member_key", "role", "member_type", "attrs", "hash"},
 			len(p.Memberships), func(i int) []any {
 				x := &p.Memberships[i]
 				m := &x.Membership
@@ -62,32 +76,32 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		args  []any
 	}
 	t := w.Tenant
-	g, ps, m := len(p.Groups) > 0, len(p.Persons) > 0, len(p.Memberships) > 0
+	g, ps, m := has[0], has[1], has[2]
 	steps := []step{
-		{g, "group upserts", `INSERT INTO groups (tenant, key, source, name, types, parents, attrs, hash, is_course)
+		{g[change.Insert] || g[change.Update], "group upserts", `INSERT INTO groups (tenant, key, source, name, types, parents, attrs, hash, is_course)
 SELECT $1, key, source, name, types, parents, attrs, hash, is_course FROM imsfeed_g WHERE op IN (1, 2)
 ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = excluded.name,
   types = excluded.types, parents = excluded.parents, attrs = excluded.attrs, hash = excluded.hash,
   is_course = excluded.is_course`, []any{t}},
-		{ps, "person upserts", `INSERT INTO persons (tenant, key, source, name, attrs, hash, status, trashed_at, trashed_run)
+		{ps[change.Insert] || ps[change.Update] || ps[change.Restore], "person upserts", `INSERT INTO persons (tenant, key, source, name, attrs, hash, status, trashed_at, trashed_run)
 SELECT $1, key, source, name, attrs, hash, 'active', NULL, NULL FROM imsfeed_p WHERE op IN (1, 2, 4)
 ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = excluded.name,
   attrs = excluded.attrs, hash = excluded.hash, status = 'active', trashed_at = NULL, trashed_run = NULL`, []any{t}},
-		{m, "membership deletes", `DELETE FROM memberships x USING imsfeed_m t
+		{m[change.Delete], "membership deletes", `DELETE FROM memberships x USING imsfeed_m t
 WHERE t.op = 3 AND x.tenant = $1 AND x.group_key = t.group_key AND x.member_key = t.member_key
   AND x.role = t.role AND x.origin = 'synced'`, []any{t}},
-		{m, "memberships turned manual", `UPDATE memberships x SET origin = 'manual' FROM imsfeed_m t
+		{m[change.Manualize], "memberships turned manual", `UPDATE memberships x SET origin = 'manual' FROM imsfeed_m t
 WHERE t.op = 6 AND x.tenant = $1 AND x.group_key = t.group_key AND x.member_key = t.member_key
   AND x.role = t.role AND x.origin = 'synced'`, []any{t}},
-		{m, "membership upserts", `INSERT INTO memberships (tenant, group_key, member_key, role, member_type, attrs, hash, origin)
+		{m[change.Insert] || m[change.Update], "membership upserts", `INSERT INTO memberships (tenant, group_key, member_key, role, member_type, attrs, hash, origin)
 SELECT $1, group_key, member_key, role, member_type, attrs, hash, 'synced' FROM imsfeed_m WHERE op IN (1, 2)
 ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET member_type = excluded.member_type,
   attrs = excluded.attrs, hash = excluded.hash
 WHERE memberships.origin = 'synced'`, []any{t}},
-		{g, "group deletes", `DELETE FROM groups x USING imsfeed_g t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key`, []any{t}},
-		{g, "group archivals", `UPDATE groups x SET status = 'archived', archived_at = $2, archived_run = $3, parents = NULL
+		{g[change.Delete], "group deletes", `DELETE FROM groups x USING imsfeed_g t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key`, []any{t}},
+		{g[change.Archive], "group archivals", `UPDATE groups x SET status = 'archived', archived_at = $2, archived_run = $3, parents = NULL
 FROM imsfeed_g t WHERE t.op = 5 AND x.tenant = $1 AND x.key = t.key AND x.status = 'active'`, []any{t, w.Now, w.RunID}},
-		{ps, "person trashings", `UPDATE persons x SET status = 'trashed', trashed_at = $2, trashed_run = $3
+		{ps[change.Delete], "person trashings", `UPDATE persons x SET status = 'trashed', trashed_at = $2, trashed_run = $3
 FROM imsfeed_p t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key AND x.status = 'active'`, []any{t, w.Now, w.RunID}},
 	}
 	for _, s := range steps {
@@ -101,9 +115,10 @@ FROM imsfeed_p t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key AND x.status
 	return nil
 }
 
-// copyRows creates a temporary table and fills it with COPY. Big tables get statistics, so
-// the planner joins them with hashes rather than loops.
-func copyRows(ctx context.Context, tx *sql.Tx, create, table string, cols []string, n int, row func(int) []any) error {
+// copyRows creates a temporary table and fills it with COPY. When the rows include removals,
+// their key is indexed, so a removal finds its row by index whichever way the planner joins;
+// statistics let it choose hash joins for big tables.
+func copyRows(ctx context.Context, tx *sql.Tx, create, table, key string, index bool, cols []string, n int, row func(int) []any) error {
 	if _, err := tx.ExecContext(ctx, create); err != nil {
 		return err
 	}
@@ -124,10 +139,13 @@ func copyRows(ctx context.Context, tx *sql.Tx, create, table string, cols []stri
 	if err := st.Close(); err != nil {
 		return err
 	}
-	if n > 1000 {
-		if _, err := tx.ExecContext(ctx, "ANALYZE "+table); err != nil {
+	if index {
+		if _, err := tx.ExecContext(ctx, "CREATE INDEX ON "+table+" ("+key+")"); err != nil {
 			return err
 		}
+	}
+	if _, err := tx.ExecContext(ctx, "ANALYZE "+table); err != nil {
+		return err
 	}
 	return nil
 }
