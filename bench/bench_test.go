@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -106,5 +107,71 @@ func TestCaseErrors(t *testing.T) {
 		[]string{"tokens"}, []string{bad}, 1)
 	if err == nil || !strings.Contains(err.Error(), "bad.xml:3:") {
 		t.Errorf("table over a broken file: %v, want the child's error", err)
+	}
+}
+
+// TestImportCases runs the import cases as `make bench` does (each in its own child) on a small
+// feed: SQLite always, PostgreSQL when the tests have a server. Each row must show what its step
+// means: a full initial load, nothing changed, then about 1 % of the persons updated.
+func TestImportCases(t *testing.T) {
+	t.Parallel()
+	o := feedgen.Options{Persons: 2000, Groups: 100, MembersPerGroup: 20, Seed: 4}
+	file, data := writeFeed(t, o)
+	o.RenamePercent = 1
+	var twin bytes.Buffer
+	if err := feedgen.Write(&twin, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(strings.TrimSuffix(file, ".xml")+"-rename1.xml", twin.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	members := bytes.Count(data, []byte("<role "))
+	kinds := []string{"sqlite"}
+	env := []string{"BENCH_TEST_CHILD=1"}
+	url := os.Getenv("IMSFEED_TEST_POSTGRES_URL")
+	if url != "" {
+		kinds = append(kinds, "pg")
+		env = append(env, envPostgres+"="+url)
+	} else if os.Getenv("CI") == "true" {
+		t.Fatal("IMSFEED_TEST_POSTGRES_URL is not set under CI: the PostgreSQL cases must run (make test starts a server)")
+	}
+	var names []string
+	for _, k := range kinds {
+		names = append(names, k+"-initial", k+"-unchanged", k+"-1pct", k+"-1pct")
+	}
+	var out bytes.Buffer
+	if err := table(context.Background(), &out, childRunner(os.Args[0], env...), names, []string{file}, 1); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	if err := cleanupImports(context.Background(), file, url); err != nil {
+		t.Error(err)
+	}
+	lines := strings.Split(out.String(), "\n")
+	for i, k := range kinds {
+		rows := lines[2+4*i : 6+4*i]
+		all := fmt.Sprintf("groups %d, inserted %d, memberships %d, persons %d", o.Groups, o.Groups+members+o.Persons, members, o.Persons)
+		for j, want := range []string{
+			"deleted 0, " + all + ", updated 0", // the initial load inserts everything
+			"inserted 0, memberships",           // the same file again: nothing
+			"inserted 0, memberships",           // the twin: a few persons updated
+			"inserted 0, memberships",           // and back
+		} {
+			if !strings.Contains(rows[j], want) || !strings.Contains(rows[j], "read+diff") {
+				t.Errorf("%s row %d: %q, want %q and the phases", k, j, rows[j], want)
+			}
+		}
+		if !strings.Contains(rows[1], "updated 0;") {
+			t.Errorf("%s unchanged: %q, want nothing updated", k, rows[1])
+		}
+		for _, row := range rows[2:] {
+			m := regexp.MustCompile(`updated (\d+);`).FindStringSubmatch(row)
+			if n, _ := strconv.Atoi(m[1]); n < o.Persons/200 || n > o.Persons/50 {
+				t.Errorf("%s 1pct: %d persons updated, want about %d", k, n, o.Persons/100)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(file), "bench-import-sqlite.json")); !os.IsNotExist(err) {
+		t.Errorf("cleanup left the state file: %v", err)
 	}
 }

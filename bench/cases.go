@@ -17,7 +17,9 @@ type result struct {
 	Bytes   int64          `json:"bytes"`
 	Seconds float64        `json:"seconds"` // the measured work only, not process start-up
 	Counts  map[string]int `json:"counts,omitempty"`
-	MaxRSS  int64          `json:"max_rss,omitempty"` // bytes; filled in by the parent
+	// Phases are the seconds of a case's parts (the import cases: open, loadstate, read+diff, apply).
+	Phases map[string]float64 `json:"phases,omitempty"`
+	MaxRSS int64              `json:"max_rss,omitempty"` // bytes; filled in by the parent
 }
 
 // A case measures one thing over one file. run does the work and returns what it counted;
@@ -25,16 +27,17 @@ type result struct {
 type benchCase struct {
 	name, about string
 	run         func(ctx context.Context, f *os.File) (map[string]int, error)
+	// phased, set in place of run, also reports how long each part took.
+	phased func(ctx context.Context, f *os.File) (map[string]int, map[string]float64, error)
 }
 
 // cases lists every benchmark. tokens is the baseline the others are compared with.
-// Import benchmarks (initial import, 1 %-renamed re-import, unchanged re-import on PostgreSQL)
-// belong here too: a case may read more arguments from the environment (e.g. a database URL).
-var cases = []benchCase{
-	{"tokens", "a bare encoding/xml Decoder.Token() loop", tokenLoop},
-	{"read", "the project's reader, ims.Read (snapshot mode), with a counting handler", imsRead},
-	{"read-event", "ims.Read in event mode: no duplicate-key set", imsReadEvent},
-}
+// The import cases (import.go) read more arguments from the environment (e.g. a database URL).
+var cases = append([]benchCase{
+	{name: "tokens", about: "a bare encoding/xml Decoder.Token() loop", run: tokenLoop},
+	{name: "read", about: "the project's reader, ims.Read (snapshot mode), with a counting handler", run: imsRead},
+	{name: "read-event", about: "ims.Read in event mode: no duplicate-key set", run: imsReadEvent},
+}, importCases()...)
 
 func findCase(name string) (benchCase, bool) {
 	for _, c := range cases {
@@ -61,11 +64,17 @@ func runCase(ctx context.Context, name, file string) (*result, error) {
 		return nil, err
 	}
 	start := time.Now()
-	counts, err := c.run(ctx, f)
+	var counts map[string]int
+	var phases map[string]float64
+	if c.phased != nil {
+		counts, phases, err = c.phased(ctx, f)
+	} else {
+		counts, err = c.run(ctx, f)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("case %s on %s: %w", name, file, err)
 	}
-	return &result{Case: name, File: file, Bytes: st.Size(), Seconds: time.Since(start).Seconds(), Counts: counts}, nil
+	return &result{Case: name, File: file, Bytes: st.Size(), Seconds: time.Since(start).Seconds(), Counts: counts, Phases: phases}, nil
 }
 
 // tokenLoop is the baseline: what reading the bytes as XML costs, with nothing done per token.

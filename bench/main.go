@@ -6,9 +6,11 @@
 //	bench table [-runs N] [-cases tokens,read] FILE...   run cases as children; print a table
 //	bench case NAME FILE                                 run one case here; print its JSON result
 //	bench list                                           list the cases
+//	bench cleanup FILE                                   drop what the import cases made for FILE
 //
-// To add a benchmark (e.g. an import into PostgreSQL), add a case to the cases table; `table`
-// measures it like the others and shows its time relative to the tokens case.
+// To add a benchmark, add a case to the cases table; `table` measures it like the others and
+// shows its time relative to the tokens case. The import cases (import.go) run the real importer
+// into PostgreSQL or SQLite: an initial load, an unchanged re-import and a 1 % change.
 package main
 
 import (
@@ -42,7 +44,8 @@ func main() {
 
 const usage = `usage: bench table [-runs N] [-cases a,b] FILE...
        bench case NAME FILE
-       bench list`
+       bench list
+       bench cleanup FILE`
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -72,9 +75,14 @@ func run(ctx context.Context, args []string) error {
 		return json.NewEncoder(os.Stdout).Encode(res)
 	case "list":
 		for _, c := range cases {
-			fmt.Printf("%-10s %s\n", c.name, c.about)
+			fmt.Printf("%-16s %s\n", c.name, c.about)
 		}
 		return nil
+	case "cleanup":
+		if len(args) != 2 {
+			return fmt.Errorf("%w: %s", errUsage, usage)
+		}
+		return cleanupImports(ctx, args[1], os.Getenv(envPostgres))
 	}
 	return fmt.Errorf("%w: unknown command %q\n%s", errUsage, args[0], usage)
 }

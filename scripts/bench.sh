@@ -1,16 +1,46 @@
 #!/usr/bin/env bash
-# make bench: the reading benchmark of issue 2 on generated feeds (see bench/ and samples/feedgen).
-# Generates a ~30 MB and a ~300 MB feed into a temp folder (removed on exit; nothing is left in
+# make bench: the reading benchmark of issue 2 and the import benchmark of issue 3 on generated
+# feeds (see bench/ and samples/feedgen). Generates a ~30 MB and a ~300 MB feed, each with a twin
+# that has 1 % of the persons renamed, into a temp folder (removed on exit; nothing is left in
 # the checkout), then `bench table` runs each case in its own process and prints MB/s, peak RSS
-# and the reader's time relative to a bare encoding/xml Token() loop.
+# and each case's time relative to a bare encoding/xml Token() loop over the same file.
+#
+# The import cases run the real importer into PostgreSQL (pg-*) and SQLite (sqlite-*): an initial
+# load into an empty tenant, the same file again, then the 1 %-renamed twin. PostgreSQL is
+# $IMSFEED_BENCH_POSTGRES_URL (each initial load gets a schema of its own, dropped at the end),
+# else a throwaway server started with scripts/postgres.sh and stopped at the end.
 #   BENCH_SIZES="30"     only the 30 MB file (default "30 300")
 #   BENCH_RUNS=3         runs per case; the fastest counts (default 1)
-#   BENCH_CASES=...      cases to run (default tokens,read,read-event; `go run ./bench list`)
+#   BENCH_CASES=...      cases to run (default: all; `go run ./bench list`)
+#   BENCH_PROFILE=DIR    write a CPU profile of each import case into DIR (go tool pprof DIR/CASE.pprof)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/imsfeed-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+pgdir=""
+cleanup() {
+	if [[ -x $tmp/bench ]]; then
+		for f in "$tmp"/feed-*MB.xml; do
+			[[ -e $f ]] && "$tmp/bench" cleanup "$f" || true
+		done
+	fi
+	[[ -z $pgdir ]] || scripts/postgres.sh stop "$pgdir"
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM # so that the EXIT trap runs on ^C or kill as well
+
+cases=${BENCH_CASES:-tokens,read,read-event,pg-initial,pg-unchanged,pg-1pct,sqlite-initial,sqlite-unchanged,sqlite-1pct}
+if [[ ,$cases, == *,pg-* && -z ${IMSFEED_BENCH_POSTGRES_URL:-} ]]; then
+	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/imsfeed-pg.XXXXXX")
+	IMSFEED_BENCH_POSTGRES_URL=$(scripts/postgres.sh start "$pgdir")
+	echo "bench.sh: a throwaway PostgreSQL at $IMSFEED_BENCH_POSTGRES_URL" >&2
+fi
+export IMSFEED_BENCH_POSTGRES_URL=${IMSFEED_BENCH_POSTGRES_URL:-}
+if [[ -n ${BENCH_PROFILE:-} ]]; then
+	mkdir -p "$BENCH_PROFILE"
+	export IMSFEED_BENCH_CPUPROFILE=$BENCH_PROFILE
+fi
 
 go build -o "$tmp/feedgen" ./samples/cmd/feedgen
 go build -o "$tmp/bench" ./bench
@@ -24,7 +54,10 @@ for size in ${BENCH_SIZES:-30 300}; do
 	esac
 	f="$tmp/feed-${size}MB.xml"
 	"$tmp/feedgen" -persons "$persons" -groups "$groups" -members 75 -seed 1 -o "$f"
+	if [[ ,$cases, == *-1pct,* ]]; then # the 1 %-renamed twin the *-1pct cases import
+		"$tmp/feedgen" -persons "$persons" -groups "$groups" -members 75 -seed 1 -rename 1 -o "${f%.xml}-rename1.xml"
+	fi
 	files+=("$f")
 done
 
-"$tmp/bench" table -runs "${BENCH_RUNS:-1}" -cases "${BENCH_CASES:-tokens,read,read-event}" "${files[@]}"
+"$tmp/bench" table -runs "${BENCH_RUNS:-1}" -cases "$cases" "${files[@]}"

@@ -178,6 +178,21 @@ func (p *proc) exitCode() int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
+// runStatuses are the tenant's run statuses, newest first.
+func runStatuses(t *testing.T, dir, cfg, tenant string) []string {
+	t.Helper()
+	r := imsfeed(t, dir, "--config", cfg, "runs", "--tenant", tenant, "--json")
+	var list []struct{ Status string }
+	if err := json.Unmarshal([]byte(r.stdout), &list); r.code != 0 || err != nil {
+		t.Fatalf("runs: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	var out []string
+	for _, x := range list {
+		out = append(out, x.Status)
+	}
+	return out
+}
+
 // TestKillMidApplyKeepsOldState is issue 3's crash check: kill -9 the importing process in the
 // middle of the apply; the state is the old one, and the next run completes.
 func TestKillMidApplyKeepsOldState(t *testing.T) {
@@ -219,7 +234,6 @@ func crashOnce(t *testing.T, storeURL func(dir string) string, persons int) bool
 	if r := imsfeed(t, dir, "--config", cfg, "import", "--tenant", tenant, a); r.code != 0 {
 		t.Fatalf("import A: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	t.Logf("A done %v", time.Now().Format("15:04:05.000"))
 	afterA := status(t, dir, cfg, tenant)
 	if afterA.StateVersion == 0 || afterA.Persons.Active == 0 {
 		t.Fatalf("after A: %+v", afterA)
@@ -234,16 +248,13 @@ func crashOnce(t *testing.T, storeURL func(dir string) string, persons int) bool
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("import B: no %q log line in 2 minutes\n%s", "applying plan", p.stderr())
 	}
-	t.Logf("applying seen %v", time.Now().Format("15:04:05.000"))
 	time.Sleep(100 * time.Millisecond) // into the apply, well before its end
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatal(err)
 	}
 	<-p.done
 	ws, _ := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	t.Logf("killed %v", time.Now().Format("15:04:05.000"))
 	afterKill := status(t, dir, cfg, tenant)
-	t.Logf("status %v", time.Now().Format("15:04:05.000"))
 	switch {
 	case !ws.Signaled() && ws.ExitStatus() != 0:
 		t.Fatalf("import B failed by itself (exit %d) before the kill\n%s", ws.ExitStatus(), p.stderr())
@@ -259,12 +270,12 @@ func crashOnce(t *testing.T, storeURL func(dir string) string, persons int) bool
 	}
 
 	// The killed run's record stays "running": its final save was in the rolled-back
-	// transaction. That is expected; the next run must not trip over it (or over a lock).
-	r := imsfeed(t, dir, "--config", cfg, "runs", "--tenant", tenant, "--json")
-	if !strings.Contains(r.stdout, `"running"`) {
-		t.Logf("no run left running after the kill (fine too):\n%s", r.stdout)
+	// transaction. The next run, holding the lock, closes it as failed ("interrupted").
+	killed := runStatuses(t, dir, cfg, tenant)
+	if len(killed) != 2 || killed[0] != "running" {
+		t.Errorf("runs after the kill: %v, want the killed run still running, then A's", killed)
 	}
-	r = imsfeed(t, dir, "--config", cfg, "import", "--tenant", tenant, "--json", b)
+	r := imsfeed(t, dir, "--config", cfg, "import", "--tenant", tenant, "--json", b)
 	var run struct {
 		Status string
 		Before int64 `json:"state_version_before"`
@@ -276,7 +287,11 @@ func crashOnce(t *testing.T, storeURL func(dir string) string, persons int) bool
 	if run.Before != afterA.StateVersion || run.After != afterA.StateVersion+1 {
 		t.Errorf("import B again: state version %d → %d, want %d → %d", run.Before, run.After, afterA.StateVersion, afterA.StateVersion+1)
 	}
-	t.Logf("B again %v", time.Now().Format("15:04:05.000"))
+	if after := runStatuses(t, dir, cfg, tenant); len(after) != 3 || after[1] != "failed" {
+		t.Errorf("runs after B again: %v, want the killed run closed as failed", after)
+	} else if r := imsfeed(t, dir, "--config", cfg, "runs", "--tenant", tenant); !strings.Contains(r.stdout, "interrupted") {
+		t.Logf("the closed run does not say it was interrupted:\n%s", r.stdout)
+	}
 	ps, gs, ms := fileCounts(t, dir, b)
 	final := status(t, dir, cfg, tenant)
 	if final.Persons.Active != ps || final.Groups.Active != gs || final.Memberships.Synced != ms ||

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	_ "github.com/lib/pq" // the cleanup's admin connection
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/safety"
+	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/storeurl"
+)
+
+// The import cases run the real importer (importer.New + ImportFile) on FILE into a store:
+//
+//	<store>-initial    a new, empty tenant (PostgreSQL: in a new schema; SQLite: a new file)
+//	<store>-unchanged  the file the tenant last imported, again: nothing changes
+//	<store>-1pct       the other one of FILE and its 1 %-renamed twin: ~1 % person updates
+//
+// They run in that order (the later ones continue the tenant the last -initial made) and read
+// their settings from the environment:
+//
+//	IMSFEED_BENCH_POSTGRES_URL  the PostgreSQL server of the pg-* cases
+//	IMSFEED_BENCH_RENAMED       FILE's twin with 1 % of the persons renamed (default FILE-rename1.xml)
+//	IMSFEED_BENCH_STATE_DIR     where the tenant's state (and SQLite files) live (default FILE's folder)
+//	IMSFEED_BENCH_CPUPROFILE    a folder: each import case writes CASE.pprof there
+//	IMSFEED_BENCH_MEMPROFILE    a folder: each import case writes CASE.heap there, the live heap
+//	                            as the apply starts (where the peak is); it costs a GC, so time
+//	                            figures of such a run are a little off
+//
+// The safety filter is off for the bench tenant: it must not hold a measured run.
+
+const (
+	envPostgres   = "IMSFEED_BENCH_POSTGRES_URL"
+	envRenamed    = "IMSFEED_BENCH_RENAMED"
+	envStateDir   = "IMSFEED_BENCH_STATE_DIR"
+	envCPUProfile = "IMSFEED_BENCH_CPUPROFILE"
+	envMemProfile = "IMSFEED_BENCH_MEMPROFILE"
+)
+
+// importCases are appended to cases (cases.go) by init.
+func importCases() []benchCase {
+	var cs []benchCase
+	for _, kind := range []string{"pg", "sqlite"} {
+		for _, step := range []struct{ name, about string }{
+			{"initial", "importer.ImportFile into a new empty tenant"},
+			{"unchanged", "the same file again (run after -initial)"},
+			{"1pct", "the file with 1% of persons renamed (run after -initial)"},
+		} {
+			name := kind + "-" + step.name
+			cs = append(cs, benchCase{name: name, about: step.about + " on " + kind,
+				phased: func(ctx context.Context, f *os.File) (map[string]int, map[string]float64, error) {
+					return importCase(ctx, name, kind, step.name, f.Name())
+				}})
+		}
+	}
+	return cs
+}
+
+// importState is what the -initial case leaves for the later ones, one file per store kind.
+type importState struct {
+	Tenant  string   `json:"tenant"`
+	URL     string   `json:"url"`     // the store URL (with the schema, for PostgreSQL)
+	Last    string   `json:"last"`    // the file last imported
+	Schemas []string `json:"schemas"` // every PostgreSQL schema made so far, for cleanup
+	Files   []string `json:"files"`   // every SQLite file made so far, for cleanup
+}
+
+func statePath(kind, file string) string {
+	dir := os.Getenv(envStateDir)
+	if dir == "" {
+		dir = filepath.Dir(file)
+	}
+	return filepath.Join(dir, "bench-import-"+kind+".json")
+}
+
+func loadImportState(path string) (*importState, error) {
+	var st importState
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &st, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &st, nil
+}
+
+func (st *importState) save(path string) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
+
+func renamedFile(file string) string {
+	if f := os.Getenv(envRenamed); f != "" {
+		return f
+	}
+	return strings.TrimSuffix(file, ".xml") + "-rename1.xml"
+}
+
+// importCase prepares the tenant for step, imports, checks the run did what the step means,
+// and returns counts and the time of each phase (seconds).
+func importCase(ctx context.Context, name, kind, step, file string) (map[string]int, map[string]float64, error) {
+	sp := statePath(kind, file)
+	st, err := loadImportState(sp)
+	if err != nil {
+		return nil, nil, err
+	}
+	target := file
+	switch step {
+	case "initial":
+		st.Tenant = fmt.Sprintf("bench-%08x", rand.Uint32())
+		if st.URL, err = newStoreURL(ctx, kind, sp, st); err != nil {
+			return nil, nil, err
+		}
+	case "unchanged":
+		if st.Tenant == "" {
+			return nil, nil, fmt.Errorf("%s: no bench tenant yet: run %s-initial first", name, kind)
+		}
+		if st.Last != "" {
+			target = st.Last
+		}
+	case "1pct":
+		if st.Tenant == "" {
+			return nil, nil, fmt.Errorf("%s: no bench tenant yet: run %s-initial first", name, kind)
+		}
+		// Alternate between the file and its twin: each is a 1 % rename of the other.
+		if st.Last != renamedFile(file) {
+			target = renamedFile(file)
+		}
+		if _, err := os.Stat(target); err != nil {
+			return nil, nil, fmt.Errorf("%s: the 1%%-renamed twin of %s: %w (set %s, or generate it with feedgen -rename 1)", name, file, err, envRenamed)
+		}
+	}
+
+	if dir := os.Getenv(envCPUProfile); dir != "" {
+		pf, err := os.Create(filepath.Join(dir, name+".pprof"))
+		if err != nil {
+			return nil, nil, err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return nil, nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	phases := map[string]float64{}
+	t0 := time.Now()
+	s, err := storeurl.Open(ctx, st.URL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: open store: %w", name, err)
+	}
+	defer s.Close()
+	phases["open"] = time.Since(t0).Seconds()
+
+	ts := &timingStore{Store: s}
+	if dir := os.Getenv(envMemProfile); dir != "" {
+		ts.heapProfile = filepath.Join(dir, name+".heap")
+	}
+	tenant := config.DefaultTenant(st.Tenant)
+	tenant.Safety = safety.Policy{} // every limit off: the bench must not be held
+	cfg := &config.Config{LockWait: time.Minute, Tenants: []config.Tenant{tenant}}
+	im := importer.New(importer.Params{Config: cfg, Store: ts})
+	t1 := time.Now()
+	run, err := im.ImportFile(ctx, &tenant, target, importer.ImportOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	end := time.Now()
+	if run.Status != runs.Completed {
+		msg := ""
+		if run.Error != nil {
+			msg = run.Error.Message
+		}
+		return nil, nil, fmt.Errorf("%s: run %d of %s is %s, want completed %s", name, run.ID, target, run.Status, msg)
+	}
+	phases["import"] = end.Sub(t1).Seconds()
+	phases["loadstate"] = ts.loadState.Seconds()
+	phases["apply"] = ts.apply.Seconds()
+	applyStart := end
+	if !ts.applyStart.IsZero() {
+		applyStart = ts.applyStart
+	}
+	// read+diff is everything between the state being loaded and the apply starting: reading
+	// the XML into the diff, finishing the plan and the safety check.
+	phases["read+diff"] = applyStart.Sub(ts.loadEnd).Seconds()
+
+	c := run.Counts
+	counts := map[string]int{
+		"persons": c.Persons.After, "groups": c.Groups.After, "memberships": c.Memberships.After,
+		"inserted": c.Persons.Inserted + c.Groups.Inserted + c.Memberships.Inserted,
+		"updated":  c.Persons.Updated + c.Groups.Updated + c.Memberships.Updated,
+		"deleted":  c.Persons.Deleted + c.Groups.Deleted + c.Memberships.Deleted,
+	}
+	// A run that did something else than its step means measures the wrong thing.
+	switch {
+	case step == "initial" && (c.Persons.Before != 0 || counts["inserted"] == 0):
+		return nil, nil, fmt.Errorf("%s: not an initial load: %+v", name, c)
+	case step == "unchanged" && counts["inserted"]+counts["updated"]+counts["deleted"] != 0:
+		return nil, nil, fmt.Errorf("%s: the same file changed something: %+v", name, c)
+	case step == "1pct" && (c.Persons.Updated == 0 || c.Persons.Updated > c.Persons.Before/50):
+		return nil, nil, fmt.Errorf("%s: %d of %d persons updated, want about 1%%", name, c.Persons.Updated, c.Persons.Before)
+	}
+	st.Last = target
+	if err := st.save(sp); err != nil {
+		return nil, nil, err
+	}
+	return counts, phases, nil
+}
+
+// newStoreURL makes a new empty store for an initial load: a schema of its own on PostgreSQL
+// (so the tables and their indexes start empty), a new file for SQLite.
+func newStoreURL(ctx context.Context, kind, statePath string, st *importState) (string, error) {
+	switch kind {
+	case "sqlite":
+		f, err := filepath.Abs(filepath.Join(filepath.Dir(statePath), st.Tenant+".db"))
+		if err != nil {
+			return "", err
+		}
+		st.Files = append(st.Files, f)
+		return "sqlite://" + f, st.save(statePath)
+	case "pg":
+		base := os.Getenv(envPostgres)
+		if base == "" {
+			return "", fmt.Errorf("pg cases: set %s (scripts/bench.sh starts a throwaway server when it is unset)", envPostgres)
+		}
+		schema := "imsfeed_bench_" + strings.TrimPrefix(st.Tenant, "bench-")
+		db, err := sql.Open("postgres", base)
+		if err != nil {
+			return "", err
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+			return "", fmt.Errorf("create schema: %w", err)
+		}
+		st.Schemas = append(st.Schemas, schema)
+		if err := st.save(statePath); err != nil {
+			return "", err
+		}
+		u, err := url.Parse(base)
+		if err != nil {
+			return "", fmt.Errorf("%s is not a URL", envPostgres)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	return "", fmt.Errorf("unknown store kind %q", kind)
+}
+
+// cleanupImports drops what the import cases made next to file (schemas on the server pgURL,
+// SQLite files, state).
+func cleanupImports(ctx context.Context, file, pgURL string) error {
+	var errs []error
+	for _, kind := range []string{"pg", "sqlite"} {
+		sp := statePath(kind, file)
+		st, err := loadImportState(sp)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(st.Schemas) > 0 {
+			db, err := sql.Open("postgres", pgURL)
+			if err == nil {
+				for _, s := range st.Schemas {
+					if _, err := db.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+s+" CASCADE"); err != nil {
+						errs = append(errs, fmt.Errorf("drop schema %s: %w", s, err))
+					}
+				}
+				db.Close()
+			} else {
+				errs = append(errs, err)
+			}
+		}
+		for _, f := range st.Files {
+			for _, suffix := range []string{"", "-wal", "-shm", "-journal", ".locks"} {
+				os.RemoveAll(f + suffix)
+			}
+		}
+		os.Remove(sp)
+	}
+	return errors.Join(errs...)
+}
+
+// timingStore measures the store's share of an import: LoadState and Apply.
+type timingStore struct {
+	store.Store
+	loadState, apply time.Duration
+	loadEnd          time.Time
+	applyStart       time.Time
+	heapProfile      string // written as Apply starts, when set
+}
+
+func (s *timingStore) LoadState(ctx context.Context, tenant string) (*change.State, error) {
+	t := time.Now()
+	st, err := s.Store.LoadState(ctx, tenant)
+	s.loadEnd = time.Now()
+	s.loadState += s.loadEnd.Sub(t)
+	return st, err
+}
+
+func (s *timingStore) Apply(ctx context.Context, p store.ApplyParams) error {
+	if s.heapProfile != "" {
+		f, err := os.Create(s.heapProfile)
+		if err != nil {
+			return err
+		}
+		runtime.GC()
+		err = pprof.WriteHeapProfile(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	s.applyStart = time.Now()
+	err := s.Store.Apply(ctx, p)
+	s.apply += time.Since(s.applyStart)
+	return err
+}
