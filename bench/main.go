@@ -21,8 +21,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/imsfeed/imsfeed/importer"
 )
 
 // errUsage is a command-line mistake: exit code 2.
@@ -55,7 +58,7 @@ func run(ctx context.Context, args []string) error {
 	case "table":
 		fs := flag.NewFlagSet("table", flag.ContinueOnError)
 		runs := fs.Int("runs", 1, "runs of each case; the fastest counts, the largest RSS counts")
-		names := fs.String("cases", "tokens,read,read-event", "cases to run, comma-separated; tokens is the baseline")
+		names := fs.String("cases", "tokens,read,read-validate,read-event", "cases to run, comma-separated; tokens is the baseline")
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() == 0 || *runs < 1 {
 			return fmt.Errorf("%w: %s", errUsage, usage)
 		}
@@ -67,6 +70,10 @@ func run(ctx context.Context, args []string) error {
 	case "case":
 		if len(args) != 3 {
 			return fmt.Errorf("%w: %s", errUsage, usage)
+		}
+		// A case runs as the imsfeed binary would: under its default soft memory limit.
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(importer.DefaultMemoryLimit)
 		}
 		res, err := runCase(ctx, args[1], args[2])
 		if err != nil {

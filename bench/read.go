@@ -8,21 +8,26 @@ import (
 	"github.com/imsfeed/imsfeed/record"
 )
 
-// imsRead reads the file with the project's reader in snapshot mode (duplicate-key checks on,
-// as on a nightly import) and a handler that only counts.
+// imsRead reads the file as a nightly import does: snapshot mode, duplicate keys left to the
+// diff (which finds them with the state it holds anyway), a handler that only counts.
 func imsRead(ctx context.Context, f *os.File) (map[string]int, error) {
-	return imsReadMode(ctx, f, ims.ModeSnapshot)
+	return imsReadWith(ctx, f, ims.Options{Mode: ims.ModeSnapshot, SkipDuplicateCheck: true})
 }
 
-// imsReadEvent is imsRead in event mode, where keys are not collected for the duplicate check:
-// the difference between the two shows what that check costs in time and memory.
+// imsReadValidate reads as `imsfeed validate` does: the reader keeps a set of key hashes to
+// find duplicates itself (8–16 bytes a record).
+func imsReadValidate(ctx context.Context, f *os.File) (map[string]int, error) {
+	return imsReadWith(ctx, f, ims.Options{Mode: ims.ModeSnapshot})
+}
+
+// imsReadEvent is the reader in event mode, where duplicates are allowed.
 func imsReadEvent(ctx context.Context, f *os.File) (map[string]int, error) {
-	return imsReadMode(ctx, f, ims.ModeEvent)
+	return imsReadWith(ctx, f, ims.Options{Mode: ims.ModeEvent})
 }
 
-func imsReadMode(ctx context.Context, f *os.File, mode ims.Mode) (map[string]int, error) {
+func imsReadWith(ctx context.Context, f *os.File, o ims.Options) (map[string]int, error) {
 	var h countingHandler
-	res, err := ims.Read(ctx, f, f.Name(), ims.Options{Mode: mode}, &h)
+	res, err := ims.Read(ctx, f, f.Name(), o, &h)
 	if err != nil {
 		return nil, err
 	}

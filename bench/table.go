@@ -23,6 +23,7 @@ var targets = map[string]struct {
 	maxRSS   int64   // bytes
 }{
 	"read":             {maxRatio: 1.0, maxRSS: 100e6},
+	"read-validate":    {maxRatio: 1.0, maxRSS: 100e6},
 	"read-event":       {maxRatio: 1.0, maxRSS: 100e6},
 	"pg-initial":       {maxRatio: 2.0, maxRSS: 1e9},
 	"pg-1pct":          {maxRatio: 1.5, maxRSS: 1e9},

@@ -9,6 +9,7 @@ package diff
 
 import (
 	"fmt"
+	"hash/maphash"
 	"sort"
 	"strings"
 
@@ -58,13 +59,19 @@ type Differ struct {
 	opts   Options
 	before [3]int
 
-	persons    map[string]*record.Person // changed persons, by key, in file order via order
-	personGone map[string]record.Pos     // recstatus 3
-	groups     map[string]*record.Group  // every non-gone group in the file (few; needed for the hierarchy)
-	groupGone  map[string]record.Pos
-	members    map[record.MembershipKey]*record.Membership // new or changed memberships
-	memberGone map[record.MembershipKey]bool               // recstatus 3 or status 0
-	order      []orderItem
+	persons     map[string]*record.Person // changed persons, by key
+	personOrder []string                  // their keys in file order (each once)
+	personGone  map[string]record.Pos     // recstatus 3
+	groups      map[string]*record.Group  // every non-gone group in the file (few; needed for the hierarchy)
+	groupOrder  []string
+	groupGone   map[string]record.Pos
+	// Memberships are most of a file. Stored ones that changed are few and go in a map; new
+	// ones (all of them on an initial load) go in a slice in file order, found again by a
+	// 64-bit key hash: far smaller than a map keyed by three strings.
+	changed      map[record.MembershipKey]*record.Membership
+	changedOrder []record.MembershipKey
+	fresh        newMemberships
+	memberGone   map[record.MembershipKey]bool // recstatus 3 or status 0
 
 	warnings []record.Warning
 	notices  []change.Notice
@@ -102,12 +109,6 @@ func (d *Differ) duplicate(t record.Type, key string, pos record.Pos) {
 	}
 }
 
-type orderItem struct {
-	t   record.Type
-	key string
-	mk  record.MembershipKey
-}
-
 // New starts a diff against st.
 func New(st *change.State, opts Options) *Differ {
 	return &Differ{
@@ -118,7 +119,8 @@ func New(st *change.State, opts Options) *Differ {
 		personGone:   map[string]record.Pos{},
 		groups:       map[string]*record.Group{},
 		groupGone:    map[string]record.Pos{},
-		members:      map[record.MembershipKey]*record.Membership{},
+		changed:      map[record.MembershipKey]*record.Membership{},
+		fresh:        newNewMemberships(),
 		memberGone:   map[record.MembershipKey]bool{},
 		archivedSeen: map[string]int{},
 	}
@@ -139,9 +141,7 @@ func (d *Differ) Person(p *record.Person) error {
 	}
 	if p.Gone() {
 		d.personGone[p.Key] = p.Pos
-		if _, ok := d.persons[p.Key]; ok { // event file: added then deleted
-			delete(d.persons, p.Key)
-		}
+		delete(d.persons, p.Key) // event file: added then deleted
 		return nil
 	}
 	delete(d.personGone, p.Key)
@@ -150,10 +150,8 @@ func (d *Differ) Person(p *record.Person) error {
 		delete(d.persons, p.Key)
 		return nil
 	}
-	if _, dup := d.persons[p.Key]; !dup {
-		d.order = append(d.order, orderItem{t: record.Persons, key: p.Key})
-	}
 	d.persons[p.Key] = p
+	d.personOrder = append(d.personOrder, p.Key) // repeats are dropped at Finish
 	return nil
 }
 
@@ -173,10 +171,8 @@ func (d *Differ) Group(g *record.Group) error {
 		return nil
 	}
 	delete(d.groupGone, g.Key)
-	if _, dup := d.groups[g.Key]; !dup {
-		d.order = append(d.order, orderItem{t: record.Groups, key: g.Key})
-	}
 	d.groups[g.Key] = g
+	d.groupOrder = append(d.groupOrder, g.Key) // repeats are dropped at Finish
 	return nil
 }
 
@@ -194,25 +190,37 @@ func (d *Differ) Membership(m *record.Membership) error {
 		}
 		st.Seen = true
 		d.st.Memberships[k] = st
-	} else if _, again := d.members[k]; again {
+		if m.Gone() {
+			d.memberGone[k] = true
+			delete(d.changed, k)
+			return nil
+		}
+		delete(d.memberGone, k)
+		if st.Manual || st.Hash == m.Hash {
+			delete(d.changed, k)
+			return nil
+		}
+		if _, again := d.changed[k]; !again {
+			d.changedOrder = append(d.changedOrder, k)
+		}
+		d.changed[k] = m
+		return nil
+	}
+	// A membership the store does not have.
+	if i, ok := d.fresh.find(k); ok {
 		d.duplicate(record.Memberships, k.String(), m.Pos)
-	} else if d.memberGone[k] {
+		d.fresh.replace(i, m) // an event file may change its mind; a snapshot fails at Finish
+		return nil
+	}
+	if d.memberGone[k] {
 		d.duplicate(record.Memberships, k.String(), m.Pos)
+		delete(d.memberGone, k)
 	}
 	if m.Gone() {
 		d.memberGone[k] = true
-		delete(d.members, k)
 		return nil
 	}
-	delete(d.memberGone, k)
-	if st, ok := d.st.Memberships[k]; ok && (st.Manual || st.Hash == m.Hash) {
-		delete(d.members, k)
-		return nil
-	}
-	if _, dup := d.members[k]; !dup {
-		d.order = append(d.order, orderItem{t: record.Memberships, mk: k})
-	}
-	d.members[k] = m
+	d.fresh.add(m)
 	return nil
 }
 
@@ -249,57 +257,55 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		return !snapshot || st.Seen || keep.person(key)
 	}
 
-	var groupChanges []change.Group
-	var personChanges []change.Person
-	var memberChanges []change.Membership
+	personChanges := make([]change.Person, 0, len(d.persons)+len(d.st.Persons)/8)
+	groupChanges := make([]change.Group, 0, len(d.groups))
+	memberChanges := make([]change.Membership, 0, len(d.changed)+d.fresh.len())
 
 	// Inserts, updates and restores, in file order.
-	for _, it := range d.order {
-		switch it.t {
-		case record.Persons:
-			p, ok := d.persons[it.key]
-			if !ok {
-				continue
+	listed := make(map[string]bool, len(d.persons))
+	for _, key := range d.personOrder {
+		p, ok := d.persons[key]
+		if !ok || listed[key] {
+			continue
+		}
+		listed[key] = true
+		op := change.Insert
+		if st, ok := d.st.Persons[p.Key]; ok {
+			op = change.Update
+			if st.Trashed {
+				op = change.Restore
 			}
-			op := change.Insert
-			if st, ok := d.st.Persons[p.Key]; ok {
-				op = change.Update
-				if st.Trashed {
-					op = change.Restore
-				}
-			}
-			personChanges = append(personChanges, change.Person{Op: op, Person: *p})
-		case record.Groups:
-			g, ok := d.groups[it.key]
-			if !ok || groupAfter[it.key].skip {
-				continue
-			}
-			course := d.opts.Courses.IsCourse(g.Types)
-			st, exists := d.st.Groups[g.Key]
-			switch {
-			case exists && st.Archived:
-				// A course that reappears stays archived; an operator may restore it.
-				continue
-			case !exists:
-				groupChanges = append(groupChanges, change.Group{Op: change.Insert, Group: *g, Course: course})
-			case st.Hash != g.Hash || st.Course != course:
-				groupChanges = append(groupChanges, change.Group{Op: change.Update, Group: *g, Course: course})
-			}
-		case record.Memberships:
-			m, ok := d.members[it.mk]
-			if !ok {
-				continue
-			}
-			if !d.membershipValid(m, groupAfter, personActiveAfter) {
-				continue
-			}
-			op := change.Insert
-			if _, ok := d.st.Memberships[m.MembershipKey]; ok {
-				op = change.Update
-			}
-			memberChanges = append(memberChanges, change.Membership{Op: op, Membership: *m})
+		}
+		personChanges = append(personChanges, change.Person{Op: op, Person: *p})
+	}
+	clear(listed)
+	for _, key := range d.groupOrder {
+		g, ok := d.groups[key]
+		if !ok || listed[key] || groupAfter[key].skip {
+			continue
+		}
+		listed[key] = true
+		course := d.opts.Courses.IsCourse(g.Types)
+		st, exists := d.st.Groups[g.Key]
+		switch {
+		case exists && st.Archived:
+			// A course that reappears stays archived; an operator may restore it.
+		case !exists:
+			groupChanges = append(groupChanges, change.Group{Op: change.Insert, Group: *g, Course: course})
+		case st.Hash != g.Hash || st.Course != course:
+			groupChanges = append(groupChanges, change.Group{Op: change.Update, Group: *g, Course: course})
 		}
 	}
+	for _, k := range d.changedOrder {
+		if m, ok := d.changed[k]; ok && d.membershipValid(m, groupAfter, personActiveAfter) {
+			memberChanges = append(memberChanges, change.Membership{Op: change.Update, Membership: *m})
+		}
+	}
+	d.fresh.each(func(m *record.Membership) {
+		if d.membershipValid(m, groupAfter, personActiveAfter) {
+			memberChanges = append(memberChanges, change.Membership{Op: change.Insert, Membership: *m})
+		}
+	})
 
 	// Reappeared archived courses, reported once each.
 	for _, key := range sortedKeys(d.groups) {
@@ -345,10 +351,10 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		if st.Manual {
 			continue
 		}
-		if _, changed := d.members[k]; changed {
+		if _, changed := d.changed[k]; changed {
 			// The file has a new version of it, but its person or group may still be going.
 			if op, ok := removedGroup[k.Group]; ok {
-				delete(d.members, k)
+				delete(d.changed, k)
 				removals = append(removals, membershipRemoval(k, op))
 				continue
 			}
@@ -643,4 +649,79 @@ func lessKey(a, b record.MembershipKey) bool {
 		return a.Member < b.Member
 	}
 	return a.Role < b.Role
+}
+
+// newMemberships holds the memberships a file adds, in file order, each findable by key. The
+// index maps a 64-bit hash of the key to its place; the rare second key of one hash goes in
+// overflow, so lookups are exact.
+type newMemberships struct {
+	seed     maphash.Seed
+	list     []*record.Membership
+	index    map[uint64]int32
+	overflow map[record.MembershipKey]int32
+	removed  map[int32]bool // an event file that deletes what it added
+}
+
+func newNewMemberships() newMemberships {
+	return newMemberships{seed: maphash.MakeSeed(), index: map[uint64]int32{}}
+}
+
+func (n *newMemberships) hash(k record.MembershipKey) uint64 {
+	var h maphash.Hash
+	h.SetSeed(n.seed)
+	h.WriteString(k.Group)
+	h.WriteByte(0)
+	h.WriteString(k.Member)
+	h.WriteByte(0)
+	h.WriteString(k.Role)
+	return h.Sum64()
+}
+
+func (n *newMemberships) find(k record.MembershipKey) (int32, bool) {
+	if i, ok := n.index[n.hash(k)]; ok && n.list[i].MembershipKey == k {
+		return i, true
+	}
+	i, ok := n.overflow[k]
+	return i, ok
+}
+
+func (n *newMemberships) add(m *record.Membership) {
+	i := int32(len(n.list))
+	n.list = append(n.list, m)
+	h := n.hash(m.MembershipKey)
+	if _, taken := n.index[h]; !taken {
+		n.index[h] = i
+		return
+	}
+	if n.overflow == nil {
+		n.overflow = map[record.MembershipKey]int32{}
+	}
+	n.overflow[m.MembershipKey] = i
+}
+
+// replace puts a later record of the same key in place i, or marks it removed when gone.
+func (n *newMemberships) replace(i int32, m *record.Membership) {
+	if m.Gone() {
+		if n.removed == nil {
+			n.removed = map[int32]bool{}
+		}
+		n.removed[i] = true
+		return
+	}
+	n.list[i] = m
+	delete(n.removed, i)
+}
+
+func (n *newMemberships) len() int { return len(n.list) }
+
+// each visits the memberships in file order and releases them, so the plan being built from
+// them does not hold the file's records twice.
+func (n *newMemberships) each(f func(*record.Membership)) {
+	for i, m := range n.list {
+		if !n.removed[int32(i)] {
+			f(m)
+		}
+		n.list[i] = nil
+	}
+	n.index = nil
 }

@@ -22,6 +22,12 @@ import (
 	"github.com/imsfeed/imsfeed/store"
 )
 
+// DefaultMemoryLimit is the soft memory limit the imsfeed binary runs under unless GOMEMLIMIT
+// is set. The largest import (a 150k-person, 1.5M-membership initial load) holds about 600 MB
+// live; without a limit the garbage collector's headroom doubles that. A soft limit only paces
+// the collector: a bigger tenant still imports, with the runtime capping the GC's CPU share.
+const DefaultMemoryLimit = 768 << 20
+
 // Mailer sends the status mail of a run. mailer.Mailer satisfies it.
 type Mailer interface {
 	Send(ctx context.Context, msg mailer.Message) (mailer.Result, error)

@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM # so that the EXIT trap runs on ^C or kill as well
 
-cases=${BENCH_CASES:-tokens,read,read-event,pg-initial,pg-unchanged,pg-1pct,sqlite-initial,sqlite-unchanged,sqlite-1pct}
+cases=${BENCH_CASES:-tokens,read,read-validate,read-event,pg-initial,pg-unchanged,pg-1pct,sqlite-initial,sqlite-unchanged,sqlite-1pct}
 if [[ ,$cases, == *,pg-* && -z ${IMSFEED_BENCH_POSTGRES_URL:-} ]]; then
 	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/imsfeed-pg.XXXXXX")
 	IMSFEED_BENCH_POSTGRES_URL=$(scripts/postgres.sh start "$pgdir")
