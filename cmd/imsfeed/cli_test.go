@@ -112,6 +112,51 @@ func TestDemoTellsTheNightlyStory(t *testing.T) {
 	if r := imsfeed(t, dir, "--config", cfg, "status", "--tenant", "northside", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"trashed": 28`) {
 		t.Errorf("status after the demo: %d %s %s", r.code, r.stdout, r.stderr)
 	}
+
+	// The trash can and the archive, as an operator uses them.
+	type item struct {
+		Key, Name string
+		Since     string
+		Run       int64
+	}
+	list := func(args ...string) []item {
+		t.Helper()
+		r := imsfeed(t, dir, append([]string{"--config", cfg}, args...)...)
+		var items []item
+		if err := json.Unmarshal([]byte(r.stdout), &items); err != nil || r.code != 0 {
+			t.Fatalf("%v: exit %d, %v\n%s%s", args, r.code, err, r.stdout, r.stderr)
+		}
+		return items
+	}
+	trash := list("trash", "list", "--tenant", "northside", "--json")
+	if len(trash) != 28 || trash[0].Key == "" || trash[0].Name == "" || trash[0].Since == "" || trash[0].Run != 6 {
+		t.Fatalf("trash list: %d items, first %+v", len(trash), trash[0])
+	}
+	archived := list("archive", "list", "--tenant", "northside", "--json")
+	if len(archived) != 2 || archived[0].Run != 5 {
+		t.Fatalf("archive list: %+v", archived)
+	}
+	if r := imsfeed(t, dir, "--config", cfg, "trash", "restore", "--tenant", "northside", trash[0].Key); r.code != 0 {
+		t.Fatalf("trash restore: %d %s", r.code, r.stderr)
+	}
+	if r := imsfeed(t, dir, "--config", cfg, "trash", "purge", "--tenant", "northside"); r.code != 2 {
+		t.Errorf("purge without keys or --older-than must refuse (exit 2), got %d", r.code)
+	}
+	if r := imsfeed(t, dir, "--config", cfg, "trash", "purge", "--tenant", "northside", trash[1].Key); r.code != 0 || !strings.Contains(r.stdout, "purged 1") {
+		t.Fatalf("trash purge: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := imsfeed(t, dir, "--config", cfg, "archive", "restore", "--tenant", "northside", archived[0].Key); r.code != 0 {
+		t.Fatalf("archive restore: %d %s", r.code, r.stderr)
+	}
+	if n := len(list("trash", "list", "--tenant", "northside", "--json")); n != 26 {
+		t.Errorf("after one restore and one purge the trash holds %d, want 26", n)
+	}
+	if n := len(list("archive", "list", "--tenant", "northside", "--json")); n != 1 {
+		t.Errorf("after one restore the archive holds %d, want 1", n)
+	}
+	if r := imsfeed(t, dir, "--config", cfg, "trash", "restore", "--tenant", "northside", "NOBODY"); r.code != 1 {
+		t.Errorf("restoring an unknown key: exit %d, want 1", r.code)
+	}
 }
 
 func writeDemo(t *testing.T, dir, night string) string {
