@@ -380,3 +380,17 @@ func TestInterruptedRunIsClosedByTheNextRun(t *testing.T) {
 		}
 	})
 }
+
+// A broken file the next night fails; it made no plan, so the held run stays approvable.
+func TestFailedRunDoesNotSupersedeAHold(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open, nil)
+		wantStatus(t, e.imp(e.file("n1.xml", feedgen.Options{})), runs.Completed)
+		held := e.imp(e.file("drop.xml", feedgen.Options{DropPercent: 30}))
+		wantStatus(t, held, runs.Held)
+		wantStatus(t, e.imp(e.write("broken.xml", []byte("<enterprise><person>"))), runs.Failed)
+		if _, err := e.im.Approve(context.Background(), importer.Decision{RunID: held.ID, By: "ops", Reason: "checked"}); err != nil {
+			t.Fatalf("hold after a failed run: %v", err)
+		}
+	})
+}

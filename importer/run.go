@@ -236,9 +236,11 @@ func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, plan *chang
 	return im.hold(ctx, run, held)
 }
 
-// supersede closes older held runs of the tenant: a newer run's plan replaces theirs.
+// supersede closes older held runs of the tenant: a newer run's plan replaces theirs. Only a
+// run that made a plan and applied or held it does; a failed run (a broken file) leaves an
+// older hold approvable.
 func (im *Importer) supersede(ctx context.Context, t *config.Tenant, run *runs.Run) {
-	if run.Status == runs.Skipped || run.Status == runs.Planned {
+	if run.Status != runs.Completed && run.Status != runs.Held {
 		return
 	}
 	old, err := im.store.SupersedeHeld(ctx, t.ID, run.ID, fmt.Sprintf("superseded by run %d", run.ID))
