@@ -110,8 +110,8 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 }
 
 // closeInterrupted marks runs of the tenant still "running" as failed: we hold the tenant's
-// lock, so their process is gone (killed, crashed, power cut). Their apply was one transaction,
-// so the state is the old one; the record says so.
+// lock, so their process is gone (killed, crashed, power cut). An apply is one transaction, so
+// the store holds either all of it or none of it.
 func (im *Importer) closeInterrupted(ctx context.Context, tenant string) {
 	stuck, err := im.store.ListRuns(ctx, store.ListRunsParams{Tenant: tenant, Status: []runs.Status{runs.Running}})
 	if err != nil {
@@ -120,7 +120,7 @@ func (im *Importer) closeInterrupted(ctx context.Context, tenant string) {
 	}
 	for _, r := range stuck {
 		r.Status = runs.Failed
-		r.Error = &runs.Error{Message: "interrupted: the process ended before the run finished; nothing of it was applied (the apply is one transaction)"}
+		r.Error = &runs.Error{Message: "interrupted: the process ended before the run finished; whatever it had not committed was rolled back (each apply is one transaction), and the state version says what the store holds"}
 		im.finish(r)
 		if err := im.store.SaveRun(ctx, r); err != nil {
 			im.log.Warn("close interrupted run", "tenant", tenant, "run", r.ID, "err", err)
