@@ -11,6 +11,7 @@ import (
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/safety"
 )
 
 // printJSON writes one JSON document: the --json contract.
@@ -29,7 +30,7 @@ func normalize(r *runs.Run) *runs.Run {
 		r.Attention = []change.Notice{}
 	}
 	if r.Verdict.Tripped == nil {
-		r.Verdict.Tripped = nil
+		r.Verdict.Tripped = []safety.Trip{}
 	}
 	return r
 }
