@@ -50,9 +50,16 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 		release, err := im.store.LockTenant(ctx, t.ID, im.cfg.LockWait)
 		if err != nil {
 			if errors.Is(err, store.ErrLocked) {
-				return nil, fmt.Errorf("import %s: %w (waited %s); try again when it has finished", t.ID, err, im.cfg.LockWait)
+				err = fmt.Errorf("%w (waited %s for tenant %s); nothing was read or changed. If no import of %s is running, look for a stuck imsfeed process",
+					err, im.cfg.LockWait, t.ID, t.ID)
+			} else {
+				err = fmt.Errorf("lock tenant %s: %w", t.ID, err)
 			}
-			return nil, fmt.Errorf("import %s: lock: %w", t.ID, err)
+			// Still an attempt: recorded and mailed, so that no mail means no attempt.
+			if cerr := im.store.CreateRun(ctx, run); cerr != nil {
+				return nil, fmt.Errorf("import %s: %v; and recording it: %w", t.ID, err, cerr)
+			}
+			return im.fail(ctx, t, run, err)
 		}
 		defer release()
 		im.closeInterrupted(ctx, t.ID)

@@ -44,7 +44,7 @@ func TestSecondProcessWaitsForTheLock(t *testing.T) {
 		t.Fatalf("the first import ended before the second gave up (%v): nothing was shown; make its file bigger", waited)
 	default:
 	}
-	if r.code != 1 || !strings.Contains(r.stderr, "another run of this tenant is in progress") || !strings.Contains(r.stderr, tenant) {
+	if r.code != 1 || !strings.Contains(r.stdout, "another run of this tenant is in progress") || !strings.Contains(r.stdout, tenant) {
 		t.Errorf("second import while the first holds the lock: exit %d, want 1 and a clear message\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if waited < 300*time.Millisecond {
@@ -54,11 +54,11 @@ func TestSecondProcessWaitsForTheLock(t *testing.T) {
 	if code := holder.exitCode(); code != 0 {
 		t.Fatalf("the first import: exit %d\n%s", code, holder.stderr())
 	}
-	// Only the first run happened: the second recorded no run and changed nothing.
+	// Only the first run changed anything; the second is recorded (and mailed) as failed.
 	r = imsfeed(t, dir, "--config", slow, "runs", "--tenant", tenant, "--json")
 	var list []struct{ Status string }
-	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 1 || list[0].Status != "completed" {
-		t.Errorf("runs: %v %s, want one completed run", err, r.stdout)
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 2 || list[0].Status != "failed" || list[1].Status != "completed" {
+		t.Errorf("runs: %v %s, want the second failed and the first completed", err, r.stdout)
 	}
 	if s := status(t, dir, slow, tenant); s.StateVersion != 1 {
 		t.Errorf("state version %d, want 1", s.StateVersion)
