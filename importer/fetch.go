@@ -27,7 +27,7 @@ func (im *Importer) Run(ctx context.Context, t *config.Tenant) (*runs.Run, error
 	}
 	secrets, err := t.SourceSecrets()
 	if err != nil {
-		return nil, err
+		return im.failFetch(ctx, t, fmt.Errorf("fetch: %w", err))
 	}
 	src, err := source.Open(ctx, t.Source, secrets, im.log.With("tenant", t.ID))
 	if err != nil {
