@@ -94,8 +94,13 @@ type DuplicateError struct {
 }
 
 func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("line %d:%d: record %s: %s", e.Pos.Line, e.Pos.Column, e.Key, e.Problem())
+}
+
+// Problem says what is wrong, without the position (the caller adds the file name to that).
+func (e *DuplicateError) Problem() string {
 	what := strings.TrimSuffix(e.Type.String(), "s")
-	msg := fmt.Sprintf("line %d:%d: record %s: duplicate %s key: a snapshot file must list each %s once", e.Pos.Line, e.Pos.Column, e.Key, what, what)
+	msg := fmt.Sprintf("duplicate %s key: a snapshot file must list each %s once", what, what)
 	if e.Count > 1 {
 		msg += fmt.Sprintf(" (%d repeated keys in the file)", e.Count)
 	}
@@ -399,9 +404,7 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	}
 	memberChanges = append(memberChanges, removals...)
 
-	for _, k := range keep.keptNotices(d.st) {
-		d.notices = append(d.notices, k)
-	}
+	d.notices = append(d.notices, keep.keptNotices(d.st)...)
 
 	plan.Persons, plan.Groups, plan.Memberships = personChanges, groupChanges, memberChanges
 	plan.Attention = d.notices

@@ -288,7 +288,8 @@ func runError(file string, err error) *runs.Error {
 	}
 	var de *diff.DuplicateError
 	if errors.As(err, &de) {
-		return &runs.Error{Line: de.Pos.Line, Column: de.Pos.Column, Key: de.Key, Message: file + ":" + strings.TrimPrefix(de.Error(), "line ")}
+		return &runs.Error{Line: de.Pos.Line, Column: de.Pos.Column, Key: de.Key,
+			Message: fmt.Sprintf("%s:%d:%d: record %s: %s", file, de.Pos.Line, de.Pos.Column, de.Key, de.Problem())}
 	}
 	if errors.Is(err, store.ErrStateChanged) {
 		return &runs.Error{Message: err.Error() + "; run the import again"}
