@@ -4,8 +4,6 @@ package importer
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -76,19 +74,17 @@ var (
 	ErrNotHeld = errors.New("run is not held")
 )
 
-// fileInfo hashes a local file for the run record.
+// fileInfo describes a local file for the run record. Its SHA-256 is computed while the file
+// is read for the import, not in a pass of its own.
 func fileInfo(path string) (runs.File, error) {
-	f, err := os.Open(path)
+	fi, err := os.Stat(path)
 	if err != nil {
 		return runs.File{}, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return runs.File{}, fmt.Errorf("read %s: %w", path, err)
+	if !fi.Mode().IsRegular() {
+		return runs.File{}, fmt.Errorf("%s is not a regular file", path)
 	}
-	return runs.File{Name: baseName(path), Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return runs.File{Name: baseName(path), Size: fi.Size()}, nil
 }
 
 func baseName(path string) string { return filepath.Base(path) }

@@ -138,6 +138,7 @@ func TestImportScenarios(t *testing.T) {
 
 		r := e.imp(night1)
 		wantStatus(t, r, runs.Completed)
+		wantFileHash(t, r, night1)
 		if r.Counts.Persons.Inserted != 600 || r.Counts.Persons.After != 600 || r.Counts.Memberships.Inserted == 0 {
 			t.Fatalf("initial load counts: %+v", r.Counts)
 		}
@@ -206,6 +207,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		} {
 			r := e.imp(e.write(name, bad))
 			wantStatus(t, r, runs.Failed)
+			wantFileHash(t, r, filepath.Join(e.dir, name))
 			if r.Error == nil || r.Error.Message == "" {
 				t.Errorf("%s: failed without a reason", name)
 			}
@@ -393,4 +395,17 @@ func TestFailedRunDoesNotSupersedeAHold(t *testing.T) {
 			t.Fatalf("hold after a failed run: %v", err)
 		}
 	})
+}
+
+// wantFileHash checks the run records the SHA-256 of the whole file, however far the read got.
+func wantFileHash(t *testing.T, r *runs.Run, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	if r.File.SHA256 != hex.EncodeToString(sum[:]) || r.File.Size != int64(len(data)) {
+		t.Errorf("run %d records %s (%d bytes), want the SHA-256 of %s (%d bytes)", r.ID, r.File.SHA256, r.File.Size, filepath.Base(path), len(data))
+	}
 }

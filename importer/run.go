@@ -68,7 +68,7 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 		return nil, fmt.Errorf("import %s: record run: %w", t.ID, err)
 	}
 	log := im.log.With("tenant", t.ID, "run", run.ID, "file", file.Name)
-	log.Info("import started", "size", file.Size, "sha256", file.SHA256)
+	log.Info("import started", "size", file.Size)
 
 	plan, err := im.makePlan(ctx, t, path, run)
 	if err != nil {
@@ -110,7 +110,7 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 	if !o.DryRun {
 		im.supersede(ctx, t, run)
 	}
-	log.Info("import finished", "status", run.Status, "persons", countLine(run.Counts.Persons),
+	log.Info("import finished", "status", run.Status, "sha256", run.File.SHA256, "persons", countLine(run.Counts.Persons),
 		"groups", countLine(run.Counts.Groups), "memberships", countLine(run.Counts.Memberships))
 	im.report(ctx, t, run, plan)
 	return run, nil
@@ -149,8 +149,19 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	}
 	defer f.Close()
 	var r io.Reader = f
+	if run.File.SHA256 == "" {
+		// Hash what the reader reads, then whatever it left (a file that failed part-way):
+		// one pass over the file, not two.
+		h := sha256.New()
+		r = io.TeeReader(f, h)
+		defer func() {
+			if _, err := io.Copy(h, f); err == nil {
+				run.File.SHA256 = hex.EncodeToString(h.Sum(nil))
+			}
+		}()
+	}
 	if im.Progress != nil {
-		r = &progressReader{r: f, total: run.File.Size, report: im.Progress}
+		r = &progressReader{r: r, total: run.File.Size, report: im.Progress}
 	}
 
 	d := diff.New(st, diff.Options{Courses: t.Courses})
