@@ -362,6 +362,41 @@ func TestDryRunAppliesNothing(t *testing.T) {
 	})
 }
 
+// A dry run is for the person who typed it: no run number, no run record, no mail to the
+// subscribers; a dry run of a broken file neither.
+func TestDryRunIsNotRecordedOrMailed(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, nil)
+		for name, data := range map[string][]byte{"broken.xml": []byte("<enterprise><person>")} {
+			r, err := e.im.ImportFile(ctx, e.tenant, e.write(name, data), importer.ImportOptions{DryRun: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, r, runs.Failed)
+		}
+		r, err := e.im.ImportFile(ctx, e.tenant, e.file("n1.xml", feedgen.Options{}), importer.ImportOptions{DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, r, runs.Planned)
+		if r.ID != 0 || r.File.SHA256 == "" {
+			t.Errorf("dry run: run id %d (want 0: not recorded), sha256 %q", r.ID, r.File.SHA256)
+		}
+		if list, err := e.st.ListRuns(ctx, store.ListRunsParams{Tenant: e.tenant.ID}); err != nil || len(list) != 0 {
+			t.Fatalf("dry runs left %d run records (%v), want none", len(list), err)
+		}
+		if mails, _ := filepath.Glob(filepath.Join(e.cfg.Outbox, "*.eml")); len(mails) != 0 {
+			t.Fatalf("dry runs mailed the subscribers: %v", mails)
+		}
+		// The next real import is the tenant's first run.
+		wantStatus(t, e.imp(e.file("n1.xml", feedgen.Options{})), runs.Completed)
+		if list, _ := e.st.ListRuns(ctx, store.ListRunsParams{Tenant: e.tenant.ID}); len(list) != 1 {
+			t.Fatalf("%d runs after one import", len(list))
+		}
+	})
+}
+
 // A run whose process was killed stays "running" until the next run of the tenant, holding the
 // lock, closes it as failed.
 func TestInterruptedRunIsClosedByTheNextRun(t *testing.T) {

@@ -45,25 +45,28 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 	run := &runs.Run{Tenant: t.ID, Status: runs.Running, Mode: t.Mode, File: file, StartedAt: im.now().UTC(),
 		Warnings: []record.Warning{}, Attention: []change.Notice{}}
 
-	// One run per tenant at a time. A dry run changes nothing and needs no lock.
-	if !o.DryRun {
-		release, err := im.store.LockTenant(ctx, t.ID, im.cfg.LockWait)
-		if err != nil {
-			if errors.Is(err, store.ErrLocked) {
-				err = fmt.Errorf("%w (waited %s for tenant %s); nothing was read or changed. If no import of %s is running, look for a stuck imsfeed process",
-					err, im.cfg.LockWait, t.ID, t.ID)
-			} else {
-				err = fmt.Errorf("lock tenant %s: %w", t.ID, err)
-			}
-			// Still an attempt: recorded and mailed, so that no mail means no attempt.
-			if cerr := im.store.CreateRun(ctx, run); cerr != nil {
-				return nil, fmt.Errorf("import %s: %v; and recording it: %w", t.ID, err, cerr)
-			}
-			return im.fail(ctx, t, run, err)
-		}
-		defer release()
-		im.closeInterrupted(ctx, t.ID)
+	// A dry run is for the person who typed it: it takes no lock, gets no run number, is not
+	// recorded and mails nobody.
+	if o.DryRun {
+		return im.dryRun(ctx, t, path, run, o)
 	}
+	// One run per tenant at a time.
+	release, err := im.store.LockTenant(ctx, t.ID, im.cfg.LockWait)
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			err = fmt.Errorf("%w (waited %s for tenant %s); nothing was read or changed. If no import of %s is running, look for a stuck imsfeed process",
+				err, im.cfg.LockWait, t.ID, t.ID)
+		} else {
+			err = fmt.Errorf("lock tenant %s: %w", t.ID, err)
+		}
+		// Still an attempt: recorded and mailed, so that no mail means no attempt.
+		if cerr := im.store.CreateRun(ctx, run); cerr != nil {
+			return nil, fmt.Errorf("import %s: %v; and recording it: %w", t.ID, err, cerr)
+		}
+		return im.fail(ctx, t, run, err)
+	}
+	defer release()
+	im.closeInterrupted(ctx, t.ID)
 	if err := im.store.CreateRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("import %s: record run: %w", t.ID, err)
 	}
@@ -88,12 +91,6 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 	}
 
 	switch {
-	case o.DryRun:
-		run.Status = runs.Planned
-		im.finish(run)
-		if err := im.store.SaveRun(ctx, run); err != nil {
-			return nil, fmt.Errorf("import %s: record run: %w", t.ID, err)
-		}
 	case run.Verdict.Passed:
 		if err := im.apply(ctx, run, plan); err != nil {
 			return im.fail(ctx, t, run, err)
@@ -107,12 +104,33 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 			return im.fail(ctx, t, run, err)
 		}
 	}
-	if !o.DryRun {
-		im.supersede(ctx, t, run)
-	}
+	im.supersede(ctx, t, run)
 	log.Info("import finished", "status", run.Status, "sha256", run.File.SHA256, "persons", countLine(run.Counts.Persons),
 		"groups", countLine(run.Counts.Groups), "memberships", countLine(run.Counts.Memberships))
 	im.report(ctx, t, run, plan)
+	return run, nil
+}
+
+// dryRun makes the plan and the verdict and returns them as a run with status planned and no
+// ID (0). Nothing is stored, locked or mailed: `runs` shows only real attempts. A file that
+// cannot be read is a failed dry run, equally unrecorded.
+func (im *Importer) dryRun(ctx context.Context, t *config.Tenant, path string, run *runs.Run, o ImportOptions) (*runs.Run, error) {
+	plan, err := im.makePlan(ctx, t, path, run)
+	if err != nil {
+		run.Status = runs.Failed
+		run.Error = runError(run.File.Name, err)
+		im.finish(run)
+		return run, nil
+	}
+	if o.Plan != nil {
+		o.Plan(plan)
+	}
+	run.Status = runs.Planned
+	run.Counts = plan.Counts
+	run.Attention = append(run.Attention, plan.Attention...)
+	run.VersionBefore, run.VersionAfter = plan.BaseVersion, plan.BaseVersion
+	run.Verdict = safety.Check(safety.CountsFrom(plan.Counts), t.Safety)
+	im.finish(run)
 	return run, nil
 }
 

@@ -155,7 +155,7 @@ func (a *app) nextSteps(run *runs.Run) {
 	case runs.Failed:
 		fmt.Fprintf(w, "\nNothing was changed. Check the file with: imsfeed validate FILE\n")
 	case runs.Planned:
-		fmt.Fprintf(w, "\nDry run: nothing was applied.\n")
+		fmt.Fprintf(w, "\nDry run: nothing was applied, recorded or mailed.\n")
 	}
 }
 

@@ -37,7 +37,11 @@ func normalize(r *runs.Run) *runs.Run {
 
 // printRun writes a run for a person: status line, file, counts table, verdict, problems.
 func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
-	fmt.Fprintf(w, "run %d  %s  %s\n", r.ID, r.Tenant, strings.ToUpper(string(r.Status)))
+	if r.ID == 0 { // a dry run: never recorded, so it has no run number
+		fmt.Fprintf(w, "dry run  %s  %s\n", r.Tenant, strings.ToUpper(string(r.Status)))
+	} else {
+		fmt.Fprintf(w, "run %d  %s  %s\n", r.ID, r.Tenant, strings.ToUpper(string(r.Status)))
+	}
 	if r.File.Name != "" {
 		fmt.Fprintf(w, "  file     %s (%s, sha256 %s)\n", r.File.Name, humanBytes(r.File.Size), short(r.File.SHA256))
 	}
