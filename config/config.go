@@ -26,6 +26,7 @@ import (
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/safety"
 	"github.com/imsfeed/imsfeed/source"
+	"github.com/imsfeed/imsfeed/store"
 )
 
 // Config is the whole configuration.
@@ -447,16 +448,8 @@ func friendlyYAML(err error) error {
 	return errors.New(strings.ReplaceAll(msg, "\n  ", "; "))
 }
 
-// redactURL drops userinfo so passwords in URLs never reach output.
-func redactURL(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		rest := s[i+3:]
-		if j := strings.LastIndex(rest, "@"); j >= 0 && j < strings.IndexAny(rest+"/", "/") {
-			return s[:i+3] + "…@" + rest[j+1:]
-		}
-	}
-	return s
-}
+// redactURL shows a store URL without its user info or options (store.RedactURL).
+func redactURL(s string) string { return store.RedactURL(s) }
 
 // RedactURL is redactURL for other packages (store URLs in messages).
 func RedactURL(s string) string { return redactURL(s) }

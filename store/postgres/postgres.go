@@ -9,7 +9,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"hash/fnv"
-	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,10 +36,20 @@ const migrationLock = 0x696d73666565640 // "imsfeed" + 0
 // Open connects to the database at url (postgres://...; lib/pq's default sslmode is require)
 // and migrates it. Errors never repeat the URL, which may hold a password.
 func Open(ctx context.Context, url string) (*Store, error) {
-	where := redact(url)
+	where := store.RedactURL(url)
+	isURL := strings.Contains(url, "://")
+	// lib/pq's parse errors quote the input (and so the password): never pass them on. An
+	// ambiguous URL is refused before it is dialled, since a dial error names the host it
+	// wrongly took from a password.
+	if isURL && where == store.NotShown {
+		return nil, fmt.Errorf("postgres store %s: it does not parse as postgres://USER:PASSWORD@HOST:PORT/DATABASE?OPTIONS; percent-encode special characters in the password (%%2F for /, %%23 for #, %%40 for @, %%3F for ?, %%25 for %%, %%20 for a space)", where)
+	}
 	connector, err := pq.NewConnector(url)
 	if err != nil {
-		return nil, fmt.Errorf("postgres store %s: %w", where, err)
+		if isURL {
+			return nil, fmt.Errorf("postgres store %s: the URL's options do not parse (check sslmode and the other options)", where)
+		}
+		return nil, fmt.Errorf("postgres store %s: the connection string does not parse as a URL or as key=value pairs", where)
 	}
 	db := sql.OpenDB(connector)
 	db.SetMaxIdleConns(4)
@@ -63,15 +73,6 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		WritePlan: writePlan,
 	}
 	return &Store{core: sqlstore.New(db, d), db: db}, nil
-}
-
-// redact gives host, port and database of a URL, never its user info or options.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "(connection string not shown)"
-	}
-	return u.Scheme + "://" + u.Host + u.Path
 }
 
 // lockKey is the advisory lock key of a tenant's runs.

@@ -32,6 +32,10 @@ func Open(ctx context.Context, url string) (store.Store, error) {
 		}
 		return sqlite.Open(ctx, path)
 	}
+	if store.RedactURL(url) == store.NotShown {
+		// Not a URL at all (a keyword DSN, say): the "scheme" may be part of a password.
+		return nil, errors.New("store URL has no scheme: want postgres://..., postgresql://... or sqlite:PATH")
+	}
 	return nil, fmt.Errorf("unknown store URL scheme %q: want postgres://, postgresql:// or sqlite:", scheme)
 }
 
