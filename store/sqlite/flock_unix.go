@@ -21,11 +21,11 @@ import (
 // and the kernel drops the lock when a process dies.
 func lockFile(ctx context.Context, dbPath, tenant string, deadline time.Time) (func(), error) {
 	dir := dbPath + ".locks"
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(tenant))
-	f, err := os.OpenFile(filepath.Join(dir, hex.EncodeToString(sum[:8])+".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, hex.EncodeToString(sum[:8])+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -91,3 +91,39 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// TestStateFilesAreOwnerOnly: the database holds personal data, so it, its -wal and -shm files
+// and the tenant lock files are created readable by their owner only, whatever the umask.
+func TestStateFilesAreOwnerOnly(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	s := open(t, filepath.Join(dir, "state.db"))
+	defer s.Close()
+	release, err := s.LockTenant(context.Background(), "north", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if _, err := s.LoadState(context.Background(), "north"); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := d.Info()
+		if p == dir {
+			return nil
+		}
+		seen = append(seen, filepath.Base(p))
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s is %v, want no access for group or others", p, perm)
+		}
+		return nil
+	})
+	if len(seen) < 4 { // state.db, state.db-wal, state.db-shm, state.db.locks, its lock file
+		t.Errorf("files: %v", seen)
+	}
+}
