@@ -486,7 +486,7 @@ func (d *Differ) checkCycles(after map[string]groupInfo) {
 					if g, inFile := d.groups[k]; inFile {
 						gi.skip = true
 						after[k] = gi
-						d.warnings = append(d.warnings, record.Warning{Line: g.Pos.Line, Column: g.Pos.Column, Key: k,
+						d.warnings = append(d.warnings, record.Warning{Line: g.Pos.Line, Column: g.Pos.Column, Key: k, Kind: record.WarnSkipped,
 							Message: "group hierarchy cycle " + strings.Join(cycle, " → ") + "; group skipped, stored group kept"})
 					}
 				}
@@ -515,7 +515,7 @@ func (d *Differ) checkCycles(after map[string]groupInfo) {
 
 func (d *Differ) membershipValid(m *record.Membership, groups map[string]groupInfo, personActive func(string) bool) bool {
 	warn := func(msg string) bool {
-		d.warnings = append(d.warnings, record.Warning{Line: m.Pos.Line, Column: m.Pos.Column, Key: m.MembershipKey.String(), Message: msg})
+		d.warnings = append(d.warnings, record.Warning{Line: m.Pos.Line, Column: m.Pos.Column, Key: m.MembershipKey.String(), Message: msg, Kind: record.WarnSkipped})
 		return false
 	}
 	if gi, ok := groups[m.Group]; !ok || !gi.active {

@@ -99,7 +99,8 @@ func kinds() map[string]Message {
 		ApproveCommand: `imsfeed approve 17 --by NAME --reason "why"`, RejectCommand: `imsfeed reject 17 --by NAME --reason "why"`}
 
 	failed := baseRun(runs.Failed)
-	failed.Error = &runs.Error{Line: 3, Column: 9, Key: "P0042", Message: "XML syntax error: element <person> closed by </persn>"}
+	// As the importer records a reader error: the message repeats file, position and record.
+	failed.Error = &runs.Error{Line: 3, Column: 9, Key: "P0042", Message: "northside-2026-03-02.xml:3:9: record P0042: XML syntax error: element <person> closed by </persn>"}
 	failed.Counts = change.Counts{Persons: change.TypeCounts{Before: 60, After: 60}, Groups: change.TypeCounts{Before: 8, After: 8}, Memberships: change.TypeCounts{Before: 200, After: 200}}
 	m["failed"] = Message{Run: failed, Tenant: northside}
 

@@ -65,10 +65,11 @@ func TestHostileSISText(t *testing.T) {
 			t.Errorf("To header %q", got)
 		}
 
-		// Text: no SIS string starts a line of its own.
+		// Text: no SIS string makes a line that reads as one of ours. Wrapping may start a
+		// continuation line with SIS text, but never where the mail writes a header-like
+		// field (column 0) or a command (two spaces in).
 		for _, line := range strings.Split(p.Text, "\r\n") {
-			l := strings.TrimSpace(line)
-			if strings.HasPrefix(l, "Bcc:") || strings.HasPrefix(l, "imsfeed approve 99") || strings.ContainsRune(l, '\u202e') {
+			if strings.HasPrefix(line, "Bcc:") || strings.HasPrefix(line, "  imsfeed approve 99") || strings.ContainsRune(line, '\u202e') {
 				t.Errorf("%s text has an injected line %q", status, line)
 			}
 		}

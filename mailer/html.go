@@ -34,8 +34,10 @@ var htmlTmpl = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 </ul>
 {{- end}}
 {{- if eq .Kind "held"}}
-<p>To apply exactly this change set:<br><code style="background:#f3f3f3;padding:2px 4px">{{.Approve}}</code></p>
-<p>To reject it:<br><code style="background:#f3f3f3;padding:2px 4px">{{.Reject}}</code></p>
+<p style="margin:12px 0 4px">To apply exactly this change set:</p>
+<pre style="{{$.CommandStyle}}">{{.Approve}}</pre>
+<p style="margin:12px 0 4px">To reject it:</p>
+<pre style="{{$.CommandStyle}}">{{.Reject}}</pre>
 {{- end}}
 {{- if .ShowTable}}
 <p><strong>{{.TableTitle}}:</strong></p>
@@ -45,15 +47,18 @@ var htmlTmpl = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 <tr><th style="text-align:left;padding:2px 8px">{{.Type}}</th>{{range .N}}<td style="padding:2px 8px">{{.}}</td>{{end}}</tr>
 {{- end}}
 </table>
+{{- range .TableNotes}}
+<p style="margin:4px 0;color:#444">{{.}}</p>
 {{- end}}
-{{- if .Warnings}}
-<p><strong>Warnings ({{.WarningsTotal}}):</strong></p>
-<ul>
+{{- end}}
 {{- range .Warnings}}
+<p><strong>{{.Title}}:</strong></p>
+<ul>
+{{- range .Items}}
 <li>{{.}}</li>
 {{- end}}
-{{- if .WarningsMore}}
-<li>… and {{.WarningsMore}} more (<code>imsfeed show {{.RunID}}</code> lists them all)</li>
+{{- if .More}}
+<li>… and {{.More}} more (<code>imsfeed show {{$.RunID}}</code> lists them all)</li>
 {{- end}}
 </ul>
 {{- end}}
@@ -82,15 +87,19 @@ type htmlField struct {
 
 type htmlView struct {
 	*view
-	Fields        []htmlField
-	Cols          [7]string
-	Color         string
-	WarningsTotal int
-	CSVMax        int
+	Fields []htmlField
+	Cols   [7]string
+	Color  string
+	CSVMax int
+	// CommandStyle makes the approve and reject commands blocks of their own, below their
+	// labels (an inline box with padding covered the label's last line), wrapping rather
+	// than running off a phone's screen.
+	CommandStyle template.CSS
 }
 
 func renderHTML(v *view) (string, error) {
-	hv := htmlView{view: v, Cols: countCols, WarningsTotal: len(v.Warnings) + v.WarningsMore, CSVMax: maxCSVRows}
+	hv := htmlView{view: v, Cols: countCols, CSVMax: maxCSVRows,
+		CommandStyle: "background:#f3f3f3;padding:6px 8px;margin:0 0 8px;font-family:monospace;white-space:pre-wrap;overflow-wrap:anywhere"}
 	switch v.Kind {
 	case kindFailed:
 		hv.Color = "#b00020"

@@ -20,6 +20,9 @@ type Tenant struct {
 	ID          string
 	Name        string
 	Subscribers []string
+	// Location is the tenant's time zone (config `timezone`): the mail's times are in it.
+	// nil means UTC, so Render stays pure.
+	Location *time.Location
 }
 
 // Message is one status mail to render and send: one per attempt.
@@ -136,13 +139,20 @@ type view struct {
 	ShowTable         bool
 	TableTitle        string
 	Rows              []countRow
-	Warnings          []string
-	WarningsMore      int
+	Warnings          []section // skipped records, repairs, ignored parts: never mixed
+	TableNotes        []string  // what "deleted" and "archived" mean here
 	Attention         []string
 	AttentionMore     int
 	CSVName           string
 	CSVRows           int
 	CSVCut            bool
+}
+
+// section is a titled list of warnings of one kind, cut at maxListed.
+type section struct {
+	Title string
+	Items []string
+	More  int
 }
 
 type countRow struct {
@@ -171,8 +181,12 @@ func newView(m Message) *view {
 		v.Size = sizeText(r.File.Size)
 	}
 	v.SHA256 = oneLine(r.File.SHA256)
+	loc := m.Tenant.Location
+	if loc == nil {
+		loc = time.UTC
+	}
 	if !r.StartedAt.IsZero() {
-		v.Started = r.StartedAt.Format("2006-01-02 15:04:05 MST")
+		v.Started = runs.TimeText(r.StartedAt, loc)
 	}
 	if d := r.Duration(); d > 0 {
 		v.Duration = durationText(d)
@@ -202,7 +216,7 @@ func newView(m Message) *view {
 	case kindApproved:
 		v.Subject = "held import approved and applied (" + counts + ")"
 		v.Headline = "The held import was approved and its change set applied."
-		v.Decision = decisionText("Approved", r.Approval)
+		v.Decision = decisionText("Approved", r.Approval, loc)
 	case kindHeld:
 		v.Subject = "import HELD — approval needed (" + tripsSubject(r.Verdict.Tripped) + ")"
 		if partial {
@@ -211,7 +225,7 @@ func newView(m Message) *view {
 			v.Headline = "Import HELD: the change set crosses the safety limits below. Nothing was applied."
 		}
 	case kindFailed:
-		v.Subject = "import FAILED (" + truncate(errorSubject(r.Error), maxSubjectErr) + ")"
+		v.Subject = "import FAILED (" + truncate(errorSubject(r.File.Name, r.Error), maxSubjectErr) + ")"
 		v.Headline = "Import FAILED: nothing was changed."
 		if v.Error == "" {
 			v.Error = "no reason recorded"
@@ -236,7 +250,7 @@ func newView(m Message) *view {
 	case kindRejected:
 		v.Subject = fmt.Sprintf("held import rejected (run %d)", r.ID)
 		v.Headline = "The held import was rejected: nothing from its change set was applied."
-		v.Decision = decisionText("Rejected", r.Rejection)
+		v.Decision = decisionText("Rejected", r.Rejection, loc)
 	case kindSuperseded:
 		v.Subject = fmt.Sprintf("held import superseded (run %d)", r.ID)
 		v.Headline = "The held import was superseded by a newer run: nothing from its change set was applied."
@@ -263,13 +277,8 @@ func newView(m Message) *view {
 		v.Rows = append(v.Rows, countRow{t.String(), [7]int{c.Before, c.Inserted, c.Updated, c.Deleted, c.Restored, c.Archived, c.After}})
 	}
 
-	for i, w := range r.Warnings {
-		if i == maxListed {
-			v.WarningsMore = len(r.Warnings) - i
-			break
-		}
-		v.Warnings = append(v.Warnings, warningText(w))
-	}
+	v.TableNotes = tableNotes(r.Counts)
+	v.Warnings = warningSections(r.Warnings)
 	notices := r.Attention
 	if len(notices) == 0 && m.Plan != nil {
 		notices = m.Plan.Attention
@@ -290,17 +299,73 @@ func newView(m Message) *view {
 }
 
 // headline is the subject's numbers: "+12 ~30 -2 persons", plus groups and memberships when
-// they changed. + counts inserts and restores, ~ updates, - deletes and archivals.
+// they changed. + counts inserts and restores, ~ updates, - deletes and archivals. Memberships
+// of an archived course are not gone: they are kept as manual, and the subject says so apart.
 func headline(c change.Counts) string {
 	var parts []string
 	for _, t := range record.Types {
 		tc := c.Of(t)
-		plus, upd, minus := tc.Inserted+tc.Restored, tc.Updated, tc.Deleted+tc.Archived
-		if t == record.Persons || plus+upd+minus > 0 {
-			parts = append(parts, fmt.Sprintf("+%d ~%d -%d %s", plus, upd, minus, t))
+		plus, upd, minus, kept := tc.Inserted+tc.Restored, tc.Updated, tc.Deleted+tc.Archived, 0
+		if t == record.Memberships {
+			minus, kept = tc.Deleted, tc.Archived
+		}
+		if t == record.Persons || plus+upd+minus+kept > 0 {
+			s := fmt.Sprintf("+%d ~%d -%d %s", plus, upd, minus, t)
+			if kept > 0 {
+				s += fmt.Sprintf(" (%d kept as manual)", kept)
+			}
+			parts = append(parts, s)
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// tableNotes say what the table's "deleted" and "archived" mean for each type: a person is never
+// deleted by an import but trashed, and can be restored; a membership of an archived course
+// stays, as a manual membership.
+func tableNotes(c change.Counts) []string {
+	var notes []string
+	if n := c.Persons.Deleted; n > 0 {
+		notes = append(notes, fmt.Sprintf("persons deleted: %d trashed (restorable)", n))
+	}
+	if n := c.Groups.Archived; n > 0 {
+		notes = append(notes, fmt.Sprintf("groups archived: %d archived as courses (restorable)", n))
+	}
+	if n := c.Memberships.Archived; n > 0 {
+		notes = append(notes, fmt.Sprintf("memberships archived: %d kept as manual (their course was archived)", n))
+	}
+	return notes
+}
+
+// warningSections lists warnings by kind: skipped records (whose stored counterparts were kept),
+// lenient repairs (nothing left out) and ignored parts of the file.
+func warningSections(ws []record.Warning) []section {
+	order := []struct{ kind, title string }{
+		{record.WarnSkipped, "Records skipped, their stored counterparts kept"},
+		{record.WarnRepaired, "Repaired in lenient mode, nothing skipped"},
+		{record.WarnIgnored, "Ignored, the records themselves were read"},
+	}
+	var out []section
+	for _, o := range order {
+		s := section{}
+		n := 0
+		for _, w := range ws {
+			if w.Class() != o.kind {
+				continue
+			}
+			n++
+			if len(s.Items) == maxListed {
+				s.More++
+				continue
+			}
+			s.Items = append(s.Items, warningText(w))
+		}
+		if n > 0 {
+			s.Title = fmt.Sprintf("%s (%d)", o.title, n)
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // tripsSubject names the first limit crossed and how many more.
@@ -354,13 +419,32 @@ func tripDetail(t safety.Trip) string {
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-func errorSubject(e *runs.Error) string {
+func errorSubject(file string, e *runs.Error) string {
 	if e == nil {
 		return "no reason recorded"
 	}
-	msg := oneLine(e.Message)
+	msg := errorMessage(file, e)
 	if e.Line > 0 {
 		return fmt.Sprintf("line %d:%d: %s", e.Line, e.Column, msg)
+	}
+	return msg
+}
+
+// errorMessage is the error's message without the position and record the reader already put
+// in front of it ("export.xml:11:54: record P1: …"): the mail writes those once, itself.
+func errorMessage(file string, e *runs.Error) string {
+	msg := oneLine(e.Message)
+	if e.Line > 0 {
+		pos := fmt.Sprintf("%d:%d: ", e.Line, e.Column)
+		for _, p := range []string{oneLine(file) + ":" + pos, "line " + pos, pos} {
+			if strings.HasPrefix(msg, p) {
+				msg = msg[len(p):]
+				break
+			}
+		}
+	}
+	if k := oneLine(e.Key); k != "" {
+		msg = strings.TrimPrefix(msg, "record "+k+": ")
 	}
 	return msg
 }
@@ -380,7 +464,7 @@ func errorText(file string, e *runs.Error) string {
 	if k := oneLine(e.Key); k != "" {
 		fmt.Fprintf(&b, "record %s: ", k)
 	}
-	b.WriteString(oneLine(e.Message))
+	b.WriteString(errorMessage(file, e))
 	return b.String()
 }
 
@@ -420,13 +504,13 @@ func noticeText(n change.Notice) string {
 	return s
 }
 
-func decisionText(verb string, d *runs.Decision) string {
+func decisionText(verb string, d *runs.Decision, loc *time.Location) string {
 	if d == nil {
 		return ""
 	}
 	s := verb + " by " + oneLine(d.By)
 	if !d.At.IsZero() {
-		s += " at " + d.At.Format("2006-01-02 15:04:05 MST")
+		s += " at " + runs.TimeText(d.At, loc)
 	}
 	if r := oneLine(d.Reason); r != "" {
 		s += ": " + r
@@ -434,17 +518,12 @@ func decisionText(verb string, d *runs.Decision) string {
 	return s
 }
 
+// sizeText is the size in the units the command line uses, with the exact number of bytes.
 func sizeText(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d bytes", n)
+	if n < 1024 {
+		return runs.SizeText(n)
 	}
-	f, i := float64(n), 0
-	for f >= unit && i < 4 {
-		f /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %s (%d bytes)", f, [...]string{"", "kB", "MB", "GB", "TB"}[i], n)
+	return runs.SizeText(n) + " (" + runs.Group(n) + " bytes)"
 }
 
 func durationText(d time.Duration) string {

@@ -78,7 +78,7 @@ func checkReceived(t *testing.T, got received, msg Message) parsedMail {
 	// Both parts carry the run's numbers.
 	r := msg.Run
 	for _, part := range []struct{ name, body string }{{"text", p.Text}, {"html", p.HTML}} {
-		for _, want := range []string{r.File.Name, r.File.SHA256, "1234567 bytes", "12.3s", string(r.Status)} {
+		for _, want := range []string{r.File.Name, r.File.SHA256, "1,234,567 bytes", "12.3s", string(r.Status)} {
 			if !strings.Contains(part.body, want) {
 				t.Errorf("%s part lacks %q", part.name, want)
 			}
@@ -88,9 +88,9 @@ func checkReceived(t *testing.T, got received, msg Message) parsedMail {
 		t.Errorf("text part differs from Render's:\n%s", p.Text)
 	}
 	tableRow := func(name string, c change.TypeCounts) string {
-		s := fmt.Sprintf("  %-12s", name)
+		s := name
 		for _, n := range []int{c.Before, c.Inserted, c.Updated, c.Deleted, c.Restored, c.Archived, c.After} {
-			s += fmt.Sprintf(" %9d", n)
+			s += fmt.Sprintf(" %d", n)
 		}
 		return s
 	}
@@ -101,7 +101,7 @@ func checkReceived(t *testing.T, got received, msg Message) parsedMail {
 		return p
 	}
 	for name, c := range map[string]change.TypeCounts{"persons": r.Counts.Persons, "groups": r.Counts.Groups, "memberships": r.Counts.Memberships} {
-		if !strings.Contains(p.Text, tableRow(name, c)) {
+		if !strings.Contains(flat(p.Text), tableRow(name, c)) {
 			t.Errorf("text table lacks the %s row %+v", name, c)
 		}
 		if !strings.Contains(p.HTML, fmt.Sprintf("<td style=\"padding:2px 8px\">%d</td><td style=\"padding:2px 8px\">%d</td>", c.Before, c.Inserted)) {

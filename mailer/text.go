@@ -2,17 +2,26 @@ package mailer
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
-// renderText writes the plain-text part. Every SIS string in v is already one line.
+// textWidth is the widest line of the plain-text part: mail readers and terminals show 78
+// columns without wrapping them for you (RFC 5322 §2.1.1 recommends 78).
+const textWidth = 78
+
+// renderText writes the plain-text part. Every SIS string in v is already one line; here it is
+// wrapped to textWidth.
 func renderText(v *view) string {
 	var b strings.Builder
-	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	p("%s\n\n", v.Headline)
+	para := func(s string) { b.WriteString(wrap(s, "", "")) }
+	item := func(s string) { b.WriteString(wrap(s, "  - ", "    ")) }
+	para(v.Headline)
+	b.WriteString("\n")
 	field := func(k, val string) {
 		if val != "" {
-			p("%-10s %s\n", k, val)
+			b.WriteString(wrap(val, fmt.Sprintf("%-10s ", k), strings.Repeat(" ", 11)))
 		}
 	}
 	field("Tenant", v.Tenant)
@@ -25,64 +34,187 @@ func renderText(v *view) string {
 	field("Started", v.Started)
 	field("Duration", v.Duration)
 	if v.Decision != "" {
-		p("\n%s\n", v.Decision)
+		b.WriteString("\n")
+		para(v.Decision)
 	}
 	for _, n := range v.Notes {
-		p("\n%s\n", n)
+		b.WriteString("\n")
+		para(n)
 	}
 	if v.Error != "" {
-		p("\nReason:\n  %s\n", v.Error)
+		b.WriteString("\nReason:\n")
+		b.WriteString(wrap(v.Error, "  ", "    "))
 	}
 	if len(v.Trips) > 0 {
-		p("\nLimits crossed:\n")
+		b.WriteString("\nLimits crossed:\n")
 		for _, t := range v.Trips {
-			p("  - %s\n", t)
+			item(t)
 		}
 	}
 	if v.Kind == kindHeld {
-		p("\nTo apply exactly this change set:\n  %s\n", v.Approve)
-		p("To reject it:\n  %s\n", v.Reject)
+		b.WriteString("\nTo apply exactly this change set:\n")
+		b.WriteString(wrapCommand(v.Approve))
+		b.WriteString("To reject it:\n")
+		b.WriteString(wrapCommand(v.Reject))
 	}
 	if v.ShowTable {
-		p("\n%s:\n", v.TableTitle)
-		p("  %-12s", "")
-		for _, c := range countCols {
-			p(" %9s", c)
-		}
-		p("\n")
-		for _, r := range v.Rows {
-			p("  %-12s", r.Type)
-			for _, n := range r.N {
-				p(" %9d", n)
-			}
-			p("\n")
+		fmt.Fprintf(&b, "\n%s:\n", v.TableTitle)
+		b.WriteString(countTable(v.Rows))
+		for _, n := range v.TableNotes {
+			b.WriteString(wrap(n, "  ", "    "))
 		}
 	}
-	if len(v.Warnings) > 0 {
-		p("\nWarnings (%d):\n", len(v.Warnings)+v.WarningsMore)
-		for _, w := range v.Warnings {
-			p("  - %s\n", w)
+	more := func(n int) {
+		if n > 0 {
+			b.WriteString(wrap(fmt.Sprintf("... and %d more (imsfeed show %d lists them all)", n, v.RunID), "  ", "    "))
 		}
-		if v.WarningsMore > 0 {
-			p("  ... and %d more (imsfeed show %d lists them all)\n", v.WarningsMore, v.RunID)
+	}
+	for _, s := range v.Warnings {
+		b.WriteString("\n")
+		para(s.Title + ":")
+		for _, w := range s.Items {
+			item(w)
 		}
+		more(s.More)
 	}
 	if len(v.Attention) > 0 {
-		p("\nAttention:\n")
+		b.WriteString("\nAttention:\n")
 		for _, a := range v.Attention {
-			p("  - %s\n", a)
+			item(a)
 		}
-		if v.AttentionMore > 0 {
-			p("  ... and %d more (imsfeed show %d lists them all)\n", v.AttentionMore, v.RunID)
-		}
+		more(v.AttentionMore)
 	}
 	if v.CSVName != "" {
-		p("\n%s lists the %d changes", v.CSVName, v.CSVRows)
+		s := fmt.Sprintf("%s lists the %d changes", v.CSVName, v.CSVRows)
 		if v.CSVCut {
-			p(" (the first %d; imsfeed show %d lists them all)", maxCSVRows, v.RunID)
+			s += fmt.Sprintf(" (the first %d; imsfeed show %d lists them all)", maxCSVRows, v.RunID)
 		}
-		p(".\n")
+		b.WriteString("\n")
+		para(s + ".")
 	}
-	p("\n-- \nimsfeed status mail: one for every import attempt.\n")
+	b.WriteString("\n-- \nimsfeed status mail: one for every import attempt.\n")
 	return b.String()
+}
+
+// countTable writes the counts with columns as narrow as their numbers allow. When the full
+// column names do not fit textWidth (millions of memberships), it uses short ones and a key.
+func countTable(rows []countRow) string {
+	short := [7]string{"before", "ins", "upd", "del", "rest", "arch", "after"}
+	build := func(heads [7]string) (string, int) {
+		typeW := 0
+		for _, r := range rows {
+			typeW = max(typeW, len(r.Type))
+		}
+		var w [7]int
+		for i, h := range heads {
+			w[i] = len(h)
+			for _, r := range rows {
+				w[i] = max(w[i], len(strconv.Itoa(r.N[i])))
+			}
+		}
+		var b strings.Builder
+		widest := 0
+		line := func(label string, cell func(i int) string) {
+			s := "  " + label + strings.Repeat(" ", typeW-len(label))
+			for i := range heads {
+				c := cell(i)
+				s += "  " + strings.Repeat(" ", w[i]-len(c)) + c
+			}
+			widest = max(widest, len(s))
+			b.WriteString(s + "\n")
+		}
+		line("", func(i int) string { return heads[i] })
+		for _, r := range rows {
+			line(r.Type, func(i int) string { return strconv.Itoa(r.N[i]) })
+		}
+		return b.String(), widest
+	}
+	if t, w := build(countCols); w <= textWidth {
+		return t
+	}
+	t, _ := build(short)
+	return t + wrap("(ins inserted, upd updated, del deleted, rest restored, arch archived)", "  ", "  ")
+}
+
+// wrap breaks s into lines of at most textWidth columns: the first starts with first, the
+// others with indent. A word longer than a line is cut (SIS text has such words; a mail line
+// must not overflow for them).
+func wrap(s, first, indent string) string {
+	var lines []string
+	cur, n, has := first, utf8.RuneCountInString(first), false
+	for _, w := range strings.Fields(s) {
+		for {
+			wl, sep := utf8.RuneCountInString(w), 0
+			if has {
+				sep = 1
+			}
+			if n+sep+wl <= textWidth {
+				if has {
+					cur += " "
+				}
+				cur, n, has = cur+w, n+sep+wl, true
+				break
+			}
+			if !has { // alone on a line and still too wide: cut it
+				r := []rune(w)
+				room := textWidth - n
+				lines = append(lines, cur+string(r[:room]))
+				w = string(r[room:])
+			} else {
+				lines = append(lines, cur)
+			}
+			cur, n, has = indent, utf8.RuneCountInString(indent), false
+		}
+	}
+	lines = append(lines, strings.TrimRight(cur, " "))
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// wrapCommand writes a shell command to copy and paste, indented; a command wider than a line
+// is continued with a backslash, which the shell reads as one line. It breaks only between
+// words, never inside quotes.
+func wrapCommand(cmd string) string {
+	const indent, cont = "  ", "      "
+	var b strings.Builder
+	line := indent
+	for i, word := range shellWords(cmd) {
+		if i > 0 && utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word)+2 > textWidth {
+			b.WriteString(line + " \\\n")
+			line = cont + word
+			continue
+		}
+		if i > 0 {
+			line += " "
+		}
+		line += word
+	}
+	return b.String() + line + "\n"
+}
+
+// shellWords splits a command at the spaces outside quotes, keeping the quotes.
+func shellWords(cmd string) []string {
+	var words []string
+	var cur strings.Builder
+	var quote rune
+	for _, r := range cmd {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			}
+		case r == '\'' || r == '"':
+			quote = r
+		case r == ' ':
+			if cur.Len() > 0 {
+				words = append(words, cur.String())
+				cur.Reset()
+			}
+			continue
+		}
+		cur.WriteRune(r)
+	}
+	if cur.Len() > 0 {
+		words = append(words, cur.String())
+	}
+	return words
 }

@@ -251,12 +251,40 @@ func (p *Person) Gone() bool     { return p.RecStatus == StatusDelete }
 func (g *Group) Gone() bool      { return g.RecStatus == StatusDelete }
 func (m *Membership) Gone() bool { return m.RecStatus == StatusDelete || m.Inactive }
 
-// Warning is a record-level problem: the record was skipped (or repaired, in lenient mode).
+// Warning is a record-level problem: the record was skipped, repaired (in lenient mode), or a
+// part of it was ignored. Kind says which, so reports can list them apart.
 type Warning struct {
 	Line    int    `json:"line"`
 	Column  int    `json:"column"`
 	Key     string `json:"key,omitempty"`
 	Message string `json:"message"`
+	// Kind is WarnSkipped, WarnRepaired or WarnIgnored; runs recorded before it existed have "".
+	Kind string `json:"kind,omitempty"`
+}
+
+// Kinds of warning.
+const (
+	// WarnSkipped: the record was left out; in a snapshot its stored counterpart is kept.
+	WarnSkipped = "skipped"
+	// WarnRepaired: lenient mode repaired the file (a bare '&', junk after </enterprise>);
+	// nothing was left out.
+	WarnRepaired = "repaired"
+	// WarnIgnored: a part of the file that means nothing to the import (a DOCTYPE, a parent
+	// relationship without an id) was ignored; the record itself was read.
+	WarnIgnored = "ignored"
+)
+
+// Class is the warning's kind; for a warning recorded without one it is read off the message.
+func (w Warning) Class() string {
+	switch {
+	case w.Kind != "":
+		return w.Kind
+	case strings.HasPrefix(w.Message, "repaired"):
+		return WarnRepaired
+	case strings.Contains(w.Message, "skipped"):
+		return WarnSkipped
+	}
+	return WarnIgnored
 }
 
 // Roles maps IMS roletype names to their codes. Codes map to themselves.

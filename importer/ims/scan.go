@@ -116,7 +116,9 @@ func (p *parser) failAt(line, col int, key, format string, args ...any) {
 func (p *parser) fail(format string, args ...any) { p.failAt(p.line, p.col, "", format, args...) }
 
 func (p *parser) warn(line, col int, key, format string, args ...any) {
-	p.res.Warnings = append(p.res.Warnings, record.Warning{Line: line, Column: col, Key: key, Message: fmt.Sprintf(format, args...)})
+	w := record.Warning{Line: line, Column: col, Key: key, Message: fmt.Sprintf(format, args...)}
+	w.Kind = w.Class() // the messages say it: "repaired: …", "…; skipped", "… ignored"
+	p.res.Warnings = append(p.res.Warnings, w)
 }
 
 func (p *parser) run(raw io.Reader) (res *Result, err error) {

@@ -1,0 +1,124 @@
+package mailer
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// A big tenant's numbers, a long config path and long SIS text still fit 78 columns; the
+// approve command stays one shell command (continued with a backslash, never cut in a quote).
+func TestTextFits78ColumnsForBigTenants(t *testing.T) {
+	t.Parallel()
+	msg := kinds()["held"]
+	msg.Run.Counts.Memberships.Before = 10524225
+	msg.Run.Counts.Memberships.Deleted = 524225
+	msg.Run.Counts.Memberships.Archived = 104400
+	msg.Run.Counts.Memberships.After = 9895600
+	msg.ApproveCommand = `imsfeed --config '/etc/imsfeed/tenants/northside school district.yaml' approve 17 --by "$USER" --reason "..."`
+	msg.Run.Attention = attention
+	msg.Run.Warnings = append(msg.Run.Warnings, record.Warning{Line: 9, Column: 1, Key: strings.Repeat("K", 120), Message: "person without a name; skipped"})
+	r, err := Render(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWidth(t, "big held", r.Text)
+	if !strings.Contains(r.Text, "(ins inserted, upd updated, del deleted, rest restored, arch archived)") {
+		t.Errorf("the abbreviated counts table has no key:\n%s", r.Text)
+	}
+	if !strings.Contains(flat(r.Text), "memberships 10524225 0 0 524225 0 104400 9895600") {
+		t.Errorf("the abbreviated table lacks the memberships numbers:\n%s", r.Text)
+	}
+	want := "  imsfeed --config '/etc/imsfeed/tenants/northside school district.yaml' \\\n      approve 17 --by \"$USER\" --reason \"...\"\n"
+	if !strings.Contains(r.Text, want) {
+		t.Errorf("approve command not continued as one shell command:\n%s", r.Text)
+	}
+}
+
+// A lenient repair is not a skipped record: each has its own section, and the repair does not
+// claim that anything was skipped.
+func TestRepairsAndSkippedRecordsAreSeparateSections(t *testing.T) {
+	t.Parallel()
+	msg := kinds()["completed"]
+	msg.Run.Warnings = []record.Warning{
+		{Line: 12, Column: 40, Key: "P0007", Message: "repaired: bare '&' read as a literal '&'", Kind: record.WarnRepaired},
+		{Line: 30, Column: 3, Key: "P0009", Message: "person without sourcedid/id; skipped", Kind: record.WarnSkipped},
+		{Line: 2, Column: 1, Message: "DOCTYPE ignored: no DTD or external entity is read"}, // recorded before Kind existed
+	}
+	r, err := Render(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string]string{}
+	for _, part := range strings.Split(r.Text, "\n\n") {
+		head, body, _ := strings.Cut(part, "\n")
+		sections[head] = body
+	}
+	for head, want := range map[string]string{
+		"Records skipped, their stored counterparts kept (1):": "P0009",
+		"Repaired in lenient mode, nothing skipped (1):":       "P0007",
+		"Ignored, the records themselves were read (1):":       "DOCTYPE",
+	} {
+		body, ok := sections[head]
+		if !ok || !strings.Contains(body, want) || strings.Count(body, "\n  - ") > 0 {
+			t.Errorf("section %q = %q, want exactly the warning %s", head, body, want)
+		}
+		if !strings.Contains(r.HTML, strings.TrimSuffix(head, ":")) {
+			t.Errorf("HTML lacks section %q", head)
+		}
+	}
+}
+
+// The mail's times are in the tenant's zone and say which zone that is.
+func TestMailTimesAreInTheTenantsZone(t *testing.T) {
+	t.Parallel()
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	msg := kinds()["approved"]
+	msg.Tenant.Location = oslo
+	r, err := Render(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Started    2026-03-02 03:00:00 CET", "at 2026-03-02 10:00:00 CET"} {
+		if !strings.Contains(r.Text, want) {
+			t.Errorf("text lacks %q:\n%s", want, r.Text)
+		}
+	}
+}
+
+// The approve command is a block of its own under its label (an inline box with padding hid the
+// label's last line), and the HTML part is checked against a golden file.
+func TestHTMLGolden(t *testing.T) {
+	t.Parallel()
+	r, err := Render(kinds()["held"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(r.HTML, "<br><code") || !strings.Contains(r.HTML, "To apply exactly this change set:</p>\n<pre ") {
+		t.Error("the approve command is not a block below its label")
+	}
+	golden(t, filepath.Join("testdata", "held.html.golden"), r.HTML)
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./mailer -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test ./mailer -update to accept):\n%s", path, got)
+	}
+}

@@ -1,0 +1,55 @@
+package runs
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Sizes and times as people read them. The mail, the terminal and the progress bar all use
+// these, so one file never reads "315.5 KiB" in one place and "323.0 kB" in another.
+
+// SizeText is n bytes in binary units (KiB, MiB, GiB), as ls -lh and du -h count them.
+func SizeText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " bytes"
+	}
+	f, i := float64(n), 0
+	for f >= unit && i < 4 {
+		f /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %s", f, [...]string{"", "KiB", "MiB", "GiB", "TiB"}[i])
+}
+
+// TimeLayout writes a time with its zone, so no reader has to guess which clock it is.
+const TimeLayout = "2006-01-02 15:04:05 MST"
+
+// TimeText is t in loc (the machine's zone when loc is nil), with the zone's name.
+func TimeText(t time.Time, loc *time.Location) string {
+	if loc == nil {
+		loc = time.Local
+	}
+	return t.In(loc).Format(TimeLayout)
+}
+
+// Group writes n with thousands separators: 524,225.
+func Group(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	var b []byte
+	for i, c := range []byte(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b = append(b, ',')
+		}
+		b = append(b, c)
+	}
+	if neg {
+		return "-" + string(b)
+	}
+	return string(b)
+}
