@@ -181,6 +181,21 @@ func (a *app) open(ctx context.Context) error {
 	return nil
 }
 
+// openFor is open for a command about one tenant: a tenant the config does not have is a
+// usage error (exit 2) naming the configured ones, before anything is opened, so a typo never
+// reads as an empty tenant. The embedded default accepts any tenant id. "" checks nothing.
+func (a *app) openFor(ctx context.Context, tenant string) error {
+	if err := a.loadConfig(); err != nil {
+		return err
+	}
+	if tenant != "" {
+		if _, err := a.cfg.Tenant(tenant); err != nil {
+			return usageError{err.Error()}
+		}
+	}
+	return a.open(ctx)
+}
+
 // markMailSent records on a run that its queued status mail went out after all.
 func (a *app) markMailSent(ctx context.Context, id int64) {
 	r, err := a.store.Run(ctx, id)

@@ -103,7 +103,7 @@ func (a *app) cmdImport(ctx context.Context, args []string, dryRun bool) error {
 	if _, err := os.Stat(pos[0]); err != nil {
 		return usagef("%s: %v", verb, err)
 	}
-	if err := a.open(ctx); err != nil {
+	if err := a.openFor(ctx, *tenant); err != nil {
 		return err
 	}
 	t, err := a.cfg.Tenant(*tenant)

@@ -28,7 +28,7 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	if *parallel < 1 {
 		return usagef("run: --parallel must be at least 1")
 	}
-	if err := a.open(ctx); err != nil {
+	if err := a.openFor(ctx, *tenant); err != nil {
 		return err
 	}
 	im := a.importer()
@@ -102,7 +102,7 @@ func (a *app) cmdRuns(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := a.open(ctx); err != nil {
+	if err := a.openFor(ctx, *tenant); err != nil {
 		return err
 	}
 	list, err := a.store.ListRuns(ctx, store.ListRunsParams{Tenant: *tenant, Limit: *limit})
@@ -241,7 +241,7 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 	if *tenant == "" {
 		return usagef("status: --tenant T is required")
 	}
-	if err := a.open(ctx); err != nil {
+	if err := a.openFor(ctx, *tenant); err != nil {
 		return err
 	}
 	st, err := a.store.Status(ctx, *tenant)

@@ -50,7 +50,7 @@ func (a *app) cmdTrash(ctx context.Context, args []string) error {
 	default:
 		return usagef("trash: unknown subcommand %q (list, restore or purge)", sub)
 	}
-	if err := a.open(ctx); err != nil {
+	if err := a.openFor(ctx, *tenant); err != nil {
 		return err
 	}
 	switch sub {
@@ -104,7 +104,7 @@ func (a *app) cmdArchive(ctx context.Context, args []string) error {
 	if sub != "list" && sub != "restore" {
 		return usagef("archive: unknown subcommand %q (list or restore)", sub)
 	}
-	if err := a.open(ctx); err != nil {
+	if err := a.openFor(ctx, *tenant); err != nil {
 		return err
 	}
 	if sub == "list" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,5 +29,38 @@ func TestPlanMailsNobodyAndLeavesNoRun(t *testing.T) {
 	}
 	if r := imsfeed(t, dir, "runs", "--json"); strings.TrimSpace(r.stdout) != "[]" {
 		t.Errorf("plan left runs in the history:\n%s", r.stdout)
+	}
+}
+
+// A mistyped tenant is refused by every command that takes one, as import always did: exit 2,
+// naming the configured tenants. The embedded default accepts any tenant id.
+func TestEveryCommandRefusesAnUnknownTenant(t *testing.T) {
+	dir := t.TempDir()
+	n1 := writeDemo(t, dir, "night1.xml")
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte("store: sqlite://"+dir+"/state.db\ndata_dir: "+dir+"\ntenants:\n  - id: westfield\n"), 0o644)
+	for _, args := range [][]string{
+		{"status", "--tenant", "westfeild"},
+		{"runs", "--tenant", "westfeild"},
+		{"trash", "list", "--tenant", "westfeild"},
+		{"trash", "restore", "--tenant", "westfeild", "P1"},
+		{"trash", "purge", "--tenant", "westfeild", "--older-than", "1h"},
+		{"archive", "list", "--tenant", "westfeild"},
+		{"archive", "restore", "--tenant", "westfeild", "C1"},
+		{"run", "--tenant", "westfeild"},
+		{"import", "--tenant", "westfeild", n1},
+		{"plan", "--tenant", "westfeild", n1},
+	} {
+		r := imsfeed(t, dir, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, `unknown tenant "westfeild" (configured: westfield)`) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 2 naming the configured tenants", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := imsfeed(t, dir, "status", "--tenant", "westfield"); r.code != 0 {
+		t.Errorf("status of the configured tenant: exit %d %s", r.code, r.stderr)
+	}
+	// The embedded default: any tenant id.
+	emb := t.TempDir()
+	if r := imsfeed(t, emb, "status", "--tenant", "anyone"); r.code != 0 {
+		t.Errorf("status on the embedded default: exit %d %s", r.code, r.stderr)
 	}
 }
