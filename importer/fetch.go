@@ -19,6 +19,7 @@ import (
 // source into the spool, skip it when it is the file already imported, else import it.
 // Every outcome is a recorded, mailed run.
 func (im *Importer) Run(ctx context.Context, t *config.Tenant) (*runs.Run, error) {
+	began := im.now()
 	if paused, why := t.PausedAt(im.now()); paused {
 		return im.skip(ctx, t, runs.File{}, why, nil)
 	}
@@ -43,20 +44,19 @@ func (im *Importer) Run(ctx context.Context, t *config.Tenant) (*runs.Run, error
 	if err != nil {
 		return im.failFetch(ctx, t, fmt.Errorf("fetch: %w", err))
 	}
-	file := runs.File{Name: f.Name, Size: f.Size, SHA256: f.SHA256}
+	file := runs.File{Name: f.Name, Size: f.Size, SHA256: f.SHA256, Modified: f.ModTime.UTC()}
 
-	// The same bytes as the last completed import: nothing to do, but still a run and a mail.
-	if last, err := im.store.LastRun(ctx, t.ID, runs.Completed); err == nil && last.File.SHA256 == f.SHA256 {
-		return im.noNewFile(ctx, t, file, fmt.Sprintf("unchanged file: same SHA-256 as run %d (%s)", last.ID, last.File.Name))
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("run %s: %w", t.ID, err)
-	}
-
-	run, err := im.importFile(ctx, t, f.Path, file, ImportOptions{})
+	// Whether this file is news is decided under the tenant lock: another process (a second
+	// serve, cron's run --all) may have imported it while this one fetched or waited.
+	var theirs bool
+	run, err := im.importFile(ctx, t, f.Path, file, ImportOptions{underLock: func(ctx context.Context) (r *runs.Run, err error) {
+		r, theirs, err = im.alreadyHad(ctx, t, file, began)
+		return r, err
+	}})
 	if err != nil {
 		return nil, err
 	}
-	if run.Status == runs.Completed || run.Status == runs.Held {
+	if !theirs && (run.Status == runs.Completed || run.Status == runs.Held) {
 		if err := src.Done(ctx, f); err != nil {
 			im.log.Warn("after-import action on the source file", "tenant", t.ID, "file", f.Name, "err", err)
 		}
@@ -65,6 +65,57 @@ func (im *Importer) Run(ctx context.Context, t *config.Tenant) (*runs.Run, error
 		im.log.Warn("prune spool", "tenant", t.ID, "err", err)
 	}
 	return run, nil
+}
+
+// alreadyHad runs under the tenant lock, before a fetched file is imported. It returns a run
+// when the file is not to be imported: the run of another process that decided on this file
+// (or a newer one) while this attempt fetched or waited for the lock, which this attempt then
+// neither records nor mails (one file, one run, one mail); or a recorded skip when the file is
+// the one the last completed import had, or older than the last imported file.
+func (im *Importer) alreadyHad(ctx context.Context, t *config.Tenant, file runs.File, began time.Time) (_ *runs.Run, theirs bool, _ error) {
+	recent, err := im.store.ListRuns(ctx, store.ListRunsParams{Tenant: t.ID, Limit: 50})
+	if err != nil {
+		return nil, false, fmt.Errorf("run %s: %w", t.ID, err)
+	}
+	for _, r := range recent {
+		if r.FinishedAt == nil || !r.FinishedAt.After(began) {
+			break // newest first: the rest ended before this attempt began
+		}
+		switch r.Status {
+		case runs.Completed, runs.Held, runs.Skipped, runs.Superseded, runs.Rejected:
+		default:
+			continue // a failure decided nothing about the file
+		}
+		if (file.SHA256 != "" && r.File.SHA256 == file.SHA256) || newerFile(r, file) {
+			im.log.Info("another process already had this file; this attempt is not recorded", "tenant", t.ID, "file", file.Name, "run", r.ID, "status", r.Status)
+			return r, true, nil
+		}
+	}
+	// The same bytes as the last completed import: nothing to do, but still a run and a mail.
+	last, err := im.store.LastRun(ctx, t.ID, runs.Completed)
+	if err == nil && last.File.SHA256 == file.SHA256 {
+		r, err := im.noNewFile(ctx, t, file, fmt.Sprintf("unchanged file: same SHA-256 as run %d (%s)", last.ID, last.File.Name))
+		return r, false, err
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, false, fmt.Errorf("run %s: %w", t.ID, err)
+	}
+	last, err = im.store.LastRun(ctx, t.ID, runs.Completed, runs.Held)
+	if err == nil && newerFile(last, file) {
+		r, err := im.noNewFile(ctx, t, file, fmt.Sprintf("older file: %s was modified %s, before %s (modified %s) that run %d imported",
+			file.Name, file.Modified.Format(time.RFC3339), last.File.Name, last.File.Modified.Format(time.RFC3339), last.ID))
+		return r, false, err
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, false, fmt.Errorf("run %s: %w", t.ID, err)
+	}
+	return nil, false, nil
+}
+
+// newerFile says whether run r made a plan from a file modified after file was.
+func newerFile(r *runs.Run, file runs.File) bool {
+	if r.Status != runs.Completed && r.Status != runs.Held {
+		return false
+	}
+	return !file.Modified.IsZero() && r.File.Modified.After(file.Modified)
 }
 
 // noNewFile records a skipped run, or a failed one when no new file has come for longer than

@@ -67,3 +67,42 @@ func TestRunSkipsPausesAndReportsAStaleSource(t *testing.T) {
 		}
 	})
 }
+
+// A fetched file older than the one last imported (the SIS folder offers an old export again,
+// or another process imported a newer one while this one waited for the lock) is not imported
+// over the newer state: a recorded, mailed skip that says why.
+func TestRunSkipsAFileOlderThanTheLastImported(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, nil)
+		folder := filepath.Join(e.dir, "sis")
+		os.MkdirAll(folder, 0o755)
+		e.tenant.Source.URL = "file://" + folder
+		e.tenant.Source.SettleTime = -1
+		e.im = importer.New(importer.Params{Config: e.cfg, Store: e.st, Mailer: mailer.New(nil, e.cfg.Outbox, nil)})
+		newer, _ := os.ReadFile(e.file("new.xml", feedgen.Options{Night: 2}))
+		older, _ := os.ReadFile(e.file("old.xml", feedgen.Options{Night: 1}))
+		p := filepath.Join(folder, "export.xml")
+		os.WriteFile(p, newer, 0o644)
+		os.Chtimes(p, time.Now(), time.Now().Add(-time.Hour))
+		r, err := e.im.Run(ctx, e.tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, r, runs.Completed)
+		version := e.status().StateVersion
+
+		os.WriteFile(p, older, 0o644)
+		os.Chtimes(p, time.Now(), time.Now().Add(-2*time.Hour))
+		r, err = e.im.Run(ctx, e.tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != runs.Skipped || !strings.Contains(r.Reason, "older file") {
+			t.Fatalf("older file: %s %q, want a skip saying it is older", r.Status, r.Reason)
+		}
+		if v := e.status().StateVersion; v != version {
+			t.Errorf("state version %d after the older file, want %d (unchanged)", v, version)
+		}
+	})
+}

@@ -28,6 +28,10 @@ type ImportOptions struct {
 	DryRun bool
 	// Plan, when set, receives the run's plan (also for dry runs and holds).
 	Plan func(*change.Plan)
+
+	// underLock, when set, runs once the tenant lock is held, before anything is recorded: a
+	// run it returns (or its error) is the outcome, and the file is not imported.
+	underLock func(ctx context.Context) (*runs.Run, error)
 }
 
 // ImportFile is one run of tenant t on a local file: read → diff → check → apply → report.
@@ -67,6 +71,11 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 	}
 	defer release()
 	im.closeInterrupted(ctx, t.ID)
+	if o.underLock != nil {
+		if done, err := o.underLock(ctx); done != nil || err != nil {
+			return done, err
+		}
+	}
 	if err := im.store.CreateRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("import %s: record run: %w", t.ID, err)
 	}

@@ -43,6 +43,9 @@ type File struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
+	// Modified is the file's modification time in the tenant's source (zero for a local file
+	// given to `import`): a fetched file older than the last imported one is not imported.
+	Modified time.Time `json:"modified,omitzero"`
 }
 
 // Decision is an operator's approval or rejection of a held run.

@@ -12,8 +12,9 @@ import (
 
 // cmdServe runs each tenant on its cron schedule until SIGINT/SIGTERM, then stops scheduling,
 // waits for the runs in progress and returns. Several serve processes may share one PostgreSQL:
-// the tenant locks keep each run on one of them (the others' attempts wait, then find the file
-// already imported and record a skip).
+// the tenant locks keep each run on one of them (the others' attempts wait, then find under the
+// lock that the file was already had, and record nothing). Each process still fetches every
+// file: one job per tenant-slot (issue 13, river) is not built yet.
 func (a *app) cmdServe(ctx context.Context, args []string) error {
 	fs := a.flags("serve", "serve", "imsfeed --config /etc/imsfeed/imsfeed.yaml serve")
 	if _, err := parse(fs, args); err != nil {
