@@ -62,6 +62,9 @@ type Tenant struct {
 	// Schedule is a cron expression for `imsfeed serve` (default "0 2 * * *").
 	Schedule    string   `yaml:"schedule"`
 	Subscribers []string `yaml:"subscribers"`
+	// Timezone is the IANA zone (e.g. Europe/Oslo) the status mail writes its times in;
+	// empty means the machine's.
+	Timezone string `yaml:"timezone"`
 	// DataSource, when set, must equal the file's properties/datasource.
 	DataSource string `yaml:"datasource"`
 	// Lenient repairs a bare & and junk after </enterprise>, each repair a warning.
@@ -330,6 +333,11 @@ func (c *Config) Validate() error {
 		if t.StaleAfter < 0 {
 			bad("%s: stale_after must not be negative", where)
 		}
+		if t.Timezone != "" {
+			if _, err := time.LoadLocation(t.Timezone); err != nil {
+				bad("%s: timezone %q is not an IANA time zone name (e.g. Europe/Oslo): %v", where, t.Timezone, err)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -380,6 +388,16 @@ func (t *Tenant) ReaderMappings() []ims.Mapping {
 		}
 	}
 	return out
+}
+
+// Location is the tenant's time zone: its timezone, else the machine's.
+func (t *Tenant) Location() *time.Location {
+	if t.Timezone != "" {
+		if loc, err := time.LoadLocation(t.Timezone); err == nil {
+			return loc
+		}
+	}
+	return time.Local
 }
 
 // PausedAt says whether the tenant is paused at t, and why.

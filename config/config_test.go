@@ -77,6 +77,7 @@ func TestBadConfigNamesKeyAndLine(t *testing.T) {
 		{"tenants:\n  - id: a\n    pauses: [{from: 2026-13-01, to: 2026-08-01}]\n", "not a date"},
 		{"store: mysql://x\n", "not a store URL"},
 		{"tenants:\n  - id: a\n    mappings: {people: {x: y}}\n", "mappings.people"},
+		{"tenants:\n  - id: a\n    timezone: Oslo/Norway\n", `tenant a: timezone "Oslo/Norway" is not an IANA time zone name`},
 	} {
 		_, err := Parse([]byte(c.yaml))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -122,5 +123,19 @@ func TestEmbeddedDefaultAcceptsAnyTenant(t *testing.T) {
 	}
 	if _, err := cfg.Tenant("Not Valid"); err == nil {
 		t.Error("invalid id accepted")
+	}
+}
+
+// The tenant's timezone is where the status mail's times are; without one, the machine's.
+func TestTenantTimezone(t *testing.T) {
+	cfg, err := Parse([]byte("tenants:\n  - id: a\n    timezone: America/New_York\n  - id: b\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Tenants[0].Location().String(); got != "America/New_York" {
+		t.Errorf("tenant a's location %s", got)
+	}
+	if got := cfg.Tenants[1].Location(); got != time.Local {
+		t.Errorf("tenant b's location %s, want the machine's", got)
 	}
 }

@@ -101,7 +101,7 @@ func (im *Importer) report(ctx context.Context, t *config.Tenant, run *runs.Run,
 	if im.mail == nil {
 		return
 	}
-	msg := mailer.Message{Run: run, Plan: plan, Tenant: mailer.Tenant{ID: t.ID, Name: t.Name, Subscribers: t.Subscribers}}
+	msg := mailer.Message{Run: run, Plan: plan, Tenant: mailer.Tenant{ID: t.ID, Name: t.Name, Subscribers: t.Subscribers, Location: t.Location()}}
 	if run.Status == runs.Held {
 		msg.ApproveCommand = im.command("approve", run.ID)
 		msg.RejectCommand = im.command("reject", run.ID)

@@ -431,41 +431,14 @@ func errorSubject(file string, e *runs.Error) string {
 }
 
 // errorMessage is the error's message without the position and record the reader already put
-// in front of it ("export.xml:11:54: record P1: …"): the mail writes those once, itself.
-func errorMessage(file string, e *runs.Error) string {
-	msg := oneLine(e.Message)
-	if e.Line > 0 {
-		pos := fmt.Sprintf("%d:%d: ", e.Line, e.Column)
-		for _, p := range []string{oneLine(file) + ":" + pos, "line " + pos, pos} {
-			if strings.HasPrefix(msg, p) {
-				msg = msg[len(p):]
-				break
-			}
-		}
-	}
-	if k := oneLine(e.Key); k != "" {
-		msg = strings.TrimPrefix(msg, "record "+k+": ")
-	}
-	return msg
-}
+// in front of it: the mail writes those once, itself.
+func errorMessage(file string, e *runs.Error) string { return oneLine(e.Problem(file)) }
 
 // errorText is the failure reason as an editor jump target: file:line:column, record, message.
 func errorText(file string, e *runs.Error) string {
-	var b strings.Builder
-	if f := oneLine(file); f != "" {
-		b.WriteString(f)
-		if e.Line > 0 {
-			fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
-		}
-		b.WriteString(": ")
-	} else if e.Line > 0 {
-		fmt.Fprintf(&b, "line %d:%d: ", e.Line, e.Column)
-	}
-	if k := oneLine(e.Key); k != "" {
-		fmt.Fprintf(&b, "record %s: ", k)
-	}
-	b.WriteString(errorMessage(file, e))
-	return b.String()
+	f := *e
+	f.Key, f.Message = oneLine(e.Key), oneLine(e.Message)
+	return f.Text(oneLine(file))
 }
 
 func warningText(w record.Warning) string {

@@ -3,6 +3,7 @@ package runs
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -52,4 +53,42 @@ func Group(n int64) string {
 		return "-" + string(b)
 	}
 	return string(b)
+}
+
+// Problem is the error's message without the position and record that readers put in front
+// of it ("export.xml:11:54: record P1: …"), so a report can write those once, itself.
+func (e *Error) Problem(file string) string {
+	msg := e.Message
+	if e.Line > 0 {
+		pos := fmt.Sprintf("%d:%d: ", e.Line, e.Column)
+		for _, p := range []string{file + ":" + pos, "line " + pos, pos} {
+			if strings.HasPrefix(msg, p) {
+				msg = msg[len(p):]
+				break
+			}
+		}
+	}
+	if e.Key != "" {
+		msg = strings.TrimPrefix(msg, "record "+e.Key+": ")
+	}
+	return msg
+}
+
+// Text is the error as an editor jump target, each part once: file:line:column: record K: problem.
+func (e *Error) Text(file string) string {
+	var b strings.Builder
+	if file != "" {
+		b.WriteString(file)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
+		}
+		b.WriteString(": ")
+	} else if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d:%d: ", e.Line, e.Column)
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, "record %s: ", e.Key)
+	}
+	b.WriteString(e.Problem(file))
+	return b.String()
 }

@@ -45,7 +45,7 @@ Commands:
   plan     --tenant T [--json] FILE           the same run, nothing applied (dry run)
   run      (--tenant T | --all) [--parallel N] [--json]   fetch from T's source, then import
   runs     [--tenant T] [--json]              run history, newest first
-  show     RUN [--json] [--plan]              one run: counts, verdict, warnings; --plan: the held plan
+  show     RUN [--json] [--plan [--raw]]      one run: counts, verdict, warnings; --plan: the held plan
   approve  RUN --by NAME --reason TEXT [--json]   apply a held run's plan
   reject   RUN --by NAME --reason TEXT [--json]   close a held run
   status   --tenant T [--json]                what the store holds for T now

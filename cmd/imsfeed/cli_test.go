@@ -227,7 +227,7 @@ func TestExitCodesAndJSON(t *testing.T) {
 	if r := imsfeed(t, dir, "validate", "--lenient", "colleague.xml"); r.code != 0 || !strings.Contains(r.stdout, "memberships  655") {
 		t.Errorf("lenient validate: exit %d, %s", r.code, r.stdout)
 	}
-	if r := imsfeed(t, dir, "import", "--tenant", "north", "colleague.xml"); r.code != 1 || !strings.Contains(r.stdout, "line 152") {
+	if r := imsfeed(t, dir, "import", "--tenant", "north", "colleague.xml"); r.code != 1 || !strings.Contains(r.stdout, "colleague.xml:152:") {
 		t.Errorf("import of a broken file: exit %d, %s", r.code, r.stdout)
 	}
 	if r := imsfeed(t, dir, "frobnicate"); r.code != 2 {

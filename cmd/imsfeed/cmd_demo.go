@@ -139,7 +139,7 @@ tenants:
 		printRun(w, run, 5)
 		if run.Status == runs.Held {
 			fmt.Fprintf(w, "\n  The run is HELD: nothing was applied. This is the status mail IT staff receive:\n\n")
-			if r, err := mailer.Render(mailer.Message{Run: run, Tenant: mailer.Tenant{ID: t.ID, Name: t.Name, Subscribers: t.Subscribers},
+			if r, err := mailer.Render(mailer.Message{Run: run, Tenant: mailer.Tenant{ID: t.ID, Name: t.Name, Subscribers: t.Subscribers, Location: t.Location()},
 				ApproveCommand: fmt.Sprintf("imsfeed --config %s approve %d --by NAME --reason TEXT", cfgPath, run.ID),
 				RejectCommand:  fmt.Sprintf("imsfeed --config %s reject %d --by NAME --reason TEXT", cfgPath, run.ID)}); err == nil {
 				fmt.Fprintf(w, "    Subject: %s\n\n", r.Subject)

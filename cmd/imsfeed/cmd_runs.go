@@ -137,7 +137,7 @@ func (a *app) cmdRuns(ctx context.Context, args []string) error {
 		if len(note) > 80 {
 			note = note[:79] + "…"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t+%d/~%d/-%d\t%s\n", r.ID, r.Tenant, r.StartedAt.Local().Format("2006-01-02 15:04"),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t+%d/~%d/-%d\t%s\n", r.ID, r.Tenant, r.StartedAt.Local().Format("2006-01-02 15:04 MST"),
 			r.Status, r.File.Name, p.Inserted+p.Restored, p.Updated, p.Deleted, note)
 	}
 	return tw.Flush()
@@ -155,9 +155,10 @@ func runID(verb string, pos []string) (int64, error) {
 }
 
 func (a *app) cmdShow(ctx context.Context, args []string) error {
-	fs := a.flags("show", "show RUN [--json] [--plan]", "imsfeed show 17")
+	fs := a.flags("show", "show RUN [--json] [--plan [--raw]]", "imsfeed show 17 --plan | less")
 	asJSON := fs.Bool("json", false, "print one JSON document")
-	plan := fs.Bool("plan", false, "print the held run's stored plan (the exact JSON approval applies)")
+	plan := fs.Bool("plan", false, "print the held run's stored plan, indented, without content hashes")
+	raw := fs.Bool("raw", false, "with --plan: the exact stored bytes approval applies (their SHA-256 is the run's plan_sha256)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -174,8 +175,11 @@ func (a *app) cmdShow(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		_, err = a.stdout.Write(data)
-		return err
+		if *raw {
+			_, err = a.stdout.Write(data)
+			return err
+		}
+		return printPlan(a.stdout, data)
 	}
 	r, err := a.store.Run(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -265,7 +269,7 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 	fmt.Fprintf(a.stdout, "tenant %s (state version %d)\n  persons      %d active, %d in the trash can\n  groups       %d active, %d archived courses\n  memberships  %d synced, %d manual\n",
 		st.Tenant, st.StateVersion, st.Persons.Active, st.Persons.Trashed, st.Groups.Active, st.Groups.Archived, st.Memberships.Synced, st.Memberships.Manual)
 	if last != nil {
-		fmt.Fprintf(a.stdout, "  last run     %d, %s, %s\n", last.ID, last.Status, last.StartedAt.Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(a.stdout, "  last run     %d, %s, %s\n", last.ID, last.Status, runs.TimeText(last.StartedAt, nil))
 	} else {
 		fmt.Fprintln(a.stdout, "  last run     none yet")
 	}

@@ -23,7 +23,7 @@ func (a *app) printItems(items []store.Item, asJSON bool, empty string) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tNAME\tSINCE\tRUN")
 	for _, it := range items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", it.Key, it.Name, it.Since.Local().Format("2006-01-02 15:04"), it.Run)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", it.Key, it.Name, it.Since.Local().Format("2006-01-02 15:04 MST"), it.Run)
 	}
 	return tw.Flush()
 }

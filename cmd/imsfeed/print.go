@@ -43,9 +43,9 @@ func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 		fmt.Fprintf(w, "run %d  %s  %s\n", r.ID, r.Tenant, strings.ToUpper(string(r.Status)))
 	}
 	if r.File.Name != "" {
-		fmt.Fprintf(w, "  file     %s (%s, sha256 %s)\n", r.File.Name, humanBytes(r.File.Size), short(r.File.SHA256))
+		fmt.Fprintf(w, "  file     %s (%s, sha256 %s)\n", r.File.Name, runs.SizeText(r.File.Size), short(r.File.SHA256))
 	}
-	fmt.Fprintf(w, "  started  %s", r.StartedAt.Local().Format("2006-01-02 15:04:05"))
+	fmt.Fprintf(w, "  started  %s", runs.TimeText(r.StartedAt, nil))
 	if d := r.Duration(); d > 0 {
 		fmt.Fprintf(w, "  (took %s)", d.Round(time.Millisecond))
 	}
@@ -57,11 +57,7 @@ func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 		fmt.Fprintf(w, "  reason   %s\n", r.Reason)
 	}
 	if r.Error != nil {
-		where := ""
-		if r.Error.Line > 0 {
-			where = fmt.Sprintf(" (line %d, column %d)", r.Error.Line, r.Error.Column)
-		}
-		fmt.Fprintf(w, "  error    %s%s\n", r.Error.Message, where)
+		fmt.Fprintf(w, "  error    %s\n", r.Error.Text(r.File.Name))
 	}
 	if r.Status != runs.Failed && r.Status != runs.Skipped {
 		fmt.Fprintln(w)
@@ -72,6 +68,12 @@ func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", t, c.Before, c.Inserted, c.Updated, c.Deleted, c.Restored, c.Archived, c.After)
 		}
 		tw.Flush()
+		if n := r.Counts.Persons.Deleted; n > 0 {
+			fmt.Fprintf(w, "  persons deleted: %d trashed (restorable: imsfeed trash list --tenant %s)\n", n, r.Tenant)
+		}
+		if n := r.Counts.Memberships.Archived; n > 0 {
+			fmt.Fprintf(w, "  memberships archived: %d kept as manual (their course was archived)\n", n)
+		}
 	}
 	if len(r.Verdict.Tripped) > 0 {
 		fmt.Fprintln(w, "\n  safety limits crossed:")
@@ -80,10 +82,10 @@ func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 		}
 	}
 	if r.Approval != nil {
-		fmt.Fprintf(w, "\n  approved by %s at %s: %s\n", r.Approval.By, r.Approval.At.Local().Format("2006-01-02 15:04"), r.Approval.Reason)
+		fmt.Fprintf(w, "\n  approved by %s at %s: %s\n", r.Approval.By, runs.TimeText(r.Approval.At, nil), r.Approval.Reason)
 	}
 	if r.Rejection != nil {
-		fmt.Fprintf(w, "\n  rejected by %s at %s: %s\n", r.Rejection.By, r.Rejection.At.Local().Format("2006-01-02 15:04"), r.Rejection.Reason)
+		fmt.Fprintf(w, "\n  rejected by %s at %s: %s\n", r.Rejection.By, runs.TimeText(r.Rejection.At, nil), r.Rejection.Reason)
 	}
 	if len(r.Attention) > 0 {
 		fmt.Fprintln(w, "\n  attention:")
@@ -91,16 +93,7 @@ func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 			fmt.Fprintf(w, "    - %s\n", n.Message)
 		}
 	}
-	if len(r.Warnings) > 0 {
-		fmt.Fprintf(w, "\n  %d warnings (records skipped, stored counterparts kept):\n", len(r.Warnings))
-		for i, x := range r.Warnings {
-			if maxWarnings > 0 && i == maxWarnings {
-				fmt.Fprintf(w, "    … and %d more (imsfeed show %d)\n", len(r.Warnings)-maxWarnings, r.ID)
-				break
-			}
-			fmt.Fprintf(w, "    line %d:%d %s: %s\n", x.Line, x.Column, x.Key, x.Message)
-		}
-	}
+	printWarnings(w, r, maxWarnings)
 	switch r.Mail {
 	case "outbox":
 		fmt.Fprintln(w, "\n  status mail written to the outbox")
@@ -109,21 +102,43 @@ func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 	}
 }
 
+// warningKinds are the warning sections, in order: a repair is not a skipped record.
+var warningKinds = []struct{ kind, title string }{
+	{record.WarnSkipped, "records skipped (stored counterparts kept)"},
+	{record.WarnRepaired, "repaired in lenient mode (nothing skipped)"},
+	{record.WarnIgnored, "ignored (the records themselves were read)"},
+}
+
+// printWarnings lists the run's warnings by kind, each list cut at max (0: no limit).
+func printWarnings(w io.Writer, r *runs.Run, max int) {
+	for _, k := range warningKinds {
+		var list []record.Warning
+		for _, x := range r.Warnings {
+			if x.Class() == k.kind {
+				list = append(list, x)
+			}
+		}
+		if len(list) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n  %d %s:\n", len(list), k.title)
+		for i, x := range list {
+			if max > 0 && i == max {
+				fmt.Fprintf(w, "    … and %d more (imsfeed show %d)\n", len(list)-max, r.ID)
+				break
+			}
+			key := ""
+			if x.Key != "" {
+				key = " " + x.Key
+			}
+			fmt.Fprintf(w, "    line %d:%d%s: %s\n", x.Line, x.Column, key, x.Message)
+		}
+	}
+}
+
 func short(s string) string {
 	if len(s) > 16 {
 		return s[:16] + "…"
 	}
 	return s
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
