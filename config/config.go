@@ -43,7 +43,9 @@ type Config struct {
 	SMTP *mailer.SMTPConfig `yaml:"smtp"`
 	// LockWait is how long a run waits for another run of the same tenant (default 10m).
 	LockWait time.Duration `yaml:"lock_wait"`
-	Tenants  []Tenant      `yaml:"tenants"`
+	// HTTP is serve's listener for the live channel; absent means no listener.
+	HTTP    *HTTP    `yaml:"http"`
+	Tenants []Tenant `yaml:"tenants"`
 
 	// Embedded is true for the built-in default: any tenant id is accepted.
 	Embedded bool `yaml:"-"`
@@ -82,6 +84,8 @@ type Tenant struct {
 	Pauses []Pause `yaml:"pauses"`
 	// StaleAfter: when no new file has arrived for this long, the run says so (default 36h; 0 off).
 	StaleAfter time.Duration `yaml:"stale_after"`
+	// ES are the credentials of the tenant's live channel (IMS Enterprise Services).
+	ES *ES `yaml:"es"`
 }
 
 // Pause is a window of dates, both inclusive, in the machine's local time zone.
@@ -339,6 +343,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, validateES(c)...)
 	return errors.Join(errs...)
 }
 

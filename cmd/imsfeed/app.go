@@ -51,7 +51,8 @@ Commands:
   status   --tenant T [--json]                what the store holds for T now
   trash    list|restore|purge --tenant T ...  the person trash can
   archive  list|restore --tenant T ...        archived courses
-  serve                                       run each tenant on its schedule
+  serve                                       run each tenant on its schedule; the live channel
+  es       log|allow --tenant T ...           the live channel's request log; a one-off deletes allowance
 
 Config: --config FILE, else $IMSFEED_CONFIG, else ./imsfeed.yaml, else the embedded default
 (SQLite and an outbox under $IMSFEED_DATA_DIR or ~/.local/share/imsfeed).
@@ -123,6 +124,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return a.cmdArchive(ctx, rest)
 	case "serve":
 		return a.cmdServe(ctx, rest)
+	case "es":
+		return a.cmdES(ctx, rest)
 	case "demo":
 		return a.cmdDemo(ctx, rest)
 	}

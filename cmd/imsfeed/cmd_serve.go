@@ -26,6 +26,11 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	if len(a.cfg.Tenants) == 0 {
 		return usagef("serve: the config has no tenants to schedule")
 	}
+	stopHTTP, err := a.startHTTP(ctx) // the live channel, when the config has an http block
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 	im := a.importer()
 	g := gronx.New()
 	var wg sync.WaitGroup

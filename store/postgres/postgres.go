@@ -70,10 +70,22 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		ForUpdate: " FOR UPDATE",
 		ReadTx:    &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		Time:      func(t time.Time) any { return t },
-		WritePlan: writePlan,
+		WritePlan: func(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
+			// A live request's few rows: temporary tables and ANALYZE would cost more than
+			// the rows themselves.
+			if len(w.Plan.Persons)+len(w.Plan.Groups)+len(w.Plan.Memberships) <= smallPlan {
+				return rowWriter(ctx, tx, w)
+			}
+			return writePlan(ctx, tx, w)
+		},
 	}
 	return &Store{core: sqlstore.New(db, d), db: db}, nil
 }
+
+// smallPlan is the most rows a plan may have to be written row by row.
+const smallPlan = 200
+
+var rowWriter = sqlstore.RowWriter(true)
 
 // lockKey is the advisory lock key of a tenant's runs.
 func lockKey(tenant string) int64 {

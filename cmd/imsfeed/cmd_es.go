@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// cmdES is `imsfeed es log|allow`: the live channel's request log and one-off allowances.
+func (a *app) cmdES(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("es: want log or allow (e.g. imsfeed es log --tenant northside)")
+	}
+	sub := args[0]
+	fs := a.flags("es "+sub, "es log --tenant T [--since DATE|DURATION] [--json] | es allow --tenant T --deletes N --by NAME --reason TEXT",
+		"imsfeed es log --tenant northside --since 24h")
+	tenant := fs.String("tenant", "", "tenant id")
+	since := fs.String("since", "24h", "log: from this time on (RFC 3339, YYYY-MM-DD, or a duration ago such as 24h)")
+	asJSON := fs.Bool("json", false, "print one JSON document")
+	deletes := fs.Int("deletes", 0, "allow: how many more removals the live channel may apply in the next 24 h")
+	by := fs.String("by", "", "allow: who grants it")
+	reason := fs.String("reason", "", "allow: why")
+	if _, err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if *tenant == "" {
+		return usagef("es %s: --tenant T is required", sub)
+	}
+	switch sub {
+	case "log", "allow":
+	default:
+		return usagef("es: unknown subcommand %q (log or allow)", sub)
+	}
+	from, err := parseSince(*since, time.Now())
+	if err != nil {
+		return usagef("es log --since: %v", err)
+	}
+	if sub == "allow" && (*deletes <= 0 || *by == "" || *reason == "") {
+		return usagef("es allow: --deletes N (> 0), --by NAME and --reason TEXT are required")
+	}
+	if err := a.open(ctx); err != nil {
+		return err
+	}
+	l, ok := a.store.(store.Live)
+	if !ok {
+		return fmt.Errorf("es: this store has no live channel")
+	}
+	if sub == "allow" {
+		if err := l.LiveAllow(ctx, *tenant, *deletes, *by, *reason, time.Now()); err != nil {
+			return err
+		}
+		a.log.Info("live deletes allowance granted", "tenant", *tenant, "deletes", *deletes, "by", *by, "reason", *reason)
+		fmt.Fprintf(a.stdout, "tenant %s: the live channel may remove %d more objects within the next 24 h (granted by %s)\n", *tenant, *deletes, *by)
+		return nil
+	}
+	entries, err := l.LiveEntries(ctx, store.LiveLogParams{Tenant: *tenant, Since: from, Limit: 100000})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(entries)
+	}
+	if len(entries) == 0 {
+		fmt.Fprintf(a.stdout, "no live requests for tenant %s since %s\n", *tenant, from.Format(time.RFC3339))
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tOPERATION\tMESSAGE ID\tKEYS\tOUTCOME\tDURATION\tVERSION")
+	for _, e := range entries {
+		outcome := e.CodeMajor
+		if e.CodeMinor != "" && e.CodeMinor != "fullsuccess" {
+			outcome += "/" + e.CodeMinor
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", e.At.Local().Format("2006-01-02 15:04:05"), e.Operation, e.MessageID,
+			strings.Join(e.Keys, " "), outcome, e.Duration.Round(time.Microsecond), e.StateVersion)
+	}
+	return tw.Flush()
+}
+
+// parseSince reads an RFC 3339 time, a YYYY-MM-DD day (local midnight) or a duration ago.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time (RFC 3339), a day (YYYY-MM-DD) or a duration (24h)", s)
+}

@@ -1,0 +1,107 @@
+package live
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"sync"
+	"time"
+)
+
+// Credential is the username and password that choose a tenant.
+type Credential struct {
+	Username string
+	Password string
+	Tenant   *Tenant
+}
+
+// Auth checks credentials in constant time and slows down repeated failures from one address.
+type Auth struct {
+	creds []cred
+
+	mu    sync.Mutex
+	fails map[string]*failures
+	// Now is the clock (tests set it).
+	Now func() time.Time
+}
+
+type cred struct {
+	user, pass [32]byte
+	tenant     *Tenant
+}
+
+type failures struct {
+	n    int
+	last time.Time
+}
+
+// NewAuth returns an Auth over the given credentials. A credential with an empty username or
+// password never matches.
+func NewAuth(cs []Credential) *Auth {
+	a := &Auth{fails: map[string]*failures{}}
+	for _, c := range cs {
+		if c.Username == "" || c.Password == "" {
+			continue
+		}
+		a.creds = append(a.creds, cred{sha256.Sum256([]byte(c.Username)), sha256.Sum256([]byte(c.Password)), c.Tenant})
+	}
+	return a
+}
+
+// Check returns the tenant of the username and password. Every credential is compared, in
+// constant time over digests, so neither the time taken nor the answer tells which part was
+// wrong.
+func (a *Auth) Check(username, password string) (*Tenant, bool) {
+	u, p := sha256.Sum256([]byte(username)), sha256.Sum256([]byte(password))
+	var found *Tenant
+	for _, c := range a.creds {
+		match := subtle.ConstantTimeCompare(u[:], c.user[:]) & subtle.ConstantTimeCompare(p[:], c.pass[:])
+		if match == 1 && username != "" && password != "" {
+			found = c.tenant
+		}
+	}
+	return found, found != nil
+}
+
+func (a *Auth) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// failWindow is how long an address's failures are remembered.
+const failWindow = 15 * time.Minute
+
+// Failed records a failure from addr and returns how long to wait before answering it: nothing
+// for the first few, then doubling up to 5 s.
+func (a *Auth) Failed(addr string) time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	f := a.fails[addr]
+	if f == nil || now.Sub(f.last) > failWindow {
+		f = &failures{}
+		a.fails[addr] = f
+	}
+	f.n++
+	f.last = now
+	if len(a.fails) > 10000 { // forget stale addresses now and then
+		for k, v := range a.fails {
+			if now.Sub(v.last) > failWindow {
+				delete(a.fails, k)
+			}
+		}
+	}
+	if f.n <= 3 {
+		return 0
+	}
+	d := 250 * time.Millisecond << min(f.n-4, 5)
+	return min(d, 5*time.Second)
+}
+
+// Succeeded forgets addr's failures.
+func (a *Auth) Succeeded(addr string) {
+	a.mu.Lock()
+	delete(a.fails, addr)
+	a.mu.Unlock()
+}

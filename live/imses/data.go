@@ -1,0 +1,334 @@
+package imses
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// IMS ES 1.0 data ↔ records. Every field becomes the attribute the IMS Enterprise 1.1 reader
+// (importer/ims) makes of the same field in a nightly file, so that one value has one meaning
+// whichever channel it came by; equivalence_test.go checks that field by field.
+
+func add(a *record.Attrs, name, value string) {
+	if value != "" {
+		*a = append(*a, record.Attr{Name: name, Value: value})
+	}
+}
+
+// extension adds <extension><extensionField><fieldName>N</fieldName><fieldValue>V</fieldValue>
+// as "extension.N" (what <extension><N>V</N></extension> is in a nightly file) and names each
+// field as carried.
+func extension(a *record.Attrs, carried *[]string, n *node) {
+	for _, f := range n.children("extensionField") {
+		name := f.child("fieldName").str()
+		if name == "" {
+			continue
+		}
+		add(a, "extension."+name, f.child("fieldValue").str())
+		*carried = append(*carried, "extension."+name)
+	}
+}
+
+// leaves adds each text child of n as "<prefix>.<lower-case local name>", as the 1.1 reader
+// names the children of <timeframe>, <org>, <enrollcontrol> and <demographics>.
+func leaves(a *record.Attrs, prefix string, n *node) {
+	for _, k := range n.kids {
+		if len(k.kids) == 0 {
+			add(a, prefix+"."+strings.ToLower(k.local), k.str())
+		}
+	}
+}
+
+// namePart maps IMS ES namePartType values to the 1.1 <n> children.
+var namePart = map[string]string{
+	"first": "given", "given": "given", "last": "family", "family": "family",
+	"middle": "other", "other": "other", "prefix": "prefix", "suffix": "suffix",
+}
+
+var genderCode = map[string]string{"female": "1", "f": "1", "male": "2", "m": "2", "unknown": "0", "u": "0"}
+
+// personFrom reads an IMS ES <person> into a record and the fields it carries.
+func personFrom(key string, n *node) (*record.Person, []string) {
+	p := &record.Person{Key: key}
+	var a record.Attrs
+	var carried []string
+	var given, family, fn, plainUID, firstUID string
+	var secret []byte
+	hadName := false
+	for _, c := range n.kids {
+		switch c.local {
+		case "formatName", "formattedName":
+			fn = c.str()
+			hadName = true
+		case "name":
+			hadName = true
+			carried = append(carried, "name")
+			for _, part := range c.children("partName") {
+				t := part.child("namePartType").str()
+				v := part.child("namePartValue").str()
+				switch lt := strings.ToLower(t); {
+				case lt == "nickname":
+					add(&a, "name.nickname", v)
+				case namePart[lt] != "":
+					if namePart[lt] == "given" && given == "" {
+						given = v
+					}
+					if namePart[lt] == "family" && family == "" {
+						family = v
+					}
+					add(&a, "name."+namePart[lt], v)
+				default:
+					if t == "" {
+						t = "other"
+					}
+					add(&a, "name.partname."+t, v)
+				}
+			}
+		case "email":
+			carried = append(carried, "email")
+			add(&a, "email", c.str())
+		case "url":
+			carried = append(carried, "url")
+			add(&a, "url", c.str())
+		case "tel":
+			carried = append(carried, "tel")
+			t := strings.ToLower(c.child("telType").str())
+			switch t {
+			case "", "1":
+				t = "voice"
+			case "2":
+				t = "fax"
+			case "3":
+				t = "mobile"
+			case "4":
+				t = "pager"
+			}
+			v := c.child("telValue").str()
+			if v == "" && len(c.kids) == 0 {
+				v = c.str()
+			}
+			add(&a, "tel."+t, v)
+		case "demographics":
+			carried = append(carried, "demographics")
+			if g := c.child("gender").str(); g != "" {
+				if code, ok := genderCode[strings.ToLower(g)]; ok {
+					g = code
+				}
+				add(&a, "demographics.gender", g)
+			}
+			if b := c.child("bday").str(); b != "" {
+				// xs:dateTime at midnight from generated clients is the day itself.
+				if d, t, ok := strings.Cut(b, "T"); ok && strings.HasPrefix(t, "00:00:00") {
+					b = d
+				}
+				add(&a, "demographics.bday", b)
+			}
+		case "userId":
+			carried = append(carried, "userid", "@secret")
+			uid := c.child("userIdValue").str()
+			t := c.child("userIdType").str()
+			pw := c.child("passWord")
+			if pw == nil {
+				pw = c.child("password")
+			}
+			if pw != nil {
+				// Never kept in clear: only the digest the 1.1 reader makes of the same
+				// password, mixed into the content hash.
+				secret = append(secret, t...)
+				secret = append(secret, 0)
+				secret = append(secret, pw.text...)
+				secret = append(secret, 0)
+			}
+			if uid == "" {
+				continue
+			}
+			if firstUID == "" {
+				firstUID = uid
+			}
+			if t == "" {
+				if plainUID == "" {
+					plainUID = uid
+				}
+			} else {
+				add(&a, "userid."+t, uid)
+			}
+		case "institutionRole":
+			carried = append(carried, "institutionrole")
+			t := c.child("institutionRoleType").str()
+			add(&a, "institutionrole", t)
+			if pr := strings.ToLower(c.child("primaryRoleType").str()); pr == "true" || pr == "1" || pr == "yes" {
+				add(&a, "institutionrole.primary", t)
+			}
+		case "systemRole":
+			carried = append(carried, "systemrole")
+			add(&a, "systemrole", c.child("systemRoleType").str())
+		case "extension":
+			extension(&a, &carried, c)
+		}
+	}
+	if plainUID == "" {
+		plainUID = firstUID
+	}
+	add(&a, "userid", plainUID)
+	if hadName {
+		carried = append(carried, "@name")
+	}
+	p.Name = fn
+	if p.Name == "" {
+		p.Name = strings.TrimSpace(given + " " + family)
+	}
+	if len(secret) > 0 {
+		sum := sha256.Sum256(secret)
+		p.Secret = hex.EncodeToString(sum[:])
+	}
+	a.Sort()
+	p.Attrs = a
+	p.ComputeHash()
+	return p, carried
+}
+
+// groupFrom reads an IMS ES <group>.
+func groupFrom(key string, n *node) (*record.Group, []string) {
+	g := &record.Group{Key: key}
+	var a record.Attrs
+	var carried []string
+	var short, long, full string
+	for _, c := range n.kids {
+		switch c.local {
+		case "groupType":
+			carried = append(carried, "@types")
+			scheme := c.child("scheme").str()
+			for _, tv := range c.children("typeValue") {
+				v := tv.child("type").str()
+				if v == "" && len(tv.kids) == 0 {
+					v = tv.str()
+				}
+				if v != "" {
+					g.Types = append(g.Types, record.GroupType{Scheme: scheme, Value: v, Level: tv.child("level").str()})
+				}
+			}
+		case "description":
+			carried = append(carried, "@name", "description")
+			short, long, full = c.child("descShort").str(), c.child("descLong").str(), c.child("descFull").str()
+			add(&a, "description.short", short)
+			add(&a, "description.long", long)
+			add(&a, "description.full", full)
+		case "relationship":
+			carried = append(carried, "@parents")
+			rel := strings.ToLower(c.child("relation").str())
+			if rel != "parent" && rel != "1" {
+				continue
+			}
+			src := c.child("sourceId")
+			if src == nil {
+				src = c.child("sourcedId")
+			}
+			pk := identifier(src)
+			if pk == "" {
+				continue
+			}
+			if pk == key {
+				g.SelfParent = true
+				continue
+			}
+			dup := false
+			for _, x := range g.Parents {
+				dup = dup || x == pk
+			}
+			if !dup {
+				g.Parents = append(g.Parents, pk)
+			}
+		case "timeframe", "timeFrame":
+			carried = append(carried, "timeframe")
+			leaves(&a, "timeframe", c)
+		case "org":
+			carried = append(carried, "org")
+			leaves(&a, "org", c)
+		case "enrollControl":
+			carried = append(carried, "enrollcontrol")
+			leaves(&a, "enrollcontrol", c)
+		case "email", "url":
+			carried = append(carried, c.local)
+			add(&a, c.local, c.str())
+		case "extension":
+			extension(&a, &carried, c)
+		}
+	}
+	switch {
+	case short != "":
+		g.Name = short
+	case long != "":
+		g.Name = long
+	default:
+		g.Name = full
+	}
+	a.Sort()
+	g.Attrs = a
+	g.ComputeHash()
+	return g, carried
+}
+
+// membershipsFrom reads an IMS ES <membership>: one record per member × role. A problem is
+// returned as text.
+func membershipsFrom(n *node) ([]record.Membership, []string, string) {
+	group := identifier(n.child("groupSourcedId"))
+	if group == "" {
+		return nil, nil, "membership without groupSourcedId"
+	}
+	var out []record.Membership
+	var carried []string
+	for _, m := range n.children("member") {
+		member := identifier(m.child("memberSourcedId"))
+		if member == "" {
+			return nil, nil, "member without memberSourcedId"
+		}
+		mt := record.MemberPerson
+		switch strings.ToLower(m.child("idType").str()) {
+		case "2", "group":
+			mt = record.MemberGroup
+		}
+		roles := m.children("role")
+		if len(roles) == 0 {
+			return nil, nil, "member " + member + " without a role"
+		}
+		for _, r := range roles {
+			rt := r.child("roleType").str()
+			code, ok := record.NormalizeRole(rt)
+			if rt == "" && mt == record.MemberGroup {
+				code, ok = "04", true
+			}
+			if !ok {
+				return nil, nil, "member " + member + ": unknown role \"" + rt + "\""
+			}
+			ms := record.Membership{MembershipKey: record.MembershipKey{Group: group, Member: member, Role: code}, MemberType: mt}
+			switch strings.ToLower(r.child("status").str()) {
+			case "0", "inactive":
+				ms.Inactive = true
+			}
+			var a record.Attrs
+			for _, c := range r.kids {
+				switch c.local {
+				case "subRole", "subrole":
+					carried = append(carried, "subrole")
+					add(&a, "subrole", c.str())
+				case "timeFrame", "timeframe":
+					carried = append(carried, "timeframe")
+					leaves(&a, "timeframe", c)
+				case "extension":
+					extension(&a, &carried, c)
+				}
+			}
+			a.Sort()
+			ms.Attrs = a
+			ms.ComputeHash()
+			out = append(out, ms)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil, "membership without a member"
+	}
+	return out, carried, ""
+}

@@ -1,0 +1,345 @@
+package imses
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/imsfeed/imsfeed/archive"
+	"github.com/imsfeed/imsfeed/live"
+	"github.com/imsfeed/imsfeed/safety"
+	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/postgres"
+	"github.com/imsfeed/imsfeed/store/sqlite"
+)
+
+// stores runs a test on SQLite and, when a test server is given, on PostgreSQL. Under CI the
+// PostgreSQL half must run.
+func stores(t *testing.T, test func(t *testing.T, open func(t *testing.T) store.Store)) {
+	t.Run("sqlite", func(t *testing.T) {
+		test(t, func(t *testing.T) store.Store {
+			s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := os.Getenv("IMSFEED_TEST_POSTGRES_URL")
+		if url == "" {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("IMSFEED_TEST_POSTGRES_URL is not set under CI: the PostgreSQL tests must run (make test starts a server)")
+			}
+			t.Skip("IMSFEED_TEST_POSTGRES_URL not set; `make test` starts a PostgreSQL server")
+		}
+		test(t, func(t *testing.T) store.Store {
+			s, err := postgres.Open(context.Background(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		})
+	})
+}
+
+// The corpus client's credentials.
+const (
+	corpusUser = "dbild-user"
+	corpusPass = "dbild-pass&<secret>"
+)
+
+// env is one tenant behind a live endpoint.
+type env struct {
+	t      *testing.T
+	st     store.Store
+	tenant *live.Tenant
+	srv    *httptest.Server
+	h      *Handler
+}
+
+func newEnv(t *testing.T, open func(t *testing.T) store.Store) *env {
+	st := open(t)
+	tn := &live.Tenant{ID: fmt.Sprintf("t%08x", rand.Uint32()), Courses: archive.DefaultCoursePolicy(), Safety: safety.DefaultPolicy()}
+	h := &Handler{
+		Service: &live.Service{Store: st},
+		Auth:    live.NewAuth([]live.Credential{{Username: corpusUser, Password: corpusPass, Tenant: tn}}),
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &env{t: t, st: st, tenant: tn, srv: srv, h: h}
+}
+
+// answer is what a test reads of a response.
+type answer struct {
+	http     int
+	root     *node
+	statuses []statusOf
+	fault    string
+	raw      string
+}
+
+type statusOf struct{ major, minor, desc string }
+
+func (e *env) post(body string, tune ...func(*http.Request)) answer {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/ims/es/v1p0", strings.NewReader(body))
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	for _, f := range tune {
+		f(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	a := answer{http: resp.StatusCode, raw: string(b)}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/xml") {
+		e.t.Fatalf("answer of type %q, not SOAP: %s", ct, b)
+	}
+	root, err := parse(bytes.NewReader(b))
+	if err != nil {
+		e.t.Fatalf("answer is not XML: %v\n%s", err, b)
+	}
+	a.root = root
+	if f := root.path("Body", "Fault"); f != nil {
+		a.fault = f.child("faultcode").str() + ": " + f.child("faultstring").str()
+		return a
+	}
+	h := root.path("Header", "syncResponseHeaderInfo")
+	if h == nil {
+		e.t.Fatalf("answer without syncResponseHeaderInfo: %s", b)
+	}
+	if root.path("Header", "Security", "Timestamp", "Created") == nil {
+		e.t.Fatalf("answer without a wsse:Security Timestamp: %s", b)
+	}
+	infos := h.children("statusInfo")
+	if set := h.child("statusInfoSet"); set != nil {
+		infos = set.children("statusInfo")
+	}
+	for _, si := range infos {
+		a.statuses = append(a.statuses, statusOf{si.child("codeMajor").str(), si.path("codeMinor", "codeMinorField", "codeMinorFieldValue").str(), si.path("description", "text").str()})
+	}
+	return a
+}
+
+func (a answer) want(t *testing.T, what, major, minor string) {
+	t.Helper()
+	if a.fault != "" {
+		t.Fatalf("%s: fault %s", what, a.fault)
+	}
+	if len(a.statuses) == 0 || a.statuses[0].major != major || (minor != "" && a.statuses[0].minor != minor) {
+		t.Fatalf("%s: want %s/%s, got %+v\n%s", what, major, minor, a.statuses, a.raw)
+	}
+}
+
+func corpus(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "imses1-itslearning", "requests", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func (e *env) status() store.TenantStatus {
+	s, err := e.st.Status(context.Background(), e.tenant.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// TestCorpusRequestsOnBothStores replays the real client's 13 requests in order and checks
+// each answer and what the store holds after it.
+func TestCorpusRequestsOnBothStores(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		a := e.post(corpus(t, "001-createPerson.xml"))
+		a.want(t, "createPerson", "success", "fullsuccess")
+		if s := e.status(); s.Persons.Active != 1 || s.StateVersion != 1 {
+			t.Fatalf("after createPerson: %+v", s)
+		}
+		a = e.post(corpus(t, "002-readPerson.xml"))
+		a.want(t, "readPerson", "success", "")
+		p := a.root.path("Body", "readPersonResponse", "person")
+		if p == nil || p.child("formatName").str() != "Erika Mustermann" || p.child("email").str() != "erika.mustermann@example.org" ||
+			p.path("userId", "userIdValue").str() != "erika.mustermann" {
+			t.Fatalf("readPerson answer: %s", a.raw)
+		}
+		if strings.Contains(a.raw, "passWord") {
+			t.Fatalf("readPerson returns a password: %s", a.raw)
+		}
+
+		a = e.post(corpus(t, "003-createPersons.xml"))
+		if len(a.statuses) != 10 {
+			t.Fatalf("createPersons: want 10 statuses, got %+v\n%s", a.statuses, a.raw)
+		}
+		for i, s := range a.statuses {
+			if s.major != "success" {
+				t.Fatalf("createPersons item %d: %+v", i, s)
+			}
+		}
+		if s := e.status(); s.Persons.Active != 11 || s.StateVersion != 2 {
+			t.Fatalf("a plural create bumps the state version once: %+v", s)
+		}
+
+		e.post(corpus(t, "004-createGroup.xml")).want(t, "createGroup", "success", "")
+		a = e.post(corpus(t, "005-readGroup.xml"))
+		a.want(t, "readGroup", "success", "")
+		if g := a.root.path("Body", "readGroupResponse", "group"); g.path("description", "descShort").str() != "Mathe 7a" || g.path("groupType", "typeValue", "type").str() != "Course" {
+			t.Fatalf("readGroup answer: %s", a.raw)
+		}
+		e.post(corpus(t, "006-updateGroup.xml")).want(t, "updateGroup", "success", "")
+		a = e.post(strings.Replace(corpus(t, "005-readGroup.xml"), "05-readGroup", "05b-readGroup", 1))
+		g := a.root.path("Body", "readGroupResponse", "group")
+		if g.path("description", "descShort").str() != "Mathe 7b" || g.path("groupType", "typeValue", "type").str() != "Course" {
+			t.Fatalf("updateGroup changes only what it carries (the type stays): %s", a.raw)
+		}
+
+		e.post(corpus(t, "007-createMemberships.xml")).want(t, "createMemberships", "success", "")
+		a = e.post(corpus(t, "008-readMembershipsForPerson.xml"))
+		a.want(t, "readMembershipsForPerson", "success", "")
+		pairs := a.root.path("Body", "readMembershipsForPersonResponse", "membershipIDPairSet").children("membershipIDPair")
+		if len(pairs) != 1 || identifier(pairs[0].child("sourcedId")) != "membership-P1-G1" ||
+			pairs[0].path("membership", "member", "role", "roleType").str() != "Learner" {
+			t.Fatalf("readMembershipsForPerson: %s", a.raw)
+		}
+		e.post(corpus(t, "009-deleteMemberships.xml")).want(t, "deleteMemberships", "success", "")
+		if s := e.status(); s.Memberships.Synced != 0 {
+			t.Fatalf("after deleteMemberships: %+v", s)
+		}
+		e.post(corpus(t, "010-deletePerson.xml")).want(t, "deletePerson", "success", "")
+		if s := e.status(); s.Persons.Active != 10 || s.Persons.Trashed != 1 {
+			t.Fatalf("deletePerson moves the person to the trash can: %+v", s)
+		}
+		e.post(corpus(t, "011-readPerson.xml")).want(t, "readPerson of a trashed person", "failure", "unknownobject")
+		e.post(corpus(t, "012-deletePersons.xml")).want(t, "deletePersons", "success", "")
+		e.post(corpus(t, "013-deleteGroup.xml")).want(t, "deleteGroup", "success", "")
+		s := e.status()
+		if s.Persons.Active != 0 || s.Persons.Trashed != 11 || s.Groups.Active != 0 || s.Groups.Archived != 1 {
+			t.Fatalf("after the corpus: %+v", s)
+		}
+
+		// Every request is in the log, with its message identifier and outcome.
+		entries, err := e.st.(store.Live).LiveEntries(context.Background(), store.LiveLogParams{Tenant: e.tenant.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ops []string
+		for _, en := range entries {
+			ops = append(ops, en.Operation+"="+en.CodeMajor)
+		}
+		if len(entries) != 14 || entries[0].MessageID != "dbild-2d48f388-01-createPerson" || entries[0].Keys[0] != "P1" ||
+			entries[11].CodeMinor != "unknownobject" || entries[12].Removed != [3]int{10, 0, 0} || entries[13].Removed != [3]int{0, 1, 0} {
+			t.Fatalf("log: %v\n%+v", ops, entries[0])
+		}
+	})
+}
+
+// TestRepeatedMessageIdentifierAppliesNothing: the same createPerson sent twice gets the first
+// answer (success) again, not idallocinusefail, and changes nothing.
+func TestRepeatedMessageIdentifierAppliesNothing(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		e.post(corpus(t, "001-createPerson.xml")).want(t, "createPerson", "success", "fullsuccess")
+		v := e.status().StateVersion
+		e.post(corpus(t, "001-createPerson.xml")).want(t, "the same createPerson again", "success", "fullsuccess")
+		if s := e.status(); s.StateVersion != v || s.Persons.Active != 1 {
+			t.Fatalf("a repeated message identifier applied something: %+v", s)
+		}
+		other := strings.Replace(corpus(t, "001-createPerson.xml"), "01-createPerson<", "01x-createPerson<", 1)
+		e.post(other).want(t, "createPerson of an existing key", "failure", "idallocinusefail")
+	})
+}
+
+// TestBadInputGetsASOAPAnswerAndChangesNothing: not XML, a wrong envelope, an unknown operation,
+// a missing sourcedId, a body over the limit, a DOCTYPE or entity.
+func TestBadInputGetsASOAPAnswerAndChangesNothing(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		create := corpus(t, "001-createPerson.xml")
+		faults := map[string]string{
+			"not XML":        "this is not XML",
+			"truncated":      create[:len(create)/2],
+			"wrong envelope": `<Envelope xmlns="urn:x"><Body/></Envelope>`,
+			"SOAP 1.2":       `<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body/></e:Envelope>`,
+			"no body":        `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header/></s:Envelope>`,
+			"DOCTYPE":        `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaa">]>` + create,
+			"entity":         strings.Replace(create, "Erika", "&xxe;", 1),
+			"must understand": strings.Replace(create, "<soapenv:Header>",
+				`<soapenv:Header><x:Routing xmlns:x="urn:routing" soapenv:mustUnderstand="1"/>`, 1),
+			"empty": "",
+		}
+		for what, body := range faults {
+			a := e.post(body)
+			if a.fault == "" || a.http != 500 {
+				t.Errorf("%s: want a SOAP fault, got HTTP %d %s", what, a.http, a.raw)
+			}
+		}
+		e.h.MaxBody = 1 << 20
+		big := strings.Replace(create, "Erika", strings.Repeat("E", 2<<20), 1)
+		if a := e.post(big); a.fault == "" || a.http != 413 {
+			t.Errorf("body over the limit: HTTP %d %s", a.http, a.raw)
+		}
+		unknown := strings.ReplaceAll(create, "createPersonRequest", "frobnicatePersonRequest")
+		e.post(unknown).want(t, "unknown operation", "unsupported", "")
+		noKey := strings.Replace(create, "<ims1:identifier>P1</ims1:identifier>", "", 1)
+		e.post(noKey).want(t, "missing sourcedId", "failure", "invaliddata")
+		if s := e.status(); s.StateVersion != 0 || s.Persons.Active != 0 {
+			t.Fatalf("bad input changed the store: %+v", s)
+		}
+	})
+}
+
+// TestAuthFailuresSayNothingAndSlowDown: a wrong password, a wrong username, no credential and
+// a digest password all get the same failure; Basic auth works in place of a UsernameToken.
+func TestAuthFailuresSayNothingAndSlowDown(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		create := corpus(t, "001-createPerson.xml")
+		bad := map[string]string{
+			"wrong password": strings.Replace(create, "dbild-pass&amp;", "dbild-pass&amp;x", 1),
+			"wrong username": strings.Replace(create, ">dbild-user<", ">dbild-usr<", 1),
+			"digest":         strings.Replace(create, "#PasswordText", "#PasswordDigest", 1),
+			"no token":       create[:strings.Index(create, "<wsse:Security")] + create[strings.Index(create, "</wsse:Security>")+len("</wsse:Security>"):],
+		}
+		var descs []string
+		for what, body := range bad {
+			a := e.post(body)
+			a.want(t, what, "failure", "unauthorizedrequest")
+			descs = append(descs, a.statuses[0].desc)
+		}
+		sort.Strings(descs)
+		if descs[0] != descs[len(descs)-1] {
+			t.Errorf("failures differ, a hint which part was wrong: %q", descs)
+		}
+		if s := e.status(); s.Persons.Active != 0 {
+			t.Fatalf("an unauthorised request changed the store: %+v", s)
+		}
+		// The fourth failure from one address is answered late.
+		if d := e.h.Auth.Failed("192.0.2.1"); d != 0 {
+			t.Fatalf("first failure delayed %v", d)
+		}
+		e.h.Auth.Failed("192.0.2.1")
+		e.h.Auth.Failed("192.0.2.1")
+		if d := e.h.Auth.Failed("192.0.2.1"); d == 0 {
+			t.Fatal("repeated failures are not slowed down")
+		}
+		noToken := bad["no token"]
+		a := e.post(noToken, func(r *http.Request) { r.SetBasicAuth(corpusUser, corpusPass) })
+		a.want(t, "HTTP Basic", "success", "fullsuccess")
+	})
+}

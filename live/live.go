@@ -1,0 +1,292 @@
+// Package live is the live channel's semantics, whatever dialect carried the request: a request
+// becomes the same records a nightly file would hold, the records and the stored objects they
+// touch become a change set made by the same diff (in event mode), and the change set is applied
+// in one transaction under the tenant's lock, with the request's log entry. Dialect packages
+// (live/imses for IMS ES 1.0) only translate their XML to a Request and a Result back.
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/imsfeed/imsfeed/archive"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/safety"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// Action is what a request does to its objects.
+type Action string
+
+const (
+	Create  Action = "create"
+	Read    Action = "read"
+	Replace Action = "replace"
+	Update  Action = "update"
+	Delete  Action = "delete"
+	// ReadForPerson and ReadForGroup read the memberships (or, with Type persons/groups, the
+	// groups or persons) of one person or group.
+	ReadForPerson Action = "readForPerson"
+	ReadForGroup  Action = "readForGroup"
+)
+
+// Writes reports whether the action may change state.
+func (a Action) Writes() bool { return a == Create || a == Replace || a == Update || a == Delete }
+
+// Status codes, as IMS ES and LIS 2.0 name them.
+const (
+	Success     = "success"
+	Failure     = "failure"
+	Unsupported = "unsupported"
+
+	FullSuccess         = "fullsuccess"
+	IDAllocInUse        = "idallocinusefail"
+	UnknownObject       = "unknownobject"
+	InvalidData         = "invaliddata"
+	TargetIsBusy        = "targetisbusy"
+	UnauthorizedRequest = "unauthorizedrequest"
+	ServerBusy          = "serverbusy"
+	Overflow            = "overflowfail"
+	Refused             = "deletelimit" // the live safety filter refused the request
+)
+
+// Status is the outcome of one item.
+type Status struct {
+	Major       string `json:"major"`
+	Minor       string `json:"minor"`
+	Description string `json:"description,omitempty"`
+}
+
+// OK reports whether the status is a success.
+func (s Status) OK() bool { return s.Major == Success }
+
+func ok() Status { return Status{Major: Success, Minor: FullSuccess} }
+
+func fail(minor, format string, args ...any) Status {
+	return Status{Major: Failure, Minor: minor, Description: fmt.Sprintf(format, args...)}
+}
+
+// Item is one object of a request. For persons and groups Key is the sourcedId; for
+// memberships Key is the client's membership identifier (IMS ES names memberships by an id of
+// its own) and Memberships the (group, member, role) records it stands for.
+type Item struct {
+	Key         string
+	Person      *record.Person
+	Group       *record.Group
+	Memberships []record.Membership
+	// Carried lists, for an update, the stored fields the request carried: attribute roots
+	// ("email", "name", "extension.passwordchange") and "@name", "@secret", "@types",
+	// "@parents". Fields not carried keep their stored values.
+	Carried []string
+	// Err is set by the dialect when the item cannot be read (no sourcedId, say).
+	Err *Status
+}
+
+// Request is one live request.
+type Request struct {
+	Dialect   string // "imses1"
+	Operation string // the dialect's operation name, for the log
+	MessageID string
+	Type      record.Type
+	Action    Action
+	Plural    bool
+	Items     []Item
+}
+
+// Keys are the first few keys the request names, for the log.
+func (r *Request) Keys() []string {
+	var out []string
+	for _, it := range r.Items {
+		if len(out) == 5 {
+			out = append(out, fmt.Sprintf("(+%d)", len(r.Items)-5))
+			break
+		}
+		if it.Key != "" {
+			out = append(out, strings.ReplaceAll(it.Key, " ", "_"))
+		}
+	}
+	return out
+}
+
+// Membership is a stored membership with the identifier a client knows it by.
+type Membership struct {
+	ID string `json:"id"`
+	record.Membership
+}
+
+// Result is the answer to a request: one status per item (one in all for a request that
+// failed whole), and what a read found.
+type Result struct {
+	Statuses    []Status             `json:"statuses"`
+	Persons     []store.StoredPerson `json:"-"`
+	Groups      []store.StoredGroup  `json:"-"`
+	Memberships []Membership         `json:"-"`
+	// Whole is set when the request as a whole failed (busy, refused, unauthorised): the
+	// dialect answers with this one status.
+	Whole *Status `json:"whole,omitempty"`
+	// Repeat is the log id of the first request with this message identifier.
+	Repeat int64 `json:"-"`
+}
+
+// First is the status of a singular request.
+func (r *Result) First() Status {
+	if r.Whole != nil {
+		return *r.Whole
+	}
+	if len(r.Statuses) == 0 {
+		return ok()
+	}
+	return r.Statuses[0]
+}
+
+// Tenant is what the live channel needs of a tenant's configuration.
+type Tenant struct {
+	ID      string
+	Courses archive.CoursePolicy
+	Safety  safety.Policy
+}
+
+// Service runs live requests against a store.
+type Service struct {
+	Store store.Store
+	// LockWait is how long a request waits for the tenant's lock (a nightly import holds it
+	// for its apply) before answering targetisbusy. Default 2s.
+	LockWait time.Duration
+	// RepeatWindow is how long a message identifier is remembered. Default 24h.
+	RepeatWindow time.Duration
+	Now          func() time.Time
+	Log          *slog.Logger
+	// OnRefusal is told of a request the live safety filter refused; first says it is the first
+	// refusal of the tenant in the window (mail it).
+	OnRefusal func(tenant string, trips []safety.Trip, first bool)
+
+	mu      sync.Mutex
+	refused map[string]time.Time // the last refusal per tenant
+}
+
+func (s *Service) live() (store.Live, error) {
+	l, ok := s.Store.(store.Live)
+	if !ok {
+		return nil, errors.New("this store has no live channel")
+	}
+	return l, nil
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Do runs one request for one tenant. It never returns a Go error: every problem is a status
+// (an internal one is logged and answered as a failure without its detail).
+func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) *Result {
+	start := s.now()
+	l, err := s.live()
+	if err != nil {
+		return s.internal(t, req, err)
+	}
+	entry := &store.LiveEntry{At: start, Tenant: t.ID, Dialect: req.Dialect, Operation: req.Operation, MessageID: req.MessageID, Keys: req.Keys()}
+	if req.Action.Writes() && req.MessageID != "" {
+		window := s.RepeatWindow
+		if window == 0 {
+			window = 24 * time.Hour
+		}
+		first, err := l.LiveRepeat(ctx, t.ID, req.MessageID, start.Add(-window))
+		if err == nil {
+			var res Result
+			if json.Unmarshal(first.Result, &res) == nil {
+				res.Repeat = first.ID
+				entry.CodeMajor, entry.CodeMinor = res.First().Major, res.First().Minor
+				entry.Description = fmt.Sprintf("repeat of request %d: nothing applied again", first.ID)
+				entry.StateVersion = first.StateVersion
+				entry.Duration = s.now().Sub(start)
+				if err := l.LiveApply(ctx, store.LiveApplyParams{Entry: entry, Now: start}); err != nil {
+					s.logger().Error("live request log", "tenant", t.ID, "err", err)
+				}
+				return &res
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return s.internal(t, req, err)
+		}
+	}
+	var res *Result
+	var p store.LiveApplyParams
+	if req.Action.Writes() {
+		res, p, err = s.write(ctx, l, t, req)
+	} else {
+		res, err = s.read(ctx, l, t, req)
+	}
+	if err != nil {
+		return s.internal(t, req, err)
+	}
+	first := res.First()
+	entry.CodeMajor, entry.CodeMinor, entry.Description = first.Major, first.Minor, first.Description
+	if req.Plural && res.Whole == nil {
+		entry.CodeMajor, entry.CodeMinor, entry.Description = summary(res.Statuses)
+	}
+	entry.Duration = s.now().Sub(start)
+	if req.Action.Writes() && res.Whole == nil {
+		entry.Result, _ = json.Marshal(res)
+	}
+	if p.Plan != nil {
+		entry.Removed = removals(p.Plan)
+	}
+	p.Entry, p.Now = entry, start
+	if err := l.LiveApply(ctx, p); err != nil {
+		if errors.Is(err, store.ErrStateChanged) {
+			return whole(fail(TargetIsBusy, "the tenant's state changed while the request was read; send it again"), req)
+		}
+		return s.internal(t, req, err)
+	}
+	return res
+}
+
+// summary is a plural request's log outcome: success when every item succeeded.
+func summary(st []Status) (major, minor, desc string) {
+	failed := 0
+	var firstFail Status
+	for _, s := range st {
+		if !s.OK() {
+			if failed == 0 {
+				firstFail = s
+			}
+			failed++
+		}
+	}
+	if failed == 0 {
+		return Success, FullSuccess, ""
+	}
+	if failed == len(st) {
+		return Failure, firstFail.Minor, firstFail.Description
+	}
+	return Success, "partialsuccess", fmt.Sprintf("%d of %d items failed; first: %s", failed, len(st), firstFail.Description)
+}
+
+func whole(st Status, req *Request) *Result {
+	r := &Result{Whole: &st}
+	for range req.Items {
+		r.Statuses = append(r.Statuses, st)
+	}
+	return r
+}
+
+// internal answers a failure the client cannot fix; the detail goes to the log only.
+func (s *Service) internal(t *Tenant, req *Request, err error) *Result {
+	s.logger().Error("live request failed", "tenant", t.ID, "operation", req.Operation, "message_id", req.MessageID, "err", err)
+	return whole(fail(ServerBusy, "the server could not complete the request; nothing was changed, try again later"), req)
+}

@@ -1,0 +1,409 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/diff"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/safety"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// write runs a create, replace, update or delete: under the tenant's lock it reads what the
+// items touch, decides each item, lets the diff (event mode) make the change set with its
+// cascades, checks the live safety filter and hands back what LiveApply is to write.
+func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Request) (*Result, store.LiveApplyParams, error) {
+	var p store.LiveApplyParams
+	wait := s.LockWait
+	if wait == 0 {
+		wait = defaultLockWait
+	}
+	release, err := s.Store.LockTenant(ctx, t.ID, wait)
+	if errors.Is(err, store.ErrLocked) {
+		return whole(fail(TargetIsBusy, "an import of this tenant is in progress; send the request again later"), req), p, nil
+	}
+	if err != nil {
+		return nil, p, err
+	}
+	defer release()
+
+	objs, err := l.LiveLoad(ctx, t.ID, query(req))
+	if err != nil {
+		return nil, p, err
+	}
+	st := stateOf(t.ID, objs)
+	d := diff.New(st, diffOptions(t))
+	res := &Result{Statuses: make([]Status, len(req.Items))}
+	// owner maps a membership key to the item that wrote it, to hand the diff's verdict back.
+	owner := map[record.MembershipKey]int{}
+	for i := range req.Items {
+		it := &req.Items[i]
+		if it.Err != nil {
+			res.Statuses[i] = *it.Err
+			continue
+		}
+		var st Status
+		switch req.Type {
+		case record.Persons:
+			st = s.person(d, objs, req.Action, it)
+		case record.Groups:
+			st = s.group(d, objs, req.Action, it)
+		default:
+			st = s.membership(d, objs, req.Action, it, &p, owner, i)
+		}
+		res.Statuses[i] = st
+	}
+	plan, warnings, err := d.Finish(diff.Finish{Mode: diff.Event})
+	if err != nil {
+		return nil, p, err
+	}
+	for _, w := range warnings {
+		// A membership the diff refused (its group or person is unknown or not active).
+		for k, i := range owner {
+			if k.String() == w.Key && res.Statuses[i].OK() {
+				minor := InvalidData
+				if strings.Contains(w.Message, "unknown") {
+					minor = UnknownObject
+				}
+				res.Statuses[i] = fail(minor, "%s", strings.TrimSuffix(w.Message, "; membership skipped"))
+			}
+		}
+	}
+	if len(warnings) > 0 {
+		p.IDs = dropFailed(p.IDs, owner, res.Statuses)
+	}
+	p.Plan = plan
+	removed := removals(plan)
+	if removed != [3]int{} {
+		if refused, err := s.checkRemovals(ctx, l, t, removed); err != nil {
+			return nil, p, err
+		} else if refused != nil {
+			return whole(*refused, req), store.LiveApplyParams{}, nil
+		}
+	}
+	return res, p, nil
+}
+
+func dropFailed(ids []store.LiveMembershipID, owner map[record.MembershipKey]int, st []Status) []store.LiveMembershipID {
+	out := ids[:0]
+	for _, id := range ids {
+		if i, ok := owner[id.Key]; ok && !st[i].OK() {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// removals counts what the live safety filter limits: persons trashed, groups deleted or
+// archived, memberships deleted (cascades too; memberships turned manual are not deletes).
+func removals(p *change.Plan) [3]int {
+	var n [3]int
+	for _, c := range p.Persons {
+		if c.Op == change.Delete {
+			n[record.Persons]++
+		}
+	}
+	for _, c := range p.Groups {
+		if c.Op == change.Delete || c.Op == change.Archive {
+			n[record.Groups]++
+		}
+	}
+	for _, c := range p.Memberships {
+		if c.Op == change.Delete {
+			n[record.Memberships]++
+		}
+	}
+	return n
+}
+
+// query names what the request's items touch: the objects themselves and, for removals, the
+// memberships that cascade.
+func query(req *Request) store.LiveQuery {
+	var q store.LiveQuery
+	for _, it := range req.Items {
+		if it.Err != nil {
+			continue
+		}
+		switch req.Type {
+		case record.Persons:
+			q.Persons = append(q.Persons, it.Key)
+			if req.Action == Delete {
+				q.MembershipsOfPersons = append(q.MembershipsOfPersons, it.Key)
+			}
+		case record.Groups:
+			q.Groups = append(q.Groups, it.Key)
+			if it.Group != nil {
+				q.Groups = append(q.Groups, it.Group.Parents...)
+			}
+			if req.Action == Delete {
+				q.MembershipsOfGroups = append(q.MembershipsOfGroups, it.Key)
+			}
+		case record.Memberships:
+			if it.Key != "" {
+				q.MembershipIDs = append(q.MembershipIDs, it.Key)
+				if k, ok := parseKeyID(it.Key); ok {
+					q.MembershipsOfPairs = append(q.MembershipsOfPairs, [2]string{k.Group, k.Member})
+					q.Groups = append(q.Groups, k.Group)
+				}
+			}
+			for _, m := range it.Memberships {
+				q.MembershipsOfPairs = append(q.MembershipsOfPairs, [2]string{m.Group, m.Member})
+				q.Groups = append(q.Groups, m.Group)
+				if m.MemberType == record.MemberGroup {
+					q.Groups = append(q.Groups, m.Member)
+				} else {
+					q.Persons = append(q.Persons, m.Member)
+				}
+			}
+		}
+	}
+	return q
+}
+
+// stateOf is the diff's view of the objects read: a slice of the tenant's state.
+func stateOf(tenant string, o *store.LiveObjects) *change.State {
+	st := change.NewState(tenant)
+	st.Version = o.Version
+	for k, p := range o.Persons {
+		st.Persons[k] = change.PersonState{Hash: p.Hash, Name: p.Name, Trashed: p.Trashed}
+	}
+	for k, g := range o.Groups {
+		st.Groups[k] = change.GroupState{Hash: g.Hash, Name: g.Name, Archived: g.Archived, Course: g.Course, Parents: g.Parents}
+	}
+	for k, m := range o.Memberships {
+		st.Memberships[k] = change.MembershipState{Hash: m.Hash, MemberType: m.MemberType, Manual: m.Manual}
+	}
+	return st
+}
+
+func (s *Service) person(d *diff.Differ, o *store.LiveObjects, a Action, it *Item) Status {
+	stored, exists := o.Persons[it.Key]
+	active := exists && !stored.Trashed
+	switch a {
+	case Create:
+		if active {
+			return fail(IDAllocInUse, "person %q exists", it.Key)
+		}
+	case Delete:
+		if !active {
+			return fail(UnknownObject, "person %q is unknown", it.Key)
+		}
+		_ = d.Person(&record.Person{Key: it.Key, RecStatus: record.StatusDelete})
+		return ok()
+	case Update:
+		if exists {
+			it.Person = mergePerson(&stored.Person, it.Person, it.Carried)
+		}
+	}
+	if it.Person == nil {
+		return fail(InvalidData, "person %q: no person given", it.Key)
+	}
+	_ = d.Person(it.Person)
+	return ok()
+}
+
+func (s *Service) group(d *diff.Differ, o *store.LiveObjects, a Action, it *Item) Status {
+	stored, exists := o.Groups[it.Key]
+	switch a {
+	case Create:
+		if exists {
+			if stored.Archived {
+				return fail(IDAllocInUse, "group %q is an archived course (an operator may restore it with `imsfeed archive restore`)", it.Key)
+			}
+			return fail(IDAllocInUse, "group %q exists", it.Key)
+		}
+	case Delete:
+		if !exists || stored.Archived {
+			return fail(UnknownObject, "group %q is unknown", it.Key)
+		}
+		_ = d.Group(&record.Group{Key: it.Key, RecStatus: record.StatusDelete})
+		return ok()
+	case Replace, Update:
+		if exists && stored.Archived {
+			return fail(InvalidData, "group %q is an archived course; it stays archived (an operator may restore it with `imsfeed archive restore`)", it.Key)
+		}
+		if a == Update && exists {
+			it.Group = mergeGroup(&stored.Group, it.Group, it.Carried)
+		}
+	}
+	if it.Group == nil {
+		return fail(InvalidData, "group %q: no group given", it.Key)
+	}
+	_ = d.Group(it.Group)
+	return ok()
+}
+
+func (s *Service) membership(d *diff.Differ, o *store.LiveObjects, a Action, it *Item, p *store.LiveApplyParams, owner map[record.MembershipKey]int, i int) Status {
+	known := o.IDs[it.Key]
+	if len(known) == 0 {
+		if k, ok := parseKeyID(it.Key); ok {
+			if m, ok := o.Memberships[k]; ok && !m.Manual {
+				known = []record.MembershipKey{k}
+			}
+		}
+	}
+	present := func(k record.MembershipKey) bool { m, ok := o.Memberships[k]; return ok && !m.Manual }
+	var stored []record.MembershipKey
+	for _, k := range known {
+		if present(k) {
+			stored = append(stored, k)
+		}
+	}
+	switch a {
+	case Delete:
+		if len(stored) == 0 {
+			return fail(UnknownObject, "membership %q is unknown", it.Key)
+		}
+		for _, k := range stored {
+			_ = d.Membership(&record.Membership{MembershipKey: k, MemberType: o.Memberships[k].MemberType, RecStatus: record.StatusDelete})
+		}
+		p.DropIDs = append(p.DropIDs, it.Key)
+		return ok()
+	case Create:
+		if len(stored) > 0 {
+			return fail(IDAllocInUse, "membership %q exists", it.Key)
+		}
+		for _, m := range it.Memberships {
+			if present(m.MembershipKey) {
+				return fail(IDAllocInUse, "membership %q: %s is a member of %s with role %s already", it.Key, m.Member, m.Group, record.RoleName(m.Role))
+			}
+		}
+	}
+	if len(it.Memberships) == 0 {
+		return fail(InvalidData, "membership %q: no group, member and role given", it.Key)
+	}
+	for _, m := range it.Memberships {
+		if g, ok := o.Groups[m.Group]; ok && g.Archived {
+			return fail(InvalidData, "membership %q: group %q is an archived course", it.Key, m.Group)
+		}
+	}
+	next := map[record.MembershipKey]bool{}
+	for j := range it.Memberships {
+		m := &it.Memberships[j]
+		if a == Update {
+			if old, ok := o.Memberships[m.MembershipKey]; ok && !old.Manual {
+				merged := mergeMembership(&old.Membership, m, it.Carried)
+				m = merged
+			}
+		}
+		next[m.MembershipKey] = true
+		owner[m.MembershipKey] = i
+		_ = d.Membership(m)
+		p.IDs = append(p.IDs, store.LiveMembershipID{ID: it.Key, Key: m.MembershipKey})
+	}
+	// A replace that names other (group, member, role)s than before removes the old ones.
+	if a == Replace || a == Update {
+		for _, k := range stored {
+			if !next[k] && a == Replace {
+				_ = d.Membership(&record.Membership{MembershipKey: k, MemberType: o.Memberships[k].MemberType, RecStatus: record.StatusDelete})
+			}
+		}
+		if a == Replace && len(stored) > 0 {
+			p.DropIDs = append(p.DropIDs, it.Key)
+		}
+	}
+	return ok()
+}
+
+// KeyID is the identifier a membership that no IMS ES client named (it came from a nightly
+// file) is known by: group, member and role code joined by "/".
+func KeyID(k record.MembershipKey) string { return k.Group + "/" + k.Member + "/" + k.Role }
+
+func parseKeyID(id string) (record.MembershipKey, bool) {
+	parts := strings.Split(id, "/")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return record.MembershipKey{}, false
+	}
+	role, ok := record.NormalizeRole(parts[2])
+	if !ok {
+		return record.MembershipKey{}, false
+	}
+	return record.MembershipKey{Group: parts[0], Member: parts[1], Role: role}, true
+}
+
+func diffOptions(t *Tenant) diff.Options { return diff.Options{Courses: t.Courses} }
+
+const defaultLockWait = 2 * time.Second
+
+// checkRemovals is the live safety filter: the removals of the last 24 h plus this request's,
+// less the allowances granted in that window, against the tenant's deletes limits on the base at
+// the window's start. It returns the refusal, or nil.
+func (s *Service) checkRemovals(ctx context.Context, l store.Live, t *Tenant, now [3]int) (*Status, error) {
+	since := s.now().Add(-24 * time.Hour)
+	done, err := l.LiveRemovals(ctx, t.ID, since)
+	if err != nil {
+		return nil, err
+	}
+	allowed, err := l.LiveAllowance(ctx, t.ID, since)
+	if err != nil {
+		return nil, err
+	}
+	status, err := s.Store.Status(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	active := [3]int{status.Persons.Active, status.Groups.Active, status.Memberships.Synced}
+	var c safety.Counts
+	for i := range c {
+		c[i].Base = active[i] + done[i]
+		c[i].Deletes = done[i] + now[i]
+	}
+	// An allowance lifts the limits by its count, taken from the largest removal first.
+	for allowed > 0 {
+		big := 0
+		for i := range c {
+			if c[i].Deletes > c[big].Deletes {
+				big = i
+			}
+		}
+		if c[big].Deletes == 0 {
+			break
+		}
+		n := min(allowed, c[big].Deletes)
+		c[big].Deletes -= n
+		allowed -= n
+	}
+	p := t.Safety
+	v := safety.Check(c, p)
+	var trips []safety.Trip
+	for _, tr := range v.Tripped {
+		if tr.Op == safety.Deletes {
+			trips = append(trips, tr)
+		}
+	}
+	if len(trips) == 0 {
+		return nil, nil
+	}
+	var names []string
+	for _, tr := range trips {
+		names = append(names, tr.String())
+	}
+	first := s.markRefusal(t.ID)
+	if s.OnRefusal != nil {
+		s.OnRefusal(t.ID, trips, first)
+	}
+	st := fail(Refused, "refused whole, nothing applied: removals in the last 24 h would cross the tenant's limit (%s); an operator may allow them with `imsfeed es allow --tenant %s --deletes N --by NAME --reason TEXT`",
+		strings.Join(names, "; "), t.ID)
+	return &st, nil
+}
+
+// markRefusal reports whether this is the tenant's first refusal in 24 h (in this process).
+func (s *Service) markRefusal(tenant string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]time.Time{}
+	}
+	now := s.now()
+	last, seen := s.refused[tenant]
+	if seen && now.Sub(last) < 24*time.Hour {
+		return false
+	}
+	s.refused[tenant] = now
+	return true
+}

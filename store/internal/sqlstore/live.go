@@ -1,0 +1,362 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// The live channel's part of the store (store.Live): small reads by key and the request log.
+
+var _ store.Live = (*Core)(nil)
+
+// in runs query once per chunk of args, with "(?, ?, …)" put in place of IN_LIST.
+func in(ctx context.Context, c *Core, q querier, query string, fixed []any, args []string, each func(*sql.Rows) error) error {
+	const chunk = 400
+	for len(args) > 0 {
+		n := min(len(args), chunk)
+		part := args[:n]
+		args = args[n:]
+		list := "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+		all := append(append([]any{}, fixed...), anys(part)...)
+		rows, err := q.QueryContext(ctx, c.Q(strings.ReplaceAll(query, "IN_LIST", list)), all...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := each(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := closeRows(rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func anys(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+func jsonCol[T any](b []byte, into *T) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return json.Unmarshal(b, into)
+}
+
+// LiveLoad implements store.Live.
+func (c *Core) LiveLoad(ctx context.Context, tenant string, q store.LiveQuery) (*store.LiveObjects, error) {
+	tx, err := c.db.BeginTx(ctx, c.d.ReadTx)
+	if err != nil {
+		return nil, fmt.Errorf("live read of tenant %q: %w", tenant, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	o := &store.LiveObjects{
+		Persons:     map[string]store.StoredPerson{},
+		Groups:      map[string]store.StoredGroup{},
+		Memberships: map[record.MembershipKey]store.StoredMembership{},
+		IDs:         map[string][]record.MembershipKey{},
+	}
+	if err := c.liveLoad(ctx, tx, tenant, q, o); err != nil {
+		return nil, fmt.Errorf("live read of tenant %q: %w", tenant, err)
+	}
+	return o, nil
+}
+
+func (c *Core) liveLoad(ctx context.Context, tx *sql.Tx, tenant string, q store.LiveQuery, o *store.LiveObjects) error {
+	err := tx.QueryRowContext(ctx, c.Q(`SELECT state_version FROM tenants WHERE id = ?`), tenant).Scan(&o.Version)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	t := []any{tenant}
+	err = in(ctx, c, tx, `SELECT key, source, name, attrs, hash, status FROM persons WHERE tenant = ? AND key IN IN_LIST`, t, q.Persons, func(r *sql.Rows) error {
+		var p store.StoredPerson
+		var attrs, hash []byte
+		var status string
+		if err := r.Scan(&p.Key, &p.Source, &p.Name, &attrs, &hash, &status); err != nil {
+			return err
+		}
+		copy(p.Hash[:], hash)
+		p.Trashed = status == "trashed"
+		if err := jsonCol(attrs, &p.Attrs); err != nil {
+			return fmt.Errorf("person %q: stored attributes: %w", p.Key, err)
+		}
+		o.Persons[p.Key] = p
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = in(ctx, c, tx, `SELECT key, source, name, types, parents, attrs, hash, status, is_course FROM groups WHERE tenant = ? AND key IN IN_LIST`, t, q.Groups, func(r *sql.Rows) error {
+		var g store.StoredGroup
+		var types, parents, attrs, hash []byte
+		var status string
+		if err := r.Scan(&g.Key, &g.Source, &g.Name, &types, &parents, &attrs, &hash, &status, &g.Course); err != nil {
+			return err
+		}
+		copy(g.Hash[:], hash)
+		g.Archived = status == "archived"
+		if err := errors.Join(jsonCol(types, &g.Types), jsonCol(parents, &g.Parents), jsonCol(attrs, &g.Attrs)); err != nil {
+			return fmt.Errorf("group %q: stored fields: %w", g.Key, err)
+		}
+		o.Groups[g.Key] = g
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var keys []record.MembershipKey
+	if len(q.MembershipIDs) > 0 {
+		err = in(ctx, c, tx, `SELECT id, group_key, member_key, role FROM live_membership_ids WHERE tenant = ? AND id IN IN_LIST`, t, q.MembershipIDs, func(r *sql.Rows) error {
+			var id string
+			var k record.MembershipKey
+			if err := r.Scan(&id, &k.Group, &k.Member, &k.Role); err != nil {
+				return err
+			}
+			o.IDs[id] = append(o.IDs[id], k)
+			keys = append(keys, k)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	scanM := func(r *sql.Rows) error {
+		var m store.StoredMembership
+		var attrs, hash []byte
+		var mt int64
+		var origin string
+		if err := r.Scan(&m.Group, &m.Member, &m.Role, &mt, &attrs, &hash, &origin); err != nil {
+			return err
+		}
+		m.MemberType = record.MemberType(mt)
+		m.Manual = origin == "manual"
+		copy(m.Hash[:], hash)
+		if err := jsonCol(attrs, &m.Attrs); err != nil {
+			return fmt.Errorf("membership %s: stored attributes: %w", m.MembershipKey, err)
+		}
+		o.Memberships[m.MembershipKey] = m
+		return nil
+	}
+	const cols = `SELECT group_key, member_key, role, member_type, attrs, hash, origin FROM memberships WHERE tenant = ? AND `
+	if err := in(ctx, c, tx, cols+`member_key IN IN_LIST AND member_type = 1`, t, q.MembershipsOfPersons, scanM); err != nil {
+		return err
+	}
+	if err := in(ctx, c, tx, cols+`group_key IN IN_LIST`, t, q.MembershipsOfGroups, scanM); err != nil {
+		return err
+	}
+	if err := in(ctx, c, tx, cols+`member_key IN IN_LIST AND member_type = 2`, t, q.MembershipsOfGroups, scanM); err != nil {
+		return err
+	}
+	if q.WithIDs {
+		scanID := func(r *sql.Rows) error {
+			var id string
+			var k record.MembershipKey
+			if err := r.Scan(&id, &k.Group, &k.Member, &k.Role); err != nil {
+				return err
+			}
+			o.IDs[id] = append(o.IDs[id], k)
+			return nil
+		}
+		const idCols = `SELECT id, group_key, member_key, role FROM live_membership_ids WHERE tenant = ? AND `
+		if err := in(ctx, c, tx, idCols+`member_key IN IN_LIST`, t, q.MembershipsOfPersons, scanID); err != nil {
+			return err
+		}
+		if err := in(ctx, c, tx, idCols+`group_key IN IN_LIST`, t, q.MembershipsOfGroups, scanID); err != nil {
+			return err
+		}
+	}
+	pairs := q.MembershipsOfPairs
+	for _, k := range keys {
+		pairs = append(pairs, [2]string{k.Group, k.Member})
+	}
+	for _, p := range pairs {
+		rows, err := tx.QueryContext(ctx, c.Q(cols+`group_key = ? AND member_key = ?`), tenant, p[0], p[1])
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scanM(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := closeRows(rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LiveApply implements store.Live.
+func (c *Core) LiveApply(ctx context.Context, p store.LiveApplyParams) error {
+	e := p.Entry
+	if e == nil || e.Tenant == "" {
+		return errors.New("live apply: no log entry")
+	}
+	plan := p.Plan
+	if plan != nil && plan.Empty() {
+		plan = nil
+	}
+	if plan != nil {
+		if plan.Tenant != e.Tenant {
+			return fmt.Errorf("live apply: plan of tenant %q with an entry of tenant %q", plan.Tenant, e.Tenant)
+		}
+		if err := Validate(plan); err != nil {
+			return fmt.Errorf("live apply for tenant %q: %w", e.Tenant, err)
+		}
+	}
+	write := plan != nil || len(p.IDs) > 0 || len(p.DropIDs) > 0
+	err := c.inTx(ctx, func(tx *sql.Tx) error {
+		if write {
+			v, err := c.lockTenant(ctx, tx, e.Tenant)
+			if err != nil {
+				return err
+			}
+			e.StateVersion = v
+			if plan != nil {
+				if v != plan.BaseVersion {
+					return fmt.Errorf("tenant %q: request read state version %d, the store is at %d: %w", e.Tenant, plan.BaseVersion, v, store.ErrStateChanged)
+				}
+				w := &Write{Tenant: e.Tenant, Plan: plan, Now: c.d.Time(Micro(p.Now))}
+				if err := c.d.WritePlan(ctx, tx, w); err != nil {
+					return err
+				}
+				e.StateVersion = v + 1
+				if err := c.setVersion(ctx, tx, e.Tenant, v+1); err != nil {
+					return err
+				}
+			}
+			for _, id := range p.DropIDs {
+				if _, err := tx.ExecContext(ctx, c.Q(`DELETE FROM live_membership_ids WHERE tenant = ? AND id = ?`), e.Tenant, id); err != nil {
+					return err
+				}
+			}
+			for _, id := range p.IDs {
+				_, err := tx.ExecContext(ctx, c.Q(`INSERT INTO live_membership_ids (tenant, id, group_key, member_key, role) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (tenant, id, group_key, member_key, role) DO NOTHING`), e.Tenant, id.ID, id.Key.Group, id.Key.Member, id.Key.Role)
+				if err != nil {
+					return err
+				}
+			}
+		}
+		var result any
+		if e.Result != nil {
+			result = string(e.Result)
+		}
+		return tx.QueryRowContext(ctx, c.Q(`INSERT INTO live_requests (tenant, at, dialect, operation, message_id, keys, code_major, code_minor,
+  description, duration_us, state_version, removed_persons, removed_groups, removed_memberships, result)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			e.Tenant, c.d.Time(Micro(e.At)), e.Dialect, e.Operation, e.MessageID, strings.Join(e.Keys, " "), e.CodeMajor, e.CodeMinor,
+			e.Description, e.Duration.Microseconds(), e.StateVersion, e.Removed[0], e.Removed[1], e.Removed[2], result).Scan(&e.ID)
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrStateChanged) {
+			return err
+		}
+		return fmt.Errorf("live request of tenant %q (nothing was changed): %w", e.Tenant, err)
+	}
+	return nil
+}
+
+const liveCols = `SELECT id, at, tenant, dialect, operation, message_id, keys, code_major, code_minor, description,
+  duration_us, state_version, removed_persons, removed_groups, removed_memberships, result FROM live_requests `
+
+func scanEntry(r interface{ Scan(...any) error }) (store.LiveEntry, error) {
+	var e store.LiveEntry
+	var at Time
+	var keys string
+	var us int64
+	var result sql.NullString
+	err := r.Scan(&e.ID, &at, &e.Tenant, &e.Dialect, &e.Operation, &e.MessageID, &keys, &e.CodeMajor, &e.CodeMinor, &e.Description,
+		&us, &e.StateVersion, &e.Removed[0], &e.Removed[1], &e.Removed[2], &result)
+	e.At, e.Duration = at.T, time.Duration(us)*time.Microsecond
+	e.Keys = strings.Fields(keys)
+	if e.Keys == nil {
+		e.Keys = []string{}
+	}
+	if result.Valid {
+		e.Result = []byte(result.String)
+	}
+	return e, err
+}
+
+// LiveEntries implements store.Live.
+func (c *Core) LiveEntries(ctx context.Context, p store.LiveLogParams) ([]store.LiveEntry, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := c.db.QueryContext(ctx, c.Q(liveCols+`WHERE tenant = ? AND at >= ? ORDER BY id LIMIT ?`), p.Tenant, c.d.Time(Micro(p.Since)), limit)
+	if err != nil {
+		return nil, fmt.Errorf("live log of tenant %q: %w", p.Tenant, err)
+	}
+	defer rows.Close()
+	out := []store.LiveEntry{}
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// LiveRepeat implements store.Live.
+func (c *Core) LiveRepeat(ctx context.Context, tenant, messageID string, since time.Time) (*store.LiveEntry, error) {
+	row := c.db.QueryRowContext(ctx, c.Q(liveCols+`WHERE tenant = ? AND message_id = ? AND at >= ? AND result IS NOT NULL ORDER BY id LIMIT 1`),
+		tenant, messageID, c.d.Time(Micro(since)))
+	e, err := scanEntry(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("live log of tenant %q: %w", tenant, err)
+	}
+	return &e, nil
+}
+
+// LiveRemovals implements store.Live.
+func (c *Core) LiveRemovals(ctx context.Context, tenant string, since time.Time) ([3]int, error) {
+	var n [3]int
+	s := c.d.Time(Micro(since))
+	err := c.db.QueryRowContext(ctx, c.Q(`SELECT COALESCE(SUM(removed_persons), 0), COALESCE(SUM(removed_groups), 0),
+  COALESCE(SUM(removed_memberships), 0) FROM live_requests WHERE tenant = ? AND at >= ?`), tenant, s).Scan(&n[0], &n[1], &n[2])
+	if err != nil {
+		return n, fmt.Errorf("live removals of tenant %q: %w", tenant, err)
+	}
+	return n, nil
+}
+
+// LiveAllow implements store.Live.
+func (c *Core) LiveAllow(ctx context.Context, tenant string, n int, by, reason string, at time.Time) error {
+	_, err := c.db.ExecContext(ctx, c.Q(`INSERT INTO live_allowances (tenant, at, deletes, granted_by, reason) VALUES (?, ?, ?, ?, ?)`),
+		tenant, c.d.Time(Micro(at)), n, by, reason)
+	if err != nil {
+		return fmt.Errorf("live allowance for tenant %q: %w", tenant, err)
+	}
+	return nil
+}
+
+// LiveAllowance returns the deletes granted to the tenant at or after since.
+func (c *Core) LiveAllowance(ctx context.Context, tenant string, since time.Time) (int, error) {
+	var n int
+	err := c.db.QueryRowContext(ctx, c.Q(`SELECT COALESCE(SUM(deletes), 0) FROM live_allowances WHERE tenant = ? AND at >= ?`),
+		tenant, c.d.Time(Micro(since))).Scan(&n)
+	return n, err
+}

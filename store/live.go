@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// Live is what the live channel needs of a store beyond Store: a few objects read by key, a
+// plan applied together with its request-log entry in one transaction, and the log itself.
+// Both stores implement it; live/ type-asserts a Store to it.
+type Live interface {
+	// LiveLoad reads the objects a request touches, with the tenant's state version, in one
+	// read snapshot.
+	LiveLoad(ctx context.Context, tenant string, q LiveQuery) (*LiveObjects, error)
+	// LiveApply writes the entry and, when the plan is not empty, applies it in the same
+	// transaction if the tenant is still at plan.BaseVersion (else ErrStateChanged, nothing
+	// changes), bumping the state version once. It sets Entry.ID and Entry.StateVersion.
+	LiveApply(ctx context.Context, p LiveApplyParams) error
+	// LiveEntries lists the tenant's request log, oldest first, from since on.
+	LiveEntries(ctx context.Context, p LiveLogParams) ([]LiveEntry, error)
+	// LiveRepeat returns the first entry of a write request with this message identifier at or
+	// after since. ErrNotFound if there is none.
+	LiveRepeat(ctx context.Context, tenant, messageID string, since time.Time) (*LiveEntry, error)
+	// LiveRemovals sums the removals (persons, groups, memberships) the tenant's live requests
+	// applied at or after since.
+	LiveRemovals(ctx context.Context, tenant string, since time.Time) ([3]int, error)
+	// LiveAllowance sums the deletes granted to the tenant by LiveAllow at or after since.
+	LiveAllowance(ctx context.Context, tenant string, since time.Time) (int, error)
+	// LiveAllow records a one-off allowance of n more removals for the tenant.
+	LiveAllow(ctx context.Context, tenant string, n int, by, reason string, at time.Time) error
+}
+
+// LiveQuery names what LiveLoad reads.
+type LiveQuery struct {
+	Persons []string
+	Groups  []string
+	// MembershipsOfPersons: every membership whose member is one of these persons.
+	MembershipsOfPersons []string
+	// MembershipsOfGroups: every membership of these groups, or with one of them as member.
+	MembershipsOfGroups []string
+	// MembershipsOfPairs: every role of these (group, member) pairs.
+	MembershipsOfPairs [][2]string
+	// MembershipIDs: the keys an IMS ES client's membership identifiers stand for, and those
+	// memberships.
+	MembershipIDs []string
+	// WithIDs also fills LiveObjects.IDs for the memberships read by person or group.
+	WithIDs bool
+}
+
+// StoredPerson is a person as stored, with its status.
+type StoredPerson struct {
+	record.Person
+	Trashed bool
+}
+
+// StoredGroup is a group as stored, with its status.
+type StoredGroup struct {
+	record.Group
+	Archived bool
+	Course   bool
+}
+
+// StoredMembership is a membership as stored, with its origin.
+type StoredMembership struct {
+	record.Membership
+	Manual bool
+}
+
+// LiveObjects is what LiveLoad found.
+type LiveObjects struct {
+	Version     int64
+	Persons     map[string]StoredPerson
+	Groups      map[string]StoredGroup
+	Memberships map[record.MembershipKey]StoredMembership
+	// IDs maps an IMS ES membership identifier to the keys it was stored with.
+	IDs map[string][]record.MembershipKey
+}
+
+// LiveEntry is one request of the live channel's log.
+type LiveEntry struct {
+	ID        int64     `json:"id"`
+	At        time.Time `json:"at"`
+	Tenant    string    `json:"tenant"`
+	Dialect   string    `json:"dialect"`
+	Operation string    `json:"operation"`
+	MessageID string    `json:"message_id"`
+	// Keys are the first few sourcedIds the request named.
+	Keys         []string      `json:"keys"`
+	CodeMajor    string        `json:"code_major"`
+	CodeMinor    string        `json:"code_minor"`
+	Description  string        `json:"description,omitempty"`
+	Duration     time.Duration `json:"duration_ns"`
+	StateVersion int64         `json:"state_version"`
+	// Removed counts what the request removed, per type (persons, groups, memberships).
+	Removed [3]int `json:"removed"`
+	// Result is the answer of a write request, replayed for a repeated message identifier.
+	Result []byte `json:"-"`
+}
+
+// LiveMembershipID ties an IMS ES membership identifier to one of our membership keys.
+type LiveMembershipID struct {
+	ID  string
+	Key record.MembershipKey
+}
+
+// LiveApplyParams are LiveApply's arguments.
+type LiveApplyParams struct {
+	Plan  *change.Plan // nil or empty: only the entry is written
+	Entry *LiveEntry
+	// IDs are stored; DropIDs (with all their keys) are removed.
+	IDs     []LiveMembershipID
+	DropIDs []string
+	Now     time.Time
+}
+
+// LiveLogParams filter LiveEntries. Limit 0 means 1000.
+type LiveLogParams struct {
+	Tenant string
+	Since  time.Time
+	Limit  int
+}
