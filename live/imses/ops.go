@@ -79,7 +79,7 @@ func request(op operation, body *node) *live.Request {
 			req.Items = append(req.Items, keyItem(id.str(), "identifier"))
 		}
 	case op.plural:
-		for _, pair := range body.path(obj+"IdPairSet").children(obj + "IdPair") {
+		for _, pair := range body.path(obj + "IdPairSet").children(obj + "IdPair") {
 			req.Items = append(req.Items, item(op, identifier(pair.child("sourcedId")), pair.child(obj)))
 		}
 		if len(req.Items) == 0 {
