@@ -43,7 +43,7 @@ func (a *app) cmdES(ctx context.Context, args []string) error {
 	if sub == "allow" && (*deletes <= 0 || *by == "" || *reason == "") {
 		return usagef("es allow: --deletes N (> 0), --by NAME and --reason TEXT are required")
 	}
-	if err := a.open(ctx); err != nil {
+	if err := a.openFor(ctx, *tenant); err != nil {
 		return err
 	}
 	l, ok := a.store.(store.Live)

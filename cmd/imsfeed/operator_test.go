@@ -49,6 +49,8 @@ func TestEveryCommandRefusesAnUnknownTenant(t *testing.T) {
 		{"run", "--tenant", "westfeild"},
 		{"import", "--tenant", "westfeild", n1},
 		{"plan", "--tenant", "westfeild", n1},
+		{"es", "log", "--tenant", "westfeild"},
+		{"es", "allow", "--tenant", "westfeild", "--deletes", "5", "--by", "ops", "--reason", "test"},
 	} {
 		r := imsfeed(t, dir, args...)
 		if r.code != 2 || !strings.Contains(r.stderr, `unknown tenant "westfeild" (configured: westfield)`) {
