@@ -107,10 +107,13 @@ func (im *Importer) report(ctx context.Context, t *config.Tenant, run *runs.Run,
 		msg.RejectCommand = im.command("reject", run.ID)
 	}
 	res, err := im.mail.Send(ctx, msg)
-	run.Mail = res.Status
+	run.Mail, run.MailError = res.Status, ""
+	if res.Err != nil { // why it is queued (or which recipients were refused)
+		run.MailError = res.Err.Error()
+	}
 	if err != nil {
 		run.MailError = err.Error()
-		im.log.Warn("status mail not sent; it waits in the outbox queue", "tenant", t.ID, "run", run.ID, "err", err)
+		im.log.Warn("status mail could be neither sent nor queued", "tenant", t.ID, "run", run.ID, "err", err)
 	}
 	if err := im.store.SaveRun(context.WithoutCancel(ctx), run); err != nil {
 		im.log.Error("record mail status", "tenant", t.ID, "run", run.ID, "err", err)

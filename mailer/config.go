@@ -10,8 +10,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	gomail "github.com/go-mail/mail/v2"
 )
 
 // TLS modes of SMTPConfig.TLS.
@@ -36,8 +34,11 @@ type SMTPConfig struct {
 	PasswordFile string        `yaml:"password_file"`
 	From         string        `yaml:"from"`
 	Operators    []string      `yaml:"operators"` // copied on every mail
-	Timeout      time.Duration `yaml:"timeout"`   // default 30s, per connection step
+	Timeout      time.Duration `yaml:"timeout"`   // default 30s, per step (not the final reply to DATA)
 	CAFile       string        `yaml:"ca_file"`   // extra CA for the server's certificate
+	// MaxTries is how many times the server may refuse a mail (a 5xx reply to MAIL, RCPT or
+	// DATA) before it goes to the dead-letter folder; default 3.
+	MaxTries int `yaml:"max_tries"`
 }
 
 // LoadPassword fills Password from PasswordFile, else from $IMSFEED_SMTP_PASSWORD. A trailing
@@ -85,6 +86,13 @@ func (c *SMTPConfig) timeout() time.Duration {
 	return 30 * time.Second
 }
 
+func (c *SMTPConfig) maxTries() int {
+	if c.MaxTries > 0 {
+		return c.MaxTries
+	}
+	return 3
+}
+
 // Validate checks the configuration; errors name the field.
 func (c *SMTPConfig) Validate() error {
 	var errs []error
@@ -105,6 +113,9 @@ func (c *SMTPConfig) Validate() error {
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("smtp.timeout: %s is negative", c.Timeout))
+	}
+	if c.MaxTries < 0 {
+		errs = append(errs, fmt.Errorf("smtp.max_tries: %d is negative", c.MaxTries))
 	}
 	if c.From == "" {
 		errs = append(errs, errors.New("smtp.from: required"))
@@ -158,40 +169,6 @@ func (c *SMTPConfig) tlsConfig() (*tls.Config, error) {
 	}
 	cfg.RootCAs = pool
 	return cfg, nil
-}
-
-// dialer builds a go-mail dialer for the configuration. A fresh dialer per connection: go-mail
-// caches the chosen auth mechanism in it.
-func (c *SMTPConfig) dialer() (*gomail.Dialer, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	tc, err := c.tlsConfig()
-	if err != nil {
-		return nil, err
-	}
-	d := &gomail.Dialer{
-		Host:      c.Host,
-		Port:      c.port(),
-		Username:  c.Username,
-		Password:  c.Password.Reveal(),
-		TLSConfig: tc,
-		Timeout:   c.timeout(),
-		LocalName: localName(),
-	}
-	switch c.tlsMode() {
-	case TLSImplicit:
-		d.SSL = true
-	case TLSNone:
-		d.StartTLSPolicy = gomail.NoStartTLS
-	default:
-		d.StartTLSPolicy = gomail.MandatoryStartTLS
-		if isLoopback(c.Host) {
-			// A local relay often has no certificate; TLS is still used when it offers STARTTLS.
-			d.StartTLSPolicy = gomail.OpportunisticStartTLS
-		}
-	}
-	return d, nil
 }
 
 func localName() string {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	gomail "github.com/go-mail/mail/v2"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -96,28 +95,26 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// STARTTLS is mandatory unless the server is on this machine; ports follow the TLS mode.
-func TestDialerPolicy(t *testing.T) {
+// Ports follow the TLS mode; the certificate is checked against the configured host.
+func TestPortsFollowTLSMode(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		host, tls string
-		policy    gomail.StartTLSPolicy
-		ssl       bool
 		port      int
 	}{
-		{"smtp.example.org", "", gomail.MandatoryStartTLS, false, 587},
-		{"smtp.example.org", "starttls", gomail.MandatoryStartTLS, false, 587},
-		{"localhost", "", gomail.OpportunisticStartTLS, false, 587},
-		{"smtp.example.org", "implicit", gomail.OpportunisticStartTLS, true, 465},
-		{"127.0.0.1", "none", gomail.NoStartTLS, false, 25},
+		{"smtp.example.org", "", 587},
+		{"smtp.example.org", "starttls", 587},
+		{"localhost", "", 587},
+		{"smtp.example.org", "implicit", 465},
+		{"127.0.0.1", "none", 25},
 	} {
 		cfg := SMTPConfig{Host: c.host, TLS: c.tls, From: "a@example.org"}
-		d, err := cfg.dialer()
+		tc, err := cfg.tlsConfig()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.StartTLSPolicy != c.policy || d.SSL != c.ssl || d.Port != c.port || d.TLSConfig.ServerName != c.host {
-			t.Errorf("%s/%s: policy %v ssl %v port %d server name %q", c.host, c.tls, d.StartTLSPolicy, d.SSL, d.Port, d.TLSConfig.ServerName)
+		if cfg.port() != c.port || tc.ServerName != c.host {
+			t.Errorf("%s/%s: port %d server name %q", c.host, c.tls, cfg.port(), tc.ServerName)
 		}
 	}
 }

@@ -43,10 +43,12 @@ type testServer struct {
 	Port int
 
 	user, pass string // when set, AUTH PLAIN with these is required
+	o          serverOpts
 
-	mu   sync.Mutex
-	got  []received
-	auth []string // every username/password pair tried, "user:pass"
+	mu    sync.Mutex
+	got   []received
+	tries int
+	auth  []string // every username/password pair tried, "user:pass"
 }
 
 type serverOpts struct {
@@ -55,11 +57,17 @@ type serverOpts struct {
 	user     string
 	pass     string
 	addr     string // "" picks a free port
+
+	// What the server does with a mail's data, after keeping it (in got) unless refuse is set.
+	refuse    *smtp.SMTPError // the reply instead of 250
+	delay     time.Duration   // before the reply
+	hangUp    bool            // close the connection instead of replying
+	refuseRcp string          // refuse this recipient with 550
 }
 
 func startServer(t *testing.T, o serverOpts) *testServer {
 	t.Helper()
-	ts := &testServer{user: o.user, pass: o.pass}
+	ts := &testServer{user: o.user, pass: o.pass, o: o}
 	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &session{ts: ts, conn: c}, nil
 	}))
@@ -143,6 +151,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if to == s.ts.o.refuseRcp {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user here"}
+	}
 	s.cur.To = append(s.cur.To, to)
 	return nil
 }
@@ -154,9 +165,27 @@ func (s *session) Data(r io.Reader) error {
 	}
 	s.cur.Data = b
 	s.ts.mu.Lock()
-	s.ts.got = append(s.ts.got, s.cur)
+	s.ts.tries++
+	if s.ts.o.refuse == nil {
+		s.ts.got = append(s.ts.got, s.cur)
+	}
 	s.ts.mu.Unlock()
+	time.Sleep(s.ts.o.delay)
+	if s.ts.o.hangUp {
+		s.conn.Conn().Close()
+		return errors.New("hung up")
+	}
+	if s.ts.o.refuse != nil {
+		return s.ts.o.refuse
+	}
 	return nil
+}
+
+// dataTries is how many mails' data the server read, taken or not.
+func (ts *testServer) dataTries() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.tries
 }
 
 func (s *session) Reset()        { s.cur = received{} }

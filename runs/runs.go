@@ -88,7 +88,9 @@ type Run struct {
 	// PlanSHA256 identifies the stored plan of a held run: approval applies exactly that plan.
 	PlanSHA256 string `json:"plan_sha256,omitempty"`
 	// Mail is the status mail's fate: "sent", "outbox" (written as a file), "queued" (SMTP
-	// failed, waiting in the outbox queue) or "" when none was attempted yet.
+	// failed, waiting in the outbox queue), "dead-letter" (refused by the server max_tries
+	// times), "unconfirmed" (the connection ended before the server answered the end of the
+	// data) or "" when none was attempted yet. MailError says why.
 	Mail      string `json:"mail,omitempty"`
 	MailError string `json:"mail_error,omitempty"`
 }

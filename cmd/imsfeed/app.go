@@ -175,7 +175,7 @@ func (a *app) open(ctx context.Context) error {
 	}
 	a.store = st
 	a.mailer = mailer.New(a.cfg.SMTP, a.cfg.Outbox, a.log)
-	a.mailer.OnSent(func(id int64) { a.markMailSent(ctx, id) })
+	a.mailer.OnUpdate(func(id int64, r mailer.Result) { a.recordMail(ctx, id, r) })
 	if n, err := a.mailer.Flush(ctx); err != nil {
 		a.log.Warn("queued status mails still waiting", "err", err)
 	} else if n > 0 {
@@ -199,15 +199,22 @@ func (a *app) openFor(ctx context.Context, tenant string) error {
 	return a.open(ctx)
 }
 
-// markMailSent records on a run that its queued status mail went out after all.
-func (a *app) markMailSent(ctx context.Context, id int64) {
+// recordMail records on a run what became of its queued status mail: sent after all, still
+// queued and why, dead-lettered, or unconfirmed.
+func (a *app) recordMail(ctx context.Context, id int64, res mailer.Result) {
+	if id == 0 {
+		return // a mail about an attempt the store could not record
+	}
 	r, err := a.store.Run(ctx, id)
 	if err != nil {
 		return // a mail from another store or a purged run: nothing to record
 	}
-	r.Mail, r.MailError = mailer.StatusSent, ""
+	r.Mail, r.MailError = res.Status, ""
+	if res.Err != nil {
+		r.MailError = res.Err.Error()
+	}
 	if err := a.store.SaveRun(ctx, r); err != nil {
-		a.log.Warn("record that a queued mail was sent", "run", id, "err", err)
+		a.log.Warn("record what became of a queued mail", "run", id, "err", err)
 	}
 }
 

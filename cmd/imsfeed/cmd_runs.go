@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/store"
 )
@@ -131,16 +133,28 @@ func (a *app) cmdRuns(ctx context.Context, args []string) error {
 		case r.Rejection != nil:
 			note = "rejected by " + r.Rejection.By + ": " + r.Rejection.Reason
 		}
-		if r.Mail == "queued" {
-			note += " [mail queued: " + r.MailError + "]"
+		switch r.Mail {
+		case mailer.StatusQueued, mailer.StatusDead, mailer.StatusUnconfirmed:
+			// The mail's fate comes first: a long note must not cut it off.
+			m := "[mail " + r.Mail
+			if r.MailError != "" {
+				m += ": " + r.MailError
+			}
+			note = strings.TrimSpace(m + "] " + note)
 		}
-		if len(note) > 80 {
-			note = note[:79] + "…"
-		}
+		note = cut(note, 200)
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t+%d/~%d/-%d\t%s\n", r.ID, r.Tenant, r.StartedAt.Local().Format("2006-01-02 15:04 MST"),
 			r.Status, r.File.Name, p.Inserted+p.Restored, p.Updated, p.Deleted, note)
 	}
 	return tw.Flush()
+}
+
+// cut shortens s to at most n runes, marking the cut with "…".
+func cut(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 func runID(verb string, pos []string) (int64, error) {
