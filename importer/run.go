@@ -94,7 +94,7 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 	run.VersionBefore, run.VersionAfter = plan.BaseVersion, plan.BaseVersion
 
 	// Check: the safety filter decides.
-	run.Verdict = safety.Check(safety.CountsFrom(plan.Counts), t.Safety)
+	run.Verdict = im.check(ctx, t, plan)
 	if !run.Verdict.Passed {
 		log.Warn("safety filter tripped", "limits", tripSummary(run.Verdict))
 	}
@@ -138,9 +138,60 @@ func (im *Importer) dryRun(ctx context.Context, t *config.Tenant, path string, r
 	run.Counts = plan.Counts
 	run.Attention = append(run.Attention, plan.Attention...)
 	run.VersionBefore, run.VersionAfter = plan.BaseVersion, plan.BaseVersion
-	run.Verdict = safety.Check(safety.CountsFrom(plan.Counts), t.Safety)
+	run.Verdict = im.check(ctx, t, plan)
 	im.finish(run)
 	return run, nil
+}
+
+// check is the safety filter's verdict on a plan, with the rolling window's figures read from
+// the tenant's run records.
+func (im *Importer) check(ctx context.Context, t *config.Tenant, plan *change.Plan) safety.Verdict {
+	c := safety.CountsFrom(plan.Counts)
+	if t.Safety.WindowDays > 0 {
+		earlier, err := im.window(ctx, t.ID, t.Safety.WindowDays)
+		if err != nil {
+			// The night's own limits still apply; a store that cannot list runs will fail the
+			// apply anyway.
+			im.log.Warn("read the safety window's runs", "tenant", t.ID, "err", err)
+		}
+		for i := range c {
+			c[i].Earlier = earlier[i]
+		}
+	}
+	return safety.Check(c, t.Safety)
+}
+
+// windowRuns caps how many run records the window reads (a window of nightly runs has 7).
+const windowRuns = 500
+
+// window sums, per type, the removals applied by the tenant's completed runs that started
+// within the last days, and gives the base at the window's start: the type's count before the
+// oldest of those runs that removed some (so an initial load inside the window is no base of
+// 0). An approved run ends the walk: an operator accepted the state after it, so only later
+// removals count.
+func (im *Importer) window(ctx context.Context, tenant string, days int) ([3]safety.Earlier, error) {
+	var out [3]safety.Earlier
+	since := im.now().Add(-time.Duration(days) * 24 * time.Hour)
+	done, err := im.store.ListRuns(ctx, store.ListRunsParams{Tenant: tenant, Status: []runs.Status{runs.Completed}, Limit: windowRuns})
+	if err != nil {
+		return out, err
+	}
+	for _, r := range done {
+		if r.StartedAt.Before(since) {
+			break
+		}
+		if r.Approval != nil {
+			break
+		}
+		c := safety.CountsFrom(r.Counts)
+		for _, t := range record.Types {
+			if c[t].Deletes > 0 {
+				out[t].Deletes += c[t].Deletes
+				out[t].Base = c[t].Base
+			}
+		}
+	}
+	return out, nil
 }
 
 // closeInterrupted marks runs of the tenant still "running" as failed: we hold the tenant's

@@ -14,6 +14,8 @@ import (
 //	count ≥ min_changes  and  (100×count/base > max_percent  or  count > max_count)
 //
 // with min_changes the type's override or else the tenant's. A count of 0 never trips.
+// min_changes does not protect a run that removes more than half of a type (all of it,
+// say): a header-only file must not empty a small school because 24 < 25.
 //
 // Base 0: the percent is taken as infinite (every object would be new). Inserts into an empty
 // type are the initial load and do not trip unless HoldInitialLoad is set; then they trip like
@@ -21,6 +23,11 @@ import (
 // and deletes need something to update or delete, so with base 0 their counts should be 0; if
 // they are not, they trip by the same rule rather than pass unnoticed. A trip's reported
 // Percent for base 0 is 100.
+//
+// The rolling window: when the policy has one and this run removes something, the removals
+// applied within the window before it (TypeCounts.Earlier) plus this run's are checked against
+// the deletes limit too, with the base at the window's start; such a trip carries Window. A
+// slow bleed (9% a night) is held on the night the sum crosses the limit.
 //
 // The verdict's OnTrip is the policy's, except that hold-removals becomes stop when an inserts
 // or updates limit tripped (holding removals would not hold what tripped). An empty policy
@@ -36,36 +43,19 @@ func Check(c Counts, p Policy) Verdict {
 			minChanges = *tp.MinChanges
 		}
 		for _, op := range Ops {
-			n := tc.Of(op)
-			if n <= 0 || n < minChanges {
-				continue
+			if tr, ok := check(t, op, tc.Of(op), tc.Base, minChanges, tp.limit(op), p.HoldInitialLoad); ok {
+				v.Tripped = append(v.Tripped, tr)
 			}
-			if tc.Base <= 0 && op == Inserts && !p.HoldInitialLoad {
-				continue
+		}
+		if e := tc.Earlier; p.WindowDays > 0 && tc.Deletes > 0 && e.Deletes > 0 && e.Base > 0 {
+			if tr, ok := check(t, Deletes, e.Deletes+tc.Deletes, e.Base, minChanges, &tp.Deletes, p.HoldInitialLoad); ok {
+				tr.Window = FormatWindow(p.WindowDays)
+				v.Tripped = append(v.Tripped, tr)
 			}
-			lim := tp.limit(op)
-			pct := math.Inf(1)
-			if tc.Base > 0 {
-				pct = 100 * float64(n) / float64(tc.Base)
-			}
-			overPct := lim.MaxPercent != nil && pct > *lim.MaxPercent
-			overCount := lim.MaxCount != nil && n > *lim.MaxCount
-			if !overPct && !overCount {
-				continue
-			}
-			v.Passed = false
-			v.Tripped = append(v.Tripped, Trip{
-				Type:       t.String(),
-				Op:         op,
-				Count:      n,
-				Base:       tc.Base,
-				Percent:    shown(pct, lim.MaxPercent, overPct),
-				MaxPercent: copyPtr(lim.MaxPercent),
-				MaxCount:   copyPtr(lim.MaxCount),
-			})
 		}
 	}
-	if !v.Passed {
+	if len(v.Tripped) > 0 {
+		v.Passed = false
 		v.OnTrip = Stop
 		if p.OnTrip == HoldRemovals && onlyDeletes(v.Tripped) {
 			v.OnTrip = HoldRemovals
@@ -73,6 +63,41 @@ func Check(c Counts, p Policy) Verdict {
 	}
 	return v
 }
+
+// check applies one limit to one count.
+func check(t record.Type, op Op, n, base, minChanges int, lim *Limit, holdInitialLoad bool) (Trip, bool) {
+	if n <= 0 {
+		return Trip{}, false
+	}
+	mostRemoved := op == Deletes && base > 0 && 2*n > base
+	if n < minChanges && !mostRemoved {
+		return Trip{}, false
+	}
+	if base <= 0 && op == Inserts && !holdInitialLoad {
+		return Trip{}, false
+	}
+	pct := math.Inf(1)
+	if base > 0 {
+		pct = 100 * float64(n) / float64(base)
+	}
+	overPct := lim.MaxPercent != nil && pct > *lim.MaxPercent
+	overCount := lim.MaxCount != nil && n > *lim.MaxCount
+	if !overPct && !overCount {
+		return Trip{}, false
+	}
+	return Trip{
+		Type:       t.String(),
+		Op:         op,
+		Count:      n,
+		Base:       base,
+		Percent:    shown(pct, lim.MaxPercent, overPct),
+		MaxPercent: copyPtr(lim.MaxPercent),
+		MaxCount:   copyPtr(lim.MaxCount),
+	}, true
+}
+
+// FormatWindow writes a window of days as the config does, e.g. "7d".
+func FormatWindow(days int) string { return strconv.Itoa(days) + "d" }
 
 // onlyDeletes reports whether every trip is a deletes limit. Holding back removals answers
 // only those: a tripped inserts or updates limit (a mass restore, say) would be applied anyway,
@@ -137,12 +162,14 @@ func CountsFrom(c change.Counts) Counts {
 
 // DefaultPolicy is the policy of a tenant whose config says nothing about safety: changes below
 // 25 objects of a kind never hold; above that, more than 20% new persons or groups (25% new
-// memberships), 50% updated, or 10% removed holds the whole run for an operator. An initial
+// memberships), 50% updated, or 10% removed (in one night, or within 7 days) holds the whole
+// run for an operator; removing more than half of a type holds however few it is. An initial
 // load passes.
 func DefaultPolicy() Policy {
 	return Policy{
 		MinChanges: 25,
 		OnTrip:     Stop,
+		WindowDays: DefaultWindowDays,
 		Types: [3]TypePolicy{
 			record.Persons:     {Inserts: pct(20), Updates: pct(50), Deletes: pct(10)},
 			record.Groups:      {Inserts: pct(20), Updates: pct(50), Deletes: pct(10)},
@@ -150,6 +177,9 @@ func DefaultPolicy() Policy {
 		},
 	}
 }
+
+// DefaultWindowDays is the rolling window over which removals are limited, besides each run.
+const DefaultWindowDays = 7
 
 func pct(v float64) Limit { return Limit{MaxPercent: &v} }
 
@@ -159,6 +189,9 @@ func pct(v float64) Limit { return Limit{MaxPercent: &v} }
 func (p Policy) Validate() error {
 	if p.MinChanges < 0 {
 		return fmt.Errorf("safety.min_changes: %d is negative", p.MinChanges)
+	}
+	if p.WindowDays < 0 {
+		return fmt.Errorf("safety.window: %dd is negative", p.WindowDays)
 	}
 	if p.OnTrip != Stop && p.OnTrip != HoldRemovals {
 		return fmt.Errorf("safety.on_trip: %q is not %q or %q", p.OnTrip, Stop, HoldRemovals)
@@ -200,8 +233,17 @@ func percentProblem(v float64, op Op) string {
 }
 
 // String is the trip as the status mail's subject and hold section show it, e.g.
-// "persons deletes 23.4% > 10%" or "memberships deletes 812 > 500".
+// "persons deletes 23.4% > 10%", "memberships deletes 812 > 500" or, for the rolling window,
+// "persons deletes 17.2% > 10% over 7d".
 func (t Trip) String() string {
+	s := t.limitString()
+	if t.Window != "" {
+		s += " over " + t.Window
+	}
+	return s
+}
+
+func (t Trip) limitString() string {
 	head := t.Type + " " + string(t.Op) + " "
 	switch {
 	case t.Base == 0:

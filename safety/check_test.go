@@ -78,6 +78,12 @@ func TestCheck(t *testing.T) {
 	countOnly.Types[record.Persons].Deletes = Limit{MaxCount: ptr(100)}
 	noMin := DefaultPolicy()
 	noMin.MinChanges = 0
+	highLimit := DefaultPolicy()
+	highLimit.Types[record.Persons].Deletes = Limit{MaxPercent: ptr(60.0)}
+	deletesOff := DefaultPolicy()
+	deletesOff.Types[record.Persons].Deletes = Limit{}
+	noWindow := DefaultPolicy()
+	noWindow.WindowDays = 0
 	zeroLimits := noMin
 	zeroLimits.Types[record.Persons].Deletes = Limit{MaxPercent: ptr(0.0), MaxCount: ptr(0)}
 	groupMin := DefaultPolicy()
@@ -117,7 +123,28 @@ func TestCheck(t *testing.T) {
 		{"count-only limit trips over the count", one(P, TypeCounts{Base: 150, Deletes: 101}), countOnly, []string{"persons deletes 101 > 100"}},
 
 		// min_changes
-		{"min_changes-1 never trips", one(P, TypeCounts{Base: 30, Deletes: 24}), def, nil},
+		{"min_changes-1 never trips", one(P, TypeCounts{Base: 60, Deletes: 24}), def, nil},
+		{"min_changes-1 removing exactly half never trips", one(P, TypeCounts{Base: 48, Deletes: 24}), def, nil},
+
+		// Removing more than half of a type, or all of it, holds whatever min_changes says.
+		{"removing all of a small type trips below min_changes", one(P, TypeCounts{Base: 24, Deletes: 24}), def, []string{"persons deletes 100.0% > 10%"}},
+		{"removing more than half trips below min_changes", one(G, TypeCounts{Base: 7, Deletes: 4}), def, []string{"groups deletes 57.1% > 10%"}},
+		{"removing the only person trips", one(P, TypeCounts{Base: 1, Deletes: 1}), def, []string{"persons deletes 100.0% > 10%"}},
+		{"more than half within a limit set above it passes", one(P, TypeCounts{Base: 24, Deletes: 13}), highLimit, nil},
+		{"more than half with deletes off passes", one(P, TypeCounts{Base: 24, Deletes: 24}), deletesOff, nil},
+
+		// The rolling window: earlier removals within it plus tonight's, against its base.
+		{"slow bleed trips on the night the window crosses the limit", one(P, TypeCounts{Base: 910, Deletes: 82, Earlier: Earlier{Base: 1000, Deletes: 90}}), def,
+			[]string{"persons deletes 17.2% > 10% over 7d"}},
+		{"window within the limit passes", one(P, TypeCounts{Base: 970, Deletes: 30, Earlier: Earlier{Base: 1000, Deletes: 30}}), def, nil},
+		{"window at exactly the limit passes", one(P, TypeCounts{Base: 950, Deletes: 50, Earlier: Earlier{Base: 1000, Deletes: 50}}), def, nil},
+		{"window respects min_changes", one(P, TypeCounts{Base: 90, Deletes: 10, Earlier: Earlier{Base: 100, Deletes: 10}}), def, nil},
+		{"window of most of a small type ignores min_changes", one(P, TypeCounts{Base: 12, Deletes: 10, Earlier: Earlier{Base: 24, Deletes: 12}}), def,
+			[]string{"persons deletes 83.3% > 10%", "persons deletes 91.7% > 10% over 7d"}},
+		{"window does not trip a night that removes nothing", one(P, TypeCounts{Base: 800, Inserts: 3, Earlier: Earlier{Base: 1000, Deletes: 200}}), def, nil},
+		{"window off", one(P, TypeCounts{Base: 910, Deletes: 82, Earlier: Earlier{Base: 1000, Deletes: 90}}), noWindow, nil},
+		{"window uses the count limit too", one(M, TypeCounts{Base: 20000, Deletes: 300, Earlier: Earlier{Base: 20000, Deletes: 300}}), countLimit,
+			[]string{"memberships deletes 600 > 500 over 7d"}},
 		{"exactly min_changes trips", one(P, TypeCounts{Base: 30, Deletes: 25}), def, []string{"persons deletes 83.3% > 10%"}},
 		{"per-type min_changes lower", one(G, TypeCounts{Base: 50, Deletes: 10}), groupMin, []string{"groups deletes 20.0% > 10%"}},
 		{"per-type min_changes lower: one below", one(G, TypeCounts{Base: 50, Deletes: 9}), groupMin, nil},

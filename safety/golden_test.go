@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/scenarios/*.golden")
@@ -36,11 +37,22 @@ func TestScenarios(t *testing.T) {
 			in := struct {
 				Safety Policy        `yaml:"safety"`
 				Counts change.Counts `yaml:"counts"`
+				// Earlier is the rolling window before the run, per type (optional).
+				Earlier map[string]struct {
+					Base    int `yaml:"base"`
+					Deletes int `yaml:"deletes"`
+				} `yaml:"earlier"`
 			}{Safety: DefaultPolicy()}
 			if err := yaml.Unmarshal(src, &in); err != nil {
 				t.Fatalf("%s: %v", file, err)
 			}
-			v := Check(CountsFrom(in.Counts), in.Safety)
+			c := CountsFrom(in.Counts)
+			for _, t := range record.Types {
+				if e, ok := in.Earlier[t.String()]; ok {
+					c[t].Earlier = Earlier{Base: e.Base, Deletes: e.Deletes}
+				}
+			}
+			v := Check(c, in.Safety)
 			out := struct {
 				Verdict Verdict  `json:"verdict"`
 				Mail    []string `json:"mail"`

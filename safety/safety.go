@@ -21,6 +21,16 @@ type TypeCounts struct {
 	Inserts int `json:"inserts"`
 	Updates int `json:"updates"`
 	Deletes int `json:"deletes"`
+	// Earlier is what the rolling window saw before this run (zero: nothing removed in it).
+	Earlier Earlier `json:"earlier"`
+}
+
+// Earlier is the rolling window before this run: the removals that runs within the window
+// applied, and the type's base at the window's start (the importer reads both from the run
+// records). Check adds this run's removals to Deletes and limits the sum against Base.
+type Earlier struct {
+	Base    int `json:"base"`
+	Deletes int `json:"deletes"`
 }
 
 // Counts are the filter's input, indexed by record.Type.
@@ -66,10 +76,12 @@ const (
 
 // Policy is one tenant's safety policy.
 type Policy struct {
-	MinChanges      int           `json:"min_changes"`
-	HoldInitialLoad bool          `json:"hold_initial_load"`
-	OnTrip          OnTrip        `json:"on_trip"`
-	Types           [3]TypePolicy `json:"-"` // indexed by record.Type
+	MinChanges      int    `json:"min_changes"`
+	HoldInitialLoad bool   `json:"hold_initial_load"`
+	OnTrip          OnTrip `json:"on_trip"`
+	// WindowDays is the rolling window, in days, over which removals are limited too (0: none).
+	WindowDays int           `json:"window_days"`
+	Types      [3]TypePolicy `json:"-"` // indexed by record.Type
 }
 
 // Trip is one limit crossed.
@@ -81,6 +93,9 @@ type Trip struct {
 	Percent    float64  `json:"percent"`
 	MaxPercent *float64 `json:"max_percent"`
 	MaxCount   *int     `json:"max_count"`
+	// Window is set on a trip of the rolling window, e.g. "7d": Count is then the removals
+	// applied within it plus this run's, and Base the base at the window's start.
+	Window string `json:"window,omitempty"`
 }
 
 // Verdict is the filter's decision. Passed is true when no limit tripped.

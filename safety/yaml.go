@@ -18,6 +18,7 @@ import (
 //	min_changes: 25                 # whole number ≥ 0
 //	hold_initial_load: false
 //	on_trip: stop                   # or hold-removals
+//	window: 7d                      # removals are limited over this rolling window too; or off
 //	persons: {inserts: 20%, updates: 50%, deletes: 10%, min_changes: 10}
 //	groups:  {deletes: {max_percent: 10%, max_count: 500}}
 //	memberships: {updates: off}     # off removes both limits of that operation
@@ -85,7 +86,7 @@ func entries(path string, n *yaml.Node, want []string, f func(key string, v *yam
 	return nil
 }
 
-var topKeys = []string{"min_changes", "hold_initial_load", "on_trip", "persons", "groups", "memberships"}
+var topKeys = []string{"min_changes", "hold_initial_load", "on_trip", "window", "persons", "groups", "memberships"}
 
 func (p *Policy) decode(n *yaml.Node) error {
 	if n == nil || isNull(n) {
@@ -106,6 +107,8 @@ func (p *Policy) decode(n *yaml.Node) error {
 			}
 			p.OnTrip = OnTrip(v.Value)
 			return nil
+		case "window":
+			return decodeWindow(path, v, &p.WindowDays)
 		}
 		for _, t := range record.Types {
 			if t.String() == key {
@@ -210,6 +213,22 @@ func decodePercent(path string, op Op, n *yaml.Node) (*float64, error) {
 	return &v, nil
 }
 
+// decodeWindow reads a window in whole days ("7d"), or off (also 0).
+func decodeWindow(path string, n *yaml.Node, out *int) error {
+	if n.Kind == yaml.ScalarNode {
+		v := strings.TrimSpace(n.Value)
+		if isOff(n) || v == "0" || v == "0d" {
+			*out = 0
+			return nil
+		}
+		if d, err := strconv.Atoi(strings.TrimSuffix(v, "d")); err == nil && d > 0 && d <= 366 {
+			*out = d
+			return nil
+		}
+	}
+	return fail(path, n, "%s is not a window in days such as 7d (at most 366d), or off", show(n))
+}
+
 func decodeCount(path string, n *yaml.Node, out *int) error {
 	if n.Kind != yaml.ScalarNode {
 		return fail(path, n, "%s is not a whole number", show(n))
@@ -285,6 +304,11 @@ func (p Policy) MarshalYAML() (any, error) {
 	add(m, "min_changes", scalar("!!int", strconv.Itoa(p.MinChanges)))
 	add(m, "hold_initial_load", scalar("!!bool", strconv.FormatBool(p.HoldInitialLoad)))
 	add(m, "on_trip", scalar("!!str", string(p.OnTrip)))
+	window := "off"
+	if p.WindowDays > 0 {
+		window = FormatWindow(p.WindowDays)
+	}
+	add(m, "window", scalar("!!str", window))
 	for _, t := range record.Types {
 		tp := p.Types[t]
 		tm := mapping(yaml.FlowStyle)

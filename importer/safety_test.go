@@ -1,0 +1,98 @@
+package importer_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/mailer"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/samples/feedgen"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// clock is a settable time for the importer.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func (e *env) withClock(c *clock) {
+	e.im = importer.New(importer.Params{Config: e.cfg, Store: e.st, Mailer: mailer.New(nil, e.cfg.Outbox, nil), Now: c.now})
+}
+
+// TestSlowBleedIsHeldByTheRollingWindow: 6% of persons lost a night never crosses the nightly
+// 10% limit; the 7-day window adds the removals applied earlier in it and holds the second
+// night. A week later the same loss passes again, and an approval starts the window afresh.
+func TestSlowBleedIsHeldByTheRollingWindow(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, nil)
+		c := &clock{t: time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)}
+		e.withClock(c)
+		wantStatus(t, e.imp(e.file("n1.xml", feedgen.Options{})), runs.Completed)
+		c.t = c.t.Add(24 * time.Hour)
+		n2 := e.imp(e.file("n2.xml", feedgen.Options{DropPercent: 6}))
+		wantStatus(t, n2, runs.Completed)
+		c.t = c.t.Add(24 * time.Hour)
+		n3 := e.imp(e.file("n3.xml", feedgen.Options{DropPercent: 12}))
+		wantStatus(t, n3, runs.Held)
+		var window bool
+		for _, tr := range n3.Verdict.Tripped {
+			if tr.Type == "persons" && tr.Op == "deletes" {
+				if tr.Window != "7d" || tr.Base != 600 || tr.Count != n2.Counts.Persons.Deleted+n3.Counts.Persons.Deleted {
+					t.Fatalf("window trip %+v: want 7d, base 600, count %d+%d", tr, n2.Counts.Persons.Deleted, n3.Counts.Persons.Deleted)
+				}
+				if !strings.HasSuffix(tr.String(), "over 7d") {
+					t.Fatalf("mail line %q does not name the window", tr.String())
+				}
+				window = true
+			}
+		}
+		if !window {
+			t.Fatalf("night 3 held without a persons deletes window trip: %+v", n3.Verdict)
+		}
+
+		// Eight days after night 2, the same removal is one night's only.
+		c.t = c.t.Add(7 * 24 * time.Hour)
+		wantStatus(t, e.imp(e.file("n3b.xml", feedgen.Options{DropPercent: 12})), runs.Completed)
+
+		// An approved run starts the window afresh: what the operator let through is not
+		// counted again the next night.
+		c.t = c.t.Add(24 * time.Hour)
+		big := e.imp(e.file("n4.xml", feedgen.Options{DropPercent: 40}))
+		wantStatus(t, big, runs.Held)
+		if _, err := e.im.Approve(ctx, importer.Decision{RunID: big.ID, By: "ops", Reason: "a school left"}); err != nil {
+			t.Fatal(err)
+		}
+		c.t = c.t.Add(24 * time.Hour)
+		wantStatus(t, e.imp(e.file("n5.xml", feedgen.Options{DropPercent: 44})), runs.Completed)
+	})
+}
+
+// TestSmallTenantIsNotEmptiedByAnEmptyFile: 24 persons, then a file with none: each count is
+// under min_changes, yet removing all of a type is held, and nothing is trashed.
+func TestSmallTenantIsNotEmptiedByAnEmptyFile(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open, nil)
+		var buf bytes.Buffer
+		if err := feedgen.Write(&buf, feedgen.Options{Persons: 24, Groups: 2, MembersPerGroup: 5, Seed: 3}); err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, e.imp(e.write("n1.xml", buf.Bytes())), runs.Completed)
+		if st := e.status(); st.Persons.Active != 24 {
+			t.Fatalf("initial load: %+v", st)
+		}
+		doc := `<?xml version="1.0" encoding="UTF-8"?>
+<enterprise><properties><datasource>feedgen</datasource></properties>
+<group><sourcedid><source>feedgen</source><id>G1</id></sourcedid><grouptype><typevalue level="1">School</typevalue></grouptype><description><short>G1</short></description></group>
+</enterprise>`
+		r := e.imp(e.write("empty.xml", []byte(doc)))
+		wantStatus(t, r, runs.Held)
+		if st := e.status(); st.Persons.Trashed != 0 || st.Persons.Active != 24 {
+			t.Fatalf("state after a held emptying: %+v", st)
+		}
+	})
+}
