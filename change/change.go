@@ -58,6 +58,9 @@ func (o Op) Removal() bool { return o == Delete || o == Archive || o == Manualiz
 type Person struct {
 	Op     Op            `json:"op"`
 	Person record.Person `json:"person"`
+	// Old is the stored person an Update replaces, when the importer looked it up: reports
+	// show the fields that change (old → new). Nothing applies it.
+	Old *record.Person `json:"old,omitempty"`
 }
 
 // Group is one change to a group. For Delete and Archive only Key and Name are set.
@@ -66,6 +69,8 @@ type Group struct {
 	Group record.Group `json:"group"`
 	// Course is the tenant's reading of the group's types: courses are archived, not deleted.
 	Course bool `json:"course,omitempty"`
+	// Old is the stored group an Update replaces, as Person.Old.
+	Old *record.Group `json:"old,omitempty"`
 }
 
 // Membership is one change to a membership. For Delete and Manualize only the key is set.
@@ -136,6 +141,15 @@ type Plan struct {
 	Memberships []Membership `json:"memberships"`
 	Attention   []Notice     `json:"attention,omitempty"`
 	Counts      Counts       `json:"counts"`
+	// Names, when set, gives the stored names of persons and groups the plan only names by key
+	// (a membership's group and member), for reports. It is not part of the stored plan.
+	Names Names `json:"-"`
+}
+
+// Names looks up a stored person's or group's name by key; "" when unknown. State is one.
+type Names interface {
+	PersonName(key string) string
+	GroupName(key string) string
 }
 
 // Empty reports whether the plan changes nothing.
@@ -147,8 +161,8 @@ func (p *Plan) Empty() bool {
 // waits for approval (deletes, archivals, manualizations and cascades). Counts are recomputed
 // from the state counts in before.
 func (p *Plan) Split() (now, held *Plan) {
-	now = &Plan{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion, Attention: p.Attention}
-	held = &Plan{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion}
+	now = &Plan{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion, Attention: p.Attention, Names: p.Names}
+	held = &Plan{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion, Names: p.Names}
 	for _, c := range p.Persons {
 		if c.Op.Removal() {
 			held.Persons = append(held.Persons, c)
@@ -257,6 +271,12 @@ type State struct {
 	Memberships map[record.MembershipKey]MembershipState
 }
 
+// PersonName is the stored name of a person, "" when there is none.
+func (s *State) PersonName(key string) string { return s.Persons[key].Name }
+
+// GroupName is the stored name of a group, "" when there is none.
+func (s *State) GroupName(key string) string { return s.Groups[key].Name }
+
 // NewState returns an empty state (a tenant's first import).
 func NewState(tenant string) *State {
 	return &State{
@@ -285,6 +305,47 @@ func (s *State) Active() [3]int {
 		if !m.Manual {
 			n[record.Memberships]++
 		}
+	}
+	return n
+}
+
+// NameMap is a Names for a few keys: what a report needs of a state it no longer holds.
+type NameMap struct{ Persons, Groups map[string]string }
+
+func (n *NameMap) PersonName(key string) string { return n.Persons[key] }
+func (n *NameMap) GroupName(key string) string  { return n.Groups[key] }
+
+// NamesFor keeps from s the stored names of the persons and groups that the plan's first limit
+// membership changes and its updates name, so the state itself can be let go before the apply.
+func NamesFor(p *Plan, s *State, limit int) *NameMap {
+	n := &NameMap{Persons: map[string]string{}, Groups: map[string]string{}}
+	person := func(k string) {
+		if st, ok := s.Persons[k]; ok && st.Name != "" {
+			n.Persons[k] = st.Name
+		}
+	}
+	group := func(k string) {
+		if st, ok := s.Groups[k]; ok && st.Name != "" {
+			n.Groups[k] = st.Name
+		}
+	}
+	for _, c := range p.Persons {
+		if c.Op == Update {
+			person(c.Person.Key)
+		}
+	}
+	for _, c := range p.Groups {
+		if c.Op == Update {
+			group(c.Group.Key)
+		}
+	}
+	for i, c := range p.Memberships {
+		if i == limit {
+			break
+		}
+		group(c.Membership.Group)
+		person(c.Membership.Member)
+		group(c.Membership.Member)
 	}
 	return n
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/diff"
 	"github.com/imsfeed/imsfeed/importer/ims"
+	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/safety"
@@ -270,6 +271,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	if err != nil {
 		return nil, err
 	}
+	plan.Names = change.NamesFor(plan, st, mailer.MaxCSVRows) // for the status mail's CSV
 	run.Warnings = append(run.Warnings, warnings...)
 	return plan, nil
 }

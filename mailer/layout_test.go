@@ -122,3 +122,42 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("output differs from %s (go test ./mailer -update to accept):\n%s", path, got)
 	}
 }
+
+// storedNames stands in for the tenant's state: the names of persons and groups a membership
+// change names only by key.
+type storedNames map[string]string
+
+func (n storedNames) PersonName(k string) string { return n["p:"+k] }
+func (n storedNames) GroupName(k string) string  { return n["g:"+k] }
+
+// The CSV opens in a spreadsheet as people read it: a BOM (UTF-8 names intact), roles as words
+// beside their codes, memberships with names, updates with their fields old → new, and persons
+// trashed (restorable), memberships of an archived course kept as manual.
+func TestCSVGolden(t *testing.T) {
+	t.Parallel()
+	p := smallPlan()
+	p.Names = storedNames{"g:C-ART-7B": "Art 7B", "g:C-HIST-6A": "History 6A", "p:P0007": "Kari Østby", "p:P0008": "Ola Berg", "p:P0005": "Person Five"}
+	p.Persons[3].Old = &record.Person{Key: "P0004", Name: "Person 4", Attrs: record.Attrs{{Name: "email", Value: "p4@old.example.org"}, {Name: "userid", Value: "p4"}}}
+	p.Persons[3].Person.Attrs = record.Attrs{{Name: "email", Value: "p4@new.example.org"}, {Name: "userid", Value: "p4"}}
+	b, err := renderCSV(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), "\ufeff") {
+		t.Error("the CSV does not start with a UTF-8 BOM")
+	}
+	got := string(b)
+	for _, want := range []string{
+		"person,update,P0004,Person 4,,,,,,,email: p4@old.example.org → p4@new.example.org\r\n",
+		"person,update,P0005,Person 5,,,,,,,name: Person Five → Person 5\r\n",
+		"person,trashed (restorable),P0006,",
+		"membership,delete,,,C-ART-7B,Art 7B,P0007,Kari Østby,02,Instructor,\r\n",
+		"membership,kept as manual,,,C-HIST-6A,History 6A,P0008,Ola Berg,02,Instructor,\r\n",
+		"membership,insert,,,C-MATH-7B,Mathematics 7B,P0001,Person 1,01,Learner,\r\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("CSV lacks %q", want)
+		}
+	}
+	golden(t, filepath.Join("testdata", "completed.csv.golden"), got)
+}

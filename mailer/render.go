@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -50,9 +51,12 @@ type Rendered struct {
 // Limits on what one mail lists; the rest is counted ("and K more") and `imsfeed show` has all.
 const (
 	maxListed     = 20
-	maxCSVRows    = 100000
+	maxCSVRows    = MaxCSVRows
 	maxSubjectErr = 120
 )
+
+// MaxCSVRows is how many changes the CSV attachment lists at most.
+const MaxCSVRows = 100000
 
 // Render turns a message into the mail's subject, text, HTML and CSV. It is pure: no clock, no
 // I/O; equal messages render equal mails.
@@ -553,9 +557,28 @@ func csvName(tenant string, run int64) string {
 	return fmt.Sprintf("changes-%s-run%d.csv", fileSafe(tenant), run)
 }
 
-// renderCSV lists the plan's changes: type,op,key,name,group,member,role.
+// csvBOM starts the CSV: without it Excel reads UTF-8 as the local code page ("Ã˜stby").
+const csvBOM = "\ufeff"
+
+var csvHeader = []string{"type", "op", "key", "name", "group", "group_name", "member", "member_name", "role", "role_name", "changes"}
+
+// csvOp is a change's op as the CSV writes it: persons are never deleted by an import but
+// trashed, and memberships of an archived course stay, as manual ones.
+func csvOp(typ string, op change.Op) string {
+	switch {
+	case typ == "person" && op == change.Delete:
+		return "trashed (restorable)"
+	case op == change.Manualize:
+		return "kept as manual"
+	}
+	return op.String()
+}
+
+// renderCSV lists the plan's changes, one a row: type, op, key and name; a membership's group,
+// member and role with their names; for an update the fields that change, old → new.
 func renderCSV(p *change.Plan) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.WriteString(csvBOM)
 	w := csv.NewWriter(&buf)
 	w.UseCRLF = true // RFC 4180, and what spreadsheet programs expect
 	rows := 0
@@ -569,21 +592,136 @@ func renderCSV(p *change.Plan) ([]byte, error) {
 		}
 		return w.Write(rec) == nil
 	}
-	if err := w.Write([]string{"type", "op", "key", "name", "group", "member", "role"}); err != nil {
+	if err := w.Write(csvHeader); err != nil {
 		return nil, err
 	}
+	personNames := map[string]string{}
+	groupNames := map[string]string{}
 	for _, c := range p.Persons {
-		write("person", c.Op.String(), c.Person.Key, c.Person.Name, "", "", "")
+		personNames[c.Person.Key] = c.Person.Name
+		changes := ""
+		if c.Op == change.Update {
+			changes = personChanges(p, &c)
+		}
+		write("person", csvOp("person", c.Op), c.Person.Key, c.Person.Name, "", "", "", "", "", "", changes)
 	}
 	for _, c := range p.Groups {
-		write("group", c.Op.String(), c.Group.Key, c.Group.Name, "", "", "")
+		groupNames[c.Group.Key] = c.Group.Name
+		changes := ""
+		if c.Op == change.Update {
+			changes = groupChanges(p, &c)
+		}
+		write("group", csvOp("group", c.Op), c.Group.Key, c.Group.Name, "", "", "", "", "", "", changes)
+	}
+	var storedPerson, storedGroup func(string) string
+	if p.Names != nil {
+		storedPerson, storedGroup = p.Names.PersonName, p.Names.GroupName
+	}
+	name := func(inPlan map[string]string, stored func(string) string, key string) string {
+		if n := inPlan[key]; n != "" || stored == nil {
+			return n
+		}
+		return stored(key)
 	}
 	for _, c := range p.Memberships {
 		k := c.Membership.MembershipKey
-		write("membership", c.Op.String(), "", "", k.Group, k.Member, k.Role)
+		var member string
+		if c.Membership.MemberType != record.MemberGroup {
+			member = name(personNames, storedPerson, k.Member)
+		}
+		if member == "" { // a group member, or a removal that does not say which kind
+			member = name(groupNames, storedGroup, k.Member)
+		}
+		write("membership", csvOp("membership", c.Op), "", "", k.Group, name(groupNames, storedGroup, k.Group),
+			k.Member, member, k.Role, record.RoleName(k.Role), "")
 	}
 	w.Flush()
 	return buf.Bytes(), w.Error()
+}
+
+// personChanges says which stored fields an update changes: "name: A → B; email: x → y".
+// Without the old record it can say only what the stored name was.
+func personChanges(p *change.Plan, c *change.Person) string {
+	if c.Old != nil {
+		return fieldChanges([][3]string{{"name", c.Old.Name, c.Person.Name}, {"source", c.Old.Source, c.Person.Source}}, c.Old.Attrs, c.Person.Attrs)
+	}
+	if p.Names != nil {
+		if old := p.Names.PersonName(c.Person.Key); old != "" && old != c.Person.Name {
+			return fieldChanges([][3]string{{"name", old, c.Person.Name}}, nil, nil)
+		}
+	}
+	return ""
+}
+
+func groupChanges(p *change.Plan, c *change.Group) string {
+	if o := c.Old; o != nil {
+		types := func(g *record.Group) string {
+			var s []string
+			for _, t := range g.Types {
+				s = append(s, t.Value)
+			}
+			return strings.Join(s, ", ")
+		}
+		return fieldChanges([][3]string{
+			{"name", o.Name, c.Group.Name}, {"source", o.Source, c.Group.Source},
+			{"types", types(o), types(&c.Group)},
+			{"parents", strings.Join(o.Parents, ", "), strings.Join(c.Group.Parents, ", ")},
+		}, o.Attrs, c.Group.Attrs)
+	}
+	if p.Names != nil {
+		if old := p.Names.GroupName(c.Group.Key); old != "" && old != c.Group.Name {
+			return fieldChanges([][3]string{{"name", old, c.Group.Name}}, nil, nil)
+		}
+	}
+	return ""
+}
+
+// fieldChanges lists the fields whose values differ, fixed fields first, then attributes by
+// name (an attribute with several values compares them all).
+func fieldChanges(fixed [][3]string, oldAttrs, newAttrs record.Attrs) string {
+	var parts []string
+	for _, f := range fixed {
+		if f[1] != f[2] {
+			parts = append(parts, f[0]+": "+shown(f[1])+" → "+shown(f[2]))
+		}
+	}
+	values := func(a record.Attrs) (map[string]string, []string) {
+		m := map[string]string{}
+		var names []string
+		for _, x := range a {
+			if _, ok := m[x.Name]; ok {
+				m[x.Name] += ", " + x.Value
+				continue
+			}
+			m[x.Name] = x.Value
+			names = append(names, x.Name)
+		}
+		return m, names
+	}
+	om, on := values(oldAttrs)
+	nm, nn := values(newAttrs)
+	seen := map[string]bool{}
+	var names []string
+	for _, n := range append(on, nn...) {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if om[n] != nm[n] {
+			parts = append(parts, n+": "+shown(om[n])+" → "+shown(nm[n]))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func shown(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return oneLine(s)
 }
 
 // cell defuses spreadsheet formulas in SIS text (a name starting with "=" must not run when

@@ -126,8 +126,8 @@ func TestCSVMatchesPlan(t *testing.T) {
 
 func checkCSV(t *testing.T, rows [][]string, want change.Counts) {
 	t.Helper()
-	if len(rows) == 0 || strings.Join(rows[0], ",") != "type,op,key,name,group,member,role" {
-		t.Fatalf("CSV header: %q", rows)
+	if len(rows) == 0 || strings.Join(rows[0], ",") != "\ufefftype,op,key,name,group,group_name,member,member_name,role,role_name,changes" {
+		t.Fatalf("CSV header (after a UTF-8 BOM): %q", rows)
 	}
 	var got change.Counts
 	for _, row := range rows[1:] {
@@ -139,7 +139,7 @@ func checkCSV(t *testing.T, rows [][]string, want change.Counts) {
 			tc = &got.Groups
 		case "membership":
 			tc = &got.Memberships
-			if row[4] == "" || row[5] == "" || row[6] == "" {
+			if row[4] == "" || row[6] == "" || row[8] == "" || row[9] == "" {
 				t.Errorf("membership row without group, member or role: %q", row)
 			}
 		default:
@@ -150,11 +150,11 @@ func checkCSV(t *testing.T, rows [][]string, want change.Counts) {
 			tc.Inserted++
 		case "update":
 			tc.Updated++
-		case "delete":
+		case "delete", "trashed (restorable)":
 			tc.Deleted++
 		case "restore":
 			tc.Restored++
-		case "archive", "manual":
+		case "archive", "kept as manual":
 			tc.Archived++
 		default:
 			t.Errorf("CSV row with unknown op: %q", row)
