@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/imsfeed/imsfeed/archive"
+	"github.com/imsfeed/imsfeed/diff"
+	"github.com/imsfeed/imsfeed/importer/ims"
 	"github.com/imsfeed/imsfeed/live"
 	"github.com/imsfeed/imsfeed/safety"
 	"github.com/imsfeed/imsfeed/store"
@@ -341,5 +343,46 @@ func TestAuthFailuresSayNothingAndSlowDown(t *testing.T) {
 		noToken := bad["no token"]
 		a := e.post(noToken, func(r *http.Request) { r.SetBasicAuth(corpusUser, corpusPass) })
 		a.want(t, "HTTP Basic", "success", "fullsuccess")
+	})
+}
+
+// TestLiveThenNightlyIsNoUpdate: a person, group and membership made live and then found
+// identical in a snapshot file make an empty change set (what the nightly import would apply).
+func TestLiveThenNightlyIsNoUpdate(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		e.post(corpus(t, "001-createPerson.xml")).want(t, "createPerson", "success", "")
+		group := corpus(t, "004-createGroup.xml")
+		i := strings.Index(group, "<ims1:extensionField><ims1:fieldName>course/code")
+		j := strings.Index(group[i:], "</ims1:extensionField>") + i + len("</ims1:extensionField>")
+		e.post(group[:i]+group[j:]).want(t, "createGroup", "success", "")
+		e.post(corpus(t, "007-createMemberships.xml")).want(t, "createMemberships", "success", "")
+
+		night := `<enterprise>
+<person><sourcedid><id>P1</id></sourcedid><name><fn>Erika Mustermann</fn><n><family>Mustermann</family><given>Erika</given></n></name>
+  <email>erika.mustermann@example.org</email><userid>erika.mustermann</userid>
+  <institutionrole primaryrole="Yes" institutionroletype="Student"/><extension><passwordchange>NotAllowed</passwordchange></extension></person>
+<group><sourcedid><id>G1</id></sourcedid>
+  <grouptype><scheme>ItslearningOrganisationTypes</scheme><typevalue>Course</typevalue></grouptype>
+  <description><short>Mathe 7a</short><long>Mathematik Klasse 7a (dbild harness)</long><full>Kurs Mathematik der Klasse 7a, angelegt vom dbild Interop-Harness</full></description>
+  <relationship relation="1"><sourcedid><id>SCHOOL1</id></sourcedid></relationship>
+  <extension><course>Mathe 7a</course></extension></group>
+<membership><sourcedid><id>G1</id></sourcedid><member><sourcedid><id>P1</id></sourcedid><idtype>1</idtype><role roletype="Learner"/></member></membership>
+</enterprise>`
+		st, err := e.st.LoadState(context.Background(), e.tenant.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := diff.New(st, diff.Options{Courses: e.tenant.Courses})
+		if _, err := ims.Read(context.Background(), strings.NewReader(night), "night.xml", ims.Options{}, d); err != nil {
+			t.Fatal(err)
+		}
+		plan, _, err := d.Finish(diff.Finish{Mode: diff.Snapshot})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !plan.Empty() {
+			t.Fatalf("the nightly file after the live requests is not a no-op: persons %+v groups %+v memberships %+v", plan.Persons, plan.Groups, plan.Memberships)
+		}
 	})
 }

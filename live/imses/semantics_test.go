@@ -1,0 +1,201 @@
+package imses
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imsfeed/imsfeed/live"
+	"github.com/imsfeed/imsfeed/safety"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+var msgSeq int
+
+// soap builds a request as the reference client does: a UsernameToken with PasswordText (no
+// Nonce here: it is optional), a messageIdentifier, and the body element in its namespace.
+func soap(op, inner string) string {
+	msgSeq++
+	ns := nsPMSMsg
+	switch {
+	case strings.Contains(op, "Group") && !strings.Contains(op, "Membership"):
+		ns = nsGMSMsg
+	case strings.Contains(op, "Membership"):
+		ns = nsMMSMsg
+	}
+	return fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header>`+
+		`<h:syncRequestHeaderInfo xmlns:h="%s"><h:messageIdentifier>test-%d-%d</h:messageIdentifier></h:syncRequestHeaderInfo>`+
+		`<o:Security s:mustUnderstand="1" xmlns:o="%s"><o:UsernameToken><o:Username>%s</o:Username><o:Password Type="%s">%s</o:Password></o:UsernameToken></o:Security>`+
+		`</s:Header><s:Body><%sRequest xmlns="%s">%s</%sRequest></s:Body></s:Envelope>`,
+		nsBind, time.Now().UnixNano(), msgSeq, nsWSSE, corpusUser, pwText, esc(corpusPass), op, ns, inner, op)
+}
+
+func sid(key string) string { return `<sourcedId><identifier>` + key + `</identifier></sourcedId>` }
+
+func personXMLIn(first, last, email string) string {
+	s := `<person><name><partName><namePartType>First</namePartType><namePartValue>` + first + `</namePartValue></partName>` +
+		`<partName><namePartType>Last</namePartType><namePartValue>` + last + `</namePartValue></partName></name>`
+	if email != "" {
+		s += `<email>` + email + `</email>`
+	}
+	return s + `</person>`
+}
+
+func (e *env) readPerson(key string) answer {
+	return e.post(soap("readPerson", sid(key)))
+}
+
+func TestPersonSemanticsOnBothStores(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		e.post(soap("createPerson", sid("P1")+personXMLIn("Ada", "Lovelace", "ada@example.org"))).want(t, "create", "success", "")
+
+		// update changes only what it carries: the email stays.
+		upd := `<person><name><partName><namePartType>First</namePartType><namePartValue>Augusta</namePartValue></partName>` +
+			`<partName><namePartType>Last</namePartType><namePartValue>Lovelace</namePartValue></partName></name></person>`
+		e.post(soap("updatePerson", sid("P1")+upd)).want(t, "update", "success", "")
+		a := e.readPerson("P1")
+		p := a.root.path("Body", "readPersonResponse", "person")
+		if p.child("formatName").str() != "Augusta Lovelace" || p.child("email").str() != "ada@example.org" {
+			t.Fatalf("update: %s", a.raw)
+		}
+		// replace is the whole person: the email goes.
+		e.post(soap("replacePerson", sid("P1")+personXMLIn("Augusta", "Lovelace", ""))).want(t, "replace", "success", "")
+		if p := e.readPerson("P1").root.path("Body", "readPersonResponse", "person"); p.child("email") != nil {
+			t.Fatal("replace kept a field it did not carry")
+		}
+		// replace and update create what is missing.
+		e.post(soap("replacePerson", sid("P2")+personXMLIn("Grace", "Hopper", ""))).want(t, "replace of a new key", "success", "")
+		e.post(soap("updatePerson", sid("P3")+personXMLIn("Alan", "Turing", ""))).want(t, "update of a new key", "success", "")
+		if s := e.status(); s.Persons.Active != 3 {
+			t.Fatalf("replace/update did not create: %+v", s)
+		}
+		// delete → trash can; read → unknownobject; delete again → unknownobject;
+		// create → restored from the trash can.
+		e.post(soap("deletePerson", sid("P2"))).want(t, "delete", "success", "")
+		e.readPerson("P2").want(t, "read of a trashed person", "failure", "unknownobject")
+		e.post(soap("deletePerson", sid("P2"))).want(t, "delete of a trashed person", "failure", "unknownobject")
+		e.post(soap("deletePerson", sid("NOBODY"))).want(t, "delete of an unknown person", "failure", "unknownobject")
+		e.post(soap("createPerson", sid("P2")+personXMLIn("Grace", "Hopper", ""))).want(t, "create of a trashed person", "success", "")
+		if s := e.status(); s.Persons.Active != 3 || s.Persons.Trashed != 0 {
+			t.Fatalf("create did not restore from the trash can: %+v", s)
+		}
+		e.post(soap("createPerson", sid("P2")+personXMLIn("Grace", "Hopper", ""))).want(t, "create of an active key", "failure", "idallocinusefail")
+
+		// A plural request with one bad item: the others apply, one version bump, statuses in order.
+		v := e.status().StateVersion
+		a = e.post(soap("createPersons", `<personIdPairSet>`+
+			`<personIdPair>`+sid("P4")+personXMLIn("Edsger", "Dijkstra", "")+`</personIdPair>`+
+			`<personIdPair>`+sid("P1")+personXMLIn("Dup", "Licate", "")+`</personIdPair>`+
+			`<personIdPair>`+sid("P5")+personXMLIn("Barbara", "Liskov", "")+`</personIdPair></personIdPairSet>`))
+		if len(a.statuses) != 3 || a.statuses[0].major != "success" || a.statuses[1].minor != "idallocinusefail" || a.statuses[2].major != "success" {
+			t.Fatalf("createPersons statuses: %+v", a.statuses)
+		}
+		if s := e.status(); s.StateVersion != v+1 || s.Persons.Active != 5 {
+			t.Fatalf("createPersons: %+v (version before %d)", s, v)
+		}
+		a = e.post(soap("readPersons", `<sourcedIdSet><identifier>P4</identifier><identifier>NOPE</identifier><identifier>P5</identifier></sourcedIdSet>`))
+		if len(a.statuses) != 3 || a.statuses[1].minor != "unknownobject" ||
+			len(a.root.path("Body", "readPersonsResponse", "personIdPairSet").children("personIdPair")) != 2 {
+			t.Fatalf("readPersons: %s", a.raw)
+		}
+	})
+}
+
+func TestGroupAndMembershipSemanticsOnBothStores(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		course := `<group><groupType><scheme>x</scheme><typeValue><type>Course</type></typeValue></groupType><description><descShort>Maths</descShort></description></group>`
+		class := `<group><groupType><scheme>x</scheme><typeValue><type>Class</type></typeValue></groupType><description><descShort>7a</descShort></description></group>`
+		e.post(soap("createGroup", sid("C1")+course)).want(t, "create course", "success", "")
+		e.post(soap("createGroup", sid("K1")+class)).want(t, "create class", "success", "")
+		e.post(soap("createGroup", sid("K1")+class)).want(t, "create existing", "failure", "idallocinusefail")
+		e.post(soap("createPersons", `<personIdPairSet><personIdPair>`+sid("P1")+personXMLIn("A", "B", "")+`</personIdPair><personIdPair>`+sid("P2")+personXMLIn("C", "D", "")+`</personIdPair></personIdPairSet>`)).want(t, "persons", "success", "")
+		m := func(id, g, p, role string) string {
+			return `<membershipIdPair>` + sid(id) + `<membership><groupSourcedId><identifier>` + g + `</identifier></groupSourcedId><member><memberSourcedId><identifier>` + p +
+				`</identifier></memberSourcedId><role><roleType>` + role + `</roleType></role></member></membership></membershipIdPair>`
+		}
+		a := e.post(soap("createMemberships", `<membershipIdPairSet>`+m("m1", "C1", "P1", "Learner")+m("m2", "K1", "P1", "Learner")+m("m3", "K1", "P2", "Instructor")+m("m4", "NOGROUP", "P2", "Learner")+`</membershipIdPairSet>`))
+		if len(a.statuses) != 4 || a.statuses[3].minor != "unknownobject" {
+			t.Fatalf("createMemberships: %+v", a.statuses)
+		}
+		if s := e.status(); s.Memberships.Synced != 3 {
+			t.Fatalf("memberships: %+v", s)
+		}
+		a = e.post(soap("readMembershipsForGroup", `<groupSourcedId><identifier>K1</identifier></groupSourcedId>`))
+		if n := len(a.root.path("Body", "readMembershipsForGroupResponse", "membershipIDPairSet").children("membershipIDPair")); n != 2 {
+			t.Fatalf("readMembershipsForGroup: %s", a.raw)
+		}
+		// A class deleted goes with its memberships; a course is archived and its memberships kept as manual.
+		e.post(soap("deleteGroup", sid("K1"))).want(t, "delete class", "success", "")
+		e.post(soap("deleteGroup", sid("C1"))).want(t, "delete course", "success", "")
+		s := e.status()
+		if s.Groups.Active != 0 || s.Groups.Archived != 1 || s.Memberships.Synced != 0 || s.Memberships.Manual != 1 {
+			t.Fatalf("after deleting a class and a course: %+v", s)
+		}
+		e.post(soap("deleteGroup", sid("K1"))).want(t, "delete of a deleted group", "failure", "unknownobject")
+		e.post(soap("createGroup", sid("C1")+course)).want(t, "create of an archived course", "failure", "idallocinusefail")
+	})
+}
+
+// TestTargetIsBusyWhileAnImportHoldsTheLock: a write waits a short while for the tenant's lock,
+// then answers targetisbusy and changes nothing; a read is answered.
+func TestTargetIsBusyWhileAnImportHoldsTheLock(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		e.h.Service.LockWait = 100 * time.Millisecond
+		release, err := e.st.LockTenant(context.Background(), e.tenant.ID, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.post(soap("createPerson", sid("P1")+personXMLIn("A", "B", ""))).want(t, "create while locked", "failure", "targetisbusy")
+		e.readPerson("P1").want(t, "read while locked", "failure", "unknownobject")
+		release()
+		if s := e.status(); s.Persons.Active != 0 {
+			t.Fatalf("a busy answer applied something: %+v", s)
+		}
+		e.post(soap("createPerson", sid("P1")+personXMLIn("A", "B", ""))).want(t, "create after the import", "success", "")
+	})
+}
+
+// TestLiveDeletesOverTheLimitAreRefusedWhole: removals within 24 h are checked against the
+// tenant's deletes limits; the request is refused whole, and an allowance lets it through.
+func TestLiveDeletesOverTheLimitAreRefusedWhole(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		var refusals []bool
+		e.h.Service.OnRefusal = func(_ string, _ []safety.Trip, first bool) { refusals = append(refusals, first) }
+		var pairs, ids strings.Builder
+		for i := range 40 {
+			k := fmt.Sprintf("P%02d", i)
+			pairs.WriteString(`<personIdPair>` + sid(k) + personXMLIn("N", k, "") + `</personIdPair>`)
+			if i < 30 {
+				ids.WriteString(`<identifier>` + k + `</identifier>`)
+			}
+		}
+		e.post(soap("createPersons", `<personIdPairSet>`+pairs.String()+`</personIdPairSet>`)).want(t, "create 40", "success", "")
+		// 30 of 40 in one request: 75% > 10%, and ≥ min_changes 25.
+		del := `<sourcedIdSet>` + ids.String() + `</sourcedIdSet>`
+		a := e.post(soap("deletePersons", del))
+		a.want(t, "deletePersons over the limit", "failure", live.Refused)
+		if !strings.Contains(a.statuses[0].desc, "persons deletes 75.0% > 10%") || !strings.Contains(a.statuses[0].desc, "imsfeed es allow") {
+			t.Fatalf("refusal does not name the limit and the way to lift it: %q", a.statuses[0].desc)
+		}
+		if s := e.status(); s.Persons.Active != 40 {
+			t.Fatalf("a refused request applied something: %+v", s)
+		}
+		e.post(soap("deletePersons", del)).want(t, "again", "failure", live.Refused)
+		if len(refusals) != 2 || !refusals[0] || refusals[1] {
+			t.Fatalf("refusals (first in window?): %v", refusals)
+		}
+		if err := e.st.(store.Live).LiveAllow(context.Background(), e.tenant.ID, 30, "ops", "school closed", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		e.post(soap("deletePersons", del)).want(t, "with an allowance", "success", "")
+		if s := e.status(); s.Persons.Active != 10 {
+			t.Fatalf("after the allowance: %+v", s)
+		}
+	})
+}
