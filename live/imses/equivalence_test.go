@@ -20,9 +20,12 @@ type collect struct {
 	memberships []*record.Membership
 }
 
-func (c *collect) Person(p *record.Person) error         { c.persons = append(c.persons, p); return nil }
-func (c *collect) Group(g *record.Group) error           { c.groups = append(c.groups, g); return nil }
-func (c *collect) Membership(m *record.Membership) error { c.memberships = append(c.memberships, m); return nil }
+func (c *collect) Person(p *record.Person) error { c.persons = append(c.persons, p); return nil }
+func (c *collect) Group(g *record.Group) error   { c.groups = append(c.groups, g); return nil }
+func (c *collect) Membership(m *record.Membership) error {
+	c.memberships = append(c.memberships, m)
+	return nil
+}
 
 func readFile(t *testing.T, xml string) *collect {
 	t.Helper()
