@@ -449,15 +449,15 @@ func secret(file, env string) (string, error) {
 	return os.Getenv(env), nil
 }
 
+// resolveSecrets makes a relative smtp.password_file relative to the config file. It reads no
+// secret: the mailer reads the password when it connects (and the source its secrets when it
+// fetches), so commands that need neither work without them.
 func (c *Config) resolveSecrets(base string) error {
 	if c.SMTP == nil {
 		return nil
 	}
 	if c.SMTP.PasswordFile != "" && !filepath.IsAbs(c.SMTP.PasswordFile) {
 		c.SMTP.PasswordFile = filepath.Join(base, c.SMTP.PasswordFile)
-	}
-	if err := c.SMTP.LoadPassword(); err != nil {
-		return fmt.Errorf("smtp.password_file: %w", err)
 	}
 	return nil
 }

@@ -95,8 +95,8 @@ func TestSecretsComeFromFilesAndNeverFromOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.SMTP.Password.Reveal() != "hunter2" {
-		t.Fatal("password not read from the relative password_file")
+	if pw, err := cfg.SMTP.ReadPassword(); err != nil || pw.Reveal() != "hunter2" {
+		t.Fatalf("password not read from the relative password_file: %v", err)
 	}
 	t.Setenv("IMSFEED_NORTH_SIDE_SFTP_PASSWORD", "s3cret")
 	tn := DefaultTenant("north-side")
@@ -137,5 +137,21 @@ func TestTenantTimezone(t *testing.T) {
 	}
 	if got := cfg.Tenants[1].Location(); got != time.Local {
 		t.Errorf("tenant b's location %s, want the machine's", got)
+	}
+}
+
+// Loading a config reads no secret: a password file that is missing (or readable only by the
+// account that sends mail) must not stop `runs` or `status`. The mailer reads it when it sends.
+func TestLoadReadsNoSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "imsfeed.yaml")
+	os.WriteFile(path, []byte("smtp: {host: mail.example.org, from: a@example.org, username: imsfeed, password_file: missing-pass}\n"+
+		"tenants:\n  - id: north\n    source: {url: sftp://sis@files.example.org/out, known_hosts: kh, key_file: missing-key, passphrase_file: missing-phrase}\n"), 0o600)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatalf("a missing secret file failed the config load: %v", err)
+	}
+	if _, err := cfg.SMTP.ReadPassword(); err == nil || !strings.Contains(err.Error(), "smtp.password_file") || !strings.Contains(err.Error(), filepath.Join(dir, "missing-pass")) {
+		t.Errorf("reading the missing password when sending: %v", err)
 	}
 }

@@ -41,21 +41,38 @@ type SMTPConfig struct {
 	MaxTries int `yaml:"max_tries"`
 }
 
-// LoadPassword fills Password from PasswordFile, else from $IMSFEED_SMTP_PASSWORD. A trailing
-// newline in the file is dropped. Errors name the file, never its content.
+// LoadPassword fills Password from PasswordFile, else from $IMSFEED_SMTP_PASSWORD (see
+// ReadPassword).
 func (c *SMTPConfig) LoadPassword() error {
+	pw, err := c.ReadPassword()
+	if err != nil {
+		return err
+	}
+	c.Password = pw
+	return nil
+}
+
+// ReadPassword returns Password when set, else the content of PasswordFile, else
+// $IMSFEED_SMTP_PASSWORD. The mailer calls it when it connects, not when the config loads: a
+// command that sends no mail (`runs`, `status`) never needs the secret, nor the right to read
+// it. A trailing newline in the file is dropped. Errors name the file, never its content.
+func (c *SMTPConfig) ReadPassword() (Secret, error) {
+	if c.Password != "" {
+		return c.Password, nil
+	}
 	if c.PasswordFile != "" {
 		b, err := os.ReadFile(c.PasswordFile)
 		if err != nil {
-			return fmt.Errorf("smtp.password_file: %w", err)
+			return "", fmt.Errorf("smtp.password_file: %w", err)
 		}
-		c.Password = Secret(strings.TrimRight(string(b), "\r\n"))
-		return nil
+		return Secret(strings.TrimRight(string(b), "\r\n")), nil
 	}
-	if v, ok := os.LookupEnv(PasswordEnv); ok {
-		c.Password = Secret(v)
-	}
-	return nil
+	return Secret(os.Getenv(PasswordEnv)), nil
+}
+
+// hasPassword says whether a password is configured, without reading it.
+func (c *SMTPConfig) hasPassword() bool {
+	return c.Password != "" || c.PasswordFile != "" || os.Getenv(PasswordEnv) != ""
 }
 
 // tlsMode is the configured mode with the default applied.
@@ -127,10 +144,10 @@ func (c *SMTPConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("smtp.operators[%d]: %q: %v", i, a, err))
 		}
 	}
-	if c.Username != "" && c.Password == "" {
+	if c.Username != "" && !c.hasPassword() {
 		errs = append(errs, fmt.Errorf("smtp.username: set, but no password (set smtp.password_file or $%s)", PasswordEnv))
 	}
-	if c.Username == "" && c.Password != "" {
+	if c.Username == "" && c.hasPassword() {
 		errs = append(errs, errors.New("smtp.username: required when a password is given"))
 	}
 	if c.CAFile != "" {

@@ -81,6 +81,13 @@ func (m *Mailer) dial(ctx context.Context) (*smtpSession, error) {
 	if err != nil {
 		return nil, dialError{err}
 	}
+	// The password is read now, when it is used, never when the config loads.
+	var pass Secret
+	if c.Username != "" {
+		if pass, err = c.ReadPassword(); err != nil {
+			return nil, dialError{err}
+		}
+	}
 	server := m.server()
 	fail := func(err error) error { return dialError{fmt.Errorf("smtp %s: %w", server, err)} }
 	d := net.Dialer{Timeout: c.timeout()}
@@ -121,7 +128,7 @@ func (m *Mailer) dial(ctx context.Context) (*smtpSession, error) {
 		}
 	}
 	if c.Username != "" {
-		if err := cl.Auth(c.auth()); err != nil {
+		if err := cl.Auth(c.auth(pass)); err != nil {
 			s.close()
 			return nil, fail(err)
 		}
@@ -131,8 +138,8 @@ func (m *Mailer) dial(ctx context.Context) (*smtpSession, error) {
 
 // auth picks the mechanism as go-mail did: CRAM-MD5 when offered, LOGIN when offered without
 // PLAIN, else PLAIN (which net/smtp refuses over clear text to anything but localhost).
-func (c *SMTPConfig) auth() smtp.Auth {
-	return &chooseAuth{user: c.Username, pass: c.Password, host: strings.Trim(c.Host, "[]")}
+func (c *SMTPConfig) auth(pass Secret) smtp.Auth {
+	return &chooseAuth{user: c.Username, pass: pass, host: strings.Trim(c.Host, "[]")}
 }
 
 type chooseAuth struct {

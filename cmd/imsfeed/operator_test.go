@@ -66,3 +66,27 @@ func TestEveryCommandRefusesAnUnknownTenant(t *testing.T) {
 		t.Errorf("status on the embedded default: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// A secret is read when it is used: with the SMTP password file missing, `runs` and `status`
+// work, and an import completes with its mail queued, the reason naming the file.
+func TestCommandsWorkWithoutTheSecretsTheyDoNotUse(t *testing.T) {
+	dir := t.TempDir()
+	n1 := writeDemo(t, dir, "night1.xml")
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte("store: sqlite://"+dir+"/state.db\ndata_dir: "+dir+"\n"+
+		"smtp: {host: 127.0.0.1, port: 1, tls: none, from: imsfeed@example.org, username: imsfeed, password_file: /nonexistent/smtp-pass}\n"+
+		"tenants:\n  - id: north\n    subscribers: [it@north.example.org]\n    source: {url: sftp://sis@127.0.0.1:1/out, known_hosts: kh, key_file: /nonexistent/id_ed25519}\n"), 0o644)
+	for _, args := range [][]string{{"runs"}, {"status", "--tenant", "north"}, {"trash", "list", "--tenant", "north"}} {
+		if r := imsfeed(t, dir, args...); r.code != 0 {
+			t.Errorf("%s with the SMTP password file missing: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+	r := imsfeed(t, dir, "import", "--tenant", "north", "--json", n1)
+	var run struct{ Status, Mail, MailError string }
+	json.Unmarshal([]byte(r.stdout), &run)
+	if r.code != 0 || run.Status != "completed" || run.Mail != "queued" {
+		t.Fatalf("import: exit %d, %+v\n%s", r.code, run, r.stderr)
+	}
+	if r := imsfeed(t, dir, "runs"); !strings.Contains(r.stdout, "smtp.password_file") {
+		t.Errorf("runs does not say why the mail waits:\n%s", r.stdout)
+	}
+}
