@@ -38,10 +38,12 @@ type Config struct {
 	// ReadTimeout is how long any SFTP operation, and a transfer, may go without progress
 	// before it fails; default 60s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
-	// SettleTime: the newest file is only taken when its size and modification time are
-	// unchanged across this long (checked by stating it twice), so a file the SIS is still
-	// writing is not read. Default 10s; a negative value turns the check off. Not used when
-	// Marker is set: the marker says the file is complete.
+	// SettleTime: the newest file is only taken once it has gone unchanged this long, so a
+	// file the SIS is still writing is not read. One last modified at least this long ago by
+	// the folder's own clock is taken at once; a newer one is watched for the rest of the time
+	// (size and modification time stable), and for all of it when the folder's clock cannot be
+	// read or the file's time lies ahead of it. Default 10s; a negative value turns the check
+	// off. Not used when Marker is set: the marker says the file is complete.
 	SettleTime time.Duration `yaml:"settle"`
 	// Marker, when set (e.g. ".done"), means a file is only taken once FILE+Marker exists.
 	Marker string `yaml:"marker"`

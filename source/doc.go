@@ -2,9 +2,9 @@
 // golang.org/x/crypto/ssh) or a local folder, chosen by the URL scheme of a tenant's Config.
 //
 // A Source picks the newest file matching the tenant's pattern that is no longer being written
-// (its size is stable across the settle time, or its marker file exists), copies it into a local
-// spool atomically (temporary name, fsync, rename) while computing its SHA-256, and after the
-// import leaves, moves or deletes the remote file.
+// (it has gone unchanged for the settle time by the server's clock, or its marker file exists),
+// copies it into a local spool atomically (temporary name, fsync, rename) while computing its
+// SHA-256, and after the import leaves, moves or deletes the remote file.
 //
 // SFTP host keys are always checked against an OpenSSH known_hosts file; an unknown or changed
 // host key is refused. Errors and log lines name the source by its URL, which never holds a

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,10 @@ type folder interface {
 	ready(ctx context.Context) error
 	// list returns the entries of the source folder, symbolic links resolved.
 	list(ctx context.Context) ([]fs.FileInfo, error)
+	// clock returns the time now by the clock that stamps the folder's files (the SFTP
+	// server's, or a file server's behind a mount): the modification time of a probe file it
+	// creates there and removes. It fails when the folder is not writable.
+	clock(ctx context.Context) (time.Time, error)
 	stat(ctx context.Context, name string) (fs.FileInfo, error)
 	// copyTo streams the file's content into w.
 	copyTo(ctx context.Context, name string, w io.Writer) (int64, error)
@@ -36,6 +41,8 @@ type source struct {
 	loc location
 	f   folder
 	log *slog.Logger
+
+	waited time.Duration // by the last Fetch, for the file to settle
 }
 
 func (s *source) Fetch(ctx context.Context, spoolDir string) (*File, error) {
@@ -46,7 +53,10 @@ func (s *source) Fetch(ctx context.Context, spoolDir string) (*File, error) {
 	return f, nil
 }
 
+func (s *source) Waited() time.Duration { return s.waited }
+
 func (s *source) fetch(ctx context.Context, spoolDir string) (*File, error) {
+	s.waited = 0
 	if err := s.f.ready(ctx); err != nil {
 		return nil, err
 	}
@@ -59,7 +69,7 @@ func (s *source) fetch(ctx context.Context, spoolDir string) (*File, error) {
 		return nil, err
 	}
 	if s.cfg.Marker == "" && s.cfg.SettleTime > 0 {
-		if err := s.settle(ctx, fi); err != nil {
+		if fi, err = s.settle(ctx, fi); err != nil {
 			return nil, err
 		}
 	}
@@ -76,7 +86,7 @@ func (s *source) fetch(ctx context.Context, spoolDir string) (*File, error) {
 		return nil, fmt.Errorf("download %s: got %d bytes but the file had %d; it changed during the download, try again", name, n, fi.Size())
 	}
 	f := &File{Name: name, Path: p, Size: n, SHA256: sum, ModTime: fi.ModTime()}
-	s.log.Info("fetched", "file", name, "size", n, "sha256", sum, "modified", f.ModTime, "spool", p)
+	s.log.Info("fetched", "file", name, "size", n, "sha256", sum, "modified", f.ModTime, "waited", s.waited, "spool", p)
 	return f, nil
 }
 
@@ -90,7 +100,7 @@ func (s *source) pick(infos []fs.FileInfo) (fs.FileInfo, error) {
 	unmarked := 0
 	for _, fi := range infos {
 		name := fi.Name()
-		if !fi.Mode().IsRegular() || !s.matches(name) {
+		if !fi.Mode().IsRegular() || !s.matches(name) || strings.HasPrefix(name, probePrefix) {
 			continue
 		}
 		if s.cfg.Marker != "" {
@@ -130,28 +140,81 @@ func (s *source) matches(name string) bool {
 	return ok
 }
 
-// settle waits SettleTime and checks that the file's size and time did not change.
-func (s *source) settle(ctx context.Context, fi fs.FileInfo) error {
-	s.log.Debug("waiting for the file to settle", "file", fi.Name(), "settle", s.cfg.SettleTime)
-	t := time.NewTimer(s.cfg.SettleTime)
+// mtimeGrain is how coarse modification times may be: SFTP (version 3) sends whole seconds.
+// An age judged from two such times may be up to this much too long.
+const mtimeGrain = time.Second
+
+// settle makes sure fi is no longer being written and returns its latest stat. A file last
+// modified at least SettleTime ago by the folder's own clock is taken at once. A newer one is
+// watched until it has gone unchanged (size and time) for SettleTime. When the folder's clock
+// cannot be read, or the file's time lies ahead of it (clock skew, or written this moment), the
+// file is watched for the whole SettleTime: skew must never make a growing file look old.
+func (s *source) settle(ctx context.Context, fi fs.FileInfo) (fs.FileInfo, error) {
+	name, settle := fi.Name(), s.cfg.SettleTime
+	watch := settle
+	if now, err := s.f.clock(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		s.log.Info("cannot read the folder's clock; watching the file for the whole settle time", "file", name, "settle", settle, "err", err)
+	} else {
+		// Stat again after reading the clock, so that now is no later than the stat.
+		if fi, err = s.restat(ctx, name); err != nil {
+			return nil, err
+		}
+		age := now.Sub(fi.ModTime())
+		switch {
+		case age < 0:
+			s.log.Info("file's time is ahead of the folder's clock (clock skew, or written just now); watching it for the whole settle time",
+				"file", name, "modified", fi.ModTime(), "folder_clock", now, "settle", settle)
+		case age-mtimeGrain >= settle:
+			s.log.Debug("file settled long ago; taken at once", "file", name, "modified", fi.ModTime(), "age", age.Round(time.Second))
+			return fi, nil
+		default:
+			watch = settle - max(age-mtimeGrain, 0)
+		}
+	}
+	s.log.Debug("watching the file until it settles", "file", name, "modified", fi.ModTime(), "for", watch)
+	t := time.NewTimer(watch)
 	defer t.Stop()
+	start := time.Now()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		s.waited = time.Since(start)
+		return nil, ctx.Err()
 	case <-t.C:
 	}
-	again, err := s.f.stat(ctx, fi.Name())
+	s.waited = watch
+	again, err := s.restat(ctx, name)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: %s disappeared while waiting for it to settle", ErrNoFile, fi.Name())
-		}
-		return fmt.Errorf("stat %s: %w", fi.Name(), err)
+		return nil, err
 	}
 	if again.Size() != fi.Size() || !again.ModTime().Equal(fi.ModTime()) {
-		return fmt.Errorf("%w: %w: %s went from %d to %d bytes within %s (settle); it is taken once it stops changing",
-			ErrNoFile, ErrNotSettled, fi.Name(), fi.Size(), again.Size(), s.cfg.SettleTime)
+		s.log.Info("file is still being written", "file", name, "size", fi.Size(), "now", again.Size(), "waited", watch)
+		return nil, fmt.Errorf("%w: %w: %s changed from %d to %d bytes within %s (settle %s); it is taken once it stops changing",
+			ErrNoFile, ErrNotSettled, name, fi.Size(), again.Size(), watch, settle)
 	}
-	return nil
+	return again, nil
+}
+
+func (s *source) restat(ctx context.Context, name string) (fs.FileInfo, error) {
+	fi, err := s.f.stat(ctx, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s disappeared while waiting for it to settle", ErrNoFile, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", name, err)
+	}
+	return fi, nil
+}
+
+// probePrefix starts the name of the clock's probe file (see folder.clock); such a file is
+// never taken for an export.
+const probePrefix = ".imsfeed-clock-"
+
+// probeName is a fresh name for a probe file.
+func probeName() string {
+	return probePrefix + rand.Text()[:12]
 }
 
 func (s *source) Done(ctx context.Context, f *File) error {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // localFolder is a folder on this machine (or a mounted share).
@@ -59,6 +60,22 @@ func (l *localFolder) list(ctx context.Context) ([]fs.FileInfo, error) {
 		infos = append(infos, fi)
 	}
 	return infos, ctx.Err()
+}
+
+func (l *localFolder) clock(context.Context) (time.Time, error) {
+	f, err := os.OpenFile(filepath.Join(l.dir, probeName()), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("create a probe file: %w", err)
+	}
+	fi, err := f.Stat()
+	_ = f.Close()
+	if rerr := os.Remove(f.Name()); err == nil && rerr != nil {
+		err = fmt.Errorf("remove the probe file: %w", rerr)
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fi.ModTime(), nil
 }
 
 func (l *localFolder) stat(_ context.Context, name string) (fs.FileInfo, error) {

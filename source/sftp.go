@@ -306,6 +306,31 @@ func (f *sftpFolder) list(ctx context.Context) ([]fs.FileInfo, error) {
 	return infos, err
 }
 
+func (f *sftpFolder) clock(ctx context.Context) (now time.Time, err error) {
+	err = f.guard(ctx, func(func()) error {
+		p := f.full(probeName())
+		w, err := f.c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		if err != nil {
+			return fmt.Errorf("create a probe file: %w", withPath("create", p, err))
+		}
+		_ = w.Close()
+		fi, err := f.c.Stat(p)
+		if rerr := f.c.Remove(p); err == nil && rerr != nil {
+			err = fmt.Errorf("remove the probe file: %w", withPath("remove", p, rerr))
+		}
+		if err != nil {
+			return err
+		}
+		// A server that sends no times gives the zero Unix time: no clock to judge by.
+		if fi.ModTime().Unix() <= 0 {
+			return fmt.Errorf("the server gives no modification time for %s", p)
+		}
+		now = fi.ModTime()
+		return nil
+	})
+	return now, err
+}
+
 func (f *sftpFolder) stat(ctx context.Context, name string) (fi fs.FileInfo, err error) {
 	err = f.guard(ctx, func(func()) error {
 		fi, err = f.c.Stat(f.full(name))

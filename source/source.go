@@ -40,6 +40,9 @@ type Source interface {
 	// ErrNoFile when nothing matches (and also ErrNotSettled when the newest file is still
 	// being written). On any error the spool holds no partial file.
 	Fetch(ctx context.Context, spoolDir string) (*File, error)
+	// Waited is how long the last Fetch waited for its file to settle (0: it was taken at once,
+	// or settle is off), also when it then failed.
+	Waited() time.Duration
 	// Done does the configured after-action (leave, move or delete) for a fetched file that
 	// was imported, with its marker file if any. If the remote file changed since Fetch, it
 	// is left in place and the error wraps ErrChanged.

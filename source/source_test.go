@@ -137,6 +137,9 @@ func TestFetchSettle(t *testing.T) {
 			if !errors.Is(err, ErrNotSettled) || !errors.Is(err, ErrNoFile) {
 				t.Fatalf("Fetch of a growing file: error = %v, want ErrNotSettled and ErrNoFile", err)
 			}
+			if src.Waited() != c.SettleTime {
+				t.Errorf("waited %s for a file being written, want the whole settle time %s", src.Waited(), c.SettleTime)
+			}
 			if e := spoolEntries(t, spool); len(e) != 0 {
 				t.Errorf("spool holds %v, want nothing from a file still being written", e)
 			}
@@ -144,6 +147,9 @@ func TestFetchSettle(t *testing.T) {
 			f, err := src.Fetch(context.Background(), spool)
 			if err != nil {
 				t.Fatalf("Fetch after the writer stopped: %v", err)
+			}
+			if src.Waited() <= 0 {
+				t.Error("a file written a moment ago was taken without watching it")
 			}
 			final, _ := os.ReadFile(p)
 			if f.SHA256 != sha(final) {

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"time"
 
 	"github.com/pkg/sftp"
 )
@@ -34,20 +35,31 @@ func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 }
 
 func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
+	if h.c.s.opts.ReadOnly {
+		return nil, fs.ErrPermission
+	}
 	flags := os.O_WRONLY | os.O_CREATE
-	if pf := r.Pflags(); pf.Trunc {
+	pf := r.Pflags()
+	if pf.Trunc {
 		flags |= os.O_TRUNC
+	}
+	if pf.Excl {
+		flags |= os.O_EXCL
 	}
 	return h.root.OpenFile(rel(r.Filepath), flags, 0o644)
 }
 
 func (h *handler) Filecmd(r *sftp.Request) error {
 	p := rel(r.Filepath)
+	if h.c.s.opts.ReadOnly {
+		return fs.ErrPermission
+	}
 	switch r.Method {
 	case "Setstat":
 		a := r.Attributes()
 		if r.AttrFlags().Acmodtime {
-			return h.root.Chtimes(p, a.AccessTime(), a.ModTime())
+			off := h.c.s.opts.ClockOffset
+			return h.root.Chtimes(p, a.AccessTime().Add(-off), a.ModTime().Add(-off))
 		}
 		return nil
 	case "Rename":
@@ -66,6 +78,9 @@ func (h *handler) Filecmd(r *sftp.Request) error {
 
 // PosixRename replaces the target, as posix-rename@openssh.com does.
 func (h *handler) PosixRename(r *sftp.Request) error {
+	if h.c.s.opts.ReadOnly {
+		return fs.ErrPermission
+	}
 	return h.root.Rename(rel(r.Filepath), rel(r.Target))
 }
 
@@ -82,13 +97,16 @@ func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		if err != nil {
 			return nil, err
 		}
+		for i := range infos {
+			infos[i] = h.shift(infos[i])
+		}
 		return lister(infos), nil
 	case "Stat":
 		fi, err := h.root.Stat(p)
 		if err != nil {
 			return nil, err
 		}
-		return lister{fi}, nil
+		return lister{h.shift(fi)}, nil
 	}
 	return nil, sftp.ErrSSHFxOpUnsupported
 }
@@ -99,8 +117,23 @@ func (h *handler) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lister{fi}, nil
+	return lister{h.shift(fi)}, nil
 }
+
+// shift shows fi's modification time by the server's clock (Options.ClockOffset).
+func (h *handler) shift(fi fs.FileInfo) fs.FileInfo {
+	if h.c.s.opts.ClockOffset == 0 {
+		return fi
+	}
+	return shifted{fi, fi.ModTime().Add(h.c.s.opts.ClockOffset)}
+}
+
+type shifted struct {
+	fs.FileInfo
+	mod time.Time
+}
+
+func (s shifted) ModTime() time.Time { return s.mod }
 
 type lister []fs.FileInfo
 

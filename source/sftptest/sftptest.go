@@ -17,6 +17,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -38,6 +39,15 @@ type Options struct {
 	// the transfer hangs (the connection stays open) until the client gives up or the server
 	// closes.
 	StallAfterBytes int64
+
+	// ReadOnly refuses every change (uploads, renames, removals, new folders) with "permission
+	// denied", as an account with read access only would get.
+	ReadOnly bool
+	// ClockOffset is how far the server's clock runs ahead of this machine's (negative:
+	// behind). Every modification time the server reports is shifted by it, and every one a
+	// client sets is taken as the server's time, so the files look as they would on a server
+	// with that clock.
+	ClockOffset time.Duration
 }
 
 // Server is a running SFTP server. Close stops it.
