@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
@@ -21,36 +22,38 @@ import (
 func (im *Importer) Run(ctx context.Context, t *config.Tenant) (*runs.Run, error) {
 	began := im.now()
 	if paused, why := t.PausedAt(im.now()); paused {
-		return im.skip(ctx, t, runs.File{}, why, nil)
+		return im.skip(ctx, t, runs.File{}, why, nil, nil)
 	}
 	if t.Source.URL == "" {
 		return nil, fmt.Errorf("run %s: tenant has no source.url to fetch from; use `imsfeed import --tenant %s FILE` for a local file", t.ID, t.ID)
 	}
 	secrets, err := t.SourceSecrets()
 	if err != nil {
-		return im.failFetch(ctx, t, fmt.Errorf("fetch: %w", err))
+		return im.failFetch(ctx, t, fmt.Errorf("fetch: %w", err), nil)
 	}
 	src, err := source.Open(ctx, t.Source, secrets, im.log.With("tenant", t.ID))
 	if err != nil {
-		return im.failFetch(ctx, t, fmt.Errorf("fetch: %w", err))
+		return im.failFetch(ctx, t, fmt.Errorf("fetch: %w", err), nil)
 	}
 	defer src.Close()
 
 	spool := filepath.Join(im.cfg.Spool, t.ID)
 	f, err := src.Fetch(ctx, spool)
+	// How long the fetch waited for the file to settle goes on the run, whatever came of it.
+	waited := src.Waited()
 	if errors.Is(err, source.ErrNoFile) {
-		return im.noNewFile(ctx, t, runs.File{}, err.Error())
+		return im.noNewFile(ctx, t, runs.File{}, err.Error(), &waited)
 	}
 	if err != nil {
-		return im.failFetch(ctx, t, fmt.Errorf("fetch: %w", err))
+		return im.failFetch(ctx, t, fmt.Errorf("fetch: %w", err), &waited)
 	}
 	file := runs.File{Name: f.Name, Size: f.Size, SHA256: f.SHA256, Modified: f.ModTime.UTC()}
 
 	// Whether this file is news is decided under the tenant lock: another process (a second
 	// serve, cron's run --all) may have imported it while this one fetched or waited.
 	var theirs bool
-	run, err := im.importFile(ctx, t, f.Path, file, ImportOptions{underLock: func(ctx context.Context) (r *runs.Run, err error) {
-		r, theirs, err = im.alreadyHad(ctx, t, file, began)
+	run, err := im.importFile(ctx, t, f.Path, file, ImportOptions{fetchWait: &waited, underLock: func(ctx context.Context) (r *runs.Run, err error) {
+		r, theirs, err = im.alreadyHad(ctx, t, file, began, &waited)
 		return r, err
 	}})
 	if err != nil {
@@ -72,7 +75,7 @@ func (im *Importer) Run(ctx context.Context, t *config.Tenant) (*runs.Run, error
 // (or a newer one) while this attempt fetched or waited for the lock, which this attempt then
 // neither records nor mails (one file, one run, one mail); or a recorded skip when the file is
 // the one the last completed import had, or older than the last imported file.
-func (im *Importer) alreadyHad(ctx context.Context, t *config.Tenant, file runs.File, began time.Time) (_ *runs.Run, theirs bool, _ error) {
+func (im *Importer) alreadyHad(ctx context.Context, t *config.Tenant, file runs.File, began time.Time, wait *time.Duration) (_ *runs.Run, theirs bool, _ error) {
 	recent, err := im.store.ListRuns(ctx, store.ListRunsParams{Tenant: t.ID, Limit: 50})
 	if err != nil {
 		return nil, false, fmt.Errorf("run %s: %w", t.ID, err)
@@ -94,7 +97,7 @@ func (im *Importer) alreadyHad(ctx context.Context, t *config.Tenant, file runs.
 	// The same bytes as the last completed import: nothing to do, but still a run and a mail.
 	last, err := im.store.LastRun(ctx, t.ID, runs.Completed)
 	if err == nil && last.File.SHA256 == file.SHA256 {
-		r, err := im.noNewFile(ctx, t, file, fmt.Sprintf("unchanged file: same SHA-256 as run %d (%s)", last.ID, last.File.Name))
+		r, err := im.noNewFile(ctx, t, file, fmt.Sprintf("unchanged file: same SHA-256 as run %d (%s)", last.ID, last.File.Name), wait)
 		return r, false, err
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, false, fmt.Errorf("run %s: %w", t.ID, err)
@@ -102,7 +105,7 @@ func (im *Importer) alreadyHad(ctx context.Context, t *config.Tenant, file runs.
 	last, err = im.store.LastRun(ctx, t.ID, runs.Completed, runs.Held)
 	if err == nil && newerFile(last, file) {
 		r, err := im.noNewFile(ctx, t, file, fmt.Sprintf("older file: %s was modified %s, before %s (modified %s) that run %d imported",
-			file.Name, file.Modified.Format(time.RFC3339), last.File.Name, last.File.Modified.Format(time.RFC3339), last.ID))
+			file.Name, file.Modified.Format(time.RFC3339), last.File.Name, last.File.Modified.Format(time.RFC3339), last.ID), wait)
 		return r, false, err
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, false, fmt.Errorf("run %s: %w", t.ID, err)
@@ -120,7 +123,7 @@ func newerFile(r *runs.Run, file runs.File) bool {
 
 // noNewFile records a skipped run, or a failed one when no new file has come for longer than
 // the tenant's stale_after: a missing export is news.
-func (im *Importer) noNewFile(ctx context.Context, t *config.Tenant, file runs.File, why string) (*runs.Run, error) {
+func (im *Importer) noNewFile(ctx context.Context, t *config.Tenant, file runs.File, why string, wait *time.Duration) (*runs.Run, error) {
 	if t.StaleAfter > 0 {
 		last, err := im.store.LastRun(ctx, t.ID, runs.Completed, runs.Held)
 		if err == nil && last.FinishedAt != nil {
@@ -129,16 +132,20 @@ func (im *Importer) noNewFile(ctx context.Context, t *config.Tenant, file runs.F
 				notice := change.Notice{Kind: change.NoticeStaleSource, Message: fmt.Sprintf(
 					"no new file for %s (stale_after is %s): the last imported file was %s in run %d; check the SIS export",
 					age.Round(time.Minute), t.StaleAfter, last.File.Name, last.ID)}
-				return im.skip(ctx, t, file, why, &notice)
+				return im.skip(ctx, t, file, why, &notice, wait)
 			}
 		}
 	}
-	return im.skip(ctx, t, file, why, nil)
+	return im.skip(ctx, t, file, why, nil, wait)
 }
 
-func (im *Importer) skip(ctx context.Context, t *config.Tenant, file runs.File, why string, notice *change.Notice) (*runs.Run, error) {
+// skip records a skipped run; wait is how long its fetch waited (nil: it fetched nothing).
+func (im *Importer) skip(ctx context.Context, t *config.Tenant, file runs.File, why string, notice *change.Notice, wait *time.Duration) (*runs.Run, error) {
 	run := &runs.Run{Tenant: t.ID, Status: runs.Skipped, Mode: t.Mode, File: file, StartedAt: im.now().UTC(), Reason: why,
 		Warnings: nil, Attention: []change.Notice{}}
+	if wait != nil {
+		run.SetFetchWait(*wait)
+	}
 	if notice != nil {
 		run.Attention = append(run.Attention, *notice)
 	}
@@ -149,13 +156,16 @@ func (im *Importer) skip(ctx context.Context, t *config.Tenant, file runs.File, 
 	if err := im.store.CreateRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("run %s: record run: %w", t.ID, err)
 	}
-	im.log.Info("run skipped", "tenant", t.ID, "run", run.ID, "reason", why)
+	im.log.Info("run skipped", "tenant", t.ID, "run", run.ID, "reason", why, fetchWaitAttr(run))
 	im.report(ctx, t, run, nil)
 	return run, nil
 }
 
-func (im *Importer) failFetch(ctx context.Context, t *config.Tenant, err error) (*runs.Run, error) {
+func (im *Importer) failFetch(ctx context.Context, t *config.Tenant, err error, wait *time.Duration) (*runs.Run, error) {
 	run := &runs.Run{Tenant: t.ID, Status: runs.Running, Mode: t.Mode, StartedAt: im.now().UTC(), Attention: []change.Notice{}}
+	if wait != nil {
+		run.SetFetchWait(*wait)
+	}
 	if cerr := im.store.CreateRun(ctx, run); cerr != nil {
 		return nil, fmt.Errorf("run %s: %v; and recording it: %w", t.ID, err, cerr)
 	}
@@ -184,4 +194,13 @@ func (im *Importer) RunAll(ctx context.Context, parallel int) ([]*runs.Run, []er
 	}
 	wg.Wait()
 	return out, errs
+}
+
+// fetchWaitAttr is the log attribute saying how long the run's fetch waited for its file to
+// settle (empty when it fetched nothing).
+func fetchWaitAttr(run *runs.Run) slog.Attr {
+	if d, ok := run.FetchWait(); ok {
+		return slog.Duration("fetch_waited", d)
+	}
+	return slog.Attr{}
 }

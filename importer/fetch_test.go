@@ -106,3 +106,57 @@ func TestRunSkipsAFileOlderThanTheLastImported(t *testing.T) {
 		}
 	})
 }
+
+// The run record says how long the fetch waited for the file to settle: nothing for a file
+// finished long ago, the settle time for one written a moment ago (also when it was skipped),
+// and no figure at all for `import`, which fetches nothing. It survives the store.
+func TestRunRecordsHowLongTheFetchWaited(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, nil)
+		folder := filepath.Join(e.dir, "sis")
+		os.MkdirAll(folder, 0o755)
+		e.tenant.Source.URL = folder // the default settle time, 10s
+		data, _ := os.ReadFile(e.file("x.xml", feedgen.Options{}))
+		p := filepath.Join(folder, "export.xml")
+		os.WriteFile(p, data, 0o644)
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(p, old, old)
+		wait := func(r *runs.Run) (time.Duration, bool) {
+			t.Helper()
+			stored, err := e.st.Run(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, ok := stored.FetchWait()
+			if d2, ok2 := r.FetchWait(); d2 != d || ok2 != ok {
+				t.Errorf("run %d: stored fetch wait %s %v, returned %s %v", r.ID, d, ok, d2, ok2)
+			}
+			return d, ok
+		}
+
+		r, err := e.im.Run(ctx, e.tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, r, runs.Completed)
+		if d, ok := wait(r); !ok || d != 0 {
+			t.Errorf("a file an hour old: fetch waited %s (recorded %v), want 0", d, ok)
+		}
+
+		e.tenant.Source.SettleTime = 300 * time.Millisecond
+		os.Chtimes(p, time.Now(), time.Now()) // the same bytes, touched just now
+		r, err = e.im.Run(ctx, e.tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, r, runs.Skipped)
+		if d, ok := wait(r); !ok || d != 300*time.Millisecond {
+			t.Errorf("a file touched just now: fetch waited %s (recorded %v), want the settle time 300ms", d, ok)
+		}
+
+		if r := e.imp(p); r.FetchWaitSeconds != nil {
+			t.Errorf("import (no fetch) records a fetch wait of %v s", *r.FetchWaitSeconds)
+		}
+	})
+}

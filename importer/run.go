@@ -33,6 +33,7 @@ type ImportOptions struct {
 	// underLock, when set, runs once the tenant lock is held, before anything is recorded: a
 	// run it returns (or its error) is the outcome, and the file is not imported.
 	underLock func(ctx context.Context) (*runs.Run, error)
+	fetchWait *time.Duration // how long Run's fetch waited for the file to settle
 }
 
 // ImportFile is one run of tenant t on a local file: read → diff → check → apply → report.
@@ -49,6 +50,9 @@ func (im *Importer) ImportFile(ctx context.Context, t *config.Tenant, path strin
 func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path string, file runs.File, o ImportOptions) (*runs.Run, error) {
 	run := &runs.Run{Tenant: t.ID, Status: runs.Running, Mode: t.Mode, File: file, StartedAt: im.now().UTC(),
 		Warnings: []record.Warning{}, Attention: []change.Notice{}}
+	if o.fetchWait != nil {
+		run.SetFetchWait(*o.fetchWait)
+	}
 
 	// A dry run is for the person who typed it: it takes no lock, gets no run number, is not
 	// recorded and mails nobody.
@@ -81,7 +85,7 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 		return nil, fmt.Errorf("import %s: record run: %w", t.ID, err)
 	}
 	log := im.log.With("tenant", t.ID, "run", run.ID, "file", file.Name)
-	log.Info("import started", "size", file.Size)
+	log.Info("import started", "size", file.Size, fetchWaitAttr(run))
 
 	plan, err := im.makePlan(ctx, t, path, run)
 	if err != nil {

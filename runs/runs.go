@@ -93,6 +93,23 @@ type Run struct {
 	// data) or "" when none was attempted yet. MailError says why.
 	Mail      string `json:"mail,omitempty"`
 	MailError string `json:"mail_error,omitempty"`
+	// FetchWaitSeconds is how long the fetch waited for the source file to settle (0: the
+	// file was taken at once); absent when the run fetched nothing (import, plan, a pause).
+	FetchWaitSeconds *float64 `json:"fetch_wait_seconds,omitempty"`
+}
+
+// SetFetchWait records how long the fetch waited for the file to settle, to the millisecond.
+func (r *Run) SetFetchWait(d time.Duration) {
+	s := d.Round(time.Millisecond).Seconds()
+	r.FetchWaitSeconds = &s
+}
+
+// FetchWait is how long the fetch waited, and whether the run fetched at all.
+func (r *Run) FetchWait() (time.Duration, bool) {
+	if r.FetchWaitSeconds == nil {
+		return 0, false
+	}
+	return time.Duration(*r.FetchWaitSeconds * float64(time.Second)).Round(time.Millisecond), true
 }
 
 // Duration is how long the run took, or 0 while it runs.

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -299,5 +300,46 @@ tenants:
 	r, list = runAll()
 	if r.code != 1 || list[0]["status"] != "failed" {
 		t.Fatalf("third night: exit %d, %v", r.code, list)
+	}
+}
+
+// run --all with the default settle time takes files the SIS finished long ago at once, and
+// says per tenant how long its fetch waited: in the log, in --json and in the human output.
+func TestRunAllReportsHowLongEachFetchWaited(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fmt.Sprintf("store: sqlite://%s/state.db\ndata_dir: %s\ntenants:\n", dir, dir)
+	data, _ := samples.Demo.ReadFile("demo/night1.xml")
+	hourAgo := time.Now().Add(-time.Hour)
+	for _, tenant := range []string{"north", "south"} {
+		folder := filepath.Join(dir, tenant)
+		os.MkdirAll(folder, 0o755)
+		os.WriteFile(filepath.Join(folder, "export.xml"), data, 0o644)
+		os.Chtimes(filepath.Join(folder, "export.xml"), hourAgo, hourAgo)
+		cfg += fmt.Sprintf("  - id: %s\n    source: {url: %q}\n", tenant, folder) // settle: the default 10s
+	}
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte(cfg), 0o644)
+
+	r := imsfeed(t, dir, "run", "--all", "--parallel", "2", "--json")
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || r.code != 0 || len(list) != 2 {
+		t.Fatalf("run --all: exit %d, %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	for _, run := range list {
+		if w, ok := run["fetch_wait_seconds"].(float64); !ok || w != 0 || run["status"] != "completed" {
+			t.Errorf("%s: %s, fetch_wait_seconds %v; want completed, taken at once (0)", run["tenant"], run["status"], run["fetch_wait_seconds"])
+		}
+	}
+	for _, tenant := range []string{"north", "south"} {
+		if !regexp.MustCompile(`tenant=` + tenant + ` .*fetch_waited=0s`).MatchString(r.stderr) {
+			t.Errorf("the log does not say how long %s's fetch waited:\n%s", tenant, r.stderr)
+		}
+	}
+
+	// South's SIS writes a new file just now: watched for its settle time, then taken.
+	os.WriteFile(filepath.Join(dir, "south", "export.xml"), append(data, '\n'), 0o644)
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte(strings.Replace(cfg, filepath.Join(dir, "south")+`"}`, filepath.Join(dir, "south")+`", settle: 300ms}`, 1)), 0o644)
+	r = imsfeed(t, dir, "run", "--tenant", "south")
+	if r.code != 0 || !strings.Contains(r.stdout, "fetch    waited 300ms for the file to settle") {
+		t.Errorf("run of a file written just now: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -50,6 +50,12 @@ func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 		fmt.Fprintf(w, "  (took %s)", d.Round(time.Millisecond))
 	}
 	fmt.Fprintln(w)
+	switch d, ok := r.FetchWait(); {
+	case ok && d > 0:
+		fmt.Fprintf(w, "  fetch    waited %s for the file to settle\n", d)
+	case ok && r.File.Name != "":
+		fmt.Fprintln(w, "  fetch    taken at once (no settle wait)")
+	}
 	if r.Mode != "" {
 		fmt.Fprintf(w, "  mode     %s\n", r.Mode)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -60,5 +61,8 @@ tenants:
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
 		t.Fatal("serve did not stop within 10s of SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), "fetch_waited=") {
+		t.Errorf("serve's log does not say how long the fetch waited:\n%s", stderr.String())
 	}
 }
