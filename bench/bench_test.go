@@ -175,3 +175,24 @@ func TestImportCases(t *testing.T) {
 		t.Errorf("cleanup left the state file: %v", err)
 	}
 }
+
+// TestNightCase runs the night case as `make bench` does, with 3 tenants: every run completes,
+// and files the SIS left an hour before are taken without a settle wait. With two FILEs it
+// still runs once.
+func TestNightCase(t *testing.T) {
+	t.Parallel()
+	file, _ := writeFeed(t, feedgen.Options{Persons: 10, Groups: 2, MembersPerGroup: 2, Seed: 1})
+	var out bytes.Buffer
+	err := table(context.Background(), &out, childRunner(os.Args[0], "BENCH_TEST_CHILD=1", envNightTenants+"=3"),
+		[]string{"night-50"}, []string{file, file}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	if n := strings.Count(out.String(), "night-50"); n != 1 {
+		t.Errorf("night-50 ran %d times for two files, want once", n)
+	}
+	if !strings.Contains(out.String(), "completed 3, tenants 3; time: night ") || !strings.Contains(out.String(), "fetch-wait 0.00s") {
+		t.Errorf("night row: want 3 tenants completed and no settle wait:\n%s", out.String())
+	}
+}

@@ -9,6 +9,9 @@
 # load into an empty tenant, the same file again, then the 1 %-renamed twin. PostgreSQL is
 # $IMSFEED_BENCH_POSTGRES_URL (each initial load gets a schema of its own, dropped at the end),
 # else a throwaway server started with scripts/postgres.sh and stopped at the end.
+#
+# night-50 is a whole night of `run --all --parallel 2`: 50 small tenants on local folders whose
+# files the SIS left an hour before, with the default settle time (bench/night.go). It runs once.
 #   BENCH_SIZES="30"     only the 30 MB file (default "30 300")
 #   BENCH_RUNS=3         runs per case; the fastest counts (default 1)
 #   BENCH_CASES=...      cases to run (default: all; `go run ./bench list`)
@@ -30,7 +33,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM # so that the EXIT trap runs on ^C or kill as well
 
-cases=${BENCH_CASES:-tokens,read,read-validate,read-event,pg-initial,pg-unchanged,pg-1pct,sqlite-initial,sqlite-unchanged,sqlite-1pct}
+cases=${BENCH_CASES:-tokens,read,read-validate,read-event,pg-initial,pg-unchanged,pg-1pct,sqlite-initial,sqlite-unchanged,sqlite-1pct,night-50}
 if [[ ,$cases, == *,pg-* && -z ${IMSFEED_BENCH_POSTGRES_URL:-} ]]; then
 	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/imsfeed-pg.XXXXXX")
 	IMSFEED_BENCH_POSTGRES_URL=$(scripts/postgres.sh start "$pgdir")
