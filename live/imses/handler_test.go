@@ -214,7 +214,7 @@ func TestCorpusRequestsOnBothStores(t *testing.T) {
 		e.post(corpus(t, "007-createMemberships.xml")).want(t, "createMemberships", "success", "")
 		a = e.post(corpus(t, "008-readMembershipsForPerson.xml"))
 		a.want(t, "readMembershipsForPerson", "success", "")
-		pairs := a.root.path("Body", "readMembershipsForPersonResponse", "membershipIDPairSet").children("membershipIDPair")
+		pairs := a.root.path("Body", "readMembershipsForPersonResponse", "membershipIDPairSet").children("membershipIdPair")
 		if len(pairs) != 1 || identifier(pairs[0].child("sourcedId")) != "membership-P1-G1" ||
 			pairs[0].path("membership", "member", "role", "roleType").str() != "Learner" {
 			t.Fatalf("readMembershipsForPerson: %s", a.raw)

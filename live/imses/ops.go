@@ -160,12 +160,13 @@ func readBody(b *w, op operation, res *live.Result) {
 			}
 			return
 		}
+		// Spelt as itslearning answers (clients parse exactly this): ID in the set, Id in the pair.
 		b.open("m:membershipIDPairSet")
 		for _, g := range groups {
-			b.open("m:membershipIDPair")
+			b.open("m:membershipIdPair")
 			sourcedID(b, "m", g.id)
 			membershipXML(b, g.ms)
-			b.close("m:membershipIDPair")
+			b.close("m:membershipIdPair")
 		}
 		b.close("m:membershipIDPairSet")
 	case !op.plural:

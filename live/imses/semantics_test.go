@@ -125,7 +125,7 @@ func TestGroupAndMembershipSemanticsOnBothStores(t *testing.T) {
 			t.Fatalf("memberships: %+v", s)
 		}
 		a = e.post(soap("readMembershipsForGroup", `<groupSourcedId><identifier>K1</identifier></groupSourcedId>`))
-		if n := len(a.root.path("Body", "readMembershipsForGroupResponse", "membershipIDPairSet").children("membershipIDPair")); n != 2 {
+		if n := len(a.root.path("Body", "readMembershipsForGroupResponse", "membershipIDPairSet").children("membershipIdPair")); n != 2 {
 			t.Fatalf("readMembershipsForGroup: %s", a.raw)
 		}
 		// A class deleted goes with its memberships; a course is archived and its memberships kept as manual.
