@@ -31,7 +31,9 @@ func (im *Importer) Run(ctx context.Context, t *config.Tenant) (*runs.Run, error
 	if err != nil {
 		return im.failFetch(ctx, t, fmt.Errorf("fetch: %w", err), nil)
 	}
-	src, err := source.Open(ctx, t.Source, secrets, im.log.With("tenant", t.ID))
+	sc := t.Source
+	sc.MaxSize = int64(t.MaxFileSize) // refused before it is downloaded or hashed
+	src, err := source.Open(ctx, sc, secrets, im.log.With("tenant", t.ID))
 	if err != nil {
 		return im.failFetch(ctx, t, fmt.Errorf("fetch: %w", err), nil)
 	}

@@ -222,6 +222,11 @@ func (im *Importer) closeInterrupted(ctx context.Context, tenant string) {
 
 // makePlan reads the file into the diff against the tenant's current state.
 func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string, run *runs.Run) (*change.Plan, error) {
+	// Too large is known from the size alone: fail before hashing or reading a byte of it.
+	if max := int64(t.MaxFileSize); max > 0 && run.File.Size > max {
+		return nil, fmt.Errorf("%s: file is larger than the size limit: %d bytes, limit %d (the tenant's max_file_size); nothing was read",
+			run.File.Name, run.File.Size, max)
+	}
 	st, err := im.store.LoadState(ctx, t.ID)
 	if err != nil {
 		return nil, fmt.Errorf("load state: %w", err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/runs"
@@ -93,6 +94,22 @@ func TestSmallTenantIsNotEmptiedByAnEmptyFile(t *testing.T) {
 		wantStatus(t, r, runs.Held)
 		if st := e.status(); st.Persons.Trashed != 0 || st.Persons.Active != 24 {
 			t.Fatalf("state after a held emptying: %+v", st)
+		}
+	})
+}
+
+// TestTooLargeFileFailsBeforeItIsRead: a local file over max_file_size fails from its size
+// alone; it is not hashed (a 5 GB file took 26 s to hash before the limit was looked at).
+func TestTooLargeFileFailsBeforeItIsRead(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open, func(tn *config.Tenant) { tn.MaxFileSize = 10_000 })
+		r := e.imp(e.file("big.xml", feedgen.Options{}))
+		wantStatus(t, r, runs.Failed)
+		if r.File.SHA256 != "" || r.Error == nil || !strings.Contains(r.Error.Message, "size limit") || !strings.Contains(r.Error.Message, "big.xml") {
+			t.Fatalf("run file %+v error %+v: want no hash and a size-limit error naming the file", r.File, r.Error)
+		}
+		if st := e.status(); st.StateVersion != 0 {
+			t.Fatalf("state changed: %+v", st)
 		}
 	})
 }

@@ -54,6 +54,10 @@ type Config struct {
 	ProcessedDir string `yaml:"processed_dir"`
 	// Keep is how many files the spool keeps (see PruneSpool); default 5.
 	Keep int `yaml:"keep"`
+	// MaxSize, when over 0, makes Fetch refuse a larger file before downloading or hashing
+	// any of it (ErrTooLarge). The importer sets it from the tenant's max_file_size; it is
+	// not a key of the source block.
+	MaxSize int64 `yaml:"-"`
 }
 
 // Defaults for the zero values of Config.

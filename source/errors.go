@@ -19,3 +19,7 @@ var ErrHostKey = errors.New("host key not trusted")
 // ErrChanged is returned (wrapped) by Source.Done when the remote file is no longer the one
 // that was fetched (its size or time differ); it is then left in place, not moved or deleted.
 var ErrChanged = errors.New("file changed since it was fetched")
+
+// ErrTooLarge is returned (wrapped) by Source.Fetch when the newest matching file is larger
+// than Config.MaxSize. Nothing of it was downloaded or hashed.
+var ErrTooLarge = errors.New("file is larger than the size limit")

@@ -74,6 +74,10 @@ func (s *source) fetch(ctx context.Context, spoolDir string) (*File, error) {
 		}
 	}
 	name := fi.Name()
+	if s.cfg.MaxSize > 0 && fi.Size() > s.cfg.MaxSize {
+		return nil, fmt.Errorf("%s: %w: %d bytes, limit %d (the tenant's max_file_size); nothing was downloaded",
+			name, ErrTooLarge, fi.Size(), s.cfg.MaxSize)
+	}
 	s.log.Debug("downloading", "file", name, "size", fi.Size())
 	p, sum, n, err := spoolFile(spoolDir, name, func(w io.Writer) (int64, error) {
 		return s.f.copyTo(ctx, name, w)

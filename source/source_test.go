@@ -340,3 +340,25 @@ func TestFetchCancelled(t *testing.T) {
 		t.Errorf("Fetch took %s to notice the cancelled context", d)
 	}
 }
+
+// TestFetchRefusesATooLargeFileBeforeDownloading: a file over MaxSize (the tenant's
+// max_file_size) is refused from its listed size: nothing reaches the spool, nothing is hashed.
+func TestFetchRefusesATooLargeFileBeforeDownloading(t *testing.T) {
+	t.Parallel()
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			dir, c := k.setup(t)
+			writeAt(t, filepath.Join(dir, "export-0301.xml"), "<enterprise>"+strings.Repeat("x", 200_000)+"</enterprise>", night)
+			c.MaxSize = 100_000
+			spool := filepath.Join(t.TempDir(), "spool")
+			f, err := open(t, c, Secrets{}).Fetch(context.Background(), spool)
+			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "export-0301.xml") || !strings.Contains(err.Error(), "100000") {
+				t.Fatalf("Fetch = %+v, %v; want ErrTooLarge naming the file and the limit", f, err)
+			}
+			if e := spoolEntries(t, spool); len(e) != 0 {
+				t.Errorf("spool holds %v, want nothing", e)
+			}
+		})
+	}
+}
