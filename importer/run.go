@@ -307,40 +307,52 @@ func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan)
 
 // hold stores the plan with the run; nothing changes until an operator approves it.
 func (im *Importer) hold(ctx context.Context, run *runs.Run, plan *change.Plan) error {
+	data, err := im.encodeHeld(run, plan)
+	if err != nil {
+		return err
+	}
+	return im.store.HoldRun(ctx, run, data)
+}
+
+// encodeHeld encodes a plan to hold, marks the run held with the plan's SHA-256, and stamps it.
+func (im *Importer) encodeHeld(run *runs.Run, plan *change.Plan) ([]byte, error) {
 	data, err := json.Marshal(plan)
 	if err != nil {
-		return fmt.Errorf("encode plan: %w", err)
+		return nil, fmt.Errorf("encode plan: %w", err)
 	}
 	sum := sha256.Sum256(data)
 	run.PlanSHA256 = hex.EncodeToString(sum[:])
 	run.Status = runs.Held
 	im.finish(run)
-	return im.store.HoldRun(ctx, run, data)
+	return data, nil
 }
 
-// holdRemovals applies inserts and updates now and holds deletes and archivals for approval.
-// The run's counts stay those of the whole plan; Reason says what was applied.
+// holdRemovals applies inserts and updates now and holds deletes and archivals for approval,
+// in one transaction: a crash leaves the old state and no hold, or both (never the inserts
+// applied with the removals neither held nor mailed). The run's counts stay those of the
+// whole plan; Reason says what was applied.
 func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, plan *change.Plan) error {
 	now, held := plan.Split()
-	full := run.Counts
-	if !now.Empty() {
-		run.Status = runs.Running
-		if err := im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC()}); err != nil {
-			return err
-		}
-		held.BaseVersion = run.VersionAfter
-	}
-	run.Counts = full
 	if held.Empty() {
 		// Only inserts or updates tripped the limit, yet hold-removals applies those: nothing waits.
-		run.Status = runs.Completed
 		run.Reason = "safety limits crossed, but on_trip is hold-removals and there were no removals to hold"
-		im.finish(run)
-		return im.store.SaveRun(ctx, run)
+		return im.apply(ctx, run, now)
 	}
 	run.Reason = fmt.Sprintf("on_trip hold-removals: inserts and updates applied; %d person, %d group and %d membership removals wait for approval",
 		len(held.Persons), len(held.Groups), len(held.Memberships))
-	return im.hold(ctx, run, held)
+	if now.Empty() {
+		return im.hold(ctx, run, held)
+	}
+	// The held part is approved against the state this apply leaves: Apply moves the version
+	// on by exactly one.
+	held.BaseVersion = now.BaseVersion + 1
+	data, err := im.encodeHeld(run, held)
+	if err != nil {
+		return err
+	}
+	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(now.Persons), "groups", len(now.Groups),
+		"memberships", len(now.Memberships), "held_removals", len(held.Persons)+len(held.Groups)+len(held.Memberships))
+	return im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC(), Hold: data})
 }
 
 // supersede closes older held runs of the tenant: a newer run's plan replaces theirs. Only a

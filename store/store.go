@@ -39,7 +39,10 @@ type Store interface {
 	// plan.BaseVersion, else returns ErrStateChanged and changes nothing. In the same
 	// transaction it increments the state version (when the plan is not empty), sets
 	// run.VersionBefore and run.VersionAfter, and saves the run record (SaveRun semantics), so
-	// state and run record never disagree. now stamps trashed_at / archived_at.
+	// state and run record never disagree. now stamps trashed_at / archived_at. With Hold set,
+	// the run is saved as held with that plan (HoldRun semantics) in the same transaction:
+	// on_trip hold-removals applies part of a plan and holds the rest, never one without the
+	// other.
 	Apply(ctx context.Context, p ApplyParams) error
 
 	// CreateRun inserts a new run record and sets run.ID.
@@ -92,6 +95,9 @@ type ApplyParams struct {
 	Plan *change.Plan
 	Run  *runs.Run
 	Now  time.Time
+	// Hold, when not nil, is the encoded plan the run holds for approval (the run's status
+	// should be held); it needs Run.
+	Hold []byte
 }
 
 // ListRunsParams filter ListRuns. Zero values mean no filter; Limit 0 means 100.

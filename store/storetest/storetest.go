@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ManualMembershipsUntouched", testManualUntouched},
 		{"Runs", testRuns},
 		{"HeldPlans", testHeldPlans},
+		{"ApplyAndHoldInOneTransaction", testApplyAndHold},
 		{"SupersedeHeld", testSupersedeHeld},
 		{"PurgeTrash", testPurgeTrash},
 		{"Locks", testLocks},
@@ -611,6 +612,54 @@ func testHeldPlans(t *testing.T, s store.Store) {
 	}
 	if err := s.HoldRun(ctx, &runs.Run{ID: plain.ID + 1000, Tenant: tenant, Status: runs.Held}, []byte("x")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("holding an unknown run: got %v, want ErrNotFound", err)
+	}
+}
+
+// testApplyAndHold: on_trip hold-removals applies part of a plan and holds the rest in one
+// transaction (ApplyParams.Hold): both commit, or neither.
+func testApplyAndHold(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	insert := func(key string) *change.Plan {
+		return &change.Plan{Tenant: tenant, Mode: "snapshot", BaseVersion: 1,
+			Persons: []change.Person{{Op: change.Insert, Person: person(key, "New Pupil")}}}
+	}
+	held := []byte(`{"tenant":"north","persons":[{"op":"trash"}]}`)
+
+	run := newRun(t, s, tenant, runs.Running)
+	run.Status = runs.Held
+	if err := s.Apply(ctx, store.ApplyParams{Plan: insert("p4"), Run: run, Now: now, Hold: held}); err != nil {
+		t.Fatal(err)
+	}
+	if st := load(t, s, tenant); st.Version != 2 || len(st.Persons) != 4 {
+		t.Fatalf("after apply and hold: version %d, %d persons; want 2, 4", st.Version, len(st.Persons))
+	}
+	if got, err := s.Plan(ctx, run.ID); err != nil || !bytes.Equal(got, held) {
+		t.Fatalf("held plan: %q, %v", got, err)
+	}
+	if saved, _ := s.Run(ctx, run.ID); saved.Status != runs.Held || saved.PlanSHA256 == "" || saved.VersionAfter != 2 {
+		t.Fatalf("held run record: %+v", saved)
+	}
+
+	// Stale: neither the apply nor the hold.
+	stale := newRun(t, s, tenant, runs.Running)
+	stale.Status = runs.Held
+	if err := s.Apply(ctx, store.ApplyParams{Plan: insert("p5"), Run: stale, Now: now, Hold: held}); !errors.Is(err, store.ErrStateChanged) {
+		t.Fatalf("stale apply and hold: %v", err)
+	}
+	if _, err := s.Plan(ctx, stale.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused apply stored its held plan: %v", err)
+	}
+	// The hold fails (no such run): the apply is rolled back with it.
+	ghost := &runs.Run{ID: stale.ID + 1000, Tenant: tenant, Status: runs.Held}
+	p := insert("p6")
+	p.BaseVersion = 2
+	if err := s.Apply(ctx, store.ApplyParams{Plan: p, Run: ghost, Now: now, Hold: held}); err == nil {
+		t.Fatal("holding with an unknown run succeeded")
+	}
+	if st := load(t, s, tenant); st.Version != 2 || len(st.Persons) != 4 {
+		t.Fatalf("a failed hold left its apply: version %d, %d persons", st.Version, len(st.Persons))
 	}
 }
 

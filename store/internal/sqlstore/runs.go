@@ -60,6 +60,11 @@ func (c *Core) SaveRun(ctx context.Context, run *runs.Run) error { return c.save
 
 // HoldRun implements store.Store. It fills in run.PlanSHA256 when it is empty.
 func (c *Core) HoldRun(ctx context.Context, run *runs.Run, plan []byte) error {
+	return c.inTx(ctx, func(tx *sql.Tx) error { return c.holdRun(ctx, tx, run, plan) })
+}
+
+// holdRun saves a held run and its plan within tx.
+func (c *Core) holdRun(ctx context.Context, tx *sql.Tx, run *runs.Run, plan []byte) error {
 	if run.PlanSHA256 == "" {
 		sum := sha256.Sum256(plan)
 		run.PlanSHA256 = hex.EncodeToString(sum[:])
@@ -67,17 +72,15 @@ func (c *Core) HoldRun(ctx context.Context, run *runs.Run, plan []byte) error {
 	if plan == nil {
 		plan = []byte{}
 	}
-	return c.inTx(ctx, func(tx *sql.Tx) error {
-		if err := c.saveRun(ctx, tx, run); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, c.Q(`INSERT INTO run_plans (run_id, plan) VALUES (?, ?)
+	if err := c.saveRun(ctx, tx, run); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, c.Q(`INSERT INTO run_plans (run_id, plan) VALUES (?, ?)
 ON CONFLICT (run_id) DO UPDATE SET plan = excluded.plan`), run.ID, plan)
-		if err != nil {
-			return fmt.Errorf("store plan of run %d: %w", run.ID, err)
-		}
-		return nil
-	})
+	if err != nil {
+		return fmt.Errorf("store plan of run %d: %w", run.ID, err)
+	}
+	return nil
 }
 
 // Plan implements store.Store.

@@ -158,6 +158,9 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 	if tenant == "" {
 		return errors.New("apply: the plan names no tenant")
 	}
+	if p.Hold != nil && p.Run == nil {
+		return errors.New("apply: a plan to hold needs its run")
+	}
 	if p.Run != nil && p.Run.Tenant != "" && p.Run.Tenant != tenant {
 		return fmt.Errorf("apply: plan of tenant %q given with run %d of tenant %q", tenant, p.Run.ID, p.Run.Tenant)
 	}
@@ -192,6 +195,9 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 		}
 		if p.Run != nil {
 			p.Run.VersionBefore, p.Run.VersionAfter = v, after
+			if p.Hold != nil {
+				return c.holdRun(ctx, tx, p.Run, p.Hold)
+			}
 			return c.saveRun(ctx, tx, p.Run)
 		}
 		return nil
