@@ -2,19 +2,43 @@
 GO ?= go
 BIN := bin/imsfeed
 
-.PHONY: help build demo test test-short bench fuzz vet fmt clean
+# make install puts imsfeed into $GOBIN when that is set, else into $(PREFIX)/bin; an explicit
+# PREFIX=… on the command line always wins. DESTDIR is prepended to every path (for packagers).
+PREFIX ?= /usr/local
+ifeq ($(origin PREFIX),command line)
+BINDIR ?= $(PREFIX)/bin
+else
+BINDIR ?= $(or $(shell $(GO) env GOBIN),$(PREFIX)/bin)
+endif
+DESTDIR ?=
+
+# What `imsfeed version` says besides the module's build information.
+LDFLAGS := -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ) \
+	-X main.buildVersion=$(shell git describe --tags --always --dirty 2>/dev/null) \
+	-X main.buildCommit=$(shell git rev-parse HEAD 2>/dev/null)
+
+.PHONY: help build install demo test test-short bench fuzz vet fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
 build: ## build bin/imsfeed
-	$(GO) build -o $(BIN) ./cmd/imsfeed
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/imsfeed
 
-demo: ## the nightly story on the embedded default (no server, nothing left in the checkout)
-	$(GO) run ./cmd/imsfeed demo
+install: build ## install imsfeed into $GOBIN, else /usr/local/bin (PREFIX=/opt/imsfeed, DESTDIR=… for packagers)
+	install -d '$(DESTDIR)$(BINDIR)'
+	install -m 0755 $(BIN) '$(DESTDIR)$(BINDIR)/imsfeed'
+	@echo "installed $(DESTDIR)$(BINDIR)/imsfeed"
+
+demo: build ## the nightly story on the embedded default (no server, nothing left in the checkout)
+	$(BIN) demo
 
 test: ## the whole suite: vet, gofmt, unit, race, PostgreSQL, SFTP, SMTP (starts what it needs)
 	./scripts/test.sh
+
+test-short: ## the quick pass: vet and the unit tests; no PostgreSQL, no race detector
+	$(GO) vet ./...
+	$(GO) test -short ./...
 
 bench: ## the large benchmarks; prints MB/s, peak RSS and ratios
 	./scripts/bench.sh
@@ -25,6 +49,9 @@ fuzz: ## long fuzzing of the reader (FUZZTIME=5m by default)
 vet: ## go vet and gofmt
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+fmt: ## gofmt every Go file in place
+	gofmt -w $$(git ls-files '*.go')
 
 clean: ## remove build output
 	rm -rf bin

@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 # Packages that run goroutines: tested again under the race detector.
 RACE_PKGS=${RACE_PKGS:-./store/... ./source/... ./mailer/... ./importer}
 
+step() { printf '\n== %s\n' "$*"; }
+
+step "go vet"
 go vet ./...
+step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 [[ -z $unformatted ]] || { echo "gofmt would change: $unformatted" >&2; exit 1; }
 
@@ -24,6 +28,9 @@ export IMSFEED_TEST_POSTGRES_URL
 # Under CI the PostgreSQL tests (and others needing real servers) fail instead of skipping.
 export CI=true
 
+step "unit and integration tests (go test ./...): PostgreSQL, SFTP and SMTP included"
 go test ./...
+step "race detector (go test -race) on the packages that run goroutines: $RACE_PKGS"
 # shellcheck disable=SC2086
 go test -race $RACE_PKGS
+step "all passed"

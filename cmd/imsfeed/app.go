@@ -53,6 +53,7 @@ Commands:
   archive  list|restore --tenant T ...        archived courses
   serve                                       run each tenant on its schedule; the live channel
   es       log|allow --tenant T ...           the live channel's request log; a one-off deletes allowance
+  version                                     module version, commit, build date, Go version
 
 Config: --config FILE, else $IMSFEED_CONFIG, else ./imsfeed.yaml, else the embedded default
 (SQLite and an outbox under $IMSFEED_DATA_DIR or ~/.local/share/imsfeed).
@@ -68,11 +69,16 @@ func newApp(args []string, stdout, stderr *os.File) (*app, []string, error) {
 	fs.StringVar(&a.configFlag, "config", "", "config file")
 	fs.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, nil, errHelp
 		}
 		return nil, nil, usageError{err.Error()}
+	}
+	if *version {
+		fmt.Fprint(stdout, versionText())
+		return nil, nil, errHelp
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprint(stderr, usage)
@@ -128,6 +134,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return a.cmdES(ctx, rest)
 	case "demo":
 		return a.cmdDemo(ctx, rest)
+	case "version":
+		return a.cmdVersion(ctx, rest)
 	}
 	return usagef("unknown command %q (run 'imsfeed help')", cmd)
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -108,7 +109,19 @@ func TestDemoTellsTheNightlyStory(t *testing.T) {
 			t.Errorf("demo left %s in the working directory", e.Name())
 		}
 	}
-	// The commands it suggests work.
+	// The commands it suggests work as printed, typed into a shell where imsfeed is not on PATH.
+	try := regexp.MustCompile(`(?s)\nTry:\n(.*?)\n\S`).FindStringSubmatch(out)
+	if try == nil {
+		t.Fatal("the demo suggests no commands to try")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(try[1]), "\n") {
+		cmd := exec.Command("sh", "-c", strings.TrimSpace(line))
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "IMSFEED_CONFIG=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("the demo's hint %q fails: %v\n%s", strings.TrimSpace(line), err, out)
+		}
+	}
 	cfg := filepath.Join(m[1], "imsfeed.yaml")
 	if r := imsfeed(t, dir, "--config", cfg, "status", "--tenant", "northside", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"trashed": 28`) {
 		t.Errorf("status after the demo: %d %s %s", r.code, r.stdout, r.stderr)
@@ -341,5 +354,17 @@ func TestRunAllReportsHowLongEachFetchWaited(t *testing.T) {
 	r = imsfeed(t, dir, "run", "--tenant", "south")
 	if r.code != 0 || !strings.Contains(r.stdout, "fetch    waited 300ms for the file to settle") {
 		t.Errorf("run of a file written just now: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// version and --version say the module version, commit, build date and Go version.
+func TestVersion(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := imsfeed(t, dir, args...)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "imsfeed ") || !strings.Contains(r.stdout, "commit") ||
+			!strings.Contains(r.stdout, "built") || !strings.Contains(r.stdout, runtime.Version()) {
+			t.Errorf("imsfeed %s: exit %d\n%s%s", args[0], r.code, r.stdout, r.stderr)
+		}
 	}
 }

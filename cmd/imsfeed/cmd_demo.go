@@ -163,7 +163,7 @@ tenants:
 			}
 			printRun(w, run, 0)
 		}
-		fmt.Fprintf(w, "\n  Look closer:  imsfeed --config %s show %d\n\n", cfgPath, run.ID)
+		fmt.Fprintf(w, "\n  Look closer:  %s --config %s show %d\n\n", self(), cfgPath, run.ID)
 	}
 
 	fmt.Fprintf(w, "── The morning after ──\n")
@@ -187,8 +187,12 @@ func (a *app) demoSummary(ctx context.Context, cfgPath, outbox string) error {
 	for _, p := range mails {
 		fmt.Fprintf(w, "  %s  %s\n", filepath.Base(p), mailSubject(p))
 	}
-	fmt.Fprintf(w, "\nTry:\n  imsfeed --config %s runs\n  imsfeed --config %s status --tenant northside\n  imsfeed --config %s trash list --tenant northside\n  imsfeed --config %s archive list --tenant northside\n",
-		cfgPath, cfgPath, cfgPath, cfgPath)
+	me := self()
+	fmt.Fprintf(w, "\nTry:\n  %[1]s --config %[2]s runs\n  %[1]s --config %[2]s status --tenant northside\n  %[1]s --config %[2]s trash list --tenant northside\n  %[1]s --config %[2]s archive list --tenant northside\n",
+		me, cfgPath)
+	if me != "imsfeed" {
+		fmt.Fprintln(w, "(`make install` puts imsfeed on your PATH; then type imsfeed instead.)")
+	}
 	return nil
 }
 
