@@ -23,6 +23,10 @@ import (
 	"github.com/imsfeed/imsfeed/store"
 )
 
+// EmptyDelta is the reason a completed run gives when its event (delta) file had no records:
+// a quiet night in event mode changes nothing and is not a failure.
+const EmptyDelta = "the event (delta) file has no records: nothing to change"
+
 // ImportOptions change how ImportFile runs.
 type ImportOptions struct {
 	// DryRun makes the whole plan and verdict and applies nothing (`imsfeed plan`).
@@ -272,6 +276,9 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 			res.Properties.DataSource, t.ID, t.DataSource)
 	}
 	run.Mode = string(res.Mode)
+	if res.Mode == ims.ModeEvent && res.Counts == [3]int{} && len(res.Skipped) == 0 {
+		run.Reason = EmptyDelta
+	}
 	fin := diff.Finish{Mode: diff.Mode(res.Mode), EmptyMemberships: res.EmptyMemberships}
 	for _, s := range res.Skipped {
 		fin.Skipped = append(fin.Skipped, diff.Skipped{Type: s.Type, Key: s.Key, Group: s.Group, Member: s.Member})

@@ -1,13 +1,18 @@
 package importer_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/samples"
 	"github.com/imsfeed/imsfeed/store"
@@ -116,6 +121,35 @@ func TestEventFilesOnBothStores(t *testing.T) {
 		wantStatus(t, r, runs.Completed)
 		if r.Counts.Memberships.Inserted != 1 || len(r.Warnings) != 1 || r.Warnings[0].Key != "ELM-5B/NOBODY/01" || r.Warnings[0].Line != 3 {
 			t.Fatalf("membership-only delta: %+v, warnings %+v", r.Counts.Memberships, r.Warnings)
+		}
+	})
+}
+
+// A quiet night in event mode: a delta with no records completes, changes nothing, and the
+// mail says so. A snapshot with no records still fails.
+func TestEmptyDeltaIsAQuietNight(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open, nil)
+		wantStatus(t, e.imp(e.write("night1.xml", []byte(demoNight(t, "night1.xml")))), runs.Completed)
+		before := e.status()
+		empty := []byte(`<?xml version="1.0"?><enterprise><properties><datasource>SIS</datasource><type>delta</type></properties></enterprise>`)
+
+		snapshot := bytes.Replace(empty, []byte("<type>delta</type>"), nil, 1)
+		wantStatus(t, e.imp(e.write("empty-snapshot.xml", snapshot)), runs.Failed)
+
+		e.tenant.Mode = config.ModeEvent
+		r := e.imp(e.write("empty-delta.xml", empty))
+		wantStatus(t, r, runs.Completed)
+		if r.Reason != importer.EmptyDelta || e.status() != before {
+			t.Fatalf("empty delta: reason %q, state %+v (before %+v)", r.Reason, e.status(), before)
+		}
+		mails, _ := filepath.Glob(filepath.Join(e.cfg.Outbox, fmt.Sprintf("*-run%d.eml", r.ID)))
+		if len(mails) != 1 {
+			t.Fatalf("%d mails for the quiet night", len(mails))
+		}
+		body, _ := os.ReadFile(mails[0])
+		if !strings.Contains(string(body), "Import completed: nothing to change.") || !strings.Contains(string(body), "has no records") {
+			t.Errorf("the quiet night's mail does not say so:\n%s", body)
 		}
 	})
 }

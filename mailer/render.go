@@ -217,6 +217,12 @@ func newView(m Message) *view {
 	case kindCompleted:
 		v.Subject = "import completed (" + counts + ")"
 		v.Headline = "Import completed: the changes below were applied."
+		if !changed(r.Counts) {
+			v.Headline = "Import completed: nothing to change."
+		}
+		if reason != "" { // e.g. an empty delta in event mode
+			v.Notes = append(v.Notes, capitalize(reason)+".")
+		}
 	case kindApproved:
 		v.Subject = "held import approved and applied (" + counts + ")"
 		v.Headline = "The held import was approved and its change set applied."
@@ -300,6 +306,24 @@ func newView(m Message) *view {
 		v.CSVCut = v.CSVRows > maxCSVRows
 	}
 	return v
+}
+
+// changed reports whether the counts hold any change at all.
+func changed(c change.Counts) bool {
+	for _, t := range record.Types {
+		tc := c.Of(t)
+		if tc.Inserted+tc.Updated+tc.Deleted+tc.Restored+tc.Archived > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // headline is the subject's numbers: "+12 ~30 -2 persons", plus groups and memberships when

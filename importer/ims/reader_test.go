@@ -192,6 +192,36 @@ func person(key string) string {
 	return `<person><sourcedid><id>` + key + `</id></sourcedid><name><fn>N ` + key + `</fn></name></person>`
 }
 
+// In event mode a delta with no records is a quiet night, not an error; in a snapshot (or an
+// auto file that does not say delta) no records stays fatal.
+func TestEmptyDeltaIsNotAnError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, in string
+		mode     Mode
+		fatal    bool
+	}{
+		{"event, properties only", head + "<enterprise><properties><datasource>SIS</datasource></properties></enterprise>", ModeEvent, false},
+		{"event, empty root", head + "<enterprise/>", ModeEvent, false},
+		{"auto, type delta", head + "<enterprise><properties><type>delta</type></properties></enterprise>", ModeAuto, false},
+		{"auto, type full", head + "<enterprise><properties><type>full</type></properties></enterprise>", ModeAuto, true},
+		{"auto, empty root", head + "<enterprise/>", ModeAuto, true},
+		{"snapshot", head + "<enterprise><properties/></enterprise>", ModeSnapshot, true},
+		{"event, empty file", "", ModeEvent, true},
+	} {
+		_, res, err := readBytes(t, []byte(tc.in), "f.xml", Options{Mode: tc.mode})
+		if tc.fatal {
+			if err == nil {
+				t.Errorf("%s: no error, want fatal", tc.name)
+			}
+			continue
+		}
+		if err != nil || res.Mode != ModeEvent || res.Counts != [3]int{} {
+			t.Errorf("%s: %v, result %+v; want an empty event file", tc.name, err, res)
+		}
+	}
+}
+
 func TestFatal(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -445,13 +445,18 @@ func (p *parser) root() {
 	if n.local != "enterprise" {
 		p.failAt(l, c, "", "root element is <%s>, not <enterprise>: not an IMS Enterprise file", n.q)
 	}
+	// No records is fatal in a snapshot (it would empty the tenant) but, in event mode, a
+	// delta with nothing in it: a quiet night.
 	empty := p.attributes(-1)
 	if empty {
+		if p.opts.Mode == ModeEvent {
+			return
+		}
 		p.failAt(l, c, "", "no records: <enterprise/> is empty")
 	}
 	p.stack = append(p.stack[:0], open{q: n.q, node: -1, line: l, col: c})
 	p.content()
-	if p.records == 0 {
+	if p.records == 0 && p.effectiveMode() != ModeEvent {
 		p.failAt(l, c, "", "no records: the file has no <person>, <group> or <membership>")
 	}
 }
