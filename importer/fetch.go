@@ -154,9 +154,10 @@ func (im *Importer) skip(ctx context.Context, t *config.Tenant, file runs.File, 
 	if st, err := im.store.Status(ctx, t.ID); err == nil {
 		run.VersionBefore, run.VersionAfter = st.StateVersion, st.StateVersion
 	}
+	run.Attention = append(run.Attention, noticesFrom(ctx)...)
 	im.finish(run)
-	if err := im.store.CreateRun(ctx, run); err != nil {
-		return nil, fmt.Errorf("run %s: record run: %w", t.ID, err)
+	if !im.recordNew(ctx, t, run, nil) {
+		return run, nil
 	}
 	im.log.Info("run skipped", "tenant", t.ID, "run", run.ID, "reason", why, fetchWaitAttr(run))
 	im.report(ctx, t, run, nil)
@@ -168,8 +169,8 @@ func (im *Importer) failFetch(ctx context.Context, t *config.Tenant, err error, 
 	if wait != nil {
 		run.SetFetchWait(*wait)
 	}
-	if cerr := im.store.CreateRun(ctx, run); cerr != nil {
-		return nil, fmt.Errorf("run %s: %v; and recording it: %w", t.ID, err, cerr)
+	if !im.recordNew(ctx, t, run, err) {
+		return run, nil
 	}
 	return im.fail(ctx, t, run, err)
 }

@@ -115,6 +115,9 @@ func (im *Importer) report(ctx context.Context, t *config.Tenant, run *runs.Run,
 		run.MailError = err.Error()
 		im.log.Warn("status mail could be neither sent nor queued", "tenant", t.ID, "run", run.ID, "err", err)
 	}
+	if run.Unrecorded {
+		return
+	}
 	if err := im.store.SaveRun(context.WithoutCancel(ctx), run); err != nil {
 		im.log.Error("record mail status", "tenant", t.ID, "run", run.ID, "err", err)
 	}

@@ -73,20 +73,28 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 			err = fmt.Errorf("lock tenant %s: %w", t.ID, err)
 		}
 		// Still an attempt: recorded and mailed, so that no mail means no attempt.
-		if cerr := im.store.CreateRun(ctx, run); cerr != nil {
-			return nil, fmt.Errorf("import %s: %v; and recording it: %w", t.ID, err, cerr)
+		if !im.recordNew(ctx, t, run, err) {
+			return run, nil
 		}
 		return im.fail(ctx, t, run, err)
 	}
 	defer release()
-	im.closeInterrupted(ctx, t.ID)
+	interrupted := im.closeInterrupted(ctx, t)
+	run.Attention = append(run.Attention, interrupted...)
 	if o.underLock != nil {
-		if done, err := o.underLock(ctx); done != nil || err != nil {
-			return done, err
+		done, err := o.underLock(withNotices(ctx, interrupted))
+		if err != nil {
+			if !im.recordNew(ctx, t, run, err) {
+				return run, nil
+			}
+			return im.fail(ctx, t, run, err)
+		}
+		if done != nil {
+			return done, nil
 		}
 	}
-	if err := im.store.CreateRun(ctx, run); err != nil {
-		return nil, fmt.Errorf("import %s: record run: %w", t.ID, err)
+	if !im.recordNew(ctx, t, run, nil) {
+		return run, nil
 	}
 	log := im.log.With("tenant", t.ID, "run", run.ID, "file", file.Name)
 	log.Info("import started", "size", file.Size, fetchWaitAttr(run))
@@ -201,27 +209,6 @@ func (im *Importer) window(ctx context.Context, tenant string, days int) ([3]saf
 		}
 	}
 	return out, nil
-}
-
-// closeInterrupted marks runs of the tenant still "running" as failed: we hold the tenant's
-// lock, so their process is gone (killed, crashed, power cut). An apply is one transaction, so
-// the store holds either all of it or none of it.
-func (im *Importer) closeInterrupted(ctx context.Context, tenant string) {
-	stuck, err := im.store.ListRuns(ctx, store.ListRunsParams{Tenant: tenant, Status: []runs.Status{runs.Running}})
-	if err != nil {
-		im.log.Warn("look for interrupted runs", "tenant", tenant, "err", err)
-		return
-	}
-	for _, r := range stuck {
-		r.Status = runs.Failed
-		r.Error = &runs.Error{Message: "interrupted: the process ended before the run finished; whatever it had not committed was rolled back (each apply is one transaction), and the state version says what the store holds"}
-		im.finish(r)
-		if err := im.store.SaveRun(ctx, r); err != nil {
-			im.log.Warn("close interrupted run", "tenant", tenant, "run", r.ID, "err", err)
-			continue
-		}
-		im.log.Warn("closed an interrupted run", "tenant", tenant, "run", r.ID)
-	}
 }
 
 // makePlan reads the file into the diff against the tenant's current state.
@@ -394,7 +381,13 @@ func (im *Importer) fail(ctx context.Context, t *config.Tenant, run *runs.Run, e
 	im.finish(run)
 	im.log.Error("import failed", "tenant", t.ID, "run", run.ID, "err", err)
 	if serr := im.store.SaveRun(context.WithoutCancel(ctx), run); serr != nil {
-		return nil, fmt.Errorf("import %s: %v; and recording the failure: %w", t.ID, err, serr)
+		// The store is gone (PostgreSQL stopped mid-run, say): still mail the real cause, and
+		// remember it here for the run that will find this one still "running".
+		im.log.Error("the store could not record the failure", "tenant", t.ID, "run", run.ID, "err", serr)
+		run.Error.Message += fmt.Sprintf("; and the store could not record this failure (%v): `imsfeed runs` may show run %d as running until the next run closes it", serr, run.ID)
+		im.report(context.WithoutCancel(ctx), t, run, nil)
+		im.remember(run, serr)
+		return run, nil
 	}
 	im.report(context.WithoutCancel(ctx), t, run, nil)
 	return run, nil

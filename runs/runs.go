@@ -93,6 +93,9 @@ type Run struct {
 	// data) or "" when none was attempted yet. MailError says why.
 	Mail      string `json:"mail,omitempty"`
 	MailError string `json:"mail_error,omitempty"`
+	// Unrecorded marks an attempt the store could not record (it could not be reached): it has
+	// no run number (0), was mailed, and appears in no run history.
+	Unrecorded bool `json:"unrecorded,omitempty"`
 	// FetchWaitSeconds is how long the fetch waited for the source file to settle (0: the
 	// file was taken at once); absent when the run fetched nothing (import, plan, a pause).
 	FetchWaitSeconds *float64 `json:"fetch_wait_seconds,omitempty"`

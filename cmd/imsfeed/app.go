@@ -14,6 +14,7 @@ import (
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/mailer"
+	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/store"
 	"github.com/imsfeed/imsfeed/store/storeurl"
 )
@@ -177,12 +178,13 @@ func (a *app) open(ctx context.Context) error {
 			return fmt.Errorf("data directory: %w", err)
 		}
 	}
+	// The mailer first: an import whose store cannot be reached is still mailed.
+	a.mailer = mailer.New(a.cfg.SMTP, a.cfg.Outbox, a.log)
 	st, err := storeurl.Open(ctx, a.cfg.Store)
 	if err != nil {
-		return fmt.Errorf("open store %s: %w", config.RedactURL(a.cfg.Store), err)
+		return storeError{fmt.Errorf("open store %s: %w", config.RedactURL(a.cfg.Store), err)}
 	}
 	a.store = st
-	a.mailer = mailer.New(a.cfg.SMTP, a.cfg.Outbox, a.log)
 	a.mailer.OnUpdate(func(id int64, r mailer.Result) { a.recordMail(ctx, id, r) })
 	if n, err := a.mailer.Flush(ctx); err != nil {
 		a.log.Warn("queued status mails still waiting", "err", err)
@@ -190,6 +192,42 @@ func (a *app) open(ctx context.Context) error {
 		a.log.Info("sent queued status mails", "count", n)
 	}
 	return nil
+}
+
+// storeError is a store that could not be opened: for an import, a failed attempt that is
+// mailed all the same (importer.StoreUnreachable).
+type storeError struct{ err error }
+
+func (e storeError) Error() string { return e.err.Error() }
+func (e storeError) Unwrap() error { return e.err }
+
+// unreachable mails, for each tenant, an attempt the store could not record, and prints them.
+func (a *app) unreachable(ctx context.Context, tenants []*config.Tenant, file runs.File, err error, asJSON, list bool) error {
+	im := a.importer()
+	worst := exitOK
+	var out []*runs.Run
+	for _, t := range tenants {
+		r := im.StoreUnreachable(ctx, t, file, err)
+		worst = worstCode(worst, r.Status.ExitCode())
+		out = append(out, normalize(r))
+		if !asJSON {
+			printRun(a.stdout, r, 5)
+		}
+	}
+	fmt.Fprintln(a.stderr, "imsfeed:", err)
+	switch {
+	case asJSON && list:
+		if out == nil {
+			out = []*runs.Run{}
+		}
+		_ = printJSON(a.stdout, out)
+	case asJSON && len(out) == 1:
+		_ = printJSON(a.stdout, out[0])
+	}
+	if worst == exitOK {
+		return nil
+	}
+	return exitError{worst}
 }
 
 // openFor is open for a command about one tenant: a tenant the config does not have is a

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
+	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/importer/ims"
 	"github.com/imsfeed/imsfeed/record"
@@ -104,6 +106,19 @@ func (a *app) cmdImport(ctx context.Context, args []string, dryRun bool) error {
 		return usagef("%s: %v", verb, err)
 	}
 	if err := a.openFor(ctx, *tenant); err != nil {
+		var se storeError
+		if errors.As(err, &se) && !dryRun {
+			// Still an attempt, and mailed: no mail means no attempt.
+			t, terr := a.cfg.Tenant(*tenant)
+			if terr != nil {
+				return usageError{terr.Error()}
+			}
+			file := runs.File{Name: filepath.Base(pos[0])}
+			if fi, err := os.Stat(pos[0]); err == nil {
+				file.Size = fi.Size()
+			}
+			return a.unreachable(ctx, []*config.Tenant{t}, file, se, *asJSON, false)
+		}
 		return err
 	}
 	t, err := a.cfg.Tenant(*tenant)
@@ -153,6 +168,10 @@ func (a *app) nextSteps(run *runs.Run) {
 		fmt.Fprintf(w, "  imsfeed %sapprove %d --by \"$USER\" --reason \"...\"\n", cfg, run.ID)
 		fmt.Fprintf(w, "  imsfeed %sreject %d --by \"$USER\" --reason \"...\"\n", cfg, run.ID)
 	case runs.Failed:
+		if run.Unrecorded {
+			fmt.Fprintf(w, "\nNothing was read or changed: the state store could not be reached (see `store` in the config).\n")
+			break
+		}
 		fmt.Fprintf(w, "\nNothing was changed. Check the file with: imsfeed validate FILE\n")
 	case runs.Planned:
 		fmt.Fprintf(w, "\nDry run: nothing was applied, recorded or mailed.\n")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/runs"
@@ -31,7 +32,25 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 		return usagef("run: --parallel must be at least 1")
 	}
 	if err := a.openFor(ctx, *tenant); err != nil {
-		return err
+		var se storeError
+		if !errors.As(err, &se) {
+			return err
+		}
+		// Still attempts, and mailed: no mail means no attempt.
+		var ts []*config.Tenant
+		for i := range a.cfg.Tenants {
+			if *all || a.cfg.Tenants[i].ID == *tenant {
+				ts = append(ts, &a.cfg.Tenants[i])
+			}
+		}
+		if len(ts) == 0 && *tenant != "" {
+			t, terr := a.cfg.Tenant(*tenant) // the embedded default takes any tenant id
+			if terr != nil {
+				return usageError{terr.Error()}
+			}
+			ts = append(ts, t)
+		}
+		return a.unreachable(ctx, ts, runs.File{}, se, *asJSON, *all)
 	}
 	im := a.importer()
 	if *tenant != "" {

@@ -37,7 +37,9 @@ func normalize(r *runs.Run) *runs.Run {
 
 // printRun writes a run for a person: status line, file, counts table, verdict, problems.
 func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
-	if r.ID == 0 { // a dry run: never recorded, so it has no run number
+	if r.Unrecorded { // the store could not be reached: no run number
+		fmt.Fprintf(w, "attempt (not recorded)  %s  %s\n", r.Tenant, strings.ToUpper(string(r.Status)))
+	} else if r.ID == 0 { // a dry run: never recorded, so it has no run number
 		fmt.Fprintf(w, "dry run  %s  %s\n", r.Tenant, strings.ToUpper(string(r.Status)))
 	} else {
 		fmt.Fprintf(w, "run %d  %s  %s\n", r.ID, r.Tenant, strings.ToUpper(string(r.Status)))
