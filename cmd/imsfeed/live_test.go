@@ -195,3 +195,37 @@ func TestPlainHTTPOnlyOnLoopback(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// zeepPython is a Python with zeep (Debian's python3-zeep lives in /usr/bin/python3; a PATH
+// python3 may be another one). scripts/test.sh installs python3-zeep where missing.
+func zeepPython(t *testing.T) string {
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(py, "-c", "import zeep").Run() == nil {
+			return py
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no python3 with zeep under CI (scripts/test.sh installs python3-zeep)")
+	}
+	t.Skip("no python3 with zeep (apt-get install python3-zeep)")
+	return ""
+}
+
+// TestZeepCallsTheLiveChannelFromItsWSDL: a SOAP client nobody here wrote loads
+// GET /ims/es/v1p0?wsdl over HTTPS with a throwaway CA and calls create, read, replace, update,
+// delete and a plural create with a UsernameToken.
+func TestZeepCallsTheLiveChannelFromItsWSDL(t *testing.T) {
+	py := zeepPython(t)
+	dir := t.TempDir()
+	ca := newTestCA(t, dir)
+	os.WriteFile(filepath.Join(dir, "es-pass"), []byte("zeep-pass&<1>"), 0o600)
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte(liveConfig(dir, fmt.Sprintf(`http:
+  listen: "127.0.0.1:0"
+  tls: {cert_file: %s, key_file: %s}`, ca.certFile, ca.keyFile))), 0o644)
+	s := startServe(t, dir)
+	script, _ := filepath.Abs("testdata/zeep_client.py")
+	out, err := exec.Command(py, script, s.url+"/ims/es/v1p0?wsdl", ca.caFile, "dbild-user", "zeep-pass&<1>").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "zeep: all calls answered as expected") {
+		t.Fatalf("zeep: %v\n%s\nserve:\n%s", err, out, s.stderr.String())
+	}
+}

@@ -386,3 +386,35 @@ func TestLiveThenNightlyIsNoUpdate(t *testing.T) {
 		}
 	})
 }
+
+// TestWSDLNamesEveryImplementedOperation: GET ?wsdl is well-formed and has a binding operation
+// with its SOAPAction for each operation the endpoint implements, at the request's address.
+func TestWSDLNamesEveryImplementedOperation(t *testing.T) {
+	e := newEnv(t, func(t *testing.T) store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+	resp, err := http.Get(e.srv.URL + "/ims/es/v1p0?wsdl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	root, err := parse(bytes.NewReader(b))
+	if err != nil || root.local != "definitions" {
+		t.Fatalf("WSDL is not a WSDL document: %v", err)
+	}
+	doc := string(b)
+	for _, op := range Operations() {
+		if !strings.Contains(doc, `<wsdl:operation name="`+op+`"><soap:operation soapAction="http://www.imsglobal.org/soap/`) {
+			t.Errorf("WSDL lacks operation %s", op)
+		}
+	}
+	if !strings.Contains(doc, `location="`+e.srv.URL+`/ims/es/v1p0"`) {
+		t.Errorf("WSDL address is not the request's")
+	}
+}
