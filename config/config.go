@@ -51,6 +51,8 @@ type Config struct {
 	Embedded bool `yaml:"-"`
 	// Path is the file the config came from ("" for the embedded default).
 	Path string `yaml:"-"`
+
+	lines map[string]int // the line of each key by its path ("tenants[0].mode"), for errors
 }
 
 // Tenant is one school owner's feed.
@@ -183,9 +185,10 @@ func decode(data []byte) (*Config, error) {
 	var cfg Config
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, friendlyYAML(err)
+		return nil, syntaxError(data, err)
 	}
-	if err := checkKeys(&doc, reflect.TypeFor[Config](), ""); err != nil {
+	lines := map[string]int{}
+	if err := checkKeys(&doc, reflect.TypeFor[Config](), "", lines); err != nil {
 		return nil, err
 	}
 	// Tenants start from the defaults, so keys a tenant leaves out keep their default values.
@@ -195,6 +198,7 @@ func decode(data []byte) (*Config, error) {
 		}
 	}
 	cfg.applyDefaults()
+	cfg.lines = lines
 	return &cfg, nil
 }
 
@@ -279,8 +283,19 @@ var tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") && !strings.HasPrefix(c.Store, "sqlite:") {
-		bad("store: %q is not a store URL (postgres://… or sqlite:///path.db)", redactURL(c.Store))
+	// at is "line N: " for the key at path, when the config came from a file.
+	at := func(path string) string {
+		if n := c.lines[path]; n > 0 {
+			return fmt.Sprintf("line %d: ", n)
+		}
+		return ""
+	}
+	if rest, ok := strings.CutPrefix(c.Store, "sqlite:"); ok {
+		if _, err := store.SQLitePath(rest); err != nil {
+			bad("%sstore: %v", at("store"), err)
+		}
+	} else if !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		bad("%sstore: %q is not a store URL (postgres://… or sqlite:///path.db)", at("store"), redactURL(c.Store))
 	}
 	if c.SMTP != nil {
 		if err := c.SMTP.Validate(); err != nil {
@@ -293,53 +308,59 @@ func (c *Config) Validate() error {
 		if t.ID != "" {
 			where = fmt.Sprintf("tenant %s", t.ID)
 		}
+		key := func(k string) string { // "line N: tenant x" for the tenant's key k
+			if l := at(fmt.Sprintf("tenants[%d].%s", i, k)); l != "" {
+				return l + where
+			}
+			return at(fmt.Sprintf("tenants[%d]", i)) + where
+		}
 		switch {
 		case t.ID == "":
-			bad("%s: id is required", where)
+			bad("%s: id is required", key("id"))
 		case !tenantID.MatchString(t.ID):
-			bad("%s: id %q must be lower-case letters, digits, - or _", where, t.ID)
+			bad("%s: id %q must be lower-case letters, digits, - or _", key("id"), t.ID)
 		case seen[t.ID]:
-			bad("%s: id used twice", where)
+			bad("%s: id used twice", key("id"))
 		}
 		seen[t.ID] = true
 		if t.Mode != ModeSnapshot && t.Mode != ModeEvent && t.Mode != ModeAuto {
-			bad("%s: mode %q must be snapshot, event or auto", where, t.Mode)
+			bad("%s: mode %q must be snapshot, event or auto", key("mode"), t.Mode)
 		}
 		if t.Schedule != "" && !gronx.IsValid(t.Schedule) {
-			bad("%s: schedule %q is not a cron expression (e.g. \"0 2 * * *\")", where, t.Schedule)
+			bad("%s: schedule %q is not a cron expression (e.g. \"0 2 * * *\")", key("schedule"), t.Schedule)
 		}
 		if t.Source.URL != "" {
 			if err := t.Source.Validate(); err != nil {
-				bad("%s: source: %v", where, err)
+				bad("%s: source: %v", key("source"), err)
 			}
 		}
 		if err := t.Safety.Validate(); err != nil {
-			bad("%s: safety: %v", where, err)
+			bad("%s: safety: %v", key("safety"), err)
 		}
 		if len(t.Courses.Types) == 0 && t.Courses.Archive {
-			bad("%s: courses.types is empty but courses.archive is on: name the course grouptypes", where)
+			bad("%s: courses.types is empty but courses.archive is on: name the course grouptypes", key("courses"))
 		}
 		for typ, m := range t.Mappings {
 			if _, ok := recordType(typ); !ok {
-				bad("%s: mappings.%s: must be persons, groups or memberships", where, typ)
+				bad("%s: mappings.%s: must be persons, groups or memberships", key("mappings"), typ)
 			}
 			for name, xp := range m {
 				if strings.TrimSpace(xp) == "" {
-					bad("%s: mappings.%s.%s: empty XPath", where, typ, name)
+					bad("%s: mappings.%s.%s: empty XPath", key("mappings"), typ, name)
 				}
 			}
 		}
 		for j, p := range t.Pauses {
 			if p.To.Before(p.From.Time) {
-				bad("%s: pauses[%d]: to is before from", where, j)
+				bad("%s: pauses[%d]: to is before from", key("pauses"), j)
 			}
 		}
 		if t.StaleAfter < 0 {
-			bad("%s: stale_after must not be negative", where)
+			bad("%s: stale_after must not be negative", key("stale_after"))
 		}
 		if t.Timezone != "" {
 			if _, err := time.LoadLocation(t.Timezone); err != nil {
-				bad("%s: timezone %q is not an IANA time zone name (e.g. Europe/Oslo): %v", where, t.Timezone, err)
+				bad("%s: timezone %q is not an IANA time zone name (e.g. Europe/Oslo): %v", key("timezone"), t.Timezone, err)
 			}
 		}
 	}
@@ -460,6 +481,27 @@ func (c *Config) resolveSecrets(base string) error {
 		c.SMTP.PasswordFile = filepath.Join(base, c.SMTP.PasswordFile)
 	}
 	return nil
+}
+
+// syntaxError says where YAML that does not parse goes wrong. yaml.v3 gives the line where the
+// enclosing block began, often lines above the mistake; the first prefix of the text (whole
+// lines) that no longer parses ends at the line that is wrong.
+func syntaxError(data []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := regexp.MustCompile(`^line \d+: `).FindString(msg); m != "" {
+		msg = strings.TrimPrefix(msg, m)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	for n := 1; n <= len(lines); n++ {
+		var doc yaml.Node
+		if yaml.Unmarshal([]byte(strings.Join(lines[:n], "")), &doc) != nil {
+			if strings.Contains(msg, "tab character") {
+				msg += " (indent with spaces, not tabs)"
+			}
+			return fmt.Errorf("line %d: not valid YAML: %s", n, msg)
+		}
+	}
+	return friendlyYAML(err)
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)

@@ -155,3 +155,48 @@ func TestLoadReadsNoSecretFile(t *testing.T) {
 		t.Errorf("reading the missing password when sending: %v", err)
 	}
 }
+
+// A config mistake is named by its line and key in words an operator can act on, never as
+// yaml.v3's "cannot unmarshal !!str … into time.Duration", and a syntax error points at the
+// line that is wrong, not at the start of the block around it.
+func TestConfigErrorsNameLineAndKey(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"lock_wait: 10 mins", `line 1: lock_wait: "10 mins" is not a duration (e.g. 30s, 10m, 36h, 7d)`},
+		{"tenants:\n  - id: a\n    source: {url: /tmp, settle: 5 sec}", `line 3: tenants[0].source.settle: "5 sec" is not a duration`},
+		{"tenants:\n  - id: a\n    paused: yes please", `line 3: tenants[0].paused: "yes please" is not true or false`},
+		{"smtp:\n  host: x\n  port: abc", `line 3: smtp.port: "abc" is not a whole number`},
+		{"tenants:\n  - id: a\n    subscribers: x@y", `line 3: tenants[0].subscribers: "x@y" is a single value; a list`},
+		{"tenants:\n  - id: a\n\tmode: event", "line 3: not valid YAML: found a tab character that violates indentation (indent with spaces, not tabs)"},
+		{"tenants:\n  - id: a\n  mode: event", "line 3: not valid YAML: did not find expected '-' indicator"},
+		{"tenants:\n  - id: a\n    mode: evnt", `line 3: tenant a: mode "evnt" must be snapshot, event or auto`},
+		{"tenants:\n  - id: a\n  - id: B", `line 3: tenant B: id "B" must be lower-case`},
+		{"store: sqlite://state.db", `line 1: store: sqlite://state.db names host "state.db", but a SQLite file is local: write sqlite:///ABSOLUTE/PATH.db`},
+	} {
+		_, err := Parse([]byte(c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want %q", c.yaml, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "unmarshal") {
+			t.Errorf("%q: error %v is yaml.v3's wording", c.yaml, err)
+		}
+	}
+}
+
+// Durations may be written in days, in the config as on the command line.
+func TestDurationsInDays(t *testing.T) {
+	cfg, err := Parse([]byte("lock_wait: 0.5d\ntenants:\n  - id: a\n    stale_after: 3d\n    source: {url: /tmp, settle: 90s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LockWait != 12*time.Hour || cfg.Tenants[0].StaleAfter != 72*time.Hour || cfg.Tenants[0].Source.SettleTime != 90*time.Second {
+		t.Errorf("lock_wait %s, stale_after %s, settle %s; want 12h, 72h, 1m30s", cfg.LockWait, cfg.Tenants[0].StaleAfter, cfg.Tenants[0].Source.SettleTime)
+	}
+	for in, want := range map[string]time.Duration{"90d": 90 * 24 * time.Hour, "2160h": 2160 * time.Hour, "1h30m": 90 * time.Minute} {
+		if d, err := ParseDuration(in); err != nil || d != want {
+			t.Errorf("ParseDuration(%q) = %s, %v; want %s", in, d, err, want)
+		}
+	}
+	if _, err := ParseDuration("3 days"); err == nil {
+		t.Error(`ParseDuration("3 days"): no error`)
+	}
+}

@@ -39,20 +39,5 @@ func Open(ctx context.Context, url string) (store.Store, error) {
 	return nil, fmt.Errorf("unknown store URL scheme %q: want postgres://, postgresql:// or sqlite:", scheme)
 }
 
-// SQLitePath reads the part of a sqlite: URL after the colon: "///abs/path.db" is
-// /abs/path.db, "relative.db" is relative to the working directory, "//localhost/abs.db" is
-// allowed; another host is an error.
-func SQLitePath(rest string) (string, error) {
-	path := rest
-	if after, ok := strings.CutPrefix(rest, "//"); ok {
-		host, p, _ := strings.Cut(after, "/")
-		if host != "" && host != "localhost" {
-			return "", fmt.Errorf("sqlite store URL names host %q: a SQLite file is local (use sqlite:///abs/path.db)", host)
-		}
-		path = "/" + p
-	}
-	if path == "" || path == "/" {
-		return "", errors.New("sqlite store URL names no file (use sqlite:///abs/path.db or sqlite:relative.db)")
-	}
-	return path, nil
-}
+// SQLitePath reads the part of a sqlite: URL after the colon (see store.SQLitePath).
+func SQLitePath(rest string) (string, error) { return store.SQLitePath(rest) }
