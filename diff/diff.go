@@ -201,6 +201,14 @@ func (d *Differ) Membership(m *record.Membership) error {
 			return nil
 		}
 		delete(d.memberGone, k)
+		if st.Manual && st.Hash != (record.Hash{}) {
+			// A membership an archival turned manual keeps the feed's hash (the platform's own
+			// have none). Its course is active again (an archived one returned above): restored,
+			// so the file hands the membership back to the feed, as an insert.
+			delete(d.changed, k)
+			d.fresh.add(m)
+			return nil
+		}
 		if st.Manual || st.Hash == m.Hash {
 			delete(d.changed, k)
 			return nil

@@ -78,8 +78,11 @@ type Store interface {
 	PurgeTrash(ctx context.Context, tenant string, p PurgeParams) (int, error)
 	// ListArchived lists the tenant's archived courses, oldest first.
 	ListArchived(ctx context.Context, tenant string) ([]Item, error)
-	// RestoreArchived makes archived courses active again (without parents; the next import
-	// sets them). It bumps the state version. Unknown or not-archived keys are ErrNotFound.
+	// RestoreArchived makes archived courses active again, without parents and with a zero
+	// content hash, so the next import rewrites them from the file (parents included). The
+	// memberships their archival turned manual keep the feed's hash (the platform's own manual
+	// memberships have a zero hash): a plan's insert of such a key makes it synced again. It
+	// bumps the state version. Unknown or not-archived keys are ErrNotFound.
 	RestoreArchived(ctx context.Context, tenant string, keys []string) (int, error)
 
 	// AddManualMembership records a membership the import did not make (the platform side

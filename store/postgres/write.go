@@ -160,8 +160,8 @@ WHERE t.op = 6 AND x.tenant = $1 AND x.group_key = t.group_key AND x.member_key 
 		{m[change.Insert] || m[change.Update], "membership upserts", `INSERT INTO memberships (tenant, group_key, member_key, role, member_type, attrs, hash, origin)
 SELECT $1, group_key, member_key, role, member_type, attrs, hash, 'synced' FROM imsfeed_m WHERE op IN (1, 2)
 ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET member_type = excluded.member_type,
-  attrs = excluded.attrs, hash = excluded.hash
-WHERE memberships.origin = 'synced'`, []any{t}},
+  attrs = excluded.attrs, hash = excluded.hash, origin = 'synced'
+WHERE memberships.origin = 'synced' OR memberships.hash <> $2`, []any{t, sqlstore.ZeroHash[:]}},
 		{g[change.Delete], "group deletes", `DELETE FROM groups x USING imsfeed_g t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key`, []any{t}},
 		{g[change.Archive], "group archivals", `UPDATE groups x SET status = 'archived', archived_at = $2, archived_run = $3, parents = NULL
 FROM imsfeed_g t WHERE t.op = 5 AND x.tenant = $1 AND x.key = t.key AND x.status = 'active'`, []any{t, w.Now, w.RunID}},

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -352,6 +353,35 @@ func testArchiveCourse(t *testing.T, s store.Store) {
 	}
 	if items, _ := s.ListArchived(ctx, tenant); len(items) != 0 {
 		t.Errorf("archive after the restore: %+v", items)
+	}
+
+	// The restored course matches no record's hash, so the next import rewrites it from the
+	// file; the memberships its archival turned manual are the feed's again when the next plan
+	// inserts them, while the platform's own manual membership stays manual.
+	if g := st.Groups["math1"]; g.Hash != (record.Hash{}) {
+		t.Errorf("restored course keeps the hash %x: the next import would not set its parents", g.Hash)
+	}
+	if err := s.AddManualMembership(ctx, tenant, store.ManualMembership{Group: "math1", Member: "p9", Role: "01", MemberType: 1}); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 4,
+		Groups: []change.Group{{Op: change.Update, Group: group("math1", "Math 1", "school"), Course: true}},
+		Memberships: []change.Membership{
+			{Op: change.Insert, Membership: member("math1", "p1", "01")},
+			{Op: change.Insert, Membership: member("math1", "p9", "01")},
+		}})
+	st = load(t, s, tenant)
+	if g := st.Groups["math1"]; strings.Join(g.Parents, ",") != "school" {
+		t.Errorf("restored course after the next import: parents %v, want school", g.Parents)
+	}
+	if m := st.Memberships[mkey("math1", "p1", "01")]; m.Manual {
+		t.Errorf("a membership the archival turned manual stays manual when the plan inserts it again")
+	}
+	if m := st.Memberships[mkey("math1", "p2", "01")]; !m.Manual {
+		t.Errorf("a membership the plan does not name was turned synced")
+	}
+	if m := st.Memberships[mkey("math1", "p9", "01")]; !m.Manual {
+		t.Errorf("the platform's manual membership was taken over by an insert")
 	}
 }
 

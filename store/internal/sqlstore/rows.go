@@ -49,16 +49,23 @@ ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = exclude
 	GroupDelete  = `DELETE FROM groups WHERE tenant = ? AND key = ?`
 	GroupArchive = `UPDATE groups SET status = 'archived', archived_at = ?, archived_run = ?, parents = NULL
 WHERE tenant = ? AND key = ? AND status = 'active'`
+	// A manual membership with the feed's hash (an archival turned it manual; the last
+	// argument is the zero hash the platform's own carry) is the feed's again once the file
+	// has it: its course was restored.
 	MembershipUpsert = `INSERT INTO memberships (tenant, group_key, member_key, role, member_type, attrs, hash, origin)
 VALUES (?, ?, ?, ?, ?, ?, ?, 'synced')
 ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET member_type = excluded.member_type,
-  attrs = excluded.attrs, hash = excluded.hash
-WHERE memberships.origin = 'synced'`
+  attrs = excluded.attrs, hash = excluded.hash, origin = 'synced'
+WHERE memberships.origin = 'synced' OR memberships.hash <> ?`
 	MembershipDelete = `DELETE FROM memberships
 WHERE tenant = ? AND group_key = ? AND member_key = ? AND role = ? AND origin = 'synced'`
 	MembershipManualize = `UPDATE memberships SET origin = 'manual'
 WHERE tenant = ? AND group_key = ? AND member_key = ? AND role = ? AND origin = 'synced'`
 )
+
+// ZeroHash is the hash of a membership the platform made (AddManualMembership): the import
+// never takes it over. Manual memberships with another hash were the feed's.
+var ZeroHash record.Hash
 
 // RowWriter is a Dialect.WritePlan that writes row by row with prepared statements, in the
 // order that keeps references sensible: group upserts, person upserts, membership removals,
@@ -100,7 +107,7 @@ func RowWriter(dollar bool) func(ctx context.Context, tx *sql.Tx, w *Write) erro
 		for _, x := range p.Memberships {
 			if x.Op == change.Insert || x.Op == change.Update {
 				m := &x.Membership
-				if err := rw.exec(MembershipUpsert, t, m.Group, m.Member, m.Role, MemberType(m.MemberType), JSON(m.Attrs), m.Hash[:]); err != nil {
+				if err := rw.exec(MembershipUpsert, t, m.Group, m.Member, m.Role, MemberType(m.MemberType), JSON(m.Attrs), m.Hash[:], ZeroHash[:]); err != nil {
 					return recordErr("membership", m.MembershipKey.String(), err)
 				}
 			}

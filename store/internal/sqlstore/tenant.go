@@ -93,7 +93,7 @@ WHERE tenant = ? AND status = 'archived' ORDER BY archived_at, key`, tenant)
 
 // byKeys runs one statement per key in a tenant write transaction; every key must hit a row
 // (else ErrNotFound naming it, and nothing changes). The state version goes up when any did.
-func (c *Core) byKeys(ctx context.Context, what, tenant string, keys []string, query string) (int, error) {
+func (c *Core) byKeys(ctx context.Context, what, tenant string, keys []string, query string, args ...any) (int, error) {
 	n := 0
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
 		v, err := c.lockTenant(ctx, tx, tenant)
@@ -106,7 +106,7 @@ func (c *Core) byKeys(ctx context.Context, what, tenant string, keys []string, q
 		}
 		defer st.Close()
 		for _, k := range keys {
-			res, err := st.ExecContext(ctx, tenant, k)
+			res, err := st.ExecContext(ctx, append(args[:len(args):len(args)], tenant, k)...)
 			if err != nil {
 				return err
 			}
@@ -136,8 +136,10 @@ WHERE tenant = ? AND key = ? AND status = 'trashed'`)
 
 // RestoreArchived implements store.Store.
 func (c *Core) RestoreArchived(ctx context.Context, tenant string, keys []string) (int, error) {
-	return c.byKeys(ctx, "archived course", tenant, keys, `UPDATE groups SET status = 'active', archived_at = NULL, archived_run = NULL, parents = NULL
-WHERE tenant = ? AND key = ? AND status = 'archived'`)
+	// The zero hash differs from any record's: the next import updates the course from the
+	// file (its parents) and hands its memberships back to the feed.
+	return c.byKeys(ctx, "archived course", tenant, keys, `UPDATE groups SET status = 'active', archived_at = NULL, archived_run = NULL, parents = NULL, hash = ?
+WHERE tenant = ? AND key = ? AND status = 'archived'`, ZeroHash[:])
 }
 
 // PurgeTrash implements store.Store. Named keys that are not in the trash are ErrNotFound.
@@ -183,7 +185,7 @@ func (c *Core) AddManualMembership(ctx context.Context, tenant string, m store.M
 	var zero record.Hash
 	_, err := c.db.ExecContext(ctx, c.Q(`INSERT INTO memberships (tenant, group_key, member_key, role, member_type, hash, origin)
 VALUES (?, ?, ?, ?, ?, ?, 'manual')
-ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET origin = 'manual'`),
+ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET origin = 'manual', hash = excluded.hash`),
 		tenant, m.Group, m.Member, role, MemberType(record.MemberType(m.MemberType)), zero[:])
 	if err != nil {
 		return fmt.Errorf("manual membership %s/%s/%s of tenant %q: %w", m.Group, m.Member, role, tenant, err)
