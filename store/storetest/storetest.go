@@ -12,8 +12,8 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
