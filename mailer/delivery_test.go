@@ -198,3 +198,17 @@ func mustCompose(t *testing.T, m *Mailer, msg Message) []byte {
 	}
 	return raw
 }
+
+// An outbox that cannot be written does not stop a mail the server would take.
+func TestUnwritableOutboxStillSends(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, serverOpts{})
+	out := filepath.Join(t.TempDir(), "outbox")
+	if err := os.WriteFile(out, []byte("a file where the folder should be"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := New(smtpConfig(srv.Port), out, nil).Send(context.Background(), kinds()["completed"])
+	if err != nil || res.Status != StatusSent || len(srv.mails()) != 1 {
+		t.Fatalf("Send = %+v, %v, %d mails; want sent", res, err, len(srv.mails()))
+	}
+}

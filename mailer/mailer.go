@@ -125,12 +125,24 @@ func (m *Mailer) Send(ctx context.Context, msg Message) (Result, error) {
 		log.Info("status mail written to outbox", "path", path)
 		return Result{Status: StatusOutbox, Path: path, MessageID: id}, nil
 	}
-	if m.outbox == "" {
+	q := queued{dir: filepath.Join(m.outbox, queueDir), base: base + "-" + randHex(4), run: run}
+	var qerr error
+	if m.outbox != "" {
+		// The mail is on disk, claimed, before the first byte goes out: whatever happens to
+		// the process or the connection, the queue knows whether the server may have it.
+		if qerr = writeClaimed(q, raw); qerr != nil {
+			log.Error("status mail could not be queued; trying SMTP once without a queue", "err", qerr)
+		}
+	}
+	if m.outbox == "" || qerr != nil {
 		// Nowhere to queue it or to record that its data went out: one try.
 		err := ctx.Err()
 		var refused []string
 		if err == nil {
 			refused, err = m.deliver(ctx, env, raw, func() error { return nil })
+		}
+		if err != nil && qerr != nil {
+			return Result{}, fmt.Errorf("status mail of run %d: %w (and the outbox queue: %v)", run, err, qerr)
 		}
 		if err != nil {
 			return Result{}, fmt.Errorf("status mail of run %d: %w (no outbox folder to queue it in)", run, err)
@@ -139,12 +151,6 @@ func (m *Mailer) Send(ctx context.Context, msg Message) (Result, error) {
 		return Result{Status: StatusSent, MessageID: id, Err: refusedErr(refused)}, nil
 	}
 
-	// The mail is on disk, claimed, before the first byte goes out: whatever happens to the
-	// process or the connection, the queue knows whether the server may already have it.
-	q := queued{dir: filepath.Join(m.outbox, queueDir), base: base + "-" + randHex(4), run: run}
-	if err := writeClaimed(q, raw); err != nil {
-		return Result{}, fmt.Errorf("status mail of run %d: queue: %w", run, err)
-	}
 	if err := ctx.Err(); err != nil {
 		res := m.requeue(q, mailState{Run: run}, err, log)
 		res.MessageID = id
