@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	_ "modernc.org/sqlite"
 
 	"github.com/imsfeed/imsfeed/samples/feedgen"
 )
@@ -342,4 +345,45 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// An SQLite file another process keeps write-locked past the busy timeout: the attempt is
+// still mailed (here to the outbox folder).
+func TestSQLiteLockedAtStartIsMailed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out SQLite's 30 s busy timeout")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "state.db")
+	cfg := mailConfig(t, dir, "sqlite://"+db, "north", 0)
+	n1, n2 := writeDemo(t, dir, "night1.xml"), writeDemo(t, dir, "night2.xml")
+	if r := imsfeed(t, dir, "--config", cfg, "import", "--tenant", "north", n1); r.code != 0 {
+		t.Fatalf("import: exit %d\n%s", r.code, r.stderr)
+	}
+	before, _ := filepath.Glob(filepath.Join(dir, "data", "outbox", "*.eml"))
+
+	locker, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	conn, err := locker.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	r := imsfeed(t, dir, "--config", cfg, "import", "--tenant", "north", "--json", n2)
+	conn.ExecContext(context.Background(), "ROLLBACK")
+	run := decodeRun(t, r)
+	if r.code != 1 || run.Status != "failed" || run.Error == nil || !strings.Contains(run.Error.Message, "locked") {
+		t.Fatalf("import on a locked SQLite file: exit %d, %+v\n%s", r.code, run, r.stderr)
+	}
+	after, _ := filepath.Glob(filepath.Join(dir, "data", "outbox", "*.eml"))
+	if len(after) != len(before)+1 {
+		t.Fatalf("outbox went from %d to %d mails, want the locked attempt's mail", len(before), len(after))
+	}
 }
