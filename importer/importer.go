@@ -41,9 +41,17 @@ type Importer struct {
 	config string // the --config path to put into the approve command, "" for the default
 	// Progress, when set, is told how many bytes of the file were read (for a progress bar).
 	Progress func(read, total int64)
-	// Status, when set, is told what a long step is doing ("applying 1,234 changes…"); the
-	// command line prints it on a terminal.
+	// Status, when set, is told what a long step is doing ("loading the stored state"); the
+	// command line shows it on a terminal.
 	Status func(msg string)
+	// Applying, when set, is told how many of the plan's changes the apply has written.
+	Applying func(done, total int)
+}
+
+func (im *Importer) status(msg string) {
+	if im.Status != nil {
+		im.Status(msg)
+	}
 }
 
 // Params are New's arguments. Now and Logger are optional.

@@ -218,6 +218,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		return nil, fmt.Errorf("%s: file is larger than the size limit: %d bytes, limit %d (the tenant's max_file_size); nothing was read",
 			run.File.Name, run.File.Size, max)
 	}
+	im.status("loading the stored state")
 	st, err := im.store.LoadState(ctx, t.ID)
 	if err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
@@ -270,6 +271,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	for _, s := range res.Skipped {
 		fin.Skipped = append(fin.Skipped, diff.Skipped{Type: s.Type, Key: s.Key, Group: s.Group, Member: s.Member})
 	}
+	im.status("comparing with the stored state")
 	plan, warnings, err := d.Finish(fin)
 	if err != nil {
 		return nil, err
@@ -284,13 +286,8 @@ func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan)
 	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(plan.Persons), "groups", len(plan.Groups), "memberships", len(plan.Memberships))
 	run.Status = runs.Completed
 	im.finish(run)
-	n := len(plan.Persons) + len(plan.Groups) + len(plan.Memberships)
-	if im.Status != nil && n > 0 {
-		start := time.Now()
-		im.Status(fmt.Sprintf("applying %d changes in one transaction…", n))
-		defer func() { im.Status(fmt.Sprintf("applied in %s", time.Since(start).Round(time.Millisecond))) }()
-	}
-	if err := im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC()}); err != nil {
+	im.status("applying the changes in one transaction")
+	if err := im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC(), Progress: im.Applying}); err != nil {
 		return err
 	}
 	// The record saved inside the transaction was stamped before it; the duration the mail
@@ -346,7 +343,8 @@ func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, plan *chang
 	}
 	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(now.Persons), "groups", len(now.Groups),
 		"memberships", len(now.Memberships), "held_removals", len(held.Persons)+len(held.Groups)+len(held.Memberships))
-	return im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC(), Hold: data})
+	im.status("applying the inserts and updates in one transaction")
+	return im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC(), Hold: data, Progress: im.Applying})
 }
 
 // supersede closes older held runs of the tenant: a newer run's plan replaces theirs. Only a

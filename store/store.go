@@ -101,6 +101,9 @@ type ApplyParams struct {
 	// Hold, when not nil, is the encoded plan the run holds for approval (the run's status
 	// should be held); it needs Run.
 	Hold []byte
+	// Progress, when set, is told now and then how many of the plan's changes are written
+	// (for a progress display; the commit comes after the last call). It must be quick.
+	Progress func(done, total int)
 }
 
 // ListRunsParams filter ListRuns. Zero values mean no filter; Limit 0 means 100.

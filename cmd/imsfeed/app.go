@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/mattn/go-isatty"
 
@@ -27,6 +29,9 @@ type app struct {
 	configFlag     string
 	logFormat      string
 	logLevel       string
+	verbose        bool
+	// logw is where log lines go: stderr, or through the progress line while one is drawn.
+	logw *switchWriter
 
 	cfg    *config.Config
 	store  store.Store
@@ -37,7 +42,7 @@ type app struct {
 const usage = `imsfeed imports a school owner's nightly IMS Enterprise 1.1 export, holds
 suspiciously large changes for an operator, and mails a status log of every attempt.
 
-Usage: imsfeed [--config FILE] [--log-format text|json] COMMAND ...
+Usage: imsfeed [--config FILE] [-v] [--log-format text|json] [--log-level L] COMMAND ...
 
 Commands:
   demo                                        the nightly story on the embedded default
@@ -69,7 +74,8 @@ func newApp(args []string, stdout, stderr *os.File) (*app, []string, error) {
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	fs.StringVar(&a.configFlag, "config", "", "config file")
 	fs.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&a.logLevel, "log-level", "", "log level: debug, info, warn, error (default info; warn on a terminal without -v)")
+	fs.BoolVar(&a.verbose, "v", false, "log INFO lines on a terminal too (a terminal shows only warnings and errors by default)")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -85,16 +91,24 @@ func newApp(args []string, stdout, stderr *os.File) (*app, []string, error) {
 		fmt.Fprint(stderr, usage)
 		return nil, nil, usagef("no command given")
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
-		return nil, nil, usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
+	// A person at a terminal sees progress and the result; the INFO lines are for logs
+	// (a service, cron, a pipe) and for -v.
+	level := slog.LevelInfo
+	if a.isTerminal() && !a.verbose {
+		level = slog.LevelWarn
+	}
+	if a.logLevel != "" {
+		if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
+			return nil, nil, usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
+		}
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	a.logw = &switchWriter{w: stderr}
 	switch a.logFormat {
 	case "text":
-		a.log = slog.New(slog.NewTextHandler(stderr, opts))
+		a.log = slog.New(slog.NewTextHandler(a.logw, opts))
 	case "json":
-		a.log = slog.New(slog.NewJSONHandler(stderr, opts))
+		a.log = slog.New(slog.NewJSONHandler(a.logw, opts))
 	default:
 		return nil, nil, usagef("--log-format %q: want text or json", a.logFormat)
 	}
@@ -277,6 +291,25 @@ func (a *app) close() {
 
 func (a *app) isTerminal() bool {
 	return isatty.IsTerminal(a.stderr.Fd())
+}
+
+// switchWriter is the log's output, switched to the progress line while one is drawn.
+type switchWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *switchWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	w := s.w
+	s.mu.Unlock()
+	return w.Write(b)
+}
+
+func (s *switchWriter) set(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
 }
 
 // flags builds a command's flag set with its help text and example.

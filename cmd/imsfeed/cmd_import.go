@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
@@ -126,8 +127,9 @@ func (a *app) cmdImport(ctx context.Context, args []string, dryRun bool) error {
 		return usageError{err.Error()}
 	}
 	im := a.importer()
-	a.showProgress(im, *asJSON)
+	stop := a.showProgress(ctx, im, *asJSON)
 	run, err := im.ImportFile(ctx, t, pos[0], importer.ImportOptions{DryRun: dryRun})
+	stop()
 	if err != nil {
 		return err
 	}
@@ -178,12 +180,20 @@ func (a *app) nextSteps(run *runs.Run) {
 	}
 }
 
-// showProgress draws a bar for the read and a line for the apply, on a terminal only (never
-// with --json or when stderr is a file or pipe).
-func (a *app) showProgress(im *importer.Importer, asJSON bool) {
+// showProgress shows the run's phases, the read and the apply on one line of the terminal,
+// and routes log lines above it, until the returned stop; never with --json or when stderr is
+// a file or a pipe.
+func (a *app) showProgress(ctx context.Context, im *importer.Importer, asJSON bool) (stop func()) {
 	if asJSON || !a.isTerminal() {
-		return
+		return func() {}
 	}
-	im.Progress = newProgressBar(a.stderr, "reading").update
-	im.Status = func(msg string) { fmt.Fprintln(a.stderr, msg) }
+	p := newProgress(a.stderr, time.Now)
+	im.Progress, im.Status, im.Applying = p.bytes, p.status, p.applying
+	a.logw.set(p)
+	end := p.run(ctx)
+	return func() {
+		end()
+		a.logw.set(a.stderr)
+		im.Progress, im.Status, im.Applying = nil, nil, nil
+	}
 }

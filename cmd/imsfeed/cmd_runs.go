@@ -58,8 +58,9 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 		if err != nil {
 			return usageError{err.Error()}
 		}
-		a.showProgress(im, *asJSON)
+		stop := a.showProgress(ctx, im, *asJSON)
 		run, err := im.Run(ctx, t)
+		stop()
 		if err != nil {
 			return err
 		}
@@ -258,7 +259,10 @@ func (a *app) cmdDecide(ctx context.Context, args []string, approve bool) error 
 	d := importer.Decision{RunID: id, By: *by, Reason: *reason}
 	var r *runs.Run
 	if approve {
-		r, err = a.importer().Approve(ctx, d)
+		im := a.importer()
+		stop := a.showProgress(ctx, im, *asJSON)
+		r, err = im.Approve(ctx, d)
+		stop()
 	} else {
 		r, err = a.importer().Reject(ctx, d)
 	}

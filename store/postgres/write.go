@@ -60,7 +60,7 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		direct[i] = ok
 	}
 	if direct[0] {
-		err := copyInto(ctx, tx, "groups", []string{"tenant", "key", "source", "name", "types", "parents", "attrs", "hash", "is_course"},
+		err := copyInto(ctx, tx, w, "groups", []string{"tenant", "key", "source", "name", "types", "parents", "attrs", "hash", "is_course"},
 			len(p.Groups), func(i int) []any {
 				x := &p.Groups[i]
 				g := &x.Group
@@ -72,7 +72,7 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		has[0] = [7]bool{}
 	}
 	if direct[1] {
-		err := copyInto(ctx, tx, "persons", []string{"tenant", "key", "source", "name", "attrs", "hash"},
+		err := copyInto(ctx, tx, w, "persons", []string{"tenant", "key", "source", "name", "attrs", "hash"},
 			len(p.Persons), func(i int) []any {
 				r := &p.Persons[i].Person
 				return []any{w.Tenant, r.Key, r.Source, r.Name, sqlstore.JSON(r.Attrs), r.Hash[:]}
@@ -83,7 +83,7 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		has[1] = [7]bool{}
 	}
 	if direct[2] {
-		err := copyInto(ctx, tx, "memberships", []string{"tenant", "group_key", "member_key", "role", "member_type", "attrs", "hash"},
+		err := copyInto(ctx, tx, w, "memberships", []string{"tenant", "group_key", "member_key", "role", "member_type", "attrs", "hash"},
 			len(p.Memberships), func(i int) []any {
 				m := &p.Memberships[i].Membership
 				return []any{w.Tenant, m.Group, m.Member, m.Role, sqlstore.MemberType(m.MemberType), sqlstore.JSON(m.Attrs), m.Hash[:]}
@@ -94,7 +94,7 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		has[2] = [7]bool{}
 	}
 	if len(p.Groups) > 0 && !direct[0] {
-		err := copyRows(ctx, tx, `CREATE TEMP TABLE imsfeed_g (op smallint, key text, source text, name text,
+		err := copyRows(ctx, tx, w, `CREATE TEMP TABLE imsfeed_g (op smallint, key text, source text, name text,
   types jsonb, parents jsonb, attrs jsonb, hash bytea, is_course boolean) ON COMMIT DROP`,
 			"imsfeed_g", "key", removals(0), []string{"op", "key", "source", "name", "types", "parents", "attrs", "hash", "is_course"},
 			len(p.Groups), func(i int) []any {
@@ -107,7 +107,7 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		}
 	}
 	if len(p.Persons) > 0 && !direct[1] {
-		err := copyRows(ctx, tx, `CREATE TEMP TABLE imsfeed_p (op smallint, key text, source text, name text,
+		err := copyRows(ctx, tx, w, `CREATE TEMP TABLE imsfeed_p (op smallint, key text, source text, name text,
   attrs jsonb, hash bytea) ON COMMIT DROP`,
 			"imsfeed_p", "key", removals(1), []string{"op", "key", "source", "name", "attrs", "hash"},
 			len(p.Persons), func(i int) []any {
@@ -120,7 +120,7 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		}
 	}
 	if len(p.Memberships) > 0 && !direct[2] {
-		err := copyRows(ctx, tx, `CREATE TEMP TABLE imsfeed_m (op smallint, group_key text, member_key text, role text,
+		err := copyRows(ctx, tx, w, `CREATE TEMP TABLE imsfeed_m (op smallint, group_key text, member_key text, role text,
   member_type smallint, attrs jsonb, hash bytea) ON COMMIT DROP`,
 			"imsfeed_m", "group_key, member_key, role", removals(2), []string{"op", "group_key", "member_key", "role", "member_type", "attrs", "hash"},
 			len(p.Memberships), func(i int) []any {
@@ -180,7 +180,7 @@ FROM imsfeed_p t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key AND x.status
 }
 
 // copyInto fills a table with COPY.
-func copyInto(ctx context.Context, tx *sql.Tx, table string, cols []string, n int, row func(int) []any) error {
+func copyInto(ctx context.Context, tx *sql.Tx, w *sqlstore.Write, table string, cols []string, n int, row func(int) []any) error {
 	st, err := tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
 	if err != nil {
 		return err
@@ -190,6 +190,7 @@ func copyInto(ctx context.Context, tx *sql.Tx, table string, cols []string, n in
 			st.Close()
 			return fmt.Errorf("copy %s row %d: %w", table, i+1, err)
 		}
+		w.Wrote()
 	}
 	if _, err := st.ExecContext(ctx); err != nil {
 		st.Close()
@@ -201,11 +202,11 @@ func copyInto(ctx context.Context, tx *sql.Tx, table string, cols []string, n in
 // copyRows creates a temporary table and fills it with COPY. When the rows include removals,
 // their key is indexed, so a removal finds its row by index whichever way the planner joins;
 // statistics let it choose hash joins for big tables.
-func copyRows(ctx context.Context, tx *sql.Tx, create, table, key string, index bool, cols []string, n int, row func(int) []any) error {
+func copyRows(ctx context.Context, tx *sql.Tx, w *sqlstore.Write, create, table, key string, index bool, cols []string, n int, row func(int) []any) error {
 	if _, err := tx.ExecContext(ctx, create); err != nil {
 		return err
 	}
-	if err := copyInto(ctx, tx, table, cols, n, row); err != nil {
+	if err := copyInto(ctx, tx, w, table, cols, n, row); err != nil {
 		return err
 	}
 	if index {

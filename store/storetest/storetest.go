@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SupersedeHeld", testSupersedeHeld},
 		{"PurgeTrash", testPurgeTrash},
 		{"Locks", testLocks},
+		{"ApplyProgress", testApplyProgress},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -818,4 +819,42 @@ func testLocks(t *testing.T, s store.Store) {
 		t.Fatalf("lock after all releases: %v", err)
 	}
 	again()
+}
+
+// Apply tells its progress as it writes (a progress display shows the apply moving), ending at
+// all of the plan's changes, for a bulk initial load and for a mixed plan alike.
+func testApplyProgress(t *testing.T, s store.Store) {
+	tenant := tenantName("progress")
+	big := &change.Plan{Tenant: tenant, Mode: "snapshot"}
+	for i := range 2500 {
+		big.Persons = append(big.Persons, change.Person{Op: change.Insert, Person: person(fmt.Sprintf("p%04d", i), "Pupil")})
+	}
+	mixed := &change.Plan{Tenant: tenant, Mode: "snapshot", BaseVersion: 1,
+		Persons: []change.Person{
+			{Op: change.Update, Person: person("p0001", "Renamed Pupil")},
+			{Op: change.Delete, Person: record.Person{Key: "p0002"}},
+			{Op: change.Insert, Person: person("new", "New Pupil")},
+		}}
+	for _, p := range []*change.Plan{big, mixed} {
+		var calls [][2]int
+		run := newRun(t, s, tenant, runs.Running)
+		run.Status = runs.Completed
+		err := s.Apply(context.Background(), store.ApplyParams{Plan: p, Run: run, Now: now,
+			Progress: func(done, total int) { calls = append(calls, [2]int{done, total}) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(p.Persons)
+		if len(calls) == 0 || calls[len(calls)-1] != [2]int{n, n} {
+			t.Fatalf("apply of %d changes: progress %v, want it to end at %d of %d", n, calls, n, n)
+		}
+		for i := 1; i < len(calls); i++ {
+			if calls[i][0] < calls[i-1][0] {
+				t.Errorf("progress went back: %v", calls)
+			}
+		}
+		if n > 2000 && len(calls) < 2 {
+			t.Errorf("apply of %d changes told its progress only %d times", n, len(calls))
+		}
+	}
 }

@@ -72,7 +72,7 @@ var ZeroHash record.Hash
 // membership upserts, group removals and archivals, person trashings.
 func RowWriter(dollar bool) func(ctx context.Context, tx *sql.Tx, w *Write) error {
 	return func(ctx context.Context, tx *sql.Tx, w *Write) error {
-		rw := rowWriter{ctx: ctx, tx: tx, dollar: dollar}
+		rw := rowWriter{ctx: ctx, tx: tx, dollar: dollar, w: w}
 		defer rw.close()
 		t, p := w.Tenant, w.Plan
 		for _, x := range p.Groups {
@@ -140,6 +140,7 @@ type rowWriter struct {
 	tx     *sql.Tx
 	dollar bool
 	stmts  map[string]*sql.Stmt
+	w      *Write
 }
 
 func (w *rowWriter) exec(query string, args ...any) error {
@@ -155,6 +156,7 @@ func (w *rowWriter) exec(query string, args ...any) error {
 		w.stmts[query] = st
 	}
 	_, err := st.ExecContext(w.ctx, args...)
+	w.w.Wrote()
 	return err
 }
 

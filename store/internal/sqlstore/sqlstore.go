@@ -38,6 +38,22 @@ type Write struct {
 	Plan   *change.Plan
 	Now    any // encoded by Dialect.Time
 	RunID  any // int64, or nil when Apply has no run record
+	// Progress is ApplyParams.Progress; WritePlan reports through Wrote.
+	Progress func(done, total int)
+	done     int
+}
+
+// Wrote counts one change row written (or copied) and tells Progress every 1024 rows and at
+// the last.
+func (w *Write) Wrote() {
+	if w.Progress == nil {
+		return
+	}
+	w.done++
+	total := len(w.Plan.Persons) + len(w.Plan.Groups) + len(w.Plan.Memberships)
+	if w.done%1024 == 0 || w.done == total {
+		w.Progress(min(w.done, total), total)
+	}
 }
 
 // Core implements every store.Store method except LockTenant and Close.
@@ -181,7 +197,7 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 		}
 		after := v
 		if !plan.Empty() {
-			w := &Write{Tenant: tenant, Plan: plan, Now: c.d.Time(Micro(p.Now))}
+			w := &Write{Tenant: tenant, Plan: plan, Now: c.d.Time(Micro(p.Now)), Progress: p.Progress}
 			if p.Run != nil && p.Run.ID != 0 {
 				w.RunID = p.Run.ID
 			}
