@@ -227,6 +227,15 @@ func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) *Result {
 	var res *Result
 	var p store.LiveApplyParams
 	if req.Action.Writes() {
+		release, busy, err := s.lock(ctx, t, req)
+		if err != nil {
+			return s.internal(t, req, err)
+		}
+		if busy != nil {
+			return busy
+		}
+		// Held until the change set and its log entry are written.
+		defer release()
 		res, p, err = s.write(ctx, l, t, req)
 	} else {
 		res, err = s.read(ctx, l, t, req)

@@ -13,24 +13,11 @@ import (
 	"github.com/imsfeed/imsfeed/store"
 )
 
-// write runs a create, replace, update or delete: under the tenant's lock it reads what the
-// items touch, decides each item, lets the diff (event mode) make the change set with its
+// write runs a create, replace, update or delete; the caller holds the tenant's lock until the
+// result is applied. It reads what the items touch, decides each item, lets the diff (event mode) make the change set with its
 // cascades, checks the live safety filter and hands back what LiveApply is to write.
 func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Request) (*Result, store.LiveApplyParams, error) {
 	var p store.LiveApplyParams
-	wait := s.LockWait
-	if wait == 0 {
-		wait = defaultLockWait
-	}
-	release, err := s.Store.LockTenant(ctx, t.ID, wait)
-	if errors.Is(err, store.ErrLocked) {
-		return whole(fail(TargetIsBusy, "an import of this tenant is in progress; send the request again later"), req), p, nil
-	}
-	if err != nil {
-		return nil, p, err
-	}
-	defer release()
-
 	objs, err := l.LiveLoad(ctx, t.ID, query(req))
 	if err != nil {
 		return nil, p, err
@@ -419,4 +406,18 @@ func (s *Service) markRefusal(tenant string) bool {
 	}
 	s.refused[tenant] = now
 	return true
+}
+
+// lock takes the tenant's lock for a write, waiting LockWait; a nightly import holding it longer
+// is a busy answer, not a queue without bound.
+func (s *Service) lock(ctx context.Context, t *Tenant, req *Request) (release func(), busy *Result, err error) {
+	wait := s.LockWait
+	if wait == 0 {
+		wait = defaultLockWait
+	}
+	release, err = s.Store.LockTenant(ctx, t.ID, wait)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, whole(fail(TargetIsBusy, "an import of this tenant is in progress; send the request again later"), req), nil
+	}
+	return release, nil, err
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,12 +14,12 @@ import (
 	"github.com/imsfeed/imsfeed/store"
 )
 
-var msgSeq int
+var msgSeq atomic.Int64
 
 // soap builds a request as the reference client does: a UsernameToken with PasswordText (no
 // Nonce here: it is optional), a messageIdentifier, and the body element in its namespace.
 func soap(op, inner string) string {
-	msgSeq++
+	seq := msgSeq.Add(1)
 	ns := nsPMSMsg
 	switch {
 	case strings.Contains(op, "Group") && !strings.Contains(op, "Membership"):
@@ -29,7 +31,7 @@ func soap(op, inner string) string {
 		`<h:syncRequestHeaderInfo xmlns:h="%s"><h:messageIdentifier>test-%d-%d</h:messageIdentifier></h:syncRequestHeaderInfo>`+
 		`<o:Security s:mustUnderstand="1" xmlns:o="%s"><o:UsernameToken><o:Username>%s</o:Username><o:Password Type="%s">%s</o:Password></o:UsernameToken></o:Security>`+
 		`</s:Header><s:Body><%sRequest xmlns="%s">%s</%sRequest></s:Body></s:Envelope>`,
-		nsBind, time.Now().UnixNano(), msgSeq, nsWSSE, corpusUser, pwText, esc(corpusPass), op, ns, inner, op)
+		nsBind, time.Now().UnixNano(), seq, nsWSSE, corpusUser, pwText, esc(corpusPass), op, ns, inner, op)
 }
 
 func sid(key string) string { return `<sourcedId><identifier>` + key + `</identifier></sourcedId>` }
@@ -196,6 +198,39 @@ func TestLiveDeletesOverTheLimitAreRefusedWhole(t *testing.T) {
 		e.post(soap("deletePersons", del)).want(t, "with an allowance", "success", "")
 		if s := e.status(); s.Persons.Active != 10 {
 			t.Fatalf("after the allowance: %+v", s)
+		}
+	})
+}
+
+// TestConcurrentWritesAllApply: concurrent writes of one tenant queue on its lock and each
+// applies (the lock is held until the change set is written, not only while it is made).
+func TestConcurrentWritesAllApply(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		e.h.Service.LockWait = 30 * time.Second
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var bad []statusOf
+		for w := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 4 {
+					a := e.post(soap("replacePerson", sid(fmt.Sprintf("P%d", i))+personXMLIn("W", fmt.Sprint(w, i), "")))
+					if len(a.statuses) == 0 || a.statuses[0].major != "success" {
+						mu.Lock()
+						bad = append(bad, a.statuses...)
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if len(bad) > 0 {
+			t.Fatalf("concurrent writes failed: %+v", bad)
+		}
+		if s := e.status(); s.StateVersion != 24 || s.Persons.Active != 4 {
+			t.Fatalf("24 replaces of 4 persons: %+v", s)
 		}
 	})
 }
