@@ -7,6 +7,7 @@
 //	bench case NAME FILE                                 run one case here; print its JSON result
 //	bench list                                           list the cases
 //	bench cleanup FILE                                   drop what the import cases made for FILE
+//	bench live [-seconds N]                              the live channel's requests/s and latency (live.go)
 //
 // To add a benchmark, add a case to the cases table; `table` measures it like the others and
 // shows its time relative to the tokens case. The import cases (import.go) run the real importer
@@ -24,6 +25,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/imsfeed/imsfeed/importer"
 )
@@ -48,7 +50,8 @@ func main() {
 const usage = `usage: bench table [-runs N] [-cases a,b] FILE...
        bench case NAME FILE
        bench list
-       bench cleanup FILE`
+       bench cleanup FILE
+       bench live [-seconds N]`
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -85,6 +88,13 @@ func run(ctx context.Context, args []string) error {
 			fmt.Printf("%-16s %s\n", c.name, c.about)
 		}
 		return nil
+	case "live":
+		fs := flag.NewFlagSet("live", flag.ContinueOnError)
+		secs := fs.Float64("seconds", 3, "how long each measurement runs")
+		if err := fs.Parse(args[1:]); err != nil {
+			return fmt.Errorf("%w: %s", errUsage, usage)
+		}
+		return benchLive(ctx, os.Stdout, time.Duration(*secs*float64(time.Second)))
 	case "cleanup":
 		if len(args) != 2 {
 			return fmt.Errorf("%w: %s", errUsage, usage)

@@ -12,6 +12,8 @@
 #
 # night-50 is a whole night of `run --all --parallel 2`: 50 small tenants on local folders whose
 # files the SIS left an hour before, with the default settle time (bench/night.go). It runs once.
+# bench live: the live channel (IMS ES over TLS with keep-alive, 1 and 8 clients) on SQLite and
+# the same PostgreSQL, against a bare net/http TLS handler (bench/live.go). BENCH_LIVE=0 skips it.
 #   BENCH_SIZES="30"     only the 30 MB file (default "30 300")
 #   BENCH_RUNS=3         runs per case; the fastest counts (default 1)
 #   BENCH_CASES=...      cases to run (default: all; `go run ./bench list`)
@@ -34,7 +36,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM # so that the EXIT trap runs on ^C or kill as well
 
 cases=${BENCH_CASES:-tokens,read,read-validate,read-event,pg-initial,pg-unchanged,pg-1pct,sqlite-initial,sqlite-unchanged,sqlite-1pct,night-50}
-if [[ ,$cases, == *,pg-* && -z ${IMSFEED_BENCH_POSTGRES_URL:-} ]]; then
+if [[ (,$cases, == *,pg-* || ${BENCH_LIVE:-1} != 0) && -z ${IMSFEED_BENCH_POSTGRES_URL:-} ]]; then
 	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/imsfeed-pg.XXXXXX")
 	IMSFEED_BENCH_POSTGRES_URL=$(scripts/postgres.sh start "$pgdir")
 	echo "bench.sh: a throwaway PostgreSQL at $IMSFEED_BENCH_POSTGRES_URL" >&2
@@ -64,3 +66,8 @@ for size in ${BENCH_SIZES:-30 300}; do
 done
 
 "$tmp/bench" table -runs "${BENCH_RUNS:-1}" -cases "$cases" "${files[@]}"
+if [[ ${BENCH_LIVE:-1} != 0 ]]; then
+	echo
+	echo "The live channel (bench live: requests/s and latency per request, client and server on this machine):"
+	"$tmp/bench" live -seconds "${BENCH_LIVE_SECONDS:-3}"
+fi

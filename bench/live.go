@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	_ "github.com/lib/pq" // the cleanup's driver
+
+	"github.com/imsfeed/imsfeed/archive"
+	"github.com/imsfeed/imsfeed/live"
+	"github.com/imsfeed/imsfeed/live/imses"
+	"github.com/imsfeed/imsfeed/safety"
+	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/postgres"
+	"github.com/imsfeed/imsfeed/store/sqlite"
+)
+
+// The live channel's benchmark (`bench live`): requests/s and p50/p99 latency of readPerson,
+// replacePerson and a 100-person createPersons against the IMS ES endpoint over TLS with
+// keep-alive, with 1 and 8 concurrent clients, on SQLite and (with $IMSFEED_BENCH_POSTGRES_URL)
+// PostgreSQL; and the same for a bare net/http TLS handler answering a fixed body, the ceiling.
+// Client and server run in this one process, on the same cores.
+
+const (
+	liveUser    = "bench"
+	livePass    = "bench-pass"
+	livePersons = 2000 // persons loaded before the reads and replaces
+)
+
+type liveFigures struct {
+	store, op string
+	clients   int
+	n         int
+	perSecond float64
+	p50, p99  time.Duration
+	failures  int64
+}
+
+func benchLive(ctx context.Context, out io.Writer, d time.Duration) error {
+	var rows []liveFigures
+	dir, err := os.MkdirTemp("", "imsfeed-bench-live-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	type opened struct {
+		name  string
+		st    store.Store
+		clean func()
+	}
+	var stores []opened
+	sq, err := sqlite.Open(ctx, filepath.Join(dir, "state.db"))
+	if err != nil {
+		return err
+	}
+	stores = append(stores, opened{"sqlite", sq, func() {}})
+	if url := os.Getenv(envPostgres); url != "" {
+		pg, err := postgres.Open(ctx, url)
+		if err != nil {
+			return err
+		}
+		stores = append(stores, opened{"postgres", pg, func() { dropLiveTenant(url, "benchlive") }})
+	}
+	for _, s := range stores {
+		figs, err := benchLiveStore(ctx, s.name, s.st, d)
+		s.clean()
+		s.st.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		rows = append(rows, figs...)
+	}
+	bare, err := benchBare(ctx, d)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, bare...)
+
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "store\toperation\tclients\trequests\treq/s\tp50\tp99\tfailures\t")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%s\t%s\t%d\t\n", r.store, r.op, r.clients, r.n, r.perSecond,
+			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.failures)
+	}
+	return tw.Flush()
+}
+
+func dropLiveTenant(url, tenant string) {
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	for _, t := range []string{"persons", "groups", "memberships", "live_requests", "live_membership_ids"} {
+		_, _ = db.Exec("DELETE FROM "+t+" WHERE tenant = $1", tenant)
+	}
+	_, _ = db.Exec("DELETE FROM tenants WHERE id = $1", tenant)
+}
+
+var liveSeq atomic.Int64
+
+func liveEnvelope(op, ns, inner string) []byte {
+	return []byte(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header>` +
+		`<h:syncRequestHeaderInfo xmlns:h="http://www.imsglobal.org/services/common/imsMessBindSchema_v1p0"><h:messageIdentifier>bench-` +
+		fmt.Sprint(time.Now().UnixNano(), "-", liveSeq.Add(1)) + `</h:messageIdentifier></h:syncRequestHeaderInfo>` +
+		`<o:Security s:mustUnderstand="1" xmlns:o="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><o:UsernameToken>` +
+		`<o:Username>` + liveUser + `</o:Username><o:Password>` + livePass + `</o:Password></o:UsernameToken></o:Security></s:Header>` +
+		`<s:Body><` + op + `Request xmlns="` + ns + `">` + inner + `</` + op + `Request></s:Body></s:Envelope>`)
+}
+
+const pmsNS = "http://www.imsglobal.org/services/pms/xsd/imsPersonManMessSchema_v1p0"
+
+func livePerson(key, first string) string {
+	return `<sourcedId><identifier>` + key + `</identifier></sourcedId><person><name><partName><namePartType>First</namePartType><namePartValue>` + first +
+		`</namePartValue></partName><partName><namePartType>Last</namePartType><namePartValue>Bench</namePartValue></partName></name>` +
+		`<email>` + strings.ToLower(key) + `@example.org</email><userId><userIdValue>` + strings.ToLower(key) + `</userIdValue></userId>` +
+		`<institutionRole><institutionRoleType>Student</institutionRoleType><primaryRoleType>true</primaryRoleType></institutionRole></person>`
+}
+
+func createPersonsBody(prefix string, n int) []byte {
+	var b strings.Builder
+	b.WriteString("<personIdPairSet>")
+	for i := range n {
+		b.WriteString("<personIdPair>" + livePerson(fmt.Sprintf("%s%04d", prefix, i), "N") + "</personIdPair>")
+	}
+	b.WriteString("</personIdPairSet>")
+	return liveEnvelope("createPersons", pmsNS, b.String())
+}
+
+func benchLiveStore(ctx context.Context, name string, st store.Store, d time.Duration) ([]liveFigures, error) {
+	policy := safety.DefaultPolicy()
+	tenant := &live.Tenant{ID: "benchlive", Courses: archive.DefaultCoursePolicy(), Safety: policy}
+	h := &imses.Handler{Service: &live.Service{Store: st, LockWait: 30 * time.Second},
+		Auth: live.NewAuth([]live.Credential{{Username: liveUser, Password: livePass, Tenant: tenant}})}
+	srv := httptest.NewTLSServer(h)
+	defer srv.Close()
+	client := srv.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 16
+	url := srv.URL + "/ims/es/v1p0"
+	for i := 0; i < livePersons/100; i++ {
+		if err := post(client, url, createPersonsBody(fmt.Sprintf("L%02d", i), 100)); err != nil {
+			return nil, fmt.Errorf("load persons: %w", err)
+		}
+	}
+	key := func() string { i := rand.IntN(livePersons); return fmt.Sprintf("L%02d%04d", i/100, i%100) }
+	var batch atomic.Int64
+	ops := []struct {
+		name string
+		body func() []byte
+	}{
+		{"readPerson", func() []byte {
+			return liveEnvelope("readPerson", pmsNS, `<sourcedId><identifier>`+key()+`</identifier></sourcedId>`)
+		}},
+		{"replacePerson", func() []byte {
+			return liveEnvelope("replacePerson", pmsNS, livePerson(key(), fmt.Sprint("R", liveSeq.Add(1))))
+		}},
+		{"createPersons×100", func() []byte { return createPersonsBody(fmt.Sprintf("C%06d-", batch.Add(1)), 100) }},
+	}
+	var out []liveFigures
+	for _, op := range ops {
+		for _, clients := range []int{1, 8} {
+			f, err := measure(ctx, client, url, op.body, clients, d)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", op.name, err)
+			}
+			f.store, f.op = name, op.name
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// benchBare is the ceiling: a net/http TLS handler that reads the request and answers a fixed
+// body of a readPerson answer's size.
+func benchBare(ctx context.Context, d time.Duration) ([]liveFigures, error) {
+	answer := bytes.Repeat([]byte("x"), 1500)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		_, _ = w.Write(answer)
+	}))
+	defer srv.Close()
+	client := srv.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 16
+	body := func() []byte {
+		return liveEnvelope("readPerson", pmsNS, `<sourcedId><identifier>L000001</identifier></sourcedId>`)
+	}
+	var out []liveFigures
+	for _, clients := range []int{1, 8} {
+		f, err := measure(ctx, client, srv.URL, body, clients, d)
+		if err != nil {
+			return nil, err
+		}
+		f.store, f.op = "bare net/http", "fixed body"
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func post(c *http.Client, url string, body []byte) error {
+	resp, err := c.Post(url, "text/xml; charset=utf-8", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 || (bytes.Contains(b, []byte("<codeMajor>")) && bytes.Contains(b, []byte("<codeMajor>failure"))) {
+		return fmt.Errorf("HTTP %d: %.2000s", resp.StatusCode, b)
+	}
+	return nil
+}
+
+// measure runs clients workers sending requests for d and returns the figures.
+func measure(ctx context.Context, c *http.Client, url string, body func() []byte, clients int, d time.Duration) (liveFigures, error) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var failures atomic.Int64
+	var firstErr error
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				b := body()
+				t0 := time.Now()
+				err := post(c, url, b)
+				mine = append(mine, time.Since(t0))
+				if err != nil {
+					failures.Add(1)
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if len(lat) == 0 {
+		return liveFigures{}, fmt.Errorf("no request finished")
+	}
+	if failures.Load() == int64(len(lat)) {
+		return liveFigures{}, firstErr
+	}
+	if firstErr != nil {
+		fmt.Fprintf(os.Stderr, "bench live: %d of %d requests failed; the first: %v\n", failures.Load(), len(lat), firstErr)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	return liveFigures{clients: clients, n: len(lat), perSecond: float64(len(lat)) / elapsed.Seconds(),
+		p50: pct(0.50), p99: pct(0.99), failures: failures.Load()}, nil
+}
