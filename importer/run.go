@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -99,9 +100,33 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 	log := im.log.With("tenant", t.ID, "run", run.ID, "file", file.Name)
 	log.Info("import started", "size", file.Size, fetchWaitAttr(run))
 
-	plan, err := im.makePlan(ctx, t, path, run)
+	nw, na := len(run.Warnings), len(run.Attention)
+	plan, err := im.decide(ctx, t, path, run, o, log)
+	if errors.Is(err, store.ErrStateChanged) {
+		// The tenant's state moved while the file was read (an operator's trash or archive
+		// restore, say): plan once more against the new state rather than fail the night.
+		log.Info("the tenant's state changed while the file was read; planning again against the new state", "err", err)
+		run.Warnings, run.Attention = run.Warnings[:nw], run.Attention[:na]
+		run.Status, run.FinishedAt, run.PlanSHA256, run.Reason = runs.Running, nil, "", ""
+		plan, err = im.decide(ctx, t, path, run, o, log)
+	}
 	if err != nil {
 		return im.fail(ctx, t, run, err)
+	}
+	im.supersede(ctx, t, run)
+	log.Info("import finished", "status", run.Status, "sha256", run.File.SHA256, "persons", countLine(run.Counts.Persons),
+		"groups", countLine(run.Counts.Groups), "memberships", countLine(run.Counts.Memberships))
+	im.report(ctx, t, run, plan)
+	return run, nil
+}
+
+// decide makes the plan, lets the safety filter judge it, and applies or holds it. An
+// ErrStateChanged from the apply means the state moved since the plan was made (nothing was
+// changed); the caller may plan again.
+func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, run *runs.Run, o ImportOptions, log *slog.Logger) (*change.Plan, error) {
+	plan, err := im.makePlan(ctx, t, path, run)
+	if err != nil {
+		return nil, err
 	}
 	if o.Plan != nil {
 		o.Plan(plan)
@@ -115,26 +140,15 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 	if !run.Verdict.Passed {
 		log.Warn("safety filter tripped", "limits", tripSummary(run.Verdict))
 	}
-
 	switch {
 	case run.Verdict.Passed:
-		if err := im.apply(ctx, run, plan); err != nil {
-			return im.fail(ctx, t, run, err)
-		}
+		err = im.apply(ctx, run, plan)
 	case run.Verdict.OnTrip == safety.HoldRemovals:
-		if err := im.holdRemovals(ctx, run, plan); err != nil {
-			return im.fail(ctx, t, run, err)
-		}
+		err = im.holdRemovals(ctx, run, plan)
 	default:
-		if err := im.hold(ctx, run, plan); err != nil {
-			return im.fail(ctx, t, run, err)
-		}
+		err = im.hold(ctx, run, plan)
 	}
-	im.supersede(ctx, t, run)
-	log.Info("import finished", "status", run.Status, "sha256", run.File.SHA256, "persons", countLine(run.Counts.Persons),
-		"groups", countLine(run.Counts.Groups), "memberships", countLine(run.Counts.Memberships))
-	im.report(ctx, t, run, plan)
-	return run, nil
+	return plan, err
 }
 
 // dryRun makes the plan and the verdict and returns them as a run with status planned and no

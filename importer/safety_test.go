@@ -113,3 +113,54 @@ func TestTooLargeFileFailsBeforeItIsRead(t *testing.T) {
 		}
 	})
 }
+
+// TestTrashRestoreDuringAnImportReplansOnce: an operator's `trash restore` while a run reads
+// its file moves the state version; the run plans once more against the new state and
+// completes, instead of failing with "state changed". A state that moves during the second
+// read too fails the run, changing nothing.
+func TestTrashRestoreDuringAnImportReplansOnce(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		// No rolling window: this test removes 5% twice in a row.
+		e := newEnv(t, open, func(tn *config.Tenant) { tn.Safety.WindowDays = 0 })
+		wantStatus(t, e.imp(e.file("n1.xml", feedgen.Options{})), runs.Completed)
+		wantStatus(t, e.imp(e.file("n2.xml", feedgen.Options{DropPercent: 5})), runs.Completed)
+		trash, err := e.st.ListTrash(ctx, e.tenant.ID)
+		if err != nil || len(trash) < 3 {
+			t.Fatalf("trash: %v %d", err, len(trash))
+		}
+		// restoreDuringRead restores one trashed person the first times the file is read.
+		restoreDuringRead := func(times int) {
+			reads, last := 0, int64(-1)
+			e.im.Progress = func(read, total int64) {
+				first := last == -1 || read < last // a new read of the file
+				last = read
+				if !first || reads >= times {
+					return
+				}
+				if _, err := e.st.RestoreTrash(ctx, e.tenant.ID, []string{trash[reads].Key}); err != nil {
+					t.Error(err)
+				}
+				reads++
+			}
+		}
+		restoreDuringRead(1)
+		r := e.imp(e.file("n3.xml", feedgen.Options{}))
+		wantStatus(t, r, runs.Completed)
+		if st := e.status(); st.Persons.Active != 600 || st.Persons.Trashed != 0 || r.VersionBefore != st.StateVersion-1 {
+			t.Fatalf("after the re-planned run: %+v, run versions %d→%d", st, r.VersionBefore, r.VersionAfter)
+		}
+
+		wantStatus(t, e.imp(e.file("n4.xml", feedgen.Options{DropPercent: 5})), runs.Completed)
+		trash, _ = e.st.ListTrash(ctx, e.tenant.ID)
+		restoreDuringRead(2)
+		r = e.imp(e.file("n5.xml", feedgen.Options{}))
+		wantStatus(t, r, runs.Failed)
+		if r.Error == nil || !strings.Contains(r.Error.Message, "state changed") {
+			t.Fatalf("state moved during both reads: error %+v", r.Error)
+		}
+		if st := e.status(); st.Persons.Trashed != len(trash)-2 {
+			t.Fatalf("a failed run changed the state: %+v", st)
+		}
+	})
+}
