@@ -50,6 +50,15 @@ type Options struct {
 	// with the per-key state it holds anyway, so the reader's memory stays flat in file size;
 	// the reader's own check costs 8–16 bytes per record.
 	SkipDuplicateCheck bool
+	// Encoding "utf-8" reads the file as UTF-8 whatever its declaration says; "" follows the
+	// declaration (and fails a file declared single-byte that is evidently UTF-8).
+	Encoding string
+	// Limits against hostile or broken input; 0 means the default. MaxAttributes caps the
+	// attributes of one element, MaxRecordSize what one record (a membership: one member at a
+	// time) holds in memory, MaxTextSize one text node or attribute value, in bytes.
+	MaxAttributes int
+	MaxRecordSize int64
+	MaxTextSize   int64
 }
 
 // Handler receives the records. Records are fresh allocations; the handler may keep them.
@@ -122,6 +131,7 @@ func (e *Error) Error() string {
 
 // Read reads one IMS Enterprise file from r and hands its records to h. name is the file name
 // used in errors. Fatal input problems are returned as *Error; ctx is checked between records.
+// With an error, the Result (when not nil) holds what was read before it.
 func Read(ctx context.Context, r io.Reader, name string, opts Options, h Handler) (*Result, error) {
 	switch opts.Mode {
 	case "", ModeSnapshot, ModeEvent, ModeAuto:

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -30,6 +31,9 @@ func compileMappings(ms []Mapping) ([3][]compiledMapping, error) {
 		}
 		if m.Type < record.Persons || m.Type > record.Memberships {
 			return out, fmt.Errorf("mapping %q: unknown record type %d", m.Name, m.Type)
+		}
+		if err := ValidateMapping(m.XPath); err != nil {
+			return out, fmt.Errorf("mapping %q: %v", m.Name, err)
 		}
 		e, err := xpath.Compile(m.XPath)
 		if err != nil {
@@ -78,6 +82,9 @@ func (p *parser) xq(n, keepMember, keepRole int32) *xmlquery.Node {
 	nd := &p.nodes[n]
 	x := &xmlquery.Node{Type: xmlquery.ElementNode, Data: nd.local, LineNumber: int(nd.line)}
 	for _, at := range p.attrs[nd.a0:nd.a1] {
+		if SecretName(at.local) {
+			continue // no mapping can select a password
+		}
 		x.Attr = append(x.Attr, xmlquery.Attr{Name: xml.Name{Local: at.local}, Value: string(p.text[at.v0:at.v1])})
 	}
 	if nd.t1 > nd.t0 {
@@ -93,4 +100,22 @@ func (p *parser) xq(n, keepMember, keepRole int32) *xmlquery.Node {
 		xmlquery.AddChild(x, p.xq(c, keepMember, keepRole))
 	}
 	return x
+}
+
+// attrRef finds the attribute names an XPath names: @name and attribute::name.
+var attrRef = regexp.MustCompile(`(?:@|attribute\s*::)\s*([^\s/\[\]()=,|!<>*@]+)`)
+
+// ValidateMapping refuses an XPath that selects an attribute named like a password: a mapped
+// value is stored, and passwords never are.
+func ValidateMapping(xp string) error {
+	for _, m := range attrRef.FindAllStringSubmatch(xp, -1) {
+		name := m[1]
+		if i := strings.LastIndexByte(name, ':'); i >= 0 {
+			name = name[i+1:]
+		}
+		if SecretName(name) {
+			return fmt.Errorf("xpath %q selects attribute %q, which holds a password: passwords are never stored", clip(xp, 80), clip(m[1], quoteMax))
+		}
+	}
+	return nil
 }

@@ -236,7 +236,7 @@ func TestFatal(t *testing.T) {
 		{"empty root", head + "<enterprise/>", Options{}, 2, 1, "", "no records"},
 		{"wrong root", head + "<html><person/></html>", Options{}, 2, 1, "", "not <enterprise>"},
 		{"mismatch", head + "<enterprise>\n" + `<person><name></person>`, Options{}, 3, 15, "", "does not match <name>"},
-		{"truncated", head + "<enterprise>\n" + person("P1"), Options{}, 2, 1, "", "not closed"},
+		{"truncated", head + "<enterprise>\n" + person("P1"), Options{}, 3, 78, "", "the file ends before </enterprise> (truncated?)"},
 		{"unquoted", head + "<enterprise>\n<person recstatus=1>", Options{}, 3, 19, "", "quoted"},
 		{"dup attr", head + `<enterprise><person a="1" a="2"/></enterprise>`, Options{}, 2, 27, "", "repeated"},
 		{"bad entity", head + "<enterprise>\n<person>a &nbsp; b</person></enterprise>", Options{}, 3, 11, "", "bare '&'"},
@@ -252,7 +252,7 @@ func TestFatal(t *testing.T) {
 		{"dup membership", head + "<enterprise>\n<membership><sourcedid><id>G</id></sourcedid>\n<member><sourcedid><id>P</id></sourcedid><role roletype=\"Learner\"/></member>\n<member><sourcedid><id>P</id></sourcedid>\n<role roletype=\"01\"/></member></membership></enterprise>", Options{}, 6, 1, "G/P/01", "duplicate membership"},
 		{"too large", head + "<enterprise>" + manyPersons(100) + "</enterprise>", Options{MaxSize: 1000}, 0, 0, "", "size limit of 1000 bytes"},
 		{"xml decl late", "\n" + head + "<enterprise/>", Options{}, 2, 1, "", "XML declaration"},
-		{"cdata unclosed", head + "<enterprise><person><![CDATA[x", Options{}, 2, 21, "", "CDATA"},
+		{"cdata unclosed", head + "<enterprise><person><![CDATA[x", Options{}, 2, 31, "", "truncated"},
 		{"comment dashes", head + "<enterprise><!-- a -- b --></enterprise>", Options{}, 2, 20, "", "'--'"},
 	} {
 		_, _, err := readBytes(t, []byte(tc.in), "f.xml", tc.opts)

@@ -184,6 +184,9 @@ func (p *parser) leaves(a *record.Attrs, prefix string, n int32) {
 func (p *parser) extension(a *record.Attrs, prefix string, n int32) {
 	nd := &p.nodes[n]
 	for _, at := range p.attrs[nd.a0:nd.a1] {
+		if SecretName(at.local) {
+			continue // never stored: a password in clear
+		}
 		add(a, prefix+"@"+at.local, string(bytes.TrimSpace(p.text[at.v0:at.v1])))
 	}
 	if nd.first < 0 {
@@ -212,15 +215,15 @@ func (p *parser) checkDup(t record.Type, key string, line, col int) {
 	if !p.dupCheck {
 		return
 	}
-	if !p.seen[t].add(maphash.String(p.seed, key)) {
+	if first, ok := p.seen[t].add(maphash.String(p.seed, key), line); !ok {
 		what := strings.TrimSuffix(t.String(), "s")
-		p.failAt(line, col, key, "duplicate %s key: a snapshot file must list each %s once", what, what)
+		p.failAt(line, col, key, "duplicate %s key: a snapshot file must list each %s once; first at line %d", what, what, first)
 	}
 }
 
 func (p *parser) handlerErr(err error, line, col int, key string) {
 	if err != nil {
-		panic(fatal{fmt.Errorf("%s:%d:%d: record %s: %w", p.file, line, col, key, err)})
+		panic(fatal{fmt.Errorf("%s:%d:%d: record %s: %w", p.file, line, col, clip(key, keyMax), err)})
 	}
 }
 
@@ -235,7 +238,7 @@ func (p *parser) person(n int32) {
 	}
 	rs, v, ok := p.recstatus(n)
 	if !ok {
-		p.skip(record.Persons, line, col, key, "", "", "with invalid recstatus %q", v)
+		p.skip(record.Persons, line, col, key, "", "", "with invalid recstatus %q", clip(v, quoteMax))
 		return
 	}
 	per := &record.Person{Pos: record.Pos{Line: line, Column: col}, Key: key, Source: source, RecStatus: rs}
@@ -370,7 +373,7 @@ func (p *parser) group(n int32) {
 	}
 	rs, v, ok := p.recstatus(n)
 	if !ok {
-		p.skip(record.Groups, line, col, key, "", "", "with invalid recstatus %q", v)
+		p.skip(record.Groups, line, col, key, "", "", "with invalid recstatus %q", clip(v, quoteMax))
 		return
 	}
 	g := &record.Group{Pos: record.Pos{Line: line, Column: col}, Key: key, Source: source, RecStatus: rs}
@@ -530,7 +533,7 @@ func (p *parser) member(root, m int32) {
 	case "2":
 		mt = record.MemberGroup
 	default:
-		p.skip(record.Memberships, line, col, "", group, mkey, "with unknown idtype %q", idt)
+		p.skip(record.Memberships, line, col, "", group, mkey, "with unknown idtype %q", clip(idt, quoteMax))
 		return
 	}
 	roles := 0
@@ -553,7 +556,7 @@ func (p *parser) member(root, m int32) {
 			if rt == "" {
 				p.skip(record.Memberships, rl, rc, "", group, mkey, "role without roletype")
 			} else {
-				p.skip(record.Memberships, rl, rc, "", group, mkey, "with unknown role %q", rt)
+				p.skip(record.Memberships, rl, rc, "", group, mkey, "with unknown role %q", clip(rt, quoteMax))
 			}
 			continue
 		}
@@ -566,7 +569,7 @@ func (p *parser) member(root, m int32) {
 			}
 		}
 		if !ok {
-			p.skip(record.Memberships, rl, rc, "", group, mkey, "with invalid recstatus %q", v)
+			p.skip(record.Memberships, rl, rc, "", group, mkey, "with invalid recstatus %q", clip(v, quoteMax))
 			continue
 		}
 		ms := &record.Membership{
@@ -594,8 +597,8 @@ func (p *parser) member(root, m int32) {
 		key := ms.MembershipKey.String()
 		if p.dupCheck {
 			h := maphash.String(p.seed, group) ^ 0x9e3779b97f4a7c15*maphash.String(p.seed, mkey+"\x00"+code)
-			if !p.seen[record.Memberships].add(h) {
-				p.failAt(rl, rc, key, "duplicate membership (group, member, role): a snapshot file must list each once")
+			if first, ok := p.seen[record.Memberships].add(h, rl); !ok {
+				p.failAt(rl, rc, key, "duplicate membership (group, member, role): a snapshot file must list each once; first at line %d", first)
 			}
 		}
 		p.handlerErr(p.h.Membership(ms), rl, rc, key)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/imsfeed/imsfeed/record"
 )
@@ -43,6 +44,7 @@ type open struct {
 	q         string
 	node      int32
 	line, col int
+	secret    bool // a userid element or inside one: nothing in it is ever quoted
 }
 
 // fatal is the panic value that carries an *Error (or a handler error) to Read's recover.
@@ -91,7 +93,45 @@ type parser struct {
 	mGroupSet bool
 	mGroupOK  bool
 	mMembers  int
+
+	// limits, with the defaults applied
+	maxAttrs, maxRecord, maxText int
+	recLine, recCol              int                 // where the record being read began
+	attrSeen                     map[string]struct{} // duplicate check of a tag with many attributes
+
+	// tagSecret: the tag being read is a userid or has a password attribute; nothing read from
+	// here on in it is quoted in an error.
+	tagSecret bool
+
+	// unknown children of <enterprise> (a misspelled <pers0n>), warned per name
+	unknown   []unknownElem
+	inUnknown bool // inside one; uLine:uCol and uName say which
+	uKeyed    bool // the current one holds a sourcedid
+	uLine     int
+	uCol      int
+	uName     string
+	keyed     unknownElem // the first unknown element holding a sourcedid, and how many did
+
+	sniff *utf8Sniffer // UTF-8 evidence in a file declared single-byte
 }
+
+type unknownElem struct {
+	name             string
+	line, col, count int
+}
+
+// Default limits (Options.MaxAttributes, MaxRecordSize, MaxTextSize).
+const (
+	DefaultMaxAttributes = 100
+	DefaultMaxRecordSize = 32 << 20
+	DefaultMaxTextSize   = 4 << 20
+)
+
+// Sizes of what a record holds in memory, for MaxRecordSize.
+const (
+	nodeSize  = int(unsafe.Sizeof(node{}))
+	nattrSize = int(unsafe.Sizeof(nattr{}))
+)
 
 func newParser(ctx context.Context, file string, opts Options, h Handler, maps [3][]compiledMapping) *parser {
 	return &parser{
@@ -105,18 +145,99 @@ func newParser(ctx context.Context, file string, opts Options, h Handler, maps [
 		attrs: make([]nattr, 0, 32),
 		text:  make([]byte, 0, 4096),
 		seed:  maphash.MakeSeed(),
+
+		maxAttrs:  orDefault(opts.MaxAttributes, DefaultMaxAttributes),
+		maxRecord: orDefault(int(min(opts.MaxRecordSize, 1<<40)), DefaultMaxRecordSize),
+		maxText:   orDefault(int(min(opts.MaxTextSize, 1<<30)), DefaultMaxTextSize),
 	}
+}
+
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// quoteMax is how much of any input an error or warning quotes.
+const quoteMax = 40
+
+// clip cuts s to n characters, marking the cut with "…".
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := 0
+	for k := range s {
+		if i == n {
+			return s[:k] + "…"
+		}
+		i++
+	}
+	return s
+}
+
+// hidden reports whether input read now may be part of a password: inside a userid element,
+// or in a tag after an attribute named like a password (an unescaped quote in its value makes
+// the rest of the password read as names).
+func (p *parser) hidden() bool {
+	return p.tagSecret || (len(p.stack) > 0 && p.stack[len(p.stack)-1].secret)
+}
+
+const notShown = "(not shown: it may be part of a password)"
+
+// show is input as an error may quote it: cut short, or not at all where it may be a password.
+func (p *parser) show(s string) string {
+	if p.hidden() {
+		return notShown
+	}
+	return clip(s, quoteMax)
+}
+
+// showQ is show, quoted.
+func (p *parser) showQ(s string) string {
+	if p.hidden() {
+		return notShown
+	}
+	return strconv.Quote(clip(s, quoteMax))
+}
+
+// SecretName reports whether an attribute name looks like it holds a password; such
+// attributes are never stored, mapped or quoted.
+func SecretName(local string) bool {
+	l := strings.ToLower(local)
+	switch l {
+	case "pass", "pw", "pin":
+		return true
+	}
+	for _, s := range []string{"passw", "passo", "passph", "passc", "pwd", "secret", "kennwort", "wachtwoord", "losen", "lösen", "senha", "contrase", "haslo", "hasło", "salasana"} {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// truncated fails at the end of the input: the file was cut before its root element closed.
+func (p *parser) truncated() {
+	for p.pos < p.end {
+		p.adv()
+	}
+	p.failAt(p.line, p.col, "", "the file ends before </enterprise> (truncated?)")
 }
 
 // fail stops the read with a fatal error at the given position.
 func (p *parser) failAt(line, col int, key, format string, args ...any) {
-	panic(fatal{&Error{File: p.file, Line: line, Column: col, Key: key, Msg: fmt.Sprintf(format, args...)}})
+	panic(fatal{&Error{File: p.file, Line: line, Column: col, Key: clip(key, keyMax), Msg: fmt.Sprintf(format, args...)}})
 }
+
+// keyMax is how much of a record key an error or warning quotes.
+const keyMax = 100
 
 func (p *parser) fail(format string, args ...any) { p.failAt(p.line, p.col, "", format, args...) }
 
 func (p *parser) warn(line, col int, key, format string, args ...any) {
-	w := record.Warning{Line: line, Column: col, Key: key, Message: fmt.Sprintf(format, args...)}
+	w := record.Warning{Line: line, Column: col, Key: clip(key, keyMax), Message: fmt.Sprintf(format, args...)}
 	w.Kind = w.Class() // the messages say it: "repaired: …", "…; skipped", "… ignored"
 	p.res.Warnings = append(p.res.Warnings, w)
 }
@@ -128,23 +249,29 @@ func (p *parser) run(raw io.Reader) (res *Result, err error) {
 			if !ok {
 				panic(r)
 			}
-			res, err = nil, f.err
+			// What was read before the error, for `validate`.
+			if p.res.Mode == "" {
+				p.res.Mode = p.effectiveMode()
+			}
+			res, err = &p.res, f.err
 		}
 	}()
 	if p.opts.MaxSize > 0 {
 		raw = &limitReader{r: raw, max: p.opts.MaxSize}
 	}
-	dec, prefix, derr := decodeInput(raw)
+	dec, prefix, sniff, derr := decodeInput(raw, p.opts.Encoding)
 	p.rawPrefix = prefix
+	p.sniff = sniff
 	if derr != nil {
 		if p.opts.MaxSize > 0 && raw.(*limitReader).n > p.opts.MaxSize {
 			p.failAt(1, 1, "", "file is larger than the size limit of %d bytes", p.opts.MaxSize)
 		}
 		derr.File = p.file
-		return nil, derr
+		return &p.res, derr
 	}
 	p.r = dec
 	p.document()
+	p.checkSniff()
 	if p.res.Mode == "" {
 		p.res.Mode = p.effectiveMode()
 	}
@@ -295,7 +422,7 @@ func (p *parser) pi() {
 	}
 	for {
 		if !p.ensure(2) {
-			p.failAt(l, c, "", "unexpected end of file in processing instruction")
+			p.truncated()
 		}
 		if p.buf[p.pos] == '?' && p.buf[p.pos+1] == '>' {
 			p.advN(2)
@@ -306,11 +433,10 @@ func (p *parser) pi() {
 }
 
 func (p *parser) comment() {
-	l, c := p.line, p.col
 	p.advN(4)
 	for {
 		if !p.ensure(3) {
-			p.failAt(l, c, "", "unexpected end of file in comment")
+			p.truncated()
 		}
 		if p.buf[p.pos] == '-' && p.buf[p.pos+1] == '-' {
 			if p.buf[p.pos+2] != '>' {
@@ -325,13 +451,12 @@ func (p *parser) comment() {
 
 // doctype skips <!DOCTYPE ...> including an internal subset; nothing in it is used.
 func (p *parser) doctype() {
-	l, c := p.line, p.col
 	depth := 0
 	var quote byte
 	p.advN(2)
 	for {
 		if !p.fill() {
-			p.failAt(l, c, "", "unexpected end of file in DOCTYPE")
+			p.truncated()
 		}
 		b := p.buf[p.pos]
 		switch {
@@ -367,6 +492,9 @@ func (p *parser) char() []byte {
 	p.ensure(utf8.UTFMax)
 	r, size := utf8.DecodeRune(p.buf[p.pos:p.end])
 	if r == utf8.RuneError && size <= 1 {
+		if p.eof && !utf8.FullRune(p.buf[p.pos:p.end]) {
+			p.truncated()
+		}
 		p.fail("invalid UTF-8 (is the encoding declaration right?)")
 	}
 	if r == 0xFFFE || r == 0xFFFF {
@@ -412,10 +540,13 @@ func (p *parser) name() name {
 	p.nameBuf = nb
 	b := nb
 	if len(b) == 0 {
+		if !p.fill() {
+			p.truncated()
+		}
 		p.fail("expected a name")
 	}
 	if c := b[0]; c == '-' || c == '.' || (c >= '0' && c <= '9') {
-		p.fail("invalid name %q", b)
+		p.fail("invalid name %s", p.showQ(string(b)))
 	}
 	if n, ok := p.names[string(b)]; ok {
 		return n
@@ -428,7 +559,7 @@ func (p *parser) name() name {
 	if i := bytes.LastIndexByte(b, ':'); i >= 0 {
 		n.local = q[i+1:]
 		if n.local == "" || i == 0 {
-			p.fail("invalid name %q", q)
+			p.fail("invalid name %s", p.showQ(q))
 		}
 	}
 	if len(p.names) < 4096 { // bound the table against hostile input
@@ -443,10 +574,11 @@ func (p *parser) root() {
 	p.adv() // '<'
 	n := p.name()
 	if n.local != "enterprise" {
-		p.failAt(l, c, "", "root element is <%s>, not <enterprise>: not an IMS Enterprise file", n.q)
+		p.failAt(l, c, "", "root element is <%s>, not <enterprise>: not an IMS Enterprise file", clip(n.q, quoteMax))
 	}
 	// No records is fatal in a snapshot (it would empty the tenant) but, in event mode, a
 	// delta with nothing in it: a quiet night.
+	p.tagSecret = false
 	empty := p.attributes(-1)
 	if empty {
 		if p.opts.Mode == ModeEvent {
@@ -456,6 +588,7 @@ func (p *parser) root() {
 	}
 	p.stack = append(p.stack[:0], open{q: n.q, node: -1, line: l, col: c})
 	p.content()
+	p.unknownElements()
 	if p.records == 0 && p.effectiveMode() != ModeEvent {
 		p.failAt(l, c, "", "no records: the file has no <person>, <group> or <membership>")
 	}
@@ -466,14 +599,14 @@ func (p *parser) content() {
 	for {
 		top := &p.stack[len(p.stack)-1]
 		if !p.fill() {
-			p.failAt(top.line, top.col, "", "unexpected end of file: <%s> is not closed (truncated file?)", top.q)
+			p.truncated()
 		}
 		if p.buf[p.pos] != '<' {
 			p.chars(top.node)
 			continue
 		}
 		if !p.ensure(2) {
-			p.failAt(top.line, top.col, "", "unexpected end of file: <%s> is not closed (truncated file?)", top.q)
+			p.truncated()
 		}
 		switch p.buf[p.pos+1] {
 		case '/':
@@ -490,7 +623,7 @@ func (p *parser) content() {
 				p.cdata(top.node)
 			default:
 				if !p.ensure(9) {
-					p.failAt(top.line, top.col, "", "unexpected end of file: <%s> is not closed (truncated file?)", top.q)
+					p.truncated()
 				}
 				p.fail("unexpected markup %q inside an element", p.buf[p.pos:p.pos+2])
 			}
@@ -504,50 +637,124 @@ func (p *parser) content() {
 func (p *parser) startTag() {
 	l, c := p.line, p.col
 	p.adv()
+	secret := p.stack[len(p.stack)-1].secret
+	p.tagSecret = secret
 	n := p.name()
+	secret = secret || n.local == "userid"
+	p.tagSecret = secret
 	depth := len(p.stack) // 1: a child of <enterprise>
 	parent := p.stack[depth-1].node
 	idx := int32(-1)
 	if depth == 1 {
 		switch n.local {
 		case "person", "group", "membership", "properties":
+			p.recLine, p.recCol = l, c
 			p.beginRecord(n.local)
 			idx = p.newNode(n.local, -1, l, c)
+		case "comments":
+		default:
+			p.unknownStart(n.local, l, c)
 		}
 	} else if parent >= 0 {
 		idx = p.newNode(n.local, parent, l, c)
+	} else if p.inUnknown && n.local == "sourcedid" {
+		p.uKeyed = true
 	}
 	empty := p.attributes(idx)
 	if idx >= 0 {
 		p.nodes[idx].a1 = int32(len(p.attrs))
 	}
 	if empty {
+		if depth == 1 {
+			p.unknownEnd()
+		}
 		p.closed(idx, depth)
 		return
 	}
-	p.stack = append(p.stack, open{q: n.q, node: idx, line: l, col: c})
+	p.stack = append(p.stack, open{q: n.q, node: idx, line: l, col: c, secret: secret})
+}
+
+// unknownStart counts an unknown child of <enterprise>, per name.
+func (p *parser) unknownStart(local string, line, col int) {
+	p.inUnknown, p.uKeyed, p.uName, p.uLine, p.uCol = true, false, local, line, col
+	for i := range p.unknown {
+		if p.unknown[i].name == local {
+			p.unknown[i].count++
+			return
+		}
+	}
+	if len(p.unknown) < 100 {
+		p.unknown = append(p.unknown, unknownElem{name: local, line: line, col: col, count: 1})
+	}
+}
+
+// unknownEnd is called when a child of <enterprise> closes.
+func (p *parser) unknownEnd() {
+	if !p.inUnknown {
+		return
+	}
+	if p.uKeyed {
+		if p.keyed.count == 0 {
+			p.keyed = unknownElem{name: p.uName, line: p.uLine, col: p.uCol}
+		}
+		p.keyed.count++
+	}
+	p.inUnknown = false
+}
+
+// unknownElements warns about unknown children of <enterprise>, and fails a snapshot when one
+// holds a sourcedid: it is likely a misspelled record, which the snapshot would remove.
+func (p *parser) unknownElements() {
+	for _, u := range p.unknown {
+		times := "time"
+		if u.count > 1 {
+			times = "times"
+		}
+		p.warn(u.line, u.col, "", "unknown element <%s> inside <enterprise> ignored (%d %s): is it misspelled? (expected person, group, membership or properties)",
+			clip(u.name, quoteMax), u.count, times)
+	}
+	mode := p.res.Mode
+	if !p.modeSet {
+		mode = p.effectiveMode()
+	}
+	if p.keyed.count > 0 && mode == ModeSnapshot {
+		k := p.keyed
+		more := ""
+		if k.count > 1 {
+			more = fmt.Sprintf(" (%d such elements)", k.count)
+		}
+		p.failAt(k.line, k.col, "", "unknown element <%s> holds a sourcedid%s: in a snapshot the record it was meant to be would be removed; fix the name (person, group or membership)",
+			clip(k.name, quoteMax), more)
+	}
 }
 
 // endTag reads an end tag; it reports whether the root element closed.
 func (p *parser) endTag() bool {
 	l, c := p.line, p.col
 	p.advN(2)
+	p.tagSecret = false
 	n := p.name()
 	p.skipSpace()
 	if !p.fill() {
-		p.failAt(l, c, "", "unexpected end of file in end tag </%s>", n.q)
+		p.truncated()
 	}
 	if p.buf[p.pos] != '>' {
-		p.fail("expected '>' to end </%s>", n.q)
+		p.fail("expected '>' to end </%s>", p.show(n.q))
 	}
 	p.adv()
 	top := p.stack[len(p.stack)-1]
 	if n.q != top.q {
-		p.failAt(l, c, "", "end tag </%s> does not match <%s> opened at line %d, column %d", n.q, top.q, top.line, top.col)
+		if top.secret {
+			p.failAt(l, c, "", "end tag does not match the element opened at line %d, column %d %s", top.line, top.col, notShown)
+		}
+		p.failAt(l, c, "", "end tag </%s> does not match <%s> opened at line %d, column %d", clip(n.q, quoteMax), clip(top.q, quoteMax), top.line, top.col)
 	}
 	p.stack = p.stack[:len(p.stack)-1]
 	if len(p.stack) == 0 {
 		return true
+	}
+	if len(p.stack) == 1 {
+		p.unknownEnd()
 	}
 	p.closed(top.node, len(p.stack))
 	return false
@@ -574,11 +781,14 @@ func (p *parser) attributes(node int32) bool {
 	mark := len(p.text)
 	markA := len(p.attrs)
 	p.tmpQ = p.tmpQ[:0]
+	if len(p.attrSeen) > 0 {
+		clear(p.attrSeen)
+	}
 	for {
 		hadSpace := false
 		for {
 			if !p.fill() {
-				p.fail("unexpected end of file in a tag")
+				p.truncated()
 			}
 			if !isSpace(p.buf[p.pos]) {
 				break
@@ -595,7 +805,10 @@ func (p *parser) attributes(node int32) bool {
 			}
 			return false
 		case '/':
-			if !p.ensure(2) || p.buf[p.pos+1] != '>' {
+			if !p.ensure(2) {
+				p.truncated()
+			}
+			if p.buf[p.pos+1] != '>' {
 				p.fail("expected '/>'")
 			}
 			p.advN(2)
@@ -610,24 +823,28 @@ func (p *parser) attributes(node int32) bool {
 		}
 		l, c := p.line, p.col
 		an := p.name()
-		for _, q := range p.tmpQ {
-			if q == an.q {
-				p.failAt(l, c, "", "attribute %q repeated", an.q)
-			}
+		if SecretName(an.local) {
+			p.tagSecret = true
 		}
-		p.tmpQ = append(p.tmpQ, an.q)
+		if len(p.tmpQ) >= p.maxAttrs {
+			p.failAt(l, c, "", "more than %d attributes on one element (max_attributes)", p.maxAttrs)
+		}
+		p.repeatedAttr(an.q, l, c)
 		p.skipSpace()
-		if !p.fill() || p.buf[p.pos] != '=' {
-			p.fail("expected '=' after attribute %s", an.q)
+		if !p.fill() {
+			p.truncated()
+		}
+		if p.buf[p.pos] != '=' {
+			p.fail("expected '=' after attribute %s", p.show(an.q))
 		}
 		p.adv()
 		p.skipSpace()
 		if !p.fill() {
-			p.fail("unexpected end of file in a tag")
+			p.truncated()
 		}
 		q := p.buf[p.pos]
 		if q != '"' && q != '\'' {
-			p.fail("attribute %s: value must be quoted", an.q)
+			p.fail("attribute %s: value must be quoted", p.show(an.q))
 		}
 		p.adv()
 		v0 := int32(len(p.text))
@@ -637,15 +854,66 @@ func (p *parser) attributes(node int32) bool {
 			continue
 		}
 		p.attrs = append(p.attrs, nattr{local: an.local, v0: v0, v1: int32(len(p.text))})
+		if node >= 0 {
+			p.checkRecord()
+		}
 	}
+}
+
+// repeatedAttr fails when the tag already has attribute q: a scan of the few names a tag
+// usually has, and a set once there are many, so the check stays linear.
+func (p *parser) repeatedAttr(q string, l, c int) {
+	const scan = 16
+	if len(p.tmpQ) < scan {
+		for _, x := range p.tmpQ {
+			if x == q {
+				p.failAt(l, c, "", "attribute %s repeated", p.showQ(q))
+			}
+		}
+		p.tmpQ = append(p.tmpQ, q)
+		return
+	}
+	if p.attrSeen == nil {
+		p.attrSeen = make(map[string]struct{})
+	}
+	if len(p.attrSeen) == 0 {
+		for _, x := range p.tmpQ {
+			p.attrSeen[x] = struct{}{}
+		}
+	}
+	if _, dup := p.attrSeen[q]; dup {
+		p.failAt(l, c, "", "attribute %s repeated", p.showQ(q))
+	}
+	p.attrSeen[q] = struct{}{}
+	p.tmpQ = append(p.tmpQ, q)
+}
+
+// checkRecord fails when the record being read holds more than max_record_size in memory
+// (a membership holds one member at a time).
+func (p *parser) checkRecord() {
+	if !p.inRec {
+		return
+	}
+	if len(p.text)+len(p.nodes)*nodeSize+len(p.attrs)*nattrSize > p.maxRecord {
+		p.failAt(p.recLine, p.recCol, "", "this record is larger than %d bytes (max_record_size)", p.maxRecord)
+	}
+}
+
+// textTooLong fails at the start of a text node or attribute value longer than max_text_size.
+func (p *parser) textTooLong(l, c int) {
+	p.failAt(l, c, "", "text longer than %d bytes (max_text_size)", p.maxText)
 }
 
 // attrValue reads an attribute value up to the closing quote into p.text.
 func (p *parser) attrValue(q byte) {
 	l, c := p.line, p.col
+	v0 := len(p.text)
 	for {
 		if !p.fill() {
-			p.failAt(l, c, "", "unexpected end of file in an attribute value")
+			p.truncated()
+		}
+		if len(p.text)-v0 > p.maxText {
+			p.textTooLong(l, c)
 		}
 		b := p.buf[p.pos]
 		switch {
@@ -713,6 +981,9 @@ func (p *parser) entity() {
 			}
 		}
 	}
+	if !ok && semi < 0 && p.eof && p.end-p.pos <= 11 {
+		p.truncated()
+	}
 	if !ok {
 		if !p.opts.Lenient {
 			p.failAt(l, c, "", "bare '&' or unknown entity reference (escape it as &amp;; lenient mode repairs it)")
@@ -745,9 +1016,13 @@ func isXMLChar(r rune) bool {
 func (p *parser) chars(node int32) {
 	mark := len(p.text)
 	blank := true
+	l, c := p.line, p.col
 	for {
 		if p.pos >= p.end && !p.fill() {
 			break
+		}
+		if len(p.text)-mark > p.maxText {
+			p.textTooLong(l, c)
 		}
 		// fast path: plain printable ASCII
 		buf := p.buf[p.pos:p.end]
@@ -808,6 +1083,7 @@ done:
 		return
 	}
 	p.attachText(node, mark)
+	p.checkRecord()
 }
 
 // attachText makes p.text[mark:] part of node's text.
@@ -834,7 +1110,10 @@ func (p *parser) cdata(node int32) {
 	mark := len(p.text)
 	for {
 		if !p.ensure(3) {
-			p.failAt(l, c, "", "unexpected end of file in CDATA section")
+			p.truncated()
+		}
+		if len(p.text)-mark > p.maxText {
+			p.textTooLong(l, c)
 		}
 		if p.buf[p.pos] == ']' && p.buf[p.pos+1] == ']' && p.buf[p.pos+2] == '>' {
 			p.advN(3)
@@ -855,6 +1134,7 @@ func (p *parser) cdata(node int32) {
 		return
 	}
 	p.attachText(node, mark)
+	p.checkRecord()
 }
 
 func (p *parser) newNode(local string, parent int32, line, col int) int32 {
@@ -874,18 +1154,22 @@ func (p *parser) newNode(local string, parent int32, line, col int) int32 {
 		}
 		pn.last = idx
 	}
+	p.checkRecord()
 	return idx
 }
 
-// keySet is a set of 64-bit key hashes (open addressing, 0 = empty): about 8–16 bytes per
-// key, so duplicate detection stays small at millions of memberships.
+// keySet is a set of 64-bit key hashes (open addressing, 0 = empty) with the line where each
+// key was first seen: about 12–24 bytes per key, so duplicate detection stays small at
+// millions of memberships.
 type keySet struct {
 	slots []uint64
+	lines []int32
 	n     int
 }
 
-// add inserts h and reports whether it was new.
-func (s *keySet) add(h uint64) bool {
+// add inserts h, seen at line, and reports whether it was new; if not, the line it was first
+// seen at.
+func (s *keySet) add(h uint64, line int) (int, bool) {
 	if h == 0 {
 		h = 1
 	}
@@ -897,25 +1181,27 @@ func (s *keySet) add(h uint64) bool {
 		switch s.slots[i] {
 		case 0:
 			s.slots[i] = h
+			s.lines[i] = int32(min(line, 1<<31-1))
 			s.n++
-			return true
+			return 0, true
 		case h:
-			return false
+			return int(s.lines[i]), false
 		}
 	}
 }
 
 func (s *keySet) grow() {
-	old := s.slots
+	old, oldLines := s.slots, s.lines
 	size := 1024
 	if len(old) > 0 {
 		size = 2 * len(old)
 	}
 	s.slots = make([]uint64, size)
+	s.lines = make([]int32, size)
 	s.n = 0
-	for _, h := range old {
+	for i, h := range old {
 		if h != 0 {
-			s.add(h)
+			s.add(h, int(oldLines[i]))
 		}
 	}
 }
