@@ -43,8 +43,10 @@ test-short: ## the quick pass: vet and the unit tests; no PostgreSQL, no race de
 bench: ## the large benchmarks; prints MB/s, peak RSS and ratios
 	./scripts/bench.sh
 
-fuzz: ## long fuzzing of the reader (FUZZTIME=5m by default)
-	$(GO) test ./importer/ims -run '^$$' -fuzz FuzzRead -fuzztime $${FUZZTIME:-5m}
+fuzz: ## long fuzzing of the reader, the mail renderer and the config loader (FUZZTIME=5m each by default)
+	$(GO) test ./importer/ims -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $${FUZZTIME:-5m}
+	$(GO) test ./mailer -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $${FUZZTIME:-5m}
+	$(GO) test ./config -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $${FUZZTIME:-5m}
 
 vet: ## go vet and gofmt
 	$(GO) vet ./...

@@ -240,6 +240,9 @@ type PersonState struct {
 	Trashed bool
 	// Seen is the diff's scratch mark: the file mentioned this key. Stores leave it false.
 	Seen bool
+	// SeenLine is the diff's scratch too: the line where the file first mentioned the key, for
+	// a duplicate's error (it fits in the padding, so the state is no larger).
+	SeenLine int32
 }
 
 // GroupState is what the diff needs of a stored group.
@@ -249,7 +252,8 @@ type GroupState struct {
 	Archived bool
 	Course   bool
 	Parents  []string
-	Seen     bool // the diff's scratch mark, as in PersonState
+	Seen     bool  // the diff's scratch mark, as in PersonState
+	SeenLine int32 // as in PersonState
 }
 
 // MembershipState is what the diff needs of a stored membership.
@@ -257,8 +261,9 @@ type MembershipState struct {
 	Hash       record.Hash
 	MemberType record.MemberType
 	// Manual memberships were not made by the import; the import never touches them.
-	Manual bool
-	Seen   bool // the diff's scratch mark, as in PersonState
+	Manual   bool
+	Seen     bool  // the diff's scratch mark, as in PersonState
+	SeenLine int32 // as in PersonState
 }
 
 // State is a tenant's stored state as the diff reads it: every person (active and trashed),

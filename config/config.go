@@ -75,6 +75,13 @@ type Tenant struct {
 	Lenient bool `yaml:"lenient"`
 	// MaxFileSize rejects larger files, e.g. "2GB" (default 4GB; 0 means no limit).
 	MaxFileSize Size `yaml:"max_file_size"`
+	// Encoding "utf-8" reads the files as UTF-8 whatever they declare; "" follows the declaration.
+	Encoding string `yaml:"encoding"`
+	// Limits against hostile or broken files (ims.Options): attributes on one element, what one
+	// record holds in memory, one text node or attribute value.
+	MaxAttributes int  `yaml:"max_attributes"`
+	MaxRecordSize Size `yaml:"max_record_size"`
+	MaxTextSize   Size `yaml:"max_text_size"`
 	// Courses says which groups are courses and whether they are archived.
 	Courses archive.CoursePolicy `yaml:"courses"`
 	Safety  safety.Policy        `yaml:"safety"`
@@ -221,10 +228,14 @@ func DefaultTenant(id string) Tenant {
 		Mode:        ModeSnapshot,
 		Schedule:    defaultSchedule,
 		MaxFileSize: defaultMaxSize,
-		Courses:     archive.DefaultCoursePolicy(),
-		Safety:      safety.DefaultPolicy(),
-		StaleAfter:  defaultStaleAfter,
-		Source:      source.Config{Pattern: "*.xml"},
+
+		MaxAttributes: ims.DefaultMaxAttributes,
+		MaxRecordSize: ims.DefaultMaxRecordSize,
+		MaxTextSize:   ims.DefaultMaxTextSize,
+		Courses:       archive.DefaultCoursePolicy(),
+		Safety:        safety.DefaultPolicy(),
+		StaleAfter:    defaultStaleAfter,
+		Source:        source.Config{Pattern: "*.xml"},
 	}
 }
 
@@ -346,7 +357,9 @@ func (c *Config) Validate() error {
 			}
 			for name, xp := range m {
 				if strings.TrimSpace(xp) == "" {
-					bad("%s: mappings.%s.%s: empty XPath", key("mappings"), typ, name)
+					bad("%s: mappings.%s.%s: empty XPath", key("mappings."+typ+"."+name), typ, name)
+				} else if err := ims.ValidateMapping(xp); err != nil {
+					bad("%s: mappings.%s.%s: %v", key("mappings."+typ+"."+name), typ, name, err)
 				}
 			}
 		}
@@ -362,6 +375,20 @@ func (c *Config) Validate() error {
 			if _, err := time.LoadLocation(t.Timezone); err != nil {
 				bad("%s: timezone %q is not an IANA time zone name (e.g. Europe/Oslo): %v", key("timezone"), t.Timezone, err)
 			}
+		}
+		switch strings.ToLower(t.Encoding) {
+		case "", "utf-8", "utf8":
+		default:
+			bad("%s: encoding %q: only utf-8 can be set (it overrides the files' declaration); leave it out to follow the declaration", key("encoding"), t.Encoding)
+		}
+		if t.MaxAttributes <= 0 {
+			bad("%s: max_attributes must be at least 1", key("max_attributes"))
+		}
+		if t.MaxRecordSize <= 0 {
+			bad("%s: max_record_size must be more than 0", key("max_record_size"))
+		}
+		if t.MaxTextSize <= 0 {
+			bad("%s: max_text_size must be more than 0", key("max_text_size"))
 		}
 	}
 	errs = append(errs, validateES(c)...)

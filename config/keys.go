@@ -93,6 +93,9 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int) 
 	case reflect.Map:
 		if n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
+				if lines != nil {
+					lines[join(path, n.Content[i].Value)] = n.Content[i].Line
+				}
 				if err := checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), lines); err != nil {
 					return err
 				}

@@ -71,7 +71,7 @@ type Differ struct {
 	changed      map[record.MembershipKey]*record.Membership
 	changedOrder []record.MembershipKey
 	fresh        newMemberships
-	memberGone   map[record.MembershipKey]bool // recstatus 3 or status 0
+	memberGone   map[record.MembershipKey]int32 // recstatus 3 or status 0, with its line
 
 	warnings []record.Warning
 	notices  []change.Notice
@@ -87,10 +87,11 @@ type Differ struct {
 // changes. The diff finds duplicates with the per-key marks it keeps anyway, so the reader
 // need not hold a set of every key.
 type DuplicateError struct {
-	Type  record.Type
-	Key   string
-	Pos   record.Pos
-	Count int // how many repeated keys the file has in all
+	Type      record.Type
+	Key       string
+	Pos       record.Pos
+	FirstLine int // where the file first lists the key (0: not known)
+	Count     int // how many repeated keys the file has in all
 }
 
 func (e *DuplicateError) Error() string {
@@ -101,16 +102,19 @@ func (e *DuplicateError) Error() string {
 func (e *DuplicateError) Problem() string {
 	what := strings.TrimSuffix(e.Type.String(), "s")
 	msg := fmt.Sprintf("duplicate %s key: a snapshot file must list each %s once", what, what)
+	if e.FirstLine > 0 {
+		msg += fmt.Sprintf("; first at line %d", e.FirstLine)
+	}
 	if e.Count > 1 {
 		msg += fmt.Sprintf(" (%d repeated keys in the file)", e.Count)
 	}
 	return msg
 }
 
-func (d *Differ) duplicate(t record.Type, key string, pos record.Pos) {
+func (d *Differ) duplicate(t record.Type, key string, pos record.Pos, first int) {
 	d.dups++
 	if d.dup == nil {
-		d.dup = &DuplicateError{Type: t, Key: key, Pos: pos}
+		d.dup = &DuplicateError{Type: t, Key: key, Pos: pos, FirstLine: first}
 	}
 }
 
@@ -126,7 +130,7 @@ func New(st *change.State, opts Options) *Differ {
 		groupGone:    map[string]record.Pos{},
 		changed:      map[record.MembershipKey]*record.Membership{},
 		fresh:        newNewMemberships(),
-		memberGone:   map[record.MembershipKey]bool{},
+		memberGone:   map[record.MembershipKey]int32{},
 		archivedSeen: map[string]int{},
 	}
 }
@@ -135,14 +139,15 @@ func New(st *change.State, opts Options) *Differ {
 func (d *Differ) Person(p *record.Person) error {
 	if st, ok := d.st.Persons[p.Key]; ok {
 		if st.Seen {
-			d.duplicate(record.Persons, p.Key, p.Pos)
+			d.duplicate(record.Persons, p.Key, p.Pos, int(st.SeenLine))
+		} else {
+			st.Seen, st.SeenLine = true, line32(p.Pos)
+			d.st.Persons[p.Key] = st
 		}
-		st.Seen = true
-		d.st.Persons[p.Key] = st
-	} else if _, again := d.persons[p.Key]; again {
-		d.duplicate(record.Persons, p.Key, p.Pos)
-	} else if _, again := d.personGone[p.Key]; again {
-		d.duplicate(record.Persons, p.Key, p.Pos)
+	} else if first, again := d.persons[p.Key]; again {
+		d.duplicate(record.Persons, p.Key, p.Pos, first.Pos.Line)
+	} else if first, again := d.personGone[p.Key]; again {
+		d.duplicate(record.Persons, p.Key, p.Pos, first.Line)
 	}
 	if p.Gone() {
 		d.personGone[p.Key] = p.Pos
@@ -162,12 +167,13 @@ func (d *Differ) Person(p *record.Person) error {
 
 // Group takes one group record.
 func (d *Differ) Group(g *record.Group) error {
-	_, again := d.groups[g.Key]
-	if _, gone := d.groupGone[g.Key]; again || gone {
-		d.duplicate(record.Groups, g.Key, g.Pos)
+	if first, again := d.groups[g.Key]; again {
+		d.duplicate(record.Groups, g.Key, g.Pos, first.Pos.Line)
+	} else if first, gone := d.groupGone[g.Key]; gone {
+		d.duplicate(record.Groups, g.Key, g.Pos, first.Line)
 	}
-	if st, ok := d.st.Groups[g.Key]; ok {
-		st.Seen = true
+	if st, ok := d.st.Groups[g.Key]; ok && !st.Seen {
+		st.Seen, st.SeenLine = true, line32(g.Pos)
 		d.st.Groups[g.Key] = st
 	}
 	if g.Gone() {
@@ -191,12 +197,13 @@ func (d *Differ) Membership(m *record.Membership) error {
 	}
 	if st, ok := d.st.Memberships[k]; ok {
 		if st.Seen {
-			d.duplicate(record.Memberships, k.String(), m.Pos)
+			d.duplicate(record.Memberships, k.String(), m.Pos, int(st.SeenLine))
+		} else {
+			st.Seen, st.SeenLine = true, line32(m.Pos)
+			d.st.Memberships[k] = st
 		}
-		st.Seen = true
-		d.st.Memberships[k] = st
 		if m.Gone() {
-			d.memberGone[k] = true
+			d.memberGone[k] = line32(m.Pos)
 			delete(d.changed, k)
 			return nil
 		}
@@ -221,16 +228,16 @@ func (d *Differ) Membership(m *record.Membership) error {
 	}
 	// A membership the store does not have.
 	if i, ok := d.fresh.find(k); ok {
-		d.duplicate(record.Memberships, k.String(), m.Pos)
+		d.duplicate(record.Memberships, k.String(), m.Pos, d.fresh.list[i].Pos.Line)
 		d.fresh.replace(i, m) // an event file may change its mind; a snapshot fails at Finish
 		return nil
 	}
-	if d.memberGone[k] {
-		d.duplicate(record.Memberships, k.String(), m.Pos)
+	if first, ok := d.memberGone[k]; ok {
+		d.duplicate(record.Memberships, k.String(), m.Pos, int(first))
 		delete(d.memberGone, k)
 	}
 	if m.Gone() {
-		d.memberGone[k] = true
+		d.memberGone[k] = line32(m.Pos)
 		return nil
 	}
 	d.fresh.add(m)
@@ -388,7 +395,8 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 			removals = append(removals, change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}, Cascade: true})
 			continue
 		}
-		gone := d.memberGone[k] || (snapshot && !st.Seen)
+		_, goneInFile := d.memberGone[k]
+		gone := goneInFile || (snapshot && !st.Seen)
 		if gone && !keep.membership(k) {
 			removals = append(removals, change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}})
 		}
@@ -736,3 +744,6 @@ func (n *newMemberships) each(f func(*record.Membership)) {
 	}
 	n.index = nil
 }
+
+// line32 is a position's line as the state's scratch field keeps it.
+func line32(p record.Pos) int32 { return int32(min(p.Line, 1<<31-1)) }

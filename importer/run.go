@@ -264,6 +264,11 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		Mode:     ims.Mode(t.Mode),
 		Mappings: t.ReaderMappings(),
 		MaxSize:  int64(t.MaxFileSize),
+		Encoding: t.Encoding,
+		// Limits against hostile input.
+		MaxAttributes: t.MaxAttributes,
+		MaxRecordSize: int64(t.MaxRecordSize),
+		MaxTextSize:   int64(t.MaxTextSize),
 		// The diff finds duplicate keys with the state it holds anyway.
 		SkipDuplicateCheck: true,
 	}, d)

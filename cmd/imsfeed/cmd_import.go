@@ -68,7 +68,11 @@ func (a *app) cmdValidate(ctx context.Context, args []string) error {
 		}
 	} else {
 		w := a.stdout
-		fmt.Fprintf(w, "%s\n  persons      %d\n  groups       %d\n  memberships  %d (member × role)\n", pos[0],
+		head := pos[0]
+		if out.Error != nil {
+			head += " (what was read before the error)"
+		}
+		fmt.Fprintf(w, "%s\n  persons      %d\n  groups       %d\n  memberships  %d (member × role)\n", head,
 			out.Counts["persons"], out.Counts["groups"], out.Counts["memberships"])
 		if res != nil && res.Properties.DataSource != "" {
 			fmt.Fprintf(w, "  datasource   %s\n", res.Properties.DataSource)
