@@ -31,7 +31,7 @@ func FuzzRender(f *testing.F) {
 			ID: 17, Tenant: tenant, Status: statuses[int(st)%len(statuses)], Mode: "snapshot",
 			File:      runs.File{Name: file, Size: int64(n)},
 			StartedAt: start, FinishedAt: &fin,
-			Verdict: safety.Verdict{Passed: st%2 == 0, Tripped: []safety.Trip{{Type: "persons", Op: safety.Deletes, Count: n, Base: line, Percent: 50}}},
+			Verdict:   safety.Verdict{Passed: st%2 == 0, Tripped: []safety.Trip{{Type: "persons", Op: safety.Deletes, Count: n, Base: line, Percent: 50}}},
 			Warnings:  []record.Warning{{Line: line, Column: 1, Key: key, Message: errMsg}},
 			Attention: []change.Notice{{Kind: change.NoticeReappearedCourse, Key: key, Line: line, Message: reason}},
 			Reason:    reason,
