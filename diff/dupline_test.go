@@ -24,7 +24,9 @@ func TestDuplicateKeySaysWhereTheFileFirstListedIt(t *testing.T) {
 		{"new person", func(f *feed) { f.persons = append(f.persons, person("N1", "x"), person("N1", "y")) }, "N1"},
 		{"group", func(f *feed) { f.groups = append(f.groups, group("MATH", "Course", "SCH")) }, "MATH"},
 		{"stored membership", func(f *feed) { f.memberships = append(f.memberships, member("MATH", "T1", "02")) }, "MATH/T1/02"},
-		{"new membership", func(f *feed) { f.memberships = append(f.memberships, member("MATH", "P4", "01"), member("MATH", "P4", "01")) }, "MATH/P4/01"},
+		{"new membership", func(f *feed) {
+			f.memberships = append(f.memberships, member("MATH", "P4", "01"), member("MATH", "P4", "01"))
+		}, "MATH/P4/01"},
 		{"removed then listed", func(f *feed) { f.memberships = append(f.memberships, gone, member("MATH", "P4", "01")) }, "MATH/P4/01"},
 	} {
 		f := school()
