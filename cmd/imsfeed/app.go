@@ -30,6 +30,9 @@ type app struct {
 	logFormat      string
 	logLevel       string
 	verbose        bool
+	// level is the log's level: serve raises a terminal's quiet default back to INFO.
+	level         *slog.LevelVar
+	levelExplicit bool
 	// logw is where log lines go: stderr, or through the progress line while one is drawn.
 	logw *switchWriter
 
@@ -102,7 +105,10 @@ func newApp(args []string, stdout, stderr *os.File) (*app, []string, error) {
 			return nil, nil, usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
 		}
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	a.level = new(slog.LevelVar)
+	a.level.Set(level)
+	a.levelExplicit = a.logLevel != "" || a.verbose
+	opts := &slog.HandlerOptions{Level: a.level}
 	a.logw = &switchWriter{w: stderr}
 	switch a.logFormat {
 	case "text":

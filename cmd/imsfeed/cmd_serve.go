@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/adhocore/gronx"
 
 	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/runs"
 )
 
 // cmdServe runs each tenant on its cron schedule until SIGINT/SIGTERM, then stops scheduling,
@@ -36,7 +38,13 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	var wg sync.WaitGroup
 	running := map[string]bool{}
 	var mu sync.Mutex
+	if !a.levelExplicit {
+		a.level.Set(slog.LevelInfo) // serve's log is its output, on a terminal too
+	}
 	a.log.Info("serving", "tenants", len(a.cfg.Tenants))
+	for i := range a.cfg.Tenants {
+		a.logNextRun(&a.cfg.Tenants[i], time.Now())
+	}
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	var last time.Time // the last minute whose schedules were checked
@@ -68,6 +76,9 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 					if _, err := im.Run(ctx, t); err != nil && ctx.Err() == nil {
 						a.log.Error("scheduled run", "tenant", t.ID, "err", err)
 					}
+					if ctx.Err() == nil {
+						a.logNextRun(t, time.Now())
+					}
 				}(t)
 			}
 		}
@@ -83,4 +94,19 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// logNextRun says when the tenant runs next, in the machine's time with its zone, so an
+// operator reading the log knows what to expect and that the schedule is what they meant.
+func (a *app) logNextRun(t *config.Tenant, after time.Time) {
+	next, err := gronx.NextTickAfter(t.Schedule, after, false)
+	if err != nil {
+		a.log.Warn("no next run", "tenant", t.ID, "schedule", t.Schedule, "err", err)
+		return
+	}
+	attrs := []any{"tenant", t.ID, "schedule", t.Schedule, "next", runs.TimeText(next, nil), "in", next.Sub(after).Round(time.Second).String()}
+	if paused, why := t.PausedAt(next); paused {
+		attrs = append(attrs, "paused", why)
+	}
+	a.log.Info("next run", attrs...)
 }

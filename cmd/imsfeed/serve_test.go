@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -61,6 +62,10 @@ tenants:
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
 		t.Fatal("serve did not stop within 10s of SIGTERM")
+	}
+	// It says when each tenant runs next: at start-up and after each run, with the zone.
+	if n := len(regexp.MustCompile(`msg="next run" tenant=north schedule="\* \* \* \* \*" next="\d{4}-\d\d-\d\d \d\d:\d\d:00 [A-Z]+`).FindAllString(stderr.String(), -1)); n < 2 {
+		t.Errorf("serve logged the next run %d times, want at start-up and after the run:\n%s", n, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "fetch_waited=") {
 		t.Errorf("serve's log does not say how long the fetch waited:\n%s", stderr.String())
