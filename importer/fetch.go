@@ -96,6 +96,18 @@ func (im *Importer) alreadyHad(ctx context.Context, t *config.Tenant, file runs.
 			return r, true, nil
 		}
 	}
+	// The same bytes as the file an operator rejected, or that failed for its content: it is
+	// not imported again (and held or failed again, night after night) until a new file comes.
+	if r, err := im.lastDecided(ctx, t.ID); err != nil {
+		return nil, false, fmt.Errorf("run %s: %w", t.ID, err)
+	} else if r != nil && file.SHA256 != "" && r.File.SHA256 == file.SHA256 && (r.Status == runs.Rejected || r.Status == runs.Failed) {
+		why := fmt.Sprintf("same file as rejected run %d (%s); it is not imported again until a new file arrives", r.ID, r.File.Name)
+		if r.Status == runs.Failed {
+			why = fmt.Sprintf("same file as failed run %d (%s); it is not imported again until a new file arrives", r.ID, r.File.Name)
+		}
+		r, err := im.noNewFile(ctx, t, file, why, wait)
+		return r, false, err
+	}
 	// The same bytes as the last completed import: nothing to do, but still a run and a mail.
 	last, err := im.store.LastRun(ctx, t.ID, runs.Completed)
 	if err == nil && last.File.SHA256 == file.SHA256 {
@@ -113,6 +125,23 @@ func (im *Importer) alreadyHad(ctx context.Context, t *config.Tenant, file runs.
 		return nil, false, fmt.Errorf("run %s: %w", t.ID, err)
 	}
 	return nil, false, nil
+}
+
+// lastDecided returns the tenant's newest run that decided on a file: applied, held, rejected,
+// superseded, or failed because of the file's content. Skips, dry runs and failures of the
+// store, the lock or the source decided nothing about the file. nil when there is none.
+func (im *Importer) lastDecided(ctx context.Context, tenant string) (*runs.Run, error) {
+	list, err := im.store.ListRuns(ctx, store.ListRunsParams{Tenant: tenant, Limit: 50,
+		Status: []runs.Status{runs.Completed, runs.Held, runs.Rejected, runs.Superseded, runs.Failed}})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range list {
+		if r.Status != runs.Failed || r.FileFault() {
+			return r, nil
+		}
+	}
+	return nil, nil
 }
 
 // newerFile says whether run r made a plan from a file modified after file was.

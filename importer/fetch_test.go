@@ -2,6 +2,7 @@ package importer_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,5 +159,90 @@ func TestRunRecordsHowLongTheFetchWaited(t *testing.T) {
 		if r := e.imp(p); r.FetchWaitSeconds != nil {
 			t.Errorf("import (no fetch) records a fetch wait of %v s", *r.FetchWaitSeconds)
 		}
+	})
+}
+
+// A file an operator rejected, or one that failed for its content, stays in the source folder
+// (after: leave): the nightly run skips it, naming that run, until a new file arrives. A run
+// that failed for another reason (the lock) does not block its file.
+func TestRejectedOrBrokenFileIsNotImportedAgain(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, nil)
+		folder := filepath.Join(e.dir, "sis")
+		os.MkdirAll(folder, 0o755)
+		e.tenant.Source.URL = "file://" + folder
+		e.tenant.Source.SettleTime = -1
+		put := func(name string, data []byte) {
+			t.Helper()
+			os.RemoveAll(folder)
+			os.MkdirAll(folder, 0o755)
+			if err := os.WriteFile(filepath.Join(folder, name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		feed := func(name string, o feedgen.Options) []byte {
+			data, _ := os.ReadFile(e.file(name, o))
+			return data
+		}
+		run := func() *runs.Run {
+			t.Helper()
+			r, err := e.im.Run(ctx, e.tenant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		wantSkip := func(why string) {
+			t.Helper()
+			before := e.status()
+			r := run()
+			if r.Status != runs.Skipped || !strings.Contains(r.Reason, why) {
+				t.Fatalf("want a skip saying %q, got %s %q (error %+v)", why, r.Status, r.Reason, r.Error)
+			}
+			if e.status() != before {
+				t.Fatal("a skip changed the state")
+			}
+		}
+
+		put("n1.xml", feed("n1.xml", feedgen.Options{}))
+		wantStatus(t, run(), runs.Completed)
+
+		// A broken export, held and rejected: the next nights skip it.
+		put("n2.xml", feed("n2.xml", feedgen.Options{DropPercent: 30}))
+		held := run()
+		wantStatus(t, held, runs.Held)
+		if _, err := e.im.Reject(ctx, importer.Decision{RunID: held.ID, By: "ops", Reason: "broken export"}); err != nil {
+			t.Fatal(err)
+		}
+		wantSkip(fmt.Sprintf("same file as rejected run %d", held.ID))
+		wantSkip(fmt.Sprintf("same file as rejected run %d", held.ID))
+
+		// A new file imports; a truncated one fails once, then is skipped.
+		put("n3.xml", feed("n3.xml", feedgen.Options{RenamePercent: 1}))
+		wantStatus(t, run(), runs.Completed)
+		whole := feed("n4.xml", feedgen.Options{RenamePercent: 2})
+		put("n4.xml", whole[:len(whole)/2])
+		failed := run()
+		wantStatus(t, failed, runs.Failed)
+		if !failed.FileFault() {
+			t.Fatalf("a truncated file's failure is not the file's: %+v", failed.Error)
+		}
+		wantSkip(fmt.Sprintf("same file as failed run %d", failed.ID))
+
+		// A good file that could not get the lock fails, but is imported the next night.
+		put("n4.xml", whole)
+		release, err := e.st.LockTenant(ctx, e.tenant.ID, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.cfg.LockWait = 50 * time.Millisecond
+		locked := run()
+		release()
+		wantStatus(t, locked, runs.Failed)
+		if locked.FileFault() {
+			t.Fatalf("a lock timeout was blamed on the file: %+v", locked.Error)
+		}
+		wantStatus(t, run(), runs.Completed)
 	})
 }

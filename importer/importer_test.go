@@ -444,3 +444,42 @@ func wantFileHash(t *testing.T, r *runs.Run, path string) {
 		t.Errorf("run %d records %s (%d bytes), want the SHA-256 of %s (%d bytes)", r.ID, r.File.SHA256, r.File.Size, filepath.Base(path), len(data))
 	}
 }
+
+// Ctrl-C in the middle of an import: the run fails as interrupted by the operator, nothing is
+// applied, the mail blames neither the file nor says "context canceled", and the file is not
+// held against: the next import of it completes.
+func TestInterruptedImportSaysSoAndBlamesNotTheFile(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open, nil)
+		path := e.file("n1.xml", feedgen.Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		e.im.Progress = func(read, total int64) { cancel() } // Ctrl-C once reading has begun
+		r, err := e.im.ImportFile(ctx, e.tenant, path, importer.ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, r, runs.Failed)
+		if !r.Interrupted() || r.FileFault() || r.Error.Message != importer.Interrupted {
+			t.Fatalf("interrupted run's error: %+v", r.Error)
+		}
+		if st := e.status(); st.Persons.Active != 0 || st.StateVersion != 0 {
+			t.Fatalf("an interrupted import applied something: %+v", st)
+		}
+		mails, _ := filepath.Glob(filepath.Join(e.cfg.Outbox, fmt.Sprintf("*-run%d.eml", r.ID)))
+		if len(mails) != 1 {
+			t.Fatalf("%d mails for the interrupted run", len(mails))
+		}
+		body, _ := os.ReadFile(mails[0])
+		for _, bad := range []string{"context canceled", "validate"} {
+			if strings.Contains(string(body), bad) {
+				t.Errorf("the mail of an interrupted run says %q:\n%s", bad, body)
+			}
+		}
+		if !strings.Contains(string(body), "interrupted by the operator") {
+			t.Errorf("the mail does not say the operator interrupted the run:\n%s", body)
+		}
+		e.im.Progress = nil
+		wantStatus(t, e.imp(path), runs.Completed)
+	})
+}

@@ -229,8 +229,8 @@ func (im *Importer) window(ctx context.Context, tenant string, days int) ([3]saf
 func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string, run *runs.Run) (*change.Plan, error) {
 	// Too large is known from the size alone: fail before hashing or reading a byte of it.
 	if max := int64(t.MaxFileSize); max > 0 && run.File.Size > max {
-		return nil, fmt.Errorf("%s: file is larger than the size limit: %d bytes, limit %d (the tenant's max_file_size); nothing was read",
-			run.File.Name, run.File.Size, max)
+		return nil, fileFault{fmt.Errorf("%s: file is larger than the size limit: %d bytes, limit %d (the tenant's max_file_size); nothing was read",
+			run.File.Name, run.File.Size, max)}
 	}
 	im.status("loading the stored state")
 	st, err := im.store.LoadState(ctx, t.ID)
@@ -279,8 +279,8 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		return nil, err
 	}
 	if t.DataSource != "" && strings.TrimSpace(res.Properties.DataSource) != t.DataSource {
-		return nil, fmt.Errorf("properties/datasource is %q, but tenant %s expects %q: is this another school owner's file?",
-			res.Properties.DataSource, t.ID, t.DataSource)
+		return nil, fileFault{fmt.Errorf("properties/datasource is %q, but tenant %s expects %q: is this another school owner's file?",
+			res.Properties.DataSource, t.ID, t.DataSource)}
 	}
 	run.Mode = string(res.Mode)
 	if res.Mode == ims.ModeEvent && res.Counts == [3]int{} && len(res.Skipped) == 0 {
@@ -410,15 +410,35 @@ func (im *Importer) fail(ctx context.Context, t *config.Tenant, run *runs.Run, e
 	return run, nil
 }
 
+// Interrupted is the message of a run stopped by a signal. The apply is one transaction, and a
+// run that committed it does not fail afterwards, so nothing was applied.
+const Interrupted = "interrupted by the operator; nothing was applied"
+
+// fileFault marks an error as due to the file's content (too large, another school owner's).
+type fileFault struct{ error }
+
+func (e fileFault) Unwrap() error { return e.error }
+
 func runError(file string, err error) *runs.Error {
+	if errors.Is(err, context.Canceled) {
+		return &runs.Error{Message: Interrupted, Cause: runs.CauseInterrupted}
+	}
 	var ie *ims.Error
 	if errors.As(err, &ie) {
-		return &runs.Error{Line: ie.Line, Column: ie.Column, Key: ie.Key, Message: ie.Error()}
+		e := &runs.Error{Line: ie.Line, Column: ie.Column, Key: ie.Key, Message: ie.Error(), Cause: runs.CauseFile}
+		if strings.HasPrefix(ie.Msg, "read error:") {
+			e.Cause = "" // the disk under the spool, not the file's content
+		}
+		return e
 	}
 	var de *diff.DuplicateError
 	if errors.As(err, &de) {
 		return &runs.Error{Line: de.Pos.Line, Column: de.Pos.Column, Key: de.Key,
-			Message: fmt.Sprintf("%s:%d:%d: record %s: %s", file, de.Pos.Line, de.Pos.Column, de.Key, de.Problem())}
+			Message: fmt.Sprintf("%s:%d:%d: record %s: %s", file, de.Pos.Line, de.Pos.Column, de.Key, de.Problem()), Cause: runs.CauseFile}
+	}
+	var ff fileFault
+	if errors.As(err, &ff) {
+		return &runs.Error{Message: err.Error(), Cause: runs.CauseFile}
 	}
 	if errors.Is(err, store.ErrStateChanged) {
 		return &runs.Error{Message: err.Error() + "; run the import again"}

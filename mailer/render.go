@@ -237,6 +237,9 @@ func newView(m Message) *view {
 	case kindFailed:
 		v.Subject = "import FAILED (" + truncate(errorSubject(r.File.Name, r.Error), maxSubjectErr) + ")"
 		v.Headline = "Import FAILED: nothing was changed."
+		if r.Interrupted() { // the operator's doing, not the file's
+			v.Headline = "Import interrupted by the operator (Ctrl-C or a stop signal): nothing was applied. The next run tries again."
+		}
 		if v.Error == "" {
 			v.Error = "no reason recorded"
 		}

@@ -61,6 +61,26 @@ type Error struct {
 	Column  int    `json:"column"`
 	Key     string `json:"key,omitempty"`
 	Message string `json:"message"`
+	// Cause says what failed: CauseFile (the file's content: the nightly run does not import
+	// the same file again), CauseInterrupted (a signal stopped the run), or "" (the store, the
+	// lock, the source: the same file is tried again).
+	Cause string `json:"cause,omitempty"`
+}
+
+// Causes of a failed run (Error.Cause).
+const (
+	CauseFile        = "file"
+	CauseInterrupted = "interrupted"
+)
+
+// FileFault reports whether the run failed because of its file's content.
+func (r *Run) FileFault() bool {
+	return r.Status == Failed && r.Error != nil && r.Error.Cause == CauseFile
+}
+
+// Interrupted reports whether the run was stopped by a signal (Ctrl-C, SIGTERM).
+func (r *Run) Interrupted() bool {
+	return r.Status == Failed && r.Error != nil && r.Error.Cause == CauseInterrupted
 }
 
 // Run is one attempt to import one tenant's file.

@@ -150,6 +150,9 @@ func (a *app) printRunResult(run *runs.Run, asJSON bool) error {
 		printRun(a.stdout, run, 20)
 		a.nextSteps(run)
 	}
+	if run.Interrupted() {
+		return exitError{exitInterrupted}
+	}
 	if code := run.Status.ExitCode(); code != 0 {
 		return exitError{code}
 	}
@@ -174,11 +177,16 @@ func (a *app) nextSteps(run *runs.Run) {
 		fmt.Fprintf(w, "  imsfeed %sapprove %d --by \"$USER\" --reason \"...\"\n", cfg, run.ID)
 		fmt.Fprintf(w, "  imsfeed %sreject %d --by \"$USER\" --reason \"...\"\n", cfg, run.ID)
 	case runs.Failed:
-		if run.Unrecorded {
+		switch {
+		case run.Unrecorded:
 			fmt.Fprintf(w, "\nNothing was read or changed: the state store could not be reached (see `store` in the config).\n")
-			break
+		case run.Interrupted():
+			fmt.Fprintf(w, "\nInterrupted: nothing was applied.\n")
+		case run.FileFault():
+			fmt.Fprintf(w, "\nNothing was changed. Check the file with: imsfeed validate FILE\n")
+		default:
+			fmt.Fprintf(w, "\nNothing was changed.\n")
 		}
-		fmt.Fprintf(w, "\nNothing was changed. Check the file with: imsfeed validate FILE\n")
 	case runs.Planned:
 		fmt.Fprintf(w, "\nDry run: nothing was applied, recorded or mailed.\n")
 	}

@@ -21,6 +21,8 @@ const (
 	exitFailed = 1 // a run failed, or a command could not do what was asked
 	exitUsage  = 2 // bad flags, arguments or configuration
 	exitHeld   = 3 // held by the safety filter
+
+	exitInterrupted = 130 // SIGINT or SIGTERM, as shells report 128+2
 )
 
 // usageError is a mistake in how imsfeed was called (exit 2).
@@ -65,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr *os.File) int {
 		return exitOK
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "imsfeed: interrupted")
-		return 130
+		return exitInterrupted
 	default:
 		fmt.Fprintln(stderr, "imsfeed:", err)
 		return exitFailed

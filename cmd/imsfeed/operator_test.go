@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/imsfeed/imsfeed/samples/feedgen"
 )
 
 // `plan` is for the person who typed it: it prints the verdict, mails nobody and leaves no run
@@ -88,5 +91,40 @@ func TestCommandsWorkWithoutTheSecretsTheyDoNotUse(t *testing.T) {
 	}
 	if r := imsfeed(t, dir, "runs"); !strings.Contains(r.stdout, "smtp.password_file") {
 		t.Errorf("runs does not say why the mail waits:\n%s", r.stdout)
+	}
+}
+
+// Ctrl-C during an import: exit 130, the run is recorded as interrupted by the operator with
+// nothing applied, and neither the terminal nor the mail blames the file.
+func TestCtrlCDuringImportBlamesNotTheFile(t *testing.T) {
+	dir := t.TempDir()
+	big := writeFeedFile(t, dir, "big.xml", feedgen.Options{Persons: 20_000, Groups: 2_000, MembersPerGroup: 40, Seed: 7})
+	p := start(t, dir, "import", "--tenant", "north", big)
+	select {
+	case <-p.when(`msg="import started"`):
+	case <-p.done:
+		t.Fatalf("the import exited before it started\n%s", p.stderr())
+	case <-time.After(time.Minute):
+		t.Fatalf("the import did not start in a minute\n%s", p.stderr())
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	code := p.exitCode()
+	out := p.stdout.String()
+	if strings.Contains(out, "COMPLETED") {
+		t.Skip("the import finished before the signal arrived; nothing to check")
+	}
+	if code != 130 || !strings.Contains(out, "interrupted by the operator; nothing was applied") || strings.Contains(out, "validate") {
+		t.Errorf("Ctrl-C: exit %d (want 130)\n%s", code, out)
+	}
+	mails, _ := filepath.Glob(filepath.Join(dir, "data", "outbox", "*.eml"))
+	if len(mails) != 1 {
+		t.Fatalf("%d mails, want the interrupted run's", len(mails))
+	}
+	body, _ := os.ReadFile(mails[0])
+	if strings.Contains(string(body), "context canceled") || !strings.Contains(string(body), "interrupted by the operator") {
+		t.Errorf("the mail of an interrupted import:\n%s", body)
+	}
+	if r := imsfeed(t, dir, "status", "--tenant", "north", "--json"); !strings.Contains(r.stdout, `"state_version": 0`) {
+		t.Errorf("an interrupted import changed the state:\n%s", r.stdout)
 	}
 }
