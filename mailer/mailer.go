@@ -103,6 +103,11 @@ func (m *Mailer) Send(ctx context.Context, msg Message) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	return m.send(ctx, msg, r)
+}
+
+// send delivers a rendered mail as Send does.
+func (m *Mailer) send(ctx context.Context, msg Message, r *Rendered) (Result, error) {
 	env, id, raw, err := m.compose(msg, r)
 	if err != nil {
 		return Result{}, err

@@ -55,6 +55,13 @@ func (a *app) cmdES(ctx context.Context, args []string) error {
 			return err
 		}
 		a.log.Info("live deletes allowance granted", "tenant", *tenant, "deletes", *deletes, "by", *by, "reason", *reason)
+		if t, err := a.cfg.Tenant(*tenant); err == nil {
+			text := fmt.Sprintf("%s allowed the live channel of tenant %s to remove %d more objects within the next 24 hours.\n\nReason: %s\n",
+				*by, t.ID, *deletes, *reason)
+			if _, err := a.mailer.SendNotice(ctx, mailTenant(t), "live-allowance", fmt.Sprintf("live deletes allowance of %d by %s", *deletes, *by), text); err != nil {
+				a.log.Error("allowance mail", "tenant", t.ID, "err", err)
+			}
+		}
 		fmt.Fprintf(a.stdout, "tenant %s: the live channel may remove %d more objects within the next 24 h (granted by %s)\n", *tenant, *deletes, *by)
 		return nil
 	}

@@ -229,3 +229,68 @@ func TestZeepCallsTheLiveChannelFromItsWSDL(t *testing.T) {
 		t.Fatalf("zeep: %v\n%s\nserve:\n%s", err, out, s.stderr.String())
 	}
 }
+
+func outboxMails(t *testing.T, dir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "outbox", "*.eml"))
+	var all strings.Builder
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		all.Write(b)
+	}
+	return all.String()
+}
+
+// TestLiveRefusalAndAllowanceAreMailed: the first request the live safety filter refuses is
+// mailed with the way to lift the limit; `es allow` is recorded and mailed; the request then
+// applies.
+func TestLiveRefusalAndAllowanceAreMailed(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "es-pass"), []byte("pw"), 0o600)
+	cfg := filepath.Join(dir, "imsfeed.yaml")
+	os.WriteFile(cfg, []byte(strings.Replace(liveConfig(dir, `http: {listen: "127.0.0.1:0"}`), "    es:", "    subscribers: [it@north.example.org]\n    es:", 1)), 0o644)
+	s := startServe(t, dir)
+	envelope := func(op, inner string) string {
+		return `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><` + op + `Request xmlns="http://www.imsglobal.org/services/pms/xsd/imsPersonManMessSchema_v1p0">` +
+			inner + `</` + op + `Request></s:Body></s:Envelope>`
+	}
+	send := func(body string) string {
+		req, _ := http.NewRequest("POST", s.url+"/ims/es/v1p0", strings.NewReader(body))
+		req.SetBasicAuth("dbild-user", "pw")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b)
+	}
+	var pairs, ids strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&pairs, `<personIdPair><sourcedId><identifier>P%d</identifier></sourcedId><person><formatName>P %d</formatName></person></personIdPair>`, i, i)
+		fmt.Fprintf(&ids, `<identifier>P%d</identifier>`, i)
+	}
+	if a := send(envelope("createPersons", "<personIdPairSet>"+pairs.String()+"</personIdPairSet>")); !strings.Contains(a, "<codeMajor>success") {
+		t.Fatalf("createPersons: %s", a)
+	}
+	del := envelope("deletePersons", "<sourcedIdSet>"+ids.String()+"</sourcedIdSet>")
+	if a := send(del); !strings.Contains(a, "deletelimit") {
+		t.Fatalf("deletePersons of all 30: %s", a)
+	}
+	var mails string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if mails = outboxMails(t, dir); mails != "" {
+			break
+		}
+	}
+	if !strings.Contains(mails, "live request REFUSED") || !strings.Contains(mails, "imsfeed es allow --tenant north") {
+		t.Fatalf("refusal mail: %q", mails)
+	}
+	r := imsfeed(t, dir, "--config", cfg, "es", "allow", "--tenant", "north", "--deletes", "30", "--by", "ops", "--reason", "school closed")
+	if r.code != 0 || !strings.Contains(outboxMails(t, dir), "live deletes allowance of 30 by ops") {
+		t.Fatalf("es allow: exit %d %s; mails %q", r.code, r.stderr, outboxMails(t, dir))
+	}
+	if a := send(del); !strings.Contains(a, "<codeMajor>success") {
+		t.Fatalf("deletePersons after the allowance: %s", a)
+	}
+}

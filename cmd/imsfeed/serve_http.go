@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/live"
 	"github.com/imsfeed/imsfeed/live/imses"
+	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/safety"
 )
 
@@ -103,12 +105,44 @@ func liveTenant(t *config.Tenant) *live.Tenant {
 	return &live.Tenant{ID: t.ID, Courses: t.Courses, Safety: t.Safety}
 }
 
-// liveRefused logs a refusal by the live safety filter.
-// TODO(live): mail the tenant's subscribers on the first refusal of a window.
+// liveRefused logs a refusal by the live safety filter and mails the tenant's subscribers the
+// first one of a window (the SIS retries; one mail says what is wrong and how to lift it).
 func (a *app) liveRefused(tenant string, trips []safety.Trip, first bool) {
 	var names []string
 	for _, tr := range trips {
 		names = append(names, tr.String())
 	}
 	a.log.Warn("live request refused by the safety filter", "tenant", tenant, "limits", names, "first_in_window", first)
+	if !first {
+		return
+	}
+	t, err := a.cfg.Tenant(tenant)
+	if err != nil {
+		return
+	}
+	text := fmt.Sprintf(`The live channel (IMS Enterprise Services) of tenant %s refused a request whole:
+its removals within the last 24 hours would cross the tenant's deletes limits:
+
+  %s
+
+Nothing of that request was applied. Further refusals in the next 24 hours are not mailed
+again; the request log shows them:
+
+  imsfeed es log --tenant %s
+
+If the removals are intended (a school closing, say), allow them once:
+
+  imsfeed es allow --tenant %s --deletes N --by NAME --reason TEXT
+`, t.ID, strings.Join(names, "\n  "), t.ID, t.ID)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := a.mailer.SendNotice(ctx, mailTenant(t), "live-refused", "live request REFUSED ("+strings.Join(names, "; ")+")", text); err != nil {
+			a.log.Error("live refusal mail", "tenant", t.ID, "err", err)
+		}
+	}()
+}
+
+func mailTenant(t *config.Tenant) mailer.Tenant {
+	return mailer.Tenant{ID: t.ID, Name: t.Name, Subscribers: t.Subscribers, Location: t.Location()}
 }
