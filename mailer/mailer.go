@@ -274,6 +274,8 @@ func (m *Mailer) attempt(ctx context.Context, q queued, env envelope, raw []byte
 			return fmt.Errorf("the queued mail was taken back meanwhile: %w", err)
 		}
 		ending = true
+		now := m.now()
+		_ = os.Chtimes(q.path(endingSuffix), now, now) // the wait's start, for reclaim
 		return syncDir(q.dir)
 	})
 	st.Attempts++
