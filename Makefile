@@ -17,7 +17,7 @@ LDFLAGS := -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ) \
 	-X main.buildVersion=$(shell git describe --tags --always --dirty 2>/dev/null) \
 	-X main.buildCommit=$(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: help build install demo test test-short bench fuzz vet fmt clean
+.PHONY: help build install demo test test-short test-queue-full bench fuzz vet fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -39,6 +39,8 @@ test: ## the whole suite: vet, gofmt, unit, race, PostgreSQL, SFTP, SMTP (starts
 test-short: ## the quick pass: vet and the unit tests; no PostgreSQL, no race detector
 	$(GO) vet ./...
 	$(GO) test -short ./...
+test-queue-full: ## issue 13 at full size: 200 tenants x 3 minutes, 3 serve processes on PostgreSQL (2 on SQLite), kill -9 of one
+	IMSFEED_QUEUE_TENANTS=200 IMSFEED_QUEUE_SLOTS=3 RUN='^TestServeProcessesShareOneQueue$$' PKGS=./cmd/imsfeed ./scripts/test.sh
 
 bench: ## the large benchmarks; prints MB/s, peak RSS and ratios
 	./scripts/bench.sh

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,7 +45,9 @@ type Config struct {
 	// LockWait is how long a run waits for another run of the same tenant (default 10m).
 	LockWait time.Duration `yaml:"lock_wait"`
 	// HTTP is serve's listener for the live channel; absent means no listener.
-	HTTP    *HTTP    `yaml:"http"`
+	HTTP *HTTP `yaml:"http"`
+	// Queue tunes `imsfeed serve`, whose processes on one store share one job queue.
+	Queue   Queue    `yaml:"queue"`
 	Tenants []Tenant `yaml:"tenants"`
 
 	// Embedded is true for the built-in default: any tenant id is accepted.
@@ -53,6 +56,15 @@ type Config struct {
 	Path string `yaml:"-"`
 
 	lines map[string]int // the line of each key by its path ("tenants[0].mode"), for errors
+}
+
+// Queue tunes the job queue of `imsfeed serve`.
+type Queue struct {
+	// Workers is how many imports one serve process runs at once (default: its CPU cores).
+	Workers int `yaml:"workers"`
+	// RescueAfter: a job whose process died is run again by another after this long
+	// (default 15m). It must be longer than the longest import.
+	RescueAfter time.Duration `yaml:"rescue_after"`
 }
 
 // Tenant is one school owner's feed.
@@ -95,6 +107,9 @@ type Tenant struct {
 	StaleAfter time.Duration `yaml:"stale_after"`
 	// ES are the credentials of the tenant's live channel (IMS Enterprise Services).
 	ES *ES `yaml:"es"`
+	// RetryUntil: `imsfeed serve` retries a slot that failed for a passing reason (source
+	// unreachable, store busy, file not settled) until this long after the slot (default 2h).
+	RetryUntil time.Duration `yaml:"retry_until"`
 }
 
 // Pause is a window of dates, both inclusive, in the machine's local time zone.
@@ -153,6 +168,9 @@ const (
 	defaultStaleAfter = 36 * time.Hour
 	defaultMaxSize    = Size(4e9)
 	defaultLockWait   = 10 * time.Minute
+	defaultRetryUntil = 2 * time.Hour
+	// DefaultRescueAfter is queue.rescue_after's default.
+	DefaultRescueAfter = 15 * time.Minute
 )
 
 // Load reads and validates a config file. Unknown keys are errors that name the key and line.
@@ -235,6 +253,7 @@ func DefaultTenant(id string) Tenant {
 		Courses:       archive.DefaultCoursePolicy(),
 		Safety:        safety.DefaultPolicy(),
 		StaleAfter:    defaultStaleAfter,
+		RetryUntil:    defaultRetryUntil,
 		Source:        source.Config{Pattern: "*.xml"},
 	}
 }
@@ -277,6 +296,12 @@ func (c *Config) applyDefaults() {
 	if c.LockWait == 0 {
 		c.LockWait = defaultLockWait
 	}
+	if c.Queue.Workers == 0 {
+		c.Queue.Workers = runtime.NumCPU()
+	}
+	if c.Queue.RescueAfter == 0 {
+		c.Queue.RescueAfter = DefaultRescueAfter
+	}
 	for i := range c.Tenants {
 		t := &c.Tenants[i]
 		if t.Name == "" {
@@ -307,6 +332,9 @@ func (c *Config) Validate() error {
 		}
 	} else if !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
 		bad("%sstore: %q is not a store URL (postgres://… or sqlite:///path.db)", at("store"), redactURL(c.Store))
+	}
+	if c.Queue.Workers < 0 || c.Queue.RescueAfter < 0 {
+		bad("queue: workers and rescue_after must not be negative")
 	}
 	if c.SMTP != nil {
 		if err := c.SMTP.Validate(); err != nil {
@@ -367,6 +395,9 @@ func (c *Config) Validate() error {
 			if p.To.Before(p.From.Time) {
 				bad("%s: pauses[%d]: to is before from", key("pauses"), j)
 			}
+		}
+		if t.RetryUntil < 0 {
+			bad("%s: retry_until must not be negative (0 retries nothing)", where)
 		}
 		if t.StaleAfter < 0 {
 			bad("%s: stale_after must not be negative", key("stale_after"))

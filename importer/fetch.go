@@ -20,7 +20,17 @@ import (
 // source into the spool, skip it when it is the file already imported, else import it.
 // Every outcome is a recorded, mailed run.
 func (im *Importer) Run(ctx context.Context, t *config.Tenant) (*runs.Run, error) {
-	began := im.now()
+	return im.runSince(ctx, t, im.now())
+}
+
+// RunSlot is Run for the scheduled slot that began at began (`imsfeed serve`): a run of the
+// tenant that ended after began and decided on the same file was this slot's run, so an attempt
+// that comes again (a rescued or retried job) neither imports nor mails that file again.
+func (im *Importer) RunSlot(ctx context.Context, t *config.Tenant, slot time.Time) (*runs.Run, error) {
+	return im.runSince(withSlot(ctx, slot), t, slot)
+}
+
+func (im *Importer) runSince(ctx context.Context, t *config.Tenant, began time.Time) (*runs.Run, error) {
 	if paused, why := t.PausedAt(im.now()); paused {
 		return im.skip(ctx, t, runs.File{}, why, nil, nil)
 	}
@@ -44,6 +54,9 @@ func (im *Importer) Run(ctx context.Context, t *config.Tenant) (*runs.Run, error
 	// How long the fetch waited for the file to settle goes on the run, whatever came of it.
 	waited := src.Waited()
 	if errors.Is(err, source.ErrNoFile) {
+		if d := deferred(ctx, err); d != nil {
+			return nil, d // not settled yet: the queue comes back for it
+		}
 		return im.noNewFile(ctx, t, runs.File{}, err.Error(), &waited)
 	}
 	if err != nil {
@@ -72,6 +85,18 @@ func (im *Importer) Run(ctx context.Context, t *config.Tenant) (*runs.Run, error
 	return run, nil
 }
 
+type slotKey struct{}
+
+// withSlot tags the runs recorded under ctx with serve's slot (their Slot field).
+func withSlot(ctx context.Context, slot time.Time) context.Context {
+	return context.WithValue(ctx, slotKey{}, slot.UTC())
+}
+
+func slotOf(ctx context.Context) time.Time {
+	s, _ := ctx.Value(slotKey{}).(time.Time)
+	return s
+}
+
 // alreadyHad runs under the tenant lock, before a fetched file is imported. It returns a run
 // when the file is not to be imported: the run of another process that decided on this file
 // (or a newer one) while this attempt fetched or waited for the lock, which this attempt then
@@ -82,9 +107,14 @@ func (im *Importer) alreadyHad(ctx context.Context, t *config.Tenant, file runs.
 	if err != nil {
 		return nil, false, fmt.Errorf("run %s: %w", t.ID, err)
 	}
+	slot := slotOf(ctx)
 	for _, r := range recent {
-		if r.FinishedAt == nil || !r.FinishedAt.After(began) {
-			break // newest first: the rest ended before this attempt began
+		// This attempt's slot had its run already (an attempt before a rescue or retry), or a
+		// run that overlapped this attempt (or slot) had the file.
+		same := !slot.IsZero() && r.Slot.Equal(slot)
+		overlapped := r.FinishedAt != nil && r.FinishedAt.After(began) && (slot.IsZero() || r.Slot.IsZero())
+		if !same && !overlapped {
+			continue
 		}
 		switch r.Status {
 		case runs.Completed, runs.Held, runs.Skipped, runs.Superseded, runs.Rejected:
@@ -172,7 +202,7 @@ func (im *Importer) noNewFile(ctx context.Context, t *config.Tenant, file runs.F
 
 // skip records a skipped run; wait is how long its fetch waited (nil: it fetched nothing).
 func (im *Importer) skip(ctx context.Context, t *config.Tenant, file runs.File, why string, notice *change.Notice, wait *time.Duration) (*runs.Run, error) {
-	run := &runs.Run{Tenant: t.ID, Status: runs.Skipped, Mode: t.Mode, File: file, StartedAt: im.now().UTC(), Reason: why,
+	run := &runs.Run{Tenant: t.ID, Status: runs.Skipped, Mode: t.Mode, File: file, StartedAt: im.now().UTC(), Slot: slotOf(ctx), Reason: why,
 		Warnings: nil, Attention: []change.Notice{}}
 	if wait != nil {
 		run.SetFetchWait(*wait)
@@ -194,7 +224,11 @@ func (im *Importer) skip(ctx context.Context, t *config.Tenant, file runs.File, 
 }
 
 func (im *Importer) failFetch(ctx context.Context, t *config.Tenant, err error, wait *time.Duration) (*runs.Run, error) {
-	run := &runs.Run{Tenant: t.ID, Status: runs.Running, Mode: t.Mode, StartedAt: im.now().UTC(), Attention: []change.Notice{}}
+	if d := deferred(ctx, err); d != nil {
+		return nil, d
+	}
+	err = withEarlier(ctx, err)
+	run := &runs.Run{Tenant: t.ID, Status: runs.Running, Mode: t.Mode, StartedAt: im.now().UTC(), Slot: slotOf(ctx), Attention: []change.Notice{}}
 	if wait != nil {
 		run.SetFetchWait(*wait)
 	}

@@ -53,7 +53,7 @@ func (im *Importer) ImportFile(ctx context.Context, t *config.Tenant, path strin
 }
 
 func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path string, file runs.File, o ImportOptions) (*runs.Run, error) {
-	run := &runs.Run{Tenant: t.ID, Status: runs.Running, Mode: t.Mode, File: file, StartedAt: im.now().UTC(),
+	run := &runs.Run{Tenant: t.ID, Status: runs.Running, Mode: t.Mode, File: file, StartedAt: im.now().UTC(), Slot: slotOf(ctx),
 		Warnings: []record.Warning{}, Attention: []change.Notice{}}
 	if o.fetchWait != nil {
 		run.SetFetchWait(*o.fetchWait)
@@ -73,6 +73,10 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 		} else {
 			err = fmt.Errorf("lock tenant %s: %w", t.ID, err)
 		}
+		if d := deferred(ctx, err); d != nil {
+			return nil, d
+		}
+		err = withEarlier(ctx, err)
 		// Still an attempt: recorded and mailed, so that no mail means no attempt.
 		if !im.recordNew(ctx, t, run, err) {
 			return run, nil

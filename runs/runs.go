@@ -101,6 +101,9 @@ type Run struct {
 	Error     *Error          `json:"error"`
 	Approval  *Decision       `json:"approval"`
 	Rejection *Decision       `json:"rejection,omitempty"`
+	// Slot is the scheduled slot of `imsfeed serve` this run was an attempt of (absent for
+	// runs started by a command).
+	Slot time.Time `json:"slot,omitzero"`
 	// Reason says why a run was skipped (unchanged file, paused) or superseded.
 	Reason        string `json:"reason,omitempty"`
 	VersionBefore int64  `json:"state_version_before"`

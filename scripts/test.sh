@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Packages that run goroutines: tested again under the race detector.
-RACE_PKGS=${RACE_PKGS:-./store/... ./source/... ./mailer/... ./importer ./live/...}
+RACE_PKGS=${RACE_PKGS:-./store/... ./source/... ./mailer/... ./importer ./live/... ./queue}
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -38,6 +38,13 @@ fi
 export IMSFEED_TEST_POSTGRES_URL
 # Under CI the PostgreSQL tests (and others needing real servers) fail instead of skipping.
 export CI=true
+
+# RUN=REGEX [PKGS=...]: only those tests (make test-queue-full).
+if [[ -n ${RUN:-} ]]; then
+	# shellcheck disable=SC2086
+	go test -count=1 -timeout 40m -run "$RUN" ${PKGS:-./...}
+	exit
+fi
 
 step "unit and integration tests (go test ./...): PostgreSQL, SFTP and SMTP included"
 go test ./...

@@ -61,6 +61,7 @@ Commands:
   trash    list|restore|purge --tenant T ...  the person trash can
   archive  list|restore --tenant T ...        archived courses
   serve                                       run each tenant on its schedule; the live channel
+  queue    [--json]                           serve's job queue: next slots, running, retrying, failed
   es       log|allow --tenant T ...           the live channel's request log; a one-off deletes allowance
   version                                     module version, commit, build date, Go version
 
@@ -151,6 +152,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return a.cmdArchive(ctx, rest)
 	case "serve":
 		return a.cmdServe(ctx, rest)
+	case "queue":
+		return a.cmdQueue(ctx, rest)
 	case "es":
 		return a.cmdES(ctx, rest)
 	case "demo":

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/lib/pq"
+
+	"github.com/imsfeed/imsfeed/samples/feedgen"
+)
+
+// Issue 13: serve processes on one store are workers of one queue. Many tenants due every
+// minute, several serve processes, kill -9 of one while it imports: exactly one decided run and
+// one mail per tenant-slot, one import per tenant, the killed attempt mailed as interrupted.
+// make test runs a small size; `make test-queue-full` the issue's 200 tenants × 3 minutes
+// (IMSFEED_QUEUE_TENANTS, IMSFEED_QUEUE_SLOTS).
+func TestServeProcessesShareOneQueue(t *testing.T) {
+	tenants, slots := envInt("IMSFEED_QUEUE_TENANTS", 16), envInt("IMSFEED_QUEUE_SLOTS", 2)
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			storeURL, procs := "sqlite://"+filepath.Join(dir, "state.db"), 2
+			if kind == "postgres" {
+				storeURL, procs = freshDatabase(t, postgresURL(t)), 3
+			}
+			queueScenario(t, dir, storeURL, procs, tenants, slots)
+		})
+	}
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// freshDatabase creates a database of its own on the test server: river's tables and jobs of
+// this test meet no other test's.
+func freshDatabase(t *testing.T, admin string) string {
+	t.Helper()
+	db, err := sql.Open("postgres", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	name := fmt.Sprintf("imsfeed_queue_%08x", rand.Uint32())
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("postgres", admin)
+		if err == nil {
+			db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+			db.Close()
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+type slotRun struct {
+	ID     int64 `json:"run"`
+	Status string
+	Slot   time.Time
+	Error  *struct{ Message string }
+}
+
+func queueScenario(t *testing.T, dir, storeURL string, procs, tenants, slots int) {
+	ids := make([]string, tenants)
+	var cfg strings.Builder
+	off := "{inserts: off, updates: off, deletes: off}"
+	fmt.Fprintf(&cfg, "store: %q\ndata_dir: %s\nlock_wait: 2m\nqueue: {workers: 4, rescue_after: 30s}\ntenants:\n", storeURL, dir)
+	small := writeFeedFile(t, dir, "small.xml", feedgen.Options{Persons: 60, Groups: 6, MembersPerGroup: 10, Seed: 5})
+	data, _ := os.ReadFile(small)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("q%03d-%06x", i, rand.Uint32()&0xffffff)
+		folder := filepath.Join(dir, "sis", ids[i])
+		os.MkdirAll(folder, 0o755)
+		if i == 0 { // big: its import is long enough to be killed in
+			writeFeedFile(t, folder, "export.xml", feedgen.Options{Persons: 20_000, Groups: 2_000, MembersPerGroup: 30, Seed: 6})
+		} else {
+			os.WriteFile(filepath.Join(folder, "export.xml"), data, 0o644)
+		}
+		fmt.Fprintf(&cfg, "  - id: %s\n    schedule: \"* * * * *\"\n    source: {url: \"file://%s\", settle: -1s}\n    safety: {persons: %s, groups: %s, memberships: %s}\n",
+			ids[i], folder, off, off, off)
+	}
+	cfgPath := filepath.Join(dir, "imsfeed.yaml")
+	os.WriteFile(cfgPath, []byte(cfg.String()), 0o600)
+
+	if s := time.Now().Second(); s > 45 { // let the leader be elected within the first slot
+		time.Sleep(time.Duration(61-s) * time.Second)
+	}
+	begin := time.Now()
+	first := begin.Truncate(time.Minute)
+	last := first.Add(time.Duration(slots) * time.Minute)
+	ps := make([]*proc, procs)
+	bigStarted := make([]<-chan struct{}, procs)
+	for i := range ps {
+		ps[i] = start(t, dir, "--config", cfgPath, "serve")
+		bigStarted[i] = ps[i].when(`msg="import started" tenant=` + ids[0])
+	}
+	// kill -9 whichever process imports the big tenant, in the middle of it.
+	killed := -1
+	for killed < 0 {
+		for i := range ps {
+			select {
+			case <-bigStarted[i]:
+				killed = i
+			default:
+			}
+		}
+		if killed < 0 {
+			if time.Since(begin) > 2*time.Minute {
+				t.Fatalf("no process started the big tenant's import in 2 minutes\n%s", ps[0].stderr())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	ps[killed].cmd.Process.Signal(syscall.SIGKILL)
+	<-ps[killed].done
+	t.Logf("killed process %d mid-import at %s", killed+1, time.Since(begin).Round(time.Second))
+
+	// Every tenant's every slot in [first, last] decided (a completed or skipped run), then stop
+	// before the next slot.
+	decided := func() (map[string][]slotRun, bool) {
+		all := map[string][]slotRun{}
+		done := true
+		for _, id := range ids {
+			r := imsfeed(t, dir, "--config", cfgPath, "runs", "--tenant", id, "--limit", "1000", "--json")
+			var list []slotRun
+			if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+				t.Fatalf("runs: %v\n%s%s", err, r.stdout, r.stderr)
+			}
+			all[id] = list
+			n := 0
+			for _, x := range list {
+				if (x.Status == "completed" || x.Status == "skipped") && !x.Slot.After(last) {
+					n++
+				}
+			}
+			done = done && n == slots+1
+		}
+		return all, done
+	}
+	var all map[string][]slotRun
+	for ok := false; !ok; {
+		if time.Now().After(last.Add(55 * time.Second)) {
+			break
+		}
+		time.Sleep(2 * time.Second)
+		all, ok = decided()
+	}
+	for i, p := range ps {
+		if i != killed {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for i, p := range ps {
+		if i != killed && p.exitCode() != 0 {
+			t.Errorf("serve %d: exit %d after SIGTERM\n%s", i+1, p.exitCode(), p.stderr())
+		}
+	}
+	all, _ = decided()
+
+	mails := map[string]int{}
+	files, _ := filepath.Glob(filepath.Join(dir, "outbox", "*.eml"))
+	for _, f := range files {
+		for _, id := range ids {
+			if strings.Contains(filepath.Base(f), "-"+id+"-run") {
+				mails[id]++
+			}
+		}
+	}
+	interrupted := 0
+	for _, id := range ids {
+		list := all[id]
+		perSlot := map[time.Time]int{}
+		completed := 0
+		for _, x := range list {
+			switch {
+			case x.Status == "completed" || x.Status == "skipped":
+				perSlot[x.Slot]++
+				if x.Status == "completed" {
+					completed++
+				}
+			case x.Status == "failed" && x.Error != nil && strings.Contains(x.Error.Message, "interrupted"):
+				interrupted++
+			default:
+				t.Errorf("tenant %s: run %d %s %+v", id, x.ID, x.Status, x.Error)
+			}
+		}
+		for s := first; !s.After(last); s = s.Add(time.Minute) {
+			if perSlot[s.UTC()] != 1 {
+				t.Errorf("tenant %s: slot %s has %d decided runs, want 1 (%+v)", id, s.Format("15:04"), perSlot[s.UTC()], list)
+			}
+		}
+		for s, n := range perSlot {
+			if n > 1 {
+				t.Errorf("tenant %s: slot %s has %d decided runs", id, s.Format("15:04"), n)
+			}
+		}
+		if completed != 1 {
+			t.Errorf("tenant %s: %d completed imports, want 1", id, completed)
+		}
+		if mails[id] != len(list) {
+			t.Errorf("tenant %s: %d mails for %d runs", id, mails[id], len(list))
+		}
+	}
+	if interrupted == 0 {
+		t.Errorf("the killed import was not recorded and mailed as interrupted")
+	}
+	if s := status(t, dir, cfgPath, ids[0]); s.StateVersion != 1 || s.Persons.Active != 20_000 {
+		t.Errorf("big tenant after the kill: %+v, want its file imported once", s)
+	}
+}

@@ -1,0 +1,108 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/adhocore/gronx"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/imsfeed/imsfeed/config"
+)
+
+// Report is what `imsfeed queue` shows (its --json shape: fields may be added, never renamed).
+type Report struct {
+	Next     []NextSlot `json:"next"`
+	Running  []Job      `json:"running"`
+	Retrying []Job      `json:"retrying"`
+	Failed   []Job      `json:"failed"`
+}
+
+// NextSlot is a tenant's next scheduled slot.
+type NextSlot struct {
+	Tenant string    `json:"tenant"`
+	Slot   time.Time `json:"slot"`
+}
+
+// Job is one slot's job in the queue.
+type Job struct {
+	ID      int64     `json:"job"`
+	Tenant  string    `json:"tenant"`
+	Slot    time.Time `json:"slot"`
+	State   string    `json:"state"`
+	Attempt int       `json:"attempt"`
+	// Process is the serve process of the latest attempt (host/pid-N/start time).
+	Process string `json:"process,omitempty"`
+	// Since is when the latest attempt started.
+	Since *time.Time `json:"since,omitempty"`
+	// NextAt is when a retrying job is tried again.
+	NextAt    *time.Time `json:"next_at,omitempty"`
+	LastError string     `json:"last_error,omitempty"`
+}
+
+// Inspect reads the queue of the config's store without working it.
+func Inspect(ctx context.Context, cfg *config.Config, now time.Time) (*Report, error) {
+	db, driver, err := openDB(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	client, err := river.NewClient[*sql.Tx](driver, &river.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	r := &Report{Next: []NextSlot{}, Running: []Job{}, Retrying: []Job{}, Failed: []Job{}}
+	for _, t := range cfg.Tenants {
+		if t.Schedule == "" || t.Source.URL == "" {
+			continue
+		}
+		if next, err := gronx.NextTickAfter(t.Schedule, now, false); err == nil {
+			r.Next = append(r.Next, NextSlot{Tenant: t.ID, Slot: next})
+		}
+	}
+	sort.SliceStable(r.Next, func(i, j int) bool { return r.Next[i].Slot.Before(r.Next[j].Slot) })
+
+	list := func(states ...rivertype.JobState) ([]Job, error) {
+		res, err := client.JobList(ctx, river.NewJobListParams().Kinds(Kind).States(states...).First(1000))
+		if err != nil {
+			return nil, fmt.Errorf("queue: list jobs: %w", err)
+		}
+		out := []Job{}
+		for _, row := range res.Jobs {
+			out = append(out, jobOf(row))
+		}
+		return out, nil
+	}
+	if r.Running, err = list(rivertype.JobStateRunning); err != nil {
+		return nil, err
+	}
+	if r.Retrying, err = list(rivertype.JobStateRetryable); err != nil {
+		return nil, err
+	}
+	if r.Failed, err = list(rivertype.JobStateDiscarded, rivertype.JobStateCancelled); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func jobOf(row *rivertype.JobRow) Job {
+	var a SlotArgs
+	json.Unmarshal(row.EncodedArgs, &a)
+	j := Job{ID: row.ID, Tenant: a.Tenant, Slot: a.Slot, State: string(row.State), Attempt: row.Attempt, Since: row.AttemptedAt}
+	if n := len(row.AttemptedBy); n > 0 {
+		j.Process = row.AttemptedBy[n-1]
+	}
+	if row.State == rivertype.JobStateRetryable {
+		at := row.ScheduledAt
+		j.NextAt = &at
+	}
+	if n := len(row.Errors); n > 0 {
+		j.LastError = row.Errors[n-1].Error
+	}
+	return j
+}
