@@ -81,7 +81,14 @@ type Differ struct {
 	// snapshot it fails the run at Finish (an event file may legitimately repeat a key).
 	dup  *DuplicateError
 	dups int
+	// skipped counts, per type, the records Finish skipped as unusable (see Skipped).
+	skipped [3]int
 }
+
+// Skipped returns, per record type, how many records Finish skipped with a warning (a
+// membership whose group or member is unknown or going, a group in a hierarchy cycle). The
+// reader's own skips are not included.
+func (d *Differ) Skipped() [3]int { return d.skipped }
 
 // DuplicateError is a snapshot that lists one key of a type twice: the run fails, nothing
 // changes. The diff finds duplicates with the per-key marks it keeps anyway, so the reader
@@ -502,6 +509,7 @@ func (d *Differ) checkCycles(after map[string]groupInfo) {
 					if g, inFile := d.groups[k]; inFile {
 						gi.skip = true
 						after[k] = gi
+						d.skipped[record.Groups]++
 						d.warnings = append(d.warnings, record.Warning{Line: g.Pos.Line, Column: g.Pos.Column, Key: k, Kind: record.WarnSkipped,
 							Message: "group hierarchy cycle " + strings.Join(cycle, " → ") + "; group skipped, stored group kept"})
 					}
@@ -531,6 +539,7 @@ func (d *Differ) checkCycles(after map[string]groupInfo) {
 
 func (d *Differ) membershipValid(m *record.Membership, groups map[string]groupInfo, personActive func(string) bool) bool {
 	warn := func(msg string) bool {
+		d.skipped[record.Memberships]++
 		d.warnings = append(d.warnings, record.Warning{Line: m.Pos.Line, Column: m.Pos.Column, Key: m.MembershipKey.String(), Message: msg, Kind: record.WarnSkipped})
 		return false
 	}

@@ -299,8 +299,23 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	if err != nil {
 		return nil, err
 	}
-	plan.Names = change.NamesFor(plan, st, mailer.MaxCSVRows) // for the status mail's CSV
 	run.Warnings = append(run.Warnings, warnings...)
+	// A few bad records are a normal night; a file of mostly bad records is a broken export,
+	// and applying the rest of it would act on a fraction of the truth.
+	skipped, records := d.Skipped(), res.Counts
+	for _, s := range res.Skipped {
+		skipped[s.Type]++
+		records[s.Type]++
+	}
+	if trips := safety.CheckSkipped(skipped, records, t.Safety.MaxSkipped); len(trips) > 0 {
+		var parts []string
+		for _, tr := range trips {
+			parts = append(parts, tr.String())
+		}
+		return nil, fmt.Errorf("%s: %s; nothing was applied. The warnings name each skipped record; fix the export, or raise safety.max_skipped",
+			run.File.Name, strings.Join(parts, "; "))
+	}
+	plan.Names = change.NamesFor(plan, st, mailer.MaxCSVRows) // for the status mail's CSV
 	return plan, nil
 }
 

@@ -3,6 +3,7 @@ package importer_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +162,53 @@ func TestTrashRestoreDuringAnImportReplansOnce(t *testing.T) {
 		}
 		if st := e.status(); st.Persons.Trashed != len(trash)-2 {
 			t.Fatalf("a failed run changed the state: %+v", st)
+		}
+	})
+}
+
+// withBadMembers adds n memberships of persons neither the file nor the store knows (each is
+// skipped with a warning) to the first group of a feedgen file.
+func withBadMembers(t *testing.T, doc string, n int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("<membership><sourcedid><source>feedgen</source><id>S0001</id></sourcedid>\n")
+	for i := range n {
+		fmt.Fprintf(&b, "<member><sourcedid><source>feedgen</source><id>NOBODY%04d</id></sourcedid><idtype>1</idtype><role roletype=\"01\"><status>1</status></role></member>\n", i)
+	}
+	b.WriteString("</membership>\n</enterprise>")
+	if !strings.Contains(doc, "</enterprise>") {
+		t.Fatal("no </enterprise>")
+	}
+	return strings.Replace(doc, "</enterprise>", b.String(), 1)
+}
+
+// TestMostlyBadFileFailsOverMaxSkipped: more skipped records of a type than max_skipped
+// (default 1% of the type's records, at least 25) fail the run and apply nothing, instead of
+// completing with a warning per bad record. Under the limit, the run completes as before.
+func TestMostlyBadFileFailsOverMaxSkipped(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open, nil)
+		wantStatus(t, e.imp(e.file("n1.xml", feedgen.Options{})), runs.Completed)
+		before := e.status()
+		var buf bytes.Buffer
+		if err := feedgen.Write(&buf, small(feedgen.Options{RenamePercent: 2})); err != nil {
+			t.Fatal(err)
+		}
+		doc := buf.String()
+
+		r := e.imp(e.write("bad.xml", []byte(withBadMembers(t, doc, 40))))
+		wantStatus(t, r, runs.Failed)
+		if r.Error == nil || !strings.Contains(r.Error.Message, "40 of ") || !strings.Contains(r.Error.Message, "max_skipped") {
+			t.Fatalf("error %+v: want the skipped count and max_skipped", r.Error)
+		}
+		if e.status() != before {
+			t.Fatal("a run over max_skipped changed the state")
+		}
+
+		r = e.imp(e.write("few-bad.xml", []byte(withBadMembers(t, doc, 20))))
+		wantStatus(t, r, runs.Completed)
+		if r.Counts.Persons.Updated == 0 || len(r.Warnings) < 20 {
+			t.Fatalf("few bad records: counts %+v, %d warnings", r.Counts.Persons, len(r.Warnings))
 		}
 	})
 }

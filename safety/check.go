@@ -170,12 +170,49 @@ func DefaultPolicy() Policy {
 		MinChanges: 25,
 		OnTrip:     Stop,
 		WindowDays: DefaultWindowDays,
+		MaxSkipped: pct(1),
 		Types: [3]TypePolicy{
 			record.Persons:     {Inserts: pct(20), Updates: pct(50), Deletes: pct(10)},
 			record.Groups:      {Inserts: pct(20), Updates: pct(50), Deletes: pct(10)},
 			record.Memberships: {Inserts: pct(25), Updates: pct(50), Deletes: pct(10)},
 		},
 	}
+}
+
+// MinSkipped is the floor of a percent max_skipped: a small file may always skip this many
+// records of a type.
+const MinSkipped = 25
+
+// SkippedTrip is one type whose skipped records crossed max_skipped.
+type SkippedTrip struct {
+	Type    string
+	Skipped int // records of the type skipped as bad
+	Records int // records of the type in the file, skipped ones included
+	Limit   int // the most that may be skipped
+}
+
+func (s SkippedTrip) String() string {
+	return fmt.Sprintf("%d of %d %s skipped as bad, over the limit of %d (max_skipped)", s.Skipped, s.Records, s.Type, s.Limit)
+}
+
+// CheckSkipped applies max_skipped: per type, at most MaxCount skipped records, and at most
+// MaxPercent of the type's records in the file but never fewer than MinSkipped. A file that
+// is mostly bad is a broken export, not a night with a few bad records: its run must fail.
+func CheckSkipped(skipped, records [3]int, l Limit) []SkippedTrip {
+	var out []SkippedTrip
+	for _, t := range record.Types {
+		limit := math.MaxInt
+		if l.MaxCount != nil {
+			limit = *l.MaxCount
+		}
+		if l.MaxPercent != nil {
+			limit = min(limit, max(MinSkipped, int(math.Floor(*l.MaxPercent*float64(records[t])/100))))
+		}
+		if skipped[t] > limit {
+			out = append(out, SkippedTrip{Type: t.String(), Skipped: skipped[t], Records: records[t], Limit: limit})
+		}
+	}
+	return out
 }
 
 // DefaultWindowDays is the rolling window over which removals are limited, besides each run.
@@ -189,6 +226,14 @@ func pct(v float64) Limit { return Limit{MaxPercent: &v} }
 func (p Policy) Validate() error {
 	if p.MinChanges < 0 {
 		return fmt.Errorf("safety.min_changes: %d is negative", p.MinChanges)
+	}
+	if l := p.MaxSkipped; l.MaxPercent != nil {
+		if msg := percentProblem(*l.MaxPercent, Deletes); msg != "" {
+			return fmt.Errorf("safety.max_skipped.max_percent: %s %s", strconv.FormatFloat(*l.MaxPercent, 'f', -1, 64), msg)
+		}
+	}
+	if l := p.MaxSkipped; l.MaxCount != nil && *l.MaxCount < 0 {
+		return fmt.Errorf("safety.max_skipped.max_count: %d is negative", *l.MaxCount)
 	}
 	if p.WindowDays < 0 {
 		return fmt.Errorf("safety.window: %dd is negative", p.WindowDays)

@@ -358,3 +358,38 @@ func BenchmarkCheck(b *testing.B) {
 		Check(c, p)
 	}
 }
+
+// TestCheckSkipped: more skipped records of a type than max_skipped allows (default 1% of the
+// type's records in the file, never fewer than 25) fail the run.
+func TestCheckSkipped(t *testing.T) {
+	t.Parallel()
+	def := DefaultPolicy().MaxSkipped
+	P, G, M := record.Persons, record.Groups, record.Memberships
+	at := func(t record.Type, n int) [3]int { var c [3]int; c[t] = n; return c }
+	tests := []struct {
+		name             string
+		skipped, records [3]int
+		limit            Limit
+		want             []string
+	}{
+		{"none skipped", [3]int{}, [3]int{1000, 100, 10000}, def, nil},
+		{"25 of a small file pass (the floor)", at(P, 25), at(P, 40), def, nil},
+		{"26 of a small file fail", at(P, 26), at(P, 40), def, []string{"26 of 40 persons skipped as bad, over the limit of 25 (max_skipped)"}},
+		{"1% of a big file passes", at(M, 5000), at(M, 500000), def, nil},
+		{"492,000 warnings fail", at(M, 492000), at(M, 500000), def, []string{"492000 of 500000 memberships skipped as bad, over the limit of 5000 (max_skipped)"}},
+		{"each type alone", [3]int{30, 30, 30}, [3]int{10000, 100, 100000}, def, []string{"30 of 100 groups skipped as bad, over the limit of 25 (max_skipped)"}},
+		{"a count limit is exact", at(G, 4), at(G, 1000), Limit{MaxCount: ptr(3)}, []string{"4 of 1000 groups skipped as bad, over the limit of 3 (max_skipped)"}},
+		{"off", at(M, 492000), at(M, 500000), Limit{}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, s := range CheckSkipped(tc.skipped, tc.records, tc.limit) {
+				got = append(got, s.String())
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

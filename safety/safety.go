@@ -80,7 +80,9 @@ type Policy struct {
 	HoldInitialLoad bool   `json:"hold_initial_load"`
 	OnTrip          OnTrip `json:"on_trip"`
 	// WindowDays is the rolling window, in days, over which removals are limited too (0: none).
-	WindowDays int           `json:"window_days"`
+	WindowDays int `json:"window_days"`
+	// MaxSkipped caps the records of one type a run may skip as bad (see CheckSkipped).
+	MaxSkipped Limit         `json:"max_skipped"`
 	Types      [3]TypePolicy `json:"-"` // indexed by record.Type
 }
 

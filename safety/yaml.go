@@ -19,6 +19,7 @@ import (
 //	hold_initial_load: false
 //	on_trip: stop                   # or hold-removals
 //	window: 7d                      # removals are limited over this rolling window too; or off
+//	max_skipped: 1%                 # records of a type skipped as bad (at least 25), or a count
 //	persons: {inserts: 20%, updates: 50%, deletes: 10%, min_changes: 10}
 //	groups:  {deletes: {max_percent: 10%, max_count: 500}}
 //	memberships: {updates: off}     # off removes both limits of that operation
@@ -86,7 +87,7 @@ func entries(path string, n *yaml.Node, want []string, f func(key string, v *yam
 	return nil
 }
 
-var topKeys = []string{"min_changes", "hold_initial_load", "on_trip", "window", "persons", "groups", "memberships"}
+var topKeys = []string{"min_changes", "hold_initial_load", "on_trip", "window", "max_skipped", "persons", "groups", "memberships"}
 
 func (p *Policy) decode(n *yaml.Node) error {
 	if n == nil || isNull(n) {
@@ -109,6 +110,8 @@ func (p *Policy) decode(n *yaml.Node) error {
 			return nil
 		case "window":
 			return decodeWindow(path, v, &p.WindowDays)
+		case "max_skipped":
+			return p.MaxSkipped.decode(path, Deletes, v) // a share of at most 100%
 		}
 		for _, t := range record.Types {
 			if t.String() == key {
@@ -309,6 +312,7 @@ func (p Policy) MarshalYAML() (any, error) {
 		window = FormatWindow(p.WindowDays)
 	}
 	add(m, "window", scalar("!!str", window))
+	add(m, "max_skipped", p.MaxSkipped.node())
 	for _, t := range record.Types {
 		tp := p.Types[t]
 		tm := mapping(yaml.FlowStyle)

@@ -51,6 +51,9 @@ safety:
 		{"window in days", "safety: {window: 14d}\n", func(p *Policy) { p.WindowDays = 14 }},
 		{"window as a number of days", "safety: {window: 3}\n", func(p *Policy) { p.WindowDays = 3 }},
 		{"window off", "safety: {window: off}\n", func(p *Policy) { p.WindowDays = 0 }},
+		{"max_skipped percent", "safety: {max_skipped: 2.5%}\n", func(p *Policy) { p.MaxSkipped.MaxPercent = ptr(2.5) }},
+		{"max_skipped count", "safety: {max_skipped: {max_percent: off, max_count: 100}}\n", func(p *Policy) { p.MaxSkipped = Limit{MaxCount: ptr(100)} }},
+		{"max_skipped off", "safety: {max_skipped: off}\n", func(p *Policy) { p.MaxSkipped = Limit{} }},
 		{"percent spellings", `
 safety:
   persons: {inserts: 30, updates: 12.5%, deletes: "7.5 %"}
@@ -165,15 +168,16 @@ safety:
 		{"safety:\n  min_changes: 2.5\n", `safety.min_changes: "2.5" is not a whole number (line 2)`},
 		{"safety:\n  persons: {min_changes: -4}\n", `safety.persons.min_changes: "-4" is negative (line 2)`},
 		{"safety:\n  hold_initial_load: maybe\n", `safety.hold_initial_load: "maybe" is not true or false (line 2)`},
+		{"safety:\n  max_skipped: 150%\n", `safety.max_skipped: "150%" is over 100%, but deletes cannot exceed the base; write off to disable the limit (line 2)`},
 		{"safety:\n  window: 36h\n", `safety.window: "36h" is not a window in days such as 7d (at most 366d), or off (line 2)`},
 		{"safety:\n  window: -2d\n", `safety.window: "-2d" is not a window in days such as 7d (at most 366d), or off (line 2)`},
 		{"safety:\n  on_trip: pause\n", `safety.on_trip: "pause" is not stop or hold-removals (line 2)`},
 		{"safety:\n  on_trip: [stop]\n", `safety.on_trip: a list is not stop or hold-removals (line 2)`},
 		{"safety:\n  min_change: 3\n", `safety.min_change: unknown key; did you mean min_changes? (line 2)`},
-		{"safety:\n  people: {deletes: 10%}\n", `safety.people: unknown key; want one of min_changes, hold_initial_load, on_trip, window, persons, groups, memberships (line 2)`},
+		{"safety:\n  people: {deletes: 10%}\n", `safety.people: unknown key; want one of min_changes, hold_initial_load, on_trip, window, max_skipped, persons, groups, memberships (line 2)`},
 		{"safety:\n  persons: {delete: 10%}\n", `safety.persons.delete: unknown key; did you mean deletes? (line 2)`},
 		{"safety:\n  persons: 10%\n", `safety.persons: must be a mapping of inserts, updates, deletes, min_changes (line 2)`},
-		{"safety: strict\n", `safety: must be a mapping of min_changes, hold_initial_load, on_trip, window, persons, groups, memberships (line 1)`},
+		{"safety: strict\n", `safety: must be a mapping of min_changes, hold_initial_load, on_trip, window, max_skipped, persons, groups, memberships (line 1)`},
 		{"safety:\n  persons: {deletes: 10%}\n  min_changes: 3\n  persons: {inserts: 5%}\n", `safety.persons: given twice (lines 2 and 4)`},
 	}
 	for _, tc := range tests {
@@ -211,7 +215,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 			t.Fatalf("round trip changed the policy:\n%s\ngot  %v\nwant %v", b, back, q)
 		}
 	}
-	want := "min_changes: 25\nhold_initial_load: false\non_trip: stop\nwindow: 7d\n" +
+	want := "min_changes: 25\nhold_initial_load: false\non_trip: stop\nwindow: 7d\nmax_skipped: 1%\n" +
 		"persons: {inserts: 20%, updates: 50%, deletes: 10%}\n" +
 		"groups: {inserts: 20%, updates: 50%, deletes: 10%}\n" +
 		"memberships: {inserts: 25%, updates: 50%, deletes: 10%}\n"
