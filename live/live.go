@@ -232,6 +232,7 @@ func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) *Result {
 			return s.internal(t, req, err)
 		}
 		if busy != nil {
+			s.record(ctx, l, entry, busy.First(), start)
 			return busy
 		}
 		// Held until the change set and its log entry are written.
@@ -263,6 +264,25 @@ func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) *Result {
 		return s.internal(t, req, err)
 	}
 	return res
+}
+
+// record logs a request answered whole without touching the state (busy, unsupported).
+func (s *Service) record(ctx context.Context, l store.Live, e *store.LiveEntry, st Status, start time.Time) {
+	e.CodeMajor, e.CodeMinor, e.Description = st.Major, st.Minor, st.Description
+	e.Duration = s.now().Sub(start)
+	if err := l.LiveApply(ctx, store.LiveApplyParams{Entry: e, Now: start}); err != nil {
+		s.logger().Error("live request log", "tenant", e.Tenant, "err", err)
+	}
+}
+
+// Record logs a request the dialect answered itself (an operation imsfeed does not implement).
+func (s *Service) Record(ctx context.Context, t *Tenant, req *Request, st Status) {
+	l, err := s.live()
+	if err != nil {
+		return
+	}
+	now := s.now()
+	s.record(ctx, l, &store.LiveEntry{At: now, Tenant: t.ID, Dialect: req.Dialect, Operation: req.Operation, MessageID: req.MessageID, Keys: req.Keys()}, st, now)
 }
 
 // summary is a plural request's log outcome: success when every item succeeded.

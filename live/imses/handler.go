@@ -120,6 +120,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	op, known := operations[env.op]
 	if !known {
 		st := live.Status{Major: live.Unsupported, Minor: "unsupportedoperation", Description: "operation " + env.op + " is not supported by imsfeed"}
+		h.Service.Record(r.Context(), tenant, &live.Request{Dialect: "imses1", Operation: env.op, MessageID: env.messageID}, st)
 		writeXML(rw, http.StatusOK, envelope(h.now(), env.messageID, []live.Status{st}, false, emptyBody(env)))
 		return
 	}
