@@ -34,10 +34,14 @@ const (
 	// groups or persons) of one person or group.
 	ReadForPerson Action = "readForPerson"
 	ReadForGroup  Action = "readForGroup"
+	// DeleteRelationship removes the parents an item's Group names from the stored group.
+	DeleteRelationship Action = "deleteRelationship"
 )
 
 // Writes reports whether the action may change state.
-func (a Action) Writes() bool { return a == Create || a == Replace || a == Update || a == Delete }
+func (a Action) Writes() bool {
+	return a == Create || a == Replace || a == Update || a == Delete || a == DeleteRelationship
+}
 
 // Status codes, as IMS ES and LIS 2.0 name them.
 const (

@@ -210,6 +210,33 @@ func (s *Service) group(d *diff.Differ, o *store.LiveObjects, a Action, it *Item
 		}
 		_ = d.Group(&record.Group{Key: it.Key, RecStatus: record.StatusDelete})
 		return ok()
+	case DeleteRelationship:
+		if !exists || stored.Archived {
+			return fail(UnknownObject, "group %q is unknown", it.Key)
+		}
+		g := stored.Group
+		g.Parents = nil
+		gone := map[string]bool{}
+		for _, p := range it.Group.Parents {
+			gone[p] = true
+		}
+		found := it.Group.SelfParent && g.SelfParent
+		for _, p := range stored.Parents {
+			if gone[p] {
+				found = true
+				continue
+			}
+			g.Parents = append(g.Parents, p)
+		}
+		if !found {
+			return fail(UnknownObject, "group %q has no such parent relationship", it.Key)
+		}
+		if it.Group.SelfParent {
+			g.SelfParent = false
+		}
+		g.ComputeHash()
+		_ = d.Group(&g)
+		return ok()
 	case Replace, Update:
 		if exists && stored.Archived {
 			return fail(InvalidData, "group %q is an archived course; it stays archived (an operator may restore it with `imsfeed archive restore`)", it.Key)

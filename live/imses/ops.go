@@ -37,6 +37,7 @@ var operations = func() map[string]operation {
 		{"readMembershipsForGroup", record.Memberships, live.ReadForGroup, true},
 		{"readPersonsForGroup", record.Persons, live.ReadForGroup, true},
 		{"readGroupsForPerson", record.Groups, live.ReadForPerson, true},
+		{"deleteGroupRelationship", record.Groups, live.DeleteRelationship, false},
 	} {
 		m[o.name] = o
 	}
@@ -88,6 +89,18 @@ func request(op operation, body *node) *live.Request {
 				req.Items = append(req.Items, item(op, identifier(pair.child("sourcedId")), pair.child(obj)))
 			}
 		}
+	case op.action == live.DeleteRelationship:
+		key := identifier(body.child("sourcedId"))
+		it := keyItem(key, "sourcedId")
+		if it.Err == nil {
+			// The relationships to remove: read as a group's relationships are.
+			g, _ := groupFrom(key, body)
+			if len(g.Parents) == 0 && !g.SelfParent {
+				it.Err = invalid("deleteGroupRelationship names no parent relationship (relation Parent, sourceId)")
+			}
+			it.Group = g
+		}
+		req.Items = []live.Item{it}
 	case op.action == live.Read || op.action == live.Delete:
 		req.Items = []live.Item{keyItem(identifier(body.child("sourcedId")), "sourcedId")}
 	default:

@@ -138,6 +138,19 @@ func TestGroupAndMembershipSemanticsOnBothStores(t *testing.T) {
 			t.Fatalf("after deleting a class and a course: %+v", s)
 		}
 		e.post(soap("deleteGroup", sid("K1"))).want(t, "delete of a deleted group", "failure", "unknownobject")
+
+		// deleteGroupRelationship removes one parent and keeps the rest of the group.
+		rel := func(p string) string {
+			return `<relationship><relation>Parent</relation><sourceId><identifier>` + p + `</identifier></sourceId></relationship>`
+		}
+		twoParents := strings.Replace(class, "<description>", rel("S1")+rel("S2")+"<description>", 1)
+		e.post(soap("createGroup", sid("K2")+twoParents)).want(t, "create with two parents", "success", "")
+		e.post(soap("deleteGroupRelationship", sid("K2")+rel("S2"))).want(t, "deleteGroupRelationship", "success", "")
+		g := e.post(soap("readGroup", sid("K2"))).root.path("Body", "readGroupResponse", "group")
+		if rs := g.children("relationship"); len(rs) != 1 || identifier(rs[0].child("sourceId")) != "S1" || g.path("description", "descShort").str() != "7a" {
+			t.Fatalf("after deleteGroupRelationship: %+v", g)
+		}
+		e.post(soap("deleteGroupRelationship", sid("K2")+rel("S2"))).want(t, "deleteGroupRelationship again", "failure", "unknownobject")
 		e.post(soap("createGroup", sid("C1")+course)).want(t, "create of an archived course", "failure", "idallocinusefail")
 	})
 }
