@@ -52,7 +52,11 @@ func TestStatusCSVNamesWhatThePlanOnlyKeys(t *testing.T) {
 				if row[5] == "" || row[7] == "" {
 					t.Errorf("removed membership without names: %q", row)
 				}
-			case row[0] == "person" && row[1] == "update" && strings.HasPrefix(row[10], "name: "):
+			case row[0] == "person" && row[1] == "update":
+				// feedgen renames the family name: the name and name.family change.
+				if !strings.HasPrefix(row[10], "name: ") || !strings.Contains(row[10], "; name.family: ") || !strings.Contains(row[10], " → ") {
+					t.Errorf("update without its changes old → new: %q", row)
+				}
 				renames++
 			}
 		}

@@ -316,6 +316,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 			run.File.Name, strings.Join(parts, "; "))
 	}
 	plan.Names = change.NamesFor(plan, st, mailer.MaxCSVRows) // for the status mail's CSV
+	im.addOld(ctx, t.ID, plan)
 	return plan, nil
 }
 

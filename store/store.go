@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 )
 
@@ -66,6 +67,11 @@ type Store interface {
 
 	// Status returns what the store holds for a tenant now (zeros for an unknown tenant).
 	Status(ctx context.Context, tenant string) (TenantStatus, error)
+
+	// StoredRecords returns the stored persons and groups with the given keys, with their
+	// stored fields (what an update replaces: reports show old → new). Keys the store does not
+	// have are left out; hashes are not filled in.
+	StoredRecords(ctx context.Context, tenant string, persons, groups []string) (map[string]record.Person, map[string]record.Group, error)
 
 	// ListTrash lists the tenant's trashed persons, oldest first.
 	ListTrash(ctx context.Context, tenant string) ([]Item, error)

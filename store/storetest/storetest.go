@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PurgeTrash", testPurgeTrash},
 		{"Locks", testLocks},
 		{"ApplyProgress", testApplyProgress},
+		{"StoredRecords", testStoredRecords},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -856,5 +857,37 @@ func testApplyProgress(t *testing.T, s store.Store) {
 		if n > 2000 && len(calls) < 2 {
 			t.Errorf("apply of %d changes told its progress only %d times", n, len(calls))
 		}
+	}
+}
+
+// StoredRecords gives back the stored fields of the keys asked for (what an update replaces),
+// for keys beyond one query's worth too, and leaves out keys it does not have.
+func testStoredRecords(t *testing.T, s store.Store) {
+	tenant := tenantName("stored")
+	p := initial(tenant)
+	var keys []string
+	for i := range 600 {
+		k := fmt.Sprintf("x%04d", i)
+		p.Persons = append(p.Persons, change.Person{Op: change.Insert, Person: person(k, "Pupil "+k)})
+		keys = append(keys, k)
+	}
+	apply(t, s, p)
+	ps, gs, err := s.StoredRecords(context.Background(), tenant, append(keys, "p1", "nobody"), []string{"math1", "nothing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 601 || len(gs) != 1 {
+		t.Fatalf("got %d persons and %d groups, want 601 and 1", len(ps), len(gs))
+	}
+	want := person("p1", "Ada Lovelace")
+	if got := ps["p1"]; got.Name != want.Name || got.Source != want.Source || len(got.Attrs) != 1 || got.Attrs[0] != want.Attrs[0] {
+		t.Errorf("stored person p1 = %+v, want the fields of %+v", got, want)
+	}
+	g := gs["math1"]
+	if g.Name != "Math 1" || len(g.Parents) != 1 || g.Parents[0] != "school" || len(g.Types) != 1 || g.Types[0].Value != "Class" {
+		t.Errorf("stored group math1 = %+v", g)
+	}
+	if ps, gs, err := s.StoredRecords(context.Background(), "no-such-tenant", []string{"p1"}, nil); err != nil || len(ps)+len(gs) != 0 {
+		t.Errorf("another tenant's records: %v %v %v", ps, gs, err)
 	}
 }
