@@ -83,6 +83,10 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	if err != nil {
 		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
 	}
+	if run.HeldAt == nil && run.FinishedAt != nil {
+		held := *run.FinishedAt // a run held before held_at was recorded ended at its hold
+		run.HeldAt = &held
+	}
 	run.Status = runs.Completed
 	run.Approval = &runs.Decision{By: d.By, At: im.now().UTC(), Reason: d.Reason}
 	im.finish(run)

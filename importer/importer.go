@@ -97,10 +97,11 @@ func fileInfo(path string) (runs.File, error) {
 
 func baseName(path string) string { return filepath.Base(path) }
 
-// finish stamps the end time.
+// finish stamps the end time and the durations.
 func (im *Importer) finish(run *runs.Run) {
 	t := im.now().UTC()
 	run.FinishedAt = &t
+	run.SetDurations()
 }
 
 // report mails the run and records the mail's fate on the run record. A mail failure never

@@ -483,3 +483,52 @@ func TestInterruptedImportSaysSoAndBlamesNotTheFile(t *testing.T) {
 		wantStatus(t, e.imp(path), runs.Completed)
 	})
 }
+
+// An approved run's duration is the import's own time; the hours it waited for the operator
+// are kept apart (held_at, approval_wait_seconds), in the record and the mail.
+func TestApprovalWaitIsNotTheImportsDuration(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, nil)
+		clock := time.Date(2026, 11, 10, 2, 0, 0, 0, time.UTC)
+		e.im = importer.New(importer.Params{Config: e.cfg, Store: e.st, Mailer: mailer.New(nil, e.cfg.Outbox, nil),
+			Now: func() time.Time { clock = clock.Add(100 * time.Millisecond); return clock }})
+		wantStatus(t, e.imp(e.file("n1.xml", feedgen.Options{})), runs.Completed)
+		held := e.imp(e.file("drop.xml", feedgen.Options{DropPercent: 30}))
+		wantStatus(t, held, runs.Held)
+
+		clock = clock.Add(7 * time.Hour) // the operator decides after breakfast
+		r, err := e.im.Approve(ctx, importer.Decision{RunID: held.ID, By: "ops", Reason: "checked"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := e.st.Run(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range []*runs.Run{r, stored} {
+			if d := x.Duration(); d <= 0 || d > time.Minute {
+				t.Errorf("approved run's duration %s includes the wait for approval", d)
+			}
+			if x.HeldAt == nil || x.ApprovalWait() < 7*time.Hour || x.ApprovalWait() > 7*time.Hour+time.Minute {
+				t.Errorf("approval wait %s (held at %v), want 7h", x.ApprovalWait(), x.HeldAt)
+			}
+			if x.DurationSeconds == nil || *x.DurationSeconds > 60 || x.ApprovalWaitSeconds == nil || *x.ApprovalWaitSeconds < 7*3600 {
+				t.Errorf("--json durations: duration_seconds %v, approval_wait_seconds %v", x.DurationSeconds, x.ApprovalWaitSeconds)
+			}
+		}
+		mails, _ := filepath.Glob(filepath.Join(e.cfg.Outbox, fmt.Sprintf("*-run%d*.eml", r.ID)))
+		var body []byte
+		for _, m := range mails {
+			if b, _ := os.ReadFile(m); bytes.Contains(b, []byte("X-Imsfeed-Status: approved")) {
+				body = b
+			}
+		}
+		if body == nil {
+			t.Fatalf("no approval mail among %v", mails)
+		}
+		if !strings.Contains(string(body), "Waited     7h0m0") || strings.Contains(string(body), "Duration   7h") {
+			t.Errorf("the approval mail does not keep the wait apart from the duration:\n%s", body)
+		}
+	})
+}

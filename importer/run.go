@@ -354,6 +354,8 @@ func (im *Importer) encodeHeld(run *runs.Run, plan *change.Plan) ([]byte, error)
 	run.PlanSHA256 = hex.EncodeToString(sum[:])
 	run.Status = runs.Held
 	im.finish(run)
+	held := *run.FinishedAt
+	run.HeldAt = &held // the import ends here; an approval's wait starts
 	return data, nil
 }
 

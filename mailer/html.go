@@ -124,6 +124,7 @@ func renderHTML(v *view) (string, error) {
 	add("SHA-256", v.SHA256, true)
 	add("Started", v.Started, false)
 	add("Duration", v.Duration, false)
+	add("Waited", v.Waited, false)
 	var b strings.Builder
 	if err := htmlTmpl.Execute(&b, hv); err != nil {
 		return "", err

@@ -136,6 +136,7 @@ type view struct {
 	FileName          string
 	Size, SHA256      string
 	Started, Duration string
+	Waited            string // a held run's wait for its approval
 	Error             string // failure reason with file:line:column and record
 	Trips             []string
 	Approve, Reject   string
@@ -194,6 +195,9 @@ func newView(m Message) *view {
 	}
 	if d := r.Duration(); d > 0 {
 		v.Duration = durationText(d)
+	}
+	if d := r.ApprovalWait(); d > 0 { // apart from Duration: the operator's time, not the import's
+		v.Waited = durationText(d) + " for approval"
 	}
 	if r.Error != nil {
 		v.Error = errorText(r.File.Name, r.Error)

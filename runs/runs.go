@@ -122,6 +122,14 @@ type Run struct {
 	// FetchWaitSeconds is how long the fetch waited for the source file to settle (0: the
 	// file was taken at once); absent when the run fetched nothing (import, plan, a pause).
 	FetchWaitSeconds *float64 `json:"fetch_wait_seconds,omitempty"`
+	// HeldAt is when the run was held: its import ended there, and its plan waited for an
+	// operator until Approval.At.
+	HeldAt *time.Time `json:"held_at,omitempty"`
+	// DurationSeconds is Duration when the run finished: the import's own time, never the
+	// hours a held run waited for approval.
+	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
+	// ApprovalWaitSeconds is ApprovalWait: how long an approved run waited for its approval.
+	ApprovalWaitSeconds *float64 `json:"approval_wait_seconds,omitempty"`
 }
 
 // SetFetchWait records how long the fetch waited for the file to settle, to the millisecond.
@@ -138,10 +146,33 @@ func (r *Run) FetchWait() (time.Duration, bool) {
 	return time.Duration(*r.FetchWaitSeconds * float64(time.Second)).Round(time.Millisecond), true
 }
 
-// Duration is how long the run took, or 0 while it runs.
+// Duration is how long the run took, or 0 while it runs. For an approved run it is the import
+// up to the hold plus the apply after the approval: the wait in between is ApprovalWait.
 func (r *Run) Duration() time.Duration {
 	if r.FinishedAt == nil {
 		return 0
 	}
+	if r.HeldAt != nil && r.Approval != nil && !r.Approval.At.Before(*r.HeldAt) {
+		return r.HeldAt.Sub(r.StartedAt) + r.FinishedAt.Sub(r.Approval.At)
+	}
 	return r.FinishedAt.Sub(r.StartedAt)
+}
+
+// ApprovalWait is how long a held run waited for its approval, or 0.
+func (r *Run) ApprovalWait() time.Duration {
+	if r.HeldAt == nil || r.Approval == nil {
+		return 0
+	}
+	return max(r.Approval.At.Sub(*r.HeldAt), 0)
+}
+
+// SetDurations records Duration and ApprovalWait in the run's JSON, to the millisecond.
+func (r *Run) SetDurations() {
+	secs := func(d time.Duration) *float64 { s := d.Round(time.Millisecond).Seconds(); return &s }
+	if r.FinishedAt != nil {
+		r.DurationSeconds = secs(r.Duration())
+	}
+	if r.HeldAt != nil && r.Approval != nil {
+		r.ApprovalWaitSeconds = secs(r.ApprovalWait())
+	}
 }

@@ -91,6 +91,9 @@ func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 	}
 	if r.Approval != nil {
 		fmt.Fprintf(w, "\n  approved by %s at %s: %s\n", r.Approval.By, runs.TimeText(r.Approval.At, nil), r.Approval.Reason)
+		if d := r.ApprovalWait(); d > 0 { // kept apart from the import's own duration above
+			fmt.Fprintf(w, "  held %s before the approval\n", d.Round(time.Second))
+		}
 	}
 	if r.Rejection != nil {
 		fmt.Fprintf(w, "\n  rejected by %s at %s: %s\n", r.Rejection.By, runs.TimeText(r.Rejection.At, nil), r.Rejection.Reason)
