@@ -10,6 +10,10 @@
 # $IMSFEED_BENCH_POSTGRES_URL (each initial load gets a schema of its own, dropped at the end),
 # else a throwaway server started with scripts/postgres.sh and stopped at the end.
 #
+# queue-night is a night of 1,000 tenants of 3,000 persons scheduled at one slot and worked by
+# 1, 2 and 3 `imsfeed serve` processes on one PostgreSQL (bench/queuenight): total time, time
+# per tenant, the mean run, peak RSS per process. BENCH_QUEUE_TENANTS=200 for a shorter one.
+#
 # night-50 is a whole night of `run --all --parallel 2`: 50 small tenants on local folders whose
 # files the SIS left an hour before, with the default settle time (bench/night.go). It runs once.
 # bench live: the live channel (IMS ES over TLS with keep-alive, 1 and 8 clients) on SQLite and
@@ -35,8 +39,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM # so that the EXIT trap runs on ^C or kill as well
 
-cases=${BENCH_CASES:-tokens,read,read-validate,read-event,pg-initial,pg-unchanged,pg-1pct,sqlite-initial,sqlite-unchanged,sqlite-1pct,night-50}
-if [[ (,$cases, == *,pg-* || ${BENCH_LIVE:-1} != 0) && -z ${IMSFEED_BENCH_POSTGRES_URL:-} ]]; then
+cases=${BENCH_CASES:-tokens,read,read-validate,read-event,pg-initial,pg-unchanged,pg-1pct,sqlite-initial,sqlite-unchanged,sqlite-1pct,night-50,queue-night}
+# queue-night is bench/queuenight, a program of its own (it runs imsfeed serve processes).
+queue_night=0
+if [[ ,$cases, == *,queue-night,* ]]; then
+	queue_night=1
+	cases=$(echo ",$cases," | sed 's/,queue-night,/,/; s/^,//; s/,$//')
+fi
+if [[ (,$cases, == *,pg-* || ${BENCH_LIVE:-1} != 0 || $queue_night == 1) && -z ${IMSFEED_BENCH_POSTGRES_URL:-} ]]; then
 	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/imsfeed-pg.XXXXXX")
 	IMSFEED_BENCH_POSTGRES_URL=$(scripts/postgres.sh start "$pgdir")
 	echo "bench.sh: a throwaway PostgreSQL at $IMSFEED_BENCH_POSTGRES_URL" >&2
@@ -51,7 +61,9 @@ go build -o "$tmp/feedgen" ./samples/cmd/feedgen
 go build -o "$tmp/bench" ./bench
 
 files=()
-for size in ${BENCH_SIZES:-30 300}; do
+sizes=${BENCH_SIZES:-30 300}
+[[ -n $cases ]] || sizes="" # queue-night alone makes its own files
+for size in $sizes; do
 	case $size in
 	30) persons=15000 groups=2000 ;;    # ~32 MB, ~147,000 memberships
 	300) persons=150000 groups=20000 ;; # ~317 MB, ~1,470,000 memberships
@@ -65,7 +77,17 @@ for size in ${BENCH_SIZES:-30 300}; do
 	files+=("$f")
 done
 
-"$tmp/bench" table -runs "${BENCH_RUNS:-1}" -cases "$cases" "${files[@]}"
+if [[ -n $cases ]]; then
+	"$tmp/bench" table -runs "${BENCH_RUNS:-1}" -cases "$cases" "${files[@]}"
+fi
+if [[ $queue_night == 1 ]]; then
+	go build -o "$tmp/imsfeed" ./cmd/imsfeed
+	go build -o "$tmp/queuenight" ./bench/queuenight
+	echo
+	echo "A night of serve's queue (issue 13; BENCH_QUEUE_TENANTS, default 1000, BENCH_QUEUE_PROCS, default 1,2,3):"
+	"$tmp/queuenight" -imsfeed "$tmp/imsfeed" -postgres "$IMSFEED_BENCH_POSTGRES_URL" \
+		-tenants "${BENCH_QUEUE_TENANTS:-1000}" -persons 3000 -procs "${BENCH_QUEUE_PROCS:-1,2,3}"
+fi
 if [[ ${BENCH_LIVE:-1} != 0 ]]; then
 	echo
 	echo "The live channel (bench live: requests/s and latency per request, client and server on this machine):"
