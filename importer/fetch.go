@@ -123,6 +123,11 @@ func (im *Importer) alreadyHad(ctx context.Context, t *config.Tenant, file runs.
 		}
 		if (file.SHA256 != "" && r.File.SHA256 == file.SHA256) || newerFile(r, file) {
 			im.log.Info("another process already had this file; this attempt is not recorded", "tenant", t.ID, "file", file.Name, "run", r.ID, "status", r.Status)
+			if r.Mail == "" {
+				// Its process mails before it lets go of the lock: it died between recording
+				// the run and mailing it. The run's own mail, late but not missing.
+				im.report(ctx, t, r, nil)
+			}
 			return r, true, nil
 		}
 	}

@@ -2,6 +2,8 @@ package importer_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -244,5 +246,48 @@ func TestRejectedOrBrokenFileIsNotImportedAgain(t *testing.T) {
 			t.Fatalf("a lock timeout was blamed on the file: %+v", locked.Error)
 		}
 		wantStatus(t, run(), runs.Completed)
+	})
+}
+
+// A process that recorded a slot's run and died before mailing it (kill -9 between the two):
+// the slot's next attempt finds the run under the lock, records nothing new, and sends that
+// run's mail, so the slot still has its one run and its one mail.
+func TestSlotRunRecordedButNotMailedIsMailedByTheNextAttempt(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, nil)
+		folder := filepath.Join(e.dir, "sis")
+		os.MkdirAll(folder, 0o755)
+		data, _ := os.ReadFile(e.file("x.xml", feedgen.Options{}))
+		os.WriteFile(filepath.Join(folder, "export.xml"), data, 0o644)
+		e.tenant.Source.URL = "file://" + folder
+		e.tenant.Source.SettleTime = -1
+		slot := time.Now().Add(-time.Minute).Truncate(time.Minute).UTC()
+		sum := sha256.Sum256(data)
+		done := time.Now().UTC()
+		dead := &runs.Run{Tenant: e.tenant.ID, Status: runs.Skipped, Slot: slot, StartedAt: done, FinishedAt: &done,
+			Reason: "unchanged file", File: runs.File{Name: "export.xml", Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}}
+		if err := e.st.CreateRun(ctx, dead); err != nil {
+			t.Fatal(err)
+		}
+
+		r, err := e.im.RunSlot(ctx, e.tenant, slot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ID != dead.ID {
+			t.Errorf("the slot's next attempt gave run %d, want the dead process's run %d", r.ID, dead.ID)
+		}
+		if list, _ := e.st.ListRuns(ctx, store.ListRunsParams{Tenant: e.tenant.ID}); len(list) != 1 {
+			t.Errorf("%d runs, want the one run of the slot", len(list))
+		}
+		if mails, _ := filepath.Glob(filepath.Join(e.cfg.Outbox, "*.eml")); len(mails) != 1 {
+			t.Errorf("%d mails, want the run's one mail", len(mails))
+		}
+		// Once mailed, a further attempt sends nothing more.
+		e.im.RunSlot(ctx, e.tenant, slot)
+		if mails, _ := filepath.Glob(filepath.Join(e.cfg.Outbox, "*.eml")); len(mails) != 1 {
+			t.Errorf("%d mails after another attempt, want still 1", len(mails))
+		}
 	})
 }
