@@ -187,6 +187,10 @@ func queueScenario(t *testing.T, dir, storeURL string, procs, tenants, slots int
 			}
 		}
 	}
+	killedHad := map[string]bool{}
+	for _, id := range ids {
+		killedHad[id] = strings.Contains(ps[killed].stderr(), "tenant="+id)
+	}
 	interrupted := 0
 	for _, id := range ids {
 		list := all[id]
@@ -218,8 +222,11 @@ func queueScenario(t *testing.T, dir, storeURL string, procs, tenants, slots int
 		if completed != 1 {
 			t.Errorf("tenant %s: %d completed imports, want 1", id, completed)
 		}
-		if mails[id] != len(list) {
-			t.Errorf("tenant %s: %d mails for %d runs", id, mails[id], len(list))
+		// A process killed between sending a run's mail and recording that it did leaves the
+		// next attempt to mail it again: at least once, so a killed process's tenant may have
+		// one more mail than runs; never fewer, and every other tenant exactly one per run.
+		if n := len(list); mails[id] < n || mails[id] > n+1 || (mails[id] == n+1 && !killedHad[id]) {
+			t.Errorf("tenant %s: %d mails for %d runs (the killed process worked it: %v)", id, mails[id], n, killedHad[id])
 		}
 	}
 	if interrupted == 0 {
