@@ -40,42 +40,17 @@ type app struct {
 	store  store.Store
 	mailer *mailer.Mailer
 	log    *slog.Logger
+
+	// describe, when set, receives each command's flags instead of running it (for the
+	// completions and the man page; see describeAll).
+	describe func(*cmdFlags)
 }
-
-const usage = `imsfeed imports a school owner's nightly IMS Enterprise 1.1 export, holds
-suspiciously large changes for an operator, and mails a status log of every attempt.
-
-Usage: imsfeed [--config FILE] [-v] [--log-format text|json] [--log-level L] COMMAND ...
-
-Commands:
-  demo                                        the nightly story on the embedded default
-  validate [--lenient] [--json] FILE          read a file: counts, warnings, the fatal error if any
-  import   --tenant T [--json] FILE           one run of tenant T on a local file (no fetch)
-  plan     --tenant T [--json] FILE           the same run, nothing applied (dry run)
-  run      (--tenant T | --all) [--parallel N] [--json]   fetch from T's source, then import
-  runs     [--tenant T] [--json]              run history, newest first
-  show     RUN [--json] [--plan [--raw]]      one run: counts, verdict, warnings; --plan: the held plan
-  approve  RUN --by NAME --reason TEXT [--json]   apply a held run's plan
-  reject   RUN --by NAME --reason TEXT [--json]   close a held run
-  status   --tenant T [--json]                what the store holds for T now
-  trash    list|restore|purge --tenant T ...  the person trash can
-  archive  list|restore --tenant T ...        archived courses
-  serve                                       run each tenant on its schedule; the live channel
-  queue    [--json]                           serve's job queue: next slots, running, retrying, failed
-  es       log|allow --tenant T ...           the live channel's request log; a one-off deletes allowance
-  version                                     module version, commit, build date, Go version
-
-Config: --config FILE, else $IMSFEED_CONFIG, else ./imsfeed.yaml, else the embedded default
-(SQLite and an outbox under $IMSFEED_DATA_DIR or ~/.local/share/imsfeed).
-Exit codes: 0 completed/skipped/ok, 1 failed, 2 usage or configuration error, 3 held.
-Run 'imsfeed COMMAND --help' for a command's flags and an example.
-`
 
 func newApp(args []string, stdout, stderr *os.File) (*app, []string, error) {
 	a := &app{stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("imsfeed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.StringVar(&a.configFlag, "config", "", "config file")
 	fs.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&a.logLevel, "log-level", "", "log level: debug, info, warn, error (default info; warn on a terminal without -v)")
@@ -83,85 +58,73 @@ func newApp(args []string, stdout, stderr *os.File) (*app, []string, error) {
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usageText())
 			return nil, nil, errHelp
 		}
-		return nil, nil, usageError{err.Error()}
+		return nil, nil, usagef("%v (imsfeed help lists the commands and flags)", err)
 	}
 	if *version {
 		fmt.Fprint(stdout, versionText())
 		return nil, nil, errHelp
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText())
 		return nil, nil, usagef("no command given")
 	}
-	// A person at a terminal sees progress and the result; the INFO lines are for logs
-	// (a service, cron, a pipe) and for -v.
+	if err := a.setLogger(); err != nil {
+		return nil, nil, err
+	}
+	return a, fs.Args(), nil
+}
+
+// setLogger (re)makes the logger from --log-format, --log-level and -v, which may come before
+// or after the command name. A person at a terminal sees progress and the result; the INFO
+// lines are for logs (a service, cron, a pipe) and for -v.
+func (a *app) setLogger() error {
 	level := slog.LevelInfo
 	if a.isTerminal() && !a.verbose {
 		level = slog.LevelWarn
 	}
 	if a.logLevel != "" {
 		if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
-			return nil, nil, usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
+			return usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
 		}
 	}
-	a.level = new(slog.LevelVar)
+	if a.level == nil {
+		a.level = new(slog.LevelVar)
+	}
 	a.level.Set(level)
 	a.levelExplicit = a.logLevel != "" || a.verbose
 	opts := &slog.HandlerOptions{Level: a.level}
-	a.logw = &switchWriter{w: stderr}
+	if a.logw == nil {
+		a.logw = &switchWriter{w: a.stderr}
+	}
 	switch a.logFormat {
 	case "text":
 		a.log = slog.New(slog.NewTextHandler(a.logw, opts))
 	case "json":
 		a.log = slog.New(slog.NewJSONHandler(a.logw, opts))
 	default:
-		return nil, nil, usagef("--log-format %q: want text or json", a.logFormat)
+		return usagef("--log-format %q: want text or json", a.logFormat)
 	}
-	return a, fs.Args(), nil
+	return nil
 }
 
+// dispatch runs the command the table names; `imsfeed help COMMAND` is COMMAND --help.
 func (a *app) dispatch(ctx context.Context, args []string) error {
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "help", "-h", "--help":
-		fmt.Fprint(a.stdout, usage)
-		return nil
-	case "validate":
-		return a.cmdValidate(ctx, rest)
-	case "import":
-		return a.cmdImport(ctx, rest, false)
-	case "plan":
-		return a.cmdImport(ctx, rest, true)
-	case "run":
-		return a.cmdRun(ctx, rest)
-	case "runs":
-		return a.cmdRuns(ctx, rest)
-	case "show":
-		return a.cmdShow(ctx, rest)
-	case "approve":
-		return a.cmdDecide(ctx, rest, true)
-	case "reject":
-		return a.cmdDecide(ctx, rest, false)
-	case "status":
-		return a.cmdStatus(ctx, rest)
-	case "trash":
-		return a.cmdTrash(ctx, rest)
-	case "archive":
-		return a.cmdArchive(ctx, rest)
-	case "serve":
-		return a.cmdServe(ctx, rest)
-	case "queue":
-		return a.cmdQueue(ctx, rest)
-	case "es":
-		return a.cmdES(ctx, rest)
-	case "demo":
-		return a.cmdDemo(ctx, rest)
-	case "version":
-		return a.cmdVersion(ctx, rest)
+	name, rest := args[0], args[1:]
+	if isHelp(name) {
+		if len(rest) == 0 {
+			fmt.Fprint(a.stdout, usageText())
+			return nil
+		}
+		name, rest = rest[0], []string{"--help"}
 	}
-	return usagef("unknown command %q (run 'imsfeed help')", cmd)
+	c, ok := findCommand(name)
+	if !ok {
+		return usagef("unknown command %q (imsfeed help lists them)", name)
+	}
+	return c.run(a, ctx, rest)
 }
 
 // loadConfig applies the precedence --config > $IMSFEED_CONFIG > ./imsfeed.yaml > embedded.
@@ -319,35 +282,4 @@ func (s *switchWriter) set(w io.Writer) {
 	s.mu.Lock()
 	s.w = w
 	s.mu.Unlock()
-}
-
-// flags builds a command's flag set with its help text and example.
-func (a *app) flags(name, synopsis, example string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(a.stderr, "Usage: imsfeed %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-		fmt.Fprintf(a.stderr, "\nExample:\n  %s\n", example)
-	}
-	return fs
-}
-
-// parse reads flags anywhere among the arguments (`approve 17 --by x` and `approve --by x 17`)
-// and returns the positional ones.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, errHelp
-			}
-			return nil, usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }

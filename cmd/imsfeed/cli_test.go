@@ -251,7 +251,7 @@ func TestExitCodesAndJSON(t *testing.T) {
 	if r := imsfeed(t, dir, "--config", "bad.yaml", "runs"); r.code != 2 || !strings.Contains(r.stderr, `line 3: unknown key "shedule"`) {
 		t.Errorf("bad config: exit %d, %s", r.code, r.stderr)
 	}
-	if r := imsfeed(t, dir, "import", "--help"); r.code != 0 || !strings.Contains(r.stderr, "Example:") {
+	if r := imsfeed(t, dir, "import", "--help"); r.code != 0 || !strings.Contains(r.stdout, "Example:") {
 		t.Errorf("--help: exit %d, %s", r.code, r.stderr)
 	}
 }

@@ -13,10 +13,10 @@ import (
 
 // cmdES is `imsfeed es log|allow`: the live channel's request log and one-off allowances.
 func (a *app) cmdES(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usagef("es: want log or allow (e.g. imsfeed es log --tenant northside)")
+	sub, args, err := subcommand("es", args, "log", "allow")
+	if err != nil {
+		return err
 	}
-	sub := args[0]
 	fs := a.flags("es "+sub, "es log --tenant T [--since DATE|DURATION] [--json] | es allow --tenant T --deletes N --by NAME --reason TEXT",
 		"imsfeed es log --tenant northside --since 24h")
 	tenant := fs.String("tenant", "", "tenant id")
@@ -25,7 +25,7 @@ func (a *app) cmdES(ctx context.Context, args []string) error {
 	deletes := fs.Int("deletes", 0, "allow: how many more removals the live channel may apply in the next 24 h")
 	by := fs.String("by", "", "allow: who grants it")
 	reason := fs.String("reason", "", "allow: why")
-	if _, err := parse(fs, args[1:]); err != nil {
+	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	if *tenant == "" {

@@ -41,6 +41,9 @@ func (a *app) cmdValidate(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return usagef("validate: want exactly one FILE")
 	}
+	if _, err := os.Stat(pos[0]); err != nil {
+		return usagef("validate: %v", err) // as import and plan: the argument names no file
+	}
 	f, err := os.Open(pos[0])
 	if err != nil {
 		return err

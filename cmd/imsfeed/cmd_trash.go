@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/store"
 )
 
@@ -29,16 +30,20 @@ func (a *app) printItems(items []store.Item, asJSON bool, empty string) error {
 }
 
 func (a *app) cmdTrash(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usagef("trash: want list, restore or purge (e.g. imsfeed trash list --tenant northside)")
+	sub, args, err := subcommand("trash", args, "list", "restore", "purge")
+	if err != nil {
+		return err
 	}
-	sub := args[0]
 	fs := a.flags("trash "+sub, "trash list|restore|purge --tenant T [KEY ...] [--older-than DURATION] [--json]",
-		"imsfeed trash purge --tenant northside --older-than 2160h")
+		"imsfeed trash purge --tenant northside --older-than 90d")
 	tenant := fs.String("tenant", "", "tenant id")
-	olderThan := fs.Duration("older-than", 0, "purge: persons trashed longer ago than this (e.g. 2160h = 90 days)")
+	olderThan := new(time.Duration)
+	fs.Func("older-than", "purge: persons trashed longer ago than this (e.g. 90d, 36h)", func(v string) (err error) {
+		*olderThan, err = config.ParseDuration(v)
+		return err
+	})
 	asJSON := fs.Bool("json", false, "print one JSON document")
-	keys, err := parse(fs, args[1:])
+	keys, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -87,14 +92,14 @@ func (a *app) cmdTrash(ctx context.Context, args []string) error {
 }
 
 func (a *app) cmdArchive(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usagef("archive: want list or restore (e.g. imsfeed archive list --tenant northside)")
+	sub, args, err := subcommand("archive", args, "list", "restore")
+	if err != nil {
+		return err
 	}
-	sub := args[0]
 	fs := a.flags("archive "+sub, "archive list|restore --tenant T [KEY ...] [--json]", "imsfeed archive restore --tenant northside MATH-7A")
 	tenant := fs.String("tenant", "", "tenant id")
 	asJSON := fs.Bool("json", false, "print one JSON document")
-	keys, err := parse(fs, args[1:])
+	keys, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
