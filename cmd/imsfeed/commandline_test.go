@@ -1,0 +1,212 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// One behaviour for each kind of mistake: help exits 0 on stdout, a usage or configuration
+// error exits 2 with a message naming what is wrong.
+func TestHelpAndUsageErrorsAreConsistent(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range commandTable() {
+		r := imsfeed(t, dir, c.name, "--help")
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage: imsfeed "+c.name) || !strings.Contains(r.stdout, "Example:") {
+			t.Errorf("%s --help: exit %d\n%s%s", c.name, r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, args := range [][]string{{"trash", "--help"}, {"archive", "-h"}, {"help", "trash"}, {"trash", "list", "--help"}, {"--help"}, {"help"}} {
+		if r := imsfeed(t, dir, args...); r.code != 0 || !strings.Contains(r.stdout, "Usage: imsfeed") {
+			t.Errorf("%v: exit %d, want 0 and the help on stdout\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"validate", "missing.xml"}, "validate: stat missing.xml: no such file"},
+		{[]string{"import", "--tenant", "north", "missing.xml"}, "import: stat missing.xml: no such file"},
+		{[]string{"runs", "--bogus"}, "runs: flag provided but not defined: -bogus"},
+		{[]string{"trash", "list"}, "trash list: --tenant T is required"},
+		{[]string{"trash", "empty", "--tenant", "north"}, `trash: unknown subcommand "empty"`},
+		{[]string{"trash", "purge", "--tenant", "north", "--older-than", "3 weeks"}, `"3 weeks" is not a duration`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+	} {
+		r := imsfeed(t, dir, c.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) || r.stdout != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2 saying %q", c.args, r.code, r.stderr, r.stdout, c.want)
+		}
+	}
+}
+
+// Global flags may follow the command name; --older-than takes days.
+func TestGlobalFlagsAfterTheCommandAndDays(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "other.yaml")
+	os.WriteFile(cfg, []byte("data_dir: "+dir+"\ntenants:\n  - id: north\n"), 0o644)
+	if r := imsfeed(t, dir, "runs", "--config", cfg, "--log-format", "json", "--json"); r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("runs --config FILE: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := imsfeed(t, dir, "status", "--tenant", "south", "--config", cfg); r.code != 2 || !strings.Contains(r.stderr, "south") {
+		t.Errorf("--config after the command is not used: exit %d %q", r.code, r.stderr)
+	}
+	if r := imsfeed(t, dir, "trash", "purge", "--tenant", "north", "--older-than", "90d", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "purged 0") {
+		t.Errorf("trash purge --older-than 90d: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// Configuration errors exit 2 and name line and key, also for a store URL that cannot work.
+func TestConfigErrorsExitTwoWithLineAndKey(t *testing.T) {
+	dir := t.TempDir()
+	for body, want := range map[string]string{
+		"store: sqlite://state.db\n":                         `line 1: store: sqlite://state.db names host "state.db"`,
+		"tenants:\n  - id: north\n    stale_after: 2 days\n": `line 3: tenants[0].stale_after: "2 days" is not a duration`,
+	} {
+		os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(body), 0o644)
+		if r := imsfeed(t, dir, "--config", "bad.yaml", "runs"); r.code != 2 || !strings.Contains(r.stderr, want) {
+			t.Errorf("config %q: exit %d %q, want 2 and %q", body, r.code, r.stderr, want)
+		}
+	}
+}
+
+// init writes a starter config that loads, and never overwrites one by accident.
+func TestInitWritesAStarterConfigThatLoads(t *testing.T) {
+	dir := t.TempDir()
+	r := imsfeed(t, dir, "init")
+	if r.code != 0 {
+		t.Fatalf("init: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "imsfeed.yaml"))
+	if !strings.Contains(string(data), "# ") || !strings.Contains(string(data), "safety:") {
+		t.Errorf("the starter config is not commented:\n%s", data)
+	}
+	if r := imsfeed(t, dir, "status", "--tenant", "northside", "--json"); r.code != 0 {
+		t.Errorf("status with the starter config: exit %d %s", r.code, r.stderr)
+	}
+	if r := imsfeed(t, dir, "init"); r.code != 2 || !strings.Contains(r.stderr, "exists") {
+		t.Errorf("init over an existing file: exit %d %q, want 2", r.code, r.stderr)
+	}
+	if r := imsfeed(t, dir, "init", "--force"); r.code != 0 {
+		t.Errorf("init --force: exit %d %q", r.code, r.stderr)
+	}
+}
+
+// The completions offer the commands, subcommands and flags of the command table. Bash is
+// exercised for real; zsh and fish are checked for syntax where they are installed.
+func TestShellCompletion(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "imsfeed.bash")
+	r := imsfeed(t, dir, "completion", "bash")
+	if r.code != 0 {
+		t.Fatalf("completion bash: exit %d %s", r.code, r.stderr)
+	}
+	os.WriteFile(script, []byte(r.stdout), 0o644)
+	complete := func(words ...string) string {
+		t.Helper()
+		cmd := exec.Command("bash", "-c", `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _imsfeed; echo "${COMPREPLY[*]}"`, "bash", script)
+		cmd.Args = append(cmd.Args, words...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("bash completion of %v: %v\n%s", words, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	for _, c := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"imsfeed", "tr"}, "trash"},
+		{[]string{"imsfeed", "--config", "x.yaml", "ar"}, "archive"},
+		{[]string{"imsfeed", "trash", ""}, "list restore purge"},
+		{[]string{"imsfeed", "trash", "purge", "--ol"}, "--older-than"},
+		{[]string{"imsfeed", "import", "--te"}, "--tenant"},
+		{[]string{"imsfeed", "runs", "--j"}, "--json"},
+		{[]string{"imsfeed", "completion", ""}, "bash zsh fish"},
+	} {
+		if got := complete(c.words...); got != c.want {
+			t.Errorf("completing %q: %q, want %q", c.words, got, c.want)
+		}
+	}
+	for _, sh := range []string{"zsh", "fish"} {
+		r := imsfeed(t, dir, "completion", sh)
+		if r.code != 0 || !strings.Contains(r.stdout, "older-than") || !strings.Contains(r.stdout, "archive") {
+			t.Errorf("completion %s: exit %d\n%s", sh, r.code, r.stdout)
+		}
+		if _, err := exec.LookPath(sh); err == nil {
+			f := filepath.Join(dir, "imsfeed."+sh)
+			os.WriteFile(f, []byte(r.stdout), 0o644)
+			if out, err := exec.Command(sh, "-n", f).CombinedOutput(); err != nil {
+				t.Errorf("%s -n on the completion: %v\n%s", sh, err, out)
+			}
+		}
+	}
+}
+
+// The man page is made from the same table as --help: every command with every flag, and it
+// renders without warnings.
+func TestManPage(t *testing.T) {
+	dir := t.TempDir()
+	r := imsfeed(t, dir, "man")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, ".TH IMSFEED 1") {
+		t.Fatalf("man: exit %d\n%s", r.code, r.stdout)
+	}
+	for _, d := range describeAll() {
+		if !strings.Contains(r.stdout, ".B imsfeed "+roff(d.synopsis)) {
+			t.Errorf("the man page lacks %q", d.synopsis)
+		}
+		for _, f := range d.flags {
+			if !strings.Contains(r.stdout, `\fB\-\-`+roff(f.Name)+`\fR`) {
+				t.Errorf("the man page lacks %s --%s", d.name, f.Name)
+			}
+		}
+	}
+	if _, err := exec.LookPath("groff"); err == nil {
+		cmd := exec.Command("groff", "-man", "-Tutf8", "-ww", "-z")
+		cmd.Stdin = strings.NewReader(r.stdout)
+		if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("groff warns about the man page: %v\n%s", err, out)
+		}
+	}
+}
+
+// contrib/systemd ships a timer-started `run --all`, a hardened `serve` unit, and both pass
+// systemd-analyze verify (where systemd is installed) with the binary under test.
+func TestSystemdUnits(t *testing.T) {
+	dir := t.TempDir()
+	var units []string
+	for name, want := range map[string]string{
+		"imsfeed.service":       "run --all",
+		"imsfeed.timer":         "OnCalendar=",
+		"imsfeed-serve.service": " serve",
+	} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "contrib", "systemd", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(data)
+		if !strings.Contains(s, want) {
+			t.Errorf("%s lacks %q", name, want)
+		}
+		if strings.HasSuffix(name, ".service") {
+			for _, h := range []string{"NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "SystemCallFilter=@system-service"} {
+				if !strings.Contains(s, h) {
+					t.Errorf("%s lacks the hardening option %s", name, h)
+				}
+			}
+		}
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(strings.ReplaceAll(s, "/usr/local/bin/imsfeed", binary)), 0o644)
+		units = append(units, p)
+	}
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Log("systemd-analyze not installed; units checked by content only")
+		return
+	}
+	out, err := exec.Command("systemd-analyze", append([]string{"verify", "--man=no"}, units...)...).CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
