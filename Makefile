@@ -5,12 +5,17 @@ BIN := bin/imsfeed
 # make install puts imsfeed into $GOBIN when that is set, else into $(PREFIX)/bin; an explicit
 # PREFIX=… on the command line always wins. DESTDIR is prepended to every path (for packagers).
 PREFIX ?= /usr/local
+# Into $GOBIN, only the binary goes: the man page and completions need PREFIX's share folders.
 ifeq ($(origin PREFIX),command line)
 BINDIR ?= $(PREFIX)/bin
 else
-BINDIR ?= $(or $(shell $(GO) env GOBIN),$(PREFIX)/bin)
+GOBIN_DIR := $(shell $(GO) env GOBIN)
+BINDIR ?= $(or $(GOBIN_DIR),$(PREFIX)/bin)
 endif
+SHARE := $(if $(GOBIN_DIR),,yes)
 DESTDIR ?=
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
 
 # What `imsfeed version` says besides the module's build information.
 LDFLAGS := -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ) \
@@ -25,10 +30,22 @@ help: ## list the targets
 build: ## build bin/imsfeed
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/imsfeed
 
-install: build ## install imsfeed into $GOBIN, else /usr/local/bin (PREFIX=/opt/imsfeed, DESTDIR=… for packagers)
+install: build ## install imsfeed into $GOBIN, else /usr/local/bin with its man page and completions (PREFIX=…, DESTDIR=…)
 	install -d '$(DESTDIR)$(BINDIR)'
 	install -m 0755 $(BIN) '$(DESTDIR)$(BINDIR)/imsfeed'
 	@echo "installed $(DESTDIR)$(BINDIR)/imsfeed"
+ifeq ($(SHARE),yes)
+	install -d '$(DESTDIR)$(MANDIR)/man1' '$(DESTDIR)$(DATADIR)/bash-completion/completions' \
+		'$(DESTDIR)$(DATADIR)/zsh/site-functions' '$(DESTDIR)$(DATADIR)/fish/vendor_completions.d'
+	$(BIN) man > '$(DESTDIR)$(MANDIR)/man1/imsfeed.1'
+	$(BIN) completion bash > '$(DESTDIR)$(DATADIR)/bash-completion/completions/imsfeed'
+	$(BIN) completion zsh > '$(DESTDIR)$(DATADIR)/zsh/site-functions/_imsfeed'
+	$(BIN) completion fish > '$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/imsfeed.fish'
+	@echo "installed its man page and the bash, zsh and fish completions under $(DESTDIR)$(DATADIR)"
+else
+	@echo "(into GOBIN: no man page or completions; imsfeed man and imsfeed completion bash|zsh|fish print them)"
+endif
+	@echo "systemd units (a nightly timer for run --all, a hardened serve unit): contrib/systemd/"
 
 demo: build ## the nightly story on the embedded default (no server, nothing left in the checkout)
 	$(BIN) demo

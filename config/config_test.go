@@ -200,3 +200,14 @@ func TestDurationsInDays(t *testing.T) {
 		t.Error(`ParseDuration("3 days"): no error`)
 	}
 }
+
+// The example config in samples/ loads as shipped.
+func TestSampleConfigLoads(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", "samples", "imsfeed.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := cfg.Tenant("northside"); err != nil || n.Safety.MinChanges != 25 {
+		t.Errorf("northside: %+v, %v", n, err)
+	}
+}
