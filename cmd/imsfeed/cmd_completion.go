@@ -90,7 +90,7 @@ _imsfeed() {
 	--log-level) COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
 	esac
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W "%s --config --log-format --log-level --version --help" -- "$cur"))
+		COMPREPLY=($(compgen -W "%s --config -v --log-format --log-level --version --help" -- "$cur"))
 		return
 	fi
 	local flags="" values="" subs="" files=""
@@ -236,7 +236,7 @@ func writeMan(w io.Writer, cmds []described) {
 imsfeed \- import nightly IMS Enterprise 1.1 exports, hold suspicious changes, mail a status log
 .SH SYNOPSIS
 .B imsfeed
-[\fB\-\-config\fR \fIFILE\fR] [\fB\-\-log\-format\fR \fItext|json\fR] [\fB\-\-log\-level\fR \fILEVEL\fR] \fICOMMAND\fR ...
+[\fB\-\-config\fR \fIFILE\fR] [\fB\-v\fR] [\fB\-\-log\-format\fR \fItext|json\fR] [\fB\-\-log\-level\fR \fILEVEL\fR] \fICOMMAND\fR ...
 .SH DESCRIPTION
 imsfeed imports a school owner's nightly IMS Enterprise 1.1 export into PostgreSQL or SQLite:
 it fetches the file from SFTP or a folder, works out what changed, holds a change set over the
@@ -268,6 +268,9 @@ log for every attempt.
 	}
 	fmt.Fprint(w, `.SH GLOBAL FLAGS
 These may come before or after the command name.
+.TP
+\fB\-v\fR
+Log INFO lines on a terminal too (a terminal shows only warnings and errors by default).
 .TP
 \fB\-\-config\fR \fIFILE\fR
 The config file. Without it: $IMSFEED_CONFIG, else ./imsfeed.yaml, else the embedded default

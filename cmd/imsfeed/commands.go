@@ -63,7 +63,7 @@ func findCommand(name string) (command, bool) {
 const usageHead = `imsfeed imports a school owner's nightly IMS Enterprise 1.1 export, holds
 suspiciously large changes for an operator, and mails a status log of every attempt.
 
-Usage: imsfeed [--config FILE] [--log-format text|json] [--log-level LEVEL] COMMAND ...
+Usage: imsfeed [--config FILE] [-v] [--log-format text|json] [--log-level LEVEL] COMMAND ...
 
 Commands:
 `
@@ -94,7 +94,7 @@ func usageText() string {
 }
 
 // globalFlags are accepted before and after the command name.
-var globalFlags = []string{"config", "log-format", "log-level"}
+var globalFlags = []string{"config", "log-format", "log-level", "v"}
 
 // cmdFlags is a command's flag set with what its help says.
 type cmdFlags struct {
@@ -129,6 +129,7 @@ func (a *app) flags(name, synopsis, example string) *flag.FlagSet {
 	fs.StringVar(&a.configFlag, "config", a.configFlag, "config file")
 	fs.Func("log-format", "log format: text or json", func(v string) error { a.logFormat = v; return a.setLogger() })
 	fs.Func("log-level", "log level: debug, info, warn, error", func(v string) error { a.logLevel = v; return a.setLogger() })
+	fs.BoolFunc("v", "log INFO lines on a terminal too", func(v string) error { a.verbose = v == "true"; return a.setLogger() })
 	return fs
 }
 
@@ -194,7 +195,7 @@ func (c *cmdFlags) printHelp(w io.Writer) {
 			fmt.Fprintf(w, "  %-22s %s%s\n", name, usage, def)
 		}
 	}
-	fmt.Fprintln(w, "\nGlobal flags, before or after the command: --config FILE, --log-format text|json, --log-level LEVEL")
+	fmt.Fprintln(w, "\nGlobal flags, before or after the command: --config FILE, -v, --log-format text|json, --log-level LEVEL")
 	fmt.Fprintf(w, "\nExample:\n  %s\n", c.example)
 }
 
