@@ -419,6 +419,14 @@ func tripsSubject(ts []safety.Trip) string {
 }
 
 func tripShort(t safety.Trip) string {
+	s := tripLimit(t)
+	if t.Window != "" {
+		s += " over " + oneLine(t.Window)
+	}
+	return s
+}
+
+func tripLimit(t safety.Trip) string {
 	what := oneLine(t.Type) + " " + oneLine(string(t.Op))
 	switch {
 	case t.MaxPercent != nil && t.Percent > *t.MaxPercent:
@@ -434,6 +442,10 @@ func tripShort(t safety.Trip) string {
 // tripDetail is one limit crossed with all its numbers, for the body.
 func tripDetail(t safety.Trip) string {
 	s := fmt.Sprintf("%s %s: %d of %d", oneLine(t.Type), oneLine(string(t.Op)), t.Count, t.Base)
+	if t.Window != "" {
+		// The rolling window: removals applied within it plus this run's, against its base.
+		s = fmt.Sprintf("%s %s over the last %s: %d of %d", oneLine(t.Type), oneLine(string(t.Op)), oneLine(t.Window), t.Count, t.Base)
+	}
 	if t.Base > 0 {
 		s += fmt.Sprintf(" (%.1f%%)", t.Percent)
 	} else {

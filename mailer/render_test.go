@@ -85,24 +85,31 @@ func TestHeldSubjectNamesEveryKindOfLimit(t *testing.T) {
 		{Type: "memberships", Op: safety.Deletes, Count: 180, Base: 5000, Percent: 3.6, MaxPercent: ptr(10.0), MaxCount: ptr(150)},
 		{Type: "persons", Op: safety.Inserts, Count: 600, Base: 0},
 		{Type: "groups", Op: safety.Updates, Count: 30, Base: 40, Percent: 75, MaxPercent: ptr(50.0)},
+		{Type: "persons", Op: safety.Deletes, Count: 172, Base: 1000, Percent: 17.2, MaxPercent: ptr(10.0), Window: "7d"},
 	}
 	r, err := Render(Message{Run: run, Tenant: northside})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "(memberships deletes 180 > 150 and 2 more limits)"; !strings.HasSuffix(r.Subject, want) {
+	if want := "(memberships deletes 180 > 150 and 3 more limits)"; !strings.HasSuffix(r.Subject, want) {
 		t.Errorf("subject %q, want it to end %q", r.Subject, want)
 	}
 	for _, want := range []string{
 		"memberships deletes: 180 of 5000 (3.6%); limit max 10%, max 150",
 		"persons inserts: 600 of 0 (initial load)",
 		"groups updates: 30 of 40 (75.0%); limit max 50%",
+		"persons deletes over the last 7d: 172 of 1000 (17.2%); limit max 10%", // the rolling window
 		"imsfeed approve 17 --by NAME --reason TEXT", // the default when the lead gives none
 		"imsfeed reject 17 --by NAME --reason TEXT",
 	} {
 		if !strings.Contains(flat(r.Text), want) || !strings.Contains(r.HTML, want) {
 			t.Errorf("text or HTML lacks %q", want)
 		}
+	}
+	// A trip of the rolling window alone says so in the subject.
+	run.Verdict.Tripped = run.Verdict.Tripped[3:]
+	if r, err = Render(Message{Run: run, Tenant: northside}); err != nil || !strings.HasSuffix(r.Subject, "(persons deletes 17.2% > 10% over 7d)") {
+		t.Errorf("window subject %q, %v", r.Subject, err)
 	}
 }
 
