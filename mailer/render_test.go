@@ -99,7 +99,7 @@ func TestHeldSubjectNamesEveryKindOfLimit(t *testing.T) {
 		"persons inserts: 600 of 0 (initial load)",
 		"groups updates: 30 of 40 (75.0%); limit max 50%",
 		"persons deletes over the last 7d: 172 of 1000 (17.2%); limit max 10%", // the rolling window
-		"imsfeed approve 17 --by NAME --reason TEXT", // the default when the lead gives none
+		"imsfeed approve 17 --by NAME --reason TEXT",                           // the default when the lead gives none
 		"imsfeed reject 17 --by NAME --reason TEXT",
 	} {
 		if !strings.Contains(flat(r.Text), want) || !strings.Contains(r.HTML, want) {
