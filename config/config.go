@@ -47,8 +47,10 @@ type Config struct {
 	// HTTP is serve's listener for the live channel; absent means no listener.
 	HTTP *HTTP `yaml:"http"`
 	// Queue tunes `imsfeed serve`, whose processes on one store share one job queue.
-	Queue   Queue    `yaml:"queue"`
-	Tenants []Tenant `yaml:"tenants"`
+	Queue Queue `yaml:"queue"`
+	// Operators may sign in to the console on serve's listener and decide held runs.
+	Operators []Operator `yaml:"operators"`
+	Tenants   []Tenant   `yaml:"tenants"`
 
 	// Embedded is true for the built-in default: any tenant id is accepted.
 	Embedded bool `yaml:"-"`
@@ -423,6 +425,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, validateES(c)...)
+	errs = append(errs, validateOperators(c)...)
 	return errors.Join(errs...)
 }
 
@@ -532,6 +535,7 @@ func secret(file, env string) (string, error) {
 // secret: the mailer reads the password when it connects (and the source its secrets when it
 // fetches), so commands that need neither work without them.
 func (c *Config) resolveSecrets(base string) error {
+	c.resolveOperators(base)
 	if c.SMTP == nil {
 		return nil
 	}

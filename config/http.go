@@ -15,6 +15,8 @@ type HTTP struct {
 	TLS    *TLS   `yaml:"tls"`
 	// PublicURL is the address clients use (https://sis.example.org), for the WSDL.
 	PublicURL string `yaml:"public_url"`
+	// Console holds the operator console's sign-in by proxy header.
+	Console *Console `yaml:"console"`
 }
 
 // TLS names the listener's certificate chain and key (PEM files).
