@@ -99,6 +99,19 @@ type Store interface {
 	Close() error
 }
 
+// RunCounter counts run records by tenant and status, for /metrics. Both stores implement it;
+// the console type-asserts a Store to it.
+type RunCounter interface {
+	CountRuns(ctx context.Context) ([]RunCount, error)
+}
+
+// RunCount is how many runs of one tenant have one status.
+type RunCount struct {
+	Tenant string
+	Status runs.Status
+	N      int
+}
+
 // ApplyParams are Apply's arguments.
 type ApplyParams struct {
 	Plan *change.Plan

@@ -141,6 +141,18 @@ func TestServeAnswersTheLiveChannelOverTLS(t *testing.T) {
 		t.Fatalf("healthz: %v %v", err, resp)
 	}
 	resp.Body.Close()
+	// The same listener serves the console's sign-in page and /metrics.
+	for path, want := range map[string]string{"/login": "Sign in", "/metrics": "imsfeed_store_up 1"} {
+		resp, err := client.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Fatalf("GET %s: %d, want %q in\n%s", path, resp.StatusCode, want, b)
+		}
+	}
 
 	body, _ := os.ReadFile("../../live/imses/testdata/imses1-itslearning/requests/001-createPerson.xml")
 	resp, err = client.Post(s.url+"/ims/es/v1p0", "text/xml; charset=utf-8", strings.NewReader(string(body)))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/console"
 	"github.com/imsfeed/imsfeed/live"
 	"github.com/imsfeed/imsfeed/live/imses"
 	"github.com/imsfeed/imsfeed/mailer"
@@ -19,7 +20,7 @@ import (
 )
 
 // startHTTP opens serve's listener when the config has an http block: the live channel at
-// /ims/es/v1p0 and /healthz. stop shuts it down gracefully (requests in progress finish).
+// /ims/es/v1p0, the operator console at /, /metrics and /healthz. stop shuts it down gracefully (requests in progress finish).
 func (a *app) startHTTP(ctx context.Context) (stop func(), err error) {
 	h := a.cfg.HTTP
 	if h == nil {
@@ -31,6 +32,12 @@ func (a *app) startHTTP(ctx context.Context) (stop func(), err error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ims/es/v1p0", handler)
+	con, err := console.New(console.Params{Config: a.cfg, Store: a.store, Importer: a.importer(), Log: a.log})
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	mux.Handle("/", con) // the operator console: sign-in, tenants, runs, held runs
+	mux.Handle("GET /metrics", console.Metrics(console.MetricsParams{Config: a.cfg, Store: a.store, MailStats: a.mailer.Stats, Log: a.log}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -64,7 +71,7 @@ func (a *app) startHTTP(ctx context.Context) (stop func(), err error) {
 	} else {
 		scheme = "http"
 	}
-	a.log.Info("listening", "url", scheme+"://"+ln.Addr().String(), "live", "/ims/es/v1p0")
+	a.log.Info("listening", "url", scheme+"://"+ln.Addr().String(), "live", "/ims/es/v1p0", "console", "/", "operators", len(a.cfg.Operators))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Locks", testLocks},
 		{"ApplyProgress", testApplyProgress},
 		{"StoredRecords", testStoredRecords},
+		{"CountRuns", testCountRuns},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -889,5 +890,38 @@ func testStoredRecords(t *testing.T, s store.Store) {
 	}
 	if ps, gs, err := s.StoredRecords(context.Background(), "no-such-tenant", []string{"p1"}, nil); err != nil || len(ps)+len(gs) != 0 {
 		t.Errorf("another tenant's records: %v %v %v", ps, gs, err)
+	}
+}
+
+// testCountRuns: /metrics counts runs by tenant and status, a decision moving a run between
+// statuses.
+func testCountRuns(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	rc, ok := s.(store.RunCounter)
+	if !ok {
+		t.Fatal("the store does not implement store.RunCounter")
+	}
+	a, b := tenantName("count-a"), tenantName("count-b")
+	newRun(t, s, a, runs.Completed)
+	newRun(t, s, a, runs.Completed)
+	held := newRun(t, s, a, runs.Held)
+	newRun(t, s, b, runs.Failed)
+	held.Status = runs.Rejected
+	if err := s.SaveRun(ctx, held); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := rc.CountRuns(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, n := range counts {
+		if n.Tenant == a || n.Tenant == b {
+			got[n.Tenant+" "+string(n.Status)] = n.N
+		}
+	}
+	want := map[string]int{a + " completed": 2, a + " rejected": 1, b + " failed": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("CountRuns: %v, want %v", got, want)
 	}
 }

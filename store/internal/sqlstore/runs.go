@@ -170,6 +170,29 @@ func (c *Core) ListRuns(ctx context.Context, p store.ListRunsParams) ([]*runs.Ru
 	return rs, nil
 }
 
+// CountRuns implements store.RunCounter.
+func (c *Core) CountRuns(ctx context.Context) ([]store.RunCount, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT tenant, status, COUNT(*) FROM runs GROUP BY tenant, status ORDER BY tenant, status`)
+	if err != nil {
+		return nil, fmt.Errorf("count runs: %w", err)
+	}
+	defer rows.Close()
+	var out []store.RunCount
+	for rows.Next() {
+		var n store.RunCount
+		var status string
+		if err := rows.Scan(&n.Tenant, &status, &n.N); err != nil {
+			return nil, fmt.Errorf("count runs: %w", err)
+		}
+		n.Status = runs.Status(status)
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count runs: %w", err)
+	}
+	return out, nil
+}
+
 // LastRun implements store.Store.
 func (c *Core) LastRun(ctx context.Context, tenant string, statuses ...runs.Status) (*runs.Run, error) {
 	q, args := listQuery(tenant, statuses, 1)

@@ -1,0 +1,239 @@
+// Package console is the operator console on the listener of `imsfeed serve`: server-rendered
+// pages (no JavaScript, no outside assets) of the tenants, their run history, one run, and a held
+// run with its approve and reject forms. It renders what the importer and the store know and
+// decides nothing of its own: approve and reject are the importer's, with the same hash and
+// state-version checks and the same mail as the command line.
+package console
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// Decider decides held runs: *importer.Importer.
+type Decider interface {
+	Approve(ctx context.Context, d importer.Decision) (*runs.Run, error)
+	Reject(ctx context.Context, d importer.Decision) (*runs.Run, error)
+	PlanBytes(ctx context.Context, id int64) ([]byte, error)
+}
+
+// Params are New's arguments; Log and Now are optional.
+type Params struct {
+	Config   *config.Config
+	Store    store.Store
+	Importer Decider
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Console is the console's http.Handler.
+type Console struct {
+	cfg      *config.Config
+	store    store.Store
+	im       Decider
+	log      *slog.Logger
+	now      func() time.Time
+	ops      []*operator
+	key      []byte // signs CSRF tokens; random per process like the sessions
+	sessions sessions
+	throttle throttle
+	mux      *http.ServeMux
+	tmpl     map[string]*template.Template
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// New reads the operators' password hashes and returns the console.
+func New(p Params) (*Console, error) {
+	ops, err := loadOperators(p.Config.Operators)
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{cfg: p.Config, store: p.Store, im: p.Importer, log: p.Log, now: p.Now, ops: ops,
+		key: []byte(randomToken()), sessions: sessions{m: map[string]session{}}, throttle: throttle{m: map[string]*failures{}}}
+	if c.log == nil {
+		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.tmpl = map[string]*template.Template{}
+	for _, page := range []string{"login", "tenants", "tenant", "run"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("console template %s: %w", page, err)
+		}
+		c.tmpl[page] = t
+	}
+	m := http.NewServeMux()
+	m.HandleFunc("GET /login", c.loginPage)
+	m.HandleFunc("POST /login", c.login)
+	m.HandleFunc("POST /logout", c.signedInOnly(c.logout))
+	m.HandleFunc("GET /{$}", c.signedInOnly(c.tenants))
+	m.HandleFunc("GET /tenants/{id}", c.signedInOnly(c.tenant))
+	m.HandleFunc("GET /runs/{id}", c.signedInOnly(c.run))
+	m.HandleFunc("POST /runs/{id}/approve", c.signedInOnly(c.decide("approve")))
+	m.HandleFunc("POST /runs/{id}/reject", c.signedInOnly(c.decide("reject")))
+	c.mux = m
+	return c, nil
+}
+
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	// The pages need nothing from elsewhere and run no script; say so to the browser.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	c.mux.ServeHTTP(w, r)
+}
+
+type ctxKey struct{}
+
+type who struct {
+	op  *operator
+	sid string
+}
+
+// signedInOnly sends a visitor without a session to the sign-in page and refuses a POST
+// without the session's CSRF token.
+func (c *Console) signedInOnly(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		op, sid := c.signedIn(r)
+		if op == nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/login", http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "Sign in first.", http.StatusUnauthorized)
+			return
+		}
+		if r.Method == http.MethodPost && !c.csrfOK(r, sid) {
+			c.log.Warn("console: form without a valid CSRF token refused", "operator", op.Name, "path", r.URL.Path, "from", clientIP(r))
+			http.Error(w, "This form has expired or did not come from the console; reload the page and try again.", http.StatusForbidden)
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, who{op, sid})))
+	}
+}
+
+func whoOf(r *http.Request) who { return r.Context().Value(ctxKey{}).(who) }
+
+// page is what every template gets.
+type page struct {
+	Title    string
+	Operator *operator
+	CSRF     string
+	Error    string
+	Data     any
+}
+
+func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any, errMsg string) {
+	p := page{Title: title, Data: data, Error: errMsg}
+	if v, ok := r.Context().Value(ctxKey{}).(who); ok {
+		p.Operator, p.CSRF = v.op, c.csrfToken(v.sid)
+	}
+	var b strings.Builder
+	if err := c.tmpl[name].Execute(&b, p); err != nil {
+		c.log.Error("console: render", "page", name, "err", err)
+		http.Error(w, "The page could not be rendered; the log says why.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, b.String())
+}
+
+func (c *Console) fail(w http.ResponseWriter, what string, err error) {
+	c.log.Error("console: "+what, "err", err)
+	http.Error(w, "The store could not be read ("+what+"); the log says why.", http.StatusInternalServerError)
+}
+
+// loginPage shows the sign-in form with a fresh double-submit token.
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	if op, _ := c.signedIn(r); op != nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	c.showLogin(w, r, http.StatusOK, "")
+}
+
+func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	tok := randomToken()
+	setCookie(w, loginCookie, tok, 3600)
+	c.render(w, r, status, "login", "Sign in", struct{ Token string }{tok}, msg)
+}
+
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	ck, err := r.Cookie(loginCookie)
+	if err != nil || r.PostFormValue("csrf") == "" || r.PostFormValue("csrf") != ck.Value {
+		c.showLogin(w, r, http.StatusForbidden, "The sign-in form expired; please try again.")
+		return
+	}
+	name := strings.TrimSpace(r.PostFormValue("login"))
+	keys := []string{"name:" + strings.ToLower(name), "ip:" + clientIP(r)}
+	now := c.now()
+	if d := c.throttle.wait(now, keys...); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds()+1)))
+		c.showLogin(w, r, http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins: try again in %d seconds.", int(d.Seconds()+1)))
+		return
+	}
+	op := c.byLogin(name)
+	hash := dummyHash
+	if op != nil && op.hash != nil {
+		hash = op.hash
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(r.PostFormValue("password"))) != nil || op == nil || op.hash == nil {
+		c.throttle.fail(now, keys...)
+		c.log.Warn("console: sign-in failed", "login", name, "from", clientIP(r))
+		c.showLogin(w, r, http.StatusUnauthorized, "Wrong name or password.")
+		return
+	}
+	c.throttle.reset(keys[0])
+	setCookie(w, loginCookie, "", -1)
+	setCookie(w, sessionCookie, c.sessions.create(op, now), int(sessionTTL.Seconds()))
+	c.log.Info("console: signed in", "operator", op.Name, "from", clientIP(r))
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	c.sessions.drop(whoOf(r).sid)
+	setCookie(w, sessionCookie, "", -1)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// visibleRun loads a run the operator may see; ok false means the answer was written.
+func (c *Console) visibleRun(w http.ResponseWriter, r *http.Request) (*runs.Run, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.NotFound(w, r)
+		return nil, false
+	}
+	run, err := c.store.Run(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !whoOf(r).op.Sees(run.Tenant)) {
+		http.NotFound(w, r) // a tenant the operator does not see does not exist for them
+		return nil, false
+	}
+	if err != nil {
+		c.fail(w, "run", err)
+		return nil, false
+	}
+	return run, true
+}
