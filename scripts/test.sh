@@ -23,6 +23,16 @@ if ! /usr/bin/python3 -c 'import zeep' 2>/dev/null && ! python3 -c 'import zeep'
 	"${sudo[@]}" apt-get install -y -qq --no-install-recommends python3-zeep >&2 \
 		|| { "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" apt-get install -y -qq --no-install-recommends python3-zeep >&2; }
 fi
+step "chromium"
+# The console is checked in a real browser: Debian's chromium, driven headless by chromedp.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+	echo "test.sh: installing Debian's chromium (the console's browser test)" >&2
+	sudo=()
+	[[ $(id -u) -eq 0 ]] || sudo=(sudo -n)
+	export DEBIAN_FRONTEND=noninteractive
+	"${sudo[@]}" apt-get install -y -qq --no-install-recommends chromium >&2 \
+		|| { "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" apt-get install -y -qq --no-install-recommends chromium >&2; }
+fi
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 [[ -z $unformatted ]] || { echo "gofmt would change: $unformatted" >&2; exit 1; }

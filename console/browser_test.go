@@ -1,0 +1,131 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/imsfeed/imsfeed/runs"
+)
+
+// chromium finds Debian's chromium (scripts/test.sh installs it); without it the browser test
+// skips on a laptop and fails under CI.
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no chromium under CI: scripts/test.sh installs Debian's chromium")
+	}
+	t.Skip("no chromium; `make test` installs Debian's chromium")
+	return ""
+}
+
+// TestBrowserSignsInAndApprovesAHeldRun drives headless Chromium through the console as an
+// operator would: sign in, open the held run, see where the removals come from, approve it with
+// a reason, and see it completed with her name. Screenshots of each page go to the folder the
+// test logs ($IMSFEED_SCREENSHOTS, else a temporary one).
+func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
+	bin := chromium(t)
+	w := newWorld(t, sqliteStore(t))
+	shots := os.Getenv("IMSFEED_SCREENSHOTS")
+	if shots == "" {
+		shots = filepath.Join(os.TempDir(), "imsfeed-console-screenshots")
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", shots)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("ignore-certificate-errors", true), // httptest's own certificate
+		chromedp.WindowSize(412, 915))                    // a phone
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	// The first Run starts the browser and must not carry the timeout (it would stop it).
+	if err := chromedp.Do(bctx, chromedp.Navigate(w.srv.URL+"/")); err != nil {
+		t.Fatalf("chromium %s: %v", bin, err)
+	}
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			png, err := chromedp.FullScreenshot(100)(ctx, t)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
+		})
+	}
+	var wrong, tenants, held, status, approval string
+	err := chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`input[name=login]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=login]`), "kari@example.org"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "not her password"),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.error`)),
+		into(chromedp.Text(chromedp.CSS(`p.error`)), &wrong),
+		shot("1-wrong-password"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=login]`), "kari@example.org"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`table`)),
+		into(chromedp.Text(chromedp.CSS(`main`)), &tenants),
+		shot("2-tenants"),
+		chromedp.Click(chromedp.CSS(`a.held`)),
+		chromedp.WaitVisible(chromedp.CSS(`#removals`)),
+		into(chromedp.Text(chromedp.CSS(`main`)), &held),
+		shot("3-held-run"),
+		chromedp.SendKeys(chromedp.CSS(`form[action$="/approve"] textarea`), "pupils moved to another school owner"),
+		chromedp.Click(chromedp.CSS(`button[name=approve]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#approval`)),
+		into(chromedp.Text(chromedp.CSS(`#status`)), &status),
+		into(chromedp.Text(chromedp.CSS(`#approval`)), &approval),
+		shot("4-approved"),
+	)
+	if err != nil {
+		dctx, c2 := context.WithTimeout(bctx, 10*time.Second)
+		defer c2()
+		var loc, text string
+		_ = chromedp.Do(dctx, into(chromedp.Location(), &loc), into(chromedp.Text(chromedp.CSS("body")), &text), shot("failed"))
+		t.Fatalf("browser: %v\nat %s:\n%s", err, loc, text)
+	}
+	if !strings.Contains(wrong, "Wrong name or password") {
+		t.Errorf("wrong password says %q", wrong)
+	}
+	if !strings.Contains(tenants, "Northside school owner") || !strings.Contains(tenants, fmt.Sprintf("run %d", w.held.ID)) {
+		t.Errorf("tenants page:\n%s", tenants)
+	}
+	if !strings.Contains(held, "Where the removals come from") || !strings.Contains(held, "Limits crossed") {
+		t.Errorf("held run page:\n%s", held)
+	}
+	if status != "completed" || !strings.Contains(approval, "Kari Nordmann") {
+		t.Errorf("after approval: status %q, %q", status, approval)
+	}
+	r, err := w.st.Run(context.Background(), w.held.ID)
+	if err != nil || r.Status != runs.Completed || r.Approval == nil || r.Approval.By != "Kari Nordmann" {
+		t.Fatalf("stored run after the browser's approval: %+v %v", r, err)
+	}
+}
+
+// into runs an action and keeps its value.
+func into[T any](a chromedp.Action[T], dst *T) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		v, err := a(ctx, t)
+		*dst = v
+		return err
+	})
+}
