@@ -66,7 +66,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	fsys, err := schemas.Migrations("sqlite")
 	if err == nil {
-		err = sqlstore.Migrate(ctx, db, fsys, false, "")
+		err = migrate(ctx, db, fsys, abs)
 	}
 	if err != nil {
 		db.Close()
@@ -78,6 +78,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		WritePlan: sqlstore.RowWriter(false),
 	}
 	return &Store{core: sqlstore.New(db, d), path: abs, locks: map[string]chan struct{}{}}, nil
+}
+
+// migrate migrates the database while holding a file lock beside it. Two processes opening a
+// new database at the same moment would otherwise race on switching it to WAL, which SQLite
+// answers with SQLITE_BUSY at once, without waiting out the busy timeout.
+func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, abs string) error {
+	unlock, err := lockFile(ctx, abs, "\x00open", time.Now().Add(busyTimeout))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer unlock()
+	return sqlstore.Migrate(ctx, db, fsys, false, "")
 }
 
 // LockTenant implements store.Store: first this process's lock of the tenant, then the

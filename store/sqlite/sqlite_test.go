@@ -127,3 +127,29 @@ func TestStateFilesAreOwnerOnly(t *testing.T) {
 		t.Errorf("files: %v", seen)
 	}
 }
+
+// TestNewDatabaseOpenedByManyAtOnce guards against two processes (cron's run --all beside
+// serve, say) opening a state database that does not exist yet at the same moment: SQLite
+// answers the loser's switch to WAL with "database is locked" without waiting.
+func TestNewDatabaseOpenedByManyAtOnce(t *testing.T) {
+	ctx := context.Background()
+	for round := range 20 {
+		path := filepath.Join(t.TempDir(), "state.db")
+		errs := make(chan error, 6)
+		for range cap(errs) {
+			go func() {
+				s, err := sqlite.Open(ctx, path)
+				if err == nil {
+					_, err = s.Status(ctx, "t")
+					s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range cap(errs) {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}
