@@ -65,6 +65,57 @@ type Attr struct {
 type Attrs []Attr
 
 // Sort orders attributes by name, keeping the input order of equal names.
+// Add appends name=value unless value is empty: every channel stores an absent and an empty
+// field alike.
+func (a *Attrs) Add(name, value string) {
+	if value != "" {
+		*a = append(*a, Attr{Name: name, Value: value})
+	}
+}
+
+// UserIDs gathers a person's user ids as every channel stores them, so that a live request and
+// a nightly file give the same attributes and content hash: a typed id as "userid.<type>", the
+// first untyped id (else the first id) as "userid", and passwords never in clear, only as a
+// digest mixed into the hash.
+type UserIDs struct {
+	first, plain string
+	secret       []byte
+}
+
+// Add takes one user id; hasPassword says it carried a password (which may be empty).
+func (u *UserIDs) Add(a *Attrs, typ, id, password string, hasPassword bool) {
+	if hasPassword {
+		u.secret = append(u.secret, typ...)
+		u.secret = append(u.secret, 0)
+		u.secret = append(u.secret, password...)
+		u.secret = append(u.secret, 0)
+	}
+	if id == "" {
+		return
+	}
+	if u.first == "" {
+		u.first = id
+	}
+	if typ != "" {
+		a.Add("userid."+typ, id)
+	} else if u.plain == "" {
+		u.plain = id
+	}
+}
+
+// Finish adds the "userid" attribute and returns the passwords' digest ("" when none came).
+func (u *UserIDs) Finish(a *Attrs) (secret string) {
+	if u.plain == "" {
+		u.plain = u.first
+	}
+	a.Add("userid", u.plain)
+	if len(u.secret) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(u.secret)
+	return hex.EncodeToString(sum[:])
+}
+
 func (a Attrs) Sort() { sort.SliceStable(a, func(i, j int) bool { return a[i].Name < a[j].Name }) }
 
 // Get returns the first value of name, or "".

@@ -54,7 +54,7 @@ func (p *parser) mapped(a *record.Attrs, t record.Type, n, m, r int32) {
 	top := p.xq(n, m, r)
 	xmlquery.AddChild(doc, top)
 	for _, cm := range p.maps[t] {
-		add(a, cm.attr, evaluate(cm.expr, top))
+		a.Add(cm.attr, evaluate(cm.expr, top))
 	}
 }
 

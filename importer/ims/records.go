@@ -2,8 +2,6 @@ package ims
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"hash/maphash"
 	"strings"
@@ -165,17 +163,11 @@ func (p *parser) recstatus(n int32) (record.RecStatus, string, bool) {
 	}
 }
 
-func add(a *record.Attrs, name, value string) {
-	if value != "" {
-		*a = append(*a, record.Attr{Name: name, Value: value})
-	}
-}
-
 // leaves adds each text child of n as "<prefix>.<child>".
 func (p *parser) leaves(a *record.Attrs, prefix string, n int32) {
 	for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
 		if p.nodes[c].first < 0 {
-			add(a, prefix+"."+p.nodes[c].local, p.str(c))
+			a.Add(prefix+"."+p.nodes[c].local, p.str(c))
 		}
 	}
 }
@@ -187,10 +179,10 @@ func (p *parser) extension(a *record.Attrs, prefix string, n int32) {
 		if SecretName(at.local) {
 			continue // never stored: a password in clear
 		}
-		add(a, prefix+"@"+at.local, string(bytes.TrimSpace(p.text[at.v0:at.v1])))
+		a.Add(prefix+"@"+at.local, string(bytes.TrimSpace(p.text[at.v0:at.v1])))
 	}
 	if nd.first < 0 {
-		add(a, prefix, p.str(n))
+		a.Add(prefix, p.str(n))
 		return
 	}
 	for c := nd.first; c >= 0; c = p.nodes[c].next {
@@ -243,8 +235,8 @@ func (p *parser) person(n int32) {
 	}
 	per := &record.Person{Pos: record.Pos{Line: line, Column: col}, Key: key, Source: source, RecStatus: rs}
 	var a record.Attrs
-	var given, family, plainUID, firstUID string
-	var secret []byte
+	var given, family string
+	var uids record.UserIDs
 	for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
 		switch p.nodes[c].local {
 		case "name":
@@ -259,48 +251,30 @@ func (p *parser) person(n int32) {
 							if t == "" {
 								t = "other"
 							}
-							add(&a, "name.partname."+t, p.str(e))
+							a.Add("name.partname."+t, p.str(e))
 						case "given":
 							given = p.str(e)
-							add(&a, "name.given", given)
+							a.Add("name.given", given)
 						case "family":
 							family = p.str(e)
-							add(&a, "name.family", family)
+							a.Add("name.family", family)
 						default:
-							add(&a, "name."+el, p.str(e))
+							a.Add("name."+el, p.str(e))
 						}
 					}
 				case "nickname", "sort":
-					add(&a, "name."+l, p.str(d))
+					a.Add("name."+l, p.str(d))
 				}
 			}
 		case "userid":
 			uid := p.str(c)
 			t := p.attr(c, "useridtype")
-			if pw, has := p.attrRaw(c, "password"); has {
-				// Never kept in clear: only a digest, mixed into the content hash.
-				secret = append(secret, t...)
-				secret = append(secret, 0)
-				secret = append(secret, pw...)
-				secret = append(secret, 0)
-			}
-			if uid == "" {
-				continue
-			}
-			if firstUID == "" {
-				firstUID = uid
-			}
-			if t == "" {
-				if plainUID == "" {
-					plainUID = uid
-				}
-			} else {
-				add(&a, "userid."+t, uid)
-			}
+			pw, has := p.attrRaw(c, "password")
+			uids.Add(&a, t, uid, pw, has)
 		case "email":
-			add(&a, "email", p.str(c))
+			a.Add("email", p.str(c))
 		case "url":
-			add(&a, "url", p.str(c))
+			a.Add("url", p.str(c))
 		case "tel":
 			t := p.attr(c, "teltype")
 			if w, ok := telTypes[t]; ok {
@@ -310,7 +284,7 @@ func (p *parser) person(n int32) {
 			} else {
 				t = strings.ToLower(t)
 			}
-			add(&a, "tel."+t, p.str(c))
+			a.Add("tel."+t, p.str(c))
 		case "adr":
 			p.leaves(&a, "adr", c)
 		case "demographics":
@@ -318,29 +292,22 @@ func (p *parser) person(n int32) {
 		case "org":
 			p.leaves(&a, "org", c)
 		case "photo":
-			add(&a, "photo", p.str(p.child(c, "extref")))
+			a.Add("photo", p.str(p.child(c, "extref")))
 		case "institutionrole":
 			t := p.attr(c, "institutionroletype")
-			add(&a, "institutionrole", t)
+			a.Add("institutionrole", t)
 			if strings.EqualFold(p.attr(c, "primaryrole"), "yes") {
-				add(&a, "institutionrole.primary", t)
+				a.Add("institutionrole.primary", t)
 			}
 		case "systemrole":
-			add(&a, "systemrole", p.attr(c, "systemroletype"))
+			a.Add("systemrole", p.attr(c, "systemroletype"))
 		case "extension":
 			p.extension(&a, "extension", c)
 		}
 	}
-	if plainUID == "" {
-		plainUID = firstUID
-	}
-	add(&a, "userid", plainUID)
+	per.Secret = uids.Finish(&a)
 	if per.Name == "" {
 		per.Name = strings.TrimSpace(given + " " + family)
-	}
-	if len(secret) > 0 {
-		sum := sha256.Sum256(secret)
-		per.Secret = hex.EncodeToString(sum[:])
 	}
 	p.mapped(&a, record.Persons, n, -1, -1)
 	a.Sort()
@@ -394,9 +361,9 @@ func (p *parser) group(n int32) {
 			short = p.str(p.child(c, "short"))
 			long = p.str(p.child(c, "long"))
 			full = p.str(p.child(c, "full"))
-			add(&a, "description.short", short)
-			add(&a, "description.long", long)
-			add(&a, "description.full", full)
+			a.Add("description.short", short)
+			a.Add("description.long", long)
+			a.Add("description.full", full)
 		case "relationship":
 			rel := p.attr(c, "relation")
 			if rel == "" {
@@ -425,7 +392,7 @@ func (p *parser) group(n int32) {
 		case "timeframe", "org", "enrollcontrol":
 			p.leaves(&a, l, c)
 		case "email", "url":
-			add(&a, l, p.str(c))
+			a.Add(l, p.str(c))
 		case "extension":
 			p.extension(&a, "extension", c)
 		}
@@ -583,7 +550,7 @@ func (p *parser) member(root, m int32) {
 		for c := p.nodes[r].first; c >= 0; c = p.nodes[c].next {
 			switch l := p.nodes[c].local; l {
 			case "subrole":
-				add(&a, l, p.str(c))
+				a.Add(l, p.str(c))
 			case "timeframe":
 				p.leaves(&a, l, c)
 			case "extension":

@@ -1,8 +1,6 @@
 package imses
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 
 	"github.com/imsfeed/imsfeed/record"
@@ -11,12 +9,6 @@ import (
 // IMS ES 1.0 data ↔ records. Every field becomes the attribute the IMS Enterprise 1.1 reader
 // (importer/ims) makes of the same field in a nightly file, so that one value has one meaning
 // whichever channel it came by; equivalence_test.go checks that field by field.
-
-func add(a *record.Attrs, name, value string) {
-	if value != "" {
-		*a = append(*a, record.Attr{Name: name, Value: value})
-	}
-}
 
 // extension adds <extension><extensionField><fieldName>N</fieldName><fieldValue>V</fieldValue>
 // as "extension.N" (what <extension><N>V</N></extension> is in a nightly file) and names each
@@ -27,7 +19,7 @@ func extension(a *record.Attrs, carried *[]string, n *node) {
 		if name == "" {
 			continue
 		}
-		add(a, "extension."+name, f.child("fieldValue").str())
+		a.Add("extension."+name, f.child("fieldValue").str())
 		*carried = append(*carried, "extension."+name)
 	}
 }
@@ -37,7 +29,7 @@ func extension(a *record.Attrs, carried *[]string, n *node) {
 func leaves(a *record.Attrs, prefix string, n *node) {
 	for _, k := range n.kids {
 		if len(k.kids) == 0 {
-			add(a, prefix+"."+strings.ToLower(k.local), k.str())
+			a.Add(prefix+"."+strings.ToLower(k.local), k.str())
 		}
 	}
 }
@@ -55,8 +47,8 @@ func personFrom(key string, n *node) (*record.Person, []string) {
 	p := &record.Person{Key: key}
 	var a record.Attrs
 	var carried []string
-	var given, family, fn, plainUID, firstUID string
-	var secret []byte
+	var given, family, fn string
+	var uids record.UserIDs
 	hadName := false
 	for _, c := range n.kids {
 		switch c.local {
@@ -71,7 +63,7 @@ func personFrom(key string, n *node) (*record.Person, []string) {
 				v := part.child("namePartValue").str()
 				switch lt := strings.ToLower(t); {
 				case lt == "nickname":
-					add(&a, "name.nickname", v)
+					a.Add("name.nickname", v)
 				case namePart[lt] != "":
 					if namePart[lt] == "given" && given == "" {
 						given = v
@@ -79,20 +71,20 @@ func personFrom(key string, n *node) (*record.Person, []string) {
 					if namePart[lt] == "family" && family == "" {
 						family = v
 					}
-					add(&a, "name."+namePart[lt], v)
+					a.Add("name."+namePart[lt], v)
 				default:
 					if t == "" {
 						t = "other"
 					}
-					add(&a, "name.partname."+t, v)
+					a.Add("name.partname."+t, v)
 				}
 			}
 		case "email":
 			carried = append(carried, "email")
-			add(&a, "email", c.str())
+			a.Add("email", c.str())
 		case "url":
 			carried = append(carried, "url")
-			add(&a, "url", c.str())
+			a.Add("url", c.str())
 		case "tel":
 			carried = append(carried, "tel")
 			t := strings.ToLower(c.child("telType").str())
@@ -110,21 +102,21 @@ func personFrom(key string, n *node) (*record.Person, []string) {
 			if v == "" && len(c.kids) == 0 {
 				v = c.str()
 			}
-			add(&a, "tel."+t, v)
+			a.Add("tel."+t, v)
 		case "demographics":
 			carried = append(carried, "demographics")
 			if g := c.child("gender").str(); g != "" {
 				if code, ok := genderCode[strings.ToLower(g)]; ok {
 					g = code
 				}
-				add(&a, "demographics.gender", g)
+				a.Add("demographics.gender", g)
 			}
 			if b := c.child("bday").str(); b != "" {
 				// xs:dateTime at midnight from generated clients is the day itself.
 				if d, t, ok := strings.Cut(b, "T"); ok && strings.HasPrefix(t, "00:00:00") {
 					b = d
 				}
-				add(&a, "demographics.bday", b)
+				a.Add("demographics.bday", b)
 			}
 		case "userId":
 			carried = append(carried, "userid", "@secret")
@@ -134,55 +126,32 @@ func personFrom(key string, n *node) (*record.Person, []string) {
 			if pw == nil {
 				pw = c.child("password")
 			}
+			var pwText string
 			if pw != nil {
-				// Never kept in clear: only the digest the 1.1 reader makes of the same
-				// password, mixed into the content hash.
-				secret = append(secret, t...)
-				secret = append(secret, 0)
-				secret = append(secret, pw.text...)
-				secret = append(secret, 0)
+				pwText = pw.text
 			}
-			if uid == "" {
-				continue
-			}
-			if firstUID == "" {
-				firstUID = uid
-			}
-			if t == "" {
-				if plainUID == "" {
-					plainUID = uid
-				}
-			} else {
-				add(&a, "userid."+t, uid)
-			}
+			uids.Add(&a, t, uid, pwText, pw != nil)
 		case "institutionRole":
 			carried = append(carried, "institutionrole")
 			t := c.child("institutionRoleType").str()
-			add(&a, "institutionrole", t)
+			a.Add("institutionrole", t)
 			if pr := strings.ToLower(c.child("primaryRoleType").str()); pr == "true" || pr == "1" || pr == "yes" {
-				add(&a, "institutionrole.primary", t)
+				a.Add("institutionrole.primary", t)
 			}
 		case "systemRole":
 			carried = append(carried, "systemrole")
-			add(&a, "systemrole", c.child("systemRoleType").str())
+			a.Add("systemrole", c.child("systemRoleType").str())
 		case "extension":
 			extension(&a, &carried, c)
 		}
 	}
-	if plainUID == "" {
-		plainUID = firstUID
-	}
-	add(&a, "userid", plainUID)
+	p.Secret = uids.Finish(&a)
 	if hadName {
 		carried = append(carried, "@name")
 	}
 	p.Name = fn
 	if p.Name == "" {
 		p.Name = strings.TrimSpace(given + " " + family)
-	}
-	if len(secret) > 0 {
-		sum := sha256.Sum256(secret)
-		p.Secret = hex.EncodeToString(sum[:])
 	}
 	a.Sort()
 	p.Attrs = a
@@ -213,9 +182,9 @@ func groupFrom(key string, n *node) (*record.Group, []string) {
 		case "description":
 			carried = append(carried, "@name", "description")
 			short, long, full = c.child("descShort").str(), c.child("descLong").str(), c.child("descFull").str()
-			add(&a, "description.short", short)
-			add(&a, "description.long", long)
-			add(&a, "description.full", full)
+			a.Add("description.short", short)
+			a.Add("description.long", long)
+			a.Add("description.full", full)
 		case "relationship":
 			carried = append(carried, "@parents")
 			rel := strings.ToLower(c.child("relation").str())
@@ -252,7 +221,7 @@ func groupFrom(key string, n *node) (*record.Group, []string) {
 			leaves(&a, "enrollcontrol", c)
 		case "email", "url":
 			carried = append(carried, c.local)
-			add(&a, c.local, c.str())
+			a.Add(c.local, c.str())
 		case "extension":
 			extension(&a, &carried, c)
 		}
@@ -313,7 +282,7 @@ func membershipsFrom(n *node) ([]record.Membership, []string, string) {
 				switch c.local {
 				case "subRole", "subrole":
 					carried = append(carried, "subrole")
-					add(&a, "subrole", c.str())
+					a.Add("subrole", c.str())
 				case "timeFrame", "timeframe":
 					carried = append(carried, "timeframe")
 					leaves(&a, "timeframe", c)
