@@ -52,10 +52,6 @@ type Result struct {
 	Err error
 }
 
-// OnSent registers f to be told the run id of each queued mail Flush delivers, so the run
-// record can stop saying "queued". Set it before the Mailer is used.
-func (m *Mailer) OnSent(f func(runID int64)) { m.onSent = f }
-
 // OnUpdate registers f to be told the outcome of every queued mail Flush tries (sent, still
 // queued and why, dead-letter, unconfirmed), with the run id from the mail's X-Imsfeed-Run
 // header (0 for a mail about an attempt the store could not record). Set it before use.
@@ -63,7 +59,6 @@ func (m *Mailer) OnUpdate(f func(runID int64, r Result)) { m.onUpdate = f }
 
 // Mailer renders and delivers status mails. It is safe for concurrent use.
 type Mailer struct {
-	onSent    func(runID int64)
 	onUpdate  func(runID int64, r Result)
 	cfg       *SMTPConfig
 	outbox    string
@@ -214,9 +209,6 @@ func (m *Mailer) Flush(ctx context.Context) (sent int, err error) {
 		}
 		if res.Status == StatusSent {
 			sent++
-			if m.onSent != nil {
-				m.onSent(st.Run)
-			}
 			continue
 		}
 		errs = append(errs, fmt.Errorf("queued mail %s: %w", filepath.Base(name), res.Err))
