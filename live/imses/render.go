@@ -273,19 +273,26 @@ func groupXML(b *w, g *store.StoredGroup) {
 		}
 		b.close("d:description")
 	}
-	tb, te := g.Attrs.Get("timeframe.begin"), g.Attrs.Get("timeframe.end")
-	if tb != "" || te != "" {
-		b.open("d:timeframe")
-		if tb != "" {
-			b.leaf("d:begin", tb)
-		}
-		if te != "" {
-			b.leaf("d:end", te)
-		}
-		b.close("d:timeframe")
-	}
+	timeframeXML(b, "d:timeframe", g.Attrs)
 	extensionXML(b, g.Attrs)
 	b.close("m:group")
+}
+
+// timeframeXML writes the "timeframe.begin" and "timeframe.end" attributes as tag (groups say
+// timeframe, membership roles timeFrame), or nothing when neither is set.
+func timeframeXML(b *w, tag string, a record.Attrs) {
+	tb, te := a.Get("timeframe.begin"), a.Get("timeframe.end")
+	if tb == "" && te == "" {
+		return
+	}
+	b.open(tag)
+	if tb != "" {
+		b.leaf("d:begin", tb)
+	}
+	if te != "" {
+		b.leaf("d:end", te)
+	}
+	b.close(tag)
 }
 
 func membershipXML(b *w, ms []record.Membership) {
@@ -306,17 +313,7 @@ func membershipXML(b *w, ms []record.Membership) {
 		if v := m.Attrs.Get("subrole"); v != "" {
 			b.leaf("d:subRole", v)
 		}
-		tb, te := m.Attrs.Get("timeframe.begin"), m.Attrs.Get("timeframe.end")
-		if tb != "" || te != "" {
-			b.open("d:timeFrame")
-			if tb != "" {
-				b.leaf("d:begin", tb)
-			}
-			if te != "" {
-				b.leaf("d:end", te)
-			}
-			b.close("d:timeFrame")
-		}
+		timeframeXML(b, "d:timeFrame", m.Attrs)
 		b.leaf("d:status", "Active")
 		extensionXML(b, m.Attrs)
 		b.close("d:role")
