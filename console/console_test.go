@@ -34,13 +34,19 @@ const password = "correct horse battery staple"
 // stores runs a test on SQLite and, when a test server is given, on PostgreSQL (required
 // under CI).
 func stores(t *testing.T, test func(t *testing.T, st store.Store)) {
+	storesURL(t, func(t *testing.T, st store.Store, _ string) { test(t, st) })
+}
+
+// storesURL is stores with the store's URL, for what opens the store by URL (the queue).
+func storesURL(t *testing.T, test func(t *testing.T, st store.Store, url string)) {
 	t.Run("sqlite", func(t *testing.T) {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+		path := filepath.Join(t.TempDir(), "state.db")
+		s, err := sqlite.Open(context.Background(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		test(t, s)
+		test(t, s, "sqlite://"+path)
 	})
 	t.Run("postgres", func(t *testing.T) {
 		u := os.Getenv("IMSFEED_TEST_POSTGRES_URL")
@@ -55,7 +61,7 @@ func stores(t *testing.T, test func(t *testing.T, st store.Store)) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		test(t, s)
+		test(t, s, u)
 	})
 }
 
