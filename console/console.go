@@ -75,7 +75,7 @@ func New(p Params) (*Console, error) {
 		c.now = time.Now
 	}
 	c.tmpl = map[string]*template.Template{}
-	for _, page := range []string{"login", "tenants", "tenant", "run", "queue"} {
+	for _, page := range []string{"login", "tenants", "tenant", "run", "queue", "items", "live"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", page, err)
@@ -90,6 +90,11 @@ func New(p Params) (*Console, error) {
 	m.HandleFunc("GET /tenants/{id}", c.signedInOnly(c.tenant))
 	m.HandleFunc("GET /runs/{id}", c.signedInOnly(c.run))
 	m.HandleFunc("GET /queue", c.signedInOnly(c.queuePage))
+	for kind := range kinds {
+		m.HandleFunc("GET /tenants/{id}/"+kind, c.signedInOnly(c.items(kind)))
+		m.HandleFunc("POST /tenants/{id}/"+kind+"/restore", c.signedInOnly(c.restore(kind)))
+	}
+	m.HandleFunc("GET /tenants/{id}/live", c.signedInOnly(c.live))
 	m.HandleFunc("POST /runs/{id}/approve", c.signedInOnly(c.decide("approve")))
 	m.HandleFunc("POST /runs/{id}/reject", c.signedInOnly(c.decide("reject")))
 	c.mux = m

@@ -45,6 +45,8 @@ var funcs = template.FuncMap{
 	"lower": strings.ToLower,
 	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
 	"role":  record.RoleName,
+	"stamp": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"ms":    func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) },
 }
 
 // tenantRow is one tenant on the tenants page.

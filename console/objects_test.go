@@ -1,0 +1,142 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/samples/feedgen"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// night imports a feedgen file for the world's tenant and approves it when it is held.
+func (w *world) night(name string, o feedgen.Options) {
+	t := w.t
+	t.Helper()
+	o.Persons, o.MembersPerGroup, o.Seed = 300, 10, 7
+	var buf bytes.Buffer
+	if err := feedgen.Write(&buf, o); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.im.ImportFile(context.Background(), &w.cfg.Tenants[0], p, importer.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status == runs.Held {
+		if r, err = w.im.Approve(context.Background(), importer.Decision{RunID: r.ID, By: "test", Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Status != runs.Completed {
+		t.Fatalf("%s: %s", name, r.Status)
+	}
+}
+
+// Issue 12: the trash can and the archive in the console, with restore as `imsfeed trash
+// restore` and `archive restore` do (the same store functions); another tenant's operator gets
+// 404 for both.
+func TestConsoleTrashAndArchiveRestore(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		w := newWorld(t, st)
+		ctx := context.Background()
+		if _, err := w.im.Approve(ctx, importer.Decision{RunID: w.held.ID, By: "test", Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		w.night("n3.xml", feedgen.Options{Groups: 20, DropPercent: 30})
+		trash, err := st.ListTrash(ctx, w.tenant)
+		if err != nil || len(trash) == 0 {
+			t.Fatalf("trash: %d, %v", len(trash), err)
+		}
+		archived, err := st.ListArchived(ctx, w.tenant)
+		if err != nil || len(archived) == 0 {
+			t.Fatalf("archive: %d, %v", len(archived), err)
+		}
+
+		b := w.client()
+		b.signIn("kari@example.org", password)
+		for kind, items := range map[string][]store.Item{"trash": trash, "archive": archived} {
+			path := "/tenants/" + w.tenant + "/" + kind
+			code, page := b.get(path)
+			key := items[0].Key
+			if code != 200 || !strings.Contains(section(page, "items"), fmt.Sprintf(`value="%s"`, key)) {
+				t.Fatalf("GET %s: %d, lacks %s:\n%s", path, code, key, page)
+			}
+			if code, _ := b.post(path+"/restore", url.Values{"key": {key}}); code != http.StatusForbidden {
+				t.Fatalf("restore without the CSRF token: %d, want 403", code)
+			}
+			code, loc := b.post(path+"/restore", url.Values{"csrf": {csrfOf(t, page)}, "key": {key}})
+			if code != http.StatusSeeOther || loc != path+"?restored=1" {
+				t.Fatalf("restore %s: %d %s", key, code, loc)
+			}
+			_, page = b.get(loc)
+			if strings.Contains(section(page, "items"), fmt.Sprintf(`value="%s"`, key)) || !strings.Contains(page, `id="restored">Restored 1 `) {
+				t.Fatalf("after the restore the %s page still lists %s or does not say so:\n%s", kind, key, page)
+			}
+			// Restoring it again is refused and changes nothing.
+			if code, page := b.post(path+"/restore", url.Values{"csrf": {csrfOf(t, page)}, "key": {key, items[1].Key}}); code != http.StatusConflict || !strings.Contains(page, "nothing was restored") {
+				t.Fatalf("restore of a key no longer there: %d\n%s", code, page)
+			}
+		}
+		if now, _ := st.ListTrash(ctx, w.tenant); len(now) != len(trash)-1 {
+			t.Fatalf("trash: %d after restoring one of %d", len(now), len(trash))
+		}
+		if now, _ := st.ListArchived(ctx, w.tenant); len(now) != len(archived)-1 {
+			t.Fatalf("archive: %d after restoring one of %d", len(now), len(archived))
+		}
+
+		ola := w.client()
+		ola.signIn("ola@example.org", password)
+		_, page := ola.get("/tenants/" + w.other)
+		for _, kind := range []string{"trash", "archive", "live"} {
+			if code, _ := ola.get("/tenants/" + w.tenant + "/" + kind); code != http.StatusNotFound {
+				t.Fatalf("another tenant's operator: GET %s: %d, want 404", kind, code)
+			}
+		}
+		if code, _ := ola.post("/tenants/"+w.tenant+"/trash/restore", url.Values{"csrf": {csrfOf(t, page)}, "key": {trash[1].Key}}); code != http.StatusNotFound {
+			t.Fatalf("another tenant's operator restores: %d, want 404", code)
+		}
+	})
+}
+
+// Issue 12: the live channel's request log in the console, as `imsfeed es log` shows it.
+func TestConsoleShowsTheLiveRequestLog(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		w := newWorld(t, st)
+		lv := st.(store.Live)
+		now := time.Now()
+		for i, e := range []store.LiveEntry{
+			{Operation: "replacePerson", MessageID: "msg-1", Keys: []string{"P1"}, CodeMajor: "success", CodeMinor: "fullsuccess", Duration: 3 * time.Millisecond},
+			{Operation: "deletePerson", MessageID: "msg-2", Keys: []string{"P2"}, CodeMajor: "failure", CodeMinor: "unknownobject", Description: "no person P2"},
+		} {
+			e.At, e.Tenant, e.Dialect = now.Add(time.Duration(i)*time.Second), w.tenant, "imses"
+			if err := lv.LiveApply(context.Background(), store.LiveApplyParams{Entry: &e, Now: e.At}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := w.client()
+		b.signIn("kari@example.org", password)
+		code, page := b.get("/tenants/" + w.tenant + "/live")
+		log := section(page, "live")
+		for _, want := range []string{"replacePerson", "msg-1", "P1", "deletePerson", "failure/unknownobject", "no person P2", "3.0 ms"} {
+			if !strings.Contains(log, want) {
+				t.Fatalf("live log (%d) lacks %q:\n%s", code, want, page)
+			}
+		}
+		if _, page := b.get("/tenants/" + w.other + "/live"); !strings.Contains(page, "No live requests in the last 24 hours.") {
+			t.Fatalf("another tenant's log is not empty:\n%s", page)
+		}
+	})
+}
