@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -683,79 +682,14 @@ func renderCSV(p *change.Plan) ([]byte, error) {
 }
 
 // personChanges says which stored fields an update changes: "name: A → B; email: x → y".
-// Without the old record it can say only what the stored name was.
-func personChanges(p *change.Plan, c *change.Person) string {
-	if c.Old != nil {
-		return fieldChanges([][3]string{{"name", c.Old.Name, c.Person.Name}, {"source", c.Old.Source, c.Person.Source}}, c.Old.Attrs, c.Person.Attrs)
-	}
-	if p.Names != nil {
-		if old := p.Names.PersonName(c.Person.Key); old != "" && old != c.Person.Name {
-			return fieldChanges([][3]string{{"name", old, c.Person.Name}}, nil, nil)
-		}
-	}
-	return ""
-}
+func personChanges(p *change.Plan, c *change.Person) string { return fieldsText(c.Fields(p.Names)) }
 
-func groupChanges(p *change.Plan, c *change.Group) string {
-	if o := c.Old; o != nil {
-		types := func(g *record.Group) string {
-			var s []string
-			for _, t := range g.Types {
-				s = append(s, t.Value)
-			}
-			return strings.Join(s, ", ")
-		}
-		return fieldChanges([][3]string{
-			{"name", o.Name, c.Group.Name}, {"source", o.Source, c.Group.Source},
-			{"types", types(o), types(&c.Group)},
-			{"parents", strings.Join(o.Parents, ", "), strings.Join(c.Group.Parents, ", ")},
-		}, o.Attrs, c.Group.Attrs)
-	}
-	if p.Names != nil {
-		if old := p.Names.GroupName(c.Group.Key); old != "" && old != c.Group.Name {
-			return fieldChanges([][3]string{{"name", old, c.Group.Name}}, nil, nil)
-		}
-	}
-	return ""
-}
+func groupChanges(p *change.Plan, c *change.Group) string { return fieldsText(c.Fields(p.Names)) }
 
-// fieldChanges lists the fields whose values differ, fixed fields first, then attributes by
-// name (an attribute with several values compares them all).
-func fieldChanges(fixed [][3]string, oldAttrs, newAttrs record.Attrs) string {
-	var parts []string
-	for _, f := range fixed {
-		if f[1] != f[2] {
-			parts = append(parts, f[0]+": "+shown(f[1])+" → "+shown(f[2]))
-		}
-	}
-	values := func(a record.Attrs) (map[string]string, []string) {
-		m := map[string]string{}
-		var names []string
-		for _, x := range a {
-			if _, ok := m[x.Name]; ok {
-				m[x.Name] += ", " + x.Value
-				continue
-			}
-			m[x.Name] = x.Value
-			names = append(names, x.Name)
-		}
-		return m, names
-	}
-	om, on := values(oldAttrs)
-	nm, nn := values(newAttrs)
-	seen := map[string]bool{}
-	var names []string
-	for _, n := range append(on, nn...) {
-		if !seen[n] {
-			seen[n] = true
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if om[n] != nm[n] {
-			parts = append(parts, n+": "+shown(om[n])+" → "+shown(nm[n]))
-		}
+func fieldsText(fs []change.Field) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = f.Name + ": " + shown(f.Old) + " → " + shown(f.New)
 	}
 	return strings.Join(parts, "; ")
 }
