@@ -9,7 +9,7 @@ import (
 )
 
 func TestFieldsSayOldAndNewOfEachChangedField(t *testing.T) {
-	old := record.Person{Key: "p1", Name: "Kari Hansen", Source: "sis", Attrs: record.Attrs{{"email", "kari@a.no"}, {"tel", "1"}, {"tel", "2"}}}
+	old := record.Person{Key: "p1", Name: "Kari Hansen", Source: "sis", Attrs: record.Attrs{{Name: "email", Value: "kari@a.no"}, {Name: "tel", Value: "1"}, {Name: "tel", Value: "2"}}}
 	cases := []struct {
 		name  string
 		c     change.Person
@@ -18,7 +18,7 @@ func TestFieldsSayOldAndNewOfEachChangedField(t *testing.T) {
 	}{
 		{"renamed, mail changed, a phone gone, a field new",
 			change.Person{Op: change.Update, Old: &old, Person: record.Person{Key: "p1", Name: "Kari Berg", Source: "sis",
-				Attrs: record.Attrs{{"email", "kari@b.no"}, {"grade", "7"}, {"tel", "1"}}}},
+				Attrs: record.Attrs{{Name: "email", Value: "kari@b.no"}, {Name: "grade", Value: "7"}, {Name: "tel", Value: "1"}}}},
 			nil,
 			[]change.Field{{"name", "Kari Hansen", "Kari Berg"}, {"email", "kari@a.no", "kari@b.no"}, {"grade", "", "7"}, {"tel", "1, 2", "1"}}},
 		{"nothing the reader keeps changed", change.Person{Op: change.Update, Old: &old, Person: old}, nil, nil},
