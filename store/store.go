@@ -67,6 +67,9 @@ type Store interface {
 
 	// Status returns what the store holds for a tenant now (zeros for an unknown tenant).
 	Status(ctx context.Context, tenant string) (TenantStatus, error)
+	// StateVersion returns only the tenant's state version (0 for an unknown tenant): what a
+	// page asks on every view, without Status's row counts.
+	StateVersion(ctx context.Context, tenant string) (int64, error)
 
 	// StoredRecords returns the stored persons and groups with the given keys, with their
 	// stored fields (what an update replaces: reports show old → new). Keys the store does not

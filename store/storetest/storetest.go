@@ -427,6 +427,12 @@ func testStateVersion(t *testing.T, s store.Store) {
 	if v := load(t, s, tenant).Version; v != 2 {
 		t.Errorf("version after a change: %d, want 2", v)
 	}
+	if v, err := s.StateVersion(ctx, tenant); v != 2 || err != nil {
+		t.Errorf("StateVersion after a change: %d, %v; want 2", v, err)
+	}
+	if v, err := s.StateVersion(ctx, tenantName("never")); v != 0 || err != nil {
+		t.Errorf("StateVersion of an unknown tenant: %d, %v; want 0", v, err)
+	}
 	// Tenants are separate.
 	other := tenantName("south")
 	if v := load(t, s, other).Version; v != 0 {

@@ -51,6 +51,16 @@ func (c *Core) Status(ctx context.Context, tenant string) (store.TenantStatus, e
 	return s, nil
 }
 
+// StateVersion implements store.Store.
+func (c *Core) StateVersion(ctx context.Context, tenant string) (int64, error) {
+	var v int64
+	err := c.db.QueryRowContext(ctx, c.Q(`SELECT state_version FROM tenants WHERE id = ?`), tenant).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("state version of tenant %q: %w", tenant, err)
+	}
+	return v, nil
+}
+
 func (c *Core) listItems(ctx context.Context, query, tenant string) ([]store.Item, error) {
 	rows, err := c.db.QueryContext(ctx, c.Q(query), tenant)
 	if err != nil {
