@@ -55,6 +55,7 @@ type Console struct {
 	throttle throttle
 	mux      *http.ServeMux
 	tmpl     map[string]*template.Template
+	heldRuns heldCache
 }
 
 //go:embed templates/*.html

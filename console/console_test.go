@@ -120,7 +120,7 @@ func newWorld(t *testing.T, st store.Store) *world {
 	if r := imp("n1.xml", feedgen.Options{}); r.Status != runs.Completed {
 		t.Fatalf("first night: %s", r.Status)
 	}
-	w.held = imp("n2.xml", feedgen.Options{DropPercent: 30})
+	w.held = imp("n2.xml", feedgen.Options{DropPercent: 30, RenamePercent: 10})
 	if w.held.Status != runs.Held {
 		t.Fatalf("broken night: %s, want held", w.held.Status)
 	}

@@ -1,12 +1,12 @@
 package console
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +43,9 @@ var funcs = template.FuncMap{
 		return ""
 	},
 	"lower": strings.ToLower,
+	"num":   thousands,
+	"add":   func(a, b int) int { return a + b },
+	"list":  func(s ...string) []string { return s },
 	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
 	"role":  record.RoleName,
 	"stamp": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
@@ -66,6 +69,7 @@ func (c *Console) tenants(w http.ResponseWriter, r *http.Request) {
 	op := whoOf(r).op
 	now := c.now()
 	var rows []tenantRow
+	warmed := 0
 	for i := range c.cfg.Tenants {
 		t := &c.cfg.Tenants[i]
 		if !op.Sees(t.ID) {
@@ -84,6 +88,12 @@ func (c *Console) tenants(w http.ResponseWriter, r *http.Request) {
 		if row.Held, err = c.store.ListRuns(ctx, store.ListRunsParams{Tenant: t.ID, Status: []runs.Status{runs.Held}}); err != nil {
 			c.fail(w, "held runs", err)
 			return
+		}
+		for _, h := range row.Held {
+			if warmed < maxHeldCached {
+				c.warmHeld(h) // the click on it usually comes next
+				warmed++
+			}
 		}
 		if paused, why := t.PausedAt(now); paused {
 			row.Paused = why
@@ -132,9 +142,21 @@ type runView struct {
 	Counts   []countRow
 	Removals []archive.GroupRemovals
 	More     int // removal rows not shown
-	// PlanNote says why the removals could not be shown, if so.
+	// PlanNote says why the removals and changes could not be shown, or that the state moved.
 	PlanNote string
 	Reason   string // the reason the operator typed, when the decision was refused
+	Changes  *changesView
+}
+
+// changesView is one page of a held run's changes, searched and filtered on the server.
+type changesView struct {
+	Rows          []changeRow
+	Q, Type       string
+	Page, Pages   int
+	Matched, All  int
+	First         int // the number of the page's first row
+	Prev, Next    string
+	FirstP, LastP string
 }
 
 type countRow struct {
@@ -144,6 +166,9 @@ type countRow struct {
 
 // maxRemovalRows keeps the page short: the groups that lost most come first.
 const maxRemovalRows = 30
+
+// changesPerPage is one screen of changes.
+const changesPerPage = 50
 
 func (c *Console) run(w http.ResponseWriter, r *http.Request) {
 	run, ok := c.visibleRun(w, r)
@@ -162,35 +187,76 @@ func (c *Console) showRun(w http.ResponseWriter, r *http.Request, status int, ru
 	v := runView{Run: run, Tenant: t, Reason: reason, Counts: []countRow{
 		{"persons", run.Counts.Persons}, {"groups", run.Counts.Groups}, {"memberships", run.Counts.Memberships}}}
 	if run.Status == runs.Held {
-		v.Removals, v.PlanNote = c.removals(r, run)
-		if len(v.Removals) > maxRemovalRows {
-			v.More = len(v.Removals) - maxRemovalRows
-			v.Removals = v.Removals[:maxRemovalRows]
+		h, err := c.held(r.Context(), run)
+		if err != nil {
+			v.PlanNote = capitalize(err.Error()) + "."
+		} else {
+			v.Removals = h.removals
+			if len(v.Removals) > maxRemovalRows {
+				v.More = len(v.Removals) - maxRemovalRows
+				v.Removals = v.Removals[:maxRemovalRows]
+			}
+			v.Changes = changesPage(r, run, h)
+			if now, err := c.store.StateVersion(r.Context(), run.Tenant); err != nil {
+				c.log.Error("console: state version", "tenant", run.Tenant, "err", err)
+			} else if now != h.baseVersion {
+				v.PlanNote = fmt.Sprintf("The tenant's state changed since this plan was made (state version %d then, %d now): approval will be refused; import again.", h.baseVersion, now)
+			}
 		}
+	} else {
+		c.forgetHeld(run.ID)
 	}
 	c.render(w, r, status, "run", fmt.Sprintf("%s: run %d", name, run.ID), v, errMsg)
 }
 
-// removals reads the held plan and the state it was made against.
-func (c *Console) removals(r *http.Request, run *runs.Run) ([]archive.GroupRemovals, string) {
-	data, err := c.im.PlanBytes(r.Context(), run.ID)
-	if err != nil {
-		return nil, "The held plan could not be read: " + err.Error()
+// changesPage picks the page of changes the query asks for: ?q= searches keys and names,
+// ?type= keeps one record type, ?page= is 1-based (past the end means the last page).
+func changesPage(r *http.Request, run *runs.Run, h *heldChanges) *changesView {
+	q := r.URL.Query()
+	v := &changesView{Q: strings.TrimSpace(q.Get("q")), Type: q.Get("type"), All: len(h.rows)}
+	if v.Type != "persons" && v.Type != "groups" && v.Type != "memberships" {
+		v.Type = ""
 	}
-	var plan change.Plan
-	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&plan); err != nil {
-		return nil, "The held plan could not be decoded: " + err.Error()
+	v.Page, _ = strconv.Atoi(q.Get("page"))
+	v.Page = max(v.Page, 1)
+	rows, n := h.filter(v.Type, v.Q, (v.Page-1)*changesPerPage, changesPerPage)
+	v.Matched, v.Pages = n, max((n+changesPerPage-1)/changesPerPage, 1)
+	if v.Page > v.Pages {
+		v.Page = v.Pages
+		rows, _ = h.filter(v.Type, v.Q, (v.Page-1)*changesPerPage, changesPerPage)
 	}
-	st, err := c.store.LoadState(r.Context(), run.Tenant)
-	if err != nil {
-		c.log.Error("console: load state", "tenant", run.Tenant, "err", err)
-		return nil, "The tenant's state could not be read; the log says why."
+	v.Rows, v.First = rows, (v.Page-1)*changesPerPage+1
+	link := func(page int) string {
+		u := url.Values{}
+		if v.Q != "" {
+			u.Set("q", v.Q)
+		}
+		if v.Type != "" {
+			u.Set("type", v.Type)
+		}
+		if page > 1 {
+			u.Set("page", strconv.Itoa(page))
+		}
+		s := fmt.Sprintf("/runs/%d", run.ID)
+		if len(u) > 0 {
+			s += "?" + u.Encode()
+		}
+		return s + "#changes"
 	}
-	note := ""
-	if st.Version != plan.BaseVersion {
-		note = fmt.Sprintf("The tenant's state changed since this plan was made (state version %d then, %d now): approval will be refused; import again.", plan.BaseVersion, st.Version)
+	if v.Page > 1 {
+		v.Prev, v.FirstP = link(v.Page-1), link(1)
 	}
-	return archive.Removals(&plan, st), note
+	if v.Page < v.Pages {
+		v.Next, v.LastP = link(v.Page+1), link(v.Pages)
+	}
+	return v
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // decide approves or rejects a held run as the signed-in operator, with the reason given.
@@ -224,4 +290,16 @@ func (c *Console) decide(verb string) http.HandlerFunc {
 		c.log.Info("console: held run "+verb+"d", "run", run.ID, "tenant", run.Tenant, "operator", op.Name)
 		http.Redirect(w, r, fmt.Sprintf("/runs/%d", run.ID), http.StatusSeeOther)
 	}
+}
+
+// thousands writes 500000 as 500,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
