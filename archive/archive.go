@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/hierarchy"
 	"github.com/imsfeed/imsfeed/record"
 )
 
@@ -20,6 +21,34 @@ type CoursePolicy struct {
 	Types []string `yaml:"types"`
 	// Archive: a course that leaves the feed is archived (true, the default) or deleted.
 	Archive bool `yaml:"archive"`
+	// ArchiveNode, when set, is the imsfeed-owned group archived courses are moved under
+	// (instead of being left without a parent). An archive restore gives them back their
+	// parents from the file.
+	ArchiveNode *hierarchy.Node `yaml:"archive_node"`
+	// Template maps a course grouptype typevalue to the course template a new course of that
+	// type starts from on the platform; it is stored on the course when it is created.
+	Template map[string]string `yaml:"template"`
+}
+
+// TemplateFor is the template of a new course with these grouptypes ("" when none is named):
+// the first type with a template, matched case-insensitively.
+func (c CoursePolicy) TemplateFor(types []record.GroupType) string {
+	for _, t := range types {
+		for typ, tmpl := range c.Template {
+			if strings.EqualFold(strings.TrimSpace(t.Value), typ) {
+				return tmpl
+			}
+		}
+	}
+	return ""
+}
+
+// ArchiveParents are the parents an archived course is left with: the archive node, or none.
+func (c CoursePolicy) ArchiveParents() []string {
+	if c.ArchiveNode == nil {
+		return nil
+	}
+	return []string{c.ArchiveNode.Key}
 }
 
 // DefaultCoursePolicy archives groups of the default course types.

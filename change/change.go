@@ -63,7 +63,8 @@ type Person struct {
 	Old *record.Person `json:"old,omitempty"`
 }
 
-// Group is one change to a group. For Delete and Archive only Key and Name are set.
+// Group is one change to a group. For Delete and Archive only Key and Name are set, and for
+// Archive the Parents the course is left under (the tenant's archive node, or none).
 type Group struct {
 	Op    Op           `json:"op"`
 	Group record.Group `json:"group"`

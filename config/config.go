@@ -98,7 +98,12 @@ type Tenant struct {
 	MaxTextSize   Size `yaml:"max_text_size"`
 	// Courses says which groups are courses and whether they are archived.
 	Courses archive.CoursePolicy `yaml:"courses"`
-	Safety  safety.Policy        `yaml:"safety"`
+	// Hierarchy places the file's groups in the tree (hierarchy/): loose groups under a
+	// catch-all node, rule-built nodes from group attributes.
+	Hierarchy Hierarchy `yaml:"hierarchy"`
+	// SchoolYear puts courses under the current school year's node; `imsfeed rollover` moves on.
+	SchoolYear *SchoolYear   `yaml:"school_year"`
+	Safety     safety.Policy `yaml:"safety"`
 	// Mappings map vendor extensions to attributes: type → name → XPath on the record.
 	Mappings map[string]map[string]string `yaml:"mappings"`
 	// Paused skips every run (recorded as skipped with the reason).
@@ -393,6 +398,7 @@ func (c *Config) Validate() error {
 				}
 			}
 		}
+		validateHierarchy(&c.Tenants[i], key, bad)
 		for j, p := range t.Pauses {
 			if p.To.Before(p.From.Time) {
 				bad("%s: pauses[%d]: to is before from", key("pauses"), j)
@@ -474,7 +480,7 @@ func (t *Tenant) ReaderMappings() []ims.Mapping {
 			out = append(out, ims.Mapping{Name: n, Type: rt, XPath: m[n]})
 		}
 	}
-	return out
+	return append(out, t.whereMappings()...)
 }
 
 // Location is the tenant's time zone: its timezone, else the machine's.

@@ -318,7 +318,11 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		case exists && st.Archived:
 			// A course that reappears stays archived; an operator may restore it.
 		case !exists:
-			groupChanges = append(groupChanges, change.Group{Op: change.Insert, Group: *g, Course: course})
+			c := change.Group{Op: change.Insert, Group: *g, Course: course}
+			if course {
+				c.Group.Template = d.opts.Courses.TemplateFor(g.Types)
+			}
+			groupChanges = append(groupChanges, c)
 		case st.Hash != g.Hash || st.Course != course:
 			groupChanges = append(groupChanges, change.Group{Op: change.Update, Group: *g, Course: course})
 		}
@@ -368,7 +372,11 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		}
 		op := archive.GroupGone(st.Course, d.opts.Courses)
 		removedGroup[key] = op
-		groupChanges = append(groupChanges, change.Group{Op: op, Group: record.Group{Key: key, Name: st.Name}, Course: st.Course})
+		c := change.Group{Op: op, Group: record.Group{Key: key, Name: st.Name}, Course: st.Course}
+		if op == change.Archive {
+			c.Group.Parents = d.opts.Courses.ArchiveParents() // the archive node, or none
+		}
+		groupChanges = append(groupChanges, c)
 	}
 	d.reportOrphans(removedGroup, groupAfter)
 

@@ -263,6 +263,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	}
 
 	d := diff.New(st, diff.Options{Courses: t.Courses})
+	h := &placing{Differ: d}
 	res, err := ims.Read(ctx, r, run.File.Name, ims.Options{
 		Lenient:  t.Lenient,
 		Mode:     ims.Mode(t.Mode),
@@ -275,7 +276,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		MaxTextSize:   int64(t.MaxTextSize),
 		// The diff finds duplicate keys with the state it holds anyway.
 		SkipDuplicateCheck: true,
-	}, d)
+	}, h)
 	if res != nil {
 		run.Warnings = append(run.Warnings, res.Warnings...)
 	}
@@ -295,10 +296,15 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		fin.Skipped = append(fin.Skipped, diff.Skipped{Type: s.Type, Key: s.Key, Group: s.Group, Member: s.Member})
 	}
 	im.status("comparing with the stored state")
+	placed, err := h.place(t.Placement(""))
+	if err != nil {
+		return nil, err
+	}
 	plan, warnings, err := d.Finish(fin)
 	if err != nil {
 		return nil, err
 	}
+	plan.Attention = append(plan.Attention, placed...)
 	run.Warnings = append(run.Warnings, warnings...)
 	// A few bad records are a normal night; a file of mostly bad records is a broken export,
 	// and applying the rest of it would act on a fraction of the truth.

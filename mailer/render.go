@@ -650,8 +650,13 @@ func renderCSV(p *change.Plan) ([]byte, error) {
 	for _, c := range p.Groups {
 		groupNames[c.Group.Key] = c.Group.Name
 		changes := ""
-		if c.Op == change.Update {
+		switch {
+		case c.Op == change.Update:
 			changes = groupChanges(p, &c)
+		case c.Op == change.Insert && c.Group.Template != "":
+			changes = "template: " + c.Group.Template
+		case c.Op == change.Archive && len(c.Group.Parents) > 0:
+			changes = "moved under: " + strings.Join(c.Group.Parents, ", ")
 		}
 		write("group", csvOp("group", c.Op), c.Group.Key, c.Group.Name, "", "", "", "", "", "", changes)
 	}

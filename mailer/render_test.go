@@ -295,3 +295,26 @@ func checkWidth(t *testing.T, name, text string) {
 		}
 	}
 }
+
+// The CSV says which template a new course starts from, and where an archived course went.
+func TestCSVShowsTemplateAndArchiveNode(t *testing.T) {
+	t.Parallel()
+	p := &change.Plan{Groups: []change.Group{
+		{Op: change.Insert, Course: true, Group: record.Group{Key: "MATH5", Name: "Mathematics 5", Template: "tmpl-standard"}},
+		{Op: change.Archive, Course: true, Group: record.Group{Key: "ART8", Name: "Art 8", Parents: []string{"imsfeed-archive"}}},
+	}}
+	b, err := renderCSV(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows[1][10]; got != "template: tmpl-standard" {
+		t.Errorf("new course's changes %q", got)
+	}
+	if got := rows[2][10]; got != "moved under: imsfeed-archive" {
+		t.Errorf("archived course's changes %q", got)
+	}
+}

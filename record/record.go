@@ -225,7 +225,11 @@ type Group struct {
 	Parents    []string    `json:"parents,omitempty"`
 	SelfParent bool        `json:"self_parent,omitempty"`
 	Attrs      Attrs       `json:"attrs,omitempty"`
-	Hash       Hash        `json:"hash"`
+	// Template is the course template a new course starts from (the tenant's
+	// courses.template), set by the diff on a course's insert and stored with it. It is no
+	// field of the file: not hashed, and never changed by an import.
+	Template string `json:"template,omitempty"`
+	Hash     Hash   `json:"hash"`
 }
 
 // ComputeHash sets g.Hash from the stored fields. Attrs must be sorted.

@@ -60,11 +60,11 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		direct[i] = ok
 	}
 	if direct[0] {
-		err := copyInto(ctx, tx, w, "groups", []string{"tenant", "key", "source", "name", "types", "parents", "attrs", "hash", "is_course"},
+		err := copyInto(ctx, tx, w, "groups", []string{"tenant", "key", "source", "name", "types", "parents", "attrs", "hash", "is_course", "template"},
 			len(p.Groups), func(i int) []any {
 				x := &p.Groups[i]
 				g := &x.Group
-				return []any{w.Tenant, g.Key, g.Source, g.Name, sqlstore.JSON(g.Types), sqlstore.JSON(g.Parents), sqlstore.JSON(g.Attrs), g.Hash[:], x.Course}
+				return []any{w.Tenant, g.Key, g.Source, g.Name, sqlstore.JSON(g.Types), sqlstore.JSON(g.Parents), sqlstore.JSON(g.Attrs), g.Hash[:], x.Course, g.Template}
 			})
 		if err != nil {
 			return err
@@ -95,12 +95,12 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 	}
 	if len(p.Groups) > 0 && !direct[0] {
 		err := copyRows(ctx, tx, w, `CREATE TEMP TABLE imsfeed_g (op smallint, key text, source text, name text,
-  types jsonb, parents jsonb, attrs jsonb, hash bytea, is_course boolean) ON COMMIT DROP`,
-			"imsfeed_g", "key", removals(0), []string{"op", "key", "source", "name", "types", "parents", "attrs", "hash", "is_course"},
+  types jsonb, parents jsonb, attrs jsonb, hash bytea, is_course boolean, template text) ON COMMIT DROP`,
+			"imsfeed_g", "key", removals(0), []string{"op", "key", "source", "name", "types", "parents", "attrs", "hash", "is_course", "template"},
 			len(p.Groups), func(i int) []any {
 				x := &p.Groups[i]
 				g := &x.Group
-				return []any{int64(x.Op), g.Key, g.Source, g.Name, sqlstore.JSON(g.Types), sqlstore.JSON(g.Parents), sqlstore.JSON(g.Attrs), g.Hash[:], x.Course}
+				return []any{int64(x.Op), g.Key, g.Source, g.Name, sqlstore.JSON(g.Types), sqlstore.JSON(g.Parents), sqlstore.JSON(g.Attrs), g.Hash[:], x.Course, g.Template}
 			})
 		if err != nil {
 			return err
@@ -142,8 +142,8 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 	t := w.Tenant
 	g, ps, m := has[0], has[1], has[2]
 	steps := []step{
-		{g[change.Insert] || g[change.Update], "group upserts", `INSERT INTO groups (tenant, key, source, name, types, parents, attrs, hash, is_course)
-SELECT $1, key, source, name, types, parents, attrs, hash, is_course FROM imsfeed_g WHERE op IN (1, 2)
+		{g[change.Insert] || g[change.Update], "group upserts", `INSERT INTO groups (tenant, key, source, name, types, parents, attrs, hash, is_course, template)
+SELECT $1, key, source, name, types, parents, attrs, hash, is_course, template FROM imsfeed_g WHERE op IN (1, 2)
 ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = excluded.name,
   types = excluded.types, parents = excluded.parents, attrs = excluded.attrs, hash = excluded.hash,
   is_course = excluded.is_course`, []any{t}},
@@ -163,7 +163,7 @@ ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET member_type = ex
   attrs = excluded.attrs, hash = excluded.hash, origin = 'synced'
 WHERE memberships.origin = 'synced' OR memberships.hash <> $2`, []any{t, sqlstore.ZeroHash[:]}},
 		{g[change.Delete], "group deletes", `DELETE FROM groups x USING imsfeed_g t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key`, []any{t}},
-		{g[change.Archive], "group archivals", `UPDATE groups x SET status = 'archived', archived_at = $2, archived_run = $3, parents = NULL
+		{g[change.Archive], "group archivals", `UPDATE groups x SET status = 'archived', archived_at = $2, archived_run = $3, parents = t.parents
 FROM imsfeed_g t WHERE t.op = 5 AND x.tenant = $1 AND x.key = t.key AND x.status = 'active'`, []any{t, w.Now, w.RunID}},
 		{ps[change.Delete], "person trashings", `UPDATE persons x SET status = 'trashed', trashed_at = $2, trashed_run = $3
 FROM imsfeed_p t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key AND x.status = 'active'`, []any{t, w.Now, w.RunID}},

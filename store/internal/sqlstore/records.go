@@ -30,10 +30,10 @@ func (c *Core) StoredRecords(ctx context.Context, tenant string, persons, groups
 	})
 	if err == nil {
 		err = chunks(groups, func(keys []string) error {
-			return c.query(ctx, `SELECT key, source, name, types, parents, attrs FROM groups WHERE tenant = ? AND key IN `, tenant, keys, func(rows *sql.Rows) error {
+			return c.query(ctx, `SELECT key, source, name, types, parents, attrs, template FROM groups WHERE tenant = ? AND key IN `, tenant, keys, func(rows *sql.Rows) error {
 				var g record.Group
 				var types, parents, attrs sql.NullString
-				if err := rows.Scan(&g.Key, &g.Source, &g.Name, &types, &parents, &attrs); err != nil {
+				if err := rows.Scan(&g.Key, &g.Source, &g.Name, &types, &parents, &attrs, &g.Template); err != nil {
 					return err
 				}
 				for _, f := range []struct {

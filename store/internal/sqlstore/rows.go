@@ -41,13 +41,15 @@ ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = exclude
 	PersonTrash = `UPDATE persons SET status = 'trashed', trashed_at = ?, trashed_run = ?
 WHERE tenant = ? AND key = ? AND status = 'active'`
 	// A group update keeps the group's status: an archived course stays archived.
-	GroupUpsert = `INSERT INTO groups (tenant, key, source, name, types, parents, attrs, hash, is_course)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	// The template is set when the course is created only.
+	GroupUpsert = `INSERT INTO groups (tenant, key, source, name, types, parents, attrs, hash, is_course, template)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = excluded.name,
   types = excluded.types, parents = excluded.parents, attrs = excluded.attrs, hash = excluded.hash,
   is_course = excluded.is_course`
-	GroupDelete  = `DELETE FROM groups WHERE tenant = ? AND key = ?`
-	GroupArchive = `UPDATE groups SET status = 'archived', archived_at = ?, archived_run = ?, parents = NULL
+	GroupDelete = `DELETE FROM groups WHERE tenant = ? AND key = ?`
+	// An archived course is left under the tenant's archive node (the plan's parents), or none.
+	GroupArchive = `UPDATE groups SET status = 'archived', archived_at = ?, archived_run = ?, parents = ?
 WHERE tenant = ? AND key = ? AND status = 'active'`
 	// A manual membership with the feed's hash (an archival turned it manual; the last
 	// argument is the zero hash the platform's own carry) is the feed's again once the file
@@ -78,7 +80,7 @@ func RowWriter(dollar bool) func(ctx context.Context, tx *sql.Tx, w *Write) erro
 		for _, x := range p.Groups {
 			if x.Op == change.Insert || x.Op == change.Update {
 				g := &x.Group
-				if err := rw.exec(GroupUpsert, t, g.Key, g.Source, g.Name, JSON(g.Types), JSON(g.Parents), JSON(g.Attrs), g.Hash[:], x.Course); err != nil {
+				if err := rw.exec(GroupUpsert, t, g.Key, g.Source, g.Name, JSON(g.Types), JSON(g.Parents), JSON(g.Attrs), g.Hash[:], x.Course, g.Template); err != nil {
 					return recordErr("group", g.Key, err)
 				}
 			}
@@ -118,7 +120,7 @@ func RowWriter(dollar bool) func(ctx context.Context, tx *sql.Tx, w *Write) erro
 			case change.Delete:
 				err = rw.exec(GroupDelete, t, x.Group.Key)
 			case change.Archive:
-				err = rw.exec(GroupArchive, w.Now, w.RunID, t, x.Group.Key)
+				err = rw.exec(GroupArchive, w.Now, w.RunID, JSON(x.Group.Parents), t, x.Group.Key)
 			}
 			if err != nil {
 				return recordErr("group", x.Group.Key, err)
