@@ -31,12 +31,14 @@ func chromium(t *testing.T) string {
 }
 
 // TestBrowserSignsInAndApprovesAHeldRun drives headless Chromium through the console as an
-// operator would: sign in, open the held run, see where the removals come from, approve it with
-// a reason, and see it completed with her name. Screenshots of each page go to the folder the
+// operator would: sign in, open the held run, see where the removals come from, search its
+// changes for a renamed pupil and see the old and the new name, approve it with a reason, and
+// see it completed with her name. Screenshots of each page go to the folder the
 // test logs ($IMSFEED_SCREENSHOTS, else a temporary one).
 func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 	bin := chromium(t)
 	w := newWorld(t, sqliteStore(t))
+	_, renamed := w.heldPlan()
 	shots := os.Getenv("IMSFEED_SCREENSHOTS")
 	if shots == "" {
 		shots = filepath.Join(os.TempDir(), "imsfeed-console-screenshots")
@@ -70,7 +72,7 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
 		})
 	}
-	var wrong, tenants, held, status, approval string
+	var wrong, tenants, held, found, matched, status, approval string
 	err := chromedp.Do(ctx,
 		chromedp.WaitVisible(chromedp.CSS(`input[name=login]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name=login]`), "kari@example.org"),
@@ -89,12 +91,18 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#removals`)),
 		into(chromedp.Text(chromedp.CSS(`main`)), &held),
 		shot("3-held-run"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=q]`), renamed.Person.Key),
+		chromedp.Submit(chromedp.CSS(`input[name=q]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form.search a`)), // "show all": the answer to the search
+		into(chromedp.Text(chromedp.CSS(`#change-list`)), &found),
+		into(chromedp.Text(chromedp.CSS(`#matched`)), &matched),
+		shot("4-search"),
 		chromedp.SendKeys(chromedp.CSS(`form[action$="/approve"] textarea`), "pupils moved to another school owner"),
 		chromedp.Click(chromedp.CSS(`button[name=approve]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#approval`)),
 		into(chromedp.Text(chromedp.CSS(`#status`)), &status),
 		into(chromedp.Text(chromedp.CSS(`#approval`)), &approval),
-		shot("4-approved"),
+		shot("5-approved"),
 	)
 	if err != nil {
 		dctx, c2 := context.WithTimeout(bctx, 10*time.Second)
@@ -111,6 +119,9 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 	}
 	if !strings.Contains(held, "Where the removals come from") || !strings.Contains(held, "Limits crossed") {
 		t.Errorf("held run page:\n%s", held)
+	}
+	if want := renamed.Old.Name + " → " + renamed.Person.Name; !strings.Contains(found, want) || !strings.Contains(matched, "changes match") {
+		t.Errorf("searching the changes for %s: want %q in\n%s\n%s", renamed.Person.Key, want, matched, found)
 	}
 	if status != "completed" || !strings.Contains(approval, "Kari Nordmann") {
 		t.Errorf("after approval: status %q, %q", status, approval)

@@ -33,24 +33,10 @@ func TestHeldRunChangesArePagedAndSearchedOnTheServer(t *testing.T) {
 		w := newWorld(t, st)
 		b := w.client()
 		b.signIn("kari@example.org", password)
-		data, err := w.im.PlanBytes(context.Background(), w.held.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan change.Plan
-		if err := json.Unmarshal(data, &plan); err != nil {
-			t.Fatal(err)
-		}
+		plan, upd := w.heldPlan()
 		all := len(plan.Persons) + len(plan.Groups) + len(plan.Memberships)
-		var upd *change.Person
-		for i := range plan.Persons {
-			if p := &plan.Persons[i]; p.Op == change.Update && p.Old != nil && p.Old.Name != p.Person.Name {
-				upd = p
-				break
-			}
-		}
-		if upd == nil || all <= 100 {
-			t.Fatalf("the held plan has no rename or too few changes (%d)", all)
+		if all <= 100 {
+			t.Fatalf("the held plan has too few changes (%d)", all)
 		}
 		run := fmt.Sprintf("/runs/%d", w.held.ID)
 		pages := (all + 49) / 50
@@ -100,4 +86,24 @@ func TestHeldRunChangesArePagedAndSearchedOnTheServer(t *testing.T) {
 			t.Errorf("a search finding nothing:\n%s", page)
 		}
 	})
+}
+
+// heldPlan decodes the held run's plan and finds a renamed person in it.
+func (w *world) heldPlan() (*change.Plan, *change.Person) {
+	w.t.Helper()
+	data, err := w.im.PlanBytes(context.Background(), w.held.ID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var plan change.Plan
+	if err := json.Unmarshal(data, &plan); err != nil {
+		w.t.Fatal(err)
+	}
+	for i := range plan.Persons {
+		if p := &plan.Persons[i]; p.Op == change.Update && p.Old != nil && p.Old.Name != p.Person.Name {
+			return &plan, p
+		}
+	}
+	w.t.Fatal("the held plan renames nobody")
+	return nil, nil
 }
