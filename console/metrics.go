@@ -11,18 +11,68 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/store"
 )
 
-// MetricsParams are Metrics' arguments; MailStats (mailer.Mailer.Stats) and Log are optional.
+// MetricsParams are Metrics' arguments; MailStats (mailer.Mailer.Stats), Counters and Log are
+// optional.
 type MetricsParams struct {
 	Config    *config.Config
 	Store     store.Store
 	MailStats func() mailer.Stats
-	Log       *slog.Logger
+	// Counters are what this process counts as it goes: applied changes, live requests.
+	Counters *Counters
+	Log      *slog.Logger
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Counters count what happens in this process (Prometheus sums them over the serve processes;
+// a restart starts them at zero, which rate() understands): the changes of each applied run and
+// each live request with its latency. A cron `imsfeed run` beside serve is not counted here;
+// its runs are in imsfeed_runs.
+type Counters struct {
+	changes  *prometheus.CounterVec
+	live     *prometheus.CounterVec
+	liveTime *prometheus.HistogramVec
+}
+
+// NewCounters returns zeroed counters for Metrics.
+func NewCounters() *Counters {
+	return &Counters{
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "imsfeed_changes_applied_total",
+			Help: "Changes applied by this process's imports and approvals, by tenant, record type and operation."},
+			[]string{"tenant", "type", "operation"}),
+		live: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "imsfeed_live_requests_total",
+			Help: "Live-channel requests answered by this process, by operation and outcome (IMS codeMajor, codeMinor)."},
+			[]string{"operation", "outcome", "code"}),
+		liveTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "imsfeed_live_request_duration_seconds",
+			Help: "How long this process took to answer live-channel requests, by operation.", Buckets: prometheus.DefBuckets},
+			[]string{"operation"}),
+	}
+}
+
+// Applied counts an applied run's changes (importer.Importer.Applied).
+func (c *Counters) Applied(run *runs.Run) {
+	for _, t := range []struct {
+		name string
+		n    change.TypeCounts
+	}{{"persons", run.Counts.Persons}, {"groups", run.Counts.Groups}, {"memberships", run.Counts.Memberships}} {
+		for op, n := range map[string]int{"inserted": t.n.Inserted, "updated": t.n.Updated, "deleted": t.n.Deleted,
+			"restored": t.n.Restored, "archived": t.n.Archived} {
+			c.changes.WithLabelValues(run.Tenant, t.name, op).Add(float64(n))
+		}
+	}
+}
+
+// Live counts an answered live request (live.Service.OnRequest).
+func (c *Counters) Live(e *store.LiveEntry) {
+	c.live.WithLabelValues(e.Operation, e.CodeMajor, e.CodeMinor).Inc()
+	c.liveTime.WithLabelValues(e.Operation).Observe(e.Duration.Seconds())
 }
 
 // Metrics returns /metrics in the Prometheus text format. Every scrape reads the store, so the
@@ -31,6 +81,9 @@ func Metrics(p MetricsParams) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&collector{p: p})
+	if p.Counters != nil {
+		reg.MustRegister(p.Counters.changes, p.Counters.live, p.Counters.liveTime)
+	}
 	opts := promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}
 	if p.Log != nil {
 		opts.ErrorLog = slog.NewLogLogger(p.Log.Handler(), slog.LevelWarn)
@@ -41,9 +94,10 @@ func Metrics(p MetricsParams) http.Handler {
 var (
 	descRuns = prometheus.NewDesc("imsfeed_runs", "Recorded runs by tenant and status (held runs turn completed, rejected or superseded).",
 		[]string{"tenant", "status"}, nil)
-	descHeld        = prometheus.NewDesc("imsfeed_held_runs_waiting", "Held runs waiting for an operator's decision.", []string{"tenant"}, nil)
-	descLastSuccess = prometheus.NewDesc("imsfeed_last_success_timestamp_seconds", "When the tenant's last completed run finished (Unix time); absent before the first.", []string{"tenant"}, nil)
-	descStoreUp     = prometheus.NewDesc("imsfeed_store_up", "1 when the store answered this scrape, 0 when not.", nil, nil)
+	descHeld         = prometheus.NewDesc("imsfeed_held_runs_waiting", "Held runs waiting for an operator's decision.", []string{"tenant"}, nil)
+	descLastSuccess  = prometheus.NewDesc("imsfeed_last_success_timestamp_seconds", "When the tenant's last completed run finished (Unix time); absent before the first.", []string{"tenant"}, nil)
+	descSinceSuccess = prometheus.NewDesc("imsfeed_seconds_since_last_success", "Seconds since the tenant's last completed run finished; absent before the first.", []string{"tenant"}, nil)
+	descStoreUp      = prometheus.NewDesc("imsfeed_store_up", "1 when the store answered this scrape, 0 when not.", nil, nil)
 
 	descMailSent        = prometheus.NewDesc("imsfeed_mail_sent_total", "Mails the SMTP server accepted since serve started.", nil, nil)
 	descMailQueued      = prometheus.NewDesc("imsfeed_mail_queued_total", "Attempts that left a mail in the outbox queue since serve started.", nil, nil)
@@ -58,7 +112,7 @@ var (
 type collector struct{ p MetricsParams }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRuns, descHeld, descLastSuccess, descStoreUp, descMailSent, descMailQueued,
+	for _, d := range []*prometheus.Desc{descRuns, descHeld, descLastSuccess, descSinceSuccess, descStoreUp, descMailSent, descMailQueued,
 		descMailRefused, descMailDead, descMailUnconfirmed, descMailQueue, descMailDeadNow, descMailUnconfNow} {
 		ch <- d
 	}
@@ -116,6 +170,10 @@ func (c *collector) collectStore(ctx context.Context, ch chan<- prometheus.Metri
 	for t, n := range held {
 		ch <- prometheus.MustNewConstMetric(descHeld, prometheus.GaugeValue, float64(n), t)
 	}
+	now := time.Now()
+	if c.p.Now != nil {
+		now = c.p.Now()
+	}
 	for _, t := range c.p.Config.Tenants {
 		r, err := c.p.Store.LastRun(ctx, t.ID, runs.Completed)
 		if errors.Is(err, store.ErrNotFound) {
@@ -126,6 +184,7 @@ func (c *collector) collectStore(ctx context.Context, ch chan<- prometheus.Metri
 		}
 		if r.FinishedAt != nil {
 			ch <- prometheus.MustNewConstMetric(descLastSuccess, prometheus.GaugeValue, float64(r.FinishedAt.UnixNano())/1e9, t.ID)
+			ch <- prometheus.MustNewConstMetric(descSinceSuccess, prometheus.GaugeValue, max(0, now.Sub(*r.FinishedAt).Seconds()), t.ID)
 		}
 	}
 	return nil

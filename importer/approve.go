@@ -101,6 +101,7 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
 	}
 	im.finish(run)
+	im.applied(run)
 	im.log.Info("held run approved and applied", "tenant", run.Tenant, "run", run.ID, "by", d.By)
 	im.report(ctx, t, run, plan)
 	return run, nil

@@ -46,6 +46,9 @@ type Importer struct {
 	Status func(msg string)
 	// Applying, when set, is told how many of the plan's changes the apply has written.
 	Applying func(done, total int)
+	// Applied, when set, is told of each run whose changes were applied (an import that passed,
+	// an approval): serve counts them for /metrics.
+	Applied func(run *runs.Run)
 }
 
 func (im *Importer) status(msg string) {
@@ -96,6 +99,13 @@ func fileInfo(path string) (runs.File, error) {
 }
 
 func baseName(path string) string { return filepath.Base(path) }
+
+// applied tells Applied of a run whose apply committed.
+func (im *Importer) applied(run *runs.Run) {
+	if im.Applied != nil {
+		im.Applied(run)
+	}
+}
 
 // finish stamps the end time and the durations.
 func (im *Importer) finish(run *runs.Run) {

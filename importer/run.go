@@ -338,6 +338,7 @@ func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan)
 	// The record saved inside the transaction was stamped before it; the duration the mail
 	// and `runs` show includes the apply (report saves the record again).
 	im.finish(run)
+	im.applied(run)
 	return nil
 }
 

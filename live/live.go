@@ -169,6 +169,9 @@ type Service struct {
 	// OnRefusal is told of a request the live safety filter refused; first says it is the first
 	// refusal of the tenant in the window (mail it).
 	OnRefusal func(tenant string, trips []safety.Trip, first bool)
+	// OnRequest, when set, is told of every request answered, with its outcome and duration
+	// (serve counts them for /metrics).
+	OnRequest func(e *store.LiveEntry)
 
 	mu      sync.Mutex
 	refused map[string]time.Time // the last refusal per tenant
@@ -198,13 +201,14 @@ func (s *Service) logger() *slog.Logger {
 
 // Do runs one request for one tenant. It never returns a Go error: every problem is a status
 // (an internal one is logged and answered as a failure without its detail).
-func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) *Result {
+func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) (out *Result) {
 	start := s.now()
+	entry := &store.LiveEntry{At: start, Tenant: t.ID, Dialect: req.Dialect, Operation: req.Operation, MessageID: req.MessageID, Keys: req.Keys()}
+	defer func() { s.told(entry, out, start) }()
 	l, err := s.live()
 	if err != nil {
 		return s.internal(t, req, err)
 	}
-	entry := &store.LiveEntry{At: start, Tenant: t.ID, Dialect: req.Dialect, Operation: req.Operation, MessageID: req.MessageID, Keys: req.Keys()}
 	if req.Action.Writes() && req.MessageID != "" {
 		window := s.RepeatWindow
 		if window == 0 {
@@ -270,6 +274,22 @@ func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) *Result {
 	return res
 }
 
+// told tells OnRequest of an answered request; an answer not logged (an internal failure)
+// has its outcome from the answer.
+func (s *Service) told(e *store.LiveEntry, res *Result, start time.Time) {
+	if s.OnRequest == nil {
+		return
+	}
+	if e.CodeMajor == "" && res != nil {
+		st := res.First()
+		e.CodeMajor, e.CodeMinor = st.Major, st.Minor
+	}
+	if e.Duration == 0 {
+		e.Duration = s.now().Sub(start)
+	}
+	s.OnRequest(e)
+}
+
 // record logs a request answered whole without touching the state (busy, unsupported).
 func (s *Service) record(ctx context.Context, l store.Live, e *store.LiveEntry, st Status, start time.Time) {
 	e.CodeMajor, e.CodeMinor, e.Description = st.Major, st.Minor, st.Description
@@ -286,7 +306,9 @@ func (s *Service) Record(ctx context.Context, t *Tenant, req *Request, st Status
 		return
 	}
 	now := s.now()
-	s.record(ctx, l, &store.LiveEntry{At: now, Tenant: t.ID, Dialect: req.Dialect, Operation: req.Operation, MessageID: req.MessageID, Keys: req.Keys()}, st, now)
+	e := &store.LiveEntry{At: now, Tenant: t.ID, Dialect: req.Dialect, Operation: req.Operation, MessageID: req.MessageID, Keys: req.Keys()}
+	s.record(ctx, l, e, st, now)
+	s.told(e, nil, now)
 }
 
 // summary is a plural request's log outcome: success when every item succeeded.

@@ -14,6 +14,7 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/console"
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/runs"
@@ -40,6 +41,8 @@ type app struct {
 	store  store.Store
 	mailer *mailer.Mailer
 	log    *slog.Logger
+	// counters, in serve, count applied changes and live requests for /metrics.
+	counters *console.Counters
 
 	// describe, when set, receives each command's flags instead of running it (for the
 	// completions and the man page; see describeAll).
@@ -252,6 +255,9 @@ func (a *app) recordMail(ctx context.Context, id int64, res mailer.Result) {
 
 func (a *app) importer() *importer.Importer {
 	im := importer.New(importer.Params{Config: a.cfg, Store: a.store, Mailer: a.mailer, Logger: a.log, ConfigFlag: a.configFlag})
+	if a.counters != nil {
+		im.Applied = a.counters.Applied
+	}
 	return im
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/adhocore/gronx"
 
 	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/console"
 	"github.com/imsfeed/imsfeed/queue"
 	"github.com/imsfeed/imsfeed/runs"
 )
@@ -27,6 +28,7 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	if len(a.cfg.Tenants) == 0 {
 		return usagef("serve: the config has no tenants to schedule")
 	}
+	a.counters = console.NewCounters()
 	stopHTTP, err := a.startHTTP(ctx) // the live channel, when the config has an http block
 	if err != nil {
 		return err

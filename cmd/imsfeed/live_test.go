@@ -167,6 +167,19 @@ func TestServeAnswersTheLiveChannelOverTLS(t *testing.T) {
 	if strings.Contains(s.stderr.String(), "secret") {
 		t.Fatalf("the password reached the log:\n%s", s.stderr.String())
 	}
+	// serve counts the request for /metrics.
+	resp, err = client.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`imsfeed_live_requests_total{code="fullsuccess",operation="createPerson",outcome="success"} 1`,
+		`imsfeed_live_request_duration_seconds_count{operation="createPerson"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Fatalf("/metrics lacks %s:\n%s", want, metrics)
+		}
+	}
 
 	r := imsfeed(t, dir, "--config", filepath.Join(dir, "imsfeed.yaml"), "es", "log", "--tenant", "north", "--json")
 	var entries []struct {

@@ -37,7 +37,7 @@ func (a *app) startHTTP(ctx context.Context) (stop func(), err error) {
 		return nil, usageError{err.Error()}
 	}
 	mux.Handle("/", con) // the operator console: sign-in, tenants, runs, held runs
-	mux.Handle("GET /metrics", console.Metrics(console.MetricsParams{Config: a.cfg, Store: a.store, MailStats: a.mailer.Stats, Log: a.log}))
+	mux.Handle("GET /metrics", console.Metrics(console.MetricsParams{Config: a.cfg, Store: a.store, MailStats: a.mailer.Stats, Counters: a.counters, Log: a.log}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -105,6 +105,9 @@ func (a *app) liveHandler() (http.Handler, error) {
 		a.log.Warn("http: no tenant has es credentials; every live request will be refused")
 	}
 	svc := &live.Service{Store: a.store, Log: a.log, OnRefusal: a.liveRefused}
+	if a.counters != nil {
+		svc.OnRequest = a.counters.Live
+	}
 	return &imses.Handler{Service: svc, Auth: live.NewAuth(creds), Log: a.log, PublicURL: a.cfg.HTTP.PublicURL}, nil
 }
 
