@@ -105,7 +105,7 @@ func dropLiveTenant(url, tenant string) {
 		return
 	}
 	defer db.Close()
-	for _, t := range []string{"persons", "groups", "memberships", "live_requests", "live_membership_ids"} {
+	for _, t := range []string{"persons", "groups", "memberships", "live_requests", "live_membership_ids", "state_index"} {
 		_, _ = db.Exec("DELETE FROM "+t+" WHERE tenant = $1", tenant)
 	}
 	_, _ = db.Exec("DELETE FROM tenants WHERE id = $1", tenant)

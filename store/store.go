@@ -108,6 +108,39 @@ type RunCounter interface {
 	CountRuns(ctx context.Context) ([]RunCount, error)
 }
 
+// IndexChecker compares a tenant's compact state index (what an import reads in place of
+// every person and membership row) with the rows, and rebuilds it from them. Both stores
+// implement it; `imsfeed check` type-asserts a Store to it.
+type IndexChecker interface {
+	// CheckIndex builds the index from the tenant's rows under the tenant's write lock and
+	// compares it with the stored one; with repair, a differing or stale index is replaced.
+	CheckIndex(ctx context.Context, tenant string, repair bool) (*IndexReport, error)
+}
+
+// IndexReport is what CheckIndex found. The index is used only while IndexVersion equals
+// StateVersion; a stale one is rebuilt by the next import (or by a repair).
+type IndexReport struct {
+	Tenant       string   `json:"tenant"`
+	StateVersion int64    `json:"state_version"`
+	IndexVersion int64    `json:"index_version"`
+	Persons      int      `json:"persons"`     // in the rows
+	Memberships  int      `json:"memberships"` // in the rows
+	Missing      int      `json:"missing"`     // in the rows, not in the index
+	Extra        int      `json:"extra"`       // in the index, not in the rows
+	Different    int      `json:"different"`   // in both, with other values
+	Unreadable   string   `json:"unreadable,omitempty"`
+	Examples     []string `json:"examples,omitempty"` // the first differing records
+	Repaired     bool     `json:"repaired"`
+}
+
+// Stale reports whether the index describes another state version (it is not used then).
+func (r *IndexReport) Stale() bool { return r.IndexVersion != r.StateVersion }
+
+// OK reports whether the index is current and agrees with the rows.
+func (r *IndexReport) OK() bool {
+	return !r.Stale() && r.Missing+r.Extra+r.Different == 0 && r.Unreadable == ""
+}
+
 // RunCount is how many runs of one tenant have one status.
 type RunCount struct {
 	Tenant string

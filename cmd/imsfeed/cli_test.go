@@ -21,6 +21,7 @@ import (
 
 	"github.com/imsfeed/imsfeed/samples"
 	"github.com/imsfeed/imsfeed/source/sftptest"
+	"github.com/imsfeed/imsfeed/store"
 )
 
 var binary string
@@ -170,6 +171,12 @@ func TestDemoTellsTheNightlyStory(t *testing.T) {
 	}
 	if r := imsfeed(t, dir, "--config", cfg, "trash", "restore", "--tenant", "northside", "NOBODY"); r.code != 1 {
 		t.Errorf("restoring an unknown key: exit %d, want 1", r.code)
+	}
+	// Six nights, a restore and a purge later, the state index still agrees with the rows.
+	var report store.IndexReport
+	r = imsfeed(t, dir, "--config", cfg, "check", "--tenant", "northside", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil || r.code != 0 || !report.OK() || report.Persons == 0 || report.Repaired {
+		t.Errorf("check after the demo: exit %d, %v %+v %s", r.code, err, report, r.stderr)
 	}
 }
 

@@ -71,3 +71,18 @@ func open(tb testing.TB) *postgres.Store {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
+
+func TestStateIndexRepair(t *testing.T) {
+	u := freshSchema(t)
+	s, err := postgres.Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db, err := sql.Open("postgres", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.IndexRepair(t, s, func(q string) error { _, err := db.Exec(q); return err })
+}

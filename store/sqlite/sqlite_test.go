@@ -3,16 +3,23 @@ package sqlite_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
+	"testing/fstest"
 	"time"
 
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/schemas"
 	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/internal/sqlstore"
 	"github.com/imsfeed/imsfeed/store/sqlite"
 	"github.com/imsfeed/imsfeed/store/storetest"
 )
@@ -28,6 +35,18 @@ func open(t *testing.T, path string) *sqlite.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, filepath.Join(t.TempDir(), "state.db")) })
+}
+
+func TestStateIndexRepair(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := open(t, path)
+	defer s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.IndexRepair(t, s, func(q string) error { _, err := db.Exec(q); return err })
 }
 
 // TestLockAcrossProcesses holds a tenant's lock in a real child process (this test binary run
@@ -151,5 +170,71 @@ func TestNewDatabaseOpenedByManyAtOnce(t *testing.T) {
 				t.Fatalf("round %d: %v", round, err)
 			}
 		}
+	}
+}
+
+// A store made before the state index (migration 0006) holds rows and no index: the upgrade
+// marks the index stale, loads read the rows, and the next apply builds the index.
+func TestStateIndexAfterUpgrade(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	all, err := schemas.Migrations("sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := fstest.MapFS{}
+	names, _ := fs.Glob(all, "*.sql")
+	for _, n := range names {
+		if n < "0006" {
+			b, _ := fs.ReadFile(all, n)
+			older[n] = &fstest.MapFile{Data: b}
+		}
+	}
+	if err := sqlstore.Migrate(ctx, db, older, false, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO tenants (id, state_version) VALUES ('old', 3)`,
+		`INSERT INTO persons (tenant, key, name, hash) VALUES ('old', 'p1', 'Ada', x'00112233445566778899aabbccddeeff')`,
+		`INSERT INTO memberships (tenant, group_key, member_key, role, member_type, hash) VALUES ('old', 'g1', 'p1', '01', 1, x'00112233445566778899aabbccddeeff')`,
+		// a manual membership of a tenant the old store had no tenants row for
+		`INSERT INTO memberships (tenant, group_key, member_key, role, member_type, hash, origin) VALUES ('rowless', 'g1', 'p1', '02', 1, zeroblob(16), 'manual')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := open(t, path)
+	defer s.Close()
+	for _, tenant := range []string{"old", "rowless"} {
+		st, err := s.LoadState(ctx, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Memberships) != 1 {
+			t.Errorf("%s after the upgrade: %d memberships loaded, want the 1 in the rows", tenant, len(st.Memberships))
+		}
+		r, err := s.CheckIndex(ctx, tenant, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Stale() || r.Memberships != 1 {
+			t.Errorf("%s after the upgrade: %+v, want a stale index and 1 membership in the rows", tenant, r)
+		}
+	}
+	st, _ := s.LoadState(ctx, "old")
+	p := record.Person{Key: "p2", Name: "Alan"}
+	p.ComputeHash()
+	plan := &change.Plan{Tenant: "old", BaseVersion: st.Version, Persons: []change.Person{{Op: change.Insert, Person: p}}}
+	if err := s.Apply(ctx, store.ApplyParams{Plan: plan, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.CheckIndex(ctx, "old", false); err != nil || !r.OK() || r.Persons != 2 {
+		t.Errorf("after the first apply: %+v %v, want a current index of 2 persons", r, err)
 	}
 }

@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imsfeed/imsfeed/archive"
 	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/diff"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/safety"
@@ -48,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ApplyProgress", testApplyProgress},
 		{"StoredRecords", testStoredRecords},
 		{"CountRuns", testCountRuns},
+		{"StateIndexAgreesWithRows", testStateIndexAgrees},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,7 +122,25 @@ func load(t *testing.T, s store.Store, tenant string) *change.State {
 	if err != nil {
 		t.Fatalf("load state: %v", err)
 	}
+	checkIndex(t, s, tenant)
 	return st
+}
+
+// checkIndex fails the test when the store's compact state index does not describe exactly
+// its rows: every write must keep them together (issue 18). Every load of the suite checks it.
+func checkIndex(t *testing.T, s store.Store, tenant string) {
+	t.Helper()
+	ic, ok := s.(store.IndexChecker)
+	if !ok {
+		return
+	}
+	r, err := ic.CheckIndex(context.Background(), tenant, false)
+	if err != nil {
+		t.Fatalf("check index: %v", err)
+	}
+	if !r.OK() {
+		t.Fatalf("the state index disagrees with the rows: %+v", r)
+	}
 }
 
 // initial is a small school: a school with a class (course) under it, three persons, their
@@ -929,5 +950,186 @@ func testCountRuns(t *testing.T, s store.Store) {
 	want := map[string]int{a + " completed": 2, a + " rejected": 1, b + " failed": 1}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("CountRuns: %v, want %v", got, want)
+	}
+}
+
+// testStateIndexAgrees runs random nights (made by the real diff from random files) and every
+// operator command that changes a tenant's rows, and checks after each step that the compact
+// state index and the rows agree, and that the state loaded is the rows' state.
+func testStateIndexAgrees(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("index")
+	rng := rand.New(rand.NewPCG(18, 6))
+	pick := func(n int) string { return fmt.Sprint(rng.IntN(n)) }
+	for step := range 14 {
+		st := load(t, s, tenant)
+		// A night's file: some of 12 persons, some of 5 groups (g0, g1 courses under g4), and
+		// memberships among them, with a changing name or role now and then.
+		d := diff.New(st, diff.Options{Courses: archive.CoursePolicy{Types: []string{"Course"}, Archive: true}})
+		persons := map[string]bool{}
+		for i := range 12 {
+			if rng.IntN(5) == 0 {
+				continue
+			}
+			key := fmt.Sprintf("p%d", i)
+			persons[key] = true
+			p := person(key, "Person "+key+" "+pick(2))
+			if err := d.Person(&p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		groups := []string{"g4"}
+		for i := range 4 {
+			if step > 0 && rng.IntN(4) == 0 {
+				continue
+			}
+			groups = append(groups, fmt.Sprintf("g%d", i))
+		}
+		for _, key := range groups {
+			g := group(key, "Group "+key, "g4")
+			if key == "g4" {
+				g = group(key, "School")
+			}
+			if key == "g0" || key == "g1" {
+				g.Types = []record.GroupType{{Scheme: "Unit", Value: "Course"}}
+				g.ComputeHash()
+			}
+			if err := d.Group(&g); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen := map[record.MembershipKey]bool{}
+		for range 20 {
+			p := fmt.Sprintf("p%d", rng.IntN(12))
+			m := member(groups[rng.IntN(len(groups))], p, "0"+fmt.Sprint(1+rng.IntN(2)))
+			if !persons[p] || seen[m.MembershipKey] {
+				continue
+			}
+			seen[m.MembershipKey] = true
+			if rng.IntN(3) == 0 {
+				m.Attrs = record.Attrs{{Name: "timeframe.end", Value: "2026-0" + pick(9) + "-30"}}
+				m.ComputeHash()
+			}
+			if err := d.Membership(&m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plan, _, err := d.Finish(diff.Finish{Mode: diff.Snapshot})
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		apply(t, s, plan)
+		checkIndex(t, s, tenant)
+
+		// What operators and the platform do between nights.
+		switch step % 4 {
+		case 0:
+			if err := s.AddManualMembership(ctx, tenant, store.ManualMembership{Group: "g" + pick(4), Member: "p" + pick(12), Role: "02"}); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			if trash, err := s.ListTrash(ctx, tenant); err != nil {
+				t.Fatal(err)
+			} else if len(trash) > 0 {
+				if _, err := s.RestoreTrash(ctx, tenant, []string{trash[0].Key}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case 2:
+			if archived, err := s.ListArchived(ctx, tenant); err != nil {
+				t.Fatal(err)
+			} else if len(archived) > 0 {
+				if _, err := s.RestoreArchived(ctx, tenant, []string{archived[0].Key}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case 3:
+			if trash, err := s.ListTrash(ctx, tenant); err != nil {
+				t.Fatal(err)
+			} else if len(trash) > 1 {
+				if _, err := s.PurgeTrash(ctx, tenant, store.PurgeParams{Keys: []string{trash[1].Key}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.PurgeTrash(ctx, tenant, store.PurgeParams{Before: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkIndex(t, s, tenant)
+	}
+	st := load(t, s, tenant)
+	if len(st.Persons) == 0 || len(st.Memberships) == 0 {
+		t.Fatalf("the random nights left %d persons and %d memberships: the test tests nothing", len(st.Persons), len(st.Memberships))
+	}
+}
+
+// IndexRepair damages a tenant's compact state index behind the store's back (exec runs SQL on
+// the store's database) and checks that loads still give the rows' state, that CheckIndex
+// reports each damage and repairs it, and that a night's apply rebuilds a stale index.
+func IndexRepair(t *testing.T, s store.Store, exec func(query string) error) {
+	ctx := context.Background()
+	ic, ok := s.(store.IndexChecker)
+	if !ok {
+		t.Fatalf("%T does not implement store.IndexChecker", s)
+	}
+	tenant := tenantName("repair")
+	apply(t, s, initial(tenant))
+	want := load(t, s, tenant)
+	check := func(what string, repair bool) *store.IndexReport {
+		t.Helper()
+		r, err := ic.CheckIndex(ctx, tenant, repair)
+		if err != nil {
+			t.Fatalf("%s: check index: %v", what, err)
+		}
+		return r
+	}
+	same := func(what string) {
+		t.Helper()
+		got, err := s.LoadState(ctx, tenant)
+		if err != nil {
+			t.Fatalf("%s: load state: %v", what, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: the state loaded is not the rows' state:\n got %+v\nwant %+v", what, got, want)
+		}
+	}
+
+	for _, damage := range []struct {
+		what, sql string
+		report    func(*store.IndexReport) bool
+	}{
+		{"a bucket deleted", "DELETE FROM state_index WHERE tenant = '" + tenant + "' AND bucket = (SELECT min(bucket) FROM state_index WHERE tenant = '" + tenant + "')",
+			func(r *store.IndexReport) bool { return r.Missing > 0 && !r.Stale() }},
+		{"every bucket unreadable", "UPDATE state_index SET data = data || data WHERE tenant = '" + tenant + "'",
+			func(r *store.IndexReport) bool { return r.Unreadable != "" }},
+		{"the index marked stale", "UPDATE tenants SET index_version = -1 WHERE id = '" + tenant + "'",
+			func(r *store.IndexReport) bool { return r.Stale() && r.Missing+r.Extra+r.Different == 0 }},
+	} {
+		if err := exec(damage.sql); err != nil {
+			t.Fatalf("%s: %v", damage.what, err)
+		}
+		if r := check(damage.what, false); r.OK() || !damage.report(r) || r.Repaired {
+			t.Fatalf("%s: check reports %+v", damage.what, r)
+		}
+		if damage.what != "a bucket deleted" { // a current index is trusted: that is the point
+			same(damage.what)
+		}
+		if r := check(damage.what, true); !r.Repaired {
+			t.Fatalf("%s: repair: %+v", damage.what, r)
+		}
+		if r := check(damage.what+", repaired", false); !r.OK() {
+			t.Fatalf("%s: after the repair: %+v", damage.what, r)
+		}
+		same(damage.what + ", repaired")
+	}
+
+	// A stale index is read around and rebuilt by the next night's apply.
+	if err := exec("UPDATE tenants SET index_version = -1 WHERE id = '" + tenant + "'"); err != nil {
+		t.Fatal(err)
+	}
+	same("stale")
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1, Persons: []change.Person{{Op: change.Update, Person: person("p1", "Ada King")}}})
+	if r := check("rebuilt by an apply", false); !r.OK() {
+		t.Fatalf("after an apply on a stale index: %+v", r)
 	}
 }

@@ -236,6 +236,9 @@ func (c *Core) LiveApply(ctx context.Context, p store.LiveApplyParams) error {
 				if err := c.d.WritePlan(ctx, tx, w); err != nil {
 					return err
 				}
+				if err := c.indexApply(ctx, tx, e.Tenant, plan, v, false); err != nil {
+					return err
+				}
 				e.StateVersion = v + 1
 				if err := c.setVersion(ctx, tx, e.Tenant, v+1); err != nil {
 					return err

@@ -204,6 +204,9 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 			if err := c.d.WritePlan(ctx, tx, w); err != nil {
 				return err
 			}
+			if err := c.indexApply(ctx, tx, tenant, plan, v, true); err != nil {
+				return err
+			}
 			after++
 			if err := c.setVersion(ctx, tx, tenant, after); err != nil {
 				return err

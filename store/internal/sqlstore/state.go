@@ -11,23 +11,35 @@ import (
 	"github.com/imsfeed/imsfeed/record"
 )
 
-// LoadState implements store.Store: one query per table in one read snapshot, streamed into
-// the maps. Membership keys share the strings of the person and group keys (and roles are
-// constants), which keeps a 1.5M-membership state small.
+// LoadState implements store.Store: in one read snapshot, the groups from their rows and the
+// persons and memberships from the compact state index (index.go) when it describes the
+// current state version, else from their rows. Membership keys share the strings of the person
+// and group keys (and roles are constants), which keeps a 1.5M-membership state small.
 func (c *Core) LoadState(ctx context.Context, tenant string) (*change.State, error) {
 	tx, err := c.db.BeginTx(ctx, c.d.ReadTx)
 	if err != nil {
 		return nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	st, err := c.loadState(ctx, tx, tenant)
+	v, iv, err := c.indexVersion(ctx, tx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
+	}
+	st, err := c.loadState(ctx, tx, tenant, iv == v)
+	if errors.Is(err, errIndexFormat) {
+		// A damaged index is not a reason to fail a night: the rows are the truth (the
+		// night's apply rebuilds the index; `imsfeed check` reports it).
+		st, err = c.loadState(ctx, tx, tenant, false)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
 	}
 	return st, nil
 }
 
-func (c *Core) loadState(ctx context.Context, tx *sql.Tx, tenant string) (*change.State, error) {
+// loadState reads a tenant's state in tx; fromIndex reads persons and memberships from the
+// state index instead of their rows.
+func (c *Core) loadState(ctx context.Context, tx *sql.Tx, tenant string, fromIndex bool) (*change.State, error) {
 	st := change.NewState(tenant)
 	err := tx.QueryRowContext(ctx, c.Q(`SELECT state_version FROM tenants WHERE id = ?`), tenant).Scan(&st.Version)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -35,27 +47,13 @@ func (c *Core) loadState(ctx context.Context, tx *sql.Tx, tenant string) (*chang
 	}
 	intern := map[string]string{}
 
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT key, name, hash, status FROM persons WHERE tenant = ?`), tenant)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var key, name, status string
-		var hash sql.RawBytes
-		if err := rows.Scan(&key, &name, &hash, &status); err != nil {
-			rows.Close()
+	if !fromIndex {
+		if err := c.loadPersons(ctx, tx, st, intern); err != nil {
 			return nil, err
 		}
-		p := change.PersonState{Name: name, Trashed: status == "trashed"}
-		copy(p.Hash[:], hash)
-		st.Persons[key] = p
-		intern[key] = key
-	}
-	if err := closeRows(rows); err != nil {
-		return nil, err
 	}
 
-	rows, err = tx.QueryContext(ctx, c.Q(`SELECT key, name, hash, status, is_course, parents FROM groups WHERE tenant = ?`), tenant)
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT key, name, hash, status, is_course, parents FROM groups WHERE tenant = ?`), tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -82,9 +80,47 @@ func (c *Core) loadState(ctx context.Context, tx *sql.Tx, tenant string) (*chang
 		return nil, err
 	}
 
-	rows, err = tx.QueryContext(ctx, c.Q(`SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE tenant = ?`), tenant)
-	if err != nil {
+	if fromIndex {
+		return st, c.decodeIndex(ctx, tx, st, intern)
+	}
+	if err := c.loadMemberships(ctx, tx, st, intern); err != nil {
 		return nil, err
+	}
+	return st, nil
+}
+
+func closeRows(rows *sql.Rows) error {
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return err
+	}
+	return rows.Close()
+}
+
+func (c *Core) loadPersons(ctx context.Context, tx *sql.Tx, st *change.State, intern map[string]string) error {
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT key, name, hash, status FROM persons WHERE tenant = ?`), st.Tenant)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var key, name, status string
+		var hash sql.RawBytes
+		if err := rows.Scan(&key, &name, &hash, &status); err != nil {
+			rows.Close()
+			return err
+		}
+		p := change.PersonState{Name: name, Trashed: status == "trashed"}
+		copy(p.Hash[:], hash)
+		st.Persons[key] = p
+		intern[key] = key
+	}
+	return closeRows(rows)
+}
+
+func (c *Core) loadMemberships(ctx context.Context, tx *sql.Tx, st *change.State, intern map[string]string) error {
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE tenant = ?`), st.Tenant)
+	if err != nil {
+		return err
 	}
 	str := func(b sql.RawBytes) string {
 		if s, ok := intern[string(b)]; ok {
@@ -99,23 +135,53 @@ func (c *Core) loadState(ctx context.Context, tx *sql.Tx, tenant string) (*chang
 		var mt int64
 		if err := rows.Scan(&gk, &mk, &role, &hash, &mt, &origin); err != nil {
 			rows.Close()
-			return nil, err
+			return err
 		}
 		k := record.MembershipKey{Group: str(gk), Member: str(mk), Role: str(role)}
 		m := change.MembershipState{MemberType: record.MemberType(mt), Manual: string(origin) == "manual"}
 		copy(m.Hash[:], hash)
 		st.Memberships[k] = m
 	}
-	if err := closeRows(rows); err != nil {
-		return nil, err
-	}
-	return st, nil
+	return closeRows(rows)
 }
 
-func closeRows(rows *sql.Rows) error {
-	if err := rows.Err(); err != nil {
-		rows.Close()
+// decodeIndex fills st's persons and memberships from the tenant's state index. The buckets are
+// read first, so that the maps are made at their final size.
+func (c *Core) decodeIndex(ctx context.Context, tx *sql.Tx, st *change.State, intern map[string]string) error {
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ?`), st.Tenant)
+	if err != nil {
 		return err
 	}
-	return rows.Close()
+	var data [][]byte
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return err
+		}
+		data = append(data, b)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	d := indexDecoder{intern: intern}
+	var persons, members int
+	for _, b := range data {
+		p, m, err := d.count(b)
+		if err != nil {
+			return err
+		}
+		persons, members = persons+p, members+m
+	}
+	st.Persons = make(map[string]change.PersonState, persons)
+	st.Memberships = make(map[record.MembershipKey]change.MembershipState, members)
+	for i, b := range data {
+		err := d.decode(b, func(k string, p change.PersonState) { st.Persons[k] = p },
+			func(k record.MembershipKey, m change.MembershipState) { st.Memberships[k] = m })
+		if err != nil {
+			return err
+		}
+		data[i] = nil
+	}
+	return nil
 }

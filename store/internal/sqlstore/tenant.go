@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/store"
 )
@@ -102,8 +103,10 @@ WHERE tenant = ? AND status = 'archived' ORDER BY archived_at, key`, tenant)
 }
 
 // byKeys runs one statement per key in a tenant write transaction; every key must hit a row
-// (else ErrNotFound naming it, and nothing changes). The state version goes up when any did.
-func (c *Core) byKeys(ctx context.Context, what, tenant string, keys []string, query string, args ...any) (int, error) {
+// (else ErrNotFound naming it, and nothing changes). The state version goes up when any did,
+// and the state index follows: edit, when set, does to a person's entry what query did to its
+// row (a statement on groups changes no entry).
+func (c *Core) byKeys(ctx context.Context, what, tenant string, keys []string, edit func(p *change.PersonState) (keep bool), query string, args ...any) (int, error) {
 	n := 0
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
 		v, err := c.lockTenant(ctx, tx, tenant)
@@ -127,10 +130,13 @@ func (c *Core) byKeys(ctx context.Context, what, tenant string, keys []string, q
 			}
 			n++
 		}
-		if n > 0 {
-			return c.setVersion(ctx, tx, tenant, v+1)
+		if n == 0 {
+			return nil
 		}
-		return nil
+		if err := c.setVersion(ctx, tx, tenant, v+1); err != nil {
+			return err
+		}
+		return c.editIndex(ctx, tx, tenant, v, v+1, personBuckets(keys, edit), func(bs *buckets) { editPersons(bs, keys, edit) })
 	})
 	if err != nil {
 		return 0, fmt.Errorf("tenant %q: %w", tenant, err)
@@ -138,9 +144,40 @@ func (c *Core) byKeys(ctx context.Context, what, tenant string, keys []string, q
 	return n, nil
 }
 
+// personBuckets are the buckets of the keys (none when edit is nil: nothing to change).
+func personBuckets(keys []string, edit func(*change.PersonState) bool) map[int]bool {
+	nums := map[int]bool{}
+	if edit != nil {
+		for _, k := range keys {
+			nums[bucketOf(k)] = true
+		}
+	}
+	return nums
+}
+
+// editPersons applies edit to each key's index entry, dropping it when edit says so.
+func editPersons(bs *buckets, keys []string, edit func(*change.PersonState) bool) {
+	if edit == nil {
+		return
+	}
+	for _, k := range keys {
+		b := bs.person(k)
+		p, ok := b.persons[k]
+		if !ok {
+			continue
+		}
+		if edit(&p) {
+			b.persons[k] = p
+		} else {
+			delete(b.persons, k)
+		}
+	}
+}
+
 // RestoreTrash implements store.Store.
 func (c *Core) RestoreTrash(ctx context.Context, tenant string, keys []string) (int, error) {
-	return c.byKeys(ctx, "trashed person", tenant, keys, `UPDATE persons SET status = 'active', trashed_at = NULL, trashed_run = NULL
+	restore := func(p *change.PersonState) bool { p.Trashed = false; return true }
+	return c.byKeys(ctx, "trashed person", tenant, keys, restore, `UPDATE persons SET status = 'active', trashed_at = NULL, trashed_run = NULL
 WHERE tenant = ? AND key = ? AND status = 'trashed'`)
 }
 
@@ -148,14 +185,15 @@ WHERE tenant = ? AND key = ? AND status = 'trashed'`)
 func (c *Core) RestoreArchived(ctx context.Context, tenant string, keys []string) (int, error) {
 	// The zero hash differs from any record's: the next import updates the course from the
 	// file (its parents) and hands its memberships back to the feed.
-	return c.byKeys(ctx, "archived course", tenant, keys, `UPDATE groups SET status = 'active', archived_at = NULL, archived_run = NULL, parents = NULL, hash = ?
+	return c.byKeys(ctx, "archived course", tenant, keys, nil, `UPDATE groups SET status = 'active', archived_at = NULL, archived_run = NULL, parents = NULL, hash = ?
 WHERE tenant = ? AND key = ? AND status = 'archived'`, ZeroHash[:])
 }
 
 // PurgeTrash implements store.Store. Named keys that are not in the trash are ErrNotFound.
 func (c *Core) PurgeTrash(ctx context.Context, tenant string, p store.PurgeParams) (int, error) {
+	purge := func(*change.PersonState) bool { return false }
 	if len(p.Keys) > 0 {
-		return c.byKeys(ctx, "trashed person", tenant, p.Keys, `DELETE FROM persons WHERE tenant = ? AND key = ? AND status = 'trashed'`)
+		return c.byKeys(ctx, "trashed person", tenant, p.Keys, purge, `DELETE FROM persons WHERE tenant = ? AND key = ? AND status = 'trashed'`)
 	}
 	if p.Before.IsZero() {
 		return 0, nil
@@ -166,15 +204,30 @@ func (c *Core) PurgeTrash(ctx context.Context, tenant string, p store.PurgeParam
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, c.Q(`DELETE FROM persons WHERE tenant = ? AND status = 'trashed' AND trashed_at < ?`),
+		rows, err := tx.QueryContext(ctx, c.Q(`DELETE FROM persons WHERE tenant = ? AND status = 'trashed' AND trashed_at < ? RETURNING key`),
 			tenant, c.d.Time(Micro(p.Before)))
 		if err != nil {
 			return err
 		}
-		if n, err = res.RowsAffected(); err != nil || n == 0 {
+		var keys []string
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return err
+			}
+			keys = append(keys, k)
+		}
+		if err := closeRows(rows); err != nil {
 			return err
 		}
-		return c.setVersion(ctx, tx, tenant, v+1)
+		if n = int64(len(keys)); n == 0 {
+			return nil
+		}
+		if err := c.setVersion(ctx, tx, tenant, v+1); err != nil {
+			return err
+		}
+		return c.editIndex(ctx, tx, tenant, v, v+1, personBuckets(keys, purge), func(bs *buckets) { editPersons(bs, keys, purge) })
 	})
 	if err != nil {
 		return 0, fmt.Errorf("purge trash of tenant %q: %w", tenant, err)
@@ -193,10 +246,31 @@ func (c *Core) AddManualMembership(ctx context.Context, tenant string, m store.M
 		return fmt.Errorf("manual membership %s/%s/%s: group and member are required", m.Group, m.Member, role)
 	}
 	var zero record.Hash
-	_, err := c.db.ExecContext(ctx, c.Q(`INSERT INTO memberships (tenant, group_key, member_key, role, member_type, hash, origin)
+	err := c.inTx(ctx, func(tx *sql.Tx) error {
+		v, err := c.lockTenant(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO memberships (tenant, group_key, member_key, role, member_type, hash, origin)
 VALUES (?, ?, ?, ?, ?, ?, 'manual')
 ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET origin = 'manual', hash = excluded.hash`),
-		tenant, m.Group, m.Member, role, MemberType(record.MemberType(m.MemberType)), zero[:])
+			tenant, m.Group, m.Member, role, MemberType(record.MemberType(m.MemberType)), zero[:])
+		if err != nil {
+			return err
+		}
+		// The state version stays (the import never touches a manual membership); the index
+		// entry changes as the row did.
+		k := record.MembershipKey{Group: m.Group, Member: m.Member, Role: role}
+		return c.editIndex(ctx, tx, tenant, v, v, map[int]bool{bucketOf(k.Group): true}, func(bs *buckets) {
+			b := bs.membership(k)
+			st, ok := b.members[k]
+			if !ok {
+				st.MemberType = record.MemberType(MemberType(record.MemberType(m.MemberType)))
+			}
+			st.Manual, st.Hash = true, zero
+			b.members[k] = st
+		})
+	})
 	if err != nil {
 		return fmt.Errorf("manual membership %s/%s/%s of tenant %q: %w", m.Group, m.Member, role, tenant, err)
 	}

@@ -1,0 +1,617 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strings"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// The compact state index (issue 18). What the diff needs of a tenant's persons and
+// memberships (keys, content hash, trashed / manual / member type, a person's name) is kept
+// packed in indexBuckets rows of bytes beside the rows themselves, so an import reads a few
+// hundred values instead of every row. Groups are few and carry their parents: they are
+// always read from their rows.
+//
+// Every write that goes through Apply or LiveApply updates the buckets it touches in the same
+// transaction, mirroring what its statements do to the rows; so do the trash and archive
+// commands and AddManualMembership. tenants.index_version is the state version the index
+// describes. A loader trusts the index only when it equals state_version: a writer that does
+// not know the index (a future one) moves state_version alone and so makes the index stale,
+// never wrong; the next import then reads the rows and rebuilds it. CheckIndex compares the
+// index with the rows and can rebuild it (`imsfeed check`).
+
+// indexBuckets is how many buckets a tenant's index has at most. Persons go by their key,
+// memberships by their group's key, so a live request rewrites one or two small buckets.
+// Changing it needs a migration that sets every index_version to -1.
+const indexBuckets = 256
+
+// indexFormat is the first byte of every bucket.
+const indexFormat = 1
+
+func bucketOf(key string) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % indexBuckets)
+}
+
+// bucket is one decoded bucket: the persons and the memberships whose keys fall in it. The
+// diff's scratch fields (Seen, SeenLine) are always zero here.
+type bucket struct {
+	persons map[string]change.PersonState
+	members map[record.MembershipKey]change.MembershipState
+}
+
+func newBucket() *bucket {
+	return &bucket{persons: map[string]change.PersonState{}, members: map[record.MembershipKey]change.MembershipState{}}
+}
+
+// buckets are some of a tenant's buckets by number, with the ones an edit changed.
+type buckets struct {
+	m     map[int]*bucket
+	dirty map[int]bool
+}
+
+func (bs *buckets) at(n int) *bucket {
+	b, ok := bs.m[n]
+	if !ok {
+		b = newBucket()
+		bs.m[n] = b
+	}
+	bs.dirty[n] = true
+	return b
+}
+
+func (bs *buckets) person(key string) *bucket { return bs.at(bucketOf(key)) }
+func (bs *buckets) membership(k record.MembershipKey) *bucket {
+	return bs.at(bucketOf(k.Group))
+}
+
+// Flag bits of an entry.
+const (
+	flagTrashed     = 1 // person
+	flagManual      = 1 // membership
+	flagMemberGroup = 2 // membership
+)
+
+// encode writes a bucket in key order, so equal contents are equal bytes.
+func (b *bucket) encode() []byte {
+	var out []byte
+	out = append(out, indexFormat)
+	out = binary.AppendUvarint(out, uint64(len(b.persons)))
+	out = binary.AppendUvarint(out, uint64(len(b.members)))
+	keys := make([]string, 0, len(b.persons))
+	for k := range b.persons {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := b.persons[k]
+		out = appendString(out, k)
+		out = appendString(out, p.Name)
+		out = append(out, p.Hash[:]...)
+		var f byte
+		if p.Trashed {
+			f |= flagTrashed
+		}
+		out = append(out, f)
+	}
+	mkeys := make([]record.MembershipKey, 0, len(b.members))
+	for k := range b.members {
+		mkeys = append(mkeys, k)
+	}
+	sort.Slice(mkeys, func(i, j int) bool { return lessKey(mkeys[i], mkeys[j]) })
+	// Memberships are grouped by group: the group's key once, then its members.
+	groups := 0
+	for i := range mkeys {
+		if i == 0 || mkeys[i].Group != mkeys[i-1].Group {
+			groups++
+		}
+	}
+	out = binary.AppendUvarint(out, uint64(groups))
+	for i := 0; i < len(mkeys); {
+		j := i
+		for j < len(mkeys) && mkeys[j].Group == mkeys[i].Group {
+			j++
+		}
+		out = appendString(out, mkeys[i].Group)
+		out = binary.AppendUvarint(out, uint64(j-i))
+		for _, k := range mkeys[i:j] {
+			m := b.members[k]
+			out = appendString(out, k.Member)
+			out = appendString(out, k.Role)
+			out = append(out, m.Hash[:]...)
+			var f byte
+			if m.Manual {
+				f |= flagManual
+			}
+			if m.MemberType == record.MemberGroup {
+				f |= flagMemberGroup
+			}
+			out = append(out, f)
+		}
+		i = j
+	}
+	return out
+}
+
+func lessKey(a, b record.MembershipKey) bool {
+	if a.Group != b.Group {
+		return a.Group < b.Group
+	}
+	if a.Member != b.Member {
+		return a.Member < b.Member
+	}
+	return a.Role < b.Role
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// indexDecoder reads buckets. intern shares key strings between the persons' keys and the
+// memberships that name them (and roles are a handful), as LoadState does with rows.
+type indexDecoder struct {
+	data   []byte
+	err    error
+	intern map[string]string
+}
+
+var errIndexFormat = errors.New("stored state index: unreadable bucket")
+
+func (d *indexDecoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.data)
+	if n <= 0 {
+		d.err = errIndexFormat
+		return 0
+	}
+	d.data = d.data[n:]
+	return v
+}
+
+func (d *indexDecoder) bytes(n uint64) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if uint64(len(d.data)) < n {
+		d.err = errIndexFormat
+		return nil
+	}
+	b := d.data[:n:n]
+	d.data = d.data[n:]
+	return b
+}
+
+func (d *indexDecoder) str() string {
+	b := d.bytes(d.uvarint())
+	if d.intern == nil {
+		return string(b)
+	}
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	d.intern[s] = s
+	return s
+}
+
+// decode reads one bucket's bytes and hands each entry to person and member.
+func (d *indexDecoder) decode(data []byte, person func(string, change.PersonState), member func(record.MembershipKey, change.MembershipState)) error {
+	if len(data) == 0 || data[0] != indexFormat {
+		return errIndexFormat
+	}
+	d.data, d.err = data[1:], nil
+	persons := d.uvarint()
+	d.uvarint() // memberships, for count
+	for n := persons; n > 0 && d.err == nil; n-- {
+		key := d.str()
+		var p change.PersonState
+		p.Name = d.str()
+		copy(p.Hash[:], d.bytes(16))
+		f := d.bytes(1)
+		if d.err != nil {
+			break
+		}
+		p.Trashed = f[0]&flagTrashed != 0
+		person(key, p)
+	}
+	for groups := d.uvarint(); groups > 0 && d.err == nil; groups-- {
+		group := d.str()
+		for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+			k := record.MembershipKey{Group: group, Member: d.str(), Role: d.str()}
+			var m change.MembershipState
+			copy(m.Hash[:], d.bytes(16))
+			f := d.bytes(1)
+			if d.err != nil {
+				break
+			}
+			m.Manual = f[0]&flagManual != 0
+			m.MemberType = record.MemberPerson
+			if f[0]&flagMemberGroup != 0 {
+				m.MemberType = record.MemberGroup
+			}
+			member(k, m)
+		}
+	}
+	if d.err == nil && len(d.data) != 0 {
+		d.err = errIndexFormat
+	}
+	return d.err
+}
+
+// count reads how many persons and memberships a bucket holds from its header.
+func (d *indexDecoder) count(data []byte) (persons, members int, err error) {
+	if len(data) == 0 || data[0] != indexFormat {
+		return 0, 0, errIndexFormat
+	}
+	d.data, d.err = data[1:], nil
+	p, m := d.uvarint(), d.uvarint()
+	if d.err != nil || p > uint64(len(data)) || m > uint64(len(data)) {
+		return 0, 0, errIndexFormat
+	}
+	return int(p), int(m), nil
+}
+
+func decodeBucket(data []byte) (*bucket, error) {
+	b := newBucket()
+	d := indexDecoder{}
+	err := d.decode(data, func(k string, p change.PersonState) { b.persons[k] = p },
+		func(k record.MembershipKey, m change.MembershipState) { b.members[k] = m })
+	return b, err
+}
+
+// indexVersion returns the tenant's state version and the one its index describes (-1: none,
+// also for a tenant without a row; a new tenant's row starts with an empty, current index).
+func (c *Core) indexVersion(ctx context.Context, q querier, tenant string) (state, index int64, err error) {
+	err = q.QueryRowContext(ctx, c.Q(`SELECT state_version, index_version FROM tenants WHERE id = ?`), tenant).Scan(&state, &index)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, -1, nil
+	}
+	return state, index, err
+}
+
+// loadBuckets reads the given buckets of a tenant's index (all of them when nums is nil).
+func (c *Core) loadBuckets(ctx context.Context, q querier, tenant string, nums map[int]bool) (*buckets, error) {
+	bs := &buckets{m: map[int]*bucket{}, dirty: map[int]bool{}}
+	query, args := `SELECT bucket, data FROM state_index WHERE tenant = ?`, []any{tenant}
+	if nums != nil && len(nums) < indexBuckets/4 {
+		if len(nums) == 0 {
+			return bs, nil
+		}
+		ph := make([]string, 0, len(nums))
+		for n := range nums {
+			ph = append(ph, "?")
+			args = append(args, n)
+		}
+		query += ` AND bucket IN (` + strings.Join(ph, ", ") + `)`
+	}
+	rows, err := q.QueryContext(ctx, c.Q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var n int
+		var data sql.RawBytes
+		if err := rows.Scan(&n, &data); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if nums != nil && !nums[n] {
+			continue
+		}
+		b, err := decodeBucket(data)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("bucket %d: %w", n, err)
+		}
+		bs.m[n] = b
+	}
+	return bs, closeRows(rows)
+}
+
+// writeBuckets stores the buckets an edit changed; an empty one is deleted.
+func (c *Core) writeBuckets(ctx context.Context, tx *sql.Tx, tenant string, bs *buckets) error {
+	for n := range bs.dirty {
+		b := bs.m[n]
+		if _, err := tx.ExecContext(ctx, c.Q(`DELETE FROM state_index WHERE tenant = ? AND bucket = ?`), tenant, n); err != nil {
+			return err
+		}
+		if len(b.persons) == 0 && len(b.members) == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, c.Q(`INSERT INTO state_index (tenant, bucket, data) VALUES (?, ?, ?)`), tenant, n, b.encode()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// editIndex carries the tenant's index from state version from to to inside tx: edit changes
+// the loaded buckets (nums: the ones it touches) as the transaction changed the rows. An index
+// that did not describe version from stays as it is: stale, and so unused.
+func (c *Core) editIndex(ctx context.Context, tx *sql.Tx, tenant string, from, to int64, nums map[int]bool, edit func(*buckets)) error {
+	_, iv, err := c.indexVersion(ctx, tx, tenant)
+	if err != nil {
+		return err
+	}
+	if iv != from {
+		return nil
+	}
+	bs, err := c.loadBuckets(ctx, tx, tenant, nums)
+	if errors.Is(err, errIndexFormat) {
+		// A damaged bucket: mark the index stale, so nobody reads it (a night's apply rebuilds it).
+		_, err = tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = -1 WHERE id = ?`), tenant)
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("state index: %w", err)
+	}
+	if edit != nil {
+		edit(bs)
+	}
+	if err := c.writeBuckets(ctx, tx, tenant, bs); err != nil {
+		return fmt.Errorf("state index: %w", err)
+	}
+	if from == to {
+		return nil
+	}
+	_, err = tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = ? WHERE id = ?`), to, tenant)
+	return err
+}
+
+// planBuckets are the buckets a plan's persons and memberships fall in.
+func planBuckets(p *change.Plan) map[int]bool {
+	nums := map[int]bool{}
+	for i := range p.Persons {
+		nums[bucketOf(p.Persons[i].Person.Key)] = true
+		if len(nums) == indexBuckets {
+			return nil
+		}
+	}
+	for i := range p.Memberships {
+		nums[bucketOf(p.Memberships[i].Membership.Group)] = true
+		if len(nums) == indexBuckets {
+			return nil
+		}
+	}
+	return nums
+}
+
+// indexPlan does to the buckets what RowWriter (and the PostgreSQL set-based writer) does to
+// the rows, in the same order.
+func indexPlan(bs *buckets, p *change.Plan) {
+	for _, x := range p.Persons {
+		if x.Op != change.Delete {
+			r := &x.Person
+			bs.person(r.Key).persons[r.Key] = change.PersonState{Hash: r.Hash, Name: r.Name}
+		}
+	}
+	for _, x := range p.Memberships {
+		k := x.Membership.MembershipKey
+		switch x.Op {
+		case change.Delete:
+			b := bs.membership(k)
+			if st, ok := b.members[k]; ok && !st.Manual {
+				delete(b.members, k)
+			}
+		case change.Manualize:
+			b := bs.membership(k)
+			if st, ok := b.members[k]; ok && !st.Manual {
+				st.Manual = true
+				b.members[k] = st
+			}
+		}
+	}
+	for _, x := range p.Memberships {
+		if x.Op == change.Insert || x.Op == change.Update {
+			m := &x.Membership
+			b := bs.membership(m.MembershipKey)
+			if st, ok := b.members[m.MembershipKey]; ok && st.Manual && st.Hash == ZeroHash {
+				continue // the platform's own: never taken over
+			}
+			b.members[m.MembershipKey] = change.MembershipState{Hash: m.Hash, MemberType: record.MemberType(MemberType(m.MemberType))}
+		}
+	}
+	for _, x := range p.Persons {
+		if x.Op == change.Delete {
+			b := bs.person(x.Person.Key)
+			if st, ok := b.persons[x.Person.Key]; ok && !st.Trashed {
+				st.Trashed = true
+				b.persons[x.Person.Key] = st
+			}
+		}
+	}
+}
+
+// indexApply carries the index through a plan written in tx at version v (now v+1). A stale
+// index is rebuilt from the rows when rebuild is set (a night's import: it read every row
+// anyway), else left stale (a live request must stay cheap).
+func (c *Core) indexApply(ctx context.Context, tx *sql.Tx, tenant string, p *change.Plan, v int64, rebuild bool) error {
+	_, iv, err := c.indexVersion(ctx, tx, tenant)
+	if err != nil {
+		return err
+	}
+	if iv == v {
+		err := c.editIndex(ctx, tx, tenant, v, v+1, planBuckets(p), func(bs *buckets) { indexPlan(bs, p) })
+		if err != nil {
+			return err
+		}
+		if _, iv, err = c.indexVersion(ctx, tx, tenant); err != nil || iv == v+1 {
+			return err
+		}
+	}
+	if !rebuild {
+		return nil
+	}
+	return c.rebuildIndex(ctx, tx, tenant, v+1)
+}
+
+// rowBuckets builds a tenant's whole index from its rows.
+func (c *Core) rowBuckets(ctx context.Context, tx *sql.Tx, tenant string) (*buckets, error) {
+	st, err := c.loadState(ctx, tx, tenant, false)
+	if err != nil {
+		return nil, err
+	}
+	bs := &buckets{m: map[int]*bucket{}, dirty: map[int]bool{}}
+	for k, p := range st.Persons {
+		bs.person(k).persons[k] = change.PersonState{Hash: p.Hash, Name: p.Name, Trashed: p.Trashed}
+	}
+	for k, m := range st.Memberships {
+		bs.membership(k).members[k] = change.MembershipState{Hash: m.Hash, MemberType: m.MemberType, Manual: m.Manual}
+	}
+	return bs, nil
+}
+
+// rebuildIndex replaces the tenant's index with one built from its rows, describing version.
+func (c *Core) rebuildIndex(ctx context.Context, tx *sql.Tx, tenant string, version int64) error {
+	bs, err := c.rowBuckets(ctx, tx, tenant)
+	if err != nil {
+		return fmt.Errorf("rebuild state index: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, c.Q(`DELETE FROM state_index WHERE tenant = ?`), tenant); err != nil {
+		return err
+	}
+	for n, b := range bs.m {
+		if _, err := tx.ExecContext(ctx, c.Q(`INSERT INTO state_index (tenant, bucket, data) VALUES (?, ?, ?)`), tenant, n, b.encode()); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = ? WHERE id = ?`), version, tenant)
+	return err
+}
+
+// CheckIndex implements store.IndexChecker: it builds the index from the rows, compares it with
+// the stored one entry by entry and, with repair, stores the rebuilt one.
+func (c *Core) CheckIndex(ctx context.Context, tenant string, repair bool) (*store.IndexReport, error) {
+	r := &store.IndexReport{Tenant: tenant}
+	err := c.inTx(ctx, func(tx *sql.Tx) error {
+		v, err := c.lockTenant(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		_, iv, err := c.indexVersion(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		r.StateVersion, r.IndexVersion = v, iv
+		want, err := c.rowBuckets(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		got, err := c.loadBuckets(ctx, tx, tenant, nil)
+		if err != nil {
+			// An unreadable bucket is a difference like any other: report it, rebuild it.
+			r.Unreadable = err.Error()
+			got = &buckets{m: map[int]*bucket{}}
+		}
+		compareIndex(r, want, got)
+		if repair && !r.OK() {
+			if err := c.rebuildIndex(ctx, tx, tenant, v); err != nil {
+				return err
+			}
+			r.Repaired = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("check state index of tenant %q: %w", tenant, err)
+	}
+	return r, nil
+}
+
+// maxExamples is how many differing keys a report names.
+const maxExamples = 10
+
+func compareIndex(r *store.IndexReport, want, got *buckets) {
+	example := func(kind, key, what string) {
+		if len(r.Examples) < maxExamples {
+			r.Examples = append(r.Examples, fmt.Sprintf("%s %s: %s", kind, key, what))
+		}
+	}
+	all := func(bs *buckets) (map[string]change.PersonState, map[record.MembershipKey]change.MembershipState) {
+		ps, ms := map[string]change.PersonState{}, map[record.MembershipKey]change.MembershipState{}
+		for n, b := range bs.m {
+			for k, p := range b.persons {
+				if bucketOf(k) != n {
+					r.Different++
+					example("person", k, fmt.Sprintf("in bucket %d, not %d", n, bucketOf(k)))
+				}
+				ps[k] = p
+			}
+			for k, m := range b.members {
+				if bucketOf(k.Group) != n {
+					r.Different++
+					example("membership", k.String(), fmt.Sprintf("in bucket %d, not %d", n, bucketOf(k.Group)))
+				}
+				ms[k] = m
+			}
+		}
+		return ps, ms
+	}
+	wp, wm := all(want)
+	gp, gm := all(got)
+	r.Persons, r.Memberships = len(wp), len(wm)
+	for _, k := range sortedKeys(wp) {
+		g, ok := gp[k]
+		switch {
+		case !ok:
+			r.Missing++
+			example("person", k, "missing from the index")
+		case g != wp[k]:
+			r.Different++
+			example("person", k, "differs")
+		}
+	}
+	for _, k := range sortedKeys(gp) {
+		if _, ok := wp[k]; !ok {
+			r.Extra++
+			example("person", k, "in the index, not in the rows")
+		}
+	}
+	mkeys := func(m map[record.MembershipKey]change.MembershipState) []record.MembershipKey {
+		ks := make([]record.MembershipKey, 0, len(m))
+		for k := range m {
+			ks = append(ks, k)
+		}
+		sort.Slice(ks, func(i, j int) bool { return lessKey(ks[i], ks[j]) })
+		return ks
+	}
+	for _, k := range mkeys(wm) {
+		g, ok := gm[k]
+		switch {
+		case !ok:
+			r.Missing++
+			example("membership", k.String(), "missing from the index")
+		case g != wm[k]:
+			r.Different++
+			example("membership", k.String(), "differs")
+		}
+	}
+	for _, k := range mkeys(gm) {
+		if _, ok := wm[k]; !ok {
+			r.Extra++
+			example("membership", k.String(), "in the index, not in the rows")
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
