@@ -88,13 +88,16 @@ type Item struct {
 	// ("email", "name", "extension.passwordchange") and "@name", "@secret", "@types",
 	// "@parents". Fields not carried keep their stored values.
 	Carried []string
+	// Keep lists, for a replace, the attribute roots the stored person keeps although the
+	// request does not carry them (a preferred-name block naming only one of the two names).
+	Keep []string
 	// Err is set by the dialect when the item cannot be read (no sourcedId, say).
 	Err *Status
 }
 
 // Request is one live request.
 type Request struct {
-	Dialect   string // "imses1"
+	Dialect   string // "imses1", "lis2"
 	Operation string // the dialect's operation name, for the log
 	MessageID string
 	Type      record.Type
@@ -214,7 +217,9 @@ func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) (out *Result)
 		if window == 0 {
 			window = 24 * time.Hour
 		}
-		first, err := l.LiveRepeat(ctx, t.ID, req.MessageID, start.Add(-window))
+		// Only the same operation on the same objects is a repeat: Banner ILP's traffic
+		// sends the identifier "2" with every request.
+		first, err := l.LiveRepeat(ctx, entry, start.Add(-window))
 		if err == nil {
 			var res Result
 			if json.Unmarshal(first.Result, &res) == nil {

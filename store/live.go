@@ -21,9 +21,10 @@ type Live interface {
 	LiveApply(ctx context.Context, p LiveApplyParams) error
 	// LiveEntries lists the tenant's request log, oldest first, from since on.
 	LiveEntries(ctx context.Context, p LiveLogParams) ([]LiveEntry, error)
-	// LiveRepeat returns the first entry of a write request with this message identifier at or
-	// after since. ErrNotFound if there is none.
-	LiveRepeat(ctx context.Context, tenant, messageID string, since time.Time) (*LiveEntry, error)
+	// LiveRepeat returns the first entry at or after since of a write request the same as e:
+	// e's tenant, message identifier, dialect, operation and keys (a client that reuses an
+	// identifier for another request is not repeating). ErrNotFound if there is none.
+	LiveRepeat(ctx context.Context, e *LiveEntry, since time.Time) (*LiveEntry, error)
 	// LiveRemovals sums the removals (persons, groups, memberships) the tenant's live requests
 	// applied at or after since.
 	LiveRemovals(ctx context.Context, tenant string, since time.Time) ([3]int, error)

@@ -321,9 +321,11 @@ func (c *Core) LiveEntries(ctx context.Context, p store.LiveLogParams) ([]store.
 }
 
 // LiveRepeat implements store.Live.
-func (c *Core) LiveRepeat(ctx context.Context, tenant, messageID string, since time.Time) (*store.LiveEntry, error) {
-	row := c.db.QueryRowContext(ctx, c.Q(liveCols+`WHERE tenant = ? AND message_id = ? AND at >= ? AND result IS NOT NULL ORDER BY id LIMIT 1`),
-		tenant, messageID, c.d.Time(Micro(since)))
+func (c *Core) LiveRepeat(ctx context.Context, like *store.LiveEntry, since time.Time) (*store.LiveEntry, error) {
+	tenant := like.Tenant
+	row := c.db.QueryRowContext(ctx, c.Q(liveCols+`WHERE tenant = ? AND message_id = ? AND dialect = ? AND operation = ? AND keys = ?
+  AND at >= ? AND result IS NOT NULL ORDER BY id LIMIT 1`),
+		tenant, like.MessageID, like.Dialect, like.Operation, strings.Join(like.Keys, " "), c.d.Time(Micro(since)))
 	e, err := scanEntry(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
