@@ -105,3 +105,21 @@ func sameAttrs(a, b record.Attrs) bool {
 	}
 	return true
 }
+
+// keepAttrs is the replacing person with the stored attributes under keep added (those it
+// carries itself under keep win).
+func keepAttrs(old, p *record.Person, keep []string) *record.Person {
+	m := *p
+	m.Attrs = nil
+	for _, a := range p.Attrs {
+		m.Attrs = append(m.Attrs, a)
+	}
+	for _, a := range old.Attrs {
+		if carries(keep, a.Name) && p.Attrs.Get(a.Name) == "" {
+			m.Attrs = append(m.Attrs, a)
+		}
+	}
+	m.Attrs.Sort()
+	m.ComputeHash()
+	return &m
+}

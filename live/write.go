@@ -186,6 +186,10 @@ func (s *Service) person(d *diff.Differ, o *store.LiveObjects, a Action, it *Ite
 		if exists {
 			it.Person = mergePerson(&stored.Person, it.Person, it.Carried)
 		}
+	case Replace:
+		if active && len(it.Keep) > 0 && it.Person != nil {
+			it.Person = keepAttrs(&stored.Person, it.Person, it.Keep)
+		}
 	}
 	if it.Person == nil {
 		return fail(InvalidData, "person %q: no person given", it.Key)
