@@ -1,0 +1,161 @@
+// Package soap is what the live channel's dialects share of SOAP 1.1: a request read into a
+// tree known by namespace and local name, never by prefix or schema, and the envelope's
+// WS-Security UsernameToken. live/lis uses it; live/imses still has its own copy.
+package soap
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Node is one element of a request, known by namespace and local name (real traffic binds one
+// prefix to different namespaces in header and body, so prefixes are never looked at).
+type Node struct {
+	Space, Local string
+	Attrs        []xml.Attr
+	Kids         []*Node
+	Text         string
+}
+
+// Limits on what a request may hold, beyond the body size the handler enforces.
+const (
+	maxDepth = 64
+	maxNodes = 500_000
+)
+
+// ErrRefused is a request refused for what it contains (DOCTYPE, entities, too deep).
+type ErrRefused struct{ Msg string }
+
+func (e ErrRefused) Error() string { return e.Msg }
+
+// Parse reads a whole XML document into a tree. A DOCTYPE, an entity declaration or reference
+// (other than the five predefined ones) is refused: nothing is ever expanded or fetched.
+func Parse(r io.Reader) (*Node, error) {
+	d := xml.NewDecoder(r)
+	d.Strict = true
+	d.CharsetReader = func(label string, in io.Reader) (io.Reader, error) {
+		switch strings.ToLower(label) {
+		case "utf-8", "utf8", "us-ascii", "ascii":
+			return in, nil
+		}
+		return nil, fmt.Errorf("encoding %q is not supported (send UTF-8)", label)
+	}
+	var stack []*Node
+	var root *Node
+	count := 0
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if strings.Contains(err.Error(), "invalid character entity") {
+				return nil, ErrRefused{"entity references other than the predefined five are refused"}
+			}
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.Directive:
+			return nil, ErrRefused{"a DOCTYPE or entity declaration is refused"}
+		case xml.StartElement:
+			count++
+			if count > maxNodes {
+				return nil, ErrRefused{"too many elements"}
+			}
+			if len(stack) >= maxDepth {
+				return nil, ErrRefused{"elements nested too deeply"}
+			}
+			n := &Node{Space: t.Name.Space, Local: t.Name.Local, Attrs: t.Attr}
+			if len(stack) > 0 {
+				p := stack[len(stack)-1]
+				p.Kids = append(p.Kids, n)
+			} else if root != nil {
+				return nil, errors.New("more than one root element")
+			} else {
+				root = n
+			}
+			stack = append(stack, n)
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+		case xml.CharData:
+			if len(stack) > 0 {
+				n := stack[len(stack)-1]
+				if len(n.Kids) == 0 || strings.TrimSpace(string(t)) != "" {
+					n.Text += string(t)
+				}
+			} else if strings.TrimSpace(string(t)) != "" {
+				return nil, errors.New("text outside the root element")
+			}
+		}
+	}
+	if root == nil {
+		return nil, errors.New("no XML element")
+	}
+	return root, nil
+}
+
+// Child is the first child of n with this local name (nil when none, or n is nil).
+func (n *Node) Child(local string) *Node {
+	if n == nil {
+		return nil
+	}
+	for _, k := range n.Kids {
+		if k.Local == local {
+			return k
+		}
+	}
+	return nil
+}
+
+// Children are the children of n with this local name.
+func (n *Node) Children(local string) []*Node {
+	if n == nil {
+		return nil
+	}
+	var out []*Node
+	for _, k := range n.Kids {
+		if k.Local == local {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Str is n's trimmed text ("" for nil).
+func (n *Node) Str() string {
+	if n == nil {
+		return ""
+	}
+	return strings.TrimSpace(n.Text)
+}
+
+// Path follows local names down from n.
+func (n *Node) Path(locals ...string) *Node {
+	for _, l := range locals {
+		n = n.Child(l)
+	}
+	return n
+}
+
+// Attr is the value of n's attribute (any namespace when space is "").
+func (n *Node) Attr(space, local string) (string, bool) {
+	if n == nil {
+		return "", false
+	}
+	for _, a := range n.Attrs {
+		if a.Name.Local == local && (space == "" || a.Name.Space == space) {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// Esc escapes text for element content and attribute values.
+func Esc(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
