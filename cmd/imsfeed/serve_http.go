@@ -15,23 +15,25 @@ import (
 	"github.com/imsfeed/imsfeed/console"
 	"github.com/imsfeed/imsfeed/live"
 	"github.com/imsfeed/imsfeed/live/imses"
+	"github.com/imsfeed/imsfeed/live/lis"
 	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/safety"
 )
 
 // startHTTP opens serve's listener when the config has an http block: the live channel at
-// /ims/es/v1p0, the operator console at /, /metrics and /healthz. stop shuts it down gracefully (requests in progress finish).
+// /ims/es/v1p0 (IMS ES 1.0) and /ims/lis/v2p0 (IMS LIS 2.0), the operator console at /, /metrics and /healthz. stop shuts it down gracefully (requests in progress finish).
 func (a *app) startHTTP(ctx context.Context) (stop func(), err error) {
 	h := a.cfg.HTTP
 	if h == nil {
 		return func() {}, nil
 	}
-	handler, err := a.liveHandler()
+	es, lis2, err := a.liveHandlers()
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/ims/es/v1p0", handler)
+	mux.Handle("/ims/es/v1p0", es)
+	mux.Handle(lis.Path, lis2)
 	con, err := console.New(console.Params{Config: a.cfg, Store: a.store, Importer: a.importer(), Log: a.log})
 	if err != nil {
 		return nil, usageError{err.Error()}
@@ -71,7 +73,7 @@ func (a *app) startHTTP(ctx context.Context) (stop func(), err error) {
 	} else {
 		scheme = "http"
 	}
-	a.log.Info("listening", "url", scheme+"://"+ln.Addr().String(), "live", "/ims/es/v1p0", "console", "/", "operators", len(a.cfg.Operators))
+	a.log.Info("listening", "url", scheme+"://"+ln.Addr().String(), "live", "/ims/es/v1p0 "+lis.Path, "console", "/", "operators", len(a.cfg.Operators))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -87,8 +89,9 @@ func (a *app) startHTTP(ctx context.Context) (stop func(), err error) {
 	}, nil
 }
 
-// liveHandler builds the IMS ES endpoint from the tenants' es credentials.
-func (a *app) liveHandler() (http.Handler, error) {
+// liveHandlers builds the IMS ES 1.0 and LIS 2.0 endpoints from the tenants' es credentials:
+// one service (lock, log, idempotency, safety filter) and one credential check for both.
+func (a *app) liveHandlers() (es, lis2 http.Handler, err error) {
 	var creds []live.Credential
 	for i := range a.cfg.Tenants {
 		t := &a.cfg.Tenants[i]
@@ -97,7 +100,7 @@ func (a *app) liveHandler() (http.Handler, error) {
 		}
 		pw, err := t.ESPassword()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		creds = append(creds, live.Credential{Username: t.ES.Username, Password: pw, Tenant: liveTenant(t)})
 	}
@@ -108,7 +111,9 @@ func (a *app) liveHandler() (http.Handler, error) {
 	if a.counters != nil {
 		svc.OnRequest = a.counters.Live
 	}
-	return &imses.Handler{Service: svc, Auth: live.NewAuth(creds), Log: a.log, PublicURL: a.cfg.HTTP.PublicURL}, nil
+	auth := live.NewAuth(creds)
+	return &imses.Handler{Service: svc, Auth: auth, Log: a.log, PublicURL: a.cfg.HTTP.PublicURL},
+		&lis.Handler{Service: svc, Auth: auth, Log: a.log, PublicURL: a.cfg.HTTP.PublicURL}, nil
 }
 
 func liveTenant(t *config.Tenant) *live.Tenant {

@@ -1,0 +1,186 @@
+// Package lis is the IMS LIS 2.0 dialect of the live channel (D2L Brightspace's IPSIS and the
+// SIS integrations that speak to it, Ellucian Banner's ILP among them): it reads a SOAP 1.1
+// request of the person, group, course and membership management services into a
+// live.Request and writes the live.Result back as the answer. The semantics are live's, the
+// same as for IMS ES 1.0 (live/imses); this package only translates.
+package lis
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/imsfeed/imsfeed/live"
+	"github.com/imsfeed/imsfeed/live/soap"
+)
+
+// MaxBody is the largest request accepted.
+const MaxBody = 16 << 20
+
+// Path is where the endpoint is served.
+const Path = "/ims/lis/v2p0"
+
+// Handler answers POST /ims/lis/v2p0 (and GET ?wsdl).
+type Handler struct {
+	Service *live.Service
+	Auth    *live.Auth
+	Log     *slog.Logger
+	// PublicURL is the listener's address as clients see it (for the WSDL); empty means the
+	// request's own host.
+	PublicURL string
+	// MaxBody overrides MaxBody (tests).
+	MaxBody int64
+	Now     func() time.Time
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func writeXML(rw http.ResponseWriter, status int, body []byte) {
+	rw.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	rw.WriteHeader(status)
+	_, _ = rw.Write(body)
+}
+
+// understood: the LIS 2.0 request header (any service's namespace).
+func understood(n *soap.Node) bool { return n.Local == "imsx_syncRequestHeaderInfo" }
+
+// ServeHTTP implements http.Handler. Every answer is SOAP: a fault (HTTP 500, as SOAP 1.1
+// says) when the request cannot be read as a SOAP request, else an imsx_statusInfo.
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.log().Error("live request panicked", "panic", v)
+			writeXML(rw, http.StatusInternalServerError, soap.FaultXML("Server", "internal error; nothing was changed"))
+		}
+	}()
+	if r.Method == http.MethodGet {
+		if _, ok := r.URL.Query()["wsdl"]; ok {
+			h.serveWSDL(rw, r)
+			return
+		}
+		writeXML(rw, http.StatusMethodNotAllowed, soap.FaultXML("Client", "send SOAP requests with POST; GET ?wsdl gives the WSDL"))
+		return
+	}
+	if r.Method != http.MethodPost {
+		writeXML(rw, http.StatusMethodNotAllowed, soap.FaultXML("Client", "send SOAP requests with POST"))
+		return
+	}
+	limit := h.MaxBody
+	if limit == 0 {
+		limit = MaxBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeXML(rw, http.StatusRequestEntityTooLarge, soap.FaultXML("Client", "request body over the size limit; send fewer objects per request"))
+			return
+		}
+		writeXML(rw, http.StatusBadRequest, soap.FaultXML("Client", "could not read the request body"))
+		return
+	}
+	env, ferr := soap.ReadEnvelope(body, understood)
+	if ferr != nil {
+		writeXML(rw, http.StatusInternalServerError, soap.FaultXML(ferr.Code, ferr.Msg))
+		return
+	}
+	var messageID string
+	for _, hb := range env.Header {
+		if understood(hb) {
+			messageID = hb.Child("imsx_messageIdentifier").Str()
+		}
+	}
+	name, ns := opName(env.Body), env.Body.Space
+	answer := func(st live.Status, body string) {
+		writeXML(rw, http.StatusOK, envelope(h.now(), ns, messageID, name, st, body))
+	}
+
+	addr := clientAddr(r)
+	user, pass := env.Username, env.Password
+	if !env.HasToken {
+		if u, p, ok := r.BasicAuth(); ok {
+			user, pass = u, p
+		}
+	}
+	tenant, ok := h.Auth.Check(user, pass)
+	if !ok || env.Digest {
+		if d := h.Auth.Failed(addr); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		h.log().Warn("live request not authorised", "addr", addr, "dialect", dialect, "operation", name)
+		answer(live.Status{Major: live.Failure, Minor: live.UnauthorizedRequest, Description: "the request is not authorised"}, emptyBody(name, ns))
+		return
+	}
+	h.Auth.Succeeded(addr)
+
+	op, known := operations[name]
+	if !known || op.unsupported != "" {
+		desc := "operation " + name + " is not supported by imsfeed"
+		if op.unsupported != "" {
+			desc += ": " + op.unsupported
+		}
+		st := live.Status{Major: live.Unsupported, Minor: "unsupportedoperation", Description: desc}
+		h.Service.Record(r.Context(), tenant, &live.Request{Dialect: dialect, Operation: name, MessageID: messageID}, st)
+		answer(st, emptyBody(name, ns))
+		return
+	}
+	req := request(op, env.Body)
+	req.MessageID = messageID
+	res := h.Service.Do(r.Context(), tenant, req)
+	st := res.First()
+	if req.Plural && res.Whole == nil {
+		st = summary(res.Statuses)
+	}
+	answer(st, responseBody(op, ns, res))
+}
+
+// clientAddr is the peer's IP address (the port changes per connection).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// summary is the one status of a plural request (LIS 2.0 answers each request with one):
+// success when every item succeeded, else the first failure, with the count.
+func summary(st []live.Status) live.Status {
+	failed := 0
+	var first live.Status
+	for _, s := range st {
+		if !s.OK() {
+			if failed == 0 {
+				first = s
+			}
+			failed++
+		}
+	}
+	if failed == 0 {
+		return live.Status{Major: live.Success, Minor: live.FullSuccess}
+	}
+	if failed < len(st) {
+		first.Description = strconv.Itoa(failed) + " of " + strconv.Itoa(len(st)) + " failed; first: " + first.Description
+	}
+	return first
+}
