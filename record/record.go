@@ -116,6 +116,24 @@ func (u *UserIDs) Finish(a *Attrs) (secret string) {
 	return hex.EncodeToString(sum[:])
 }
 
+// The preferred names, stored apart from the name: the first from IMS Enterprise 1.1
+// <nickname> (or a tenant mapping), IMS ES's Nickname part and LIS 2.0's preferred-name block.
+const (
+	PreferredFirst = "name.preferred.given"
+	PreferredLast  = "name.preferred.family"
+)
+
+// Del removes every attribute of this name.
+func (a *Attrs) Del(name string) {
+	out := (*a)[:0]
+	for _, x := range *a {
+		if x.Name != name {
+			out = append(out, x)
+		}
+	}
+	*a = out
+}
+
 func (a Attrs) Sort() { sort.SliceStable(a, func(i, j int) bool { return a[i].Name < a[j].Name }) }
 
 // Get returns the first value of name, or "".

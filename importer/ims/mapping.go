@@ -18,6 +18,14 @@ import (
 // the record's own subtree. The subtree is rebuilt as an xmlquery tree only for record types
 // that have mappings, so tenants without mappings pay nothing.
 
+// The person mappings with these names set the preferred first and last name (the attributes
+// the live channels store them in) instead of an "x." attribute; a value found replaces the one
+// <nickname> gave.
+const (
+	PreferredFirstMapping = "preferred_first"
+	PreferredLastMapping  = "preferred_last"
+)
+
 type compiledMapping struct {
 	attr string // "x.<Name>"
 	expr *xpath.Expr
@@ -39,7 +47,17 @@ func compileMappings(ms []Mapping) ([3][]compiledMapping, error) {
 		if err != nil {
 			return out, fmt.Errorf("mapping %q: xpath %q: %v", m.Name, m.XPath, err)
 		}
-		out[m.Type] = append(out[m.Type], compiledMapping{attr: "x." + m.Name, expr: e})
+		attr := "x." + m.Name
+		if m.Type == record.Persons {
+			// Two names map onto the preferred names (they win over <nickname>).
+			switch m.Name {
+			case PreferredFirstMapping:
+				attr = record.PreferredFirst
+			case PreferredLastMapping:
+				attr = record.PreferredLast
+			}
+		}
+		out[m.Type] = append(out[m.Type], compiledMapping{attr: attr, expr: e})
 	}
 	return out, nil
 }
@@ -54,7 +72,11 @@ func (p *parser) mapped(a *record.Attrs, t record.Type, n, m, r int32) {
 	top := p.xq(n, m, r)
 	xmlquery.AddChild(doc, top)
 	for _, cm := range p.maps[t] {
-		a.Add(cm.attr, evaluate(cm.expr, top))
+		v := evaluate(cm.expr, top)
+		if v != "" && (cm.attr == record.PreferredFirst || cm.attr == record.PreferredLast) {
+			a.Del(cm.attr)
+		}
+		a.Add(cm.attr, v)
 	}
 }
 

@@ -262,7 +262,11 @@ func (p *parser) person(n int32) {
 							a.Add("name."+el, p.str(e))
 						}
 					}
-				case "nickname", "sort":
+				case "nickname":
+					// The preferred first name, as the live channels store it (LIS 2.0's
+					// preferred-name block, IMS ES's Nickname part).
+					a.Add(record.PreferredFirst, p.str(d))
+				case "sort":
 					a.Add("name."+l, p.str(d))
 				}
 			}

@@ -63,7 +63,7 @@ func personFrom(key string, n *node) (*record.Person, []string) {
 				v := part.child("namePartValue").str()
 				switch lt := strings.ToLower(t); {
 				case lt == "nickname":
-					a.Add("name.nickname", v)
+					a.Add(record.PreferredFirst, v)
 				case namePart[lt] != "":
 					if namePart[lt] == "given" && given == "" {
 						given = v

@@ -133,7 +133,7 @@ func personXML(b *w, p *record.Person) {
 			parts = append(parts, [2]string{"Prefix", a.Value})
 		case a.Name == "name.suffix":
 			parts = append(parts, [2]string{"Suffix", a.Value})
-		case a.Name == "name.nickname":
+		case a.Name == record.PreferredFirst:
 			parts = append(parts, [2]string{"Nickname", a.Value})
 		case strings.HasPrefix(a.Name, "name.partname."):
 			parts = append(parts, [2]string{strings.TrimPrefix(a.Name, "name.partname."), a.Value})
