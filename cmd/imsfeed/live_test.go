@@ -255,6 +255,25 @@ func TestZeepCallsTheLiveChannelFromItsWSDL(t *testing.T) {
 	}
 }
 
+// TestZeepCallsTheLISChannelFromItsWSDL: zeep loads GET /ims/lis/v2p0?wsdl over HTTPS with a
+// throwaway CA and calls replacePerson, readPerson, replaceMembership and deletePerson (and what
+// they need) with a UsernameToken.
+func TestZeepCallsTheLISChannelFromItsWSDL(t *testing.T) {
+	py := zeepPython(t)
+	dir := t.TempDir()
+	ca := newTestCA(t, dir)
+	os.WriteFile(filepath.Join(dir, "es-pass"), []byte("zeep-pass&<1>"), 0o600)
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte(liveConfig(dir, fmt.Sprintf(`http:
+  listen: "127.0.0.1:0"
+  tls: {cert_file: %s, key_file: %s}`, ca.certFile, ca.keyFile))), 0o644)
+	s := startServe(t, dir)
+	script, _ := filepath.Abs("testdata/zeep_lis_client.py")
+	out, err := exec.Command(py, script, s.url+"/ims/lis/v2p0?wsdl", ca.caFile, "dbild-user", "zeep-pass&<1>").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "zeep: all calls answered as expected") {
+		t.Fatalf("zeep: %v\n%s\nserve:\n%s", err, out, s.stderr.String())
+	}
+}
+
 func outboxMails(t *testing.T, dir string) string {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, "outbox", "*.eml"))
