@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/imsfeed/imsfeed/archive"
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/mailer"
@@ -117,13 +120,21 @@ func (im *Importer) finish(run *runs.Run) {
 // report mails the run and records the mail's fate on the run record. A mail failure never
 // changes the run's result: the mailer queues the mail and the next invocation sends it.
 func (im *Importer) report(ctx context.Context, t *config.Tenant, run *runs.Run, plan *change.Plan) {
+	im.reportRemovals(ctx, t, run, plan, nil)
+}
+
+// reportRemovals is report with the breakdown of where the plan's removals come from, which
+// only an import (holding the state) can give.
+func (im *Importer) reportRemovals(ctx context.Context, t *config.Tenant, run *runs.Run, plan *change.Plan, removals []archive.GroupRemovals) {
 	if im.mail == nil {
 		return
 	}
-	msg := mailer.Message{Run: run, Plan: plan, Tenant: mailer.Tenant{ID: t.ID, Name: t.Name, Subscribers: t.Subscribers, Location: t.Location()}}
+	msg := mailer.Message{Run: run, Plan: plan, Removals: removals,
+		Tenant: mailer.Tenant{ID: t.ID, Name: t.Name, Subscribers: t.Subscribers, Location: t.Location()}}
 	if run.Status == runs.Held {
 		msg.ApproveCommand = im.command("approve", run.ID)
 		msg.RejectCommand = im.command("reject", run.ID)
+		msg.ConsoleURL = im.consoleURL(run.ID)
 	}
 	res, err := im.mail.Send(ctx, msg)
 	run.Mail, run.MailError = res.Status, ""
@@ -140,6 +151,19 @@ func (im *Importer) report(ctx context.Context, t *config.Tenant, run *runs.Run,
 	if err := im.store.SaveRun(context.WithoutCancel(ctx), run); err != nil {
 		im.log.Error("record mail status", "tenant", t.ID, "run", run.ID, "err", err)
 	}
+}
+
+// consoleURL is the held run's page in the operator console of `imsfeed serve`, when
+// http.public_url says where that is.
+func (im *Importer) consoleURL(id int64) string {
+	if im.cfg.HTTP == nil || im.cfg.HTTP.PublicURL == "" {
+		return ""
+	}
+	u, err := url.Parse(im.cfg.HTTP.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return u.JoinPath("runs", strconv.FormatInt(id, 10)).String()
 }
 
 func (im *Importer) command(verb string, id int64) string {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imsfeed/imsfeed/archive"
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/diff"
@@ -105,14 +106,14 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 	log.Info("import started", "size", file.Size, fetchWaitAttr(run))
 
 	nw, na := len(run.Warnings), len(run.Attention)
-	plan, err := im.decide(ctx, t, path, run, o, log)
+	plan, removals, err := im.decide(ctx, t, path, run, o, log)
 	if errors.Is(err, store.ErrStateChanged) {
 		// The tenant's state moved while the file was read (an operator's trash or archive
 		// restore, say): plan once more against the new state rather than fail the night.
 		log.Info("the tenant's state changed while the file was read; planning again against the new state", "err", err)
 		run.Warnings, run.Attention = run.Warnings[:nw], run.Attention[:na]
 		run.Status, run.FinishedAt, run.PlanSHA256, run.Reason = runs.Running, nil, "", ""
-		plan, err = im.decide(ctx, t, path, run, o, log)
+		plan, removals, err = im.decide(ctx, t, path, run, o, log)
 	}
 	if err != nil {
 		return im.fail(ctx, t, run, err)
@@ -120,17 +121,17 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 	im.supersede(ctx, t, run)
 	log.Info("import finished", "status", run.Status, "sha256", run.File.SHA256, "persons", countLine(run.Counts.Persons),
 		"groups", countLine(run.Counts.Groups), "memberships", countLine(run.Counts.Memberships))
-	im.report(ctx, t, run, plan)
+	im.reportRemovals(ctx, t, run, plan, removals)
 	return run, nil
 }
 
 // decide makes the plan, lets the safety filter judge it, and applies or holds it. An
 // ErrStateChanged from the apply means the state moved since the plan was made (nothing was
 // changed); the caller may plan again.
-func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, run *runs.Run, o ImportOptions, log *slog.Logger) (*change.Plan, error) {
-	plan, err := im.makePlan(ctx, t, path, run)
+func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, run *runs.Run, o ImportOptions, log *slog.Logger) (*change.Plan, []archive.GroupRemovals, error) {
+	plan, removals, err := im.makePlan(ctx, t, path, run)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.Plan != nil {
 		o.Plan(plan)
@@ -152,14 +153,14 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 	default:
 		err = im.hold(ctx, run, plan)
 	}
-	return plan, err
+	return plan, removals, err
 }
 
 // dryRun makes the plan and the verdict and returns them as a run with status planned and no
 // ID (0). Nothing is stored, locked or mailed: `runs` shows only real attempts. A file that
 // cannot be read is a failed dry run, equally unrecorded.
 func (im *Importer) dryRun(ctx context.Context, t *config.Tenant, path string, run *runs.Run, o ImportOptions) (*runs.Run, error) {
-	plan, err := im.makePlan(ctx, t, path, run)
+	plan, _, err := im.makePlan(ctx, t, path, run)
 	if err != nil {
 		run.Status = runs.Failed
 		run.Error = runError(run.File.Name, err)
@@ -229,21 +230,22 @@ func (im *Importer) window(ctx context.Context, tenant string, days int) ([3]saf
 	return out, nil
 }
 
-// makePlan reads the file into the diff against the tenant's current state.
-func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string, run *runs.Run) (*change.Plan, error) {
+// makePlan reads the file into the diff against the tenant's current state. It also says where
+// the plan's removals come from (for the status mail), while it has the state.
+func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string, run *runs.Run) (*change.Plan, []archive.GroupRemovals, error) {
 	// Too large is known from the size alone: fail before hashing or reading a byte of it.
 	if max := int64(t.MaxFileSize); max > 0 && run.File.Size > max {
-		return nil, fileFault{fmt.Errorf("%s: file is larger than the size limit: %d bytes, limit %d (the tenant's max_file_size); nothing was read",
+		return nil, nil, fileFault{fmt.Errorf("%s: file is larger than the size limit: %d bytes, limit %d (the tenant's max_file_size); nothing was read",
 			run.File.Name, run.File.Size, max)}
 	}
 	im.status("loading the stored state")
 	st, err := im.store.LoadState(ctx, t.ID)
 	if err != nil {
-		return nil, fmt.Errorf("load state: %w", err)
+		return nil, nil, fmt.Errorf("load state: %w", err)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	var r io.Reader = f
@@ -281,10 +283,10 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		run.Warnings = append(run.Warnings, res.Warnings...)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if t.DataSource != "" && strings.TrimSpace(res.Properties.DataSource) != t.DataSource {
-		return nil, fileFault{fmt.Errorf("properties/datasource is %q, but tenant %s expects %q: is this another school owner's file?",
+		return nil, nil, fileFault{fmt.Errorf("properties/datasource is %q, but tenant %s expects %q: is this another school owner's file?",
 			res.Properties.DataSource, t.ID, t.DataSource)}
 	}
 	run.Mode = string(res.Mode)
@@ -298,11 +300,11 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	im.status("comparing with the stored state")
 	placed, err := h.place(t.Placement(""))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plan, warnings, err := d.Finish(fin)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plan.Attention = append(plan.Attention, placed...)
 	run.Warnings = append(run.Warnings, warnings...)
@@ -318,12 +320,13 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		for _, tr := range trips {
 			parts = append(parts, tr.String())
 		}
-		return nil, fmt.Errorf("%s: %s; nothing was applied. The warnings name each skipped record; fix the export, or raise safety.max_skipped",
+		return nil, nil, fmt.Errorf("%s: %s; nothing was applied. The warnings name each skipped record; fix the export, or raise safety.max_skipped",
 			run.File.Name, strings.Join(parts, "; "))
 	}
 	plan.Names = change.NamesFor(plan, st, mailer.MaxCSVRows) // for the status mail's CSV
+	removals := archive.Removals(plan, st)
 	im.addOld(ctx, t.ID, plan)
-	return plan, nil
+	return plan, removals, nil
 }
 
 // apply commits a passing plan, with the run record, in one transaction.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/imsfeed/imsfeed/archive"
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
@@ -95,7 +96,13 @@ func kinds() map[string]Message {
 	}}
 	held.Warnings = warnings(23)
 	held.PlanSHA256 = "ab12"
-	m["held"] = Message{Run: held, Plan: hp, Tenant: northside,
+	// One lost school tops the breakdown; eleven classes losing one pupil each follow.
+	removals := []archive.GroupRemovals{{Group: "NUS", Name: "Northside Upper School", Role: "01", Gone: 14, Trashed: 14, Of: 15}}
+	for i := range 11 {
+		removals = append(removals, archive.GroupRemovals{Group: fmt.Sprintf("C%03d", i+1), Name: fmt.Sprintf("Class %d", i+1), Role: "01", Gone: 1, Of: 20})
+	}
+	removals[1].Role, removals[1].Of = "02", 2 // a teacher leaving class 1
+	m["held"] = Message{Run: held, Plan: hp, Tenant: northside, Removals: removals, ConsoleURL: "https://imsfeed.example.org/runs/17",
 		ApproveCommand: `imsfeed approve 17 --by NAME --reason "why"`, RejectCommand: `imsfeed reject 17 --by NAME --reason "why"`}
 
 	failed := baseRun(runs.Failed)

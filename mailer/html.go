@@ -38,6 +38,9 @@ var htmlTmpl = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 <pre style="{{$.CommandStyle}}">{{.Approve}}</pre>
 <p style="margin:12px 0 4px">To reject it:</p>
 <pre style="{{$.CommandStyle}}">{{.Reject}}</pre>
+{{- if .ConsoleURL}}
+<p style="margin:12px 0 4px">To see every change, search them and decide in the console: <a href="{{.ConsoleURL}}">{{.ConsoleURL}}</a></p>
+{{- end}}
 {{- end}}
 {{- if .ShowTable}}
 <p><strong>{{.TableTitle}}:</strong></p>
@@ -50,6 +53,17 @@ var htmlTmpl = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 {{- range .TableNotes}}
 <p style="margin:4px 0;color:#444">{{.}}</p>
 {{- end}}
+{{- end}}
+{{- if .Removals}}
+<p><strong>Where the removals come from</strong> (largest first):</p>
+<ul>
+{{- range .Removals}}
+<li>{{.}}</li>
+{{- end}}
+{{- if .RemovalsMore}}
+<li>… and {{.RemovalsMore}} more groups, none losing more</li>
+{{- end}}
+</ul>
 {{- end}}
 {{- range .Warnings}}
 <p><strong>{{.Title}}:</strong></p>

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/imsfeed/imsfeed/archive"
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
@@ -33,6 +34,12 @@ type Message struct {
 	Tenant Tenant
 	// ApproveCommand and RejectCommand are the exact commands shown for a held run.
 	ApproveCommand, RejectCommand string
+	// Removals says where the plan's removals come from (archive.Removals, largest first, as
+	// the console shows them); nil when there are none or the sender did not have the state.
+	Removals []archive.GroupRemovals
+	// ConsoleURL is the run's page in the operator console, shown for a held run; empty when
+	// http.public_url is not configured.
+	ConsoleURL string
 }
 
 // Rendered is a mail's content, before addressing: what Send puts on the wire.
@@ -50,6 +57,7 @@ type Rendered struct {
 // Limits on what one mail lists; the rest is counted ("and K more") and `imsfeed show` has all.
 const (
 	maxListed     = 20
+	maxRemovals   = 10 // groups in "where the removals come from"; one lost school tops it
 	maxCSVRows    = MaxCSVRows
 	maxSubjectErr = 120
 )
@@ -139,6 +147,9 @@ type view struct {
 	Error             string // failure reason with file:line:column and record
 	Trips             []string
 	Approve, Reject   string
+	ConsoleURL        string
+	Removals          []string // where the removals come from, largest first
+	RemovalsMore      int
 	Decision          string // approval or rejection: by, when, why
 	ShowTable         bool
 	TableTitle        string
@@ -211,6 +222,16 @@ func newView(m Message) *view {
 	v.Reject = oneLine(m.RejectCommand)
 	if v.Reject == "" {
 		v.Reject = fmt.Sprintf("imsfeed reject %d --by NAME --reason TEXT", r.ID)
+	}
+	if v.Kind == kindHeld {
+		v.ConsoleURL = oneLine(m.ConsoleURL)
+	}
+	for i, g := range m.Removals {
+		if i == maxRemovals {
+			v.RemovalsMore = len(m.Removals) - i
+			break
+		}
+		v.Removals = append(v.Removals, oneLine(g.String()))
 	}
 	reason := oneLine(r.Reason)
 	counts := headline(r.Counts)

@@ -318,3 +318,18 @@ func TestCSVShowsTemplateAndArchiveNode(t *testing.T) {
 		t.Errorf("archived course's changes %q", got)
 	}
 }
+
+// Without http.public_url there is no console to link; the removals section needs removals.
+func TestHeldMailWithoutPublicURLHasNoConsoleLink(t *testing.T) {
+	msg := kinds()["held"]
+	msg.ConsoleURL, msg.Removals = "", nil
+	r, err := Render(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{r.Text, r.HTML} {
+		if strings.Contains(part, "console") || strings.Contains(part, "Where the removals") {
+			t.Errorf("held mail without a public URL or removals:\n%s", part)
+		}
+	}
+}

@@ -57,12 +57,25 @@ func renderText(v *view) string {
 		b.WriteString(wrapCommand(v.Approve))
 		b.WriteString("To reject it:\n")
 		b.WriteString(wrapCommand(v.Reject))
+		if v.ConsoleURL != "" {
+			b.WriteString("To see every change, search them and decide in the console:\n")
+			b.WriteString(wrap(v.ConsoleURL, "  ", "  "))
+		}
 	}
 	if v.ShowTable {
 		fmt.Fprintf(&b, "\n%s:\n", v.TableTitle)
 		b.WriteString(countTable(v.Rows))
 		for _, n := range v.TableNotes {
 			b.WriteString(wrap(n, "  ", "    "))
+		}
+	}
+	if len(v.Removals) > 0 {
+		b.WriteString("\nWhere the removals come from (largest first):\n")
+		for _, r := range v.Removals {
+			item(r)
+		}
+		if v.RemovalsMore > 0 {
+			b.WriteString(wrap(fmt.Sprintf("... and %d more groups, none losing more", v.RemovalsMore), "  ", "    "))
 		}
 	}
 	more := func(n int) {
