@@ -1,10 +1,13 @@
 package console
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/store"
 )
 
 const (
@@ -71,45 +75,33 @@ func (c *Console) byLogin(login string) *operator {
 	return nil
 }
 
-type session struct {
-	op      *operator
-	expires time.Time
+// Sessions are kept in the store (store.Sessions): a restart of serve signs nobody out, every
+// serve process behind one load balancer knows every session, and a sign-out ends it for all.
+// The store holds the SHA-256 of the cookie's token, so a copy of the database signs nobody in.
+// (Signed cookies with a key from the config would survive restarts too, but could not be
+// ended by a sign-out without a shared list of ended sessions: the store is that list anyway.)
+
+// sessionID is what the store knows a session token by.
+func sessionID(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
 }
 
-// sessions are kept in memory: a restart of serve signs everyone out, which is fine for a
-// handful of operators and keeps no secret on disk.
-type sessions struct {
-	mu sync.Mutex
-	m  map[string]session
+// createSession stores a new session of op and returns its token for the cookie.
+func (c *Console) createSession(ctx context.Context, op *operator, now time.Time) (string, error) {
+	tok := randomToken()
+	err := c.sessions.CreateSession(ctx, store.Session{ID: sessionID(tok), Operator: op.Name, Created: now, Expires: now.Add(sessionTTL)})
+	return tok, err
 }
 
-func (s *sessions) create(op *operator, now time.Time) string {
-	id := randomToken()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, v := range s.m { // forget expired sessions now and then
-		if now.After(v.expires) {
-			delete(s.m, k)
+// byName finds the operator a session belongs to; one removed from the config is signed out.
+func (c *Console) byName(name string) *operator {
+	for _, o := range c.ops {
+		if o.Name == name {
+			return o
 		}
 	}
-	s.m[id] = session{op: op, expires: now.Add(sessionTTL)}
-	return id
-}
-
-func (s *sessions) get(id string, now time.Time) *operator {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[id]
-	if !ok || now.After(v.expires) {
-		return nil
-	}
-	return v.op
-}
-
-func (s *sessions) drop(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
+	return nil
 }
 
 func randomToken() string {
@@ -178,24 +170,31 @@ func clientIP(r *http.Request) string {
 }
 
 // signedIn returns the request's operator: from a trusted proxy's header, else the session.
-// sid is what the CSRF token is bound to.
-func (c *Console) signedIn(r *http.Request) (op *operator, sid string) {
+// sid is what the CSRF token is bound to; err is the store's, when it could not say.
+func (c *Console) signedIn(r *http.Request) (op *operator, sid string, err error) {
 	if con := c.consoleCfg(); con != nil && con.TrustedHeader != "" {
 		if v := r.Header.Get(con.TrustedHeader); v != "" && con.TrustsProxy(r.RemoteAddr) {
 			if op := c.byLogin(v); op != nil {
-				return op, "proxy:" + op.Name
+				return op, "proxy:" + op.Name, nil
 			}
-			return nil, ""
+			return nil, "", nil
 		}
 	}
 	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return nil, "", nil
+	}
+	s, err := c.sessions.Session(r.Context(), sessionID(ck.Value), c.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", nil
+	}
 	if err != nil {
-		return nil, ""
+		return nil, "", err
 	}
-	if op := c.sessions.get(ck.Value, c.now()); op != nil {
-		return op, ck.Value
+	if op := c.byName(s.Operator); op != nil {
+		return op, ck.Value, nil
 	}
-	return nil, ""
+	return nil, "", nil
 }
 
 // csrfToken binds a form to the session (or proxy identity) that was shown it.

@@ -50,8 +50,8 @@ type Console struct {
 	log      *slog.Logger
 	now      func() time.Time
 	ops      []*operator
-	key      []byte // signs CSRF tokens; random per process like the sessions
-	sessions sessions
+	key      []byte // signs CSRF tokens; kept in the store, the same for every process
+	sessions store.Sessions
 	throttle throttle
 	mux      *http.ServeMux
 	tmpl     map[string]*template.Template
@@ -67,8 +67,18 @@ func New(p Params) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
+	ss, ok := p.Store.(store.Sessions)
+	if !ok {
+		return nil, fmt.Errorf("console: the store (%T) keeps no sessions", p.Store)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	key, err := ss.ConsoleKey(ctx, "csrf", randomToken())
+	if err != nil {
+		return nil, err
+	}
 	c := &Console{cfg: p.Config, store: p.Store, im: p.Importer, log: p.Log, now: p.Now, ops: ops,
-		key: []byte(randomToken()), sessions: sessions{m: map[string]session{}}, throttle: throttle{m: map[string]*failures{}}}
+		key: []byte(key), sessions: ss, throttle: throttle{m: map[string]*failures{}}}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -123,7 +133,11 @@ type who struct {
 // without the session's CSRF token.
 func (c *Console) signedInOnly(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		op, sid := c.signedIn(r)
+		op, sid, err := c.signedIn(r)
+		if err != nil {
+			c.fail(w, "session", err)
+			return
+		}
 		if op == nil {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -175,7 +189,7 @@ func (c *Console) fail(w http.ResponseWriter, what string, err error) {
 
 // loginPage shows the sign-in form with a fresh double-submit token.
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if op, _ := c.signedIn(r); op != nil {
+	if op, _, _ := c.signedIn(r); op != nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
@@ -215,13 +229,23 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	c.throttle.reset(keys[0])
 	setCookie(w, loginCookie, "", -1)
-	setCookie(w, sessionCookie, c.sessions.create(op, now), int(sessionTTL.Seconds()))
+	tok, err := c.createSession(r.Context(), op, now)
+	if err != nil {
+		c.fail(w, "new session", err)
+		return
+	}
+	setCookie(w, sessionCookie, tok, int(sessionTTL.Seconds()))
 	c.log.Info("console: signed in", "operator", op.Name, "from", clientIP(r))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
-	c.sessions.drop(whoOf(r).sid)
+	if sid := whoOf(r).sid; !strings.HasPrefix(sid, "proxy:") {
+		if err := c.sessions.DeleteSession(r.Context(), sessionID(sid)); err != nil {
+			c.fail(w, "sign-out", err)
+			return
+		}
+	}
 	setCookie(w, sessionCookie, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

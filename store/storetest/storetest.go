@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"StoredRecords", testStoredRecords},
 		{"CountRuns", testCountRuns},
 		{"StateIndexAgreesWithRows", testStateIndexAgrees},
+		{"ConsoleSessions", testConsoleSessions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1131,5 +1132,51 @@ func IndexRepair(t *testing.T, s store.Store, exec func(query string) error) {
 	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1, Persons: []change.Person{{Op: change.Update, Person: person("p1", "Ada King")}}})
 	if r := check("rebuilt by an apply", false); !r.OK() {
 		t.Fatalf("after an apply on a stale index: %+v", r)
+	}
+}
+
+// testConsoleSessions: a session is found until it expires or is deleted, an expired one is
+// forgotten when the next is made, and the console key is the first one stored, for every
+// caller (issue 12: sessions survive a restart and hold across serve processes).
+func testConsoleSessions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ss, ok := s.(store.Sessions)
+	if !ok {
+		t.Fatalf("%T does not keep console sessions", s)
+	}
+	id := tenantName("session")
+	old := tenantName("session-old")
+	if err := ss.CreateSession(ctx, store.Session{ID: old, Operator: "Ola", Created: now.Add(-13 * time.Hour), Expires: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ss.CreateSession(ctx, store.Session{ID: id, Operator: "Kari Nordmann", Created: now, Expires: now.Add(12 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ss.Session(ctx, id, now.Add(time.Hour))
+	if err != nil || got.Operator != "Kari Nordmann" || !got.Expires.Equal(now.Add(12*time.Hour).Truncate(time.Second)) {
+		t.Fatalf("session: %+v, %v", got, err)
+	}
+	if _, err := ss.Session(ctx, id, now.Add(13*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expired session: %v, want ErrNotFound", err)
+	}
+	if _, err := ss.Session(ctx, old, now.Add(-2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a session expired when the next was made is still there: %v", err)
+	}
+	if err := ss.DeleteSession(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ss.Session(ctx, id, now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted session: %v, want ErrNotFound", err)
+	}
+	if err := ss.DeleteSession(ctx, id); err != nil {
+		t.Fatalf("deleting an unknown session: %v", err)
+	}
+	name := tenantName("key")
+	k1, err := ss.ConsoleKey(ctx, name, "first")
+	if err != nil || k1 != "first" {
+		t.Fatalf("console key: %q, %v", k1, err)
+	}
+	if k2, err := ss.ConsoleKey(ctx, name, "second"); err != nil || k2 != "first" {
+		t.Fatalf("console key asked again: %q, %v; want the first", k2, err)
 	}
 }
