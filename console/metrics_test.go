@@ -86,9 +86,11 @@ func TestMetricsChangesLiveRequestsAndAgeOfLastSuccess(t *testing.T) {
 			t.Fatal(err)
 		}
 		var someone string
-		for k := range state.Persons {
-			someone = k
-			break
+		for k, p := range state.Persons {
+			if !p.Trashed {
+				someone = k
+				break
+			}
 		}
 		svc := &live.Service{Store: st, OnRequest: counters.Live}
 		lt := &live.Tenant{ID: w.tenant}
