@@ -22,7 +22,7 @@ LDFLAGS := -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ) \
 	-X main.buildVersion=$(shell git describe --tags --always --dirty 2>/dev/null) \
 	-X main.buildCommit=$(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: help build install demo test test-short test-queue-full bench fuzz vet fmt clean
+.PHONY: help build install demo test test-short test-queue-full bench bench-check bench-large fuzz vet fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -61,6 +61,15 @@ test-queue-full: ## issue 13 at full size: 200 tenants x 3 minutes, 3 serve proc
 
 bench: ## the large benchmarks; prints MB/s, peak RSS and ratios
 	./scripts/bench.sh
+
+# The import cases on the 30 MB feed, fastest of 3, against the ratios and peak RSS recorded in
+# bench/ratios.json (BENCH_CHECK_UPDATE=1 records new ones). A few minutes; not part of make test.
+BENCH_IMPORT_CASES := tokens,read,pg-initial,pg-unchanged,pg-1pct,sqlite-initial,sqlite-unchanged,sqlite-1pct
+bench-check: ## before committing a change to the import path: ratios to the Token() loop and peak RSS vs bench/ratios.json
+	BENCH_SIZES=30 BENCH_RUNS=$${BENCH_RUNS:-3} BENCH_LIVE=0 BENCH_CASES=$(BENCH_IMPORT_CASES) BENCH_CHECK=bench/ratios.json ./scripts/bench.sh
+
+bench-large: ## the import cases on the ~317 MB and a generated ~1 GB feed: peak RSS should not grow with the tenant
+	BENCH_SIZES="300 1000" BENCH_LIVE=0 BENCH_CASES=$(BENCH_IMPORT_CASES) ./scripts/bench.sh
 
 fuzz: ## long fuzzing of the reader, the mail renderer and the config loader (FUZZTIME=5m each by default)
 	$(GO) test ./importer/ims -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $${FUZZTIME:-5m}

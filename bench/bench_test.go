@@ -75,7 +75,7 @@ func TestTable(t *testing.T) {
 	// The reader saw every record the generator wrote.
 	members := bytes.Count(data, []byte("<member>"))
 	want := "groups 200, memberships " + strconv.Itoa(members) + ", persons 3000"
-	if !strings.Contains(rows["read"], want) || !strings.Contains(rows["read"], "ratio ≤ 1.0") {
+	if !strings.Contains(rows["read"], want) || !strings.Contains(rows["read"], "ratio ≤ 1 ") {
 		t.Errorf("read row %q: want counts %q and the targets", rows["read"], want)
 	}
 	if want := "elements " + strconv.Itoa(bytes.Count(data, []byte("<"))-bytes.Count(data, []byte("</"))-bytes.Count(data, []byte("<?"))); !strings.Contains(rows["tokens"], want) {
@@ -194,5 +194,29 @@ func TestNightCase(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "completed 3, tenants 3; time: night ") || !strings.Contains(out.String(), "fetch-wait 0.00s") {
 		t.Errorf("night row: want 3 tenants completed and no settle wait:\n%s", out.String())
+	}
+}
+
+// The regression check compares ratios and peak RSS with the recorded ones, within tolerance.
+func TestRatioCheck(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "ratios.json")
+	rec := &ratioCheck{path: path, tolerance: 1.3, update: true}
+	rec.add("/tmp/x/feed-30MB.xml", "pg-1pct", 0.5, 100e6)
+	if err := rec.finish(&bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ratio float64
+		rss   int64
+		ok    bool
+	}{{0.6, 120e6, true}, {0.7, 100e6, false}, {0.5, 140e6, false}} {
+		c := &ratioCheck{path: path, tolerance: 1.3}
+		c.add("/elsewhere/feed-30MB.xml", "pg-1pct", tc.ratio, tc.rss)
+		var out bytes.Buffer
+		err := c.finish(&out)
+		if (err == nil) != tc.ok {
+			t.Errorf("ratio %.2f, RSS %d MB against 0.50, 100 MB: err %v, want ok=%v\n%s", tc.ratio, tc.rss/1e6, err, tc.ok, out.String())
+		}
 	}
 }

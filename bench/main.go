@@ -47,7 +47,7 @@ func main() {
 	}
 }
 
-const usage = `usage: bench table [-runs N] [-cases a,b] FILE...
+const usage = `usage: bench table [-runs N] [-cases a,b] [-check FILE [-tolerance 1.3] [-update]] FILE...
        bench case NAME FILE
        bench list
        bench cleanup FILE
@@ -62,6 +62,9 @@ func run(ctx context.Context, args []string) error {
 		fs := flag.NewFlagSet("table", flag.ContinueOnError)
 		runs := fs.Int("runs", 1, "runs of each case; the fastest counts, the largest RSS counts")
 		names := fs.String("cases", "tokens,read,read-validate,read-event", "cases to run, comma-separated; tokens is the baseline")
+		checkFile := fs.String("check", "", "compare each case's ratio and peak RSS with those recorded in this JSON file; exit 1 on a regression")
+		tolerance := fs.Float64("tolerance", 1.3, "with -check: how much worse than recorded still passes (1.3: 30 %)")
+		update := fs.Bool("update", false, "with -check: record the figures measured in the file instead")
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() == 0 || *runs < 1 {
 			return fmt.Errorf("%w: %s", errUsage, usage)
 		}
@@ -69,7 +72,11 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return table(ctx, os.Stdout, childRunner(self), strings.Split(*names, ","), fs.Args(), *runs)
+		var check *ratioCheck
+		if *checkFile != "" {
+			check = &ratioCheck{path: *checkFile, tolerance: *tolerance, update: *update}
+		}
+		return checkedTable(ctx, os.Stdout, childRunner(self), strings.Split(*names, ","), fs.Args(), *runs, check)
 	case "case":
 		if len(args) != 3 {
 			return fmt.Errorf("%w: %s", errUsage, usage)

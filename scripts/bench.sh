@@ -18,7 +18,11 @@
 # files the SIS left an hour before, with the default settle time (bench/night.go). It runs once.
 # bench live: the live channel (IMS ES over TLS with keep-alive, 1 and 8 clients) on SQLite and
 # the same PostgreSQL, against a bare net/http TLS handler (bench/live.go). BENCH_LIVE=0 skips it.
-#   BENCH_SIZES="30"     only the 30 MB file (default "30 300")
+#   BENCH_SIZES="30"     only the 30 MB file (default "30 300"; 1000: a ~1 GB feed, make bench-large)
+#   BENCH_CHECK=FILE     compare each case's ratio to tokens and its peak RSS with those recorded in
+#                        FILE (bench/ratios.json); exit 1 on a regression (make bench-check)
+#   BENCH_CHECK_UPDATE=1 record the figures measured in BENCH_CHECK instead
+#   BENCH_TOLERANCE=1.3  how much worse than recorded still passes
 #   BENCH_RUNS=3         runs per case; the fastest counts (default 1)
 #   BENCH_CASES=...      cases to run (default: all; `go run ./bench list`)
 #   BENCH_PROFILE=DIR    write a CPU profile of each import case into DIR (go tool pprof DIR/CASE.pprof)
@@ -67,7 +71,8 @@ for size in $sizes; do
 	case $size in
 	30) persons=15000 groups=2000 ;;    # ~32 MB, ~147,000 memberships
 	300) persons=150000 groups=20000 ;; # ~317 MB, ~1,470,000 memberships
-	*) echo "bench.sh: BENCH_SIZES: unknown size $size (30 or 300)" >&2; exit 2 ;;
+	1000) persons=480000 groups=64000 ;; # ~1 GB, ~4,700,000 memberships (make bench-large)
+	*) echo "bench.sh: BENCH_SIZES: unknown size $size (30, 300 or 1000)" >&2; exit 2 ;;
 	esac
 	f="$tmp/feed-${size}MB.xml"
 	"$tmp/feedgen" -persons "$persons" -groups "$groups" -members 75 -seed 1 -o "$f"
@@ -78,7 +83,12 @@ for size in $sizes; do
 done
 
 if [[ -n $cases ]]; then
-	"$tmp/bench" table -runs "${BENCH_RUNS:-1}" -cases "$cases" "${files[@]}"
+	check=()
+	if [[ -n ${BENCH_CHECK:-} ]]; then
+		check=(-check "$(realpath "$BENCH_CHECK")" -tolerance "${BENCH_TOLERANCE:-1.3}")
+		[[ ${BENCH_CHECK_UPDATE:-0} == 1 ]] && check+=(-update)
+	fi
+	"$tmp/bench" table -runs "${BENCH_RUNS:-1}" -cases "$cases" "${check[@]}" "${files[@]}"
 fi
 if [[ $queue_night == 1 ]]; then
 	go build -o "$tmp/imsfeed" ./cmd/imsfeed

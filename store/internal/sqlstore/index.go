@@ -17,7 +17,7 @@ import (
 
 // The compact state index (issue 18). What the diff needs of a tenant's persons and
 // memberships (keys, content hash, trashed / manual / member type, a person's name) is kept
-// packed in indexBuckets rows of bytes beside the rows themselves, so an import reads a few
+// packed in at most indexBuckets rows of bytes beside the rows themselves, so an import reads a few
 // hundred values instead of every row. Groups are few and carry their parents: they are
 // always read from their rows.
 //
@@ -29,19 +29,28 @@ import (
 // never wrong; the next import then reads the rows and rebuilds it. CheckIndex compares the
 // index with the rows and can rebuild it (`imsfeed check`).
 
-// indexBuckets is how many buckets a tenant's index has at most. Persons go by their key,
-// memberships by their group's key, so a live request rewrites one or two small buckets.
-// Changing it needs a migration that sets every index_version to -1.
-const indexBuckets = 256
+// hashBuckets is how many buckets persons, and apart from them memberships, spread over:
+// persons by their key into 0..255, memberships by their group's key into 256..511. A live
+// request rewrites one or two small buckets, and a night that renames persons touches no
+// membership bucket. Changing the layout needs a new indexFormat.
+const hashBuckets = 256
 
-// indexFormat is the first byte of every bucket.
-const indexFormat = 1
+// indexBuckets is how many buckets a tenant's index has at most.
+const indexBuckets = 2 * hashBuckets
 
-func bucketOf(key string) int {
+// indexFormat is the first byte of every bucket. A bucket of another format is unreadable:
+// the index is then stale and rebuilt from the rows.
+const indexFormat = 2
+
+func hashOf(key string) int {
 	h := fnv.New32a()
 	h.Write([]byte(key))
-	return int(h.Sum32() % indexBuckets)
+	return int(h.Sum32() % hashBuckets)
 }
+
+// personBucket is the bucket of a person's key; memberBucket that of a membership's group.
+func personBucket(key string) int   { return hashOf(key) }
+func memberBucket(group string) int { return hashBuckets + hashOf(group) }
 
 // bucket is one decoded bucket: the persons and the memberships whose keys fall in it. The
 // diff's scratch fields (Seen, SeenLine) are always zero here.
@@ -70,9 +79,9 @@ func (bs *buckets) at(n int) *bucket {
 	return b
 }
 
-func (bs *buckets) person(key string) *bucket { return bs.at(bucketOf(key)) }
+func (bs *buckets) person(key string) *bucket { return bs.at(personBucket(key)) }
 func (bs *buckets) membership(k record.MembershipKey) *bucket {
-	return bs.at(bucketOf(k.Group))
+	return bs.at(memberBucket(k.Group))
 }
 
 // Flag bits of an entry.
@@ -251,14 +260,16 @@ func (d *indexDecoder) decode(data []byte, person func(string, change.PersonStat
 	return d.err
 }
 
-// count reads how many persons and memberships a bucket holds from its header.
+// count reads how many persons and memberships a bucket holds from its header (its first
+// bytes are enough).
 func (d *indexDecoder) count(data []byte) (persons, members int, err error) {
 	if len(data) == 0 || data[0] != indexFormat {
 		return 0, 0, errIndexFormat
 	}
 	d.data, d.err = data[1:], nil
 	p, m := d.uvarint(), d.uvarint()
-	if d.err != nil || p > uint64(len(data)) || m > uint64(len(data)) {
+	// Each entry takes at least 18 bytes: a count beyond what a bucket could hold is damage.
+	if d.err != nil || p > 1<<28 || m > 1<<28 {
 		return 0, 0, errIndexFormat
 	}
 	return int(p), int(m), nil
@@ -375,13 +386,13 @@ func (c *Core) editIndex(ctx context.Context, tx *sql.Tx, tenant string, from, t
 func planBuckets(p *change.Plan) map[int]bool {
 	nums := map[int]bool{}
 	for i := range p.Persons {
-		nums[bucketOf(p.Persons[i].Person.Key)] = true
+		nums[personBucket(p.Persons[i].Person.Key)] = true
 		if len(nums) == indexBuckets {
 			return nil
 		}
 	}
 	for i := range p.Memberships {
-		nums[bucketOf(p.Memberships[i].Membership.Group)] = true
+		nums[memberBucket(p.Memberships[i].Membership.Group)] = true
 		if len(nums) == indexBuckets {
 			return nil
 		}
@@ -544,16 +555,16 @@ func compareIndex(r *store.IndexReport, want, got *buckets) {
 		ps, ms := map[string]change.PersonState{}, map[record.MembershipKey]change.MembershipState{}
 		for n, b := range bs.m {
 			for k, p := range b.persons {
-				if bucketOf(k) != n {
+				if personBucket(k) != n {
 					r.Different++
-					example("person", k, fmt.Sprintf("in bucket %d, not %d", n, bucketOf(k)))
+					example("person", k, fmt.Sprintf("in bucket %d, not %d", n, personBucket(k)))
 				}
 				ps[k] = p
 			}
 			for k, m := range b.members {
-				if bucketOf(k.Group) != n {
+				if memberBucket(k.Group) != n {
 					r.Different++
-					example("membership", k.String(), fmt.Sprintf("in bucket %d, not %d", n, bucketOf(k.Group)))
+					example("membership", k.String(), fmt.Sprintf("in bucket %d, not %d", n, memberBucket(k.Group)))
 				}
 				ms[k] = m
 			}

@@ -145,43 +145,50 @@ func (c *Core) loadMemberships(ctx context.Context, tx *sql.Tx, st *change.State
 	return closeRows(rows)
 }
 
-// decodeIndex fills st's persons and memberships from the tenant's state index. The buckets are
-// read first, so that the maps are made at their final size.
+// decodeIndex fills st's persons and memberships from the tenant's state index. The buckets'
+// headers are read first, so that the maps are made at their final size (a map that grows
+// holds its old and new tables at once), then each bucket is decoded straight from the row.
 func (c *Core) decodeIndex(ctx context.Context, tx *sql.Tx, st *change.State, intern map[string]string) error {
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ?`), st.Tenant)
+	d := indexDecoder{intern: intern}
+	var persons, members int
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT substr(data, 1, 21) FROM state_index WHERE tenant = ?`), st.Tenant)
 	if err != nil {
 		return err
 	}
-	var data [][]byte
 	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
+		var head sql.RawBytes
+		if err := rows.Scan(&head); err != nil {
 			rows.Close()
 			return err
 		}
-		data = append(data, b)
-	}
-	if err := closeRows(rows); err != nil {
-		return err
-	}
-	d := indexDecoder{intern: intern}
-	var persons, members int
-	for _, b := range data {
-		p, m, err := d.count(b)
+		p, m, err := d.count(head)
 		if err != nil {
+			rows.Close()
 			return err
 		}
 		persons, members = persons+p, members+m
 	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
 	st.Persons = make(map[string]change.PersonState, persons)
 	st.Memberships = make(map[record.MembershipKey]change.MembershipState, members)
-	for i, b := range data {
-		err := d.decode(b, func(k string, p change.PersonState) { st.Persons[k] = p },
-			func(k record.MembershipKey, m change.MembershipState) { st.Memberships[k] = m })
-		if err != nil {
+	rows, err = tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ?`), st.Tenant)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var data sql.RawBytes
+		if err := rows.Scan(&data); err != nil {
+			rows.Close()
 			return err
 		}
-		data[i] = nil
+		err := d.decode(data, func(k string, p change.PersonState) { st.Persons[k] = p },
+			func(k record.MembershipKey, m change.MembershipState) { st.Memberships[k] = m })
+		if err != nil {
+			rows.Close()
+			return err
+		}
 	}
-	return nil
+	return closeRows(rows)
 }

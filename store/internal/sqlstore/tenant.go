@@ -149,7 +149,7 @@ func personBuckets(keys []string, edit func(*change.PersonState) bool) map[int]b
 	nums := map[int]bool{}
 	if edit != nil {
 		for _, k := range keys {
-			nums[bucketOf(k)] = true
+			nums[personBucket(k)] = true
 		}
 	}
 	return nums
@@ -261,7 +261,7 @@ ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET origin = 'manual
 		// The state version stays (the import never touches a manual membership); the index
 		// entry changes as the row did.
 		k := record.MembershipKey{Group: m.Group, Member: m.Member, Role: role}
-		return c.editIndex(ctx, tx, tenant, v, v, map[int]bool{bucketOf(k.Group): true}, func(bs *buckets) {
+		return c.editIndex(ctx, tx, tenant, v, v, map[int]bool{memberBucket(k.Group): true}, func(bs *buckets) {
 			b := bs.membership(k)
 			st, ok := b.members[k]
 			if !ok {
