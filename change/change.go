@@ -82,6 +82,14 @@ type Membership struct {
 	Cascade bool `json:"cascade,omitempty"`
 }
 
+// Relation is one change to a relation between persons. For Delete only the key is set.
+type Relation struct {
+	Op       Op              `json:"op"`
+	Relation record.Relation `json:"relation"`
+	// Cascade marks a delete caused by one of its persons going to the trash can.
+	Cascade bool `json:"cascade,omitempty"`
+}
+
 // Notice kinds for the attention section of the status mail.
 const (
 	NoticeReappearedCourse = "reappeared-archived-course"
@@ -117,7 +125,11 @@ type Counts struct {
 	Persons     TypeCounts `json:"persons"`
 	Groups      TypeCounts `json:"groups"`
 	Memberships TypeCounts `json:"memberships"`
+	Relations   TypeCounts `json:"relations"`
 }
+
+// PerType is one number per record type, indexed by record.Type.
+type PerType = [record.NumTypes]int
 
 // Of returns the counts of one type.
 func (c *Counts) Of(t record.Type) *TypeCounts {
@@ -126,6 +138,8 @@ func (c *Counts) Of(t record.Type) *TypeCounts {
 		return &c.Persons
 	case record.Groups:
 		return &c.Groups
+	case record.Relations:
+		return &c.Relations
 	default:
 		return &c.Memberships
 	}
@@ -140,6 +154,7 @@ type Plan struct {
 	Persons     []Person     `json:"persons"`
 	Groups      []Group      `json:"groups"`
 	Memberships []Membership `json:"memberships"`
+	Relations   []Relation   `json:"relations,omitempty"`
 	Attention   []Notice     `json:"attention,omitempty"`
 	Counts      Counts       `json:"counts"`
 	// Names, when set, gives the stored names of persons and groups the plan only names by key
@@ -155,7 +170,12 @@ type Names interface {
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
-	return len(p.Persons) == 0 && len(p.Groups) == 0 && len(p.Memberships) == 0
+	return len(p.Persons) == 0 && len(p.Groups) == 0 && len(p.Memberships) == 0 && len(p.Relations) == 0
+}
+
+// Changes is how many changes the plan holds, of every type.
+func (p *Plan) Changes() int {
+	return len(p.Persons) + len(p.Groups) + len(p.Memberships) + len(p.Relations)
 }
 
 // Split divides a plan into what hold-removals applies now (inserts, updates, restores) and what
@@ -185,24 +205,41 @@ func (p *Plan) Split() (now, held *Plan) {
 			now.Memberships = append(now.Memberships, c)
 		}
 	}
+	for _, c := range p.Relations {
+		if c.Op.Removal() {
+			held.Relations = append(held.Relations, c)
+		} else {
+			now.Relations = append(now.Relations, c)
+		}
+	}
 	now.Counts = Tally(now, Before(p.Counts))
 	held.Counts = Tally(held, Before(now.Counts.after()))
 	return now, held
 }
 
 func (c Counts) after() Counts {
-	return Counts{Persons: TypeCounts{Before: c.Persons.After}, Groups: TypeCounts{Before: c.Groups.After}, Memberships: TypeCounts{Before: c.Memberships.After}}
+	var out Counts
+	for _, t := range record.AllTypes {
+		out.Of(t).Before = c.Of(t).After
+	}
+	return out
 }
 
 // Before extracts the per-type Before numbers.
-func Before(c Counts) [3]int {
-	return [3]int{c.Persons.Before, c.Groups.Before, c.Memberships.Before}
+func Before(c Counts) PerType {
+	var n PerType
+	for _, t := range record.AllTypes {
+		n[t] = c.Of(t).Before
+	}
+	return n
 }
 
 // Tally counts a plan's changes on top of the given before numbers.
-func Tally(p *Plan, before [3]int) Counts {
+func Tally(p *Plan, before PerType) Counts {
 	var c Counts
-	c.Persons.Before, c.Groups.Before, c.Memberships.Before = before[0], before[1], before[2]
+	for _, t := range record.AllTypes {
+		c.Of(t).Before = before[t]
+	}
 	for _, x := range p.Persons {
 		bump(&c.Persons, x.Op)
 	}
@@ -212,7 +249,10 @@ func Tally(p *Plan, before [3]int) Counts {
 	for _, x := range p.Memberships {
 		bump(&c.Memberships, x.Op)
 	}
-	for _, t := range record.Types {
+	for _, x := range p.Relations {
+		bump(&c.Relations, x.Op)
+	}
+	for _, t := range record.AllTypes {
 		tc := c.Of(t)
 		tc.After = tc.Before + tc.Inserted + tc.Restored - tc.Deleted - tc.Archived
 	}
@@ -267,14 +307,22 @@ type MembershipState struct {
 	SeenLine int32 // as in PersonState
 }
 
+// RelationState is what the diff needs of a stored relation.
+type RelationState struct {
+	Hash     record.Hash
+	Seen     bool  // the diff's scratch mark, as in PersonState
+	SeenLine int32 // as in PersonState
+}
+
 // State is a tenant's stored state as the diff reads it: every person (active and trashed),
-// every group (active and archived) and every membership (synced and manual).
+// every group (active and archived), every membership (synced and manual) and every relation.
 type State struct {
 	Tenant      string
 	Version     int64
 	Persons     map[string]PersonState
 	Groups      map[string]GroupState
 	Memberships map[record.MembershipKey]MembershipState
+	Relations   map[record.RelationKey]RelationState
 }
 
 // PersonName is the stored name of a person, "" when there is none.
@@ -290,13 +338,14 @@ func NewState(tenant string) *State {
 		Persons:     map[string]PersonState{},
 		Groups:      map[string]GroupState{},
 		Memberships: map[record.MembershipKey]MembershipState{},
+		Relations:   map[record.RelationKey]RelationState{},
 	}
 }
 
 // Active returns the counts of active synced objects per type: the "before" numbers and the
 // safety filter's base.
-func (s *State) Active() [3]int {
-	var n [3]int
+func (s *State) Active() PerType {
+	var n PerType
 	for _, p := range s.Persons {
 		if !p.Trashed {
 			n[record.Persons]++
@@ -312,6 +361,7 @@ func (s *State) Active() [3]int {
 			n[record.Memberships]++
 		}
 	}
+	n[record.Relations] = len(s.Relations)
 	return n
 }
 

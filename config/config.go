@@ -104,7 +104,9 @@ type Tenant struct {
 	// SchoolYear puts courses under the current school year's node; `imsfeed rollover` moves on.
 	SchoolYear *SchoolYear   `yaml:"school_year"`
 	Safety     safety.Policy `yaml:"safety"`
-	// Mappings map vendor extensions to attributes: type → name → XPath on the record.
+	// Mappings map vendor extensions to attributes: type → name → XPath on the record. Under
+	// "relations", the name is a relation type and the XPath, on each person, selects the
+	// related persons' keys.
 	Mappings map[string]map[string]string `yaml:"mappings"`
 	// Paused skips every run (recorded as skipped with the reason).
 	Paused bool `yaml:"paused"`
@@ -388,7 +390,7 @@ func (c *Config) Validate() error {
 		}
 		for typ, m := range t.Mappings {
 			if _, ok := recordType(typ); !ok {
-				bad("%s: mappings.%s: must be persons, groups or memberships", key("mappings"), typ)
+				bad("%s: mappings.%s: must be persons, groups, memberships or relations", key("mappings"), typ)
 			}
 			for name, xp := range m {
 				if strings.TrimSpace(xp) == "" {
@@ -436,7 +438,7 @@ func (c *Config) Validate() error {
 }
 
 func recordType(s string) (record.Type, bool) {
-	for _, t := range record.Types {
+	for _, t := range record.AllTypes {
 		if t.String() == s {
 			return t, true
 		}
@@ -469,7 +471,7 @@ func (c *Config) Tenant(id string) (*Tenant, error) {
 // ReaderMappings turns the tenant's mappings into the reader's form, in a stable order.
 func (t *Tenant) ReaderMappings() []ims.Mapping {
 	var out []ims.Mapping
-	for _, rt := range record.Types {
+	for _, rt := range record.AllTypes {
 		m := t.Mappings[rt.String()]
 		names := make([]string, 0, len(m))
 		for n := range m {

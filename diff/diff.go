@@ -1,5 +1,5 @@
 // Package diff works out what tonight's file changes in a tenant's state: inserts, updates,
-// deletes, restores and archivals of persons, groups and memberships. It is pure: records and the
+// deletes, restores and archivals of persons, groups, memberships and relations between persons. It is pure: records and the
 // stored state in, a change.Plan out; no I/O, no clock.
 //
 // A Differ is fed records one at a time as the reader streams them (it satisfies the reader's
@@ -57,7 +57,7 @@ type Finish struct {
 type Differ struct {
 	st     *change.State
 	opts   Options
-	before [3]int
+	before change.PerType
 
 	persons     map[string]*record.Person // changed persons, by key
 	personOrder []string                  // their keys in file order (each once)
@@ -72,6 +72,12 @@ type Differ struct {
 	changedOrder []record.MembershipKey
 	fresh        newMemberships
 	memberGone   map[record.MembershipKey]int32 // recstatus 3 or status 0, with its line
+	// Relations are few (a pupil's carers): stored ones that changed, and new ones, by key
+	// with their file order.
+	relChanged      map[record.RelationKey]*record.Relation
+	relChangedOrder []record.RelationKey
+	relFresh        map[record.RelationKey]*record.Relation
+	relFreshOrder   []record.RelationKey
 
 	warnings []record.Warning
 	notices  []change.Notice
@@ -82,13 +88,13 @@ type Differ struct {
 	dup  *DuplicateError
 	dups int
 	// skipped counts, per type, the records Finish skipped as unusable (see Skipped).
-	skipped [3]int
+	skipped change.PerType
 }
 
 // Skipped returns, per record type, how many records Finish skipped with a warning (a
 // membership whose group or member is unknown or going, a group in a hierarchy cycle). The
 // reader's own skips are not included.
-func (d *Differ) Skipped() [3]int { return d.skipped }
+func (d *Differ) Skipped() change.PerType { return d.skipped }
 
 // DuplicateError is a snapshot that lists one key of a type twice: the run fails, nothing
 // changes. The diff finds duplicates with the per-key marks it keeps anyway, so the reader
@@ -138,6 +144,8 @@ func New(st *change.State, opts Options) *Differ {
 		changed:      map[record.MembershipKey]*record.Membership{},
 		fresh:        newNewMemberships(),
 		memberGone:   map[record.MembershipKey]int32{},
+		relChanged:   map[record.RelationKey]*record.Relation{},
+		relFresh:     map[record.RelationKey]*record.Relation{},
 		archivedSeen: map[string]int{},
 	}
 }
@@ -248,6 +256,33 @@ func (d *Differ) Membership(m *record.Membership) error {
 		return nil
 	}
 	d.fresh.add(m)
+	return nil
+}
+
+// Relation takes one relation a person's record names. Relations have no recstatus of their
+// own: a person going takes its relations with it (Finish cascades them), and in a snapshot a
+// stored relation that no person's record names any more is gone.
+func (d *Differ) Relation(r *record.Relation) error {
+	k := r.RelationKey
+	if st, ok := d.st.Relations[k]; ok {
+		if !st.Seen {
+			st.Seen, st.SeenLine = true, line32(r.Pos)
+			d.st.Relations[k] = st
+		}
+		if st.Hash == r.Hash {
+			delete(d.relChanged, k)
+			return nil
+		}
+		if _, again := d.relChanged[k]; !again {
+			d.relChangedOrder = append(d.relChangedOrder, k)
+		}
+		d.relChanged[k] = r
+		return nil
+	}
+	if _, again := d.relFresh[k]; !again {
+		d.relFreshOrder = append(d.relFreshOrder, k)
+	}
+	d.relFresh[k] = r
 	return nil
 }
 
@@ -435,12 +470,82 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	}
 	memberChanges = append(memberChanges, removals...)
 
+	relationChanges := d.relations(snapshot, keep, trashed, personActiveAfter)
+
 	d.notices = append(d.notices, keep.keptNotices(d.st)...)
 
-	plan.Persons, plan.Groups, plan.Memberships = personChanges, groupChanges, memberChanges
+	plan.Persons, plan.Groups, plan.Memberships, plan.Relations = personChanges, groupChanges, memberChanges, relationChanges
 	plan.Attention = d.notices
 	plan.Counts = change.Tally(plan, d.before)
 	return plan, d.warnings, nil
+}
+
+// relations decides the relation changes once the persons' fate is known: updates and inserts
+// in file order (a relation naming a person who is not active after the run is skipped with a
+// warning; its stored counterpart, if any, is kept), then removals: every relation of a person
+// going to the trash can, either way (a cascade), and in a snapshot every stored relation the
+// file no longer names, unless a skipped record may have named it.
+func (d *Differ) relations(snapshot bool, keep *keepSet, trashed map[string]bool, personActive func(string) bool) []change.Relation {
+	var out []change.Relation
+	add := func(op change.Op, r *record.Relation) {
+		if trashed[r.Person] || trashed[r.Related] || !d.relationValid(r, personActive) {
+			return
+		}
+		out = append(out, change.Relation{Op: op, Relation: *r})
+	}
+	for _, k := range d.relChangedOrder {
+		if r, ok := d.relChanged[k]; ok {
+			add(change.Update, r)
+		}
+	}
+	for _, k := range d.relFreshOrder {
+		add(change.Insert, d.relFresh[k])
+	}
+	var removals []change.Relation
+	for k, st := range d.st.Relations {
+		switch {
+		case trashed[k.Person] || trashed[k.Related]:
+			removals = append(removals, change.Relation{Op: change.Delete, Relation: record.Relation{RelationKey: k}, Cascade: true})
+		case snapshot && !st.Seen && !keep.relation(k):
+			removals = append(removals, change.Relation{Op: change.Delete, Relation: record.Relation{RelationKey: k}})
+		}
+	}
+	sort.Slice(removals, func(i, j int) bool {
+		a, b := removals[i].Relation.RelationKey, removals[j].Relation.RelationKey
+		if a.Person != b.Person {
+			return a.Person < b.Person
+		}
+		if a.Related != b.Related {
+			return a.Related < b.Related
+		}
+		return a.Type < b.Type
+	})
+	return append(out, removals...)
+}
+
+func (d *Differ) relationValid(r *record.Relation, personActive func(string) bool) bool {
+	for _, p := range [...]struct{ key, what string }{{r.Person, "person"}, {r.Related, "related person"}} {
+		if personActive(p.key) {
+			continue
+		}
+		var msg string
+		st, known := d.st.Persons[p.key]
+		switch {
+		case known && st.Trashed:
+			msg = fmt.Sprintf("%s %q is in the trash can and not in the file; relation skipped", p.what, p.key)
+		case known || d.persons[p.key] != nil:
+			msg = fmt.Sprintf("%s %q is removed by this import; relation skipped", p.what, p.key)
+		default:
+			msg = fmt.Sprintf("%s %q is unknown to both the file and the store; relation skipped", p.what, p.key)
+		}
+		if _, stored := d.st.Relations[r.RelationKey]; stored {
+			msg += ", stored relation kept"
+		}
+		d.skipped[record.Relations]++
+		d.warnings = append(d.warnings, record.Warning{Line: r.Pos.Line, Column: r.Pos.Column, Key: r.RelationKey.String(), Message: msg, Kind: record.WarnSkipped})
+		return false
+	}
+	return true
 }
 
 func membershipRemoval(k record.MembershipKey, groupOp change.Op) change.Membership {
@@ -608,13 +713,14 @@ type keepSet struct {
 	pairs           map[[2]string]bool // (group, member) of a membership with an unreadable role
 	memberships     map[record.MembershipKey]bool
 	groupMembers    map[string]bool // groups whose memberships are all kept
+	relationsOf     map[string]bool // persons whose stored relations are all kept
 	skipped         []Skipped
 	empty           []string
 }
 
 func newKeepSet(f Finish) *keepSet {
 	k := &keepSet{persons: map[string]bool{}, groups: map[string]bool{}, pairs: map[[2]string]bool{},
-		memberships: map[record.MembershipKey]bool{}, groupMembers: map[string]bool{}, skipped: f.Skipped, empty: f.EmptyMemberships}
+		memberships: map[record.MembershipKey]bool{}, groupMembers: map[string]bool{}, relationsOf: map[string]bool{}, skipped: f.Skipped, empty: f.EmptyMemberships}
 	for _, s := range f.Skipped {
 		switch s.Type {
 		case record.Persons:
@@ -632,6 +738,10 @@ func newKeepSet(f Finish) *keepSet {
 			} else if s.Group != "" {
 				k.groupMembers[s.Group] = true
 			}
+		case record.Relations:
+			if s.Key != "" {
+				k.relationsOf[s.Key] = true
+			}
 		}
 	}
 	for _, g := range f.EmptyMemberships {
@@ -642,6 +752,9 @@ func newKeepSet(f Finish) *keepSet {
 
 func (k *keepSet) person(key string) bool { return k.persons[key] }
 func (k *keepSet) group(key string) bool  { return k.groups[key] }
+func (k *keepSet) relation(r record.RelationKey) bool {
+	return k.persons[r.Person] || k.relationsOf[r.Person]
+}
 func (k *keepSet) membership(m record.MembershipKey) bool {
 	return k.memberships[m] || k.groupMembers[m.Group] || k.pairs[[2]string{m.Group, m.Member}] || k.persons[m.Member]
 }

@@ -16,6 +16,7 @@ type feed struct {
 	persons     []*record.Person
 	groups      []*record.Group
 	memberships []*record.Membership
+	relations   []*record.Relation
 }
 
 func person(key, name string) *record.Person {
@@ -57,6 +58,11 @@ func run(t *testing.T, st *change.State, f feed, fin Finish) (*change.Plan, []re
 			t.Fatal(err)
 		}
 	}
+	for _, r := range f.relations {
+		if err := d.Relation(r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	plan, w, err := d.Finish(fin)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +85,18 @@ func apply(st *change.State, p *change.Plan) *change.State {
 	for k, v := range st.Memberships {
 		v.Seen = false
 		out.Memberships[k] = v
+	}
+	for k, v := range st.Relations {
+		v.Seen = false
+		out.Relations[k] = v
+	}
+	for _, c := range p.Relations {
+		switch c.Op {
+		case change.Insert, change.Update:
+			out.Relations[c.Relation.RelationKey] = change.RelationState{Hash: c.Relation.Hash}
+		case change.Delete:
+			delete(out.Relations, c.Relation.RelationKey)
+		}
 	}
 	for _, c := range p.Persons {
 		switch c.Op {
@@ -152,6 +170,11 @@ func without(f feed, drop func(key string) bool) feed {
 	for _, m := range f.memberships {
 		if !drop(m.Group) && !drop(m.Member) {
 			out.memberships = append(out.memberships, m)
+		}
+	}
+	for _, r := range f.relations {
+		if !drop(r.Person) { // a relation is part of its person's record
+			out.relations = append(out.relations, r)
 		}
 	}
 	return out

@@ -205,8 +205,8 @@ const windowRuns = 500
 // oldest of those runs that removed some (so an initial load inside the window is no base of
 // 0). An approved run ends the walk: an operator accepted the state after it, so only later
 // removals count.
-func (im *Importer) window(ctx context.Context, tenant string, days int) ([3]safety.Earlier, error) {
-	var out [3]safety.Earlier
+func (im *Importer) window(ctx context.Context, tenant string, days int) ([record.NumTypes]safety.Earlier, error) {
+	var out [record.NumTypes]safety.Earlier
 	since := im.now().Add(-time.Duration(days) * 24 * time.Hour)
 	done, err := im.store.ListRuns(ctx, store.ListRunsParams{Tenant: tenant, Status: []runs.Status{runs.Completed}, Limit: windowRuns})
 	if err != nil {
@@ -220,7 +220,7 @@ func (im *Importer) window(ctx context.Context, tenant string, days int) ([3]saf
 			break
 		}
 		c := safety.CountsFrom(r.Counts)
-		for _, t := range record.Types {
+		for _, t := range record.AllTypes {
 			if c[t].Deletes > 0 {
 				out[t].Deletes += c[t].Deletes
 				out[t].Base = c[t].Base
@@ -290,7 +290,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 			res.Properties.DataSource, t.ID, t.DataSource)}
 	}
 	run.Mode = string(res.Mode)
-	if res.Mode == ims.ModeEvent && res.Counts == [3]int{} && len(res.Skipped) == 0 {
+	if res.Mode == ims.ModeEvent && res.Counts == [record.NumTypes]int{} && len(res.Skipped) == 0 {
 		run.Reason = EmptyDelta
 	}
 	fin := diff.Finish{Mode: diff.Mode(res.Mode), EmptyMemberships: res.EmptyMemberships}

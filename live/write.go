@@ -367,7 +367,7 @@ func (s *Service) checkRemovals(ctx context.Context, l store.Live, t *Tenant, no
 	}
 	active := [3]int{status.Persons.Active, status.Groups.Active, status.Memberships.Synced}
 	var c safety.Counts
-	for i := range c {
+	for i := range active {
 		c[i].Base = active[i] + done[i]
 		c[i].Deletes = done[i] + now[i]
 	}

@@ -46,7 +46,7 @@ func smallPlan() *change.Plan {
 		change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: record.MembershipKey{Group: "C-ART-7B", Member: "P0007", Role: "02"}}},
 		change.Membership{Op: change.Manualize, Membership: record.Membership{MembershipKey: record.MembershipKey{Group: "C-HIST-6A", Member: "P0008", Role: "02"}}},
 	)
-	p.Counts = change.Tally(p, [3]int{60, 8, 200})
+	p.Counts = change.Tally(p, [4]int{60, 8, 200})
 	return p
 }
 
@@ -56,7 +56,7 @@ func bigDeletePlan() *change.Plan {
 	for i := 0; i < 15; i++ {
 		p.Persons = append(p.Persons, change.Person{Op: change.Delete, Person: record.Person{Key: fmt.Sprintf("P%04d", 100+i), Name: fmt.Sprintf("Leaver %d", i)}})
 	}
-	p.Counts = change.Tally(p, [3]int{60, 8, 200})
+	p.Counts = change.Tally(p, [4]int{60, 8, 200})
 	return p
 }
 

@@ -44,7 +44,7 @@ func FuzzRender(f *testing.F) {
 			Groups:      []change.Group{{Op: change.Archive, Group: record.Group{Key: key, Name: name}, Course: true}},
 			Memberships: []change.Membership{{Op: change.Delete, Membership: record.Membership{MembershipKey: record.MembershipKey{Group: key, Member: pname, Role: "01"}}}},
 		}
-		plan.Counts = change.Tally(plan, [3]int{n & 0xffff, line & 0xffff, 5})
+		plan.Counts = change.Tally(plan, [4]int{n & 0xffff, line & 0xffff, 5})
 		r, err := Render(Message{Run: run, Plan: plan, Tenant: Tenant{ID: tenant, Name: name, Subscribers: []string{"it@example.org"}},
 			ApproveCommand: "imsfeed approve 17 --by NAME", RejectCommand: "imsfeed reject 17 --by NAME"})
 		if err != nil {

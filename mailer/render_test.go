@@ -267,7 +267,7 @@ func BenchmarkRenderLargePlan(b *testing.B) {
 		p.Persons = append(p.Persons, change.Person{Op: change.Insert, Person: record.Person{Key: fmt.Sprintf("P%06d", i), Name: fmt.Sprintf("Given%d Family%d", i, i)}})
 		p.Memberships = append(p.Memberships, change.Membership{Op: change.Insert, Membership: record.Membership{MembershipKey: record.MembershipKey{Group: "G1", Member: fmt.Sprintf("P%06d", i), Role: "01"}}})
 	}
-	p.Counts = change.Tally(p, [3]int{})
+	p.Counts = change.Tally(p, [4]int{})
 	run := baseRun(runs.Completed)
 	run.Counts = p.Counts
 	msg := Message{Run: run, Plan: p, Tenant: northside}

@@ -1,5 +1,5 @@
-// Package record holds the typed records read from an IMS Enterprise 1.1 file: persons, groups
-// and memberships, with their keys and content hashes. It is a leaf: it imports nothing of ours,
+// Package record holds the typed records read from an IMS Enterprise 1.1 file: persons, groups,
+// memberships and relations between persons, with their keys and content hashes. It is a leaf: it imports nothing of ours,
 // so the reader, the diff, the stores and the mailer can all share it.
 package record
 
@@ -11,17 +11,26 @@ import (
 	"strings"
 )
 
-// Type is one of the three kinds of record. Its String form is the JSON and config name.
+// Type is one of the kinds of record. Its String form is the JSON and config name.
 type Type int
 
 const (
 	Persons Type = iota
 	Groups
 	Memberships
+	// Relations are between two persons (a pupil's carers and mentors), read from a person's
+	// extension; no IMS Enterprise element of their own.
+	Relations
 )
 
-// Types lists the kinds in report order.
+// NumTypes is how many kinds there are: the length of arrays indexed by Type.
+const NumTypes = 4
+
+// Types lists the three IMS Enterprise kinds in report order (the live channel's objects).
 var Types = [...]Type{Persons, Groups, Memberships}
+
+// AllTypes lists every kind a run reads, counts and guards, in report order.
+var AllTypes = [...]Type{Persons, Groups, Memberships, Relations}
 
 func (t Type) String() string {
 	switch t {
@@ -31,6 +40,8 @@ func (t Type) String() string {
 		return "groups"
 	case Memberships:
 		return "memberships"
+	case Relations:
+		return "relations"
 	}
 	return "unknown"
 }
@@ -316,6 +327,37 @@ func (m *Membership) ComputeHash() {
 	}
 	h.attrs(m.Attrs)
 	m.Hash = h.sum()
+}
+
+// RelationKey identifies a relation: the person whose record names it, the related person and
+// the relation's type, a word from the file ("guardian", "nextOfKin", "mentor", ...). A pupil
+// with two guardians has two relations.
+type RelationKey struct {
+	Person  string `json:"person"`
+	Related string `json:"related"`
+	Type    string `json:"type"`
+}
+
+func (k RelationKey) String() string { return k.Person + "/" + k.Related + "/" + k.Type }
+
+// Relation is one relation a person's record names (the PIFU-IMS pifu_hasContactPerson, or a
+// tenant mapping). Its content is its attributes (e.g. "source", the related sourcedid's).
+type Relation struct {
+	Pos Pos `json:"-"`
+	RelationKey
+	Attrs Attrs `json:"attrs,omitempty"`
+	Hash  Hash  `json:"hash"`
+}
+
+// ComputeHash sets r.Hash from the stored fields. Attrs must be sorted.
+func (r *Relation) ComputeHash() {
+	h := hasher{buf: make([]byte, 0, 128)}
+	h.add("relation")
+	h.add(r.Person)
+	h.add(r.Related)
+	h.add(r.Type)
+	h.attrs(r.Attrs)
+	r.Hash = h.sum()
 }
 
 // Gone reports whether the record says it is deleted (recstatus 3) or, for memberships,

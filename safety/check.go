@@ -35,7 +35,7 @@ import (
 // fields nil never trips.
 func Check(c Counts, p Policy) Verdict {
 	v := Verdict{Passed: true, Tripped: []Trip{}}
-	for _, t := range record.Types {
+	for _, t := range record.AllTypes {
 		tc := c[t]
 		tp := p.Types[t]
 		minChanges := p.MinChanges
@@ -146,10 +146,11 @@ func (tp *TypePolicy) limit(op Op) *Limit {
 // CountsFrom maps a run's counts to the filter's input. Base is the active count before the
 // run; restores count as inserts; archivals count as deletes for persons and groups. For
 // memberships, Archived counts synced memberships turned manual by a course archival: they are
-// kept, so they are not deletes. Cascaded membership removals are already in Deleted.
+// kept, so they are not deletes. Cascaded membership and relation removals are already in
+// Deleted.
 func CountsFrom(c change.Counts) Counts {
 	var out Counts
-	for _, t := range record.Types {
+	for _, t := range record.AllTypes {
 		tc := c.Of(t)
 		del := tc.Deleted + tc.Archived
 		if t == record.Memberships {
@@ -163,7 +164,7 @@ func CountsFrom(c change.Counts) Counts {
 // DefaultPolicy is the policy of a tenant whose config says nothing about safety: changes below
 // 25 objects of a kind never hold; above that, more than 20% new persons or groups (25% new
 // memberships), 50% updated, or 10% removed (in one night, or within 7 days) holds the whole
-// run for an operator; removing more than half of a type holds however few it is. An initial
+// run for an operator (relations are limited as memberships are); removing more than half of a type holds however few it is. An initial
 // load passes.
 func DefaultPolicy() Policy {
 	return Policy{
@@ -171,10 +172,11 @@ func DefaultPolicy() Policy {
 		OnTrip:     Stop,
 		WindowDays: DefaultWindowDays,
 		MaxSkipped: pct(1),
-		Types: [3]TypePolicy{
+		Types: [record.NumTypes]TypePolicy{
 			record.Persons:     {Inserts: pct(20), Updates: pct(50), Deletes: pct(10)},
 			record.Groups:      {Inserts: pct(20), Updates: pct(50), Deletes: pct(10)},
 			record.Memberships: {Inserts: pct(25), Updates: pct(50), Deletes: pct(10)},
+			record.Relations:   {Inserts: pct(25), Updates: pct(50), Deletes: pct(10)},
 		},
 	}
 }
@@ -198,9 +200,9 @@ func (s SkippedTrip) String() string {
 // CheckSkipped applies max_skipped: per type, at most MaxCount skipped records, and at most
 // MaxPercent of the type's records in the file but never fewer than MinSkipped. A file that
 // is mostly bad is a broken export, not a night with a few bad records: its run must fail.
-func CheckSkipped(skipped, records [3]int, l Limit) []SkippedTrip {
+func CheckSkipped(skipped, records [record.NumTypes]int, l Limit) []SkippedTrip {
 	var out []SkippedTrip
-	for _, t := range record.Types {
+	for _, t := range record.AllTypes {
 		limit := math.MaxInt
 		if l.MaxCount != nil {
 			limit = *l.MaxCount
@@ -241,7 +243,7 @@ func (p Policy) Validate() error {
 	if p.OnTrip != Stop && p.OnTrip != HoldRemovals {
 		return fmt.Errorf("safety.on_trip: %q is not %q or %q", p.OnTrip, Stop, HoldRemovals)
 	}
-	for _, t := range record.Types {
+	for _, t := range record.AllTypes {
 		tp := p.Types[t]
 		if tp.MinChanges != nil && *tp.MinChanges < 0 {
 			return fmt.Errorf("safety.%s.min_changes: %d is negative", t, *tp.MinChanges)

@@ -277,20 +277,20 @@ func TestCountsFromPlans(t *testing.T) {
 	tests := []struct {
 		name string
 		plan change.Plan
-		base [3]int
+		base [4]int
 		want []string
 	}{
-		{"mass restore from the trash is a mass insert", change.Plan{Persons: mk(300, change.Restore)}, [3]int{1000, 0, 0},
+		{"mass restore from the trash is a mass insert", change.Plan{Persons: mk(300, change.Restore)}, [4]int{1000, 0, 0},
 			[]string{"persons inserts 30.0% > 20%"}},
-		{"restores and inserts add up", change.Plan{Persons: append(mk(150, change.Restore), mk(60, change.Insert)...)}, [3]int{1000, 0, 0},
+		{"restores and inserts add up", change.Plan{Persons: append(mk(150, change.Restore), mk(60, change.Insert)...)}, [4]int{1000, 0, 0},
 			[]string{"persons inserts 21.0% > 20%"}},
-		{"trashed persons are deletes", change.Plan{Persons: mk(101, change.Delete)}, [3]int{1000, 0, 0},
+		{"trashed persons are deletes", change.Plan{Persons: mk(101, change.Delete)}, [4]int{1000, 0, 0},
 			[]string{"persons deletes 10.1% > 10%"}},
-		{"archived courses are deletes", change.Plan{Groups: groups(30, change.Archive)}, [3]int{0, 200, 0},
+		{"archived courses are deletes", change.Plan{Groups: groups(30, change.Archive)}, [4]int{0, 200, 0},
 			[]string{"groups deletes 15.0% > 10%"}},
-		{"cascaded membership removals are deletes", change.Plan{Memberships: members(120, change.Delete, true)}, [3]int{0, 0, 1000},
+		{"cascaded membership removals are deletes", change.Plan{Memberships: members(120, change.Delete, true)}, [4]int{0, 0, 1000},
 			[]string{"memberships deletes 12.0% > 10%"}},
-		{"memberships turned manual are not deletes", change.Plan{Groups: groups(5, change.Archive), Memberships: members(900, change.Manualize, false)}, [3]int{0, 200, 1000},
+		{"memberships turned manual are not deletes", change.Plan{Groups: groups(5, change.Archive), Memberships: members(900, change.Manualize, false)}, [4]int{0, 200, 1000},
 			nil},
 	}
 	for _, tc := range tests {
@@ -365,19 +365,19 @@ func TestCheckSkipped(t *testing.T) {
 	t.Parallel()
 	def := DefaultPolicy().MaxSkipped
 	P, G, M := record.Persons, record.Groups, record.Memberships
-	at := func(t record.Type, n int) [3]int { var c [3]int; c[t] = n; return c }
+	at := func(t record.Type, n int) [4]int { var c [4]int; c[t] = n; return c }
 	tests := []struct {
 		name             string
-		skipped, records [3]int
+		skipped, records [4]int
 		limit            Limit
 		want             []string
 	}{
-		{"none skipped", [3]int{}, [3]int{1000, 100, 10000}, def, nil},
+		{"none skipped", [4]int{}, [4]int{1000, 100, 10000}, def, nil},
 		{"25 of a small file pass (the floor)", at(P, 25), at(P, 40), def, nil},
 		{"26 of a small file fail", at(P, 26), at(P, 40), def, []string{"26 of 40 persons skipped as bad, over the limit of 25 (max_skipped)"}},
 		{"1% of a big file passes", at(M, 5000), at(M, 500000), def, nil},
 		{"492,000 warnings fail", at(M, 492000), at(M, 500000), def, []string{"492000 of 500000 memberships skipped as bad, over the limit of 5000 (max_skipped)"}},
-		{"each type alone", [3]int{30, 30, 30}, [3]int{10000, 100, 100000}, def, []string{"30 of 100 groups skipped as bad, over the limit of 25 (max_skipped)"}},
+		{"each type alone", [4]int{30, 30, 30}, [4]int{10000, 100, 100000}, def, []string{"30 of 100 groups skipped as bad, over the limit of 25 (max_skipped)"}},
 		{"a count limit is exact", at(G, 4), at(G, 1000), Limit{MaxCount: ptr(3)}, []string{"4 of 1000 groups skipped as bad, over the limit of 3 (max_skipped)"}},
 		{"off", at(M, 492000), at(M, 500000), Limit{}, nil},
 	}

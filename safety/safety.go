@@ -2,6 +2,8 @@
 // a verdict. It is pure: no I/O, no clock, no logging; everything it needs is in its arguments.
 package safety
 
+import "github.com/imsfeed/imsfeed/record"
+
 // Op is an operation kind the filter limits.
 type Op string
 
@@ -34,7 +36,7 @@ type Earlier struct {
 }
 
 // Counts are the filter's input, indexed by record.Type.
-type Counts [3]TypeCounts
+type Counts [record.NumTypes]TypeCounts
 
 // Of returns the counts of one operation.
 func (c TypeCounts) Of(op Op) int {
@@ -82,13 +84,13 @@ type Policy struct {
 	// WindowDays is the rolling window, in days, over which removals are limited too (0: none).
 	WindowDays int `json:"window_days"`
 	// MaxSkipped caps the records of one type a run may skip as bad (see CheckSkipped).
-	MaxSkipped Limit         `json:"max_skipped"`
-	Types      [3]TypePolicy `json:"-"` // indexed by record.Type
+	MaxSkipped Limit                       `json:"max_skipped"`
+	Types      [record.NumTypes]TypePolicy `json:"-"` // indexed by record.Type
 }
 
 // Trip is one limit crossed.
 type Trip struct {
-	Type       string   `json:"type"` // persons, groups, memberships
+	Type       string   `json:"type"` // persons, groups, memberships, relations
 	Op         Op       `json:"op"`
 	Count      int      `json:"count"`
 	Base       int      `json:"base"`

@@ -87,7 +87,7 @@ func entries(path string, n *yaml.Node, want []string, f func(key string, v *yam
 	return nil
 }
 
-var topKeys = []string{"min_changes", "hold_initial_load", "on_trip", "window", "max_skipped", "persons", "groups", "memberships"}
+var topKeys = []string{"min_changes", "hold_initial_load", "on_trip", "window", "max_skipped", "persons", "groups", "memberships", "relations"}
 
 func (p *Policy) decode(n *yaml.Node) error {
 	if n == nil || isNull(n) {
@@ -113,7 +113,7 @@ func (p *Policy) decode(n *yaml.Node) error {
 		case "max_skipped":
 			return p.MaxSkipped.decode(path, Deletes, v) // a share of at most 100%
 		}
-		for _, t := range record.Types {
+		for _, t := range record.AllTypes {
 			if t.String() == key {
 				return p.Types[t].decode(path, v)
 			}
@@ -313,7 +313,7 @@ func (p Policy) MarshalYAML() (any, error) {
 	}
 	add(m, "window", scalar("!!str", window))
 	add(m, "max_skipped", p.MaxSkipped.node())
-	for _, t := range record.Types {
+	for _, t := range record.AllTypes {
 		tp := p.Types[t]
 		tm := mapping(yaml.FlowStyle)
 		for _, op := range Ops {
@@ -371,7 +371,7 @@ func KeyPaths() []string {
 	var out []string
 	for _, k := range topKeys {
 		switch k {
-		case "persons", "groups", "memberships":
+		case "persons", "groups", "memberships", "relations":
 			for _, tk := range typeKeys {
 				out = append(out, k+"."+tk)
 				if tk != "min_changes" {

@@ -174,10 +174,10 @@ safety:
 		{"safety:\n  on_trip: pause\n", `safety.on_trip: "pause" is not stop or hold-removals (line 2)`},
 		{"safety:\n  on_trip: [stop]\n", `safety.on_trip: a list is not stop or hold-removals (line 2)`},
 		{"safety:\n  min_change: 3\n", `safety.min_change: unknown key; did you mean min_changes? (line 2)`},
-		{"safety:\n  people: {deletes: 10%}\n", `safety.people: unknown key; want one of min_changes, hold_initial_load, on_trip, window, max_skipped, persons, groups, memberships (line 2)`},
+		{"safety:\n  people: {deletes: 10%}\n", `safety.people: unknown key; want one of min_changes, hold_initial_load, on_trip, window, max_skipped, persons, groups, memberships, relations (line 2)`},
 		{"safety:\n  persons: {delete: 10%}\n", `safety.persons.delete: unknown key; did you mean deletes? (line 2)`},
 		{"safety:\n  persons: 10%\n", `safety.persons: must be a mapping of inserts, updates, deletes, min_changes (line 2)`},
-		{"safety: strict\n", `safety: must be a mapping of min_changes, hold_initial_load, on_trip, window, max_skipped, persons, groups, memberships (line 1)`},
+		{"safety: strict\n", `safety: must be a mapping of min_changes, hold_initial_load, on_trip, window, max_skipped, persons, groups, memberships, relations (line 1)`},
 		{"safety:\n  persons: {deletes: 10%}\n  min_changes: 3\n  persons: {inserts: 5%}\n", `safety.persons: given twice (lines 2 and 4)`},
 	}
 	for _, tc := range tests {
@@ -218,7 +218,8 @@ func TestMarshalRoundTrip(t *testing.T) {
 	want := "min_changes: 25\nhold_initial_load: false\non_trip: stop\nwindow: 7d\nmax_skipped: 1%\n" +
 		"persons: {inserts: 20%, updates: 50%, deletes: 10%}\n" +
 		"groups: {inserts: 20%, updates: 50%, deletes: 10%}\n" +
-		"memberships: {inserts: 25%, updates: 50%, deletes: 10%}\n"
+		"memberships: {inserts: 25%, updates: 50%, deletes: 10%}\n" +
+		"relations: {inserts: 25%, updates: 50%, deletes: 10%}\n"
 	if b, _ := yaml.Marshal(DefaultPolicy()); string(b) != want {
 		t.Fatalf("default policy prints as\n%s\nwant (the shape of POLICY.md)\n%s", b, want)
 	}

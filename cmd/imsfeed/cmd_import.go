@@ -52,7 +52,7 @@ func (a *app) cmdValidate(ctx context.Context, args []string) error {
 	res, rerr := ims.Read(ctx, f, pos[0], ims.Options{Lenient: *lenient, Mode: ims.Mode(*mode)}, countingHandler{})
 	out := validateResult{File: pos[0], Counts: map[string]int{}, Warnings: []record.Warning{}}
 	if res != nil {
-		for _, t := range record.Types {
+		for _, t := range record.AllTypes {
 			out.Counts[t.String()] = res.Counts[t]
 		}
 		out.Warnings = append(out.Warnings, res.Warnings...)

@@ -29,7 +29,7 @@ func FuzzRead(f *testing.F) {
 		}
 		done := make(chan out, 1)
 		go func() {
-			p := newParser(context.Background(), "fuzz.xml", Options{}, &collect{}, [3][]compiledMapping{})
+			p := newParser(context.Background(), "fuzz.xml", Options{}, &collect{}, [4][]compiledMapping{})
 			_, err := p.run(bytes.NewReader(data))
 			done <- out{p, err}
 		}()

@@ -316,7 +316,7 @@ func TestFailedReadReportsWhatItReadBeforeTheError(t *testing.T) {
 	if err == nil || res == nil {
 		t.Fatalf("res %v err %v", res, err)
 	}
-	if res.Counts != [3]int{3, 1, 0} {
+	if res.Counts != [4]int{3, 1, 0} {
 		t.Errorf("counts %v", res.Counts)
 	}
 }

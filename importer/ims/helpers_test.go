@@ -17,6 +17,12 @@ type collect struct {
 	persons     []*record.Person
 	groups      []*record.Group
 	memberships []*record.Membership
+	relations   []*record.Relation
+}
+
+func (c *collect) Relation(r *record.Relation) error {
+	c.relations = append(c.relations, r)
+	return nil
 }
 
 func (c *collect) Person(p *record.Person) error { c.persons = append(c.persons, p); return nil }
@@ -62,6 +68,9 @@ func dump(c *collect, res *Result) string {
 	}
 	for _, m := range c.memberships {
 		line("membership", m.Pos, m, fmt.Sprintf(" recstatus=%d inactive=%v", m.RecStatus, m.Inactive))
+	}
+	for _, r := range c.relations {
+		line("relation", r.Pos, r, "")
 	}
 	if res != nil {
 		fmt.Fprintf(&b, "counts %v mode %s properties %+v\n", res.Counts, res.Mode, res.Properties)

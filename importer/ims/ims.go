@@ -28,7 +28,9 @@ const (
 )
 
 // Mapping is one tenant vendor-extension mapping: the XPath is evaluated on the subtree of
-// each record of Type and its trimmed string value is stored as attribute "x.<Name>".
+// each record of Type and its trimmed string value is stored as attribute "x.<Name>". A mapping
+// of Type record.Relations is evaluated on each person: every node it selects (or the string
+// it yields) is the key of a related person, and Name is the relation's type.
 type Mapping struct {
 	Name  string
 	Type  record.Type
@@ -69,13 +71,21 @@ type Handler interface {
 	Membership(*record.Membership) error // one call per member × role
 }
 
+// RelationHandler is a Handler that also takes relations between persons. A handler without it
+// is not given them (they are still counted). Relation is called after the Person naming it,
+// once per (related person, type).
+type RelationHandler interface {
+	Relation(*record.Relation) error
+}
+
 // Properties are the file's <properties>. Type is e.g. "full" or "delta".
 type Properties struct {
 	DataSource, Type, DateTime string
 }
 
 // Skipped is a record-level skip: in a snapshot the diff must keep its stored counterpart.
-// Key is set for persons and groups; Group and Member (when known) for memberships.
+// Key is set for persons and groups; Group and Member (when known) for memberships; for a
+// relation, Key is the person whose record named it (all their stored relations are kept).
 type Skipped struct {
 	Type          record.Type
 	Key           string
@@ -85,7 +95,7 @@ type Skipped struct {
 
 // Result is what a Read found besides the records themselves.
 type Result struct {
-	Counts     [3]int // records handed to the handler, indexed by record.Type
+	Counts     [record.NumTypes]int // records handed to the handler, indexed by record.Type
 	Warnings   []record.Warning
 	Properties Properties
 	Mode       Mode // effective mode: snapshot or event

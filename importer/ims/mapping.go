@@ -31,13 +31,13 @@ type compiledMapping struct {
 	expr *xpath.Expr
 }
 
-func compileMappings(ms []Mapping) ([3][]compiledMapping, error) {
-	var out [3][]compiledMapping
+func compileMappings(ms []Mapping) ([record.NumTypes][]compiledMapping, error) {
+	var out [record.NumTypes][]compiledMapping
 	for _, m := range ms {
 		if m.Name == "" || strings.TrimSpace(m.XPath) == "" {
 			return out, fmt.Errorf("mapping %q: name and xpath are required", m.Name)
 		}
-		if m.Type < record.Persons || m.Type > record.Memberships {
+		if m.Type < record.Persons || m.Type > record.Relations {
 			return out, fmt.Errorf("mapping %q: unknown record type %d", m.Name, m.Type)
 		}
 		if err := ValidateMapping(m.XPath); err != nil {
@@ -56,6 +56,9 @@ func compileMappings(ms []Mapping) ([3][]compiledMapping, error) {
 			case PreferredLastMapping:
 				attr = record.PreferredLast
 			}
+		}
+		if m.Type == record.Relations {
+			attr = m.Name // the relation's type, e.g. "guardian"
 		}
 		out[m.Type] = append(out[m.Type], compiledMapping{attr: attr, expr: e})
 	}
@@ -78,6 +81,33 @@ func (p *parser) mapped(a *record.Attrs, t record.Type, n, m, r int32) {
 		}
 		a.Add(cm.attr, v)
 	}
+}
+
+// related evaluates the tenant's relation mappings on person node n: each yields the keys of
+// related persons (every node it selects, or one string), of the mapping's type.
+func (p *parser) related(n int32) []record.RelationKey {
+	if len(p.maps[record.Relations]) == 0 {
+		return nil
+	}
+	doc := &xmlquery.Node{Type: xmlquery.DocumentNode}
+	top := p.xq(n, -1, -1)
+	xmlquery.AddChild(doc, top)
+	var out []record.RelationKey
+	for _, cm := range p.maps[record.Relations] {
+		add := func(s string) {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, record.RelationKey{Related: s, Type: cm.attr})
+			}
+		}
+		if it, ok := cm.expr.Evaluate(xmlquery.CreateXPathNavigator(top)).(*xpath.NodeIterator); ok {
+			for it.MoveNext() {
+				add(it.Current().Value())
+			}
+			continue
+		}
+		add(evaluate(cm.expr, top))
+	}
+	return out
 }
 
 func evaluate(e *xpath.Expr, top *xmlquery.Node) string {

@@ -216,7 +216,7 @@ func TestEmptyDeltaIsNotAnError(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || res.Mode != ModeEvent || res.Counts != [3]int{} {
+		if err != nil || res.Mode != ModeEvent || res.Counts != [4]int{} {
 			t.Errorf("%s: %v, result %+v; want an empty event file", tc.name, err, res)
 		}
 	}
@@ -399,7 +399,7 @@ func TestRecordSemantics(t *testing.T) {
 	if s := res.Skipped[2]; s.Member != "P9" {
 		t.Errorf("unknown idtype skip %+v", s)
 	}
-	if res.Counts != [3]int{1, 2, 3} {
+	if res.Counts != [4]int{1, 2, 3} {
 		t.Errorf("counts %v", res.Counts)
 	}
 }

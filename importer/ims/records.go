@@ -186,6 +186,9 @@ func (p *parser) extension(a *record.Attrs, prefix string, n int32) {
 		return
 	}
 	for c := nd.first; c >= 0; c = p.nodes[c].next {
+		if p.rec == record.Persons && prefix == "extension" && p.nodes[c].local == contactPerson {
+			continue // a relation, a record of its own (contactPersons)
+		}
 		p.extension(a, prefix+"."+p.nodes[c].local, c)
 	}
 }
@@ -237,6 +240,7 @@ func (p *parser) person(n int32) {
 	var a record.Attrs
 	var given, family string
 	var uids record.UserIDs
+	var rels []*record.Relation
 	for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
 		switch p.nodes[c].local {
 		case "name":
@@ -307,6 +311,7 @@ func (p *parser) person(n int32) {
 			a.Add("systemrole", p.attr(c, "systemroletype"))
 		case "extension":
 			p.extension(&a, "extension", c)
+			rels = p.contactPersons(rels, c, key)
 		}
 	}
 	per.Secret = uids.Finish(&a)
@@ -314,12 +319,78 @@ func (p *parser) person(n int32) {
 		per.Name = strings.TrimSpace(given + " " + family)
 	}
 	p.mapped(&a, record.Persons, n, -1, -1)
+	for _, k := range p.related(n) {
+		rels = append(rels, &record.Relation{Pos: per.Pos, RelationKey: k})
+	}
 	a.Sort()
 	per.Attrs = a
 	per.ComputeHash()
 	p.checkDup(record.Persons, key, line, col)
 	p.handlerErr(p.h.Person(per), line, col, key)
 	p.res.Counts[record.Persons]++
+	if !per.Gone() {
+		p.relations(per, rels)
+	}
+}
+
+// contactPerson is the PIFU-IMS element naming a related person in a person's <extension>:
+// <pifu_hasContactPerson type="guardian"><sourcedid>…</sourcedid></pifu_hasContactPerson>.
+const contactPerson = "pifu_hasContactPerson"
+
+// contactPersons reads the PIFU-IMS relations of <extension> node ext; one without a type or a
+// related id is skipped with a warning and keeps the person's stored relations.
+func (p *parser) contactPersons(rels []*record.Relation, ext int32, person string) []*record.Relation {
+	for c := p.nodes[ext].first; c >= 0; c = p.nodes[c].next {
+		if p.nodes[c].local != contactPerson {
+			continue
+		}
+		line, col := p.at(c)
+		typ := p.attr(c, "type")
+		if typ == "" {
+			typ = p.str(p.child(c, "type"))
+		}
+		related, source := p.sourcedid(c)
+		if typ == "" || related == "" {
+			what := "without a type"
+			if related == "" {
+				what = "without sourcedid/id"
+			}
+			p.warn(line, col, person, "%s %s; relation skipped, the person's stored relations kept", contactPerson, what)
+			p.res.Skipped = append(p.res.Skipped, Skipped{Type: record.Relations, Key: person, Line: line, Column: col})
+			continue
+		}
+		r := &record.Relation{Pos: record.Pos{Line: line, Column: col}, RelationKey: record.RelationKey{Related: related, Type: typ}}
+		r.Attrs.Add("source", source)
+		rels = append(rels, r)
+	}
+	return rels
+}
+
+// relations hands a person's relations to the handler, each (related person, type) once; a
+// person named as their own relation is skipped with a warning.
+func (p *parser) relations(per *record.Person, rels []*record.Relation) {
+	if len(rels) == 0 {
+		return
+	}
+	rh, _ := p.h.(RelationHandler)
+	seen := make(map[record.RelationKey]bool, len(rels))
+	for _, r := range rels {
+		r.Person = per.Key
+		if seen[r.RelationKey] {
+			continue
+		}
+		seen[r.RelationKey] = true
+		if r.Related == per.Key {
+			p.warn(r.Pos.Line, r.Pos.Column, per.Key, "person names itself as its %s; relation skipped", clip(r.Type, quoteMax))
+			continue
+		}
+		r.Attrs.Sort()
+		r.ComputeHash()
+		if rh != nil {
+			p.handlerErr(rh.Relation(r), r.Pos.Line, r.Pos.Column, r.RelationKey.String())
+		}
+		p.res.Counts[record.Relations]++
+	}
 }
 
 // attrRaw is an attribute's untrimmed value and whether it is present.

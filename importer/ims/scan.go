@@ -57,7 +57,7 @@ type parser struct {
 	file string
 	opts Options
 	h    Handler
-	maps [3][]compiledMapping
+	maps [record.NumTypes][]compiledMapping
 	res  Result
 
 	r        io.Reader
@@ -133,7 +133,7 @@ const (
 	nattrSize = int(unsafe.Sizeof(nattr{}))
 )
 
-func newParser(ctx context.Context, file string, opts Options, h Handler, maps [3][]compiledMapping) *parser {
+func newParser(ctx context.Context, file string, opts Options, h Handler, maps [record.NumTypes][]compiledMapping) *parser {
 	return &parser{
 		ctx: ctx, file: file, opts: opts, h: h, maps: maps,
 		buf:   make([]byte, bufSize),
