@@ -1,5 +1,5 @@
-// Package store is the seam between imsfeed and its state: tenants' synced persons, groups and
-// memberships, their state versions, the run records and held plans. store/postgres (lib/pq,
+// Package store is the seam between imsfeed and its state: tenants' synced persons, groups,
+// memberships and relations, their state versions, the run records and held plans. store/postgres (lib/pq,
 // production) and store/sqlite (modernc.org/sqlite, the embedded default) implement it, and
 // store/storetest holds the one conformance suite both pass. Open picks one by URL scheme.
 package store
@@ -93,6 +93,10 @@ type Store interface {
 	// memberships have a zero hash): a plan's insert of such a key makes it synced again. It
 	// bumps the state version. Unknown or not-archived keys are ErrNotFound.
 	RestoreArchived(ctx context.Context, tenant string, keys []string) (int, error)
+
+	// ListRelations lists the tenant's relations between persons, by person, related person
+	// and type.
+	ListRelations(ctx context.Context, tenant string, p ListRelationsParams) ([]Relation, error)
 
 	// AddManualMembership records a membership the import did not make (the platform side
 	// does this; tests use it). The import never touches it.
@@ -206,4 +210,23 @@ type TenantStatus struct {
 		Synced int `json:"synced"`
 		Manual int `json:"manual"`
 	} `json:"memberships"`
+	Relations struct {
+		Active int `json:"active"`
+	} `json:"relations"`
+}
+
+// Relation is a stored relation between persons, with both persons' stored names.
+type Relation struct {
+	Person      string       `json:"person"`
+	PersonName  string       `json:"person_name"`
+	Related     string       `json:"related"`
+	RelatedName string       `json:"related_name"`
+	Type        string       `json:"type"`
+	Attrs       record.Attrs `json:"attrs,omitempty"`
+}
+
+// ListRelationsParams filter ListRelations. Person, when set, keeps the relations naming that
+// person either way (a pupil's carers, and the pupils a carer is named by).
+type ListRelationsParams struct {
+	Person string
 }

@@ -73,7 +73,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		WritePlan: func(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 			// A live request's few rows: temporary tables and ANALYZE would cost more than
 			// the rows themselves.
-			if len(w.Plan.Persons)+len(w.Plan.Groups)+len(w.Plan.Memberships) <= smallPlan {
+			if w.Plan.Changes() <= smallPlan {
 				return rowWriter(ctx, tx, w)
 			}
 			return writePlan(ctx, tx, w)

@@ -18,7 +18,7 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 	// Which kinds of change the plan has: a statement for a kind it lacks is not run at all.
 	// (With statistics stale for a new tenant, PostgreSQL may loop over the temporary table
 	// once per stored row; skipping empty steps and indexing the key of removals avoids it.)
-	var has [3][7]bool
+	var has [4][7]bool
 	for i := range p.Groups {
 		has[0][p.Groups[i].Op] = true
 	}
@@ -27,6 +27,9 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 	}
 	for i := range p.Memberships {
 		has[2][p.Memberships[i].Op] = true
+	}
+	for i := range p.Relations {
+		has[3][p.Relations[i].Op] = true
 	}
 	removals := func(t int) bool { return has[t][change.Delete] || has[t][change.Archive] || has[t][change.Manualize] }
 	// An initial load (only inserts, into a table holding nothing of the tenant) is copied
@@ -45,11 +48,11 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+table+" WHERE tenant = $1)", w.Tenant).Scan(&any)
 		return !any, err
 	}
-	var direct [3]bool
+	var direct [4]bool
 	for i, t := range []struct {
 		table string
 		n     int
-	}{{"groups", len(p.Groups)}, {"persons", len(p.Persons)}, {"memberships", len(p.Memberships)}} {
+	}{{"groups", len(p.Groups)}, {"persons", len(p.Persons)}, {"memberships", len(p.Memberships)}, {"relations", len(p.Relations)}} {
 		if t.n < 1000 || !onlyInserts(i) {
 			continue
 		}
@@ -93,6 +96,17 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		}
 		has[2] = [7]bool{}
 	}
+	if direct[3] {
+		err := copyInto(ctx, tx, w, "relations", []string{"tenant", "person_key", "related_key", "type", "attrs", "hash"},
+			len(p.Relations), func(i int) []any {
+				r := &p.Relations[i].Relation
+				return []any{w.Tenant, r.Person, r.Related, r.Type, sqlstore.JSON(r.Attrs), r.Hash[:]}
+			})
+		if err != nil {
+			return err
+		}
+		has[3] = [7]bool{}
+	}
 	if len(p.Groups) > 0 && !direct[0] {
 		err := copyRows(ctx, tx, w, `CREATE TEMP TABLE imsfeed_g (op smallint, key text, source text, name text,
   types jsonb, parents jsonb, attrs jsonb, hash bytea, is_course boolean, template text) ON COMMIT DROP`,
@@ -133,6 +147,20 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		}
 	}
 
+	if len(p.Relations) > 0 && !direct[3] {
+		err := copyRows(ctx, tx, w, `CREATE TEMP TABLE imsfeed_r (op smallint, person_key text, related_key text, type text,
+  attrs jsonb, hash bytea) ON COMMIT DROP`,
+			"imsfeed_r", "person_key, related_key, type", removals(3), []string{"op", "person_key", "related_key", "type", "attrs", "hash"},
+			len(p.Relations), func(i int) []any {
+				x := &p.Relations[i]
+				r := &x.Relation
+				return []any{int64(x.Op), r.Person, r.Related, r.Type, sqlstore.JSON(r.Attrs), r.Hash[:]}
+			})
+		if err != nil {
+			return err
+		}
+	}
+
 	type step struct {
 		when  bool
 		what  string
@@ -140,7 +168,7 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		args  []any
 	}
 	t := w.Tenant
-	g, ps, m := has[0], has[1], has[2]
+	g, ps, m, r := has[0], has[1], has[2], has[3]
 	steps := []step{
 		{g[change.Insert] || g[change.Update], "group upserts", `INSERT INTO groups (tenant, key, source, name, types, parents, attrs, hash, is_course, template)
 SELECT $1, key, source, name, types, parents, attrs, hash, is_course, template FROM imsfeed_g WHERE op IN (1, 2)
@@ -162,11 +190,22 @@ SELECT $1, group_key, member_key, role, member_type, attrs, hash, 'synced' FROM 
 ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET member_type = excluded.member_type,
   attrs = excluded.attrs, hash = excluded.hash, origin = 'synced'
 WHERE memberships.origin = 'synced' OR memberships.hash <> $2`, []any{t, sqlstore.ZeroHash[:]}},
+		{r[change.Delete], "relation deletes", `DELETE FROM relations x USING imsfeed_r t
+WHERE t.op = 3 AND x.tenant = $1 AND x.person_key = t.person_key AND x.related_key = t.related_key
+  AND x.type = t.type`, []any{t}},
+		{r[change.Insert] || r[change.Update], "relation upserts", `INSERT INTO relations (tenant, person_key, related_key, type, attrs, hash)
+SELECT $1, person_key, related_key, type, attrs, hash FROM imsfeed_r WHERE op IN (1, 2)
+ON CONFLICT (tenant, person_key, related_key, type) DO UPDATE SET attrs = excluded.attrs, hash = excluded.hash`, []any{t}},
 		{g[change.Delete], "group deletes", `DELETE FROM groups x USING imsfeed_g t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key`, []any{t}},
 		{g[change.Archive], "group archivals", `UPDATE groups x SET status = 'archived', archived_at = $2, archived_run = $3, parents = t.parents
 FROM imsfeed_g t WHERE t.op = 5 AND x.tenant = $1 AND x.key = t.key AND x.status = 'active'`, []any{t, w.Now, w.RunID}},
 		{ps[change.Delete], "person trashings", `UPDATE persons x SET status = 'trashed', trashed_at = $2, trashed_run = $3
 FROM imsfeed_p t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key AND x.status = 'active'`, []any{t, w.Now, w.RunID}},
+		// A trashed person has no relations, either way (see sqlstore.PersonRelationsDelete).
+		{ps[change.Delete], "relations of trashed persons", `DELETE FROM relations x USING imsfeed_p t
+WHERE t.op = 3 AND x.tenant = $1 AND x.person_key = t.key`, []any{t}},
+		{ps[change.Delete], "relations naming trashed persons", `DELETE FROM relations x USING imsfeed_p t
+WHERE t.op = 3 AND x.tenant = $1 AND x.related_key = t.key`, []any{t}},
 	}
 	for _, s := range steps {
 		if !s.when {

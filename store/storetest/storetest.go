@@ -52,6 +52,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CountRuns", testCountRuns},
 		{"StateIndexAgreesWithRows", testStateIndexAgrees},
 		{"ConsoleSessions", testConsoleSessions},
+		{"Relations", testRelations},
+		{"RelationsInBulk", testRelationsInBulk},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1178,5 +1180,118 @@ func testConsoleSessions(t *testing.T, s store.Store) {
 	}
 	if k2, err := ss.ConsoleKey(ctx, name, "second"); err != nil || k2 != "first" {
 		t.Fatalf("console key asked again: %q, %v; want the first", k2, err)
+	}
+}
+
+func relation(p, related, typ string, attrs ...string) record.Relation {
+	r := record.Relation{RelationKey: record.RelationKey{Person: p, Related: related, Type: typ}}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		r.Attrs.Add(attrs[i], attrs[i+1])
+	}
+	r.ComputeHash()
+	return r
+}
+
+func rkey(p, related, typ string) record.RelationKey {
+	return record.RelationKey{Person: p, Related: related, Type: typ}
+}
+
+// testRelations: relations between persons are stored, loaded, updated, deleted, listed with
+// both persons' names and counted; a trashed person keeps no relation either way, even when
+// the plan trashing them did not name them (a live request's).
+func testRelations(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("rel")
+	p := initial(tenant)
+	p.Relations = []change.Relation{
+		{Op: change.Insert, Relation: relation("p1", "p3", "guardian", "source", "SIS")},
+		{Op: change.Insert, Relation: relation("p2", "p3", "mentor")},
+		{Op: change.Insert, Relation: relation("p2", "p1", "nextOfKin")},
+	}
+	apply(t, s, p)
+	st := load(t, s, tenant)
+	if len(st.Relations) != 3 || st.Relations[rkey("p1", "p3", "guardian")].Hash != p.Relations[0].Relation.Hash {
+		t.Fatalf("loaded relations %+v", st.Relations)
+	}
+	status, _ := s.Status(ctx, tenant)
+	if status.Relations.Active != 3 {
+		t.Errorf("status relations %+v, want 3 active", status.Relations)
+	}
+	all, err := s.ListRelations(ctx, tenant, store.ListRelationsParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Relation{
+		{Person: "p1", PersonName: "Ada Lovelace", Related: "p3", RelatedName: "Grace Hopper", Type: "guardian", Attrs: record.Attrs{{Name: "source", Value: "SIS"}}},
+		{Person: "p2", PersonName: "Alan Turing", Related: "p1", RelatedName: "Ada Lovelace", Type: "nextOfKin"},
+		{Person: "p2", PersonName: "Alan Turing", Related: "p3", RelatedName: "Grace Hopper", Type: "mentor"},
+	}
+	if !reflect.DeepEqual(all, want) {
+		t.Errorf("relations:\n%+v\nwant\n%+v", all, want)
+	}
+	if of, _ := s.ListRelations(ctx, tenant, store.ListRelationsParams{Person: "p3"}); len(of) != 2 || of[0].Person != "p1" || of[1].Person != "p2" {
+		t.Errorf("relations naming p3: %+v, want p1's and p2's", of)
+	}
+
+	// An update replaces the attributes; a delete removes exactly that relation.
+	upd := relation("p1", "p3", "guardian", "source", "SIS2")
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1, Relations: []change.Relation{
+		{Op: change.Update, Relation: upd},
+		{Op: change.Delete, Relation: record.Relation{RelationKey: rkey("p2", "p3", "mentor")}},
+	}})
+	st = load(t, s, tenant)
+	if len(st.Relations) != 2 || st.Relations[rkey("p1", "p3", "guardian")].Hash != upd.Hash {
+		t.Errorf("after update and delete: %+v", st.Relations)
+	}
+
+	// A bad plan is refused whole.
+	err = s.Apply(ctx, store.ApplyParams{Now: now, Plan: &change.Plan{Tenant: tenant, BaseVersion: 2,
+		Persons:   []change.Person{{Op: change.Insert, Person: person("p9", "New")}},
+		Relations: []change.Relation{{Op: change.Archive, Relation: relation("p1", "p9", "guardian")}}}})
+	if err == nil || load(t, s, tenant).Version != 2 {
+		t.Errorf("a relation archival was applied (err %v)", err)
+	}
+
+	// Trashing p1 leaves no relation naming p1, though the plan names none.
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 2,
+		Persons: []change.Person{{Op: change.Delete, Person: record.Person{Key: "p1"}}}})
+	if st := load(t, s, tenant); len(st.Relations) != 0 {
+		t.Errorf("relations of a trashed person left: %+v", st.Relations)
+	}
+	if status, _ := s.Status(ctx, tenant); status.Relations.Active != 0 {
+		t.Errorf("status relations %+v after the trashing", status.Relations)
+	}
+}
+
+// testRelationsInBulk: a plan too big for row-by-row writing (PostgreSQL copies it) stores
+// and removes relations the same way.
+func testRelationsInBulk(t *testing.T, s store.Store) {
+	tenant := tenantName("relbulk")
+	p := &change.Plan{Tenant: tenant, Mode: "snapshot"}
+	for i := range 1100 {
+		pupil := fmt.Sprintf("pupil%04d", i)
+		p.Persons = append(p.Persons, change.Person{Op: change.Insert, Person: person(pupil, "Pupil")})
+		p.Relations = append(p.Relations, change.Relation{Op: change.Insert, Relation: relation(pupil, fmt.Sprintf("carer%03d", i%300), "guardian")})
+	}
+	apply(t, s, p)
+	if n := len(load(t, s, tenant).Relations); n != 1100 {
+		t.Fatalf("%d relations stored, want 1100", n)
+	}
+	next := &change.Plan{Tenant: tenant, BaseVersion: 1}
+	for i := range 250 {
+		next.Relations = append(next.Relations, change.Relation{Op: change.Delete, Relation: record.Relation{RelationKey: rkey(fmt.Sprintf("pupil%04d", i), fmt.Sprintf("carer%03d", i%300), "guardian")}})
+	}
+	next.Relations = append(next.Relations, change.Relation{Op: change.Insert, Relation: relation("pupil1099", "carer000", "mentor")})
+	next.Persons = []change.Person{{Op: change.Delete, Person: record.Person{Key: "pupil1000"}}}
+	apply(t, s, next)
+	st := load(t, s, tenant)
+	if n := len(st.Relations); n != 1100-250+1-1 {
+		t.Errorf("%d relations after the second plan, want %d", n, 1100-250)
+	}
+	if _, ok := st.Relations[rkey("pupil1099", "carer000", "mentor")]; !ok {
+		t.Error("the inserted relation is missing")
+	}
+	if _, ok := st.Relations[rkey("pupil1000", "carer100", "guardian")]; ok {
+		t.Error("the trashed pupil's relation is still there")
 	}
 }

@@ -63,6 +63,13 @@ WHERE memberships.origin = 'synced' OR memberships.hash <> ?`
 WHERE tenant = ? AND group_key = ? AND member_key = ? AND role = ? AND origin = 'synced'`
 	MembershipManualize = `UPDATE memberships SET origin = 'manual'
 WHERE tenant = ? AND group_key = ? AND member_key = ? AND role = ? AND origin = 'synced'`
+	RelationUpsert = `INSERT INTO relations (tenant, person_key, related_key, type, attrs, hash)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (tenant, person_key, related_key, type) DO UPDATE SET attrs = excluded.attrs, hash = excluded.hash`
+	RelationDelete = `DELETE FROM relations WHERE tenant = ? AND person_key = ? AND related_key = ? AND type = ?`
+	// A trashed person has no relations, either way: the diff removes them (counted), and this
+	// makes sure of it for a plan that did not know them (a live request's).
+	PersonRelationsDelete = `DELETE FROM relations WHERE tenant = ? AND (person_key = ? OR related_key = ?)`
 )
 
 // ZeroHash is the hash of a membership the platform made (AddManualMembership): the import
@@ -71,7 +78,8 @@ var ZeroHash record.Hash
 
 // RowWriter is a Dialect.WritePlan that writes row by row with prepared statements, in the
 // order that keeps references sensible: group upserts, person upserts, membership removals,
-// membership upserts, group removals and archivals, person trashings.
+// membership upserts, relation removals and upserts, group removals and archivals, person
+// trashings (with any relation left to the person).
 func RowWriter(dollar bool) func(ctx context.Context, tx *sql.Tx, w *Write) error {
 	return func(ctx context.Context, tx *sql.Tx, w *Write) error {
 		rw := rowWriter{ctx: ctx, tx: tx, dollar: dollar, w: w}
@@ -114,6 +122,9 @@ func RowWriter(dollar bool) func(ctx context.Context, tx *sql.Tx, w *Write) erro
 				}
 			}
 		}
+		if err := writeRelations(rw.exec, t, p.Relations); err != nil {
+			return err
+		}
 		for _, x := range p.Groups {
 			var err error
 			switch x.Op {
@@ -131,6 +142,9 @@ func RowWriter(dollar bool) func(ctx context.Context, tx *sql.Tx, w *Write) erro
 				if err := rw.exec(PersonTrash, w.Now, w.RunID, t, x.Person.Key); err != nil {
 					return recordErr("person", x.Person.Key, err)
 				}
+				if err := rw.execQuiet(PersonRelationsDelete, t, x.Person.Key, x.Person.Key); err != nil {
+					return recordErr("person", x.Person.Key, err)
+				}
 			}
 		}
 		return nil
@@ -145,7 +159,33 @@ type rowWriter struct {
 	w      *Write
 }
 
+// writeRelations writes a plan's relation changes, removals first.
+func writeRelations(exec func(string, ...any) error, tenant string, rs []change.Relation) error {
+	for _, x := range rs {
+		if k := x.Relation.RelationKey; x.Op == change.Delete {
+			if err := exec(RelationDelete, tenant, k.Person, k.Related, k.Type); err != nil {
+				return recordErr("relation", k.String(), err)
+			}
+		}
+	}
+	for _, x := range rs {
+		if r := &x.Relation; x.Op == change.Insert || x.Op == change.Update {
+			if err := exec(RelationUpsert, tenant, r.Person, r.Related, r.Type, JSON(r.Attrs), r.Hash[:]); err != nil {
+				return recordErr("relation", r.RelationKey.String(), err)
+			}
+		}
+	}
+	return nil
+}
+
 func (w *rowWriter) exec(query string, args ...any) error {
+	err := w.execQuiet(query, args...)
+	w.w.Wrote()
+	return err
+}
+
+// execQuiet is exec for a statement that is not a change of the plan (not counted as written).
+func (w *rowWriter) execQuiet(query string, args ...any) error {
 	st, ok := w.stmts[query]
 	if !ok {
 		var err error
@@ -158,7 +198,6 @@ func (w *rowWriter) exec(query string, args ...any) error {
 		w.stmts[query] = st
 	}
 	_, err := st.ExecContext(w.ctx, args...)
-	w.w.Wrote()
 	return err
 }
 

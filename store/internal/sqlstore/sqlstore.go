@@ -50,7 +50,7 @@ func (w *Write) Wrote() {
 		return
 	}
 	w.done++
-	total := len(w.Plan.Persons) + len(w.Plan.Groups) + len(w.Plan.Memberships)
+	total := w.Plan.Changes()
 	if w.done%1024 == 0 || w.done == total {
 		w.Progress(min(w.done, total), total)
 	}
@@ -261,6 +261,16 @@ func Validate(p *change.Plan) error {
 		case change.Insert, change.Update, change.Delete, change.Manualize:
 		default:
 			return fmt.Errorf("membership %s: %s is not a membership change", x.Membership.MembershipKey, x.Op)
+		}
+	}
+	for _, x := range p.Relations {
+		switch x.Op {
+		case change.Insert, change.Update, change.Delete:
+		default:
+			return fmt.Errorf("relation %s: %s is not a relation change", x.Relation.RelationKey, x.Op)
+		}
+		if k := x.Relation.RelationKey; k.Person == "" || k.Related == "" || k.Type == "" {
+			return fmt.Errorf("relation %s: %s without a person, a related person or a type", k, x.Op)
 		}
 	}
 	return nil

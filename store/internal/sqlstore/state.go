@@ -80,6 +80,9 @@ func (c *Core) loadState(ctx context.Context, tx *sql.Tx, tenant string, fromInd
 		return nil, err
 	}
 
+	if err := c.loadRelations(ctx, tx, st, intern); err != nil {
+		return nil, err
+	}
 	if fromIndex {
 		return st, c.decodeIndex(ctx, tx, st, intern)
 	}
@@ -141,6 +144,34 @@ func (c *Core) loadMemberships(ctx context.Context, tx *sql.Tx, st *change.State
 		m := change.MembershipState{MemberType: record.MemberType(mt), Manual: string(origin) == "manual"}
 		copy(m.Hash[:], hash)
 		st.Memberships[k] = m
+	}
+	return closeRows(rows)
+}
+
+// loadRelations reads the tenant's relations between persons from their rows (they are few:
+// the state index holds persons and memberships only).
+func (c *Core) loadRelations(ctx context.Context, tx *sql.Tx, st *change.State, intern map[string]string) error {
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT person_key, related_key, type, hash FROM relations WHERE tenant = ?`), st.Tenant)
+	if err != nil {
+		return err
+	}
+	str := func(b sql.RawBytes) string {
+		if s, ok := intern[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		intern[s] = s
+		return s
+	}
+	for rows.Next() {
+		var pk, rk, typ, hash sql.RawBytes
+		if err := rows.Scan(&pk, &rk, &typ, &hash); err != nil {
+			rows.Close()
+			return err
+		}
+		var r change.RelationState
+		copy(r.Hash[:], hash)
+		st.Relations[record.RelationKey{Person: str(pk), Related: str(rk), Type: str(typ)}] = r
 	}
 	return closeRows(rows)
 }

@@ -28,6 +28,8 @@ func (c *Core) Status(ctx context.Context, tenant string) (store.TenantStatus, e
 			map[string]*int{"active": &s.Groups.Active, "archived": &s.Groups.Archived}},
 		{`SELECT origin, count(*) FROM memberships WHERE tenant = ? GROUP BY origin`,
 			map[string]*int{"synced": &s.Memberships.Synced, "manual": &s.Memberships.Manual}},
+		{`SELECT 'active', count(*) FROM relations WHERE tenant = ?`,
+			map[string]*int{"active": &s.Relations.Active}},
 	}
 	for _, q := range counts {
 		rows, err := c.db.QueryContext(ctx, c.Q(q.query), tenant)

@@ -1,0 +1,14 @@
+-- Relations between persons (a pupil's carers and mentors), read from a person's extension:
+-- (person, related person, type). Like memberships they reference persons by key only; an
+-- import removes a person's relations, both ways, when the person goes to the trash can.
+
+CREATE TABLE relations (
+    tenant      TEXT NOT NULL,
+    person_key  TEXT NOT NULL CHECK (person_key <> ''),
+    related_key TEXT NOT NULL CHECK (related_key <> ''),
+    type        TEXT NOT NULL CHECK (type <> ''),
+    attrs       TEXT,
+    hash        BLOB NOT NULL CHECK (length(hash) = 16),
+    PRIMARY KEY (tenant, person_key, related_key, type)
+) WITHOUT ROWID;
+CREATE INDEX relations_related ON relations (tenant, related_key);
