@@ -371,7 +371,7 @@ func groupFrom(key string, n *soap.Node) (*record.Group, []string) {
 // courseFrom reads a LIS 2.0 CMS <courseSection> or <courseOffering> as a group of type
 // CourseSection or CourseOffering: label is the short name, title the long one, the catalog
 // description the full one; its term (academicSession) and, for a section, its offering
-// (parentOfferingId) are its parents.
+// (parentOfferingId) are its parents, in that order.
 func courseFrom(key string, n *soap.Node, k kind) (*record.Group, []string) {
 	g := &record.Group{Key: key, Types: []record.GroupType{{Value: groupType[k]}}}
 	var a record.Attrs
@@ -424,8 +424,8 @@ func courseFrom(key string, n *soap.Node, k kind) (*record.Group, []string) {
 	a.Add("description.short", short)
 	a.Add("description.long", long)
 	a.Add("description.full", full)
-	addParent(g, key, offering)
 	addParent(g, key, term)
+	addParent(g, key, offering)
 	finishGroup(g, a, short, long, full)
 	return g, carried
 }

@@ -391,11 +391,10 @@ func groupXML(b *w, k kind, g *store.StoredGroup) {
 		if l != "" {
 			b.tleaf("title", l)
 		}
-		// The parents are the offering (sections) and the term, in that order.
+		// The parents are the term and (sections) the offering, in that order; a section's one
+		// parent is read as its term.
 		parents := g.Parents
-		if k == kSection && len(parents) > 1 {
-			b.tleaf("academicSession", parents[1])
-		} else if k == kOffering && len(parents) > 0 {
+		if len(parents) > 0 {
 			b.tleaf("academicSession", parents[0])
 		}
 		if f != "" {
@@ -405,8 +404,8 @@ func groupXML(b *w, k kind, g *store.StoredGroup) {
 		}
 		b.leaf("status", "Active")
 		timeframeXML(b, "timeFrame", g.Attrs)
-		if k == kSection && len(parents) > 0 {
-			b.leaf("parentOfferingId", parents[0])
+		if k == kSection && len(parents) > 1 {
+			b.leaf("parentOfferingId", parents[1])
 		}
 		orgXML(b, g.Attrs)
 	}

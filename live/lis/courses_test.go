@@ -1,0 +1,88 @@
+package lis
+
+import (
+	"testing"
+
+	"github.com/imsfeed/imsfeed/store"
+)
+
+func termRec(key, name string) string {
+	return sid(key) + `<groupRecord><sourcedGUID><sourcedId>` + key + `</sourcedId></sourcedGUID><group><groupType><scheme>` + ts("IMS-LIS2.0") +
+		`</scheme><typevalue><id>TERM</id><type>` + ts("Term") + `</type></typevalue></groupType><description><shortDescription>` + name +
+		`</shortDescription></description></group></groupRecord>`
+}
+
+func sectionRec(key, label, term string) string {
+	return sid(key) + `<courseSectionRecord><sourcedGUID><sourcedId>` + key + `</sourcedId></sourcedGUID><courseSection><label>` + ts(label) +
+		`</label><title>` + ts(label+" title") + `</title><academicSession>` + ts(term) + `</academicSession><status>Active</status></courseSection></courseSectionRecord>`
+}
+
+func membershipRec(id, group, person, role string) string {
+	return sid(id) + `<membershipRecord><sourcedGUID><sourcedId>` + id + `</sourcedId></sourcedGUID><membership><collectionSourcedId>` + group +
+		`</collectionSourcedId><membershipIdType>courseSection</membershipIdType><member><personSourcedId>` + person +
+		`</personSourcedId><role><roleType>` + role + `</roleType><status>Active</status></role></member></membership></membershipRecord>`
+}
+
+// TestGroupsCoursesAndMembershipsOnBothStores: a term (GMS), a course section under it (CMS), a
+// membership in it (MMS); reads by person and by collection; the section deleted is archived
+// (a course), its membership gone; the term deleted is deleted.
+func TestGroupsCoursesAndMembershipsOnBothStores(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		e.post(lisReq("replaceGroup", termRec("201740", "Fall 2017"))).want(t, "replaceGroup", "success", "")
+		e.post(lisReq("replaceCourseSection", sectionRec("10001.201740", "ENG-1", "201740"))).want(t, "replaceCourseSection", "success", "")
+		e.post(lisReq("replacePerson", personRec("P1", "Ada", "Lovelace", "", ""))).want(t, "replacePerson", "success", "")
+		e.post(lisReq("replaceMembership", membershipRec("M1", "10001.201740", "P1", "Learner"))).want(t, "replaceMembership", "success", "")
+		e.post(lisReq("replaceMembership", membershipRec("M2", "nosuchsection", "P1", "Learner"))).want(t, "membership in an unknown section", "failure", "unknownobject")
+		e.post(lisReq("replaceMembership", membershipRec("M3", "10001.201740", "P1", "Dean"))).want(t, "unknown role", "failure", "invaliddata")
+
+		a := e.post(lisReq("readCourseSection", sid("10001.201740")))
+		a.want(t, "readCourseSection", "success", "")
+		cs := a.root.Path("Body", "readCourseSectionResponse", "courseSectionRecord", "courseSection")
+		if text(cs.Child("label")) != "ENG-1" || text(cs.Child("academicSession")) != "201740" {
+			t.Fatalf("readCourseSection: %s", a.raw)
+		}
+		a = e.post(lisReq("readGroup", sid("201740")))
+		if g := a.root.Path("Body", "readGroupResponse", "groupRecord", "group"); g.Path("description", "shortDescription").Str() != "Fall 2017" {
+			t.Fatalf("readGroup: %s", a.raw)
+		}
+		for _, q := range []struct{ op, arg string }{{"readMembershipsForPerson", "<personSourcedId>P1</personSourcedId>"}, {"readMembershipsForCollection", "<collectionSourcedId>10001.201740</collectionSourcedId>"}} {
+			a = e.post(lisReq(q.op, q.arg))
+			a.want(t, q.op, "success", "")
+			recs := a.root.Path("Body", q.op+"Response", "membershipRecordSet").Children("membershipRecord")
+			if len(recs) != 1 || recs[0].Path("sourcedGUID", "sourcedId").Str() != "M1" || recs[0].Path("membership", "member", "role", "roleType").Str() != "Learner" {
+				t.Fatalf("%s: %s", q.op, a.raw)
+			}
+		}
+		a = e.post(lisReq("readMembership", sid("M1")))
+		if a.root.Path("Body", "readMembershipResponse", "membershipRecord", "membership", "collectionSourcedId").Str() != "10001.201740" {
+			t.Fatalf("readMembership: %s", a.raw)
+		}
+		// replaceMembership with another role replaces the old one.
+		e.post(lisReq("replaceMembership", membershipRec("M1", "10001.201740", "P1", "Instructor"))).want(t, "replaceMembership, new role", "success", "")
+		if s := e.status(); s.Memberships.Synced != 1 {
+			t.Fatalf("a replaced role stayed: %+v", s)
+		}
+		e.post(lisReq("deleteMembership", sid("M1"))).want(t, "deleteMembership", "success", "")
+		e.post(lisReq("deleteMembership", sid("M1"))).want(t, "deleteMembership again", "failure", "unknownobject")
+		e.post(lisReq("replaceMembership", membershipRec("M1", "10001.201740", "P1", "Learner"))).want(t, "replaceMembership again", "success", "")
+
+		e.post(lisReq("deleteCourseSection", sid("10001.201740"))).want(t, "deleteCourseSection", "success", "")
+		s := e.status()
+		if s.Groups.Archived != 1 || s.Groups.Active != 1 || s.Memberships.Synced != 0 {
+			t.Fatalf("a deleted course section is archived, its memberships gone: %+v", s)
+		}
+		e.post(lisReq("replaceCourseSection", sectionRec("10001.201740", "ENG-1b", "201740"))).want(t, "replace of an archived course", "failure", "invaliddata")
+		e.post(lisReq("deleteGroup", sid("201740"))).want(t, "deleteGroup", "success", "")
+		if s := e.status(); s.Groups.Active != 0 || s.Groups.Archived != 1 {
+			t.Fatalf("a deleted term is deleted: %+v", s)
+		}
+		// A course offering is a course too.
+		off := sid("ENG.3705") + `<courseOfferingRecord><courseOffering><label>` + ts("ENG 3705") + `</label></courseOffering></courseOfferingRecord>`
+		e.post(lisReq("createCourseOffering", off)).want(t, "createCourseOffering", "success", "")
+		e.post(lisReq("deleteCourseOffering", sid("ENG.3705"))).want(t, "deleteCourseOffering", "success", "")
+		if s := e.status(); s.Groups.Archived != 2 {
+			t.Fatalf("a deleted course offering is archived: %+v", s)
+		}
+	})
+}
