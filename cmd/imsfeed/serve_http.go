@@ -135,7 +135,7 @@ func (a *app) liveRefused(tenant string, trips []safety.Trip, first bool) {
 	if err != nil {
 		return
 	}
-	text := fmt.Sprintf(`The live channel (IMS Enterprise Services) of tenant %s refused a request whole:
+	text := fmt.Sprintf(`The live channel (IMS ES 1.0 or LIS 2.0) of tenant %s refused a request whole:
 its removals within the last 24 hours would cross the tenant's deletes limits:
 
   %s

@@ -221,3 +221,18 @@ func TestReusedMessageIdentifierForAnotherRequestIsApplied(t *testing.T) {
 		}
 	})
 }
+
+// TestBusyTenantAnswersTargetIsBusy: while a nightly import holds the tenant's lock a write
+// is answered targetisbusy and changes nothing; a read still answers.
+func TestBusyTenantAnswersTargetIsBusy(t *testing.T) {
+	e := newEnv(t, openSQLite)
+	e.h.Service.LockWait = 50 * time.Millisecond
+	release, err := e.st.LockTenant(context.Background(), e.tenant.ID, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.post(lisReq("replacePerson", personRec("P1", "Ada", "Lovelace", "", ""))).want(t, "replacePerson while locked", "failure", live.TargetIsBusy)
+	e.post(lisReq("readPerson", sid("P1"))).want(t, "readPerson while locked", "failure", live.UnknownObject)
+	release()
+	e.post(lisReq("replacePerson", personRec("P1", "Ada", "Lovelace", "", ""))).want(t, "replacePerson after", "success", "")
+}
