@@ -13,8 +13,9 @@ import (
 
 // The regression check (`make bench-check`): each case's time as a ratio to the tokens case of
 // the same run, and its peak RSS, against the figures recorded in a file (bench/ratios.json).
-// Ratios, not seconds: the machine's speed cancels out, its load largely too. A case fails
-// when its ratio or its RSS exceeds the recorded one by more than the tolerance.
+// Ratios, not seconds: the machine's speed cancels out, and its load largely too, since each
+// run of a case is paired with a tokens run just before it (the best paired ratio counts). A
+// case fails when its ratio or its RSS exceeds the recorded one by more than the tolerance.
 
 // recorded is one case's recorded figures.
 type recorded struct {

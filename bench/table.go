@@ -83,7 +83,17 @@ func checkedTable(ctx context.Context, w io.Writer, run runner, names, files []s
 			}
 			var best *result
 			var peak int64
+			paired := 0.0 // with check: the best ratio to a baseline run just before each run
 			for range runs {
+				var before *result
+				if check != nil && base != nil && n != baseline && !c.once {
+					// On a shared machine the load drifts between cases: pair each run with a
+					// baseline run right before it, so the ratio compares like with like.
+					var err error
+					if before, err = run(ctx, baseline, file); err != nil {
+						return err
+					}
+				}
 				r, err := run(ctx, n, file)
 				if err != nil {
 					return err
@@ -91,6 +101,11 @@ func checkedTable(ctx context.Context, w io.Writer, run runner, names, files []s
 				peak = max(peak, r.MaxRSS)
 				if best == nil || r.Seconds < best.Seconds {
 					best = r
+				}
+				if before != nil && before.Seconds > 0 {
+					if q := r.Seconds / before.Seconds; paired == 0 || q < paired {
+						paired = q
+					}
 				}
 			}
 			best.MaxRSS = peak
@@ -102,6 +117,10 @@ func checkedTable(ctx context.Context, w io.Writer, run runner, names, files []s
 				q := best.Seconds / base.Seconds
 				ratio = fmt.Sprintf("%.2f", q)
 				if check != nil {
+					if paired > 0 {
+						q = paired
+						ratio = fmt.Sprintf("%.2f", q)
+					}
 					check.add(file, n, q, best.MaxRSS)
 				}
 				if t, ok := targets[n]; ok {

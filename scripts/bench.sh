@@ -22,7 +22,7 @@
 #   BENCH_CHECK=FILE     compare each case's ratio to tokens and its peak RSS with those recorded in
 #                        FILE (bench/ratios.json); exit 1 on a regression (make bench-check)
 #   BENCH_CHECK_UPDATE=1 record the figures measured in BENCH_CHECK instead
-#   BENCH_TOLERANCE=1.3  how much worse than recorded still passes
+#   BENCH_TOLERANCE=1.5  how much worse than recorded still passes (the machine may be shared)
 #   BENCH_RUNS=3         runs per case; the fastest counts (default 1)
 #   BENCH_CASES=...      cases to run (default: all; `go run ./bench list`)
 #   BENCH_PROFILE=DIR    write a CPU profile of each import case into DIR (go tool pprof DIR/CASE.pprof)
@@ -85,7 +85,7 @@ done
 if [[ -n $cases ]]; then
 	check=()
 	if [[ -n ${BENCH_CHECK:-} ]]; then
-		check=(-check "$(realpath "$BENCH_CHECK")" -tolerance "${BENCH_TOLERANCE:-1.3}")
+		check=(-check "$(realpath "$BENCH_CHECK")" -tolerance "${BENCH_TOLERANCE:-1.5}")
 		[[ ${BENCH_CHECK_UPDATE:-0} == 1 ]] && check+=(-update)
 	fi
 	"$tmp/bench" table -runs "${BENCH_RUNS:-1}" -cases "$cases" "${check[@]}" "${files[@]}"

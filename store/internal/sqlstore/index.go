@@ -454,6 +454,15 @@ func (c *Core) indexApply(ctx context.Context, tx *sql.Tx, tenant string, p *cha
 	if err != nil {
 		return err
 	}
+	if iv == v && insertsOnly(p) {
+		var n int
+		if err := tx.QueryRowContext(ctx, c.Q(`SELECT count(*) FROM state_index WHERE tenant = ?`), tenant).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return c.writeInserts(ctx, tx, tenant, p, v+1)
+		}
+	}
 	if iv == v {
 		err := c.editIndex(ctx, tx, tenant, v, v+1, planBuckets(p), func(bs *buckets) { indexPlan(bs, p) })
 		if err != nil {
@@ -625,4 +634,101 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// insertsOnly reports whether a plan only inserts persons and memberships.
+func insertsOnly(p *change.Plan) bool {
+	for i := range p.Persons {
+		if p.Persons[i].Op != change.Insert {
+			return false
+		}
+	}
+	for i := range p.Memberships {
+		if p.Memberships[i].Op != change.Insert {
+			return false
+		}
+	}
+	return true
+}
+
+// writeInserts stores the index of a tenant whose index was empty and whose plan only inserts
+// (an initial load): each bucket is encoded straight from the plan, with no maps and no
+// sorting, so the largest apply there is pays little for its index. Entries are in plan order
+// and a group's memberships may come in several runs; decoding does not mind, and a key the
+// plan repeats is decoded last-wins, as the upserts wrote it.
+func (c *Core) writeInserts(ctx context.Context, tx *sql.Tx, tenant string, p *change.Plan, version int64) error {
+	var persons, members [hashBuckets][]int32
+	for i := range p.Persons {
+		b := hashOf(p.Persons[i].Person.Key)
+		persons[b] = append(persons[b], int32(i))
+	}
+	for i := range p.Memberships {
+		b := hashOf(p.Memberships[i].Membership.Group)
+		members[b] = append(members[b], int32(i))
+	}
+	put := func(n int, data []byte) error {
+		_, err := tx.ExecContext(ctx, c.Q(`INSERT INTO state_index (tenant, bucket, data) VALUES (?, ?, ?)`), tenant, n, data)
+		return err
+	}
+	var out []byte
+	for _, list := range persons {
+		if len(list) == 0 {
+			continue
+		}
+		out = append(out[:0], indexFormat)
+		out = binary.AppendUvarint(out, uint64(len(list)))
+		out = binary.AppendUvarint(out, 0)
+		for _, i := range list {
+			r := &p.Persons[i].Person
+			out = appendString(out, r.Key)
+			out = appendString(out, r.Name)
+			out = append(out, r.Hash[:]...)
+			out = append(out, 0)
+		}
+		out = binary.AppendUvarint(out, 0)
+		if err := put(personBucket(p.Persons[list[0]].Person.Key), out); err != nil {
+			return err
+		}
+	}
+	for _, list := range members {
+		if len(list) == 0 {
+			continue
+		}
+		out = append(out[:0], indexFormat)
+		out = binary.AppendUvarint(out, 0)
+		out = binary.AppendUvarint(out, uint64(len(list)))
+		runs := 0
+		for j, i := range list {
+			if j == 0 || p.Memberships[i].Membership.Group != p.Memberships[list[j-1]].Membership.Group {
+				runs++
+			}
+		}
+		out = binary.AppendUvarint(out, uint64(runs))
+		for j := 0; j < len(list); {
+			group := p.Memberships[list[j]].Membership.Group
+			k := j
+			for k < len(list) && p.Memberships[list[k]].Membership.Group == group {
+				k++
+			}
+			out = appendString(out, group)
+			out = binary.AppendUvarint(out, uint64(k-j))
+			for _, i := range list[j:k] {
+				m := &p.Memberships[i].Membership
+				out = appendString(out, m.Member)
+				out = appendString(out, m.Role)
+				out = append(out, m.Hash[:]...)
+				var f byte
+				if MemberType(m.MemberType) == 2 {
+					f |= flagMemberGroup
+				}
+				out = append(out, f)
+			}
+			j = k
+		}
+		if err := put(memberBucket(p.Memberships[list[0]].Membership.Group), out); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = ? WHERE id = ?`), version, tenant)
+	return err
 }
