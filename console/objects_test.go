@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/samples/feedgen"
@@ -128,6 +129,11 @@ func TestConsoleShowsTheLiveRequestLog(t *testing.T) {
 		}
 		b := w.client()
 		b.signIn("kari@example.org", password)
+		// The tenants page counts today's requests of a tenant with a live channel.
+		w.cfg.Tenants[0].ES = &config.ES{Username: "sis"}
+		if _, page := b.get("/"); !strings.Contains(page, fmt.Sprintf(`<a href="/tenants/%s/live" class="live-today">2 requests</a><br><small class="failed">1 not success</small>`, w.tenant)) {
+			t.Fatalf("the tenants page does not show today's live requests:\n%s", page)
+		}
 		code, page := b.get("/tenants/" + w.tenant + "/live")
 		log := section(page, "live")
 		for _, want := range []string{"replacePerson", "msg-1", "P1", "deletePerson", "failure/unknownobject", "no person P2", "3.0 ms"} {

@@ -61,6 +61,7 @@ type tenantRow struct {
 	Paused      string // why, when paused now
 	LiveToday   int
 	LiveToday1k bool // more than the count says
+	LiveFailed  int  // of LiveToday, answered other than success
 	HasLive     bool
 }
 
@@ -111,6 +112,11 @@ func (c *Console) tenants(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			row.HasLive, row.LiveToday, row.LiveToday1k = true, min(len(es), most), len(es) > most
+			for _, e := range es[:row.LiveToday] {
+				if e.CodeMajor != "success" {
+					row.LiveFailed++
+				}
+			}
 		}
 		rows = append(rows, row)
 	}
