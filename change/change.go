@@ -372,7 +372,7 @@ func (n *NameMap) PersonName(key string) string { return n.Persons[key] }
 func (n *NameMap) GroupName(key string) string  { return n.Groups[key] }
 
 // NamesFor keeps from s the stored names of the persons and groups that the plan's first limit
-// membership changes and its updates name, so the state itself can be let go before the apply.
+// membership and relation changes and its updates name, so the state itself can be let go before the apply.
 func NamesFor(p *Plan, s *State, limit int) *NameMap {
 	n := &NameMap{Persons: map[string]string{}, Groups: map[string]string{}}
 	person := func(k string) {
@@ -402,6 +402,13 @@ func NamesFor(p *Plan, s *State, limit int) *NameMap {
 		group(c.Membership.Group)
 		person(c.Membership.Member)
 		group(c.Membership.Member)
+	}
+	for i, c := range p.Relations {
+		if i == limit {
+			break
+		}
+		person(c.Relation.Person)
+		person(c.Relation.Related)
 	}
 	return n
 }

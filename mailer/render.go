@@ -309,8 +309,11 @@ func newView(m Message) *view {
 	default:
 		v.TableTitle = "What was applied"
 	}
-	for _, t := range record.Types {
+	for _, t := range record.AllTypes {
 		c := r.Counts.Of(t)
+		if t == record.Relations && *c == (change.TypeCounts{}) {
+			continue // a tenant whose files carry no relations sees no row of them
+		}
 		v.Rows = append(v.Rows, countRow{t.String(), [7]int{c.Before, c.Inserted, c.Updated, c.Deleted, c.Restored, c.Archived, c.After}})
 	}
 
@@ -329,7 +332,7 @@ func newView(m Message) *view {
 	}
 	if m.Plan != nil && !m.Plan.Empty() {
 		v.CSVName = csvName(v.TenantID, r.ID)
-		v.CSVRows = len(m.Plan.Persons) + len(m.Plan.Groups) + len(m.Plan.Memberships)
+		v.CSVRows = m.Plan.Changes()
 		v.CSVCut = v.CSVRows > maxCSVRows
 	}
 	return v
@@ -337,7 +340,7 @@ func newView(m Message) *view {
 
 // changed reports whether the counts hold any change at all.
 func changed(c change.Counts) bool {
-	for _, t := range record.Types {
+	for _, t := range record.AllTypes {
 		tc := c.Of(t)
 		if tc.Inserted+tc.Updated+tc.Deleted+tc.Restored+tc.Archived > 0 {
 			return true
@@ -353,12 +356,12 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// headline is the subject's numbers: "+12 ~30 -2 persons", plus groups and memberships when
-// they changed. + counts inserts and restores, ~ updates, - deletes and archivals. Memberships
+// headline is the subject's numbers: "+12 ~30 -2 persons", plus groups, memberships and
+// relations when they changed. + counts inserts and restores, ~ updates, - deletes and archivals. Memberships
 // of an archived course are not gone: they are kept as manual, and the subject says so apart.
 func headline(c change.Counts) string {
 	var parts []string
-	for _, t := range record.Types {
+	for _, t := range record.AllTypes {
 		tc := c.Of(t)
 		plus, upd, minus, kept := tc.Inserted+tc.Restored, tc.Updated, tc.Deleted+tc.Archived, 0
 		if t == record.Memberships {
@@ -638,7 +641,9 @@ func csvOp(typ string, op change.Op) string {
 }
 
 // renderCSV lists the plan's changes, one a row: type, op, key and name; a membership's group,
-// member and role with their names; for an update the fields that change, old → new.
+// member and role with their names; for an update the fields that change, old → new. A
+// relation is its person (key, name), the related person (member, member_name) and its type
+// (role).
 func renderCSV(p *change.Plan) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString(csvBOM)
@@ -702,6 +707,15 @@ func renderCSV(p *change.Plan) ([]byte, error) {
 		}
 		write("membership", csvOp("membership", c.Op), "", "", k.Group, name(groupNames, storedGroup, k.Group),
 			k.Member, member, k.Role, record.RoleName(k.Role), "")
+	}
+	for _, c := range p.Relations {
+		k := c.Relation.RelationKey
+		why := ""
+		if c.Cascade {
+			why = "a person of it went to the trash can"
+		}
+		write("relation", csvOp("relation", c.Op), k.Person, name(personNames, storedPerson, k.Person), "", "",
+			k.Related, name(personNames, storedPerson, k.Related), k.Type, "", why)
 	}
 	w.Flush()
 	return buf.Bytes(), w.Error()

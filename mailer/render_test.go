@@ -149,6 +149,11 @@ func checkCSV(t *testing.T, rows [][]string, want change.Counts) {
 			if row[4] == "" || row[6] == "" || row[8] == "" || row[9] == "" {
 				t.Errorf("membership row without group, member or role: %q", row)
 			}
+		case "relation":
+			tc = &got.Relations
+			if row[2] == "" || row[6] == "" || row[8] == "" {
+				t.Errorf("relation row without person, related person or type: %q", row)
+			}
 		default:
 			t.Fatalf("CSV row of unknown type: %q", row)
 		}
@@ -168,7 +173,7 @@ func checkCSV(t *testing.T, rows [][]string, want change.Counts) {
 		}
 	}
 	for _, c := range []*change.Counts{&got, &want} {
-		for _, tc := range []*change.TypeCounts{&c.Persons, &c.Groups, &c.Memberships} {
+		for _, tc := range []*change.TypeCounts{&c.Persons, &c.Groups, &c.Memberships, &c.Relations} {
 			tc.Before, tc.After = 0, 0
 		}
 	}
@@ -331,5 +336,52 @@ func TestHeldMailWithoutPublicURLHasNoConsoleLink(t *testing.T) {
 		if strings.Contains(part, "console") || strings.Contains(part, "Where the removals") {
 			t.Errorf("held mail without a public URL or removals:\n%s", part)
 		}
+	}
+}
+
+// TestMailShowsRelations: a run that changes relations between persons has a relations row in
+// the table, its numbers in the subject, and a CSV row per change naming both persons; a run
+// without any has no such row.
+func TestMailShowsRelations(t *testing.T) {
+	t.Parallel()
+	p := &change.Plan{
+		Persons: []change.Person{{Op: change.Insert, Person: record.Person{Key: "P1", Name: "Ada Pupil"}}, {Op: change.Insert, Person: record.Person{Key: "G1", Name: "Grace Guardian"}}},
+		Relations: []change.Relation{
+			{Op: change.Insert, Relation: record.Relation{RelationKey: record.RelationKey{Person: "P1", Related: "G1", Type: "guardian"}}},
+			{Op: change.Delete, Relation: record.Relation{RelationKey: record.RelationKey{Person: "P9", Related: "G1", Type: "guardian"}}, Cascade: true},
+		},
+	}
+	p.Counts = change.Tally(p, [4]int{10, 0, 0, 5})
+	run := baseRun(runs.Completed)
+	run.Counts = p.Counts
+	r, err := Render(Message{Run: run, Plan: p, Tenant: northside})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Subject, "+1 ~0 -1 relations") {
+		t.Errorf("subject %q does not count the relations", r.Subject)
+	}
+	if !strings.Contains(flat(r.Text), "relations 5 1 0 1 0 0 5") || !strings.Contains(r.HTML, "relations") {
+		t.Errorf("text mail has no relations row:\n%s", r.Text)
+	}
+	checkWidth(t, "relations", r.Text)
+	rows, err := csv.NewReader(bytes.NewReader(r.CSV)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCSV(t, rows, run.Counts)
+	if got := strings.Join(rows[3], ","); got != "relation,insert,P1,Ada Pupil,,,G1,Grace Guardian,guardian,," {
+		t.Errorf("relation CSV row %q", got)
+	}
+	if got := rows[4][10]; got != "a person of it went to the trash can" {
+		t.Errorf("cascaded relation's CSV changes %q", got)
+	}
+
+	none, err := Render(kinds()["completed"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(none.Text, "relations") {
+		t.Errorf("a run without relations shows them:\n%s", none.Text)
 	}
 }

@@ -305,6 +305,9 @@ func (a *app) cmdStatus(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(a.stdout, "tenant %s (state version %d)\n  persons      %d active, %d in the trash can\n  groups       %d active, %d archived courses\n  memberships  %d synced, %d manual\n",
 		st.Tenant, st.StateVersion, st.Persons.Active, st.Persons.Trashed, st.Groups.Active, st.Groups.Archived, st.Memberships.Synced, st.Memberships.Manual)
+	if st.Relations.Active > 0 {
+		fmt.Fprintf(a.stdout, "  relations    %d (imsfeed relations --tenant %s)\n", st.Relations.Active, st.Tenant)
+	}
 	if last != nil {
 		fmt.Fprintf(a.stdout, "  last run     %d, %s, %s\n", last.ID, last.Status, runs.TimeText(last.StartedAt, nil))
 	} else {

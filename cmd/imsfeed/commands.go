@@ -42,6 +42,7 @@ func commandTable() []command {
 		{name: "status", args: "--tenant T [--json]", summary: "what the store holds for T now", run: (*app).cmdStatus},
 		{name: "check", args: "--tenant T [--dry-run] [--json]", summary: "compare T's state index with its rows; rebuild it", run: (*app).cmdCheck},
 		{name: "trash", args: "list|restore|purge --tenant T ...", summary: "the person trash can", subs: []string{"list", "restore", "purge"}, run: (*app).cmdTrash},
+		{name: "relations", args: "--tenant T [--person KEY] [--json]", summary: "relations between persons (carers, mentors)", run: (*app).cmdRelations},
 		{name: "archive", args: "list|restore --tenant T ...", summary: "archived courses", subs: []string{"list", "restore"}, run: (*app).cmdArchive},
 		{name: "serve", args: "", summary: "run each tenant on its schedule; the live channel", run: (*app).cmdServe},
 		{name: "queue", args: "[--json]", summary: "serve's job queue: next slots, running, retrying, failed", run: (*app).cmdQueue},

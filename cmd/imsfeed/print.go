@@ -71,8 +71,11 @@ func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "\tbefore\tinserted\tupdated\tdeleted\trestored\tarchived\tafter\t")
-		for _, t := range record.Types {
+		for _, t := range record.AllTypes {
 			c := r.Counts.Of(t)
+			if t == record.Relations && *c == (change.TypeCounts{}) {
+				continue // no relations in this tenant's files
+			}
 			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", t, c.Before, c.Inserted, c.Updated, c.Deleted, c.Restored, c.Archived, c.After)
 		}
 		tw.Flush()
