@@ -55,6 +55,16 @@ type Decision struct {
 	Reason string    `json:"reason"`
 }
 
+// Undo is what an undo run undid: the runs (newest first; more than one with --cascade) and
+// the operator's decision.
+type Undo struct {
+	Runs []int64 `json:"runs"`
+	Decision
+}
+
+// ModeUndo is the Mode of an undo's own run.
+const ModeUndo = "undo"
+
 // Error is why a run failed. Line and Column are 0 when the problem has no place in the file.
 type Error struct {
 	Line    int    `json:"line"`
@@ -101,6 +111,11 @@ type Run struct {
 	Error     *Error          `json:"error"`
 	Approval  *Decision       `json:"approval"`
 	Rejection *Decision       `json:"rejection,omitempty"`
+	// Undo, on an undo's own run, says which runs it undid (newest first), who and why. An
+	// undo reads no file: File is empty, and the next night's file is imported whatever it is.
+	Undo *Undo `json:"undo,omitempty"`
+	// UndoneBy is the undo run that put back the state from before this run.
+	UndoneBy int64 `json:"undone_by,omitempty"`
 	// Slot is the scheduled slot of `imsfeed serve` this run was an attempt of (absent for
 	// runs started by a command).
 	Slot time.Time `json:"slot,omitzero"`

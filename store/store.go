@@ -102,6 +102,8 @@ type Store interface {
 	// does this; tests use it). The import never touches it.
 	AddManualMembership(ctx context.Context, tenant string, m ManualMembership) error
 
+	Undoer
+
 	// Close releases the store's connections.
 	Close() error
 }
@@ -160,6 +162,10 @@ type ApplyParams struct {
 	// Hold, when not nil, is the encoded plan the run holds for approval (the run's status
 	// should be held); it needs Run.
 	Hold []byte
+	// NoUndo keeps no before-images of this apply (the tenant's undo_days is 0): the run
+	// cannot be undone, nor any run before it. Without it, an apply with a recorded run keeps
+	// them in the same transaction.
+	NoUndo bool
 	// Progress, when set, is told now and then how many of the plan's changes are written
 	// (for a progress display; the commit comes after the last call). It must be quick.
 	Progress func(done, total int)

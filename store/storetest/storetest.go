@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TrashAndRestore", testTrashAndRestore},
 		{"ArchiveCourse", testArchiveCourse},
 		{"DeleteGroup", testDeleteGroup},
+		{"UndoEachKindOfChange", testUndoEachKindOfChange},
+		{"UndoRefusals", testUndoRefusals},
 		{"StateVersion", testStateVersion},
 		{"StaleBaseVersion", testStaleBaseVersion},
 		{"Atomicity", testAtomicity},

@@ -201,6 +201,11 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 			if p.Run != nil && p.Run.ID != 0 {
 				w.RunID = p.Run.ID
 			}
+			if p.Run != nil && p.Run.ID != 0 && !p.NoUndo {
+				if err := c.keepImages(ctx, tx, tenant, plan, p.Run.ID, v, p.Now); err != nil {
+					return err
+				}
+			}
 			if err := c.d.WritePlan(ctx, tx, w); err != nil {
 				return err
 			}

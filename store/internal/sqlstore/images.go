@@ -1,0 +1,459 @@
+package sqlstore
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// Before-images: what undo needs of the rows a change set touched. They are read with
+// SELECT * and written back by column name, so a column a later migration adds to a state
+// table is kept and restored without touching this code; a new state table needs a line in
+// undoTables (and its keys in planKeys).
+
+// undoTable is a state table a plan changes, its rows keyed within a tenant by key columns.
+type undoTable struct {
+	name string
+	key  []string
+	// activeCol = activeVal makes a row count as active (the run counts' before and after):
+	// an active person or group, a synced membership.
+	activeCol, activeVal string
+	typ                  record.Type
+}
+
+var undoTables = []undoTable{
+	{"persons", []string{"key"}, "status", "active", record.Persons},
+	{"groups", []string{"key"}, "status", "active", record.Groups},
+	{"memberships", []string{"group_key", "member_key", "role"}, "origin", "synced", record.Memberships},
+}
+
+// image is one row as it was: its key values and, unless there was no row, its columns.
+type image struct {
+	key  []string
+	cols []string // shared by the images of one table and capture
+	row  []any    // nil: there was no row
+}
+
+// images are the before-images of one change set: per table of undoTables, in that order.
+type images [][]image
+
+// planKeys lists the keys a plan touches, per table of undoTables.
+func planKeys(p *change.Plan) [][][]string {
+	keys := make([][][]string, len(undoTables))
+	for _, x := range p.Persons {
+		keys[0] = append(keys[0], []string{x.Person.Key})
+	}
+	for _, x := range p.Groups {
+		keys[1] = append(keys[1], []string{x.Group.Key})
+	}
+	for _, x := range p.Memberships {
+		k := x.Membership.MembershipKey
+		keys[2] = append(keys[2], []string{k.Group, k.Member, k.Role})
+	}
+	return keys
+}
+
+func joinKey(k []string) string { return strings.Join(k, "\x00") }
+
+// keyChunk is how many keys one statement names.
+const keyChunk = 300
+
+// keyCond is "key IN (?, …)" or "(a, b, c) IN (VALUES (?, ?, ?), …)" for n keys.
+func keyCond(t undoTable, n int) string {
+	if len(t.key) == 1 {
+		return t.key[0] + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+	}
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(t.key)), ", ") + ")"
+	return "(" + strings.Join(t.key, ", ") + ") IN (VALUES " + strings.TrimSuffix(strings.Repeat(one+", ", n), ", ") + ")"
+}
+
+func keyArgs(tenant string, keys [][]string) []any {
+	args := []any{tenant}
+	for _, k := range keys {
+		for _, v := range k {
+			args = append(args, v)
+		}
+	}
+	return args
+}
+
+// capture reads the rows of the given keys (per table of undoTables) as they are now.
+func (c *Core) capture(ctx context.Context, q querier, tenant string, keys [][][]string) (images, error) {
+	out := make(images, len(undoTables))
+	for ti, t := range undoTables {
+		seen := map[string]bool{}
+		var uniq [][]string
+		for _, k := range keys[ti] {
+			if j := joinKey(k); !seen[j] {
+				seen[j] = true
+				uniq = append(uniq, k)
+			}
+		}
+		if len(uniq) == 0 {
+			continue
+		}
+		found := map[string][]any{}
+		var cols []string
+		// A tenant's first load finds nothing: do not look key by key.
+		var one int
+		err := q.QueryRowContext(ctx, c.Q(`SELECT 1 FROM `+t.name+` WHERE tenant = ? LIMIT 1`), tenant).Scan(&one)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
+		}
+		if err == nil {
+			for rest := uniq; len(rest) > 0; {
+				n := min(keyChunk, len(rest))
+				part := rest[:n]
+				rest = rest[n:]
+				rows, err := q.QueryContext(ctx, c.Q(`SELECT * FROM `+t.name+` WHERE tenant = ? AND `+keyCond(t, n)), keyArgs(tenant, part)...)
+				if err != nil {
+					return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
+				}
+				cols, err = scanImages(rows, t, found)
+				if err != nil {
+					return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
+				}
+			}
+		}
+		out[ti] = make([]image, len(uniq))
+		for i, k := range uniq {
+			out[ti][i] = image{key: k, cols: cols, row: found[joinKey(k)]}
+		}
+	}
+	return out, nil
+}
+
+// scanImages reads rows of SELECT * into found by key, the tenant column left out, and
+// returns the column names.
+func scanImages(rows *sql.Rows, t undoTable, found map[string][]any) ([]string, error) {
+	all, err := rows.Columns()
+	if err != nil {
+		rows.Close()
+		return nil, err
+	}
+	var cols []string
+	tenantAt := -1
+	keyAt := make([]int, len(t.key))
+	for i, c := range all {
+		if c == "tenant" {
+			tenantAt = i
+			continue
+		}
+		cols = append(cols, c)
+	}
+	for j, k := range t.key {
+		keyAt[j] = -1
+		for i, c := range cols {
+			if c == k {
+				keyAt[j] = i
+			}
+		}
+		if keyAt[j] < 0 {
+			rows.Close()
+			return nil, fmt.Errorf("no column %s", k)
+		}
+	}
+	vals := make([]any, len(all))
+	ptrs := make([]any, len(all))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		row := make([]any, 0, len(cols))
+		for i, v := range vals {
+			if i != tenantAt {
+				row = append(row, v)
+			}
+		}
+		k := make([]string, len(t.key))
+		for j, at := range keyAt {
+			k[j] = asString(row[at])
+		}
+		found[joinKey(k)] = row
+	}
+	return cols, closeRows(rows)
+}
+
+func asString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
+}
+
+// restore makes the rows of the given images what the images say, by key: deleted where there
+// was no row, written back column by column where there was one.
+func (c *Core) restore(ctx context.Context, tx *sql.Tx, tenant string, imgs images) error {
+	for ti, t := range undoTables {
+		list := imgs[ti]
+		if len(list) == 0 {
+			continue
+		}
+		for rest := list; len(rest) > 0; {
+			n := min(keyChunk, len(rest))
+			keys := make([][]string, n)
+			for i := range n {
+				keys[i] = rest[i].key
+			}
+			rest = rest[n:]
+			if _, err := tx.ExecContext(ctx, c.Q(`DELETE FROM `+t.name+` WHERE tenant = ? AND `+keyCond(t, n)), keyArgs(tenant, keys)...); err != nil {
+				return fmt.Errorf("undo %s: %w", t.name, err)
+			}
+		}
+		stmts := map[string]*sql.Stmt{}
+		for _, im := range list {
+			if im.row == nil {
+				continue
+			}
+			q := `INSERT INTO ` + t.name + ` (tenant, ` + strings.Join(im.cols, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(im.cols)) + `)`
+			st, ok := stmts[q]
+			if !ok {
+				var err error
+				if st, err = tx.PrepareContext(ctx, c.Q(q)); err != nil {
+					return fmt.Errorf("undo %s: %w", t.name, err)
+				}
+				defer st.Close()
+				stmts[q] = st
+			}
+			if _, err := st.ExecContext(ctx, append([]any{tenant}, im.row...)...); err != nil {
+				return fmt.Errorf("undo %s %q: %w", t.name, strings.Join(im.key, "/"), err)
+			}
+		}
+	}
+	return nil
+}
+
+// The encoding of images: gzip over a magic line and, per table, its name, columns, key
+// width and images; each value tagged with its type.
+const imagesMagic = "imsfeed-undo 1\n"
+
+const (
+	tagNil byte = iota
+	tagInt
+	tagString
+	tagBytes
+	tagFalse
+	tagTrue
+	tagTime
+	tagFloat
+)
+
+func encodeImages(imgs images) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	w := bufio.NewWriter(zw)
+	var tmp [binary.MaxVarintLen64]byte
+	uv := func(x uint64) { w.Write(tmp[:binary.PutUvarint(tmp[:], x)]) }
+	str := func(s string) { uv(uint64(len(s))); w.WriteString(s) }
+	w.WriteString(imagesMagic)
+	uv(uint64(len(undoTables)))
+	for ti, t := range undoTables {
+		list := imgs[ti]
+		str(t.name)
+		var cols []string
+		for _, im := range list {
+			if im.cols != nil {
+				cols = im.cols
+				break
+			}
+		}
+		uv(uint64(len(cols)))
+		for _, c := range cols {
+			str(c)
+		}
+		uv(uint64(len(t.key)))
+		uv(uint64(len(list)))
+		for _, im := range list {
+			for _, k := range im.key {
+				str(k)
+			}
+			if im.row == nil {
+				w.WriteByte(0)
+				continue
+			}
+			if len(im.row) != len(cols) {
+				return nil, fmt.Errorf("before-image of %s %q: %d values for %d columns", t.name, joinKey(im.key), len(im.row), len(cols))
+			}
+			w.WriteByte(1)
+			for _, v := range im.row {
+				switch x := v.(type) {
+				case nil:
+					w.WriteByte(tagNil)
+				case int64:
+					w.WriteByte(tagInt)
+					w.Write(tmp[:binary.PutVarint(tmp[:], x)])
+				case string:
+					w.WriteByte(tagString)
+					str(x)
+				case []byte:
+					w.WriteByte(tagBytes)
+					str(string(x))
+				case bool:
+					if x {
+						w.WriteByte(tagTrue)
+					} else {
+						w.WriteByte(tagFalse)
+					}
+				case time.Time:
+					w.WriteByte(tagTime)
+					w.Write(tmp[:binary.PutVarint(tmp[:], x.UnixMicro())])
+				case float64:
+					w.WriteByte(tagFloat)
+					uv(math.Float64bits(x))
+				default:
+					return nil, fmt.Errorf("before-image of %s %q: cannot keep a %T", t.name, joinKey(im.key), v)
+				}
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func decodeImages(data []byte) (images, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("stored before-images: %w", err)
+	}
+	r := bufio.NewReader(zr)
+	imgs, err := readImages(r)
+	if err != nil {
+		return nil, fmt.Errorf("stored before-images: %w", err)
+	}
+	return imgs, nil
+}
+
+func readImages(r *bufio.Reader) (images, error) {
+	magic := make([]byte, len(imagesMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != imagesMagic {
+		return nil, errors.New("not imsfeed's undo encoding")
+	}
+	var err error
+	uv := func() uint64 {
+		x, e := binary.ReadUvarint(r)
+		if e != nil && err == nil {
+			err = e
+		}
+		return x
+	}
+	str := func() string {
+		n := uv()
+		if err != nil || n > 1<<30 {
+			if err == nil {
+				err = errors.New("a value too long")
+			}
+			return ""
+		}
+		b := make([]byte, n)
+		if _, e := io.ReadFull(r, b); e != nil && err == nil {
+			err = e
+		}
+		return string(b)
+	}
+	nt := uv()
+	if err != nil {
+		return nil, err
+	}
+	imgs := make(images, len(undoTables))
+	for range nt {
+		name := str()
+		ti := -1
+		for i, t := range undoTables {
+			if t.name == name {
+				ti = i
+			}
+		}
+		cols := make([]string, uv())
+		for i := range cols {
+			cols[i] = str()
+		}
+		width := uv()
+		n := uv()
+		if err != nil {
+			return nil, err
+		}
+		if ti < 0 {
+			return nil, fmt.Errorf("unknown table %q", name)
+		}
+		if int(width) != len(undoTables[ti].key) {
+			return nil, fmt.Errorf("table %s: keys of %d columns", name, width)
+		}
+		list := make([]image, 0, min(n, 1<<20))
+		for range n {
+			im := image{key: make([]string, width), cols: cols}
+			for j := range im.key {
+				im.key[j] = str()
+			}
+			present, e := r.ReadByte()
+			if e != nil {
+				return nil, e
+			}
+			if present == 1 {
+				im.row = make([]any, len(cols))
+				for j := range im.row {
+					tag, e := r.ReadByte()
+					if e != nil {
+						return nil, e
+					}
+					switch tag {
+					case tagNil:
+					case tagInt:
+						x, e := binary.ReadVarint(r)
+						if e != nil {
+							return nil, e
+						}
+						im.row[j] = x
+					case tagString:
+						im.row[j] = str()
+					case tagBytes:
+						im.row[j] = []byte(str())
+					case tagFalse:
+						im.row[j] = false
+					case tagTrue:
+						im.row[j] = true
+					case tagTime:
+						x, e := binary.ReadVarint(r)
+						if e != nil {
+							return nil, e
+						}
+						im.row[j] = time.UnixMicro(x).UTC()
+					case tagFloat:
+						im.row[j] = math.Float64frombits(uv())
+					default:
+						return nil, fmt.Errorf("unknown value tag %d", tag)
+					}
+				}
+			}
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, im)
+		}
+		imgs[ti] = list
+	}
+	return imgs, err
+}

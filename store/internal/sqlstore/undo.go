@@ -1,0 +1,303 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// keepImages stores the before-images of a plan about to be written by run, as the change
+// from version v to v+1, inside Apply's transaction.
+func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *change.Plan, runID int64, v int64, now time.Time) error {
+	imgs, err := c.capture(ctx, tx, tenant, planKeys(plan))
+	if err != nil {
+		return err
+	}
+	return c.saveImages(ctx, tx, tenant, imgs, runID, v, now)
+}
+
+func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs images, runID, v int64, now time.Time) error {
+	data, err := encodeImages(imgs)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images) VALUES (?, ?, ?, ?, ?, ?)`),
+		runID, tenant, v, v+1, c.d.Time(Micro(now)), data)
+	if err != nil {
+		return fmt.Errorf("keep before-images: %w", err)
+	}
+	return nil
+}
+
+// undoHeader is one stored change set with before-images.
+type undoHeader struct {
+	run           int64
+	before, after int64
+}
+
+// Undo implements store.Store.
+func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
+	if p.Run == nil || p.Run.ID == 0 {
+		return nil, errors.New("undo: the undo needs its own run record")
+	}
+	var undone []int64
+	var oldBefore, oldAfter = p.Run.VersionBefore, p.Run.VersionAfter
+	oldCounts := p.Run.Counts
+	err := c.inTx(ctx, func(tx *sql.Tx) error {
+		v, err := c.lockTenant(ctx, tx, p.Tenant)
+		if err != nil {
+			return err
+		}
+		chain, err := c.undoChain(ctx, tx, p, v)
+		if err != nil {
+			return err
+		}
+		// What each row goes back to: its image from the oldest change set of the chain.
+		target := make([]map[string]image, len(undoTables))
+		order := make([][]string, len(undoTables))
+		for i := range target {
+			target[i] = map[string]image{}
+		}
+		for _, h := range chain {
+			var data []byte
+			err := tx.QueryRowContext(ctx, c.Q(`SELECT images FROM run_undo WHERE run_id = ? AND version_after = ?`), h.run, h.after).Scan(&data)
+			if err != nil {
+				return fmt.Errorf("before-images of run %d: %w", h.run, err)
+			}
+			imgs, err := decodeImages(data)
+			if err != nil {
+				return fmt.Errorf("run %d: %w", h.run, err)
+			}
+			for ti, list := range imgs {
+				for _, im := range list {
+					k := joinKey(im.key)
+					if _, ok := target[ti][k]; !ok {
+						order[ti] = append(order[ti], k)
+					}
+					target[ti][k] = im
+				}
+			}
+			if !slices.Contains(undone, h.run) {
+				undone = append(undone, h.run)
+			}
+		}
+		want := make(images, len(undoTables))
+		keys := make([][][]string, len(undoTables))
+		for ti := range undoTables {
+			for _, k := range order[ti] {
+				im := target[ti][k]
+				want[ti] = append(want[ti], im)
+				keys[ti] = append(keys[ti], im.key)
+			}
+		}
+		// The undo's own before-images: the state it leaves, so that it can be undone too.
+		now, err := c.capture(ctx, tx, p.Tenant, keys)
+		if err != nil {
+			return err
+		}
+		counts, err := c.undoCounts(ctx, tx, p.Tenant, now, want)
+		if err != nil {
+			return err
+		}
+		if err := c.restore(ctx, tx, p.Tenant, want); err != nil {
+			return err
+		}
+		if err := c.setVersion(ctx, tx, p.Tenant, v+1); err != nil {
+			return err
+		}
+		if err := c.saveImages(ctx, tx, p.Tenant, now, p.Run.ID, v, p.Now); err != nil {
+			return err
+		}
+		p.Run.VersionBefore, p.Run.VersionAfter, p.Run.Counts = v, v+1, counts
+		if p.Run.Undo == nil {
+			p.Run.Undo = &runs.Undo{}
+		}
+		p.Run.Undo.Runs = undone
+		if err := c.saveRun(ctx, tx, p.Run); err != nil {
+			return err
+		}
+		for _, id := range undone {
+			rs, err := c.queryRuns(ctx, tx, `SELECT id, data FROM runs WHERE id = ?`, id)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				r.UndoneBy = p.Run.ID
+				if err := c.saveRun(ctx, tx, r); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		p.Run.VersionBefore, p.Run.VersionAfter, p.Run.Counts = oldBefore, oldAfter, oldCounts
+		var later *store.LaterChangesError
+		if errors.As(err, &later) || errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("undo run %d of tenant %q (nothing was changed): %w", p.Of, p.Tenant, err)
+	}
+	return undone, nil
+}
+
+// undoChain returns the change sets to undo, newest first: from the tenant's state version v
+// down to the one before run p.Of's first, each one's version_before the next one's
+// version_after.
+func (c *Core) undoChain(ctx context.Context, tx *sql.Tx, p store.UndoParams, v int64) ([]undoHeader, error) {
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT run_id, version_before, version_after FROM run_undo WHERE tenant = ? ORDER BY version_after DESC`), p.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	var all []undoHeader
+	for rows.Next() {
+		var h undoHeader
+		if err := rows.Scan(&h.run, &h.before, &h.after); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		all = append(all, h)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	first := int64(-1) // version_before of the run's oldest change set
+	for _, h := range all {
+		if h.run == p.Of {
+			first = h.before
+		}
+	}
+	if first < 0 {
+		return nil, fmt.Errorf("run %d of tenant %q has no before-images: %w", p.Of, p.Tenant, store.ErrNotFound)
+	}
+	var chain []undoHeader
+	var later []int64
+	at := v
+	for _, h := range all {
+		if at == first {
+			break
+		}
+		if h.after > at {
+			continue // cannot happen: versions only grow
+		}
+		if h.after != at {
+			break // a change without before-images
+		}
+		chain = append(chain, h)
+		if h.run != p.Of && !slices.Contains(later, h.run) {
+			later = append(later, h.run)
+		}
+		at = h.before
+	}
+	if at != first {
+		return nil, &store.LaterChangesError{Run: p.Of, Later: later, Unrecorded: true}
+	}
+	if len(later) > 0 && !p.Cascade {
+		return nil, &store.LaterChangesError{Run: p.Of, Later: later}
+	}
+	return chain, nil
+}
+
+// undoCounts counts what going from the rows now to the rows want does, per type, as a run's
+// counts: a row that becomes active is inserted (or restored when it was there, inactive),
+// an active one that goes is deleted (or archived: a group archived, a membership turned
+// manual), an active one that stays but differs is updated.
+func (c *Core) undoCounts(ctx context.Context, tx *sql.Tx, tenant string, now, want images) (change.Counts, error) {
+	var counts change.Counts
+	for ti, t := range undoTables {
+		tc := counts.Of(t.typ)
+		err := tx.QueryRowContext(ctx, c.Q(`SELECT count(*) FROM `+t.name+` WHERE tenant = ? AND `+t.activeCol+` = ?`), tenant, t.activeVal).Scan(&tc.Before)
+		if err != nil {
+			return counts, err
+		}
+		cur := map[string]image{}
+		for _, im := range now[ti] {
+			cur[joinKey(im.key)] = im
+		}
+		for _, w := range want[ti] {
+			n := cur[joinKey(w.key)]
+			wasActive, isActive := t.active(n), t.active(w)
+			switch {
+			case !wasActive && isActive && n.row == nil:
+				tc.Inserted++
+			case !wasActive && isActive:
+				tc.Restored++
+			case wasActive && !isActive && (w.row == nil || t.typ == record.Persons):
+				tc.Deleted++
+			case wasActive && !isActive:
+				tc.Archived++
+			case wasActive && isActive && !sameRow(n, w):
+				tc.Updated++
+			}
+		}
+		tc.After = tc.Before + tc.Inserted + tc.Restored - tc.Deleted - tc.Archived
+	}
+	return counts, nil
+}
+
+func (t undoTable) active(im image) bool {
+	if im.row == nil {
+		return false
+	}
+	for i, c := range im.cols {
+		if c == t.activeCol {
+			return asString(im.row[i]) == t.activeVal
+		}
+	}
+	return false
+}
+
+func sameRow(a, b image) bool {
+	if len(a.row) != len(b.row) || !slices.Equal(a.cols, b.cols) {
+		return false
+	}
+	for i := range a.row {
+		x, y := a.row[i], b.row[i]
+		switch xv := x.(type) {
+		case []byte:
+			yv, ok := y.([]byte)
+			if !ok || !bytes.Equal(xv, yv) {
+				return false
+			}
+		case time.Time:
+			yv, ok := y.(time.Time)
+			if !ok || !xv.Equal(yv) {
+				return false
+			}
+		default:
+			if x != y {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// DropUndo implements store.Store.
+func (c *Core) DropUndo(ctx context.Context, tenant string, before time.Time) (int, error) {
+	res, err := c.db.ExecContext(ctx, c.Q(`DELETE FROM run_undo WHERE (tenant = ? OR ? = '') AND at < ?`), tenant, tenant, c.d.Time(Micro(before)))
+	if err != nil {
+		return 0, fmt.Errorf("drop expired before-images: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// UndoSize implements store.Store.
+func (c *Core) UndoSize(ctx context.Context, run int64) (int64, error) {
+	var n int64
+	err := c.db.QueryRowContext(ctx, c.Q(`SELECT COALESCE(SUM(length(images)), 0) FROM run_undo WHERE run_id = ?`), run).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("size of run %d's before-images: %w", run, err)
+	}
+	return n, nil
+}

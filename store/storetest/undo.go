@@ -1,0 +1,252 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// Dump returns the tenant's rows of every table (store.Dumper), for comparing states.
+func Dump(t *testing.T, s store.Store, tenant string) map[string][]string {
+	t.Helper()
+	d, ok := s.(store.Dumper)
+	if !ok {
+		t.Fatalf("%T does not implement store.Dumper", s)
+	}
+	m, err := d.Dump(context.Background(), tenant)
+	if err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	return m
+}
+
+// SameState fails the test when two dumps differ, naming the first differing rows.
+func SameState(t *testing.T, what string, got, want map[string][]string) {
+	t.Helper()
+	if reflect.DeepEqual(got, want) {
+		return
+	}
+	for table, w := range want {
+		g := got[table]
+		for _, line := range w {
+			if !slices.Contains(g, line) {
+				t.Errorf("%s: %s lacks %s", what, table, line)
+			}
+		}
+		for _, line := range g {
+			if !slices.Contains(w, line) {
+				t.Errorf("%s: %s has %s", what, table, line)
+			}
+		}
+	}
+	for table, g := range got {
+		if _, ok := want[table]; !ok && len(g) > 0 {
+			t.Errorf("%s: table %s has %d rows, want none", what, table, len(g))
+		}
+	}
+	if !t.Failed() {
+		t.Errorf("%s: dumps differ: got %v, want %v", what, got, want)
+	}
+}
+
+// undo undoes a run with a fresh undo run record, as the importer does.
+func undo(t *testing.T, s store.Store, tenant string, of int64, cascade bool) (*runs.Run, []int64, error) {
+	t.Helper()
+	run := newRun(t, s, tenant, runs.Running)
+	run.Status, run.Mode = runs.Completed, runs.ModeUndo
+	run.Undo = &runs.Undo{Decision: runs.Decision{By: "ops", At: now, Reason: "test"}}
+	ids, err := s.Undo(context.Background(), store.UndoParams{Tenant: tenant, Of: of, Cascade: cascade, Run: run, Now: now})
+	return run, ids, err
+}
+
+func mustUndo(t *testing.T, s store.Store, tenant string, of int64, cascade bool) *runs.Run {
+	t.Helper()
+	run, _, err := undo(t, s, tenant, of, cascade)
+	if err != nil {
+		t.Fatalf("undo run %d: %v", of, err)
+	}
+	return run
+}
+
+// testUndoEachKindOfChange: each kind of change a run makes is put back exactly (every column
+// of every table), and undoing the undo gives the state after the run again.
+func testUndoEachKindOfChange(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	empty := Dump(t, s, tenant)
+	first := apply(t, s, initial(tenant))
+	afterFirst := Dump(t, s, tenant)
+	if err := s.AddManualMembership(ctx, tenant, store.ManualMembership{Group: "math1", Member: "p9", Role: "01", MemberType: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// AddManualMembership does not move the version: the chain of runs is unbroken.
+	base := Dump(t, s, tenant)
+	renamed := person("p1", "Ada King")
+	plans := map[string]*change.Plan{
+		"update": {Persons: []change.Person{{Op: change.Update, Person: renamed}},
+			Groups: []change.Group{{Op: change.Update, Group: group("math1", "Mathematics 1", "school", "dept"), Course: true}}},
+		"trash": {Persons: []change.Person{{Op: change.Delete, Person: record.Person{Key: "p2"}}},
+			Memberships: []change.Membership{{Op: change.Delete, Membership: record.Membership{MembershipKey: mkey("math1", "p2", "01")}, Cascade: true}}},
+		"archive": {Groups: []change.Group{{Op: change.Archive, Group: record.Group{Key: "math1"}, Course: true}},
+			Memberships: []change.Membership{
+				{Op: change.Manualize, Membership: record.Membership{MembershipKey: mkey("math1", "p1", "01")}},
+				{Op: change.Delete, Membership: record.Membership{MembershipKey: mkey("school", "math1", "04")}, Cascade: true}}},
+		"delete group": {Groups: []change.Group{{Op: change.Delete, Group: record.Group{Key: "school"}}},
+			Memberships: []change.Membership{{Op: change.Delete, Membership: record.Membership{MembershipKey: mkey("school", "math1", "04")}, Cascade: true}}},
+		"insert over manual": {Persons: []change.Person{{Op: change.Insert, Person: person("p4", "Edsger Dijkstra")}},
+			Memberships: []change.Membership{{Op: change.Insert, Membership: member("math1", "p4", "01")}, {Op: change.Insert, Membership: member("math1", "p9", "01")}}},
+	}
+	for _, name := range []string{"update", "trash", "archive", "delete group", "insert over manual"} {
+		p := plans[name]
+		v := load(t, s, tenant).Version
+		p.Tenant, p.BaseVersion = tenant, v
+		run := apply(t, s, p)
+		after := Dump(t, s, tenant)
+		if reflect.DeepEqual(after, base) {
+			t.Fatalf("%s: the run changed nothing", name)
+		}
+		u := mustUndo(t, s, tenant, run.ID, false)
+		SameState(t, "after undoing the "+name, Dump(t, s, tenant), base)
+		if st := load(t, s, tenant); st.Version != v+2 || u.VersionBefore != v+1 || u.VersionAfter != v+2 {
+			t.Errorf("%s: version %d, undo run %d → %d; want %d, %d → %d", name, st.Version, u.VersionBefore, u.VersionAfter, v+2, v+1, v+2)
+		}
+		if r, _ := s.Run(ctx, run.ID); r.UndoneBy != u.ID {
+			t.Errorf("%s: the undone run's undone_by is %d, want %d", name, r.UndoneBy, u.ID)
+		}
+		if saved, _ := s.Run(ctx, u.ID); saved.Undo == nil || !slices.Equal(saved.Undo.Runs, []int64{run.ID}) || saved.VersionAfter != v+2 {
+			t.Errorf("%s: the undo's run record: %+v", name, saved)
+		}
+		mustUndo(t, s, tenant, u.ID, false)
+		SameState(t, "after undoing the undo of the "+name, Dump(t, s, tenant), after)
+		// Back to the base for the next kind.
+		redo, _ := s.LastRun(ctx, tenant)
+		mustUndo(t, s, tenant, redo.ID, false)
+		SameState(t, "after undoing the redo of the "+name, Dump(t, s, tenant), base)
+	}
+	// The counts of an undo: the trash run undone restores one person and inserts one membership.
+	p := &change.Plan{Tenant: tenant, BaseVersion: load(t, s, tenant).Version,
+		Persons:     []change.Person{{Op: change.Delete, Person: record.Person{Key: "p2"}}},
+		Memberships: []change.Membership{{Op: change.Delete, Membership: record.Membership{MembershipKey: mkey("math1", "p2", "01")}, Cascade: true}}}
+	run := apply(t, s, p)
+	u := mustUndo(t, s, tenant, run.ID, false)
+	if c := u.Counts; c.Persons.Restored != 1 || c.Persons.Before != 2 || c.Persons.After != 3 || c.Memberships.Inserted != 1 || c.Memberships.After != 4 {
+		t.Errorf("undo counts: %+v", c)
+	}
+	// The initial load is undone by cascade to an empty tenant (the manual membership the
+	// platform made after it stays: no run made it).
+	if _, _, err := undo(t, s, tenant, first.ID, false); !isLater(err) {
+		t.Fatalf("undo of the first run with later runs: got %v, want a LaterChangesError", err)
+	}
+	mustUndo(t, s, tenant, first.ID, true)
+	got := Dump(t, s, tenant)
+	want := map[string][]string{}
+	for k, v := range empty {
+		want[k] = v
+	}
+	for table, rows := range base {
+		if table == "memberships" {
+			for _, r := range rows {
+				if !slices.Contains(afterFirst[table], r) {
+					want[table] = append(want[table], r)
+				}
+			}
+		}
+	}
+	SameState(t, "after undoing everything", got, want)
+}
+
+func isLater(err error) bool {
+	var l *store.LaterChangesError
+	return errors.As(err, &l)
+}
+
+// testUndoRefusals: only the latest applied change is undone; a cascade undoes the later runs
+// first in one transaction; a change that kept no before-images stops even a cascade; images
+// expire.
+func testUndoRefusals(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	base := Dump(t, s, tenant)
+	r1 := apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1, Persons: []change.Person{{Op: change.Update, Person: person("p1", "Ada King")}}})
+	r2 := apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 2, Persons: []change.Person{{Op: change.Insert, Person: person("p4", "Edsger Dijkstra")}}})
+	empty := apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 3}) // changed nothing
+	r3 := apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 3, Persons: []change.Person{{Op: change.Delete, Person: record.Person{Key: "p3"}}}})
+	before := Dump(t, s, tenant)
+
+	_, _, err := undo(t, s, tenant, r1.ID, false)
+	var later *store.LaterChangesError
+	if !errors.As(err, &later) || !slices.Equal(later.Later, []int64{r3.ID, r2.ID}) || later.Unrecorded {
+		t.Fatalf("undo of an older run: got %v, want refused naming runs %d, %d", err, r3.ID, r2.ID)
+	}
+	if _, _, err := undo(t, s, tenant, empty.ID, false); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("undo of a run that changed nothing: got %v, want ErrNotFound", err)
+	}
+	SameState(t, "after refused undos", Dump(t, s, tenant), before)
+	if v := load(t, s, tenant).Version; v != 4 {
+		t.Errorf("refused undos moved the version to %d", v)
+	}
+
+	u, ids, err := undo(t, s, tenant, r1.ID, true)
+	if err != nil || !slices.Equal(ids, []int64{r3.ID, r2.ID, r1.ID}) {
+		t.Fatalf("cascade: %v, %v", ids, err)
+	}
+	SameState(t, "after the cascade", Dump(t, s, tenant), base)
+	for _, id := range ids {
+		if r, _ := s.Run(ctx, id); r.UndoneBy != u.ID {
+			t.Errorf("run %d: undone_by %d, want %d", id, r.UndoneBy, u.ID)
+		}
+	}
+	// The cascade is one change: one undo gives back the state before it.
+	mustUndo(t, s, tenant, u.ID, false)
+	SameState(t, "after undoing the cascade", Dump(t, s, tenant), before)
+
+	// A change without before-images (an operator's trash restore) stops the chain.
+	if _, err := s.RestoreTrash(ctx, tenant, []string{"p3"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = undo(t, s, tenant, r3.ID, true)
+	if !errors.As(err, &later) || !later.Unrecorded {
+		t.Fatalf("undo across a trash restore: got %v, want refused as unrecorded", err)
+	}
+
+	// An apply with NoUndo keeps nothing; DropUndo drops what is older than its time.
+	r5 := newRun(t, s, tenant, runs.Completed)
+	err = s.Apply(ctx, store.ApplyParams{Run: r5, Now: now, NoUndo: true,
+		Plan: &change.Plan{Tenant: tenant, BaseVersion: load(t, s, tenant).Version, Persons: []change.Person{{Op: change.Update, Person: person("p1", "Ada L.")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.UndoSize(ctx, r5.ID); err != nil || n != 0 {
+		t.Errorf("NoUndo kept %d bytes (%v)", n, err)
+	}
+	if _, _, err := undo(t, s, tenant, r5.ID, false); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("undo of a run under NoUndo: got %v, want ErrNotFound", err)
+	}
+	r6 := apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: load(t, s, tenant).Version, Persons: []change.Person{{Op: change.Update, Person: person("p1", "Ada")}}})
+	if n, err := s.UndoSize(ctx, r6.ID); err != nil || n == 0 {
+		t.Errorf("a run's before-images: %d bytes (%v)", n, err)
+	}
+	other := tenantName("south")
+	o := apply(t, s, initial(other))
+	if n, err := s.DropUndo(ctx, tenant, now); err != nil || n != 0 {
+		t.Errorf("drop before the images' time: %d, %v", n, err)
+	}
+	if n, err := s.DropUndo(ctx, tenant, now.Add(time.Microsecond)); err != nil || n == 0 {
+		t.Errorf("drop after the images' time: %d, %v", n, err)
+	}
+	if _, _, err := undo(t, s, tenant, r6.ID, false); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("undo after the images expired: got %v, want ErrNotFound", err)
+	}
+	if n, _ := s.UndoSize(ctx, o.ID); n == 0 {
+		t.Error("dropping one tenant's images dropped another's")
+	}
+}
