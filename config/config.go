@@ -114,6 +114,9 @@ type Tenant struct {
 	Pauses []Pause `yaml:"pauses"`
 	// StaleAfter: when no new file has arrived for this long, the run says so (default 36h; 0 off).
 	StaleAfter time.Duration `yaml:"stale_after"`
+	// UndoDays: how long a run's before-images are kept for `imsfeed undo` (default 30; 0
+	// keeps none, and no run of the tenant can be undone).
+	UndoDays int `yaml:"undo_days"`
 	// ES are the credentials of the tenant's live channel (IMS Enterprise Services).
 	ES *ES `yaml:"es"`
 	// RetryUntil: `imsfeed serve` retries a slot that failed for a passing reason (source
@@ -178,6 +181,8 @@ const (
 	defaultMaxSize    = Size(4e9)
 	defaultLockWait   = 10 * time.Minute
 	defaultRetryUntil = 2 * time.Hour
+	// DefaultUndoDays is undo_days's default.
+	DefaultUndoDays = 30
 	// DefaultRescueAfter is queue.rescue_after's default.
 	DefaultRescueAfter = 15 * time.Minute
 )
@@ -263,6 +268,7 @@ func DefaultTenant(id string) Tenant {
 		Safety:        safety.DefaultPolicy(),
 		StaleAfter:    defaultStaleAfter,
 		RetryUntil:    defaultRetryUntil,
+		UndoDays:      DefaultUndoDays,
 		Source:        source.Config{Pattern: "*.xml"},
 	}
 }
@@ -408,6 +414,9 @@ func (c *Config) Validate() error {
 		}
 		if t.RetryUntil < 0 {
 			bad("%s: retry_until must not be negative (0 retries nothing)", where)
+		}
+		if t.UndoDays < 0 {
+			bad("%s: undo_days must not be negative (0 keeps no before-images)", key("undo_days"))
 		}
 		if t.StaleAfter < 0 {
 			bad("%s: stale_after must not be negative", key("stale_after"))

@@ -91,7 +91,7 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	run.Approval = &runs.Decision{By: d.By, At: im.now().UTC(), Reason: d.Reason}
 	im.finish(run)
 	im.status("applying the approved changes in one transaction")
-	err = im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC(), Progress: im.Applying})
+	err = im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC(), Progress: im.Applying, NoUndo: t.UndoDays == 0})
 	if errors.Is(err, store.ErrStateChanged) {
 		st, _ := im.store.Status(ctx, run.Tenant)
 		return nil, fmt.Errorf("approve run %d: refused: the tenant's state changed since the plan was made (state version %d then, %d now), so the plan no longer describes what it would do; nothing was changed. Run the import again and approve the new run if it is still held",

@@ -85,6 +85,7 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 		return im.fail(ctx, t, run, err)
 	}
 	defer release()
+	im.dropUndo(ctx, t)
 	interrupted := im.closeInterrupted(ctx, t)
 	run.Attention = append(run.Attention, interrupted...)
 	if o.underLock != nil {
@@ -216,8 +217,8 @@ func (im *Importer) window(ctx context.Context, tenant string, days int) ([recor
 		if r.StartedAt.Before(since) {
 			break
 		}
-		if r.Approval != nil {
-			break
+		if r.Approval != nil || r.Undo != nil {
+			break // an operator accepted the state after it
 		}
 		c := safety.CountsFrom(r.Counts)
 		for _, t := range record.AllTypes {
@@ -335,7 +336,7 @@ func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan)
 	run.Status = runs.Completed
 	im.finish(run)
 	im.status("applying the changes in one transaction")
-	if err := im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC(), Progress: im.Applying}); err != nil {
+	if err := im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC(), Progress: im.Applying, NoUndo: im.noUndo(run.Tenant)}); err != nil {
 		return err
 	}
 	// The record saved inside the transaction was stamped before it; the duration the mail
@@ -395,7 +396,7 @@ func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, plan *chang
 	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(now.Persons), "groups", len(now.Groups),
 		"memberships", len(now.Memberships), "held_removals", len(held.Persons)+len(held.Groups)+len(held.Memberships))
 	im.status("applying the inserts and updates in one transaction")
-	return im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC(), Hold: data, Progress: im.Applying})
+	return im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC(), Hold: data, Progress: im.Applying, NoUndo: im.noUndo(run.Tenant)})
 }
 
 // supersede closes older held runs of the tenant: a newer run's plan replaces theirs. Only a

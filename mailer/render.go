@@ -239,6 +239,14 @@ func newView(m Message) *view {
 
 	switch v.Kind {
 	case kindCompleted:
+		if r.Undo != nil {
+			// An undo reads no file: it puts back what earlier runs changed.
+			v.Subject = reason + " (" + counts + ")"
+			v.Headline = capitalize(reason) + ": the state from before it is back. The changes below are the undo's."
+			v.Decision = decisionText("Undone", &r.Undo.Decision, loc)
+			v.Notes = append(v.Notes, fmt.Sprintf("This undo is itself a run: `imsfeed undo %d --by NAME --reason TEXT` brings the changes back.", r.ID))
+			break
+		}
 		v.Subject = "import completed (" + counts + ")"
 		v.Headline = "Import completed: the changes below were applied."
 		if !changed(r.Counts) {

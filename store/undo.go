@@ -20,7 +20,7 @@ type Undoer interface {
 	// undone first (newest first, in the same transaction). Otherwise it returns a
 	// *LaterChangesError and changes nothing; ErrNotFound when the run kept no before-images.
 	// In the same transaction it bumps the state version once, saves p.Run (the undo's own run
-	// record, made with CreateRun) with its counts and versions, keeps the undo's own
+	// record, which Undo creates and numbers) with its counts and versions, keeps the undo's own
 	// before-images (so the undo can be undone) and marks each undone run's UndoneBy.
 	Undo(ctx context.Context, p UndoParams) ([]int64, error)
 	// DropUndo drops the before-images kept before the given time: of one tenant, or of all
@@ -37,8 +37,8 @@ type UndoParams struct {
 	Of int64
 	// Cascade undoes the runs applied after Of first.
 	Cascade bool
-	// Run is the undo's own run record, created with CreateRun; Undo fills in its counts and
-	// state versions and saves it.
+	// Run is the undo's own run record, not yet created (ID 0): Undo creates it in its
+	// transaction (a refused undo leaves no record) and fills in its ID, counts and versions.
 	Run *runs.Run
 	// Now stamps the undo's own before-images (they expire after undo_days like any).
 	Now time.Time

@@ -272,6 +272,37 @@ func (a *app) cmdDecide(ctx context.Context, args []string, approve bool) error 
 	return a.printRunResult(r, *asJSON)
 }
 
+func (a *app) cmdUndo(ctx context.Context, args []string) error {
+	fs := a.flags("undo", "undo RUN --by NAME --reason TEXT [--cascade] [--json]",
+		`imsfeed undo 17 --by "Kari Nordmann" --reason "the SIS exported last year's classes"`)
+	by := fs.String("by", "", "who undoes (recorded and mailed)")
+	reason := fs.String("reason", "", "why (recorded and mailed)")
+	cascade := fs.Bool("cascade", false, "undo the runs applied after RUN first, newest first, in the same transaction")
+	asJSON := fs.Bool("json", false, "print one JSON document")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := runID("undo", pos)
+	if err != nil {
+		return err
+	}
+	if *by == "" || *reason == "" {
+		return usagef("undo: --by NAME and --reason TEXT are required")
+	}
+	if err := a.open(ctx); err != nil {
+		return err
+	}
+	im := a.importer()
+	stop := a.showProgress(ctx, im, *asJSON)
+	r, err := im.Undo(ctx, importer.UndoRequest{RunID: id, By: *by, Reason: *reason, Cascade: *cascade})
+	stop()
+	if err != nil {
+		return err
+	}
+	return a.printRunResult(r, *asJSON)
+}
+
 func (a *app) cmdStatus(ctx context.Context, args []string) error {
 	fs := a.flags("status", "status --tenant T [--json]", "imsfeed status --tenant northside --json")
 	tenant := fs.String("tenant", "", "tenant id")

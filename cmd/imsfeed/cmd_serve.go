@@ -53,7 +53,13 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	}
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
+	var swept time.Time
 	for {
+		// Before-images past their tenant's undo_days go once a day (and at each run).
+		if time.Since(swept) > 24*time.Hour {
+			a.importer().DropExpiredUndo(ctx)
+			swept = time.Now()
+		}
 		if _, err := a.mailer.Flush(ctx); err != nil {
 			a.log.Warn("queued status mails still waiting", "err", err)
 		}

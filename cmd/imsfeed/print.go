@@ -98,6 +98,12 @@ func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 			fmt.Fprintf(w, "  held %s before the approval\n", d.Round(time.Second))
 		}
 	}
+	if r.Undo != nil {
+		fmt.Fprintf(w, "\n  undone by %s at %s: %s\n", r.Undo.By, runs.TimeText(r.Undo.At, nil), r.Undo.Reason)
+	}
+	if r.UndoneBy != 0 {
+		fmt.Fprintf(w, "\n  undone: run %d put back the state from before this run\n", r.UndoneBy)
+	}
 	if r.Rejection != nil {
 		fmt.Fprintf(w, "\n  rejected by %s at %s: %s\n", r.Rejection.By, runs.TimeText(r.Rejection.At, nil), r.Rejection.Reason)
 	}

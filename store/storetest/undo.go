@@ -60,8 +60,7 @@ func SameState(t *testing.T, what string, got, want map[string][]string) {
 // undo undoes a run with a fresh undo run record, as the importer does.
 func undo(t *testing.T, s store.Store, tenant string, of int64, cascade bool) (*runs.Run, []int64, error) {
 	t.Helper()
-	run := newRun(t, s, tenant, runs.Running)
-	run.Status, run.Mode = runs.Completed, runs.ModeUndo
+	run := &runs.Run{Tenant: tenant, Status: runs.Completed, Mode: runs.ModeUndo, StartedAt: now}
 	run.Undo = &runs.Undo{Decision: runs.Decision{By: "ops", At: now, Reason: "test"}}
 	ids, err := s.Undo(context.Background(), store.UndoParams{Tenant: tenant, Of: of, Cascade: cascade, Run: run, Now: now})
 	return run, ids, err
@@ -181,6 +180,7 @@ func testUndoRefusals(t *testing.T, s store.Store) {
 	empty := apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 3}) // changed nothing
 	r3 := apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 3, Persons: []change.Person{{Op: change.Delete, Person: record.Person{Key: "p3"}}}})
 	before := Dump(t, s, tenant)
+	recorded, _ := s.ListRuns(ctx, store.ListRunsParams{Tenant: tenant})
 
 	_, _, err := undo(t, s, tenant, r1.ID, false)
 	var later *store.LaterChangesError
@@ -191,6 +191,9 @@ func testUndoRefusals(t *testing.T, s store.Store) {
 		t.Errorf("undo of a run that changed nothing: got %v, want ErrNotFound", err)
 	}
 	SameState(t, "after refused undos", Dump(t, s, tenant), before)
+	if now, _ := s.ListRuns(ctx, store.ListRunsParams{Tenant: tenant}); len(now) != len(recorded) {
+		t.Errorf("refused undos left run records: %d runs, were %d", len(now), len(recorded))
+	}
 	if v := load(t, s, tenant).Version; v != 4 {
 		t.Errorf("refused undos moved the version to %d", v)
 	}

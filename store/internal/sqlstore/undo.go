@@ -46,8 +46,8 @@ type undoHeader struct {
 
 // Undo implements store.Store.
 func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
-	if p.Run == nil || p.Run.ID == 0 {
-		return nil, errors.New("undo: the undo needs its own run record")
+	if p.Run == nil || p.Run.ID != 0 {
+		return nil, errors.New("undo: the undo needs its own new run record")
 	}
 	var undone []int64
 	var oldBefore, oldAfter = p.Run.VersionBefore, p.Run.VersionAfter
@@ -99,6 +99,16 @@ func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 				keys[ti] = append(keys[ti], im.key)
 			}
 		}
+		// The undo's run record is made here, so that a refused undo leaves none.
+		data, err := c.runArgs(p.Run)
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, c.Q(`INSERT INTO runs (tenant, status, started_at, data) VALUES (?, ?, ?, ?) RETURNING id`),
+			p.Tenant, string(p.Run.Status), c.d.Time(Micro(p.Run.StartedAt)), data).Scan(&p.Run.ID)
+		if err != nil {
+			return err
+		}
 		// The undo's own before-images: the state it leaves, so that it can be undone too.
 		now, err := c.capture(ctx, tx, p.Tenant, keys)
 		if err != nil {
@@ -140,7 +150,7 @@ func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 		return nil
 	})
 	if err != nil {
-		p.Run.VersionBefore, p.Run.VersionAfter, p.Run.Counts = oldBefore, oldAfter, oldCounts
+		p.Run.VersionBefore, p.Run.VersionAfter, p.Run.Counts, p.Run.ID = oldBefore, oldAfter, oldCounts, 0
 		var later *store.LaterChangesError
 		if errors.As(err, &later) || errors.Is(err, store.ErrNotFound) {
 			return nil, err
