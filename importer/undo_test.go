@@ -195,10 +195,12 @@ func TestUndoGivesBackTheStateBefore(t *testing.T) {
 				t.Fatalf("night %d: undo run %d: %v", night, r.ID, err)
 			}
 			storetest.SameState(t, fmt.Sprintf("night %d: after undoing run %d", night, r.ID), storetest.Dump(t, e.st, e.tenant.ID), before)
+			storetest.IndexAgrees(t, e.st, e.tenant.ID)
 			if _, err := e.undo(u.ID, false); err != nil {
 				t.Fatalf("night %d: undo the undo %d: %v", night, u.ID, err)
 			}
 			storetest.SameState(t, fmt.Sprintf("night %d: after undoing undo %d", night, u.ID), storetest.Dump(t, e.st, e.tenant.ID), after)
+			storetest.IndexAgrees(t, e.st, e.tenant.ID)
 			if t.Failed() {
 				t.FailNow()
 			}

@@ -72,7 +72,8 @@ func (e *LaterChangesError) Error() string {
 }
 
 // Dumper is implemented by both stores, for tests: every row of every table that holds the
-// tenant's rows, except the run records and what undo keeps, as sorted lines of text by
+// tenant's rows, except the run records, what undo keeps and the state index (derived from
+// the rows; IndexChecker compares them), as sorted lines of text by
 // table (time columns in UTC). Two dumps are equal when the tenant's state is.
 type Dumper interface {
 	Dump(ctx context.Context, tenant string) (map[string][]string, error)

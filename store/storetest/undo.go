@@ -57,6 +57,22 @@ func SameState(t *testing.T, what string, got, want map[string][]string) {
 	}
 }
 
+// IndexAgrees fails the test when the tenant's state index is stale or differs from its rows.
+func IndexAgrees(t *testing.T, s store.Store, tenant string) {
+	t.Helper()
+	ic, ok := s.(store.IndexChecker)
+	if !ok {
+		t.Fatalf("%T does not implement store.IndexChecker", s)
+	}
+	r, err := ic.CheckIndex(context.Background(), tenant, false)
+	if err != nil {
+		t.Fatalf("check index: %v", err)
+	}
+	if r.Stale() || r.Missing+r.Extra+r.Different != 0 || r.Unreadable != "" {
+		t.Errorf("state index after an undo: %+v", r)
+	}
+}
+
 // undo undoes a run with a fresh undo run record, as the importer does.
 func undo(t *testing.T, s store.Store, tenant string, of int64, cascade bool) (*runs.Run, []int64, error) {
 	t.Helper()
@@ -72,6 +88,7 @@ func mustUndo(t *testing.T, s store.Store, tenant string, of int64, cascade bool
 	if err != nil {
 		t.Fatalf("undo run %d: %v", of, err)
 	}
+	IndexAgrees(t, s, tenant)
 	return run
 }
 

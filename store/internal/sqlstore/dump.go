@@ -9,7 +9,8 @@ import (
 )
 
 // Dump implements store.Dumper: tables are found in the catalogue, so a table a later
-// migration adds is in the dump without a change here.
+// migration adds is in the dump without a change here. The state index is left out: it is
+// derived from the rows (store.IndexChecker compares the two).
 func (c *Core) Dump(ctx context.Context, tenant string) (map[string][]string, error) {
 	q := `SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' ORDER BY m.name, p.cid`
 	if c.d.Dollar {
@@ -26,7 +27,7 @@ func (c *Core) Dump(ctx context.Context, tenant string) (map[string][]string, er
 			rows.Close()
 			return nil, err
 		}
-		if col == "tenant" && t != "runs" && t != "run_undo" {
+		if col == "tenant" && t != "runs" && t != "run_undo" && t != "state_index" {
 			withTenant[t] = true
 		}
 	}

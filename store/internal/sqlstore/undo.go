@@ -124,6 +124,9 @@ func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 		if err := c.setVersion(ctx, tx, p.Tenant, v+1); err != nil {
 			return err
 		}
+		if err := c.editIndex(ctx, tx, p.Tenant, v, v+1, imageBuckets(want), func(bs *buckets) { indexImages(bs, want) }); err != nil {
+			return err
+		}
 		if err := c.saveImages(ctx, tx, p.Tenant, now, p.Run.ID, v, p.Now); err != nil {
 			return err
 		}
@@ -310,4 +313,59 @@ func (c *Core) UndoSize(ctx context.Context, run int64) (int64, error) {
 		return 0, fmt.Errorf("size of run %d's before-images: %w", run, err)
 	}
 	return n, nil
+}
+
+// imageBuckets are the state index's buckets of the persons and memberships in imgs.
+func imageBuckets(imgs images) map[int]bool {
+	nums := map[int]bool{}
+	for ti, t := range undoTables {
+		if t.typ == record.Groups {
+			continue
+		}
+		for _, im := range imgs[ti] {
+			nums[bucketOf(im.key[0])] = true // a person's key, a membership's group
+		}
+	}
+	return nums
+}
+
+// indexImages does to the state index what restoring imgs did to the rows.
+func indexImages(bs *buckets, imgs images) {
+	for ti, t := range undoTables {
+		for _, im := range imgs[ti] {
+			var hash record.Hash
+			if im.row != nil {
+				h, _ := im.col("hash").([]byte)
+				copy(hash[:], h)
+			}
+			switch t.typ {
+			case record.Persons:
+				b := bs.person(im.key[0])
+				if im.row == nil {
+					delete(b.persons, im.key[0])
+					continue
+				}
+				b.persons[im.key[0]] = change.PersonState{Hash: hash, Name: asString(im.col("name")), Trashed: asString(im.col("status")) == "trashed"}
+			case record.Memberships:
+				k := record.MembershipKey{Group: im.key[0], Member: im.key[1], Role: im.key[2]}
+				b := bs.membership(k)
+				if im.row == nil {
+					delete(b.members, k)
+					continue
+				}
+				mt, _ := im.col("member_type").(int64) // as loadState reads it
+				b.members[k] = change.MembershipState{Hash: hash, MemberType: record.MemberType(mt), Manual: asString(im.col("origin")) == "manual"}
+			}
+		}
+	}
+}
+
+// col is the value of the named column of the image's row (nil when there is none).
+func (im image) col(name string) any {
+	for i, c := range im.cols {
+		if c == name && im.row != nil {
+			return im.row[i]
+		}
+	}
+	return nil
 }
