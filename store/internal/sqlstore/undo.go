@@ -319,11 +319,13 @@ func (c *Core) UndoSize(ctx context.Context, run int64) (int64, error) {
 func imageBuckets(imgs images) map[int]bool {
 	nums := map[int]bool{}
 	for ti, t := range undoTables {
-		if t.typ == record.Groups {
-			continue
-		}
 		for _, im := range imgs[ti] {
-			nums[bucketOf(im.key[0])] = true // a person's key, a membership's group
+			switch t.typ {
+			case record.Persons:
+				nums[personBucket(im.key[0])] = true
+			case record.Memberships:
+				nums[memberBucket(im.key[0])] = true
+			}
 		}
 	}
 	return nums
