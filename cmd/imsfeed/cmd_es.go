@@ -79,13 +79,13 @@ func (a *app) cmdES(ctx context.Context, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tOPERATION\tMESSAGE ID\tKEYS\tOUTCOME\tDURATION\tVERSION")
+	fmt.Fprintln(tw, "TIME\tDIALECT\tOPERATION\tMESSAGE ID\tKEYS\tOUTCOME\tDURATION\tVERSION")
 	for _, e := range entries {
 		outcome := e.CodeMajor
 		if e.CodeMinor != "" && e.CodeMinor != "fullsuccess" {
 			outcome += "/" + e.CodeMinor
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", e.At.Local().Format("2006-01-02 15:04:05"), e.Operation, e.MessageID,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", e.At.Local().Format("2006-01-02 15:04:05"), e.Dialect, e.Operation, e.MessageID,
 			strings.Join(e.Keys, " "), outcome, e.Duration.Round(time.Microsecond), e.StateVersion)
 	}
 	return tw.Flush()

@@ -272,6 +272,11 @@ func TestZeepCallsTheLISChannelFromItsWSDL(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "zeep: all calls answered as expected") {
 		t.Fatalf("zeep: %v\n%s\nserve:\n%s", err, out, s.stderr.String())
 	}
+	// The request log names the dialect.
+	r := imsfeed(t, dir, "--config", filepath.Join(dir, "imsfeed.yaml"), "es", "log", "--tenant", "north")
+	if !strings.Contains(r.stdout, "DIALECT") || !strings.Contains(r.stdout, "lis2") || !strings.Contains(r.stdout, "replaceMembership") {
+		t.Fatalf("es log after the LIS 2.0 calls: %s %s", r.stdout, r.stderr)
+	}
 }
 
 func outboxMails(t *testing.T, dir string) string {
