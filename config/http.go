@@ -84,6 +84,10 @@ func (t *Tenant) ESPassword() (string, error) {
 	return pw, nil
 }
 
+// LiveOnly reports whether the tenant is fed only by the live channel: it has es credentials
+// and no source to fetch a nightly file from. Its schedule is its daily live digest.
+func (t *Tenant) LiveOnly() bool { return t.ES != nil && t.Source.URL == "" }
+
 func validateES(c *Config) []error {
 	var errs []error
 	users := map[string]string{}

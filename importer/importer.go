@@ -129,8 +129,10 @@ func (im *Importer) reportRemovals(ctx context.Context, t *config.Tenant, run *r
 	if im.mail == nil {
 		return
 	}
-	msg := mailer.Message{Run: run, Plan: plan, Removals: removals,
-		Tenant: mailer.Tenant{ID: t.ID, Name: t.Name, Subscribers: t.Subscribers, Location: t.Location()}}
+	msg := mailer.Message{Run: run, Plan: plan, Removals: removals, Tenant: mailTenant(t)}
+	if !run.Unrecorded {
+		msg.Live = im.liveActivity(ctx, t)
+	}
 	if run.Status == runs.Held {
 		msg.ApproveCommand = im.command("approve", run.ID)
 		msg.RejectCommand = im.command("reject", run.ID)
@@ -144,6 +146,8 @@ func (im *Importer) reportRemovals(ctx context.Context, t *config.Tenant, run *r
 	if err != nil {
 		run.MailError = err.Error()
 		im.log.Warn("status mail could be neither sent nor queued", "tenant", t.ID, "run", run.ID, "err", err)
+	} else if err := im.liveReported(ctx, t, msg.Live, im.now()); err != nil {
+		im.log.Error("record the live activity as reported", "tenant", t.ID, "run", run.ID, "err", err)
 	}
 	if run.Unrecorded {
 		return

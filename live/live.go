@@ -268,6 +268,7 @@ func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) (out *Result)
 	}
 	if p.Plan != nil {
 		entry.Removed = removals(p.Plan)
+		entry.Inserted, entry.Updated, entry.Restored = applied(p.Plan)
 	}
 	p.Entry, p.Now = entry, start
 	if err := l.LiveApply(ctx, p); err != nil {

@@ -108,6 +108,31 @@ func removals(p *change.Plan) [3]int {
 	return n
 }
 
+// applied counts what the status mail reports besides the removals: objects inserted and
+// updated per type, and persons restored from the trash can.
+func applied(p *change.Plan) (ins, upd [3]int, restored int) {
+	count := func(t record.Type, op change.Op) {
+		switch op {
+		case change.Insert:
+			ins[t]++
+		case change.Update:
+			upd[t]++
+		case change.Restore:
+			restored++
+		}
+	}
+	for _, c := range p.Persons {
+		count(record.Persons, c.Op)
+	}
+	for _, c := range p.Groups {
+		count(record.Groups, c.Op)
+	}
+	for _, c := range p.Memberships {
+		count(record.Memberships, c.Op)
+	}
+	return ins, upd, restored
+}
+
 // query names what the request's items touch: the objects themselves and, for removals, the
 // memberships that cascade.
 func query(req *Request) store.LiveQuery {

@@ -87,6 +87,7 @@ var htmlTmpl = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 {{- end}}
 </ul>
 {{- end}}
+{{- if .LiveHTML}}{{.LiveHTML}}{{end}}
 {{- if .CSVName}}
 <p>{{.CSVName}} lists the {{.CSVRows}} changes{{if .CSVCut}} (the first {{.CSVMax}}; <code>imsfeed show {{.RunID}}</code> lists them all){{end}}.</p>
 {{- end}}
@@ -109,6 +110,7 @@ type htmlView struct {
 	// labels (an inline box with padding covered the label's last line), wrapping rather
 	// than running off a phone's screen.
 	CommandStyle template.CSS
+	LiveHTML     template.HTML
 }
 
 func renderHTML(v *view) (string, error) {
@@ -139,6 +141,13 @@ func renderHTML(v *view) (string, error) {
 	add("Started", v.Started, false)
 	add("Duration", v.Duration, false)
 	add("Waited", v.Waited, false)
+	if v.Live != nil {
+		h, err := v.Live.html()
+		if err != nil {
+			return "", err
+		}
+		hv.LiveHTML = h
+	}
 	var b strings.Builder
 	if err := htmlTmpl.Execute(&b, hv); err != nil {
 		return "", err

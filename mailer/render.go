@@ -14,6 +14,7 @@ import (
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/safety"
+	"github.com/imsfeed/imsfeed/store"
 )
 
 // Tenant is who the mail is about and who receives it.
@@ -40,6 +41,9 @@ type Message struct {
 	// ConsoleURL is the run's page in the operator console, shown for a held run; empty when
 	// http.public_url is not configured.
 	ConsoleURL string
+	// Live is the live channel's activity since the previous mail, for a tenant with a live
+	// channel; nil shows no live section.
+	Live *store.LiveActivity
 }
 
 // Rendered is a mail's content, before addressing: what Send puts on the wire.
@@ -161,6 +165,7 @@ type view struct {
 	CSVName           string
 	CSVRows           int
 	CSVCut            bool
+	Live              *liveView
 }
 
 // section is a titled list of warnings of one kind, cut at maxListed.
@@ -338,6 +343,7 @@ func newView(m Message) *view {
 		}
 		v.Attention = append(v.Attention, noticeText(n))
 	}
+	v.Live = newLiveView(m.Live, loc)
 	if m.Plan != nil && !m.Plan.Empty() {
 		v.CSVName = csvName(v.TenantID, r.ID)
 		v.CSVRows = m.Plan.Changes()

@@ -98,6 +98,9 @@ func renderText(v *view) string {
 		}
 		more(v.AttentionMore)
 	}
+	if v.Live != nil {
+		v.Live.text(&b)
+	}
 	if v.CSVName != "" {
 		s := fmt.Sprintf("%s lists the %d changes", v.CSVName, v.CSVRows)
 		if v.CSVCut {

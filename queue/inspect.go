@@ -27,6 +27,8 @@ type Report struct {
 type NextSlot struct {
 	Tenant string    `json:"tenant"`
 	Slot   time.Time `json:"slot"`
+	// Digest: the slot mails a live-only tenant's live digest.
+	Digest bool `json:"digest,omitempty"`
 }
 
 // Job is one slot's job in the queue.
@@ -58,11 +60,11 @@ func Inspect(ctx context.Context, cfg *config.Config, now time.Time) (*Report, e
 	}
 	r := &Report{Next: []NextSlot{}, Running: []Job{}, Retrying: []Job{}, Failed: []Job{}}
 	for _, t := range cfg.Tenants {
-		if t.Schedule == "" || t.Source.URL == "" {
+		if t.Schedule == "" || (t.Source.URL == "" && !t.LiveOnly()) {
 			continue
 		}
 		if next, err := gronx.NextTickAfter(t.Schedule, now, false); err == nil {
-			r.Next = append(r.Next, NextSlot{Tenant: t.ID, Slot: next})
+			r.Next = append(r.Next, NextSlot{Tenant: t.ID, Slot: next, Digest: t.LiveOnly()})
 		}
 	}
 	sort.SliceStable(r.Next, func(i, j int) bool { return r.Next[i].Slot.Before(r.Next[j].Slot) })

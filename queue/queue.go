@@ -43,6 +43,8 @@ const Kind = "imsfeed_slot"
 type SlotArgs struct {
 	Tenant string    `json:"tenant"`
 	Slot   time.Time `json:"slot"`
+	// Digest: the tenant is fed only live; its slot mails the live digest, fetching nothing.
+	Digest bool `json:"digest,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -109,8 +111,8 @@ func Open(ctx context.Context, p Params) (*Queue, error) {
 	var periodic []*river.PeriodicJob
 	for i := range p.Config.Tenants {
 		t := &p.Config.Tenants[i]
-		if t.Schedule == "" || t.Source.URL == "" {
-			continue // nothing to fetch: a live-only tenant, or one fed by `imsfeed import`
+		if t.Schedule == "" || (t.Source.URL == "" && !t.LiveOnly()) {
+			continue // nothing to fetch or mail: a tenant fed by `imsfeed import`
 		}
 		periodic = append(periodic, river.NewPeriodicJob(cronSchedule(t.Schedule), q.slotJob(t),
 			&river.PeriodicJobOpts{ID: "slot-" + t.ID, RunOnStart: true}))
@@ -255,7 +257,7 @@ func (q *Queue) slotJob(t *config.Tenant) river.PeriodicJobConstructor {
 		if err != nil || now.Sub(slot) > catchUp {
 			return nil, nil
 		}
-		return SlotArgs{Tenant: t.ID, Slot: slot.UTC().Truncate(time.Minute)}, nil
+		return SlotArgs{Tenant: t.ID, Slot: slot.UTC().Truncate(time.Minute), Digest: t.LiveOnly()}, nil
 	}
 }
 
@@ -283,6 +285,17 @@ func (w *slotWorker) Work(ctx context.Context, job *river.Job[SlotArgs]) error {
 		return river.JobCancel(fmt.Errorf("tenant %s is not in this process's config: %w", job.Args.Tenant, err))
 	}
 	log := q.log.With("tenant", t.ID, "slot", job.Args.Slot.Format(time.RFC3339), "job", job.ID, "attempt", job.Attempt)
+	if t.LiveOnly() {
+		// No nightly file: the slot mails the live digest (once, however often it is tried).
+		if _, err := q.im.Digest(ctx, t, job.Args.Slot); err != nil {
+			log.Warn("live digest failed; it is tried again", "err", err)
+			return err
+		}
+		if q.after != nil {
+			q.after(t)
+		}
+		return nil
+	}
 	// A big file takes a larger share of this process's workers (its size last time).
 	var size int64
 	if q.store != nil {

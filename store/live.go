@@ -32,7 +32,71 @@ type Live interface {
 	LiveAllowance(ctx context.Context, tenant string, since time.Time) (int, error)
 	// LiveAllow records a one-off allowance of n more removals for the tenant.
 	LiveAllow(ctx context.Context, tenant string, n int, by, reason string, at time.Time) error
+	// LiveActivity sums the tenant's live requests and allowances not yet reported (by a
+	// status mail or a digest): what the next mail says.
+	LiveActivity(ctx context.Context, tenant string) (*LiveActivity, error)
+	// LiveReported records that a mail reported a (up to its last request and allowance) at
+	// at; the next LiveActivity starts after them. It never moves back.
+	LiveReported(ctx context.Context, tenant string, a *LiveActivity, at time.Time) error
 }
+
+// LiveActivity is the live channel's activity of one tenant since its last report.
+type LiveActivity struct {
+	// Since is when the previous report was made; zero when there was none.
+	Since time.Time
+	// Requests counts the requests per operation and outcome, by operation.
+	Requests []LiveCount
+	// Created, Updated and Deleted count what the requests applied, per type (persons,
+	// groups, memberships). Created includes persons restored from the trash can (Restored);
+	// Deleted counts persons trashed, groups deleted or archived, memberships deleted.
+	Created, Updated, Deleted [3]int
+	Restored                  int
+	Allowances                []LiveAllowance
+	// The last request and allowance summed: LiveReported moves the report past them.
+	LastRequest, LastAllowance int64
+}
+
+// LiveCount is how many requests of one operation had one outcome.
+type LiveCount struct {
+	Operation string
+	Major     string
+	Minor     string
+	N         int
+}
+
+// LiveAllowance is one `imsfeed es allow`.
+type LiveAllowance struct {
+	At      time.Time
+	Deletes int
+	By      string
+	Reason  string
+}
+
+// RefusedMinor is the codeMinor of a request the live delete limits refused (live.Refused).
+const RefusedMinor = "deletelimit"
+
+// Total is the number of requests.
+func (a *LiveActivity) Total() int {
+	n := 0
+	for _, c := range a.Requests {
+		n += c.N
+	}
+	return n
+}
+
+// Refused is the number of requests the live delete limits refused.
+func (a *LiveActivity) Refused() int {
+	n := 0
+	for _, c := range a.Requests {
+		if c.Minor == RefusedMinor {
+			n += c.N
+		}
+	}
+	return n
+}
+
+// Empty reports whether there was no request and no allowance.
+func (a *LiveActivity) Empty() bool { return len(a.Requests) == 0 && len(a.Allowances) == 0 }
 
 // LiveQuery names what LiveLoad reads.
 type LiveQuery struct {
@@ -95,8 +159,12 @@ type LiveEntry struct {
 	Description  string        `json:"description,omitempty"`
 	Duration     time.Duration `json:"duration_ns"`
 	StateVersion int64         `json:"state_version"`
-	// Removed counts what the request removed, per type (persons, groups, memberships).
-	Removed [3]int `json:"removed"`
+	// Removed counts what the request removed, per type (persons, groups, memberships);
+	// Inserted and Updated what it created and changed, Restored the persons it restored.
+	Removed  [3]int `json:"removed"`
+	Inserted [3]int `json:"inserted"`
+	Updated  [3]int `json:"updated"`
+	Restored int    `json:"restored"`
 	// Result is the answer of a write request, replayed for a repeated message identifier.
 	Result []byte `json:"-"`
 }

@@ -40,7 +40,11 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 			fmt.Fprintf(w, "  … and %d more\n", len(r.Next)-20)
 			break
 		}
-		fmt.Fprintf(w, "  %s\t%s\n", n.Slot.Local().Format("2006-01-02 15:04"), n.Tenant)
+		what := ""
+		if n.Digest {
+			what = "\tlive digest"
+		}
+		fmt.Fprintf(w, "  %s\t%s%s\n", n.Slot.Local().Format("2006-01-02 15:04"), n.Tenant, what)
 	}
 	section := func(title string, jobs []queue.Job, row func(queue.Job) string) {
 		fmt.Fprintf(w, "%s (%d)\n", title, len(jobs))

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
@@ -58,6 +59,16 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 		if err != nil {
 			return usageError{err.Error()}
 		}
+		if t.LiveOnly() { // no nightly file: its schedule mails the live digest
+			if _, err := im.Digest(ctx, t, time.Time{}); err != nil {
+				return err
+			}
+			if *asJSON {
+				return printJSON(a.stdout, map[string]string{"tenant": t.ID, "live_digest": "mailed"})
+			}
+			fmt.Fprintf(a.stdout, "tenant %s is fed only live: its live digest was mailed\n", t.ID)
+			return nil
+		}
 		stop := a.showProgress(ctx, im, *asJSON)
 		run, err := im.Run(ctx, t)
 		stop()
@@ -76,6 +87,12 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 		if errs[i] != nil {
 			fmt.Fprintf(a.stderr, "imsfeed: tenant %s: %v\n", a.cfg.Tenants[i].ID, errs[i])
 			worst = max(worst, exitFailed)
+			continue
+		}
+		if r == nil { // a live-only tenant: its digest was mailed
+			if !*asJSON {
+				fmt.Fprintf(a.stdout, "tenant %s is fed only live: its live digest was mailed\n\n", a.cfg.Tenants[i].ID)
+			}
 			continue
 		}
 		list = append(list, normalize(r))

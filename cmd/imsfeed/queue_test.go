@@ -100,6 +100,10 @@ func queueScenario(t *testing.T, dir, storeURL string, procs, tenants, slots int
 		fmt.Fprintf(&cfg, "  - id: %s\n    schedule: \"* * * * *\"\n    source: {url: \"file://%s\", settle: -1s}\n    safety: {persons: %s, groups: %s, memberships: %s}\n",
 			ids[i], folder, off, off, off)
 	}
+	// A tenant fed only live: its slots mail the live digest, one per slot, and fetch nothing.
+	liveOnly := fmt.Sprintf("live-%06x", rand.Uint32()&0xffffff)
+	os.WriteFile(filepath.Join(dir, "es-pass"), []byte("secret\n"), 0o600)
+	fmt.Fprintf(&cfg, "  - id: %s\n    schedule: \"* * * * *\"\n    es: {username: %s, password_file: %s}\n", liveOnly, liveOnly, filepath.Join(dir, "es-pass"))
 	cfgPath := filepath.Join(dir, "imsfeed.yaml")
 	os.WriteFile(cfgPath, []byte(cfg.String()), 0o600)
 
@@ -228,6 +232,13 @@ func queueScenario(t *testing.T, dir, storeURL string, procs, tenants, slots int
 		if n := len(list); mails[id] < n || mails[id] > n+1 || (mails[id] == n+1 && !killedHad[id]) {
 			t.Errorf("tenant %s: %d mails for %d runs (the killed process worked it: %v)", id, mails[id], n, killedHad[id])
 		}
+	}
+	digests, _ := filepath.Glob(filepath.Join(dir, "outbox", "*-"+liveOnly+"-run0*.eml"))
+	if n := len(digests); n < slots+1 || n > slots+2 || (n == slots+2 && !strings.Contains(ps[killed].stderr(), "tenant="+liveOnly)) {
+		t.Errorf("live-only tenant: %d digests for %d slots, want one each", n, slots+1)
+	}
+	if r := imsfeed(t, dir, "--config", cfgPath, "runs", "--tenant", liveOnly, "--json"); strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("live-only tenant has runs (it has no file to fetch): %s", r.stdout)
 	}
 	if interrupted == 0 {
 		t.Errorf("the killed import was not recorded and mailed as interrupted")

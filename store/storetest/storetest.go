@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Atomicity", testAtomicity},
 		{"ManualMembershipsUntouched", testManualUntouched},
 		{"Runs", testRuns},
+		{"LiveReport", testLiveReport},
 		{"HeldPlans", testHeldPlans},
 		{"ApplyAndHoldInOneTransaction", testApplyAndHold},
 		{"SupersedeHeld", testSupersedeHeld},

@@ -262,10 +262,12 @@ ON CONFLICT (tenant, id, group_key, member_key, role) DO NOTHING`), e.Tenant, id
 			result = string(e.Result)
 		}
 		return tx.QueryRowContext(ctx, c.Q(`INSERT INTO live_requests (tenant, at, dialect, operation, message_id, keys, code_major, code_minor,
-  description, duration_us, state_version, removed_persons, removed_groups, removed_memberships, result)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+  description, duration_us, state_version, removed_persons, removed_groups, removed_memberships, result,
+  inserted_persons, inserted_groups, inserted_memberships, updated_persons, updated_groups, updated_memberships, restored_persons)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 			e.Tenant, c.d.Time(Micro(e.At)), e.Dialect, e.Operation, e.MessageID, strings.Join(e.Keys, " "), e.CodeMajor, e.CodeMinor,
-			e.Description, e.Duration.Microseconds(), e.StateVersion, e.Removed[0], e.Removed[1], e.Removed[2], result).Scan(&e.ID)
+			e.Description, e.Duration.Microseconds(), e.StateVersion, e.Removed[0], e.Removed[1], e.Removed[2], result,
+			e.Inserted[0], e.Inserted[1], e.Inserted[2], e.Updated[0], e.Updated[1], e.Updated[2], e.Restored).Scan(&e.ID)
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrStateChanged) {
@@ -277,7 +279,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 }
 
 const liveCols = `SELECT id, at, tenant, dialect, operation, message_id, keys, code_major, code_minor, description,
-  duration_us, state_version, removed_persons, removed_groups, removed_memberships, result FROM live_requests `
+  duration_us, state_version, removed_persons, removed_groups, removed_memberships, result,
+  inserted_persons, inserted_groups, inserted_memberships, updated_persons, updated_groups, updated_memberships, restored_persons FROM live_requests `
 
 func scanEntry(r interface{ Scan(...any) error }) (store.LiveEntry, error) {
 	var e store.LiveEntry
@@ -286,7 +289,8 @@ func scanEntry(r interface{ Scan(...any) error }) (store.LiveEntry, error) {
 	var us int64
 	var result sql.NullString
 	err := r.Scan(&e.ID, &at, &e.Tenant, &e.Dialect, &e.Operation, &e.MessageID, &keys, &e.CodeMajor, &e.CodeMinor, &e.Description,
-		&us, &e.StateVersion, &e.Removed[0], &e.Removed[1], &e.Removed[2], &result)
+		&us, &e.StateVersion, &e.Removed[0], &e.Removed[1], &e.Removed[2], &result,
+		&e.Inserted[0], &e.Inserted[1], &e.Inserted[2], &e.Updated[0], &e.Updated[1], &e.Updated[2], &e.Restored)
 	e.At, e.Duration = at.T, time.Duration(us)*time.Microsecond
 	e.Keys = strings.Fields(keys)
 	if e.Keys == nil {
@@ -364,4 +368,86 @@ func (c *Core) LiveAllowance(ctx context.Context, tenant string, since time.Time
 	err := c.db.QueryRowContext(ctx, c.Q(`SELECT COALESCE(SUM(deletes), 0) FROM live_allowances WHERE tenant = ? AND at >= ?`),
 		tenant, c.d.Time(Micro(since))).Scan(&n)
 	return n, err
+}
+
+// LiveActivity implements store.Live: one read snapshot, so the sums and the last ids agree.
+func (c *Core) LiveActivity(ctx context.Context, tenant string) (*store.LiveActivity, error) {
+	tx, err := c.db.BeginTx(ctx, c.d.ReadTx)
+	if err != nil {
+		return nil, fmt.Errorf("live activity of tenant %q: %w", tenant, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	a := &store.LiveActivity{}
+	var since Time
+	err = tx.QueryRowContext(ctx, c.Q(`SELECT request_id, allowance_id, at FROM live_reports WHERE tenant = ?`), tenant).
+		Scan(&a.LastRequest, &a.LastAllowance, &since)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("live activity of tenant %q: %w", tenant, err)
+	}
+	a.Since = since.T
+	afterReq, afterAllow := a.LastRequest, a.LastAllowance
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT operation, code_major, code_minor, COUNT(*), MAX(id),
+  SUM(inserted_persons), SUM(inserted_groups), SUM(inserted_memberships),
+  SUM(updated_persons), SUM(updated_groups), SUM(updated_memberships),
+  SUM(removed_persons), SUM(removed_groups), SUM(removed_memberships), SUM(restored_persons)
+FROM live_requests WHERE tenant = ? AND id > ? GROUP BY operation, code_major, code_minor ORDER BY operation, code_major DESC, code_minor`), tenant, afterReq)
+	if err != nil {
+		return nil, fmt.Errorf("live activity of tenant %q: %w", tenant, err)
+	}
+	for rows.Next() {
+		var n store.LiveCount
+		var last int64
+		var ins, upd, del [3]int
+		var res int
+		if err := rows.Scan(&n.Operation, &n.Major, &n.Minor, &n.N, &last, &ins[0], &ins[1], &ins[2], &upd[0], &upd[1], &upd[2],
+			&del[0], &del[1], &del[2], &res); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("live activity of tenant %q: %w", tenant, err)
+		}
+		a.Requests = append(a.Requests, n)
+		a.LastRequest = max(a.LastRequest, last)
+		for i := range 3 {
+			a.Created[i] += ins[i]
+			a.Updated[i] += upd[i]
+			a.Deleted[i] += del[i]
+		}
+		a.Created[0] += res
+		a.Restored += res
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("live activity of tenant %q: %w", tenant, err)
+	}
+	rows, err = tx.QueryContext(ctx, c.Q(`SELECT id, at, deletes, granted_by, reason FROM live_allowances WHERE tenant = ? AND id > ? ORDER BY id`), tenant, afterAllow)
+	if err != nil {
+		return nil, fmt.Errorf("live activity of tenant %q: %w", tenant, err)
+	}
+	for rows.Next() {
+		var al store.LiveAllowance
+		var id int64
+		var at Time
+		if err := rows.Scan(&id, &at, &al.Deletes, &al.By, &al.Reason); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("live activity of tenant %q: %w", tenant, err)
+		}
+		al.At = at.T
+		a.Allowances = append(a.Allowances, al)
+		a.LastAllowance = max(a.LastAllowance, id)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("live activity of tenant %q: %w", tenant, err)
+	}
+	return a, nil
+}
+
+// LiveReported implements store.Live.
+func (c *Core) LiveReported(ctx context.Context, tenant string, a *store.LiveActivity, at time.Time) error {
+	_, err := c.db.ExecContext(ctx, c.Q(`INSERT INTO live_reports (tenant, request_id, allowance_id, at) VALUES (?, ?, ?, ?)
+ON CONFLICT (tenant) DO UPDATE SET
+  request_id = CASE WHEN excluded.request_id > live_reports.request_id THEN excluded.request_id ELSE live_reports.request_id END,
+  allowance_id = CASE WHEN excluded.allowance_id > live_reports.allowance_id THEN excluded.allowance_id ELSE live_reports.allowance_id END,
+  at = excluded.at`), tenant, a.LastRequest, a.LastAllowance, c.d.Time(Micro(at)))
+	if err != nil {
+		return fmt.Errorf("live report of tenant %q: %w", tenant, err)
+	}
+	return nil
 }

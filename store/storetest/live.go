@@ -1,0 +1,75 @@
+package storetest
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// testLiveReport: LiveActivity sums the requests and allowances after the last LiveReported,
+// by operation and outcome; a report never moves back; other tenants are apart.
+func testLiveReport(t *testing.T, s store.Store) {
+	l, ok := s.(store.Live)
+	if !ok {
+		t.Skip("no live channel")
+	}
+	ctx := context.Background()
+	tenant := tenantName("live")
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	log := func(op, major, minor string, ins, upd, del [3]int, restored int) {
+		e := &store.LiveEntry{At: at, Tenant: tenant, Dialect: "imses1", Operation: op, CodeMajor: major, CodeMinor: minor,
+			Inserted: ins, Updated: upd, Removed: del, Restored: restored}
+		if err := l.LiveApply(ctx, store.LiveApplyParams{Entry: e, Now: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log("createPerson", "success", "fullsuccess", [3]int{1, 0, 0}, [3]int{}, [3]int{}, 0)
+	log("createPerson", "success", "fullsuccess", [3]int{0, 0, 0}, [3]int{}, [3]int{}, 1)
+	log("deletePersons", "failure", store.RefusedMinor, [3]int{}, [3]int{}, [3]int{}, 0)
+	log("replaceGroup", "success", "fullsuccess", [3]int{}, [3]int{0, 1, 0}, [3]int{0, 0, 3}, 0)
+	if err := l.LiveAllow(ctx, tenant, 7, "ops", "merger", at); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.LiveAllow(ctx, tenantName("other"), 1, "ops", "elsewhere", at); err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.LiveActivity(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := func(op, major, minor string, n int) store.LiveCount {
+		return store.LiveCount{Operation: op, Major: major, Minor: minor, N: n}
+	}
+	want := []store.LiveCount{lc("createPerson", "success", "fullsuccess", 2), lc("deletePersons", "failure", store.RefusedMinor, 1), lc("replaceGroup", "success", "fullsuccess", 1)}
+	if !reflect.DeepEqual(a.Requests, want) || a.Total() != 4 || a.Refused() != 1 || !a.Since.IsZero() {
+		t.Fatalf("activity: %+v", a)
+	}
+	if a.Created != [3]int{2, 0, 0} || a.Restored != 1 || a.Updated != [3]int{0, 1, 0} || a.Deleted != [3]int{0, 0, 3} {
+		t.Fatalf("changes: %+v", a)
+	}
+	if len(a.Allowances) != 1 || a.Allowances[0].Deletes != 7 || a.Allowances[0].By != "ops" || a.Allowances[0].Reason != "merger" {
+		t.Fatalf("allowances: %+v", a.Allowances)
+	}
+	reported := at.Add(time.Hour)
+	if err := l.LiveReported(ctx, tenant, a, reported); err != nil {
+		t.Fatal(err)
+	}
+	log("readPerson", "failure", "unknownobject", [3]int{}, [3]int{}, [3]int{}, 0)
+	b, err := l.LiveActivity(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.Since.Equal(reported) || b.Total() != 1 || len(b.Allowances) != 0 || b.Requests[0].Operation != "readPerson" {
+		t.Fatalf("after the report: %+v", b)
+	}
+	// An older activity reported late does not move the report back.
+	if err := l.LiveReported(ctx, tenant, &store.LiveActivity{}, reported); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := l.LiveActivity(ctx, tenant); err != nil || c.Total() != 1 {
+		t.Fatalf("the report moved back: %+v %v", c, err)
+	}
+}
