@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/imsfeed/imsfeed/archive"
+	"github.com/imsfeed/imsfeed/importer/ims"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/safety"
 	"github.com/imsfeed/imsfeed/store"
@@ -157,6 +158,8 @@ type Tenant struct {
 	ID      string
 	Courses archive.CoursePolicy
 	Safety  safety.Policy
+	// Mapper applies the tenant's mappings to live records; nil when it has none.
+	Mapper *ims.Mapper
 }
 
 // Service runs live requests against a store.

@@ -36,11 +36,11 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 		var st Status
 		switch req.Type {
 		case record.Persons:
-			st = s.person(d, objs, req.Action, it)
+			st = s.person(d, t, objs, req.Action, it)
 		case record.Groups:
-			st = s.group(d, objs, req.Action, it)
+			st = s.group(d, t, objs, req.Action, it)
 		default:
-			st = s.membership(d, objs, req.Action, it, &p, owner, i)
+			st = s.membership(d, t, objs, req.Action, it, &p, owner, i)
 		}
 		res.Statuses[i] = st
 	}
@@ -193,7 +193,7 @@ func stateOf(tenant string, o *store.LiveObjects) *change.State {
 	return st
 }
 
-func (s *Service) person(d *diff.Differ, o *store.LiveObjects, a Action, it *Item) Status {
+func (s *Service) person(d *diff.Differ, t *Tenant, o *store.LiveObjects, a Action, it *Item) Status {
 	stored, exists := o.Persons[it.Key]
 	active := exists && !stored.Trashed
 	switch a {
@@ -219,11 +219,14 @@ func (s *Service) person(d *diff.Differ, o *store.LiveObjects, a Action, it *Ite
 	if it.Person == nil {
 		return fail(InvalidData, "person %q: no person given", it.Key)
 	}
+	if st := t.mapPerson(it.Person); st != nil {
+		return *st
+	}
 	_ = d.Person(it.Person)
 	return ok()
 }
 
-func (s *Service) group(d *diff.Differ, o *store.LiveObjects, a Action, it *Item) Status {
+func (s *Service) group(d *diff.Differ, t *Tenant, o *store.LiveObjects, a Action, it *Item) Status {
 	stored, exists := o.Groups[it.Key]
 	switch a {
 	case Create:
@@ -264,6 +267,9 @@ func (s *Service) group(d *diff.Differ, o *store.LiveObjects, a Action, it *Item
 			g.SelfParent = false
 		}
 		g.ComputeHash()
+		if st := t.mapGroup(&g); st != nil {
+			return *st
+		}
 		_ = d.Group(&g)
 		return ok()
 	case Replace, Update:
@@ -277,11 +283,14 @@ func (s *Service) group(d *diff.Differ, o *store.LiveObjects, a Action, it *Item
 	if it.Group == nil {
 		return fail(InvalidData, "group %q: no group given", it.Key)
 	}
+	if st := t.mapGroup(it.Group); st != nil {
+		return *st
+	}
 	_ = d.Group(it.Group)
 	return ok()
 }
 
-func (s *Service) membership(d *diff.Differ, o *store.LiveObjects, a Action, it *Item, p *store.LiveApplyParams, owner map[record.MembershipKey]int, i int) Status {
+func (s *Service) membership(d *diff.Differ, t *Tenant, o *store.LiveObjects, a Action, it *Item, p *store.LiveApplyParams, owner map[record.MembershipKey]int, i int) Status {
 	known := o.IDs[it.Key]
 	if len(known) == 0 {
 		if k, ok := parseKeyID(it.Key); ok {
@@ -333,6 +342,9 @@ func (s *Service) membership(d *diff.Differ, o *store.LiveObjects, a Action, it 
 				merged := mergeMembership(&old.Membership, m, it.Carried)
 				m = merged
 			}
+		}
+		if st := t.mapMembership(m); st != nil {
+			return *st
 		}
 		next[m.MembershipKey] = true
 		owner[m.MembershipKey] = i

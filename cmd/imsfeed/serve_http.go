@@ -13,6 +13,7 @@ import (
 
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/console"
+	"github.com/imsfeed/imsfeed/importer/ims"
 	"github.com/imsfeed/imsfeed/live"
 	"github.com/imsfeed/imsfeed/live/imses"
 	"github.com/imsfeed/imsfeed/live/lis"
@@ -102,7 +103,11 @@ func (a *app) liveHandlers() (es, lis2 http.Handler, err error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		creds = append(creds, live.Credential{Username: t.ES.Username, Password: pw, Tenant: liveTenant(t)})
+		lt, err := liveTenant(t)
+		if err != nil {
+			return nil, nil, err
+		}
+		creds = append(creds, live.Credential{Username: t.ES.Username, Password: pw, Tenant: lt})
 	}
 	if len(creds) == 0 {
 		a.log.Warn("http: no tenant has es credentials; every live request will be refused")
@@ -116,8 +121,12 @@ func (a *app) liveHandlers() (es, lis2 http.Handler, err error) {
 		&lis.Handler{Service: svc, Auth: auth, Log: a.log, PublicURL: a.cfg.HTTP.PublicURL}, nil
 }
 
-func liveTenant(t *config.Tenant) *live.Tenant {
-	return &live.Tenant{ID: t.ID, Courses: t.Courses, Safety: t.Safety}
+func liveTenant(t *config.Tenant) (*live.Tenant, error) {
+	m, err := ims.NewMapper(t.ReaderMappings())
+	if err != nil {
+		return nil, fmt.Errorf("tenant %s: mappings: %w", t.ID, err)
+	}
+	return &live.Tenant{ID: t.ID, Courses: t.Courses, Safety: t.Safety, Mapper: m}, nil
 }
 
 // liveRefused logs a refusal by the live safety filter and mails the tenant's subscribers the

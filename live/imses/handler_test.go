@@ -18,6 +18,7 @@ import (
 	"github.com/imsfeed/imsfeed/diff"
 	"github.com/imsfeed/imsfeed/importer/ims"
 	"github.com/imsfeed/imsfeed/live"
+	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/safety"
 	"github.com/imsfeed/imsfeed/store"
 	"github.com/imsfeed/imsfeed/store/postgres"
@@ -350,7 +351,28 @@ func TestAuthFailuresSayNothingAndSlowDown(t *testing.T) {
 // identical in a snapshot file make an empty change set (what the nightly import would apply).
 func TestLiveThenNightlyIsNoUpdate(t *testing.T) {
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		t.Run("plain", func(t *testing.T) { liveThenNightly(t, open, nil) })
+		// The tenant's XPath mappings apply to live records too, on the file's form of them.
+		t.Run("with tenant mappings", func(t *testing.T) {
+			liveThenNightly(t, open, []ims.Mapping{
+				{Name: "pwchange", Type: record.Persons, XPath: "string(extension/passwordchange)"},
+				{Name: "fn", Type: record.Persons, XPath: "string(name/fn)"},
+				{Name: "code", Type: record.Groups, XPath: "string(extension/course)"},
+				{Name: "parent", Type: record.Groups, XPath: "string(relationship[@relation='1']/sourcedid/id)"},
+				{Name: "kind", Type: record.Memberships, XPath: "concat(member/idtype, '/', member/sourcedid/id)"},
+			})
+		})
+	})
+}
+
+func liveThenNightly(t *testing.T, open func(t *testing.T) store.Store, maps []ims.Mapping) {
+	{
 		e := newEnv(t, open)
+		m, err := ims.NewMapper(maps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tenant.Mapper = m
 		e.post(corpus(t, "001-createPerson.xml")).want(t, "createPerson", "success", "")
 		group := corpus(t, "004-createGroup.xml")
 		i := strings.Index(group, "<ims1:extensionField><ims1:fieldName>course/code")
@@ -374,7 +396,7 @@ func TestLiveThenNightlyIsNoUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := diff.New(st, diff.Options{Courses: e.tenant.Courses})
-		if _, err := ims.Read(context.Background(), strings.NewReader(night), "night.xml", ims.Options{}, d); err != nil {
+		if _, err := ims.Read(context.Background(), strings.NewReader(night), "night.xml", ims.Options{Mappings: maps}, d); err != nil {
 			t.Fatal(err)
 		}
 		plan, _, err := d.Finish(diff.Finish{Mode: diff.Snapshot})
@@ -384,7 +406,21 @@ func TestLiveThenNightlyIsNoUpdate(t *testing.T) {
 		if !plan.Empty() {
 			t.Fatalf("the nightly file after the live requests is not a no-op: persons %+v groups %+v memberships %+v", plan.Persons, plan.Groups, plan.Memberships)
 		}
-	})
+		if maps != nil {
+			o, err := e.st.(store.Live).LiveLoad(context.Background(), e.tenant.ID, store.LiveQuery{Persons: []string{"P1"}, Groups: []string{"G1"}, MembershipsOfGroups: []string{"G1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, g := o.Persons["P1"].Attrs, o.Groups["G1"].Attrs
+			var kind string
+			for _, m := range o.Memberships {
+				kind = m.Attrs.Get("x.kind")
+			}
+			if p.Get("x.pwchange") != "NotAllowed" || p.Get("x.fn") != "Erika Mustermann" || g.Get("x.code") != "Mathe 7a" || g.Get("x.parent") != "SCHOOL1" || kind != "1/P1" {
+				t.Fatalf("mapped attributes stored live: person %v group %v membership kind %q", p, g, kind)
+			}
+		}
+	}
 }
 
 // TestWSDLNamesEveryImplementedOperation: GET ?wsdl is well-formed and has a binding operation
