@@ -72,7 +72,7 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
 		})
 	}
-	var wrong, tenants, held, found, matched, status, approval string
+	var wrong, tenants, held, found, matched, status, approval, restored string
 	err := chromedp.Do(ctx,
 		chromedp.WaitVisible(chromedp.CSS(`input[name=login]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name=login]`), "kari@example.org"),
@@ -103,6 +103,14 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 		into(chromedp.Text(chromedp.CSS(`#status`)), &status),
 		into(chromedp.Text(chromedp.CSS(`#approval`)), &approval),
 		shot("5-approved"),
+		// The approval put persons into the trash can: tick one and restore it.
+		chromedp.Navigate(w.srv.URL+"/tenants/"+w.tenant+"/trash"),
+		chromedp.WaitVisible(chromedp.CSS(`#items`)),
+		chromedp.Click(chromedp.CSS(`#items input[name=key]`)),
+		chromedp.Click(chromedp.CSS(`button[name=restore]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#restored`)),
+		into(chromedp.Text(chromedp.CSS(`#restored`)), &restored),
+		shot("6-trash-restored"),
 	)
 	if err != nil {
 		dctx, c2 := context.WithTimeout(bctx, 10*time.Second)
@@ -125,6 +133,9 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 	}
 	if status != "completed" || !strings.Contains(approval, "Kari Nordmann") {
 		t.Errorf("after approval: status %q, %q", status, approval)
+	}
+	if !strings.Contains(restored, "Restored 1 person(s)") {
+		t.Errorf("after restoring from the trash can: %q", restored)
 	}
 	r, err := w.st.Run(context.Background(), w.held.ID)
 	if err != nil || r.Status != runs.Completed || r.Approval == nil || r.Approval.By != "Kari Nordmann" {
