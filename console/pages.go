@@ -191,7 +191,7 @@ func (c *Console) showRun(w http.ResponseWriter, r *http.Request, status int, ru
 		name = t.Name
 	}
 	v := runView{Run: run, Tenant: t, Reason: reason, Counts: []countRow{
-		{"persons", run.Counts.Persons}, {"groups", run.Counts.Groups}, {"memberships", run.Counts.Memberships}}}
+		{"persons", run.Counts.Persons}, {"groups", run.Counts.Groups}, {"memberships", run.Counts.Memberships}, {"relations", run.Counts.Relations}}}
 	if run.Status == runs.Held {
 		h, err := c.held(r.Context(), run)
 		if err != nil {
