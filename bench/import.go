@@ -214,6 +214,13 @@ func importCase(ctx context.Context, name, kind, step, file string) (map[string]
 		"updated":  c.Persons.Updated + c.Groups.Updated + c.Memberships.Updated,
 		"deleted":  c.Persons.Deleted + c.Groups.Deleted + c.Memberships.Deleted,
 	}
+	// What undo keeps of the run (its before-images), and the store's size beside it.
+	if n, err := s.UndoSize(ctx, run.ID); err == nil {
+		counts["undo_KiB"] = int(n >> 10)
+	}
+	if n, err := storeSize(ctx, st.URL); err == nil {
+		counts["store_KiB"] = int(n >> 10)
+	}
 	// A run that did something else than its step means measures the wrong thing.
 	switch {
 	case step == "initial" && (c.Persons.Before != 0 || counts["inserted"] == 0):
@@ -339,4 +346,27 @@ func (s *timingStore) Apply(ctx context.Context, p store.ApplyParams) error {
 	err := s.Store.Apply(ctx, p)
 	s.apply += time.Since(s.applyStart)
 	return err
+}
+
+// storeSize is the bench store's size on disk: the SQLite file with its WAL, or the tables and
+// indexes of the PostgreSQL schema.
+func storeSize(ctx context.Context, url string) (int64, error) {
+	if path, ok := strings.CutPrefix(url, "sqlite://"); ok {
+		var n int64
+		for _, f := range []string{path, path + "-wal"} {
+			if fi, err := os.Stat(f); err == nil {
+				n += fi.Size()
+			}
+		}
+		return n, nil
+	}
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int64
+	err = db.QueryRowContext(ctx, `SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = current_schema() AND c.relkind = 'r'`).Scan(&n)
+	return n, err
 }
