@@ -37,6 +37,7 @@ var undoTables = []undoTable{
 	{"persons", []string{"key"}, "status", "active", record.Persons},
 	{"groups", []string{"key"}, "status", "active", record.Groups},
 	{"memberships", []string{"group_key", "member_key", "role"}, "origin", "synced", record.Memberships},
+	{"relations", []string{"person_key", "related_key", "type"}, "", "", record.Relations},
 }
 
 // image is one row as it was: its key values and, unless there was no row, its columns.
@@ -62,7 +63,50 @@ func planKeys(p *change.Plan) [][][]string {
 		k := x.Membership.MembershipKey
 		keys[2] = append(keys[2], []string{k.Group, k.Member, k.Role})
 	}
+	for _, x := range p.Relations {
+		k := x.Relation.RelationKey
+		keys[3] = append(keys[3], []string{k.Person, k.Related, k.Type})
+	}
 	return keys
+}
+
+// trashedRelations adds to keys the relations, either way, of the persons the plan trashes:
+// the writers remove them all (PersonRelationsDelete), named in the plan or not.
+func (c *Core) trashedRelations(ctx context.Context, q querier, tenant string, p *change.Plan, keys [][][]string) error {
+	var trashed []string
+	for _, x := range p.Persons {
+		if x.Op == change.Delete {
+			trashed = append(trashed, x.Person.Key)
+		}
+	}
+	for len(trashed) > 0 {
+		n := min(keyChunk, len(trashed))
+		part := trashed[:n]
+		trashed = trashed[n:]
+		list := "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+		args := []any{tenant}
+		for range 2 {
+			for _, k := range part {
+				args = append(args, k)
+			}
+		}
+		rows, err := q.QueryContext(ctx, c.Q(`SELECT person_key, related_key, type FROM relations WHERE tenant = ? AND (person_key IN `+list+` OR related_key IN `+list+`)`), args...)
+		if err != nil {
+			return fmt.Errorf("before-images of relations: %w", err)
+		}
+		for rows.Next() {
+			k := make([]string, 3)
+			if err := rows.Scan(&k[0], &k[1], &k[2]); err != nil {
+				rows.Close()
+				return err
+			}
+			keys[3] = append(keys[3], k)
+		}
+		if err := closeRows(rows); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func joinKey(k []string) string { return strings.Join(k, "\x00") }

@@ -18,7 +18,11 @@ import (
 // keepImages stores the before-images of a plan about to be written by run, as the change
 // from version v to v+1, inside Apply's transaction.
 func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *change.Plan, runID int64, v int64, now time.Time) error {
-	imgs, err := c.capture(ctx, tx, tenant, planKeys(plan))
+	keys := planKeys(plan)
+	if err := c.trashedRelations(ctx, tx, tenant, plan, keys); err != nil {
+		return err
+	}
+	imgs, err := c.capture(ctx, tx, tenant, keys)
 	if err != nil {
 		return err
 	}
@@ -228,7 +232,11 @@ func (c *Core) undoCounts(ctx context.Context, tx *sql.Tx, tenant string, now, w
 	var counts change.Counts
 	for ti, t := range undoTables {
 		tc := counts.Of(t.typ)
-		err := tx.QueryRowContext(ctx, c.Q(`SELECT count(*) FROM `+t.name+` WHERE tenant = ? AND `+t.activeCol+` = ?`), tenant, t.activeVal).Scan(&tc.Before)
+		q, args := `SELECT count(*) FROM `+t.name+` WHERE tenant = ?`, []any{tenant}
+		if t.activeCol != "" {
+			q, args = q+` AND `+t.activeCol+` = ?`, append(args, t.activeVal)
+		}
+		err := tx.QueryRowContext(ctx, c.Q(q), args...).Scan(&tc.Before)
 		if err != nil {
 			return counts, err
 		}
@@ -258,8 +266,8 @@ func (c *Core) undoCounts(ctx context.Context, tx *sql.Tx, tenant string, now, w
 }
 
 func (t undoTable) active(im image) bool {
-	if im.row == nil {
-		return false
+	if im.row == nil || t.activeCol == "" {
+		return im.row != nil
 	}
 	for i, c := range im.cols {
 		if c == t.activeCol {
