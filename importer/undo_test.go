@@ -290,4 +290,3 @@ func TestUndoRefusesAnOlderRunAndCascades(t *testing.T) {
 		}
 	})
 }
-
