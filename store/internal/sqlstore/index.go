@@ -30,17 +30,18 @@ import (
 // index with the rows and can rebuild it (`imsfeed check`).
 
 // hashBuckets is how many buckets persons, and apart from them memberships, spread over:
-// persons by their key into 0..255, memberships by their group's key into 256..511. A live
-// request rewrites one or two small buckets, and a night that renames persons touches no
-// membership bucket. Changing the layout needs a new indexFormat.
-const hashBuckets = 256
+// persons by their key into 0..4095, memberships by their group's key into 4096..8191. A
+// bucket of a 150,000-person tenant holds about 37 persons, so a live request that creates a
+// hundred persons rewrites a hundred small buckets, not a third of the index; a night that
+// renames persons touches no membership bucket. Changing the layout needs a new indexFormat.
+const hashBuckets = 4096
 
 // indexBuckets is how many buckets a tenant's index has at most.
 const indexBuckets = 2 * hashBuckets
 
 // indexFormat is the first byte of every bucket. A bucket of another format is unreadable:
 // the index is then stale and rebuilt from the rows.
-const indexFormat = 2
+const indexFormat = 3
 
 func hashOf(key string) int {
 	h := fnv.New32a()
@@ -332,17 +333,41 @@ func (c *Core) loadBuckets(ctx context.Context, q querier, tenant string, nums m
 	return bs, closeRows(rows)
 }
 
-// writeBuckets stores the buckets an edit changed; an empty one is deleted.
+// writeBuckets stores the buckets an edit changed; an empty one is deleted. A few statements
+// for all of them, not two per bucket: a live request that creates a hundred persons touches
+// dozens of buckets.
 func (c *Core) writeBuckets(ctx context.Context, tx *sql.Tx, tenant string, bs *buckets) error {
+	var gone []any
+	var put []any
+	flush := func() error {
+		if len(put) == 0 {
+			return nil
+		}
+		q := `INSERT INTO state_index (tenant, bucket, data) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(put)/3), ", ") +
+			` ON CONFLICT (tenant, bucket) DO UPDATE SET data = excluded.data`
+		_, err := tx.ExecContext(ctx, c.Q(q), put...)
+		put = put[:0]
+		return err
+	}
 	for n := range bs.dirty {
 		b := bs.m[n]
-		if _, err := tx.ExecContext(ctx, c.Q(`DELETE FROM state_index WHERE tenant = ? AND bucket = ?`), tenant, n); err != nil {
-			return err
-		}
 		if len(b.persons) == 0 && len(b.members) == 0 {
+			gone = append(gone, n)
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, c.Q(`INSERT INTO state_index (tenant, bucket, data) VALUES (?, ?, ?)`), tenant, n, b.encode()); err != nil {
+		put = append(put, tenant, n, b.encode())
+		if len(put) == 3*64 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if len(gone) > 0 {
+		q := `DELETE FROM state_index WHERE tenant = ? AND bucket IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(gone)), ", ") + `)`
+		if _, err := tx.ExecContext(ctx, c.Q(q), append([]any{tenant}, gone...)...); err != nil {
 			return err
 		}
 	}
@@ -354,32 +379,34 @@ func (c *Core) writeBuckets(ctx context.Context, tx *sql.Tx, tenant string, bs *
 // that did not describe version from stays as it is: stale, and so unused.
 func (c *Core) editIndex(ctx context.Context, tx *sql.Tx, tenant string, from, to int64, nums map[int]bool, edit func(*buckets)) error {
 	_, iv, err := c.indexVersion(ctx, tx, tenant)
-	if err != nil {
+	if err != nil || iv != from {
 		return err
 	}
-	if iv != from {
-		return nil
-	}
+	_, err = c.editBuckets(ctx, tx, tenant, from, to, nums, edit)
+	return err
+}
+
+// editBuckets is editIndex on an index known to describe version from. A damaged bucket marks
+// the index stale (nobody reads it then; a night's apply rebuilds it) and returns false.
+func (c *Core) editBuckets(ctx context.Context, tx *sql.Tx, tenant string, from, to int64, nums map[int]bool, edit func(*buckets)) (bool, error) {
 	bs, err := c.loadBuckets(ctx, tx, tenant, nums)
 	if errors.Is(err, errIndexFormat) {
-		// A damaged bucket: mark the index stale, so nobody reads it (a night's apply rebuilds it).
 		_, err = tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = -1 WHERE id = ?`), tenant)
-		return err
+		return false, err
 	}
 	if err != nil {
-		return fmt.Errorf("state index: %w", err)
+		return false, fmt.Errorf("state index: %w", err)
 	}
 	if edit != nil {
 		edit(bs)
 	}
 	if err := c.writeBuckets(ctx, tx, tenant, bs); err != nil {
-		return fmt.Errorf("state index: %w", err)
+		return false, fmt.Errorf("state index: %w", err)
 	}
-	if from == to {
-		return nil
+	if from != to {
+		_, err = tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = ? WHERE id = ?`), to, tenant)
 	}
-	_, err = tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = ? WHERE id = ?`), to, tenant)
-	return err
+	return err == nil, err
 }
 
 // planBuckets are the buckets a plan's persons and memberships fall in.
@@ -464,11 +491,8 @@ func (c *Core) indexApply(ctx context.Context, tx *sql.Tx, tenant string, p *cha
 		}
 	}
 	if iv == v {
-		err := c.editIndex(ctx, tx, tenant, v, v+1, planBuckets(p), func(bs *buckets) { indexPlan(bs, p) })
-		if err != nil {
-			return err
-		}
-		if _, iv, err = c.indexVersion(ctx, tx, tenant); err != nil || iv == v+1 {
+		ok, err := c.editBuckets(ctx, tx, tenant, v, v+1, planBuckets(p), func(bs *buckets) { indexPlan(bs, p) })
+		if err != nil || ok {
 			return err
 		}
 	}
