@@ -157,6 +157,9 @@ type Plan struct {
 	Relations   []Relation   `json:"relations,omitempty"`
 	Attention   []Notice     `json:"attention,omitempty"`
 	Counts      Counts       `json:"counts"`
+	// SchoolYear, when set, is made the tenant's current school year by the apply (a
+	// rollover's plan carries it, so the year moves on only when the plan is approved).
+	SchoolYear string `json:"school_year,omitempty"`
 	// Names, when set, gives the stored names of persons and groups the plan only names by key
 	// (a membership's group and member), for reports. It is not part of the stored plan.
 	Names Names `json:"-"`
@@ -317,8 +320,10 @@ type RelationState struct {
 // State is a tenant's stored state as the diff reads it: every person (active and trashed),
 // every group (active and archived), every membership (synced and manual) and every relation.
 type State struct {
-	Tenant      string
-	Version     int64
+	Tenant  string
+	Version int64
+	// SchoolYear is the school year a rollover made current; "" means the config's.
+	SchoolYear  string
 	Persons     map[string]PersonState
 	Groups      map[string]GroupState
 	Memberships map[record.MembershipKey]MembershipState

@@ -299,7 +299,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		fin.Skipped = append(fin.Skipped, diff.Skipped{Type: s.Type, Key: s.Key, Group: s.Group, Member: s.Member})
 	}
 	im.status("comparing with the stored state")
-	placed, err := h.place(t.Placement(""))
+	placed, err := h.place(t.Placement(st.SchoolYear))
 	if err != nil {
 		return nil, nil, err
 	}

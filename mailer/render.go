@@ -66,6 +66,9 @@ const (
 	maxSubjectErr = 120
 )
 
+// modeRollover is the mode of a school-year rollover's run (importer.ModeRollover).
+const modeRollover = "rollover"
+
 // MaxCSVRows is how many changes the CSV attachment lists at most.
 const MaxCSVRows = 100000
 
@@ -262,11 +265,18 @@ func newView(m Message) *view {
 		}
 	case kindApproved:
 		v.Subject = "held import approved and applied (" + counts + ")"
+		if r.Mode == modeRollover {
+			v.Subject = "school-year " + r.File.Name + " approved and applied (" + counts + ")"
+		}
 		v.Headline = "The held import was approved and its change set applied."
 		v.Decision = decisionText("Approved", r.Approval, loc)
 	case kindHeld:
 		v.Subject = "import HELD — approval needed (" + tripsSubject(r.Verdict.Tripped) + ")"
-		if partial {
+		if r.Mode == modeRollover {
+			v.Subject = fmt.Sprintf("school-year %s HELD — approval needed (%d courses to archive)", r.File.Name, r.Counts.Groups.Archived)
+			v.Headline = "School-year rollover HELD: every rollover waits for an operator. Nothing was applied."
+			v.Notes = append(v.Notes, capitalize(reason)+".")
+		} else if partial {
 			v.Headline = "Removals HELD: inserts and updates were applied; deletes and archivals wait for approval."
 		} else {
 			v.Headline = "Import HELD: the change set crosses the safety limits below. Nothing was applied."

@@ -32,14 +32,15 @@ type Store interface {
 	LockTenant(ctx context.Context, tenant string, wait time.Duration) (release func(), err error)
 
 	// LoadState returns the tenant's whole state (active and trashed persons, active and
-	// archived groups, synced and manual memberships) and its state version (0 for a tenant
-	// never imported).
+	// archived groups, synced and manual memberships), its state version (0 for a tenant
+	// never imported) and the school year a rollover made current ("" when none did).
 	LoadState(ctx context.Context, tenant string) (*change.State, error)
 
 	// Apply applies the plan in one transaction if the tenant's state version is still
 	// plan.BaseVersion, else returns ErrStateChanged and changes nothing. In the same
 	// transaction it increments the state version (when the plan is not empty), sets
-	// run.VersionBefore and run.VersionAfter, and saves the run record (SaveRun semantics), so
+	// run.VersionBefore and run.VersionAfter, makes plan.SchoolYear (when set) the tenant's
+	// school year, and saves the run record (SaveRun semantics), so
 	// state and run record never disagree. now stamps trashed_at / archived_at. With Hold set,
 	// the run is saved as held with that plan (HoldRun semantics) in the same transaction:
 	// on_trip hold-removals applies part of a plan and holds the rest, never one without the

@@ -40,6 +40,7 @@ func commandTable() []command {
 		{name: "reject", args: "RUN --by NAME --reason TEXT [--json]", summary: "close a held run",
 			run: func(a *app, ctx context.Context, args []string) error { return a.cmdDecide(ctx, args, false) }},
 		{name: "undo", args: "RUN --by NAME --reason TEXT [--cascade] [--json]", summary: "put the tenant back as it was before the run", run: (*app).cmdUndo},
+		{name: "rollover", args: "--tenant T --to YEAR --by NAME --reason TEXT [--json]", summary: "plan a school-year rollover (held for approval)", run: (*app).cmdRollover},
 		{name: "status", args: "--tenant T [--json]", summary: "what the store holds for T now", run: (*app).cmdStatus},
 		{name: "check", args: "--tenant T [--dry-run] [--json]", summary: "compare T's state index with its rows; rebuild it", run: (*app).cmdCheck},
 		{name: "trash", args: "list|restore|purge --tenant T ...", summary: "the person trash can", subs: []string{"list", "restore", "purge"}, run: (*app).cmdTrash},

@@ -217,6 +217,11 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 				return err
 			}
 		}
+		if plan.SchoolYear != "" { // an approved rollover
+			if _, err := tx.ExecContext(ctx, c.Q(`UPDATE tenants SET school_year = ? WHERE id = ?`), plan.SchoolYear, tenant); err != nil {
+				return err
+			}
+		}
 		if p.Run != nil {
 			p.Run.VersionBefore, p.Run.VersionAfter = v, after
 			if p.Hold != nil {

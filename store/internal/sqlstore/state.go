@@ -41,10 +41,12 @@ func (c *Core) LoadState(ctx context.Context, tenant string) (*change.State, err
 // state index instead of their rows.
 func (c *Core) loadState(ctx context.Context, tx *sql.Tx, tenant string, fromIndex bool) (*change.State, error) {
 	st := change.NewState(tenant)
-	err := tx.QueryRowContext(ctx, c.Q(`SELECT state_version FROM tenants WHERE id = ?`), tenant).Scan(&st.Version)
+	var year sql.NullString
+	err := tx.QueryRowContext(ctx, c.Q(`SELECT state_version, school_year FROM tenants WHERE id = ?`), tenant).Scan(&st.Version, &year)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
+	st.SchoolYear = year.String
 	intern := map[string]string{}
 
 	if !fromIndex {

@@ -1,0 +1,55 @@
+package hierarchy
+
+import (
+	"sort"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// Rollover is the change set of a school-year rollover, made against st: every active course
+// under the old year's node is archived (left under archiveParents: the archive node, or
+// none), as a night's archival would be: its synced memberships turned manual, its own synced
+// memberships in other groups removed; and the old node, then empty, is deleted. Nothing else
+// is touched. The caller sets Tenant, Mode, SchoolYear and Counts.
+func Rollover(st *change.State, oldNode string, archiveParents []string) *change.Plan {
+	plan := &change.Plan{Tenant: st.Tenant, BaseVersion: st.Version}
+	courses := map[string]bool{}
+	keys := make([]string, 0, len(st.Groups))
+	for k := range st.Groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		g := st.Groups[k]
+		if g.Archived || !g.Course || !contains(g.Parents, oldNode) {
+			continue
+		}
+		courses[k] = true
+		plan.Groups = append(plan.Groups, change.Group{Op: change.Archive, Course: true,
+			Group: record.Group{Key: k, Name: g.Name, Parents: archiveParents}})
+	}
+	if g, ok := st.Groups[oldNode]; ok && !g.Archived && !g.Course {
+		plan.Groups = append(plan.Groups, change.Group{Op: change.Delete, Group: record.Group{Key: oldNode, Name: g.Name}})
+	}
+	for k, m := range st.Memberships {
+		switch {
+		case m.Manual:
+		case courses[k.Group]:
+			plan.Memberships = append(plan.Memberships, change.Membership{Op: change.Manualize, Membership: record.Membership{MembershipKey: k}})
+		case m.MemberType == record.MemberGroup && (courses[k.Member] || k.Member == oldNode):
+			plan.Memberships = append(plan.Memberships, change.Membership{Op: change.Delete, Cascade: true, Membership: record.Membership{MembershipKey: k}})
+		}
+	}
+	sort.Slice(plan.Memberships, func(i, j int) bool {
+		a, b := plan.Memberships[i].Membership.MembershipKey, plan.Memberships[j].Membership.MembershipKey
+		if a.Group != b.Group {
+			return a.Group < b.Group
+		}
+		if a.Member != b.Member {
+			return a.Member < b.Member
+		}
+		return a.Role < b.Role
+	})
+	return plan
+}
