@@ -2,6 +2,8 @@ package importer_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/sqlite"
 )
 
 // withGroup adds a group element with no parent (a club the SIS does not place) to doc.
@@ -129,4 +132,55 @@ func storedTemplates(t *testing.T, e *env, keys ...string) map[string]string {
 		out[k] = g.Template
 	}
 	return out
+}
+
+// TestPlaceRulesFromConfig: hierarchy.place with a where XPath and mapped attributes, as a
+// tenant configures it, sorts a plain export's classes under school nodes; the where result is
+// not stored; a node goes when nothing is under it. On SQLite (no store semantics of its own).
+func TestPlaceRulesFromConfig(t *testing.T) {
+	open := func(t *testing.T) store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	e := newEnv(t, open, func(tn *config.Tenant) {
+		tn.Mappings = map[string]map[string]string{"groups": {
+			"school_code": "string(extension/schoolcode)", "school_name": "string(extension/schoolname)"}}
+		tn.Hierarchy.Place = []hierarchy.Rule{{Types: []string{"Class"}, Under: "x.school_code", Name: "x.school_name",
+			Where: "grouptype/typevalue/@level = '3'"}}
+		tn.Hierarchy.Unplaced = &hierarchy.Node{Key: "imsfeed-unplaced", Name: "Unplaced groups"}
+	})
+	school, err := os.ReadFile("../hierarchy/testdata/school.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, e.imp(e.write("school.xml", school)), runs.Completed)
+	ctx := context.Background()
+	_, gs, err := e.st.StoredRecords(ctx, e.tenant.ID, nil, []string{"N-5A", "N-TEAM", "SCH-SOUTH"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.Join(gs["N-5A"].Parents, ","); p != "SCH-SOUTH" {
+		t.Errorf("N-5A under %q, want SCH-SOUTH", p)
+	}
+	if p := strings.Join(gs["N-TEAM"].Parents, ","); p != "imsfeed-unplaced" {
+		t.Errorf("N-TEAM (level 4, not selected by where) under %q, want imsfeed-unplaced", p)
+	}
+	if n := gs["SCH-SOUTH"]; n.Name != "South school" || n.Source != hierarchy.Source {
+		t.Errorf("school node %+v", n)
+	}
+	for _, a := range gs["N-5A"].Attrs {
+		if strings.HasPrefix(a.Name, hierarchy.WherePrefix) {
+			t.Errorf("the where result is stored: %v", a)
+		}
+	}
+	// The classes leave: their school node goes with them, a group delete like any other.
+	r := e.imp(e.write("school2.xml", []byte(withoutElement(withoutElement(string(school), "group", "N-5A"), "group", "N-5B"))))
+	wantStatus(t, r, runs.Completed)
+	if _, gs, _ = e.st.StoredRecords(ctx, e.tenant.ID, nil, []string{"SCH-SOUTH"}); len(gs) != 0 {
+		t.Error("the school node stays with nothing under it")
+	}
 }
