@@ -56,6 +56,9 @@ type Rules struct {
 	Archive *Node
 	// IsCourse says which groups are courses (the tenant's courses.types).
 	IsCourse func([]record.GroupType) bool
+	// StoredParents are the keys the tenant's stored groups name as parents: a root's children
+	// need not be in the file (a delta file updating only the school owner, say).
+	StoredParents map[string]bool
 }
 
 // Empty reports whether the rules change nothing.
@@ -97,8 +100,8 @@ type Result struct {
 
 // Place sets the parents of groups (the file's, in file order) by the rules, recomputing each
 // changed group's content hash, and returns the nodes to add. A root is a group that names
-// itself as parent or that another group in the file names as parent: the tops of the tree
-// the file builds stay where they are.
+// itself as parent or that another group in the file or the store names as parent: the tops
+// of the tree stay where they are.
 func Place(groups []*record.Group, r Rules) Result {
 	var res Result
 	isCourse := r.IsCourse
@@ -136,7 +139,7 @@ func Place(groups []*record.Group, r Rules) Result {
 				g.Parents = append(g.Parents, r.Year.Key)
 				changed = true
 			}
-		case len(g.Parents) > 0 || g.SelfParent || named[g.Key]:
+		case len(g.Parents) > 0 || g.SelfParent || named[g.Key] || r.StoredParents[g.Key]:
 		default:
 			if n, ok := ruleNode(g, r.Place, where); ok {
 				add(n, nil)

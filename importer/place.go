@@ -60,3 +60,16 @@ func (p *placing) place(rules hierarchy.Rules) ([]change.Notice, error) {
 	p.groups = nil
 	return notices, nil
 }
+
+// storedParents are the keys the tenant's active stored groups name as parents.
+func storedParents(st *change.State) map[string]bool {
+	out := map[string]bool{}
+	for _, g := range st.Groups {
+		if !g.Archived {
+			for _, p := range g.Parents {
+				out[p] = true
+			}
+		}
+	}
+	return out
+}

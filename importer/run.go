@@ -299,7 +299,9 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		fin.Skipped = append(fin.Skipped, diff.Skipped{Type: s.Type, Key: s.Key, Group: s.Group, Member: s.Member})
 	}
 	im.status("comparing with the stored state")
-	placed, err := h.place(t.Placement(st.SchoolYear))
+	rules := t.Placement(st.SchoolYear)
+	rules.StoredParents = storedParents(st)
+	placed, err := h.place(rules)
 	if err != nil {
 		return nil, nil, err
 	}
