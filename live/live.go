@@ -37,11 +37,13 @@ const (
 	ReadForGroup  Action = "readForGroup"
 	// DeleteRelationship removes the parents an item's Group names from the stored group.
 	DeleteRelationship Action = "deleteRelationship"
+	// ChangeIdentifier gives the person Key the key NewKey, keeping its memberships.
+	ChangeIdentifier Action = "changeIdentifier"
 )
 
 // Writes reports whether the action may change state.
 func (a Action) Writes() bool {
-	return a == Create || a == Replace || a == Update || a == Delete || a == DeleteRelationship
+	return a == Create || a == Replace || a == Update || a == Delete || a == DeleteRelationship || a == ChangeIdentifier
 }
 
 // Status codes, as IMS ES and LIS 2.0 name them.
@@ -94,6 +96,8 @@ type Item struct {
 	Keep []string
 	// Err is set by the dialect when the item cannot be read (no sourcedId, say).
 	Err *Status
+	// NewKey is the key a ChangeIdentifier gives the person Key.
+	NewKey string `json:",omitempty"`
 }
 
 // Request is one live request.
@@ -273,6 +277,7 @@ func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) (out *Result)
 		entry.Removed = removals(p.Plan)
 		entry.Inserted, entry.Updated, entry.Restored = applied(p.Plan)
 	}
+	entry.Updated[record.Persons] += len(p.Renames)
 	p.Entry, p.Now = entry, start
 	if err := l.LiveApply(ctx, p); err != nil {
 		if errors.Is(err, store.ErrStateChanged) {

@@ -17,6 +17,9 @@ import (
 // result is applied. It reads what the items touch, decides each item, lets the diff (event mode) make the change set with its
 // cascades, checks the live safety filter and hands back what LiveApply is to write.
 func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Request) (*Result, store.LiveApplyParams, error) {
+	if req.Action == ChangeIdentifier {
+		return s.rename(ctx, l, t, req)
+	}
 	var p store.LiveApplyParams
 	objs, err := l.LiveLoad(ctx, t.ID, query(req))
 	if err != nil {

@@ -182,7 +182,21 @@ type LiveApplyParams struct {
 	// IDs are stored; DropIDs (with all their keys) are removed.
 	IDs     []LiveMembershipID
 	DropIDs []string
-	Now     time.Time
+	// Renames give persons new keys (changePersonIdentifier) if the tenant is still at
+	// RenameBase (else ErrStateChanged), bumping the state version once; never with a Plan.
+	Renames    []LiveRename
+	RenameBase int64
+	Now        time.Time
+}
+
+// LiveRename gives an active person a new key: its row, the memberships naming it as a person
+// member (synced and manual) and the client's membership identifiers move to the new key, with
+// the hashes the new key makes (keys are part of a record's hash).
+type LiveRename struct {
+	Old, New string
+	Hash     record.Hash
+	// Memberships maps each membership's key under the old person key to its new hash.
+	Memberships map[record.MembershipKey]record.Hash
 }
 
 // LiveLogParams filter LiveEntries. Limit 0 means 1000.

@@ -38,6 +38,7 @@ var operations = func() map[string]operation {
 		{"readPersonsForGroup", record.Persons, live.ReadForGroup, true},
 		{"readGroupsForPerson", record.Groups, live.ReadForPerson, true},
 		{"deleteGroupRelationship", record.Groups, live.DeleteRelationship, false},
+		{"changePersonIdentifier", record.Persons, live.ChangeIdentifier, false},
 	} {
 		m[o.name] = o
 	}
@@ -99,6 +100,13 @@ func request(op operation, body *node) *live.Request {
 				it.Err = invalid("deleteGroupRelationship names no parent relationship (relation Parent, sourceId)")
 			}
 			it.Group = g
+		}
+		req.Items = []live.Item{it}
+	case op.action == live.ChangeIdentifier:
+		it := keyItem(identifier(body.child("sourcedId")), "sourcedId")
+		it.NewKey = identifier(body.child("newSourcedId"))
+		if it.Err == nil && it.NewKey == "" {
+			it.Err = invalid("changePersonIdentifier has no newSourcedId/identifier")
 		}
 		req.Items = []live.Item{it}
 	case op.action == live.Read || op.action == live.Delete:

@@ -172,7 +172,7 @@ func TestTargetIsBusyWhileAnImportHoldsTheLock(t *testing.T) {
 			t.Fatalf("a busy answer applied something: %+v", s)
 		}
 		e.post(soap("createPerson", sid("P1")+personXMLIn("A", "B", ""))).want(t, "create after the import", "success", "")
-		e.post(soap("changePersonIdentifier", sid("P1"))).want(t, "an operation imsfeed does not implement", "unsupported", "")
+		e.post(soap("createByProxyPerson", sid("P1"))).want(t, "an operation imsfeed does not implement", "unsupported", "")
 		entries, err := e.st.(store.Live).LiveEntries(context.Background(), store.LiveLogParams{Tenant: e.tenant.ID})
 		if err != nil {
 			t.Fatal(err)
@@ -181,7 +181,7 @@ func TestTargetIsBusyWhileAnImportHoldsTheLock(t *testing.T) {
 		for _, en := range entries {
 			got = append(got, en.Operation+"="+en.CodeMinor)
 		}
-		want := "createPerson=targetisbusy readPerson=unknownobject createPerson=fullsuccess changePersonIdentifier=unsupportedoperation"
+		want := "createPerson=targetisbusy readPerson=unknownobject createPerson=fullsuccess createByProxyPerson=unsupportedoperation"
 		if strings.Join(got, " ") != want {
 			t.Fatalf("every request is logged: %v, want %s", got, want)
 		}

@@ -144,6 +144,8 @@ func messageSchema(t record.Type, ops []operation) string {
 			in = `<xs:element name="personSourcedId" type="c:Identifier"/>`
 		case op.action == live.ReadForGroup:
 			in = `<xs:element name="groupSourcedId" type="c:Identifier"/>`
+		case op.action == live.ChangeIdentifier:
+			in = one + `<xs:element name="newSourcedId" type="c:Identifier"/>`
 		case op.action == live.DeleteRelationship:
 			in = one + `<xs:element name="relationship" maxOccurs="unbounded"><xs:complexType><xs:sequence><xs:element name="relation" type="xs:string"/>` +
 				`<xs:element name="sourceId" type="c:Identifier"/></xs:sequence></xs:complexType></xs:element>`

@@ -220,7 +220,10 @@ func (c *Core) LiveApply(ctx context.Context, p store.LiveApplyParams) error {
 			return fmt.Errorf("live apply for tenant %q: %w", e.Tenant, err)
 		}
 	}
-	write := plan != nil || len(p.IDs) > 0 || len(p.DropIDs) > 0
+	if plan != nil && len(p.Renames) > 0 {
+		return errors.New("live apply: renames and a plan in one request")
+	}
+	write := plan != nil || len(p.IDs) > 0 || len(p.DropIDs) > 0 || len(p.Renames) > 0
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
 		if write {
 			v, err := c.lockTenant(ctx, tx, e.Tenant)
@@ -237,6 +240,18 @@ func (c *Core) LiveApply(ctx context.Context, p store.LiveApplyParams) error {
 					return err
 				}
 				if err := c.indexApply(ctx, tx, e.Tenant, plan, v, false); err != nil {
+					return err
+				}
+				e.StateVersion = v + 1
+				if err := c.setVersion(ctx, tx, e.Tenant, v+1); err != nil {
+					return err
+				}
+			}
+			if len(p.Renames) > 0 {
+				if v != p.RenameBase {
+					return fmt.Errorf("tenant %q: request read state version %d, the store is at %d: %w", e.Tenant, p.RenameBase, v, store.ErrStateChanged)
+				}
+				if err := c.rename(ctx, tx, e.Tenant, p.Renames); err != nil {
 					return err
 				}
 				e.StateVersion = v + 1
@@ -448,6 +463,75 @@ ON CONFLICT (tenant) DO UPDATE SET
   at = excluded.at`), tenant, a.LastRequest, a.LastAllowance, c.d.Time(Micro(at)))
 	if err != nil {
 		return fmt.Errorf("live report of tenant %q: %w", tenant, err)
+	}
+	return nil
+}
+
+// rename moves persons to new keys with their memberships and membership identifiers.
+func (c *Core) rename(ctx context.Context, tx *sql.Tx, tenant string, rs []store.LiveRename) error {
+	for _, r := range rs {
+		res, err := tx.ExecContext(ctx, c.Q(`UPDATE persons SET key = ?, hash = ? WHERE tenant = ? AND key = ? AND status = 'active'`), r.New, r.Hash[:], tenant, r.Old)
+		if err != nil {
+			return fmt.Errorf("rename person %q to %q: %w", r.Old, r.New, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("rename person %q to %q: it is no longer active: %w", r.Old, r.New, store.ErrStateChanged)
+		}
+		for k, h := range r.Memberships {
+			_, err := tx.ExecContext(ctx, c.Q(`UPDATE memberships SET member_key = ?, hash = ? WHERE tenant = ? AND group_key = ? AND member_key = ? AND role = ? AND member_type = 1`),
+				r.New, h[:], tenant, k.Group, k.Member, k.Role)
+			if err != nil {
+				return fmt.Errorf("rename person %q to %q: membership %s: %w", r.Old, r.New, k, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, c.Q(`UPDATE live_membership_ids SET member_key = ? WHERE tenant = ? AND member_key = ?`), r.New, tenant, r.Old); err != nil {
+			return fmt.Errorf("rename person %q to %q: membership identifiers: %w", r.Old, r.New, err)
+		}
+		if err := c.renameRelations(ctx, tx, tenant, r.Old, r.New); err != nil {
+			return fmt.Errorf("rename person %q to %q: relations: %w", r.Old, r.New, err)
+		}
+	}
+	return nil
+}
+
+// renameRelations moves the person's relations (both ways) to its new key, with the hashes the
+// new key makes.
+func (c *Core) renameRelations(ctx context.Context, tx *sql.Tx, tenant, old, new string) error {
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT person_key, related_key, type, attrs FROM relations WHERE tenant = ? AND (person_key = ? OR related_key = ?)`), tenant, old, old)
+	if err != nil {
+		return err
+	}
+	var rels []record.Relation
+	for rows.Next() {
+		var r record.Relation
+		var attrs []byte
+		if err := rows.Scan(&r.Person, &r.Related, &r.Type, &attrs); err != nil {
+			rows.Close()
+			return err
+		}
+		if err := jsonCol(attrs, &r.Attrs); err != nil {
+			rows.Close()
+			return err
+		}
+		rels = append(rels, r)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	for _, r := range rels {
+		was := r.RelationKey
+		if r.Person == old {
+			r.Person = new
+		}
+		if r.Related == old {
+			r.Related = new
+		}
+		r.ComputeHash()
+		_, err := tx.ExecContext(ctx, c.Q(`UPDATE relations SET person_key = ?, related_key = ?, hash = ? WHERE tenant = ? AND person_key = ? AND related_key = ? AND type = ?`),
+			r.Person, r.Related, r.Hash[:], tenant, was.Person, was.Related, was.Type)
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
