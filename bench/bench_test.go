@@ -152,7 +152,7 @@ func TestImportCases(t *testing.T) {
 		rows := lines[2+4*i : 6+4*i]
 		all := fmt.Sprintf("groups %d, inserted %d, memberships %d, persons %d", o.Groups, o.Groups+members+o.Persons, members, o.Persons)
 		for j, want := range []string{
-			"deleted 0, " + all + ", updated 0", // the initial load inserts everything
+			"deleted 0, " + all + ", store_KiB", // the initial load inserts everything
 			"inserted 0, memberships",           // the same file again: nothing
 			"inserted 0, memberships",           // the twin: a few persons updated
 			"inserted 0, memberships",           // and back
@@ -160,6 +160,9 @@ func TestImportCases(t *testing.T) {
 			if !strings.Contains(rows[j], want) || !strings.Contains(rows[j], "read+diff") {
 				t.Errorf("%s row %d: %q, want %q and the phases", k, j, rows[j], want)
 			}
+		}
+		if !strings.Contains(rows[0], "updated 0;") || !strings.Contains(rows[0], "undo_KiB") {
+			t.Errorf("%s initial: %q, want nothing updated and the before-images' size", k, rows[0])
 		}
 		if !strings.Contains(rows[1], "updated 0;") {
 			t.Errorf("%s unchanged: %q, want nothing updated", k, rows[1])
