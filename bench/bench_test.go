@@ -223,3 +223,22 @@ func TestRatioCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleCase runs the console case on a small tenant (the held page needs more than 100
+// pages of changes): every view answers, and the row shows each time to first byte.
+func TestConsoleCase(t *testing.T) {
+	t.Parallel()
+	file, _ := writeFeed(t, feedgen.Options{Persons: 10, Groups: 2, MembersPerGroup: 2, Seed: 1})
+	var out bytes.Buffer
+	err := table(context.Background(), &out, childRunner(os.Args[0], "BENCH_TEST_CHILD=1", envConsolePersons+"=2500"),
+		[]string{"console-held"}, []string{file}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	for _, want := range []string{"ttfb-first ", "ttfb-page1 ", "ttfb-search-key ", "ttfb-search-name ", "ttfb-page100 ", "changes "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("console row lacks %q:\n%s", want, out.String())
+		}
+	}
+}

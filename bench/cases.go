@@ -41,7 +41,7 @@ var cases = append([]benchCase{
 	{name: "read", about: "the project's reader as an import uses it (snapshot mode, duplicates left to the diff), with a counting handler", run: imsRead},
 	{name: "read-validate", about: "the reader as `imsfeed validate` uses it: its own duplicate-key set", run: imsReadValidate},
 	{name: "read-event", about: "ims.Read in event mode", run: imsReadEvent},
-}, append(importCases(), nightCase())...)
+}, append(importCases(), nightCase(), consoleCase())...)
 
 func findCase(name string) (benchCase, bool) {
 	for _, c := range cases {

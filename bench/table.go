@@ -164,9 +164,15 @@ func mark(ok bool) string {
 // phases shows where a case's time went, in the order the import does them.
 func phases(p map[string]float64) string {
 	var parts []string
-	for _, k := range []string{"open", "loadstate", "read+diff", "apply", "night", "fetch-wait"} {
+	for _, k := range []string{"open", "loadstate", "read+diff", "apply", "night", "fetch-wait", "import"} {
 		if v, ok := p[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s %.2fs", k, v))
+		}
+	}
+	// The console case's times to first byte, in milliseconds.
+	for _, k := range []string{"ttfb-first", "first-plan", "first-state", "ttfb-page1", "ttfb-search-key", "ttfb-search-name", "ttfb-page100"} {
+		if v, ok := p[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.1fms", k, v*1000))
 		}
 	}
 	if len(parts) == 0 {

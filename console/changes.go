@@ -145,21 +145,30 @@ func (h *heldChanges) filter(typ, q string, offset, limit int) ([]changeRow, int
 // only by key, and the group sizes of the breakdown.
 func (c *Console) readHeld(ctx context.Context, run *runs.Run) (*heldChanges, error) {
 	start := time.Now()
-	data, err := c.im.PlanBytes(ctx, run.ID)
-	if err != nil {
-		return nil, fmt.Errorf("the held plan could not be read: %w", err)
+	// The plan and the state are read side by side: each takes seconds on a large tenant.
+	var (
+		st       *change.State
+		stateErr error
+		stateDur time.Duration
+		wg       sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st, stateErr = c.store.LoadState(ctx, run.Tenant)
+		stateDur = time.Since(start)
+	}()
+	plan, planErr := c.readPlan(ctx, run.ID)
+	planDur := time.Since(start)
+	wg.Wait()
+	if planErr != nil {
+		return nil, planErr
 	}
-	var plan change.Plan
-	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&plan); err != nil {
-		return nil, fmt.Errorf("the held plan could not be decoded: %w", err)
-	}
-	data = nil //nolint:ineffassign // let the bytes go before the state comes
-	st, err := c.store.LoadState(ctx, run.Tenant)
-	if err != nil {
-		c.log.Error("console: load state", "tenant", run.Tenant, "err", err)
+	if stateErr != nil {
+		c.log.Error("console: load state", "tenant", run.Tenant, "err", stateErr)
 		return nil, fmt.Errorf("the tenant's state could not be read; the log says why")
 	}
-	h := &heldChanges{sha: run.PlanSHA256, baseVersion: plan.BaseVersion, removals: archive.Removals(&plan, st)}
+	h := &heldChanges{sha: run.PlanSHA256, baseVersion: plan.BaseVersion, removals: archive.Removals(plan, st)}
 	h.rows = make([]changeRow, 0, len(plan.Persons)+len(plan.Groups)+len(plan.Memberships))
 	persons := make(map[string]string, len(plan.Persons))
 	groups := make(map[string]string, len(plan.Groups))
@@ -206,8 +215,22 @@ func (c *Console) readHeld(ctx context.Context, run *runs.Run) (*heldChanges, er
 		h.rows = append(h.rows, r)
 	}
 	h.took = time.Since(start)
-	c.log.Info("console: held run read for paging", "run", run.ID, "changes", len(h.rows), "took", h.took.Round(time.Millisecond))
+	c.log.Info("console: held run read for paging", "run", run.ID, "changes", len(h.rows), "took", h.took.Round(time.Millisecond),
+		"plan", planDur.Round(time.Millisecond), "state", stateDur.Round(time.Millisecond))
 	return h, nil
+}
+
+// readPlan reads and decodes a held run's stored plan.
+func (c *Console) readPlan(ctx context.Context, id int64) (*change.Plan, error) {
+	data, err := c.im.PlanBytes(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("the held plan could not be read: %w", err)
+	}
+	var plan change.Plan
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&plan); err != nil {
+		return nil, fmt.Errorf("the held plan could not be decoded: %w", err)
+	}
+	return &plan, nil
 }
 
 // heldCache keeps the read plans of the last few held runs viewed, and reads each once even

@@ -293,6 +293,7 @@ func (c *Console) decide(verb string) http.HandlerFunc {
 			c.showRun(w, r, http.StatusConflict, run, err.Error(), reason)
 			return
 		}
+		c.forgetHeld(run.ID) // decided: its index is of no more use
 		c.log.Info("console: held run "+verb+"d", "run", run.ID, "tenant", run.Tenant, "operator", op.Name)
 		http.Redirect(w, r, fmt.Sprintf("/runs/%d", run.ID), http.StatusSeeOther)
 	}

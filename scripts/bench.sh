@@ -16,6 +16,9 @@
 #
 # night-50 is a whole night of `run --all --parallel 2`: 50 small tenants on local folders whose
 # files the SIS left an hour before, with the default settle time (bench/night.go). It runs once.
+# console-held is the operator console's held-run page on a hold of over 500,000 changes (a tenant
+# of 100,000 persons whose broken night drops half of them, SQLite): the time to the page's first
+# byte on the first view, again, for a search by key and by name, and for page 100. It runs once.
 # bench live: the live channel (IMS ES over TLS with keep-alive, 1 and 8 clients) on SQLite and
 # the same PostgreSQL, against a bare net/http TLS handler (bench/live.go). BENCH_LIVE=0 skips it.
 #   BENCH_SIZES="30"     only the 30 MB file (default "30 300"; 1000: a ~1 GB feed, make bench-large)
@@ -43,7 +46,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM # so that the EXIT trap runs on ^C or kill as well
 
-cases=${BENCH_CASES:-tokens,read,read-validate,read-event,pg-initial,pg-unchanged,pg-1pct,sqlite-initial,sqlite-unchanged,sqlite-1pct,night-50,queue-night}
+cases=${BENCH_CASES:-tokens,read,read-validate,read-event,pg-initial,pg-unchanged,pg-1pct,sqlite-initial,sqlite-unchanged,sqlite-1pct,night-50,console-held,queue-night}
 # queue-night is bench/queuenight, a program of its own (it runs imsfeed serve processes).
 queue_night=0
 if [[ ,$cases, == *,queue-night,* ]]; then
