@@ -1,7 +1,7 @@
 // Package console is the operator console on the listener of `imsfeed serve`: server-rendered
 // pages (no JavaScript, no outside assets) of the tenants, their run history, one run, and a held
-// run with its approve and reject forms. It renders what the importer and the store know and
-// decides nothing of its own: approve and reject are the importer's, with the same hash and
+// run with its approve and reject forms, an applied run with its undo form. It renders what the importer and the store know and
+// decides nothing of its own: approve, reject and undo are the importer's, with the same hash and
 // state-version checks and the same mail as the command line.
 package console
 
@@ -26,10 +26,11 @@ import (
 	"github.com/imsfeed/imsfeed/store"
 )
 
-// Decider decides held runs: *importer.Importer.
+// Decider decides held runs and undoes applied ones: *importer.Importer.
 type Decider interface {
 	Approve(ctx context.Context, d importer.Decision) (*runs.Run, error)
 	Reject(ctx context.Context, d importer.Decision) (*runs.Run, error)
+	Undo(ctx context.Context, u importer.UndoRequest) (*runs.Run, error)
 	PlanBytes(ctx context.Context, id int64) ([]byte, error)
 }
 
@@ -108,6 +109,7 @@ func New(p Params) (*Console, error) {
 	m.HandleFunc("GET /tenants/{id}/live", c.signedInOnly(c.live))
 	m.HandleFunc("POST /runs/{id}/approve", c.signedInOnly(c.decide("approve")))
 	m.HandleFunc("POST /runs/{id}/reject", c.signedInOnly(c.decide("reject")))
+	m.HandleFunc("POST /runs/{id}/undo", c.signedInOnly(c.undo))
 	c.mux = m
 	return c, nil
 }

@@ -151,6 +151,10 @@ type runView struct {
 	// PlanNote says why the removals and changes could not be shown, or that the state moved.
 	PlanNote string
 	Reason   string // the reason the operator typed, when the decision was refused
+	// Undoable offers the undo form: the run applied changes, is not undone, and its
+	// before-images should still be kept (the importer checks again, and says why not).
+	Undoable bool
+	Cascade  bool // the cascade box was ticked, when the undo was refused
 	Changes  *changesView
 }
 
@@ -211,6 +215,9 @@ func (c *Console) showRun(w http.ResponseWriter, r *http.Request, status int, ru
 		}
 	} else {
 		c.forgetHeld(run.ID)
+		v.Undoable = run.Status == runs.Completed && run.VersionAfter != run.VersionBefore && run.UndoneBy == 0 &&
+			t != nil && t.UndoDays > 0 && c.now().Sub(run.StartedAt) <= time.Duration(t.UndoDays)*24*time.Hour
+		v.Cascade = r.Method == http.MethodPost && r.PostFormValue("cascade") != ""
 	}
 	c.render(w, r, status, "run", fmt.Sprintf("%s: run %d", name, run.ID), v, errMsg)
 }
@@ -297,6 +304,33 @@ func (c *Console) decide(verb string) http.HandlerFunc {
 		c.log.Info("console: held run "+verb+"d", "run", run.ID, "tenant", run.Tenant, "operator", op.Name)
 		http.Redirect(w, r, fmt.Sprintf("/runs/%d", run.ID), http.StatusSeeOther)
 	}
+}
+
+// undo undoes an applied run as the signed-in operator, with the reason given (and, when the
+// box is ticked, the runs after it first), and shows the undo's own run.
+func (c *Console) undo(w http.ResponseWriter, r *http.Request) {
+	run, ok := c.visibleRun(w, r)
+	if !ok {
+		return
+	}
+	op := whoOf(r).op
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if reason == "" {
+		c.showRun(w, r, http.StatusUnprocessableEntity, run, "Say why: the reason goes into the undo's run record and the status mail.", "")
+		return
+	}
+	u := importer.UndoRequest{RunID: run.ID, By: op.Name, Reason: reason, Cascade: r.PostFormValue("cascade") != ""}
+	done, err := c.im.Undo(r.Context(), u)
+	if err != nil {
+		c.log.Warn("console: undo refused", "run", run.ID, "operator", op.Name, "err", err)
+		if again, rerr := c.store.Run(r.Context(), run.ID); rerr == nil {
+			run = again
+		}
+		c.showRun(w, r, http.StatusConflict, run, capitalize(err.Error())+".", reason)
+		return
+	}
+	c.log.Info("console: run undone", "run", run.ID, "undo_run", done.ID, "tenant", run.Tenant, "operator", op.Name, "cascade", u.Cascade)
+	http.Redirect(w, r, fmt.Sprintf("/runs/%d", done.ID), http.StatusSeeOther)
 }
 
 // thousands writes 500000 as 500,000.
