@@ -191,3 +191,30 @@ func (r *Run) SetDurations() {
 		r.ApprovalWaitSeconds = secs(r.ApprovalWait())
 	}
 }
+
+// Past is the run as the safety backtest replays it.
+func (r *Run) Past() safety.Past {
+	p := safety.Past{
+		Run:      r.ID,
+		Start:    r.StartedAt.Unix(),
+		Counts:   safety.CountsFrom(r.Counts),
+		Held:     !r.Verdict.Passed,
+		Tripped:  r.Verdict.Tripped,
+		Applied:  r.Status == Completed,
+		Accepted: r.Status == Completed && (r.Approval != nil || r.Undo != nil),
+		Replay:   r.Undo == nil && r.Mode != ModeUndo,
+	}
+	switch {
+	case r.Status == Rejected || r.UndoneBy != 0:
+		p.Outcome = safety.Rejected
+	case r.Status == Completed && r.Approval != nil:
+		p.Outcome = safety.Approved
+	case r.Status == Completed:
+		p.Outcome = safety.Passed
+	case r.Status == Held || r.Status == Superseded:
+		p.Outcome = safety.Open
+	default: // failed, skipped, planned, running: not a night the filter decided
+		p.Replay = false
+	}
+	return p
+}
