@@ -41,6 +41,7 @@ func commandTable() []command {
 			run: func(a *app, ctx context.Context, args []string) error { return a.cmdDecide(ctx, args, false) }},
 		{name: "undo", args: "RUN --by NAME --reason TEXT [--cascade] [--json]", summary: "put the tenant back as it was before the run", run: (*app).cmdUndo},
 		{name: "rollover", args: "--tenant T --to YEAR --by NAME --reason TEXT [--json]", summary: "plan a school-year rollover (held for approval)", run: (*app).cmdRollover},
+		{name: "safety", args: "backtest --tenant T [--policy FILE] [--last N] [--json]", summary: "replay past runs through the tenant's or a proposed safety policy", subs: []string{"backtest"}, run: (*app).cmdSafety},
 		{name: "status", args: "--tenant T [--json]", summary: "what the store holds for T now", run: (*app).cmdStatus},
 		{name: "check", args: "--tenant T [--dry-run] [--json]", summary: "compare T's state index with its rows; rebuild it", run: (*app).cmdCheck},
 		{name: "trash", args: "list|restore|purge --tenant T ...", summary: "the person trash can", subs: []string{"list", "restore", "purge"}, run: (*app).cmdTrash},
