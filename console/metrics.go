@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/mailer"
+	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/store"
 )
@@ -58,13 +58,11 @@ func NewCounters() *Counters {
 
 // Applied counts an applied run's changes (importer.Importer.Applied).
 func (c *Counters) Applied(run *runs.Run) {
-	for _, t := range []struct {
-		name string
-		n    change.TypeCounts
-	}{{"persons", run.Counts.Persons}, {"groups", run.Counts.Groups}, {"memberships", run.Counts.Memberships}} {
-		for op, n := range map[string]int{"inserted": t.n.Inserted, "updated": t.n.Updated, "deleted": t.n.Deleted,
-			"restored": t.n.Restored, "archived": t.n.Archived} {
-			c.changes.WithLabelValues(run.Tenant, t.name, op).Add(float64(n))
+	for _, typ := range record.AllTypes {
+		n := run.Counts.Of(typ)
+		for op, v := range map[string]int{"inserted": n.Inserted, "updated": n.Updated, "deleted": n.Deleted,
+			"restored": n.Restored, "archived": n.Archived} {
+			c.changes.WithLabelValues(run.Tenant, typ.String(), op).Add(float64(v))
 		}
 	}
 }

@@ -108,6 +108,11 @@ func TestMetricsChangesLiveRequestsAndAgeOfLastSuccess(t *testing.T) {
 		if deleted == nil || *deleted != float64(approved.Counts.Persons.Deleted) || *deleted == 0 {
 			t.Fatalf("persons deleted: %v, want %d", deleted, approved.Counts.Persons.Deleted)
 		}
+		// Relations (carers, mentors) are a type of their own, as in the mail and status.
+		rel := value(f, "imsfeed_changes_applied_total", map[string]string{"tenant": w.tenant, "type": "relations", "operation": "inserted"})
+		if rel == nil || *rel != float64(approved.Counts.Relations.Inserted) {
+			t.Errorf("relations inserted: %v, want %d", rel, approved.Counts.Relations.Inserted)
+		}
 		for _, c := range []struct {
 			outcome, code string
 			n             float64
