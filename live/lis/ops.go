@@ -80,6 +80,7 @@ var operations = func() map[string]operation {
 		{name: "readMembershipsForCollection", kind: kMembership, action: live.ReadForGroup, plural: true},
 		{name: "readMembershipIdsForPerson", kind: kMembership, action: live.ReadForPerson, plural: true},
 		{name: "readMembershipIdsForCollection", kind: kMembership, action: live.ReadForGroup, plural: true},
+		{name: "changePersonIdentifier", kind: kPerson, action: live.ChangeIdentifier},
 	} {
 		m[o.name] = o
 	}
@@ -87,7 +88,6 @@ var operations = func() map[string]operation {
 		m["createByProxy"+n] = operation{name: "createByProxy" + n, unsupported: "imsfeed does not allocate identifiers; send create" + n + " with the SIS's sourcedId"}
 	}
 	for name, why := range map[string]string{
-		"changePersonIdentifier":    "change the identifier in the SIS and send deletePerson and createPerson",
 		"discoverPersonIds":         "imsfeed does not search persons",
 		"readAllPersonIds":          "imsfeed does not list all persons over the live channel",
 		"changeGroupIdentifier":     "send deleteGroup and createGroup",
@@ -137,6 +137,14 @@ func request(op operation, body *soap.Node) *live.Request {
 		if len(req.Items) == 0 {
 			req.Items = []live.Item{{Err: invalid("the request names no sourcedIdSet/sourcedId")}}
 		}
+	case op.action == live.ChangeIdentifier:
+		// PMS 2.0: <sourcedId> the person, <newSourcedId> its new key; by local name, any case.
+		it := keyItem(text(kid(body, "sourcedId")), "sourcedId")
+		it.NewKey = text(kid(body, "newSourcedId"))
+		if it.Err == nil && it.NewKey == "" {
+			it.Err = invalid("changePersonIdentifier has no newSourcedId")
+		}
+		req.Items = []live.Item{it}
 	case op.action == live.Read || op.action == live.Delete:
 		req.Items = []live.Item{keyItem(text(body.Child("sourcedId")), "sourcedId")}
 	default:

@@ -99,7 +99,7 @@ func TestPersonManagementOnBothStores(t *testing.T) {
 		e.post(lisReq("readPerson", sid("P2"))).want(t, "readPerson of a trashed person", "failure", "unknownobject")
 		e.post(lisReq("deletePerson", sid("P2"))).want(t, "deletePerson again", "failure", "unknownobject")
 		e.post(lisReq("readPersons", `<sourcedIdSet>`+sid("P1")+sid("P2")+`</sourcedIdSet>`)).want(t, "readPersons with one unknown", "failure", "unknownobject")
-		e.post(lisReq("changePersonIdentifier", sid("P1"))).want(t, "changePersonIdentifier", "unsupported", "unsupportedoperation")
+		e.post(lisReq("readAllPersonIds", "")).want(t, "readAllPersonIds", "unsupported", "unsupportedoperation")
 		e.post(lisReq("replacePerson", `<personRecord><person/></personRecord>`)).want(t, "replacePerson without sourcedId", "failure", "invaliddata")
 
 		// Every request is in the request log under the lis2 dialect.

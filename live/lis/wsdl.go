@@ -139,6 +139,8 @@ func elements(op operation) string {
 		in = `<xs:element name="sourcedIdSet" type="t:SourcedIdSet"/>`
 	case op.action == live.Read || op.action == live.Delete:
 		in = one
+	case op.action == live.ChangeIdentifier:
+		in = one + `<xs:element name="newSourcedId" type="xs:string"/>`
 	case op.name == "createByProxyMembership":
 		in = rec
 	default:
