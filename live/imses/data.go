@@ -14,12 +14,12 @@ import (
 // as "extension.N" (what <extension><N>V</N></extension> is in a nightly file) and names each
 // field as carried.
 func extension(a *record.Attrs, carried *[]string, n *node) {
-	for _, f := range n.children("extensionField") {
-		name := f.child("fieldName").str()
+	for _, f := range n.Children("extensionField") {
+		name := f.Child("fieldName").Str()
 		if name == "" {
 			continue
 		}
-		a.Add("extension."+name, f.child("fieldValue").str())
+		a.Add("extension."+name, f.Child("fieldValue").Str())
 		*carried = append(*carried, "extension."+name)
 	}
 }
@@ -27,9 +27,9 @@ func extension(a *record.Attrs, carried *[]string, n *node) {
 // leaves adds each text child of n as "<prefix>.<lower-case local name>", as the 1.1 reader
 // names the children of <timeframe>, <org>, <enrollcontrol> and <demographics>.
 func leaves(a *record.Attrs, prefix string, n *node) {
-	for _, k := range n.kids {
-		if len(k.kids) == 0 {
-			a.Add(prefix+"."+strings.ToLower(k.local), k.str())
+	for _, k := range n.Kids {
+		if len(k.Kids) == 0 {
+			a.Add(prefix+"."+strings.ToLower(k.Local), k.Str())
 		}
 	}
 }
@@ -50,17 +50,17 @@ func personFrom(key string, n *node) (*record.Person, []string) {
 	var given, family, fn string
 	var uids record.UserIDs
 	hadName := false
-	for _, c := range n.kids {
-		switch c.local {
+	for _, c := range n.Kids {
+		switch c.Local {
 		case "formatName", "formattedName":
-			fn = c.str()
+			fn = c.Str()
 			hadName = true
 		case "name":
 			hadName = true
 			carried = append(carried, "name")
-			for _, part := range c.children("partName") {
-				t := part.child("namePartType").str()
-				v := part.child("namePartValue").str()
+			for _, part := range c.Children("partName") {
+				t := part.Child("namePartType").Str()
+				v := part.Child("namePartValue").Str()
 				switch lt := strings.ToLower(t); {
 				case lt == "nickname":
 					a.Add(record.PreferredFirst, v)
@@ -81,13 +81,13 @@ func personFrom(key string, n *node) (*record.Person, []string) {
 			}
 		case "email":
 			carried = append(carried, "email")
-			a.Add("email", c.str())
+			a.Add("email", c.Str())
 		case "url":
 			carried = append(carried, "url")
-			a.Add("url", c.str())
+			a.Add("url", c.Str())
 		case "tel":
 			carried = append(carried, "tel")
-			t := strings.ToLower(c.child("telType").str())
+			t := strings.ToLower(c.Child("telType").Str())
 			switch t {
 			case "", "1":
 				t = "voice"
@@ -98,20 +98,20 @@ func personFrom(key string, n *node) (*record.Person, []string) {
 			case "4":
 				t = "pager"
 			}
-			v := c.child("telValue").str()
-			if v == "" && len(c.kids) == 0 {
-				v = c.str()
+			v := c.Child("telValue").Str()
+			if v == "" && len(c.Kids) == 0 {
+				v = c.Str()
 			}
 			a.Add("tel."+t, v)
 		case "demographics":
 			carried = append(carried, "demographics")
-			if g := c.child("gender").str(); g != "" {
+			if g := c.Child("gender").Str(); g != "" {
 				if code, ok := genderCode[strings.ToLower(g)]; ok {
 					g = code
 				}
 				a.Add("demographics.gender", g)
 			}
-			if b := c.child("bday").str(); b != "" {
+			if b := c.Child("bday").Str(); b != "" {
 				// xs:dateTime at midnight from generated clients is the day itself.
 				if d, t, ok := strings.Cut(b, "T"); ok && strings.HasPrefix(t, "00:00:00") {
 					b = d
@@ -120,27 +120,27 @@ func personFrom(key string, n *node) (*record.Person, []string) {
 			}
 		case "userId":
 			carried = append(carried, "userid", "@secret")
-			uid := c.child("userIdValue").str()
-			t := c.child("userIdType").str()
-			pw := c.child("passWord")
+			uid := c.Child("userIdValue").Str()
+			t := c.Child("userIdType").Str()
+			pw := c.Child("passWord")
 			if pw == nil {
-				pw = c.child("password")
+				pw = c.Child("password")
 			}
 			var pwText string
 			if pw != nil {
-				pwText = pw.text
+				pwText = pw.Text
 			}
 			uids.Add(&a, t, uid, pwText, pw != nil)
 		case "institutionRole":
 			carried = append(carried, "institutionrole")
-			t := c.child("institutionRoleType").str()
+			t := c.Child("institutionRoleType").Str()
 			a.Add("institutionrole", t)
-			if pr := strings.ToLower(c.child("primaryRoleType").str()); pr == "true" || pr == "1" || pr == "yes" {
+			if pr := strings.ToLower(c.Child("primaryRoleType").Str()); pr == "true" || pr == "1" || pr == "yes" {
 				a.Add("institutionrole.primary", t)
 			}
 		case "systemRole":
 			carried = append(carried, "systemrole")
-			a.Add("systemrole", c.child("systemRoleType").str())
+			a.Add("systemrole", c.Child("systemRoleType").Str())
 		case "extension":
 			extension(&a, &carried, c)
 		}
@@ -165,35 +165,35 @@ func groupFrom(key string, n *node) (*record.Group, []string) {
 	var a record.Attrs
 	var carried []string
 	var short, long, full string
-	for _, c := range n.kids {
-		switch c.local {
+	for _, c := range n.Kids {
+		switch c.Local {
 		case "groupType":
 			carried = append(carried, "@types")
-			scheme := c.child("scheme").str()
-			for _, tv := range c.children("typeValue") {
-				v := tv.child("type").str()
-				if v == "" && len(tv.kids) == 0 {
-					v = tv.str()
+			scheme := c.Child("scheme").Str()
+			for _, tv := range c.Children("typeValue") {
+				v := tv.Child("type").Str()
+				if v == "" && len(tv.Kids) == 0 {
+					v = tv.Str()
 				}
 				if v != "" {
-					g.Types = append(g.Types, record.GroupType{Scheme: scheme, Value: v, Level: tv.child("level").str()})
+					g.Types = append(g.Types, record.GroupType{Scheme: scheme, Value: v, Level: tv.Child("level").Str()})
 				}
 			}
 		case "description":
 			carried = append(carried, "@name", "description")
-			short, long, full = c.child("descShort").str(), c.child("descLong").str(), c.child("descFull").str()
+			short, long, full = c.Child("descShort").Str(), c.Child("descLong").Str(), c.Child("descFull").Str()
 			a.Add("description.short", short)
 			a.Add("description.long", long)
 			a.Add("description.full", full)
 		case "relationship":
 			carried = append(carried, "@parents")
-			rel := strings.ToLower(c.child("relation").str())
+			rel := strings.ToLower(c.Child("relation").Str())
 			if rel != "parent" && rel != "1" {
 				continue
 			}
-			src := c.child("sourceId")
+			src := c.Child("sourceId")
 			if src == nil {
-				src = c.child("sourcedId")
+				src = c.Child("sourcedId")
 			}
 			pk := identifier(src)
 			if pk == "" {
@@ -220,8 +220,8 @@ func groupFrom(key string, n *node) (*record.Group, []string) {
 			carried = append(carried, "enrollcontrol")
 			leaves(&a, "enrollcontrol", c)
 		case "email", "url":
-			carried = append(carried, c.local)
-			a.Add(c.local, c.str())
+			carried = append(carried, c.Local)
+			a.Add(c.Local, c.Str())
 		case "extension":
 			extension(&a, &carried, c)
 		}
@@ -243,28 +243,28 @@ func groupFrom(key string, n *node) (*record.Group, []string) {
 // membershipsFrom reads an IMS ES <membership>: one record per member × role. A problem is
 // returned as text.
 func membershipsFrom(n *node) ([]record.Membership, []string, string) {
-	group := identifier(n.child("groupSourcedId"))
+	group := identifier(n.Child("groupSourcedId"))
 	if group == "" {
 		return nil, nil, "membership without groupSourcedId"
 	}
 	var out []record.Membership
 	var carried []string
-	for _, m := range n.children("member") {
-		member := identifier(m.child("memberSourcedId"))
+	for _, m := range n.Children("member") {
+		member := identifier(m.Child("memberSourcedId"))
 		if member == "" {
 			return nil, nil, "member without memberSourcedId"
 		}
 		mt := record.MemberPerson
-		switch strings.ToLower(m.child("idType").str()) {
+		switch strings.ToLower(m.Child("idType").Str()) {
 		case "2", "group":
 			mt = record.MemberGroup
 		}
-		roles := m.children("role")
+		roles := m.Children("role")
 		if len(roles) == 0 {
 			return nil, nil, "member " + member + " without a role"
 		}
 		for _, r := range roles {
-			rt := r.child("roleType").str()
+			rt := r.Child("roleType").Str()
 			code, ok := record.NormalizeRole(rt)
 			if rt == "" && mt == record.MemberGroup {
 				code, ok = "04", true
@@ -273,16 +273,16 @@ func membershipsFrom(n *node) ([]record.Membership, []string, string) {
 				return nil, nil, "member " + member + ": unknown role \"" + rt + "\""
 			}
 			ms := record.Membership{MembershipKey: record.MembershipKey{Group: group, Member: member, Role: code}, MemberType: mt}
-			switch strings.ToLower(r.child("status").str()) {
+			switch strings.ToLower(r.Child("status").Str()) {
 			case "0", "inactive":
 				ms.Inactive = true
 			}
 			var a record.Attrs
-			for _, c := range r.kids {
-				switch c.local {
+			for _, c := range r.Kids {
+				switch c.Local {
 				case "subRole", "subrole":
 					carried = append(carried, "subrole")
-					a.Add("subrole", c.str())
+					a.Add("subrole", c.Str())
 				case "timeFrame", "timeframe":
 					carried = append(carried, "timeframe")
 					leaves(&a, "timeframe", c)

@@ -97,7 +97,7 @@ func TestPersonFieldsMeanTheSameLiveAndNightly(t *testing.T) {
 		if ferr != nil {
 			t.Fatal(ferr.msg)
 		}
-		live, _ := personFrom("P1", env.body.child("person"))
+		live, _ := personFrom("P1", env.body.Child("person"))
 		f := readFile(t, `<person><sourcedid><source>sis</source><id>P1</id></sourcedid><name><fn>Erika Mustermann</fn><n><family>Mustermann</family><given>Erika</given></n></name>
 <email>erika.mustermann@example.org</email><userid>erika.mustermann</userid><institutionrole primaryrole="Yes" institutionroletype="Student"/>
 <extension><passwordchange>NotAllowed</passwordchange></extension></person>`)

@@ -170,7 +170,7 @@ type faultErr struct{ code, msg string }
 // understood are the header blocks imsfeed processes; any other with mustUnderstand="1" is a
 // MustUnderstand fault.
 func understood(n *node) bool {
-	return (n.space == nsWSSE && n.local == "Security") || (n.local == "syncRequestHeaderInfo")
+	return (n.Space == nsWSSE && n.Local == "Security") || (n.Local == "syncRequestHeaderInfo")
 }
 
 func readEnvelope(body []byte) (*envelope_, *faultErr) {
@@ -181,59 +181,60 @@ func readEnvelope(body []byte) (*envelope_, *faultErr) {
 	if err != nil {
 		var ref errRefused
 		if errors.As(err, &ref) {
-			return nil, &faultErr{"Client", "request refused: " + ref.msg}
+			return nil, &faultErr{"Client", "request refused: " + ref.Msg}
 		}
 		return nil, &faultErr{"Client", "the request is not well-formed XML: " + err.Error()}
 	}
-	if root.local != "Envelope" {
-		return nil, &faultErr{"Client", "the request is not a SOAP envelope (root element <" + root.local + ">)"}
+	if root.Local != "Envelope" {
+		return nil, &faultErr{"Client", "the request is not a SOAP envelope (root element <" + root.Local + ">)"}
 	}
-	if root.space == nsSOAP12 {
+	if root.Space == nsSOAP12 {
 		return nil, &faultErr{"VersionMismatch", "SOAP 1.2 is not supported: send SOAP 1.1"}
 	}
-	if root.space != nsSOAP {
+	if root.Space != nsSOAP {
 		return nil, &faultErr{"VersionMismatch", "the envelope's namespace is not SOAP 1.1's (" + nsSOAP + ")"}
 	}
 	env := &envelope_{}
-	for _, hb := range root.child("Header").kidsOrNil() {
-		if mu, ok := hb.attr(nsSOAP, "mustUnderstand"); ok && (strings.TrimSpace(mu) == "1" || strings.TrimSpace(mu) == "true") && !understood(hb) {
-			return nil, &faultErr{"MustUnderstand", "header " + hb.local + " (" + hb.space + ") is not understood"}
+	for _, hb := range kidsOrNil(root.Child("Header")) {
+		if mu, ok := hb.Attr(nsSOAP, "mustUnderstand"); ok && (strings.TrimSpace(mu) == "1" || strings.TrimSpace(mu) == "true") && !understood(hb) {
+			return nil, &faultErr{"MustUnderstand", "header " + hb.Local + " (" + hb.Space + ") is not understood"}
 		}
 		switch {
-		case hb.local == "syncRequestHeaderInfo":
-			env.messageID = hb.child("messageIdentifier").str()
-		case hb.local == "Security" && hb.space == nsWSSE:
-			tok := hb.child("UsernameToken")
+		case hb.Local == "syncRequestHeaderInfo":
+			env.messageID = hb.Child("messageIdentifier").Str()
+		case hb.Local == "Security" && hb.Space == nsWSSE:
+			tok := hb.Child("UsernameToken")
 			if tok != nil {
 				env.hasToken = true
-				env.username = tok.child("Username").str()
-				pw := tok.child("Password")
+				env.username = tok.Child("Username").Str()
+				pw := tok.Child("Password")
 				if pw != nil {
-					env.password = pw.text
-					if t, ok := pw.attr("", "Type"); ok && strings.TrimSpace(t) != "" && strings.TrimSpace(t) != pwText {
+					env.password = pw.Text
+					if t, ok := pw.Attr("", "Type"); ok && strings.TrimSpace(t) != "" && strings.TrimSpace(t) != pwText {
 						env.digest = true // only PasswordText is supported: a digest never matches
 					}
 				}
 			}
 		}
 	}
-	b := root.child("Body")
+	b := root.Child("Body")
 	if b == nil {
 		return nil, &faultErr{"Client", "the envelope has no Body"}
 	}
-	if len(b.kids) == 0 {
+	if len(b.Kids) == 0 {
 		return nil, &faultErr{"Client", "the Body holds no request element"}
 	}
-	el := b.kids[0]
-	env.op = strings.TrimSuffix(el.local, "Request")
-	env.opNS = el.space
+	el := b.Kids[0]
+	env.op = strings.TrimSuffix(el.Local, "Request")
+	env.opNS = el.Space
 	env.body = el
 	return env, nil
 }
 
-func (n *node) kidsOrNil() []*node {
+// kidsOrNil is n's children, none when n is nil (a request without the element).
+func kidsOrNil(n *node) []*node {
 	if n == nil {
 		return nil
 	}
-	return n.kids
+	return n.Kids
 }

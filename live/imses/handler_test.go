@@ -117,23 +117,23 @@ func (e *env) post(body string, tune ...func(*http.Request)) answer {
 		e.t.Fatalf("answer is not XML: %v\n%s", err, b)
 	}
 	a.root = root
-	if f := root.path("Body", "Fault"); f != nil {
-		a.fault = f.child("faultcode").str() + ": " + f.child("faultstring").str()
+	if f := root.Path("Body", "Fault"); f != nil {
+		a.fault = f.Child("faultcode").Str() + ": " + f.Child("faultstring").Str()
 		return a
 	}
-	h := root.path("Header", "syncResponseHeaderInfo")
+	h := root.Path("Header", "syncResponseHeaderInfo")
 	if h == nil {
 		e.t.Fatalf("answer without syncResponseHeaderInfo: %s", b)
 	}
-	if root.path("Header", "Security", "Timestamp", "Created") == nil {
+	if root.Path("Header", "Security", "Timestamp", "Created") == nil {
 		e.t.Fatalf("answer without a wsse:Security Timestamp: %s", b)
 	}
-	infos := h.children("statusInfo")
-	if set := h.child("statusInfoSet"); set != nil {
-		infos = set.children("statusInfo")
+	infos := h.Children("statusInfo")
+	if set := h.Child("statusInfoSet"); set != nil {
+		infos = set.Children("statusInfo")
 	}
 	for _, si := range infos {
-		a.statuses = append(a.statuses, statusOf{si.child("codeMajor").str(), si.path("codeMinor", "codeMinorField", "codeMinorFieldValue").str(), si.path("description", "text").str()})
+		a.statuses = append(a.statuses, statusOf{si.Child("codeMajor").Str(), si.Path("codeMinor", "codeMinorField", "codeMinorFieldValue").Str(), si.Path("description", "text").Str()})
 	}
 	return a
 }
@@ -177,9 +177,9 @@ func TestCorpusRequestsOnBothStores(t *testing.T) {
 		}
 		a = e.post(corpus(t, "002-readPerson.xml"))
 		a.want(t, "readPerson", "success", "")
-		p := a.root.path("Body", "readPersonResponse", "person")
-		if p == nil || p.child("formatName").str() != "Erika Mustermann" || p.child("email").str() != "erika.mustermann@example.org" ||
-			p.path("userId", "userIdValue").str() != "erika.mustermann" {
+		p := a.root.Path("Body", "readPersonResponse", "person")
+		if p == nil || p.Child("formatName").Str() != "Erika Mustermann" || p.Child("email").Str() != "erika.mustermann@example.org" ||
+			p.Path("userId", "userIdValue").Str() != "erika.mustermann" {
 			t.Fatalf("readPerson answer: %s", a.raw)
 		}
 		if strings.Contains(a.raw, "passWord") {
@@ -202,22 +202,22 @@ func TestCorpusRequestsOnBothStores(t *testing.T) {
 		e.post(corpus(t, "004-createGroup.xml")).want(t, "createGroup", "success", "")
 		a = e.post(corpus(t, "005-readGroup.xml"))
 		a.want(t, "readGroup", "success", "")
-		if g := a.root.path("Body", "readGroupResponse", "group"); g.path("description", "descShort").str() != "Mathe 7a" || g.path("groupType", "typeValue", "type").str() != "Course" {
+		if g := a.root.Path("Body", "readGroupResponse", "group"); g.Path("description", "descShort").Str() != "Mathe 7a" || g.Path("groupType", "typeValue", "type").Str() != "Course" {
 			t.Fatalf("readGroup answer: %s", a.raw)
 		}
 		e.post(corpus(t, "006-updateGroup.xml")).want(t, "updateGroup", "success", "")
 		a = e.post(strings.Replace(corpus(t, "005-readGroup.xml"), "05-readGroup", "05b-readGroup", 1))
-		g := a.root.path("Body", "readGroupResponse", "group")
-		if g.path("description", "descShort").str() != "Mathe 7b" || g.path("groupType", "typeValue", "type").str() != "Course" {
+		g := a.root.Path("Body", "readGroupResponse", "group")
+		if g.Path("description", "descShort").Str() != "Mathe 7b" || g.Path("groupType", "typeValue", "type").Str() != "Course" {
 			t.Fatalf("updateGroup changes only what it carries (the type stays): %s", a.raw)
 		}
 
 		e.post(corpus(t, "007-createMemberships.xml")).want(t, "createMemberships", "success", "")
 		a = e.post(corpus(t, "008-readMembershipsForPerson.xml"))
 		a.want(t, "readMembershipsForPerson", "success", "")
-		pairs := a.root.path("Body", "readMembershipsForPersonResponse", "membershipIDPairSet").children("membershipIdPair")
-		if len(pairs) != 1 || identifier(pairs[0].child("sourcedId")) != "membership-P1-G1" ||
-			pairs[0].path("membership", "member", "role", "roleType").str() != "Learner" {
+		pairs := a.root.Path("Body", "readMembershipsForPersonResponse", "membershipIDPairSet").Children("membershipIdPair")
+		if len(pairs) != 1 || identifier(pairs[0].Child("sourcedId")) != "membership-P1-G1" ||
+			pairs[0].Path("membership", "member", "role", "roleType").Str() != "Learner" {
 			t.Fatalf("readMembershipsForPerson: %s", a.raw)
 		}
 		e.post(corpus(t, "009-deleteMemberships.xml")).want(t, "deleteMemberships", "success", "")
@@ -441,7 +441,7 @@ func TestWSDLNamesEveryImplementedOperation(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	root, err := parse(bytes.NewReader(b))
-	if err != nil || root.local != "definitions" {
+	if err != nil || root.Local != "definitions" {
 		t.Fatalf("WSDL is not a WSDL document: %v", err)
 	}
 	doc := string(b)

@@ -64,34 +64,34 @@ func request(op operation, body *node) *live.Request {
 	obj := noun[op.typ]
 	switch {
 	case op.action == live.ReadForPerson:
-		req.Items = []live.Item{keyItem(identifier(body.child("personSourcedId")), "personSourcedId")}
+		req.Items = []live.Item{keyItem(identifier(body.Child("personSourcedId")), "personSourcedId")}
 		req.Plural = false
 	case op.action == live.ReadForGroup:
-		req.Items = []live.Item{keyItem(identifier(body.child("groupSourcedId")), "groupSourcedId")}
+		req.Items = []live.Item{keyItem(identifier(body.Child("groupSourcedId")), "groupSourcedId")}
 		req.Plural = false
 	case op.plural && (op.action == live.Read || op.action == live.Delete):
-		set := body.child("sourcedIdSet")
-		ids := set.children("identifier")
+		set := body.Child("sourcedIdSet")
+		ids := set.Children("identifier")
 		if len(ids) == 0 {
-			for _, s := range set.children("sourcedId") {
-				ids = append(ids, s.child("identifier"))
+			for _, s := range set.Children("sourcedId") {
+				ids = append(ids, s.Child("identifier"))
 			}
 		}
 		for _, id := range ids {
-			req.Items = append(req.Items, keyItem(id.str(), "identifier"))
+			req.Items = append(req.Items, keyItem(id.Str(), "identifier"))
 		}
 	case op.plural:
-		for _, pair := range body.path(obj + "IdPairSet").children(obj + "IdPair") {
-			req.Items = append(req.Items, item(op, identifier(pair.child("sourcedId")), pair.child(obj)))
+		for _, pair := range body.Path(obj + "IdPairSet").Children(obj + "IdPair") {
+			req.Items = append(req.Items, item(op, identifier(pair.Child("sourcedId")), pair.Child(obj)))
 		}
 		if len(req.Items) == 0 {
-			set := body.child(obj + "IDPairSet")
-			for _, pair := range set.children(obj + "IDPair") {
-				req.Items = append(req.Items, item(op, identifier(pair.child("sourcedId")), pair.child(obj)))
+			set := body.Child(obj + "IDPairSet")
+			for _, pair := range set.Children(obj + "IDPair") {
+				req.Items = append(req.Items, item(op, identifier(pair.Child("sourcedId")), pair.Child(obj)))
 			}
 		}
 	case op.action == live.DeleteRelationship:
-		key := identifier(body.child("sourcedId"))
+		key := identifier(body.Child("sourcedId"))
 		it := keyItem(key, "sourcedId")
 		if it.Err == nil {
 			// The relationships to remove: read as a group's relationships are.
@@ -103,16 +103,16 @@ func request(op operation, body *node) *live.Request {
 		}
 		req.Items = []live.Item{it}
 	case op.action == live.ChangeIdentifier:
-		it := keyItem(identifier(body.child("sourcedId")), "sourcedId")
-		it.NewKey = identifier(body.child("newSourcedId"))
+		it := keyItem(identifier(body.Child("sourcedId")), "sourcedId")
+		it.NewKey = identifier(body.Child("newSourcedId"))
 		if it.Err == nil && it.NewKey == "" {
 			it.Err = invalid("changePersonIdentifier has no newSourcedId/identifier")
 		}
 		req.Items = []live.Item{it}
 	case op.action == live.Read || op.action == live.Delete:
-		req.Items = []live.Item{keyItem(identifier(body.child("sourcedId")), "sourcedId")}
+		req.Items = []live.Item{keyItem(identifier(body.Child("sourcedId")), "sourcedId")}
 	default:
-		req.Items = []live.Item{item(op, identifier(body.child("sourcedId")), body.child(obj))}
+		req.Items = []live.Item{item(op, identifier(body.Child("sourcedId")), body.Child(obj))}
 	}
 	return req
 }

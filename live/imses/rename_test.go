@@ -38,16 +38,16 @@ func TestChangePersonIdentifierKeepsMembershipsOnBothStores(t *testing.T) {
 			t.Fatalf("after the change: %+v (before %+v)", s, before)
 		}
 		e.readPerson("P1").want(t, "read of the old key", "failure", "unknownobject")
-		p := e.readPerson("P1-new").root.path("Body", "readPersonResponse", "person")
-		if p.child("formatName").str() != "Ada Lovelace" || p.child("email").str() != "ada@example.org" {
+		p := e.readPerson("P1-new").root.Path("Body", "readPersonResponse", "person")
+		if p.Child("formatName").Str() != "Ada Lovelace" || p.Child("email").Str() != "ada@example.org" {
 			t.Fatalf("the person under the new key: %+v", p)
 		}
-		m := e.post(soap("readMembership", sid("m1"))).root.path("Body", "readMembershipResponse", "membership")
-		if identifier(m.path("member", "memberSourcedId")) != "P1-new" {
+		m := e.post(soap("readMembership", sid("m1"))).root.Path("Body", "readMembershipResponse", "membership")
+		if identifier(m.Path("member", "memberSourcedId")) != "P1-new" {
 			t.Fatalf("membership m1 after the change: %+v", m)
 		}
 		ms := e.post(soap("readMembershipsForPerson", `<personSourcedId><identifier>P1-new</identifier></personSourcedId>`))
-		if n := len(ms.root.path("Body", "readMembershipsForPersonResponse", "membershipIDPairSet").children("membershipIdPair")); n != 1 {
+		if n := len(ms.root.Path("Body", "readMembershipsForPersonResponse", "membershipIDPairSet").Children("membershipIdPair")); n != 1 {
 			t.Fatalf("readMembershipsForPerson of the new key: %s", ms.raw)
 		}
 		// The old key is free again.

@@ -59,13 +59,13 @@ func TestPersonSemanticsOnBothStores(t *testing.T) {
 			`<partName><namePartType>Last</namePartType><namePartValue>Lovelace</namePartValue></partName></name></person>`
 		e.post(soap("updatePerson", sid("P1")+upd)).want(t, "update", "success", "")
 		a := e.readPerson("P1")
-		p := a.root.path("Body", "readPersonResponse", "person")
-		if p.child("formatName").str() != "Augusta Lovelace" || p.child("email").str() != "ada@example.org" {
+		p := a.root.Path("Body", "readPersonResponse", "person")
+		if p.Child("formatName").Str() != "Augusta Lovelace" || p.Child("email").Str() != "ada@example.org" {
 			t.Fatalf("update: %s", a.raw)
 		}
 		// replace is the whole person: the email goes.
 		e.post(soap("replacePerson", sid("P1")+personXMLIn("Augusta", "Lovelace", ""))).want(t, "replace", "success", "")
-		if p := e.readPerson("P1").root.path("Body", "readPersonResponse", "person"); p.child("email") != nil {
+		if p := e.readPerson("P1").root.Path("Body", "readPersonResponse", "person"); p.Child("email") != nil {
 			t.Fatal("replace kept a field it did not carry")
 		}
 		// replace and update create what is missing.
@@ -100,7 +100,7 @@ func TestPersonSemanticsOnBothStores(t *testing.T) {
 		}
 		a = e.post(soap("readPersons", `<sourcedIdSet><identifier>P4</identifier><identifier>NOPE</identifier><identifier>P5</identifier></sourcedIdSet>`))
 		if len(a.statuses) != 3 || a.statuses[1].minor != "unknownobject" ||
-			len(a.root.path("Body", "readPersonsResponse", "personIdPairSet").children("personIdPair")) != 2 {
+			len(a.root.Path("Body", "readPersonsResponse", "personIdPairSet").Children("personIdPair")) != 2 {
 			t.Fatalf("readPersons: %s", a.raw)
 		}
 	})
@@ -127,7 +127,7 @@ func TestGroupAndMembershipSemanticsOnBothStores(t *testing.T) {
 			t.Fatalf("memberships: %+v", s)
 		}
 		a = e.post(soap("readMembershipsForGroup", `<groupSourcedId><identifier>K1</identifier></groupSourcedId>`))
-		if n := len(a.root.path("Body", "readMembershipsForGroupResponse", "membershipIDPairSet").children("membershipIdPair")); n != 2 {
+		if n := len(a.root.Path("Body", "readMembershipsForGroupResponse", "membershipIDPairSet").Children("membershipIdPair")); n != 2 {
 			t.Fatalf("readMembershipsForGroup: %s", a.raw)
 		}
 		// A class deleted goes with its memberships; a course is archived and its memberships kept as manual.
@@ -146,8 +146,8 @@ func TestGroupAndMembershipSemanticsOnBothStores(t *testing.T) {
 		twoParents := strings.Replace(class, "<description>", rel("S1")+rel("S2")+"<description>", 1)
 		e.post(soap("createGroup", sid("K2")+twoParents)).want(t, "create with two parents", "success", "")
 		e.post(soap("deleteGroupRelationship", sid("K2")+rel("S2"))).want(t, "deleteGroupRelationship", "success", "")
-		g := e.post(soap("readGroup", sid("K2"))).root.path("Body", "readGroupResponse", "group")
-		if rs := g.children("relationship"); len(rs) != 1 || identifier(rs[0].child("sourceId")) != "S1" || g.path("description", "descShort").str() != "7a" {
+		g := e.post(soap("readGroup", sid("K2"))).root.Path("Body", "readGroupResponse", "group")
+		if rs := g.Children("relationship"); len(rs) != 1 || identifier(rs[0].Child("sourceId")) != "S1" || g.Path("description", "descShort").Str() != "7a" {
 			t.Fatalf("after deleteGroupRelationship: %+v", g)
 		}
 		e.post(soap("deleteGroupRelationship", sid("K2")+rel("S2"))).want(t, "deleteGroupRelationship again", "failure", "unknownobject")
