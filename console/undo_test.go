@@ -30,9 +30,20 @@ func TestUndoAnAppliedRunInTheConsole(t *testing.T) {
 		if s, _ := st.Status(ctx, w.tenant); s.Persons.Trashed == 0 {
 			t.Fatal("the approved night trashed nobody")
 		}
-		first := w.held.ID - 1
-		if r, err := st.Run(ctx, first); err != nil || r.Tenant != w.tenant || r.Status != runs.Completed {
-			t.Fatalf("run %d is not the first night: %+v %v", first, r, err)
+		// The first night is the tenant's completed run before the held one (run numbers are
+		// shared with other tenants, which other test packages fill on the same PostgreSQL).
+		var first int64
+		done, err := st.ListRuns(ctx, store.ListRunsParams{Tenant: w.tenant, Status: []runs.Status{runs.Completed}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range done {
+			if r.ID < w.held.ID && r.ID > first {
+				first = r.ID
+			}
+		}
+		if first == 0 {
+			t.Fatalf("no completed first night before run %d: %d completed runs", w.held.ID, len(done))
 		}
 		applied := fmt.Sprintf("/runs/%d", w.held.ID)
 
