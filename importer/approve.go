@@ -83,6 +83,11 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	if err != nil {
 		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
 	}
+	if run.Mode == ModeRollover {
+		if plan, err = im.replanRollover(ctx, t, run, plan); err != nil {
+			return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
+		}
+	}
 	if run.HeldAt == nil && run.FinishedAt != nil {
 		held := *run.FinishedAt // a run held before held_at was recorded ended at its hold
 		run.HeldAt = &held

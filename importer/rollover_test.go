@@ -141,3 +141,57 @@ func itoa(n int) string {
 	}
 	return s
 }
+
+// TestHeldRolloverOutlivesANight: nights go on while a rollover waits for its approval. A night
+// does not supersede the held rollover, and the approval archives what is under the old year's
+// node then, the course the night added too, saying it planned again. On both stores.
+func TestHeldRolloverOutlivesANight(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, func(tn *config.Tenant) {
+			placeTenant(tn)
+			tn.Hierarchy.Unplaced = nil
+			tn.SchoolYear = &config.SchoolYear{Current: "2026-27"}
+		})
+		night4 := demoNight(t, "night4.xml")
+		wantStatus(t, e.imp(e.write("n4.xml", []byte(night4))), runs.Completed)
+		held, err := e.im.Rollover(ctx, e.tenant, importer.RolloverParams{To: "2027-28", By: "Kari", Reason: "new school year"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, held, runs.Held)
+
+		night := e.imp(e.write("n5.xml", []byte(withNewCourse(night4, "MATH6"))))
+		wantStatus(t, night, runs.Completed)
+		if r, err := e.st.Run(ctx, held.ID); err != nil || r.Status != runs.Held {
+			t.Fatalf("the held rollover after a night: %v, %v; want still held", r, err)
+		}
+
+		r, err := e.im.Approve(ctx, importer.Decision{RunID: held.ID, By: "Ola", Reason: "agreed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Counts.Groups.Archived != held.Counts.Groups.Archived+1 {
+			t.Errorf("approved rollover archived %d courses; want the %d held plus the night's new one", r.Counts.Groups.Archived, held.Counts.Groups.Archived)
+		}
+		if !hasNotice(r.Attention, "rollover-replanned") {
+			t.Errorf("approved rollover's attention %+v; want it to say it planned again", r.Attention)
+		}
+		st, err := e.st.LoadState(ctx, e.tenant.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.SchoolYear != "2027-28" || !st.Groups["MATH6"].Archived {
+			t.Errorf("after approval: year %q, MATH6 %+v; want 2027-28 and MATH6 archived", st.SchoolYear, st.Groups["MATH6"])
+		}
+	})
+}
+
+func hasNotice(ns []change.Notice, kind string) bool {
+	for _, n := range ns {
+		if n.Kind == kind {
+			return true
+		}
+	}
+	return false
+}

@@ -65,6 +65,11 @@ type Undo struct {
 // ModeUndo is the Mode of an undo's own run.
 const ModeUndo = "undo"
 
+// ModeRollover is the Mode of a school-year rollover's run. A held rollover is superseded only
+// by a newer rollover, never by a night's run, and its approval plans it again when the state
+// changed since (it archives what is under the old year's node then).
+const ModeRollover = "rollover"
+
 // Error is why a run failed. Line and Column are 0 when the problem has no place in the file.
 type Error struct {
 	Line    int    `json:"line"`

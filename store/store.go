@@ -56,7 +56,8 @@ type Store interface {
 	// Plan returns the plan bytes a held run stored, exactly as given. ErrNotFound if none.
 	Plan(ctx context.Context, runID int64) ([]byte, error)
 	// SupersedeHeld marks the tenant's held runs older than newer as superseded (reason
-	// given) and returns them after the change.
+	// given) and returns them after the change. Only runs of newer's kind are superseded: a
+	// rollover (runs.ModeRollover) supersedes held rollovers, any other run the others.
 	SupersedeHeld(ctx context.Context, tenant string, newer int64, reason string) ([]*runs.Run, error)
 	// Run returns one run record. ErrNotFound if it does not exist.
 	Run(ctx context.Context, id int64) (*runs.Run, error)

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"HeldPlans", testHeldPlans},
 		{"ApplyAndHoldInOneTransaction", testApplyAndHold},
 		{"SupersedeHeld", testSupersedeHeld},
+		{"SupersedeHeldKeepsTheOtherKind", testSupersedeHeldKeepsTheOtherKind},
 		{"PurgeTrash", testPurgeTrash},
 		{"Locks", testLocks},
 		{"ApplyProgress", testApplyProgress},
@@ -760,6 +761,43 @@ func testSupersedeHeld(t *testing.T, s store.Store) {
 	}
 	if again, err := s.SupersedeHeld(ctx, north, newer.ID, "again"); err != nil || len(again) != 0 {
 		t.Errorf("second SupersedeHeld: %v, %v; want nothing", again, err)
+	}
+}
+
+// testSupersedeHeldKeepsTheOtherKind: a held rollover and a held night are different questions:
+// a night supersedes only nights, a rollover only rollovers.
+func testSupersedeHeldKeepsTheOtherKind(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	north := tenantName("north")
+	rollover := func() *runs.Run {
+		r := &runs.Run{Tenant: north, Status: runs.Held, StartedAt: now, Mode: runs.ModeRollover,
+			File: runs.File{Name: "rollover 2026-27 → 2027-28"}}
+		if err := s.CreateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	night1, roll1 := newRun(t, s, north, runs.Held), rollover()
+	night2 := newRun(t, s, north, runs.Held)
+	got, err := s.SupersedeHeld(ctx, north, night2.ID, "superseded by a night")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != night1.ID {
+		t.Errorf("a night superseded %v; want only the older night %d", got, night1.ID)
+	}
+	roll2 := rollover()
+	if got, err = s.SupersedeHeld(ctx, north, roll2.ID, "superseded by a rollover"); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != roll1.ID {
+		t.Errorf("a rollover superseded %v; want only the older rollover %d", got, roll1.ID)
+	}
+	for id, want := range map[int64]runs.Status{night1.ID: runs.Superseded, roll1.ID: runs.Superseded,
+		night2.ID: runs.Held, roll2.ID: runs.Held} {
+		if r, _ := s.Run(ctx, id); r == nil || r.Status != want {
+			t.Errorf("run %d: %v, want %s", id, r, want)
+		}
 	}
 }
 

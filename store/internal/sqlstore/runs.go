@@ -215,13 +215,23 @@ func (c *Core) SupersedeHeld(ctx context.Context, tenant string, newer int64, re
 		if err != nil {
 			return err
 		}
+		nr, err := c.queryRuns(ctx, tx, `SELECT id, data FROM runs WHERE id = ?`, newer)
+		if err != nil {
+			return err
+		}
+		rollover := len(nr) == 1 && nr[0].Mode == runs.ModeRollover
+		kept := rs[:0]
 		for _, r := range rs {
+			if (r.Mode == runs.ModeRollover) != rollover {
+				continue // a night and a rollover are different questions: both stay open
+			}
 			r.Status, r.Reason = runs.Superseded, reason
 			if err := c.saveRun(ctx, tx, r); err != nil {
 				return err
 			}
+			kept = append(kept, r)
 		}
-		out = rs
+		out = kept
 		return nil
 	})
 	if err != nil {
