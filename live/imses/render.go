@@ -212,13 +212,18 @@ func boolText(v bool) string {
 	return "false"
 }
 
-func extensionXML(b *w, a record.Attrs) {
+// extensionXML writes the "extension.*" attributes, then the extra fields (name, value), as
+// extension fields.
+func extensionXML(b *w, a record.Attrs, extra ...[2]string) {
 	started := false
+	fields := make([][2]string, 0, len(extra))
 	for _, x := range a {
-		name, ok := strings.CutPrefix(x.Name, "extension.")
-		if !ok {
-			continue
+		if name, ok := strings.CutPrefix(x.Name, "extension."); ok {
+			fields = append(fields, [2]string{name, x.Value})
 		}
+	}
+	for _, f := range append(fields, extra...) {
+		name, value := f[0], f[1]
 		if !started {
 			b.open("d:extension")
 			started = true
@@ -226,7 +231,7 @@ func extensionXML(b *w, a record.Attrs) {
 		b.open("c:extensionField")
 		b.leaf("c:fieldName", name)
 		b.leaf("c:fieldType", "String")
-		b.leaf("c:fieldValue", x.Value)
+		b.leaf("c:fieldValue", value)
 		b.close("c:extensionField")
 	}
 	if started {
@@ -274,7 +279,7 @@ func groupXML(b *w, g *store.StoredGroup) {
 		b.close("d:description")
 	}
 	timeframeXML(b, "d:timeframe", g.Attrs)
-	extensionXML(b, g.Attrs)
+	extensionXML(b, g.Attrs, templateField(&g.Group)...)
 	b.close("m:group")
 }
 
@@ -320,4 +325,13 @@ func membershipXML(b *w, ms []record.Membership) {
 	}
 	b.close("d:member")
 	b.close("m:membership")
+}
+
+// templateField is a course's template (courses.template, stored when the course was created)
+// as an extension field named "template"; none when it has none.
+func templateField(g *record.Group) [][2]string {
+	if g.Template == "" {
+		return nil
+	}
+	return [][2]string{{"template", g.Template}}
 }

@@ -280,13 +280,18 @@ func boolText(v bool) string {
 	return "false"
 }
 
-func extensionXML(b *w, a record.Attrs) {
+// extensionXML writes the "extension.*" attributes, then the extra fields (name, value), as
+// extension fields.
+func extensionXML(b *w, a record.Attrs, extra ...[2]string) {
 	started := false
+	fields := make([][2]string, 0, len(extra))
 	for _, x := range a {
-		name, ok := strings.CutPrefix(x.Name, "extension.")
-		if !ok {
-			continue
+		if name, ok := strings.CutPrefix(x.Name, "extension."); ok {
+			fields = append(fields, [2]string{name, x.Value})
 		}
+	}
+	for _, f := range append(fields, extra...) {
+		name, value := f[0], f[1]
 		if !started {
 			b.open("extension")
 			started = true
@@ -294,7 +299,7 @@ func extensionXML(b *w, a record.Attrs) {
 		b.open("extensionField")
 		b.leaf("fieldName", name)
 		b.leaf("fieldType", "String")
-		b.leaf("fieldValue", x.Value)
+		b.leaf("fieldValue", value)
 		b.close("extensionField")
 	}
 	if started {
@@ -409,7 +414,7 @@ func groupXML(b *w, k kind, g *store.StoredGroup) {
 		}
 		orgXML(b, g.Attrs)
 	}
-	extensionXML(b, g.Attrs)
+	extensionXML(b, g.Attrs, templateField(&g.Group)...)
 	b.close(obj)
 	b.close(obj + "Record")
 }
@@ -458,4 +463,13 @@ func membershipXML(b *w, id string, ms []record.Membership) {
 	b.close("member")
 	b.close("membership")
 	b.close("membershipRecord")
+}
+
+// templateField is a course's template (courses.template, stored when the course was created)
+// as an extension field named "template"; none when it has none.
+func templateField(g *record.Group) [][2]string {
+	if g.Template == "" {
+		return nil
+	}
+	return [][2]string{{"template", g.Template}}
 }

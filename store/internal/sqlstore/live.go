@@ -101,11 +101,11 @@ func (c *Core) liveLoad(ctx context.Context, tx *sql.Tx, tenant string, q store.
 	if err != nil {
 		return err
 	}
-	err = in(ctx, c, tx, `SELECT key, source, name, types, parents, attrs, hash, status, is_course FROM groups WHERE tenant = ? AND key IN IN_LIST`, t, q.Groups, func(r *sql.Rows) error {
+	err = in(ctx, c, tx, `SELECT key, source, name, types, parents, attrs, hash, status, is_course, template FROM groups WHERE tenant = ? AND key IN IN_LIST`, t, q.Groups, func(r *sql.Rows) error {
 		var g store.StoredGroup
 		var types, parents, attrs, hash []byte
 		var status string
-		if err := r.Scan(&g.Key, &g.Source, &g.Name, &types, &parents, &attrs, &hash, &status, &g.Course); err != nil {
+		if err := r.Scan(&g.Key, &g.Source, &g.Name, &types, &parents, &attrs, &hash, &status, &g.Course, &g.Template); err != nil {
 			return err
 		}
 		copy(g.Hash[:], hash)
