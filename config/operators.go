@@ -46,6 +46,15 @@ func (c *Console) TrustsProxy(remote string) bool {
 	if c == nil || c.TrustedHeader == "" {
 		return false
 	}
+	return c.FromProxy(remote)
+}
+
+// FromProxy reports whether remote (host:port or host) is one of TrustedProxies: then its
+// X-Forwarded-For names the client's address (for the sign-in slow-down and the log).
+func (c *Console) FromProxy(remote string) bool {
+	if c == nil {
+		return false
+	}
 	host := remote
 	if h, _, err := net.SplitHostPort(remote); err == nil {
 		host = h

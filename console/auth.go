@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -27,9 +26,11 @@ const (
 	loginCookie   = "imsfeed_login" // the sign-in form's CSRF token (double submit)
 	sessionTTL    = 12 * time.Hour
 	// freeFailures sign-in failures (per name and per address) are not slowed down; after
-	// them each failure doubles the wait before the next attempt, up to maxLockout.
-	freeFailures = 3
-	maxLockout   = 5 * time.Minute
+	// them each failure doubles the wait before the next attempt, up to maxLockout. Failures
+	// are forgotten forgetFailures after the last one.
+	freeFailures   = 3
+	maxLockout     = 5 * time.Minute
+	forgetFailures = time.Hour
 )
 
 // operator is a configured operator with the password hash read at start-up.
@@ -112,59 +113,66 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// throttle slows sign-in down after failures, per name and per client address.
-type throttle struct {
-	mu sync.Mutex
-	m  map[string]*failures
+// Failed sign-ins are counted in the store (store.Sessions), per login as typed and per client
+// address, so that every serve process behind a load balancer slows the same attacker down.
+// A login that names no operator counts like one that does, and waits alike: the slow-down
+// never tells which names exist. The store gets a hash of each key, never the typed text (a
+// password typed into the name field must not be kept readable).
+
+// signInKeys are the store's keys for a sign-in attempt: the login (any case) and the address.
+func signInKeys(login, addr string) (name, ip string) {
+	h := func(s string) string {
+		sum := sha256.Sum256([]byte(s))
+		return hex.EncodeToString(sum[:])
+	}
+	return h("name:" + strings.ToLower(login)), h("ip:" + addr)
 }
 
-type failures struct {
-	n     int
-	until time.Time
+// signInWait is how long the next attempt must still wait after n failures, the last at last:
+// none for the first freeFailures, then 1 s, doubling with each failure up to maxLockout.
+func signInWait(n int, last, now time.Time) time.Duration {
+	if n < freeFailures {
+		return 0
+	}
+	d := min(time.Second<<min(n-freeFailures, 16), maxLockout)
+	return max(last.Add(d).Sub(now), 0)
 }
 
-// wait says how long the keys must still wait before another attempt.
-func (t *throttle) wait(now time.Time, keys ...string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// signInDelay is how long an attempt under the keys must wait, from the store.
+func (c *Console) signInDelay(ctx context.Context, now time.Time, keys ...string) (time.Duration, error) {
+	fs, err := c.sessions.SignInFailures(ctx, keys, now.Add(-forgetFailures))
+	if err != nil {
+		return 0, err
+	}
 	var d time.Duration
-	for _, k := range keys {
-		if f := t.m[k]; f != nil && f.until.After(now) {
-			d = max(d, f.until.Sub(now))
-		}
+	for _, f := range fs {
+		d = max(d, signInWait(f.Failures, f.Last, now))
 	}
-	return d
+	return d, nil
 }
 
-func (t *throttle) fail(now time.Time, keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		f := t.m[k]
-		if f == nil {
-			f = &failures{}
-			t.m[k] = f
-		}
-		f.n++
-		if f.n >= freeFailures {
-			d := time.Second << min(f.n-freeFailures, 16)
-			f.until = now.Add(min(d, maxLockout))
-		}
-	}
-}
-
-func (t *throttle) reset(keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		delete(t.m, k)
-	}
-}
-
-func clientIP(r *http.Request) string {
+// clientIP is the request's client address: the connection's, or, from a proxy listed in
+// http.console.trusted_proxies (a load balancer), the last address its X-Forwarded-For names
+// that is not one of the proxies. Without it every client would share the proxy's address,
+// and one attacker's failures would slow down every operator.
+func (c *Console) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	con := c.consoleCfg()
+	if !con.FromProxy(host) {
+		return host
+	}
+	fwd := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(fwd) - 1; i >= 0; i-- {
+		a := strings.TrimSpace(fwd[i])
+		if net.ParseIP(a) == nil {
+			break // not an address: nothing before it can be believed
+		}
+		if !con.FromProxy(a) {
+			return a
+		}
 	}
 	return host
 }

@@ -53,7 +53,6 @@ type Console struct {
 	ops      []*operator
 	key      []byte // signs CSRF tokens; kept in the store, the same for every process
 	sessions store.Sessions
-	throttle throttle
 	mux      *http.ServeMux
 	tmpl     map[string]*template.Template
 	heldRuns heldCache
@@ -79,7 +78,7 @@ func New(p Params) (*Console, error) {
 		return nil, err
 	}
 	c := &Console{cfg: p.Config, store: p.Store, im: p.Importer, log: p.Log, now: p.Now, ops: ops,
-		key: []byte(key), sessions: ss, throttle: throttle{m: map[string]*failures{}}}
+		key: []byte(key), sessions: ss}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -149,7 +148,7 @@ func (c *Console) signedInOnly(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if r.Method == http.MethodPost && !c.csrfOK(r, sid) {
-			c.log.Warn("console: form without a valid CSRF token refused", "operator", op.Name, "path", r.URL.Path, "from", clientIP(r))
+			c.log.Warn("console: form without a valid CSRF token refused", "operator", op.Name, "path", r.URL.Path, "from", c.clientIP(r))
 			http.Error(w, "This form has expired or did not come from the console; reload the page and try again.", http.StatusForbidden)
 			return
 		}
@@ -211,11 +210,23 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimSpace(r.PostFormValue("login"))
-	keys := []string{"name:" + strings.ToLower(name), "ip:" + clientIP(r)}
+	addr := c.clientIP(r)
+	nameKey, ipKey := signInKeys(name, addr)
 	now := c.now()
-	if d := c.throttle.wait(now, keys...); d > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds()+1)))
-		c.showLogin(w, r, http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins: try again in %d seconds.", int(d.Seconds()+1)))
+	d, err := c.signInDelay(r.Context(), now, nameKey, ipKey)
+	if err != nil {
+		c.fail(w, "sign-in failures", err)
+		return
+	}
+	if d > 0 {
+		secs := int((d + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		c.log.Warn("console: sign-in refused: too many failures", "from", addr)
+		wait := fmt.Sprintf("%d seconds", secs)
+		if secs == 1 {
+			wait = "1 second"
+		}
+		c.showLogin(w, r, http.StatusTooManyRequests, "Too many failed sign-ins: try again in "+wait+".")
 		return
 	}
 	op := c.byLogin(name)
@@ -224,12 +235,24 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		hash = op.hash
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(r.PostFormValue("password"))) != nil || op == nil || op.hash == nil {
-		c.throttle.fail(now, keys...)
-		c.log.Warn("console: sign-in failed", "login", name, "from", clientIP(r))
+		if err := c.sessions.FailSignIn(r.Context(), []string{nameKey, ipKey}, now, now.Add(-forgetFailures)); err != nil {
+			c.fail(w, "sign-in failures", err)
+			return
+		}
+		login := name
+		if op == nil {
+			login = "(no such operator)" // the text might be a password typed in the wrong field
+		}
+		c.log.Warn("console: sign-in failed", "login", login, "from", addr)
 		c.showLogin(w, r, http.StatusUnauthorized, "Wrong name or password.")
 		return
 	}
-	c.throttle.reset(keys[0])
+	// A success forgets the name's failures, not the address's: else an attacker with one
+	// account could sign in now and then to keep guessing other names from the same address.
+	if err := c.sessions.ClearSignInFailures(r.Context(), []string{nameKey}); err != nil {
+		c.fail(w, "sign-in failures", err)
+		return
+	}
 	setCookie(w, loginCookie, "", -1)
 	tok, err := c.createSession(r.Context(), op, now)
 	if err != nil {
@@ -237,7 +260,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setCookie(w, sessionCookie, tok, int(sessionTTL.Seconds()))
-	c.log.Info("console: signed in", "operator", op.Name, "from", clientIP(r))
+	c.log.Info("console: signed in", "operator", op.Name, "from", addr)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

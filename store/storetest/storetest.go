@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CountRuns", testCountRuns},
 		{"StateIndexAgreesWithRows", testStateIndexAgrees},
 		{"ConsoleSessions", testConsoleSessions},
+		{"ConsoleSignInFailures", testConsoleSignInFailures},
 		{"Relations", testRelations},
 		{"RelationsInBulk", testRelationsInBulk},
 		{"Hierarchy", testHierarchy},
@@ -1222,6 +1223,66 @@ func testConsoleSessions(t *testing.T, s store.Store) {
 	}
 	if k2, err := ss.ConsoleKey(ctx, name, "second"); err != nil || k2 != "first" {
 		t.Fatalf("console key asked again: %q, %v; want the first", k2, err)
+	}
+}
+
+// testConsoleSignInFailures: failed sign-ins add up per key in the store (every serve process
+// counts into the same rows), count from 1 again once the last is old, are forgotten at a
+// success, and old rows go at the next failure (issue 12: the slow-down holds across
+// processes behind a load balancer).
+func testConsoleSignInFailures(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ss := s.(store.Sessions)
+	name, addr, old := tenantName("name"), tenantName("ip"), tenantName("old")
+	forget := time.Hour
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+	fail := func(d time.Duration, keys ...string) {
+		t.Helper()
+		if err := ss.FailSignIn(ctx, keys, at(d), at(d-forget)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := func(d time.Duration, keys ...string) map[string]store.SignInFailure {
+		t.Helper()
+		fs, err := ss.SignInFailures(ctx, keys, at(d-forget))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]store.SignInFailure{}
+		for _, f := range fs {
+			m[f.Key] = f
+		}
+		return m
+	}
+	if m := got(0, name, addr); len(m) != 0 {
+		t.Fatalf("failures before any: %+v", m)
+	}
+	fail(-2*forget, old)
+	fail(0, name, addr)
+	fail(time.Second, name, addr)
+	fail(2*time.Second+5*time.Millisecond, addr) // concurrent processes: both count
+	m := got(3*time.Second, name, addr, old)
+	if m[name].Failures != 2 || m[addr].Failures != 3 || !m[addr].Last.Equal(at(2*time.Second+5*time.Millisecond).Truncate(time.Millisecond)) {
+		t.Fatalf("after 2 failures of the name and 3 of the address: %+v", m)
+	}
+	if _, ok := m[old]; ok {
+		t.Fatalf("a failure older than the forget time is still counted: %+v", m[old])
+	}
+	// The old row was deleted by the failures after it: failing it again counts 1.
+	fail(3*time.Second, old)
+	if m := got(3*time.Second, old); m[old].Failures != 1 {
+		t.Fatalf("an old key failing again: %+v, want 1 failure", m[old])
+	}
+	// Past the forget time a key counts from 1 again.
+	fail(forget+3*time.Second, name)
+	if m := got(forget+3*time.Second, name, addr); m[name].Failures != 1 || len(m) != 1 {
+		t.Fatalf("failing after the forget time: %+v, want the name at 1 and the address forgotten", m)
+	}
+	if err := ss.ClearSignInFailures(ctx, []string{name, tenantName("never")}); err != nil {
+		t.Fatal(err)
+	}
+	if m := got(forget+3*time.Second, name); len(m) != 0 {
+		t.Fatalf("after a success: %+v", m)
 	}
 }
 

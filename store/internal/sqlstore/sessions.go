@@ -60,3 +60,53 @@ func (c *Core) ConsoleKey(ctx context.Context, name, newKey string) (string, err
 	}
 	return v, nil
 }
+
+// SignInFailures implements store.Sessions.
+func (c *Core) SignInFailures(ctx context.Context, keys []string, since time.Time) ([]store.SignInFailure, error) {
+	var out []store.SignInFailure
+	for _, k := range keys {
+		f := store.SignInFailure{Key: k}
+		var last int64
+		err := c.db.QueryRowContext(ctx, c.Q(`SELECT failures, last_ms FROM console_signin_failures WHERE key = ? AND last_ms >= ?`),
+			k, since.UnixMilli()).Scan(&f.Failures, &last)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("console sign-in failures: %w", err)
+		}
+		f.Last = time.UnixMilli(last).UTC()
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// FailSignIn implements store.Sessions. One statement per key counts atomically, so failures
+// at the same moment on two processes both count.
+func (c *Core) FailSignIn(ctx context.Context, keys []string, now, forgetBefore time.Time) error {
+	return c.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, c.Q(`DELETE FROM console_signin_failures WHERE last_ms < ?`), forgetBefore.UnixMilli()); err != nil {
+			return fmt.Errorf("console sign-in failures: %w", err)
+		}
+		for _, k := range keys {
+			_, err := tx.ExecContext(ctx, c.Q(`INSERT INTO console_signin_failures (key, failures, last_ms) VALUES (?, 1, ?)
+ON CONFLICT (key) DO UPDATE SET
+  failures = CASE WHEN console_signin_failures.last_ms < ? THEN 1 ELSE console_signin_failures.failures + 1 END,
+  last_ms = excluded.last_ms`), k, now.UnixMilli(), forgetBefore.UnixMilli())
+			if err != nil {
+				return fmt.Errorf("console sign-in failure: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// ClearSignInFailures implements store.Sessions.
+func (c *Core) ClearSignInFailures(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if _, err := c.db.ExecContext(ctx, c.Q(`DELETE FROM console_signin_failures WHERE key = ?`), k); err != nil {
+			return fmt.Errorf("console sign-in failures: %w", err)
+		}
+	}
+	return nil
+}
