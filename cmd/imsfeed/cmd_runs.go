@@ -60,13 +60,15 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 			return usageError{err.Error()}
 		}
 		if t.LiveOnly() { // no nightly file: its schedule mails the live digest
-			if _, err := im.Digest(ctx, t, time.Time{}); err != nil {
+			mailed, err := im.Digest(ctx, t, time.Time{})
+			if err != nil {
 				return err
 			}
+			d := liveDigest(t.ID, mailed, time.Now().UTC())
 			if *asJSON {
-				return printJSON(a.stdout, map[string]string{"tenant": t.ID, "live_digest": "mailed"})
+				return printJSON(a.stdout, d)
 			}
-			fmt.Fprintf(a.stdout, "tenant %s is fed only live: its live digest was mailed\n", t.ID)
+			fmt.Fprintf(a.stdout, "tenant %s: %s\n", t.ID, d.Reason)
 			return nil
 		}
 		stop := a.showProgress(ctx, im, *asJSON)
@@ -82,7 +84,7 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 	}
 	results, errs := im.RunAll(ctx, *parallel)
 	worst := exitOK
-	var list []*runs.Run
+	list := []any{}
 	for i, r := range results {
 		if errs[i] != nil {
 			fmt.Fprintf(a.stderr, "imsfeed: tenant %s: %v\n", a.cfg.Tenants[i].ID, errs[i])
@@ -90,8 +92,11 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 			continue
 		}
 		if r == nil { // a live-only tenant: its digest was mailed
-			if !*asJSON {
-				fmt.Fprintf(a.stdout, "tenant %s is fed only live: its live digest was mailed\n\n", a.cfg.Tenants[i].ID)
+			d := liveDigest(a.cfg.Tenants[i].ID, true, time.Now().UTC())
+			if *asJSON {
+				list = append(list, d)
+			} else {
+				fmt.Fprintf(a.stdout, "tenant %s: %s\n\n", d.Tenant, d.Reason)
 			}
 			continue
 		}
@@ -103,9 +108,6 @@ func (a *app) cmdRun(ctx context.Context, args []string) error {
 		}
 	}
 	if *asJSON {
-		if list == nil {
-			list = []*runs.Run{}
-		}
 		if err := printJSON(a.stdout, list); err != nil {
 			return err
 		}

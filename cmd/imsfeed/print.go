@@ -35,6 +35,25 @@ func normalize(r *runs.Run) *runs.Run {
 	return r
 }
 
+// digestRun is what `run` prints for a tenant fed only live: there is no file to import, so no
+// run is recorded (its number is 0, like a dry run's), but the document has the run's shape,
+// status skipped and the reason, so a script reading `run --json` needs no second case.
+type digestRun struct {
+	*runs.Run
+	// LiveDigest is "mailed" when the live digest went out, "not mailed" when it did not
+	// (the tenant is paused, or this slot's digest went out already).
+	LiveDigest string `json:"live_digest"`
+}
+
+func liveDigest(tenant string, mailed bool, now time.Time) digestRun {
+	d := digestRun{Run: normalize(&runs.Run{Tenant: tenant, Status: runs.Skipped, StartedAt: now, FinishedAt: &now}), LiveDigest: "not mailed"}
+	d.Reason = "fed only live (no nightly file): the live digest was not mailed (paused, or sent already)"
+	if mailed {
+		d.LiveDigest, d.Reason = "mailed", "fed only live (no nightly file): the live digest was mailed"
+	}
+	return d
+}
+
 // printRun writes a run for a person: status line, file, counts table, verdict, problems.
 func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 	if r.Unrecorded { // the store could not be reached: no run number
