@@ -67,6 +67,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	d := sqlstore.Dialect{
 		Dollar:    true,
+		Regex:     true,
 		ForUpdate: " FOR UPDATE",
 		ReadTx:    &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		Time:      func(t time.Time) any { return t },

@@ -21,6 +21,8 @@ import (
 type Dialect struct {
 	// Dollar: placeholders are $1, $2, ... (PostgreSQL) instead of ?.
 	Dollar bool
+	// Regex: searches match with POSIX regular expressions (~, PostgreSQL) instead of GLOB.
+	Regex bool
 	// ForUpdate is appended to the statement reading a tenant's version inside a write
 	// transaction (" FOR UPDATE" on PostgreSQL; SQLite's writers are serialised anyway).
 	ForUpdate string
