@@ -86,7 +86,7 @@ func New(p Params) (*Console, error) {
 		c.now = time.Now
 	}
 	c.tmpl = map[string]*template.Template{}
-	for _, page := range []string{"login", "tenants", "tenant", "run", "queue", "items", "live"} {
+	for _, page := range []string{"login", "tenants", "tenant", "run", "queue", "items", "live", "search", "person", "group"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", page, err)
@@ -106,6 +106,9 @@ func New(p Params) (*Console, error) {
 		m.HandleFunc("POST /tenants/{id}/"+kind+"/restore", c.signedInOnly(c.restore(kind)))
 	}
 	m.HandleFunc("GET /tenants/{id}/live", c.signedInOnly(c.live))
+	m.HandleFunc("GET /tenants/{id}/objects", c.signedInOnly(c.search))
+	m.HandleFunc("GET /tenants/{id}/persons/{key...}", c.signedInOnly(c.person))
+	m.HandleFunc("GET /tenants/{id}/groups/{key...}", c.signedInOnly(c.group))
 	m.HandleFunc("POST /runs/{id}/approve", c.signedInOnly(c.decide("approve")))
 	m.HandleFunc("POST /runs/{id}/reject", c.signedInOnly(c.decide("reject")))
 	m.HandleFunc("POST /runs/{id}/undo", c.signedInOnly(c.undo))

@@ -75,6 +75,13 @@ func TestConsoleTrashAndArchiveRestore(t *testing.T) {
 			if code != 200 || !strings.Contains(section(page, "items"), fmt.Sprintf(`value="%s"`, key)) {
 				t.Fatalf("GET %s: %d, lacks %s:\n%s", path, code, key, page)
 			}
+			// The key leads to what is stored of it.
+			if !strings.Contains(section(page, "items"), fmt.Sprintf(`<a href="/tenants/%s/%s/%s">%s</a>`, w.tenant, obj(kind), key, key)) {
+				t.Fatalf("GET %s: the key %s does not link to its page:\n%s", path, key, page)
+			}
+			if code, page := b.get(fmt.Sprintf("/tenants/%s/%s/%s", w.tenant, obj(kind), key)); code != 200 || !strings.Contains(page, `<span class="held">`) {
+				t.Fatalf("the page of %s in the %s (%d) does not say so:\n%s", key, kind, code, page)
+			}
 			if code, _ := b.post(path+"/restore", url.Values{"key": {key}}); code != http.StatusForbidden {
 				t.Fatalf("restore without the CSRF token: %d, want 403", code)
 			}
@@ -110,6 +117,14 @@ func TestConsoleTrashAndArchiveRestore(t *testing.T) {
 			t.Fatalf("another tenant's operator restores: %d, want 404", code)
 		}
 	})
+}
+
+// obj is the object type of a trash-can or archive entry.
+func obj(kind string) string {
+	if kind == "trash" {
+		return "persons"
+	}
+	return "groups"
 }
 
 // Issue 12: the live channel's request log in the console, as `imsfeed es log` shows it.

@@ -50,6 +50,9 @@ var funcs = template.FuncMap{
 	"role":  record.RoleName,
 	"stamp": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 	"ms":    func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) },
+	// obj is the page of a person ("persons") or group ("groups") of a tenant.
+	"obj":    objectPath,
+	"member": memberPath,
 }
 
 // tenantRow is one tenant on the tenants page.
