@@ -60,7 +60,7 @@ func TestHeldRunChangesArePagedAndSearchedOnTheServer(t *testing.T) {
 		// By key: the person and the memberships naming them; the rename shows old → new.
 		_, page = b.get(run + "?q=" + url.QueryEscape(strings.ToLower(upd.Person.Key)))
 		want := fmt.Sprintf("name: <del>%s</del> → <ins>%s</ins>", html.EscapeString(upd.Old.Name), html.EscapeString(upd.Person.Name))
-		if !strings.Contains(page, want) || !strings.Contains(page, "<td>"+upd.Person.Key+"</td>") {
+		if !strings.Contains(page, want) || !strings.Contains(page, fmt.Sprintf(`<td><a href="/tenants/%s/persons/%s">%[2]s</a></td>`, w.tenant, upd.Person.Key)) {
 			t.Fatalf("search by key %s does not show %q:\n%s", upd.Person.Key, want, page)
 		}
 		// By the old name, in capitals, and only persons.
