@@ -107,3 +107,30 @@ func (w *world) heldPlan() (*change.Plan, *change.Person) {
 	w.t.Fatal("the held plan renames nobody")
 	return nil, nil
 }
+
+// TestHoldWithoutRowsIsIndexedOnItsFirstView: a hold made before holds kept their changes as
+// rows still shows every change: its first view has them made from the plan, once.
+func TestHoldWithoutRowsIsIndexedOnItsFirstView(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		w := newWorld(t, st)
+		data, err := w.im.PlanBytes(ctx, w.held.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.HoldRun(ctx, w.held, data, nil); err != nil { // as an older imsfeed held it
+			t.Fatal(err)
+		}
+		plan, _ := w.heldPlan()
+		all := len(plan.Persons) + len(plan.Groups) + len(plan.Memberships)
+		b := w.client()
+		b.signIn("kari@example.org", password)
+		_, page := b.get(fmt.Sprintf("/runs/%d", w.held.ID))
+		if !strings.Contains(page, fmt.Sprintf("%d changes; page 1 of %d.", all, (all+49)/50)) || len(rowsOf(page)) != 50 || !strings.Contains(page, `id="removals"`) {
+			t.Fatalf("first view of a hold without rows:\n%s", page)
+		}
+		if p, err := st.HeldChanges(ctx, w.held.ID, store.HeldQuery{AllTypes: true}); err != nil || p.All != all {
+			t.Errorf("rows kept after the first view: %v, %v", p, err)
+		}
+	})
+}

@@ -31,7 +31,8 @@ type Decider interface {
 	Approve(ctx context.Context, d importer.Decision) (*runs.Run, error)
 	Reject(ctx context.Context, d importer.Decision) (*runs.Run, error)
 	Undo(ctx context.Context, u importer.UndoRequest) (*runs.Run, error)
-	PlanBytes(ctx context.Context, id int64) ([]byte, error)
+	// IndexHeld keeps a held run's changes as rows for its page (a hold made before holds kept them).
+	IndexHeld(ctx context.Context, id int64) error
 }
 
 // Params are New's arguments; Log and Now are optional.
@@ -55,7 +56,7 @@ type Console struct {
 	sessions store.Sessions
 	mux      *http.ServeMux
 	tmpl     map[string]*template.Template
-	heldRuns heldCache
+	indexing indexing
 }
 
 //go:embed templates/*.html

@@ -73,7 +73,6 @@ func (c *Console) tenants(w http.ResponseWriter, r *http.Request) {
 	op := whoOf(r).op
 	now := c.now()
 	var rows []tenantRow
-	warmed := 0
 	for i := range c.cfg.Tenants {
 		t := &c.cfg.Tenants[i]
 		if !op.Sees(t.ID) {
@@ -92,12 +91,6 @@ func (c *Console) tenants(w http.ResponseWriter, r *http.Request) {
 		if row.Held, err = c.store.ListRuns(ctx, store.ListRunsParams{Tenant: t.ID, Status: []runs.Status{runs.Held}}); err != nil {
 			c.fail(w, "held runs", err)
 			return
-		}
-		for _, h := range row.Held {
-			if warmed < maxHeldCached {
-				c.warmHeld(h) // the click on it usually comes next
-				warmed++
-			}
 		}
 		if paused, why := t.PausedAt(now); paused {
 			row.Paused = why
@@ -200,24 +193,15 @@ func (c *Console) showRun(w http.ResponseWriter, r *http.Request, status int, ru
 	v := runView{Run: run, Tenant: t, Reason: reason, Counts: []countRow{
 		{"persons", run.Counts.Persons}, {"groups", run.Counts.Groups}, {"memberships", run.Counts.Memberships}, {"relations", run.Counts.Relations}}}
 	if run.Status == runs.Held {
-		h, err := c.held(r.Context(), run)
-		if err != nil {
-			v.PlanNote = capitalize(err.Error()) + "."
-		} else {
-			v.Removals = h.removals
-			if len(v.Removals) > maxRemovalRows {
-				v.More = len(v.Removals) - maxRemovalRows
-				v.Removals = v.Removals[:maxRemovalRows]
-			}
-			v.Changes = changesPage(r, run, h)
-			if now, err := c.store.StateVersion(r.Context(), run.Tenant); err != nil {
-				c.log.Error("console: state version", "tenant", run.Tenant, "err", err)
-			} else if now != h.baseVersion {
-				v.PlanNote = fmt.Sprintf("The tenant's state changed since this plan was made (state version %d then, %d now): approval will be refused; import again.", h.baseVersion, now)
-			}
+		v.Changes = c.changesPage(r, run, &v)
+		// The held plan was made against state version VersionAfter: a hold-removals run
+		// applied its other changes first, moving it on by one.
+		if now, err := c.store.StateVersion(r.Context(), run.Tenant); err != nil {
+			c.log.Error("console: state version", "tenant", run.Tenant, "err", err)
+		} else if v.PlanNote == "" && now != run.VersionAfter {
+			v.PlanNote = fmt.Sprintf("The tenant's state changed since this plan was made (state version %d then, %d now): approval will be refused; import again.", run.VersionAfter, now)
 		}
 	} else {
-		c.forgetHeld(run.ID)
 		v.Undoable = run.Status == runs.Completed && run.VersionAfter != run.VersionBefore && run.UndoneBy == 0 &&
 			t != nil && t.UndoDays > 0 && c.now().Sub(run.StartedAt) <= time.Duration(t.UndoDays)*24*time.Hour
 		v.Cascade = r.Method == http.MethodPost && r.PostFormValue("cascade") != ""
@@ -226,22 +210,47 @@ func (c *Console) showRun(w http.ResponseWriter, r *http.Request, status int, ru
 }
 
 // changesPage picks the page of changes the query asks for: ?q= searches keys and names,
-// ?type= keeps one record type, ?page= is 1-based (past the end means the last page).
-func changesPage(r *http.Request, run *runs.Run, h *heldChanges) *changesView {
+// ?type= keeps one record type, ?page= is 1-based (past the end means the last page). The
+// store pages and searches; the removals breakdown comes with the page.
+func (c *Console) changesPage(r *http.Request, run *runs.Run, rv *runView) *changesView {
 	q := r.URL.Query()
-	v := &changesView{Q: strings.TrimSpace(q.Get("q")), Type: q.Get("type"), All: len(h.rows)}
-	if v.Type != "persons" && v.Type != "groups" && v.Type != "memberships" {
+	v := &changesView{Q: strings.TrimSpace(q.Get("q")), Type: q.Get("type")}
+	hq := store.HeldQuery{AllTypes: true, Search: v.Q, Limit: changesPerPage}
+	switch v.Type {
+	case "persons", "groups", "memberships":
+		for _, t := range record.Types {
+			if t.String() == v.Type {
+				hq.Type, hq.AllTypes = t, false
+			}
+		}
+	default:
 		v.Type = ""
 	}
 	v.Page, _ = strconv.Atoi(q.Get("page"))
 	v.Page = max(v.Page, 1)
-	rows, n := h.filter(v.Type, v.Q, (v.Page-1)*changesPerPage, changesPerPage)
-	v.Matched, v.Pages = n, max((n+changesPerPage-1)/changesPerPage, 1)
+	hq.Offset = (v.Page - 1) * changesPerPage
+	h, err := c.heldPage(r.Context(), run, hq)
+	if err != nil {
+		rv.PlanNote = capitalize(err.Error()) + "."
+		return nil
+	}
+	v.All, v.Matched, v.Pages = h.All, h.Matched, max((h.Matched+changesPerPage-1)/changesPerPage, 1)
 	if v.Page > v.Pages {
 		v.Page = v.Pages
-		rows, _ = h.filter(v.Type, v.Q, (v.Page-1)*changesPerPage, changesPerPage)
+		hq.Offset = (v.Page - 1) * changesPerPage
+		if h2, err := c.heldPage(r.Context(), run, hq); err == nil {
+			h.Changes = h2.Changes
+		}
 	}
-	v.Rows, v.First = rows, (v.Page-1)*changesPerPage+1
+	rv.Removals = h.Removals
+	if len(rv.Removals) > maxRemovalRows {
+		rv.More = len(rv.Removals) - maxRemovalRows
+		rv.Removals = rv.Removals[:maxRemovalRows]
+	}
+	v.Rows, v.First = make([]changeRow, len(h.Changes)), (v.Page-1)*changesPerPage+1
+	for i := range h.Changes {
+		v.Rows[i] = changeRow{h.Changes[i]}
+	}
 	link := func(page int) string {
 		u := url.Values{}
 		if v.Q != "" {
@@ -303,7 +312,6 @@ func (c *Console) decide(verb string) http.HandlerFunc {
 			c.showRun(w, r, http.StatusConflict, run, err.Error(), reason)
 			return
 		}
-		c.forgetHeld(run.ID) // decided: its index is of no more use
 		c.log.Info("console: held run "+verb+"d", "run", run.ID, "tenant", run.Tenant, "operator", op.Name)
 		http.Redirect(w, r, fmt.Sprintf("/runs/%d", run.ID), http.StatusSeeOther)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/imsfeed/imsfeed/archive"
 	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
@@ -66,7 +67,7 @@ func (im *Importer) Rollover(ctx context.Context, t *config.Tenant, p RolloverPa
 	if err := im.store.CreateRun(ctx, run); err != nil {
 		return fail(err)
 	}
-	if err := im.hold(ctx, run, plan); err != nil {
+	if err := im.hold(ctx, run, plan, heldIndexer(st, archive.Removals(plan, st))); err != nil {
 		return im.fail(ctx, t, run, err)
 	}
 	im.supersede(ctx, t, run)

@@ -130,7 +130,7 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 // ErrStateChanged from the apply means the state moved since the plan was made (nothing was
 // changed); the caller may plan again.
 func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, run *runs.Run, o ImportOptions, log *slog.Logger) (*change.Plan, []archive.GroupRemovals, error) {
-	plan, removals, err := im.makePlan(ctx, t, path, run)
+	plan, removals, st, err := im.makePlan(ctx, t, path, run)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -150,9 +150,9 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 	case run.Verdict.Passed:
 		err = im.apply(ctx, run, plan)
 	case run.Verdict.OnTrip == safety.HoldRemovals:
-		err = im.holdRemovals(ctx, run, plan)
+		err = im.holdRemovals(ctx, run, plan, heldIndexer(st, removals))
 	default:
-		err = im.hold(ctx, run, plan)
+		err = im.hold(ctx, run, plan, heldIndexer(st, removals))
 	}
 	return plan, removals, err
 }
@@ -161,7 +161,7 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 // ID (0). Nothing is stored, locked or mailed: `runs` shows only real attempts. A file that
 // cannot be read is a failed dry run, equally unrecorded.
 func (im *Importer) dryRun(ctx context.Context, t *config.Tenant, path string, run *runs.Run, o ImportOptions) (*runs.Run, error) {
-	plan, _, err := im.makePlan(ctx, t, path, run)
+	plan, _, _, err := im.makePlan(ctx, t, path, run)
 	if err != nil {
 		run.Status = runs.Failed
 		run.Error = runError(run.File.Name, err)
@@ -232,21 +232,22 @@ func (im *Importer) window(ctx context.Context, tenant string, days int) ([recor
 }
 
 // makePlan reads the file into the diff against the tenant's current state. It also says where
-// the plan's removals come from (for the status mail), while it has the state.
-func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string, run *runs.Run) (*change.Plan, []archive.GroupRemovals, error) {
+// the plan's removals come from (for the status mail), while it has the state, and returns the
+// state (a hold's page rows name records from it).
+func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string, run *runs.Run) (*change.Plan, []archive.GroupRemovals, *change.State, error) {
 	// Too large is known from the size alone: fail before hashing or reading a byte of it.
 	if max := int64(t.MaxFileSize); max > 0 && run.File.Size > max {
-		return nil, nil, fileFault{fmt.Errorf("%s: file is larger than the size limit: %d bytes, limit %d (the tenant's max_file_size); nothing was read",
+		return nil, nil, nil, fileFault{fmt.Errorf("%s: file is larger than the size limit: %d bytes, limit %d (the tenant's max_file_size); nothing was read",
 			run.File.Name, run.File.Size, max)}
 	}
 	im.status("loading the stored state")
 	st, err := im.store.LoadState(ctx, t.ID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load state: %w", err)
+		return nil, nil, nil, fmt.Errorf("load state: %w", err)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer f.Close()
 	var r io.Reader = f
@@ -284,10 +285,10 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		run.Warnings = append(run.Warnings, res.Warnings...)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if t.DataSource != "" && strings.TrimSpace(res.Properties.DataSource) != t.DataSource {
-		return nil, nil, fileFault{fmt.Errorf("properties/datasource is %q, but tenant %s expects %q: is this another school owner's file?",
+		return nil, nil, nil, fileFault{fmt.Errorf("properties/datasource is %q, but tenant %s expects %q: is this another school owner's file?",
 			res.Properties.DataSource, t.ID, t.DataSource)}
 	}
 	run.Mode = string(res.Mode)
@@ -303,11 +304,11 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	rules.StoredParents = storedParents(st)
 	placed, err := h.place(rules)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	plan, warnings, err := d.Finish(fin)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	plan.Attention = append(plan.Attention, placed...)
 	run.Warnings = append(run.Warnings, warnings...)
@@ -323,13 +324,13 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		for _, tr := range trips {
 			parts = append(parts, tr.String())
 		}
-		return nil, nil, fmt.Errorf("%s: %s; nothing was applied. The warnings name each skipped record; fix the export, or raise safety.max_skipped",
+		return nil, nil, nil, fmt.Errorf("%s: %s; nothing was applied. The warnings name each skipped record; fix the export, or raise safety.max_skipped",
 			run.File.Name, strings.Join(parts, "; "))
 	}
 	plan.Names = change.NamesFor(plan, st, mailer.MaxCSVRows) // for the status mail's CSV
 	removals := archive.Removals(plan, st)
 	im.addOld(ctx, t.ID, plan)
-	return plan, removals, nil
+	return plan, removals, st, nil
 }
 
 // apply commits a passing plan, with the run record, in one transaction.
@@ -348,13 +349,14 @@ func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan)
 	return nil
 }
 
-// hold stores the plan with the run; nothing changes until an operator approves it.
-func (im *Importer) hold(ctx context.Context, run *runs.Run, plan *change.Plan) error {
+// hold stores the plan with the run, and its changes as rows for the console's page; nothing
+// changes until an operator approves it.
+func (im *Importer) hold(ctx context.Context, run *runs.Run, plan *change.Plan, index func(*change.Plan) *store.HeldIndex) error {
 	data, err := im.encodeHeld(run, plan)
 	if err != nil {
 		return err
 	}
-	return im.store.HoldRun(ctx, run, data)
+	return im.store.HoldRun(ctx, run, data, index(plan))
 }
 
 // encodeHeld encodes a plan to hold, marks the run held with the plan's SHA-256, and stamps it.
@@ -376,7 +378,7 @@ func (im *Importer) encodeHeld(run *runs.Run, plan *change.Plan) ([]byte, error)
 // in one transaction: a crash leaves the old state and no hold, or both (never the inserts
 // applied with the removals neither held nor mailed). The run's counts stay those of the
 // whole plan; Reason says what was applied.
-func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, plan *change.Plan) error {
+func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, plan *change.Plan, index func(*change.Plan) *store.HeldIndex) error {
 	now, held := plan.Split()
 	if held.Empty() {
 		// Only inserts or updates tripped the limit, yet hold-removals applies those: nothing waits.
@@ -386,7 +388,7 @@ func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, plan *chang
 	run.Reason = fmt.Sprintf("on_trip hold-removals: inserts and updates applied; %d person, %d group and %d membership removals wait for approval",
 		len(held.Persons), len(held.Groups), len(held.Memberships))
 	if now.Empty() {
-		return im.hold(ctx, run, held)
+		return im.hold(ctx, run, held, index)
 	}
 	// The held part is approved against the state this apply leaves: Apply moves the version
 	// on by exactly one.
@@ -398,7 +400,7 @@ func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, plan *chang
 	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(now.Persons), "groups", len(now.Groups),
 		"memberships", len(now.Memberships), "held_removals", len(held.Persons)+len(held.Groups)+len(held.Memberships))
 	im.status("applying the inserts and updates in one transaction")
-	return im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC(), Hold: data, Progress: im.Applying, NoUndo: im.noUndo(run.Tenant)})
+	return im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC(), Hold: data, HoldIndex: index(held), Progress: im.Applying, NoUndo: im.noUndo(run.Tenant)})
 }
 
 // supersede closes older held runs of the tenant: a newer run's plan replaces theirs. Only a

@@ -51,8 +51,17 @@ type Store interface {
 	CreateRun(ctx context.Context, run *runs.Run) error
 	// SaveRun overwrites a run record (by run.ID). ErrNotFound if it does not exist.
 	SaveRun(ctx context.Context, run *runs.Run) error
-	// HoldRun saves a held run together with its encoded plan, in one transaction.
-	HoldRun(ctx context.Context, run *runs.Run, plan []byte) error
+	// HoldRun saves a held run together with its encoded plan, in one transaction, and, when
+	// idx is not nil, the plan's changes as rows for its page (see HeldChanges).
+	HoldRun(ctx context.Context, run *runs.Run, plan []byte, idx *HeldIndex) error
+	// IndexHeld keeps a held run's changes as rows for its page, replacing any it kept: for a
+	// hold made before holds kept them. ErrNotFound when the run is not held.
+	IndexHeld(ctx context.Context, runID int64, idx *HeldIndex) error
+	// HeldChanges returns one page of a held run's changes, searched and counted by the
+	// store, with the removals breakdown kept at the hold. ErrNotFound when the run keeps no
+	// rows: a hold made without them, or a decided one (saving a run that is no longer held
+	// drops its rows).
+	HeldChanges(ctx context.Context, runID int64, q HeldQuery) (*HeldPage, error)
 	// Plan returns the plan bytes a held run stored, exactly as given. ErrNotFound if none.
 	Plan(ctx context.Context, runID int64) ([]byte, error)
 	// SupersedeHeld marks the tenant's held runs older than newer as superseded (reason
@@ -164,6 +173,8 @@ type ApplyParams struct {
 	// Hold, when not nil, is the encoded plan the run holds for approval (the run's status
 	// should be held); it needs Run.
 	Hold []byte
+	// HoldIndex, with Hold, is the held plan's changes as rows for its page (HoldRun's idx).
+	HoldIndex *HeldIndex
 	// NoUndo keeps no before-images of this apply (the tenant's undo_days is 0): the run
 	// cannot be undone, nor any run before it. Without it, an apply with a recorded run keeps
 	// them in the same transaction.

@@ -79,6 +79,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 			}
 			return writePlan(ctx, tx, w)
 		},
+		CopyRows: copyRowsFrom,
 	}
 	return &Store{core: sqlstore.New(db, d), db: db}, nil
 }

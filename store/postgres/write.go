@@ -238,6 +238,29 @@ func copyInto(ctx context.Context, tx *sql.Tx, w *sqlstore.Write, table string, 
 	return st.Close()
 }
 
+// copyRowsFrom fills a table with COPY from the rows next yields (a held run's page rows).
+func copyRowsFrom(ctx context.Context, tx *sql.Tx, table string, cols []string, next func() ([]any, bool)) error {
+	st, err := tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
+	if err != nil {
+		return err
+	}
+	for n := 1; ; n++ {
+		row, ok := next()
+		if !ok {
+			break
+		}
+		if _, err := st.ExecContext(ctx, row...); err != nil {
+			st.Close()
+			return fmt.Errorf("copy %s row %d: %w", table, n, err)
+		}
+	}
+	if _, err := st.ExecContext(ctx); err != nil {
+		st.Close()
+		return fmt.Errorf("copy %s: %w", table, err)
+	}
+	return st.Close()
+}
+
 // copyRows creates a temporary table and fills it with COPY. When the rows include removals,
 // their key is indexed, so a removal finds its row by index whichever way the planner joins;
 // statistics let it choose hash joins for big tables.

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LiveReport", testLiveReport},
 		{"HeldPlans", testHeldPlans},
 		{"ApplyAndHoldInOneTransaction", testApplyAndHold},
+		{"HeldChangesPagedAndSearchedInTheStore", testHeldChanges},
 		{"SupersedeHeld", testSupersedeHeld},
 		{"SupersedeHeldKeepsTheOtherKind", testSupersedeHeldKeepsTheOtherKind},
 		{"PurgeTrash", testPurgeTrash},
@@ -661,7 +662,7 @@ func testHeldPlans(t *testing.T, s store.Store) {
 	} {
 		run := newRun(t, s, tenant, runs.Running)
 		run.Status = runs.Held
-		if err := s.HoldRun(ctx, run, plan); err != nil {
+		if err := s.HoldRun(ctx, run, plan, nil); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.Plan(ctx, run.ID)
@@ -680,7 +681,7 @@ func testHeldPlans(t *testing.T, s store.Store) {
 	if _, err := s.Plan(ctx, plain.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("plan of a run that stored none: got %v, want ErrNotFound", err)
 	}
-	if err := s.HoldRun(ctx, &runs.Run{ID: plain.ID + 1000, Tenant: tenant, Status: runs.Held}, []byte("x")); !errors.Is(err, store.ErrNotFound) {
+	if err := s.HoldRun(ctx, &runs.Run{ID: plain.ID + 1000, Tenant: tenant, Status: runs.Held}, []byte("x"), nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("holding an unknown run: got %v, want ErrNotFound", err)
 	}
 }

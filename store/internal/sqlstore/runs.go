@@ -52,6 +52,9 @@ func (c *Core) saveRun(ctx context.Context, q querier, run *runs.Run) error {
 	} else if n == 0 {
 		return fmt.Errorf("run %d: %w", run.ID, store.ErrNotFound)
 	}
+	if run.PlanSHA256 != "" && run.Status != runs.Held { // a decided hold: its page's rows go
+		return c.dropHeld(ctx, q, run.ID)
+	}
 	return nil
 }
 
@@ -59,12 +62,12 @@ func (c *Core) saveRun(ctx context.Context, q querier, run *runs.Run) error {
 func (c *Core) SaveRun(ctx context.Context, run *runs.Run) error { return c.saveRun(ctx, c.db, run) }
 
 // HoldRun implements store.Store. It fills in run.PlanSHA256 when it is empty.
-func (c *Core) HoldRun(ctx context.Context, run *runs.Run, plan []byte) error {
-	return c.inTx(ctx, func(tx *sql.Tx) error { return c.holdRun(ctx, tx, run, plan) })
+func (c *Core) HoldRun(ctx context.Context, run *runs.Run, plan []byte, idx *store.HeldIndex) error {
+	return c.inTx(ctx, func(tx *sql.Tx) error { return c.holdRun(ctx, tx, run, plan, idx) })
 }
 
-// holdRun saves a held run and its plan within tx.
-func (c *Core) holdRun(ctx context.Context, tx *sql.Tx, run *runs.Run, plan []byte) error {
+// holdRun saves a held run and its plan (and the plan's rows for its page) within tx.
+func (c *Core) holdRun(ctx context.Context, tx *sql.Tx, run *runs.Run, plan []byte, idx *store.HeldIndex) error {
 	if run.PlanSHA256 == "" {
 		sum := sha256.Sum256(plan)
 		run.PlanSHA256 = hex.EncodeToString(sum[:])
@@ -80,7 +83,10 @@ ON CONFLICT (run_id) DO UPDATE SET plan = excluded.plan`), run.ID, plan)
 	if err != nil {
 		return fmt.Errorf("store plan of run %d: %w", run.ID, err)
 	}
-	return nil
+	if idx != nil {
+		return c.writeHeld(ctx, tx, run.ID, idx)
+	}
+	return c.dropHeld(ctx, tx, run.ID) // rows of another plan would mislead
 }
 
 // Plan implements store.Store.

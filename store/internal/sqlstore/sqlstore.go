@@ -32,6 +32,9 @@ type Dialect struct {
 	Time func(time.Time) any
 	// WritePlan writes a validated, non-empty plan's rows inside tx.
 	WritePlan func(ctx context.Context, tx *sql.Tx, w *Write) error
+	// CopyRows, when set, fills table's columns with the rows next yields inside tx (PostgreSQL:
+	// COPY); without it rows go in with multi-row INSERTs.
+	CopyRows func(ctx context.Context, tx *sql.Tx, table string, cols []string, next func() ([]any, bool)) error
 }
 
 // Write is one plan to write, with what its rows are stamped with.
@@ -227,7 +230,7 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 		if p.Run != nil {
 			p.Run.VersionBefore, p.Run.VersionAfter = v, after
 			if p.Hold != nil {
-				return c.holdRun(ctx, tx, p.Run, p.Hold)
+				return c.holdRun(ctx, tx, p.Run, p.Hold, p.HoldIndex)
 			}
 			return c.saveRun(ctx, tx, p.Run)
 		}
