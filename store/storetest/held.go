@@ -90,7 +90,7 @@ func testHeldChanges(t *testing.T, s store.Store) {
 		{"groups", store.HeldQuery{Type: record.Groups}, 1, "C-MATH"},
 		{"memberships", store.HeldQuery{Type: record.Memberships, Limit: 500}, n, "7A"},
 		{"key, any case", store.HeldQuery{AllTypes: true, Search: " p0017 "}, 2, "P0017"}, // the person and its membership
-		{"name", store.HeldQuery{AllTypes: true, Search: "pupil 22"}, 2 * 11, "P0022"},       // 22, 220…229
+		{"name", store.HeldQuery{AllTypes: true, Search: "pupil 22"}, 2 * 11, "P0022"},    // 22, 220…229
 		{"old name", store.HeldQuery{AllTypes: true, Search: "HANSEN"}, 1, "R1"},
 		{"name beyond ASCII, any case", store.HeldQuery{AllTypes: true, Search: "ØSTBY"}, 1, "U1"},
 		{"type and search", store.HeldQuery{Type: record.Persons, Search: "P0017"}, 1, "P0017"},
