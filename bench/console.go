@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +29,8 @@ import (
 	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/samples/feedgen"
+	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/postgres"
 	"github.com/imsfeed/imsfeed/store/sqlite"
 )
 
@@ -133,7 +135,6 @@ func consoleHeld(ctx context.Context, file string) (map[string]int, map[string]f
 	}
 	phases["import"] = time.Since(start).Seconds()
 
-	// The console logs how long reading the held run took, plan and state apart.
 	var logged syncBuffer
 	con, err := console.New(console.Params{Config: cfg, Store: st, Importer: im, Log: slog.New(slog.NewJSONHandler(&logged, nil))})
 	if err != nil {
@@ -157,6 +158,8 @@ func consoleHeld(ctx context.Context, file string) (map[string]int, map[string]f
 		{"ttfb-search-key", run + "?q=" + url.QueryEscape(fmt.Sprintf("P%07d", persons/2+1)), "changes match"},
 		{"ttfb-search-name", run + "?q=hansen", "changes match"},
 		{"ttfb-page100", run + "?page=100", "page 100 of"},
+		{"ttfb-last", run + "?page=999999", "changes; page"},
+		{"ttfb-type", run + "?type=groups", "changes match"},
 	}
 	for _, v := range views {
 		tries := consoleTries
@@ -176,20 +179,13 @@ func consoleHeld(ctx context.Context, file string) (map[string]int, map[string]f
 		}
 		phases[v.phase] = best.Seconds()
 	}
-	for _, line := range bytes.Split(logged.Bytes(), []byte("\n")) {
-		var rec struct {
-			Msg         string `json:"msg"`
-			Plan, State int64  // nanoseconds
-		}
-		if json.Unmarshal(line, &rec) == nil && rec.Msg == "console: held run read for paging" {
-			phases["first-plan"], phases["first-state"] = time.Duration(rec.Plan).Seconds(), time.Duration(rec.State).Seconds()
-		}
-	}
 	var after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if counts["changes"] > 0 && after.HeapAlloc > before.HeapAlloc {
-		counts["index_bytes_per_change"] = int(after.HeapAlloc-before.HeapAlloc) / counts["changes"]
+	// What the views left on the heap: the console keeps nothing of a hold between them.
+	counts["heap_growth_kb"] = int(int64(after.HeapAlloc)-int64(before.HeapAlloc)) >> 10
+	if err := heldStoreTimes(ctx, st, held, persons, phases); err != nil {
+		return nil, nil, err
 	}
 	return counts, phases, nil
 }
@@ -266,4 +262,101 @@ func ttfb(ctx context.Context, client *http.Client, u, want string) (time.Durati
 		return 0, 0, fmt.Errorf("GET %s: %s, page without %q", u, resp.Status, want)
 	}
 	return first.Sub(sent), len(body), nil
+}
+
+// heldStoreTimes measures the store's side of the held-run page on both stores: the hold's
+// rows written again (SQLite, then PostgreSQL when IMSFEED_BENCH_POSTGRES_URL is set, in a
+// schema of its own, dropped after), and the queries of a view, the fastest of a few tries.
+func heldStoreTimes(ctx context.Context, sq store.Store, held *runs.Run, persons int, phases map[string]float64) error {
+	all, err := sq.HeldChanges(ctx, held.ID, store.HeldQuery{AllTypes: true, Limit: 1 << 30})
+	if err != nil {
+		return err
+	}
+	idx := &store.HeldIndex{Removals: all.Removals, Changes: func(yield func(*store.HeldChange) bool) {
+		for i := range all.Changes {
+			if !yield(&all.Changes[i]) {
+				return
+			}
+		}
+	}}
+	start := time.Now()
+	if err := sq.IndexHeld(ctx, held.ID, idx); err != nil {
+		return err
+	}
+	phases["sqlite-hold-rows"] = time.Since(start).Seconds()
+	if err := heldQueryTimes(ctx, "sqlite", sq, held.ID, persons, phases); err != nil {
+		return err
+	}
+
+	base := os.Getenv(envPostgres)
+	if base == "" {
+		return nil
+	}
+	schema := fmt.Sprintf("imsfeed_bench_console_%d", os.Getpid())
+	db, err := sql.Open("postgres", base)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	defer db.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") //nolint:errcheck // a bench's cleanup
+	u, err := url.Parse(base)
+	if err != nil {
+		return err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	pg, err := postgres.Open(ctx, u.String())
+	if err != nil {
+		return err
+	}
+	defer pg.Close()
+	run := &runs.Run{Tenant: held.Tenant, Status: runs.Held, StartedAt: held.StartedAt, PlanSHA256: held.PlanSHA256}
+	if err := pg.CreateRun(ctx, run); err != nil {
+		return err
+	}
+	start = time.Now()
+	if err := pg.HoldRun(ctx, run, []byte("{}"), idx); err != nil {
+		return err
+	}
+	phases["pg-hold-rows"] = time.Since(start).Seconds()
+	return heldQueryTimes(ctx, "pg", pg, run.ID, persons, phases)
+}
+
+// heldQueryTimes times the store queries of the page's views.
+func heldQueryTimes(ctx context.Context, kind string, s store.Store, id int64, persons int, phases map[string]float64) error {
+	for _, v := range []struct {
+		phase string
+		q     store.HeldQuery
+	}{
+		{"page1", store.HeldQuery{AllTypes: true}},
+		{"search-key", store.HeldQuery{AllTypes: true, Search: fmt.Sprintf("P%07d", persons/2+1)}},
+		{"search-name", store.HeldQuery{AllTypes: true, Search: "hansen"}},
+		{"page100", store.HeldQuery{AllTypes: true, Offset: 99 * 50}},
+		{"last", store.HeldQuery{AllTypes: true, Offset: 1 << 30}},
+	} {
+		best := time.Duration(-1)
+		for range consoleTries {
+			start := time.Now()
+			p, err := s.HeldChanges(ctx, id, v.q)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", kind, v.phase, err)
+			}
+			if v.q.Offset == 1<<30 { // the last page, as the console asks for it after the count
+				q := v.q
+				q.Offset = (p.Matched - 1) / 50 * 50
+				if _, err := s.HeldChanges(ctx, id, q); err != nil {
+					return err
+				}
+			}
+			if d := time.Since(start); best < 0 || d < best {
+				best = d
+			}
+		}
+		phases[kind+"-"+v.phase] = best.Seconds()
+	}
+	return nil
 }

@@ -164,13 +164,15 @@ func mark(ok bool) string {
 // phases shows where a case's time went, in the order the import does them.
 func phases(p map[string]float64) string {
 	var parts []string
-	for _, k := range []string{"open", "loadstate", "read+diff", "apply", "night", "fetch-wait", "import"} {
+	for _, k := range []string{"open", "loadstate", "read+diff", "apply", "night", "fetch-wait", "import", "sqlite-hold-rows", "pg-hold-rows"} {
 		if v, ok := p[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s %.2fs", k, v))
 		}
 	}
 	// The console case's times to first byte, in milliseconds.
-	for _, k := range []string{"ttfb-first", "first-plan", "first-state", "ttfb-page1", "ttfb-search-key", "ttfb-search-name", "ttfb-page100"} {
+	for _, k := range []string{"ttfb-first", "ttfb-page1", "ttfb-search-key", "ttfb-search-name", "ttfb-page100", "ttfb-last", "ttfb-type",
+		"sqlite-page1", "sqlite-search-key", "sqlite-search-name", "sqlite-page100", "sqlite-last",
+		"pg-page1", "pg-search-key", "pg-search-name", "pg-page100", "pg-last"} {
 		if v, ok := p[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s %.1fms", k, v*1000))
 		}
