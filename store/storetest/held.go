@@ -182,6 +182,36 @@ func testHeldChanges(t *testing.T, s store.Store) {
 	if p := get2(t, s, bare.ID); p.All != len(all2) || !reflect.DeepEqual(p.Changes, all2) {
 		t.Errorf("indexed later: %d changes, want %d", p.All, len(all2))
 	}
+
+	// Types given interleaved are paged by type all the same.
+	mixed := []store.HeldChange{
+		{Type: record.Persons, Op: change.Delete, Key: "A"}, {Type: record.Memberships, Op: change.Delete, Key: "G", Member: "A"},
+		{Type: record.Persons, Op: change.Delete, Key: "B"}, {Type: record.Persons, Op: change.Delete, Key: "C"},
+	}
+	if err := s.IndexHeld(ctx, bare.ID, &store.HeldIndex{Changes: func(yield func(*store.HeldChange) bool) {
+		for i := range mixed {
+			if !yield(&mixed[i]) {
+				return
+			}
+		}
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		q    store.HeldQuery
+		want []store.HeldChange
+	}{
+		{store.HeldQuery{Type: record.Persons, Limit: 2}, []store.HeldChange{mixed[0], mixed[2]}},
+		{store.HeldQuery{Type: record.Persons, Offset: 2}, []store.HeldChange{mixed[3]}},
+		{store.HeldQuery{Type: record.Memberships}, []store.HeldChange{mixed[1]}},
+		{store.HeldQuery{Type: record.Groups}, nil},
+		{store.HeldQuery{AllTypes: true, Offset: 1, Limit: 2}, mixed[1:3]},
+	} {
+		p, err := s.HeldChanges(ctx, bare.ID, c.q)
+		if err != nil || !reflect.DeepEqual(p.Changes, c.want) || p.All != len(mixed) {
+			t.Errorf("interleaved types, %+v: %+v, %v; want %+v", c.q, p, err, c.want)
+		}
+	}
 }
 
 func get2(t *testing.T, s store.Store, id int64) *store.HeldPage {

@@ -21,12 +21,14 @@ CREATE TABLE held_changes (
     search      TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
-CREATE INDEX held_changes_type ON held_changes (run_id, type, seq);
 
 -- What a held run's page shows above the list, computed once at the hold: how many changes it
--- has and "where the removals come from" (archive.Removals, as JSON).
+-- has, where each type's rows are (types: JSON {"type": {"first", "last", "n"}}; a type whose
+-- rows are contiguous is paged by seq, not by OFFSET) and "where the removals come from"
+-- (archive.Removals, as JSON).
 CREATE TABLE held_summaries (
     run_id   INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
     changes  INTEGER NOT NULL,
+    types    TEXT NOT NULL,
     removals TEXT NOT NULL
 );

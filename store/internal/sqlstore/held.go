@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strconv"
 	"strings"
 
 	"github.com/imsfeed/imsfeed/archive"
@@ -34,7 +35,8 @@ func (c *Core) writeHeld(ctx context.Context, tx *sql.Tx, runID int64, idx *stor
 	// The rows are made one at a time from the iterator, never all at once.
 	n := 0
 	var werr error
-	next, stop := pullHeld(idx, runID, &n, &werr)
+	types := map[string]*heldSpan{}
+	next, stop := pullHeld(idx, runID, &n, types, &werr)
 	defer stop()
 	if c.d.CopyRows != nil {
 		err = c.d.CopyRows(ctx, tx, "held_changes", heldCols, next)
@@ -47,15 +49,36 @@ func (c *Core) writeHeld(ctx context.Context, tx *sql.Tx, runID int64, idx *stor
 	if err != nil {
 		return fmt.Errorf("store the changes of held run %d for its page: %w", runID, err)
 	}
-	if _, err := tx.ExecContext(ctx, c.Q(`INSERT INTO held_summaries (run_id, changes, removals) VALUES (?, ?, ?)`), runID, n, string(removals)); err != nil {
+	spans, err := json.Marshal(types)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, c.Q(`INSERT INTO held_summaries (run_id, changes, types, removals) VALUES (?, ?, ?, ?)`), runID, n, string(spans), string(removals)); err != nil {
 		return fmt.Errorf("store the summary of held run %d: %w", runID, err)
+	}
+	if c.d.Dollar && n > 1000 {
+		// Statistics of the new rows, or the planner takes half a million for a few and sorts
+		// them all for one page.
+		if _, err := tx.ExecContext(ctx, `ANALYZE held_changes`); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
+// heldSpan is where one type's rows are: seq first to last, n of them. When n is last-first+1
+// the rows are contiguous and a page of the type is a range of seq.
+type heldSpan struct {
+	First int `json:"first"`
+	Last  int `json:"last"`
+	N     int `json:"n"`
+}
+
+func (s *heldSpan) contiguous() bool { return s.N == s.Last-s.First+1 }
+
 // pullHeld turns idx.Changes into a pull function of rows, counting them in n. A row that
 // cannot be encoded stops it with *werr set.
-func pullHeld(idx *store.HeldIndex, runID int64, n *int, werr *error) (next func() ([]any, bool), stop func()) {
+func pullHeld(idx *store.HeldIndex, runID int64, n *int, types map[string]*heldSpan, werr *error) (next func() ([]any, bool), stop func()) {
 	if idx.Changes == nil {
 		return func() ([]any, bool) { return nil, false }, func() {}
 	}
@@ -75,6 +98,12 @@ func pullHeld(idx *store.HeldIndex, runID int64, n *int, werr *error) (next func
 			fields = string(b)
 		}
 		*n++
+		t := strconv.Itoa(int(ch.Type))
+		if sp := types[t]; sp == nil {
+			types[t] = &heldSpan{First: *n, Last: *n, N: 1}
+		} else {
+			sp.Last, sp.N = *n, sp.N+1
+		}
 		return []any{runID, *n, int64(ch.Type), ch.Op.String(), ch.Key, ch.Name, ch.Member, ch.MemberName, ch.Role, ch.Course, fields, heldSearch(ch)}, true
 	}, stop
 }
@@ -173,13 +202,17 @@ func (c *Core) IndexHeld(ctx context.Context, runID int64, idx *store.HeldIndex)
 // HeldChanges implements store.Store.
 func (c *Core) HeldChanges(ctx context.Context, runID int64, q store.HeldQuery) (*store.HeldPage, error) {
 	var page store.HeldPage
-	var removals string
-	err := c.db.QueryRowContext(ctx, c.Q(`SELECT changes, removals FROM held_summaries WHERE run_id = ?`), runID).Scan(&page.All, &removals)
+	var types, removals string
+	err := c.db.QueryRowContext(ctx, c.Q(`SELECT changes, types, removals FROM held_summaries WHERE run_id = ?`), runID).Scan(&page.All, &types, &removals)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("changes of held run %d: %w", runID, store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("changes of held run %d: %w", runID, err)
+	}
+	var spans map[string]heldSpan
+	if err := json.Unmarshal([]byte(types), &spans); err != nil {
+		return nil, fmt.Errorf("summary of held run %d: %w", runID, err)
 	}
 	if err := json.Unmarshal([]byte(removals), &page.Removals); err != nil {
 		return nil, fmt.Errorf("removals of held run %d: %w", runID, err)
@@ -187,34 +220,56 @@ func (c *Core) HeldChanges(ctx context.Context, runID int64, q store.HeldQuery) 
 	if page.Removals == nil {
 		page.Removals = []archive.GroupRemovals{}
 	}
-	where, args := `run_id = ?`, []any{runID}
-	if !q.AllTypes {
-		where += ` AND type = ?`
-		args = append(args, int64(q.Type))
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
 	}
-	if needle := heldNeedle(q.Search); needle != "" {
+	offset := max(q.Offset, 0)
+	needle := heldNeedle(q.Search)
+	// Without a search a page is a range of seq (the rows are numbered 1… in order, and a
+	// type's are usually contiguous): it costs the same on page 10,000 as on page 1. A search
+	// counts its matches and skips to the page through them.
+	where, args := `run_id = ?`, []any{runID}
+	page.Matched = page.All
+	first := 1 // the seq the page's range starts from, when paged by range
+	switch {
+	case needle == "" && q.AllTypes:
+	case needle == "":
+		sp := spans[strconv.Itoa(int(q.Type))]
+		page.Matched, first = sp.N, sp.First
+		if !sp.contiguous() {
+			where += ` AND type = ?`
+			args = append(args, int64(q.Type))
+			first = 0
+		}
+	default:
+		if !q.AllTypes {
+			where += ` AND type = ?`
+			args = append(args, int64(q.Type))
+		}
 		if c.d.Dollar {
 			where += ` AND strpos(search, ?) > 0`
 		} else {
 			where += ` AND instr(search, ?) > 0`
 		}
 		args = append(args, needle)
-	}
-	page.Matched = page.All
-	if len(args) > 1 {
 		if err := c.db.QueryRowContext(ctx, c.Q(`SELECT COUNT(*) FROM held_changes WHERE `+where), args...).Scan(&page.Matched); err != nil {
 			return nil, fmt.Errorf("count changes of held run %d: %w", runID, err)
 		}
+		first = 0
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	if q.Offset >= page.Matched {
+	if offset >= page.Matched {
 		return &page, nil
 	}
-	rows, err := c.db.QueryContext(ctx, c.Q(`SELECT type, op, key, name, member, member_name, role, course, fields FROM held_changes WHERE `+where+
-		` ORDER BY seq LIMIT ? OFFSET ?`), append(args, limit, max(q.Offset, 0))...)
+	query := `SELECT type, op, key, name, member, member_name, role, course, fields FROM held_changes WHERE ` + where
+	if first > 0 {
+		query += ` AND seq >= ? ORDER BY seq LIMIT ?`
+		args = append(args, first+offset, min(limit, page.Matched-offset))
+	} else {
+		query += ` ORDER BY seq LIMIT ? OFFSET ?`
+		args = append(args, limit, offset)
+	}
+	rows, err := c.db.QueryContext(ctx, c.Q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("changes of held run %d: %w", runID, err)
 	}
