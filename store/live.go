@@ -113,6 +113,8 @@ type LiveQuery struct {
 	MembershipIDs []string
 	// WithIDs also fills LiveObjects.IDs for the memberships read by person or group.
 	WithIDs bool
+	// ChildrenOf: every group with one of these groups among its parents (into Groups).
+	ChildrenOf []string
 }
 
 // StoredPerson is a person as stored, with its status.

@@ -3,9 +3,11 @@ package storetest
 import (
 	"context"
 	"reflect"
+	"sort"
 	"testing"
 	"time"
 
+	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/store"
 )
 
@@ -71,5 +73,50 @@ func testLiveReport(t *testing.T, s store.Store) {
 	}
 	if c, err := l.LiveActivity(ctx, tenant); err != nil || c.Total() != 1 {
 		t.Fatalf("the report moved back: %+v %v", c, err)
+	}
+}
+
+// testLiveChildren: LiveLoad's ChildrenOf finds the groups with a given parent, among several
+// parents, whatever characters the key holds (LIKE wildcards, quotes, JSON-escaped ones), and
+// not the groups whose parent merely contains the key; Groups carry their template.
+func testLiveChildren(t *testing.T, s store.Store) {
+	l, ok := s.(store.Live)
+	if !ok {
+		t.Skip("no live channel")
+	}
+	tenant := tenantName("children")
+	odd := `x<&>"_%!\`
+	course := group("c1", "Course 1", "term", "xl")
+	course.Template = "tmpl"
+	apply(t, s, &change.Plan{Tenant: tenant, Mode: "snapshot", Groups: []change.Group{
+		{Op: change.Insert, Group: group("term", "Term")},
+		{Op: change.Insert, Group: group("xl", "Cross-list")},
+		{Op: change.Insert, Group: group("x_", "Like x_")},
+		{Op: change.Insert, Group: group(odd, "Odd")},
+		{Op: change.Insert, Group: course, Course: true},
+		{Op: change.Insert, Group: group("c2", "Course 2", "term")},
+		{Op: change.Insert, Group: group("c3", "Course 3", "xl2")},
+		{Op: change.Insert, Group: group("c4", "Course 4", "X_")},
+		{Op: change.Insert, Group: group("c5", "Course 5", odd)},
+	}})
+	for _, tc := range []struct {
+		parent string
+		want   []string
+	}{{"xl", []string{"c1"}}, {"term", []string{"c1", "c2"}}, {"x_", nil}, {odd, []string{"c5"}}, {"none", nil}} {
+		o, err := l.LiveLoad(context.Background(), tenant, store.LiveQuery{ChildrenOf: []string{tc.parent}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for k := range o.Groups {
+			got = append(got, k)
+		}
+		sort.Strings(got)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("children of %q: %v, want %v", tc.parent, got, tc.want)
+		}
+		if g, ok := o.Groups["c1"]; ok && (g.Template != "tmpl" || !g.Course || !reflect.DeepEqual(g.Parents, []string{"term", "xl"})) {
+			t.Errorf("c1 read as %+v", g)
+		}
 	}
 }

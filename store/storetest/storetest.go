@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ManualMembershipsUntouched", testManualUntouched},
 		{"Runs", testRuns},
 		{"LiveReport", testLiveReport},
+		{"LiveChildren", testLiveChildren},
 		{"HeldPlans", testHeldPlans},
 		{"ApplyAndHoldInOneTransaction", testApplyAndHold},
 		{"HeldChangesPagedAndSearchedInTheStore", testHeldChanges},

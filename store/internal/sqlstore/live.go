@@ -101,23 +101,59 @@ func (c *Core) liveLoad(ctx context.Context, tx *sql.Tx, tenant string, q store.
 	if err != nil {
 		return err
 	}
-	err = in(ctx, c, tx, `SELECT key, source, name, types, parents, attrs, hash, status, is_course, template FROM groups WHERE tenant = ? AND key IN IN_LIST`, t, q.Groups, func(r *sql.Rows) error {
+	scanG := func(r *sql.Rows) (store.StoredGroup, error) {
 		var g store.StoredGroup
 		var types, parents, attrs, hash []byte
 		var status string
 		if err := r.Scan(&g.Key, &g.Source, &g.Name, &types, &parents, &attrs, &hash, &status, &g.Course, &g.Template); err != nil {
-			return err
+			return g, err
 		}
 		copy(g.Hash[:], hash)
 		g.Archived = status == "archived"
 		if err := errors.Join(jsonCol(types, &g.Types), jsonCol(parents, &g.Parents), jsonCol(attrs, &g.Attrs)); err != nil {
-			return fmt.Errorf("group %q: stored fields: %w", g.Key, err)
+			return g, fmt.Errorf("group %q: stored fields: %w", g.Key, err)
+		}
+		return g, nil
+	}
+	const gcols = `SELECT key, source, name, types, parents, attrs, hash, status, is_course, template FROM groups WHERE tenant = ? AND `
+	err = in(ctx, c, tx, gcols+`key IN IN_LIST`, t, q.Groups, func(r *sql.Rows) error {
+		g, err := scanG(r)
+		if err != nil {
+			return err
 		}
 		o.Groups[g.Key] = g
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	// The children of a group: a LIKE on the parents' JSON text finds the candidates (every
+	// group with parents when the key is spelt differently in JSON), the decoded parents decide.
+	for _, k := range q.ChildrenOf {
+		pattern := "%"
+		if plainJSON(k) {
+			pattern = "%" + likeEscaper.Replace(`"`+k+`"`) + "%"
+		}
+		rows, err := tx.QueryContext(ctx, c.Q(gcols+`CAST(parents AS TEXT) LIKE ? ESCAPE '!'`), tenant, pattern)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			g, err := scanG(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			for _, p := range g.Parents {
+				if p == k {
+					o.Groups[g.Key] = g
+					break
+				}
+			}
+		}
+		if err := closeRows(rows); err != nil {
+			return err
+		}
 	}
 	var keys []record.MembershipKey
 	if len(q.MembershipIDs) > 0 {
@@ -534,4 +570,18 @@ func (c *Core) renameRelations(ctx context.Context, tx *sql.Tx, tenant, old, new
 		}
 	}
 	return nil
+}
+
+var likeEscaper = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
+
+// plainJSON reports whether key is spelt the same in any JSON encoder's output (Go's escapes <,
+// > and &, PostgreSQL's jsonb does not): printable ASCII without quote and backslash.
+func plainJSON(key string) bool {
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
