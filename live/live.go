@@ -39,6 +39,8 @@ const (
 	DeleteRelationship Action = "deleteRelationship"
 	// ChangeIdentifier gives the person Key the key NewKey, keeping its memberships.
 	ChangeIdentifier Action = "changeIdentifier"
+	// ReadParents reads the parents of the group Key (of the request's Association type).
+	ReadParents Action = "readParents"
 )
 
 // Writes reports whether the action may change state.
@@ -98,6 +100,9 @@ type Item struct {
 	Err *Status
 	// NewKey is the key a ChangeIdentifier gives the person Key.
 	NewKey string `json:",omitempty"`
+	// Children are the groups an association (Request.Association) is the parent of; an
+	// update changes them only when Carried has "@children".
+	Children []string `json:",omitempty"`
 }
 
 // Request is one live request.
@@ -109,6 +114,11 @@ type Request struct {
 	Action    Action
 	Plural    bool
 	Items     []Item
+	// Association, when set, makes the request's groups associations (LIS 2.0 section
+	// associations, cross-listing): groups of this type that their Item.Children have as a
+	// parent. Reads, writes and deletes name only groups of this type; ReadParents lists only
+	// parents of it. See association.go.
+	Association string `json:",omitempty"`
 }
 
 // Keys are the first few keys the request names, for the log.
@@ -139,6 +149,8 @@ type Result struct {
 	Persons     []store.StoredPerson `json:"-"`
 	Groups      []store.StoredGroup  `json:"-"`
 	Memberships []Membership         `json:"-"`
+	// Children are the children of each association read, by its key, sorted.
+	Children map[string][]string `json:"-"`
 	// Whole is set when the request as a whole failed (busy, refused, unauthorised): the
 	// dialect answers with this one status.
 	Whole *Status `json:"whole,omitempty"`

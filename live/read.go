@@ -10,6 +10,9 @@ import (
 
 // read answers the read operations. A read takes no lock: it sees one snapshot of the store.
 func (s *Service) read(ctx context.Context, l store.Live, t *Tenant, req *Request) (*Result, error) {
+	if req.Association != "" {
+		return s.readAssociations(ctx, l, t, req)
+	}
 	res := &Result{Statuses: make([]Status, len(req.Items))}
 	var q store.LiveQuery
 	for _, it := range req.Items {

@@ -25,6 +25,9 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 	if err != nil {
 		return nil, p, err
 	}
+	if err := s.loadAssociations(ctx, l, t, req, objs); err != nil {
+		return nil, p, err
+	}
 	st := stateOf(t.ID, objs)
 	d := diff.New(st, diffOptions(t))
 	res := &Result{Statuses: make([]Status, len(req.Items))}
@@ -41,7 +44,11 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 		case record.Persons:
 			st = s.person(d, t, objs, req.Action, it)
 		case record.Groups:
-			st = s.group(d, t, objs, req.Action, it)
+			if req.Association != "" {
+				st = s.association(d, t, objs, req, it)
+			} else {
+				st = s.group(d, t, objs, req.Action, it)
+			}
 		default:
 			st = s.membership(d, t, objs, req.Action, it, &p, owner, i)
 		}
@@ -157,6 +164,10 @@ func query(req *Request) store.LiveQuery {
 			}
 			if req.Action == Delete {
 				q.MembershipsOfGroups = append(q.MembershipsOfGroups, it.Key)
+			}
+			if req.Association != "" {
+				q.ChildrenOf = append(q.ChildrenOf, it.Key)
+				q.Groups = append(q.Groups, it.Children...)
 			}
 		case record.Memberships:
 			if it.Key != "" {
@@ -281,6 +292,9 @@ func (s *Service) group(d *diff.Differ, t *Tenant, o *store.LiveObjects, a Actio
 		}
 		if a == Update && exists {
 			it.Group = mergeGroup(&stored.Group, it.Group, it.Carried)
+		}
+		if exists {
+			keepAssociations(o, &stored.Group, it.Group)
 		}
 	}
 	if it.Group == nil {

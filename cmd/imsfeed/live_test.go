@@ -256,8 +256,8 @@ func TestZeepCallsTheLiveChannelFromItsWSDL(t *testing.T) {
 }
 
 // TestZeepCallsTheLISChannelFromItsWSDL: zeep loads GET /ims/lis/v2p0?wsdl over HTTPS with a
-// throwaway CA and calls replacePerson, readPerson, replaceMembership and deletePerson (and what
-// they need) with a UsernameToken.
+// throwaway CA and calls replacePerson, readPerson, replaceMembership, replaceSectionAssociation,
+// readSectionAssociation and deletePerson (and what they need) with a UsernameToken.
 func TestZeepCallsTheLISChannelFromItsWSDL(t *testing.T) {
 	py := zeepPython(t)
 	dir := t.TempDir()

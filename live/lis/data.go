@@ -430,6 +430,55 @@ func courseFrom(key string, n *soap.Node, k kind) (*record.Group, []string) {
 	return g, carried
 }
 
+// associationFrom reads a LIS 2.0 CMS <sectionAssociation> (cross-listed course sections) as a
+// group of type SectionAssociation and the sections it groups (its children): label is the
+// short name, title the long one; the record's <type> (Banner ILP: meta, merge) is the
+// attribute association.type; other leaves are extension fields, as for courses.
+func associationFrom(key string, n, rec *soap.Node) (*record.Group, []string, []string) {
+	g := &record.Group{Key: key, Types: []record.GroupType{{Value: groupType[kAssociation]}}}
+	var a record.Attrs
+	carried := []string{"@types", "@name", "description"}
+	var short, long string
+	var children []string
+	if t := kid(rec, "type"); t != nil {
+		carried = append(carried, "association.type")
+		a.Add("association.type", text(t))
+	}
+	for _, c := range n.Kids {
+		switch l := strings.ToLower(c.Local); l {
+		case "label":
+			short = text(c)
+		case "title":
+			long = text(c)
+		case "coursesectionidlist":
+			carried = append(carried, "@children")
+			for _, id := range kids(c, "courseSectionId") {
+				if v := text(id); v != "" {
+					children = append(children, v)
+				}
+			}
+		case "extension":
+			for _, f := range kids(c, "extensionField") {
+				if name := text(kid(f, "fieldName")); name != "" {
+					a.Add("extension."+name, text(kid(f, "fieldValue")))
+					carried = append(carried, "extension."+name)
+				}
+			}
+		case "status", "datasource", "sourcedguid":
+			// the record's status and origin are not stored
+		default:
+			if len(c.Kids) == 0 || kid(c, "textString") != nil {
+				carried = append(carried, "extension."+c.Local)
+				a.Add("extension."+c.Local, text(c))
+			}
+		}
+	}
+	a.Add("description.short", short)
+	a.Add("description.long", long)
+	finishGroup(g, a, short, long, "")
+	return g, children, carried
+}
+
 // membershipsFrom reads a LIS 2.0 <membership>: one record per member × role.
 func membershipsFrom(n *soap.Node) ([]record.Membership, []string, string) {
 	group := text(kid(n, "collectionSourcedId"))

@@ -30,19 +30,22 @@ const (
 	kSection
 	kOffering
 	kMembership
+	kAssociation
 )
 
 // noun is the element name of one object of a kind ("person" in personRecord/person).
-var noun = [...]string{"person", "group", "courseSection", "courseOffering", "membership"}
+var noun = [...]string{"person", "group", "courseSection", "courseOffering", "membership", "sectionAssociation"}
 
 // nsOf is each kind's service namespace.
-var nsOf = [...]string{nsPMS, nsGMS, nsCMS, nsCMS, nsMMS}
+var nsOf = [...]string{nsPMS, nsGMS, nsCMS, nsCMS, nsMMS, nsCMS}
 
 // svcOf is each kind's service short name, as the SOAPAction URIs have it.
-var svcOf = [...]string{"pms2p0", "gms2p0", "cmsv1p0", "cmsv1p0", "mms2p0"}
+var svcOf = [...]string{"pms2p0", "gms2p0", "cmsv1p0", "cmsv1p0", "mms2p0", "cmsv1p0"}
 
-// groupType is the group type a section or offering is stored with (a default course type).
-var groupType = [...]string{kSection: "CourseSection", kOffering: "CourseOffering"}
+// groupType is the group type a section or offering is stored with (a default course type),
+// and a section association (an organisational group, unless the tenant's course policy names
+// the type).
+var groupType = [...]string{kSection: "CourseSection", kOffering: "CourseOffering", kAssociation: live.AssociationType}
 
 func (k kind) typ() record.Type {
 	switch k {
@@ -67,7 +70,7 @@ type operation struct {
 // operations by request element name without "Request".
 var operations = func() map[string]operation {
 	m := map[string]operation{}
-	for k := kPerson; k <= kMembership; k++ {
+	for k := kPerson; k <= kAssociation; k++ {
 		n := strings.ToUpper(noun[k][:1]) + noun[k][1:]
 		for _, a := range []live.Action{live.Create, live.Read, live.Replace, live.Update, live.Delete} {
 			m[string(a)+n] = operation{name: string(a) + n, kind: k, action: a}
@@ -81,20 +84,17 @@ var operations = func() map[string]operation {
 		{name: "readMembershipIdsForPerson", kind: kMembership, action: live.ReadForPerson, plural: true},
 		{name: "readMembershipIdsForCollection", kind: kMembership, action: live.ReadForGroup, plural: true},
 		{name: "changePersonIdentifier", kind: kPerson, action: live.ChangeIdentifier},
+		{name: "readSectionAssociationIdsForCourseSection", kind: kAssociation, action: live.ReadParents},
 	} {
 		m[o.name] = o
 	}
-	for _, n := range []string{"Person", "Group", "CourseSection", "CourseOffering"} {
+	for _, n := range []string{"Person", "Group", "CourseSection", "CourseOffering", "SectionAssociation"} {
 		m["createByProxy"+n] = operation{name: "createByProxy" + n, unsupported: "imsfeed does not allocate identifiers; send create" + n + " with the SIS's sourcedId"}
 	}
 	for name, why := range map[string]string{
-		"discoverPersonIds":         "imsfeed does not search persons",
-		"readAllPersonIds":          "imsfeed does not list all persons over the live channel",
-		"changeGroupIdentifier":     "send deleteGroup and createGroup",
-		"replaceSectionAssociation": "cross-listing is not mapped yet",
-		"createSectionAssociation":  "cross-listing is not mapped yet",
-		"deleteSectionAssociation":  "cross-listing is not mapped yet",
-		"readSectionAssociation":    "cross-listing is not mapped yet",
+		"discoverPersonIds":     "imsfeed does not search persons",
+		"readAllPersonIds":      "imsfeed does not list all persons over the live channel",
+		"changeGroupIdentifier": "send deleteGroup and createGroup",
 	} {
 		m[name] = operation{name: name, unsupported: why}
 	}
@@ -122,8 +122,20 @@ func invalid(msg string) *live.Status {
 // request translates the body element of an implemented operation into a live.Request.
 func request(op operation, body *soap.Node) *live.Request {
 	req := &live.Request{Dialect: dialect, Operation: op.name, Type: op.kind.typ(), Action: op.action, Plural: op.plural}
+	if op.kind == kAssociation {
+		req.Association = groupType[kAssociation]
+	}
 	rec := body.Child(noun[op.kind] + "Record")
 	switch {
+	case op.action == live.ReadParents:
+		// The course section, by whatever name the client gives its sourcedId element.
+		var key string
+		for _, c := range body.Kids {
+			if strings.HasSuffix(strings.ToLower(c.Local), "sourcedid") && key == "" {
+				key = text(c)
+			}
+		}
+		req.Items = []live.Item{keyItem(key, "courseSectionSourcedId")}
 	case op.action == live.ReadForPerson:
 		req.Items = []live.Item{keyItem(text(body.Child("personSourcedId")), "personSourcedId")}
 		req.Plural = false
@@ -149,8 +161,10 @@ func request(op operation, body *soap.Node) *live.Request {
 		req.Items = []live.Item{keyItem(text(body.Child("sourcedId")), "sourcedId")}
 	default:
 		key := text(body.Child("sourcedId"))
-		if key == "" {
-			key = text(rec.Path("sourcedGUID", "sourcedId"))
+		if guid := text(rec.Path("sourcedGUID", "sourcedId")); key == "" || (op.kind == kAssociation && guid != "") {
+			// Banner ILP's section associations carry the placeholder "messageRefID" as the
+			// request's sourcedId; their record's sourcedGUID names them.
+			key = guid
 		}
 		req.Items = []live.Item{item(op, key, rec)}
 	}
@@ -181,6 +195,8 @@ func item(op operation, key string, rec *soap.Node) live.Item {
 		it.Group, it.Carried = groupFrom(key, data)
 	case kSection, kOffering:
 		it.Group, it.Carried = courseFrom(key, data, op.kind)
+	case kAssociation:
+		it.Group, it.Children, it.Carried = associationFrom(key, data, rec)
 	default:
 		ms, carried, problem := membershipsFrom(data)
 		if problem != "" {

@@ -112,6 +112,12 @@ func responseBody(op operation, ns string, res *live.Result) string {
 			}
 		}
 		b.close("sourcedIdSet")
+	case op.action == live.ReadParents:
+		b.open("sourcedIdSet")
+		for _, g := range res.Groups {
+			b.leaf("sourcedId", g.Key)
+		}
+		b.close("sourcedIdSet")
 	case op.action == live.ReadForPerson || op.action == live.ReadForGroup || (op.action == live.Read && op.plural):
 		set := noun[op.kind] + "RecordSet"
 		b.open(set)
@@ -133,6 +139,10 @@ func records(b *w, k kind, res *live.Result) {
 	case kMembership:
 		for _, g := range groupMemberships(res.Memberships) {
 			membershipXML(b, g.id, g.ms)
+		}
+	case kAssociation:
+		for i := range res.Groups {
+			associationXML(b, &res.Groups[i], res.Children[res.Groups[i].Key])
 		}
 	default:
 		for i := range res.Groups {
@@ -417,6 +427,32 @@ func groupXML(b *w, k kind, g *store.StoredGroup) {
 	extensionXML(b, g.Attrs, templateField(&g.Group)...)
 	b.close(obj)
 	b.close(obj + "Record")
+}
+
+// associationXML writes a stored section association as a sectionAssociationRecord with the
+// course sections it groups (the reverse of associationFrom).
+func associationXML(b *w, g *store.StoredGroup, sections []string) {
+	b.open("sectionAssociationRecord")
+	sourcedGUID(b, g.Key)
+	if t := g.Attrs.Get("association.type"); t != "" {
+		b.leaf("type", t)
+	}
+	b.open("sectionAssociation")
+	if s := g.Attrs.Get("description.short"); s != "" {
+		b.tleaf("label", s)
+	}
+	if l := g.Attrs.Get("description.long"); l != "" {
+		b.tleaf("title", l)
+	}
+	b.leaf("status", "Active")
+	b.open("courseSectionIdList")
+	for _, s := range sections {
+		b.leaf("courseSectionId", s)
+	}
+	b.close("courseSectionIdList")
+	extensionXML(b, g.Attrs)
+	b.close("sectionAssociation")
+	b.close("sectionAssociationRecord")
 }
 
 type idGroup struct {

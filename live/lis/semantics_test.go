@@ -21,7 +21,7 @@ func lisReq(op, inner string) string {
 	switch {
 	case strings.Contains(op, "Membership"):
 		ns = nsMMS
-	case strings.Contains(op, "CourseSection"), strings.Contains(op, "CourseOffering"):
+	case strings.Contains(op, "CourseSection"), strings.Contains(op, "CourseOffering"), strings.Contains(op, "SectionAssociation"):
 		ns = nsCMS
 	case strings.Contains(op, "Group"):
 		ns = nsGMS

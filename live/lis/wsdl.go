@@ -40,7 +40,7 @@ type service struct {
 var services = []service{
 	{"PersonManagement", nsPMS, "pms2p0", "pm", []kind{kPerson}},
 	{"GroupManagement", nsGMS, "gms2p0", "gm", []kind{kGroup}},
-	{"CourseManagement", nsCMS, "cmsv1p0", "cm", []kind{kSection, kOffering}},
+	{"CourseManagement", nsCMS, "cmsv1p0", "cm", []kind{kSection, kOffering, kAssociation}},
 	{"MembershipManagement", nsMMS, "mms2p0", "mm", []kind{kMembership}},
 }
 
@@ -119,14 +119,26 @@ var data = [...]string{
  </xs:sequence></xs:complexType></xs:element>
 </xs:sequence></xs:complexType>
 `,
+	kAssociation: `<xs:complexType name="SectionAssociation"><xs:sequence>
+ <xs:element name="label" type="t:Text" minOccurs="0"/><xs:element name="title" type="t:Text" minOccurs="0"/>
+ <xs:element name="status" type="xs:string" minOccurs="0"/>
+ <xs:element name="courseSectionIdList" minOccurs="0"><xs:complexType><xs:sequence><xs:element name="courseSectionId" type="xs:string" minOccurs="0" maxOccurs="unbounded"/></xs:sequence></xs:complexType></xs:element>
+ <xs:element name="dataSource" type="xs:string" minOccurs="0"/>
+ <xs:element name="extension" type="t:Extension" minOccurs="0"/>
+</xs:sequence></xs:complexType>
+`,
 }
 
-var dataType = [...]string{kPerson: "Person", kGroup: "Group", kSection: "Course", kOffering: "Course", kMembership: "Membership"}
+var dataType = [...]string{kPerson: "Person", kGroup: "Group", kSection: "Course", kOffering: "Course", kMembership: "Membership", kAssociation: "SectionAssociation"}
 
 // elements declares one operation's request and response elements.
 func elements(op operation) string {
 	obj := noun[op.kind]
-	rec := `<xs:element name="` + obj + `Record"><xs:complexType><xs:sequence><xs:element name="sourcedGUID" type="t:SourcedGUID" minOccurs="0"/>` +
+	typ := ""
+	if op.kind == kAssociation {
+		typ = `<xs:element name="type" type="xs:string" minOccurs="0"/>`
+	}
+	rec := `<xs:element name="` + obj + `Record"><xs:complexType><xs:sequence><xs:element name="sourcedGUID" type="t:SourcedGUID" minOccurs="0"/>` + typ +
 		`<xs:element name="` + obj + `" type="t:` + dataType[op.kind] + `"/></xs:sequence></xs:complexType></xs:element>`
 	one := `<xs:element name="sourcedId" type="xs:string"/>`
 	var in, out string
@@ -135,6 +147,8 @@ func elements(op operation) string {
 		in = `<xs:element name="personSourcedId" type="xs:string"/>`
 	case op.action == live.ReadForGroup:
 		in = `<xs:element name="collectionSourcedId" type="xs:string"/>`
+	case op.action == live.ReadParents:
+		in = `<xs:element name="courseSectionSourcedId" type="xs:string"/>`
 	case op.plural:
 		in = `<xs:element name="sourcedIdSet" type="t:SourcedIdSet"/>`
 	case op.action == live.Read || op.action == live.Delete:
@@ -147,7 +161,7 @@ func elements(op operation) string {
 		in = `<xs:element name="sourcedId" type="xs:string" minOccurs="0"/>` + rec
 	}
 	switch {
-	case strings.HasPrefix(op.name, "readMembershipIds"):
+	case strings.HasPrefix(op.name, "readMembershipIds") || op.action == live.ReadParents:
 		out = `<xs:element name="sourcedIdSet" type="t:SourcedIdSet" minOccurs="0"/>`
 	case op.plural:
 		out = `<xs:element name="` + obj + `RecordSet" minOccurs="0"><xs:complexType><xs:sequence>` + strings.Replace(rec, `<xs:element name=`, `<xs:element minOccurs="0" maxOccurs="unbounded" name=`, 1) + `</xs:sequence></xs:complexType></xs:element>`
@@ -189,7 +203,10 @@ func buildWSDL() string {
 	b.WriteString(">\n<wsdl:types>\n")
 	for i, s := range services {
 		b.WriteString(`<xs:schema targetNamespace="` + s.ns + `" xmlns:t="` + s.ns + `" elementFormDefault="qualified">
-` + xsdCommon + data[s.kinds[0]])
+` + xsdCommon)
+		for _, k := range s.kinds {
+			b.WriteString(data[k]) // empty for a kind that shares another's type
+		}
 		for _, op := range byService[i] {
 			b.WriteString(elements(op))
 		}

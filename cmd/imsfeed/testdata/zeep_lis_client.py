@@ -1,6 +1,6 @@
 """A SOAP client nobody here wrote: Python's zeep loads imsfeed's IMS LIS 2.0 WSDL over HTTPS and
-calls replacePerson, readPerson, replaceGroup, replaceMembership, readMembershipsForPerson and
-deletePerson with a WS-Security UsernameToken. Prints one line per call; exits non-zero on the
+calls replacePerson, readPerson, replaceGroup, replaceMembership, readMembershipsForPerson,
+replaceCourseSection, replaceSectionAssociation, readSectionAssociation and deletePerson with a WS-Security UsernameToken. Prints one line per call; exits non-zero on the
 first surprise. Usage: zeep_lis_client.py WSDL_URL CA_FILE USERNAME PASSWORD"""
 import sys
 
@@ -74,6 +74,15 @@ body = status("readMembershipsForPerson", mms.readMembershipsForPerson(personSou
 rec = body.membershipRecordSet.membershipRecord
 if len(rec) != 1 or rec[0].sourcedGUID.sourcedId != "ZM" or rec[0].membership.member[0].role[0].roleType != "Learner":
     sys.exit("readMembershipsForPerson: %s" % body)
+cms = client.bind("CourseManagementService", "CourseManagementPort")
+status("replaceCourseSection", cms.replaceCourseSection(sourcedId="ZS", courseSectionRecord={"sourcedGUID": {"sourcedId": "ZS"}, "courseSection": {
+    "label": t("Zeep 1"), "academicSession": t("ZG")}}, _soapheaders=header()))
+status("replaceSectionAssociation", cms.replaceSectionAssociation(sourcedId="ZX", sectionAssociationRecord={"sourcedGUID": {"sourcedId": "ZX"},
+    "type": "meta", "sectionAssociation": {"label": t("Zeep cross-list"), "courseSectionIdList": {"courseSectionId": ["ZS"]}}}, _soapheaders=header()))
+body = status("readSectionAssociation", cms.readSectionAssociation(sourcedId="ZX", _soapheaders=header()))
+sa = body.sectionAssociationRecord
+if sa.type != "meta" or sa.sectionAssociation.courseSectionIdList.courseSectionId != ["ZS"]:
+    sys.exit("readSectionAssociation: %s" % body)
 status("deletePerson", pms.deletePerson(sourcedId="Z1", _soapheaders=header()))
 status("readPerson of a deleted person", pms.readPerson(sourcedId="Z1", _soapheaders=header()), "failure")
 print("zeep: all calls answered as expected")
