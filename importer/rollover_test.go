@@ -195,3 +195,62 @@ func hasNotice(ns []change.Notice, kind string) bool {
 	}
 	return false
 }
+
+// TestUndoRolloverGivesBackTheOldSchoolYearAndItsCourses: `imsfeed undo` of an approved
+// rollover makes the old year current again, with its node and its courses active under it and
+// their members synced; the next night places new courses under the old year's node. On both
+// stores.
+func TestUndoRolloverGivesBackTheOldSchoolYearAndItsCourses(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, func(tn *config.Tenant) {
+			placeTenant(tn)
+			tn.Hierarchy.Unplaced = nil
+			tn.SchoolYear = &config.SchoolYear{Current: "2026-27"}
+		})
+		night4 := demoNight(t, "night4.xml")
+		wantStatus(t, e.imp(e.write("n4.xml", []byte(night4))), runs.Completed)
+		load := func() *change.State {
+			st, err := e.st.LoadState(ctx, e.tenant.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}
+		before := load()
+		r, err := e.im.Rollover(ctx, e.tenant, importer.RolloverParams{To: "2027-28", By: "Kari", Reason: "new school year"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.im.Approve(ctx, importer.Decision{RunID: r.ID, By: "Ola", Reason: "agreed"}); err != nil {
+			t.Fatal(err)
+		}
+		if y := load().SchoolYear; y != "2027-28" {
+			t.Fatalf("school year after the rollover %q", y)
+		}
+		if _, err := e.undo(r.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		after := load()
+		if after.SchoolYear != before.SchoolYear {
+			t.Errorf("school year after undoing the rollover %q, want %q (the config's 2026-27)", after.SchoolYear, before.SchoolYear)
+		}
+		after.Version = before.Version
+		if !reflect.DeepEqual(after, before) {
+			for k, g := range before.Groups {
+				if a := after.Groups[k]; !reflect.DeepEqual(a, g) {
+					t.Errorf("group %s after the undo: %+v, want %+v", k, a, g)
+				}
+			}
+			t.Error("the undo did not give back the state before the rollover")
+		}
+		r = e.imp(e.write("n-next.xml", []byte(withNewCourse(night4, "MATH6"))))
+		wantStatus(t, r, runs.Completed)
+		if p := load().Groups["MATH6"].Parents; !reflect.DeepEqual(p, []string{"NS-ELM", "school-year-2026-27"}) {
+			t.Errorf("new course MATH6 under %v after the undo, want NS-ELM and the old year's node", p)
+		}
+		if r.Counts.Groups.Inserted != 1 || r.Counts.Groups.Updated != 0 || r.Counts.Groups.Archived != 0 {
+			t.Errorf("the night after the undo: groups %+v; want MATH6 inserted and nothing else", r.Counts.Groups)
+		}
+	})
+}

@@ -38,7 +38,8 @@ type Store interface {
 
 	// Apply applies the plan in one transaction if the tenant's state version is still
 	// plan.BaseVersion, else returns ErrStateChanged and changes nothing. In the same
-	// transaction it increments the state version (when the plan is not empty), sets
+	// transaction it increments the state version (when the plan is not empty or makes another
+	// school year current), sets
 	// run.VersionBefore and run.VersionAfter, makes plan.SchoolYear (when set) the tenant's
 	// school year, and saves the run record (SaveRun semantics), so
 	// state and run record never disagree. now stamps trashed_at / archived_at. With Hold set,

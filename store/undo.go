@@ -15,7 +15,8 @@ import (
 type Undoer interface {
 	// Undo puts the tenant back exactly as it was before run p.Of applied, in one transaction,
 	// from the before-images Apply kept: rows the run inserted are removed, rows it updated,
-	// trashed, archived, turned manual or deleted get their stored columns back. The run must
+	// trashed, archived, turned manual or deleted get their stored columns back, and the
+	// tenant's school year goes back to the one before a rollover undone. The run must
 	// be the tenant's latest applied change; with p.Cascade, the runs applied after it are
 	// undone first (newest first, in the same transaction). Otherwise it returns a
 	// *LaterChangesError and changes nothing; ErrNotFound when the run kept no before-images.

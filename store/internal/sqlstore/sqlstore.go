@@ -201,7 +201,9 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 			return fmt.Errorf("tenant %q: plan made against state version %d, the store is at %d: %w", tenant, plan.BaseVersion, v, store.ErrStateChanged)
 		}
 		after := v
-		if !plan.Empty() {
+		// A rollover with no course to archive still changes the school year: a change set
+		// of its own, so that undo gives the year back.
+		if !plan.Empty() || plan.SchoolYear != "" {
 			w := &Write{Tenant: tenant, Plan: plan, Now: c.d.Time(Micro(p.Now)), Progress: p.Progress}
 			if p.Run != nil && p.Run.ID != 0 {
 				w.RunID = p.Run.ID
@@ -211,8 +213,10 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 					return err
 				}
 			}
-			if err := c.d.WritePlan(ctx, tx, w); err != nil {
-				return err
+			if !plan.Empty() {
+				if err := c.d.WritePlan(ctx, tx, w); err != nil {
+					return err
+				}
 			}
 			if err := c.indexApply(ctx, tx, tenant, plan, v, true); err != nil {
 				return err

@@ -26,16 +26,36 @@ func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *
 	if err != nil {
 		return err
 	}
-	return c.saveImages(ctx, tx, tenant, imgs, runID, v, now)
+	var year *string
+	if plan.SchoolYear != "" {
+		y, err := c.schoolYear(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		year = &y
+	}
+	return c.saveImages(ctx, tx, tenant, imgs, year, runID, v, now)
 }
 
-func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs images, runID, v int64, now time.Time) error {
+// schoolYear is the school year a rollover made the tenant's current ("" when none did).
+func (c *Core) schoolYear(ctx context.Context, tx *sql.Tx, tenant string) (string, error) {
+	var y sql.NullString
+	err := tx.QueryRowContext(ctx, c.Q(`SELECT school_year FROM tenants WHERE id = ?`), tenant).Scan(&y)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("school year of tenant %q: %w", tenant, err)
+	}
+	return y.String, nil
+}
+
+// saveImages keeps a change set's before-images; year, when not nil, is the school year before
+// it (the change set makes another one current).
+func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs images, year *string, runID, v int64, now time.Time) error {
 	data, err := encodeImages(imgs)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images) VALUES (?, ?, ?, ?, ?, ?)`),
-		runID, tenant, v, v+1, c.d.Time(Micro(now)), data)
+	_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images, school_year_before) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		runID, tenant, v, v+1, c.d.Time(Micro(now)), data, year)
 	if err != nil {
 		return fmt.Errorf("keep before-images: %w", err)
 	}
@@ -71,11 +91,17 @@ func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 		for i := range target {
 			target[i] = map[string]image{}
 		}
+		// The school year goes back to the one before the oldest change set that changed it.
+		var year *string
 		for _, h := range chain {
 			var data []byte
-			err := tx.QueryRowContext(ctx, c.Q(`SELECT images FROM run_undo WHERE run_id = ? AND version_after = ?`), h.run, h.after).Scan(&data)
+			var y sql.NullString
+			err := tx.QueryRowContext(ctx, c.Q(`SELECT images, school_year_before FROM run_undo WHERE run_id = ? AND version_after = ?`), h.run, h.after).Scan(&data, &y)
 			if err != nil {
 				return fmt.Errorf("before-images of run %d: %w", h.run, err)
+			}
+			if y.Valid {
+				year = &y.String
 			}
 			imgs, err := decodeImages(data)
 			if err != nil {
@@ -125,13 +151,24 @@ func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 		if err := c.restore(ctx, tx, p.Tenant, want); err != nil {
 			return err
 		}
+		var yearNow *string
+		if year != nil {
+			y, err := c.schoolYear(ctx, tx, p.Tenant)
+			if err != nil {
+				return err
+			}
+			yearNow = &y
+			if _, err := tx.ExecContext(ctx, c.Q(`UPDATE tenants SET school_year = ? WHERE id = ?`), nullString(*year), p.Tenant); err != nil {
+				return fmt.Errorf("undo the school year: %w", err)
+			}
+		}
 		if err := c.setVersion(ctx, tx, p.Tenant, v+1); err != nil {
 			return err
 		}
 		if err := c.editIndex(ctx, tx, p.Tenant, v, v+1, imageBuckets(want), func(bs *buckets) { indexImages(bs, want) }); err != nil {
 			return err
 		}
-		if err := c.saveImages(ctx, tx, p.Tenant, now, p.Run.ID, v, p.Now); err != nil {
+		if err := c.saveImages(ctx, tx, p.Tenant, now, yearNow, p.Run.ID, v, p.Now); err != nil {
 			return err
 		}
 		p.Run.VersionBefore, p.Run.VersionAfter, p.Run.Counts = v, v+1, counts
@@ -378,4 +415,12 @@ func (im image) col(name string) any {
 		}
 	}
 	return nil
+}
+
+// nullString is s, or NULL for "".
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
