@@ -95,7 +95,7 @@ func TestPersonFieldsMeanTheSameLiveAndNightly(t *testing.T) {
 	t.Run("the corpus createPerson", func(t *testing.T) {
 		env, ferr := readEnvelope([]byte(corpus(t, "001-createPerson.xml")))
 		if ferr != nil {
-			t.Fatal(ferr.msg)
+			t.Fatal(ferr.Msg)
 		}
 		live, _ := personFrom("P1", env.body.Child("person"))
 		f := readFile(t, `<person><sourcedid><source>sis</source><id>P1</id></sourcedid><name><fn>Erika Mustermann</fn><n><family>Mustermann</family><given>Erika</given></n></name>

@@ -165,14 +165,14 @@ func readBody(b *w, op operation, res *live.Result) {
 	obj := noun[op.typ]
 	switch {
 	case op.name == "readPersonsForGroup" || op.name == "readGroupsForPerson":
-		b.open("m:sourcedIdSet")
+		b.Open("m:sourcedIdSet")
 		for _, p := range res.Persons {
-			b.leaf("c:identifier", p.Key)
+			b.Leaf("c:identifier", p.Key)
 		}
 		for _, g := range res.Groups {
-			b.leaf("c:identifier", g.Key)
+			b.Leaf("c:identifier", g.Key)
 		}
-		b.close("m:sourcedIdSet")
+		b.Close("m:sourcedIdSet")
 	case op.typ == record.Memberships:
 		groups := groupMemberships(res.Memberships)
 		if !op.plural && op.action == live.Read {
@@ -182,14 +182,14 @@ func readBody(b *w, op operation, res *live.Result) {
 			return
 		}
 		// Spelt as itslearning answers (clients parse exactly this): ID in the set, Id in the pair.
-		b.open("m:membershipIDPairSet")
+		b.Open("m:membershipIDPairSet")
 		for _, g := range groups {
-			b.open("m:membershipIdPair")
+			b.Open("m:membershipIdPair")
 			sourcedID(b, "m", g.id)
 			membershipXML(b, g.ms)
-			b.close("m:membershipIdPair")
+			b.Close("m:membershipIdPair")
 		}
-		b.close("m:membershipIDPairSet")
+		b.Close("m:membershipIDPairSet")
 	case !op.plural:
 		if len(res.Persons) > 0 {
 			personXML(b, &res.Persons[0].Person)
@@ -198,20 +198,20 @@ func readBody(b *w, op operation, res *live.Result) {
 			groupXML(b, &res.Groups[0])
 		}
 	default:
-		b.open("m:" + obj + "IdPairSet")
+		b.Open("m:" + obj + "IdPairSet")
 		for i := range res.Persons {
-			b.open("m:personIdPair")
+			b.Open("m:personIdPair")
 			sourcedID(b, "m", res.Persons[i].Key)
 			personXML(b, &res.Persons[i].Person)
-			b.close("m:personIdPair")
+			b.Close("m:personIdPair")
 		}
 		for i := range res.Groups {
-			b.open("m:groupIdPair")
+			b.Open("m:groupIdPair")
 			sourcedID(b, "m", res.Groups[i].Key)
 			groupXML(b, &res.Groups[i])
-			b.close("m:groupIdPair")
+			b.Close("m:groupIdPair")
 		}
-		b.close("m:" + obj + "IdPairSet")
+		b.Close("m:" + obj + "IdPairSet")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/imsfeed/imsfeed/live"
+	livesoap "github.com/imsfeed/imsfeed/live/soap"
 	"github.com/imsfeed/imsfeed/record"
 )
 
@@ -16,17 +17,7 @@ import (
 // a generated client (zeep, svcutil) reads them; requests are read leniently anyway.
 
 func (h *Handler) serveWSDL(rw http.ResponseWriter, r *http.Request) {
-	addr := h.PublicURL
-	if addr == "" {
-		scheme := "https"
-		if r.TLS == nil {
-			scheme = "http"
-		}
-		addr = scheme + "://" + r.Host
-	}
-	addr = strings.TrimSuffix(addr, "/") + "/ims/es/v1p0"
-	rw.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	_, _ = rw.Write([]byte(strings.ReplaceAll(wsdlDoc(), "ADDRESS", esc(addr))))
+	livesoap.ServeWSDL(rw, r, h.PublicURL, "/ims/es/v1p0", wsdlDoc())
 }
 
 var wsdlOnce = sync.OnceValue(buildWSDL)

@@ -403,22 +403,8 @@ func courseFrom(key string, n *soap.Node, k kind) (*record.Group, []string) {
 		case "org":
 			carried = append(carried, "org")
 			leaves(&a, "org", c)
-		case "extension":
-			for _, f := range kids(c, "extensionField") {
-				if name := text(kid(f, "fieldName")); name != "" {
-					a.Add("extension."+name, text(kid(f, "fieldValue")))
-					carried = append(carried, "extension."+name)
-				}
-			}
-		case "status", "datasource", "sourcedguid":
-			// the record's status and origin are not stored
 		default:
-			// Other leaves (credits, location, meeting, maximum students) are kept as
-			// extension fields, as a nightly file's <extension> children are.
-			if len(c.Kids) == 0 || kid(c, "textString") != nil {
-				carried = append(carried, "extension."+c.Local)
-				a.Add("extension."+c.Local, text(c))
-			}
+			carried = courseExtra(c, &a, carried)
 		}
 	}
 	a.Add("description.short", short)
@@ -428,6 +414,29 @@ func courseFrom(key string, n *soap.Node, k kind) (*record.Group, []string) {
 	addParent(g, key, offering)
 	finishGroup(g, a, short, long, full)
 	return g, carried
+}
+
+// courseExtra reads a child of a course or section association that has no field of its own:
+// its extension fields, and other leaves (credits, location, meeting, maximum students) kept as
+// extension fields, as a nightly file's <extension> children are; the record's status and
+// origin are not stored. It returns carried with what it read.
+func courseExtra(c *soap.Node, a *record.Attrs, carried []string) []string {
+	switch strings.ToLower(c.Local) {
+	case "extension":
+		for _, f := range kids(c, "extensionField") {
+			if name := text(kid(f, "fieldName")); name != "" {
+				a.Add("extension."+name, text(kid(f, "fieldValue")))
+				carried = append(carried, "extension."+name)
+			}
+		}
+	case "status", "datasource", "sourcedguid":
+	default:
+		if len(c.Kids) == 0 || kid(c, "textString") != nil {
+			carried = append(carried, "extension."+c.Local)
+			a.Add("extension."+c.Local, text(c))
+		}
+	}
+	return carried
 }
 
 // associationFrom reads a LIS 2.0 CMS <sectionAssociation> (cross-listed course sections) as a
@@ -457,20 +466,8 @@ func associationFrom(key string, n, rec *soap.Node) (*record.Group, []string, []
 					children = append(children, v)
 				}
 			}
-		case "extension":
-			for _, f := range kids(c, "extensionField") {
-				if name := text(kid(f, "fieldName")); name != "" {
-					a.Add("extension."+name, text(kid(f, "fieldValue")))
-					carried = append(carried, "extension."+name)
-				}
-			}
-		case "status", "datasource", "sourcedguid":
-			// the record's status and origin are not stored
 		default:
-			if len(c.Kids) == 0 || kid(c, "textString") != nil {
-				carried = append(carried, "extension."+c.Local)
-				a.Add("extension."+c.Local, text(c))
-			}
+			carried = courseExtra(c, &a, carried)
 		}
 	}
 	a.Add("description.short", short)

@@ -1,7 +1,6 @@
 package lis
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,9 +10,7 @@ import (
 	"time"
 
 	"github.com/imsfeed/imsfeed/diff"
-	"github.com/imsfeed/imsfeed/importer/ims"
 	"github.com/imsfeed/imsfeed/live/imses"
-	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/store"
 )
 
@@ -59,34 +56,8 @@ func TestOnePersonThroughThreeChannelsIsNoUpdateAfterTheFirstOnBothStores(t *tes
 		es := &imses.Handler{Service: e.h.Service, Auth: e.h.Auth}
 		esSrv := httptest.NewServer(es)
 		t.Cleanup(esSrv.Close)
-		ctx := context.Background()
 
-		file := func(key string) {
-			t.Helper()
-			st, err := e.st.LoadState(ctx, e.tenant.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := diff.New(st, diff.Options{Courses: e.tenant.Courses})
-			if _, err := ims.Read(ctx, strings.NewReader(fileForm(key)), "night.xml", ims.Options{Mode: ims.ModeEvent}, d); err != nil {
-				t.Fatal(err)
-			}
-			plan, _, err := d.Finish(diff.Finish{Mode: diff.Event})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if plan.Empty() {
-				return
-			}
-			run := &runs.Run{Tenant: e.tenant.ID, Status: runs.Running, StartedAt: time.Now()}
-			if err := e.st.CreateRun(ctx, run); err != nil {
-				t.Fatal(err)
-			}
-			run.Status = runs.Completed
-			if err := e.st.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: time.Now()}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		file := func(key string) { e.importFile(fileForm(key), diff.Event) }
 		viaES := func(key string) {
 			t.Helper()
 			req, _ := http.NewRequest("POST", esSrv.URL, strings.NewReader(esForm(key)))

@@ -6,10 +6,7 @@
 package lis
 
 import (
-	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -51,53 +48,24 @@ func (h *Handler) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func writeXML(rw http.ResponseWriter, status int, body []byte) {
-	rw.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	rw.WriteHeader(status)
-	_, _ = rw.Write(body)
-}
-
 // understood: the LIS 2.0 request header (any service's namespace).
 func understood(n *soap.Node) bool { return n.Local == "imsx_syncRequestHeaderInfo" }
 
 // ServeHTTP implements http.Handler. Every answer is SOAP: a fault (HTTP 500, as SOAP 1.1
 // says) when the request cannot be read as a SOAP request, else an imsx_statusInfo.
 func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	defer func() {
-		if v := recover(); v != nil {
-			h.log().Error("live request panicked", "panic", v)
-			writeXML(rw, http.StatusInternalServerError, soap.FaultXML("Server", "internal error; nothing was changed"))
-		}
-	}()
-	if r.Method == http.MethodGet {
-		if _, ok := r.URL.Query()["wsdl"]; ok {
-			h.serveWSDL(rw, r)
-			return
-		}
-		writeXML(rw, http.StatusMethodNotAllowed, soap.FaultXML("Client", "send SOAP requests with POST; GET ?wsdl gives the WSDL"))
-		return
-	}
-	if r.Method != http.MethodPost {
-		writeXML(rw, http.StatusMethodNotAllowed, soap.FaultXML("Client", "send SOAP requests with POST"))
-		return
-	}
+	defer soap.Recover(rw, h.log())
 	limit := h.MaxBody
 	if limit == 0 {
 		limit = MaxBody
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, limit))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeXML(rw, http.StatusRequestEntityTooLarge, soap.FaultXML("Client", "request body over the size limit; send fewer objects per request"))
-			return
-		}
-		writeXML(rw, http.StatusBadRequest, soap.FaultXML("Client", "could not read the request body"))
+	body, ok := soap.ReadBody(rw, r, limit, h.serveWSDL)
+	if !ok {
 		return
 	}
 	env, ferr := soap.ReadEnvelope(body, understood)
 	if ferr != nil {
-		writeXML(rw, http.StatusInternalServerError, soap.FaultXML(ferr.Code, ferr.Msg))
+		soap.WriteXML(rw, http.StatusInternalServerError, soap.FaultXML(ferr.Code, ferr.Msg))
 		return
 	}
 	var messageID string
@@ -108,10 +76,10 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	name, ns := opName(env.Body), env.Body.Space
 	answer := func(st live.Status, body string) {
-		writeXML(rw, http.StatusOK, envelope(h.now(), ns, messageID, name, st, body))
+		soap.WriteXML(rw, http.StatusOK, envelope(h.now(), ns, messageID, name, st, body))
 	}
 
-	addr := clientAddr(r)
+	addr := soap.ClientAddr(r)
 	user, pass := env.Username, env.Password
 	if !env.HasToken {
 		if u, p, ok := r.BasicAuth(); ok {
@@ -152,15 +120,6 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		st = summary(res.Statuses)
 	}
 	answer(st, responseBody(op, ns, res))
-}
-
-// clientAddr is the peer's IP address (the port changes per connection).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // summary is the one status of a plural request (LIS 2.0 answers each request with one):

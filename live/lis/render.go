@@ -1,8 +1,6 @@
 package lis
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 	"time"
 
@@ -13,14 +11,8 @@ import (
 )
 
 // w builds XML text. The answer's header and body elements are in the service's namespace,
-// bound as the default namespace on each.
-type w struct{ strings.Builder }
-
-func (b *w) open(name string)  { b.WriteString("<" + name + ">") }
-func (b *w) close(name string) { b.WriteString("</" + name + ">") }
-func (b *w) leaf(name, v string) {
-	b.WriteString("<" + name + ">" + soap.Esc(v) + "</" + name + ">")
-}
+// bound as the default namespace on each, so names have no prefix.
+type w struct{ soap.Writer }
 
 // tleaf writes a LIS text-typed element: <name><language>en</language><textString>v</textString></name>.
 func (b *w) tleaf(name, v string) {
@@ -29,15 +21,9 @@ func (b *w) tleaf(name, v string) {
 
 // vleaf writes a vocabulary-typed element: <name><instanceValue>…</instanceValue></name>.
 func (b *w) vleaf(name, v string) {
-	b.open(name)
+	b.Open(name)
 	b.tleaf("instanceValue", v)
-	b.close(name)
-}
-
-func newMessageID() string {
-	var r [16]byte
-	_, _ = rand.Read(r[:])
-	return "imsfeed-" + hex.EncodeToString(r[:])
+	b.Close(name)
 }
 
 // envelope wraps an answer: the imsx_syncResponseHeaderInfo with the status, a wsse:Security
@@ -49,8 +35,8 @@ func envelope(now time.Time, ns, refID, op string, st live.Status, body string) 
 	var b w
 	b.WriteString(`<s:Envelope xmlns:s="` + soap.NS + `" xmlns:u="` + soap.NSWSU + `"><s:Header>`)
 	b.WriteString(`<imsx_syncResponseHeaderInfo xmlns="` + soap.Esc(ns) + `">`)
-	b.leaf("imsx_version", "V1.0")
-	b.leaf("imsx_messageIdentifier", newMessageID())
+	b.Leaf("imsx_version", "V1.0")
+	b.Leaf("imsx_messageIdentifier", soap.NewMessageID())
 	statusInfo(&b, st, refID, op)
 	b.WriteString(`</imsx_syncResponseHeaderInfo>`)
 	b.WriteString(soap.Timestamp(now))
@@ -69,21 +55,21 @@ func severity(s live.Status) string {
 }
 
 func statusInfo(b *w, s live.Status, refID, op string) {
-	b.open("imsx_statusInfo")
-	b.leaf("imsx_codeMajor", s.Major)
-	b.leaf("imsx_severity", severity(s))
-	b.leaf("imsx_messageRefIdentifier", refID)
-	b.leaf("imsx_operationRefIdentifier", op)
+	b.Open("imsx_statusInfo")
+	b.Leaf("imsx_codeMajor", s.Major)
+	b.Leaf("imsx_severity", severity(s))
+	b.Leaf("imsx_messageRefIdentifier", refID)
+	b.Leaf("imsx_operationRefIdentifier", op)
 	if s.Description != "" {
-		b.leaf("imsx_description", s.Description)
+		b.Leaf("imsx_description", s.Description)
 	}
 	if s.Minor != "" {
 		b.WriteString("<imsx_codeMinor><imsx_codeMinorField>")
-		b.leaf("imsx_codeMinorFieldName", "TargetEndSystem")
-		b.leaf("imsx_codeMinorFieldValue", s.Minor)
+		b.Leaf("imsx_codeMinorFieldName", "TargetEndSystem")
+		b.Leaf("imsx_codeMinorFieldValue", s.Minor)
 		b.WriteString("</imsx_codeMinorField></imsx_codeMinor>")
 	}
-	b.close("imsx_statusInfo")
+	b.Close("imsx_statusInfo")
 }
 
 func emptyBody(op, ns string) string {
@@ -103,26 +89,26 @@ func responseBody(op operation, ns string, res *live.Result) string {
 	b.WriteString(`<` + name + ` xmlns="` + soap.Esc(ns) + `">`)
 	switch {
 	case op.name == "readMembershipIdsForPerson" || op.name == "readMembershipIdsForCollection":
-		b.open("sourcedIdSet")
+		b.Open("sourcedIdSet")
 		seen := map[string]bool{}
 		for _, m := range res.Memberships {
 			if !seen[m.ID] {
 				seen[m.ID] = true
-				b.leaf("sourcedId", m.ID)
+				b.Leaf("sourcedId", m.ID)
 			}
 		}
-		b.close("sourcedIdSet")
+		b.Close("sourcedIdSet")
 	case op.action == live.ReadParents:
-		b.open("sourcedIdSet")
+		b.Open("sourcedIdSet")
 		for _, g := range res.Groups {
-			b.leaf("sourcedId", g.Key)
+			b.Leaf("sourcedId", g.Key)
 		}
-		b.close("sourcedIdSet")
+		b.Close("sourcedIdSet")
 	case op.action == live.ReadForPerson || op.action == live.ReadForGroup || (op.action == live.Read && op.plural):
 		set := noun[op.kind] + "RecordSet"
-		b.open(set)
+		b.Open(set)
 		records(&b, op.kind, res)
-		b.close(set)
+		b.Close(set)
 	case op.action == live.Read:
 		records(&b, op.kind, res)
 	}
@@ -152,18 +138,18 @@ func records(b *w, k kind, res *live.Result) {
 }
 
 func sourcedGUID(b *w, key string) {
-	b.open("sourcedGUID")
-	b.leaf("sourcedId", key)
-	b.close("sourcedGUID")
+	b.Open("sourcedGUID")
+	b.Leaf("sourcedId", key)
+	b.Close("sourcedGUID")
 }
 
 var partOut = [][2]string{{"name.given", "First"}, {"name.family", "Last"}, {"name.other", "Middle"}, {"name.prefix", "Prefix"}, {"name.suffix", "Suffix"}}
 
 func partName(b *w, name, v string) {
-	b.open("partName")
+	b.Open("partName")
 	b.tleaf("instanceName", name)
 	b.tleaf("instanceValue", v)
-	b.close("partName")
+	b.Close("partName")
 }
 
 var genderName = map[string]string{"0": "Unknown", "1": "Female", "2": "Male"}
@@ -172,14 +158,14 @@ var genderName = map[string]string{"0": "Unknown", "1": "Female", "2": "Male"}
 // password is never written).
 func personXML(b *w, sp *store.StoredPerson) {
 	p := &sp.Person
-	b.open("personRecord")
+	b.Open("personRecord")
 	sourcedGUID(b, p.Key)
-	b.open("person")
+	b.Open("person")
 	if p.Name != "" {
-		b.open("formname")
+		b.Open("formname")
 		b.vleaf("formnameType", "Full")
 		b.tleaf("formattedName", p.Name)
-		b.close("formname")
+		b.Close("formname")
 	}
 	var parts [][2]string
 	for _, po := range partOut {
@@ -195,16 +181,16 @@ func personXML(b *w, sp *store.StoredPerson) {
 		}
 	}
 	if len(parts) > 0 {
-		b.open("name")
+		b.Open("name")
 		b.vleaf("nameType", "Full")
 		for _, pt := range parts {
 			partName(b, pt[0], pt[1])
 		}
-		b.close("name")
+		b.Close("name")
 	}
 	pf, pl := p.Attrs.Get(PreferredFirst), p.Attrs.Get(PreferredLast)
 	if pf != "" || pl != "" {
-		b.open("name")
+		b.Open("name")
 		b.vleaf("nameType", "Preferred")
 		if pf != "" {
 			partName(b, "First", pf)
@@ -212,13 +198,13 @@ func personXML(b *w, sp *store.StoredPerson) {
 		if pl != "" {
 			partName(b, "Last", pl)
 		}
-		b.close("name")
+		b.Close("name")
 	}
 	contact := func(t, v string) {
-		b.open("contactinfo")
+		b.Open("contactinfo")
 		b.vleaf("contactinfoType", t)
 		b.tleaf("contactinfoValue", v)
-		b.close("contactinfo")
+		b.Close("contactinfo")
 	}
 	if v := p.Attrs.Get("email"); v != "" {
 		contact("EmailPrimary", v)
@@ -241,7 +227,7 @@ func personXML(b *w, sp *store.StoredPerson) {
 	}
 	g, bd := p.Attrs.Get("demographics.gender"), p.Attrs.Get("demographics.bday")
 	if g != "" || bd != "" {
-		b.open("demographics")
+		b.Open("demographics")
 		if g != "" {
 			if n, ok := genderName[g]; ok {
 				g = n
@@ -249,72 +235,43 @@ func personXML(b *w, sp *store.StoredPerson) {
 			b.vleaf("gender", g)
 		}
 		if bd != "" {
-			b.leaf("bday", bd)
+			b.Leaf("bday", bd)
 		}
-		b.close("demographics")
+		b.Close("demographics")
 	}
 	var roles w
 	primary := p.Attrs.Get("institutionrole.primary")
 	for _, a := range p.Attrs {
 		if a.Name == "institutionrole" {
-			roles.open("institutionRole")
+			roles.Open("institutionRole")
 			roles.vleaf("institutionroletype", a.Value)
-			roles.leaf("primaryroletype", boolText(a.Value == primary))
-			roles.close("institutionRole")
+			roles.Leaf("primaryroletype", soap.BoolText(a.Value == primary))
+			roles.Close("institutionRole")
 		}
 	}
 	for _, a := range p.Attrs {
 		if a.Name == "userid" || strings.HasPrefix(a.Name, "userid.") {
-			roles.open("userId")
+			roles.Open("userId")
 			roles.tleaf("userIdValue", a.Value)
 			if t, ok := strings.CutPrefix(a.Name, "userid."); ok {
 				roles.tleaf("userIdType", t)
 			}
-			roles.close("userId")
+			roles.Close("userId")
 		}
 	}
 	if roles.Len() > 0 {
-		b.open("roles")
+		b.Open("roles")
 		b.WriteString(roles.String())
-		b.close("roles")
+		b.Close("roles")
 	}
 	extensionXML(b, p.Attrs)
-	b.close("person")
-	b.close("personRecord")
+	b.Close("person")
+	b.Close("personRecord")
 }
 
-func boolText(v bool) string {
-	if v {
-		return "true"
-	}
-	return "false"
-}
-
-// extensionXML writes the "extension.*" attributes, then the extra fields (name, value), as
-// extension fields.
+// extensionXML writes the "extension.*" attributes, then the extra fields, as extension fields.
 func extensionXML(b *w, a record.Attrs, extra ...[2]string) {
-	started := false
-	fields := make([][2]string, 0, len(extra))
-	for _, x := range a {
-		if name, ok := strings.CutPrefix(x.Name, "extension."); ok {
-			fields = append(fields, [2]string{name, x.Value})
-		}
-	}
-	for _, f := range append(fields, extra...) {
-		name, value := f[0], f[1]
-		if !started {
-			b.open("extension")
-			started = true
-		}
-		b.open("extensionField")
-		b.leaf("fieldName", name)
-		b.leaf("fieldType", "String")
-		b.leaf("fieldValue", value)
-		b.close("extensionField")
-	}
-	if started {
-		b.close("extension")
-	}
+	b.Extension("extension", "", a, extra...)
 }
 
 func timeframeXML(b *w, tag string, a record.Attrs) {
@@ -322,14 +279,14 @@ func timeframeXML(b *w, tag string, a record.Attrs) {
 	if tb == "" && te == "" {
 		return
 	}
-	b.open(tag)
+	b.Open(tag)
 	if tb != "" {
-		b.leaf("begin", tb)
+		b.Leaf("begin", tb)
 	}
 	if te != "" {
-		b.leaf("end", te)
+		b.Leaf("end", te)
 	}
-	b.close(tag)
+	b.Close(tag)
 }
 
 func orgXML(b *w, a record.Attrs) {
@@ -342,7 +299,7 @@ func orgXML(b *w, a record.Attrs) {
 	if len(parts) == 0 {
 		return
 	}
-	b.open("org")
+	b.Open("org")
 	for _, p := range parts {
 		tag := map[string]string{"orgname": "orgName", "orgunit": "orgUnit"}[p[0]]
 		if tag == "" {
@@ -350,53 +307,53 @@ func orgXML(b *w, a record.Attrs) {
 		}
 		b.tleaf(tag, p[1])
 	}
-	b.close("org")
+	b.Close("org")
 }
 
 // groupXML writes a stored group as a groupRecord, or a course as a courseSectionRecord or
 // courseOfferingRecord.
 func groupXML(b *w, k kind, g *store.StoredGroup) {
 	obj := noun[k]
-	b.open(obj + "Record")
+	b.Open(obj + "Record")
 	sourcedGUID(b, g.Key)
-	b.open(obj)
+	b.Open(obj)
 	s, l, f := g.Attrs.Get("description.short"), g.Attrs.Get("description.long"), g.Attrs.Get("description.full")
 	if k == kGroup {
 		for _, t := range g.Types {
-			b.open("groupType")
+			b.Open("groupType")
 			b.tleaf("scheme", t.Scheme)
-			b.open("typevalue")
-			b.leaf("id", t.Value)
+			b.Open("typevalue")
+			b.Leaf("id", t.Value)
 			b.tleaf("type", t.Value)
 			if t.Level != "" {
 				b.tleaf("level", t.Level)
 			}
-			b.close("typevalue")
-			b.close("groupType")
+			b.Close("typevalue")
+			b.Close("groupType")
 		}
 		parents := g.Parents
 		if g.SelfParent {
 			parents = append([]string{g.Key}, parents...)
 		}
 		for _, p := range parents {
-			b.open("relationship")
-			b.leaf("relation", "Parent")
-			b.leaf("sourcedId", p)
-			b.close("relationship")
+			b.Open("relationship")
+			b.Leaf("relation", "Parent")
+			b.Leaf("sourcedId", p)
+			b.Close("relationship")
 		}
 		timeframeXML(b, "timeframe", g.Attrs)
 		if s != "" || l != "" || f != "" {
-			b.open("description")
+			b.Open("description")
 			if s != "" {
-				b.leaf("shortDescription", s)
+				b.Leaf("shortDescription", s)
 			}
 			if l != "" {
-				b.leaf("longDescription", l)
+				b.Leaf("longDescription", l)
 			}
 			if f != "" {
-				b.leaf("fullDescription", f)
+				b.Leaf("fullDescription", f)
 			}
-			b.close("description")
+			b.Close("description")
 		}
 		orgXML(b, g.Attrs)
 	} else {
@@ -413,46 +370,46 @@ func groupXML(b *w, k kind, g *store.StoredGroup) {
 			b.tleaf("academicSession", parents[0])
 		}
 		if f != "" {
-			b.open("catalogDescription")
+			b.Open("catalogDescription")
 			b.tleaf("longDescription", f)
-			b.close("catalogDescription")
+			b.Close("catalogDescription")
 		}
-		b.leaf("status", "Active")
+		b.Leaf("status", "Active")
 		timeframeXML(b, "timeFrame", g.Attrs)
 		if k == kSection && len(parents) > 1 {
-			b.leaf("parentOfferingId", parents[1])
+			b.Leaf("parentOfferingId", parents[1])
 		}
 		orgXML(b, g.Attrs)
 	}
-	extensionXML(b, g.Attrs, templateField(&g.Group)...)
-	b.close(obj)
-	b.close(obj + "Record")
+	extensionXML(b, g.Attrs, soap.TemplateField(&g.Group)...)
+	b.Close(obj)
+	b.Close(obj + "Record")
 }
 
 // associationXML writes a stored section association as a sectionAssociationRecord with the
 // course sections it groups (the reverse of associationFrom).
 func associationXML(b *w, g *store.StoredGroup, sections []string) {
-	b.open("sectionAssociationRecord")
+	b.Open("sectionAssociationRecord")
 	sourcedGUID(b, g.Key)
 	if t := g.Attrs.Get("association.type"); t != "" {
-		b.leaf("type", t)
+		b.Leaf("type", t)
 	}
-	b.open("sectionAssociation")
+	b.Open("sectionAssociation")
 	if s := g.Attrs.Get("description.short"); s != "" {
 		b.tleaf("label", s)
 	}
 	if l := g.Attrs.Get("description.long"); l != "" {
 		b.tleaf("title", l)
 	}
-	b.leaf("status", "Active")
-	b.open("courseSectionIdList")
+	b.Leaf("status", "Active")
+	b.Open("courseSectionIdList")
 	for _, s := range sections {
-		b.leaf("courseSectionId", s)
+		b.Leaf("courseSectionId", s)
 	}
-	b.close("courseSectionIdList")
+	b.Close("courseSectionIdList")
 	extensionXML(b, g.Attrs)
-	b.close("sectionAssociation")
-	b.close("sectionAssociationRecord")
+	b.Close("sectionAssociation")
+	b.Close("sectionAssociationRecord")
 }
 
 type idGroup struct {
@@ -478,34 +435,25 @@ func groupMemberships(ms []live.Membership) []idGroup {
 }
 
 func membershipXML(b *w, id string, ms []record.Membership) {
-	b.open("membershipRecord")
+	b.Open("membershipRecord")
 	sourcedGUID(b, id)
-	b.open("membership")
-	b.leaf("collectionSourcedId", ms[0].Group)
-	b.leaf("membershipIdType", "courseSection")
-	b.open("member")
-	b.leaf("personSourcedId", ms[0].Member)
+	b.Open("membership")
+	b.Leaf("collectionSourcedId", ms[0].Group)
+	b.Leaf("membershipIdType", "courseSection")
+	b.Open("member")
+	b.Leaf("personSourcedId", ms[0].Member)
 	for _, m := range ms {
-		b.open("role")
-		b.leaf("roleType", record.RoleName(m.Role))
+		b.Open("role")
+		b.Leaf("roleType", record.RoleName(m.Role))
 		if v := m.Attrs.Get("subrole"); v != "" {
-			b.leaf("subRole", v)
+			b.Leaf("subRole", v)
 		}
 		timeframeXML(b, "timeFrame", m.Attrs)
-		b.leaf("status", "Active")
+		b.Leaf("status", "Active")
 		extensionXML(b, m.Attrs)
-		b.close("role")
+		b.Close("role")
 	}
-	b.close("member")
-	b.close("membership")
-	b.close("membershipRecord")
-}
-
-// templateField is a course's template (courses.template, stored when the course was created)
-// as an extension field named "template"; none when it has none.
-func templateField(g *record.Group) [][2]string {
-	if g.Template == "" {
-		return nil
-	}
-	return [][2]string{{"template", g.Template}}
+	b.Close("member")
+	b.Close("membership")
+	b.Close("membershipRecord")
 }

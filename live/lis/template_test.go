@@ -17,8 +17,9 @@ import (
 	"github.com/imsfeed/imsfeed/store"
 )
 
-// nightly applies an IMS Enterprise 1.1 file to the tenant as a nightly snapshot import does.
-func (e *env) nightly(xml string) {
+// importFile applies an IMS Enterprise 1.1 file to the tenant as an import in this mode does
+// (nothing when it changes nothing).
+func (e *env) importFile(xml string, mode diff.Mode) {
 	e.t.Helper()
 	ctx := context.Background()
 	st, err := e.st.LoadState(ctx, e.tenant.ID)
@@ -26,12 +27,19 @@ func (e *env) nightly(xml string) {
 		e.t.Fatal(err)
 	}
 	d := diff.New(st, diff.Options{Courses: e.tenant.Courses})
-	if _, err := ims.Read(ctx, strings.NewReader(xml), "night.xml", ims.Options{}, d); err != nil {
+	opts := ims.Options{}
+	if mode == diff.Event {
+		opts.Mode = ims.ModeEvent
+	}
+	if _, err := ims.Read(ctx, strings.NewReader(xml), "night.xml", opts, d); err != nil {
 		e.t.Fatal(err)
 	}
-	plan, _, err := d.Finish(diff.Finish{Mode: diff.Snapshot})
+	plan, _, err := d.Finish(diff.Finish{Mode: mode})
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if plan.Empty() {
+		return
 	}
 	run := &runs.Run{Tenant: e.tenant.ID, Status: runs.Running, StartedAt: time.Now()}
 	if err := e.st.CreateRun(ctx, run); err != nil {
@@ -73,8 +81,8 @@ func TestCourseTemplateShownOnLiveReadsOnBothStores(t *testing.T) {
 			return `<group><sourcedid><id>` + key + `</id></sourcedid><grouptype><typevalue>` + typ + `</typevalue></grouptype>` +
 				`<description><short>` + key + `</short></description>` + rel + `</group>`
 		}
-		e.nightly(`<enterprise>` + group("201740", "Term", "") + group("ENG.3705", "CourseOffering", "201740") +
-			group("10001.201740", "CourseSection", "201740") + `</enterprise>`)
+		e.importFile(`<enterprise>`+group("201740", "Term", "")+group("ENG.3705", "CourseOffering", "201740")+
+			group("10001.201740", "CourseSection", "201740")+`</enterprise>`, diff.Snapshot)
 
 		a := e.post(lisReq("readCourseSection", sid("10001.201740")))
 		a.want(t, "readCourseSection", "success", "")

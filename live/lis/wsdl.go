@@ -16,17 +16,7 @@ import (
 // order, so a generated client (zeep, svcutil) reads them; requests are read leniently anyway.
 
 func (h *Handler) serveWSDL(rw http.ResponseWriter, r *http.Request) {
-	addr := h.PublicURL
-	if addr == "" {
-		scheme := "https"
-		if r.TLS == nil {
-			scheme = "http"
-		}
-		addr = scheme + "://" + r.Host
-	}
-	addr = strings.TrimSuffix(addr, "/") + Path
-	rw.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	_, _ = rw.Write([]byte(strings.ReplaceAll(wsdlOnce(), "ADDRESS", soap.Esc(addr))))
+	soap.ServeWSDL(rw, r, h.PublicURL, Path, wsdlOnce())
 }
 
 var wsdlOnce = sync.OnceValue(buildWSDL)

@@ -1,6 +1,7 @@
 // Package soap is what the live channel's dialects share of SOAP 1.1: a request read into a
 // tree known by namespace and local name, never by prefix or schema, and the envelope's
-// WS-Security UsernameToken. live/lis uses it; live/imses still has its own copy.
+// WS-Security UsernameToken, and what both dialects write back: the XML writer, extension fields,
+// faults, the WS-Security timestamp and the HTTP handling around a request.
 package soap
 
 import (
