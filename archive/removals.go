@@ -43,7 +43,7 @@ func Removals(p *change.Plan, s *change.State) []GroupRemovals {
 			continue
 		}
 		k := c.Membership.MembershipKey
-		if st, ok := s.Memberships[k]; ok && st.MemberType == record.MemberGroup {
+		if st, ok := s.Memberships.Get(k); ok && st.MemberType == record.MemberGroup {
 			continue
 		} else if !ok && c.Membership.MemberType == record.MemberGroup {
 			continue
@@ -62,7 +62,7 @@ func Removals(p *change.Plan, s *change.State) []GroupRemovals {
 	if len(rows) == 0 {
 		return nil
 	}
-	for k, m := range s.Memberships {
+	for k, m := range s.Memberships.All() {
 		if m.Manual || m.MemberType == record.MemberGroup {
 			continue
 		}

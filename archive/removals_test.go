@@ -23,10 +23,10 @@ func school(groups map[string]int) *change.State {
 		for i := 0; i < n; i++ {
 			p := fmt.Sprintf("%s-%d", g, i)
 			s.Persons[p] = change.PersonState{Name: p}
-			s.Memberships[record.MembershipKey{Group: g, Member: p, Role: "01"}] = change.MembershipState{MemberType: record.MemberPerson}
+			s.Memberships.Set(record.MembershipKey{Group: g, Member: p, Role: "01"}, change.MembershipState{MemberType: record.MemberPerson})
 		}
-		s.Memberships[record.MembershipKey{Group: g, Member: g + "-teacher", Role: "02"}] = change.MembershipState{MemberType: record.MemberPerson}
-		s.Memberships[record.MembershipKey{Group: g, Member: g + "-manual", Role: "01"}] = change.MembershipState{MemberType: record.MemberPerson, Manual: true}
+		s.Memberships.Set(record.MembershipKey{Group: g, Member: g + "-teacher", Role: "02"}, change.MembershipState{MemberType: record.MemberPerson})
+		s.Memberships.Set(record.MembershipKey{Group: g, Member: g + "-manual", Role: "01"}, change.MembershipState{MemberType: record.MemberPerson, Manual: true})
 	}
 	return s
 }
@@ -66,7 +66,7 @@ func TestRemovalsGroupsByGroupAndRoleLargestFirst(t *testing.T) {
 		}},
 		{"group members, archivals and inserts are not removals of persons", school(map[string]int{"north": 3}), func(p *change.Plan, s *change.State) {
 			k := record.MembershipKey{Group: "north", Member: "class-1", Role: "04"}
-			s.Memberships[k] = change.MembershipState{MemberType: record.MemberGroup}
+			s.Memberships.Set(k, change.MembershipState{MemberType: record.MemberGroup})
 			p.Memberships = append(p.Memberships,
 				change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}},
 				change.Membership{Op: change.Manualize, Membership: record.Membership{MembershipKey: record.MembershipKey{Group: "north", Member: "north-0", Role: "01"}}},

@@ -5,6 +5,7 @@ package change
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/imsfeed/imsfeed/record"
 )
@@ -326,8 +327,19 @@ type State struct {
 	SchoolYear  string
 	Persons     map[string]PersonState
 	Groups      map[string]GroupState
-	Memberships map[record.MembershipKey]MembershipState
+	Memberships *MembershipSet
 	Relations   map[record.RelationKey]RelationState
+}
+
+// Equal reports whether two states hold the same (tests compare loaded states with it: the
+// memberships' set is equal by content, not by layout).
+func (s *State) Equal(o *State) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	a, b := *s, *o
+	a.Memberships, b.Memberships = nil, nil
+	return reflect.DeepEqual(a, b) && s.Memberships.Equal(o.Memberships)
 }
 
 // PersonName is the stored name of a person, "" when there is none.
@@ -342,7 +354,7 @@ func NewState(tenant string) *State {
 		Tenant:      tenant,
 		Persons:     map[string]PersonState{},
 		Groups:      map[string]GroupState{},
-		Memberships: map[record.MembershipKey]MembershipState{},
+		Memberships: NewMembershipSet(0),
 		Relations:   map[record.RelationKey]RelationState{},
 	}
 }
@@ -361,7 +373,7 @@ func (s *State) Active() PerType {
 			n[record.Groups]++
 		}
 	}
-	for _, m := range s.Memberships {
+	for _, m := range s.Memberships.All() {
 		if !m.Manual {
 			n[record.Memberships]++
 		}

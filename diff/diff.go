@@ -210,12 +210,12 @@ func (d *Differ) Membership(m *record.Membership) error {
 		d.archivedSeen[k.Group]++
 		return nil
 	}
-	if st, ok := d.st.Memberships[k]; ok {
+	if st, ok := d.st.Memberships.Get(k); ok {
 		if st.Seen {
 			d.duplicate(record.Memberships, k.String(), m.Pos, int(st.SeenLine))
 		} else {
 			st.Seen, st.SeenLine = true, line32(m.Pos)
-			d.st.Memberships[k] = st
+			d.st.Memberships.Set(k, st)
 		}
 		if m.Gone() {
 			d.memberGone[k] = line32(m.Pos)
@@ -417,7 +417,7 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 
 	// Stored synced memberships: gone from the file, or cascaded from their person or group.
 	var removals []change.Membership
-	for k, st := range d.st.Memberships {
+	for k, st := range d.st.Memberships.All() {
 		if st.Manual {
 			continue
 		}

@@ -82,9 +82,9 @@ func apply(st *change.State, p *change.Plan) *change.State {
 		v.Seen = false
 		out.Groups[k] = v
 	}
-	for k, v := range st.Memberships {
+	for k, v := range st.Memberships.All() {
 		v.Seen = false
-		out.Memberships[k] = v
+		out.Memberships.Set(k, v)
 	}
 	for k, v := range st.Relations {
 		v.Seen = false
@@ -124,13 +124,13 @@ func apply(st *change.State, p *change.Plan) *change.State {
 		k := c.Membership.MembershipKey
 		switch c.Op {
 		case change.Insert, change.Update:
-			out.Memberships[k] = change.MembershipState{Hash: c.Membership.Hash, MemberType: c.Membership.MemberType}
+			out.Memberships.Set(k, change.MembershipState{Hash: c.Membership.Hash, MemberType: c.Membership.MemberType})
 		case change.Delete:
-			delete(out.Memberships, k)
+			out.Memberships.Delete(k)
 		case change.Manualize:
-			v := out.Memberships[k]
+			v, _ := out.Memberships.Get(k)
 			v.Manual = true
-			out.Memberships[k] = v
+			out.Memberships.Set(k, v)
 		}
 	}
 	if !p.Empty() {
@@ -260,7 +260,7 @@ func TestPersonGoneToTrashThenRestored(t *testing.T) {
 
 func TestCourseGoneArchivedThenReappearsStaysArchived(t *testing.T) {
 	st := apply(change.NewState("north"), must(run(t, change.NewState("north"), school(), Finish{})))
-	st.Memberships[record.MembershipKey{Group: "MATH", Member: "P9", Role: "02"}] = change.MembershipState{Manual: true}
+	st.Memberships.Set(record.MembershipKey{Group: "MATH", Member: "P9", Role: "02"}, change.MembershipState{Manual: true})
 	gone := without(school(), func(k string) bool { return k == "MATH" })
 	p, _ := run(t, st, gone, Finish{})
 	wantCounts(t, p, "before=5 ins=0 upd=0 del=0 res=0 arc=0 after=5",

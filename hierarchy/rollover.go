@@ -32,7 +32,7 @@ func Rollover(st *change.State, oldNode string, archiveParents []string) *change
 	if g, ok := st.Groups[oldNode]; ok && !g.Archived && !g.Course {
 		plan.Groups = append(plan.Groups, change.Group{Op: change.Delete, Group: record.Group{Key: oldNode, Name: g.Name}})
 	}
-	for k, m := range st.Memberships {
+	for k, m := range st.Memberships.All() {
 		switch {
 		case m.Manual:
 		case courses[k.Group]:

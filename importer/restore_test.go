@@ -53,7 +53,7 @@ func TestRestoreGivesTheObjectBackToTheFeed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for k, m := range st.Memberships {
+			for k, m := range st.Memberships.All() {
 				if k.Group != "DRAMA5" {
 					continue
 				}
@@ -91,7 +91,7 @@ func TestRestoreGivesTheObjectBackToTheFeed(t *testing.T) {
 			t.Fatalf("P1004 left DRAMA5: synced %v, counts %+v", synced, r.Counts.Memberships)
 		}
 		st, _ := e.st.LoadState(ctx, e.tenant.ID)
-		if _, ok := st.Memberships[record.MembershipKey{Group: "DRAMA5", Member: "P1004", Role: "01"}]; ok {
+		if _, ok := st.Memberships.Get(record.MembershipKey{Group: "DRAMA5", Member: "P1004", Role: "01"}); ok {
 			t.Fatal("P1004's membership of DRAMA5 is still stored")
 		}
 	})

@@ -202,7 +202,7 @@ func stateOf(tenant string, o *store.LiveObjects) *change.State {
 		st.Groups[k] = change.GroupState{Hash: g.Hash, Name: g.Name, Archived: g.Archived, Course: g.Course, Parents: g.Parents}
 	}
 	for k, m := range o.Memberships {
-		st.Memberships[k] = change.MembershipState{Hash: m.Hash, MemberType: m.MemberType, Manual: m.Manual}
+		st.Memberships.Set(k, change.MembershipState{Hash: m.Hash, MemberType: m.MemberType, Manual: m.Manual})
 	}
 	return st
 }

@@ -93,8 +93,8 @@ func BenchmarkLoadState(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(st.Memberships) != len(p.Memberships) {
-			b.Fatalf("loaded %d memberships, want %d", len(st.Memberships), len(p.Memberships))
+		if st.Memberships.Len() != len(p.Memberships) {
+			b.Fatalf("loaded %d memberships, want %d", st.Memberships.Len(), len(p.Memberships))
 		}
 	}
 }

@@ -126,9 +126,9 @@ func TestKilledMidApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Version != 0 || len(st.Groups)+len(st.Memberships) != 0 {
+	if st.Version != 0 || len(st.Groups)+st.Memberships.Len() != 0 {
 		t.Fatalf("after the crash: version %d, %d groups, %d memberships; want the empty old state",
-			st.Version, len(st.Groups), len(st.Memberships))
+			st.Version, len(st.Groups), st.Memberships.Len())
 	}
 	release, err := s.LockTenant(ctx, tenant, 10*time.Second)
 	if err != nil {
@@ -143,7 +143,7 @@ func TestKilledMidApply(t *testing.T) {
 	if err := s.Apply(ctx, store.ApplyParams{Plan: p, Run: run, Now: time.Now()}); err != nil {
 		t.Fatalf("the next run: %v", err)
 	}
-	if st, _ := s.LoadState(ctx, tenant); st.Version != 1 || len(st.Memberships) != len(p.Memberships) {
-		t.Errorf("after the next run: version %d, %d memberships", st.Version, len(st.Memberships))
+	if st, _ := s.LoadState(ctx, tenant); st.Version != 1 || st.Memberships.Len() != len(p.Memberships) {
+		t.Errorf("after the next run: version %d, %d memberships", st.Version, st.Memberships.Len())
 	}
 }

@@ -216,8 +216,8 @@ func TestStateIndexAfterUpgrade(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(st.Memberships) != 1 {
-			t.Errorf("%s after the upgrade: %d memberships loaded, want the 1 in the rows", tenant, len(st.Memberships))
+		if st.Memberships.Len() != 1 {
+			t.Errorf("%s after the upgrade: %d memberships loaded, want the 1 in the rows", tenant, st.Memberships.Len())
 		}
 		r, err := s.CheckIndex(ctx, tenant, false)
 		if err != nil {

@@ -186,9 +186,9 @@ func initial(tenant string) *change.Plan {
 func testInitialLoad(t *testing.T, s store.Store) {
 	tenant := tenantName("north")
 	empty := load(t, s, tenant)
-	if empty.Version != 0 || len(empty.Persons)+len(empty.Groups)+len(empty.Memberships) != 0 {
+	if empty.Version != 0 || len(empty.Persons)+len(empty.Groups)+empty.Memberships.Len() != 0 {
 		t.Fatalf("a never-imported tenant: got version %d and %d/%d/%d objects, want an empty state at 0",
-			empty.Version, len(empty.Persons), len(empty.Groups), len(empty.Memberships))
+			empty.Version, len(empty.Persons), len(empty.Groups), empty.Memberships.Len())
 	}
 	p := initial(tenant)
 	run := apply(t, s, p)
@@ -213,12 +213,12 @@ func testInitialLoad(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(st.Groups, wantGroups) {
 		t.Errorf("groups: got %+v, want %+v", st.Groups, wantGroups)
 	}
-	if len(st.Memberships) != 4 {
-		t.Errorf("memberships: got %d, want 4", len(st.Memberships))
+	if st.Memberships.Len() != 4 {
+		t.Errorf("memberships: got %d, want 4", st.Memberships.Len())
 	}
 	for _, c := range p.Memberships {
 		m := c.Membership
-		got := st.Memberships[m.MembershipKey]
+		got, _ := st.Memberships.Get(m.MembershipKey)
 		want := change.MembershipState{Hash: m.Hash, MemberType: m.MemberType}
 		if got != want {
 			t.Errorf("membership %s: got %+v, want %+v", m.MembershipKey, got, want)
@@ -262,7 +262,7 @@ func testUpdate(t *testing.T, s store.Store) {
 	if got := st.Groups["math1"]; got.Name != "Mathematics 1" || got.Hash != moved.Hash || !slices.Equal(got.Parents, []string{"school", "dept"}) || !got.Course {
 		t.Errorf("updated group: got %+v", got)
 	}
-	if got := st.Memberships[m.MembershipKey]; got.Hash != m.Hash {
+	if got, _ := st.Memberships.Get(m.MembershipKey); got.Hash != m.Hash {
 		t.Errorf("updated membership hash: got %v, want %v", got.Hash, m.Hash)
 	}
 	if st.Version != 2 {
@@ -282,7 +282,7 @@ func testTrashAndRestore(t *testing.T, s store.Store) {
 	if got, ok := st.Persons["p2"]; !ok || !got.Trashed || got.Name != "Alan Turing" {
 		t.Errorf("deleted person: got %+v (present %v), want kept in the store as trashed", got, ok)
 	}
-	if _, ok := st.Memberships[mkey("math1", "p2", "01")]; ok {
+	if _, ok := st.Memberships.Get(mkey("math1", "p2", "01")); ok {
 		t.Error("the trashed person's membership is still there")
 	}
 	trash, err := s.ListTrash(ctx, tenant)
@@ -352,7 +352,7 @@ func testArchiveCourse(t *testing.T, s store.Store) {
 		t.Errorf("archived course: got %+v, want archived, a course, no parents", g)
 	}
 	for _, k := range []record.MembershipKey{mkey("math1", "p1", "01"), mkey("math1", "p2", "01"), mkey("math1", "p3", "02")} {
-		if m, ok := st.Memberships[k]; !ok || !m.Manual {
+		if m, ok := st.Memberships.Get(k); !ok || !m.Manual {
 			t.Errorf("membership %s of the archived course: got %+v (present %v), want manual", k, m, ok)
 		}
 	}
@@ -412,13 +412,13 @@ func testArchiveCourse(t *testing.T, s store.Store) {
 	if g := st.Groups["math1"]; strings.Join(g.Parents, ",") != "school" {
 		t.Errorf("restored course after the next import: parents %v, want school", g.Parents)
 	}
-	if m := st.Memberships[mkey("math1", "p1", "01")]; m.Manual {
+	if m, _ := st.Memberships.Get(mkey("math1", "p1", "01")); m.Manual {
 		t.Errorf("a membership the archival turned manual stays manual when the plan inserts it again")
 	}
-	if m := st.Memberships[mkey("math1", "p2", "01")]; !m.Manual {
+	if m, _ := st.Memberships.Get(mkey("math1", "p2", "01")); !m.Manual {
 		t.Errorf("a membership the plan does not name was turned synced")
 	}
-	if m := st.Memberships[mkey("math1", "p9", "01")]; !m.Manual {
+	if m, _ := st.Memberships.Get(mkey("math1", "p9", "01")); !m.Manual {
 		t.Errorf("the platform's manual membership was taken over by an insert")
 	}
 }
@@ -435,11 +435,11 @@ func testDeleteGroup(t *testing.T, s store.Store) {
 	if _, ok := st.Groups["school"]; ok {
 		t.Error("the deleted organisational group is still stored")
 	}
-	if _, ok := st.Memberships[mkey("school", "math1", "04")]; ok {
+	if _, ok := st.Memberships.Get(mkey("school", "math1", "04")); ok {
 		t.Error("the deleted group's membership is still stored")
 	}
-	if len(st.Groups) != 1 || len(st.Memberships) != 3 {
-		t.Errorf("left: %d groups, %d memberships; want 1 and 3", len(st.Groups), len(st.Memberships))
+	if len(st.Groups) != 1 || st.Memberships.Len() != 3 {
+		t.Errorf("left: %d groups, %d memberships; want 1 and 3", len(st.Groups), st.Memberships.Len())
 	}
 }
 
@@ -486,7 +486,7 @@ func testStaleBaseVersion(t *testing.T, s store.Store) {
 	if !errors.Is(err, store.ErrStateChanged) {
 		t.Fatalf("apply with a stale base version: got %v, want ErrStateChanged", err)
 	}
-	if after := load(t, s, tenant); !reflect.DeepEqual(before, after) {
+	if after := load(t, s, tenant); !before.Equal(after) {
 		t.Errorf("a refused apply changed the state:\nbefore %+v\nafter  %+v", before, after)
 	}
 	if saved, _ := s.Run(ctx, run.ID); saved.Status != runs.Held {
@@ -515,7 +515,7 @@ func testAtomicity(t *testing.T, s store.Store) {
 	if err == nil || errors.Is(err, store.ErrStateChanged) {
 		t.Fatalf("apply of a plan with an invalid row: got %v, want a database error", err)
 	}
-	if after := load(t, s, tenant); !reflect.DeepEqual(before, after) {
+	if after := load(t, s, tenant); !before.Equal(after) {
 		t.Errorf("a failed apply left changes behind:\nbefore %+v\nafter  %+v", before, after)
 	}
 	if run.VersionBefore != 0 || run.VersionAfter != 0 {
@@ -529,7 +529,7 @@ func testAtomicity(t *testing.T, s store.Store) {
 	if err := s.Apply(cancelled, store.ApplyParams{Plan: p, Run: run, Now: now}); err == nil {
 		t.Fatal("apply with a cancelled context succeeded")
 	}
-	if after := load(t, s, tenant); !reflect.DeepEqual(before, after) {
+	if after := load(t, s, tenant); !before.Equal(after) {
 		t.Errorf("a cancelled apply left changes behind")
 	}
 	// The same plan applies cleanly afterwards: nothing was half-done.
@@ -567,7 +567,7 @@ func testManualUntouched(t *testing.T, s store.Store) {
 		}})
 	st := load(t, s, tenant)
 	for _, k := range manual {
-		m, ok := st.Memberships[k]
+		m, ok := st.Memberships.Get(k)
 		if !ok || !m.Manual || m.Hash != (record.Hash{}) {
 			t.Errorf("manual membership %s after an apply touching it: %+v (present %v), want untouched", k, m, ok)
 		}
@@ -1109,8 +1109,8 @@ func testStateIndexAgrees(t *testing.T, s store.Store) {
 		checkIndex(t, s, tenant)
 	}
 	st := load(t, s, tenant)
-	if len(st.Persons) == 0 || len(st.Memberships) == 0 {
-		t.Fatalf("the random nights left %d persons and %d memberships: the test tests nothing", len(st.Persons), len(st.Memberships))
+	if len(st.Persons) == 0 || st.Memberships.Len() == 0 {
+		t.Fatalf("the random nights left %d persons and %d memberships: the test tests nothing", len(st.Persons), st.Memberships.Len())
 	}
 }
 
@@ -1130,10 +1130,10 @@ func testInitialIndexInBulk(t *testing.T, s store.Store) {
 	}
 	apply(t, s, p)
 	st := load(t, s, tenant) // checks the index against the rows
-	if len(st.Persons) != 1500 || len(st.Memberships) != 1500 {
-		t.Fatalf("loaded %d persons and %d memberships, want 1500 and 1500", len(st.Persons), len(st.Memberships))
+	if len(st.Persons) != 1500 || st.Memberships.Len() != 1500 {
+		t.Fatalf("loaded %d persons and %d memberships, want 1500 and 1500", len(st.Persons), st.Memberships.Len())
 	}
-	if m, ok := st.Memberships[mkey("g7", "p1447", "01")]; !ok || m.Hash != member("g7", "p1447", "01").Hash {
+	if m, ok := st.Memberships.Get(mkey("g7", "p1447", "01")); !ok || m.Hash != member("g7", "p1447", "01").Hash {
 		t.Errorf("membership g7/p1447/01 loaded as %+v, %v", m, ok)
 	}
 }
@@ -1164,7 +1164,7 @@ func IndexRepair(t *testing.T, s store.Store, exec func(query string) error) {
 		if err != nil {
 			t.Fatalf("%s: load state: %v", what, err)
 		}
-		if !reflect.DeepEqual(got, want) {
+		if !got.Equal(want) {
 			t.Fatalf("%s: the state loaded is not the rows' state:\n got %+v\nwant %+v", what, got, want)
 		}
 	}

@@ -512,7 +512,7 @@ func (c *Core) rowBuckets(ctx context.Context, tx *sql.Tx, tenant string) (*buck
 	for k, p := range st.Persons {
 		bs.person(k).persons[k] = change.PersonState{Hash: p.Hash, Name: p.Name, Trashed: p.Trashed}
 	}
-	for k, m := range st.Memberships {
+	for k, m := range st.Memberships.All() {
 		bs.membership(k).members[k] = change.MembershipState{Hash: m.Hash, MemberType: m.MemberType, Manual: m.Manual}
 	}
 	return bs, nil

@@ -145,7 +145,7 @@ func (c *Core) loadMemberships(ctx context.Context, tx *sql.Tx, st *change.State
 		k := record.MembershipKey{Group: str(gk), Member: str(mk), Role: str(role)}
 		m := change.MembershipState{MemberType: record.MemberType(mt), Manual: string(origin) == "manual"}
 		copy(m.Hash[:], hash)
-		st.Memberships[k] = m
+		st.Memberships.Set(k, m)
 	}
 	return closeRows(rows)
 }
@@ -205,7 +205,7 @@ func (c *Core) decodeIndex(ctx context.Context, tx *sql.Tx, st *change.State, in
 		return err
 	}
 	st.Persons = make(map[string]change.PersonState, persons)
-	st.Memberships = make(map[record.MembershipKey]change.MembershipState, members)
+	st.Memberships = change.NewMembershipSet(members)
 	rows, err = tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ?`), st.Tenant)
 	if err != nil {
 		return err
@@ -217,7 +217,7 @@ func (c *Core) decodeIndex(ctx context.Context, tx *sql.Tx, st *change.State, in
 			return err
 		}
 		err := d.decode(data, func(k string, p change.PersonState) { st.Persons[k] = p },
-			func(k record.MembershipKey, m change.MembershipState) { st.Memberships[k] = m })
+			func(k record.MembershipKey, m change.MembershipState) { st.Memberships.Set(k, m) })
 		if err != nil {
 			rows.Close()
 			return err

@@ -1,0 +1,56 @@
+package change
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// TestMembershipSetActsAsAMap: the compact set answers every lookup, replacement, deletion and
+// iteration as a map keyed by the three key strings would, through growth and deletes.
+func TestMembershipSetActsAsAMap(t *testing.T) {
+	s := NewMembershipSet(0)
+	want := map[record.MembershipKey]MembershipState{}
+	key := func(i int) record.MembershipKey {
+		return record.MembershipKey{Group: fmt.Sprintf("g%d", i%37), Member: fmt.Sprintf("p%d", i%501), Role: fmt.Sprintf("0%d", 1+i%3)}
+	}
+	for i := range 5000 {
+		k := key(i * 7919)
+		m := MembershipState{MemberType: record.MemberType(1 + i%2), Manual: i%5 == 0, Seen: i%3 == 0, SeenLine: int32(i)}
+		m.Hash[0], m.Hash[15] = byte(i), byte(i>>8)
+		switch i % 11 {
+		case 3:
+			s.Delete(k)
+			delete(want, k)
+		default:
+			s.Set(k, m)
+			want[k] = m
+		}
+	}
+	if s.Len() != len(want) {
+		t.Fatalf("Len %d, want %d", s.Len(), len(want))
+	}
+	for k, m := range want {
+		if got, ok := s.Get(k); !ok || got != m {
+			t.Fatalf("Get(%v) = %+v, %v; want %+v", k, got, ok, m)
+		}
+	}
+	n := 0
+	for k, m := range s.All() {
+		n++
+		if want[k] != m {
+			t.Fatalf("All yields %v %+v; want %+v", k, m, want[k])
+		}
+	}
+	if n != len(want) {
+		t.Fatalf("All yields %d memberships, want %d", n, len(want))
+	}
+	if _, ok := s.Get(record.MembershipKey{Group: "g1", Member: "nobody", Role: "01"}); ok {
+		t.Error("Get of an unknown key found one")
+	}
+	var none *MembershipSet
+	if _, ok := none.Get(key(1)); ok || none.Len() != 0 {
+		t.Error("a nil set is not empty")
+	}
+}
