@@ -1116,9 +1116,11 @@ func testStateIndexAgrees(t *testing.T, s store.Store) {
 
 // testInitialIndexInBulk: an initial load large enough to fill many of the index's buckets (so
 // the bulk writer batches them) leaves an index that agrees with the rows, and the next night
-// reads the state from it.
+// reads the state from it. Undone, it leaves the empty tenant, its counts each row once (its
+// before-images were written straight from the plan: no rows yet).
 func testInitialIndexInBulk(t *testing.T, s store.Store) {
 	tenant := tenantName("bulkindex")
+	empty := Dump(t, s, tenant)
 	p := &change.Plan{Tenant: tenant, Mode: "snapshot"}
 	for i := range 40 {
 		p.Groups = append(p.Groups, change.Group{Op: change.Insert, Group: group(fmt.Sprintf("g%d", i), fmt.Sprintf("Group %d", i))})
@@ -1128,13 +1130,19 @@ func testInitialIndexInBulk(t *testing.T, s store.Store) {
 		p.Persons = append(p.Persons, change.Person{Op: change.Insert, Person: person(key, "Person "+key)})
 		p.Memberships = append(p.Memberships, change.Membership{Op: change.Insert, Membership: member(fmt.Sprintf("g%d", i%40), key, "01")})
 	}
-	apply(t, s, p)
+	run := apply(t, s, p)
 	st := load(t, s, tenant) // checks the index against the rows
 	if len(st.Persons) != 1500 || st.Memberships.Len() != 1500 {
 		t.Fatalf("loaded %d persons and %d memberships, want 1500 and 1500", len(st.Persons), st.Memberships.Len())
 	}
 	if m, ok := st.Memberships.Get(mkey("g7", "p1447", "01")); !ok || m.Hash != member("g7", "p1447", "01").Hash {
 		t.Errorf("membership g7/p1447/01 loaded as %+v, %v", m, ok)
+	}
+	u := mustUndo(t, s, tenant, run.ID, false)
+	SameState(t, "after undoing the initial load", Dump(t, s, tenant), empty)
+	IndexAgrees(t, s, tenant)
+	if c := u.Counts; c.Persons.Deleted != 1500 || c.Groups.Deleted != 40 || c.Memberships.Deleted != 1500 || c.Persons.After != 0 {
+		t.Errorf("the undo's counts: %+v", c)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math"
 	"strings"
@@ -50,24 +51,81 @@ type image struct {
 // images are the before-images of one change set: per table of undoTables, in that order.
 type images [][]image
 
-// planKeys lists the keys a plan touches, per table of undoTables.
-func planKeys(p *change.Plan) [][][]string {
+// planKeys lists the keys a plan touches, per table of undoTables, but for the tables in
+// absent (those get absentKeys instead).
+func planKeys(p *change.Plan, absent []*absentKeys) [][][]string {
 	keys := make([][][]string, len(undoTables))
-	for _, x := range p.Persons {
-		keys[0] = append(keys[0], []string{x.Person.Key})
-	}
-	for _, x := range p.Groups {
-		keys[1] = append(keys[1], []string{x.Group.Key})
-	}
-	for _, x := range p.Memberships {
-		k := x.Membership.MembershipKey
-		keys[2] = append(keys[2], []string{k.Group, k.Member, k.Role})
-	}
-	for _, x := range p.Relations {
-		k := x.Relation.RelationKey
-		keys[3] = append(keys[3], []string{k.Person, k.Related, k.Type})
+	for ti := range undoTables {
+		if absent != nil && absent[ti] != nil {
+			continue
+		}
+		a := planAbsent(p, ti)
+		for i := range a.n {
+			k := a.key(i)
+			keys[ti] = append(keys[ti], append([]string(nil), k[:len(undoTables[ti].key)]...))
+		}
 	}
 	return keys
+}
+
+// absentKeys are the keys a plan touches in a table where the tenant has no rows yet (its
+// first load): each one's before-image is "no row". They are encoded straight from the plan,
+// each key once, without a slice per key, a map of joined keys and an image per key (which
+// took more memory than the plan itself on an initial load).
+type absentKeys struct {
+	n   int
+	key func(i int) [3]string // the key columns, as many as the table has
+}
+
+// planAbsent are the keys the plan touches in table ti of undoTables.
+func planAbsent(p *change.Plan, ti int) *absentKeys {
+	switch undoTables[ti].name {
+	case "persons":
+		return &absentKeys{len(p.Persons), func(i int) [3]string { return [3]string{p.Persons[i].Person.Key} }}
+	case "groups":
+		return &absentKeys{len(p.Groups), func(i int) [3]string { return [3]string{p.Groups[i].Group.Key} }}
+	case "memberships":
+		return &absentKeys{len(p.Memberships), func(i int) [3]string {
+			k := &p.Memberships[i].Membership.MembershipKey
+			return [3]string{k.Group, k.Member, k.Role}
+		}}
+	case "relations":
+		return &absentKeys{len(p.Relations), func(i int) [3]string {
+			k := &p.Relations[i].Relation.RelationKey
+			return [3]string{k.Person, k.Related, k.Type}
+		}}
+	}
+	return &absentKeys{}
+}
+
+// firsts marks the first of each key (a plan may name a key twice) with an open-addressing
+// table of entry numbers compared by key, and returns how many there are.
+func (a *absentKeys) firsts() ([]bool, int) {
+	first := make([]bool, a.n)
+	size := 16
+	for size < 2*a.n {
+		size *= 2
+	}
+	table, mask := make([]int32, size), size-1
+	seed := maphash.MakeSeed()
+	n := 0
+	for i := range a.n {
+		k := a.key(i)
+		const mix = 0x9E3779B97F4A7C15
+		h := maphash.String(seed, k[0])
+		h = h*mix ^ maphash.String(seed, k[1])
+		h = h*mix ^ maphash.String(seed, k[2])
+		j := int(h^h>>29) & mask
+		for table[j] != 0 && a.key(int(table[j]-1)) != k {
+			j = (j + 1) & mask
+		}
+		if table[j] == 0 {
+			table[j] = int32(i + 1)
+			first[i] = true
+			n++
+		}
+	}
+	return first, n
 }
 
 // trashedRelations adds to keys the relations, either way, of the persons the plan trashes:
@@ -301,7 +359,11 @@ const (
 	tagFloat
 )
 
-func encodeImages(imgs images) ([]byte, error) {
+func encodeImages(imgs images) ([]byte, error) { return encodeImagesWith(imgs, nil) }
+
+// encodeImagesWith encodes imgs, the tables in absent (when not nil there) as absentKeys:
+// the same bytes as their images would be.
+func encodeImagesWith(imgs images, absent []*absentKeys) ([]byte, error) {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	w := bufio.NewWriter(zw)
@@ -311,6 +373,25 @@ func encodeImages(imgs images) ([]byte, error) {
 	w.WriteString(imagesMagic)
 	uv(uint64(len(undoTables)))
 	for ti, t := range undoTables {
+		if absent != nil && absent[ti] != nil {
+			a := absent[ti]
+			str(t.name)
+			uv(0) // no columns: no image has a row
+			uv(uint64(len(t.key)))
+			first, n := a.firsts()
+			uv(uint64(n))
+			for i := range a.n {
+				if !first[i] {
+					continue
+				}
+				k := a.key(i)
+				for _, v := range k[:len(t.key)] {
+					str(v)
+				}
+				w.WriteByte(0)
+			}
+			continue
+		}
 		list := imgs[ti]
 		str(t.name)
 		var cols []string

@@ -18,7 +18,19 @@ import (
 // keepImages stores the before-images of a plan about to be written by run, as the change
 // from version v to v+1, inside Apply's transaction.
 func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *change.Plan, runID int64, v int64, now time.Time) error {
-	keys := planKeys(plan)
+	// A table holding no row of the tenant (a first load) has "no row" for every key: those
+	// are encoded straight from the plan.
+	absent := make([]*absentKeys, len(undoTables))
+	for ti, t := range undoTables {
+		var one int
+		err := tx.QueryRowContext(ctx, c.Q(`SELECT 1 FROM `+t.name+` WHERE tenant = ? LIMIT 1`), tenant).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			absent[ti] = planAbsent(plan, ti)
+		} else if err != nil {
+			return fmt.Errorf("before-images of %s: %w", t.name, err)
+		}
+	}
+	keys := planKeys(plan, absent)
 	if err := c.trashedRelations(ctx, tx, tenant, plan, keys); err != nil {
 		return err
 	}
@@ -34,7 +46,7 @@ func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *
 		}
 		year = &y
 	}
-	return c.saveImages(ctx, tx, tenant, imgs, year, runID, v, now)
+	return c.saveImages(ctx, tx, tenant, imgs, absent, year, runID, v, now)
 }
 
 // schoolYear is the school year a rollover made the tenant's current ("" when none did).
@@ -47,10 +59,11 @@ func (c *Core) schoolYear(ctx context.Context, tx *sql.Tx, tenant string) (strin
 	return y.String, nil
 }
 
-// saveImages keeps a change set's before-images; year, when not nil, is the school year before
-// it (the change set makes another one current).
-func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs images, year *string, runID, v int64, now time.Time) error {
-	data, err := encodeImages(imgs)
+// saveImages keeps a change set's before-images (the tables in absent, when not nil there, as
+// absentKeys); year, when not nil, is the school year before it (the change set makes another
+// one current).
+func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs images, absent []*absentKeys, year *string, runID, v int64, now time.Time) error {
+	data, err := encodeImagesWith(imgs, absent)
 	if err != nil {
 		return err
 	}
@@ -168,7 +181,7 @@ func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 		if err := c.editIndex(ctx, tx, p.Tenant, v, v+1, imageBuckets(want), func(bs *buckets) { indexImages(bs, want) }); err != nil {
 			return err
 		}
-		if err := c.saveImages(ctx, tx, p.Tenant, now, yearNow, p.Run.ID, v, p.Now); err != nil {
+		if err := c.saveImages(ctx, tx, p.Tenant, now, nil, yearNow, p.Run.ID, v, p.Now); err != nil {
 			return err
 		}
 		p.Run.VersionBefore, p.Run.VersionAfter, p.Run.Counts = v, v+1, counts
