@@ -243,7 +243,7 @@ func (d *Differ) Membership(m *record.Membership) error {
 	}
 	// A membership the store does not have.
 	if i, ok := d.fresh.find(k); ok {
-		d.duplicate(record.Memberships, k.String(), m.Pos, d.fresh.list[i].Pos.Line)
+		d.duplicate(record.Memberships, k.String(), m.Pos, d.fresh.at(i).Pos.Line)
 		d.fresh.replace(i, m) // an event file may change its mind; a snapshot fails at Finish
 		return nil
 	}
@@ -802,14 +802,20 @@ func lessKey(a, b record.MembershipKey) bool {
 
 // newMemberships holds the memberships a file adds, in file order, each findable by key. The
 // index maps a 64-bit hash of the key to its place; the rare second key of one hash goes in
-// overflow, so lookups are exact.
+// overflow, so lookups are exact. The records are kept by value in chunks (the reader's own
+// copy is garbage at once), and each releases a chunk as soon as the plan has taken it: an
+// initial load never holds every new membership twice, once here and once in the plan.
 type newMemberships struct {
 	seed     maphash.Seed
-	list     []*record.Membership
+	chunks   [][]record.Membership // every chunk but the last holds freshChunk
+	n        int
 	index    map[uint64]int32
 	overflow map[record.MembershipKey]int32
 	removed  map[int32]bool // an event file that deletes what it added
 }
+
+// freshChunk is how many memberships a chunk holds (about 2 MB).
+const freshChunk = 1 << 14
 
 func newNewMemberships() newMemberships {
 	return newMemberships{seed: maphash.MakeSeed(), index: map[uint64]int32{}}
@@ -826,8 +832,12 @@ func (n *newMemberships) hash(k record.MembershipKey) uint64 {
 	return h.Sum64()
 }
 
+func (n *newMemberships) at(i int32) *record.Membership {
+	return &n.chunks[i/freshChunk][i%freshChunk]
+}
+
 func (n *newMemberships) find(k record.MembershipKey) (int32, bool) {
-	if i, ok := n.index[n.hash(k)]; ok && n.list[i].MembershipKey == k {
+	if i, ok := n.index[n.hash(k)]; ok && n.at(i).MembershipKey == k {
 		return i, true
 	}
 	i, ok := n.overflow[k]
@@ -835,8 +845,18 @@ func (n *newMemberships) find(k record.MembershipKey) (int32, bool) {
 }
 
 func (n *newMemberships) add(m *record.Membership) {
-	i := int32(len(n.list))
-	n.list = append(n.list, m)
+	i := int32(n.n)
+	if last := len(n.chunks) - 1; last < 0 || len(n.chunks[last]) == freshChunk {
+		// The first chunk grows as needed (most files add few); later ones are made full size.
+		size := freshChunk
+		if last < 0 {
+			size = 64
+		}
+		n.chunks = append(n.chunks, make([]record.Membership, 0, size))
+	}
+	last := len(n.chunks) - 1
+	n.chunks[last] = append(n.chunks[last], *m)
+	n.n++
 	h := n.hash(m.MembershipKey)
 	if _, taken := n.index[h]; !taken {
 		n.index[h] = i
@@ -857,22 +877,25 @@ func (n *newMemberships) replace(i int32, m *record.Membership) {
 		n.removed[i] = true
 		return
 	}
-	n.list[i] = m
+	*n.at(i) = *m
 	delete(n.removed, i)
 }
 
-func (n *newMemberships) len() int { return len(n.list) }
+func (n *newMemberships) len() int { return n.n }
 
-// each visits the memberships in file order and releases them, so the plan being built from
-// them does not hold the file's records twice.
+// each visits the memberships in file order and releases each chunk once visited, so the plan
+// being built from them does not hold the file's records twice.
 func (n *newMemberships) each(f func(*record.Membership)) {
-	for i, m := range n.list {
-		if !n.removed[int32(i)] {
-			f(m)
+	n.index, n.overflow = nil, nil
+	for c, chunk := range n.chunks {
+		for j := range chunk {
+			if i := int32(c*freshChunk + j); !n.removed[i] {
+				f(&chunk[j])
+			}
 		}
-		n.list[i] = nil
+		n.chunks[c] = nil
 	}
-	n.index = nil
+	n.chunks, n.n = nil, 0
 }
 
 // line32 is a position's line as the state's scratch field keeps it.

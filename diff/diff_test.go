@@ -434,3 +434,54 @@ func TestSnapshotDuplicateKeysFailEventFilesMayRepeat(t *testing.T) {
 		}
 	}
 }
+
+// TestManyNewMembershipsKeepFileOrderAcrossChunks: an event file adding more memberships than
+// one chunk of the diff's store of new ones holds, one of them listed again with a new role
+// attribute and one added then deleted, plans each once, in file order, with the later record.
+func TestManyNewMembershipsKeepFileOrderAcrossChunks(t *testing.T) {
+	d := New(change.NewState("t"), opts())
+	if err := d.Group(group("G", "Class")); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2*freshChunk + 100
+	for i := range n {
+		if err := d.Person(person(fmt.Sprintf("p%d", i), "P")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if err := d.Membership(member("G", fmt.Sprintf("p%d", i), "01")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again := member("G", "p5", "01")
+	again.Attrs = record.Attrs{{Name: "timeframe.end", Value: "2027-07-31"}}
+	again.ComputeHash()
+	gone := member("G", fmt.Sprintf("p%d", freshChunk+7), "01")
+	gone.RecStatus = record.StatusDelete
+	for _, m := range []*record.Membership{again, gone} {
+		if err := d.Membership(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _, err := d.Finish(Finish{Mode: Event})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Memberships) != n-1 {
+		t.Fatalf("%d membership changes, want %d", len(p.Memberships), n-1)
+	}
+	for i, j := 0, 0; i < n; i++ {
+		if i == freshChunk+7 {
+			continue
+		}
+		c := p.Memberships[j]
+		if c.Op != change.Insert || c.Membership.Member != fmt.Sprintf("p%d", i) {
+			t.Fatalf("change %d: %s %s, want an insert of p%d", j, c.Op, c.Membership.MembershipKey, i)
+		}
+		if i == 5 && c.Membership.Hash != again.Hash {
+			t.Errorf("p5's membership is the first record, not the later one")
+		}
+		j++
+	}
+}
