@@ -33,7 +33,8 @@ func chromium(t *testing.T) string {
 // TestBrowserSignsInAndApprovesAHeldRun drives headless Chromium through the console as an
 // operator would: sign in, open the held run, see where the removals come from, search its
 // changes for a renamed pupil and see the old and the new name, approve it with a reason, and
-// see it completed with her name. Screenshots of each page go to the folder the
+// see it completed with her name; restore a person from the trash can; open the renamed pupil's
+// page. Screenshots of each page go to the folder the
 // test logs ($IMSFEED_SCREENSHOTS, else a temporary one).
 func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 	bin := chromium(t)
@@ -72,7 +73,7 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
 		})
 	}
-	var wrong, tenants, held, found, matched, status, approval, restored string
+	var wrong, tenants, held, found, matched, status, approval, restored, person string
 	err := chromedp.Do(ctx,
 		chromedp.WaitVisible(chromedp.CSS(`input[name=login]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name=login]`), "kari@example.org"),
@@ -111,6 +112,11 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#restored`)),
 		into(chromedp.Text(chromedp.CSS(`#restored`)), &restored),
 		shot("6-trash-restored"),
+		// The renamed pupil's page: what the store holds of her now.
+		chromedp.Navigate(w.srv.URL+"/tenants/"+w.tenant+"/persons/"+renamed.Person.Key),
+		chromedp.WaitVisible(chromedp.CSS(`#person`)),
+		into(chromedp.Text(chromedp.CSS(`#person`)), &person),
+		shot("7-person"),
 	)
 	if err != nil {
 		dctx, c2 := context.WithTimeout(bctx, 10*time.Second)
@@ -136,6 +142,9 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 	}
 	if !strings.Contains(restored, "Restored 1 person(s)") {
 		t.Errorf("after restoring from the trash can: %q", restored)
+	}
+	if !strings.Contains(person, renamed.Person.Name) || !strings.Contains(person, "Preferred first name") {
+		t.Errorf("the person page of %s:\n%s", renamed.Person.Key, person)
 	}
 	r, err := w.st.Run(context.Background(), w.held.ID)
 	if err != nil || r.Status != runs.Completed || r.Approval == nil || r.Approval.By != "Kari Nordmann" {
