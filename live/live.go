@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/imsfeed/imsfeed/archive"
+	"github.com/imsfeed/imsfeed/hierarchy"
 	"github.com/imsfeed/imsfeed/importer/ims"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/safety"
@@ -176,6 +177,9 @@ type Tenant struct {
 	Safety  safety.Policy
 	// Mapper applies the tenant's mappings to live records; nil when it has none.
 	Mapper *ims.Mapper
+	// Placement is the tenant's hierarchy rules for a school year ("" for the configured
+	// one): live groups are placed by them as the nightly import places a file's (nil: none).
+	Placement func(year string) hierarchy.Rules
 }
 
 // Service runs live requests against a store.

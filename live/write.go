@@ -28,9 +28,26 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 	if err := s.loadAssociations(ctx, l, t, req, objs); err != nil {
 		return nil, p, err
 	}
+	res := &Result{Statuses: make([]Status, len(req.Items))}
+	// Groups are decided first and placed together by the tenant's hierarchy rules, as the
+	// nightly import places a file's groups; the nodes they go under are read before the diff.
+	placed := req.Type == record.Groups && req.Association == ""
+	var groups heldGroups
+	if placed {
+		for i := range req.Items {
+			if it := &req.Items[i]; it.Err == nil {
+				res.Statuses[i] = s.group(&groups, t, objs, req.Action, it)
+			}
+		}
+		if groups, err = s.place(ctx, l, t, req, objs, groups); err != nil {
+			return nil, p, err
+		}
+	}
 	st := stateOf(t.ID, objs)
 	d := diff.New(st, diffOptions(t))
-	res := &Result{Statuses: make([]Status, len(req.Items))}
+	for _, g := range groups {
+		_ = d.Group(g)
+	}
 	// owner maps a membership key to the item that wrote it, to hand the diff's verdict back.
 	owner := map[record.MembershipKey]int{}
 	for i := range req.Items {
@@ -44,11 +61,10 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 		case record.Persons:
 			st = s.person(d, t, objs, req.Action, it)
 		case record.Groups:
-			if req.Association != "" {
-				st = s.association(d, t, objs, req, it)
-			} else {
-				st = s.group(d, t, objs, req.Action, it)
+			if placed {
+				continue // decided above
 			}
+			st = s.association(d, t, objs, req, it)
 		default:
 			st = s.membership(d, t, objs, req.Action, it, &p, owner, i)
 		}
@@ -240,7 +256,7 @@ func (s *Service) person(d *diff.Differ, t *Tenant, o *store.LiveObjects, a Acti
 	return ok()
 }
 
-func (s *Service) group(d *diff.Differ, t *Tenant, o *store.LiveObjects, a Action, it *Item) Status {
+func (s *Service) group(d groupSink, t *Tenant, o *store.LiveObjects, a Action, it *Item) Status {
 	stored, exists := o.Groups[it.Key]
 	switch a {
 	case Create:

@@ -138,7 +138,9 @@ type StoredMembership struct {
 
 // LiveObjects is what LiveLoad found.
 type LiveObjects struct {
-	Version     int64
+	Version int64
+	// SchoolYear is the school year a rollover made the tenant's current ("" when none did).
+	SchoolYear  string
 	Persons     map[string]StoredPerson
 	Groups      map[string]StoredGroup
 	Memberships map[record.MembershipKey]StoredMembership

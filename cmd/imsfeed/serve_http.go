@@ -126,7 +126,7 @@ func liveTenant(t *config.Tenant) (*live.Tenant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: mappings: %w", t.ID, err)
 	}
-	return &live.Tenant{ID: t.ID, Courses: t.Courses, Safety: t.Safety, Mapper: m}, nil
+	return &live.Tenant{ID: t.ID, Courses: t.Courses, Safety: t.Safety, Mapper: m, Placement: t.Placement}, nil
 }
 
 // liveRefused logs a refusal by the live safety filter and mails the tenant's subscribers the

@@ -78,10 +78,12 @@ func (c *Core) LiveLoad(ctx context.Context, tenant string, q store.LiveQuery) (
 }
 
 func (c *Core) liveLoad(ctx context.Context, tx *sql.Tx, tenant string, q store.LiveQuery, o *store.LiveObjects) error {
-	err := tx.QueryRowContext(ctx, c.Q(`SELECT state_version FROM tenants WHERE id = ?`), tenant).Scan(&o.Version)
+	var year sql.NullString
+	err := tx.QueryRowContext(ctx, c.Q(`SELECT state_version, school_year FROM tenants WHERE id = ?`), tenant).Scan(&o.Version, &year)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
+	o.SchoolYear = year.String
 	t := []any{tenant}
 	err = in(ctx, c, tx, `SELECT key, source, name, attrs, hash, status FROM persons WHERE tenant = ? AND key IN IN_LIST`, t, q.Persons, func(r *sql.Rows) error {
 		var p store.StoredPerson
