@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/imsfeed/imsfeed/config"
@@ -24,24 +26,34 @@ func (c *Console) visibleTenant(w http.ResponseWriter, r *http.Request) (*config
 	return t, true
 }
 
-// itemsView is the trash can's or the archive's page.
+// itemsView is one page of the trash can or the archive, searched and paged in the store.
 type itemsView struct {
 	Tenant   *config.Tenant
 	Kind     string // "trash" or "archive"
 	Items    []store.Item
 	Restored int
+	// Q searches keys and names; Page is 1-based; Matched counts all matching items.
+	Q             string
+	Page, Pages   int
+	Matched       int
+	First         int // the number of the page's first item
+	Prev, Next    string
+	FirstP, LastP string
 }
 
 // kinds are the two lists with a restore: the store's functions the CLI's `trash` and
-// `archive` commands call.
+// `archive` commands call (search: the same lists paged and searched in the store).
 var kinds = map[string]struct {
 	title   string
-	list    func(store.Store, context.Context, string) ([]store.Item, error)
+	search  func(store.Store, context.Context, string, store.ItemQuery) ([]store.Item, int, error)
 	restore func(store.Store, context.Context, string, []string) (int, error)
 }{
-	"trash":   {"trash can", store.Store.ListTrash, store.Store.RestoreTrash},
-	"archive": {"archive", store.Store.ListArchived, store.Store.RestoreArchived},
+	"trash":   {"trash can", store.Store.SearchTrash, store.Store.RestoreTrash},
+	"archive": {"archive", store.Store.SearchArchived, store.Store.RestoreArchived},
 }
+
+// itemsPerPage is one screen of the trash can or the archive.
+const itemsPerPage = 100
 
 func (c *Console) items(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -54,14 +66,50 @@ func (c *Console) items(kind string) http.HandlerFunc {
 	}
 }
 
+// showItems shows the page ?q= and ?page= ask for (past the end means the last page); after a
+// restore the form's q and page say which.
 func (c *Console) showItems(w http.ResponseWriter, r *http.Request, status int, t *config.Tenant, kind string, restored int, msg string) {
 	k := kinds[kind]
-	list, err := k.list(c.store, r.Context(), t.ID)
+	v := itemsView{Tenant: t, Kind: kind, Restored: restored, Q: strings.TrimSpace(r.FormValue("q"))}
+	v.Page, _ = strconv.Atoi(r.FormValue("page"))
+	v.Page = max(v.Page, 1)
+	var err error
+	v.Items, v.Matched, err = k.search(c.store, r.Context(), t.ID, store.ItemQuery{Search: v.Q, Offset: (v.Page - 1) * itemsPerPage, Limit: itemsPerPage})
+	if err == nil {
+		v.Pages = max((v.Matched+itemsPerPage-1)/itemsPerPage, 1)
+		if v.Page > v.Pages {
+			v.Page = v.Pages
+			v.Items, v.Matched, err = k.search(c.store, r.Context(), t.ID, store.ItemQuery{Search: v.Q, Offset: (v.Page - 1) * itemsPerPage, Limit: itemsPerPage})
+		}
+	}
 	if err != nil {
 		c.fail(w, k.title, err)
 		return
 	}
-	c.render(w, r, status, "items", t.Name+": "+k.title, itemsView{Tenant: t, Kind: kind, Items: list, Restored: restored}, msg)
+	v.First = (v.Page-1)*itemsPerPage + 1
+	if v.Page > 1 {
+		v.Prev, v.FirstP = itemsLink(t.ID, kind, v.Q, v.Page-1), itemsLink(t.ID, kind, v.Q, 1)
+	}
+	if v.Page < v.Pages {
+		v.Next, v.LastP = itemsLink(t.ID, kind, v.Q, v.Page+1), itemsLink(t.ID, kind, v.Q, v.Pages)
+	}
+	c.render(w, r, status, "items", t.Name+": "+k.title, v, msg)
+}
+
+// itemsLink is the address of one page of a search of the trash can or the archive.
+func itemsLink(tenant, kind, q string, page int) string {
+	u := url.Values{}
+	if q != "" {
+		u.Set("q", q)
+	}
+	if page > 1 {
+		u.Set("page", strconv.Itoa(page))
+	}
+	s := "/tenants/" + url.PathEscape(tenant) + "/" + kind
+	if len(u) > 0 {
+		s += "?" + u.Encode()
+	}
+	return s
 }
 
 // restore restores the ticked keys as `imsfeed trash restore` / `archive restore` does, and
@@ -92,7 +140,13 @@ func (c *Console) restore(kind string) http.HandlerFunc {
 			return
 		}
 		c.log.Info("console: "+kind+" restore", "tenant", t.ID, "operator", op.Name, "keys", keys, "restored", n)
-		http.Redirect(w, r, fmt.Sprintf("/tenants/%s/%s?restored=%d", t.ID, kind, n), http.StatusSeeOther)
+		page, _ := strconv.Atoi(r.PostFormValue("page"))
+		back := itemsLink(t.ID, kind, strings.TrimSpace(r.PostFormValue("q")), page)
+		sep := "?"
+		if strings.Contains(back, "?") {
+			sep = "&"
+		}
+		http.Redirect(w, r, fmt.Sprintf("%s%srestored=%d", back, sep, n), http.StatusSeeOther)
 	}
 }
 

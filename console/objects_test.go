@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/samples/feedgen"
 	"github.com/imsfeed/imsfeed/store"
@@ -158,6 +160,64 @@ func TestConsoleShowsTheLiveRequestLog(t *testing.T) {
 		}
 		if _, page := b.get("/tenants/" + w.other + "/live"); !strings.Contains(page, "No live requests in the last 24 hours.") {
 			t.Fatalf("another tenant's log is not empty:\n%s", page)
+		}
+	})
+}
+
+// Issue 12: a trash can of thousands is paged and searched in the store: a page shows 100, the
+// search finds one person by name or key, and restoring the ticked row of a search (with the
+// CSRF token) restores that one and comes back to the search.
+func TestConsoleTrashOfThousandsIsPagedAndSearched(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		w := newWorld(t, st)
+		ctx := context.Background()
+		const n = 3000
+		ins := &change.Plan{Tenant: w.other}
+		del := &change.Plan{Tenant: w.other, BaseVersion: 1}
+		for i := 1; i <= n; i++ {
+			key, name := fmt.Sprintf("p%04d", i), fmt.Sprintf("Pupil %04d", i)
+			if i == 1234 {
+				key, name = "nor-1234", "Øystein Hansen"
+			}
+			p := record.Person{Key: key, Source: "SIS", Name: name}
+			p.ComputeHash()
+			ins.Persons = append(ins.Persons, change.Person{Op: change.Insert, Person: p})
+			del.Persons = append(del.Persons, change.Person{Op: change.Delete, Person: record.Person{Key: key, Name: name}})
+		}
+		for _, p := range []*change.Plan{ins, del} {
+			if err := st.Apply(ctx, store.ApplyParams{Plan: p, Now: time.Now(), NoUndo: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := w.client()
+		b.signIn("kari@example.org", password)
+		path := "/tenants/" + w.other + "/trash"
+		rows := func(page string) int { return strings.Count(section(page, "items"), `name="key"`) }
+
+		code, page := b.get(path)
+		if code != 200 || rows(page) != 100 || !strings.Contains(page, "3,000 person(s) in the trash can; page 1 of 30.") ||
+			!strings.Contains(page, `value="p0001"`) || !strings.Contains(page, `href="`+path+`?page=2" rel="next"`) {
+			t.Fatalf("first page (%d, %d rows):\n%s", code, rows(page), page)
+		}
+		if _, page := b.get(path + "?page=999"); rows(page) != 100 || !strings.Contains(page, "page 30 of 30.") || !strings.Contains(page, `value="p3000"`) {
+			t.Fatalf("past the last page (%d rows):\n%s", rows(page), page)
+		}
+		for _, q := range []string{"hansen", "NOR-1234"} {
+			_, page := b.get(path + "?q=" + url.QueryEscape(q))
+			if rows(page) != 1 || !strings.Contains(page, "1 person(s) match; page 1 of 1.") || !strings.Contains(section(page, "items"), "Øystein Hansen") {
+				t.Fatalf("search %q (%d rows):\n%s", q, rows(page), page)
+			}
+		}
+		_, page = b.get(path + "?q=hansen")
+		code, loc := b.post(path+"/restore", url.Values{"csrf": {csrfOf(t, page)}, "q": {"hansen"}, "page": {"1"}, "key": {"nor-1234"}})
+		if code != http.StatusSeeOther || loc != path+"?q=hansen&restored=1" {
+			t.Fatalf("restore from the search: %d %s", code, loc)
+		}
+		if _, page := b.get(loc); rows(page) != 0 || !strings.Contains(page, "Nothing matches.") || !strings.Contains(page, `id="restored">Restored 1 `) {
+			t.Fatalf("after the restore:\n%s", page)
+		}
+		if _, left, _ := st.SearchTrash(ctx, w.other, store.ItemQuery{}); left != n-1 {
+			t.Fatalf("%d in the trash can after restoring one of %d", left, n)
 		}
 	})
 }

@@ -99,6 +99,11 @@ type Store interface {
 	PurgeTrash(ctx context.Context, tenant string, p PurgeParams) (int, error)
 	// ListArchived lists the tenant's archived courses, oldest first.
 	ListArchived(ctx context.Context, tenant string) ([]Item, error)
+	// SearchTrash and SearchArchived are ListTrash and ListArchived searched and paged in the
+	// store (a tenant can have 50,000 persons in the trash can): the page q asks for and how
+	// many items match in all.
+	SearchTrash(ctx context.Context, tenant string, q ItemQuery) ([]Item, int, error)
+	SearchArchived(ctx context.Context, tenant string, q ItemQuery) ([]Item, int, error)
 	// RestoreArchived makes archived courses active again, without parents and with a zero
 	// content hash, so the next import rewrites them from the file (parents included). The
 	// memberships their archival turned manual keep the feed's hash (the platform's own manual
@@ -199,6 +204,13 @@ type PurgeParams struct {
 }
 
 // Item is a trashed person or an archived course.
+// ItemQuery picks a page of the trash can or the archive. Search keeps the items whose key or
+// name contains it, ignoring the case of ASCII letters ("" keeps all); Limit 0 means no limit.
+type ItemQuery struct {
+	Search        string
+	Offset, Limit int
+}
+
 type Item struct {
 	Key   string    `json:"key"`
 	Name  string    `json:"name"`

@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InitialIndexInBulk", testInitialIndexInBulk},
 		{"ConsoleSessions", testConsoleSessions},
 		{"ConsoleSignInFailures", testConsoleSignInFailures},
+		{"SearchTrashAndArchive", testSearchTrashAndArchive},
 		{"Relations", testRelations},
 		{"RelationsInBulk", testRelationsInBulk},
 		{"Hierarchy", testHierarchy},
@@ -1320,6 +1321,72 @@ func testConsoleSignInFailures(t *testing.T, s store.Store) {
 	}
 	if m := got(forget+3*time.Second, name); len(m) != 0 {
 		t.Fatalf("after a success: %+v", m)
+	}
+}
+
+// testSearchTrashAndArchive: the trash can and the archive are paged and searched in the
+// store, in ListTrash's order: a page of Limit from Offset, how many match in all, a search
+// of key or name ignoring the case of ASCII letters, and "%" or "_" meaning themselves (issue
+// 12: a tenant can have 50,000 persons in the trash can).
+func testSearchTrashAndArchive(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	ins := &change.Plan{Tenant: tenant, BaseVersion: 1}
+	del := &change.Plan{Tenant: tenant, BaseVersion: 2,
+		Groups: []change.Group{{Op: change.Archive, Group: record.Group{Key: "math1", Name: "Math 1"}, Course: true}}}
+	names := map[string]string{"x1": "Øystein Hansen", "x2": "50% Sale", "x3": "Ola Nordmann"}
+	for i := 0; i < 30; i++ {
+		names[fmt.Sprintf("k%02d", i)] = fmt.Sprintf("Pupil %02d", i)
+	}
+	for k, n := range names {
+		ins.Persons = append(ins.Persons, change.Person{Op: change.Insert, Person: person(k, n)})
+		del.Persons = append(del.Persons, change.Person{Op: change.Delete, Person: record.Person{Key: k, Name: n}})
+	}
+	apply(t, s, ins)
+	apply(t, s, del)
+	keys := func(items []store.Item) string {
+		var ks []string
+		for _, it := range items {
+			ks = append(ks, it.Key)
+		}
+		return strings.Join(ks, " ")
+	}
+	for _, c := range []struct {
+		q        store.ItemQuery
+		n        int
+		wantKeys string
+	}{
+		{store.ItemQuery{Limit: 3}, 33, "k00 k01 k02"},
+		{store.ItemQuery{Offset: 31, Limit: 5}, 33, "x2 x3"},
+		{store.ItemQuery{Offset: 40, Limit: 5}, 33, ""},
+		{store.ItemQuery{Offset: 30}, 33, "x1 x2 x3"},
+		{store.ItemQuery{Search: "HANSEN"}, 1, "x1"},
+		{store.ItemQuery{Search: " Øystein "}, 1, "x1"},
+		{store.ItemQuery{Search: "K1", Limit: 4}, 10, "k10 k11 k12 k13"},
+		{store.ItemQuery{Search: "pupil 2", Offset: 8, Limit: 4}, 10, "k28 k29"},
+		{store.ItemQuery{Search: "50%"}, 1, "x2"},
+		{store.ItemQuery{Search: "%"}, 1, "x2"},
+		{store.ItemQuery{Search: "_"}, 0, ""},
+		{store.ItemQuery{Search: "nobody"}, 0, ""},
+	} {
+		items, n, err := s.SearchTrash(ctx, tenant, c.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != c.n || keys(items) != c.wantKeys {
+			t.Errorf("SearchTrash(%+v): %d match, page %q; want %d, %q", c.q, n, keys(items), c.n, c.wantKeys)
+		}
+	}
+	all, _ := s.ListTrash(ctx, tenant)
+	if page, n, _ := s.SearchTrash(ctx, tenant, store.ItemQuery{}); !reflect.DeepEqual(page, all) || n != len(all) {
+		t.Errorf("SearchTrash without a query differs from ListTrash: %d items, %d match; want %d", len(page), n, len(all))
+	}
+	if items, n, err := s.SearchArchived(ctx, tenant, store.ItemQuery{Search: "math", Limit: 10}); err != nil || n != 1 || keys(items) != "math1" || items[0].Name != "Math 1" {
+		t.Errorf("SearchArchived(math): %+v, %d, %v", items, n, err)
+	}
+	if items, n, _ := s.SearchArchived(ctx, tenant, store.ItemQuery{Search: "school"}); n != 0 || len(items) != 0 {
+		t.Errorf("SearchArchived(school), an active group: %+v, %d", items, n)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
@@ -64,8 +66,8 @@ func (c *Core) StateVersion(ctx context.Context, tenant string) (int64, error) {
 	return v, nil
 }
 
-func (c *Core) listItems(ctx context.Context, query, tenant string) ([]store.Item, error) {
-	rows, err := c.db.QueryContext(ctx, c.Q(query), tenant)
+func (c *Core) listItems(ctx context.Context, query, tenant string, args ...any) ([]store.Item, error) {
+	rows, err := c.db.QueryContext(ctx, c.Q(query), append([]any{tenant}, args...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +105,53 @@ WHERE tenant = ? AND status = 'archived' ORDER BY archived_at, key`, tenant)
 	}
 	return items, nil
 }
+
+// SearchTrash implements store.Store.
+func (c *Core) SearchTrash(ctx context.Context, tenant string, q store.ItemQuery) ([]store.Item, int, error) {
+	items, n, err := c.searchItems(ctx, `SELECT key, name, trashed_at, trashed_run FROM persons
+WHERE tenant = ? AND status = 'trashed'`, `ORDER BY trashed_at, key`, tenant, q)
+	if err != nil {
+		return nil, 0, fmt.Errorf("search trash of tenant %q: %w", tenant, err)
+	}
+	return items, n, nil
+}
+
+// SearchArchived implements store.Store.
+func (c *Core) SearchArchived(ctx context.Context, tenant string, q store.ItemQuery) ([]store.Item, int, error) {
+	items, n, err := c.searchItems(ctx, `SELECT key, name, archived_at, archived_run FROM groups
+WHERE tenant = ? AND status = 'archived'`, `ORDER BY archived_at, key`, tenant, q)
+	if err != nil {
+		return nil, 0, fmt.Errorf("search archived courses of tenant %q: %w", tenant, err)
+	}
+	return items, n, nil
+}
+
+// searchItems runs selectWhere (one tenant placeholder) with q's search and page, and counts
+// the matches. lower() folds ASCII letters alike in both databases (PostgreSQL folds more
+// under a locale that knows them); the search is also matched as typed, so "Øystein" finds
+// Øystein either way.
+func (c *Core) searchItems(ctx context.Context, selectWhere, order, tenant string, q store.ItemQuery) ([]store.Item, int, error) {
+	var args []any
+	if s := strings.TrimSpace(q.Search); s != "" {
+		like := "%" + likeEscaper.Replace(s) + "%"
+		selectWhere += ` AND (lower(key) LIKE ? ESCAPE '\' OR lower(name) LIKE ? ESCAPE '\' OR key LIKE ? ESCAPE '\' OR name LIKE ? ESCAPE '\')`
+		args = append(args, strings.ToLower(like), strings.ToLower(like), like, like)
+	}
+	var n int
+	count := `SELECT count(*) FROM (` + selectWhere + `) AS matched`
+	if err := c.db.QueryRowContext(ctx, c.Q(count), append([]any{tenant}, args...)...).Scan(&n); err != nil {
+		return nil, 0, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = math.MaxInt32
+	}
+	items, err := c.listItems(ctx, selectWhere+" "+order+" LIMIT ? OFFSET ?", tenant, append(args, limit, max(q.Offset, 0))...)
+	return items, n, err
+}
+
+// likeEscaper escapes LIKE's wildcards, so a search for "50%" or "a_b" means those characters.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // byKeys runs one statement per key in a tenant write transaction; every key must hit a row
 // (else ErrNotFound naming it, and nothing changes). The state version goes up when any did,
