@@ -134,7 +134,7 @@ func (c *Core) searchItems(ctx context.Context, selectWhere, order, tenant strin
 	var args []any
 	if s := strings.TrimSpace(q.Search); s != "" {
 		like := "%" + likeEscaper.Replace(s) + "%"
-		selectWhere += ` AND (lower(key) LIKE ? ESCAPE '\' OR lower(name) LIKE ? ESCAPE '\' OR key LIKE ? ESCAPE '\' OR name LIKE ? ESCAPE '\')`
+		selectWhere += ` AND (lower(key) LIKE ? ESCAPE '!' OR lower(name) LIKE ? ESCAPE '!' OR key LIKE ? ESCAPE '!' OR name LIKE ? ESCAPE '!')`
 		args = append(args, strings.ToLower(like), strings.ToLower(like), like, like)
 	}
 	var n int
@@ -149,9 +149,6 @@ func (c *Core) searchItems(ctx context.Context, selectWhere, order, tenant strin
 	items, err := c.listItems(ctx, selectWhere+" "+order+" LIMIT ? OFFSET ?", tenant, append(args, limit, max(q.Offset, 0))...)
 	return items, n, err
 }
-
-// likeEscaper escapes LIKE's wildcards, so a search for "50%" or "a_b" means those characters.
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // byKeys runs one statement per key in a tenant write transaction; every key must hit a row
 // (else ErrNotFound naming it, and nothing changes). The state version goes up when any did,
