@@ -139,6 +139,20 @@ func TestLiveGroupsArePlacedAsTheNightlyPlacesThem(t *testing.T) {
 		if g := st.Groups["LIVE-MATH"]; !g.Archived || !reflect.DeepEqual(g.Parents, []string{"imsfeed-archive"}) {
 			t.Errorf("live-deleted course: archived %v under %v, want archived under imsfeed-archive", g.Archived, g.Parents)
 		}
+
+		// An update of the club's school (not of its parents) moves it under the other
+		// school's node, as the next nightly file would.
+		club := &record.Group{Key: "LIVE-CLUB", Attrs: record.Attrs{{Name: "extension.schoolcode", Value: "SCH-WEST"}, {Name: "extension.schoolname", Value: "West school"}}}
+		send(live.Update, []live.Item{{Key: "LIVE-CLUB", Group: club, Carried: []string{"extension"}}})
+		if _, gs, err = e.st.StoredRecords(ctx, e.tenant.ID, nil, []string{"LIVE-CLUB", "SCH-WEST"}); err != nil {
+			t.Fatal(err)
+		}
+		if p := gs["LIVE-CLUB"].Parents; !reflect.DeepEqual(p, []string{"SCH-WEST"}) {
+			t.Errorf("club after a live update of its school under %v, want SCH-WEST", p)
+		}
+		if n, ok := gs["SCH-WEST"]; !ok || n.Name != "West school" {
+			t.Errorf("rule node SCH-WEST (created %v): %+v", ok, n)
+		}
 	})
 }
 
