@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -163,11 +162,9 @@ func (im *Importer) storedPlan(ctx context.Context, run *runs.Run) (*change.Plan
 	if got := hex.EncodeToString(sum[:]); got != run.PlanSHA256 {
 		return nil, fmt.Errorf("stored plan's SHA-256 %s differs from the run's %s; refusing to apply it", got, run.PlanSHA256)
 	}
-	var plan change.Plan
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&plan); err != nil {
+	plan, err := decodePlan(bytes.NewReader(data))
+	if err != nil {
 		return nil, fmt.Errorf("decode stored plan: %w", err)
 	}
-	return &plan, nil
+	return plan, nil
 }
