@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/imsfeed/imsfeed/archive"
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/store"
@@ -91,6 +93,7 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 		held := *run.FinishedAt // a run held before held_at was recorded ended at its hold
 		run.HeldAt = &held
 	}
+	removals := im.heldRemovals(ctx, run, plan) // before the apply takes the memberships away
 	run.Status = runs.Completed
 	run.Approval = &runs.Decision{By: d.By, At: im.now().UTC(), Reason: d.Reason}
 	im.finish(run)
@@ -107,7 +110,7 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	im.finish(run)
 	im.applied(run)
 	im.log.Info("held run approved and applied", "tenant", run.Tenant, "run", run.ID, "by", d.By)
-	im.report(ctx, t, run, plan)
+	im.reportRemovals(ctx, t, run, plan, removals)
 	return run, nil
 }
 
@@ -139,7 +142,7 @@ func (im *Importer) Reject(ctx context.Context, d Decision) (*runs.Run, error) {
 	}
 	plan, _ := im.storedPlan(ctx, run)
 	im.log.Info("held run rejected", "tenant", run.Tenant, "run", run.ID, "by", d.By)
-	im.report(ctx, t, run, plan)
+	im.reportRemovals(ctx, t, run, plan, im.heldRemovals(ctx, run, plan))
 	return run, nil
 }
 
@@ -167,4 +170,23 @@ func (im *Importer) storedPlan(ctx context.Context, run *runs.Run) (*change.Plan
 		return nil, fmt.Errorf("decode stored plan: %w", err)
 	}
 	return plan, nil
+}
+
+// heldRemovals is where a held plan's removals come from (archive.Removals, as the held mail
+// and the console show them), so that the approve and reject mails say it again. It needs the
+// state the plan was made from: nil when the plan removes nobody from a group, or the state
+// moved on or could not be read (the mail then goes without it).
+func (im *Importer) heldRemovals(ctx context.Context, run *runs.Run, plan *change.Plan) []archive.GroupRemovals {
+	if plan == nil || !slices.ContainsFunc(plan.Memberships, func(m change.Membership) bool { return m.Op == change.Delete }) {
+		return nil
+	}
+	st, err := im.store.LoadState(ctx, run.Tenant)
+	if err != nil {
+		im.log.Warn("the mail goes without where the removals come from: state not read", "tenant", run.Tenant, "run", run.ID, "err", err)
+		return nil
+	}
+	if st.Version != plan.BaseVersion {
+		return nil
+	}
+	return archive.Removals(plan, st)
 }

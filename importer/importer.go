@@ -136,6 +136,9 @@ func (im *Importer) reportRemovals(ctx context.Context, t *config.Tenant, run *r
 	if run.Status == runs.Held {
 		msg.ApproveCommand = im.command("approve", run.ID)
 		msg.RejectCommand = im.command("reject", run.ID)
+	}
+	if run.Status == runs.Held || run.Approval != nil || run.Rejection != nil || run.Mode == runs.ModeUndo {
+		// A decision's mail links the run's page too: what was decided, and an undo form.
 		msg.ConsoleURL = im.consoleURL(run.ID)
 	}
 	res, err := im.mail.Send(ctx, msg)

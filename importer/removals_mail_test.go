@@ -147,3 +147,81 @@ func TestHeldMailSaysWhereTheRemovalsComeFromAndLinksTheConsole(t *testing.T) {
 		}
 	})
 }
+
+// Issue 12: the mails of a decision (reject, approve: from the command line or the console,
+// the same importer functions) say again where the held plan's removals come from, counted
+// against the state the plan was made from, and link the run's page in the console; an undo's
+// mail links its run's page too. Read as IT staff read them: from a real SMTP server.
+func TestDecisionMailsSayWhereTheRemovalsComeFromAndLinkTheConsole(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		box, port := startSMTP(t)
+		e := newEnv(t, open, func(tn *config.Tenant) { tn.Subscribers = []string{"it@north.example.org"} })
+		e.cfg.HTTP = &config.HTTP{PublicURL: "https://imsfeed.example.org/ops/"}
+		e.im = importer.New(importer.Params{Config: e.cfg, Store: e.st, Mailer: mailer.New(&mailer.SMTPConfig{
+			Host: "127.0.0.1", Port: port, TLS: "none", From: "imsfeed <imsfeed@example.org>", Timeout: 5 * time.Second}, e.cfg.Outbox, nil)})
+		e.imp(e.file("n1.xml", small(feedgen.Options{})))
+		last := func() string {
+			box.mu.Lock()
+			defer box.mu.Unlock()
+			return strings.Join(strings.Fields(textPart(t, box.mails[len(box.mails)-1])), " ") // unwrapped
+		}
+		removalsOf := func(held *runs.Run) []archive.GroupRemovals {
+			st, err := e.st.LoadState(ctx, e.tenant.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := e.im.PlanBytes(ctx, held.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan change.Plan
+			if err := json.Unmarshal(data, &plan); err != nil {
+				t.Fatal(err)
+			}
+			return archive.Removals(&plan, st)
+		}
+		check := func(what, text string, run *runs.Run, removals []archive.GroupRemovals) {
+			t.Helper()
+			for _, w := range []string{
+				"Where the removals come from (largest first):",
+				"- " + removals[0].String() + " - " + removals[1].String(),
+				fmt.Sprintf("This run in the console: https://imsfeed.example.org/ops/runs/%d", run.ID),
+			} {
+				if !strings.Contains(text, w) {
+					t.Errorf("the %s mail lacks %q:\n%s", what, w, text)
+				}
+			}
+		}
+
+		held := e.imp(e.file("n2.xml", small(feedgen.Options{DropPercent: 30})))
+		wantStatus(t, held, runs.Held)
+		removals := removalsOf(held)
+		rejected, err := e.im.Reject(ctx, importer.Decision{RunID: held.ID, By: "Kari Nordmann", Reason: "the export lost a school"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := last()
+		check("reject", text, rejected, removals)
+		if !strings.Contains(text, "Kari Nordmann") || !strings.Contains(text, "the export lost a school") {
+			t.Errorf("the reject mail does not say who rejected and why:\n%s", text)
+		}
+
+		held = e.imp(e.file("n3.xml", small(feedgen.Options{DropPercent: 25})))
+		wantStatus(t, held, runs.Held)
+		removals = removalsOf(held)
+		approved, err := e.im.Approve(ctx, importer.Decision{RunID: held.ID, By: "Kari Nordmann", Reason: "pupils moved"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("approve", last(), approved, removals)
+
+		undo, err := e.im.Undo(ctx, importer.UndoRequest{RunID: approved.ID, By: "Kari Nordmann", Reason: "moved back"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text := last(); !strings.Contains(text, fmt.Sprintf("This run in the console: https://imsfeed.example.org/ops/runs/%d", undo.ID)) {
+			t.Errorf("the undo mail does not link its run:\n%s", text)
+		}
+	})
+}

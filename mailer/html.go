@@ -19,6 +19,9 @@ var htmlTmpl = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 {{- if .Decision}}
 <p>{{.Decision}}</p>
 {{- end}}
+{{- if and .ConsoleURL (ne .Kind "held")}}
+<p>This run in the console: <a href="{{.ConsoleURL}}">{{.ConsoleURL}}</a></p>
+{{- end}}
 {{- range .Notes}}
 <p>{{.}}</p>
 {{- end}}

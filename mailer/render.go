@@ -38,7 +38,8 @@ type Message struct {
 	// Removals says where the plan's removals come from (archive.Removals, largest first, as
 	// the console shows them); nil when there are none or the sender did not have the state.
 	Removals []archive.GroupRemovals
-	// ConsoleURL is the run's page in the operator console, shown for a held run; empty when
+	// ConsoleURL is the run's page in the operator console (for a held run, where to decide);
+	// empty when
 	// http.public_url is not configured.
 	ConsoleURL string
 	// Live is the live channel's activity since the previous mail, for a tenant with a live
@@ -231,7 +232,7 @@ func newView(m Message) *view {
 	if v.Reject == "" {
 		v.Reject = fmt.Sprintf("imsfeed reject %d --by NAME --reason TEXT", r.ID)
 	}
-	if v.Kind == kindHeld {
+	if !r.Unrecorded {
 		v.ConsoleURL = oneLine(m.ConsoleURL)
 	}
 	for i, g := range m.Removals {

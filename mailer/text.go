@@ -38,6 +38,10 @@ func renderText(v *view) string {
 		b.WriteString("\n")
 		para(v.Decision)
 	}
+	if v.ConsoleURL != "" && v.Kind != kindHeld {
+		b.WriteString("\nThis run in the console:\n")
+		b.WriteString(wrap(v.ConsoleURL, "  ", "  "))
+	}
 	for _, n := range v.Notes {
 		b.WriteString("\n")
 		para(n)
