@@ -345,6 +345,9 @@ func (s *State) Equal(o *State) bool {
 // PersonName is the stored name of a person, "" when there is none.
 func (s *State) PersonName(key string) string { return s.Persons[key].Name }
 
+// HasGroup reports whether the state has a group of this key, active or archived.
+func (s *State) HasGroup(key string) bool { _, ok := s.Groups[key]; return ok }
+
 // GroupName is the stored name of a group, "" when there is none.
 func (s *State) GroupName(key string) string { return s.Groups[key].Name }
 

@@ -29,6 +29,9 @@ type SchoolYear struct {
 		// Name is the node's name; {year} stands for the year (default "School year {year}").
 		Name string `yaml:"name"`
 	} `yaml:"node"`
+	// PrefixCourseKeys stores each course under CourseKey(year, its key), so the same key next
+	// school year is a new course and this year's stays in the archive.
+	PrefixCourseKeys bool `yaml:"prefix_course_keys"`
 }
 
 // YearNode is the node of school year y.
@@ -66,6 +69,9 @@ func (t *Tenant) Placement(year string) hierarchy.Rules {
 		}
 		n := t.SchoolYear.YearNode(year)
 		r.Year = &n
+		if t.SchoolYear.PrefixCourseKeys {
+			r.CourseKeyYear = year
+		}
 	}
 	return r
 }
@@ -102,8 +108,16 @@ func validateHierarchy(t *Tenant, key func(string) string, bad func(string, ...a
 		bad("%s: courses.archive_node is set but courses.archive is off: courses are deleted, not archived", key("courses"))
 	}
 	for i, r := range t.Hierarchy.Place {
-		if strings.TrimSpace(r.Under) == "" {
+		if len(r.Under) == 0 {
 			bad("%s: hierarchy.place[%d].under is required: the attribute whose value is the node's key", key("hierarchy"), i)
+		}
+		for _, a := range r.Under {
+			if strings.TrimSpace(a) == "" {
+				bad("%s: hierarchy.place[%d].under: an attribute name is empty", key("hierarchy"), i)
+			}
+		}
+		if len(r.Name) > len(r.Under) {
+			bad("%s: hierarchy.place[%d].name names %d attributes, under only %d: a name for each node of the path", key("hierarchy"), i, len(r.Name), len(r.Under))
 		}
 		if r.Where != "" {
 			if err := ims.ValidateMapping(r.Where); err != nil {

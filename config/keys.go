@@ -13,7 +13,9 @@ import (
 
 var (
 	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
-	durationType    = reflect.TypeFor[time.Duration]()
+	// A type may decode itself without importing yaml.v3 (hierarchy.Path: a string or a list).
+	obsoleteUnmarshalerType = reflect.TypeFor[interface{ UnmarshalYAML(func(any) error) error }]()
+	durationType            = reflect.TypeFor[time.Duration]()
 )
 
 // checkKeys walks a YAML document against the Go type it decodes into and reports the first
@@ -146,8 +148,8 @@ func checkScalar(n *yaml.Node, t reflect.Type, path string) error {
 	case reflect.String:
 		return nil
 	case reflect.Struct, reflect.Slice, reflect.Map:
-		if reflect.PointerTo(t).Implements(unmarshalerType) {
-			return nil // it reads scalars itself (Date, Size) and says what it wants
+		if reflect.PointerTo(t).Implements(unmarshalerType) || reflect.PointerTo(t).Implements(obsoleteUnmarshalerType) {
+			return nil // it reads scalars itself (Date, Size, hierarchy.Path) and says what it wants
 		}
 		return fmt.Errorf("line %d: %s: %q is a single value; a %s is expected here", n.Line, path, n.Value, shape(t))
 	default:

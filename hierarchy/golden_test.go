@@ -76,25 +76,34 @@ func TestSchoolGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rules := []hierarchy.Rule{{Types: []string{"Class"}, Under: "x.school_code", Name: "x.school_name",
-		Where: "grouptype/typevalue/@level = '3'"}}
+	// School, then grade; a class with no grade goes under its school.
+	level3 := "grouptype/typevalue/@level = '3'"
+	rules := []hierarchy.Rule{
+		{Types: []string{"Class"}, Under: hierarchy.Path{"x.school_code", "x.grade"}, Name: hierarchy.Path{"x.school_name", "x.grade_name"}, Where: level3},
+		{Types: []string{"Class"}, Under: hierarchy.Path{"x.school_code"}, Name: hierarchy.Path{"x.school_name"}, Where: level3}}
 	var gs groups
 	_, err = ims.Read(context.Background(), f, "school.xml", ims.Options{Mappings: []ims.Mapping{
 		{Name: "school_code", Type: record.Groups, XPath: "string(extension/schoolcode)"},
 		{Name: "school_name", Type: record.Groups, XPath: "string(extension/schoolname)"},
+		{Name: "grade", Type: record.Groups, XPath: "string(extension/grade)"},
+		{Name: "grade_name", Type: record.Groups, XPath: "string(extension/gradename)"},
 		{Name: hierarchy.WhereName(0), Type: record.Groups, XPath: rules[0].Where},
+		{Name: hierarchy.WhereName(1), Type: record.Groups, XPath: rules[1].Where},
 	}}, &gs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := "# as the file gives it\n" + tree(gs)
-	res := hierarchy.Place(gs, hierarchy.Rules{
+	res, err := hierarchy.Place(gs, hierarchy.Rules{
 		Unplaced: &hierarchy.Node{Key: "imsfeed-unplaced", Name: "Unplaced groups"},
 		Place:    rules,
 		Year:     &hierarchy.Node{Key: "school-year-2026-27", Name: "School year 2026-27"},
 		Archive:  &hierarchy.Node{Key: "imsfeed-archive", Name: "Courses archive"},
 		IsCourse: func(ts []record.GroupType) bool { return len(ts) > 0 && ts[0].Value == "Course" },
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	got += "\n# placed\n" + tree(append(gs, res.Nodes...))
 	if *update {
 		if err := os.WriteFile("testdata/school.golden", []byte(got), 0o644); err != nil {

@@ -8,6 +8,7 @@
 package hierarchy
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -27,19 +28,59 @@ type Node struct {
 	Name string `yaml:"name"`
 }
 
-// Rule builds nodes from a group attribute: a group it selects goes under the node whose key is
+// Rule builds nodes from group attributes: a group it selects goes under the node whose key is
 // the value of Under and whose name is the value of Name (the key when Name is empty or has no
-// value). Attribute names are a record's stored attributes ("x.school" for a tenant mapping,
+// value). Under may be a path of attributes (school, then level): a node for each, each in
+// the one before, the group in the last; a deeper node's key is the key of the node above it,
+// PathSep and its own value ("ELM/5"), so level 5 of two schools are two nodes. Attribute
+// names are a record's stored attributes ("x.school" for a tenant mapping,
 // "description.long") or "key", "name", "source", "type" (the first typevalue), "level".
 type Rule struct {
 	// Types are the grouptype typevalues the rule applies to (case-insensitive); empty: all.
 	Types []string `yaml:"types"`
-	Under string   `yaml:"under"`
-	Name  string   `yaml:"name"`
+	// Under is the attribute (or path of attributes) whose value is the node's key; a group
+	// with no value for one of them is not selected.
+	Under Path `yaml:"under"`
+	// Name is the attribute (or, for a path, the attributes, in the same order) whose value
+	// is the node's name.
+	Name Path `yaml:"name"`
 	// Where is an XPath on the group's element in the file; the rule applies only where it
 	// is true (a true boolean, or a node or string that is not empty). The reader evaluates
 	// it into the attribute WhereAttr(i); Place reads and drops that attribute.
 	Where string `yaml:"where"`
+}
+
+// PathSep joins the values of a path rule's attributes into a deeper node's key.
+const PathSep = "/"
+
+// Path is one attribute name or a list of them; YAML takes either a string or a list.
+type Path []string
+
+// UnmarshalYAML takes a string or a list of strings (the interface yaml.v3 keeps from v2, so
+// this package needs no YAML library).
+func (p *Path) UnmarshalYAML(unmarshal func(any) error) error {
+	var one string
+	if err := unmarshal(&one); err == nil {
+		*p = Path{one}
+		if one == "" {
+			*p = nil
+		}
+		return nil
+	}
+	var list []string
+	if err := unmarshal(&list); err != nil {
+		return err
+	}
+	*p = list
+	return nil
+}
+
+// At is the i-th attribute name of the path, "" past its end.
+func (p Path) At(i int) string {
+	if i < len(p) {
+		return p[i]
+	}
+	return ""
 }
 
 // Rules are a tenant's placement rules. The zero value places nothing.
@@ -59,6 +100,9 @@ type Rules struct {
 	// StoredParents are the keys the tenant's stored groups name as parents: a root's children
 	// need not be in the file (a delta file updating only the school owner, say).
 	StoredParents map[string]bool
+	// CourseKeyYear, when set, is the school year courses' keys are prefixed with (see
+	// CourseKey and Keys); Place then refuses a group that is not a course with such a key.
+	CourseKeyYear string
 }
 
 // Empty reports whether the rules change nothing.
@@ -98,67 +142,149 @@ type Result struct {
 	Placed int
 }
 
-// Place sets the parents of groups (the file's, in file order) by the rules, recomputing each
-// changed group's content hash, and returns the nodes to add. A root is a group that names
-// itself as parent or that another group in the file or the store names as parent: the tops
-// of the tree stay where they are.
-func Place(groups []*record.Group, r Rules) Result {
+// ClashError is a group of the file whose key is one imsfeed keeps for its own node (or, with
+// prefixed course keys, for a course): taking the group as the node would let the file
+// rename, move or delete what imsfeed owns (the archive, a school year), and the other way
+// round. The run fails and nothing changes; the message names the record and the node.
+type ClashError struct {
+	Key string
+	Pos record.Pos
+	// Msg says whose key it is and what to do.
+	Msg string
+}
+
+func (e *ClashError) Error() string {
+	return fmt.Sprintf("line %d:%d: record %s: %s", e.Pos.Line, e.Pos.Column, e.Key, e.Problem())
+}
+
+// Problem says what is wrong, without the position (the caller adds the file name to that).
+func (e *ClashError) Problem() string { return e.Msg + "; nothing was changed" }
+
+// Place sets the parents of groups (the file's, in file order; records going are left as they
+// are) by the rules, recomputing each changed group's content hash, and returns the nodes to
+// add. A root is a group that names itself as parent or that another group in the file or the
+// store names as parent, or a rule places groups under: the tops of the tree stay where they
+// are. A rule's node whose key is a group of the file is that group (imsfeed makes no node of
+// its own). A group whose key is imsfeed's own node's (the unplaced, school-year or archive
+// node) is a *ClashError, and so is a rule node with such a key; nothing is changed then.
+func Place(groups []*record.Group, r Rules) (Result, error) {
 	var res Result
 	isCourse := r.IsCourse
 	if isCourse == nil {
 		isCourse = func([]record.GroupType) bool { return false }
 	}
+	fixed := map[string]string{}
+	for _, n := range []struct {
+		node *Node
+		what string
+	}{{r.Unplaced, "node of unplaced groups (hierarchy.unplaced)"}, {r.Year, "school-year node (school_year.node)"},
+		{r.Archive, "archive node (courses.archive_node)"}} {
+		if n.node != nil {
+			fixed[n.node.Key] = "imsfeed's " + n.what
+		}
+	}
+	inFile := map[string]bool{}
 	named := map[string]bool{}
-	for _, g := range groups {
+	wheres := make([]map[int]string, len(groups))
+	for i, g := range groups {
+		if what, ok := fixed[g.Key]; ok {
+			return Result{}, &ClashError{Key: g.Key, Pos: g.Pos, Msg: fmt.Sprintf(
+				"a group of the file has the key of %s, which the file may not change or delete: give the node another key in the tenant's config, or the group another key in the SIS", what)}
+		}
+		if g.Gone() {
+			continue
+		}
+		if r.CourseKeyYear != "" && !isCourse(g.Types) {
+			if _, ok := FileKey(g.Key, r.CourseKeyYear); ok {
+				return Result{}, &ClashError{Key: g.Key, Pos: g.Pos, Msg: fmt.Sprintf(
+					"the group is no course, but its key starts with the school year %s and %q, as a course's stored key does (school_year.prefix_course_keys): give the group another key in the SIS",
+					r.CourseKeyYear, CourseKeySep)}
+			}
+		}
+		wheres[i] = dropWhere(g)
+		inFile[g.Key] = true
 		for _, p := range g.Parents {
 			named[p] = true
 		}
 	}
+	loose := func(g *record.Group) bool {
+		return len(g.Parents) == 0 && !g.SelfParent && !named[g.Key] && !r.StoredParents[g.Key]
+	}
+	// The rule nodes of loose groups first: a group of the file a rule places others under is
+	// a root, not a loose group itself.
+	paths := make([][]Node, len(groups))
+	for i, g := range groups {
+		if g.Gone() || !loose(g) || (isCourse(g.Types) && r.Year != nil) {
+			continue
+		}
+		path, rule := ruleNodes(g, r.Place, wheres[i])
+		for _, n := range path {
+			if what, ok := fixed[n.Key]; ok {
+				return Result{}, &ClashError{Key: g.Key, Pos: g.Pos, Msg: fmt.Sprintf(
+					"hierarchy.place[%d] would place the group under %q, the key of %s: a rule's node cannot be it", rule, n.Key, what)}
+			}
+		}
+		for _, n := range path {
+			if n.Key == g.Key {
+				path = nil // the rule would place the group under itself: it is the node, a root
+				break
+			}
+		}
+		paths[i] = path
+		for _, n := range path {
+			if inFile[n.Key] {
+				named[n.Key] = true
+			}
+		}
+	}
 	nodes := map[string]*record.Group{}
-	add := func(n Node, parents []string) *record.Group {
+	add := func(n Node, parent string) {
+		if inFile[n.Key] {
+			return // the file's group is the node
+		}
 		g, ok := nodes[n.Key]
 		if !ok {
 			g = &record.Group{Key: n.Key, Source: Source, Name: n.Name, Types: []record.GroupType{{Scheme: Source, Value: NodeType}}}
 			nodes[n.Key] = g
 		}
-		for _, p := range parents {
-			if !contains(g.Parents, p) {
-				g.Parents = append(g.Parents, p)
-			}
+		if parent != "" && !contains(g.Parents, parent) {
+			g.Parents = append(g.Parents, parent)
 		}
-		return g
 	}
-	for _, g := range groups {
-		where := dropWhere(g)
-		changed := where != nil
-		course := isCourse(g.Types)
+	for i, g := range groups {
+		if g.Gone() {
+			continue
+		}
+		changed := wheres[i] != nil
 		switch {
-		case course && r.Year != nil:
-			add(*r.Year, nil)
+		case isCourse(g.Types) && r.Year != nil:
+			add(*r.Year, "")
 			if !contains(g.Parents, r.Year.Key) {
 				g.Parents = append(g.Parents, r.Year.Key)
 				changed = true
 			}
-		case len(g.Parents) > 0 || g.SelfParent || named[g.Key] || r.StoredParents[g.Key]:
-		default:
-			if n, ok := ruleNode(g, r.Place, where); ok {
-				add(n, nil)
-				g.Parents = []string{n.Key}
-				res.Placed++
-				changed = true
-			} else if r.Unplaced != nil {
-				add(*r.Unplaced, nil)
-				g.Parents = []string{r.Unplaced.Key}
-				res.Unplaced = append(res.Unplaced, g.Key)
-				changed = true
+		case !loose(g):
+		case len(paths[i]) > 0:
+			parent := ""
+			for _, n := range paths[i] {
+				add(n, parent)
+				parent = n.Key
 			}
+			g.Parents = []string{parent}
+			res.Placed++
+			changed = true
+		case r.Unplaced != nil:
+			add(*r.Unplaced, "")
+			g.Parents = []string{r.Unplaced.Key}
+			res.Unplaced = append(res.Unplaced, g.Key)
+			changed = true
 		}
 		if changed {
 			g.ComputeHash()
 		}
 	}
 	if r.Archive != nil {
-		add(*r.Archive, nil)
+		add(*r.Archive, "")
 	}
 	keys := make([]string, 0, len(nodes))
 	for k := range nodes {
@@ -171,7 +297,7 @@ func Place(groups []*record.Group, r Rules) Result {
 		n.ComputeHash()
 		res.Nodes = append(res.Nodes, n)
 	}
-	return res
+	return res, nil
 }
 
 // ArchiveParents are the parents an archived course gets: the archive node, or none.
@@ -182,8 +308,10 @@ func (r Rules) ArchiveParents() []string {
 	return []string{r.Archive.Key}
 }
 
-// ruleNode is the node of the first rule selecting g; where holds the rules' where results.
-func ruleNode(g *record.Group, rules []Rule, where map[int]string) (Node, bool) {
+// ruleNodes are the nodes, outermost first, of the first rule selecting g, and the rule's
+// index; where holds the rules' where results.
+func ruleNodes(g *record.Group, rules []Rule, where map[int]string) ([]Node, int) {
+next:
 	for i, rl := range rules {
 		if len(rl.Types) > 0 && !hasType(g.Types, rl.Types) {
 			continue
@@ -191,17 +319,28 @@ func ruleNode(g *record.Group, rules []Rule, where map[int]string) (Node, bool) 
 		if rl.Where != "" && !truthy(where[i]) {
 			continue
 		}
-		key := Attr(g, rl.Under)
-		if key == "" {
-			continue
+		path := make([]Node, 0, len(rl.Under))
+		key := ""
+		for j, attr := range rl.Under {
+			v := Attr(g, attr)
+			if v == "" {
+				continue next
+			}
+			name := Attr(g, rl.Name.At(j))
+			if name == "" {
+				name = v
+			}
+			if key != "" {
+				key += PathSep
+			}
+			key += v
+			path = append(path, Node{Key: key, Name: name})
 		}
-		name := Attr(g, rl.Name)
-		if name == "" {
-			name = key
+		if len(path) > 0 {
+			return path, i
 		}
-		return Node{Key: key, Name: name}, true
 	}
-	return Node{}, false
+	return nil, -1
 }
 
 // Attr is a group's value of a rule attribute name.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -149,7 +150,7 @@ func TestPlaceRulesFromConfig(t *testing.T) {
 	e := newEnv(t, open, func(tn *config.Tenant) {
 		tn.Mappings = map[string]map[string]string{"groups": {
 			"school_code": "string(extension/schoolcode)", "school_name": "string(extension/schoolname)"}}
-		tn.Hierarchy.Place = []hierarchy.Rule{{Types: []string{"Class"}, Under: "x.school_code", Name: "x.school_name",
+		tn.Hierarchy.Place = []hierarchy.Rule{{Types: []string{"Class"}, Under: hierarchy.Path{"x.school_code"}, Name: hierarchy.Path{"x.school_name"},
 			Where: "grouptype/typevalue/@level = '3'"}}
 		tn.Hierarchy.Unplaced = &hierarchy.Node{Key: "imsfeed-unplaced", Name: "Unplaced groups"}
 	})
@@ -183,4 +184,38 @@ func TestPlaceRulesFromConfig(t *testing.T) {
 	if _, gs, _ = e.st.StoredRecords(ctx, e.tenant.ID, nil, []string{"SCH-SOUTH"}); len(gs) != 0 {
 		t.Error("the school node stays with nothing under it")
 	}
+}
+
+// TestNodeKeyClashFailsTheRun: a group of the file with the key of imsfeed's archive node (or a
+// delta file deleting it) fails the run with file, line:column, record and node named, and
+// changes nothing: the file cannot rename or delete what imsfeed owns. On both stores.
+func TestNodeKeyClashFailsTheRun(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, placeTenant)
+		night4 := demoNight(t, "night4.xml")
+		wantStatus(t, e.imp(e.write("n4.xml", []byte(withLooseGroup(night4, "CHESS")))), runs.Completed)
+		before, err := e.st.LoadState(ctx, e.tenant.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clash := withLooseGroup(night4, "imsfeed-archive")
+		line := strings.Count(clash[:strings.Index(clash, "<id>imsfeed-archive<")], "\n") + 1
+		r := e.imp(e.write("clash.xml", []byte(clash)))
+		wantStatus(t, r, runs.Failed)
+		if r.Error == nil || r.Error.Cause != runs.CauseFile || r.Error.Key != "imsfeed-archive" ||
+			!strings.Contains(r.Error.Message, "clash.xml:") || !strings.Contains(r.Error.Message, "courses.archive_node") {
+			t.Errorf("error %+v: want the file, record imsfeed-archive and courses.archive_node named", r.Error)
+		}
+		if r.Error != nil && r.Error.Line != line-1 { // <group> is the line before its <id>
+			t.Errorf("error at line %d, want the group's, %d", r.Error.Line, line-1)
+		}
+		after, err := e.st.LoadState(ctx, e.tenant.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(after, before) {
+			t.Error("a run that failed on a node key clash changed the state")
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/hierarchy"
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/runs"
@@ -251,6 +252,123 @@ func TestUndoRolloverGivesBackTheOldSchoolYearAndItsCourses(t *testing.T) {
 		}
 		if r.Counts.Groups.Inserted != 1 || r.Counts.Groups.Updated != 0 || r.Counts.Groups.Archived != 0 {
 			t.Errorf("the night after the undo: groups %+v; want MATH6 inserted and nothing else", r.Counts.Groups)
+		}
+	})
+}
+
+// membershipsFirst moves every <membership> of doc before its first <group>: a file may list a
+// course's memberships before the course.
+func membershipsFirst(doc string) string {
+	first, last := strings.Index(doc, "<membership>"), strings.LastIndex(doc, "</membership>")+len("</membership>")
+	ms := doc[first:last]
+	doc = doc[:first] + doc[last:]
+	i := strings.Index(doc, "<group>")
+	return doc[:i] + ms + "\n  " + doc[i:]
+}
+
+// TestRolloverWithPrefixedCourseKeys: with school_year.prefix_course_keys, a course is stored as
+// year:key with its memberships (listed before it in the file, even); after a rollover the same
+// file is the new year's courses under new keys, last year's stay archived under the archive
+// node with their members kept as manual, and nothing is reported as a reappeared course or
+// skipped. On both stores.
+func TestRolloverWithPrefixedCourseKeys(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, func(tn *config.Tenant) {
+			placeTenant(tn)
+			tn.Hierarchy.Unplaced = nil
+			tn.SchoolYear = &config.SchoolYear{Current: "2026-27", PrefixCourseKeys: true}
+		})
+		night4 := membershipsFirst(demoNight(t, "night4.xml"))
+		load := func() *change.State {
+			st, err := e.st.LoadState(ctx, e.tenant.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}
+		quiet := func(r *runs.Run) {
+			t.Helper()
+			if len(r.Warnings) > 0 {
+				t.Errorf("run %d warns: %+v", r.ID, r.Warnings)
+			}
+			for _, n := range r.Attention {
+				if n.Kind == change.NoticeReappearedCourse {
+					t.Errorf("run %d reports a reappeared course: %s", r.ID, n.Message)
+				}
+			}
+		}
+		r := e.imp(e.write("n4.xml", []byte(night4)))
+		wantStatus(t, r, runs.Completed)
+		quiet(r)
+		first := load()
+		courses := map[string]int{} // file key → memberships
+		for k, g := range first.Groups {
+			if !g.Course {
+				continue
+			}
+			key, ok := hierarchy.FileKey(k, "2026-27")
+			if !ok {
+				t.Errorf("course stored as %q, want 2026-27:KEY", k)
+			}
+			courses[key] = 0
+			if !reflect.DeepEqual(g.Parents, []string{g.Parents[0], "school-year-2026-27"}) {
+				t.Errorf("course %s under %v", k, g.Parents)
+			}
+		}
+		for k := range first.Memberships.All() {
+			if key, ok := hierarchy.FileKey(k.Group, "2026-27"); ok {
+				courses[key]++
+			} else if _, course := courses[k.Group]; course {
+				t.Errorf("membership %s names the course by its file key", k)
+			}
+		}
+		if len(courses) != 5 || courses["MATH5"] == 0 {
+			t.Fatalf("courses and their memberships %v, want night 4's five with members", courses)
+		}
+
+		r, err := e.im.Rollover(ctx, e.tenant, importer.RolloverParams{To: "2027-28", By: "Kari", Reason: "new school year"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, r, runs.Held)
+		if _, err := e.im.Approve(ctx, importer.Decision{RunID: r.ID, By: "Ola", Reason: "agreed"}); err != nil {
+			t.Fatal(err)
+		}
+
+		// The same file next year: new courses, new keys; last year's stay archived.
+		r = e.imp(e.write("n4-next.xml", []byte(night4)))
+		if r.Status == runs.Held { // a year's courses and memberships at once may trip the safety filter
+			if r, err = e.im.Approve(ctx, importer.Decision{RunID: r.ID, By: "Ola", Reason: "new year's courses"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wantStatus(t, r, runs.Completed)
+		quiet(r)
+		if r.Counts.Groups.Inserted != len(courses)+1 || r.Counts.Groups.Archived != 0 || r.Counts.Groups.Deleted != 0 {
+			t.Errorf("next year's groups %+v, want %d inserted (the courses and the year's node), nothing archived or deleted", r.Counts.Groups, len(courses)+1)
+		}
+		next := load()
+		for key, n := range courses {
+			old, cur := next.Groups[hierarchy.CourseKey("2026-27", key)], next.Groups[hierarchy.CourseKey("2027-28", key)]
+			if !old.Archived || !reflect.DeepEqual(old.Parents, []string{"imsfeed-archive"}) {
+				t.Errorf("last year's %s: archived %v under %v, want archived under imsfeed-archive", key, old.Archived, old.Parents)
+			}
+			if cur.Archived || !contains(cur.Parents, "school-year-2027-28") {
+				t.Errorf("this year's %s: archived %v under %v", key, cur.Archived, cur.Parents)
+			}
+			manual, synced := 0, 0
+			for k, m := range next.Memberships.All() {
+				switch {
+				case k.Group == hierarchy.CourseKey("2026-27", key) && m.Manual:
+					manual++
+				case k.Group == hierarchy.CourseKey("2027-28", key) && !m.Manual:
+					synced++
+				}
+			}
+			if manual != n || synced != n {
+				t.Errorf("%s: %d members kept as manual last year, %d synced this year; want %d each", key, manual, synced, n)
+			}
 		}
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/diff"
+	"github.com/imsfeed/imsfeed/hierarchy"
 	"github.com/imsfeed/imsfeed/importer/ims"
 	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/record"
@@ -267,7 +268,8 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	}
 
 	d := diff.New(st, diff.Options{Courses: t.Courses})
-	h := &placing{Differ: d}
+	rules := t.Placement(st.SchoolYear)
+	h := &placing{Differ: d, keys: rules.Keys(st.HasGroup)}
 	res, err := ims.Read(ctx, r, run.File.Name, ims.Options{
 		Lenient:  t.Lenient,
 		Mode:     ims.Mode(t.Mode),
@@ -300,12 +302,12 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		fin.Skipped = append(fin.Skipped, diff.Skipped{Type: s.Type, Key: s.Key, Group: s.Group, Member: s.Member})
 	}
 	im.status("comparing with the stored state")
-	rules := t.Placement(st.SchoolYear)
 	rules.StoredParents = storedParents(st)
 	placed, err := h.place(rules)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	h.finish(&fin)
 	plan, warnings, err := d.Finish(fin)
 	if err != nil {
 		return nil, nil, nil, err
@@ -472,6 +474,11 @@ func runError(file string, err error) *runs.Error {
 	if errors.As(err, &de) {
 		return &runs.Error{Line: de.Pos.Line, Column: de.Pos.Column, Key: de.Key,
 			Message: fmt.Sprintf("%s:%d:%d: record %s: %s", file, de.Pos.Line, de.Pos.Column, de.Key, de.Problem()), Cause: runs.CauseFile}
+	}
+	var ce *hierarchy.ClashError
+	if errors.As(err, &ce) {
+		return &runs.Error{Line: ce.Pos.Line, Column: ce.Pos.Column, Key: ce.Key,
+			Message: fmt.Sprintf("%s:%d:%d: record %s: %s", file, ce.Pos.Line, ce.Pos.Column, ce.Key, ce.Problem()), Cause: runs.CauseFile}
 	}
 	var ff fileFault
 	if errors.As(err, &ff) {
