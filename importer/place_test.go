@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -214,7 +213,7 @@ func TestNodeKeyClashFailsTheRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(after, before) {
+		if !after.Equal(before) {
 			t.Error("a run that failed on a node key clash changed the state")
 		}
 	})
