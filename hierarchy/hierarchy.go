@@ -189,7 +189,7 @@ func Place(groups []*record.Group, r Rules) (Result, error) {
 	for i, g := range groups {
 		if what, ok := fixed[g.Key]; ok {
 			return Result{}, &ClashError{Key: g.Key, Pos: g.Pos, Msg: fmt.Sprintf(
-				"a group of the file has the key of %s, which the file may not change or delete: give the node another key in the tenant's config, or the group another key in the SIS", what)}
+				"the group has the key of %s, which the SIS's records may not change or delete: give the node another key in the tenant's config, or the group another key in the SIS", what)}
 		}
 		if g.Gone() {
 			continue

@@ -105,7 +105,10 @@ func (s *Service) place(ctx context.Context, l store.Live, t *Tenant, req *Reque
 			active = append(active, g)
 		}
 	}
-	res := hierarchy.Place(active, rules)
+	res, err := hierarchy.Place(active, rules)
+	if err != nil {
+		return nil, err // a *hierarchy.ClashError: write refuses the request whole
+	}
 	// The nodes a rule built from the groups' attributes: read those not read yet, so that the
 	// diff creates only the missing ones.
 	var more store.LiveQuery

@@ -8,6 +8,7 @@ import (
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/diff"
+	"github.com/imsfeed/imsfeed/hierarchy"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/safety"
 	"github.com/imsfeed/imsfeed/store"
@@ -40,6 +41,10 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 			}
 		}
 		if groups, err = s.place(ctx, l, t, req, objs, groups); err != nil {
+			var ce *hierarchy.ClashError
+			if errors.As(err, &ce) { // a group with the key of imsfeed's own node: nothing applied
+				return whole(fail(IDAllocInUse, "group %s: %s", ce.Key, ce.Problem()), req), store.LiveApplyParams{}, nil
+			}
 			return nil, p, err
 		}
 	}
