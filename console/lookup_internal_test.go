@@ -16,7 +16,7 @@ func TestNodeKindNamesImsfeedsOwnNodes(t *testing.T) {
 	tn.Courses.ArchiveNode = &hierarchy.Node{Key: "imsfeed-archive"}
 	tn.SchoolYear = &config.SchoolYear{Current: "2026-27"}
 	withRules := tn
-	withRules.Hierarchy.Place = []hierarchy.Rule{{Under: "x.school"}}
+	withRules.Hierarchy.Place = []hierarchy.Rule{{Under: hierarchy.Path{"x.school"}}}
 	bare := config.DefaultTenant("t")
 	own := func(key string) *record.Group { return &record.Group{Key: key, Source: hierarchy.Source} }
 	for _, c := range []struct {

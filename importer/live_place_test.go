@@ -76,7 +76,7 @@ func TestLiveGroupsArePlacedAsTheNightlyPlacesThem(t *testing.T) {
 			tn.SchoolYear = &config.SchoolYear{Current: "2026-27"}
 			tn.Mappings = map[string]map[string]string{"groups": {
 				"school_code": "string(extension/schoolcode)", "school_name": "string(extension/schoolname)"}}
-			tn.Hierarchy.Place = []hierarchy.Rule{{Types: []string{"Club"}, Under: "x.school_code", Name: "x.school_name",
+			tn.Hierarchy.Place = []hierarchy.Rule{{Types: []string{"Club"}, Under: hierarchy.Path{"x.school_code"}, Name: hierarchy.Path{"x.school_name"},
 				Where: "grouptype/typevalue/@level = '3'"}}
 		})
 		night4 := demoNight(t, "night4.xml")
