@@ -33,6 +33,8 @@ type Decider interface {
 	Undo(ctx context.Context, u importer.UndoRequest) (*runs.Run, error)
 	// IndexHeld keeps a held run's changes as rows for its page (a hold made before holds kept them).
 	IndexHeld(ctx context.Context, id int64) error
+	// Operate restores from the trash can or the archive, or purges, as a run in the history.
+	Operate(ctx context.Context, req importer.OperatorRequest) (*runs.Run, int, error)
 }
 
 // Params are New's arguments; Log and Now are optional.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/store"
 )
 
@@ -41,15 +42,16 @@ type itemsView struct {
 	FirstP, LastP string
 }
 
-// kinds are the two lists with a restore: the store's functions the CLI's `trash` and
-// `archive` commands call (search: the same lists paged and searched in the store).
+// kinds are the two lists with a restore: the store's functions the CLI's `trash list` and
+// `archive list` call (paged and searched in the store). A restore goes through the importer,
+// which records it as a run.
 var kinds = map[string]struct {
-	title   string
-	search  func(store.Store, context.Context, string, store.ItemQuery) ([]store.Item, int, error)
-	restore func(store.Store, context.Context, string, []string) (int, error)
+	title  string
+	search func(store.Store, context.Context, string, store.ItemQuery) ([]store.Item, int, error)
+	from   importer.Objects
 }{
-	"trash":   {"trash can", store.Store.SearchTrash, store.Store.RestoreTrash},
-	"archive": {"archive", store.Store.SearchArchived, store.Store.RestoreArchived},
+	"trash":   {"trash can", store.Store.SearchTrash, importer.Trash},
+	"archive": {"archive", store.Store.SearchArchived, importer.Archive},
 }
 
 // itemsPerPage is one screen of the trash can or the archive.
@@ -130,7 +132,7 @@ func (c *Console) restore(kind string) http.HandlerFunc {
 			return
 		}
 		op := whoOf(r).op
-		n, err := kinds[kind].restore(c.store, r.Context(), t.ID, keys)
+		run, n, err := c.im.Operate(r.Context(), importer.OperatorRequest{Tenant: t.ID, From: kinds[kind].from, Keys: keys, By: op.Name})
 		if errors.Is(err, store.ErrNotFound) {
 			c.showItems(w, r, http.StatusConflict, t, kind, 0, err.Error()+" (restored by someone else meanwhile?); nothing was restored.")
 			return
@@ -139,7 +141,7 @@ func (c *Console) restore(kind string) http.HandlerFunc {
 			c.fail(w, kind+" restore", err)
 			return
 		}
-		c.log.Info("console: "+kind+" restore", "tenant", t.ID, "operator", op.Name, "keys", keys, "restored", n)
+		c.log.Info("console: "+kind+" restore", "tenant", t.ID, "operator", op.Name, "keys", keys, "restored", n, "run", run.ID)
 		page, _ := strconv.Atoi(r.PostFormValue("page"))
 		back := itemsLink(t.ID, kind, strings.TrimSpace(r.PostFormValue("q")), page)
 		sep := "?"

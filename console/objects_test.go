@@ -100,6 +100,18 @@ func TestConsoleTrashAndArchiveRestore(t *testing.T) {
 				t.Fatalf("restore of a key no longer there: %d\n%s", code, page)
 			}
 		}
+		// Each restore is a run of its own in the history, naming the signed-in operator; the
+		// refused ones recorded nothing.
+		rs, err := st.ListRuns(ctx, store.ListRunsParams{Tenant: w.tenant, Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []string{"1 course(s) restored from the archive by Kari Nordmann", "1 person(s) restored from the trash can by Kari Nordmann"} {
+			got := rs[0].Reason + " | " + rs[1].Reason
+			if !strings.Contains(got, want) || rs[i].Mode != runs.ModeRestore || rs[2].Mode == runs.ModeRestore {
+				t.Errorf("latest runs: %q (%s, %s, %s); want the two restores, by the operator, and nothing more", got, rs[0].Mode, rs[1].Mode, rs[2].Mode)
+			}
+		}
 		if now, _ := st.ListTrash(ctx, w.tenant); len(now) != len(trash)-1 {
 			t.Fatalf("trash: %d after restoring one of %d", len(now), len(trash))
 		}

@@ -67,8 +67,12 @@ const (
 	maxSubjectErr = 120
 )
 
-// modeRollover is the mode of a school-year rollover's run (importer.ModeRollover).
-const modeRollover = "rollover"
+// modeRollover is the mode of a school-year rollover's run (runs.ModeRollover), modeRestore
+// of an operator's restore or purge (runs.ModeRestore).
+const (
+	modeRollover = "rollover"
+	modeRestore  = "restore"
+)
 
 // MaxCSVRows is how many changes the CSV attachment lists at most.
 const MaxCSVRows = 100000
@@ -248,6 +252,13 @@ func newView(m Message) *view {
 
 	switch v.Kind {
 	case kindCompleted:
+		if r.Mode == modeRestore {
+			// No file: an operator gave back (or purged) what the reason names.
+			what, _, _ := strings.Cut(reason, ";")
+			v.Subject = truncate(what, maxSubjectErr)
+			v.Headline = capitalize(reason) + "."
+			break
+		}
 		if r.Undo != nil {
 			// An undo reads no file: it puts back what earlier runs changed.
 			v.Subject = reason + " (" + counts + ")"

@@ -25,6 +25,9 @@ func TestPastOutcomes(t *testing.T) {
 		{"superseded", Run{Status: Superseded}, safety.Open, true, false, false},
 		{"undo's own run", Run{Status: Completed, Mode: ModeUndo, Undo: &Undo{Runs: []int64{8}}}, safety.Passed, false, true, true},
 		{"failed", Run{Status: Failed}, "", false, false, false},
+		// Not nights the filter decided: an operator's restore, a rollover (always held).
+		{"restore", Run{Status: Completed, Mode: ModeRestore, Verdict: safety.Verdict{Passed: true}}, safety.Passed, false, true, false},
+		{"approved rollover", Run{Status: Completed, Mode: ModeRollover, Approval: d}, safety.Approved, false, true, true},
 	} {
 		p := tc.r.Past()
 		if p.Outcome != tc.outcome || p.Replay != tc.replay || p.Applied != tc.applied || p.Accepted != tc.accepted {

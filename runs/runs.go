@@ -70,6 +70,10 @@ const ModeUndo = "undo"
 // changed since (it archives what is under the old year's node then).
 const ModeRollover = "rollover"
 
+// ModeRestore is the Mode of the run that records an operator's restore from the trash can or
+// the archive, or a purge of the trash can: no file, no plan, Reason says what and who.
+const ModeRestore = "restore"
+
 // Error is why a run failed. Line and Column are 0 when the problem has no place in the file.
 type Error struct {
 	Line    int    `json:"line"`
@@ -207,7 +211,9 @@ func (r *Run) Past() safety.Past {
 		Tripped:  r.Verdict.Tripped,
 		Applied:  r.Status == Completed,
 		Accepted: r.Status == Completed && (r.Approval != nil || r.Undo != nil),
-		Replay:   r.Undo == nil && r.Mode != ModeUndo,
+		// An undo, an operator's restore and a rollover (held whatever its size) are not
+		// nights the filter decided: replaying them would only blur the suggestions.
+		Replay: r.Undo == nil && r.Mode != ModeUndo && r.Mode != ModeRestore && r.Mode != ModeRollover,
 	}
 	switch {
 	case r.Status == Rejected || r.UndoneBy != 0:

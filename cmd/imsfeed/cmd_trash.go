@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/user"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/store"
 )
 
@@ -34,9 +38,10 @@ func (a *app) cmdTrash(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fs := a.flags("trash "+sub, "trash list|restore|purge --tenant T [KEY ...] [--older-than DURATION] [--json]",
+	fs := a.flags("trash "+sub, "trash list|restore|purge --tenant T [KEY ...] [--older-than DURATION] [--by NAME] [--json]",
 		"imsfeed trash purge --tenant northside --older-than 90d")
 	tenant := fs.String("tenant", "", "tenant id")
+	by := fs.String("by", "", "restore, purge: who asks, recorded in the run history and mail (default: the system user)")
 	olderThan := new(time.Duration)
 	fs.Func("older-than", "purge: persons trashed longer ago than this (e.g. 90d, 36h)", func(v string) (err error) {
 		*olderThan, err = config.ParseDuration(v)
@@ -69,24 +74,28 @@ func (a *app) cmdTrash(ctx context.Context, args []string) error {
 		if len(keys) == 0 {
 			return usagef("trash restore: name the person KEYs to restore")
 		}
-		n, err := a.store.RestoreTrash(ctx, *tenant, keys)
+		run, n, err := a.importer().Operate(ctx, importer.OperatorRequest{Tenant: *tenant, From: importer.Trash, Keys: keys, By: whoAsks(*by)})
 		if err != nil {
 			return fmt.Errorf("trash restore: %w", err)
 		}
-		fmt.Fprintf(a.stdout, "restored %d person(s) from the trash can; the next import re-creates their memberships\n", n)
+		fmt.Fprintf(a.stdout, "restored %d person(s) from the trash can (run %d); the next import re-creates their memberships\n", n, run.ID)
 	case "purge":
 		if len(keys) == 0 && *olderThan <= 0 {
 			return usagef("trash purge: name KEYs or give --older-than DURATION; purging deletes persons for good")
 		}
-		p := store.PurgeParams{Keys: keys}
+		req := importer.OperatorRequest{Tenant: *tenant, From: importer.Trash, Keys: keys, Purge: true, By: whoAsks(*by)}
 		if len(keys) == 0 {
-			p.Before = time.Now().Add(-*olderThan)
+			req.PurgeBefore = time.Now().Add(-*olderThan)
 		}
-		n, err := a.store.PurgeTrash(ctx, *tenant, p)
+		run, n, err := a.importer().Operate(ctx, req)
 		if err != nil {
 			return fmt.Errorf("trash purge: %w", err)
 		}
-		fmt.Fprintf(a.stdout, "purged %d person(s) from the trash can for good\n", n)
+		if run == nil {
+			fmt.Fprintln(a.stdout, "purged 0 person(s): nothing in the trash can matched")
+			return nil
+		}
+		fmt.Fprintf(a.stdout, "purged %d person(s) from the trash can for good (run %d)\n", n, run.ID)
 	}
 	return nil
 }
@@ -96,8 +105,9 @@ func (a *app) cmdArchive(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fs := a.flags("archive "+sub, "archive list|restore --tenant T [KEY ...] [--json]", "imsfeed archive restore --tenant northside MATH-7A")
+	fs := a.flags("archive "+sub, "archive list|restore --tenant T [KEY ...] [--by NAME] [--json]", "imsfeed archive restore --tenant northside MATH-7A")
 	tenant := fs.String("tenant", "", "tenant id")
+	by := fs.String("by", "", "restore: who asks, recorded in the run history and mail (default: the system user)")
 	asJSON := fs.Bool("json", false, "print one JSON document")
 	keys, err := parse(fs, args)
 	if err != nil {
@@ -122,10 +132,24 @@ func (a *app) cmdArchive(ctx context.Context, args []string) error {
 	if len(keys) == 0 {
 		return usagef("archive restore: name the course KEYs to restore")
 	}
-	n, err := a.store.RestoreArchived(ctx, *tenant, keys)
+	run, n, err := a.importer().Operate(ctx, importer.OperatorRequest{Tenant: *tenant, From: importer.Archive, Keys: keys, By: whoAsks(*by)})
 	if err != nil {
 		return fmt.Errorf("archive restore: %w", err)
 	}
-	fmt.Fprintf(a.stdout, "restored %d course(s) from the archive; the next import sets their parents and memberships\n", n)
+	fmt.Fprintf(a.stdout, "restored %d course(s) from the archive (run %d); the next import sets their parents and memberships\n", n, run.ID)
 	return nil
+}
+
+// whoAsks is the --by of an operator's command, else the system user running it.
+func whoAsks(by string) string {
+	if strings.TrimSpace(by) != "" {
+		return by
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username + " (command line)"
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u + " (command line)"
+	}
+	return "the command line"
 }
