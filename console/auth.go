@@ -138,19 +138,6 @@ func signInWait(n int, last, now time.Time) time.Duration {
 	return max(last.Add(d).Sub(now), 0)
 }
 
-// signInDelay is how long an attempt under the keys must wait, from the store.
-func (c *Console) signInDelay(ctx context.Context, now time.Time, keys ...string) (time.Duration, error) {
-	fs, err := c.sessions.SignInFailures(ctx, keys, now.Add(-forgetFailures))
-	if err != nil {
-		return 0, err
-	}
-	var d time.Duration
-	for _, f := range fs {
-		d = max(d, signInWait(f.Failures, f.Last, now))
-	}
-	return d, nil
-}
-
 // clientIP is the request's client address: the connection's, or, from a proxy listed in
 // http.console.trusted_proxies (a load balancer), the last address its X-Forwarded-For names
 // that is not one of the proxies. Without it every client would share the proxy's address,

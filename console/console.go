@@ -219,7 +219,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	addr := c.clientIP(r)
 	nameKey, ipKey := signInKeys(name, addr)
 	now := c.now()
-	d, err := c.signInDelay(r.Context(), now, nameKey, ipKey)
+	// The attempt is counted as a failure before the password is checked, so parallel
+	// attempts each see the ones before them; a success takes it back.
+	d, err := c.sessions.ClaimSignIn(r.Context(), []string{nameKey, ipKey}, now, now.Add(-forgetFailures),
+		func(f store.SignInFailure) time.Duration { return signInWait(f.Failures, f.Last, now) })
 	if err != nil {
 		c.fail(w, "sign-in failures", err)
 		return
@@ -241,10 +244,6 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		hash = op.hash
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(r.PostFormValue("password"))) != nil || op == nil || op.hash == nil {
-		if err := c.sessions.FailSignIn(r.Context(), []string{nameKey, ipKey}, now, now.Add(-forgetFailures)); err != nil {
-			c.fail(w, "sign-in failures", err)
-			return
-		}
 		login := name
 		if op == nil {
 			login = "(no such operator)" // the text might be a password typed in the wrong field
@@ -253,9 +252,14 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusUnauthorized, "Wrong name or password.")
 		return
 	}
-	// A success forgets the name's failures, not the address's: else an attacker with one
-	// account could sign in now and then to keep guessing other names from the same address.
+	// A success forgets the name's failures, not the address's (it only takes its own claim
+	// back): else an attacker with one account could sign in now and then to keep guessing
+	// other names from the same address.
 	if err := c.sessions.ClearSignInFailures(r.Context(), []string{nameKey}); err != nil {
+		c.fail(w, "sign-in failures", err)
+		return
+	}
+	if err := c.sessions.ReleaseSignIn(r.Context(), []string{ipKey}); err != nil {
 		c.fail(w, "sign-in failures", err)
 		return
 	}

@@ -8,10 +8,14 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/console"
@@ -136,6 +140,127 @@ func TestSignInSlowDownIsSharedByServeProcesses(t *testing.T) {
 		advance(time.Hour + time.Second)
 		if code, _ := signIn(b, attacker, ola, password); code != http.StatusSeeOther {
 			t.Fatalf("an hour after the last failure: %d, want signed in", code)
+		}
+	})
+}
+
+// Issue 12: sign-in attempts made at the same moment are counted before their passwords are
+// checked, so parallel wrong guesses cannot all pass within one bcrypt time: of 16 at once
+// (spread over two serve processes on one store), only the three free ones get a password
+// check; the rest wait. The right password of an operator with no failures is not slowed
+// down, nor are repeated successes from one address, and a success after the wait clears the
+// name.
+func TestParallelSignInAttemptsAreSlowedDownToo(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		w := newWorld(t, st)
+		w.cfg.HTTP.Console = &config.Console{TrustedProxies: []string{"127.0.0.1", "::1"}}
+		// A slower hash than the world's: before the fix every parallel attempt read the
+		// count long before the first check ended and wrote it.
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw := filepath.Join(t.TempDir(), "slow.bcrypt")
+		if err := os.WriteFile(pw, hash, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		id := rand.Uint32() // names and addresses of this test alone: the PostgreSQL store is shared
+		kari, ola := fmt.Sprintf("kari-%08x@example.org", id), fmt.Sprintf("ola-%08x@example.org", id)
+		w.cfg.Operators = append(w.cfg.Operators,
+			config.Operator{Name: fmt.Sprintf("Kari %08x", id), Email: kari, PasswordFile: pw},
+			config.Operator{Name: fmt.Sprintf("Ola %08x", id), Email: ola, PasswordFile: pw})
+		addr := func(n int) string { return fmt.Sprintf("10.%d.%d.%d", byte(id>>16), byte(id>>8), byte(int(id)+n)) }
+		var mu sync.Mutex
+		clock := time.Now().UTC()
+		now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+		var servers []*httptest.Server
+		for range 2 {
+			c, err := console.New(console.Params{Config: w.cfg, Store: st, Importer: w.im, Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := httptest.NewTLSServer(c)
+			t.Cleanup(s.Close)
+			servers = append(servers, s)
+		}
+		// form fetches the sign-in form as a browser at addr; post sends it.
+		type browser struct {
+			c    http.Client
+			s    *httptest.Server
+			addr string
+			csrf string
+		}
+		do := func(b *browser, req *http.Request) (int, string) {
+			req.Header.Set("X-Forwarded-For", b.addr)
+			resp, err := b.c.Do(req)
+			if err != nil {
+				t.Error(err)
+				return 0, ""
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body)
+		}
+		form := func(s *httptest.Server, addr string) *browser {
+			jar, _ := cookiejar.New(nil)
+			b := &browser{c: *s.Client(), s: s, addr: addr}
+			b.c.Jar = jar
+			b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			req, _ := http.NewRequest("GET", s.URL+"/login", nil)
+			_, page := do(b, req)
+			b.csrf = csrfOf(t, page)
+			return b
+		}
+		post := func(b *browser, login, pw string) (int, string) {
+			f := url.Values{"csrf": {b.csrf}, "login": {login}, "password": {pw}}
+			req, _ := http.NewRequest("POST", b.s.URL+"/login", strings.NewReader(f.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return do(b, req)
+		}
+		const n = 16
+		browsers := make([]*browser, n)
+		for i := range browsers {
+			browsers[i] = form(servers[i%2], addr(i%4)) // four addresses: the name is what is slowed
+		}
+		start := make(chan struct{})
+		codes := make([]int, n)
+		var wg sync.WaitGroup
+		for i, b := range browsers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				codes[i], _ = post(b, kari, fmt.Sprintf("guess %d", i))
+			}()
+		}
+		close(start)
+		wg.Wait()
+		count := map[int]int{}
+		for _, c := range codes {
+			count[c]++
+		}
+		if count[http.StatusUnauthorized] != 3 || count[http.StatusTooManyRequests] != n-3 {
+			t.Fatalf("%d wrong passwords at once: %v (status: how many), want 3 checked (401) and %d refused (429)", n, count, n-3)
+		}
+		// Another operator with no failures signs in at once, from an address of the burst.
+		if code, _ := post(form(servers[0], addr(5)), ola, password); code != http.StatusSeeOther {
+			t.Fatalf("another operator's right password: %d, want signed in", code)
+		}
+		// Successes are no failures: one address signing in again and again is not slowed.
+		for i := range 5 {
+			if code, _ := post(form(servers[i%2], addr(6)), ola, password); code != http.StatusSeeOther {
+				t.Fatalf("sign-in %d from one address: %d, want signed in", i+1, code)
+			}
+		}
+		// After the wait the right password gets through, and clears the name's failures.
+		mu.Lock()
+		clock = clock.Add(time.Second)
+		mu.Unlock()
+		if code, _ := post(form(servers[1], addr(7)), kari, password); code != http.StatusSeeOther {
+			t.Fatalf("the right password after the wait: %d, want signed in", code)
+		}
+		if code, _ := post(form(servers[0], addr(7)), kari, "typo"); code != http.StatusUnauthorized {
+			t.Fatalf("a mistake after the success: %d, want a password check (401)", code)
 		}
 	})
 }

@@ -27,9 +27,18 @@ type Sessions interface {
 	// SignInFailures returns the failures counted under the keys whose last failure is not
 	// before since; keys without such failures are left out.
 	SignInFailures(ctx context.Context, keys []string, since time.Time) ([]SignInFailure, error)
-	// FailSignIn counts one failed sign-in under each key at now. A key whose last failure is
-	// before forgetBefore counts from 1 again, and every such old row is deleted.
-	FailSignIn(ctx context.Context, keys []string, now, forgetBefore time.Time) error
+	// ClaimSignIn decides whether a sign-in attempt under the keys may check its password, and
+	// counts it before the check, atomically across every serve process: attempts made at the
+	// same moment each see the ones before them (counted after the check, N parallel wrong
+	// guesses would all pass one free attempt). wait says how long an attempt after a key's
+	// failures must still wait; when no key must wait, the attempt counts as one failure under
+	// every key at now and ClaimSignIn returns 0. Else nothing is counted and the longest wait
+	// is returned. Failures whose last is before forgetBefore are forgotten (count from 0; the
+	// old rows are deleted). A success takes its claim back (ReleaseSignIn,
+	// ClearSignInFailures).
+	ClaimSignIn(ctx context.Context, keys []string, now, forgetBefore time.Time, wait func(SignInFailure) time.Duration) (time.Duration, error)
+	// ReleaseSignIn takes one claimed attempt back under each key: it was no failure.
+	ReleaseSignIn(ctx context.Context, keys []string) error
 	// ClearSignInFailures forgets the keys' failures (a successful sign-in).
 	ClearSignInFailures(ctx context.Context, keys []string) error
 }

@@ -1264,21 +1264,30 @@ func testConsoleSessions(t *testing.T, s store.Store) {
 	}
 }
 
-// testConsoleSignInFailures: failed sign-ins add up per key in the store (every serve process
-// counts into the same rows), count from 1 again once the last is old, are forgotten at a
-// success, and old rows go at the next failure (issue 12: the slow-down holds across
-// processes behind a load balancer).
+// testConsoleSignInFailures: sign-in attempts add up per key in the store (every serve process
+// counts into the same rows), are counted when claimed (before the password is checked), count
+// from 0 again once the last is old, are taken back or forgotten at a success, and old rows go
+// at the next attempt (issue 12: the slow-down holds across processes behind a load balancer).
 func testConsoleSignInFailures(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	ss := s.(store.Sessions)
 	name, addr, old := tenantName("name"), tenantName("ip"), tenantName("old")
 	forget := time.Hour
 	at := func(d time.Duration) time.Time { return now.Add(d) }
-	fail := func(d time.Duration, keys ...string) {
+	// The policy under test: three free attempts, then wait a second after the last.
+	policy := func(f store.SignInFailure, d time.Duration) time.Duration {
+		if f.Failures < 3 {
+			return 0
+		}
+		return max(f.Last.Add(time.Second).Sub(at(d)), 0)
+	}
+	claim := func(d time.Duration, keys ...string) time.Duration {
 		t.Helper()
-		if err := ss.FailSignIn(ctx, keys, at(d), at(d-forget)); err != nil {
+		wait, err := ss.ClaimSignIn(ctx, keys, at(d), at(d-forget), func(f store.SignInFailure) time.Duration { return policy(f, d) })
+		if err != nil {
 			t.Fatal(err)
 		}
+		return wait
 	}
 	got := func(d time.Duration, keys ...string) map[string]store.SignInFailure {
 		t.Helper()
@@ -1295,32 +1304,74 @@ func testConsoleSignInFailures(t *testing.T, s store.Store) {
 	if m := got(0, name, addr); len(m) != 0 {
 		t.Fatalf("failures before any: %+v", m)
 	}
-	fail(-2*forget, old)
-	fail(0, name, addr)
-	fail(time.Second, name, addr)
-	fail(2*time.Second+5*time.Millisecond, addr) // concurrent processes: both count
+	claim(-2*forget, old)
+	claim(0, name, addr)
+	claim(time.Second, name, addr)
+	claim(2*time.Second+5*time.Millisecond, addr)
 	m := got(3*time.Second, name, addr, old)
 	if m[name].Failures != 2 || m[addr].Failures != 3 || !m[addr].Last.Equal(at(2*time.Second+5*time.Millisecond).Truncate(time.Millisecond)) {
-		t.Fatalf("after 2 failures of the name and 3 of the address: %+v", m)
+		t.Fatalf("after 2 attempts under the name and 3 under the address: %+v", m)
 	}
 	if _, ok := m[old]; ok {
-		t.Fatalf("a failure older than the forget time is still counted: %+v", m[old])
+		t.Fatalf("an attempt older than the forget time is still counted: %+v", m[old])
 	}
-	// The old row was deleted by the failures after it: failing it again counts 1.
-	fail(3*time.Second, old)
+	// The address must wait: nothing is counted, under the name neither.
+	if wait := claim(2*time.Second+500*time.Millisecond, name, addr); wait < 500*time.Millisecond || wait > 510*time.Millisecond {
+		t.Fatalf("an attempt within the wait: waits %v, want about 505ms", wait)
+	}
+	if m := got(3*time.Second, name, addr); m[name].Failures != 2 || m[addr].Failures != 3 {
+		t.Fatalf("a refused attempt was counted: %+v", m)
+	}
+	// The old row was deleted by the attempts after it: claiming it again counts 1.
+	claim(3*time.Second, old)
 	if m := got(3*time.Second, old); m[old].Failures != 1 {
 		t.Fatalf("an old key failing again: %+v, want 1 failure", m[old])
 	}
-	// Past the forget time a key counts from 1 again.
-	fail(forget+3*time.Second, name)
-	if m := got(forget+3*time.Second, name, addr); m[name].Failures != 1 || len(m) != 1 {
-		t.Fatalf("failing after the forget time: %+v, want the name at 1 and the address forgotten", m)
+	// A success takes its claim back under the address and forgets the name.
+	claim(4*time.Second, name, addr)
+	if err := ss.ReleaseSignIn(ctx, []string{addr}); err != nil {
+		t.Fatal(err)
 	}
 	if err := ss.ClearSignInFailures(ctx, []string{name, tenantName("never")}); err != nil {
 		t.Fatal(err)
 	}
-	if m := got(forget+3*time.Second, name); len(m) != 0 {
-		t.Fatalf("after a success: %+v", m)
+	if m := got(4*time.Second, name, addr); m[addr].Failures != 3 || len(m) != 1 {
+		t.Fatalf("after a success: %+v, want the name forgotten and the address at 3", m)
+	}
+	// Past the forget time a key counts from 1 again.
+	claim(forget+5*time.Second, name)
+	if m := got(forget+5*time.Second, name, addr); m[name].Failures != 1 || len(m) != 1 {
+		t.Fatalf("failing after the forget time: %+v, want the name at 1 and the address forgotten", m)
+	}
+	// Attempts at the same moment, from many goroutines (processes), each see the ones
+	// claimed before them: exactly the three free ones get through, whatever the timing.
+	burst, other := tenantName("burst"), tenantName("burst-ip")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	through := 0
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			keys := []string{burst, other}
+			if i%2 == 1 {
+				keys = []string{other, burst} // either order: no deadlock
+			}
+			wait, err := ss.ClaimSignIn(ctx, keys, at(0), at(-forget), func(f store.SignInFailure) time.Duration { return policy(f, 0) })
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if wait == 0 {
+				mu.Lock()
+				through++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if m := got(0, burst, other); through != 3 || m[burst].Failures != 3 || m[other].Failures != 3 {
+		t.Fatalf("12 attempts at once: %d got through (want 3), counted %+v", through, m)
 	}
 }
 

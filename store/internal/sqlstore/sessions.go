@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/imsfeed/imsfeed/store"
@@ -67,7 +68,7 @@ func (c *Core) SignInFailures(ctx context.Context, keys []string, since time.Tim
 	for _, k := range keys {
 		f := store.SignInFailure{Key: k}
 		var last int64
-		err := c.db.QueryRowContext(ctx, c.Q(`SELECT failures, last_ms FROM console_signin_failures WHERE key = ? AND last_ms >= ?`),
+		err := c.db.QueryRowContext(ctx, c.Q(`SELECT failures, last_ms FROM console_signin_failures WHERE key = ? AND last_ms >= ? AND failures > 0`),
 			k, since.UnixMilli()).Scan(&f.Failures, &last)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
@@ -81,24 +82,63 @@ func (c *Core) SignInFailures(ctx context.Context, keys []string, since time.Tim
 	return out, nil
 }
 
-// FailSignIn implements store.Sessions. One statement per key counts atomically, so failures
-// at the same moment on two processes both count.
-func (c *Core) FailSignIn(ctx context.Context, keys []string, now, forgetBefore time.Time) error {
-	return c.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, c.Q(`DELETE FROM console_signin_failures WHERE last_ms < ?`), forgetBefore.UnixMilli()); err != nil {
-			return fmt.Errorf("console sign-in failures: %w", err)
+// ClaimSignIn implements store.Sessions. The keys' rows are locked (PostgreSQL: FOR UPDATE, in
+// key order so two claims cannot deadlock; SQLite: its transactions are immediate, one writer
+// at a time) from reading the failures to counting the attempt, so no parallel attempt reads
+// the count between.
+func (c *Core) ClaimSignIn(ctx context.Context, keys []string, now, forgetBefore time.Time, wait func(store.SignInFailure) time.Duration) (time.Duration, error) {
+	if _, err := c.db.ExecContext(ctx, c.Q(`DELETE FROM console_signin_failures WHERE last_ms < ?`), forgetBefore.UnixMilli()); err != nil {
+		return 0, fmt.Errorf("console sign-in failures: %w", err)
+	}
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	var d time.Duration
+	err := c.inTx(ctx, func(tx *sql.Tx) error {
+		d = 0
+		counts := make([]int, len(keys))
+		for i, k := range keys {
+			if _, err := tx.ExecContext(ctx, c.Q(`INSERT INTO console_signin_failures (key, failures, last_ms) VALUES (?, 0, ?) ON CONFLICT (key) DO NOTHING`),
+				k, now.UnixMilli()); err != nil {
+				return err
+			}
+			var last int64
+			if err := tx.QueryRowContext(ctx, c.Q(`SELECT failures, last_ms FROM console_signin_failures WHERE key = ?`+c.d.ForUpdate), k).Scan(&counts[i], &last); err != nil {
+				return err
+			}
+			if last < forgetBefore.UnixMilli() {
+				counts[i] = 0
+			}
+			if counts[i] > 0 {
+				d = max(d, wait(store.SignInFailure{Key: k, Failures: counts[i], Last: time.UnixMilli(last).UTC()}))
+			}
 		}
-		for _, k := range keys {
-			_, err := tx.ExecContext(ctx, c.Q(`INSERT INTO console_signin_failures (key, failures, last_ms) VALUES (?, 1, ?)
-ON CONFLICT (key) DO UPDATE SET
-  failures = CASE WHEN console_signin_failures.last_ms < ? THEN 1 ELSE console_signin_failures.failures + 1 END,
-  last_ms = excluded.last_ms`), k, now.UnixMilli(), forgetBefore.UnixMilli())
-			if err != nil {
-				return fmt.Errorf("console sign-in failure: %w", err)
+		if d > 0 {
+			return nil // rows inserted with no failures change nothing
+		}
+		for i, k := range keys {
+			if _, err := tx.ExecContext(ctx, c.Q(`UPDATE console_signin_failures SET failures = ?, last_ms = ? WHERE key = ?`),
+				counts[i]+1, now.UnixMilli(), k); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return 0, fmt.Errorf("console sign-in attempt: %w", err)
+	}
+	return d, nil
+}
+
+// ReleaseSignIn implements store.Sessions. The last failure's time stays: the claim's, which
+// is at worst a little later than the failure before it.
+func (c *Core) ReleaseSignIn(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if _, err := c.db.ExecContext(ctx, c.Q(`UPDATE console_signin_failures SET failures = failures - 1 WHERE key = ? AND failures > 0`), k); err != nil {
+			return fmt.Errorf("console sign-in failures: %w", err)
+		}
+	}
+	return nil
 }
 
 // ClearSignInFailures implements store.Sessions.
