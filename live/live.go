@@ -111,10 +111,14 @@ type Request struct {
 	Dialect   string // "imses1", "lis2"
 	Operation string // the dialect's operation name, for the log
 	MessageID string
-	Type      record.Type
-	Action    Action
-	Plural    bool
-	Items     []Item
+	// Digest is the request's content (soap.Node.Digest of its Body): a write with the same
+	// message identifier and keys as the last one is a repeat only when it also has the same
+	// digest. Empty: never a repeat.
+	Digest string `json:"-"`
+	Type   record.Type
+	Action Action
+	Plural bool
+	Items  []Item
 	// Association, when set, makes the request's groups associations (LIS 2.0 section
 	// associations, cross-listing): groups of this type that their Item.Children have as a
 	// parent. Reads, writes and deletes name only groups of this type; ReadParents lists only
@@ -229,7 +233,7 @@ func (s *Service) logger() *slog.Logger {
 // (an internal one is logged and answered as a failure without its detail).
 func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) (out *Result) {
 	start := s.now()
-	entry := &store.LiveEntry{At: start, Tenant: t.ID, Dialect: req.Dialect, Operation: req.Operation, MessageID: req.MessageID, Keys: req.Keys()}
+	entry := &store.LiveEntry{At: start, Tenant: t.ID, Dialect: req.Dialect, Operation: req.Operation, MessageID: req.MessageID, Keys: req.Keys(), RequestHash: req.Digest}
 	defer func() { s.told(entry, out, start) }()
 	l, err := s.live()
 	if err != nil {
@@ -240,8 +244,8 @@ func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) (out *Result)
 		if window == 0 {
 			window = 24 * time.Hour
 		}
-		// Only the same operation on the same objects is a repeat: Banner ILP's traffic
-		// sends the identifier "2" with every request.
+		// Only the same request again is a repeat: Banner ILP's traffic sends the
+		// identifier "2" with every request, a changed replacePerson among them.
 		first, err := l.LiveRepeat(ctx, entry, start.Add(-window))
 		if err == nil {
 			var res Result

@@ -21,9 +21,11 @@ type Live interface {
 	LiveApply(ctx context.Context, p LiveApplyParams) error
 	// LiveEntries lists the tenant's request log, oldest first, from since on.
 	LiveEntries(ctx context.Context, p LiveLogParams) ([]LiveEntry, error)
-	// LiveRepeat returns the first entry at or after since of a write request the same as e:
-	// e's tenant, message identifier, dialect, operation and keys (a client that reuses an
-	// identifier for another request is not repeating). ErrNotFound if there is none.
+	// LiveRepeat returns the entry e repeats: the last write request at or after since with
+	// e's tenant, message identifier and keys, when it is the same request (dialect, operation
+	// and RequestHash; never when e has no hash). A client that reuses an identifier for
+	// another request, or for the same request after another change to the same objects, is
+	// not repeating. ErrNotFound if e repeats nothing.
 	LiveRepeat(ctx context.Context, e *LiveEntry, since time.Time) (*LiveEntry, error)
 	// LiveRemovals sums the removals (persons, groups, memberships) the tenant's live requests
 	// applied at or after since.
@@ -171,6 +173,9 @@ type LiveEntry struct {
 	Restored int    `json:"restored"`
 	// Result is the answer of a write request, replayed for a repeated message identifier.
 	Result []byte `json:"-"`
+	// RequestHash is a digest of the request's content (its SOAP Body): with the message
+	// identifier it tells a client's retry from a new request (LiveRepeat).
+	RequestHash string `json:"-"`
 }
 
 // LiveMembershipID ties an IMS ES membership identifier to one of our membership keys.

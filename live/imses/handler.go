@@ -93,7 +93,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := request(op, env.body)
-	req.MessageID = env.messageID
+	req.MessageID, req.Digest = env.messageID, env.body.Digest()
 	res := h.Service.Do(r.Context(), tenant, req)
 	statuses := res.Statuses
 	plural := op.plural && op.action != live.ReadForPerson && op.action != live.ReadForGroup

@@ -268,6 +268,51 @@ func TestRepeatedMessageIdentifierAppliesNothing(t *testing.T) {
 	})
 }
 
+// TestSameMessageIdentifierWithChangedDataIsApplied: a client that sends one message
+// identifier with every request (as Banner ILP does over LIS 2.0) has a changed replacePerson
+// applied; only the identical request again (a retry, with a fresh nonce) is a repeat; the
+// first names sent again after the change are applied again.
+func TestSameMessageIdentifierWithChangedDataIsApplied(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		fixed := func(s string) string {
+			i := strings.Index(s, "<h:messageIdentifier>") + len("<h:messageIdentifier>")
+			j := strings.Index(s, "</h:messageIdentifier>")
+			return s[:i] + "2" + s[j:]
+		}
+		name := func(want string) {
+			t.Helper()
+			o, err := e.st.(store.Live).LiveLoad(context.Background(), e.tenant.ID, store.LiveQuery{Persons: []string{"P1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := o.Persons["P1"].Name; got != want {
+				t.Fatalf("stored name %q, want %q", got, want)
+			}
+		}
+		e.post(fixed(soap("replacePerson", sid("P1")+personXMLIn("Ada", "Lovelace", "")))).want(t, "replacePerson Ada", "success", "fullsuccess")
+		changed := fixed(soap("replacePerson", sid("P1")+personXMLIn("Augusta", "King", "")))
+		e.post(changed).want(t, "replacePerson Augusta, same identifier", "success", "fullsuccess")
+		name("Augusta King")
+		v := e.status().StateVersion
+		retry := strings.Replace(changed, "</o:Password>", "</o:Password><o:Nonce>bm9uY2UtMg==</o:Nonce>", 1)
+		e.post(retry).want(t, "the identical replace again", "success", "fullsuccess")
+		if s := e.status(); s.StateVersion != v {
+			t.Fatalf("an identical resend applied again: %+v", s)
+		}
+		e.post(fixed(soap("replacePerson", sid("P1")+personXMLIn("Ada", "Lovelace", "")))).want(t, "back to Ada, same identifier", "success", "fullsuccess")
+		name("Ada Lovelace")
+		entries, err := e.st.(store.Live).LiveEntries(context.Background(), store.LiveLogParams{Tenant: e.tenant.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 4 || entries[2].Description != fmt.Sprintf("repeat of request %d: nothing applied again", entries[1].ID) ||
+			strings.HasPrefix(entries[1].Description, "repeat") || strings.HasPrefix(entries[3].Description, "repeat") {
+			t.Fatalf("log: %+v", entries)
+		}
+	})
+}
+
 // TestBadInputGetsASOAPAnswerAndChangesNothing: not XML, a wrong envelope, an unknown operation,
 // a missing sourcedId, a body over the limit, a DOCTYPE or entity.
 func TestBadInputGetsASOAPAnswerAndChangesNothing(t *testing.T) {

@@ -113,7 +113,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := request(op, env.Body)
-	req.MessageID = messageID
+	req.MessageID, req.Digest = messageID, env.Body.Digest()
 	res := h.Service.Do(r.Context(), tenant, req)
 	st := res.First()
 	if req.Plural && res.Whole == nil {

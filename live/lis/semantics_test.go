@@ -198,26 +198,69 @@ func TestBadInputGetsASOAPAnswerAndChangesNothing(t *testing.T) {
 	}
 }
 
+// fixedID gives a request Banner ILP's message identifier: "2", sent with every request.
+func fixedID(s string) string {
+	i := strings.Index(s, "<h:imsx_messageIdentifier>") + len("<h:imsx_messageIdentifier>")
+	j := strings.Index(s, "</h:imsx_messageIdentifier>")
+	return s[:i] + "2" + s[j:]
+}
+
 // TestReusedMessageIdentifierForAnotherRequestIsApplied: Banner ILP's traffic sends the same
-// imsx_messageIdentifier ("2") with every request; only the same operation on the same objects
-// is a repeat (answered from the log, nothing applied again).
+// imsx_messageIdentifier ("2") with every request; only the same request again is a repeat
+// (answered from the log, nothing applied again).
 func TestReusedMessageIdentifierForAnotherRequestIsApplied(t *testing.T) {
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		e := newEnv(t, open)
-		fixed := func(s string) string {
-			i := strings.Index(s, "<h:imsx_messageIdentifier>") + len("<h:imsx_messageIdentifier>")
-			j := strings.Index(s, "</h:imsx_messageIdentifier>")
-			return s[:i] + "2" + s[j:]
-		}
-		e.post(fixed(lisReq("replacePerson", personRec("P1", "Ada", "Lovelace", "", "")))).want(t, "replacePerson P1", "success", "")
-		e.post(fixed(lisReq("replacePerson", personRec("P2", "Grace", "Hopper", "", "")))).want(t, "replacePerson P2, same identifier", "success", "")
+		e.post(fixedID(lisReq("replacePerson", personRec("P1", "Ada", "Lovelace", "", "")))).want(t, "replacePerson P1", "success", "")
+		e.post(fixedID(lisReq("replacePerson", personRec("P2", "Grace", "Hopper", "", "")))).want(t, "replacePerson P2, same identifier", "success", "")
 		if s := e.status(); s.Persons.Active != 2 || s.StateVersion != 2 {
 			t.Fatalf("the second request was taken for a repeat: %+v", s)
 		}
-		e.post(fixed(lisReq("createPerson", personRec("P1", "Ada", "Lovelace", "", "")))).want(t, "createPerson P1, same identifier", "failure", "idallocinusefail")
-		e.post(fixed(lisReq("replacePerson", personRec("P2", "Grace", "Hopper", "x@example.org", "")))).want(t, "the same replace again", "success", "")
+		e.post(fixedID(lisReq("createPerson", personRec("P1", "Ada", "Lovelace", "", "")))).want(t, "createPerson P1, same identifier", "failure", "idallocinusefail")
+		e.post(fixedID(lisReq("replacePerson", personRec("P2", "Grace", "Hopper", "", "")))).want(t, "the same replace again", "success", "")
 		if s := e.status(); s.StateVersion != 2 {
 			t.Fatalf("a repeat applied again: %+v", s)
+		}
+	})
+}
+
+// TestSameMessageIdentifierWithChangedDataIsApplied: Banner ILP sends replacePerson with the
+// identifier "2" for every change of a person; a second replace of the same person with other
+// names is a new request and applied, not answered "repeat"; the identical request sent again
+// (a retry after a timeout, with a fresh WS-Security nonce) is a repeat and shown as one in
+// the log; and the first names sent again after the change are applied again.
+func TestSameMessageIdentifierWithChangedDataIsApplied(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		name := func(want string) {
+			t.Helper()
+			if got := e.stored("P1").Name; got != want {
+				t.Fatalf("stored name %q, want %q", got, want)
+			}
+		}
+		e.post(fixedID(lisReq("replacePerson", personRec("P1", "Ada", "Lovelace", "", "")))).want(t, "replacePerson Ada", "success", "fullsuccess")
+		changed := fixedID(lisReq("replacePerson", personRec("P1", "Augusta", "King", "", part("First", "Ada"))))
+		e.post(changed).want(t, "replacePerson Augusta, same identifier", "success", "fullsuccess")
+		name("Augusta King")
+		if p := e.stored("P1"); p.Attrs.Get(PreferredFirst) != "Ada" {
+			t.Fatalf("the changed preferred name was not applied: %+v", p.Attrs)
+		}
+		v := e.status().StateVersion
+		// The same request again, as a client resends it: the header's nonce is new.
+		retry := strings.Replace(changed, "</o:Password>", "</o:Password><o:Nonce>bm9uY2UtMg==</o:Nonce>", 1)
+		e.post(retry).want(t, "the identical replace again", "success", "fullsuccess")
+		if s := e.status(); s.StateVersion != v {
+			t.Fatalf("an identical resend applied again: %+v", s)
+		}
+		e.post(fixedID(lisReq("replacePerson", personRec("P1", "Ada", "Lovelace", "", "")))).want(t, "back to Ada, same identifier", "success", "fullsuccess")
+		name("Ada Lovelace")
+		entries, err := e.st.(store.Live).LiveEntries(context.Background(), store.LiveLogParams{Tenant: e.tenant.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 4 || entries[2].Description != fmt.Sprintf("repeat of request %d: nothing applied again", entries[1].ID) ||
+			strings.HasPrefix(entries[1].Description, "repeat") || strings.HasPrefix(entries[3].Description, "repeat") || entries[3].Updated[0] != 1 {
+			t.Fatalf("log: %+v", entries)
 		}
 	})
 }

@@ -5,6 +5,9 @@
 package soap
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -159,4 +162,40 @@ func Esc(s string) string {
 	var b strings.Builder
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// Digest is a SHA-256 of n's content: every element's namespace and local name, its attributes
+// (namespace declarations aside) and its trimmed text, in order. A client that sends a request
+// again sends the same Body, whatever prefixes it binds and whatever per-send header it adds
+// (a WS-Security Nonce and Created), so the live channel tells a retry by the Body's digest
+// and the message identifier; any changed value makes another digest.
+func (n *Node) Digest() string {
+	h := sha256.New()
+	field := func(s string) {
+		var l [binary.MaxVarintLen64]byte
+		h.Write(l[:binary.PutUvarint(l[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		field("<" + n.Space)
+		field(n.Local)
+		for _, a := range n.Attrs {
+			if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+				continue
+			}
+			field("@" + a.Name.Space)
+			field(a.Name.Local)
+			field(a.Value)
+		}
+		field(strings.TrimSpace(n.Text))
+		for _, k := range n.Kids {
+			walk(k)
+		}
+		field(">")
+	}
+	if n != nil {
+		walk(n)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"sort"
 	"testing"
@@ -73,6 +74,73 @@ func testLiveReport(t *testing.T, s store.Store) {
 	}
 	if c, err := l.LiveActivity(ctx, tenant); err != nil || c.Total() != 1 {
 		t.Fatalf("the report moved back: %+v %v", c, err)
+	}
+}
+
+// testLiveRepeat: a write is a repeat of the last write with its message identifier and keys
+// only when that one is the same request (dialect, operation, hash); whole failures (no
+// result) and entries without a hash never are; other tenants are apart.
+func testLiveRepeat(t *testing.T, s store.Store) {
+	l, ok := s.(store.Live)
+	if !ok {
+		t.Skip("no live channel")
+	}
+	ctx := context.Background()
+	tenant := tenantName("repeat")
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	entry := func(tenant, op, hash string, keys ...string) *store.LiveEntry {
+		return &store.LiveEntry{At: at, Tenant: tenant, Dialect: "lis2", Operation: op, MessageID: "2", Keys: keys, RequestHash: hash,
+			CodeMajor: "success", CodeMinor: "fullsuccess"}
+	}
+	logged := func(e *store.LiveEntry, result bool) int64 {
+		if result {
+			e.Result = []byte(`{"statuses":[]}`)
+		}
+		if err := l.LiveApply(ctx, store.LiveApplyParams{Entry: e, Now: at}); err != nil {
+			t.Fatal(err)
+		}
+		return e.ID
+	}
+	repeats := func(e *store.LiveEntry) int64 {
+		t.Helper()
+		got, err := l.LiveRepeat(ctx, e, at.Add(-time.Hour))
+		if errors.Is(err, store.ErrNotFound) {
+			return 0
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.RequestHash != e.RequestHash || string(got.Result) != `{"statuses":[]}` {
+			t.Fatalf("repeat entry: %+v", got)
+		}
+		return got.ID
+	}
+	a := logged(entry(tenant, "replacePerson", "h-ada", "P1"), true)
+	logged(entry(tenant, "replacePerson", "h-other", "P2"), true)
+	if got := repeats(entry(tenant, "replacePerson", "h-ada", "P1")); got != a {
+		t.Fatalf("the same request again: repeat of %d, want %d", got, a)
+	}
+	for what, e := range map[string]*store.LiveEntry{
+		"changed content": entry(tenant, "replacePerson", "h-augusta", "P1"),
+		"other operation": entry(tenant, "createPerson", "h-ada", "P1"),
+		"other tenant":    entry(tenantName("repeat-other"), "replacePerson", "h-ada", "P1"),
+		"no hash":         entry(tenant, "replacePerson", "", "P1"),
+	} {
+		if got := repeats(e); got != 0 {
+			t.Errorf("%s: taken for a repeat of %d", what, got)
+		}
+	}
+	b := logged(entry(tenant, "replacePerson", "h-augusta", "P1"), true)
+	// A whole failure (busy) of the first request again decides nothing.
+	logged(entry(tenant, "replacePerson", "h-ada", "P1"), false)
+	if got := repeats(entry(tenant, "replacePerson", "h-ada", "P1")); got != 0 {
+		t.Fatalf("the first request after another change to P1 is a repeat of %d", got)
+	}
+	if got := repeats(entry(tenant, "replacePerson", "h-augusta", "P1")); got != b {
+		t.Fatalf("the last request again: repeat of %d, want %d", got, b)
+	}
+	if got, err := l.LiveRepeat(ctx, entry(tenant, "replacePerson", "h-augusta", "P1"), at.Add(time.Second)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a request before the window is repeated: %+v %v", got, err)
 	}
 }
 

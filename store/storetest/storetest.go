@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Runs", testRuns},
 		{"LiveReport", testLiveReport},
 		{"LiveChildren", testLiveChildren},
+		{"LiveRepeat", testLiveRepeat},
 		{"HeldPlans", testHeldPlans},
 		{"ApplyAndHoldInOneTransaction", testApplyAndHold},
 		{"HeldChangesPagedAndSearchedInTheStore", testHeldChanges},

@@ -316,11 +316,11 @@ ON CONFLICT (tenant, id, group_key, member_key, role) DO NOTHING`), e.Tenant, id
 		}
 		return tx.QueryRowContext(ctx, c.Q(`INSERT INTO live_requests (tenant, at, dialect, operation, message_id, keys, code_major, code_minor,
   description, duration_us, state_version, removed_persons, removed_groups, removed_memberships, result,
-  inserted_persons, inserted_groups, inserted_memberships, updated_persons, updated_groups, updated_memberships, restored_persons)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+  inserted_persons, inserted_groups, inserted_memberships, updated_persons, updated_groups, updated_memberships, restored_persons, request_hash)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 			e.Tenant, c.d.Time(Micro(e.At)), e.Dialect, e.Operation, e.MessageID, strings.Join(e.Keys, " "), e.CodeMajor, e.CodeMinor,
 			e.Description, e.Duration.Microseconds(), e.StateVersion, e.Removed[0], e.Removed[1], e.Removed[2], result,
-			e.Inserted[0], e.Inserted[1], e.Inserted[2], e.Updated[0], e.Updated[1], e.Updated[2], e.Restored).Scan(&e.ID)
+			e.Inserted[0], e.Inserted[1], e.Inserted[2], e.Updated[0], e.Updated[1], e.Updated[2], e.Restored, e.RequestHash).Scan(&e.ID)
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrStateChanged) {
@@ -333,7 +333,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURN
 
 const liveCols = `SELECT id, at, tenant, dialect, operation, message_id, keys, code_major, code_minor, description,
   duration_us, state_version, removed_persons, removed_groups, removed_memberships, result,
-  inserted_persons, inserted_groups, inserted_memberships, updated_persons, updated_groups, updated_memberships, restored_persons FROM live_requests `
+  inserted_persons, inserted_groups, inserted_memberships, updated_persons, updated_groups, updated_memberships, restored_persons, request_hash FROM live_requests `
 
 func scanEntry(r interface{ Scan(...any) error }) (store.LiveEntry, error) {
 	var e store.LiveEntry
@@ -343,7 +343,7 @@ func scanEntry(r interface{ Scan(...any) error }) (store.LiveEntry, error) {
 	var result sql.NullString
 	err := r.Scan(&e.ID, &at, &e.Tenant, &e.Dialect, &e.Operation, &e.MessageID, &keys, &e.CodeMajor, &e.CodeMinor, &e.Description,
 		&us, &e.StateVersion, &e.Removed[0], &e.Removed[1], &e.Removed[2], &result,
-		&e.Inserted[0], &e.Inserted[1], &e.Inserted[2], &e.Updated[0], &e.Updated[1], &e.Updated[2], &e.Restored)
+		&e.Inserted[0], &e.Inserted[1], &e.Inserted[2], &e.Updated[0], &e.Updated[1], &e.Updated[2], &e.Restored, &e.RequestHash)
 	e.At, e.Duration = at.T, time.Duration(us)*time.Microsecond
 	e.Keys = strings.Fields(keys)
 	if e.Keys == nil {
@@ -377,18 +377,25 @@ func (c *Core) LiveEntries(ctx context.Context, p store.LiveLogParams) ([]store.
 	return out, rows.Err()
 }
 
-// LiveRepeat implements store.Live.
+// LiveRepeat implements store.Live: the last write with the identifier and keys decides, so a
+// request sent again after another change to the same objects (A, B, A) is applied again.
 func (c *Core) LiveRepeat(ctx context.Context, like *store.LiveEntry, since time.Time) (*store.LiveEntry, error) {
 	tenant := like.Tenant
-	row := c.db.QueryRowContext(ctx, c.Q(liveCols+`WHERE tenant = ? AND message_id = ? AND dialect = ? AND operation = ? AND keys = ?
-  AND at >= ? AND result IS NOT NULL ORDER BY id LIMIT 1`),
-		tenant, like.MessageID, like.Dialect, like.Operation, strings.Join(like.Keys, " "), c.d.Time(Micro(since)))
+	if like.RequestHash == "" {
+		return nil, store.ErrNotFound
+	}
+	row := c.db.QueryRowContext(ctx, c.Q(liveCols+`WHERE tenant = ? AND message_id = ? AND keys = ?
+  AND at >= ? AND result IS NOT NULL ORDER BY id DESC LIMIT 1`),
+		tenant, like.MessageID, strings.Join(like.Keys, " "), c.d.Time(Micro(since)))
 	e, err := scanEntry(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("live log of tenant %q: %w", tenant, err)
+	}
+	if e.Dialect != like.Dialect || e.Operation != like.Operation || e.RequestHash != like.RequestHash {
+		return nil, store.ErrNotFound
 	}
 	return &e, nil
 }
