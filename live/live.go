@@ -184,6 +184,21 @@ type Tenant struct {
 	// Placement is the tenant's hierarchy rules for a school year ("" for the configured
 	// one): live groups are placed by them as the nightly import places a file's (nil: none).
 	Placement func(year string) hierarchy.Rules
+
+	// keys maps the SIS's course keys of one request (a per-request copy of the tenant).
+	keys *courseKeys
+}
+
+// withKeys maps the request's group keys to the stored ones (see keys.go) and returns the
+// tenant as this request sees it.
+func (s *Service) withKeys(ctx context.Context, l store.Live, t *Tenant, req *Request) (*Tenant, error) {
+	k, err := s.mapKeys(ctx, l, t, req)
+	if err != nil || k == nil {
+		return t, err
+	}
+	tc := *t
+	tc.keys = k
+	return &tc, nil
 }
 
 // Service runs live requests against a store.
@@ -277,13 +292,16 @@ func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) (out *Result)
 		}
 		// Held until the change set and its log entry are written.
 		defer release()
-		res, p, err = s.write(ctx, l, t, req)
-	} else {
+		if t, err = s.withKeys(ctx, l, t, req); err == nil {
+			res, p, err = s.write(ctx, l, t, req)
+		}
+	} else if t, err = s.withKeys(ctx, l, t, req); err == nil {
 		res, err = s.read(ctx, l, t, req)
 	}
 	if err != nil {
 		return s.internal(t, req, err)
 	}
+	t.keys.answer(res)
 	first := res.First()
 	entry.CodeMajor, entry.CodeMinor, entry.Description = first.Major, first.Minor, first.Description
 	if req.Plural && res.Whole == nil {

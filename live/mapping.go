@@ -20,7 +20,11 @@ func (t *Tenant) mapGroup(g *record.Group) *Status {
 	if t.Mapper == nil || g == nil {
 		return nil
 	}
+	// The mappings see the SIS's keys, as in its nightly file (keys.go).
+	key, parents := g.Key, g.Parents
+	g.Key, g.Parents = t.keys.sis(key), t.keys.sisAll(parents)
 	changed, err := t.Mapper.Group(g)
+	g.Key, g.Parents = key, parents
 	return remapped(changed, err, g.ComputeHash)
 }
 
@@ -28,7 +32,13 @@ func (t *Tenant) mapMembership(m *record.Membership) *Status {
 	if t.Mapper == nil || m == nil {
 		return nil
 	}
+	group, member := m.Group, m.Member
+	m.Group = t.keys.sis(group)
+	if m.MemberType == record.MemberGroup {
+		m.Member = t.keys.sis(member)
+	}
 	changed, err := t.Mapper.Membership(m)
+	m.Group, m.Member = group, member
 	return remapped(changed, err, m.ComputeHash)
 }
 

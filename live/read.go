@@ -26,7 +26,7 @@ func (s *Service) read(ctx context.Context, l store.Live, t *Tenant, req *Reques
 			q.Groups = append(q.Groups, it.Key)
 		case req.Action == Read:
 			q.MembershipIDs = append(q.MembershipIDs, it.Key)
-			if k, ok := parseKeyID(it.Key); ok {
+			if k, ok := t.keys.keyID(it.Key); ok {
 				q.MembershipsOfPairs = append(q.MembershipsOfPairs, [2]string{k.Group, k.Member})
 			}
 		case req.Action == ReadForPerson:
@@ -80,7 +80,7 @@ func (s *Service) read(ctx context.Context, l store.Live, t *Tenant, req *Reques
 		case req.Action == Read:
 			keys := o.IDs[it.Key]
 			if len(keys) == 0 {
-				if k, ok := parseKeyID(it.Key); ok {
+				if k, ok := t.keys.keyID(it.Key); ok {
 					keys = []record.MembershipKey{k}
 				}
 			}

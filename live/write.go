@@ -22,7 +22,7 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 		return s.rename(ctx, l, t, req)
 	}
 	var p store.LiveApplyParams
-	objs, err := l.LiveLoad(ctx, t.ID, query(req))
+	objs, err := l.LiveLoad(ctx, t.ID, query(t, req))
 	if err != nil {
 		return nil, p, err
 	}
@@ -166,7 +166,7 @@ func applied(p *change.Plan) (ins, upd [3]int, restored int) {
 
 // query names what the request's items touch: the objects themselves and, for removals, the
 // memberships that cascade.
-func query(req *Request) store.LiveQuery {
+func query(t *Tenant, req *Request) store.LiveQuery {
 	var q store.LiveQuery
 	for _, it := range req.Items {
 		if it.Err != nil {
@@ -193,7 +193,7 @@ func query(req *Request) store.LiveQuery {
 		case record.Memberships:
 			if it.Key != "" {
 				q.MembershipIDs = append(q.MembershipIDs, it.Key)
-				if k, ok := parseKeyID(it.Key); ok {
+				if k, ok := t.keys.keyID(it.Key); ok {
 					q.MembershipsOfPairs = append(q.MembershipsOfPairs, [2]string{k.Group, k.Member})
 					q.Groups = append(q.Groups, k.Group)
 				}
@@ -331,7 +331,7 @@ func (s *Service) group(d groupSink, t *Tenant, o *store.LiveObjects, a Action, 
 func (s *Service) membership(d *diff.Differ, t *Tenant, o *store.LiveObjects, a Action, it *Item, p *store.LiveApplyParams, owner map[record.MembershipKey]int, i int) Status {
 	known := o.IDs[it.Key]
 	if len(known) == 0 {
-		if k, ok := parseKeyID(it.Key); ok {
+		if k, ok := t.keys.keyID(it.Key); ok {
 			if m, ok := o.Memberships[k]; ok && !m.Manual {
 				known = []record.MembershipKey{k}
 			}
