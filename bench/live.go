@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -50,8 +51,39 @@ type liveFigures struct {
 	failures  int64
 }
 
-func benchLive(ctx context.Context, out io.Writer, d time.Duration) error {
+// liveOptions choose what `bench live` measures.
+type liveOptions struct {
+	d          time.Duration
+	stores     string // comma-separated; "" for all
+	ops        string // comma-separated operation names ("createPersons" for createPersons×100); "" for all
+	cpuProfile string // a CPU profile of the measured requests (not the loading) to this file
+	profile    *os.File
+}
+
+// chosen reports whether name is in the comma-separated list (an empty list chooses all).
+func chosen(list, name string) bool {
+	if list == "" {
+		return true
+	}
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s != "" && strings.HasPrefix(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func benchLive(ctx context.Context, out io.Writer, o liveOptions) error {
+	d := o.d
 	var rows []liveFigures
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.profile = f
+	}
 	dir, err := os.MkdirTemp("", "imsfeed-bench-live-")
 	if err != nil {
 		return err
@@ -67,8 +99,12 @@ func benchLive(ctx context.Context, out io.Writer, d time.Duration) error {
 	if err != nil {
 		return err
 	}
-	stores = append(stores, opened{"sqlite", sq, func() {}})
-	if url := os.Getenv(envPostgres); url != "" {
+	if chosen(o.stores, "sqlite") {
+		stores = append(stores, opened{"sqlite", sq, func() {}})
+	} else {
+		defer sq.Close()
+	}
+	if url := os.Getenv(envPostgres); url != "" && chosen(o.stores, "postgres") {
 		pg, err := postgres.Open(ctx, url)
 		if err != nil {
 			return err
@@ -76,7 +112,8 @@ func benchLive(ctx context.Context, out io.Writer, d time.Duration) error {
 		stores = append(stores, opened{"postgres", pg, func() { dropLiveTenant(url, "benchlive") }})
 	}
 	for _, s := range stores {
-		figs, err := benchLiveStore(ctx, s.name, s.st, d)
+		figs, err := benchLiveStore(ctx, s.name, s.st, o)
+		o.profile = nil
 		s.clean()
 		s.st.Close()
 		if err != nil {
@@ -84,11 +121,13 @@ func benchLive(ctx context.Context, out io.Writer, d time.Duration) error {
 		}
 		rows = append(rows, figs...)
 	}
-	bare, err := benchBare(ctx, d)
-	if err != nil {
-		return err
+	if chosen(o.stores, "bare") {
+		bare, err := benchBare(ctx, d)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, bare...)
 	}
-	rows = append(rows, bare...)
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "store\toperation\tclients\trequests\treq/s\tp50\tp99\tfailures\t")
@@ -141,7 +180,7 @@ func createPersonsBody(prefix string, n int) []byte {
 	return liveEnvelope("createPersons", pmsNS, b.String())
 }
 
-func benchLiveStore(ctx context.Context, name string, st store.Store, d time.Duration) ([]liveFigures, error) {
+func benchLiveStore(ctx context.Context, name string, st store.Store, o liveOptions) ([]liveFigures, error) {
 	policy := safety.DefaultPolicy()
 	tenant := &live.Tenant{ID: "benchlive", Courses: archive.DefaultCoursePolicy(), Safety: policy}
 	h := &imses.Handler{Service: &live.Service{Store: st, LockWait: 30 * time.Second},
@@ -170,10 +209,19 @@ func benchLiveStore(ctx context.Context, name string, st store.Store, d time.Dur
 		}},
 		{"createPersons×100", func() []byte { return createPersonsBody(fmt.Sprintf("C%06d-", batch.Add(1)), 100) }},
 	}
+	if o.profile != nil { // the measured requests of the first store, not the loading
+		if err := pprof.StartCPUProfile(o.profile); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var out []liveFigures
 	for _, op := range ops {
+		if !chosen(o.ops, op.name) {
+			continue
+		}
 		for _, clients := range []int{1, 8} {
-			f, err := measure(ctx, client, url, op.body, clients, d)
+			f, err := measure(ctx, client, url, op.body, clients, o.d)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", op.name, err)
 			}

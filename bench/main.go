@@ -51,7 +51,7 @@ const usage = `usage: bench table [-runs N] [-cases a,b] [-check FILE [-toleranc
        bench case NAME FILE
        bench list
        bench cleanup FILE
-       bench live [-seconds N]`
+       bench live [-seconds N] [-stores sqlite,postgres] [-ops createPersons] [-cpuprofile FILE]`
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -98,10 +98,15 @@ func run(ctx context.Context, args []string) error {
 	case "live":
 		fs := flag.NewFlagSet("live", flag.ContinueOnError)
 		secs := fs.Float64("seconds", 3, "how long each measurement runs")
+		var o liveOptions
+		fs.StringVar(&o.stores, "stores", "", "stores to measure, comma-separated (sqlite,postgres; default: both)")
+		fs.StringVar(&o.ops, "ops", "", "operations to measure, comma-separated (readPerson,replacePerson,createPersons; default: all)")
+		fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured requests to this file")
 		if err := fs.Parse(args[1:]); err != nil {
 			return fmt.Errorf("%w: %s", errUsage, usage)
 		}
-		return benchLive(ctx, os.Stdout, time.Duration(*secs*float64(time.Second)))
+		o.d = time.Duration(*secs * float64(time.Second))
+		return benchLive(ctx, os.Stdout, o)
 	case "cleanup":
 		if len(args) != 2 {
 			return fmt.Errorf("%w: %s", errUsage, usage)

@@ -292,6 +292,9 @@ func (c *Core) LiveApply(ctx context.Context, p store.LiveApplyParams) error {
 				if err := c.rename(ctx, tx, e.Tenant, p.Renames); err != nil {
 					return err
 				}
+				if err := c.editIndex(ctx, tx, e.Tenant, v, v+1, renameBuckets(p.Renames), func(bs *buckets) { indexRenames(bs, p.Renames) }); err != nil {
+					return fmt.Errorf("state index: %w", err)
+				}
 				e.StateVersion = v + 1
 				if err := c.setVersion(ctx, tx, e.Tenant, v+1); err != nil {
 					return err
@@ -537,6 +540,42 @@ func (c *Core) rename(ctx context.Context, tx *sql.Tx, tenant string, rs []store
 		}
 	}
 	return nil
+}
+
+// renameBuckets are the index buckets renames touch: both keys of each person, and the
+// groups of its memberships.
+func renameBuckets(rs []store.LiveRename) map[int]bool {
+	nums := map[int]bool{}
+	for _, r := range rs {
+		nums[personBucket(r.Old)], nums[personBucket(r.New)] = true, true
+		for k := range r.Memberships {
+			nums[memberBucket(k.Group)] = true
+		}
+	}
+	return nums
+}
+
+// indexRenames does to the index what rename does to the rows: each person's entry and its
+// memberships' move to the new key with their new hashes, keeping their flags. (Without it a
+// changePersonIdentifier left the index stale, and the next night read every row.)
+func indexRenames(bs *buckets, rs []store.LiveRename) {
+	for _, r := range rs {
+		if st, ok := bs.person(r.Old).persons[r.Old]; ok {
+			delete(bs.person(r.Old).persons, r.Old)
+			st.Hash = r.Hash
+			bs.person(r.New).persons[r.New] = st
+		}
+		for k, h := range r.Memberships {
+			b := bs.membership(k)
+			if st, ok := b.members[k]; ok && st.MemberType == record.MemberPerson {
+				delete(b.members, k)
+				st.Hash = h
+				nk := k
+				nk.Member = r.New
+				b.members[nk] = st
+			}
+		}
+	}
 }
 
 // renameRelations moves the person's relations (both ways) to its new key, with the hashes the
