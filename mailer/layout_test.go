@@ -139,6 +139,8 @@ func TestCSVGolden(t *testing.T) {
 	p.Names = storedNames{"g:C-ART-7B": "Art 7B", "g:C-HIST-6A": "History 6A", "p:P0007": "Kari Østby", "p:P0008": "Ola Berg", "p:P0005": "Person Five"}
 	p.Persons[3].Old = &record.Person{Key: "P0004", Name: "Person 4", Attrs: record.Attrs{{Name: "email", Value: "p4@old.example.org"}, {Name: "userid", Value: "p4"}}}
 	p.Persons[3].Person.Attrs = record.Attrs{{Name: "email", Value: "p4@new.example.org"}, {Name: "userid", Value: "p4"}}
+	// Preferred names, as a nightly file's <nickname> or a LIS 2.0 preferred-name block store them.
+	p.Persons[0].Person.Attrs = record.Attrs{{Name: record.PreferredLast, Value: "Eins"}, {Name: record.PreferredFirst, Value: "Uno"}}
 	b, err := renderCSV(p)
 	if err != nil {
 		t.Fatal(err)
@@ -148,12 +150,14 @@ func TestCSVGolden(t *testing.T) {
 	}
 	got := string(b)
 	for _, want := range []string{
-		"person,update,P0004,Person 4,,,,,,,email: p4@old.example.org → p4@new.example.org\r\n",
-		"person,update,P0005,Person 5,,,,,,,name: Person Five → Person 5\r\n",
+		"\ufefftype,op,key,name,group,group_name,member,member_name,role,role_name,changes,preferred_first,preferred_last\r\n",
+		"person,insert,P0001,Person 1,,,,,,,,Uno,Eins\r\n",
+		"person,update,P0004,Person 4,,,,,,,email: p4@old.example.org → p4@new.example.org,,\r\n",
+		"person,update,P0005,Person 5,,,,,,,name: Person Five → Person 5,,\r\n",
 		"person,trashed (restorable),P0006,",
-		"membership,delete,,,C-ART-7B,Art 7B,P0007,Kari Østby,02,Instructor,\r\n",
-		"membership,kept as manual,,,C-HIST-6A,History 6A,P0008,Ola Berg,02,Instructor,\r\n",
-		"membership,insert,,,C-MATH-7B,Mathematics 7B,P0001,Person 1,01,Learner,\r\n",
+		"membership,delete,,,C-ART-7B,Art 7B,P0007,Kari Østby,02,Instructor,,,\r\n",
+		"membership,kept as manual,,,C-HIST-6A,History 6A,P0008,Ola Berg,02,Instructor,,,\r\n",
+		"membership,insert,,,C-MATH-7B,Mathematics 7B,P0001,Person 1,01,Learner,,,\r\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("CSV lacks %q", want)

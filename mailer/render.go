@@ -662,7 +662,9 @@ func csvName(tenant string, run int64) string {
 // csvBOM starts the CSV: without it Excel reads UTF-8 as the local code page ("Ã˜stby").
 const csvBOM = "\ufeff"
 
-var csvHeader = []string{"type", "op", "key", "name", "group", "group_name", "member", "member_name", "role", "role_name", "changes"}
+// csvHeader: columns are only ever added at the end (spreadsheets and scripts read by position).
+var csvHeader = []string{"type", "op", "key", "name", "group", "group_name", "member", "member_name", "role", "role_name", "changes",
+	"preferred_first", "preferred_last"}
 
 // csvOp is a change's op as the CSV writes it: persons are never deleted by an import but
 // trashed, and memberships of an archived course stay, as manual ones.
@@ -679,7 +681,8 @@ func csvOp(typ string, op change.Op) string {
 // renderCSV lists the plan's changes, one a row: type, op, key and name; a membership's group,
 // member and role with their names; for an update the fields that change, old → new. A
 // relation is its person (key, name), the related person (member, member_name) and its type
-// (role).
+// (role). A person's row ends with the preferred first and last name the change gives it (a
+// trashed person's row holds only key and name).
 func renderCSV(p *change.Plan) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString(csvBOM)
@@ -707,7 +710,8 @@ func renderCSV(p *change.Plan) ([]byte, error) {
 		if c.Op == change.Update {
 			changes = personChanges(p, &c)
 		}
-		write("person", csvOp("person", c.Op), c.Person.Key, c.Person.Name, "", "", "", "", "", "", changes)
+		write("person", csvOp("person", c.Op), c.Person.Key, c.Person.Name, "", "", "", "", "", "", changes,
+			c.Person.Attrs.Get(record.PreferredFirst), c.Person.Attrs.Get(record.PreferredLast))
 	}
 	for _, c := range p.Groups {
 		groupNames[c.Group.Key] = c.Group.Name
@@ -720,7 +724,7 @@ func renderCSV(p *change.Plan) ([]byte, error) {
 		case c.Op == change.Archive && len(c.Group.Parents) > 0:
 			changes = "moved under: " + strings.Join(c.Group.Parents, ", ")
 		}
-		write("group", csvOp("group", c.Op), c.Group.Key, c.Group.Name, "", "", "", "", "", "", changes)
+		write("group", csvOp("group", c.Op), c.Group.Key, c.Group.Name, "", "", "", "", "", "", changes, "", "")
 	}
 	var storedPerson, storedGroup func(string) string
 	if p.Names != nil {
@@ -742,7 +746,7 @@ func renderCSV(p *change.Plan) ([]byte, error) {
 			member = name(groupNames, storedGroup, k.Member)
 		}
 		write("membership", csvOp("membership", c.Op), "", "", k.Group, name(groupNames, storedGroup, k.Group),
-			k.Member, member, k.Role, record.RoleName(k.Role), "")
+			k.Member, member, k.Role, record.RoleName(k.Role), "", "", "")
 	}
 	for _, c := range p.Relations {
 		k := c.Relation.RelationKey
@@ -751,7 +755,7 @@ func renderCSV(p *change.Plan) ([]byte, error) {
 			why = "a person of it went to the trash can"
 		}
 		write("relation", csvOp("relation", c.Op), k.Person, name(personNames, storedPerson, k.Person), "", "",
-			k.Related, name(personNames, storedPerson, k.Related), k.Type, "", why)
+			k.Related, name(personNames, storedPerson, k.Related), k.Type, "", why, "", "")
 	}
 	w.Flush()
 	return buf.Bytes(), w.Error()

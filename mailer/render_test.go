@@ -133,7 +133,7 @@ func TestCSVMatchesPlan(t *testing.T) {
 
 func checkCSV(t *testing.T, rows [][]string, want change.Counts) {
 	t.Helper()
-	if len(rows) == 0 || strings.Join(rows[0], ",") != "\ufefftype,op,key,name,group,group_name,member,member_name,role,role_name,changes" {
+	if len(rows) == 0 || strings.Join(rows[0], ",") != "\ufefftype,op,key,name,group,group_name,member,member_name,role,role_name,changes,preferred_first,preferred_last" {
 		t.Fatalf("CSV header (after a UTF-8 BOM): %q", rows)
 	}
 	var got change.Counts
@@ -370,7 +370,7 @@ func TestMailShowsRelations(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCSV(t, rows, run.Counts)
-	if got := strings.Join(rows[3], ","); got != "relation,insert,P1,Ada Pupil,,,G1,Grace Guardian,guardian,," {
+	if got := strings.Join(rows[3], ","); got != "relation,insert,P1,Ada Pupil,,,G1,Grace Guardian,guardian,,,," {
 		t.Errorf("relation CSV row %q", got)
 	}
 	if got := rows[4][10]; got != "a person of it went to the trash can" {
