@@ -14,8 +14,8 @@ import (
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/live"
 	"github.com/imsfeed/imsfeed/live/lis"
-	"github.com/imsfeed/imsfeed/safety"
 	"github.com/imsfeed/imsfeed/mailer"
+	"github.com/imsfeed/imsfeed/safety"
 	"github.com/imsfeed/imsfeed/samples/feedgen"
 	"github.com/imsfeed/imsfeed/store"
 )
