@@ -297,6 +297,8 @@ type GroupState struct {
 	Archived bool
 	Course   bool
 	Parents  []string
+	// Own marks a group imsfeed made (source "imsfeed": a node of hierarchy's).
+	Own      bool
 	Seen     bool  // the diff's scratch mark, as in PersonState
 	SeenLine int32 // as in PersonState
 }

@@ -103,6 +103,32 @@ type Rules struct {
 	// CourseKeyYear, when set, is the school year courses' keys are prefixed with (see
 	// CourseKey and Keys); Place then refuses a group that is not a course with such a key.
 	CourseKeyYear string
+	// Stored says what the store holds under the key of a node a rule builds, when that is no
+	// group of the file (nil: nothing). RuleKeys lists the keys it may be asked for.
+	Stored func(key string) Held
+}
+
+// Held is what the store holds under a rule node's key.
+type Held int
+
+const (
+	// HeldNothing: no group, or one the file replaces (a snapshot's group it no longer has):
+	// imsfeed makes its node.
+	HeldNothing Held = iota
+	// HeldNode: imsfeed's own node; it is made again as the rule says.
+	HeldNode
+	// HeldGroup: an active group of the SIS that the file (a delta, a live request) leaves as
+	// it is: that group is the node, as a group of the file would be, and is not touched.
+	HeldGroup
+	// HeldArchived: an archived course, which no node can be: a *ClashError.
+	HeldArchived
+)
+
+func (r Rules) held(key string) Held {
+	if r.Stored == nil {
+		return HeldNothing
+	}
+	return r.Stored(key)
 }
 
 // Empty reports whether the rules change nothing.
@@ -184,6 +210,7 @@ func Place(groups []*record.Group, r Rules) (Result, error) {
 		}
 	}
 	inFile := map[string]bool{}
+	goneInFile := map[string]bool{}
 	named := map[string]bool{}
 	wheres := make([]map[int]string, len(groups))
 	for i, g := range groups {
@@ -192,6 +219,7 @@ func Place(groups []*record.Group, r Rules) (Result, error) {
 				"the group has the key of %s, which the SIS's records may not change or delete: give the node another key in the tenant's config, or the group another key in the SIS", what)}
 		}
 		if g.Gone() {
+			goneInFile[g.Key] = true
 			continue
 		}
 		if r.CourseKeyYear != "" && !isCourse(g.Types) {
@@ -223,6 +251,19 @@ func Place(groups []*record.Group, r Rules) (Result, error) {
 				return Result{}, &ClashError{Key: g.Key, Pos: g.Pos, Msg: fmt.Sprintf(
 					"hierarchy.place[%d] would place the group under %q, the key of %s: a rule's node cannot be it", rule, n.Key, what)}
 			}
+			if inFile[n.Key] {
+				continue
+			}
+			// The store's group of that key: a node of imsfeed's, a group the file leaves
+			// alone (the node, as a group of the file would be), or one the node cannot be.
+			switch {
+			case goneInFile[n.Key]:
+				return Result{}, &ClashError{Key: g.Key, Pos: g.Pos, Msg: fmt.Sprintf(
+					"hierarchy.place[%d] would place the group under %q, a group this file deletes: keep the group in the SIS, or give the group another %s", rule, n.Key, strings.Join(r.Place[rule].Under, ", "))}
+			case r.held(n.Key) == HeldArchived:
+				return Result{}, &ClashError{Key: g.Key, Pos: g.Pos, Msg: fmt.Sprintf(
+					"hierarchy.place[%d] would place the group under %q, the key of an archived course, which a rule's node cannot be (it would overwrite the course): give the course or the node another key", rule, n.Key)}
+			}
 		}
 		for _, n := range path {
 			if n.Key == g.Key {
@@ -238,9 +279,9 @@ func Place(groups []*record.Group, r Rules) (Result, error) {
 		}
 	}
 	nodes := map[string]*record.Group{}
-	add := func(n Node, parent string) {
-		if inFile[n.Key] {
-			return // the file's group is the node
+	add := func(n Node, parent string, rule bool) {
+		if inFile[n.Key] || (rule && r.held(n.Key) == HeldGroup) {
+			return // the file's group (or the stored SIS group the file leaves alone) is the node
 		}
 		g, ok := nodes[n.Key]
 		if !ok {
@@ -258,7 +299,7 @@ func Place(groups []*record.Group, r Rules) (Result, error) {
 		changed := wheres[i] != nil
 		switch {
 		case isCourse(g.Types) && r.Year != nil:
-			add(*r.Year, "")
+			add(*r.Year, "", false)
 			if !contains(g.Parents, r.Year.Key) {
 				g.Parents = append(g.Parents, r.Year.Key)
 				changed = true
@@ -267,14 +308,14 @@ func Place(groups []*record.Group, r Rules) (Result, error) {
 		case len(paths[i]) > 0:
 			parent := ""
 			for _, n := range paths[i] {
-				add(n, parent)
+				add(n, parent, true)
 				parent = n.Key
 			}
 			g.Parents = []string{parent}
 			res.Placed++
 			changed = true
 		case r.Unplaced != nil:
-			add(*r.Unplaced, "")
+			add(*r.Unplaced, "", false)
 			g.Parents = []string{r.Unplaced.Key}
 			res.Unplaced = append(res.Unplaced, g.Key)
 			changed = true
@@ -284,7 +325,7 @@ func Place(groups []*record.Group, r Rules) (Result, error) {
 		}
 	}
 	if r.Archive != nil {
-		add(*r.Archive, "")
+		add(*r.Archive, "", false)
 	}
 	keys := make([]string, 0, len(nodes))
 	for k := range nodes {
@@ -382,8 +423,23 @@ func truthy(v string) bool { return v != "" && v != "false" }
 // dropWhere takes the where results off g (they are not the group's fields: they must not be
 // stored or hashed) and returns them by rule index; nil when g had none.
 func dropWhere(g *record.Group) map[int]string {
-	var out map[int]string
+	out := whereOf(g)
+	if out == nil {
+		return nil
+	}
 	kept := g.Attrs[:0]
+	for _, a := range g.Attrs {
+		if !strings.HasPrefix(a.Name, WherePrefix) {
+			kept = append(kept, a)
+		}
+	}
+	g.Attrs = kept
+	return out
+}
+
+// whereOf are g's where results by rule index, nil when it has none.
+func whereOf(g *record.Group) map[int]string {
+	var out map[int]string
 	for _, a := range g.Attrs {
 		if rest, ok := strings.CutPrefix(a.Name, WherePrefix); ok {
 			if out == nil {
@@ -394,11 +450,28 @@ func dropWhere(g *record.Group) map[int]string {
 				n = n*10 + int(c-'0')
 			}
 			out[n] = a.Value
+		}
+	}
+	return out
+}
+
+// RuleKeys are the keys of the nodes the rules may build for these groups, for a caller that
+// reads the store's groups of those keys for Rules.Stored before Place. It changes nothing.
+func RuleKeys(groups []*record.Group, r Rules) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, g := range groups {
+		if g.Gone() || len(g.Parents) > 0 || g.SelfParent {
 			continue
 		}
-		kept = append(kept, a)
+		path, _ := ruleNodes(g, r.Place, whereOf(g))
+		for _, n := range path {
+			if !seen[n.Key] {
+				seen[n.Key] = true
+				out = append(out, n.Key)
+			}
+		}
 	}
-	g.Attrs = kept
 	return out
 }
 

@@ -109,6 +109,26 @@ func TestPlace(t *testing.T) {
 			rules:   Rules{Unplaced: unplaced, Year: year, IsCourse: courses, CourseKeyYear: "2026-27"},
 			parents: map[string][]string{"2025-26:C1": {"imsfeed-groups"}},
 			nodes:   []string{"imsfeed-groups=Groups<"}, unplace: []string{"2025-26:C1"}},
+		{name: "a rule node that is a stored group of the SIS the file leaves alone (a delta) is that group: no node, not overwritten",
+			groups:  []*record.Group{withAttrs(grp("5A", "Class"), "x.school", "ELM", "x.schoolname", "Elm School")},
+			rules:   Rules{Unplaced: unplaced, Place: byschool, Stored: held(map[string]Held{"ELM": HeldGroup})},
+			parents: map[string][]string{"5A": {"ELM"}}},
+		{name: "a rule node that is imsfeed's stored node is made again",
+			groups:  []*record.Group{withAttrs(grp("5A", "Class"), "x.school", "ELM", "x.schoolname", "Elm School")},
+			rules:   Rules{Place: byschool, Stored: held(map[string]Held{"ELM": HeldNode})},
+			parents: map[string][]string{"5A": {"ELM"}},
+			nodes:   []string{"ELM=Elm School<"}},
+		{name: "a path's deeper node goes under a stored SIS group that is the path's first node",
+			groups:  []*record.Group{withAttrs(grp("5A", "Class"), "x.school", "ELM", "x.level", "5")},
+			rules:   Rules{Place: []Rule{{Under: Path{"x.school", "x.level"}}}, Stored: held(map[string]Held{"ELM": HeldGroup})},
+			parents: map[string][]string{"5A": {"ELM/5"}},
+			nodes:   []string{"ELM/5=5<ELM"}},
+		{name: "a rule node that is a stored archived course is a clash naming the group",
+			groups: []*record.Group{withAttrs(grp("5A", "Class"), "x.school", "OLDCOURSE")},
+			rules:  Rules{Place: byschool, Stored: held(map[string]Held{"OLDCOURSE": HeldArchived})}, clash: "5A"},
+		{name: "a rule node that is a group the file deletes is a clash naming the group",
+			groups: []*record.Group{gone(grp("ELM", "School")), withAttrs(grp("5A", "Class"), "x.school", "ELM")},
+			rules:  Rules{Place: byschool, Stored: held(map[string]Held{"ELM": HeldGroup})}, clash: "5A"},
 		{name: "the archive node always exists",
 			groups: []*record.Group{grp("S", "School")},
 			rules:  Rules{Archive: &Node{Key: "arch", Name: "Archive"}},
@@ -183,6 +203,8 @@ func selfRoot(key string) *record.Group {
 
 var line int
 
+func held(m map[string]Held) func(string) Held { return func(k string) Held { return m[k] } }
+
 func gone(g *record.Group) *record.Group {
 	g.RecStatus = record.StatusDelete
 	return g
@@ -242,5 +264,20 @@ func TestCourseKeys(t *testing.T) {
 	none.Group(g)
 	if g.Key != "C1" || (Rules{}).Keys(nil) != nil {
 		t.Error("without a year, keys are as given")
+	}
+}
+
+// TestRuleKeys: the node keys the rules may build for groups with no parent (each path's
+// nodes), for a caller to read from the store before Place; the groups are not changed.
+func TestRuleKeys(t *testing.T) {
+	a := withAttrs(grp("5A", "Class"), "x.school", "ELM", "x.level", "5", WhereAttr(0), "true")
+	b := withAttrs(grp("5B", "Class", "ELM"), "x.school", "OAK", "x.level", "5")
+	c := withAttrs(grp("6A", "Class"), "x.school", "ELM", "x.level", "6", WhereAttr(0), "false")
+	r := Rules{Place: []Rule{{Under: Path{"x.school", "x.level"}, Where: "true()"}, {Under: Path{"x.school"}}}}
+	if got := RuleKeys([]*record.Group{a, b, c}, r); !reflect.DeepEqual(got, []string{"ELM", "ELM/5"}) {
+		t.Errorf("rule keys %q, want ELM and ELM/5 (5B has a parent; 6A's where is false: its rule is the second, ELM)", got)
+	}
+	if len(a.Attrs) != 3 {
+		t.Errorf("RuleKeys changed the group: %v", a.Attrs)
 	}
 }

@@ -125,3 +125,24 @@ func storedParents(st *change.State) map[string]bool {
 	}
 	return out
 }
+
+// storedNodes says what the state holds under a rule node's key that is no group of the file
+// (hierarchy.Held): in an event file a stored group of the SIS is left as it is, so it is the
+// node, as it would be in the file; a snapshot no longer has it, and imsfeed's node takes its
+// key, as the file says.
+func storedNodes(st *change.State, event bool) func(string) hierarchy.Held {
+	return func(key string) hierarchy.Held {
+		g, ok := st.Groups[key]
+		switch {
+		case !ok:
+			return hierarchy.HeldNothing
+		case g.Archived:
+			return hierarchy.HeldArchived
+		case g.Own:
+			return hierarchy.HeldNode
+		case event:
+			return hierarchy.HeldGroup
+		}
+		return hierarchy.HeldNothing
+	}
+}

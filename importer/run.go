@@ -303,6 +303,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	}
 	im.status("comparing with the stored state")
 	rules.StoredParents = storedParents(st)
+	rules.Stored = storedNodes(st, res.Mode == ims.ModeEvent)
 	placed, err := h.place(rules)
 	if err != nil {
 		return nil, nil, nil, err

@@ -105,6 +105,23 @@ func (s *Service) place(ctx context.Context, l store.Live, t *Tenant, req *Reque
 			active = append(active, g)
 		}
 	}
+	// The stored groups with the keys of the nodes the rules build: a group of the SIS is the
+	// node (a request never changes what it does not name), an archived course none can be.
+	if err := s.readMore(ctx, l, t, o, store.LiveQuery{Groups: hierarchy.RuleKeys(active, rules)}); err != nil {
+		return nil, err
+	}
+	rules.Stored = func(key string) hierarchy.Held {
+		g, ok := o.Groups[key]
+		switch {
+		case !ok:
+			return hierarchy.HeldNothing
+		case g.Archived:
+			return hierarchy.HeldArchived
+		case g.Source == hierarchy.Source:
+			return hierarchy.HeldNode
+		}
+		return hierarchy.HeldGroup
+	}
 	res, err := hierarchy.Place(active, rules)
 	if err != nil {
 		return nil, err // a *hierarchy.ClashError: write refuses the request whole

@@ -220,7 +220,7 @@ func stateOf(tenant string, o *store.LiveObjects) *change.State {
 		st.Persons[k] = change.PersonState{Hash: p.Hash, Name: p.Name, Trashed: p.Trashed}
 	}
 	for k, g := range o.Groups {
-		st.Groups[k] = change.GroupState{Hash: g.Hash, Name: g.Name, Archived: g.Archived, Course: g.Course, Parents: g.Parents}
+		st.Groups[k] = change.GroupState{Hash: g.Hash, Name: g.Name, Archived: g.Archived, Course: g.Course, Parents: g.Parents, Own: g.Source == hierarchy.Source}
 	}
 	for k, m := range o.Memberships {
 		st.Memberships.Set(k, change.MembershipState{Hash: m.Hash, MemberType: m.MemberType, Manual: m.Manual})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/hierarchy"
 	"github.com/imsfeed/imsfeed/record"
 )
 
@@ -55,19 +56,19 @@ func (c *Core) loadState(ctx context.Context, tx *sql.Tx, tenant string, fromInd
 		}
 	}
 
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT key, name, hash, status, is_course, parents FROM groups WHERE tenant = ?`), tenant)
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT key, name, hash, status, is_course, parents, source FROM groups WHERE tenant = ?`), tenant)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
-		var key, name, status string
+		var key, name, status, source string
 		var hash, parents sql.RawBytes
 		var g change.GroupState
-		if err := rows.Scan(&key, &name, &hash, &status, &g.Course, &parents); err != nil {
+		if err := rows.Scan(&key, &name, &hash, &status, &g.Course, &parents, &source); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		g.Name, g.Archived = name, status == "archived"
+		g.Name, g.Archived, g.Own = name, status == "archived", source == hierarchy.Source
 		copy(g.Hash[:], hash)
 		if len(parents) > 0 {
 			if err := json.Unmarshal(parents, &g.Parents); err != nil {
