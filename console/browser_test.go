@@ -34,8 +34,10 @@ func chromium(t *testing.T) string {
 // operator would: sign in, open the held run, see where the removals come from, search its
 // changes for a renamed pupil and see the old and the new name, approve it with a reason, and
 // see it completed with her name; restore a person from the trash can; open the renamed pupil's
-// page. Screenshots of each page go to the folder the
-// test logs ($IMSFEED_SCREENSHOTS, else a temporary one).
+// page and the run history; send a form without its CSRF token and be refused; sign in as an
+// operator of another tenant and see nothing of this one. All on a phone-sized screen and with
+// the page's JavaScript turned off (the console needs none). Screenshots of each page go to
+// the folder the test logs ($IMSFEED_SCREENSHOTS, else a temporary one).
 func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 	bin := chromium(t)
 	w := newWorld(t, sqliteStore(t))
@@ -52,13 +54,16 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
 		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("ignore-certificate-errors", true), // httptest's own certificate
+		chromedp.Flag("blink-settings", "scriptEnabled=false"), // the console works without JavaScript
 		chromedp.WindowSize(412, 915))                    // a phone
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()
 	bctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
 	// The first Run starts the browser and must not carry the timeout (it would stop it).
-	if err := chromedp.Do(bctx, chromedp.Navigate(w.srv.URL+"/")); err != nil {
+	// Headless Chromium keeps its window at least 500 pixels wide: the phone is emulated.
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(412, 915, chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch),
+		chromedp.Navigate(w.srv.URL+"/")); err != nil {
 		t.Fatalf("chromium %s: %v", bin, err)
 	}
 	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
@@ -74,6 +79,8 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 		})
 	}
 	var wrong, tenants, held, found, matched, status, approval, restored, person string
+	var history, trashBefore, forged, olas, olasRun string
+	var tokens int
 	err := chromedp.Do(ctx,
 		chromedp.WaitVisible(chromedp.CSS(`input[name=login]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name=login]`), "kari@example.org"),
@@ -117,6 +124,36 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#person`)),
 		into(chromedp.Text(chromedp.CSS(`#person`)), &person),
 		shot("7-person"),
+		// The tenant's run history.
+		chromedp.Navigate(w.srv.URL+"/tenants/"+w.tenant),
+		chromedp.WaitVisible(chromedp.CSS(`#runs`)),
+		into(chromedp.Text(chromedp.CSS(`#runs`)), &history),
+		shot("8-run-history"),
+		// A form whose CSRF token is gone (a forged POST from another site has none) is
+		// refused, and restores nothing.
+		chromedp.Navigate(w.srv.URL+"/tenants/"+w.tenant+"/trash"),
+		chromedp.WaitVisible(chromedp.CSS(`#items`)),
+		into(chromedp.Text(chromedp.CSS(`#matched`)), &trashBefore),
+		into(chromedp.Evaluate[int](`(() => { const l = document.querySelectorAll('input[name=csrf]'); l.forEach(e => e.remove()); return l.length })()`), &tokens),
+		chromedp.Click(chromedp.CSS(`#items input[name=key]`)),
+		chromedp.Click(chromedp.CSS(`button[name=restore]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#problem`)),
+		into(chromedp.Text(chromedp.CSS(`main`)), &forged),
+		shot("9-forged-post-refused"),
+		// Ola is an operator of another tenant only: she sees nothing of this one.
+		chromedp.Navigate(w.srv.URL+"/"),
+		chromedp.Click(chromedp.CSS(`header button`)), // sign out
+		chromedp.WaitVisible(chromedp.CSS(`input[name=login]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=login]`), "ola@example.org"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#tenants`)),
+		into(chromedp.Text(chromedp.CSS(`main`)), &olas),
+		shot("10-other-tenants-operator"),
+		chromedp.Navigate(fmt.Sprintf("%s/runs/%d", w.srv.URL, w.held.ID)),
+		chromedp.WaitVisible(chromedp.CSS(`#problem`)),
+		into(chromedp.Text(chromedp.CSS(`main`)), &olasRun),
+		shot("11-not-found"),
 	)
 	if err != nil {
 		dctx, c2 := context.WithTimeout(bctx, 10*time.Second)
@@ -145,6 +182,21 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 	}
 	if !strings.Contains(person, renamed.Person.Name) || !strings.Contains(person, "Preferred first name") {
 		t.Errorf("the person page of %s:\n%s", renamed.Person.Key, person)
+	}
+	if !strings.Contains(history, "completed") || !strings.Contains(history, "n2.xml") {
+		t.Errorf("run history:\n%s", history)
+	}
+	if tokens == 0 || !strings.Contains(forged, "Refused") || !strings.Contains(forged, "did not come from the console") {
+		t.Errorf("a POST without the CSRF token: %q", forged)
+	}
+	if trash, err := w.st.ListTrash(context.Background(), w.tenant); err != nil || !strings.Contains(trashBefore, fmt.Sprintf("%d person(s) in the trash can", len(trash))) {
+		t.Errorf("the forged restore changed the trash can: before %q, now %d %v", trashBefore, len(trash), err)
+	}
+	if strings.Contains(olas, "Northside") || !strings.Contains(olas, "Southside") {
+		t.Errorf("Ola's tenants page:\n%s", olas)
+	}
+	if !strings.Contains(olasRun, "Not found") || strings.Contains(olasRun, "Northside") {
+		t.Errorf("Ola opening the other tenant's run:\n%s", olasRun)
 	}
 	r, err := w.st.Run(context.Background(), w.held.ID)
 	if err != nil || r.Status != runs.Completed || r.Approval == nil || r.Approval.By != "Kari Nordmann" {

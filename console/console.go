@@ -89,7 +89,7 @@ func New(p Params) (*Console, error) {
 		c.now = time.Now
 	}
 	c.tmpl = map[string]*template.Template{}
-	for _, page := range []string{"login", "tenants", "tenant", "run", "queue", "items", "live", "search", "person", "group"} {
+	for _, page := range []string{"login", "tenants", "tenant", "run", "queue", "items", "live", "search", "person", "group", "problem"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", page, err)
@@ -142,7 +142,7 @@ func (c *Console) signedInOnly(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		op, sid, err := c.signedIn(r)
 		if err != nil {
-			c.fail(w, "session", err)
+			c.fail(w, r, "session", err)
 			return
 		}
 		if op == nil {
@@ -150,15 +150,16 @@ func (c *Console) signedInOnly(next http.HandlerFunc) http.HandlerFunc {
 				http.Redirect(w, r, "/login", http.StatusSeeOther)
 				return
 			}
-			http.Error(w, "Sign in first.", http.StatusUnauthorized)
+			c.problem(w, r, http.StatusUnauthorized, "Sign in first.")
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, who{op, sid}))
 		if r.Method == http.MethodPost && !c.csrfOK(r, sid) {
 			c.log.Warn("console: form without a valid CSRF token refused", "operator", op.Name, "path", r.URL.Path, "from", c.clientIP(r))
-			http.Error(w, "This form has expired or did not come from the console; reload the page and try again.", http.StatusForbidden)
+			c.problem(w, r, http.StatusForbidden, "This form has expired or did not come from the console; reload the page and try again.")
 			return
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, who{op, sid})))
+		next(w, r)
 	}
 }
 
@@ -189,9 +190,26 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	_, _ = io.WriteString(w, b.String())
 }
 
-func (c *Console) fail(w http.ResponseWriter, what string, err error) {
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
 	c.log.Error("console: "+what, "err", err)
-	http.Error(w, "The store could not be read ("+what+"); the log says why.", http.StatusInternalServerError)
+	c.problem(w, r, http.StatusInternalServerError, "The store could not be read ("+what+"); the log says why.")
+}
+
+// problem answers with a page of the console's own (readable on a phone, unlike a plain-text
+// error) saying what went wrong.
+func (c *Console) problem(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	title := map[int]string{http.StatusNotFound: "Not found", http.StatusForbidden: "Refused",
+		http.StatusUnauthorized: "Sign in first", http.StatusBadRequest: "Bad request"}[status]
+	if title == "" {
+		title = "Something went wrong"
+	}
+	c.render(w, r, status, "problem", title, msg, "")
+}
+
+// notFound is the answer for what does not exist, or belongs to a tenant the operator does
+// not see (the same answer: it does not exist for them).
+func (c *Console) notFound(w http.ResponseWriter, r *http.Request) {
+	c.problem(w, r, http.StatusNotFound, "There is no such page.")
 }
 
 // loginPage shows the sign-in form with a fresh double-submit token.
@@ -224,7 +242,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	d, err := c.sessions.ClaimSignIn(r.Context(), []string{nameKey, ipKey}, now, now.Add(-forgetFailures),
 		func(f store.SignInFailure) time.Duration { return signInWait(f.Failures, f.Last, now) })
 	if err != nil {
-		c.fail(w, "sign-in failures", err)
+		c.fail(w, r, "sign-in failures", err)
 		return
 	}
 	if d > 0 {
@@ -256,17 +274,17 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	// back): else an attacker with one account could sign in now and then to keep guessing
 	// other names from the same address.
 	if err := c.sessions.ClearSignInFailures(r.Context(), []string{nameKey}); err != nil {
-		c.fail(w, "sign-in failures", err)
+		c.fail(w, r, "sign-in failures", err)
 		return
 	}
 	if err := c.sessions.ReleaseSignIn(r.Context(), []string{ipKey}); err != nil {
-		c.fail(w, "sign-in failures", err)
+		c.fail(w, r, "sign-in failures", err)
 		return
 	}
 	setCookie(w, loginCookie, "", -1)
 	tok, err := c.createSession(r.Context(), op, now)
 	if err != nil {
-		c.fail(w, "new session", err)
+		c.fail(w, r, "new session", err)
 		return
 	}
 	setCookie(w, sessionCookie, tok, int(sessionTTL.Seconds()))
@@ -277,7 +295,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	if sid := whoOf(r).sid; !strings.HasPrefix(sid, "proxy:") {
 		if err := c.sessions.DeleteSession(r.Context(), sessionID(sid)); err != nil {
-			c.fail(w, "sign-out", err)
+			c.fail(w, r, "sign-out", err)
 			return
 		}
 	}
@@ -289,16 +307,16 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 func (c *Console) visibleRun(w http.ResponseWriter, r *http.Request) (*runs.Run, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		http.NotFound(w, r)
+		c.notFound(w, r)
 		return nil, false
 	}
 	run, err := c.store.Run(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !whoOf(r).op.Sees(run.Tenant)) {
-		http.NotFound(w, r) // a tenant the operator does not see does not exist for them
+		c.notFound(w, r) // a tenant the operator does not see does not exist for them
 		return nil, false
 	}
 	if err != nil {
-		c.fail(w, "run", err)
+		c.fail(w, r, "run", err)
 		return nil, false
 	}
 	return run, true

@@ -33,10 +33,10 @@ func memberPath(tenant string, m store.MembershipDetail) string {
 }
 
 // objectsOf is the store's store.Objects; ok false means the answer was written.
-func (c *Console) objectsOf(w http.ResponseWriter) (store.Objects, bool) {
+func (c *Console) objectsOf(w http.ResponseWriter, r *http.Request) (store.Objects, bool) {
 	o, ok := c.store.(store.Objects)
 	if !ok {
-		http.Error(w, fmt.Sprintf("This store (%T) cannot show single objects.", c.store), http.StatusNotImplemented)
+		c.problem(w, r, http.StatusNotImplemented, fmt.Sprintf("This store (%T) cannot show single objects.", c.store))
 	}
 	return o, ok
 }
@@ -62,7 +62,7 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	o, ok := c.objectsOf(w)
+	o, ok := c.objectsOf(w, r)
 	if !ok {
 		return
 	}
@@ -82,7 +82,7 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request) {
 		}
 		hits, err := o.SearchObjects(r.Context(), store.SearchParams{Tenant: t.ID, Type: k.typ, Query: v.Q, After: v.After, Limit: objectsPerPage + 1})
 		if err != nil {
-			c.fail(w, "search", err)
+			c.fail(w, r, "search", err)
 			return
 		}
 		if len(hits) > objectsPerPage {
@@ -126,7 +126,7 @@ func (c *Console) person(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	o, ok := c.objectsOf(w)
+	o, ok := c.objectsOf(w, r)
 	if !ok {
 		return
 	}
@@ -137,7 +137,7 @@ func (c *Console) person(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		c.fail(w, "person", err)
+		c.fail(w, r, "person", err)
 		return
 	}
 	v.Person = p
@@ -147,7 +147,7 @@ func (c *Console) person(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if v.Relations, err = c.store.ListRelations(r.Context(), t.ID, store.ListRelationsParams{Person: p.Key}); err != nil {
-		c.fail(w, "relations", err)
+		c.fail(w, r, "relations", err)
 		return
 	}
 	title := p.Name
@@ -183,7 +183,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	o, ok := c.objectsOf(w)
+	o, ok := c.objectsOf(w, r)
 	if !ok {
 		return
 	}
@@ -195,13 +195,13 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		c.fail(w, "group", err)
+		c.fail(w, r, "group", err)
 		return
 	}
 	v.Group, v.Node = g, nodeKind(t, &g.Group)
 	_, parents, err := c.store.StoredRecords(ctx, t.ID, nil, g.Parents)
 	if err != nil {
-		c.fail(w, "parents", err)
+		c.fail(w, r, "parents", err)
 		return
 	}
 	for _, k := range g.Parents {
@@ -223,7 +223,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 		v.First = 1
 	}
 	if v.Members, err = o.GroupMembers(ctx, store.MembersParams{Tenant: t.ID, Group: g.Key, After: after, Limit: objectsPerPage + 1}); err != nil {
-		c.fail(w, "members", err)
+		c.fail(w, r, "members", err)
 		return
 	}
 	base := objectPath(t.ID, "groups", g.Key)

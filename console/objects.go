@@ -21,7 +21,7 @@ func (c *Console) visibleTenant(w http.ResponseWriter, r *http.Request) (*config
 	id := r.PathValue("id")
 	t, err := c.cfg.Tenant(id)
 	if err != nil || !whoOf(r).op.Sees(id) {
-		http.NotFound(w, r)
+		c.notFound(w, r)
 		return nil, false
 	}
 	return t, true
@@ -85,7 +85,7 @@ func (c *Console) showItems(w http.ResponseWriter, r *http.Request, status int, 
 		}
 	}
 	if err != nil {
-		c.fail(w, k.title, err)
+		c.fail(w, r, k.title, err)
 		return
 	}
 	v.First = (v.Page-1)*itemsPerPage + 1
@@ -123,7 +123,7 @@ func (c *Console) restore(kind string) http.HandlerFunc {
 			return
 		}
 		if err := r.ParseForm(); err != nil {
-			http.Error(w, "bad form", http.StatusBadRequest)
+			c.problem(w, r, http.StatusBadRequest, "The form could not be read.")
 			return
 		}
 		keys := r.PostForm["key"]
@@ -138,7 +138,7 @@ func (c *Console) restore(kind string) http.HandlerFunc {
 			return
 		}
 		if err != nil {
-			c.fail(w, kind+" restore", err)
+			c.fail(w, r, kind+" restore", err)
 			return
 		}
 		c.log.Info("console: "+kind+" restore", "tenant", t.ID, "operator", op.Name, "keys", keys, "restored", n, "run", run.ID)
@@ -178,7 +178,7 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request) {
 	if lv, ok := c.store.(store.Live); ok {
 		es, err := lv.LiveEntries(r.Context(), store.LiveLogParams{Tenant: t.ID, Since: v.Since, Limit: maxLiveRows + 1})
 		if err != nil {
-			c.fail(w, "live request log", err)
+			c.fail(w, r, "live request log", err)
 			return
 		}
 		v.Entries, v.More = es[:min(len(es), maxLiveRows)], len(es) > maxLiveRows

@@ -27,20 +27,25 @@ func (c *Console) consoleCfg() *config.Console {
 }
 
 var funcs = template.FuncMap{
-	"when": func(t any) string {
-		switch v := t.(type) {
+	// when keeps a date on one line (a narrow column breaks between the date and the hour,
+	// not inside "2026-12-01").
+	"when": func(t any) template.HTML {
+		var v time.Time
+		switch t := t.(type) {
 		case time.Time:
-			if v.IsZero() {
-				return "—"
-			}
-			return v.Local().Format("2006-01-02 15:04")
+			v = t
 		case *time.Time:
-			if v == nil || v.IsZero() {
-				return "—"
+			if t != nil {
+				v = *t
 			}
-			return v.Local().Format("2006-01-02 15:04")
+		default:
+			return ""
 		}
-		return ""
+		if v.IsZero() {
+			return "—"
+		}
+		v = v.Local()
+		return template.HTML(`<time datetime="` + v.Format(time.RFC3339) + `"><span class="nw">` + v.Format("2006-01-02") + `</span> ` + v.Format("15:04") + `</time>`)
 	},
 	"lower": strings.ToLower,
 	"num":   thousands,
@@ -81,15 +86,15 @@ func (c *Console) tenants(w http.ResponseWriter, r *http.Request) {
 		row := tenantRow{ID: t.ID, Name: t.Name}
 		var err error
 		if row.Last, err = c.store.LastRun(ctx, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			c.fail(w, "last run", err)
+			c.fail(w, r, "last run", err)
 			return
 		}
 		if row.LastGood, err = c.store.LastRun(ctx, t.ID, runs.Completed); err != nil && !errors.Is(err, store.ErrNotFound) {
-			c.fail(w, "last good run", err)
+			c.fail(w, r, "last good run", err)
 			return
 		}
 		if row.Held, err = c.store.ListRuns(ctx, store.ListRunsParams{Tenant: t.ID, Status: []runs.Status{runs.Held}}); err != nil {
-			c.fail(w, "held runs", err)
+			c.fail(w, r, "held runs", err)
 			return
 		}
 		if paused, why := t.PausedAt(now); paused {
@@ -104,7 +109,7 @@ func (c *Console) tenants(w http.ResponseWriter, r *http.Request) {
 			const most = 1000
 			es, err := lv.LiveEntries(ctx, store.LiveLogParams{Tenant: t.ID, Since: midnight, Limit: most + 1})
 			if err != nil {
-				c.fail(w, "live request log", err)
+				c.fail(w, r, "live request log", err)
 				return
 			}
 			row.HasLive, row.LiveToday, row.LiveToday1k = true, min(len(es), most), len(es) > most
@@ -123,12 +128,12 @@ func (c *Console) tenant(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	t, err := c.cfg.Tenant(id)
 	if err != nil || !whoOf(r).op.Sees(id) {
-		http.NotFound(w, r)
+		c.notFound(w, r)
 		return
 	}
 	list, err := c.store.ListRuns(r.Context(), store.ListRunsParams{Tenant: id, Limit: 200})
 	if err != nil {
-		c.fail(w, "run history", err)
+		c.fail(w, r, "run history", err)
 		return
 	}
 	c.render(w, r, http.StatusOK, "tenant", t.Name+": runs", struct {
