@@ -53,9 +53,9 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
 		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("ignore-certificate-errors", true), // httptest's own certificate
+		chromedp.Flag("ignore-certificate-errors", true),       // httptest's own certificate
 		chromedp.Flag("blink-settings", "scriptEnabled=false"), // the console works without JavaScript
-		chromedp.WindowSize(412, 915))                    // a phone
+		chromedp.WindowSize(412, 915))                          // a phone
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()
 	bctx, cancel := chromedp.NewContext(actx)
