@@ -187,3 +187,23 @@ func (c *collector) collectStore(ctx context.Context, ch chan<- prometheus.Metri
 	}
 	return nil
 }
+
+// Health answers /healthz for a load balancer: 200 when the store answers a query within 5
+// seconds, else 503 (the reason goes to the log, not to the answer).
+func Health(st store.Store, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if _, err := st.StateVersion(ctx, "-healthz-"); err != nil {
+			if log != nil {
+				log.Warn("healthz: the store did not answer", "err", err)
+			}
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("store unreachable\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+}

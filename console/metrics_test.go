@@ -2,7 +2,10 @@ package console_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +20,8 @@ import (
 	"github.com/imsfeed/imsfeed/live"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/postgres"
+	"github.com/imsfeed/imsfeed/store/sqlite"
 )
 
 // scrape reads /metrics with Prometheus's own text parser.
@@ -140,4 +145,50 @@ func TestMetricsChangesLiveRequestsAndAgeOfLastSuccess(t *testing.T) {
 			t.Fatalf("families: %s", strings.Join(names, " "))
 		}
 	})
+}
+
+// Issue 12: /healthz tells a load balancer whether this process can reach its store: 200 while
+// the store answers, 503 once it does not.
+func TestHealthzChecksTheStore(t *testing.T) {
+	open := map[string]func(t *testing.T) store.Store{
+		"sqlite": func(t *testing.T) store.Store {
+			s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		"postgres": func(t *testing.T) store.Store {
+			u := os.Getenv("IMSFEED_TEST_POSTGRES_URL")
+			if u == "" {
+				if os.Getenv("CI") == "true" {
+					t.Fatal("IMSFEED_TEST_POSTGRES_URL is not set under CI")
+				}
+				t.Skip("IMSFEED_TEST_POSTGRES_URL not set")
+			}
+			s, err := postgres.Open(context.Background(), u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			st := open[name](t)
+			h := console.Health(st, nil)
+			get := func() (int, string) {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+				return rec.Code, rec.Body.String()
+			}
+			if code, body := get(); code != http.StatusOK || body != "ok\n" {
+				t.Fatalf("healthz with the store up: %d %q", code, body)
+			}
+			st.Close()
+			if code, body := get(); code != http.StatusServiceUnavailable || body != "store unreachable\n" {
+				t.Fatalf("healthz with the store closed: %d %q, want 503", code, body)
+			}
+		})
+	}
 }

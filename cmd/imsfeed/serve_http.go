@@ -41,10 +41,7 @@ func (a *app) startHTTP(ctx context.Context) (stop func(), err error) {
 	}
 	mux.Handle("/", con) // the operator console: sign-in, tenants, runs, held runs
 	mux.Handle("GET /metrics", console.Metrics(console.MetricsParams{Config: a.cfg, Store: a.store, MailStats: a.mailer.Stats, Counters: a.counters, Log: a.log}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	mux.Handle("/healthz", console.Health(a.store, a.log)) // 503 when the store does not answer
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
