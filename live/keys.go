@@ -197,6 +197,14 @@ func (c *courseKeys) answer(res *Result) {
 			m.Member = c.sis(m.Member)
 		}
 	}
+	if res.Parents != nil {
+		ps := make(map[string]store.StoredGroup, len(res.Parents))
+		for k, g := range res.Parents {
+			g.Key, g.Parents = c.sis(g.Key), c.sisAll(g.Parents)
+			ps[c.sis(k)] = g
+		}
+		res.Parents = ps
+	}
 	if res.Children != nil {
 		ch := make(map[string][]string, len(res.Children))
 		for k, v := range res.Children {

@@ -156,6 +156,10 @@ type Result struct {
 	Memberships []Membership         `json:"-"`
 	// Children are the children of each association read, by its key, sorted.
 	Children map[string][]string `json:"-"`
+	// Parents are the stored parents of the groups read, by key (a parent not stored is
+	// missing): LIS 2.0 names a section's parents by their role, its term as academicSession
+	// and its course offering as parentOfferingId, and only their types tell which is which.
+	Parents map[string]store.StoredGroup `json:"-"`
 	// Whole is set when the request as a whole failed (busy, refused, unauthorised): the
 	// dialect answers with this one status.
 	Whole *Status `json:"whole,omitempty"`

@@ -126,6 +126,11 @@ func (s *Service) read(ctx context.Context, l store.Live, t *Tenant, req *Reques
 			}
 		}
 	}
+	if req.Action == Read && req.Type == record.Groups {
+		if err := s.readParents(ctx, l, t, res); err != nil {
+			return nil, err
+		}
+	}
 	if len(groupsWanted)+len(personsWanted) > 0 {
 		o2, err := l.LiveLoad(ctx, t.ID, store.LiveQuery{Groups: uniq(groupsWanted), Persons: uniq(personsWanted)})
 		if err != nil {
@@ -143,6 +148,23 @@ func (s *Service) read(ctx context.Context, l store.Live, t *Tenant, req *Reques
 		}
 	}
 	return res, nil
+}
+
+// readParents reads the stored parents of the groups res holds into res.Parents.
+func (s *Service) readParents(ctx context.Context, l store.Live, t *Tenant, res *Result) error {
+	var keys []string
+	for _, g := range res.Groups {
+		keys = append(keys, g.Parents...)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	o, err := l.LiveLoad(ctx, t.ID, store.LiveQuery{Groups: uniq(keys)})
+	if err != nil {
+		return err
+	}
+	res.Parents = o.Groups
+	return nil
 }
 
 func sortedMemberships(o *store.LiveObjects, keep func(record.MembershipKey, store.StoredMembership) bool) []record.Membership {

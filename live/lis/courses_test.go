@@ -86,3 +86,62 @@ func TestGroupsCoursesAndMembershipsOnBothStores(t *testing.T) {
 		}
 	})
 }
+
+// TestSectionReadNamesTermAndOfferingByRole: a section read over LIS 2.0 names its term as
+// academicSession and its course offering as parentOfferingId, told by the stored parents'
+// types, never by their place: a section association (cross-listing) the section is in is
+// neither, and a section with only an offering has no term.
+func TestSectionReadNamesTermAndOfferingByRole(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		e.post(lisReq("replaceGroup", termRec("201740", "Fall 2017"))).want(t, "replaceGroup", "success", "")
+		off := sid("ENG.3705") + `<courseOfferingRecord><courseOffering><label>` + ts("ENG 3705") + `</label><academicSession>` + ts("201740") +
+			`</academicSession></courseOffering></courseOfferingRecord>`
+		e.post(lisReq("replaceCourseOffering", off)).want(t, "replaceCourseOffering", "success", "")
+		section := func(key, term, offering string) string {
+			s := sid(key) + `<courseSectionRecord><courseSection><label>` + ts(key) + `</label>`
+			if term != "" {
+				s += `<academicSession>` + ts(term) + `</academicSession>`
+			}
+			if offering != "" {
+				s += `<parentOfferingId>` + offering + `</parentOfferingId>`
+			}
+			return s + `</courseSection></courseSectionRecord>`
+		}
+		cases := []struct {
+			key, term, offering string
+			crossListed         bool
+			wantTerm, wantOffer string
+		}{
+			{"S-both", "201740", "ENG.3705", true, "201740", "ENG.3705"},
+			{"S-term", "201740", "", true, "201740", ""},
+			{"S-offering", "", "ENG.3705", true, "", "ENG.3705"},
+			{"S-offering-only", "", "ENG.3705", false, "", "ENG.3705"},
+			{"S-plain", "201740", "", false, "201740", ""},
+			// Parents not stored are told by their place, as the request gave them.
+			{"S-unknown", "T-NOPE", "O-NOPE", true, "T-NOPE", "O-NOPE"},
+		}
+		var listed []string
+		for _, c := range cases {
+			a := e.post(lisReq("replaceCourseSection", section(c.key, c.term, c.offering)))
+			a.want(t, "replaceCourseSection "+c.key, "success", "")
+			if c.crossListed {
+				listed = append(listed, c.key)
+			}
+		}
+		e.post(lisReq("replaceSectionAssociation", assocRec("XL1", "cross-list", listed...))).want(t, "replaceSectionAssociation", "success", "")
+		for _, c := range cases {
+			a := e.post(lisReq("readCourseSection", sid(c.key)))
+			a.want(t, "readCourseSection "+c.key, "success", "fullsuccess")
+			cs := a.root.Path("Body", "readCourseSectionResponse", "courseSectionRecord", "courseSection")
+			if got := [2]string{text(cs.Child("academicSession")), cs.Child("parentOfferingId").Str()}; got != [2]string{c.wantTerm, c.wantOffer} {
+				t.Errorf("%s: academicSession, parentOfferingId = %q, want %q\n%s", c.key, got, [2]string{c.wantTerm, c.wantOffer}, a.raw)
+			}
+		}
+		a := e.post(lisReq("readCourseOffering", sid("ENG.3705")))
+		a.want(t, "readCourseOffering", "success", "fullsuccess")
+		if co := a.root.Path("Body", "readCourseOfferingResponse", "courseOfferingRecord", "courseOffering"); text(co.Child("academicSession")) != "201740" || co.Child("parentOfferingId") != nil {
+			t.Errorf("readCourseOffering: %s", a.raw)
+		}
+	})
+}

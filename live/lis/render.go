@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imsfeed/imsfeed/hierarchy"
 	"github.com/imsfeed/imsfeed/live"
 	"github.com/imsfeed/imsfeed/live/soap"
 	"github.com/imsfeed/imsfeed/record"
@@ -132,7 +133,7 @@ func records(b *w, k kind, res *live.Result) {
 		}
 	default:
 		for i := range res.Groups {
-			groupXML(b, k, &res.Groups[i])
+			groupXML(b, k, &res.Groups[i], res.Parents)
 		}
 	}
 }
@@ -312,7 +313,7 @@ func orgXML(b *w, a record.Attrs) {
 
 // groupXML writes a stored group as a groupRecord, or a course as a courseSectionRecord or
 // courseOfferingRecord.
-func groupXML(b *w, k kind, g *store.StoredGroup) {
+func groupXML(b *w, k kind, g *store.StoredGroup, stored map[string]store.StoredGroup) {
 	obj := noun[k]
 	b.Open(obj + "Record")
 	sourcedGUID(b, g.Key)
@@ -363,11 +364,9 @@ func groupXML(b *w, k kind, g *store.StoredGroup) {
 		if l != "" {
 			b.tleaf("title", l)
 		}
-		// The parents are the term and (sections) the offering, in that order; a section's one
-		// parent is read as its term.
-		parents := g.Parents
-		if len(parents) > 0 {
-			b.tleaf("academicSession", parents[0])
+		session, offering := courseParents(k, g.Parents, stored)
+		if session != "" {
+			b.tleaf("academicSession", session)
 		}
 		if f != "" {
 			b.Open("catalogDescription")
@@ -376,14 +375,51 @@ func groupXML(b *w, k kind, g *store.StoredGroup) {
 		}
 		b.Leaf("status", "Active")
 		timeframeXML(b, "timeFrame", g.Attrs)
-		if k == kSection && len(parents) > 1 {
-			b.Leaf("parentOfferingId", parents[1])
+		if offering != "" {
+			b.Leaf("parentOfferingId", offering)
 		}
 		orgXML(b, g.Attrs)
 	}
 	extensionXML(b, g.Attrs, soap.TemplateField(&g.Group)...)
 	b.Close(obj)
 	b.Close(obj + "Record")
+}
+
+// courseParents tells a course's term (academicSession) and, for a section, its course
+// offering (parentOfferingId) among its parents by the stored parents' types: a parent of type
+// CourseOffering is the offering; a section association (cross-listing, read with its own
+// operations) and an imsfeed hierarchy node are neither; any other group is the term. A parent
+// not stored is taken by its place, as courseFrom stores them: the term first, then the
+// offering.
+func courseParents(k kind, parents []string, stored map[string]store.StoredGroup) (session, offering string) {
+	for _, p := range parents {
+		g, known := stored[p]
+		switch {
+		case !known && session == "":
+			session = p
+		case !known:
+			if k == kSection && offering == "" {
+				offering = p
+			}
+		case isType(g.Types, groupType[kOffering]):
+			if k == kSection && offering == "" {
+				offering = p
+			}
+		case isType(g.Types, live.AssociationType), g.Source == hierarchy.Source && isType(g.Types, hierarchy.NodeType):
+		case session == "":
+			session = p
+		}
+	}
+	return session, offering
+}
+
+func isType(types []record.GroupType, v string) bool {
+	for _, t := range types {
+		if strings.EqualFold(t.Value, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // associationXML writes a stored section association as a sectionAssociationRecord with the
