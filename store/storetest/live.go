@@ -3,12 +3,14 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/store"
 )
 
@@ -186,5 +188,78 @@ func testLiveChildren(t *testing.T, s store.Store) {
 		if g, ok := o.Groups["c1"]; ok && (g.Template != "tmpl" || !g.Course || !reflect.DeepEqual(g.Parents, []string{"term", "xl"})) {
 			t.Errorf("c1 read as %+v", g)
 		}
+	}
+}
+
+// testLiveIndex: live writes keep the state index current and equal to the rows, and a load
+// reads each person's last write: persons created in bulk, one of them replaced twice in a
+// row, a membership added, then a live trashing and a night's apply on top of them; and more
+// live writes than the index keeps apart (pending.go) before it folds them into its buckets.
+func testLiveIndex(t *testing.T, s store.Store) {
+	l, ok := s.(store.Live)
+	if !ok {
+		t.Skip("no live channel")
+	}
+	ctx := context.Background()
+	tenant := tenantName("liveindex")
+	apply(t, s, initial(tenant))
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	live := func(p *change.Plan) {
+		t.Helper()
+		p.Tenant, p.BaseVersion = tenant, load(t, s, tenant).Version // load checks the index
+		e := &store.LiveEntry{At: at, Tenant: tenant, Dialect: "imses1", Operation: "createPersons", CodeMajor: "success"}
+		if err := l.LiveApply(ctx, store.LiveApplyParams{Plan: p, Entry: e, Now: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	upsert := func(op change.Op, key, name string) change.Person {
+		return change.Person{Op: op, Person: person(key, name)}
+	}
+	bulk := &change.Plan{}
+	for i := range 100 {
+		bulk.Persons = append(bulk.Persons, upsert(change.Insert, fmt.Sprintf("x%03d", i), "First"))
+	}
+	live(bulk)
+	live(&change.Plan{Persons: []change.Person{upsert(change.Update, "x001", "Second")}})
+	live(&change.Plan{Persons: []change.Person{upsert(change.Update, "x001", "Third"), upsert(change.Insert, "y1", "New")},
+		Memberships: []change.Membership{{Op: change.Insert, Membership: member("math1", "y1", "01")}}})
+	st := load(t, s, tenant)
+	if p := st.Persons["x001"]; p.Name != "Third" || p.Hash != person("x001", "Third").Hash || p.Trashed {
+		t.Fatalf("x001 loaded as %+v after two replaces: want the last", p)
+	}
+	if _, ok := st.Memberships.Get(mkey("math1", "y1", "01")); !ok || len(st.Persons) != 104 {
+		t.Fatalf("after the live writes: %d persons, membership math1/y1/01 %v", len(st.Persons), ok)
+	}
+
+	// A trashing needs the person's entry as the last write left it.
+	live(&change.Plan{Persons: []change.Person{{Op: change.Delete, Person: record.Person{Key: "x001"}}}})
+	if p := load(t, s, tenant).Persons["x001"]; p.Name != "Third" || !p.Trashed {
+		t.Fatalf("x001 loaded as %+v after a live trashing", p)
+	}
+	live(&change.Plan{Persons: []change.Person{upsert(change.Update, "x002", "Again")}})
+	night := &change.Plan{Tenant: tenant, Mode: "snapshot", BaseVersion: load(t, s, tenant).Version,
+		Persons: []change.Person{upsert(change.Update, "x003", "Night"), {Op: change.Delete, Person: record.Person{Key: "x004"}}}}
+	apply(t, s, night)
+	st = load(t, s, tenant)
+	if st.Persons["x002"].Name != "Again" || st.Persons["x003"].Name != "Night" || !st.Persons["x004"].Trashed {
+		t.Fatalf("after a night on top of live writes: %+v %+v %+v", st.Persons["x002"], st.Persons["x003"], st.Persons["x004"])
+	}
+
+	// More live writes than the index keeps apart: the last of them folds them in.
+	for i := range 300 {
+		p := &change.Plan{Persons: []change.Person{upsert(change.Update, fmt.Sprintf("x%03d", i%100), fmt.Sprint("Live ", i))}}
+		v, err := s.StateVersion(ctx, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Tenant, p.BaseVersion = tenant, v
+		e := &store.LiveEntry{At: at, Tenant: tenant, Dialect: "imses1", Operation: "replacePerson", CodeMajor: "success"}
+		if err := l.LiveApply(ctx, store.LiveApplyParams{Plan: p, Entry: e, Now: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st = load(t, s, tenant)
+	if p := st.Persons["x042"]; p.Name != "Live 242" || p.Trashed {
+		t.Fatalf("x042 loaded as %+v after 300 live replaces", p)
 	}
 }

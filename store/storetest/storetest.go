@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LiveReport", testLiveReport},
 		{"LiveChildren", testLiveChildren},
 		{"LiveRepeat", testLiveRepeat},
+		{"LiveWritesKeepTheIndex", testLiveIndex},
 		{"HeldPlans", testHeldPlans},
 		{"ApplyAndHoldInOneTransaction", testApplyAndHold},
 		{"HeldChangesPagedAndSearchedInTheStore", testHeldChanges},

@@ -294,10 +294,11 @@ func (c *Core) indexVersion(ctx context.Context, q querier, tenant string) (stat
 	return state, index, err
 }
 
-// loadBuckets reads the given buckets of a tenant's index (all of them when nums is nil).
+// loadBuckets reads the given buckets of a tenant's index (all of them when nums is nil),
+// without the pending ones (pending.go).
 func (c *Core) loadBuckets(ctx context.Context, q querier, tenant string, nums map[int]bool) (*buckets, error) {
 	bs := &buckets{m: map[int]*bucket{}, dirty: map[int]bool{}}
-	query, args := `SELECT bucket, data FROM state_index WHERE tenant = ?`, []any{tenant}
+	query, args := `SELECT bucket, data FROM state_index WHERE tenant = ? AND bucket < ?`, []any{tenant, pendingFirst}
 	if nums != nil && len(nums) < indexBuckets/4 {
 		if len(nums) == 0 {
 			return bs, nil
@@ -386,10 +387,18 @@ func (c *Core) editIndex(ctx context.Context, tx *sql.Tx, tenant string, from, t
 	return err
 }
 
-// editBuckets is editIndex on an index known to describe version from. A damaged bucket marks
-// the index stale (nobody reads it then; a night's apply rebuilds it) and returns false.
+// editBuckets is editIndex on an index known to describe version from; it folds the pending
+// entries into their buckets first. A damaged bucket marks the index stale (nobody reads it
+// then; a night's apply rebuilds it) and returns false.
 func (c *Core) editBuckets(ctx context.Context, tx *sql.Tx, tenant string, from, to int64, nums map[int]bool, edit func(*buckets)) (bool, error) {
-	bs, err := c.loadBuckets(ctx, tx, tenant, nums)
+	pn, pend, err := c.loadPending(ctx, tx, tenant)
+	var bs *buckets
+	if err == nil {
+		bs, err = c.loadBuckets(ctx, tx, tenant, pendingBuckets(nums, pend))
+	}
+	if err == nil {
+		foldPending(bs, pn, pend)
+	}
 	if errors.Is(err, errIndexFormat) {
 		_, err = tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = -1 WHERE id = ?`), tenant)
 		return false, err
@@ -475,7 +484,8 @@ func indexPlan(bs *buckets, p *change.Plan) {
 
 // indexApply carries the index through a plan written in tx at version v (now v+1). A stale
 // index is rebuilt from the rows when rebuild is set (a night's import: it read every row
-// anyway), else left stale (a live request must stay cheap).
+// anyway), else left stale (a live request must stay cheap). A live request's created and
+// replaced persons go to a pending bucket (pending.go).
 func (c *Core) indexApply(ctx context.Context, tx *sql.Tx, tenant string, p *change.Plan, v int64, rebuild bool) error {
 	_, iv, err := c.indexVersion(ctx, tx, tenant)
 	if err != nil {
@@ -490,6 +500,12 @@ func (c *Core) indexApply(ctx context.Context, tx *sql.Tx, tenant string, p *cha
 			return c.writeInserts(ctx, tx, tenant, p, v+1)
 		}
 		if err != nil {
+			return err
+		}
+	}
+	if iv == v && !rebuild && pendable(p) {
+		ok, err := c.pendPersons(ctx, tx, tenant, p, v)
+		if err != nil || ok {
 			return err
 		}
 	}
@@ -558,6 +574,13 @@ func (c *Core) CheckIndex(ctx context.Context, tenant string, repair bool) (*sto
 			return err
 		}
 		got, err := c.loadBuckets(ctx, tx, tenant, nil)
+		if err == nil {
+			var pn []int
+			var pend []*bucket
+			if pn, pend, err = c.loadPending(ctx, tx, tenant); err == nil {
+				foldPending(got, pn, pend)
+			}
+		}
 		if err != nil {
 			// An unreadable bucket is a difference like any other: report it, rebuild it.
 			r.Unreadable = err.Error()

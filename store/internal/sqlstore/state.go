@@ -207,7 +207,9 @@ func (c *Core) decodeIndex(ctx context.Context, tx *sql.Tx, st *change.State, in
 	}
 	st.Persons = make(map[string]change.PersonState, persons)
 	st.Memberships = change.NewMembershipSet(members)
-	rows, err = tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ?`), st.Tenant)
+	// In bucket order: the pending buckets (pending.go) come last, oldest first, and their
+	// entries replace the ones read before them.
+	rows, err = tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ? ORDER BY bucket`), st.Tenant)
 	if err != nil {
 		return err
 	}
