@@ -231,3 +231,42 @@ func TestPrefixedCourseKeysAreOneCourseLiveAndNightly(t *testing.T) {
 		}
 	})
 }
+
+// TestLISSectionAssociationIsPlacedAsTheNightlyPlacesIt: a LIS 2.0 section association
+// (cross-listing) is a group, placed as the same group of a nightly file: where the tenant's
+// course types make it a course, a live one goes under the current school year's node with its
+// template, as the nightly file's does. On both stores.
+func TestLISSectionAssociationIsPlacedAsTheNightlyPlacesIt(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, func(tn *config.Tenant) {
+			placeTenant(tn)
+			tn.Courses.Types = []string{"CourseSection", "SectionAssociation"}
+			tn.Courses.Template = map[string]string{"SectionAssociation": "tmpl-crosslisted"}
+			tn.SchoolYear = &config.SchoolYear{Current: "2026-27"}
+		})
+		ch := newLiveChannels(t, e)
+		// The nightly form: the cross-listing XF is a group its sections name as parent.
+		r := e.imp(e.write("n1.xml", []byte("<enterprise>\n"+fileGroup("T1", "Term", "Autumn term")+
+			fileLISCourse("CourseSection", "S1", "ENG-1", "English 1", "T1")+fileLISCourse("CourseSection", "S2", "ENG-2", "English 2", "T1", "XF")+
+			fileLISCourse("SectionAssociation", "XF", "ENG", "English cross-listed")+"</enterprise>\n")))
+		wantStatus(t, r, runs.Completed)
+		ch.lis("createSectionAssociation", `<sourcedId>messageRefID</sourcedId><sectionAssociationRecord><sourcedGUID><sourcedId>XL</sourcedId></sourcedGUID>`+
+			`<type>meta</type><sectionAssociation><label><textString>ENG</textString></label><title><textString>English cross-listed live</textString></title>`+
+			`<courseSectionIdList><courseSectionId>S1</courseSectionId></courseSectionIdList></sectionAssociation></sectionAssociationRecord>`)
+		_, gs, err := e.st.StoredRecords(ctx, e.tenant.ID, nil, []string{"XF", "XL", "S1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		night, lv := gs["XF"], gs["XL"]
+		if !slices.Equal(night.Parents, []string{"school-year-2026-27"}) || night.Template != "tmpl-crosslisted" {
+			t.Fatalf("the nightly's cross-listing under %v with template %q", night.Parents, night.Template)
+		}
+		if !slices.Equal(lv.Parents, night.Parents) || lv.Template != night.Template {
+			t.Errorf("the live cross-listing under %v with template %q; the nightly's is under %v with %q", lv.Parents, lv.Template, night.Parents, night.Template)
+		}
+		if !slices.Contains(gs["S1"].Parents, "XL") {
+			t.Errorf("section S1 under %v, want the live cross-listing XL among its parents", gs["S1"].Parents)
+		}
+	})
+}

@@ -121,3 +121,47 @@ func TestRuleNodeThatIsAStoredSISGroupIsThatGroup(t *testing.T) {
 		}
 	})
 }
+
+// TestEmptiedRuleNodeStaysUntilTheNextSnapshot: a live delete of the last group under a rule
+// node leaves the node (a live request never deletes a node, see the README); the next nightly
+// snapshot, seeing nothing under it, deletes it, one group delete. On both stores.
+func TestEmptiedRuleNodeStaysUntilTheNextSnapshot(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, func(tn *config.Tenant) {
+			placeTenant(tn)
+			tn.Mappings = map[string]map[string]string{"groups": {
+				"school_code": "string(extension/schoolcode)", "school_name": "string(extension/schoolname)"}}
+			tn.Hierarchy.Place = []hierarchy.Rule{{Types: []string{"Club"}, Under: hierarchy.Path{"x.school_code"}, Name: hierarchy.Path{"x.school_name"}}}
+		})
+		owner := "<group><sourcedid><id>OWN</id></sourcedid><grouptype><typevalue>Owner</typevalue></grouptype><description><short>Owner</short></description></group>\n"
+		school := `<group><sourcedid><id>ELM</id></sourcedid><grouptype><typevalue>School</typevalue></grouptype><description><short>Elm school</short></description>` +
+			`<relationship relation="1"><sourcedid><id>OWN</id></sourcedid></relationship></group>` + "\n"
+		wantStatus(t, e.imp(e.write("n1.xml", []byte("<enterprise>\n"+owner+school+ruleClub("C1", "SCH-X")+ruleClub("C2", "ELM")+"</enterprise>\n"))), runs.Completed)
+		node := func() (change.GroupState, bool) {
+			t.Helper()
+			st, err := e.st.LoadState(ctx, e.tenant.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, ok := st.Groups["SCH-X"]
+			return g, ok
+		}
+		if g, ok := node(); !ok || !g.Own {
+			t.Fatalf("rule node SCH-X: %+v (stored %v), want imsfeed's", g, ok)
+		}
+		svc := &live.Service{Store: e.st}
+		lt := &live.Tenant{ID: e.tenant.ID, Courses: e.tenant.Courses, Safety: e.tenant.Safety, Placement: e.tenant.Placement}
+		if st := svc.Do(ctx, lt, &live.Request{Dialect: "test", Operation: "deleteGroup", Type: record.Groups, Action: live.Delete, Items: []live.Item{{Key: "C1"}}}).First(); !st.OK() {
+			t.Fatalf("live deleteGroup C1: %+v", st)
+		}
+		if _, ok := node(); !ok {
+			t.Error("a live request deleted the emptied rule node")
+		}
+		r := e.imp(e.write("n2.xml", []byte("<enterprise>\n"+owner+school+ruleClub("C2", "ELM")+"</enterprise>\n")))
+		wantStatus(t, r, runs.Completed)
+		if _, ok := node(); ok || r.Counts.Groups.Deleted != 1 {
+			t.Errorf("after the next snapshot the node is stored %v, %d groups deleted; want it deleted, 1", ok, r.Counts.Groups.Deleted)
+		}
+	})
+}

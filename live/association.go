@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/imsfeed/imsfeed/diff"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/store"
 )
@@ -97,7 +96,7 @@ func childrenOf(o *store.LiveObjects, key string) []string {
 // association decides one write of an association: its group through group(), then the parent
 // links of the children it gains and loses. Every named child is checked before anything is
 // decided, so a bad item changes nothing.
-func (s *Service) association(d *diff.Differ, t *Tenant, o *store.LiveObjects, req *Request, it *Item) Status {
+func (s *Service) association(d groupSink, t *Tenant, o *store.LiveObjects, req *Request, it *Item) Status {
 	typ, a := req.Association, req.Action
 	stored, exists := o.Groups[it.Key]
 	if exists && !hasType(stored.Types, typ) {

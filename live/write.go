@@ -32,11 +32,18 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 	res := &Result{Statuses: make([]Status, len(req.Items))}
 	// Groups are decided first and placed together by the tenant's hierarchy rules, as the
 	// nightly import places a file's groups; the nodes they go under are read before the diff.
-	placed := req.Type == record.Groups && req.Association == ""
+	// An association is a group too (with its children's parent links), placed as the same
+	// group of a nightly file with those children naming it would be.
+	placed := req.Type == record.Groups
 	var groups heldGroups
 	if placed {
 		for i := range req.Items {
-			if it := &req.Items[i]; it.Err == nil {
+			it := &req.Items[i]
+			switch {
+			case it.Err != nil:
+			case req.Association != "":
+				res.Statuses[i] = s.association(&groups, t, objs, req, it)
+			default:
 				res.Statuses[i] = s.group(&groups, t, objs, req.Action, it)
 			}
 		}
@@ -66,10 +73,7 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 		case record.Persons:
 			st = s.person(d, t, objs, req.Action, it)
 		case record.Groups:
-			if placed {
-				continue // decided above
-			}
-			st = s.association(d, t, objs, req, it)
+			continue // decided above
 		default:
 			st = s.membership(d, t, objs, req.Action, it, &p, owner, i)
 		}
