@@ -12,6 +12,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/imsfeed/imsfeed/live"
+	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 )
 
@@ -42,6 +44,12 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 	bin := chromium(t)
 	w := newWorld(t, sqliteStore(t))
 	_, renamed := w.heldPlan()
+	// Two live requests for the live channel's log: one answered, one not.
+	svc := &live.Service{Store: w.st, LockWait: time.Minute}
+	for _, key := range []string{renamed.Person.Key, "nobody"} {
+		svc.Do(context.Background(), &live.Tenant{ID: w.tenant}, &live.Request{Dialect: "imses1", Operation: "readPerson",
+			Type: record.Persons, Action: live.Read, Items: []live.Item{{Key: key}}})
+	}
 	shots := os.Getenv("IMSFEED_SCREENSHOTS")
 	if shots == "" {
 		shots = filepath.Join(os.TempDir(), "imsfeed-console-screenshots")
@@ -81,6 +89,7 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 	var wrong, tenants, held, found, matched, status, approval, restored, person string
 	var history, trashBefore, forged, olas, olasRun string
 	var tokens int
+	var liveLog string
 	err := chromedp.Do(ctx,
 		chromedp.WaitVisible(chromedp.CSS(`input[name=login]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name=login]`), "kari@example.org"),
@@ -129,6 +138,10 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#runs`)),
 		into(chromedp.Text(chromedp.CSS(`#runs`)), &history),
 		shot("8-run-history"),
+		chromedp.Navigate(w.srv.URL+"/tenants/"+w.tenant+"/live"),
+		chromedp.WaitVisible(chromedp.CSS(`#live`)),
+		into(chromedp.Text(chromedp.CSS(`#live`)), &liveLog),
+		shot("8-live-requests"),
 		// A form whose CSRF token is gone (a forged POST from another site has none) is
 		// refused, and restores nothing.
 		chromedp.Navigate(w.srv.URL+"/tenants/"+w.tenant+"/trash"),
@@ -182,6 +195,9 @@ func TestBrowserSignsInAndApprovesAHeldRun(t *testing.T) {
 	}
 	if !strings.Contains(person, renamed.Person.Name) || !strings.Contains(person, "Preferred first name") {
 		t.Errorf("the person page of %s:\n%s", renamed.Person.Key, person)
+	}
+	if !strings.Contains(liveLog, "readPerson") || !strings.Contains(liveLog, "failure/unknownobject") {
+		t.Errorf("live requests:\n%s", liveLog)
 	}
 	if !strings.Contains(history, "completed") || !strings.Contains(history, "n2.xml") {
 		t.Errorf("run history:\n%s", history)

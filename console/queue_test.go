@@ -59,10 +59,11 @@ func TestConsoleShowsTheQueue(t *testing.T) {
 
 // section is the page's table with the id, or "".
 func section(page, id string) string {
-	_, rest, ok := strings.Cut(page, fmt.Sprintf(`<table id="%s">`, id))
+	_, rest, ok := strings.Cut(page, fmt.Sprintf(`<table id="%s"`, id))
 	if !ok {
 		return ""
 	}
+	_, rest, _ = strings.Cut(rest, ">")
 	s, _, _ := strings.Cut(rest, "</table>")
 	return s
 }
