@@ -211,3 +211,26 @@ func TestSampleConfigLoads(t *testing.T) {
 		t.Errorf("northside: %+v, %v", n, err)
 	}
 }
+
+// Issue 12: an operator whose tenants list is there but empty is an operator of no tenant and
+// sees nothing; only an operator without the key sees every tenant.
+func TestOperatorOfNoTenantSeesNothing(t *testing.T) {
+	cfg, err := Parse([]byte(`http: {listen: "127.0.0.1:8080"}
+operators:
+  - {name: All, email: all@example.org}
+  - {name: Nobody, email: nobody@example.org, tenants: []}
+  - {name: North, email: north@example.org, tenants: [a]}
+tenants:
+  - id: a
+  - id: b
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range [][2]bool{{true, true}, {false, false}, {true, false}} {
+		o := &cfg.Operators[i]
+		if got := [2]bool{o.Sees("a"), o.Sees("b")}; got != want {
+			t.Errorf("%s sees a, b: %v, want %v", o.Name, got, want)
+		}
+	}
+}

@@ -14,13 +14,14 @@ type Operator struct {
 	Name         string `yaml:"name"`
 	Email        string `yaml:"email"`
 	PasswordFile string `yaml:"password_file"`
-	// Tenants are the tenants the operator sees and decides for; empty means all.
+	// Tenants are the tenants the operator sees and decides for. Without the key (nil) the
+	// operator sees all; an empty list (tenants: []) is an operator of no tenant, who sees none.
 	Tenants []string `yaml:"tenants"`
 }
 
 // Sees reports whether the operator may see and decide for the tenant.
 func (o *Operator) Sees(tenant string) bool {
-	if len(o.Tenants) == 0 {
+	if o.Tenants == nil {
 		return true
 	}
 	for _, t := range o.Tenants {

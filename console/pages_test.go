@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/console"
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/runs"
 )
@@ -51,5 +54,36 @@ func TestConsolePagesShowPauseAndFailedRunWithoutScriptsOrOutsideAssets(t *testi
 	_, page = w.client().get("/login")
 	if m := outside.FindString(page); m != "" {
 		t.Errorf("/login has %q", m)
+	}
+}
+
+// Issue 12: an operator of no tenant (tenants: []) signs in and sees nothing: no tenant on the
+// tenants page or the queue, and every tenant's pages answer "Not found".
+func TestConsoleOperatorOfNoTenantSeesNothing(t *testing.T) {
+	w := newWorld(t, sqliteStore(t))
+	w.cfg.Operators = append(w.cfg.Operators, config.Operator{Name: "Per", Email: "per@example.org",
+		PasswordFile: w.cfg.Operators[0].PasswordFile, Tenants: []string{}})
+	c, err := console.New(console.Params{Config: w.cfg, Store: w.st, Importer: w.im})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.srv = httptest.NewTLSServer(c) // the operators are read when the console starts
+	t.Cleanup(w.srv.Close)
+	b := w.client()
+	if code, _ := b.signIn("per@example.org", password); code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", code)
+	}
+	_, page := b.get("/")
+	if !strings.Contains(page, "You see no tenants.") || strings.Contains(page, "Northside") || strings.Contains(page, "Southside") {
+		t.Fatalf("the tenants page of an operator of no tenant:\n%s", page)
+	}
+	if _, page := b.get("/queue"); strings.Contains(page, w.tenant) || strings.Contains(page, w.other) {
+		t.Fatalf("the queue of an operator of no tenant:\n%s", page)
+	}
+	for _, p := range []string{fmt.Sprintf("/runs/%d", w.held.ID), "/tenants/" + w.tenant, "/tenants/" + w.other + "/trash",
+		"/tenants/" + w.other + "/live", "/tenants/" + w.tenant + "/objects?q=a"} {
+		if code, page := b.get(p); code != http.StatusNotFound || !strings.Contains(page, "Not found") {
+			t.Errorf("GET %s: %d, want 404", p, code)
+		}
 	}
 }
