@@ -8,7 +8,8 @@ import (
 )
 
 // Operator is a person who may sign in to the console of `imsfeed serve` and approve or reject
-// held runs. The password file holds a bcrypt hash (htpasswd -nbBC 12 "" PASSWORD | cut -c2-),
+// held runs. The password file holds a bcrypt hash (htpasswd -nbBC 12 "" PASSWORD | cut -c2-)
+// or an argon2id hash in the PHC format (echo -n PASSWORD | argon2 SALT -id -e),
 // never the password itself.
 type Operator struct {
 	Name         string `yaml:"name"`

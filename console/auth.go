@@ -36,30 +36,42 @@ const (
 // operator is a configured operator with the password hash read at start-up.
 type operator struct {
 	*config.Operator
-	hash []byte
+	hash *passwordHash // nil: no password_file (signs in through the proxy only)
 }
 
-// dummyHash keeps an unknown name as slow as a wrong password, so timing does not tell names.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("imsfeed-no-such-operator"), bcrypt.MinCost)
-
-func loadOperators(ops []config.Operator) ([]*operator, error) {
+// loadOperators reads the operators' password hashes, and makes the dummy an unknown name is
+// checked against: as costly as the first operator's hash (operators' hashes are usually made
+// alike), so that how long a failure takes does not tell whether a name exists.
+func loadOperators(ops []config.Operator) ([]*operator, *passwordHash, error) {
 	var out []*operator
+	var dummy *passwordHash
 	for i := range ops {
 		o := &operator{Operator: &ops[i]}
 		if o.PasswordFile != "" {
 			b, err := os.ReadFile(o.PasswordFile)
 			if err != nil {
-				return nil, fmt.Errorf("operators[%d] (%s): password_file: %w", i, o.Name, err)
+				return nil, nil, fmt.Errorf("operators[%d] (%s): password_file: %w", i, o.Name, err)
 			}
-			o.hash = []byte(strings.TrimSpace(string(b)))
-			if _, err := bcrypt.Cost(o.hash); err != nil {
-				// Never quote the file: it might hold a clear-text password by mistake.
-				return nil, fmt.Errorf("operators[%d] (%s): password_file %s does not hold a bcrypt hash (make one with: htpasswd -nbBC 12 \"\" PASSWORD | cut -c2-)", i, o.Name, o.PasswordFile)
+			// Never quote the file: it might hold a clear-text password by mistake.
+			if o.hash, err = parsePasswordHash(strings.TrimSpace(string(b))); err != nil {
+				return nil, nil, fmt.Errorf("operators[%d] (%s): password_file %s: %v (make a bcrypt hash with: htpasswd -nbBC 12 \"\" PASSWORD | cut -c2-, or an argon2id one with: echo -n PASSWORD | argon2 SALT -id -e)", i, o.Name, o.PasswordFile, err)
+			}
+			if dummy == nil {
+				if dummy, err = o.hash.dummy(); err != nil {
+					return nil, nil, fmt.Errorf("operators[%d] (%s): %w", i, o.Name, err)
+				}
 			}
 		}
 		out = append(out, o)
 	}
-	return out, nil
+	if dummy == nil { // nobody signs in with a password: any hash will do
+		b, err := bcrypt.GenerateFromPassword([]byte(randomToken()), bcrypt.MinCost)
+		if err != nil {
+			return nil, nil, err
+		}
+		dummy = &passwordHash{bcrypt: b}
+	}
+	return out, dummy, nil
 }
 
 // byLogin finds an operator by email (any case) or name.

@@ -18,8 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/runs"
@@ -54,7 +52,8 @@ type Console struct {
 	log      *slog.Logger
 	now      func() time.Time
 	ops      []*operator
-	key      []byte // signs CSRF tokens; kept in the store, the same for every process
+	dummy    *passwordHash // what an unknown name is checked against (loadOperators)
+	key      []byte        // signs CSRF tokens; kept in the store, the same for every process
 	sessions store.Sessions
 	mux      *http.ServeMux
 	tmpl     map[string]*template.Template
@@ -66,7 +65,7 @@ var templateFS embed.FS
 
 // New reads the operators' password hashes and returns the console.
 func New(p Params) (*Console, error) {
-	ops, err := loadOperators(p.Config.Operators)
+	ops, dummy, err := loadOperators(p.Config.Operators)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +79,7 @@ func New(p Params) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: p.Config, store: p.Store, im: p.Importer, log: p.Log, now: p.Now, ops: ops,
+	c := &Console{cfg: p.Config, store: p.Store, im: p.Importer, log: p.Log, now: p.Now, ops: ops, dummy: dummy,
 		key: []byte(key), sessions: ss}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -257,11 +256,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := c.byLogin(name)
-	hash := dummyHash
+	hash := c.dummy
 	if op != nil && op.hash != nil {
 		hash = op.hash
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(r.PostFormValue("password"))) != nil || op == nil || op.hash == nil {
+	if !hash.matches([]byte(r.PostFormValue("password"))) || op == nil || op.hash == nil {
 		login := name
 		if op == nil {
 			login = "(no such operator)" // the text might be a password typed in the wrong field

@@ -264,3 +264,31 @@ func TestParallelSignInAttemptsAreSlowedDownToo(t *testing.T) {
 		}
 	})
 }
+
+// Issue 12: an operator's password_file may hold an argon2id hash (here one the argon2 tool
+// made); she signs in with her password and not with another. A file holding no hash stops the
+// console from starting, and the error does not quote the file.
+func TestOperatorWithArgon2idHashSignsIn(t *testing.T) {
+	w := newWorld(t, sqliteStore(t))
+	pw := filepath.Join(t.TempDir(), "per.argon2id")
+	// echo -n "correct horse battery staple" | argon2 imsfeedsalt01 -id -t 2 -m 12 -p 2 -e
+	os.WriteFile(pw, []byte("$argon2id$v=19$m=4096,t=2,p=2$aW1zZmVlZHNhbHQwMQ$1lJ/KhF2tUvFlWr58ZxX/UNkMTiE017MC0hQG1uSfIY\n"), 0o600)
+	w.cfg.Operators = append(w.cfg.Operators, config.Operator{Name: "Per", Email: "per@example.org", PasswordFile: pw})
+	c, err := console.New(console.Params{Config: w.cfg, Store: w.st, Importer: w.im})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.srv = httptest.NewTLSServer(c)
+	t.Cleanup(w.srv.Close)
+	if code, _ := w.client().signIn("per@example.org", "correct horse battery stapler"); code != http.StatusUnauthorized {
+		t.Fatalf("a wrong password: %d, want 401", code)
+	}
+	if code, _ := w.client().signIn("per@example.org", password); code != http.StatusSeeOther {
+		t.Fatalf("the right password: %d, want signed in", code)
+	}
+	os.WriteFile(pw, []byte("my secret password\n"), 0o600)
+	_, err = console.New(console.Params{Config: w.cfg, Store: w.st, Importer: w.im})
+	if err == nil || !strings.Contains(err.Error(), "not a bcrypt or argon2id hash") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("a password file holding a clear-text password: %v", err)
+	}
+}
