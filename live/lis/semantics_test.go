@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/imsfeed/imsfeed/live"
+	"github.com/imsfeed/imsfeed/safety"
 	"github.com/imsfeed/imsfeed/store"
 )
 
@@ -278,4 +279,44 @@ func TestBusyTenantAnswersTargetIsBusy(t *testing.T) {
 	e.post(lisReq("readPerson", sid("P1"))).want(t, "readPerson while locked", "failure", live.UnknownObject)
 	release()
 	e.post(lisReq("replacePerson", personRec("P1", "Ada", "Lovelace", "", ""))).want(t, "replacePerson after", "success", "")
+}
+
+// TestLiveSafetyFilterRefusesLISDeletesOverTheLimit: D2L's deletePerson comes one person at a
+// time; the removals of the last 24 h add up against the tenant's deletes limits as over IMS
+// ES 1.0, and the request that crosses them is refused whole (codeMinor deletelimit, nothing
+// applied, mailed once) until an allowance lets it through.
+func TestLiveSafetyFilterRefusesLISDeletesOverTheLimit(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		var refusals []bool
+		e.h.Service.OnRefusal = func(_ string, _ []safety.Trip, first bool) { refusals = append(refusals, first) }
+		for i := range 30 {
+			k := fmt.Sprintf("P%02d", i)
+			e.post(lisReq("replacePerson", personRec(k, "N", k, "", ""))).want(t, "replacePerson "+k, "success", "")
+		}
+		// min_changes is 25: the first 24 deletes never trip; the 25th (25 of 30) does.
+		for i := range 24 {
+			e.post(lisReq("deletePerson", sid(fmt.Sprintf("P%02d", i)))).want(t, "deletePerson", "success", "")
+		}
+		v := e.status().StateVersion
+		a := e.post(lisReq("deletePerson", sid("P24")))
+		a.want(t, "the 25th deletePerson", "failure", live.Refused)
+		if !strings.Contains(a.desc, "imsfeed es allow") {
+			t.Fatalf("the refusal does not say how to lift it: %q", a.desc)
+		}
+		e.post(lisReq("deletePerson", sid("P25"))).want(t, "the next deletePerson", "failure", live.Refused)
+		if s := e.status(); s.StateVersion != v || s.Persons.Active != 6 {
+			t.Fatalf("a refused request applied something: %+v", s)
+		}
+		if len(refusals) != 2 || !refusals[0] || refusals[1] {
+			t.Fatalf("refusals (first in the window?): %v", refusals)
+		}
+		if err := e.st.(store.Live).LiveAllow(context.Background(), e.tenant.ID, 2, "ops", "leavers", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		e.post(lisReq("deletePerson", sid("P24"))).want(t, "with an allowance", "success", "")
+		if s := e.status(); s.Persons.Active != 5 {
+			t.Fatalf("after the allowance: %+v", s)
+		}
+	})
 }
