@@ -19,9 +19,14 @@ type MembershipSet struct {
 	strs    []string          // the key strings, by number
 	ids     map[string]uint32 // and their numbers
 	entries []memberEntry
-	table   []uint32 // open addressing by key hash: 0 is empty, else an index into entries + 1
+	table   []uint64 // open addressing by key hash: 0 is empty, else hash>>32<<32 | (index into entries + 1)
 	live    int      // entries not deleted
 	seed    maphash.Seed
+	// The ids of the last group and of the roles interned: a state is loaded group by group,
+	// and roles are a handful, so most entries intern one string (the member) through ids.
+	lastGroup uint32
+	roles     []uint32
+	last      uint32 // the id Intern returned last
 }
 
 type memberEntry struct {
@@ -41,7 +46,7 @@ const (
 // NewMembershipSet returns an empty set with room for n memberships.
 func NewMembershipSet(n int) *MembershipSet {
 	s := &MembershipSet{ids: map[string]uint32{}, seed: maphash.MakeSeed(), entries: make([]memberEntry, 0, n)}
-	s.table = make([]uint32, tableSize(n))
+	s.table = make([]uint64, tableSize(n))
 	return s
 }
 
@@ -86,31 +91,58 @@ func (s *MembershipSet) key(e *memberEntry) record.MembershipKey {
 }
 
 // find returns the table slot of k: the one holding its entry (found), or the empty one where
-// it would go.
-func (s *MembershipSet) find(k record.MembershipKey) (slot int, found bool) {
+// it would go; and k's hash.
+func (s *MembershipSet) find(k record.MembershipKey) (slot int, h uint64, found bool) {
+	h = s.hash(k)
 	mask := len(s.table) - 1
-	for i := int(s.hash(k)) & mask; ; i = (i + 1) & mask {
+	tag := h >> 32
+	for i := int(h) & mask; ; i = (i + 1) & mask {
 		x := s.table[i]
 		if x == 0 {
-			return i, false
+			return i, h, false
 		}
-		e := &s.entries[x-1]
+		if x>>32 != tag {
+			continue
+		}
+		e := &s.entries[uint32(x)-1]
 		if e.flags&entryDeleted == 0 && s.strs[e.group] == k.Group && s.strs[e.member] == k.Member && s.strs[e.role] == k.Role {
-			return i, true
+			return i, h, true
 		}
 	}
 }
+
+// entry is the entry a slot names.
+func (s *MembershipSet) entry(slot int) *memberEntry { return &s.entries[uint32(s.table[slot])-1] }
 
 // Get returns the stored membership of key k.
 func (s *MembershipSet) Get(k record.MembershipKey) (MembershipState, bool) {
 	if s == nil || s.live == 0 {
 		return MembershipState{}, false
 	}
-	slot, ok := s.find(k)
+	slot, _, ok := s.find(k)
 	if !ok {
 		return MembershipState{}, false
 	}
-	return s.state(&s.entries[s.table[slot]-1]), true
+	return s.state(s.entry(slot)), true
+}
+
+// MarkSeen returns the stored membership of key k as it was, and marks it seen at line (the
+// diff's scratch fields) unless it was seen already: one lookup where Get and Set take two.
+func (s *MembershipSet) MarkSeen(k record.MembershipKey, line int32) (MembershipState, bool) {
+	if s == nil || s.live == 0 {
+		return MembershipState{}, false
+	}
+	slot, _, ok := s.find(k)
+	if !ok {
+		return MembershipState{}, false
+	}
+	e := s.entry(slot)
+	st := s.state(e)
+	if e.flags&entrySeen == 0 {
+		e.flags |= entrySeen
+		e.seenLine = line
+	}
+	return st, true
 }
 
 func (s *MembershipSet) state(e *memberEntry) MembershipState {
@@ -128,19 +160,70 @@ func (s *MembershipSet) intern(str string) uint32 {
 	return id
 }
 
+// Intern returns the set's own copies of the member and role strings a loader read, making
+// them when it has none, so that the Set of that key costs no further lookup of them (and no
+// allocation once a string was seen).
+func (s *MembershipSet) Intern(member, role []byte) (string, string) {
+	r := ""
+	for _, id := range s.roles {
+		if s.strs[id] == string(role) {
+			r = s.strs[id]
+			break
+		}
+	}
+	if r == "" && len(role) > 0 {
+		r = s.strs[s.internRole(string(role))]
+	}
+	if id, ok := s.ids[string(member)]; ok {
+		s.last = id
+		return s.strs[id], r
+	}
+	str := string(member)
+	s.last = s.intern(str)
+	return str, r
+}
+
+func (s *MembershipSet) internMember(str string) uint32 {
+	if int(s.last) < len(s.strs) && s.strs[s.last] == str {
+		return s.last
+	}
+	return s.intern(str)
+}
+
+func (s *MembershipSet) internGroup(str string) uint32 {
+	if int(s.lastGroup) < len(s.strs) && s.strs[s.lastGroup] == str {
+		return s.lastGroup
+	}
+	s.lastGroup = s.intern(str)
+	return s.lastGroup
+}
+
+func (s *MembershipSet) internRole(str string) uint32 {
+	for _, id := range s.roles {
+		if s.strs[id] == str {
+			return id
+		}
+	}
+	id := s.intern(str)
+	if len(s.roles) < 16 {
+		s.roles = append(s.roles, id)
+	}
+	return id
+}
+
 // Set stores m as the membership of key k, replacing what k held.
 func (s *MembershipSet) Set(k record.MembershipKey, m MembershipState) {
-	slot, ok := s.find(k)
+	slot, h, ok := s.find(k)
 	var e *memberEntry
 	if ok {
-		e = &s.entries[s.table[slot]-1]
+		e = s.entry(slot)
 	} else {
 		if (len(s.entries)+1)*4 > len(s.table)*3 {
 			s.grow()
-			slot, _ = s.find(k)
+			slot, h, _ = s.find(k)
 		}
-		s.entries = append(s.entries, memberEntry{group: s.intern(k.Group), member: s.intern(k.Member), role: s.intern(k.Role)})
-		s.table[slot] = uint32(len(s.entries))
+		s.entries = append(s.entries, memberEntry{group: s.internGroup(k.Group), member: s.internMember(k.Member), role: s.internRole(k.Role)})
+		s.table[slot] = h>>32<<32 | uint64(len(s.entries))
 		s.live++
 		e = &s.entries[len(s.entries)-1]
 	}
@@ -159,9 +242,9 @@ func (s *MembershipSet) Delete(k record.MembershipKey) {
 	if s == nil || s.live == 0 {
 		return
 	}
-	if slot, ok := s.find(k); ok {
+	if slot, _, ok := s.find(k); ok {
 		// The slot keeps pointing at the deleted entry, so later keys' probes pass it.
-		s.entries[s.table[slot]-1].flags |= entryDeleted
+		s.entry(slot).flags |= entryDeleted
 		s.live--
 	}
 }
@@ -176,14 +259,15 @@ func (s *MembershipSet) grow() {
 		}
 	}
 	s.entries = kept
-	s.table = make([]uint32, tableSize(2*len(kept)+1))
+	s.table = make([]uint64, tableSize(2*len(kept)+1))
 	mask := len(s.table) - 1
 	for j := range s.entries {
-		i := int(s.hash(s.key(&s.entries[j]))) & mask
+		h := s.hash(s.key(&s.entries[j]))
+		i := int(h) & mask
 		for s.table[i] != 0 {
 			i = (i + 1) & mask
 		}
-		s.table[i] = uint32(j + 1)
+		s.table[i] = h>>32<<32 | uint64(j+1)
 	}
 }
 

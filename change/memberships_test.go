@@ -54,3 +54,30 @@ func TestMembershipSetActsAsAMap(t *testing.T) {
 		t.Error("a nil set is not empty")
 	}
 }
+
+// TestMembershipSetMarkSeenAndIntern: MarkSeen returns the state as it was and marks it seen
+// once (the first line stays); keys interned by Intern are the same keys to Get and Set.
+func TestMembershipSetMarkSeenAndIntern(t *testing.T) {
+	s := NewMembershipSet(4)
+	member, role := s.Intern([]byte("p1"), []byte("01"))
+	k := record.MembershipKey{Group: "g1", Member: member, Role: role}
+	s.Set(k, MembershipState{MemberType: record.MemberPerson})
+	s.Set(record.MembershipKey{Group: "g1", Member: "p2", Role: "01"}, MembershipState{})
+	if _, ok := s.MarkSeen(record.MembershipKey{Group: "g1", Member: "p3", Role: "01"}, 5); ok {
+		t.Fatal("MarkSeen found a key the set does not hold")
+	}
+	st, ok := s.MarkSeen(record.MembershipKey{Group: "g1", Member: "p1", Role: "01"}, 7)
+	if !ok || st.Seen {
+		t.Fatalf("first MarkSeen = %+v, %v; want the unseen state", st, ok)
+	}
+	st, ok = s.MarkSeen(k, 9)
+	if !ok || !st.Seen || st.SeenLine != 7 {
+		t.Fatalf("second MarkSeen = %+v, %v; want seen at line 7", st, ok)
+	}
+	if got, _ := s.Get(record.MembershipKey{Group: "g1", Member: "p2", Role: "01"}); got.Seen {
+		t.Fatal("MarkSeen marked another key")
+	}
+	if m, r := s.Intern([]byte("p1"), []byte("01")); m != "p1" || r != "01" || s.Len() != 2 {
+		t.Fatalf("Intern again = %q %q, %d keys", m, r, s.Len())
+	}
+}

@@ -210,12 +210,9 @@ func (d *Differ) Membership(m *record.Membership) error {
 		d.archivedSeen[k.Group]++
 		return nil
 	}
-	if st, ok := d.st.Memberships.Get(k); ok {
+	if st, ok := d.st.Memberships.MarkSeen(k, line32(m.Pos)); ok {
 		if st.Seen {
 			d.duplicate(record.Memberships, k.String(), m.Pos, int(st.SeenLine))
-		} else {
-			st.Seen, st.SeenLine = true, line32(m.Pos)
-			d.st.Memberships.Set(k, st)
 		}
 		if m.Gone() {
 			d.memberGone[k] = line32(m.Pos)

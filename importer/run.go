@@ -270,6 +270,8 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	d := diff.New(st, diff.Options{Courses: t.Courses})
 	rules := t.Placement(st.SchoolYear)
 	h := &placing{Differ: d, keys: rules.Keys(st.HasGroup)}
+	// The diff runs beside the reader (pipe.go); every record has reached it when close returns.
+	pp := newPipe(h)
 	res, err := ims.Read(ctx, r, run.File.Name, ims.Options{
 		Lenient:  t.Lenient,
 		Mode:     ims.Mode(t.Mode),
@@ -282,7 +284,10 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		MaxTextSize:   int64(t.MaxTextSize),
 		// The diff finds duplicate keys with the state it holds anyway.
 		SkipDuplicateCheck: true,
-	}, h)
+	}, pp.handler())
+	if perr := pp.close(); err == nil {
+		err = perr
+	}
 	if res != nil {
 		run.Warnings = append(run.Warnings, res.Warnings...)
 	}

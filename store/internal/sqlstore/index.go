@@ -174,6 +174,7 @@ type indexDecoder struct {
 	data   []byte
 	err    error
 	intern map[string]string
+	set    *change.MembershipSet // when set, members and roles are interned by it
 }
 
 var errIndexFormat = errors.New("stored state index: unreadable bucket")
@@ -217,6 +218,20 @@ func (d *indexDecoder) str() string {
 	return s
 }
 
+// memberRole reads a membership's member and role: interned by the set being filled, when
+// the decoder fills one.
+func (d *indexDecoder) memberRole() (string, string) {
+	if d.set == nil {
+		return d.str(), d.str()
+	}
+	m := d.bytes(d.uvarint())
+	r := d.bytes(d.uvarint())
+	if d.err != nil {
+		return "", ""
+	}
+	return d.set.Intern(m, r)
+}
+
 // decode reads one bucket's bytes and hands each entry to person and member.
 func (d *indexDecoder) decode(data []byte, person func(string, change.PersonState), member func(record.MembershipKey, change.MembershipState)) error {
 	if len(data) == 0 || data[0] != indexFormat {
@@ -240,7 +255,8 @@ func (d *indexDecoder) decode(data []byte, person func(string, change.PersonStat
 	for groups := d.uvarint(); groups > 0 && d.err == nil; groups-- {
 		group := d.str()
 		for n := d.uvarint(); n > 0 && d.err == nil; n-- {
-			k := record.MembershipKey{Group: group, Member: d.str(), Role: d.str()}
+			k := record.MembershipKey{Group: group}
+			k.Member, k.Role = d.memberRole()
 			var m change.MembershipState
 			copy(m.Hash[:], d.bytes(16))
 			f := d.bytes(1)

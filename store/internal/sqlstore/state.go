@@ -207,6 +207,7 @@ func (c *Core) decodeIndex(ctx context.Context, tx *sql.Tx, st *change.State, in
 	}
 	st.Persons = make(map[string]change.PersonState, persons)
 	st.Memberships = change.NewMembershipSet(members)
+	d.set = st.Memberships
 	// In bucket order: the pending buckets (pending.go) come last, oldest first, and their
 	// entries replace the ones read before them.
 	rows, err = tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ? ORDER BY bucket`), st.Tenant)
