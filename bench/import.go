@@ -329,6 +329,14 @@ func (s *timingStore) LoadState(ctx context.Context, tenant string) (*change.Sta
 	return st, err
 }
 
+// EarlyInserts passes the store's early writing of an initial load on (store.EarlyWriter).
+func (s *timingStore) EarlyInserts(ctx context.Context, tenant string, version int64) (store.EarlyInserts, error) {
+	if ew, ok := s.Store.(store.EarlyWriter); ok {
+		return ew.EarlyInserts(ctx, tenant, version)
+	}
+	return nil, nil
+}
+
 func (s *timingStore) Apply(ctx context.Context, p store.ApplyParams) error {
 	if s.heapProfile != "" {
 		f, err := os.Create(s.heapProfile)

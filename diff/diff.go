@@ -31,6 +31,10 @@ const (
 type Options struct {
 	// Courses decides which groups are courses (archived rather than deleted).
 	Courses archive.CoursePolicy
+	// NewMembership, when set, sees each membership the diff takes as new, as it takes it,
+	// in file order (a store may start writing an initial load while the file is read).
+	// Finish may still drop or replace some: the plan decides what is written.
+	NewMembership func(*record.Membership)
 }
 
 // Skipped names a record the reader skipped: its stored counterpart must be kept. For a
@@ -225,7 +229,7 @@ func (d *Differ) Membership(m *record.Membership) error {
 			// have none). Its course is active again (an archived one returned above): restored,
 			// so the file hands the membership back to the feed, as an insert.
 			delete(d.changed, k)
-			d.fresh.add(m)
+			d.addFresh(m)
 			return nil
 		}
 		if st.Manual || st.Hash == m.Hash {
@@ -252,8 +256,15 @@ func (d *Differ) Membership(m *record.Membership) error {
 		d.memberGone[k] = line32(m.Pos)
 		return nil
 	}
-	d.fresh.add(m)
+	d.addFresh(m)
 	return nil
+}
+
+func (d *Differ) addFresh(m *record.Membership) {
+	d.fresh.add(m)
+	if d.opts.NewMembership != nil {
+		d.opts.NewMembership(m)
+	}
 }
 
 // Relation takes one relation a person's record names. Relations have no recstatus of their

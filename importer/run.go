@@ -131,9 +131,12 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 // ErrStateChanged from the apply means the state moved since the plan was made (nothing was
 // changed); the caller may plan again.
 func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, run *runs.Run, o ImportOptions, log *slog.Logger) (*change.Plan, []archive.GroupRemovals, error) {
-	plan, removals, st, err := im.makePlan(ctx, t, path, run)
+	plan, removals, st, early, err := im.makePlan(ctx, t, path, run, true)
 	if err != nil {
 		return nil, nil, err
+	}
+	if early != nil {
+		defer early.Abort() // nothing once an apply committed them
 	}
 	if o.Plan != nil {
 		o.Plan(plan)
@@ -146,10 +149,13 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 	run.Verdict = im.check(ctx, t, plan)
 	if !run.Verdict.Passed {
 		log.Warn("safety filter tripped", "limits", tripSummary(run.Verdict))
+		if early != nil {
+			early.Abort() // a hold writes in a transaction of its own
+		}
 	}
 	switch {
 	case run.Verdict.Passed:
-		err = im.apply(ctx, run, plan)
+		err = im.apply(ctx, run, plan, early)
 	case run.Verdict.OnTrip == safety.HoldRemovals:
 		err = im.holdRemovals(ctx, run, plan, heldIndexer(st, removals))
 	default:
@@ -162,7 +168,7 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 // ID (0). Nothing is stored, locked or mailed: `runs` shows only real attempts. A file that
 // cannot be read is a failed dry run, equally unrecorded.
 func (im *Importer) dryRun(ctx context.Context, t *config.Tenant, path string, run *runs.Run, o ImportOptions) (*runs.Run, error) {
-	plan, _, _, err := im.makePlan(ctx, t, path, run)
+	plan, _, _, _, err := im.makePlan(ctx, t, path, run, false)
 	if err != nil {
 		run.Status = runs.Failed
 		run.Error = runError(run.File.Name, err)
@@ -234,21 +240,38 @@ func (im *Importer) window(ctx context.Context, tenant string, days int) ([recor
 
 // makePlan reads the file into the diff against the tenant's current state. It also says where
 // the plan's removals come from (for the status mail), while it has the state, and returns the
-// state (a hold's page rows name records from it).
-func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string, run *runs.Run) (*change.Plan, []archive.GroupRemovals, *change.State, error) {
+// state (a hold's page rows name records from it). With tryEarly, an initial load's
+// memberships are written while the file is read, when the store can (store.EarlyWriter):
+// the caller applies the plan with them, or aborts them.
+func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string, run *runs.Run, tryEarly bool) (_ *change.Plan, _ []archive.GroupRemovals, _ *change.State, early store.EarlyInserts, err error) {
 	// Too large is known from the size alone: fail before hashing or reading a byte of it.
 	if max := int64(t.MaxFileSize); max > 0 && run.File.Size > max {
-		return nil, nil, nil, fileFault{fmt.Errorf("%s: file is larger than the size limit: %d bytes, limit %d (the tenant's max_file_size); nothing was read",
+		return nil, nil, nil, nil, fileFault{fmt.Errorf("%s: file is larger than the size limit: %d bytes, limit %d (the tenant's max_file_size); nothing was read",
 			run.File.Name, run.File.Size, max)}
 	}
 	im.status("loading the stored state")
 	st, err := im.store.LoadState(ctx, t.ID)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("load state: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("load state: %w", err)
+	}
+	if tryEarly && st.Memberships.Len() == 0 {
+		if ew, ok := im.store.(store.EarlyWriter); ok {
+			if early, err = ew.EarlyInserts(ctx, t.ID, st.Version); err != nil {
+				im.log.Warn("write the memberships while reading (the apply writes them instead)", "tenant", t.ID, "err", err)
+				early, err = nil, nil
+			}
+		}
+	}
+	if e := early; e != nil {
+		defer func() { // (a failing return has set early to nil)
+			if err != nil {
+				e.Abort()
+			}
+		}()
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	defer f.Close()
 	var r io.Reader = f
@@ -267,7 +290,11 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		r = &progressReader{r: r, total: run.File.Size, report: im.Progress}
 	}
 
-	d := diff.New(st, diff.Options{Courses: t.Courses})
+	opts := diff.Options{Courses: t.Courses}
+	if early != nil {
+		opts.NewMembership = early.Membership
+	}
+	d := diff.New(st, opts)
 	rules := t.Placement(st.SchoolYear)
 	h := &placing{Differ: d, keys: rules.Keys(st.HasGroup)}
 	// The diff runs beside the reader (pipe.go); every record has reached it when close returns.
@@ -292,10 +319,10 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		run.Warnings = append(run.Warnings, res.Warnings...)
 	}
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if t.DataSource != "" && strings.TrimSpace(res.Properties.DataSource) != t.DataSource {
-		return nil, nil, nil, fileFault{fmt.Errorf("properties/datasource is %q, but tenant %s expects %q: is this another school owner's file?",
+		return nil, nil, nil, nil, fileFault{fmt.Errorf("properties/datasource is %q, but tenant %s expects %q: is this another school owner's file?",
 			res.Properties.DataSource, t.ID, t.DataSource)}
 	}
 	run.Mode = string(res.Mode)
@@ -311,12 +338,12 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	rules.Stored = storedNodes(st, res.Mode == ims.ModeEvent)
 	placed, err := h.place(rules)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	h.finish(&fin)
 	plan, warnings, err := d.Finish(fin)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	plan.Attention = append(plan.Attention, placed...)
 	run.Warnings = append(run.Warnings, warnings...)
@@ -332,22 +359,28 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		for _, tr := range trips {
 			parts = append(parts, tr.String())
 		}
-		return nil, nil, nil, fmt.Errorf("%s: %s; nothing was applied. The warnings name each skipped record; fix the export, or raise safety.max_skipped",
+		return nil, nil, nil, nil, fmt.Errorf("%s: %s; nothing was applied. The warnings name each skipped record; fix the export, or raise safety.max_skipped",
 			run.File.Name, strings.Join(parts, "; "))
 	}
 	plan.Names = change.NamesFor(plan, st, mailer.MaxCSVRows) // for the status mail's CSV
 	removals := archive.Removals(plan, st)
 	im.addOld(ctx, t.ID, plan)
-	return plan, removals, st, nil
+	return plan, removals, st, early, nil
 }
 
 // apply commits a passing plan, with the run record, in one transaction.
-func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan) error {
+// early, when not nil, are the plan's memberships written while the file was read: used when
+// they match the plan, else rolled back and written by the apply.
+func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan, early store.EarlyInserts) error {
+	if early != nil && !early.Matches(plan) {
+		early.Abort()
+		early = nil
+	}
 	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(plan.Persons), "groups", len(plan.Groups), "memberships", len(plan.Memberships))
 	run.Status = runs.Completed
 	im.finish(run)
 	im.status("applying the changes in one transaction")
-	if err := im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC(), Progress: im.Applying, NoUndo: im.noUndo(run.Tenant)}); err != nil {
+	if err := im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC(), Progress: im.Applying, NoUndo: im.noUndo(run.Tenant), Early: early}); err != nil {
 		return err
 	}
 	// The record saved inside the transaction was stamped before it; the duration the mail
@@ -391,7 +424,7 @@ func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, plan *chang
 	if held.Empty() {
 		// Only inserts or updates tripped the limit, yet hold-removals applies those: nothing waits.
 		run.Reason = "safety limits crossed, but on_trip is hold-removals and there were no removals to hold"
-		return im.apply(ctx, run, now)
+		return im.apply(ctx, run, now, nil)
 	}
 	run.Reason = fmt.Sprintf("on_trip hold-removals: inserts and updates applied; %d person, %d group and %d membership removals wait for approval",
 		len(held.Persons), len(held.Groups), len(held.Memberships))

@@ -140,6 +140,30 @@ type IndexChecker interface {
 	CheckIndex(ctx context.Context, tenant string, repair bool) (*IndexReport, error)
 }
 
+// EarlyWriter is a store that can start an initial load's apply while the file is still being
+// read (PostgreSQL: the memberships, 90% of the rows, are copied into their table as the diff
+// takes them, so the server's work overlaps the reading). It is an optimisation only: the
+// rows go in inside the transaction the apply commits, and Abort rolls them back.
+type EarlyWriter interface {
+	// EarlyInserts opens the apply's transaction for tenant, whose state is at version and
+	// whose memberships table holds none of its rows; nil (and no error) when it cannot.
+	EarlyInserts(ctx context.Context, tenant string, version int64) (EarlyInserts, error)
+}
+
+// EarlyInserts are memberships written early, in file order, in an open transaction: passed
+// as ApplyParams.Early, the apply writes the rest of its plan in that transaction and commits.
+type EarlyInserts interface {
+	// Membership writes one membership the diff takes as new. It may wait for the database
+	// (a bounded queue); a failure shows as Matches being false.
+	Membership(*record.Membership)
+	// Matches reports whether the plan's memberships are exactly the ones written, in order,
+	// all inserts: only then may the plan be applied with them. It ends the writing.
+	Matches(*change.Plan) bool
+	// Abort rolls the transaction back (nothing was written). It may be called again, and
+	// after an apply that used the inserts (then it does nothing).
+	Abort()
+}
+
 // IndexReport is what CheckIndex found. The index is used only while IndexVersion equals
 // StateVersion; a stale one is rebuilt by the next import (or by a repair).
 type IndexReport struct {
@@ -185,6 +209,9 @@ type ApplyParams struct {
 	// cannot be undone, nor any run before it. Without it, an apply with a recorded run keeps
 	// them in the same transaction.
 	NoUndo bool
+	// Early, when set, are the plan's memberships already written in the apply's transaction
+	// (Early.Matches(Plan) must hold): Apply writes the rest in that transaction.
+	Early EarlyInserts
 	// Progress, when set, is told now and then how many of the plan's changes are written
 	// (for a progress display; the commit comes after the last call). It must be quick.
 	Progress func(done, total int)

@@ -74,7 +74,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		WritePlan: func(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 			// A live request's few rows: temporary tables and ANALYZE would cost more than
 			// the rows themselves.
-			if w.Plan.Changes() <= smallPlan {
+			if w.Plan.Changes() <= smallPlan && !w.Early {
 				return rowWriter(ctx, tx, w)
 			}
 			return writePlan(ctx, tx, w)

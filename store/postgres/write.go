@@ -48,12 +48,15 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+table+" WHERE tenant = $1)", w.Tenant).Scan(&any)
 		return !any, err
 	}
+	if w.Early {
+		has[2] = [7]bool{} // in the table already (sqlstore.EarlyInserts)
+	}
 	var direct [4]bool
 	for i, t := range []struct {
 		table string
 		n     int
 	}{{"groups", len(p.Groups)}, {"persons", len(p.Persons)}, {"memberships", len(p.Memberships)}, {"relations", len(p.Relations)}} {
-		if t.n < 1000 || !onlyInserts(i) {
+		if t.n < 1000 || !onlyInserts(i) || (i == 2 && w.Early) {
 			continue
 		}
 		ok, err := empty(t.table)
@@ -133,7 +136,7 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 			return err
 		}
 	}
-	if len(p.Memberships) > 0 && !direct[2] {
+	if len(p.Memberships) > 0 && !direct[2] && !w.Early {
 		err := copyRows(ctx, tx, w, `CREATE TEMP TABLE imsfeed_m (op smallint, group_key text, member_key text, role text,
   member_type smallint, attrs jsonb, hash bytea) ON COMMIT DROP`,
 			"imsfeed_m", "group_key, member_key, role", removals(2), []string{"op", "group_key", "member_key", "role", "member_type", "attrs", "hash"},

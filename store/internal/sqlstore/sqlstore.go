@@ -43,6 +43,9 @@ type Write struct {
 	Plan   *change.Plan
 	Now    any // encoded by Dialect.Time
 	RunID  any // int64, or nil when Apply has no run record
+	// Early: the plan's memberships are in their table already (ApplyParams.Early); the
+	// writer leaves them out.
+	Early bool
 	// Progress is ApplyParams.Progress; WritePlan reports through Wrote.
 	Progress func(done, total int)
 	done     int
@@ -192,7 +195,7 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 	if p.Run != nil {
 		oldBefore, oldAfter = p.Run.VersionBefore, p.Run.VersionAfter
 	}
-	err := c.inTx(ctx, func(tx *sql.Tx) error {
+	apply := func(tx *sql.Tx) error {
 		v, err := c.lockTenant(ctx, tx, tenant)
 		if err != nil {
 			return err
@@ -204,12 +207,12 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 		// A rollover with no course to archive still changes the school year: a change set
 		// of its own, so that undo gives the year back.
 		if !plan.Empty() || plan.SchoolYear != "" {
-			w := &Write{Tenant: tenant, Plan: plan, Now: c.d.Time(Micro(p.Now)), Progress: p.Progress}
+			w := &Write{Tenant: tenant, Plan: plan, Now: c.d.Time(Micro(p.Now)), Progress: p.Progress, Early: p.Early != nil}
 			if p.Run != nil && p.Run.ID != 0 {
 				w.RunID = p.Run.ID
 			}
 			if p.Run != nil && p.Run.ID != 0 && !p.NoUndo {
-				if err := c.keepImages(ctx, tx, tenant, plan, p.Run.ID, v, p.Now); err != nil {
+				if err := c.keepImages(ctx, tx, tenant, plan, p.Run.ID, v, p.Now, w.Early); err != nil {
 					return err
 				}
 			}
@@ -239,7 +242,13 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 			return c.saveRun(ctx, tx, p.Run)
 		}
 		return nil
-	})
+	}
+	var err error
+	if p.Early != nil {
+		err = c.applyEarly(p.Early, apply)
+	} else {
+		err = c.inTx(ctx, apply)
+	}
 	if err != nil {
 		if p.Run != nil {
 			p.Run.VersionBefore, p.Run.VersionAfter = oldBefore, oldAfter

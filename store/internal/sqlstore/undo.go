@@ -17,11 +17,16 @@ import (
 
 // keepImages stores the before-images of a plan about to be written by run, as the change
 // from version v to v+1, inside Apply's transaction.
-func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *change.Plan, runID int64, v int64, now time.Time) error {
+func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *change.Plan, runID int64, v int64, now time.Time, early bool) error {
 	// A table holding no row of the tenant (a first load) has "no row" for every key: those
-	// are encoded straight from the plan.
+	// are encoded straight from the plan. So has memberships when the plan's were written
+	// early (EarlyInserts made sure the table held none of the tenant's before).
 	absent := make([]*absentKeys, len(undoTables))
 	for ti, t := range undoTables {
+		if early && t.name == "memberships" {
+			absent[ti] = planAbsent(plan, ti)
+			continue
+		}
 		var one int
 		err := tx.QueryRowContext(ctx, c.Q(`SELECT 1 FROM `+t.name+` WHERE tenant = ? LIMIT 1`), tenant).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
