@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imsfeed/imsfeed/samples/feedgen"
 )
@@ -220,6 +221,45 @@ func TestRatioCheck(t *testing.T) {
 		err := c.finish(&out)
 		if (err == nil) != tc.ok {
 			t.Errorf("ratio %.2f, RSS %d MB against 0.50, 100 MB: err %v, want ok=%v\n%s", tc.ratio, tc.rss/1e6, err, tc.ok, out.String())
+		}
+	}
+}
+
+// TestLiveCheck: the live writes' CPU per request, as a ratio to the bare handler's, is
+// recorded under "live" beside the import figures and compared with them: the state index
+// taking createPersons of 100 from 100 to 160 times the bare handler's CPU (as it did) fails.
+func TestLiveCheck(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "ratios.json")
+	imports := &ratioCheck{path: path, tolerance: 1.3, update: true}
+	imports.add("/tmp/x/feed-30MB.xml", "pg-1pct", 0.5, 100e6)
+	if err := imports.finish(&bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	rows := func(create time.Duration) []liveFigures {
+		return []liveFigures{
+			{store: "sqlite", op: "readPerson", clients: 1, cpu: 700 * time.Microsecond},
+			{store: "sqlite", op: "replacePerson", clients: 1, cpu: 1400 * time.Microsecond},
+			{store: "sqlite", op: "createPersons×100", clients: 1, cpu: create},
+			{store: "sqlite", op: "createPersons×100", clients: 8, cpu: 3 * create},
+			{store: "bare net/http", op: "fixed body", clients: 1, cpu: 100 * time.Microsecond},
+		}
+	}
+	if err := liveCheck(&bytes.Buffer{}, rows(10*time.Millisecond), &ratioCheck{path: path, tolerance: 1.3, update: true}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.Contains(string(data), `"sqlite-createPersons"`) || !strings.Contains(string(data), `"pg-1pct"`) {
+		t.Fatalf("recorded:\n%s", data)
+	}
+	for _, tc := range []struct {
+		create time.Duration
+		ok     bool
+	}{{12 * time.Millisecond, true}, {16 * time.Millisecond, false}} {
+		var out bytes.Buffer
+		err := liveCheck(&out, rows(tc.create), &ratioCheck{path: path, tolerance: 1.3})
+		if (err == nil) != tc.ok {
+			t.Errorf("createPersons at %s CPU a request against 10ms: err %v, want ok=%v\n%s", tc.create, err, tc.ok, out.String())
 		}
 	}
 }

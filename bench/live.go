@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -48,6 +49,7 @@ type liveFigures struct {
 	n         int
 	perSecond float64
 	p50, p99  time.Duration
+	cpu       time.Duration // CPU time of this process (client and server) per request
 	failures  int64
 }
 
@@ -58,6 +60,7 @@ type liveOptions struct {
 	ops        string // comma-separated operation names ("createPersons" for createPersons×100); "" for all
 	cpuProfile string // a CPU profile of the measured requests (not the loading) to this file
 	profile    *os.File
+	check      *ratioCheck // compare (or record) each write's CPU per request, as a ratio to the bare handler's
 }
 
 // chosen reports whether name is in the comma-separated list (an empty list chooses all).
@@ -121,7 +124,7 @@ func benchLive(ctx context.Context, out io.Writer, o liveOptions) error {
 		}
 		rows = append(rows, figs...)
 	}
-	if chosen(o.stores, "bare") {
+	if chosen(o.stores, "bare") || o.check != nil {
 		bare, err := benchBare(ctx, d)
 		if err != nil {
 			return err
@@ -130,12 +133,45 @@ func benchLive(ctx context.Context, out io.Writer, o liveOptions) error {
 	}
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "store\toperation\tclients\trequests\treq/s\tp50\tp99\tfailures\t")
+	fmt.Fprintln(tw, "store\toperation\tclients\trequests\treq/s\tp50\tp99\tCPU/req\tfailures\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%s\t%s\t%d\t\n", r.store, r.op, r.clients, r.n, r.perSecond,
-			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.failures)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%d\t\n", r.store, r.op, r.clients, r.n, r.perSecond,
+			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.cpu.Round(time.Microsecond), r.failures)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return liveCheck(out, rows, o.check)
+}
+
+// liveCheck gives check (when not nil) each store's write operations with 1 client: the CPU
+// time per request (client and server, this process) as a ratio to the bare handler's, both
+// measured in this run. CPU time, not requests/s: other jobs on the machine lengthen the wall
+// time of a request far more than its CPU time. The ratio is recorded under the name "live".
+func liveCheck(w io.Writer, rows []liveFigures, check *ratioCheck) error {
+	if check == nil {
+		return nil
+	}
+	var bare time.Duration
+	for _, r := range rows {
+		if r.store == "bare net/http" && r.clients == 1 {
+			bare = r.cpu
+		}
+	}
+	if bare <= 0 {
+		return errors.New("bench live: no CPU time of the bare handler to compare with")
+	}
+	fmt.Fprintln(w)
+	for _, r := range rows {
+		if r.store == "bare net/http" || r.clients != 1 || r.op == "readPerson" {
+			continue
+		}
+		name := r.store + "-" + strings.TrimSuffix(r.op, "×100")
+		ratio := float64(r.cpu) / float64(bare)
+		fmt.Fprintf(w, "%s: %s CPU per request, %.0f× the bare handler's %s\n", name, r.cpu.Round(time.Microsecond), ratio, bare.Round(time.Microsecond))
+		check.add("live", name, ratio, 0)
+	}
+	return check.finish(w)
 }
 
 func dropLiveTenant(url, tenant string) {
@@ -283,7 +319,7 @@ func measure(ctx context.Context, c *http.Client, url string, body func() []byte
 	var firstErr error
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	for range clients {
 		wg.Add(1)
 		go func() {
@@ -309,7 +345,7 @@ func measure(ctx context.Context, c *http.Client, url string, body func() []byte
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu
 	if len(lat) == 0 {
 		return liveFigures{}, fmt.Errorf("no request finished")
 	}
@@ -322,5 +358,5 @@ func measure(ctx context.Context, c *http.Client, url string, body func() []byte
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	return liveFigures{clients: clients, n: len(lat), perSecond: float64(len(lat)) / elapsed.Seconds(),
-		p50: pct(0.50), p99: pct(0.99), failures: failures.Load()}, nil
+		p50: pct(0.50), p99: pct(0.99), cpu: cpu / time.Duration(len(lat)), failures: failures.Load()}, nil
 }

@@ -51,7 +51,7 @@ const usage = `usage: bench table [-runs N] [-cases a,b] [-check FILE [-toleranc
        bench case NAME FILE
        bench list
        bench cleanup FILE
-       bench live [-seconds N] [-stores sqlite,postgres] [-ops createPersons] [-cpuprofile FILE]`
+       bench live [-seconds N] [-stores sqlite,postgres] [-ops createPersons] [-cpuprofile FILE] [-check FILE [-tolerance 1.3] [-update]]`
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -102,8 +102,14 @@ func run(ctx context.Context, args []string) error {
 		fs.StringVar(&o.stores, "stores", "", "stores to measure, comma-separated (sqlite,postgres; default: both)")
 		fs.StringVar(&o.ops, "ops", "", "operations to measure, comma-separated (readPerson,replacePerson,createPersons; default: all)")
 		fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured requests to this file")
+		checkFile := fs.String("check", "", "compare each write's CPU per request (as a ratio to the bare handler's) with those recorded in this JSON file; exit 1 on a regression")
+		tolerance := fs.Float64("tolerance", 1.3, "with -check: how much worse than recorded still passes")
+		update := fs.Bool("update", false, "with -check: record the figures measured in the file instead")
 		if err := fs.Parse(args[1:]); err != nil {
 			return fmt.Errorf("%w: %s", errUsage, usage)
+		}
+		if *checkFile != "" {
+			o.check = &ratioCheck{path: *checkFile, tolerance: *tolerance, update: *update}
 		}
 		o.d = time.Duration(*secs * float64(time.Second))
 		return benchLive(ctx, os.Stdout, o)

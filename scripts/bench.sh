@@ -29,6 +29,10 @@
 #   BENCH_RUNS=3         runs per case; the fastest counts (default 1)
 #   BENCH_CASES=...      cases to run (default: all; `go run ./bench list`)
 #   BENCH_PROFILE=DIR    write a CPU profile of each import case into DIR (go tool pprof DIR/CASE.pprof)
+#   BENCH_LIVE_OPS=...   the live operations to measure (default: all; e.g. replacePerson,createPersons)
+#   BENCH_LIVE_TOLERANCE=1.3  with BENCH_CHECK: how much more CPU per request than recorded the
+#                        live writes may take (their CPU time as a ratio to the bare handler's;
+#                        in-process only: PostgreSQL's own CPU is not counted)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -104,5 +108,11 @@ fi
 if [[ ${BENCH_LIVE:-1} != 0 ]]; then
 	echo
 	echo "The live channel (bench live: requests/s and latency per request, client and server on this machine):"
-	"$tmp/bench" live -seconds "${BENCH_LIVE_SECONDS:-3}"
+	live=(-seconds "${BENCH_LIVE_SECONDS:-3}")
+	[[ -z ${BENCH_LIVE_OPS:-} ]] || live+=(-ops "$BENCH_LIVE_OPS")
+	if [[ -n ${BENCH_CHECK:-} ]]; then
+		live+=(-check "$(realpath "$BENCH_CHECK")" -tolerance "${BENCH_LIVE_TOLERANCE:-1.3}")
+		[[ ${BENCH_CHECK_UPDATE:-0} == 1 ]] && live+=(-update)
+	fi
+	"$tmp/bench" live "${live[@]}"
 fi

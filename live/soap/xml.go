@@ -170,32 +170,41 @@ func Esc(s string) string {
 // (a WS-Security Nonce and Created), so the live channel tells a retry by the Body's digest
 // and the message identifier; any changed value makes another digest.
 func (n *Node) Digest() string {
+	// The fields go through a buffer of a few kilobytes, hashed as it fills: each written to
+	// the hash on its own (a string concatenated, copied to bytes, passed through the
+	// interface), or all gathered in one growing buffer, cost a createPersons of 100 about half
+	// a millisecond. The bytes hashed are the same.
 	h := sha256.New()
-	field := func(s string) {
-		var l [binary.MaxVarintLen64]byte
-		h.Write(l[:binary.PutUvarint(l[:], uint64(len(s)))])
-		h.Write([]byte(s))
+	buf := make([]byte, 0, 8192)
+	field := func(prefix, s string) {
+		if len(buf)+len(prefix)+len(s)+binary.MaxVarintLen64 > cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+		buf = binary.AppendUvarint(buf, uint64(len(prefix)+len(s)))
+		buf = append(append(buf, prefix...), s...)
 	}
 	var walk func(n *Node)
 	walk = func(n *Node) {
-		field("<" + n.Space)
-		field(n.Local)
+		field("<", n.Space)
+		field("", n.Local)
 		for _, a := range n.Attrs {
 			if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
 				continue
 			}
-			field("@" + a.Name.Space)
-			field(a.Name.Local)
-			field(a.Value)
+			field("@", a.Name.Space)
+			field("", a.Name.Local)
+			field("", a.Value)
 		}
-		field(strings.TrimSpace(n.Text))
+		field("", strings.TrimSpace(n.Text))
 		for _, k := range n.Kids {
 			walk(k)
 		}
-		field(">")
+		field("", ">")
 	}
 	if n != nil {
 		walk(n)
 	}
+	h.Write(buf)
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -31,7 +31,7 @@ const (
 	pendingFirst = indexBuckets
 	// pendingRows is how many pending buckets a tenant has at most. A fold rewrites at most the
 	// 4,096 person buckets whatever the number of pending entries.
-	pendingRows = 256
+	pendingRows = 1024
 )
 
 // loadPending reads the tenant's pending buckets, in the order they were written.
