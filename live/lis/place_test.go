@@ -48,5 +48,14 @@ func TestLISGroupsArePlaced(t *testing.T) {
 		if p := gs["201740"].Parents; len(p) != 0 {
 			t.Errorf("term named by its section still under %v, want a root", p)
 		}
+		// A read names the term and offering, never the school year's node.
+		e.post(lisReq("replaceCourseSection", sectionRec("S2", "S2", "201740"))).want(t, "section with only a term", "success", "")
+		for _, c := range [][3]string{{"44654.201740", "201740", "ENG.3705"}, {"S2", "201740", ""}} {
+			a := e.post(lisReq("readCourseSection", sid(c[0])))
+			cs := a.root.Path("Body", "readCourseSectionResponse", "courseSectionRecord", "courseSection")
+			if text(cs.Child("academicSession")) != c[1] || cs.Child("parentOfferingId").Str() != c[2] {
+				t.Errorf("readCourseSection %s: want academicSession %q, parentOfferingId %q\n%s", c[0], c[1], c[2], a.raw)
+			}
+		}
 	})
 }
