@@ -54,6 +54,13 @@ func TestGroupsCoursesAndMembershipsOnBothStores(t *testing.T) {
 				t.Fatalf("%s: %s", q.op, a.raw)
 			}
 		}
+		for _, q := range []struct{ op, arg string }{{"readMembershipIdsForPerson", "<personSourcedId>P1</personSourcedId>"}, {"readMembershipIdsForCollection", "<collectionSourcedId>10001.201740</collectionSourcedId>"}} {
+			a = e.post(lisReq(q.op, q.arg))
+			a.want(t, q.op, "success", "")
+			if ids := a.root.Path("Body", q.op+"Response", "sourcedIdSet").Children("sourcedId"); len(ids) != 1 || ids[0].Str() != "M1" {
+				t.Fatalf("%s: %s", q.op, a.raw)
+			}
+		}
 		a = e.post(lisReq("readMembership", sid("M1")))
 		if a.root.Path("Body", "readMembershipResponse", "membershipRecord", "membership", "collectionSourcedId").Str() != "10001.201740" {
 			t.Fatalf("readMembership: %s", a.raw)

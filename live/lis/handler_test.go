@@ -240,3 +240,34 @@ func TestWSDLNamesEveryImplementedOperation(t *testing.T) {
 		t.Errorf("WSDL address is not the request's")
 	}
 }
+
+// TestCredentialsChooseTheTenant: two tenants behind one endpoint, each with its own
+// credentials: a request changes and reads only the tenant its credentials name, and the
+// same sourcedId is two persons.
+func TestCredentialsChooseTheTenant(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		other := &live.Tenant{ID: e.tenant.ID + "-other", Courses: archive.DefaultCoursePolicy(), Safety: safety.DefaultPolicy()}
+		e.h.Auth = live.NewAuth([]live.Credential{
+			{Username: testUser, Password: testPass, Tenant: e.tenant},
+			{Username: "other-ilp", Password: "other-pass", Tenant: other},
+		})
+		asOther := func(body string) string {
+			body = strings.Replace(body, "<o:Username>"+testUser+"</o:Username>", "<o:Username>other-ilp</o:Username>", 1)
+			return strings.Replace(body, "<o:Password>ilp-pass&amp;&lt;secret&gt;</o:Password>", "<o:Password>other-pass</o:Password>", 1)
+		}
+		e.post(lisReq("replacePerson", personRec("P1", "Ada", "Lovelace", "", ""))).want(t, "replacePerson, first tenant", "success", "")
+		e.post(asOther(lisReq("readPerson", sid("P1")))).want(t, "readPerson, other tenant", "failure", live.UnknownObject)
+		e.post(asOther(lisReq("replacePerson", personRec("P1", "Grace", "Hopper", "", "")))).want(t, "replacePerson, other tenant", "success", "")
+		o, err := e.st.(store.Live).LiveLoad(context.Background(), other.ID, store.LiveQuery{Persons: []string{"P1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.Persons["P1"].Name; got != "Grace Hopper" {
+			t.Fatalf("other tenant's P1: %q", got)
+		}
+		if got := e.stored("P1").Name; got != "Ada Lovelace" {
+			t.Fatalf("first tenant's P1 changed by the other's credentials: %q", got)
+		}
+	})
+}
