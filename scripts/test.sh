@@ -56,6 +56,9 @@ if [[ -n ${RUN:-} ]]; then
 	exit
 fi
 
+# The console's browser test writes its screenshots (a phone's view of the main pages) here.
+export IMSFEED_SCREENSHOTS=${IMSFEED_SCREENSHOTS:-${TMPDIR:-/tmp}/imsfeed-console-screenshots}
+echo "test.sh: the console's screenshots go to $IMSFEED_SCREENSHOTS"
 step "unit and integration tests (go test ./...): PostgreSQL, SFTP and SMTP included"
 go test ./...
 step "race detector (go test -race) on the packages that run goroutines: $RACE_PKGS"
