@@ -71,13 +71,14 @@ type parser struct {
 	rawPrefix int   // raw bytes before the decoded text (BOM), -1 when transcoded
 	rootEnd   int64 // offset just after </enterprise>, for tests
 
-	names   map[string]name
-	stack   []open
-	nodes   []node
-	attrs   []nattr
-	text    []byte
-	nameBuf []byte
-	tmpQ    []string // qualified attribute names of the current tag, for the duplicate check
+	names     map[string]name
+	nameCache [nameCacheSize]name
+	stack     []open
+	nodes     []node
+	attrs     []nattr
+	text      []byte
+	nameBuf   []byte
+	tmpQ      []string // qualified attribute names of the current tag, for the duplicate check
 
 	rec      record.Type // type of the record being read (when inRec)
 	inRec    bool
@@ -548,7 +549,14 @@ func (p *parser) name() name {
 	if c := b[0]; c == '-' || c == '.' || (c >= '0' && c <= '9') {
 		p.fail("invalid name %s", p.showQ(string(b)))
 	}
+	// A file has a few dozen names, read millions of times: a small direct-mapped cache in
+	// front of the table answers most of them with one comparison.
+	c := &p.nameCache[(uint(len(b))*131+uint(b[0])*31+uint(b[len(b)-1]))&(nameCacheSize-1)]
+	if c.q == string(b) {
+		return *c
+	}
 	if n, ok := p.names[string(b)]; ok {
+		*c = n
 		return n
 	}
 	q := string(b)
@@ -565,8 +573,11 @@ func (p *parser) name() name {
 	if len(p.names) < 4096 { // bound the table against hostile input
 		p.names[q] = n
 	}
+	*c = n
 	return n
 }
+
+const nameCacheSize = 256
 
 // root reads the root element and everything in it.
 func (p *parser) root() {
