@@ -47,7 +47,11 @@ func (c *Core) EarlyInserts(ctx context.Context, tenant string, version int64) (
 	if c.d.CopyRows == nil {
 		return nil, nil
 	}
-	tx, err := c.db.BeginTx(ctx, nil)
+	// Not bound to ctx: database/sql would roll a cancelled transaction back from a goroutine of
+	// its own while lib/pq's COPY reads the same connection from another (a data race on the
+	// connection). A cancelled ctx still ends the copy (its ExecContext fails), and Abort or
+	// applyEarly then roll back on the goroutine that owns the transaction.
+	tx, err := c.db.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +165,7 @@ func (e *early) take() (*sql.Tx, error) {
 }
 
 // applyEarly runs an apply in the transaction of early inserts and commits it.
-func (c *Core) applyEarly(ei store.EarlyInserts, apply func(*sql.Tx) error) error {
+func (c *Core) applyEarly(ctx context.Context, ei store.EarlyInserts, apply func(*sql.Tx) error) error {
 	e, ok := ei.(*early)
 	if !ok {
 		return errors.New("early inserts of another store")
@@ -172,6 +176,10 @@ func (c *Core) applyEarly(ei store.EarlyInserts, apply func(*sql.Tx) error) erro
 		return err
 	}
 	if err := apply(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := ctx.Err(); err != nil { // as a transaction bound to ctx would refuse to commit
 		_ = tx.Rollback()
 		return err
 	}

@@ -245,7 +245,7 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 	}
 	var err error
 	if p.Early != nil {
-		err = c.applyEarly(p.Early, apply)
+		err = c.applyEarly(ctx, p.Early, apply)
 	} else {
 		err = c.inTx(ctx, apply)
 	}
