@@ -43,7 +43,7 @@ type OperatorRequest struct {
 // like any, so the run history says who gave back or deleted what and when: these change the
 // state (and stop an undo from reaching past them) without a file. A refused request (an
 // unknown key) changes nothing and records nothing; a purge that finds nothing returns a nil
-// run. n is how many persons or courses were restored or purged. It does not wait for the
+// run (a restore names keys, so it always has one). n is how many persons or courses were restored or purged. It does not wait for the
 // tenant lock, as before: an import reading its file meanwhile plans again against the new
 // state. (So the run's state versions may also span a live request made at the same moment.)
 func (im *Importer) Operate(ctx context.Context, req OperatorRequest) (run *runs.Run, n int, err error) {
@@ -57,6 +57,10 @@ func (im *Importer) Operate(ctx context.Context, req OperatorRequest) (run *runs
 	}
 	if strings.TrimSpace(req.By) == "" {
 		return nil, 0, fmt.Errorf("%s: who asks is required (--by NAME)", verb)
+	}
+	if !req.Purge && len(req.Keys) == 0 {
+		// Only a purge may find nothing: a restore always answers with its run.
+		return nil, 0, fmt.Errorf("%s: name the keys to restore", verb)
 	}
 	if req.Purge && req.From != Trash {
 		return nil, 0, errors.New("purge: only the trash can is purged")

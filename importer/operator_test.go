@@ -67,6 +67,9 @@ func TestOperatorRestoreIsARun(t *testing.T) {
 		if _, _, err := e.im.Operate(ctx, importer.OperatorRequest{Tenant: e.tenant.ID, From: importer.Trash, Keys: []string{trash[0].Key}, By: "Kari"}); err == nil {
 			t.Error("restoring a person no longer in the trash can succeeded")
 		}
+		if run, _, err := e.im.Operate(ctx, importer.OperatorRequest{Tenant: e.tenant.ID, From: importer.Archive, By: "Kari"}); err == nil || run != nil {
+			t.Errorf("a restore naming no key: %v, %v; want refused (callers print the run)", run, err)
+		}
 		if run, n, err := e.im.Operate(ctx, importer.OperatorRequest{Tenant: e.tenant.ID, Purge: true, PurgeBefore: time.Now().Add(-time.Hour), By: "Kari"}); err != nil || run != nil || n != 0 {
 			t.Errorf("purge of nothing: %v, %d, %v; want no run", run, n, err)
 		}
