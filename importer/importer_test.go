@@ -272,7 +272,7 @@ func TestSafetyHoldApproveReject(t *testing.T) {
 		// A stale approval: the state changed after the plan was made.
 		stale := e.imp(e.file("whole.xml", feedgen.Options{})) // everyone back: a mass restore
 		wantStatus(t, stale, runs.Held)                        // held like any mass insert
-		if _, err := e.st.RestoreTrash(ctx, e.tenant.ID, []string{firstTrashed(t, e)}); err != nil {
+		if _, err := e.st.RestoreTrash(ctx, e.tenant.ID, []string{firstTrashed(t, e)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		v := e.status()

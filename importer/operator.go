@@ -39,13 +39,13 @@ type OperatorRequest struct {
 	By          string
 }
 
-// Operate restores (or purges) and records it as a run of its own, mailed
-// like any, so the run history says who gave back or deleted what and when: these change the
-// state (and stop an undo from reaching past them) without a file. A refused request (an
+// Operate restores (or purges) and records it as a run of its own, in the same transaction,
+// mailed like any, so the run history says who gave back or deleted what and when: these change
+// the state (and stop an undo from reaching past them) without a file. A refused request (an
 // unknown key) changes nothing and records nothing; a purge that finds nothing returns a nil
-// run (a restore names keys, so it always has one). n is how many persons or courses were restored or purged. It does not wait for the
-// tenant lock, as before: an import reading its file meanwhile plans again against the new
-// state. (So the run's state versions may also span a live request made at the same moment.)
+// run (a restore names keys, so it always has one). n is how many persons or courses were
+// restored or purged. It does not wait for the tenant lock, as before: an import reading its
+// file meanwhile plans again against the new state.
 func (im *Importer) Operate(ctx context.Context, req OperatorRequest) (run *runs.Run, n int, err error) {
 	verb := "restore"
 	if req.Purge {
@@ -65,49 +65,39 @@ func (im *Importer) Operate(ctx context.Context, req OperatorRequest) (run *runs
 	if req.Purge && req.From != Trash {
 		return nil, 0, errors.New("purge: only the trash can is purged")
 	}
-	before, err := im.store.Status(ctx, t.ID)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", verb, err)
-	}
+	// The run is recorded in the transaction that makes the change (a crash leaves both or
+	// neither), with the counts that transaction saw before and after.
+	run = &runs.Run{Tenant: t.ID, Status: runs.Completed, Mode: ModeRestore, StartedAt: im.now().UTC(),
+		Warnings: []record.Warning{}, Attention: []change.Notice{}, Verdict: safety.Verdict{Passed: true}}
+	rec := &store.RunRecord{Run: run, Describe: func(run *runs.Run, n int, before, after store.TenantStatus) {
+		run.Counts.Persons.Before, run.Counts.Persons.After = before.Persons.Active, after.Persons.Active
+		run.Counts.Groups.Before, run.Counts.Groups.After = before.Groups.Active, after.Groups.Active
+		run.Counts.Memberships.Before, run.Counts.Memberships.After = before.Memberships.Synced, after.Memberships.Synced
+		switch {
+		case req.Purge:
+			run.Reason = fmt.Sprintf("%d person(s) purged from the trash can for good by %s", n, req.By)
+		case req.From == Archive:
+			run.Counts.Groups.Restored = n
+			run.Reason = fmt.Sprintf("%d course(s) restored from the archive by %s; the next import rewrites them from the file", n, req.By)
+		default:
+			run.Counts.Persons.Restored = n
+			run.Reason = fmt.Sprintf("%d person(s) restored from the trash can by %s; the next import re-creates their memberships", n, req.By)
+		}
+		im.finish(run)
+	}}
 	switch {
 	case req.Purge:
-		n, err = im.store.PurgeTrash(ctx, t.ID, store.PurgeParams{Keys: req.Keys, Before: req.PurgeBefore})
+		n, err = im.store.PurgeTrash(ctx, t.ID, store.PurgeParams{Keys: req.Keys, Before: req.PurgeBefore, Record: rec})
 	case req.From == Archive:
-		n, err = im.store.RestoreArchived(ctx, t.ID, req.Keys)
+		n, err = im.store.RestoreArchived(ctx, t.ID, req.Keys, rec)
 	default:
-		n, err = im.store.RestoreTrash(ctx, t.ID, req.Keys)
+		n, err = im.store.RestoreTrash(ctx, t.ID, req.Keys, rec)
 	}
 	if err != nil {
 		return nil, 0, err
 	}
 	if n == 0 {
 		return nil, 0, nil // a purge that found nothing: no change, no run, no mail
-	}
-	after, err := im.store.Status(ctx, t.ID)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: done, but the state after could not be read: %w", verb, err)
-	}
-	at := im.now().UTC()
-	run = &runs.Run{Tenant: t.ID, Status: runs.Completed, Mode: ModeRestore, StartedAt: at,
-		Warnings: []record.Warning{}, Attention: []change.Notice{}, Verdict: safety.Verdict{Passed: true},
-		VersionBefore: before.StateVersion, VersionAfter: after.StateVersion}
-	run.Counts.Persons.Before, run.Counts.Persons.After = before.Persons.Active, after.Persons.Active
-	run.Counts.Groups.Before, run.Counts.Groups.After = before.Groups.Active, after.Groups.Active
-	run.Counts.Memberships.Before, run.Counts.Memberships.After = before.Memberships.Synced, after.Memberships.Synced
-	switch {
-	case req.Purge:
-		run.Reason = fmt.Sprintf("%d person(s) purged from the trash can for good by %s", n, req.By)
-	case req.From == Archive:
-		run.Counts.Groups.Restored = n
-		run.Reason = fmt.Sprintf("%d course(s) restored from the archive by %s; the next import rewrites them from the file", n, req.By)
-	default:
-		run.Counts.Persons.Restored = n
-		run.Reason = fmt.Sprintf("%d person(s) restored from the trash can by %s; the next import re-creates their memberships", n, req.By)
-	}
-	im.finish(run)
-	if err := im.store.CreateRun(ctx, run); err != nil {
-		// Done, but not in the history: say so rather than fail a change that was made.
-		im.log.Error("record run", "tenant", t.ID, "err", err)
 	}
 	im.log.Info("operator "+verb, "tenant", t.ID, "run", run.ID, "by", req.By, "keys", len(req.Keys), "n", n)
 	im.report(ctx, t, run, nil)

@@ -111,7 +111,7 @@ func TestPlacementOverNights(t *testing.T) {
 		}
 
 		// An archive restore: the next import puts DRAMA5 back under its parent from the file.
-		if _, err := e.st.RestoreArchived(ctx, e.tenant.ID, []string{"DRAMA5"}); err != nil {
+		if _, err := e.st.RestoreArchived(ctx, e.tenant.ID, []string{"DRAMA5"}, nil); err != nil {
 			t.Fatal(err)
 		}
 		wantStatus(t, e.imp(e.write("n4-again.xml", []byte(night4))), runs.Completed)

@@ -69,10 +69,10 @@ func TestRestoreGivesTheObjectBackToTheFeed(t *testing.T) {
 			t.Fatalf("archived DRAMA5: synced %v manual %v", synced, manual)
 		}
 
-		if _, err := e.st.RestoreArchived(ctx, e.tenant.ID, []string{"DRAMA5"}); err != nil {
+		if _, err := e.st.RestoreArchived(ctx, e.tenant.ID, []string{"DRAMA5"}, nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.st.RestoreTrash(ctx, e.tenant.ID, []string{"P1003"}); err != nil {
+		if _, err := e.st.RestoreTrash(ctx, e.tenant.ID, []string{"P1003"}, nil); err != nil {
 			t.Fatal(err)
 		}
 		wantStatus(t, e.imp(e.write("night4-again.xml", []byte(night4))), runs.Completed)

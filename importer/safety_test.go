@@ -139,7 +139,7 @@ func TestTrashRestoreDuringAnImportReplansOnce(t *testing.T) {
 				if !first || reads >= times {
 					return
 				}
-				if _, err := e.st.RestoreTrash(ctx, e.tenant.ID, []string{trash[reads].Key}); err != nil {
+				if _, err := e.st.RestoreTrash(ctx, e.tenant.ID, []string{trash[reads].Key}, nil); err != nil {
 					t.Error(err)
 				}
 				reads++

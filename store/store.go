@@ -93,7 +93,8 @@ type Store interface {
 	// RestoreTrash makes trashed persons active again (their memberships do not come back:
 	// the next import re-creates them). It bumps the state version when anything changed and
 	// returns how many were restored. Unknown or not-trashed keys are ErrNotFound.
-	RestoreTrash(ctx context.Context, tenant string, keys []string) (int, error)
+	// With rec, the run it describes is recorded in the same transaction.
+	RestoreTrash(ctx context.Context, tenant string, keys []string, rec *RunRecord) (int, error)
 	// PurgeTrash hard-deletes trashed persons: the given keys, or all trashed before the given
 	// time when keys is empty. It bumps the state version when anything changed.
 	PurgeTrash(ctx context.Context, tenant string, p PurgeParams) (int, error)
@@ -109,7 +110,8 @@ type Store interface {
 	// memberships their archival turned manual keep the feed's hash (the platform's own manual
 	// memberships have a zero hash): a plan's insert of such a key makes it synced again. It
 	// bumps the state version. Unknown or not-archived keys are ErrNotFound.
-	RestoreArchived(ctx context.Context, tenant string, keys []string) (int, error)
+	// With rec, the run it describes is recorded in the same transaction.
+	RestoreArchived(ctx context.Context, tenant string, keys []string, rec *RunRecord) (int, error)
 
 	// ListRelations lists the tenant's relations between persons, by person, related person
 	// and type.
@@ -228,6 +230,18 @@ type ListRunsParams struct {
 type PurgeParams struct {
 	Keys   []string
 	Before time.Time
+	// Record, when set, is the run the purge is recorded as, in the same transaction.
+	Record *RunRecord
+}
+
+// RunRecord is the run an operator's restore or purge is recorded as, in the transaction that
+// makes the change: a crash leaves both or neither. When something changed, the store sets the
+// run's state versions, calls Describe with how many keys it changed and the tenant's counts
+// before and after (read in that transaction), and inserts the run (setting Run.ID). When
+// nothing changed, nothing is recorded.
+type RunRecord struct {
+	Run      *runs.Run
+	Describe func(run *runs.Run, n int, before, after TenantStatus)
 }
 
 // Item is a trashed person or an archived course.

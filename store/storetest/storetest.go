@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SupersedeHeld", testSupersedeHeld},
 		{"SupersedeHeldKeepsTheOtherKind", testSupersedeHeldKeepsTheOtherKind},
 		{"PurgeTrash", testPurgeTrash},
+		{"OperatorChangeRecordedWithItsRun", testOperatorChangeRecorded},
 		{"Locks", testLocks},
 		{"ApplyProgress", testApplyProgress},
 		{"StoredRecords", testStoredRecords},
@@ -318,7 +319,7 @@ func testTrashAndRestore(t *testing.T, s store.Store) {
 	// An operator restores from the trash by command: the version goes up.
 	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 3,
 		Persons: []change.Person{{Op: change.Delete, Person: record.Person{Key: "p3"}}}})
-	n, err := s.RestoreTrash(ctx, tenant, []string{"p3"})
+	n, err := s.RestoreTrash(ctx, tenant, []string{"p3"}, nil)
 	if err != nil || n != 1 {
 		t.Fatalf("restore trash: %d, %v", n, err)
 	}
@@ -326,10 +327,10 @@ func testTrashAndRestore(t *testing.T, s store.Store) {
 	if st.Persons["p3"].Trashed || st.Version != 5 {
 		t.Errorf("after restoring p3: trashed %v, version %d; want active at version 5", st.Persons["p3"].Trashed, st.Version)
 	}
-	if _, err := s.RestoreTrash(ctx, tenant, []string{"p1"}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RestoreTrash(ctx, tenant, []string{"p1"}, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("restoring an active person: got %v, want ErrNotFound", err)
 	}
-	if _, err := s.RestoreTrash(ctx, tenant, []string{"nobody"}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RestoreTrash(ctx, tenant, []string{"nobody"}, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("restoring an unknown key: got %v, want ErrNotFound", err)
 	}
 	if v := load(t, s, tenant).Version; v != 5 {
@@ -378,7 +379,7 @@ func testArchiveCourse(t *testing.T, s store.Store) {
 		t.Errorf("an update un-archived the course: %+v", g)
 	}
 
-	n, err := s.RestoreArchived(ctx, tenant, []string{"math1"})
+	n, err := s.RestoreArchived(ctx, tenant, []string{"math1"}, nil)
 	if err != nil || n != 1 {
 		t.Fatalf("restore archived: %d, %v", n, err)
 	}
@@ -389,7 +390,7 @@ func testArchiveCourse(t *testing.T, s store.Store) {
 	if st.Version != 4 {
 		t.Errorf("version after restoring the course: got %d, want 4", st.Version)
 	}
-	if _, err := s.RestoreArchived(ctx, tenant, []string{"school"}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RestoreArchived(ctx, tenant, []string{"school"}, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("restoring an active group: got %v, want ErrNotFound", err)
 	}
 	if items, _ := s.ListArchived(ctx, tenant); len(items) != 0 {
@@ -853,6 +854,70 @@ func testPurgeTrash(t *testing.T, s store.Store) {
 	}
 }
 
+// testOperatorChangeRecorded: a restore or purge given a RunRecord inserts the run in its own
+// transaction, with the versions it moved between and the counts it saw; a refused one and one
+// that finds nothing record nothing.
+func testOperatorChangeRecorded(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tenant := tenantName("north")
+	apply(t, s, initial(tenant))
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1,
+		Persons: []change.Person{{Op: change.Delete, Person: record.Person{Key: "p2"}}, {Op: change.Delete, Person: record.Person{Key: "p3"}}}})
+	runsNow := func() []*runs.Run {
+		t.Helper()
+		rs, err := s.ListRuns(ctx, store.ListRunsParams{Tenant: tenant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	record := func() (*store.RunRecord, *[3]int) {
+		seen := &[3]int{-1, -1, -1}
+		run := &runs.Run{Tenant: tenant, Status: runs.Completed, Mode: runs.ModeRestore, StartedAt: now}
+		return &store.RunRecord{Run: run, Describe: func(run *runs.Run, n int, before, after store.TenantStatus) {
+			seen[0], seen[1], seen[2] = n, before.Persons.Active, after.Persons.Active
+			run.Reason = "restored by ada"
+		}}, seen
+	}
+	had := len(runsNow())
+
+	rec, seen := record()
+	if _, err := s.RestoreTrash(ctx, tenant, []string{"p2", "nobody"}, rec); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("restoring an unknown key: %v, want ErrNotFound", err)
+	}
+	if got := len(runsNow()); got != had || rec.Run.ID != 0 || seen[0] != -1 {
+		t.Errorf("a refused restore recorded a run: %d runs (had %d), id %d, described %v", got, had, rec.Run.ID, seen)
+	}
+
+	rec, seen = record()
+	n, err := s.RestoreTrash(ctx, tenant, []string{"p2"}, rec)
+	if err != nil || n != 1 {
+		t.Fatalf("restore p2: %d, %v", n, err)
+	}
+	if *seen != [3]int{1, 1, 2} {
+		t.Errorf("Describe saw n, active before, active after = %v, want [1 1 2]", *seen)
+	}
+	rs := runsNow()
+	if len(rs) != had+1 || rec.Run.ID == 0 || rs[0].ID != rec.Run.ID {
+		t.Fatalf("the restore's run is not the latest recorded: %d runs (had %d), id %d", len(rs), had, rec.Run.ID)
+	}
+	if r := rs[0]; r.VersionBefore != 2 || r.VersionAfter != 3 || r.Reason != "restored by ada" || r.Mode != runs.ModeRestore {
+		t.Errorf("recorded run: versions %d→%d, reason %q, mode %q; want 2→3, the description, restore", r.VersionBefore, r.VersionAfter, r.Reason, r.Mode)
+	}
+
+	rec, _ = record()
+	if n, err := s.PurgeTrash(ctx, tenant, store.PurgeParams{Before: now.Add(-time.Hour), Record: rec}); err != nil || n != 0 {
+		t.Fatalf("purge with nothing old enough: %d, %v", n, err)
+	}
+	rec2, seen := record()
+	if n, err := s.PurgeTrash(ctx, tenant, store.PurgeParams{Keys: []string{"p3"}, Record: rec2}); err != nil || n != 1 {
+		t.Fatalf("purge p3: %d, %v", n, err)
+	}
+	if got := len(runsNow()); got != had+2 || rec.Run.ID != 0 || rec2.Run.ID == 0 || *seen != [3]int{1, 2, 2} {
+		t.Errorf("after an empty purge and a purge of p3: %d runs (want %d), ids %d and %d, described %v", got, had+2, rec.Run.ID, rec2.Run.ID, *seen)
+	}
+}
+
 func testLocks(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	north, south := tenantName("north"), tenantName("south")
@@ -1085,7 +1150,7 @@ func testStateIndexAgrees(t *testing.T, s store.Store) {
 			if trash, err := s.ListTrash(ctx, tenant); err != nil {
 				t.Fatal(err)
 			} else if len(trash) > 0 {
-				if _, err := s.RestoreTrash(ctx, tenant, []string{trash[0].Key}); err != nil {
+				if _, err := s.RestoreTrash(ctx, tenant, []string{trash[0].Key}, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -1093,7 +1158,7 @@ func testStateIndexAgrees(t *testing.T, s store.Store) {
 			if archived, err := s.ListArchived(ctx, tenant); err != nil {
 				t.Fatal(err)
 			} else if len(archived) > 0 {
-				if _, err := s.RestoreArchived(ctx, tenant, []string{archived[0].Key}); err != nil {
+				if _, err := s.RestoreArchived(ctx, tenant, []string{archived[0].Key}, nil); err != nil {
 					t.Fatal(err)
 				}
 			}

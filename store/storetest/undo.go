@@ -230,7 +230,7 @@ func testUndoRefusals(t *testing.T, s store.Store) {
 	SameState(t, "after undoing the cascade", Dump(t, s, tenant), before)
 
 	// A change without before-images (an operator's trash restore) stops the chain.
-	if _, err := s.RestoreTrash(ctx, tenant, []string{"p3"}); err != nil {
+	if _, err := s.RestoreTrash(ctx, tenant, []string{"p3"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = undo(t, s, tenant, r3.ID, true)

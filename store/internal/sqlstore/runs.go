@@ -23,12 +23,16 @@ func (c *Core) runArgs(run *runs.Run) (data string, err error) {
 
 // CreateRun implements store.Store.
 func (c *Core) CreateRun(ctx context.Context, run *runs.Run) error {
+	return c.createRun(ctx, c.db, run)
+}
+
+func (c *Core) createRun(ctx context.Context, q querier, run *runs.Run) error {
 	data, err := c.runArgs(run)
 	if err != nil {
 		return err
 	}
 	var id int64
-	err = c.db.QueryRowContext(ctx, c.Q(`INSERT INTO runs (tenant, status, started_at, data) VALUES (?, ?, ?, ?) RETURNING id`),
+	err = q.QueryRowContext(ctx, c.Q(`INSERT INTO runs (tenant, status, started_at, data) VALUES (?, ?, ?, ?) RETURNING id`),
 		run.Tenant, string(run.Status), c.d.Time(Micro(run.StartedAt)), data).Scan(&id)
 	if err != nil {
 		return fmt.Errorf("create run of tenant %q: %w", run.Tenant, err)

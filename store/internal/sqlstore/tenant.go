@@ -15,8 +15,13 @@ import (
 
 // Status implements store.Store.
 func (c *Core) Status(ctx context.Context, tenant string) (store.TenantStatus, error) {
+	return c.status(ctx, c.db, tenant)
+}
+
+// status is Status read through q (a transaction, to count what it sees).
+func (c *Core) status(ctx context.Context, q querier, tenant string) (store.TenantStatus, error) {
 	s := store.TenantStatus{Tenant: tenant}
-	err := c.db.QueryRowContext(ctx, c.Q(`SELECT state_version FROM tenants WHERE id = ?`), tenant).Scan(&s.StateVersion)
+	err := q.QueryRowContext(ctx, c.Q(`SELECT state_version FROM tenants WHERE id = ?`), tenant).Scan(&s.StateVersion)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return s, fmt.Errorf("status of tenant %q: %w", tenant, err)
 	}
@@ -33,8 +38,8 @@ func (c *Core) Status(ctx context.Context, tenant string) (store.TenantStatus, e
 		{`SELECT 'active', count(*) FROM relations WHERE tenant = ?`,
 			map[string]*int{"active": &s.Relations.Active}},
 	}
-	for _, q := range counts {
-		rows, err := c.db.QueryContext(ctx, c.Q(q.query), tenant)
+	for _, cq := range counts {
+		rows, err := q.QueryContext(ctx, c.Q(cq.query), tenant)
 		if err != nil {
 			return s, fmt.Errorf("status of tenant %q: %w", tenant, err)
 		}
@@ -45,7 +50,7 @@ func (c *Core) Status(ctx context.Context, tenant string) (store.TenantStatus, e
 				rows.Close()
 				return s, err
 			}
-			if p := q.into[k]; p != nil {
+			if p := cq.into[k]; p != nil {
 				*p = n
 			}
 		}
@@ -154,10 +159,14 @@ func (c *Core) searchItems(ctx context.Context, selectWhere, order, tenant strin
 // (else ErrNotFound naming it, and nothing changes). The state version goes up when any did,
 // and the state index follows: edit, when set, does to a person's entry what query did to its
 // row (a statement on groups changes no entry).
-func (c *Core) byKeys(ctx context.Context, what, tenant string, keys []string, edit func(p *change.PersonState) (keep bool), query string, args ...any) (int, error) {
+func (c *Core) byKeys(ctx context.Context, what, tenant string, keys []string, rec *store.RunRecord, edit func(p *change.PersonState) (keep bool), query string, args ...any) (int, error) {
 	n := 0
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
 		v, err := c.lockTenant(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		before, err := c.statusFor(ctx, tx, tenant, rec)
 		if err != nil {
 			return err
 		}
@@ -184,7 +193,10 @@ func (c *Core) byKeys(ctx context.Context, what, tenant string, keys []string, e
 		if err := c.setVersion(ctx, tx, tenant, v+1); err != nil {
 			return err
 		}
-		return c.editIndex(ctx, tx, tenant, v, v+1, personBuckets(keys, edit), func(bs *buckets) { editPersons(bs, keys, edit) })
+		if err := c.editIndex(ctx, tx, tenant, v, v+1, personBuckets(keys, edit), func(bs *buckets) { editPersons(bs, keys, edit) }); err != nil {
+			return err
+		}
+		return c.record(ctx, tx, tenant, rec, n, v, before)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("tenant %q: %w", tenant, err)
@@ -223,17 +235,17 @@ func editPersons(bs *buckets, keys []string, edit func(*change.PersonState) bool
 }
 
 // RestoreTrash implements store.Store.
-func (c *Core) RestoreTrash(ctx context.Context, tenant string, keys []string) (int, error) {
+func (c *Core) RestoreTrash(ctx context.Context, tenant string, keys []string, rec *store.RunRecord) (int, error) {
 	restore := func(p *change.PersonState) bool { p.Trashed = false; return true }
-	return c.byKeys(ctx, "trashed person", tenant, keys, restore, `UPDATE persons SET status = 'active', trashed_at = NULL, trashed_run = NULL
+	return c.byKeys(ctx, "trashed person", tenant, keys, rec, restore, `UPDATE persons SET status = 'active', trashed_at = NULL, trashed_run = NULL
 WHERE tenant = ? AND key = ? AND status = 'trashed'`)
 }
 
 // RestoreArchived implements store.Store.
-func (c *Core) RestoreArchived(ctx context.Context, tenant string, keys []string) (int, error) {
+func (c *Core) RestoreArchived(ctx context.Context, tenant string, keys []string, rec *store.RunRecord) (int, error) {
 	// The zero hash differs from any record's: the next import updates the course from the
 	// file (its parents) and hands its memberships back to the feed.
-	return c.byKeys(ctx, "archived course", tenant, keys, nil, `UPDATE groups SET status = 'active', archived_at = NULL, archived_run = NULL, parents = NULL, hash = ?
+	return c.byKeys(ctx, "archived course", tenant, keys, rec, nil, `UPDATE groups SET status = 'active', archived_at = NULL, archived_run = NULL, parents = NULL, hash = ?
 WHERE tenant = ? AND key = ? AND status = 'archived'`, ZeroHash[:])
 }
 
@@ -241,7 +253,7 @@ WHERE tenant = ? AND key = ? AND status = 'archived'`, ZeroHash[:])
 func (c *Core) PurgeTrash(ctx context.Context, tenant string, p store.PurgeParams) (int, error) {
 	purge := func(*change.PersonState) bool { return false }
 	if len(p.Keys) > 0 {
-		return c.byKeys(ctx, "trashed person", tenant, p.Keys, purge, `DELETE FROM persons WHERE tenant = ? AND key = ? AND status = 'trashed'`)
+		return c.byKeys(ctx, "trashed person", tenant, p.Keys, p.Record, purge, `DELETE FROM persons WHERE tenant = ? AND key = ? AND status = 'trashed'`)
 	}
 	if p.Before.IsZero() {
 		return 0, nil
@@ -249,6 +261,10 @@ func (c *Core) PurgeTrash(ctx context.Context, tenant string, p store.PurgeParam
 	var n int64
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
 		v, err := c.lockTenant(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		before, err := c.statusFor(ctx, tx, tenant, p.Record)
 		if err != nil {
 			return err
 		}
@@ -275,12 +291,40 @@ func (c *Core) PurgeTrash(ctx context.Context, tenant string, p store.PurgeParam
 		if err := c.setVersion(ctx, tx, tenant, v+1); err != nil {
 			return err
 		}
-		return c.editIndex(ctx, tx, tenant, v, v+1, personBuckets(keys, purge), func(bs *buckets) { editPersons(bs, keys, purge) })
+		if err := c.editIndex(ctx, tx, tenant, v, v+1, personBuckets(keys, purge), func(bs *buckets) { editPersons(bs, keys, purge) }); err != nil {
+			return err
+		}
+		return c.record(ctx, tx, tenant, p.Record, int(n), v, before)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("purge trash of tenant %q: %w", tenant, err)
 	}
 	return int(n), nil
+}
+
+// statusFor is the tenant's status in tx when rec will want it.
+func (c *Core) statusFor(ctx context.Context, tx *sql.Tx, tenant string, rec *store.RunRecord) (store.TenantStatus, error) {
+	if rec == nil {
+		return store.TenantStatus{}, nil
+	}
+	return c.status(ctx, tx, tenant)
+}
+
+// record inserts rec's run in tx, after an operator's change of n keys moved the state
+// from version v to v+1.
+func (c *Core) record(ctx context.Context, tx *sql.Tx, tenant string, rec *store.RunRecord, n int, v int64, before store.TenantStatus) error {
+	if rec == nil {
+		return nil
+	}
+	after, err := c.status(ctx, tx, tenant)
+	if err != nil {
+		return err
+	}
+	rec.Run.VersionBefore, rec.Run.VersionAfter = v, v+1
+	if rec.Describe != nil {
+		rec.Describe(rec.Run, n, before, after)
+	}
+	return c.createRun(ctx, tx, rec.Run)
 }
 
 // AddManualMembership implements store.Store. A synced membership with the same key becomes
