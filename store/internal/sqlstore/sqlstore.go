@@ -143,13 +143,25 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// inTx runs f in a transaction, committing when it returns nil.
+// inTx runs f in a transaction, committing when f returns nil and ctx is not done. The
+// transaction is not bound to ctx: database/sql would roll a cancelled one back from a
+// goroutine of its own while lib/pq's COPY may still read the connection (a data race). f's
+// statements get ctx (a cancelled one stops them), and a cancelled ctx rolls the transaction
+// back here, on the goroutine that owns it, with an error that is ctx's.
 func (c *Core) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := c.db.BeginTx(ctx, nil)
+	tx, err := c.db.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return err
 	}
-	if err := f(tx); err != nil {
+	err = f(tx)
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		if err == nil {
+			err = cerr
+		} else {
+			err = fmt.Errorf("%w (%v)", cerr, err) // PostgreSQL's "canceling statement due to user request"
+		}
+	}
+	if err != nil {
 		_ = tx.Rollback()
 		return err
 	}
