@@ -164,6 +164,11 @@ type Plan struct {
 	// Names, when set, gives the stored names of persons and groups the plan only names by key
 	// (a membership's group and member), for reports. It is not part of the stored plan.
 	Names Names `json:"-"`
+	// Early counts membership inserts that were written into the store while the file was
+	// read (an initial load on PostgreSQL, store.EarlyWriter) and that Memberships does not
+	// list: only their first few are kept there, for reports. Such a plan is applied with
+	// those inserts or not at all: it is never stored or split (it is not whole).
+	Early int `json:"-"`
 }
 
 // Names looks up a stored person's or group's name by key; "" when unknown. State is one.
@@ -174,7 +179,7 @@ type Names interface {
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
-	return len(p.Persons) == 0 && len(p.Groups) == 0 && len(p.Memberships) == 0 && len(p.Relations) == 0
+	return len(p.Persons) == 0 && len(p.Groups) == 0 && len(p.Memberships) == 0 && len(p.Relations) == 0 && p.Early == 0
 }
 
 // Changes is how many changes the plan holds, of every type.
@@ -186,7 +191,7 @@ func (p *Plan) Changes() int {
 // waits for approval (deletes, archivals, manualizations and cascades). Counts are recomputed
 // from the state counts in before.
 func (p *Plan) Split() (now, held *Plan) {
-	now = &Plan{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion, Attention: p.Attention, Names: p.Names}
+	now = &Plan{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion, Attention: p.Attention, Names: p.Names, Early: p.Early}
 	held = &Plan{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion, Names: p.Names}
 	for _, c := range p.Persons {
 		if c.Op.Removal() {
@@ -253,6 +258,7 @@ func Tally(p *Plan, before PerType) Counts {
 	for _, x := range p.Memberships {
 		bump(&c.Memberships, x.Op)
 	}
+	c.Memberships.Inserted += p.Early
 	for _, x := range p.Relations {
 		bump(&c.Relations, x.Op)
 	}

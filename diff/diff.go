@@ -8,6 +8,7 @@
 package diff
 
 import (
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"sort"
@@ -31,11 +32,21 @@ const (
 type Options struct {
 	// Courses decides which groups are courses (archived rather than deleted).
 	Courses archive.CoursePolicy
-	// NewMembership, when set, sees each membership the diff takes as new, as it takes it,
-	// in file order (a store may start writing an initial load while the file is read).
-	// Finish may still drop or replace some: the plan decides what is written.
-	NewMembership func(*record.Membership)
+	// Handover, when set, takes each membership the diff takes as new, as it takes it, in
+	// file order, and the diff keeps none of them (a store writes an initial load while the
+	// file is read): the plan counts them in Early and lists only the first ListHanded less
+	// its person and group changes (what a report shows). Finish returns ErrHandover when the
+	// plan would not be exactly the memberships handed over (one names a group or person
+	// that is not active after the run, or one may be listed again as gone): the caller
+	// then plans again without handing over. A key handed over twice is for the receiver to
+	// refuse (PostgreSQL: the primary key). Only for a state without memberships.
+	Handover   func(*record.Membership)
+	ListHanded int
 }
+
+// ErrHandover is Finish's answer when the memberships handed over (Options.Handover) are not
+// exactly the plan's: plan again without handing them over.
+var ErrHandover = errors.New("the memberships handed over while reading are not the plan's")
 
 // Skipped names a record the reader skipped: its stored counterpart must be kept. For a
 // membership whose role was unreadable, Group and Member are set and every stored role of that
@@ -75,6 +86,7 @@ type Differ struct {
 	changed      map[record.MembershipKey]*record.Membership
 	changedOrder []record.MembershipKey
 	fresh        newMemberships
+	handed       *handedMemberships             // with Options.Handover, instead of fresh
 	memberGone   map[record.MembershipKey]int32 // recstatus 3 or status 0, with its line
 	// Relations are few (a pupil's carers): stored ones that changed, and new ones, by key
 	// with their file order.
@@ -151,6 +163,7 @@ func New(st *change.State, opts Options) *Differ {
 		relChanged:   map[record.RelationKey]*record.Relation{},
 		relFresh:     map[record.RelationKey]*record.Relation{},
 		archivedSeen: map[string]int{},
+		handed:       newHanded(opts),
 	}
 }
 
@@ -253,19 +266,22 @@ func (d *Differ) Membership(m *record.Membership) error {
 		delete(d.memberGone, k)
 	}
 	if m.Gone() {
+		if d.handed != nil && d.handed.maybe(k) {
+			d.handed.doubt = true // perhaps handed over before: listed twice
+		}
 		d.memberGone[k] = line32(m.Pos)
+		return nil
+	}
+	if d.handed != nil {
+		d.handed.take(m, len(d.persons)+len(d.groups))
+		d.opts.Handover(m)
 		return nil
 	}
 	d.addFresh(m)
 	return nil
 }
 
-func (d *Differ) addFresh(m *record.Membership) {
-	d.fresh.add(m)
-	if d.opts.NewMembership != nil {
-		d.opts.NewMembership(m)
-	}
-}
+func (d *Differ) addFresh(m *record.Membership) { d.fresh.add(m) }
 
 // Relation takes one relation a person's record names. Relations have no recstatus of their
 // own: a person going takes its relations with it (Finish cascades them), and in a snapshot a
@@ -380,6 +396,18 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 			memberChanges = append(memberChanges, change.Membership{Op: change.Insert, Membership: *m})
 		}
 	})
+	if h := d.handed; h != nil {
+		if h.doubt || !h.valid(groupAfter, personActiveAfter) {
+			return nil, nil, ErrHandover
+		}
+		// Listed for reports: what the CSV has room for after the persons and groups.
+		keep := min(len(h.head), max(0, d.opts.ListHanded-len(personChanges)-len(groupChanges)))
+		for i := range h.head[:keep] {
+			memberChanges = append(memberChanges, change.Membership{Op: change.Insert, Membership: h.head[i]})
+		}
+		plan.Early = h.n - keep
+		h.head = nil
+	}
 
 	// Reappeared archived courses, reported once each.
 	for _, key := range sortedKeys(d.groups) {
@@ -908,3 +936,97 @@ func (n *newMemberships) each(f func(*record.Membership)) {
 
 // line32 is a position's line as the state's scratch field keeps it.
 func line32(p record.Pos) int32 { return int32(min(p.Line, 1<<31-1)) }
+
+// handedMemberships is what the diff keeps of the memberships it hands over (Options.Handover):
+// how many, the first few for reports, the groups and members they name (far fewer than
+// memberships: Finish checks that each is active after the run), and a Bloom filter of their
+// keys, so that a gone record of a key perhaps handed over sends the caller back to the
+// ordinary way.
+type handedMemberships struct {
+	n       int
+	head    []record.Membership
+	limit   int
+	groups  map[string]struct{}
+	members map[handedMember]struct{}
+	seed    maphash.Seed
+	bloom   []uint64
+	doubt   bool
+}
+
+type handedMember struct {
+	key   string
+	group bool
+}
+
+// handedBloomBits is the Bloom filter's size (4 MiB, four bits a key): a gone record of a key
+// never handed over is taken for one perhaps handed over about once in 1,500 with 1.5 million
+// memberships handed over, once in 30 with 4.7 million. Such a false "perhaps" costs reading
+// the file again, never a wrong plan.
+const handedBloomBits = 1 << 25
+
+func newHanded(opts Options) *handedMemberships {
+	if opts.Handover == nil {
+		return nil
+	}
+	return &handedMemberships{limit: opts.ListHanded, groups: map[string]struct{}{}, members: map[handedMember]struct{}{},
+		seed: maphash.MakeSeed(), bloom: make([]uint64, handedBloomBits/64)}
+}
+
+// bits are the Bloom filter's four bits of a key (double hashing of one 64-bit hash).
+func (h *handedMemberships) bits(k record.MembershipKey) [4]uint64 {
+	var mh maphash.Hash
+	mh.SetSeed(h.seed)
+	mh.WriteString(k.Group)
+	mh.WriteByte(0)
+	mh.WriteString(k.Member)
+	mh.WriteByte(0)
+	mh.WriteString(k.Role)
+	x := mh.Sum64()
+	a, b := x&0xffffffff, x>>32|1
+	var out [4]uint64
+	for i := range out {
+		out[i] = (a + uint64(i)*b) & (handedBloomBits - 1)
+	}
+	return out
+}
+
+func (h *handedMemberships) take(m *record.Membership, listedBefore int) {
+	h.n++
+	if len(h.head) < h.limit-listedBefore {
+		h.head = append(h.head, *m)
+	}
+	h.groups[m.Group] = struct{}{}
+	h.members[handedMember{m.Member, m.MemberType == record.MemberGroup}] = struct{}{}
+	for _, b := range h.bits(m.MembershipKey) {
+		h.bloom[b/64] |= 1 << (b % 64)
+	}
+}
+
+func (h *handedMemberships) maybe(k record.MembershipKey) bool {
+	for _, b := range h.bits(k) {
+		if h.bloom[b/64]&(1<<(b%64)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// valid reports whether every membership handed over names a group and a member active after
+// the run (what membershipValid asks of each one).
+func (h *handedMemberships) valid(groups map[string]groupInfo, personActive func(string) bool) bool {
+	for g := range h.groups {
+		if gi, ok := groups[g]; !ok || !gi.active {
+			return false
+		}
+	}
+	for m := range h.members {
+		if m.group {
+			if gi, ok := groups[m.key]; !ok || !gi.active {
+				return false
+			}
+		} else if !personActive(m.key) {
+			return false
+		}
+	}
+	return true
+}

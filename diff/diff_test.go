@@ -485,3 +485,76 @@ func TestManyNewMembershipsKeepFileOrderAcrossChunks(t *testing.T) {
 		j++
 	}
 }
+
+// TestHandedOverMembershipsAreCountedNotListed: with Options.Handover the diff hands each new
+// membership over in file order and keeps none: the plan lists what a report has room for and
+// counts the rest, and the counts are those of the plan made the ordinary way. A membership
+// the ordinary plan would drop (its person unknown), or a key listed again as gone, makes
+// Finish answer ErrHandover; a gone key never handed over does not.
+func TestHandedOverMembershipsAreCountedNotListed(t *testing.T) {
+	run := func(handover bool, extra ...*record.Membership) (*change.Plan, []*record.Membership, error) {
+		o := opts()
+		var handed []*record.Membership
+		if handover {
+			o.Handover = func(m *record.Membership) { handed = append(handed, m) }
+			o.ListHanded = 5 + 2 + 1 // room for one after 5 persons and 2 groups
+		}
+		d := New(change.NewState("t"), o)
+		for i := range 5 {
+			if err := d.Person(person(fmt.Sprintf("p%d", i), "P")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, g := range []string{"G", "H"} {
+			if err := d.Group(group(g, "Class")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 5 {
+			for _, g := range []string{"G", "H"} {
+				if err := d.Membership(member(g, fmt.Sprintf("p%d", i), "01")); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for _, m := range extra {
+			if err := d.Membership(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, _, err := d.Finish(Finish{Mode: Snapshot})
+		return p, handed, err
+	}
+	ordinary, _, err := run(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, handed, err := run(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(handed) != 10 || handed[1].Group != "H" || handed[1].Member != "p0" {
+		t.Fatalf("handed over %d memberships, the second %v", len(handed), handed[1].MembershipKey)
+	}
+	if len(p.Memberships) != 1 || p.Early != 9 || p.Memberships[0].Membership.MembershipKey != ordinary.Memberships[0].Membership.MembershipKey {
+		t.Fatalf("the plan lists %d memberships and counts %d more, want the first one and 9", len(p.Memberships), p.Early)
+	}
+	if p.Counts != ordinary.Counts || p.Counts.Memberships.Inserted != 10 {
+		t.Fatalf("counts %+v, the ordinary plan's %+v", p.Counts, ordinary.Counts)
+	}
+
+	gone := func(g, m string) *record.Membership {
+		x := member(g, m, "01")
+		x.RecStatus = record.StatusDelete
+		return x
+	}
+	if _, _, err := run(true, gone("G", "p4")); !errors.Is(err, ErrHandover) {
+		t.Errorf("a key handed over, then listed as gone: %v, want ErrHandover", err)
+	}
+	if _, _, err := run(true, member("G", "nobody", "01")); !errors.Is(err, ErrHandover) {
+		t.Errorf("a membership of an unknown person: %v, want ErrHandover", err)
+	}
+	if p, _, err := run(true, gone("G", "p9")); err != nil || p.Early+len(p.Memberships) != 10 {
+		t.Errorf("a key listed only as gone: %v", err)
+	}
+}

@@ -131,12 +131,31 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 // ErrStateChanged from the apply means the state moved since the plan was made (nothing was
 // changed); the caller may plan again.
 func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, run *runs.Run, o ImportOptions, log *slog.Logger) (*change.Plan, []archive.GroupRemovals, error) {
+	nw := len(run.Warnings)
 	plan, removals, st, early, err := im.makePlan(ctx, t, path, run, true)
+	if errors.Is(err, errPlanAgain) {
+		log.Info("planning again without writing while reading", "why", err)
+		run.Warnings = run.Warnings[:nw]
+		plan, removals, st, early, err = im.makePlan(ctx, t, path, run, false)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	if early != nil {
 		defer early.Abort() // nothing once an apply committed them
+	}
+	// Check: the safety filter decides.
+	verdict := im.check(ctx, t, plan)
+	if !verdict.Passed && early != nil {
+		// A hold writes in a transaction of its own and stores the whole plan, which one
+		// made while writing does not hold: read the file again the ordinary way.
+		early.Abort()
+		log.Info("the safety filter holds an initial load written while reading: planning it again whole", "limits", tripSummary(verdict))
+		run.Warnings = run.Warnings[:nw]
+		if plan, removals, st, early, err = im.makePlan(ctx, t, path, run, false); err != nil {
+			return nil, nil, err
+		}
+		verdict = im.check(ctx, t, plan)
 	}
 	if o.Plan != nil {
 		o.Plan(plan)
@@ -144,14 +163,9 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 	run.Counts = plan.Counts
 	run.Attention = append(run.Attention, plan.Attention...)
 	run.VersionBefore, run.VersionAfter = plan.BaseVersion, plan.BaseVersion
-
-	// Check: the safety filter decides.
-	run.Verdict = im.check(ctx, t, plan)
+	run.Verdict = verdict
 	if !run.Verdict.Passed {
 		log.Warn("safety filter tripped", "limits", tripSummary(run.Verdict))
-		if early != nil {
-			early.Abort() // a hold writes in a transaction of its own
-		}
 	}
 	switch {
 	case run.Verdict.Passed:
@@ -292,7 +306,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 
 	opts := diff.Options{Courses: t.Courses}
 	if early != nil {
-		opts.NewMembership = early.Membership
+		opts.Handover, opts.ListHanded = early.Membership, listHanded
 	}
 	d := diff.New(st, opts)
 	rules := t.Placement(st.SchoolYear)
@@ -342,8 +356,21 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	}
 	h.finish(&fin)
 	plan, warnings, err := d.Finish(fin)
+	if errors.Is(err, diff.ErrHandover) {
+		return nil, nil, nil, nil, fmt.Errorf("%w: %w", errPlanAgain, err)
+	}
 	if err != nil {
 		return nil, nil, nil, nil, err
+	}
+	if early != nil {
+		// The plan counts every membership the diff handed over; were they all written?
+		n, err := early.Done()
+		if err == nil && n != len(plan.Memberships)+plan.Early {
+			err = fmt.Errorf("%d memberships written, the plan has %d", n, len(plan.Memberships)+plan.Early)
+		}
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("%w: the memberships written while reading: %w", errPlanAgain, err)
+		}
 	}
 	plan.Attention = append(plan.Attention, placed...)
 	run.Warnings = append(run.Warnings, warnings...)
@@ -372,11 +399,8 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 // early, when not nil, are the plan's memberships written while the file was read: used when
 // they match the plan, else rolled back and written by the apply.
 func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan, early store.EarlyInserts) error {
-	if early != nil && !early.Matches(plan) {
-		early.Abort()
-		early = nil
-	}
-	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(plan.Persons), "groups", len(plan.Groups), "memberships", len(plan.Memberships))
+	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(plan.Persons), "groups", len(plan.Groups),
+		"memberships", len(plan.Memberships)+plan.Early, "memberships_written_while_reading", plan.Early)
 	run.Status = runs.Completed
 	im.finish(run)
 	im.status("applying the changes in one transaction")
@@ -491,6 +515,15 @@ func (im *Importer) fail(ctx context.Context, t *config.Tenant, run *runs.Run, e
 // Interrupted is the message of a run stopped by a signal. The apply is one transaction, and a
 // run that committed it does not fail afterwards, so nothing was applied.
 const Interrupted = "interrupted by the operator; nothing was applied"
+
+// listHanded is how many of the memberships written while reading a plan still lists: the
+// status mail's CSV shows no more changes (tests lower it).
+var listHanded = mailer.MaxCSVRows
+
+// errPlanAgain is makePlan's answer when the memberships it wrote while reading the file are
+// not exactly the plan's (a membership naming an unknown person, a key listed twice, a lost
+// connection): they are rolled back, and the caller makes the plan again the ordinary way.
+var errPlanAgain = errors.New("plan again")
 
 // fileFault marks an error as due to the file's content (too large, another school owner's).
 type fileFault struct{ error }

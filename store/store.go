@@ -154,13 +154,16 @@ type EarlyWriter interface {
 
 // EarlyInserts are memberships written early, in file order, in an open transaction: passed
 // as ApplyParams.Early, the apply writes the rest of its plan in that transaction and commits.
+// The plan lists few of them (change.Plan.Early counts the rest): the store keeps what the
+// apply needs of them (state index entries, undo keys) as it writes them.
 type EarlyInserts interface {
 	// Membership writes one membership the diff takes as new. It may wait for the database
-	// (a bounded queue); a failure shows as Matches being false.
+	// (a bounded queue); a failure shows in Done.
 	Membership(*record.Membership)
-	// Matches reports whether the plan's memberships are exactly the ones written, in order,
-	// all inserts: only then may the plan be applied with them. It ends the writing.
-	Matches(*change.Plan) bool
+	// Done ends the writing and says how many memberships were written, or why not all of
+	// them were (a key given twice, a lost connection): then the plan must be made again
+	// without them, and Abort called.
+	Done() (int, error)
 	// Abort rolls the transaction back (nothing was written). It may be called again, and
 	// after an apply that used the inserts (then it does nothing).
 	Abort()
@@ -211,8 +214,9 @@ type ApplyParams struct {
 	// cannot be undone, nor any run before it. Without it, an apply with a recorded run keeps
 	// them in the same transaction.
 	NoUndo bool
-	// Early, when set, are the plan's memberships already written in the apply's transaction
-	// (Early.Matches(Plan) must hold): Apply writes the rest in that transaction.
+	// Early, when set, are the plan's membership inserts already written in the apply's
+	// transaction: the ones Plan lists and Plan.Early more, every one Done counted. Apply
+	// writes the rest in that transaction. A plan with Early needs them.
 	Early EarlyInserts
 	// Progress, when set, is told now and then how many of the plan's changes are written
 	// (for a progress display; the commit comes after the last call). It must be quick.

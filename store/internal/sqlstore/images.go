@@ -75,22 +75,25 @@ func planKeys(p *change.Plan, absent []*absentKeys) [][][]string {
 type absentKeys struct {
 	n   int
 	key func(i int) [3]string // the key columns, as many as the table has
+	// encoded, when set, are the n keys already encoded (each once, each followed by the
+	// "no row" byte) and compressed as a gzip stream of their own (early inserts).
+	encoded []byte
 }
 
 // planAbsent are the keys the plan touches in table ti of undoTables.
 func planAbsent(p *change.Plan, ti int) *absentKeys {
 	switch undoTables[ti].name {
 	case "persons":
-		return &absentKeys{len(p.Persons), func(i int) [3]string { return [3]string{p.Persons[i].Person.Key} }}
+		return &absentKeys{n: len(p.Persons), key: func(i int) [3]string { return [3]string{p.Persons[i].Person.Key} }}
 	case "groups":
-		return &absentKeys{len(p.Groups), func(i int) [3]string { return [3]string{p.Groups[i].Group.Key} }}
+		return &absentKeys{n: len(p.Groups), key: func(i int) [3]string { return [3]string{p.Groups[i].Group.Key} }}
 	case "memberships":
-		return &absentKeys{len(p.Memberships), func(i int) [3]string {
+		return &absentKeys{n: len(p.Memberships), key: func(i int) [3]string {
 			k := &p.Memberships[i].Membership.MembershipKey
 			return [3]string{k.Group, k.Member, k.Role}
 		}}
 	case "relations":
-		return &absentKeys{len(p.Relations), func(i int) [3]string {
+		return &absentKeys{n: len(p.Relations), key: func(i int) [3]string {
 			k := &p.Relations[i].Relation.RelationKey
 			return [3]string{k.Person, k.Related, k.Type}
 		}}
@@ -378,6 +381,20 @@ func encodeImagesWith(imgs images, absent []*absentKeys) ([]byte, error) {
 			str(t.name)
 			uv(0) // no columns: no image has a row
 			uv(uint64(len(t.key)))
+			if a.encoded != nil {
+				// gzip streams one after the other read as one (decodeImages).
+				uv(uint64(a.n))
+				if err := w.Flush(); err != nil {
+					return nil, err
+				}
+				if err := zw.Close(); err != nil {
+					return nil, err
+				}
+				buf.Write(a.encoded)
+				zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+				w.Reset(zw)
+				continue
+			}
 			first, n := a.firsts()
 			uv(uint64(n))
 			for i := range a.n {

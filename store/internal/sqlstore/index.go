@@ -503,9 +503,32 @@ func indexPlan(bs *buckets, p *change.Plan) {
 // anyway), else left stale (a live request must stay cheap). A live request's created and
 // replaced persons go to a pending bucket (pending.go).
 func (c *Core) indexApply(ctx context.Context, tx *sql.Tx, tenant string, p *change.Plan, v int64, rebuild bool) error {
+	_, err := c.indexApplied(ctx, tx, tenant, p, v, rebuild)
+	return err
+}
+
+// indexEarly is indexApply for a plan whose memberships were written early (e): the persons'
+// entries as indexApply writes them, the memberships' buckets (the tenant had none) as e
+// encoded them while copying. An index rebuilt from the rows has them already.
+func (c *Core) indexEarly(ctx context.Context, tx *sql.Tx, tenant string, p *change.Plan, v int64, e *early) error {
+	rest := *p
+	rest.Memberships, rest.Early = nil, 0
+	rebuilt, err := c.indexApplied(ctx, tx, tenant, &rest, v, true)
+	if err != nil || rebuilt {
+		return err
+	}
+	_, iv, err := c.indexVersion(ctx, tx, tenant)
+	if err != nil || iv != v+1 {
+		return err
+	}
+	return c.writeEarlyBuckets(ctx, tx, tenant, e)
+}
+
+// indexApplied is indexApply; it also says whether it rebuilt the index from the rows.
+func (c *Core) indexApplied(ctx context.Context, tx *sql.Tx, tenant string, p *change.Plan, v int64, rebuild bool) (bool, error) {
 	_, iv, err := c.indexVersion(ctx, tx, tenant)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if iv == v && insertsOnly(p) {
 		// Whether the index is empty, not how large: a count read every bucket of the tenant
@@ -513,28 +536,28 @@ func (c *Core) indexApply(ctx context.Context, tx *sql.Tx, tenant string, p *cha
 		var n int
 		err := tx.QueryRowContext(ctx, c.Q(`SELECT 1 FROM state_index WHERE tenant = ? LIMIT 1`), tenant).Scan(&n)
 		if errors.Is(err, sql.ErrNoRows) {
-			return c.writeInserts(ctx, tx, tenant, p, v+1)
+			return false, c.writeInserts(ctx, tx, tenant, p, v+1)
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
 	if iv == v && !rebuild && pendable(p) {
 		ok, err := c.pendPersons(ctx, tx, tenant, p, v)
 		if err != nil || ok {
-			return err
+			return false, err
 		}
 	}
 	if iv == v {
 		ok, err := c.editBuckets(ctx, tx, tenant, v, v+1, planBuckets(p), func(bs *buckets) { indexPlan(bs, p) })
 		if err != nil || ok {
-			return err
+			return false, err
 		}
 	}
 	if !rebuild {
-		return nil
+		return false, nil
 	}
-	return c.rebuildIndex(ctx, tx, tenant, v+1)
+	return true, c.rebuildIndex(ctx, tx, tenant, v+1)
 }
 
 // rowBuckets builds a tenant's whole index from its rows.

@@ -207,6 +207,13 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 	if p.Run != nil {
 		oldBefore, oldAfter = p.Run.VersionBefore, p.Run.VersionAfter
 	}
+	early, err := earlyOf(p.Early, plan)
+	if err != nil {
+		if early != nil {
+			early.Abort()
+		}
+		return fmt.Errorf("apply plan of tenant %q (nothing was changed): %w", tenant, err)
+	}
 	apply := func(tx *sql.Tx) error {
 		v, err := c.lockTenant(ctx, tx, tenant)
 		if err != nil {
@@ -224,7 +231,7 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 				w.RunID = p.Run.ID
 			}
 			if p.Run != nil && p.Run.ID != 0 && !p.NoUndo {
-				if err := c.keepImages(ctx, tx, tenant, plan, p.Run.ID, v, p.Now, w.Early); err != nil {
+				if err := c.keepImages(ctx, tx, tenant, plan, p.Run.ID, v, p.Now, early); err != nil {
 					return err
 				}
 			}
@@ -233,7 +240,12 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 					return err
 				}
 			}
-			if err := c.indexApply(ctx, tx, tenant, plan, v, true); err != nil {
+			if early != nil {
+				err = c.indexEarly(ctx, tx, tenant, plan, v, early)
+			} else {
+				err = c.indexApply(ctx, tx, tenant, plan, v, true)
+			}
+			if err != nil {
 				return err
 			}
 			after++
@@ -255,9 +267,8 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 		}
 		return nil
 	}
-	var err error
-	if p.Early != nil {
-		err = c.applyEarly(ctx, p.Early, apply)
+	if early != nil {
+		err = c.applyEarly(ctx, early, apply)
 	} else {
 		err = c.inTx(ctx, apply)
 	}

@@ -17,14 +17,15 @@ import (
 
 // keepImages stores the before-images of a plan about to be written by run, as the change
 // from version v to v+1, inside Apply's transaction.
-func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *change.Plan, runID int64, v int64, now time.Time, early bool) error {
+func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *change.Plan, runID int64, v int64, now time.Time, early *early) error {
 	// A table holding no row of the tenant (a first load) has "no row" for every key: those
 	// are encoded straight from the plan. So has memberships when the plan's were written
-	// early (EarlyInserts made sure the table held none of the tenant's before).
+	// early (EarlyInserts made sure the table held none of the tenant's before): their keys
+	// were encoded as they were written.
 	absent := make([]*absentKeys, len(undoTables))
 	for ti, t := range undoTables {
-		if early && t.name == "memberships" {
-			absent[ti] = planAbsent(plan, ti)
+		if early != nil && t.name == "memberships" {
+			absent[ti] = &absentKeys{n: early.n, encoded: early.undo.Bytes()}
 			continue
 		}
 		var one int
