@@ -124,6 +124,24 @@ const (
 	HeldArchived
 )
 
+// StoredHeld is what a stored group under a rule node's key is, for Rules.Stored: found says
+// the store has a group of the key, archived and own (imsfeed made it: Source) what it is. A
+// snapshot replaces the SIS's groups it no longer lists; a delta file or a live request leaves
+// them as they are, so such a group is the node.
+func StoredHeld(found, archived, own, snapshot bool) Held {
+	switch {
+	case !found:
+		return HeldNothing
+	case archived:
+		return HeldArchived
+	case own:
+		return HeldNode
+	case snapshot:
+		return HeldNothing
+	}
+	return HeldGroup
+}
+
 func (r Rules) held(key string) Held {
 	if r.Stored == nil {
 		return HeldNothing

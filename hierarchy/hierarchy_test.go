@@ -281,3 +281,25 @@ func TestRuleKeys(t *testing.T) {
 		t.Errorf("RuleKeys changed the group: %v", a.Attrs)
 	}
 }
+
+// What a stored group under a rule node's key is: the nightly snapshot and the delta/live
+// channels decide the same way but for the SIS's groups the input no longer lists.
+func TestStoredHeld(t *testing.T) {
+	for _, c := range []struct {
+		found, archived, own, snapshot bool
+		want                           Held
+	}{
+		{false, false, false, true, HeldNothing},
+		{false, false, false, false, HeldNothing},
+		{true, true, false, true, HeldArchived},
+		{true, true, true, false, HeldArchived},
+		{true, false, true, true, HeldNode},
+		{true, false, true, false, HeldNode},
+		{true, false, false, true, HeldNothing}, // the snapshot replaces the SIS's group
+		{true, false, false, false, HeldGroup},  // a delta or live request leaves it: it is the node
+	} {
+		if got := StoredHeld(c.found, c.archived, c.own, c.snapshot); got != c.want {
+			t.Errorf("StoredHeld(found %v, archived %v, own %v, snapshot %v) = %v, want %v", c.found, c.archived, c.own, c.snapshot, got, c.want)
+		}
+	}
+}

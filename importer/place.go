@@ -133,16 +133,6 @@ func storedParents(st *change.State) map[string]bool {
 func storedNodes(st *change.State, event bool) func(string) hierarchy.Held {
 	return func(key string) hierarchy.Held {
 		g, ok := st.Groups[key]
-		switch {
-		case !ok:
-			return hierarchy.HeldNothing
-		case g.Archived:
-			return hierarchy.HeldArchived
-		case g.Own:
-			return hierarchy.HeldNode
-		case event:
-			return hierarchy.HeldGroup
-		}
-		return hierarchy.HeldNothing
+		return hierarchy.StoredHeld(ok, g.Archived, g.Own, !event)
 	}
 }

@@ -112,15 +112,7 @@ func (s *Service) place(ctx context.Context, l store.Live, t *Tenant, req *Reque
 	}
 	rules.Stored = func(key string) hierarchy.Held {
 		g, ok := o.Groups[key]
-		switch {
-		case !ok:
-			return hierarchy.HeldNothing
-		case g.Archived:
-			return hierarchy.HeldArchived
-		case g.Source == hierarchy.Source:
-			return hierarchy.HeldNode
-		}
-		return hierarchy.HeldGroup
+		return hierarchy.StoredHeld(ok, g.Archived, g.Source == hierarchy.Source, false) // a request is no snapshot
 	}
 	res, err := hierarchy.Place(active, rules)
 	if err != nil {
