@@ -40,8 +40,10 @@ import (
 //	IMSFEED_BENCH_STATE_DIR     where the tenant's state (and SQLite files) live (default FILE's folder)
 //	IMSFEED_BENCH_CPUPROFILE    a folder: each import case writes CASE.pprof there
 //	IMSFEED_BENCH_MEMPROFILE    a folder: each import case writes CASE.heap there, the live heap
-//	                            as the apply starts (where the peak is); it costs a GC, so time
-//	                            figures of such a run are a little off
+//	                            as the apply starts (an initial load's peak), and, when it loads
+//	                            a stored state, CASE.loaded.heap as the load ends (most of a
+//	                            re-import's peak); each costs a GC, so time figures of such a run
+//	                            are a little off
 //
 // The safety filter is off for the bench tenant: it must not hold a measured run.
 
@@ -326,7 +328,27 @@ func (s *timingStore) LoadState(ctx context.Context, tenant string) (*change.Sta
 	st, err := s.Store.LoadState(ctx, tenant)
 	s.loadEnd = time.Now()
 	s.loadState += s.loadEnd.Sub(t)
+	if err == nil && s.heapProfile != "" {
+		// The loaded state is most of a re-import's live heap: its profile shows what it is made of.
+		if err := writeHeapProfile(strings.TrimSuffix(s.heapProfile, ".heap") + ".loaded.heap"); err != nil {
+			return nil, err
+		}
+	}
 	return st, err
+}
+
+// writeHeapProfile writes the live heap (after a GC) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	err = pprof.WriteHeapProfile(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // EarlyInserts passes the store's early writing of an initial load on (store.EarlyWriter).
@@ -339,14 +361,7 @@ func (s *timingStore) EarlyInserts(ctx context.Context, tenant string, version i
 
 func (s *timingStore) Apply(ctx context.Context, p store.ApplyParams) error {
 	if s.heapProfile != "" {
-		f, err := os.Create(s.heapProfile)
-		if err != nil {
-			return err
-		}
-		runtime.GC()
-		err = pprof.WriteHeapProfile(f)
-		f.Close()
-		if err != nil {
+		if err := writeHeapProfile(s.heapProfile); err != nil {
 			return err
 		}
 	}

@@ -55,6 +55,7 @@ func (im *Importer) ImportFile(ctx context.Context, t *config.Tenant, path strin
 }
 
 func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path string, file runs.File, o ImportOptions) (*runs.Run, error) {
+	defer importGC()() // the stored state is held while the file is read (gc.go)
 	run := &runs.Run{Tenant: t.ID, Status: runs.Running, Mode: t.Mode, File: file, StartedAt: im.now().UTC(), Slot: slotOf(ctx),
 		Warnings: []record.Warning{}, Attention: []change.Notice{}}
 	if o.fetchWait != nil {
