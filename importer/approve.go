@@ -60,7 +60,6 @@ func (im *Importer) heldRun(ctx context.Context, verb string, id int64) (*runs.R
 // Approve applies exactly the plan a held run stored, in one transaction, if the tenant's state
 // has not changed since the plan was made. Otherwise it refuses, says why, and changes nothing.
 func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) {
-	defer importGC()() // a held plan and the stored state, as in an import (gc.go)
 	if err := d.validate("approve"); err != nil {
 		return nil, err
 	}

@@ -6,15 +6,16 @@ import (
 	"sync"
 )
 
-// ImportGCPercent is the garbage collector's target (GOGC) while an import runs. A re-import
-// holds the tenant's stored state for the whole read: mostly pointer-free tables (a few
-// hundred MB for a large tenant) that the collector marks cheaply. With Go's default of 100
-// the heap grows to twice that live state before each collection, so the peak is the state
-// twice over (up to the soft memory limit); at 25 it is the state and a quarter. The price is
-// more, cheap, collections while the file is read (issue 18: measured in `make bench`).
+// ImportGCPercent is the garbage collector's target (GOGC) while a re-import holds the tenant's
+// stored state (makePlan: from the load to the plan). That state is mostly pointer-free tables
+// (a few hundred MB for a large tenant) that the collector marks cheaply, and it stays live for
+// the whole read; with Go's default of 100 the heap grew to twice it before each collection
+// (up to the soft memory limit), at 25 it is the state and a quarter. An initial load keeps the
+// default: its live heap is the plan, full of pointers, and at 25 it cost a quarter more CPU for
+// a peak the soft limit bounds anyway (issue 18; figures in the README).
 const ImportGCPercent = 25
 
-// gcPolicy counts the imports running in this process: the first sets ImportGCPercent, the
+// gcPolicy counts the re-imports holding a state in this process: the first sets ImportGCPercent, the
 // last gives back what was set before (a serve process runs several tenants' imports at once).
 var gcPolicy struct {
 	mu   sync.Mutex
@@ -22,7 +23,7 @@ var gcPolicy struct {
 	prev int
 }
 
-// importGC applies ImportGCPercent for the length of an import and returns its undoing. An
+// importGC applies ImportGCPercent until the returned function is called. An
 // operator's GOGC wins, and so does a lower percentage set by the program.
 func importGC() (done func()) {
 	if os.Getenv("GOGC") != "" {

@@ -55,7 +55,6 @@ func (im *Importer) ImportFile(ctx context.Context, t *config.Tenant, path strin
 }
 
 func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path string, file runs.File, o ImportOptions) (*runs.Run, error) {
-	defer importGC()() // the stored state is held while the file is read (gc.go)
 	run := &runs.Run{Tenant: t.ID, Status: runs.Running, Mode: t.Mode, File: file, StartedAt: im.now().UTC(), Slot: slotOf(ctx),
 		Warnings: []record.Warning{}, Attention: []change.Notice{}}
 	if o.fetchWait != nil {
@@ -268,6 +267,9 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	st, err := im.store.LoadState(ctx, t.ID)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("load state: %w", err)
+	}
+	if st.Memberships.Len() > 0 || len(st.Persons) > 0 {
+		defer importGC()() // the stored state is held while the file is read (gc.go)
 	}
 	if tryEarly && st.Memberships.Len() == 0 {
 		if ew, ok := im.store.(store.EarlyWriter); ok {
