@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CountRuns", testCountRuns},
 		{"StateIndexAgreesWithRows", testStateIndexAgrees},
 		{"InitialIndexInBulk", testInitialIndexInBulk},
+		{"EarlyInserts", testEarlyInserts},
 		{"ConsoleSessions", testConsoleSessions},
 		{"ConsoleSignInFailures", testConsoleSignInFailures},
 		{"SearchTrashAndArchive", testSearchTrashAndArchive},

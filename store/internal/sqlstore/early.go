@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/imsfeed/imsfeed/change"
@@ -37,6 +36,8 @@ type early struct {
 	err  error
 	n    int
 	idx  [hashBuckets]earlyBucket // the membership buckets' entries (bucket hashBuckets+i)
+	held int                      // bytes of entries in idx not yet sent to the server
+	seq  int                      // how many times they were sent
 	undo bytes.Buffer             // gzip of the undo keys, as encodeImagesWith writes them
 	uz   *gzip.Writer
 	uw   *bufio.Writer
@@ -47,11 +48,13 @@ type early struct {
 }
 
 // earlyBucket is one membership bucket's entries, encoded as writeInserts encodes them: runs of
-// one group's memberships (the group's key, how many, then each member), in copy order.
+// one group's memberships (the group's key, how many, then each member), in copy order. The
+// entries go to the server in parts (earlyIndex), so few are held here at a time; a group's
+// memberships may then come in several runs, which decoding does not mind.
 type earlyBucket struct {
-	data     []byte
-	members  int
-	runs     int
+	data     []byte // the entries not yet sent
+	members  int    // all of them, sent or not
+	runs     int    // likewise
 	group    string // the group of the open run
 	runStart int    // where the open run's entries start in data
 	runLen   int    // how many entries the open run has (0: none open)
@@ -90,20 +93,37 @@ func (b *earlyBucket) closeRun() {
 	b.runLen = 0
 }
 
-// encode is the whole bucket (after closeRun).
-func (b *earlyBucket) encode() []byte {
-	out := make([]byte, 0, len(b.data)+16)
-	out = append(out, indexFormat)
+// header is what a bucket's entries follow: its format and counts.
+func (b *earlyBucket) header() []byte {
+	out := []byte{indexFormat}
 	out = binary.AppendUvarint(out, 0)
 	out = binary.AppendUvarint(out, uint64(b.members))
-	out = binary.AppendUvarint(out, uint64(b.runs))
-	return append(out, b.data...)
+	return binary.AppendUvarint(out, uint64(b.runs))
 }
 
 const (
 	earlyBatch = 1024
 	earlyDepth = 8
 )
+
+// earlyIndexHeld is how many bytes of state index entries the copy holds before it sends them
+// to the server (about 130,000 memberships' worth): the index of an initial load is about 32
+// bytes a membership, and would otherwise grow with the tenant.
+var earlyIndexHeld = 4 << 20
+
+// SetEarlyIndexHeld sets earlyIndexHeld until the returned function puts it back: a test's
+// small tenant then sends its index entries in several parts. For tests only.
+func SetEarlyIndexHeld(n int) func() {
+	old := earlyIndexHeld
+	earlyIndexHeld = n
+	return func() { earlyIndexHeld = old }
+}
+
+// earlyIndex is the temporary table the membership buckets' parts wait in until the apply
+// puts each bucket together (header first, then its parts in order).
+const earlyIndex = "imsfeed_early_index"
+
+var earlyIndexCols = []string{"bucket", "seq", "data"}
 
 var earlyCols = []string{"tenant", "group_key", "member_key", "role", "member_type", "attrs", "hash"}
 
@@ -130,6 +150,10 @@ func (c *Core) EarlyInserts(ctx context.Context, tenant string, version int64) (
 		_ = tx.Rollback()
 		return nil, err
 	}
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE `+earlyIndex+` (bucket integer, seq integer, data bytea) ON COMMIT DROP`); err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
 	e := &early{tx: tx, tenant: tenant, ch: make(chan []*record.Membership, earlyDepth), done: make(chan struct{}),
 		batch: make([]*record.Membership, 0, earlyBatch)}
 	e.uz, _ = gzip.NewWriterLevel(&e.undo, gzip.BestSpeed)
@@ -147,29 +171,41 @@ func (e *early) copy(ctx context.Context, copyRows func(context.Context, *sql.Tx
 		e.uw.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(s)))])
 		e.uw.WriteString(s)
 	}
-	e.err = copyRows(ctx, e.tx, "memberships", earlyCols, func() ([]any, bool) {
-		for i >= len(cur) {
-			b, ok := <-e.ch
-			if !ok {
+	// One COPY until earlyIndexHeld bytes of index entries wait, then those go to the
+	// server (a connection runs one COPY at a time), then the next COPY.
+	for more := true; more && e.err == nil; {
+		more = false
+		e.err = copyRows(ctx, e.tx, "memberships", earlyCols, func() ([]any, bool) {
+			if e.held >= earlyIndexHeld {
+				more = true
 				return nil, false
 			}
-			cur, i = b, 0
+			for i >= len(cur) {
+				b, ok := <-e.ch
+				if !ok {
+					return nil, false
+				}
+				cur, i = b, 0
+			}
+			m := cur[i]
+			cur[i] = nil
+			i++
+			e.n++
+			b := &e.idx[hashOf(m.Group)]
+			n := len(b.data)
+			b.add(m)
+			e.held += len(b.data) - n
+			str(m.Group)
+			str(m.Member)
+			str(m.Role)
+			e.uw.WriteByte(0) // no row before
+			return []any{e.tenant, m.Group, m.Member, m.Role, MemberType(m.MemberType), JSON(m.Attrs), m.Hash[:]}, true
+		})
+		if e.err == nil {
+			e.err = e.sendIndex(ctx, copyRows)
 		}
-		m := cur[i]
-		cur[i] = nil
-		i++
-		e.n++
-		e.idx[hashOf(m.Group)].add(m)
-		str(m.Group)
-		str(m.Member)
-		str(m.Role)
-		e.uw.WriteByte(0) // no row before
-		return []any{e.tenant, m.Group, m.Member, m.Role, MemberType(m.MemberType), JSON(m.Attrs), m.Hash[:]}, true
-	})
-	for range e.ch { // a failed copy still lets the diff hand over the rest
 	}
-	for i := range e.idx {
-		e.idx[i].closeRun()
+	for range e.ch { // a failed copy still lets the diff hand over the rest
 	}
 	if err := e.uw.Flush(); err != nil && e.err == nil {
 		e.err = err
@@ -177,6 +213,31 @@ func (e *early) copy(ctx context.Context, copyRows func(context.Context, *sql.Tx
 	if err := e.uz.Close(); err != nil && e.err == nil {
 		e.err = err
 	}
+}
+
+// sendIndex copies the index entries held into earlyIndex, one row a bucket, and lets them go.
+func (e *early) sendIndex(ctx context.Context, copyRows func(context.Context, *sql.Tx, string, []string, func() ([]any, bool)) error) error {
+	if e.held == 0 {
+		return nil
+	}
+	e.seq++
+	i := 0
+	err := copyRows(ctx, e.tx, earlyIndex, earlyIndexCols, func() ([]any, bool) {
+		for ; i < len(e.idx); i++ {
+			b := &e.idx[i]
+			if len(b.data) == 0 {
+				continue
+			}
+			b.closeRun()
+			row := []any{hashBuckets + i, e.seq, b.data}
+			b.data = nil // the driver may keep the row until the COPY ends
+			i++
+			return row, true
+		}
+		return nil, false
+	})
+	e.held = 0
+	return err
 }
 
 func (e *early) Membership(m *record.Membership) {
@@ -274,30 +335,23 @@ func (c *Core) applyEarly(ctx context.Context, e *early, apply func(*sql.Tx) err
 	return tx.Commit()
 }
 
-// writeEarlyBuckets stores the membership buckets of early inserts (the tenant had none).
+// writeEarlyBuckets stores the membership buckets of early inserts (the tenant had none): each
+// bucket's header, then its parts in the order they were sent, put together by the server.
 func (c *Core) writeEarlyBuckets(ctx context.Context, tx *sql.Tx, tenant string, e *early) error {
-	var batch []any
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		q := `INSERT INTO state_index (tenant, bucket, data) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(batch)/3), ", ")
-		_, err := tx.ExecContext(ctx, c.Q(q), batch...)
-		batch = batch[:0]
-		return err
-	}
-	for i := range e.idx {
-		b := &e.idx[i]
-		if b.members == 0 {
-			continue
-		}
-		batch = append(batch, tenant, hashBuckets+i, b.encode())
-		b.data = nil
-		if len(batch) == 3*64 {
-			if err := flush(); err != nil {
-				return err
+	i := 0
+	err := c.d.CopyRows(ctx, tx, earlyIndex, earlyIndexCols, func() ([]any, bool) {
+		for ; i < len(e.idx); i++ {
+			if b := &e.idx[i]; b.members > 0 {
+				i++
+				return []any{hashBuckets + i - 1, 0, b.header()}, true
 			}
 		}
+		return nil, false
+	})
+	if err != nil {
+		return err
 	}
-	return flush()
+	_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO state_index (tenant, bucket, data)
+SELECT ?, bucket, string_agg(data, ''::bytea ORDER BY seq) FROM `+earlyIndex+` GROUP BY bucket`), tenant)
+	return err
 }
