@@ -182,6 +182,9 @@ func (d *Differ) Person(p *record.Person) error {
 		d.duplicate(record.Persons, p.Key, p.Pos, first.Line)
 	}
 	if p.Gone() {
+		if _, listed := d.persons[p.Key]; listed && d.handed != nil {
+			d.handed.doubt = true // its memberships handed over may have taken it as active
+		}
 		d.personGone[p.Key] = p.Pos
 		delete(d.persons, p.Key) // event file: added then deleted
 		return nil
@@ -273,7 +276,8 @@ func (d *Differ) Membership(m *record.Membership) error {
 		return nil
 	}
 	if d.handed != nil {
-		d.handed.take(m, len(d.persons)+len(d.groups))
+		_, listed := d.persons[m.Member]
+		d.handed.take(m, len(d.persons)+len(d.groups), listed && m.MemberType != record.MemberGroup)
 		d.opts.Handover(m)
 		return nil
 	}
@@ -938,8 +942,9 @@ func (n *newMemberships) each(f func(*record.Membership)) {
 func line32(p record.Pos) int32 { return int32(min(p.Line, 1<<31-1)) }
 
 // handedMemberships is what the diff keeps of the memberships it hands over (Options.Handover):
-// how many, the first few for reports, the groups and members they name (far fewer than
-// memberships: Finish checks that each is active after the run), and a Bloom filter of their
+// how many, the first few for reports, the groups and the members not listed before them
+// that they name (far fewer than memberships: Finish checks that each is active after the
+// run), and a Bloom filter of their
 // keys, so that a gone record of a key perhaps handed over sends the caller back to the
 // ordinary way.
 type handedMemberships struct {
@@ -990,13 +995,19 @@ func (h *handedMemberships) bits(k record.MembershipKey) [4]uint64 {
 	return out
 }
 
-func (h *handedMemberships) take(m *record.Membership, listedBefore int) {
+// take counts a membership handed over; listedBefore is how many persons and groups the plan
+// may list before it, and person whether its member is a person the file listed as active
+// before it (and so active after the run unless the file lists it as gone later: Person then
+// sets doubt), which need not be checked again.
+func (h *handedMemberships) take(m *record.Membership, listedBefore int, person bool) {
 	h.n++
 	if len(h.head) < h.limit-listedBefore {
 		h.head = append(h.head, *m)
 	}
 	h.groups[m.Group] = struct{}{}
-	h.members[handedMember{m.Member, m.MemberType == record.MemberGroup}] = struct{}{}
+	if !person {
+		h.members[handedMember{m.Member, m.MemberType == record.MemberGroup}] = struct{}{}
+	}
 	for _, b := range h.bits(m.MembershipKey) {
 		h.bloom[b/64] |= 1 << (b % 64)
 	}

@@ -492,6 +492,7 @@ func TestManyNewMembershipsKeepFileOrderAcrossChunks(t *testing.T) {
 // the ordinary plan would drop (its person unknown), or a key listed again as gone, makes
 // Finish answer ErrHandover; a gone key never handed over does not.
 func TestHandedOverMembershipsAreCountedNotListed(t *testing.T) {
+	mode, later := Snapshot, []*record.Person(nil)
 	run := func(handover bool, extra ...*record.Membership) (*change.Plan, []*record.Membership, error) {
 		o := opts()
 		var handed []*record.Membership
@@ -522,7 +523,12 @@ func TestHandedOverMembershipsAreCountedNotListed(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		p, _, err := d.Finish(Finish{Mode: Snapshot})
+		for _, p := range later {
+			if err := d.Person(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, _, err := d.Finish(Finish{Mode: mode})
 		return p, handed, err
 	}
 	ordinary, _, err := run(false)
@@ -556,5 +562,12 @@ func TestHandedOverMembershipsAreCountedNotListed(t *testing.T) {
 	}
 	if p, _, err := run(true, gone("G", "p9")); err != nil || p.Early+len(p.Memberships) != 10 {
 		t.Errorf("a key listed only as gone: %v", err)
+	}
+	// An event file that lists a person as gone after memberships of it were handed over.
+	goneP := person("p3", "P")
+	goneP.RecStatus = record.StatusDelete
+	mode, later = Event, []*record.Person{goneP}
+	if _, _, err := run(true); !errors.Is(err, ErrHandover) {
+		t.Errorf("a person gone after its memberships were handed over: %v, want ErrHandover", err)
 	}
 }
