@@ -38,7 +38,8 @@ type early struct {
 	idx  [hashBuckets]earlyBucket // the membership buckets' entries (bucket hashBuckets+i)
 	held int                      // bytes of entries in idx not yet sent to the server
 	seq  int                      // how many times they were sent
-	undo bytes.Buffer             // gzip of the undo keys, as encodeImagesWith writes them
+	useq int                      // how many undo parts were sent
+	undo bytes.Buffer             // gzip of undo keys not yet sent (as encodeImagesWith writes them)
 	uz   *gzip.Writer
 	uw   *bufio.Writer
 
@@ -120,8 +121,12 @@ func SetEarlyIndexHeld(n int) func() {
 }
 
 // earlyIndex is the temporary table the membership buckets' parts wait in until the apply
-// puts each bucket together (header first, then its parts in order).
-const earlyIndex = "imsfeed_early_index"
+// puts each bucket together (header first, then its parts in order); earlyUndo likewise for
+// the undo keys (gzip streams, put in the before-images' gap by saveImages).
+const (
+	earlyIndex = "imsfeed_early_index"
+	earlyUndo  = "imsfeed_early_undo"
+)
 
 var earlyIndexCols = []string{"bucket", "seq", "data"}
 
@@ -150,9 +155,14 @@ func (c *Core) EarlyInserts(ctx context.Context, tenant string, version int64) (
 		_ = tx.Rollback()
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE `+earlyIndex+` (bucket integer, seq integer, data bytea) ON COMMIT DROP`); err != nil {
-		_ = tx.Rollback()
-		return nil, err
+	for _, create := range []string{
+		`CREATE TEMP TABLE ` + earlyIndex + ` (bucket integer, seq integer, data bytea) ON COMMIT DROP`,
+		`CREATE TEMP TABLE ` + earlyUndo + ` (seq integer, data bytea) ON COMMIT DROP`,
+	} {
+		if _, err := tx.ExecContext(ctx, create); err != nil {
+			_ = tx.Rollback()
+			return nil, err
+		}
 	}
 	e := &early{tx: tx, tenant: tenant, ch: make(chan []*record.Membership, earlyDepth), done: make(chan struct{}),
 		batch: make([]*record.Membership, 0, earlyBatch)}
@@ -204,15 +214,36 @@ func (e *early) copy(ctx context.Context, copyRows func(context.Context, *sql.Tx
 		if e.err == nil {
 			e.err = e.sendIndex(ctx, copyRows)
 		}
+		if e.err == nil {
+			e.err = e.sendUndo(ctx, copyRows)
+		}
 	}
 	for range e.ch { // a failed copy still lets the diff hand over the rest
 	}
-	if err := e.uw.Flush(); err != nil && e.err == nil {
-		e.err = err
+}
+
+// sendUndo ends the gzip stream of the undo keys written since the last one, copies it into
+// earlyUndo and starts the next.
+func (e *early) sendUndo(ctx context.Context, copyRows func(context.Context, *sql.Tx, string, []string, func() ([]any, bool)) error) error {
+	if err := e.uw.Flush(); err != nil {
+		return err
 	}
-	if err := e.uz.Close(); err != nil && e.err == nil {
-		e.err = err
+	if err := e.uz.Close(); err != nil {
+		return err
 	}
+	e.useq++
+	sent := false
+	err := copyRows(ctx, e.tx, earlyUndo, []string{"seq", "data"}, func() ([]any, bool) {
+		if sent {
+			return nil, false
+		}
+		sent = true
+		return []any{e.useq, e.undo.Bytes()}, true
+	})
+	e.undo = bytes.Buffer{}
+	e.uz.Reset(&e.undo)
+	e.uw.Reset(e.uz)
+	return err
 }
 
 // sendIndex copies the index entries held into earlyIndex, one row a bucket, and lets them go.

@@ -75,9 +75,10 @@ func planKeys(p *change.Plan, absent []*absentKeys) [][][]string {
 type absentKeys struct {
 	n   int
 	key func(i int) [3]string // the key columns, as many as the table has
-	// encoded, when set, are the n keys already encoded (each once, each followed by the
-	// "no row" byte) and compressed as a gzip stream of their own (early inserts).
-	encoded []byte
+	// inServer: the n keys are already encoded (each once, each followed by the "no row"
+	// byte), compressed as gzip streams of their own, and wait in the server (early inserts):
+	// the encoding leaves a gap for them (encodeImagesWith).
+	inServer bool
 }
 
 // planAbsent are the keys the plan touches in table ti of undoTables.
@@ -362,11 +363,16 @@ const (
 	tagFloat
 )
 
-func encodeImages(imgs images) ([]byte, error) { return encodeImagesWith(imgs, nil) }
+func encodeImages(imgs images) ([]byte, error) {
+	data, _, err := encodeImagesWith(imgs, nil)
+	return data, err
+}
 
 // encodeImagesWith encodes imgs, the tables in absent (when not nil there) as absentKeys:
-// the same bytes as their images would be.
-func encodeImagesWith(imgs images, absent []*absentKeys) ([]byte, error) {
+// the same bytes as their images would be. gap, unless -1, is where the keys of a table in
+// absent that are in the server (early inserts) go.
+func encodeImagesWith(imgs images, absent []*absentKeys) (_ []byte, gap int, _ error) {
+	gap = -1
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	w := bufio.NewWriter(zw)
@@ -381,16 +387,17 @@ func encodeImagesWith(imgs images, absent []*absentKeys) ([]byte, error) {
 			str(t.name)
 			uv(0) // no columns: no image has a row
 			uv(uint64(len(t.key)))
-			if a.encoded != nil {
-				// gzip streams one after the other read as one (decodeImages).
+			if a.inServer {
+				// gzip streams one after the other read as one (decodeImages): the keys'
+				// streams go between this one and the next.
 				uv(uint64(a.n))
 				if err := w.Flush(); err != nil {
-					return nil, err
+					return nil, 0, err
 				}
 				if err := zw.Close(); err != nil {
-					return nil, err
+					return nil, 0, err
 				}
-				buf.Write(a.encoded)
+				gap = buf.Len()
 				zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 				w.Reset(zw)
 				continue
@@ -433,7 +440,7 @@ func encodeImagesWith(imgs images, absent []*absentKeys) ([]byte, error) {
 				continue
 			}
 			if len(im.row) != len(cols) {
-				return nil, fmt.Errorf("before-image of %s %q: %d values for %d columns", t.name, joinKey(im.key), len(im.row), len(cols))
+				return nil, 0, fmt.Errorf("before-image of %s %q: %d values for %d columns", t.name, joinKey(im.key), len(im.row), len(cols))
 			}
 			w.WriteByte(1)
 			for _, v := range im.row {
@@ -462,18 +469,18 @@ func encodeImagesWith(imgs images, absent []*absentKeys) ([]byte, error) {
 					w.WriteByte(tagFloat)
 					uv(math.Float64bits(x))
 				default:
-					return nil, fmt.Errorf("before-image of %s %q: cannot keep a %T", t.name, joinKey(im.key), v)
+					return nil, 0, fmt.Errorf("before-image of %s %q: cannot keep a %T", t.name, joinKey(im.key), v)
 				}
 			}
 		}
 	}
 	if err := w.Flush(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := zw.Close(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), gap, nil
 }
 
 func decodeImages(data []byte) (images, error) {

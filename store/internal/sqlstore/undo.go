@@ -25,7 +25,7 @@ func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *
 	absent := make([]*absentKeys, len(undoTables))
 	for ti, t := range undoTables {
 		if early != nil && t.name == "memberships" {
-			absent[ti] = &absentKeys{n: early.n, encoded: early.undo.Bytes()}
+			absent[ti] = &absentKeys{n: early.n, inServer: true}
 			continue
 		}
 		var one int
@@ -69,12 +69,19 @@ func (c *Core) schoolYear(ctx context.Context, tx *sql.Tx, tenant string) (strin
 // absentKeys); year, when not nil, is the school year before it (the change set makes another
 // one current).
 func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs images, absent []*absentKeys, year *string, runID, v int64, now time.Time) error {
-	data, err := encodeImagesWith(imgs, absent)
+	data, gap, err := encodeImagesWith(imgs, absent)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images, school_year_before) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		runID, tenant, v, v+1, c.d.Time(Micro(now)), data, year)
+	if gap >= 0 {
+		// The early inserts' keys, put in the gap by the server (PostgreSQL).
+		_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images, school_year_before)
+SELECT ?, ?, ?, ?, ?, ?::bytea || coalesce((SELECT string_agg(data, ''::bytea ORDER BY seq) FROM `+earlyUndo+`), ''::bytea) || ?::bytea, ?`),
+			runID, tenant, v, v+1, c.d.Time(Micro(now)), data[:gap], data[gap:], year)
+	} else {
+		_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images, school_year_before) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			runID, tenant, v, v+1, c.d.Time(Micro(now)), data, year)
+	}
 	if err != nil {
 		return fmt.Errorf("keep before-images: %w", err)
 	}
