@@ -4,38 +4,53 @@ import (
 	"fmt"
 	"hash/maphash"
 	"iter"
+	"math/bits"
 
 	"github.com/imsfeed/imsfeed/record"
 )
 
 // MembershipSet is a tenant's stored memberships as the diff reads them: most of a state
-// (1.5 million in a 317 MB tenant), so it is kept compact. A map keyed by the three key
-// strings took about 150 bytes a membership; here each key string is kept once and named by
-// a number, an entry is 36 bytes, and the lookup table 4 bytes a slot (about 50 bytes a
-// membership in all). Lookups are exact: a slot leads to an entry whose strings are compared.
-// Iteration is in insertion order. The zero value is not usable: make one with
-// NewMembershipSet; a nil *MembershipSet reads as empty.
+// (1.5 million in a 317 MB tenant, 4.7 million in a 1 GB one), so it is kept compact. A map
+// keyed by the three key strings took about 150 bytes a membership; here each key string is
+// kept once and named by a number, an entry is 32 bytes, and the lookup table 4 bytes a slot
+// (about 40 bytes a membership in all, the table between 3/8 and 3/4 full). Lookups are exact:
+// a slot leads to an entry whose strings are compared. Iteration is in insertion order. The
+// zero value is not usable: make one with NewMembershipSet; a nil *MembershipSet reads as empty.
 type MembershipSet struct {
-	strs    []string          // the key strings, by number
-	ids     map[string]uint32 // and their numbers
+	strs []string // the key strings, by number
+	// ids numbers the strings; nil once a loader called Loaded (made again by the next Set
+	// of a key with a string not seen).
+	ids     map[string]uint32
 	entries []memberEntry
-	table   []uint64 // open addressing by key hash: 0 is empty, else hash>>32<<32 | (index into entries + 1)
-	live    int      // entries not deleted
-	seed    maphash.Seed
-	// The ids of the last group and of the roles interned: a state is loaded group by group,
-	// and roles are a handful, so most entries intern one string (the member) through ids.
-	lastGroup uint32
+	// table is open addressing by key hash: 0 is empty, else the index into entries + 1 in the
+	// low bits (bits = log2 of the table's size, so every entry's index fits: the table is at
+	// most 3/4 full) and as many of the hash's top bits as are left, to pass most other keys
+	// without reading their entry.
+	table []uint32
+	bits  uint8
+	live  int // entries not deleted
+	seed  maphash.Seed
+	// roles are the string numbers of the roles, by an entry's role byte (roles are a
+	// handful: "01".."08"); an entry whose role came after the first 255 has roleMore, and its
+	// role's number in moreRoles, by the entry's index.
 	roles     []uint32
+	moreRoles map[uint32]uint32
+	// The id of the last group interned: a state is loaded group by group, so most entries
+	// intern one string (the member) through ids.
+	lastGroup uint32
 	last      uint32 // the id Intern returned last
 }
 
 type memberEntry struct {
-	group, member, role uint32
-	seenLine            int32
-	hash                record.Hash
-	memberType          int8
-	flags               uint8
+	group, member uint32
+	seenLine      int32
+	hash          record.Hash
+	role          uint8 // index into roles, or roleMore
+	memberType    int8
+	flags         uint8
 }
+
+const roleMore = 255
 
 const (
 	entryManual uint8 = 1 << iota
@@ -46,7 +61,7 @@ const (
 // NewMembershipSet returns an empty set with room for n memberships.
 func NewMembershipSet(n int) *MembershipSet {
 	s := &MembershipSet{ids: map[string]uint32{}, seed: maphash.MakeSeed(), entries: make([]memberEntry, 0, n)}
-	s.table = make([]uint64, tableSize(n))
+	s.makeTable(tableSize(n))
 	return s
 }
 
@@ -68,6 +83,16 @@ func tableSize(n int) int {
 	return size
 }
 
+func (s *MembershipSet) makeTable(size int) {
+	s.table = make([]uint32, size)
+	s.bits = uint8(bits.TrailingZeros(uint(size)))
+}
+
+// slot is what the table holds for entry index i of a key with hash h.
+func (s *MembershipSet) slot(h uint64, i int) uint32 {
+	return uint32(h>>32)>>s.bits<<s.bits | uint32(i+1)
+}
+
 // Len is how many memberships the set holds.
 func (s *MembershipSet) Len() int {
 	if s == nil {
@@ -86,8 +111,17 @@ func (s *MembershipSet) hash(k record.MembershipKey) uint64 {
 	return h ^ h>>29
 }
 
-func (s *MembershipSet) key(e *memberEntry) record.MembershipKey {
-	return record.MembershipKey{Group: s.strs[e.group], Member: s.strs[e.member], Role: s.strs[e.role]}
+func (s *MembershipSet) key(i int) record.MembershipKey {
+	e := &s.entries[i]
+	return record.MembershipKey{Group: s.strs[e.group], Member: s.strs[e.member], Role: s.strs[s.roleOf(i)]}
+}
+
+// roleOf is the string number of entry i's role.
+func (s *MembershipSet) roleOf(i int) uint32 {
+	if r := s.entries[i].role; r != roleMore {
+		return s.roles[r]
+	}
+	return s.moreRoles[uint32(i)]
 }
 
 // find returns the table slot of k: the one holding its entry (found), or the empty one where
@@ -95,24 +129,28 @@ func (s *MembershipSet) key(e *memberEntry) record.MembershipKey {
 func (s *MembershipSet) find(k record.MembershipKey) (slot int, h uint64, found bool) {
 	h = s.hash(k)
 	mask := len(s.table) - 1
-	tag := h >> 32
+	idx := uint32(mask)
+	tag := s.slot(h, -1)
 	for i := int(h) & mask; ; i = (i + 1) & mask {
 		x := s.table[i]
 		if x == 0 {
 			return i, h, false
 		}
-		if x>>32 != tag {
+		if x&^idx != tag {
 			continue
 		}
-		e := &s.entries[uint32(x)-1]
-		if e.flags&entryDeleted == 0 && s.strs[e.group] == k.Group && s.strs[e.member] == k.Member && s.strs[e.role] == k.Role {
+		j := int(x&idx) - 1
+		e := &s.entries[j]
+		if e.flags&entryDeleted == 0 && s.strs[e.group] == k.Group && s.strs[e.member] == k.Member && s.strs[s.roleOf(j)] == k.Role {
 			return i, h, true
 		}
 	}
 }
 
 // entry is the entry a slot names.
-func (s *MembershipSet) entry(slot int) *memberEntry { return &s.entries[uint32(s.table[slot])-1] }
+func (s *MembershipSet) entry(slot int) *memberEntry {
+	return &s.entries[int(s.table[slot]&uint32(len(s.table)-1))-1]
+}
 
 // Get returns the stored membership of key k.
 func (s *MembershipSet) Get(k record.MembershipKey) (MembershipState, bool) {
@@ -151,6 +189,9 @@ func (s *MembershipSet) state(e *memberEntry) MembershipState {
 }
 
 func (s *MembershipSet) intern(str string) uint32 {
+	if s.ids == nil {
+		s.number()
+	}
 	if id, ok := s.ids[str]; ok {
 		return id
 	}
@@ -172,7 +213,10 @@ func (s *MembershipSet) Intern(member, role []byte) (string, string) {
 		}
 	}
 	if r == "" && len(role) > 0 {
-		r = s.strs[s.internRole(string(role))]
+		r = s.strs[s.intern(string(role))]
+	}
+	if s.ids == nil {
+		s.number()
 	}
 	if id, ok := s.ids[string(member)]; ok {
 		s.last = id
@@ -198,17 +242,36 @@ func (s *MembershipSet) internGroup(str string) uint32 {
 	return s.lastGroup
 }
 
-func (s *MembershipSet) internRole(str string) uint32 {
-	for _, id := range s.roles {
+// internRole returns the role byte of str and its string number.
+func (s *MembershipSet) internRole(str string) (uint8, uint32) {
+	for i, id := range s.roles {
 		if s.strs[id] == str {
-			return id
+			return uint8(i), id
 		}
 	}
 	id := s.intern(str)
-	if len(s.roles) < 16 {
+	if len(s.roles) < roleMore {
 		s.roles = append(s.roles, id)
+		return uint8(len(s.roles) - 1), id
 	}
-	return id
+	return roleMore, id
+}
+
+// number makes ids again (Loaded dropped it).
+func (s *MembershipSet) number() {
+	s.ids = make(map[string]uint32, len(s.strs))
+	for id, str := range s.strs {
+		s.ids[str] = uint32(id)
+	}
+}
+
+// Loaded tells the set that its loader is done: it drops what only adding keys needs (the
+// strings' numbering, about a tenth of the set), to be made again if a key with a new string
+// is set after all.
+func (s *MembershipSet) Loaded() {
+	if s != nil {
+		s.ids = nil
+	}
 }
 
 // Set stores m as the membership of key k, replacing what k held.
@@ -222,10 +285,18 @@ func (s *MembershipSet) Set(k record.MembershipKey, m MembershipState) {
 			s.grow()
 			slot, h, _ = s.find(k)
 		}
-		s.entries = append(s.entries, memberEntry{group: s.internGroup(k.Group), member: s.internMember(k.Member), role: s.internRole(k.Role)})
-		s.table[slot] = h>>32<<32 | uint64(len(s.entries))
+		role, roleID := s.internRole(k.Role)
+		s.entries = append(s.entries, memberEntry{group: s.internGroup(k.Group), member: s.internMember(k.Member), role: role})
+		i := len(s.entries) - 1
+		if role == roleMore {
+			if s.moreRoles == nil {
+				s.moreRoles = map[uint32]uint32{}
+			}
+			s.moreRoles[uint32(i)] = roleID
+		}
+		s.table[slot] = s.slot(h, i)
 		s.live++
-		e = &s.entries[len(s.entries)-1]
+		e = &s.entries[i]
 	}
 	e.hash, e.memberType, e.seenLine = m.Hash, int8(m.MemberType), m.SeenLine
 	e.flags = 0
@@ -253,21 +324,28 @@ func (s *MembershipSet) Delete(k record.MembershipKey) {
 // dropping the deleted entries.
 func (s *MembershipSet) grow() {
 	kept := s.entries[:0]
-	for _, e := range s.entries {
+	var more map[uint32]uint32
+	for i, e := range s.entries {
 		if e.flags&entryDeleted == 0 {
+			if e.role == roleMore {
+				if more == nil {
+					more = map[uint32]uint32{}
+				}
+				more[uint32(len(kept))] = s.moreRoles[uint32(i)]
+			}
 			kept = append(kept, e)
 		}
 	}
-	s.entries = kept
-	s.table = make([]uint64, tableSize(2*len(kept)+1))
+	s.entries, s.moreRoles = kept, more
+	s.makeTable(tableSize(2*len(kept) + 1))
 	mask := len(s.table) - 1
 	for j := range s.entries {
-		h := s.hash(s.key(&s.entries[j]))
+		h := s.hash(s.key(j))
 		i := int(h) & mask
 		for s.table[i] != 0 {
 			i = (i + 1) & mask
 		}
-		s.table[i] = h>>32<<32 | uint64(j+1)
+		s.table[i] = s.slot(h, j)
 	}
 }
 
@@ -282,7 +360,7 @@ func (s *MembershipSet) All() iter.Seq2[record.MembershipKey, MembershipState] {
 			if e.flags&entryDeleted != 0 {
 				continue
 			}
-			if !yield(s.key(e), s.state(e)) {
+			if !yield(s.key(i), s.state(e)) {
 				return
 			}
 		}

@@ -81,3 +81,37 @@ func TestMembershipSetMarkSeenAndIntern(t *testing.T) {
 		t.Fatalf("Intern again = %q %q, %d keys", m, r, s.Len())
 	}
 }
+
+// TestMembershipSetWithManyRolesAndAfterLoaded: an entry keeps its role in a byte; roles beyond
+// the first 255 are kept aside, also through the growth that drops deleted entries; and a set
+// whose loader called Loaded still takes keys with new strings.
+func TestMembershipSetWithManyRolesAndAfterLoaded(t *testing.T) {
+	s := NewMembershipSet(0)
+	want := map[record.MembershipKey]MembershipState{}
+	key := func(i int) record.MembershipKey {
+		return record.MembershipKey{Group: fmt.Sprintf("g%d", i%7), Member: fmt.Sprintf("p%d", i%13), Role: fmt.Sprintf("r%d", i%400)}
+	}
+	for i := range 3000 {
+		k := key(i)
+		if i%4 == 1 {
+			s.Delete(key(i / 2))
+			delete(want, key(i/2))
+			continue
+		}
+		m := MembershipState{MemberType: record.MemberType(1 + i%2), SeenLine: int32(i)}
+		m.Hash[3] = byte(i)
+		s.Set(k, m)
+		want[k] = m
+		if i == 1500 {
+			s.Loaded()
+		}
+	}
+	if !s.Equal(MembershipsOf(want)) {
+		t.Fatalf("the set holds %d memberships unlike the map's %d", s.Len(), len(want))
+	}
+	for k := range s.All() {
+		if _, ok := want[k]; !ok {
+			t.Fatalf("All yields %v, which the map does not hold", k)
+		}
+	}
+}

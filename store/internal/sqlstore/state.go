@@ -148,6 +148,7 @@ func (c *Core) loadMemberships(ctx context.Context, tx *sql.Tx, st *change.State
 		copy(m.Hash[:], hash)
 		st.Memberships.Set(k, m)
 	}
+	st.Memberships.Loaded()
 	return closeRows(rows)
 }
 
@@ -227,5 +228,6 @@ func (c *Core) decodeIndex(ctx context.Context, tx *sql.Tx, st *change.State, in
 			return err
 		}
 	}
+	st.Memberships.Loaded()
 	return closeRows(rows)
 }
