@@ -7,7 +7,7 @@ import (
 )
 
 // ImportGCPercent is the garbage collector's target (GOGC) while a re-import holds the tenant's
-// stored state (makePlan: from the load to the plan). That state is mostly pointer-free tables
+// stored state (makePlan: from the load, whose garbage it also collects sooner, to the plan). That state is mostly pointer-free tables
 // (a few hundred MB for a large tenant) that the collector marks cheaply, and it stays live for
 // the whole read; with Go's default of 100 the heap grew to twice it before each collection
 // (up to the soft memory limit), at 25 it is the state and a quarter. An initial load keeps the
