@@ -200,6 +200,8 @@ func importCase(ctx context.Context, name, kind, step, file string) (map[string]
 	}
 	phases["import"] = end.Sub(t1).Seconds()
 	phases["loadstate"] = ts.loadState.Seconds()
+	phases["rest-load"] = ts.restLoad.Seconds()
+	phases["rest-wait"] = ts.restWait.Seconds()
 	phases["apply"] = ts.apply.Seconds()
 	applyStart := end
 	if !ts.applyStart.IsZero() {
@@ -318,6 +320,8 @@ func cleanupImports(ctx context.Context, file, pgURL string) error {
 type timingStore struct {
 	store.Store
 	loadState, apply time.Duration
+	restLoad         time.Duration // a staged load's second stage, from its first stage's end
+	restWait         time.Duration // how long the import waited for it
 	loadEnd          time.Time
 	applyStart       time.Time
 	heapProfile      string // written as Apply starts, when set
@@ -349,6 +353,72 @@ func writeHeapProfile(path string) error {
 		err = cerr
 	}
 	return err
+}
+
+// LoadStateStaged passes the store's staged load on (store.StagedLoader): loadstate is then
+// its first stage, restLoad how long its second (groups and memberships) took beside the
+// reading, and restWait how long the diff stood waiting for it.
+func (s *timingStore) LoadStateStaged(ctx context.Context, tenant string) (*change.State, store.RestLoad, error) {
+	l := &timedLoad{s: s, done: make(chan struct{})}
+	sl, ok := s.Store.(store.StagedLoader)
+	if !ok || s.heapProfile != "" { // the loaded state's heap profile needs it whole: load it first
+		st, err := s.LoadState(ctx, tenant)
+		if err != nil {
+			return nil, nil, err
+		}
+		l.rest = &change.State{Groups: st.Groups, Memberships: st.Memberships}
+		st.Groups, st.Memberships = nil, nil
+		close(l.done)
+		return st, l, nil
+	}
+	t := time.Now()
+	st, inner, err := sl.LoadStateStaged(ctx, tenant)
+	s.loadEnd = time.Now()
+	s.loadState += s.loadEnd.Sub(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.inner, l.rest = inner, &change.State{}
+	go func() {
+		defer close(l.done)
+		l.err = inner.Wait(l.rest)
+		s.restLoad += time.Since(s.loadEnd)
+	}()
+	return st, l, nil
+}
+
+// timedLoad is a store.RestLoad that times the waiting for it.
+type timedLoad struct {
+	s     *timingStore
+	inner store.RestLoad
+	done  chan struct{}
+	rest  *change.State // its groups and memberships
+	err   error
+}
+
+func (l *timedLoad) None() bool {
+	if l.inner == nil {
+		return l.rest.Memberships.Len() == 0
+	}
+	return l.inner.None()
+}
+
+func (l *timedLoad) Wait(st *change.State) error {
+	t := time.Now()
+	<-l.done
+	l.s.restWait += time.Since(t)
+	if l.err != nil {
+		return l.err
+	}
+	st.Groups, st.Memberships = l.rest.Groups, l.rest.Memberships
+	return nil
+}
+
+func (l *timedLoad) Close() {
+	if l.inner != nil {
+		l.inner.Close()
+	}
+	<-l.done
 }
 
 // EarlyInserts passes the store's early writing of an initial load on (store.EarlyWriter).

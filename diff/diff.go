@@ -70,9 +70,8 @@ type Finish struct {
 // Differ accumulates one file's changes against one tenant's state. It takes ownership of the
 // state (it marks what the file mentions) and is not safe for concurrent use.
 type Differ struct {
-	st     *change.State
-	opts   Options
-	before change.PerType
+	st   *change.State
+	opts Options
 
 	persons     map[string]*record.Person // changed persons, by key
 	personOrder []string                  // their keys in file order (each once)
@@ -147,12 +146,12 @@ func (d *Differ) duplicate(t record.Type, key string, pos record.Pos, first int)
 	}
 }
 
-// New starts a diff against st.
+// New starts a diff against st. Only Membership and Finish read st.Memberships: a caller may
+// set it after New, before either.
 func New(st *change.State, opts Options) *Differ {
 	return &Differ{
 		st:           st,
 		opts:         opts,
-		before:       st.Active(),
 		persons:      map[string]*record.Person{},
 		personGone:   map[string]record.Pos{},
 		groups:       map[string]*record.Group{},
@@ -317,6 +316,10 @@ func (d *Differ) Relation(r *record.Relation) error {
 // Finish decides the plan. Warnings are the record-level problems the diff found (the record was
 // skipped and its stored counterpart kept). A snapshot with a repeated key is a *DuplicateError.
 func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
+	// The stored counts, read here rather than in New: the state's memberships may arrive
+	// after New (they load while the file's persons are read), and the diff changes only the
+	// scratch marks, which the counts do not read.
+	before := d.st.Active()
 	snapshot := f.Mode != Event
 	if snapshot && d.dup != nil {
 		d.dup.Count = d.dups
@@ -516,7 +519,7 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 
 	plan.Persons, plan.Groups, plan.Memberships, plan.Relations = personChanges, groupChanges, memberChanges, relationChanges
 	plan.Attention = d.notices
-	plan.Counts = change.Tally(plan, d.before)
+	plan.Counts = change.Tally(plan, before)
 	return plan, d.warnings, nil
 }
 

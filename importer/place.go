@@ -23,6 +23,9 @@ type placing struct {
 	groups []*record.Group
 	keys   *hierarchy.Keys
 	later  []*record.Membership
+	// stored, when set, waits for the stored groups and memberships (stagedState.rest): the
+	// first membership record needs them; persons do not, nor the groups held back here.
+	stored func() error
 }
 
 func (p *placing) Group(g *record.Group) error {
@@ -32,6 +35,12 @@ func (p *placing) Group(g *record.Group) error {
 }
 
 func (p *placing) Membership(m *record.Membership) error {
+	if p.stored != nil {
+		if err := p.stored(); err != nil {
+			return err
+		}
+		p.stored = nil
+	}
 	if !p.keys.Membership(m) {
 		p.later = append(p.later, m)
 		return nil

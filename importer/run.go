@@ -272,14 +272,16 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	im.status("loading the stored state")
 	gcDone := importGC() // the stored state is held while the file is read (gc.go)
 	defer gcDone()
-	st, err := im.store.LoadState(ctx, t.ID)
+	ss, err := im.loadState(ctx, t.ID)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("load state: %w", err)
 	}
-	if st.Memberships.Len() == 0 && len(st.Persons) == 0 {
+	defer ss.close()
+	st := ss.st
+	if ss.none() && len(st.Persons) == 0 {
 		gcDone() // an initial load: no state to hold (gc.go)
 	}
-	if tryEarly && st.Memberships.Len() == 0 {
+	if tryEarly && ss.none() {
 		if ew, ok := im.store.(store.EarlyWriter); ok {
 			if early, err = ew.EarlyInserts(ctx, t.ID, st.Version); err != nil {
 				im.log.Warn("write the memberships while reading (the apply writes them instead)", "tenant", t.ID, "err", err)
@@ -321,7 +323,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	}
 	d := diff.New(st, opts)
 	rules := t.Placement(st.SchoolYear)
-	h := &placing{Differ: d, keys: rules.Keys(st.HasGroup)}
+	h := &placing{Differ: d, keys: rules.Keys(st.HasGroup), stored: ss.rest}
 	// The diff runs beside the reader (pipe.go); every record has reached it when close returns.
 	pp := newPipe(h)
 	res, err := ims.Read(ctx, r, run.File.Name, ims.Options{
@@ -339,6 +341,13 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	}, pp.handler())
 	if perr := pp.close(); err == nil {
 		err = perr
+	}
+	if err == nil {
+		err = ss.rest() // the end of the file needs it (a file without memberships, too)
+	}
+	if ss.err != nil && errors.Is(err, ss.err) {
+		// The load failed, not the file: the reader's wrapping names the record it was at.
+		err = fmt.Errorf("load state: %w", ss.err)
 	}
 	if res != nil {
 		run.Warnings = append(run.Warnings, res.Warnings...)

@@ -169,6 +169,35 @@ type EarlyInserts interface {
 	Abort()
 }
 
+// StagedLoader is a store that loads a tenant's state in two stages, so that its groups and
+// memberships (90% of a state) load beside the reading of a file's persons instead of before
+// it: an IMS file lists persons, then groups, then memberships, and the diff needs the stored
+// groups and memberships only from the first membership on (groups are held back until the
+// file is read). Both stores implement it; the importer type-asserts a Store to it.
+type StagedLoader interface {
+	// LoadStateStaged is LoadState with the groups and memberships still loading: st.Groups
+	// and st.Memberships are nil until rest.Wait(st) sets them, read from the same snapshot
+	// as the rest of st. The caller must Close rest.
+	LoadStateStaged(ctx context.Context, tenant string) (st *change.State, rest RestLoad, err error)
+}
+
+// RestLoad is the rest of a state (its groups and memberships) being loaded on a goroutine of
+// its own.
+type RestLoad interface {
+	// None reports, without waiting, whether the state holds no memberships at all (an
+	// initial load).
+	None() bool
+	// Wait waits until the groups and memberships are all loaded and sets st's (the state
+	// LoadStateStaged returned) to them, or returns the error that stopped the load and
+	// leaves st as it was: never a part of them (a diff against some memberships would
+	// remove the rest). It may be called again, from another goroutine once the first call
+	// returned, and does the same.
+	Wait(st *change.State) error
+	// Close stops the load if it still runs and returns once its goroutine and read
+	// transaction are done. Wait then returns an error, unless the load had finished.
+	Close()
+}
+
 // IndexReport is what CheckIndex found. The index is used only while IndexVersion equals
 // StateVersion; a stale one is rebuilt by the next import (or by a repair).
 type IndexReport struct {

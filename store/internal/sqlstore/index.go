@@ -562,7 +562,7 @@ func (c *Core) indexApplied(ctx context.Context, tx *sql.Tx, tenant string, p *c
 
 // rowBuckets builds a tenant's whole index from its rows.
 func (c *Core) rowBuckets(ctx context.Context, tx *sql.Tx, tenant string) (*buckets, error) {
-	st, err := c.loadState(ctx, tx, tenant, false)
+	st, err := c.rowState(ctx, tx, tenant)
 	if err != nil {
 		return nil, err
 	}

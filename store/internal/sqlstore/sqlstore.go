@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/imsfeed/imsfeed/change"
@@ -68,6 +69,20 @@ func (w *Write) Wrote() {
 type Core struct {
 	db *sql.DB
 	d  Dialect
+	// delayRest, when set, runs on a staged load's goroutine before its second stage reads
+	// (DelayRest).
+	delayRest atomic.Pointer[func(context.Context)]
+}
+
+// DelayRest makes every later staged load (LoadStateStaged) call f, on the goroutine of its
+// second stage, before that reads the groups and memberships; f is given the load's context.
+// nil ends it. For tests: f holds the window in which the reader runs ahead of the load.
+func (c *Core) DelayRest(f func(context.Context)) {
+	if f == nil {
+		c.delayRest.Store(nil)
+		return
+	}
+	c.delayRest.Store(&f)
 }
 
 // Close implements store.Store.

@@ -10,56 +10,185 @@ import (
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/hierarchy"
 	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/store"
 )
 
-// LoadState implements store.Store: in one read snapshot, the groups from their rows and the
-// persons and memberships from the compact state index (index.go) when it describes the
-// current state version, else from their rows. Membership keys share the strings of the person
-// and group keys (and roles are constants), which keeps a 1.5M-membership state small.
+// LoadState implements store.Store: LoadStateStaged's two stages, one after the other.
 func (c *Core) LoadState(ctx context.Context, tenant string) (*change.State, error) {
 	tx, err := c.db.BeginTx(ctx, c.d.ReadTx)
 	if err != nil {
 		return nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	v, iv, err := c.indexVersion(ctx, tx, tenant)
+	st, rl, err := c.loadFront(ctx, tx, tenant, true)
 	if err != nil {
 		return nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
 	}
-	st, err := c.loadState(ctx, tx, tenant, iv == v)
-	if errors.Is(err, errIndexFormat) {
-		// A damaged index is not a reason to fail a night: the rows are the truth (the
-		// night's apply rebuilds the index; `imsfeed check` reports it).
-		st, err = c.loadState(ctx, tx, tenant, false)
-	}
-	if err != nil {
+	if st.Groups, st.Memberships, err = rl.load(ctx, tx); err != nil {
 		return nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
 	}
 	return st, nil
 }
 
-// loadState reads a tenant's state in tx; fromIndex reads persons and memberships from the
-// state index instead of their rows.
-func (c *Core) loadState(ctx context.Context, tx *sql.Tx, tenant string, fromIndex bool) (*change.State, error) {
-	st := change.NewState(tenant)
-	var year sql.NullString
-	err := tx.QueryRowContext(ctx, c.Q(`SELECT state_version, school_year FROM tenants WHERE id = ?`), tenant).Scan(&st.Version, &year)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+// LoadStateStaged implements store.StagedLoader. Both stages read in one read transaction
+// (one snapshot): the first (version, persons, relations) before it returns; then the same
+// transaction goes to a goroutine of its own that reads the groups and the memberships and
+// ends it. The transaction is used by one goroutine at a time: the first stage is done when
+// the second starts.
+func (c *Core) LoadStateStaged(ctx context.Context, tenant string) (*change.State, store.RestLoad, error) {
+	lctx, cancel := context.WithCancel(ctx)
+	tx, err := c.db.BeginTx(lctx, c.d.ReadTx)
+	if err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
+	}
+	st, rl, err := c.loadFront(lctx, tx, tenant, true)
+	if err != nil {
+		tx.Rollback() //nolint:errcheck // read-only
+		cancel()
+		return nil, nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
+	}
+	l := &stagedLoad{none: rl.none, cancel: cancel, done: make(chan struct{})}
+	delay := c.delayRest.Load()
+	go func() {
+		defer close(l.done)
+		defer cancel()
+		defer tx.Rollback() //nolint:errcheck // read-only
+		if delay != nil {
+			(*delay)(lctx)
+		}
+		groups, set, err := rl.load(lctx, tx)
+		if err != nil {
+			// Never a part of them: a diff against some of the memberships would remove the
+			// rest.
+			l.err = fmt.Errorf("load state of tenant %q: %w", tenant, err)
+			return
+		}
+		l.groups, l.set = groups, set
+	}()
+	return st, l, nil
+}
+
+// stagedLoad is store.RestLoad: groups, set and err are written once, before done is closed.
+type stagedLoad struct {
+	none   bool
+	cancel context.CancelFunc
+	done   chan struct{}
+	groups map[string]change.GroupState
+	set    *change.MembershipSet
+	err    error
+}
+
+func (l *stagedLoad) None() bool { return l.none }
+
+func (l *stagedLoad) Wait(st *change.State) error {
+	<-l.done
+	if l.err != nil {
+		return l.err
+	}
+	st.Groups, st.Memberships = l.groups, l.set
+	return nil
+}
+
+func (l *stagedLoad) Close() {
+	l.cancel()
+	<-l.done
+}
+
+// restLoad is the second stage of a load, read in the first stage's transaction: the groups
+// and the memberships.
+type restLoad struct {
+	c         *Core
+	tenant    string
+	fromIndex bool // the memberships from the index (the first stage read the persons from it)
+	none      bool // the tenant has no memberships at all
+	count     int  // how many the index holds (fromIndex)
+	intern    map[string]string
+}
+
+// rowState reads a tenant's whole state in tx from its rows.
+func (c *Core) rowState(ctx context.Context, tx *sql.Tx, tenant string) (*change.State, error) {
+	st, rl, err := c.loadFront(ctx, tx, tenant, false)
+	if err != nil {
 		return nil, err
 	}
-	st.SchoolYear = year.String
-	intern := map[string]string{}
+	st.Groups, st.Memberships, err = rl.load(ctx, tx)
+	return st, err
+}
 
-	if !fromIndex {
-		if err := c.loadPersons(ctx, tx, st, intern); err != nil {
-			return nil, err
+// loadFront is a load's first stage, in tx: the version and school year, the relations, and
+// the persons from the compact state index (index.go) when it describes the current state
+// version (and index is true), else from their rows. st.Groups and st.Memberships are nil:
+// they are the second stage's. Membership keys share the strings of the person and group keys
+// (and roles are constants), which keeps a 1.5M-membership state small.
+func (c *Core) loadFront(ctx context.Context, tx *sql.Tx, tenant string, index bool) (*change.State, *restLoad, error) {
+	v, iv, err := c.indexVersion(ctx, tx, tenant)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := change.NewState(tenant)
+	st.Groups, st.Memberships = nil, nil
+	var year sql.NullString
+	err = tx.QueryRowContext(ctx, c.Q(`SELECT state_version, school_year FROM tenants WHERE id = ?`), tenant).Scan(&st.Version, &year)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, err
+	}
+	st.SchoolYear = year.String
+	rl := &restLoad{c: c, tenant: tenant, fromIndex: index && iv == v, intern: map[string]string{}}
+
+	if rl.fromIndex {
+		err := c.decodePersons(ctx, tx, st, rl)
+		if errors.Is(err, errIndexFormat) {
+			// A damaged index is not a reason to fail a night: the rows are the truth (the
+			// night's apply rebuilds the index; `imsfeed check` reports it).
+			rl.fromIndex = false
+			st.Persons = map[string]change.PersonState{}
+			clear(rl.intern)
+		} else if err != nil {
+			return nil, nil, err
 		}
 	}
+	if !rl.fromIndex {
+		if err := c.loadPersons(ctx, tx, st, rl.intern); err != nil {
+			return nil, nil, err
+		}
+		var any bool
+		if err := tx.QueryRowContext(ctx, c.Q(`SELECT EXISTS (SELECT 1 FROM memberships WHERE tenant = ?)`), tenant).Scan(&any); err != nil {
+			return nil, nil, err
+		}
+		rl.none = !any
+	}
+	if err := c.loadRelations(ctx, tx, st, rl.intern); err != nil {
+		return nil, nil, err
+	}
+	return st, rl, nil
+}
 
+// load is the second stage: the groups from their rows, and the memberships from the index
+// when the first stage read the persons from it (falling back to the rows when a membership
+// bucket is damaged), else from the rows.
+func (rl *restLoad) load(ctx context.Context, tx *sql.Tx) (map[string]change.GroupState, *change.MembershipSet, error) {
+	c := rl.c
+	groups, err := c.loadGroups(ctx, tx, rl.tenant, rl.intern)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rl.fromIndex {
+		set, err := c.decodeMembers(ctx, tx, rl)
+		if !errors.Is(err, errIndexFormat) {
+			return groups, set, err
+		}
+	}
+	set, err := c.loadMemberships(ctx, tx, rl.tenant, rl.intern)
+	return groups, set, err
+}
+
+func (c *Core) loadGroups(ctx context.Context, tx *sql.Tx, tenant string, intern map[string]string) (map[string]change.GroupState, error) {
 	rows, err := tx.QueryContext(ctx, c.Q(`SELECT key, name, hash, status, is_course, parents, source FROM groups WHERE tenant = ?`), tenant)
 	if err != nil {
 		return nil, err
 	}
+	groups := map[string]change.GroupState{}
 	for rows.Next() {
 		var key, name, status, source string
 		var hash, parents sql.RawBytes
@@ -76,23 +205,16 @@ func (c *Core) loadState(ctx context.Context, tx *sql.Tx, tenant string, fromInd
 				return nil, fmt.Errorf("group %q: stored parents: %w", key, err)
 			}
 		}
-		st.Groups[key] = g
+		groups[key] = g
+		if k, ok := intern[key]; ok {
+			key = k // a person's key too
+		}
 		intern[key] = key
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, err
 	}
-
-	if err := c.loadRelations(ctx, tx, st, intern); err != nil {
-		return nil, err
-	}
-	if fromIndex {
-		return st, c.decodeIndex(ctx, tx, st, intern)
-	}
-	if err := c.loadMemberships(ctx, tx, st, intern); err != nil {
-		return nil, err
-	}
-	return st, nil
+	return groups, nil
 }
 
 func closeRows(rows *sql.Rows) error {
@@ -123,10 +245,10 @@ func (c *Core) loadPersons(ctx context.Context, tx *sql.Tx, st *change.State, in
 	return closeRows(rows)
 }
 
-func (c *Core) loadMemberships(ctx context.Context, tx *sql.Tx, st *change.State, intern map[string]string) error {
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE tenant = ?`), st.Tenant)
+func (c *Core) loadMemberships(ctx context.Context, tx *sql.Tx, tenant string, intern map[string]string) (*change.MembershipSet, error) {
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE tenant = ?`), tenant)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	str := func(b sql.RawBytes) string {
 		if s, ok := intern[string(b)]; ok {
@@ -136,20 +258,24 @@ func (c *Core) loadMemberships(ctx context.Context, tx *sql.Tx, st *change.State
 		intern[s] = s
 		return s
 	}
+	set := change.NewMembershipSet(0)
 	for rows.Next() {
 		var gk, mk, role, hash, origin sql.RawBytes
 		var mt int64
 		if err := rows.Scan(&gk, &mk, &role, &hash, &mt, &origin); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		k := record.MembershipKey{Group: str(gk), Member: str(mk), Role: str(role)}
 		m := change.MembershipState{MemberType: record.MemberType(mt), Manual: string(origin) == "manual"}
 		copy(m.Hash[:], hash)
-		st.Memberships.Set(k, m)
+		set.Set(k, m)
 	}
-	st.Memberships.Loaded()
-	return closeRows(rows)
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	set.Loaded()
+	return set, nil
 }
 
 // loadRelations reads the tenant's relations between persons from their rows (they are few:
@@ -180,23 +306,33 @@ func (c *Core) loadRelations(ctx context.Context, tx *sql.Tx, st *change.State, 
 	return closeRows(rows)
 }
 
-// decodeIndex fills st's persons and memberships from the tenant's state index. The buckets'
-// headers are read first, so that the maps are made at their final size (a map that grows
-// holds its old and new tables at once), then each bucket is decoded straight from the row.
-func (c *Core) decodeIndex(ctx context.Context, tx *sql.Tx, st *change.State, intern map[string]string) error {
-	d := indexDecoder{intern: intern}
+// isMemberBucket reports whether bucket n holds memberships; the others (the hash buckets of
+// persons and the pending ones, pending.go) hold persons.
+func isMemberBucket(n int) bool { return n >= hashBuckets && n < indexBuckets }
+
+// decodePersons fills st's persons from the tenant's state index and counts the memberships
+// its buckets hold (for ml). The buckets' headers are read first, so that the maps are made at
+// their final size (a map that grows holds its old and new tables at once), then each bucket
+// is decoded straight from the row. A person in a membership bucket, or a membership in a
+// person bucket, is damage: the loads of the two stages rely on where each kind is.
+func (c *Core) decodePersons(ctx context.Context, tx *sql.Tx, st *change.State, rl *restLoad) error {
+	d := indexDecoder{intern: rl.intern}
 	var persons, members int
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT substr(data, 1, 21) FROM state_index WHERE tenant = ?`), st.Tenant)
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT bucket, substr(data, 1, 21) FROM state_index WHERE tenant = ?`), st.Tenant)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
+		var n int
 		var head sql.RawBytes
-		if err := rows.Scan(&head); err != nil {
+		if err := rows.Scan(&n, &head); err != nil {
 			rows.Close()
 			return err
 		}
 		p, m, err := d.count(head)
+		if err == nil && (isMemberBucket(n) && p > 0 || !isMemberBucket(n) && m > 0) {
+			err = errIndexFormat
+		}
 		if err != nil {
 			rows.Close()
 			return err
@@ -206,12 +342,12 @@ func (c *Core) decodeIndex(ctx context.Context, tx *sql.Tx, st *change.State, in
 	if err := closeRows(rows); err != nil {
 		return err
 	}
+	rl.count, rl.none = members, members == 0
 	st.Persons = make(map[string]change.PersonState, persons)
-	st.Memberships = change.NewMembershipSet(members)
-	d.set = st.Memberships
 	// In bucket order: the pending buckets (pending.go) come last, oldest first, and their
 	// entries replace the ones read before them.
-	rows, err = tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ? ORDER BY bucket`), st.Tenant)
+	rows, err = tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ? AND (bucket < ? OR bucket >= ?) ORDER BY bucket`),
+		st.Tenant, hashBuckets, indexBuckets)
 	if err != nil {
 		return err
 	}
@@ -221,13 +357,49 @@ func (c *Core) decodeIndex(ctx context.Context, tx *sql.Tx, st *change.State, in
 			rows.Close()
 			return err
 		}
+		var stray bool
 		err := d.decode(data, func(k string, p change.PersonState) { st.Persons[k] = p },
-			func(k record.MembershipKey, m change.MembershipState) { st.Memberships.Set(k, m) })
+			func(record.MembershipKey, change.MembershipState) { stray = true })
+		if err == nil && stray {
+			err = errIndexFormat
+		}
 		if err != nil {
 			rows.Close()
 			return err
 		}
 	}
-	st.Memberships.Loaded()
 	return closeRows(rows)
+}
+
+// decodeMembers reads the memberships from the tenant's state index, into a set made at the
+// size decodePersons counted.
+func (c *Core) decodeMembers(ctx context.Context, tx *sql.Tx, rl *restLoad) (*change.MembershipSet, error) {
+	set := change.NewMembershipSet(rl.count)
+	d := indexDecoder{intern: rl.intern, set: set}
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ? AND bucket >= ? AND bucket < ? ORDER BY bucket`),
+		rl.tenant, hashBuckets, indexBuckets)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var data sql.RawBytes
+		if err := rows.Scan(&data); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		var stray bool
+		err := d.decode(data, func(string, change.PersonState) { stray = true }, set.Set)
+		if err == nil && stray {
+			err = errIndexFormat
+		}
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	set.Loaded()
+	return set, nil
 }
