@@ -146,8 +146,8 @@ func (d *Differ) duplicate(t record.Type, key string, pos record.Pos, first int)
 	}
 }
 
-// New starts a diff against st. Only Membership and Finish read st.Memberships: a caller may
-// set it after New, before either.
+// New starts a diff against st. Only Group, Membership and Finish read st.Groups and
+// st.Memberships: a caller may set them after New, before the first of those.
 func New(st *change.State, opts Options) *Differ {
 	return &Differ{
 		st:           st,
