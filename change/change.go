@@ -184,7 +184,7 @@ func (p *Plan) Empty() bool {
 
 // Changes is how many changes the plan holds, of every type.
 func (p *Plan) Changes() int {
-	return len(p.Persons) + len(p.Groups) + len(p.Memberships) + len(p.Relations)
+	return len(p.Persons) + len(p.Groups) + len(p.Memberships) + len(p.Relations) + p.Early
 }
 
 // Split divides a plan into what hold-removals applies now (inserts, updates, restores) and what

@@ -385,3 +385,23 @@ func TestMailShowsRelations(t *testing.T) {
 		t.Errorf("a run without relations shows them:\n%s", none.Text)
 	}
 }
+
+// TestCSVOfAPlanWrittenWhileReadingCountsWhatItDoesNotList: an initial load whose memberships
+// were written while the file was read lists only the first of them in its plan
+// (change.Plan.Early counts the rest): the mail still says how many changes there are and that
+// the CSV shows only the first ones.
+func TestCSVOfAPlanWrittenWhileReadingCountsWhatItDoesNotList(t *testing.T) {
+	t.Parallel()
+	msg := kinds()["completed"]
+	p := *msg.Plan
+	p.Early = maxCSVRows
+	msg.Plan = &p
+	r, err := Render(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("lists the %d changes (the first %d;", msg.Plan.Changes(), maxCSVRows)
+	if msg.Plan.Changes() <= maxCSVRows || !strings.Contains(strings.Join(strings.Fields(r.Text), " "), want) {
+		t.Errorf("the text does not say %q:\n%s", want, r.Text)
+	}
+}
