@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sort"
 	"strings"
 
@@ -408,9 +409,14 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 			return nil, nil, ErrHandover
 		}
 		// Listed for reports: what the CSV has room for after the persons and groups.
-		keep := min(len(h.head), max(0, d.opts.ListHanded-len(personChanges)-len(groupChanges)))
-		for i := range h.head[:keep] {
-			memberChanges = append(memberChanges, change.Membership{Op: change.Insert, Membership: h.head[i]})
+		keep := min(h.listed, max(0, d.opts.ListHanded-len(personChanges)-len(groupChanges)))
+		memberChanges = slices.Grow(memberChanges, keep)
+		left := keep
+		for _, c := range h.head {
+			for i := range c[:min(len(c), left)] {
+				memberChanges = append(memberChanges, change.Membership{Op: change.Insert, Membership: c[i]})
+			}
+			left -= min(len(c), left)
 		}
 		plan.Early = h.n - keep
 		h.head = nil
@@ -952,7 +958,8 @@ func line32(p record.Pos) int32 { return int32(min(p.Line, 1<<31-1)) }
 // ordinary way.
 type handedMemberships struct {
 	n       int
-	head    []record.Membership
+	head    [][]record.Membership // in chunks: a growing slice of up to 100,000 copied itself over and over
+	listed  int                   // how many head holds
 	limit   int
 	groups  map[string]struct{}
 	members map[handedMember]struct{}
@@ -1004,8 +1011,12 @@ func (h *handedMemberships) bits(k record.MembershipKey) [4]uint64 {
 // sets doubt), which need not be checked again.
 func (h *handedMemberships) take(m *record.Membership, listedBefore int, person bool) {
 	h.n++
-	if len(h.head) < h.limit-listedBefore {
-		h.head = append(h.head, *m)
+	if h.listed < h.limit-listedBefore {
+		if len(h.head) == 0 || len(h.head[len(h.head)-1]) == cap(h.head[len(h.head)-1]) {
+			h.head = append(h.head, make([]record.Membership, 0, 1024))
+		}
+		h.head[len(h.head)-1] = append(h.head[len(h.head)-1], *m)
+		h.listed++
 	}
 	h.groups[m.Group] = struct{}{}
 	if !person {
