@@ -44,6 +44,7 @@ func TestInitialLoadWrittenWhileReadingIsTheOrdinaryApply(t *testing.T) {
 	// The plan lists 100 of the memberships while the file is read, 40 once the persons and
 	// groups are counted (the file has 600 and 60): the other 540 it only counts.
 	defer importer.SetListHanded(700)()
+	defer importer.SetEarlyMinSize(0)() // these files are small
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		ctx := context.Background()
 		held := newEnv(t, open, func(tn *config.Tenant) { tn.Safety.HoldInitialLoad = true })

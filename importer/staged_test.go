@@ -74,6 +74,7 @@ type serialStore struct{ store.Store }
 // membership again and remove none. With them handed over long after the reader started,
 // every kind of night plans exactly as with the state loaded first, on both stores.
 func TestDelayedMembershipsPlanAsIfLoadedFirst(t *testing.T) {
+	defer importer.SetEarlyMinSize(0)() // the early copy's initial loads too, on small files
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		e := newEnv(t, open, nil)
 		slow := &slowMembers{Store: e.st, delay: 60 * time.Millisecond}
