@@ -870,9 +870,12 @@ func newNewMemberships() newMemberships {
 	return newMemberships{seed: maphash.MakeSeed(), index: map[uint64]int32{}}
 }
 
-func (n *newMemberships) hash(k record.MembershipKey) uint64 {
+func (n *newMemberships) hash(k record.MembershipKey) uint64 { return keyHash(n.seed, k) }
+
+// keyHash is a membership key's 64-bit hash under seed (the three strings, each ended by a 0).
+func keyHash(seed maphash.Seed, k record.MembershipKey) uint64 {
 	var h maphash.Hash
-	h.SetSeed(n.seed)
+	h.SetSeed(seed)
 	h.WriteString(k.Group)
 	h.WriteByte(0)
 	h.WriteString(k.Member)
@@ -989,14 +992,7 @@ func newHanded(opts Options) *handedMemberships {
 
 // bits are the Bloom filter's four bits of a key (double hashing of one 64-bit hash).
 func (h *handedMemberships) bits(k record.MembershipKey) [4]uint64 {
-	var mh maphash.Hash
-	mh.SetSeed(h.seed)
-	mh.WriteString(k.Group)
-	mh.WriteByte(0)
-	mh.WriteString(k.Member)
-	mh.WriteByte(0)
-	mh.WriteString(k.Role)
-	x := mh.Sum64()
+	x := keyHash(h.seed, k)
 	a, b := x&0xffffffff, x>>32|1
 	var out [4]uint64
 	for i := range out {
