@@ -410,7 +410,7 @@ func (l *timedLoad) Wait(st *change.State) error {
 	if l.err != nil {
 		return l.err
 	}
-	st.Groups, st.Memberships = l.rest.Groups, l.rest.Memberships
+	st.Groups, st.Memberships, st.Stored = l.rest.Groups, l.rest.Memberships, l.rest.Stored
 	return nil
 }
 

@@ -336,7 +336,10 @@ type State struct {
 	Persons     map[string]PersonState
 	Groups      map[string]GroupState
 	Memberships *MembershipSet
-	Relations   map[record.RelationKey]RelationState
+	// Stored, when set, gives the memberships instead of Memberships (then nil): read once, at
+	// the diff's end (a store whose state index is current; see StoredMemberships).
+	Stored    StoredMemberships
+	Relations map[record.RelationKey]RelationState
 }
 
 // Equal reports whether two states hold the same (tests compare loaded states with it: the
@@ -371,7 +374,8 @@ func NewState(tenant string) *State {
 }
 
 // Active returns the counts of active synced objects per type: the "before" numbers and the
-// safety filter's base.
+// safety filter's base. Memberships given by Stored are not counted (the diff counts them as
+// it reads them).
 func (s *State) Active() PerType {
 	var n PerType
 	for _, p := range s.Persons {

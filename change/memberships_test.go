@@ -2,6 +2,7 @@ package change
 
 import (
 	"fmt"
+	"hash/fnv"
 	"testing"
 
 	"github.com/imsfeed/imsfeed/record"
@@ -113,5 +114,21 @@ func TestMembershipSetWithManyRolesAndAfterLoaded(t *testing.T) {
 		if _, ok := want[k]; !ok {
 			t.Fatalf("All yields %v, which the map does not hold", k)
 		}
+	}
+}
+
+// TestMemberBucketIsTheIndexLayout: MemberBucket is 32-bit FNV-1a of the group's key modulo
+// 4096, as the stored state indexes were written (a change would misplace every stored entry).
+func TestMemberBucketIsTheIndexLayout(t *testing.T) {
+	for i := range 20000 {
+		g := fmt.Sprintf("group-%d/ÆØÅ-%x", i, i*7919)
+		h := fnv.New32a()
+		h.Write([]byte(g))
+		if got, want := MemberBucket(g), int(h.Sum32()%4096); got != want {
+			t.Fatalf("MemberBucket(%q) = %d, want %d", g, got, want)
+		}
+	}
+	if MemberBucket("") != int(uint32(2166136261)%4096) {
+		t.Errorf("MemberBucket of the empty key: %d", MemberBucket(""))
 	}
 }

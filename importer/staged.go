@@ -58,6 +58,14 @@ func (s *stagedState) rest() error {
 		s.err = err
 		return err
 	}
+	if s.st.Stored != nil {
+		set, err := change.CollectMemberships(s.st.Stored)
+		if err != nil {
+			s.err = err
+			return err
+		}
+		s.st.Memberships, s.st.Stored = set, nil
+	}
 	s.done = true
 	return nil
 }

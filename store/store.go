@@ -177,7 +177,10 @@ type EarlyInserts interface {
 type StagedLoader interface {
 	// LoadStateStaged is LoadState with the groups and memberships still loading: st.Groups
 	// and st.Memberships are nil until rest.Wait(st) sets them, read from the same snapshot
-	// as the rest of st. The caller must Close rest.
+	// as the rest of st. When the tenant's state index is current, Wait sets st.Stored in
+	// place of st.Memberships: a source read (by one goroutine at a time) in that snapshot
+	// until rest is closed, so the memberships are never all in memory. The caller must Close
+	// rest.
 	LoadStateStaged(ctx context.Context, tenant string) (st *change.State, rest RestLoad, err error)
 }
 
@@ -187,14 +190,16 @@ type RestLoad interface {
 	// None reports, without waiting, whether the state holds no memberships at all (an
 	// initial load).
 	None() bool
-	// Wait waits until the groups and memberships are all loaded and sets st's (the state
-	// LoadStateStaged returned) to them, or returns the error that stopped the load and
+	// Wait waits until the groups and memberships are all loaded (or, st.Stored, ready to be
+	// read) and sets st's (the state LoadStateStaged returned) to them, or returns the error
+	// that stopped the load and
 	// leaves st as it was: never a part of them (a diff against some memberships would
 	// remove the rest). It may be called again, from another goroutine once the first call
 	// returned, and does the same.
 	Wait(st *change.State) error
 	// Close stops the load if it still runs and returns once its goroutine and read
-	// transaction are done. Wait then returns an error, unless the load had finished.
+	// transaction are done. Wait then returns an error, unless the load had finished; a
+	// source Wait gave (st.Stored) gives none after Close, only an error.
 	Close()
 }
 

@@ -84,5 +84,7 @@ func TestStateIndexRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	storetest.IndexRepair(t, s, func(q string) error { _, err := db.Exec(q); return err })
+	exec := func(q string) error { _, err := db.Exec(q); return err }
+	storetest.IndexRepair(t, s, exec)
+	t.Run("StreamFallsBackToRows", func(t *testing.T) { storetest.StreamFallsBackToRows(t, s, exec) })
 }

@@ -46,7 +46,9 @@ func TestStateIndexRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	storetest.IndexRepair(t, s, func(q string) error { _, err := db.Exec(q); return err })
+	exec := func(q string) error { _, err := db.Exec(q); return err }
+	storetest.IndexRepair(t, s, exec)
+	t.Run("StreamFallsBackToRows", func(t *testing.T) { storetest.StreamFallsBackToRows(t, s, exec) })
 }
 
 // TestLockAcrossProcesses holds a tenant's lock in a real child process (this test binary run

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/imsfeed/imsfeed/change"
@@ -45,6 +47,9 @@ func testStagedLoad(t *testing.T, s store.Store) {
 	wait := func(what string, st *change.State, ml store.RestLoad) {
 		t.Helper()
 		err := ml.Wait(st)
+		if err == nil {
+			err = collect(st)
+		}
 		ml.Close()
 		if err != nil {
 			t.Fatalf("%s: groups and memberships: %v", what, err)
@@ -99,7 +104,7 @@ func testStagedLoad(t *testing.T, s store.Store) {
 	hold.DelayRest(func(ctx context.Context) { <-ctx.Done() })
 	st, ml = staged("closed")
 	ml.Close()
-	if err := ml.Wait(st); err == nil || st.Groups != nil || st.Memberships != nil {
+	if err := ml.Wait(st); err == nil || st.Groups != nil || st.Memberships != nil || st.Stored != nil {
 		t.Fatalf("a load closed part-way: %d groups, %d memberships, error %v; want none and an error", len(st.Groups), st.Memberships.Len(), err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
@@ -108,8 +113,196 @@ func testStagedLoad(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	cancel()
-	if err := ml.Wait(st); err == nil || st.Groups != nil || st.Memberships != nil {
+	if err := ml.Wait(st); err == nil || st.Groups != nil || st.Memberships != nil || st.Stored != nil {
 		t.Fatalf("a load cancelled part-way: %d groups, %d memberships, error %v; want none and an error", len(st.Groups), st.Memberships.Len(), err)
 	}
 	ml.Close()
+}
+
+// collect reads the memberships a staged load gave as a source (st.Stored) into
+// st.Memberships, as LoadState gives them, checking that they come in bucket order.
+func collect(st *change.State) error {
+	if st.Stored == nil {
+		return nil
+	}
+	last := -1
+	set := change.NewMembershipSet(0)
+	err := st.Stored.Each(func(k record.MembershipKey, m change.MembershipState) error {
+		b := change.MemberBucket(k.Group)
+		if b < last {
+			return fmt.Errorf("membership %s of bucket %d after one of bucket %d", k, b, last)
+		}
+		last = b
+		if m.Seen || m.SeenLine != 0 {
+			return fmt.Errorf("membership %s given with the diff's scratch marks set: %+v", k, m)
+		}
+		set.Set(k, m)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	st.Memberships, st.Stored = set, nil
+	return nil
+}
+
+// bulk is an initial load of 1,500 persons in 40 groups (their memberships in about 40 of the
+// index's buckets), with a group as a member of another and a manual membership added after.
+func bulk(t *testing.T, s store.Store, tenant string) {
+	t.Helper()
+	p := &change.Plan{Tenant: tenant, Mode: "snapshot"}
+	for i := range 40 {
+		p.Groups = append(p.Groups, change.Group{Op: change.Insert, Group: group(fmt.Sprintf("g%d", i), fmt.Sprintf("Group %d", i))})
+	}
+	for i := range 1500 {
+		key := fmt.Sprintf("p%d", i)
+		p.Persons = append(p.Persons, change.Person{Op: change.Insert, Person: person(key, "Person "+key)})
+		p.Memberships = append(p.Memberships, change.Membership{Op: change.Insert, Membership: member(fmt.Sprintf("g%d", i%40), key, fmt.Sprintf("0%d", 1+i%3))})
+	}
+	sub := record.Membership{MembershipKey: mkey("g0", "g1", "04"), MemberType: record.MemberGroup}
+	sub.ComputeHash()
+	p.Memberships = append(p.Memberships, change.Membership{Op: change.Insert, Membership: sub})
+	apply(t, s, p)
+	if err := s.AddManualMembership(context.Background(), tenant, store.ManualMembership{Group: "g3", Member: "p7", Role: "05", MemberType: 1}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testStoredMemberships: when the state index is current, a staged load gives the memberships
+// as a source read at the diff's end (issue 18: the diff holds no set of them while the file
+// is read): every membership LoadState gives, once, in bucket order, from the load's one
+// snapshot however late it is read. It ends at the first error of its caller's function or of
+// the store, with an error (a caller must never act on a part of them), and after Close it
+// gives none. A stale index gives the set from the rows, as before.
+func testStoredMemberships(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	sl := s.(store.StagedLoader)
+	tenant := tenantName("stream")
+	bulk(t, s, tenant)
+	want := load(t, s, tenant)
+	staged := func(what string) (*change.State, store.RestLoad) {
+		t.Helper()
+		st, rest, err := sl.LoadStateStaged(ctx, tenant)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if err := rest.Wait(st); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return st, rest
+	}
+
+	st, rest := staged("current index")
+	if st.Stored == nil || st.Memberships != nil {
+		t.Fatalf("a current index: memberships as a set (%d), not a source", st.Memberships.Len())
+	}
+	// Read late, after an apply removed memberships: still the load's snapshot.
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1, Memberships: []change.Membership{
+		{Op: change.Delete, Membership: record.Membership{MembershipKey: mkey("g5", "p5", "03")}},
+		{Op: change.Delete, Membership: record.Membership{MembershipKey: mkey("g39", "p1499", "01")}},
+	}})
+	if err := collect(st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.Equal(want) {
+		t.Fatalf("the source's memberships differ from LoadState's: got %d, want %d", st.Memberships.Len(), want.Memberships.Len())
+	}
+	// Read twice: the same again.
+	st.Groups, st.Memberships = nil, nil
+	rest.Wait(st) //nolint:errcheck // waited above
+	if err := collect(st); err != nil || !st.Equal(want) {
+		t.Fatalf("read a second time: %v, %d memberships", err, st.Memberships.Len())
+	}
+	rest.Close()
+	st.Memberships = nil
+	rest.Wait(st) //nolint:errcheck // waited above
+	if err := collect(st); err == nil {
+		t.Fatal("a source read after Close gave its memberships")
+	}
+	want = load(t, s, tenant)
+
+	// The caller's error ends it, part-way, and is returned.
+	st, rest = staged("stopped by its caller")
+	stop := errors.New("stop")
+	n := 0
+	err := st.Stored.Each(func(record.MembershipKey, change.MembershipState) error {
+		if n++; n == 700 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 700 {
+		t.Fatalf("stopped at the 700th: %v after %d", err, n)
+	}
+	rest.Close()
+
+	// The run stopped (its context cancelled) part-way: an error.
+	cctx, cancel := context.WithCancel(ctx)
+	st, rest, err = sl.LoadStateStaged(cctx, tenant)
+	if err == nil {
+		err = rest.Wait(st)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = 0
+	err = st.Stored.Each(func(record.MembershipKey, change.MembershipState) error {
+		if n++; n == 100 {
+			cancel()
+		}
+		return nil
+	})
+	if err == nil {
+		t.Fatalf("cancelled after %d memberships, the source gave all %d and no error", 100, n)
+	}
+	rest.Close()
+
+	// The apply above kept the index current: a source again.
+	st, rest = staged("after an apply")
+	if st.Stored == nil {
+		t.Fatal("the index is current after an apply, but the load gave no source")
+	}
+	if err := collect(st); err != nil || !st.Equal(want) {
+		t.Fatalf("after an apply: %v; the source differs from LoadState", err)
+	}
+	rest.Close()
+}
+
+// StreamFallsBackToRows damages one of a tenant's membership buckets behind the store's back
+// (exec runs SQL on its database): a staged load's source gives the memberships of the
+// buckets before it from the index and the rest from the rows, all of them once, in bucket
+// order; and a stale index gives the set from the rows.
+func StreamFallsBackToRows(t *testing.T, s store.Store, exec func(query string) error) {
+	ctx := context.Background()
+	tenant := tenantName("streamdamage")
+	bulk(t, s, tenant)
+	want := load(t, s, tenant)
+	for _, damage := range []struct{ what, sql string }{
+		// Cut short: its header still reads, so the first stage trusts the index.
+		{"the last bucket cut short", "UPDATE state_index SET data = substr(data, 1, length(data) - 5) WHERE tenant = '" + tenant + "' AND bucket = (SELECT max(bucket) FROM state_index WHERE tenant = '" + tenant + "' AND bucket < 8192)"},
+		{"the eleventh bucket cut short", "UPDATE state_index SET data = substr(data, 1, length(data) - 5) WHERE tenant = '" + tenant + "' AND bucket = (SELECT bucket FROM state_index WHERE tenant = '" + tenant + "' AND bucket >= 4096 AND bucket < 8192 ORDER BY bucket LIMIT 1 OFFSET 10)"},
+		{"the index stale", "UPDATE tenants SET index_version = -1 WHERE id = '" + tenant + "'"},
+	} {
+		if err := exec(damage.sql); err != nil {
+			t.Fatalf("%s: %v", damage.what, err)
+		}
+		st, rest, err := s.(store.StagedLoader).LoadStateStaged(ctx, tenant)
+		if err != nil {
+			t.Fatalf("%s: %v", damage.what, err)
+		}
+		if err := rest.Wait(st); err != nil {
+			t.Fatalf("%s: %v", damage.what, err)
+		}
+		if stale := damage.what == "the index stale"; stale != (st.Stored == nil) {
+			t.Fatalf("%s: a source %v", damage.what, st.Stored != nil)
+		}
+		err = collect(st)
+		rest.Close()
+		if err != nil || !st.Equal(want) {
+			t.Fatalf("%s: %v; the memberships given differ from the rows': got %d, want %d", damage.what, err, st.Memberships.Len(), want.Memberships.Len())
+		}
+		if r, err := s.(store.IndexChecker).CheckIndex(ctx, tenant, true); err != nil || !r.Repaired {
+			t.Fatalf("%s: repair: %+v, %v", damage.what, r, err)
+		}
+	}
 }

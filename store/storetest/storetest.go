@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InitialIndexInBulk", testInitialIndexInBulk},
 		{"EarlyInserts", testEarlyInserts},
 		{"StagedLoadIsOneSnapshot", testStagedLoad},
+		{"StoredMembershipsStreamed", testStoredMemberships},
 		{"ConsoleSessions", testConsoleSessions},
 		{"ConsoleSignInFailures", testConsoleSignInFailures},
 		{"SearchTrashAndArchive", testSearchTrashAndArchive},
@@ -1250,6 +1251,9 @@ func IndexRepair(t *testing.T, s store.Store, exec func(query string) error) {
 			t.Fatalf("%s: staged load: %v", what, err)
 		}
 		err = rest.Wait(got)
+		if err == nil {
+			err = collect(got)
+		}
 		rest.Close()
 		if err != nil {
 			t.Fatalf("%s: staged load: groups and memberships: %v", what, err)

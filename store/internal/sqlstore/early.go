@@ -201,7 +201,7 @@ func (e *early) copy(ctx context.Context, copyRows func(context.Context, *sql.Tx
 			cur[i] = nil
 			i++
 			e.n++
-			b := &e.idx[hashOf(m.Group)]
+			b := &e.idx[change.MemberBucket(m.Group)]
 			n := len(b.data)
 			b.add(m)
 			e.held += len(b.data) - n

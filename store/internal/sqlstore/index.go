@@ -34,7 +34,7 @@ import (
 // bucket of a 150,000-person tenant holds about 37 persons, so a live request that creates a
 // hundred persons rewrites a hundred small buckets, not a third of the index; a night that
 // renames persons touches no membership bucket. Changing the layout needs a new indexFormat.
-const hashBuckets = 4096
+const hashBuckets = change.MemberBuckets
 
 // indexBuckets is how many buckets a tenant's index has at most.
 const indexBuckets = 2 * hashBuckets
@@ -49,9 +49,10 @@ func hashOf(key string) int {
 	return int(h.Sum32() % hashBuckets)
 }
 
-// personBucket is the bucket of a person's key; memberBucket that of a membership's group.
+// personBucket is the bucket of a person's key; memberBucket that of a membership's group
+// (change.MemberBucket: a re-import's diff compares memberships bucket by bucket in its order).
 func personBucket(key string) int   { return hashOf(key) }
-func memberBucket(group string) int { return hashBuckets + hashOf(group) }
+func memberBucket(group string) int { return hashBuckets + change.MemberBucket(group) }
 
 // bucket is one decoded bucket: the persons and the memberships whose keys fall in it. The
 // diff's scratch fields (Seen, SeenLine) are always zero here.
@@ -175,6 +176,10 @@ type indexDecoder struct {
 	err    error
 	intern map[string]string
 	set    *change.MembershipSet // when set, members and roles are interned by it
+	// roles, when set (and set is not), makes the decoder keep one string of each role (a
+	// handful) and make the others anew: a stream's entries live only until it gives them.
+	roles     bool
+	roleNames []string
 }
 
 var errIndexFormat = errors.New("stored state index: unreadable bucket")
@@ -221,6 +226,20 @@ func (d *indexDecoder) str() string {
 // memberRole reads a membership's member and role: interned by the set being filled, when
 // the decoder fills one.
 func (d *indexDecoder) memberRole() (string, string) {
+	if d.set == nil && d.roles {
+		m := d.str()
+		r := d.bytes(d.uvarint())
+		for _, name := range d.roleNames {
+			if name == string(r) {
+				return m, name
+			}
+		}
+		name := string(r)
+		if len(d.roleNames) < 64 {
+			d.roleNames = append(d.roleNames, name)
+		}
+		return m, name
+	}
 	if d.set == nil {
 		return d.str(), d.str()
 	}
@@ -752,7 +771,7 @@ func (c *Core) writeInserts(ctx context.Context, tx *sql.Tx, tenant string, p *c
 		persons[b] = append(persons[b], int32(i))
 	}
 	for i := range p.Memberships {
-		b := hashOf(p.Memberships[i].Membership.Group)
+		b := change.MemberBucket(p.Memberships[i].Membership.Group)
 		members[b] = append(members[b], int32(i))
 	}
 	// 64 buckets a statement: one round trip per bucket made the index a third of an initial

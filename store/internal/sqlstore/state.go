@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"sync"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/hierarchy"
@@ -32,9 +34,11 @@ func (c *Core) LoadState(ctx context.Context, tenant string) (*change.State, err
 
 // LoadStateStaged implements store.StagedLoader. Both stages read in one read transaction
 // (one snapshot): the first (version, persons, relations) before it returns; then the same
-// transaction goes to a goroutine of its own that reads the groups and the memberships and
-// ends it. The transaction is used by one goroutine at a time: the first stage is done when
-// the second starts.
+// transaction goes to a goroutine of its own that reads the groups and, when the state index
+// is not current, the memberships from their rows, and ends it. When it is current the
+// memberships are a source (memberStream) read from the index in that transaction at the
+// diff's end, and Close ends it. The transaction is used by one goroutine at a time: the first
+// stage is done when the second starts, and the second when Wait returns.
 func (c *Core) LoadStateStaged(ctx context.Context, tenant string) (*change.State, store.RestLoad, error) {
 	lctx, cancel := context.WithCancel(ctx)
 	tx, err := c.db.BeginTx(lctx, c.d.ReadTx)
@@ -48,23 +52,30 @@ func (c *Core) LoadStateStaged(ctx context.Context, tenant string) (*change.Stat
 		cancel()
 		return nil, nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
 	}
-	l := &stagedLoad{none: rl.none, cancel: cancel, done: make(chan struct{})}
+	l := &stagedLoad{none: rl.none, cancel: cancel, done: make(chan struct{}), tx: tx}
+	if rl.fromIndex {
+		l.stream = &memberStream{c: c, ctx: lctx, tx: tx, tenant: tenant}
+	}
 	delay := c.delayRest.Load()
 	go func() {
 		defer close(l.done)
-		defer cancel()
-		defer tx.Rollback() //nolint:errcheck // read-only
 		if delay != nil {
 			(*delay)(lctx)
 		}
-		groups, set, err := rl.load(lctx, tx)
+		var err error
+		if l.stream != nil {
+			l.groups, err = c.loadGroups(lctx, tx, tenant, rl.intern)
+		} else {
+			defer cancel()
+			defer tx.Rollback() //nolint:errcheck // read-only
+			l.groups, l.set, err = rl.load(lctx, tx)
+		}
 		if err != nil {
 			// Never a part of them: a diff against some of the memberships would remove the
 			// rest.
+			l.groups, l.set = nil, nil
 			l.err = fmt.Errorf("load state of tenant %q: %w", tenant, err)
-			return
 		}
-		l.groups, l.set = groups, set
 	}()
 	return st, l, nil
 }
@@ -74,8 +85,10 @@ type stagedLoad struct {
 	none   bool
 	cancel context.CancelFunc
 	done   chan struct{}
+	tx     *sql.Tx
 	groups map[string]change.GroupState
 	set    *change.MembershipSet
+	stream *memberStream // instead of set: the index is current
 	err    error
 }
 
@@ -86,13 +99,137 @@ func (l *stagedLoad) Wait(st *change.State) error {
 	if l.err != nil {
 		return l.err
 	}
-	st.Groups, st.Memberships = l.groups, l.set
+	st.Groups = l.groups
+	if l.stream != nil {
+		st.Stored = l.stream
+	} else {
+		st.Memberships = l.set
+	}
 	return nil
 }
 
 func (l *stagedLoad) Close() {
 	l.cancel()
 	<-l.done
+	if l.stream != nil {
+		l.stream.close()
+	}
+}
+
+// memberStream is change.StoredMemberships read from the state index in a staged load's
+// transaction: bucket by bucket, in bucket order, each bucket decoded whole before its
+// entries are given (a damaged bucket gives none of its own). When a bucket is damaged the
+// rest come from the rows: the memberships of that bucket and the later ones, read whole,
+// sorted by bucket (rare: the night's apply rebuilds a damaged index).
+type memberStream struct {
+	c      *Core
+	ctx    context.Context
+	tenant string
+
+	mu     sync.Mutex // the transaction is one goroutine's at a time
+	tx     *sql.Tx
+	closed bool
+}
+
+func (s *memberStream) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		s.tx.Rollback() //nolint:errcheck // read-only
+	}
+}
+
+// storedEntry is one membership of a decoded bucket.
+type storedEntry struct {
+	k record.MembershipKey
+	m change.MembershipState
+}
+
+// Each implements change.StoredMemberships.
+func (s *memberStream) Each(fn func(record.MembershipKey, change.MembershipState) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("stored memberships of tenant %q: the load was closed", s.tenant)
+	}
+	err := s.each(fn)
+	if err != nil && s.ctx.Err() != nil {
+		err = s.ctx.Err() // the run was stopped: say so, not how the driver saw it
+	}
+	return err
+}
+
+func (s *memberStream) each(fn func(record.MembershipKey, change.MembershipState) error) error {
+	c := s.c
+	rows, err := s.tx.QueryContext(s.ctx, c.Q(`SELECT bucket, data FROM state_index WHERE tenant = ? AND bucket >= ? AND bucket < ? ORDER BY bucket`),
+		s.tenant, hashBuckets, indexBuckets)
+	if err != nil {
+		return err
+	}
+	d := indexDecoder{roles: true}
+	var entries []storedEntry
+	damaged := -1
+	for rows.Next() {
+		if err := s.ctx.Err(); err != nil {
+			rows.Close() // the driver may have the rows already: it would not see it
+			return err
+		}
+		var n int
+		var data sql.RawBytes
+		if err := rows.Scan(&n, &data); err != nil {
+			rows.Close()
+			return err
+		}
+		entries = entries[:0]
+		var stray bool
+		err := d.decode(data, func(string, change.PersonState) { stray = true },
+			func(k record.MembershipKey, m change.MembershipState) { entries = append(entries, storedEntry{k, m}) })
+		if err == nil && stray {
+			err = errIndexFormat
+		}
+		if errors.Is(err, errIndexFormat) {
+			damaged = n
+			break
+		}
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		for i := range entries {
+			if err := fn(entries[i].k, entries[i].m); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	if damaged < 0 {
+		return nil
+	}
+	// The rest from the rows.
+	set, err := c.loadMemberships(s.ctx, s.tx, s.tenant, map[string]string{})
+	if err != nil {
+		return err
+	}
+	var rest []storedEntry
+	for k, m := range set.All() {
+		if memberBucket(k.Group) >= damaged {
+			rest = append(rest, storedEntry{k, m})
+		}
+	}
+	set = nil
+	sort.Slice(rest, func(i, j int) bool {
+		return change.MemberBucket(rest[i].k.Group) < change.MemberBucket(rest[j].k.Group)
+	})
+	for i := range rest {
+		if err := fn(rest[i].k, rest[i].m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // restLoad is the second stage of a load, read in the first stage's transaction: the groups
