@@ -26,9 +26,10 @@ type GroupRemovals struct {
 }
 
 // Removals groups a plan's removals of persons from groups by group and role, largest first,
-// counted against the state the plan was made from. Memberships of group members and those an
-// archival turns manual (they stay) are not removals of persons. It is pure, for the console
-// and the status mail alike.
+// counted against the state the plan was made from (its memberships, or the plan's RemovalBase
+// when the diff read them as a source). Memberships of group members and those an archival
+// turns manual (they stay) are not removals of persons. It is pure, for the console and the
+// status mail alike.
 func Removals(p *change.Plan, s *change.State) []GroupRemovals {
 	trashed := map[string]bool{}
 	for _, c := range p.Persons {
@@ -43,7 +44,11 @@ func Removals(p *change.Plan, s *change.State) []GroupRemovals {
 			continue
 		}
 		k := c.Membership.MembershipKey
-		if st, ok := s.Memberships.Get(k); ok && st.MemberType == record.MemberGroup {
+		if b := p.RemovalBase; b != nil {
+			if b.GroupMembers[k] {
+				continue
+			}
+		} else if st, ok := s.Memberships.Get(k); ok && st.MemberType == record.MemberGroup {
 			continue
 		} else if !ok && c.Membership.MemberType == record.MemberGroup {
 			continue
@@ -62,12 +67,18 @@ func Removals(p *change.Plan, s *change.State) []GroupRemovals {
 	if len(rows) == 0 {
 		return nil
 	}
-	for k, m := range s.Memberships.All() {
-		if m.Manual || m.MemberType == record.MemberGroup {
-			continue
+	if b := p.RemovalBase; b != nil {
+		for k, row := range rows {
+			row.Of = b.Synced[change.GroupRole{Group: k.group, Role: k.role}]
 		}
-		if row := rows[gr{k.Group, k.Role}]; row != nil {
-			row.Of++
+	} else {
+		for k, m := range s.Memberships.All() {
+			if m.Manual || m.MemberType == record.MemberGroup {
+				continue
+			}
+			if row := rows[gr{k.Group, k.Role}]; row != nil {
+				row.Of++
+			}
 		}
 	}
 	out := make([]GroupRemovals, 0, len(rows))

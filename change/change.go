@@ -169,7 +169,21 @@ type Plan struct {
 	// list: only their first few are kept there, for reports. Such a plan is applied with
 	// those inserts or not at all: it is never stored or split (it is not whole).
 	Early int `json:"-"`
+	// RemovalBase, when set, is what archive.Removals needs of the stored memberships, read by
+	// a diff that held no set of them (State.Stored). It is not part of the stored plan.
+	RemovalBase *RemovalBase `json:"-"`
 }
+
+// RemovalBase is what the report of where a plan's removals come from (archive.Removals) reads
+// of the stored memberships: which membership deletes remove a group from a group, and how
+// many synced person memberships each group and role that loses one has.
+type RemovalBase struct {
+	GroupMembers map[record.MembershipKey]bool
+	Synced       map[GroupRole]int
+}
+
+// GroupRole is a group and a role in it.
+type GroupRole struct{ Group, Role string }
 
 // Names looks up a stored person's or group's name by key; "" when unknown. State is one.
 type Names interface {

@@ -40,9 +40,17 @@ type Options struct {
 	// plan would not be exactly the memberships handed over (one names a group or person
 	// that is not active after the run, or one may be listed again as gone): the caller
 	// then plans again without handing over. A key handed over twice is for the receiver to
-	// refuse (PostgreSQL: the primary key). Only for a state without memberships.
+	// refuse (PostgreSQL: the primary key). Only for a state without memberships (and
+	// without State.Stored: a diff against stored memberships given so hands none over).
 	Handover   func(*record.Membership)
 	ListHanded int
+	// Scratch, when set, makes the file where a diff against stored memberships given as a
+	// source (change.State.Stored) keeps the file's memberships beyond SpillBudget until
+	// Finish compares them: called once, at the first need (a small tenant never needs it).
+	// The caller removes the file after the run. Without it they all stay in memory.
+	Scratch func() (Scratch, error)
+	// SpillBudget is how many bytes of those memberships stay in memory (0: 16 MiB).
+	SpillBudget int
 }
 
 // ErrHandover is Finish's answer when the memberships handed over (Options.Handover) are not
@@ -80,14 +88,12 @@ type Differ struct {
 	groups      map[string]*record.Group  // every non-gone group in the file (few; needed for the hierarchy)
 	groupOrder  []string
 	groupGone   map[string]record.Pos
-	// Memberships are most of a file. Stored ones that changed are few and go in a map; new
-	// ones (all of them on an initial load) go in a slice in file order, found again by a
-	// 64-bit key hash: far smaller than a map keyed by three strings.
-	changed      map[record.MembershipKey]*record.Membership
-	changedOrder []record.MembershipKey
-	fresh        newMemberships
-	handed       *handedMemberships             // with Options.Handover, instead of fresh
-	memberGone   map[record.MembershipKey]int32 // recstatus 3 or status 0, with its line
+	// Memberships are most of a file: compared as they come against a set of the stored ones
+	// (mem), or, against stored ones given as a source (change.State.Stored), spilled by their
+	// group's bucket and compared at Finish partition by partition (spill.go).
+	mem    memberTable
+	spill  *spiller
+	handed *handedMemberships // with Options.Handover, instead of mem.fresh
 	// Relations are few (a pupil's carers): stored ones that changed, and new ones, by key
 	// with their file order.
 	relChanged      map[record.RelationKey]*record.Relation
@@ -101,8 +107,12 @@ type Differ struct {
 	archivedSeen map[string]int
 	// dup is the first key the file lists twice, and dups how many times that happened; in a
 	// snapshot it fails the run at Finish (an event file may legitimately repeat a key).
-	dup  *DuplicateError
-	dups int
+	// seq numbers the records in the order the diff takes them: a spilled membership's
+	// duplicate is found at Finish and must still be the first one (dupSeq) in that order.
+	dup    *DuplicateError
+	dups   int
+	seq    int64
+	dupSeq int64
 	// skipped counts, per type, the records Finish skipped as unusable (see Skipped).
 	skipped change.PerType
 }
@@ -140,10 +150,37 @@ func (e *DuplicateError) Problem() string {
 	return msg
 }
 
-func (d *Differ) duplicate(t record.Type, key string, pos record.Pos, first int) {
+func (d *Differ) duplicate(t record.Type, key string, pos record.Pos, first int, seq int64) {
 	d.dups++
-	if d.dup == nil {
-		d.dup = &DuplicateError{Type: t, Key: key, Pos: pos, FirstLine: first}
+	if d.dup == nil || seq < d.dupSeq {
+		d.dup, d.dupSeq = &DuplicateError{Type: t, Key: key, Pos: pos, FirstLine: first}, seq
+	}
+}
+
+// memberTable is the per-key bookkeeping of the file's memberships against the stored ones:
+// the whole file's against st.Memberships, or one spill partition's against its stored
+// entries (part; seqs then keeps each record's place in the diff's order).
+type memberTable struct {
+	part         *partStored
+	seqs         bool
+	changed      map[record.MembershipKey]*record.Membership // stored ones that changed (few)
+	changedOrder []record.MembershipKey
+	changedSeq   []int64
+	// New ones (all of them on an initial load) in file order, found again by a 64-bit key
+	// hash: far smaller than a map keyed by three strings.
+	fresh      newMemberships
+	freshSeq   []int64
+	memberGone map[record.MembershipKey]int32 // recstatus 3 or status 0, with its line
+}
+
+func newMemberTable() memberTable {
+	return memberTable{changed: map[record.MembershipKey]*record.Membership{}, fresh: newNewMemberships(), memberGone: map[record.MembershipKey]int32{}}
+}
+
+func (t *memberTable) addFresh(m *record.Membership, seq int64) {
+	t.fresh.add(m)
+	if t.seqs {
+		t.freshSeq = append(t.freshSeq, seq)
 	}
 }
 
@@ -157,9 +194,7 @@ func New(st *change.State, opts Options) *Differ {
 		personGone:   map[string]record.Pos{},
 		groups:       map[string]*record.Group{},
 		groupGone:    map[string]record.Pos{},
-		changed:      map[record.MembershipKey]*record.Membership{},
-		fresh:        newNewMemberships(),
-		memberGone:   map[record.MembershipKey]int32{},
+		mem:          newMemberTable(),
 		relChanged:   map[record.RelationKey]*record.Relation{},
 		relFresh:     map[record.RelationKey]*record.Relation{},
 		archivedSeen: map[string]int{},
@@ -169,17 +204,18 @@ func New(st *change.State, opts Options) *Differ {
 
 // Person takes one person record.
 func (d *Differ) Person(p *record.Person) error {
+	d.seq++
 	if st, ok := d.st.Persons[p.Key]; ok {
 		if st.Seen {
-			d.duplicate(record.Persons, p.Key, p.Pos, int(st.SeenLine))
+			d.duplicate(record.Persons, p.Key, p.Pos, int(st.SeenLine), d.seq)
 		} else {
 			st.Seen, st.SeenLine = true, line32(p.Pos)
 			d.st.Persons[p.Key] = st
 		}
 	} else if first, again := d.persons[p.Key]; again {
-		d.duplicate(record.Persons, p.Key, p.Pos, first.Pos.Line)
+		d.duplicate(record.Persons, p.Key, p.Pos, first.Pos.Line, d.seq)
 	} else if first, again := d.personGone[p.Key]; again {
-		d.duplicate(record.Persons, p.Key, p.Pos, first.Line)
+		d.duplicate(record.Persons, p.Key, p.Pos, first.Line, d.seq)
 	}
 	if p.Gone() {
 		if _, listed := d.persons[p.Key]; listed && d.handed != nil {
@@ -202,10 +238,11 @@ func (d *Differ) Person(p *record.Person) error {
 
 // Group takes one group record.
 func (d *Differ) Group(g *record.Group) error {
+	d.seq++
 	if first, again := d.groups[g.Key]; again {
-		d.duplicate(record.Groups, g.Key, g.Pos, first.Pos.Line)
+		d.duplicate(record.Groups, g.Key, g.Pos, first.Pos.Line, d.seq)
 	} else if first, gone := d.groupGone[g.Key]; gone {
-		d.duplicate(record.Groups, g.Key, g.Pos, first.Line)
+		d.duplicate(record.Groups, g.Key, g.Pos, first.Line, d.seq)
 	}
 	if st, ok := d.st.Groups[g.Key]; ok && !st.Seen {
 		st.Seen, st.SeenLine = true, line32(g.Pos)
@@ -222,75 +259,95 @@ func (d *Differ) Group(g *record.Group) error {
 	return nil
 }
 
-// Membership takes one member × role.
+// Membership takes one member × role. Against stored memberships given as a source
+// (change.State.Stored) it only keeps the record for Finish (spill.go).
 func (d *Differ) Membership(m *record.Membership) error {
+	d.seq++
+	if d.st.Stored != nil {
+		return d.spillMembership(m, d.seq)
+	}
+	d.membership(&d.mem, m, d.seq)
+	return nil
+}
+
+// membership compares one record with the stored membership of its key in t: the whole of
+// the memberships, or one spill partition.
+func (d *Differ) membership(t *memberTable, m *record.Membership, seq int64) {
 	k := m.MembershipKey
 	if g, ok := d.st.Groups[k.Group]; ok && g.Archived {
 		// Archived courses take no synced memberships; the course's notice counts them.
 		d.archivedSeen[k.Group]++
-		return nil
+		return
 	}
-	if st, ok := d.st.Memberships.MarkSeen(k, line32(m.Pos)); ok {
+	var st change.MembershipState
+	var ok bool
+	if t.part != nil {
+		st, ok = t.part.markSeen(k, line32(m.Pos))
+	} else {
+		st, ok = d.st.Memberships.MarkSeen(k, line32(m.Pos))
+	}
+	if ok {
 		if st.Seen {
-			d.duplicate(record.Memberships, k.String(), m.Pos, int(st.SeenLine))
+			d.duplicate(record.Memberships, k.String(), m.Pos, int(st.SeenLine), seq)
 		}
 		if m.Gone() {
-			d.memberGone[k] = line32(m.Pos)
-			delete(d.changed, k)
-			return nil
+			t.memberGone[k] = line32(m.Pos)
+			delete(t.changed, k)
+			return
 		}
-		delete(d.memberGone, k)
+		delete(t.memberGone, k)
 		if st.Manual && st.Hash != (record.Hash{}) {
 			// A membership an archival turned manual keeps the feed's hash (the platform's own
 			// have none). Its course is active again (an archived one returned above): restored,
 			// so the file hands the membership back to the feed, as an insert.
-			delete(d.changed, k)
-			d.addFresh(m)
-			return nil
+			delete(t.changed, k)
+			t.addFresh(m, seq)
+			return
 		}
 		if st.Manual || st.Hash == m.Hash {
-			delete(d.changed, k)
-			return nil
+			delete(t.changed, k)
+			return
 		}
-		if _, again := d.changed[k]; !again {
-			d.changedOrder = append(d.changedOrder, k)
+		if _, again := t.changed[k]; !again {
+			t.changedOrder = append(t.changedOrder, k)
+			if t.seqs {
+				t.changedSeq = append(t.changedSeq, seq)
+			}
 		}
-		d.changed[k] = m
-		return nil
+		t.changed[k] = m
+		return
 	}
 	// A membership the store does not have.
-	if i, ok := d.fresh.find(k); ok {
-		d.duplicate(record.Memberships, k.String(), m.Pos, d.fresh.at(i).Pos.Line)
-		d.fresh.replace(i, m) // an event file may change its mind; a snapshot fails at Finish
-		return nil
+	if i, ok := t.fresh.find(k); ok {
+		d.duplicate(record.Memberships, k.String(), m.Pos, t.fresh.at(i).Pos.Line, seq)
+		t.fresh.replace(i, m) // an event file may change its mind; a snapshot fails at Finish
+		return
 	}
-	if first, ok := d.memberGone[k]; ok {
-		d.duplicate(record.Memberships, k.String(), m.Pos, int(first))
-		delete(d.memberGone, k)
+	if first, ok := t.memberGone[k]; ok {
+		d.duplicate(record.Memberships, k.String(), m.Pos, int(first), seq)
+		delete(t.memberGone, k)
 	}
 	if m.Gone() {
 		if d.handed != nil && d.handed.maybe(k) {
 			d.handed.doubt = true // perhaps handed over before: listed twice
 		}
-		d.memberGone[k] = line32(m.Pos)
-		return nil
+		t.memberGone[k] = line32(m.Pos)
+		return
 	}
 	if d.handed != nil {
 		_, listed := d.persons[m.Member]
 		d.handed.take(m, len(d.persons)+len(d.groups), listed && m.MemberType != record.MemberGroup)
 		d.opts.Handover(m)
-		return nil
+		return
 	}
-	d.addFresh(m)
-	return nil
+	t.addFresh(m, seq)
 }
-
-func (d *Differ) addFresh(m *record.Membership) { d.fresh.add(m) }
 
 // Relation takes one relation a person's record names. Relations have no recstatus of their
 // own: a person going takes its relations with it (Finish cascades them), and in a snapshot a
 // stored relation that no person's record names any more is gone.
 func (d *Differ) Relation(r *record.Relation) error {
+	d.seq++
 	k := r.RelationKey
 	if st, ok := d.st.Relations[k]; ok {
 		if !st.Seen {
@@ -316,13 +373,17 @@ func (d *Differ) Relation(r *record.Relation) error {
 
 // Finish decides the plan. Warnings are the record-level problems the diff found (the record was
 // skipped and its stored counterpart kept). A snapshot with a repeated key is a *DuplicateError.
+// Against stored memberships given as a source (change.State.Stored) it reads them here; an
+// error of theirs is ErrStored, and no plan.
 func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	// The stored counts, read here rather than in New: the state's memberships may arrive
 	// after New (they load while the file's persons are read), and the diff changes only the
 	// scratch marks, which the counts do not read.
 	before := d.st.Active()
 	snapshot := f.Mode != Event
-	if snapshot && d.dup != nil {
+	spilled := d.st.Stored != nil
+	// (Spilled memberships' duplicates are found below, and one of them may be the first.)
+	if snapshot && d.dup != nil && !spilled {
 		d.dup.Count = d.dups
 		return nil, nil, d.dup
 	}
@@ -335,6 +396,7 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 
 	// Groups first: memberships and the hierarchy depend on which groups exist after the run.
 	groupAfter := d.groupsAfter(snapshot, keep)
+	skipped := d.skipped
 	d.checkCycles(groupAfter)
 
 	personActiveAfter := func(key string) bool {
@@ -353,7 +415,6 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 
 	personChanges := make([]change.Person, 0, len(d.persons)+len(d.st.Persons)/8)
 	groupChanges := make([]change.Group, 0, len(d.groups))
-	memberChanges := make([]change.Membership, 0, len(d.changed)+d.fresh.len())
 
 	// Inserts, updates and restores, in file order.
 	listed := make(map[string]bool, len(d.persons))
@@ -394,32 +455,67 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 			groupChanges = append(groupChanges, change.Group{Op: change.Update, Group: *g, Course: course})
 		}
 	}
-	for _, k := range d.changedOrder {
-		if m, ok := d.changed[k]; ok && d.membershipValid(m, groupAfter, personActiveAfter) {
-			memberChanges = append(memberChanges, change.Membership{Op: change.Update, Membership: *m})
+
+	// Removals of persons and groups (listed after the inserts and updates, below): the stored
+	// memberships' fate depends on them.
+	trashed, personsGone := d.personsGone(personActiveAfter)
+	removedGroup, groupsGone := d.groupsGone(groupAfter)
+
+	var memberChanges, removals []change.Membership
+	if spilled {
+		c, err := d.compareSpilled(snapshot, keep, trashed, removedGroup)
+		if err != nil {
+			return nil, nil, err
 		}
-	}
-	d.fresh.each(func(m *record.Membership) {
-		if d.membershipValid(m, groupAfter, personActiveAfter) {
-			memberChanges = append(memberChanges, change.Membership{Op: change.Insert, Membership: *m})
+		if snapshot && d.dup != nil {
+			d.skipped = skipped
+			d.dup.Count = d.dups
+			return nil, nil, d.dup
 		}
-	})
-	if h := d.handed; h != nil {
-		if h.doubt || !h.valid(groupAfter, personActiveAfter) {
-			return nil, nil, ErrHandover
-		}
-		// Listed for reports: what the CSV has room for after the persons and groups.
-		keep := min(h.listed, max(0, d.opts.ListHanded-len(personChanges)-len(groupChanges)))
-		memberChanges = slices.Grow(memberChanges, keep)
-		left := keep
-		for _, c := range h.head {
-			for i := range c[:min(len(c), left)] {
-				memberChanges = append(memberChanges, change.Membership{Op: change.Insert, Membership: c[i]})
+		before[record.Memberships] = c.before
+		memberChanges = make([]change.Membership, 0, len(c.updates)+len(c.inserts))
+		for i := range c.updates {
+			if m := &c.updates[i].m; d.membershipValid(m, groupAfter, personActiveAfter) {
+				memberChanges = append(memberChanges, change.Membership{Op: change.Update, Membership: *m})
 			}
-			left -= min(len(c), left)
 		}
-		plan.Early = h.n - keep
-		h.head = nil
+		for i := range c.inserts {
+			if m := &c.inserts[i].m; d.membershipValid(m, groupAfter, personActiveAfter) {
+				memberChanges = append(memberChanges, change.Membership{Op: change.Insert, Membership: *m})
+			}
+		}
+		removals = c.removals
+		plan.RemovalBase = c.base
+	} else {
+		t := &d.mem
+		memberChanges = make([]change.Membership, 0, len(t.changed)+t.fresh.len())
+		for _, k := range t.changedOrder {
+			if m, ok := t.changed[k]; ok && d.membershipValid(m, groupAfter, personActiveAfter) {
+				memberChanges = append(memberChanges, change.Membership{Op: change.Update, Membership: *m})
+			}
+		}
+		t.fresh.each(func(_ int32, m *record.Membership) {
+			if d.membershipValid(m, groupAfter, personActiveAfter) {
+				memberChanges = append(memberChanges, change.Membership{Op: change.Insert, Membership: *m})
+			}
+		})
+		if h := d.handed; h != nil {
+			if h.doubt || !h.valid(groupAfter, personActiveAfter) {
+				return nil, nil, ErrHandover
+			}
+			// Listed for reports: what the CSV has room for after the persons and groups.
+			keep := min(h.listed, max(0, d.opts.ListHanded-len(personChanges)-len(groupChanges)))
+			memberChanges = slices.Grow(memberChanges, keep)
+			left := keep
+			for _, c := range h.head {
+				for i := range c[:min(len(c), left)] {
+					memberChanges = append(memberChanges, change.Membership{Op: change.Insert, Membership: c[i]})
+				}
+				left -= min(len(c), left)
+			}
+			plan.Early = h.n - keep
+			h.head = nil
+		}
 	}
 
 	// Reappeared archived courses, reported once each.
@@ -434,70 +530,16 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	}
 
 	// Removals: persons to the trash can, groups archived or deleted, memberships deleted.
-	trashed := map[string]bool{}
-	for _, key := range sortedKeys(d.st.Persons) {
-		st := d.st.Persons[key]
-		if st.Trashed || personActiveAfter(key) {
-			continue
-		}
-		if _, changed := d.persons[key]; changed {
-			continue
-		}
-		trashed[key] = true
-		personChanges = append(personChanges, change.Person{Op: archive.PersonGone(), Person: record.Person{Key: key, Name: st.Name}})
-	}
-
-	removedGroup := map[string]change.Op{}
-	for _, key := range sortedKeys(d.st.Groups) {
-		st := d.st.Groups[key]
-		ga := groupAfter[key]
-		if st.Archived || ga.active {
-			continue
-		}
-		op := archive.GroupGone(st.Course, d.opts.Courses)
-		removedGroup[key] = op
-		c := change.Group{Op: op, Group: record.Group{Key: key, Name: st.Name}, Course: st.Course}
-		if op == change.Archive {
-			c.Group.Parents = d.opts.Courses.ArchiveParents() // the archive node, or none
-		}
-		groupChanges = append(groupChanges, c)
-	}
+	personChanges = append(personChanges, personsGone...)
+	groupChanges = append(groupChanges, groupsGone...)
 	d.reportOrphans(removedGroup, groupAfter)
 
 	// Stored synced memberships: gone from the file, or cascaded from their person or group.
-	var removals []change.Membership
-	for k, st := range d.st.Memberships.All() {
-		if st.Manual {
-			continue
-		}
-		if _, changed := d.changed[k]; changed {
-			// The file has a new version of it, but its person or group may still be going.
-			if op, ok := removedGroup[k.Group]; ok {
-				delete(d.changed, k)
-				removals = append(removals, membershipRemoval(k, op))
-				continue
+	if !spilled {
+		for k, st := range d.st.Memberships.All() {
+			if r, ok := d.removal(&d.mem, k, st, snapshot, keep, trashed, removedGroup); ok {
+				removals = append(removals, r)
 			}
-			if st.MemberType == record.MemberPerson && trashed[k.Member] {
-				removals = append(removals, change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}, Cascade: true})
-			}
-			continue
-		}
-		if op, ok := removedGroup[k.Group]; ok {
-			removals = append(removals, membershipRemoval(k, op))
-			continue
-		}
-		if st.MemberType == record.MemberPerson && trashed[k.Member] {
-			removals = append(removals, change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}, Cascade: true})
-			continue
-		}
-		if st.MemberType == record.MemberGroup && removedGroup[k.Member] != 0 {
-			removals = append(removals, change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}, Cascade: true})
-			continue
-		}
-		_, goneInFile := d.memberGone[k]
-		gone := goneInFile || (snapshot && !st.Seen)
-		if gone && !keep.membership(k) {
-			removals = append(removals, change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}})
 		}
 	}
 	sort.Slice(removals, func(i, j int) bool {
@@ -527,6 +569,81 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	plan.Attention = d.notices
 	plan.Counts = change.Tally(plan, before)
 	return plan, d.warnings, nil
+}
+
+// personsGone returns the stored persons that go to the trash can, and their changes.
+func (d *Differ) personsGone(activeAfter func(string) bool) (map[string]bool, []change.Person) {
+	trashed := map[string]bool{}
+	var out []change.Person
+	for _, key := range sortedKeys(d.st.Persons) {
+		st := d.st.Persons[key]
+		if st.Trashed || activeAfter(key) {
+			continue
+		}
+		if _, changed := d.persons[key]; changed {
+			continue
+		}
+		trashed[key] = true
+		out = append(out, change.Person{Op: archive.PersonGone(), Person: record.Person{Key: key, Name: st.Name}})
+	}
+	return trashed, out
+}
+
+// groupsGone returns the stored groups that go (archived or deleted), and their changes.
+func (d *Differ) groupsGone(after map[string]groupInfo) (map[string]change.Op, []change.Group) {
+	removed := map[string]change.Op{}
+	var out []change.Group
+	for _, key := range sortedKeys(d.st.Groups) {
+		st := d.st.Groups[key]
+		ga := after[key]
+		if st.Archived || ga.active {
+			continue
+		}
+		op := archive.GroupGone(st.Course, d.opts.Courses)
+		removed[key] = op
+		c := change.Group{Op: op, Group: record.Group{Key: key, Name: st.Name}, Course: st.Course}
+		if op == change.Archive {
+			c.Group.Parents = d.opts.Courses.ArchiveParents() // the archive node, or none
+		}
+		out = append(out, c)
+	}
+	return removed, out
+}
+
+// removal decides what becomes of stored membership k once the file is read (t holds what the
+// file said of it): removed, as gone or cascaded from its person or group, or not.
+func (d *Differ) removal(t *memberTable, k record.MembershipKey, st change.MembershipState, snapshot bool, keep *keepSet,
+	trashed map[string]bool, removedGroup map[string]change.Op) (change.Membership, bool) {
+	if st.Manual {
+		return change.Membership{}, false
+	}
+	cascade := change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}, Cascade: true}
+	if _, changed := t.changed[k]; changed {
+		// The file has a new version of it, but its person or group may still be going.
+		if op, ok := removedGroup[k.Group]; ok {
+			delete(t.changed, k)
+			return membershipRemoval(k, op), true
+		}
+		if st.MemberType == record.MemberPerson && trashed[k.Member] {
+			return cascade, true
+		}
+		return change.Membership{}, false
+	}
+	if op, ok := removedGroup[k.Group]; ok {
+		return membershipRemoval(k, op), true
+	}
+	if st.MemberType == record.MemberPerson && trashed[k.Member] {
+		return cascade, true
+	}
+	if st.MemberType == record.MemberGroup && removedGroup[k.Member] != 0 {
+		return cascade, true
+	}
+	_, goneInFile := t.memberGone[k]
+	gone := goneInFile || (snapshot && !st.Seen)
+	if gone && !keep.membership(k) {
+		return change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}}, true
+	}
+	return change.Membership{}, false
 }
 
 // relations decides the relation changes once the persons' fate is known: updates and inserts
@@ -935,19 +1052,29 @@ func (n *newMemberships) replace(i int32, m *record.Membership) {
 
 func (n *newMemberships) len() int { return n.n }
 
-// each visits the memberships in file order and releases each chunk once visited, so the plan
-// being built from them does not hold the file's records twice.
-func (n *newMemberships) each(f func(*record.Membership)) {
+// reset empties it for the next spill partition.
+func (n *newMemberships) reset() {
+	n.chunks, n.n, n.overflow, n.removed = nil, 0, nil, nil
+	if n.index == nil {
+		n.index = map[uint64]int32{}
+	} else {
+		clear(n.index)
+	}
+}
+
+// each visits the memberships in file order, with their places, and releases each chunk once
+// visited, so the plan being built from them does not hold the file's records twice.
+func (n *newMemberships) each(f func(int32, *record.Membership)) {
 	n.index, n.overflow = nil, nil
 	for c, chunk := range n.chunks {
 		for j := range chunk {
 			if i := int32(c*freshChunk + j); !n.removed[i] {
-				f(&chunk[j])
+				f(i, &chunk[j])
 			}
 		}
 		n.chunks[c] = nil
 	}
-	n.chunks, n.n = nil, 0
+	n.chunks, n.n, n.removed = nil, 0, nil
 }
 
 // line32 is a position's line as the state's scratch field keeps it.

@@ -39,10 +39,22 @@ func member(g, m, role string) *record.Membership {
 
 func opts() Options { return Options{Courses: archive.DefaultCoursePolicy()} }
 
-// run diffs f against st and returns the plan, feeding records in file order.
+// run diffs f against st and returns the plan, feeding records in file order. It diffs f in
+// both modes (modes): the stored memberships held as a set while reading, and given as a
+// source with the file's spilled (through a scratch file); the two must give the same plan,
+// warnings and removals report, to the byte.
 func run(t *testing.T, st *change.State, f feed, fin Finish) (*change.Plan, []record.Warning) {
 	t.Helper()
-	d := New(st, opts())
+	spilledState := copyState(st)
+	plan, w := runIn(t, modes[0], st, f, fin)
+	plan2, w2 := runIn(t, modes[1], spilledState, f, fin)
+	samePlans(t, plan, w, st, plan2, w2, spilledState)
+	return plan, w
+}
+
+func runIn(t *testing.T, m mode, st *change.State, f feed, fin Finish) (*change.Plan, []record.Warning) {
+	t.Helper()
+	d := m.New(t, st, opts())
 	for _, p := range f.persons {
 		if err := d.Person(p); err != nil {
 			t.Fatal(err)
@@ -412,24 +424,26 @@ func TestSnapshotDuplicateKeysFailEventFilesMayRepeat(t *testing.T) {
 	} {
 		f := school()
 		c.add(&f)
-		for _, mode := range []Mode{Snapshot, Event} {
-			d := New(apply(st, &change.Plan{}), opts())
-			for _, p := range f.persons {
-				d.Person(p)
-			}
-			for _, g := range f.groups {
-				d.Group(g)
-			}
-			for _, m := range f.memberships {
-				d.Membership(m)
-			}
-			_, _, err := d.Finish(Finish{Mode: mode})
-			var de *DuplicateError
-			if mode == Snapshot && (!errors.As(err, &de) || de.Key != c.key || de.Pos.Line == 0) {
-				t.Errorf("%s, snapshot: want a duplicate error for %s, got %v", c.name, c.key, err)
-			}
-			if mode == Event && err != nil {
-				t.Errorf("%s, event: %v", c.name, err)
+		for _, md := range modes {
+			for _, mode := range []Mode{Snapshot, Event} {
+				d := md.New(t, apply(st, &change.Plan{}), opts())
+				for _, p := range f.persons {
+					d.Person(p)
+				}
+				for _, g := range f.groups {
+					d.Group(g)
+				}
+				for _, m := range f.memberships {
+					d.Membership(m)
+				}
+				_, _, err := d.Finish(Finish{Mode: mode})
+				var de *DuplicateError
+				if mode == Snapshot && (!errors.As(err, &de) || de.Key != c.key || de.Pos.Line == 0) {
+					t.Errorf("%s, %s, snapshot: want a duplicate error for %s, got %v", c.name, md.name, c.key, err)
+				}
+				if mode == Event && err != nil {
+					t.Errorf("%s, %s, event: %v", c.name, md.name, err)
+				}
 			}
 		}
 	}
@@ -439,50 +453,54 @@ func TestSnapshotDuplicateKeysFailEventFilesMayRepeat(t *testing.T) {
 // one chunk of the diff's store of new ones holds, one of them listed again with a new role
 // attribute and one added then deleted, plans each once, in file order, with the later record.
 func TestManyNewMembershipsKeepFileOrderAcrossChunks(t *testing.T) {
-	d := New(change.NewState("t"), opts())
-	if err := d.Group(group("G", "Class")); err != nil {
-		t.Fatal(err)
-	}
-	const n = 2*freshChunk + 100
-	for i := range n {
-		if err := d.Person(person(fmt.Sprintf("p%d", i), "P")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range n {
-		if err := d.Membership(member("G", fmt.Sprintf("p%d", i), "01")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	again := member("G", "p5", "01")
-	again.Attrs = record.Attrs{{Name: "timeframe.end", Value: "2027-07-31"}}
-	again.ComputeHash()
-	gone := member("G", fmt.Sprintf("p%d", freshChunk+7), "01")
-	gone.RecStatus = record.StatusDelete
-	for _, m := range []*record.Membership{again, gone} {
-		if err := d.Membership(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p, _, err := d.Finish(Finish{Mode: Event})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.Memberships) != n-1 {
-		t.Fatalf("%d membership changes, want %d", len(p.Memberships), n-1)
-	}
-	for i, j := 0, 0; i < n; i++ {
-		if i == freshChunk+7 {
-			continue
-		}
-		c := p.Memberships[j]
-		if c.Op != change.Insert || c.Membership.Member != fmt.Sprintf("p%d", i) {
-			t.Fatalf("change %d: %s %s, want an insert of p%d", j, c.Op, c.Membership.MembershipKey, i)
-		}
-		if i == 5 && c.Membership.Hash != again.Hash {
-			t.Errorf("p5's membership is the first record, not the later one")
-		}
-		j++
+	for _, md := range modes {
+		t.Run(md.name, func(t *testing.T) {
+			d := md.New(t, change.NewState("t"), opts())
+			if err := d.Group(group("G", "Class")); err != nil {
+				t.Fatal(err)
+			}
+			const n = 2*freshChunk + 100
+			for i := range n {
+				if err := d.Person(person(fmt.Sprintf("p%d", i), "P")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range n {
+				if err := d.Membership(member("G", fmt.Sprintf("p%d", i), "01")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			again := member("G", "p5", "01")
+			again.Attrs = record.Attrs{{Name: "timeframe.end", Value: "2027-07-31"}}
+			again.ComputeHash()
+			gone := member("G", fmt.Sprintf("p%d", freshChunk+7), "01")
+			gone.RecStatus = record.StatusDelete
+			for _, m := range []*record.Membership{again, gone} {
+				if err := d.Membership(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, _, err := d.Finish(Finish{Mode: Event})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Memberships) != n-1 {
+				t.Fatalf("%d membership changes, want %d", len(p.Memberships), n-1)
+			}
+			for i, j := 0, 0; i < n; i++ {
+				if i == freshChunk+7 {
+					continue
+				}
+				c := p.Memberships[j]
+				if c.Op != change.Insert || c.Membership.Member != fmt.Sprintf("p%d", i) {
+					t.Fatalf("change %d: %s %s, want an insert of p%d", j, c.Op, c.Membership.MembershipKey, i)
+				}
+				if i == 5 && c.Membership.Hash != again.Hash {
+					t.Errorf("p5's membership is the first record, not the later one")
+				}
+				j++
+			}
+		})
 	}
 }
 

@@ -29,40 +29,42 @@ func TestDuplicateKeySaysWhereTheFileFirstListedIt(t *testing.T) {
 		}, "MATH/P4/01"},
 		{"removed then listed", func(f *feed) { f.memberships = append(f.memberships, gone, member("MATH", "P4", "01")) }, "MATH/P4/01"},
 	} {
-		f := school()
-		c.add(&f)
-		// Every record on a line of its own, the first of each key remembered.
-		line, first := 10, 0
-		d := New(apply(st, &change.Plan{}), opts())
-		for _, p := range f.persons {
-			line++
-			p.Pos.Line = line
-			if p.Key == c.key && first == 0 {
-				first = line
+		for _, md := range modes {
+			f := school()
+			c.add(&f)
+			// Every record on a line of its own, the first of each key remembered.
+			line, first := 10, 0
+			d := md.New(t, apply(st, &change.Plan{}), opts())
+			for _, p := range f.persons {
+				line++
+				p.Pos.Line = line
+				if p.Key == c.key && first == 0 {
+					first = line
+				}
+				d.Person(p)
 			}
-			d.Person(p)
-		}
-		for _, g := range f.groups {
-			line++
-			g.Pos.Line = line
-			if g.Key == c.key && first == 0 {
-				first = line
+			for _, g := range f.groups {
+				line++
+				g.Pos.Line = line
+				if g.Key == c.key && first == 0 {
+					first = line
+				}
+				d.Group(g)
 			}
-			d.Group(g)
-		}
-		for _, m := range f.memberships {
-			line++
-			m.Pos.Line = line
-			if m.MembershipKey.String() == c.key && first == 0 {
-				first = line
+			for _, m := range f.memberships {
+				line++
+				m.Pos.Line = line
+				if m.MembershipKey.String() == c.key && first == 0 {
+					first = line
+				}
+				d.Membership(m)
 			}
-			d.Membership(m)
-		}
-		_, _, err := d.Finish(Finish{Mode: Snapshot})
-		var de *DuplicateError
-		if !errors.As(err, &de) || de.Key != c.key || de.FirstLine != first || de.FirstLine >= de.Pos.Line ||
-			!strings.Contains(de.Problem(), "first at line ") {
-			t.Errorf("%s: want a duplicate of %s first at line %d, got %v", c.name, c.key, first, err)
+			_, _, err := d.Finish(Finish{Mode: Snapshot})
+			var de *DuplicateError
+			if !errors.As(err, &de) || de.Key != c.key || de.FirstLine != first || de.FirstLine >= de.Pos.Line ||
+				!strings.Contains(de.Problem(), "first at line ") {
+				t.Errorf("%s, %s: want a duplicate of %s first at line %d, got %v", c.name, md.name, c.key, first, err)
+			}
 		}
 	}
 }

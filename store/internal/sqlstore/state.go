@@ -53,7 +53,8 @@ func (c *Core) LoadStateStaged(ctx context.Context, tenant string) (*change.Stat
 		return nil, nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
 	}
 	l := &stagedLoad{none: rl.none, cancel: cancel, done: make(chan struct{}), tx: tx}
-	if rl.fromIndex {
+	if rl.fromIndex && !rl.none {
+		// (A tenant without memberships, an initial load, gets its empty set as before.)
 		l.stream = &memberStream{c: c, ctx: lctx, tx: tx, tenant: tenant}
 	}
 	delay := c.delayRest.Load()

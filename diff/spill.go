@@ -1,0 +1,465 @@
+package diff
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// A re-import against stored memberships given as a source (change.State.Stored) holds no set
+// of them while the file is read: the file's memberships are kept, compactly encoded, in
+// spillParts partitions by their group's bucket (change.MemberBucket / 64), in memory up to a
+// budget and beyond it in a scratch file. Finish then reads the stored ones, which come in
+// bucket order, and compares each partition's file records (in file order, by exactly the
+// per-key rules of the in-memory diff) with that partition's stored entries alone. Memory is
+// then one partition's worth, not the tenant's; the plan is the same.
+
+// Scratch is where spilled memberships go beyond the budget: a file, appended to while the
+// file is read and read back at Finish.
+type Scratch interface {
+	io.Writer
+	io.ReaderAt
+}
+
+// ErrStored marks Finish's error when the stored memberships could not be read (all of them:
+// a plan against a part of them would remove the rest). No plan is made.
+var ErrStored = errors.New("stored memberships")
+
+const (
+	spillParts         = 64
+	bucketsPerPart     = change.MemberBuckets / spillParts
+	defaultSpillBudget = 16 << 20
+)
+
+// spiller keeps the file's memberships by partition.
+type spiller struct {
+	parts   [spillParts]spillPart
+	inMem   int // bytes in the parts' buffers
+	budget  int
+	open    func() (Scratch, error)
+	scratch Scratch
+	size    int64 // of the scratch file
+	// The last group's partition: a file lists a group's members together.
+	lastGroup string
+	lastPart  int
+	// Decoding: one string of each role.
+	roles []string
+}
+
+type spillPart struct {
+	buf  []byte
+	segs []spillSeg // flushed to the scratch file, in order
+	n    int        // records
+	// The previous record's, for the deltas.
+	prevSeq   int64
+	prevLine  int
+	prevGroup string
+}
+
+type spillSeg struct{ off, n int64 }
+
+func (sp *spiller) part(group string) int {
+	if group != sp.lastGroup || sp.lastPart < 0 {
+		sp.lastGroup, sp.lastPart = group, change.MemberBucket(group)/bucketsPerPart
+	}
+	return sp.lastPart
+}
+
+// Flags of a spilled record.
+const (
+	spillInactive = 1 << iota
+	spillAttrs    // Attrs is not nil
+)
+
+// spillMembership keeps m for Finish.
+func (d *Differ) spillMembership(m *record.Membership, seq int64) error {
+	d.handed = nil // (Options.Handover is for a state without memberships)
+	sp := d.spill
+	if sp == nil {
+		sp = &spiller{budget: d.opts.SpillBudget, open: d.opts.Scratch, lastPart: -1}
+		if sp.budget <= 0 {
+			sp.budget = defaultSpillBudget
+		}
+		d.spill = sp
+	}
+	p := &sp.parts[sp.part(m.Group)]
+	n := len(p.buf)
+	b := binary.AppendUvarint(p.buf, uint64(seq-p.prevSeq))
+	b = binary.AppendVarint(b, int64(m.Pos.Line-p.prevLine))
+	b = binary.AppendVarint(b, int64(m.Pos.Column))
+	if m.Group == p.prevGroup && p.n > 0 {
+		b = append(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(m.Group))+1)
+		b = append(b, m.Group...)
+		p.prevGroup = m.Group
+	}
+	b = appendString(b, m.Member)
+	b = appendString(b, m.Role)
+	b = binary.AppendVarint(b, int64(m.MemberType))
+	b = binary.AppendVarint(b, int64(m.RecStatus))
+	var f byte
+	if m.Inactive {
+		f |= spillInactive
+	}
+	if m.Attrs != nil {
+		f |= spillAttrs
+	}
+	b = append(b, f)
+	if m.Attrs != nil {
+		b = binary.AppendUvarint(b, uint64(len(m.Attrs)))
+		for _, a := range m.Attrs {
+			b = appendString(b, a.Name)
+			b = appendString(b, a.Value)
+		}
+	}
+	b = append(b, m.Hash[:]...)
+	p.buf, p.n, p.prevSeq, p.prevLine = b, p.n+1, seq, m.Pos.Line
+	sp.inMem += len(b) - n
+	for sp.inMem > sp.budget && sp.open != nil {
+		if err := sp.flushLargest(); err != nil {
+			return fmt.Errorf("keep the memberships in a scratch file: %w", err)
+		}
+	}
+	return nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// flushLargest writes the partition with the most bytes in memory to the scratch file.
+func (sp *spiller) flushLargest() error {
+	big := 0
+	for i := range sp.parts {
+		if len(sp.parts[i].buf) > len(sp.parts[big].buf) {
+			big = i
+		}
+	}
+	p := &sp.parts[big]
+	if sp.scratch == nil {
+		f, err := sp.open()
+		if err != nil {
+			return err
+		}
+		sp.scratch = f
+	}
+	if _, err := sp.scratch.Write(p.buf); err != nil {
+		return err
+	}
+	p.segs = append(p.segs, spillSeg{sp.size, int64(len(p.buf))})
+	sp.size += int64(len(p.buf))
+	sp.inMem -= len(p.buf)
+	if cap(p.buf) > 4*sp.budget/spillParts {
+		p.buf = nil // an outsized one (most of the file in one partition) is not kept
+	} else {
+		p.buf = p.buf[:0]
+	}
+	return nil
+}
+
+// records reads partition i's records back, in file order, with their places in the diff's
+// order, into recs and seqs (reused), and releases the partition.
+func (sp *spiller) records(i int, data []byte, recs []record.Membership, seqs []int64) ([]byte, []record.Membership, []int64, error) {
+	p := &sp.parts[i]
+	recs, seqs = recs[:0], seqs[:0]
+	if p.n == 0 {
+		return data, recs, seqs, nil
+	}
+	total := int64(len(p.buf))
+	for _, s := range p.segs {
+		total += s.n
+	}
+	data = slices.Grow(data[:0], int(total))[:total]
+	at := int64(0)
+	for _, s := range p.segs {
+		if _, err := sp.scratch.ReadAt(data[at:at+s.n], s.off); err != nil {
+			return data, recs, seqs, fmt.Errorf("read the memberships back from the scratch file: %w", err)
+		}
+		at += s.n
+	}
+	copy(data[at:], p.buf)
+	n := p.n
+	*p = spillPart{}
+	recs, seqs = slices.Grow(recs, n)[:n], slices.Grow(seqs, n)[:n]
+	dec := spillDecoder{data: data, roles: &sp.roles}
+	var seq int64
+	var line int
+	var group string
+	for j := range n {
+		seq += int64(dec.uvarint())
+		line += int(dec.varint())
+		m := &recs[j]
+		*m = record.Membership{Pos: record.Pos{Line: line, Column: int(dec.varint())}}
+		if g := dec.uvarint(); g > 0 {
+			group = string(dec.bytes(g - 1))
+		}
+		m.Group, m.Member, m.Role = group, dec.str(), dec.role()
+		m.MemberType = record.MemberType(dec.varint())
+		m.RecStatus = record.RecStatus(dec.varint())
+		f := dec.byte()
+		m.Inactive = f&spillInactive != 0
+		if f&spillAttrs != 0 {
+			m.Attrs = make(record.Attrs, dec.uvarint())
+			for a := range m.Attrs {
+				m.Attrs[a] = record.Attr{Name: dec.str(), Value: dec.str()}
+			}
+		}
+		copy(m.Hash[:], dec.bytes(16))
+		seqs[j] = seq
+		if dec.err != nil {
+			return data, recs, seqs, fmt.Errorf("the memberships read back from the scratch file: %w", dec.err)
+		}
+	}
+	if len(dec.data) != 0 {
+		return data, recs, seqs, errors.New("the memberships read back from the scratch file: bytes left over")
+	}
+	return data, recs, seqs, nil
+}
+
+type spillDecoder struct {
+	data  []byte
+	err   error
+	roles *[]string
+}
+
+var errSpillShort = errors.New("cut short")
+
+func (d *spillDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.data)
+	if n <= 0 {
+		d.err, d.data = errSpillShort, nil
+		return 0
+	}
+	d.data = d.data[n:]
+	return v
+}
+
+func (d *spillDecoder) varint() int64 {
+	v, n := binary.Varint(d.data)
+	if n <= 0 {
+		d.err, d.data = errSpillShort, nil
+		return 0
+	}
+	d.data = d.data[n:]
+	return v
+}
+
+func (d *spillDecoder) bytes(n uint64) []byte {
+	if uint64(len(d.data)) < n {
+		d.err, d.data = errSpillShort, nil
+		return nil
+	}
+	b := d.data[:n]
+	d.data = d.data[n:]
+	return b
+}
+
+func (d *spillDecoder) byte() byte {
+	b := d.bytes(1)
+	if b == nil {
+		return 0
+	}
+	return b[0]
+}
+
+func (d *spillDecoder) str() string { return string(d.bytes(d.uvarint())) }
+
+// role is a role's string, one of each (roles are a handful: "01".."08").
+func (d *spillDecoder) role() string {
+	b := d.bytes(d.uvarint())
+	for _, r := range *d.roles {
+		if r == string(b) {
+			return r
+		}
+	}
+	r := string(b)
+	if len(*d.roles) < 32 {
+		*d.roles = append(*d.roles, r)
+	}
+	return r
+}
+
+// partStored is one partition's stored memberships, with the diff's scratch marks.
+type partStored struct {
+	index   map[record.MembershipKey]int32
+	entries []storedEntry
+}
+
+type storedEntry struct {
+	k record.MembershipKey
+	m change.MembershipState
+}
+
+// add takes one stored membership; a key given again replaces the first (Each's promise).
+func (p *partStored) add(k record.MembershipKey, m change.MembershipState) {
+	m.Seen, m.SeenLine = false, 0
+	if i, ok := p.index[k]; ok {
+		p.entries[i].m = m
+		return
+	}
+	p.index[k] = int32(len(p.entries))
+	p.entries = append(p.entries, storedEntry{k, m})
+}
+
+// markSeen is change.MembershipSet.MarkSeen.
+func (p *partStored) markSeen(k record.MembershipKey, line int32) (change.MembershipState, bool) {
+	i, ok := p.index[k]
+	if !ok {
+		return change.MembershipState{}, false
+	}
+	e := &p.entries[i].m
+	st := *e
+	if !e.Seen {
+		e.Seen, e.SeenLine = true, line
+	}
+	return st, true
+}
+
+// spilledResult is what Finish takes from the partitions: the updates and inserts with their
+// places in the diff's order (sorted by them), the removals (unsorted), the stored synced
+// memberships' count, and what archive.Removals needs of the stored ones.
+type spilledResult struct {
+	before           int
+	updates, inserts []placed
+	removals         []change.Membership
+	base             *change.RemovalBase
+}
+
+type placed struct {
+	seq int64
+	m   record.Membership
+}
+
+// compareSpilled reads the stored memberships and compares each partition's with the file's,
+// in partition order.
+func (d *Differ) compareSpilled(snapshot bool, keep *keepSet, trashed map[string]bool, removedGroup map[string]change.Op) (*spilledResult, error) {
+	d.handed = nil
+	sp := d.spill
+	if sp == nil {
+		sp = &spiller{lastPart: -1}
+	}
+	out := &spilledResult{base: &change.RemovalBase{GroupMembers: map[record.MembershipKey]bool{}, Synced: map[change.GroupRole]int{}}}
+	t := newMemberTable()
+	t.seqs = true
+	t.part = &partStored{index: map[record.MembershipKey]int32{}}
+	var data []byte
+	var recs []record.Membership
+	var seqs []int64
+	cur := 0
+	var failed error // the partitions' own (the scratch file), not the store's
+	upTo := func(p int) error {
+		for ; cur < p; cur++ {
+			var err error
+			if data, recs, seqs, err = sp.records(cur, data, recs, seqs); err != nil {
+				return err
+			}
+			d.comparePart(&t, recs, seqs, out, snapshot, keep, trashed, removedGroup)
+		}
+		return nil
+	}
+	lastGroup, lastPart := "", -1
+	err := d.st.Stored.Each(func(k record.MembershipKey, m change.MembershipState) error {
+		if k.Group != lastGroup || lastPart < 0 {
+			lastGroup, lastPart = k.Group, change.MemberBucket(k.Group)/bucketsPerPart
+		}
+		if lastPart < cur {
+			return fmt.Errorf("membership %s is out of bucket order", k)
+		}
+		if lastPart > cur {
+			if failed = upTo(lastPart); failed != nil {
+				return failed
+			}
+		}
+		t.part.add(k, m)
+		return nil
+	})
+	if failed != nil {
+		return nil, failed
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStored, err)
+	}
+	if err := upTo(spillParts); err != nil {
+		return nil, err
+	}
+	byPlace := func(a, b placed) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	}
+	slices.SortFunc(out.updates, byPlace)
+	slices.SortFunc(out.inserts, byPlace)
+	return out, nil
+}
+
+// comparePart compares one partition: its file records in file order, then its stored entries
+// for removals; and resets t for the next.
+func (d *Differ) comparePart(t *memberTable, recs []record.Membership, seqs []int64, out *spilledResult, snapshot bool,
+	keep *keepSet, trashed map[string]bool, removedGroup map[string]change.Op) {
+	entries := t.part.entries
+	for i := range entries {
+		if !entries[i].m.Manual {
+			out.before++
+		}
+	}
+	for i := range recs {
+		d.membership(t, &recs[i], seqs[i])
+	}
+	// Updates in order of first appearance, inserts in file order: Finish merges the
+	// partitions' by their places.
+	for i, k := range t.changedOrder {
+		if m, ok := t.changed[k]; ok {
+			out.updates = append(out.updates, placed{t.changedSeq[i], *m})
+		}
+	}
+	t.fresh.each(func(i int32, m *record.Membership) {
+		out.inserts = append(out.inserts, placed{t.freshSeq[i], *m})
+	})
+	var persons map[change.GroupRole]bool
+	for i := range entries {
+		e := &entries[i]
+		r, ok := d.removal(t, e.k, e.m, snapshot, keep, trashed, removedGroup)
+		if !ok {
+			continue
+		}
+		out.removals = append(out.removals, r)
+		if r.Op == change.Delete {
+			if e.m.MemberType == record.MemberGroup {
+				out.base.GroupMembers[e.k] = true
+			} else {
+				if persons == nil {
+					persons = map[change.GroupRole]bool{}
+				}
+				persons[change.GroupRole{Group: e.k.Group, Role: e.k.Role}] = true
+			}
+		}
+	}
+	if persons != nil {
+		// How many synced person memberships each group and role losing one has (all of a
+		// group's are in its partition).
+		for i := range entries {
+			e := &entries[i]
+			if gr := (change.GroupRole{Group: e.k.Group, Role: e.k.Role}); !e.m.Manual && e.m.MemberType != record.MemberGroup && persons[gr] {
+				out.base.Synced[gr]++
+			}
+		}
+	}
+	clear(t.changed)
+	clear(t.memberGone)
+	t.changedOrder, t.changedSeq, t.freshSeq = t.changedOrder[:0], t.changedSeq[:0], t.freshSeq[:0]
+	t.fresh.reset()
+	clear(t.part.index)
+	clear(entries)
+	t.part.entries = entries[:0]
+}
