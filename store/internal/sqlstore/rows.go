@@ -197,7 +197,18 @@ func (w *rowWriter) execQuiet(query string, args ...any) error {
 		}
 		w.stmts[query] = st
 	}
-	_, err := st.ExecContext(w.ctx, args...)
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	// SQLite: a statement of the write transaction never waits for a lock (BEGIN IMMEDIATE
+	// took it), and modernc.org/sqlite starts a goroutine per statement to watch a context
+	// that can be cancelled (about a tenth of an initial load's apply, which runs a statement
+	// per row): the context is checked above instead, between statements.
+	ctx := w.ctx
+	if !w.dollar {
+		ctx = context.WithoutCancel(ctx)
+	}
+	_, err := st.ExecContext(ctx, args...)
 	return err
 }
 
