@@ -15,3 +15,22 @@ func SetEarlyMinSize(n int64) func() {
 	earlyMinSize = n
 	return func() { earlyMinSize = old }
 }
+
+// SetSpillBudget sets how many bytes of the file's memberships a re-import's diff keeps in
+// memory before its scratch file, until the returned function puts it back.
+func SetSpillBudget(n int) func() {
+	old := spillBudget
+	spillBudget = n
+	return func() { spillBudget = old }
+}
+
+// ScratchFilesMade is how many scratch files the importer has made.
+func ScratchFilesMade() int64 { return scratchMade.Load() }
+
+// OnScratchFile calls f whenever the importer makes a scratch file, until the returned function
+// puts it back.
+func OnScratchFile(f func()) func() {
+	old := scratchMadeHook
+	scratchMadeHook = f
+	return func() { scratchMadeHook = old }
+}

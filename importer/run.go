@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/imsfeed/imsfeed/archive"
@@ -141,7 +142,7 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 	if err != nil {
 		return nil, nil, err
 	}
-	if st.Memberships.Len() > 0 || len(st.Persons) > 0 {
+	if st.Memberships.Len() > 0 || st.Stored != nil || len(st.Persons) > 0 {
 		// A re-import's check and apply keep the GC target of its planning (gc.go): the
 		// state is garbage now, and with the default the heap grew to twice what was live
 		// at the end of the plan (the 317 MB feed's 1 %: about 40 MB more peak RSS).
@@ -317,7 +318,11 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		r = &progressReader{r: r, total: run.File.Size, report: im.Progress}
 	}
 
-	opts := diff.Options{Courses: t.Courses}
+	// A re-import's diff keeps the file's memberships until it reads the stored ones at its
+	// end (diff: the spilled mode), beyond its budget in a scratch file of its own.
+	scratch := &scratchFile{}
+	defer scratch.remove()
+	opts := diff.Options{Courses: t.Courses, Scratch: scratch.create, SpillBudget: spillBudget}
 	if early != nil {
 		opts.Handover, opts.ListHanded = early.Membership, listHanded
 	}
@@ -376,8 +381,12 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	}
 	h.finish(&fin)
 	plan, warnings, err := d.Finish(fin)
+	scratch.remove() // read back: not needed for the rest of the run
 	if errors.Is(err, diff.ErrHandover) {
 		return nil, nil, nil, nil, fmt.Errorf("%w: %w", errPlanAgain, err)
+	}
+	if errors.Is(err, diff.ErrStored) {
+		return nil, nil, nil, nil, fmt.Errorf("load state: %w", err)
 	}
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -542,6 +551,50 @@ const Interrupted = "interrupted by the operator; nothing was applied"
 // PostgreSQL and a night of 1,000 such tenants 10-16% slower, for memory such a load never
 // lacked (issue 18).
 var earlyMinSize int64 = 16 << 20
+
+// spillBudget is how many bytes of the file's memberships a re-import's diff keeps in memory
+// before it writes them to its scratch file (0: the diff's default, 16 MiB; tests lower it).
+var spillBudget = 0
+
+// scratchFile is the diff's scratch file: made at its first need, in os.TempDir(), and removed
+// from the folder at once (the open file lives on until closed, and nothing is left behind
+// should the process die); remove closes it (and removes it, where the system could not
+// before).
+type scratchFile struct {
+	f    *os.File
+	gone bool
+}
+
+// scratchMade counts the scratch files made, and scratchMadeHook, when set, is told of each
+// (tests).
+var (
+	scratchMade     atomic.Int64
+	scratchMadeHook func()
+)
+
+func (s *scratchFile) create() (diff.Scratch, error) {
+	f, err := os.CreateTemp("", "imsfeed-memberships-*")
+	if err != nil {
+		return nil, err
+	}
+	scratchMade.Add(1)
+	if scratchMadeHook != nil {
+		scratchMadeHook()
+	}
+	s.f, s.gone = f, os.Remove(f.Name()) == nil
+	return f, nil
+}
+
+func (s *scratchFile) remove() {
+	if s.f == nil {
+		return
+	}
+	s.f.Close()
+	if !s.gone {
+		os.Remove(s.f.Name())
+	}
+	s.f = nil
+}
 
 // listHanded is how many of the memberships written while reading a plan still lists: the
 // status mail's CSV shows no more changes (tests lower it).

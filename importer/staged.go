@@ -11,7 +11,9 @@ import (
 // (store.StagedLoader): the reader and the diff go through a file's persons meanwhile, and
 // the diff waits for the rest when it first needs it (the first membership record, or the end
 // of the file: the file's groups are held back until then, see placing). Until then
-// st.Groups and st.Memberships are nil; they are only ever set to all of them.
+// st.Groups and st.Memberships are nil; they are only ever set to all of them. When the
+// store's state index is current, st.Stored is set in place of st.Memberships: the diff reads
+// them at its end, in the load's snapshot, which close then ends.
 //
 // rest is called by one goroutine at a time: the diff's while the file is read, then the
 // caller's once the pipe is closed (which orders the two).
@@ -57,14 +59,6 @@ func (s *stagedState) rest() error {
 	if err := s.load.Wait(s.st); err != nil {
 		s.err = err
 		return err
-	}
-	if s.st.Stored != nil {
-		set, err := change.CollectMemberships(s.st.Stored)
-		if err != nil {
-			s.err = err
-			return err
-		}
-		s.st.Memberships, s.st.Stored = set, nil
 	}
 	s.done = true
 	return nil
