@@ -164,11 +164,12 @@ type Plan struct {
 	// Names, when set, gives the stored names of persons and groups the plan only names by key
 	// (a membership's group and member), for reports. It is not part of the stored plan.
 	Names Names `json:"-"`
-	// Early counts membership inserts that were written into the store while the file was
-	// read (an initial load on PostgreSQL, store.EarlyWriter) and that Memberships does not
-	// list: only their first few are kept there, for reports. Such a plan is applied with
-	// those inserts or not at all: it is never stored or split (it is not whole).
-	Early int `json:"-"`
+	// Early counts, per type, the inserts that were written into the store while the file
+	// was read (an initial load on PostgreSQL, store.EarlyWriter: its persons and
+	// memberships) and that the plan does not list: only their first few are kept in
+	// Persons and Memberships, for reports. Such a plan is applied with those inserts or not
+	// at all: it is never stored or split (it is not whole).
+	Early PerType `json:"-"`
 	// RemovalBase, when set, is what archive.Removals needs of the stored memberships, read by
 	// a diff that held no set of them (State.Stored). It is not part of the stored plan.
 	RemovalBase *RemovalBase `json:"-"`
@@ -193,12 +194,16 @@ type Names interface {
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
-	return len(p.Persons) == 0 && len(p.Groups) == 0 && len(p.Memberships) == 0 && len(p.Relations) == 0 && p.Early == 0
+	return len(p.Persons) == 0 && len(p.Groups) == 0 && len(p.Memberships) == 0 && len(p.Relations) == 0 && p.Early == PerType{}
 }
 
 // Changes is how many changes the plan holds, of every type.
 func (p *Plan) Changes() int {
-	return len(p.Persons) + len(p.Groups) + len(p.Memberships) + len(p.Relations) + p.Early
+	n := len(p.Persons) + len(p.Groups) + len(p.Memberships) + len(p.Relations)
+	for _, e := range p.Early {
+		n += e
+	}
+	return n
 }
 
 // Split divides a plan into what hold-removals applies now (inserts, updates, restores) and what
@@ -272,12 +277,12 @@ func Tally(p *Plan, before PerType) Counts {
 	for _, x := range p.Memberships {
 		bump(&c.Memberships, x.Op)
 	}
-	c.Memberships.Inserted += p.Early
 	for _, x := range p.Relations {
 		bump(&c.Relations, x.Op)
 	}
 	for _, t := range record.AllTypes {
 		tc := c.Of(t)
+		tc.Inserted += p.Early[t]
 		tc.After = tc.Before + tc.Inserted + tc.Restored - tc.Deleted - tc.Archived
 	}
 	return c

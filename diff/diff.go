@@ -8,6 +8,7 @@
 package diff
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -42,8 +43,15 @@ type Options struct {
 	// then plans again without handing over. A key handed over twice is for the receiver to
 	// refuse (PostgreSQL: the primary key). Only for a state without memberships (and
 	// without State.Stored: a diff against stored memberships given so hands none over).
-	Handover   func(*record.Membership)
-	ListHanded int
+	Handover func(*record.Membership)
+	// HandoverPerson, likewise, takes each person the diff takes as new, and the diff keeps
+	// of them only a 64-bit hash of each key (for the memberships and relations that name
+	// them, and duplicates): the plan counts them in Early and lists only the first
+	// ListHanded, before the memberships listed. A person key listed again (as active or
+	// gone), or two keys of one hash, make Finish return ErrHandover. Only for a state
+	// without persons (with some, it is not used).
+	HandoverPerson func(*record.Person)
+	ListHanded     int
 	// Scratch, when set, makes the file where a diff against stored memberships given as a
 	// source (change.State.Stored) keeps the file's memberships beyond SpillBudget until
 	// Finish compares them: called once, at the first need (a small tenant never needs it).
@@ -53,9 +61,9 @@ type Options struct {
 	SpillBudget int
 }
 
-// ErrHandover is Finish's answer when the memberships handed over (Options.Handover) are not
-// exactly the plan's: plan again without handing them over.
-var ErrHandover = errors.New("the memberships handed over while reading are not the plan's")
+// ErrHandover is Finish's answer when the records handed over (Options.Handover,
+// Options.HandoverPerson) are not exactly the plan's: plan again without handing them over.
+var ErrHandover = errors.New("the records handed over while reading are not the plan's")
 
 // Skipped names a record the reader skipped: its stored counterpart must be kept. For a
 // membership whose role was unreadable, Group and Member are set and every stored role of that
@@ -91,9 +99,10 @@ type Differ struct {
 	// Memberships are most of a file: compared as they come against a set of the stored ones
 	// (mem), or, against stored ones given as a source (change.State.Stored), spilled by their
 	// group's bucket and compared at Finish partition by partition (spill.go).
-	mem    memberTable
-	spill  *spiller
-	handed *handedMemberships // with Options.Handover, instead of mem.fresh
+	mem     memberTable
+	spill   *spiller
+	handed  *handedMemberships // with Options.Handover, instead of mem.fresh
+	handedP *handedPersons     // with Options.HandoverPerson, instead of persons
 	// Relations are few (a pupil's carers): stored ones that changed, and new ones, by key
 	// with their file order.
 	relChanged      map[record.RelationKey]*record.Relation
@@ -199,6 +208,7 @@ func New(st *change.State, opts Options) *Differ {
 		relFresh:     map[record.RelationKey]*record.Relation{},
 		archivedSeen: map[string]int{},
 		handed:       newHanded(opts),
+		handedP:      newHandedPersons(st, opts),
 	}
 }
 
@@ -217,6 +227,12 @@ func (d *Differ) Person(p *record.Person) error {
 	} else if first, again := d.personGone[p.Key]; again {
 		d.duplicate(record.Persons, p.Key, p.Pos, first.Line, d.seq)
 	}
+	if h := d.handedP; h.has(p.Key) {
+		// Listed again, as active or gone (or another key of the same hash): the ordinary
+		// way says which, and what the plan is then.
+		h.doubt = true
+		return nil
+	}
 	if p.Gone() {
 		if _, listed := d.persons[p.Key]; listed && d.handed != nil {
 			d.handed.doubt = true // its memberships handed over may have taken it as active
@@ -226,6 +242,11 @@ func (d *Differ) Person(p *record.Person) error {
 		return nil
 	}
 	delete(d.personGone, p.Key)
+	if h := d.handedP; h != nil {
+		h.take(p)
+		d.opts.HandoverPerson(p)
+		return nil
+	}
 	st, ok := d.st.Persons[p.Key]
 	if ok && !st.Trashed && st.Hash == p.Hash {
 		delete(d.persons, p.Key)
@@ -335,8 +356,12 @@ func (d *Differ) membership(t *memberTable, m *record.Membership, seq int64) {
 		return
 	}
 	if d.handed != nil {
-		_, listed := d.persons[m.Member]
-		d.handed.take(m, len(d.persons)+len(d.groups), listed && m.MemberType != record.MemberGroup)
+		listed := false
+		if m.MemberType != record.MemberGroup {
+			_, listed = d.persons[m.Member]
+			listed = listed || d.handedP.has(m.Member)
+		}
+		d.handed.take(m, len(d.persons)+d.handedP.inPlan()+len(d.groups), listed)
 		d.opts.Handover(m)
 		return
 	}
@@ -382,6 +407,11 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	before := d.st.Active()
 	snapshot := f.Mode != Event
 	spilled := d.st.Stored != nil
+	if h := d.handedP; h != nil && h.doubt {
+		// Before the duplicates: a person listed twice is not counted among them here, and
+		// the ordinary way reports the file's first duplicate, whichever it is.
+		return nil, nil, ErrHandover
+	}
 	// (Spilled memberships' duplicates are found below, and one of them may be the first.)
 	if snapshot && d.dup != nil && !spilled {
 		d.dup.Count = d.dups
@@ -403,6 +433,9 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		if p, ok := d.persons[key]; ok && p != nil {
 			return true
 		}
+		if d.handedP.has(key) {
+			return true // listed as active, never again (else Finish answered ErrHandover)
+		}
 		st, ok := d.st.Persons[key]
 		if !ok || st.Trashed {
 			return false
@@ -417,6 +450,16 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	groupChanges := make([]change.Group, 0, len(d.groups))
 
 	// Inserts, updates and restores, in file order.
+	if h := d.handedP; h != nil {
+		// Listed for reports: the first ones, as many as the CSV has room for; persons come
+		// first in the plan.
+		personChanges = slices.Grow(personChanges, h.listed)
+		h.head.each(func(p record.Person) {
+			personChanges = append(personChanges, change.Person{Op: change.Insert, Person: p})
+		})
+		plan.Early[record.Persons] = h.n - h.listed
+		h.head = personHead{}
+	}
 	listed := make(map[string]bool, len(d.persons))
 	for _, key := range d.personOrder {
 		p, ok := d.persons[key]
@@ -513,7 +556,7 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 				}
 				left -= min(len(c), left)
 			}
-			plan.Early = h.n - keep
+			plan.Early[record.Memberships] = h.n - keep
 			h.head = nil
 		}
 	}
@@ -1177,4 +1220,160 @@ func (h *handedMemberships) valid(groups map[string]groupInfo, personActive func
 		}
 	}
 	return true
+}
+
+// handedPersons is what the diff keeps of the persons it hands over (Options.HandoverPerson):
+// how many, the first few for reports (encoded), and a 64-bit hash of each key, in an open-addressing
+// table (8 bytes a slot, at most half full: about 16 bytes a person, where the person's
+// record took about 700). Whether a membership's or relation's person is active after the run
+// is then a lookup. Two keys of one hash are taken for one key listed twice (doubt: the
+// ordinary way decides); a key never handed over that shares the hash of one handed over,
+// with a seed of each run's own, has a chance of about one in 2^64 / persons.
+type handedPersons struct {
+	n      int
+	head   personHead // the first ones, encoded
+	listed int        // how many head holds
+	limit  int
+	seed   maphash.Seed
+	slots  []uint64 // key hashes; 0 is an empty slot (a hash of 0 is stored as 1)
+	doubt  bool
+}
+
+func newHandedPersons(st *change.State, opts Options) *handedPersons {
+	if opts.HandoverPerson == nil || len(st.Persons) > 0 {
+		return nil
+	}
+	return &handedPersons{limit: opts.ListHanded, seed: maphash.MakeSeed(), slots: make([]uint64, 1024)}
+}
+
+func (h *handedPersons) hash(key string) uint64 {
+	x := maphash.String(h.seed, key)
+	if x == 0 {
+		x = 1
+	}
+	return x
+}
+
+// slot is where hash x is in the table, or the empty slot where it would go.
+func (h *handedPersons) slot(x uint64) int {
+	mask := len(h.slots) - 1
+	i := int(x>>32^x) & mask
+	for h.slots[i] != 0 && h.slots[i] != x {
+		i = (i + 1) & mask
+	}
+	return i
+}
+
+// has reports whether key was handed over (nil: none were).
+func (h *handedPersons) has(key string) bool {
+	if h == nil || h.n == 0 {
+		return false
+	}
+	x := h.hash(key)
+	return h.slots[h.slot(x)] == x
+}
+
+// inPlan is how many persons handed over the plan lists (0: none handed over).
+func (h *handedPersons) inPlan() int {
+	if h == nil {
+		return 0
+	}
+	return h.listed
+}
+
+// take counts a person handed over (not seen before).
+func (h *handedPersons) take(p *record.Person) {
+	if 2*(h.n+1) > len(h.slots) {
+		old := h.slots
+		h.slots = make([]uint64, 2*len(old))
+		for _, x := range old {
+			if x != 0 {
+				h.slots[h.slot(x)] = x
+			}
+		}
+	}
+	x := h.hash(p.Key)
+	h.slots[h.slot(x)] = x
+	h.n++
+	if h.listed < h.limit {
+		h.head.add(p)
+		h.listed++
+	}
+}
+
+// personHead is the persons a plan lists for reports, encoded as they come (about 250 bytes
+// a person, where the reader's records took about 600, for up to the 100,000 of a status
+// mail's CSV) and decoded once, into the plan. The bytes are in chunks: one growing slice
+// would be copied over and over.
+type personHead struct {
+	chunks [][]byte
+}
+
+// headChunk is how many bytes a chunk holds before the next one starts (a person is never
+// split between two).
+const headChunk = 1 << 20
+
+func (h *personHead) add(p *record.Person) {
+	if len(h.chunks) == 0 || len(h.chunks[len(h.chunks)-1]) >= headChunk {
+		h.chunks = append(h.chunks, make([]byte, 0, headChunk+4096))
+	}
+	b := h.chunks[len(h.chunks)-1]
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = binary.AppendUvarint(b, uint64(p.Pos.Line))
+	b = binary.AppendUvarint(b, uint64(p.Pos.Column))
+	b = binary.AppendUvarint(b, uint64(p.RecStatus))
+	str(p.Key)
+	str(p.Source)
+	str(p.Name)
+	str(p.Secret)
+	b = binary.AppendUvarint(b, uint64(len(p.Attrs)))
+	for _, a := range p.Attrs {
+		str(a.Name)
+		str(a.Value)
+	}
+	b = append(b, p.Hash[:]...)
+	h.chunks[len(h.chunks)-1] = b
+}
+
+// each decodes the persons in the order they were added, releasing each chunk once read.
+func (h *personHead) each(f func(record.Person)) {
+	names := map[string]string{} // attribute names: a handful, shared
+	for c, b := range h.chunks {
+		uv := func() int {
+			v, n := binary.Uvarint(b)
+			b = b[n:]
+			return int(v)
+		}
+		str := func() string {
+			n := uv()
+			s := string(b[:n])
+			b = b[n:]
+			return s
+		}
+		for len(b) > 0 {
+			var p record.Person
+			p.Pos.Line, p.Pos.Column, p.RecStatus = uv(), uv(), record.RecStatus(uv())
+			p.Key, p.Source, p.Name, p.Secret = str(), str(), str(), str()
+			if n := uv(); n > 0 {
+				p.Attrs = make(record.Attrs, n)
+				for i := range p.Attrs {
+					n := uv()
+					name, ok := names[string(b[:n])]
+					if !ok {
+						name = string(b[:n])
+						names[name] = name
+					}
+					b = b[n:]
+					p.Attrs[i] = record.Attr{Name: name, Value: str()}
+				}
+			}
+			b = b[copy(p.Hash[:], b):]
+			f(p)
+		}
+		h.chunks[c] = nil
+	}
+	h.chunks = nil
 }

@@ -3,6 +3,7 @@ package diff
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -560,8 +561,8 @@ func TestHandedOverMembershipsAreCountedNotListed(t *testing.T) {
 	if len(handed) != 10 || handed[1].Group != "H" || handed[1].Member != "p0" {
 		t.Fatalf("handed over %d memberships, the second %v", len(handed), handed[1].MembershipKey)
 	}
-	if len(p.Memberships) != 1 || p.Early != 9 || p.Memberships[0].Membership.MembershipKey != ordinary.Memberships[0].Membership.MembershipKey {
-		t.Fatalf("the plan lists %d memberships and counts %d more, want the first one and 9", len(p.Memberships), p.Early)
+	if len(p.Memberships) != 1 || p.Early[record.Memberships] != 9 || p.Memberships[0].Membership.MembershipKey != ordinary.Memberships[0].Membership.MembershipKey {
+		t.Fatalf("the plan lists %d memberships and counts %d more, want the first one and 9", len(p.Memberships), p.Early[record.Memberships])
 	}
 	if p.Counts != ordinary.Counts || p.Counts.Memberships.Inserted != 10 {
 		t.Fatalf("counts %+v, the ordinary plan's %+v", p.Counts, ordinary.Counts)
@@ -578,7 +579,7 @@ func TestHandedOverMembershipsAreCountedNotListed(t *testing.T) {
 	if _, _, err := run(true, member("G", "nobody", "01")); !errors.Is(err, ErrHandover) {
 		t.Errorf("a membership of an unknown person: %v, want ErrHandover", err)
 	}
-	if p, _, err := run(true, gone("G", "p9")); err != nil || p.Early+len(p.Memberships) != 10 {
+	if p, _, err := run(true, gone("G", "p9")); err != nil || p.Early[record.Memberships]+len(p.Memberships) != 10 {
 		t.Errorf("a key listed only as gone: %v", err)
 	}
 	// An event file that lists a person as gone after memberships of it were handed over.
@@ -587,5 +588,111 @@ func TestHandedOverMembershipsAreCountedNotListed(t *testing.T) {
 	mode, later = Event, []*record.Person{goneP}
 	if _, _, err := run(true); !errors.Is(err, ErrHandover) {
 		t.Errorf("a person gone after its memberships were handed over: %v, want ErrHandover", err)
+	}
+}
+
+// TestHandedOverPersonsAreCountedNotListed: with Options.HandoverPerson the diff hands each new
+// person over in file order and keeps only a hash of its key: the plan lists the first ones
+// (persons first, then memberships, as the report has room), counts the rest, and has the
+// counts of the plan made the ordinary way; memberships and relations naming a person handed
+// over are valid. A person listed twice, or listed as gone after being handed over, makes
+// Finish answer ErrHandover (before any duplicate: the ordinary way reports the first). A
+// state with persons hands none over.
+func TestHandedOverPersonsAreCountedNotListed(t *testing.T) {
+	mode := Snapshot
+	run := func(st *change.State, list int, handover bool, later ...*record.Person) (*change.Plan, []*record.Person, error) {
+		o := opts()
+		var handed []*record.Person
+		if handover {
+			o.Handover = func(*record.Membership) {}
+			o.HandoverPerson = func(p *record.Person) { handed = append(handed, p) }
+			o.ListHanded = list
+		}
+		d := New(st, o)
+		for i := range 5 {
+			// Every field of a person, as the plan must list it.
+			p := &record.Person{Key: fmt.Sprintf("p%d", i), Source: "SIS", Name: "P", Pos: record.Pos{Line: 10 + i, Column: 3}, RecStatus: record.RecStatus(i % 3), Secret: "digest"}
+			p.Attrs.Add("email", p.Key+"@example.org")
+			p.Attrs.Add("userid", p.Key)
+			p.ComputeHash()
+			if i == 0 {
+				p.Attrs, p.Source = nil, ""
+				p.ComputeHash()
+			}
+			if err := d.Person(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, r := range []record.RelationKey{{Person: "p0", Related: "p1", Type: "parent"}, {Person: "p2", Related: "nobody", Type: "parent"}} {
+			rel := &record.Relation{RelationKey: r}
+			rel.ComputeHash()
+			if err := d.Relation(rel); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Group(group("G", "Class")); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			if err := d.Membership(member("G", fmt.Sprintf("p%d", i), "01")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range later {
+			if err := d.Person(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, _, err := d.Finish(Finish{Mode: mode})
+		return p, handed, err
+	}
+	ordinary, _, err := run(change.NewState("t"), 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ordinary.Relations) != 1 {
+		t.Fatalf("the ordinary plan has %d relations, want 1 (the other names an unknown person)", len(ordinary.Relations))
+	}
+	for _, c := range []struct {
+		list, persons, members int // listed
+	}{{3, 3, 0}, {5 + 1 + 1, 5, 1}, {100, 5, 5}} {
+		p, handed, err := run(change.NewState("t"), c.list, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(handed) != 5 || handed[4].Key != "p4" {
+			t.Fatalf("handed over %d persons", len(handed))
+		}
+		if len(p.Persons) != c.persons || p.Early[record.Persons] != 5-c.persons || len(p.Memberships) != c.members || p.Early[record.Memberships] != 5-c.members {
+			t.Errorf("room for %d: the plan lists %d persons, %d memberships and counts %v more, want %d and %d", c.list, len(p.Persons), len(p.Memberships), p.Early, c.persons, c.members)
+		}
+		for i := range p.Persons {
+			if !reflect.DeepEqual(p.Persons[i], ordinary.Persons[i]) {
+				t.Errorf("room for %d: person %d is %v, the ordinary plan's %v", c.list, i, p.Persons[i], ordinary.Persons[i])
+			}
+		}
+		if p.Counts != ordinary.Counts || !reflect.DeepEqual(p.Relations, ordinary.Relations) {
+			t.Errorf("room for %d: counts %+v and relations %v, the ordinary plan's %+v and %v", c.list, p.Counts, p.Relations, ordinary.Counts, ordinary.Relations)
+		}
+	}
+
+	if _, _, err := run(change.NewState("t"), 100, true, person("p1", "P")); !errors.Is(err, ErrHandover) {
+		t.Errorf("a person listed twice: %v, want ErrHandover", err)
+	}
+	gone := person("p3", "P")
+	gone.RecStatus = record.StatusDelete
+	if _, _, err := run(change.NewState("t"), 100, true, gone); !errors.Is(err, ErrHandover) {
+		t.Errorf("a person listed as gone after being handed over: %v, want ErrHandover", err)
+	}
+	mode = Event
+	if _, _, err := run(change.NewState("t"), 100, true, gone); !errors.Is(err, ErrHandover) {
+		t.Errorf("an event file's person gone after being handed over: %v, want ErrHandover", err)
+	}
+	mode = Snapshot
+	st := change.NewState("t")
+	st.Persons["p0"] = change.PersonState{Hash: person("p0", "P").Hash} // another hash: an update
+	p, handed, err := run(st, 100, true)
+	if err != nil || len(handed) != 0 || len(p.Persons) != 5 || p.Persons[0].Op != change.Update || p.Early[record.Persons] != 0 {
+		t.Errorf("a state with persons: %v, handed over %d, the plan lists %d and counts %d more", err, len(handed), len(p.Persons), p.Early[record.Persons])
 	}
 }

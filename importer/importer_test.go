@@ -537,43 +537,57 @@ func TestApprovalWaitIsNotTheImportsDuration(t *testing.T) {
 // Ctrl-C while the apply copies rows into PostgreSQL: the import rolls its transaction back
 // itself, once the copy has ended, not database/sql from a goroutine of its own while lib/pq's
 // COPY still reads the connection (a data race); nothing is applied, the run says it was
-// interrupted, and the next run imports the file.
+// interrupted, and the next run imports the file. So too when the rows are copied while the
+// file is read (an initial load of a file over the early copy's size limit) and Ctrl-C comes
+// in the middle of the reading.
 func TestImportInterruptedDuringItsApplyChangesNothing(t *testing.T) {
-	defer importer.SetEarlyMinSize(0)() // cancelled beside the early copy too (its race)
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
-		e := newEnv(t, open, nil)
-		var buf bytes.Buffer
-		if err := feedgen.Write(&buf, feedgen.Options{Persons: 5000, Groups: 20, MembersPerGroup: 10, Seed: 7}); err != nil {
-			t.Fatal(err)
-		}
-		path := e.write("big.xml", buf.Bytes())
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		cancelled := false
-		e.im.Applying = func(done, total int) {
-			if done >= 2048 && !cancelled {
-				cancelled = true
-				cancel() // Ctrl-C in the middle of the persons' rows
+		for _, early := range []bool{false, true} {
+			e := newEnv(t, open, nil)
+			var buf bytes.Buffer
+			if err := feedgen.Write(&buf, feedgen.Options{Persons: 5000, Groups: 20, MembersPerGroup: 10, Seed: 7}); err != nil {
+				t.Fatal(err)
 			}
-		}
-		r, err := e.im.ImportFile(ctx, e.tenant, path, importer.ImportOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !cancelled {
-			t.Fatal("the apply never reported 2,048 rows written")
-		}
-		wantStatus(t, r, runs.Failed)
-		if !r.Interrupted() || r.FileFault() || r.Error.Message != importer.Interrupted {
-			t.Fatalf("interrupted run's error: %+v", r.Error)
-		}
-		if st := e.status(); st.Persons.Active != 0 || st.Memberships.Synced != 0 || st.StateVersion != 0 {
-			t.Fatalf("an import interrupted in its apply applied something: %+v", st)
-		}
-		e.im.Applying = nil
-		wantStatus(t, e.imp(path), runs.Completed)
-		if st := e.status(); st.Persons.Active != 5000 {
-			t.Fatalf("after the next run: %d persons, want 5000", st.Persons.Active)
+			path := e.write("big.xml", buf.Bytes())
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cancelled := false
+			if early {
+				restore := importer.SetEarlyMinSize(0)
+				e.im.Progress = func(read, total int64) {
+					if read >= total/2 && !cancelled {
+						cancelled = true
+						cancel() // Ctrl-C in the middle of the persons, copied as they are read
+					}
+				}
+				defer restore()
+			} else {
+				e.im.Applying = func(done, total int) {
+					if done >= 2048 && !cancelled {
+						cancelled = true
+						cancel() // Ctrl-C in the middle of the persons' rows
+					}
+				}
+			}
+			r, err := e.im.ImportFile(ctx, e.tenant, path, importer.ImportOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cancelled {
+				t.Fatal("the import was never interrupted")
+			}
+			wantStatus(t, r, runs.Failed)
+			if !r.Interrupted() || r.FileFault() || r.Error.Message != importer.Interrupted {
+				t.Fatalf("interrupted run's error: %+v", r.Error)
+			}
+			if st := e.status(); st.Persons.Active != 0 || st.Memberships.Synced != 0 || st.StateVersion != 0 {
+				t.Fatalf("an import interrupted in its apply applied something: %+v", st)
+			}
+			e.im.Applying, e.im.Progress = nil, nil
+			wantStatus(t, e.imp(path), runs.Completed)
+			if st := e.status(); st.Persons.Active != 5000 {
+				t.Fatalf("after the next run: %d persons, want 5000", st.Persons.Active)
+			}
 		}
 	})
 }

@@ -262,7 +262,8 @@ func (im *Importer) window(ctx context.Context, tenant string, days int) ([recor
 // makePlan reads the file into the diff against the tenant's current state. It also says where
 // the plan's removals come from (for the status mail), while it has the state, and returns the
 // state (a hold's page rows name records from it). With tryEarly, an initial load's
-// memberships are written while the file is read, when the store can (store.EarlyWriter):
+// memberships (and persons, when the tenant has none) are written while the file is read,
+// when the store can (store.EarlyWriter):
 // the caller applies the plan with them, or aborts them.
 func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string, run *runs.Run, tryEarly bool) (_ *change.Plan, _ []archive.GroupRemovals, _ *change.State, early store.EarlyInserts, err error) {
 	// Too large is known from the size alone: fail before hashing or reading a byte of it.
@@ -325,6 +326,9 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	opts := diff.Options{Courses: t.Courses, Scratch: scratch.create, SpillBudget: spillBudget}
 	if early != nil {
 		opts.Handover, opts.ListHanded = early.Membership, listHanded
+		if len(st.Persons) == 0 { // persons too, when the tenant has none (not even in the trash can)
+			opts.HandoverPerson = early.Person
+		}
 	}
 	d := diff.New(st, opts)
 	rules := t.Placement(st.SchoolYear)
@@ -392,10 +396,15 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		return nil, nil, nil, nil, err
 	}
 	if early != nil {
-		// The plan counts every membership the diff handed over; were they all written?
+		// The plan counts every person and membership the diff handed over; were they all
+		// written?
 		n, err := early.Done()
-		if err == nil && n != len(plan.Memberships)+plan.Early {
-			err = fmt.Errorf("%d memberships written, the plan has %d", n, len(plan.Memberships)+plan.Early)
+		if err == nil {
+			if want := len(plan.Memberships) + plan.Early[record.Memberships]; n[record.Memberships] != want {
+				err = fmt.Errorf("%d memberships written, the plan has %d", n[record.Memberships], want)
+			} else if want := len(plan.Persons) + plan.Early[record.Persons]; opts.HandoverPerson != nil && n[record.Persons] != want {
+				err = fmt.Errorf("%d persons written, the plan has %d", n[record.Persons], want)
+			}
 		}
 		if err != nil {
 			return nil, nil, nil, nil, fmt.Errorf("%w: the memberships written while reading: %w", errPlanAgain, err)
@@ -428,8 +437,9 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 // early, when not nil, are the plan's memberships written while the file was read: used when
 // they match the plan, else rolled back and written by the apply.
 func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan, early store.EarlyInserts) error {
-	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(plan.Persons), "groups", len(plan.Groups),
-		"memberships", len(plan.Memberships)+plan.Early, "memberships_written_while_reading", plan.Early)
+	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(plan.Persons)+plan.Early[record.Persons], "groups", len(plan.Groups),
+		"memberships", len(plan.Memberships)+plan.Early[record.Memberships],
+		"persons_written_while_reading", plan.Early[record.Persons], "memberships_written_while_reading", plan.Early[record.Memberships])
 	run.Status = runs.Completed
 	im.finish(run)
 	im.status("applying the changes in one transaction")
@@ -600,7 +610,7 @@ func (s *scratchFile) remove() {
 // status mail's CSV shows no more changes (tests lower it).
 var listHanded = mailer.MaxCSVRows
 
-// errPlanAgain is makePlan's answer when the memberships it wrote while reading the file are
+// errPlanAgain is makePlan's answer when the records it wrote while reading the file are
 // not exactly the plan's (a membership naming an unknown person, a key listed twice, a lost
 // connection): they are rolled back, and the caller makes the plan again the ordinary way.
 var errPlanAgain = errors.New("plan again")

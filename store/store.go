@@ -143,27 +143,32 @@ type IndexChecker interface {
 }
 
 // EarlyWriter is a store that can start an initial load's apply while the file is still being
-// read (PostgreSQL: the memberships, 90% of the rows, are copied into their table as the diff
-// takes them, so the server's work overlaps the reading). It is an optimisation only: the
-// rows go in inside the transaction the apply commits, and Abort rolls them back.
+// read (PostgreSQL: the persons and memberships, nearly all the rows, are copied into their
+// tables as the diff takes them, so the server's work overlaps the reading). It is an
+// optimisation only: the rows go in inside the transaction the apply commits, and Abort rolls
+// them back.
 type EarlyWriter interface {
 	// EarlyInserts opens the apply's transaction for tenant, whose state is at version and
 	// whose memberships table holds none of its rows; nil (and no error) when it cannot.
 	EarlyInserts(ctx context.Context, tenant string, version int64) (EarlyInserts, error)
 }
 
-// EarlyInserts are memberships written early, in file order, in an open transaction: passed
-// as ApplyParams.Early, the apply writes the rest of its plan in that transaction and commits.
-// The plan lists few of them (change.Plan.Early counts the rest): the store keeps what the
-// apply needs of them (state index entries, undo keys) as it writes them.
+// EarlyInserts are persons and memberships written early, in file order, in an open
+// transaction: passed as ApplyParams.Early, the apply writes the rest of its plan in that
+// transaction and commits. The plan lists few of them (change.Plan.Early counts the rest):
+// the store keeps what the apply needs of them (state index entries, undo keys) as it writes
+// them.
 type EarlyInserts interface {
-	// Membership writes one membership the diff takes as new. It may wait for the database
-	// (a bounded queue); a failure shows in Done.
+	// Person writes one person the diff takes as new; only for a tenant without persons
+	// stored (else Done fails). Once one is written, the plan's persons are all written early.
+	Person(*record.Person)
+	// Membership writes one membership the diff takes as new. Person and Membership may wait
+	// for the database (a bounded queue); a failure shows in Done.
 	Membership(*record.Membership)
-	// Done ends the writing and says how many memberships were written, or why not all of
-	// them were (a key given twice, a lost connection): then the plan must be made again
-	// without them, and Abort called.
-	Done() (int, error)
+	// Done ends the writing and says how many persons and memberships were written, or why
+	// not all of them were (a key given twice, a lost connection): then the plan must be made
+	// again without them, and Abort called.
+	Done() (change.PerType, error)
 	// Abort rolls the transaction back (nothing was written). It may be called again, and
 	// after an apply that used the inserts (then it does nothing).
 	Abort()
@@ -248,9 +253,10 @@ type ApplyParams struct {
 	// cannot be undone, nor any run before it. Without it, an apply with a recorded run keeps
 	// them in the same transaction.
 	NoUndo bool
-	// Early, when set, are the plan's membership inserts already written in the apply's
-	// transaction: the ones Plan lists and Plan.Early more, every one Done counted. Apply
-	// writes the rest in that transaction. A plan with Early needs them.
+	// Early, when set, are the plan's membership inserts (and, when Done counted persons, its
+	// person inserts) already written in the apply's transaction: the ones Plan lists and
+	// Plan.Early more, every one Done counted. Apply writes the rest in that transaction. A
+	// plan with Early needs them.
 	Early EarlyInserts
 	// Progress, when set, is told now and then how many of the plan's changes are written
 	// (for a progress display; the commit comes after the last call). It must be quick.

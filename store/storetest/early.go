@@ -55,6 +55,9 @@ func testEarlyInserts(t *testing.T, s store.Store) {
 	apply(t, s, plan(ordinary))
 	want := load(t, s, ordinary)
 
+	// The persons and memberships written while the file is read, in file order: most
+	// persons first, then some memberships, the other persons, the other memberships (the copy
+	// goes from one table to the other and back). The plan lists five of each.
 	write := func(tenant string) (*change.Plan, store.EarlyInserts) {
 		p := plan(tenant)
 		e, err := ew.EarlyInserts(ctx, tenant, 0)
@@ -64,16 +67,29 @@ func testEarlyInserts(t *testing.T, s store.Store) {
 		if e == nil {
 			t.Skip("the store does not write while reading (SQLite: one writer)")
 		}
-		for i := range p.Memberships {
-			m := p.Memberships[i].Membership
-			e.Membership(&m)
+		person := func(from, to int) {
+			for i := from; i < to; i++ {
+				r := p.Persons[i].Person
+				e.Person(&r)
+			}
 		}
+		member := func(from, to int) {
+			for i := from; i < to; i++ {
+				m := p.Memberships[i].Membership
+				e.Membership(&m)
+			}
+		}
+		person(0, 120)
+		member(0, 500)
+		person(120, len(p.Persons))
+		member(500, len(p.Memberships))
 		n, err := e.Done()
-		if err != nil || n != len(p.Memberships) {
-			t.Fatalf("written while reading: %d, %v; want %d", n, err, len(p.Memberships))
+		if want := (change.PerType{record.Persons: len(p.Persons), record.Memberships: len(p.Memberships)}); err != nil || n != want {
+			t.Fatalf("written while reading: %v, %v; want %v", n, err, want)
 		}
-		p.Early = len(p.Memberships) - 5
-		p.Memberships = p.Memberships[:5]
+		p.Early[record.Persons] = len(p.Persons) - 5
+		p.Early[record.Memberships] = len(p.Memberships) - 5
+		p.Persons, p.Memberships = p.Persons[:5], p.Memberships[:5]
 		return p, e
 	}
 
@@ -101,7 +117,78 @@ func testEarlyInserts(t *testing.T, s store.Store) {
 	if c := u.Counts.Memberships; c.Deleted != 1+12*100 {
 		t.Errorf("undo of the early load deleted %d memberships, want %d", c.Deleted, 1+12*100)
 	}
+	if c := u.Counts.Persons; c.Deleted != 150 {
+		t.Errorf("undo of the early load deleted %d persons, want 150", c.Deleted)
+	}
 	if st := load(t, s, tenant); st.Memberships.Len() != 0 || len(st.Persons) != 0 {
 		t.Fatalf("after undoing the early load: %d memberships, %d persons", st.Memberships.Len(), len(st.Persons))
+	}
+}
+
+// testEarlyInsertsOfATenantWithPersons: a tenant with persons stored but no memberships still
+// has its memberships written while the file is read, its persons by the apply (the plan's
+// updates); a person given to write early is refused (Done fails, and nothing is written).
+func testEarlyInsertsOfATenantWithPersons(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ew, ok := s.(store.EarlyWriter)
+	if !ok {
+		t.Skip("the store does not write while reading")
+	}
+	defer sqlstore.SetEarlyIndexHeld(300)()
+	tenant := tenantName("persons")
+	first := &change.Plan{Tenant: tenant, Mode: "snapshot"}
+	for i := range 20 {
+		first.Persons = append(first.Persons, change.Person{Op: change.Insert, Person: person(fmt.Sprintf("p%02d", i), "P")})
+	}
+	first.Counts = change.Tally(first, change.PerType{})
+	apply(t, s, first)
+
+	p := &change.Plan{Tenant: tenant, Mode: "snapshot", BaseVersion: 1}
+	p.Groups = append(p.Groups, change.Group{Op: change.Insert, Group: group("g", "Class")})
+	p.Persons = append(p.Persons, change.Person{Op: change.Update, Person: person("p00", "Renamed")})
+	for i := range 20 {
+		p.Memberships = append(p.Memberships, change.Membership{Op: change.Insert, Membership: member("g", fmt.Sprintf("p%02d", i), "01")})
+	}
+	refused, err := ew.EarlyInserts(ctx, tenant, 1)
+	if err != nil {
+		t.Fatalf("early inserts: %v", err)
+	}
+	if refused == nil {
+		t.Skip("the store does not write while reading (SQLite: one writer)")
+	}
+	r := p.Persons[0].Person
+	refused.Person(&r)
+	if _, err := refused.Done(); err == nil {
+		t.Errorf("a person written early into a tenant with persons stored: no error")
+	}
+	refused.Abort()
+
+	e, err := ew.EarlyInserts(ctx, tenant, 1)
+	if err != nil || e == nil {
+		t.Fatalf("early inserts: %v, %v", e, err)
+	}
+	for i := range p.Memberships {
+		m := p.Memberships[i].Membership
+		e.Membership(&m)
+	}
+	if n, err := e.Done(); err != nil || n != (change.PerType{record.Memberships: 20}) {
+		t.Fatalf("written while reading: %v, %v", n, err)
+	}
+	p.Early[record.Memberships] = 18
+	p.Memberships = p.Memberships[:2]
+	p.Counts = change.Tally(p, change.PerType{record.Persons: 20})
+	run := newRun(t, s, tenant, "running")
+	run.Status = "completed"
+	if err := s.Apply(ctx, store.ApplyParams{Plan: p, Run: run, Now: now, Early: e}); err != nil {
+		t.Fatal(err)
+	}
+	st := load(t, s, tenant) // checks the index against the rows
+	if len(st.Persons) != 20 || st.Memberships.Len() != 20 || st.Persons["p00"].Name != "Renamed" {
+		t.Fatalf("after the early load: %d persons, %d memberships, p00 named %q", len(st.Persons), st.Memberships.Len(), st.Persons["p00"].Name)
+	}
+	mustUndo(t, s, tenant, run.ID, false)
+	st = load(t, s, tenant)
+	if len(st.Persons) != 20 || st.Memberships.Len() != 0 || st.Persons["p00"].Name != "P" {
+		t.Fatalf("after undoing the early load: %d persons, %d memberships, p00 named %q", len(st.Persons), st.Memberships.Len(), st.Persons["p00"].Name)
 	}
 }

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"StateIndexAgreesWithRows", testStateIndexAgrees},
 		{"InitialIndexInBulk", testInitialIndexInBulk},
 		{"EarlyInserts", testEarlyInserts},
+		{"EarlyInsertsOfATenantWithPersons", testEarlyInsertsOfATenantWithPersons},
 		{"StagedLoadIsOneSnapshot", testStagedLoad},
 		{"StoredMembershipsStreamed", testStoredMemberships},
 		{"ConsoleSessions", testConsoleSessions},

@@ -16,49 +16,88 @@ import (
 	"github.com/imsfeed/imsfeed/store"
 )
 
-// early implements store.EarlyInserts: an initial load's memberships copied into their table
-// (Dialect.CopyRows) by a goroutine of its own while the file is still being read, in the
-// transaction the apply then continues and commits. The diff hands the records over in
-// batches through a bounded channel; the table's index upkeep, most of an initial load's
+// early implements store.EarlyInserts: an initial load's persons and memberships copied into
+// their tables (Dialect.CopyRows) by a goroutine of its own while the file is still being read,
+// in the transaction the apply then continues and commits. The diff hands the records over in
+// batches through a bounded channel; the tables' index upkeep, most of an initial load's
 // apply, then runs in the server beside the reader.
 //
-// The plan does not keep the memberships (change.Plan.Early): what the apply needs of them is
-// kept here, compact, as they are copied: their state index entries, encoded into their
-// buckets, and their undo keys ("no row before"), compressed.
+// The plan does not keep them (change.Plan.Early): what the apply needs of them is kept here,
+// compact, as they are copied: their state index entries, encoded into their buckets, and
+// their undo keys ("no row before"), compressed.
 type early struct {
-	tx     *sql.Tx
-	tenant string
-	batch  []*record.Membership
-	ch     chan []*record.Membership
-	done   chan struct{}
+	tx      *sql.Tx
+	tenant  string
+	persons bool // the tenant had no persons: they may be written too
+	pbatch  []*record.Person
+	mbatch  []*record.Membership
+	ch      chan earlyRecords
+	done    chan struct{}
+	refused bool // a person was given though persons may not be written
 
 	// Written by the copying goroutine, read once done is closed.
 	err  error
-	n    int
-	idx  [hashBuckets]earlyBucket // the membership buckets' entries (bucket hashBuckets+i)
-	held int                      // bytes of entries in idx not yet sent to the server
-	seq  int                      // how many times they were sent
-	useq int                      // how many undo parts were sent
-	undo bytes.Buffer             // gzip of undo keys not yet sent (as encodeImagesWith writes them)
-	uz   *gzip.Writer
-	uw   *bufio.Writer
+	n    change.PerType
+	idx  [indexBuckets]earlyBucket // the buckets' entries: persons' 0..hashBuckets-1, memberships' after
+	held int                       // bytes of entries in idx not yet sent to the server
+	seq  int                       // how many times they were sent
+	undo [2]earlyUndoStream        // the persons' and the memberships' undo keys
 
 	once     sync.Once
 	finished bool // the channel is closed and the goroutine done
 	used     bool // an apply took the transaction over
 }
 
-// earlyBucket is one membership bucket's entries, encoded as writeInserts encodes them: runs of
-// one group's memberships (the group's key, how many, then each member), in copy order. The
-// entries go to the server in parts (earlyIndex), so few are held here at a time; a group's
-// memberships may then come in several runs, which decoding does not mind.
+// earlyRecords is one batch handed over: persons or memberships.
+type earlyRecords struct {
+	persons []*record.Person
+	members []*record.Membership
+}
+
+func (r earlyRecords) len() int { return len(r.persons) + len(r.members) }
+
+// earlyUndoStream is the undo keys of one table (as encodeImagesWith writes them) not yet
+// sent, as a gzip stream; each part sent is a stream of its own.
+type earlyUndoStream struct {
+	table int // in undoTables
+	seq   int // how many parts were sent
+	buf   bytes.Buffer
+	z     *gzip.Writer
+	w     *bufio.Writer
+	tmp   [binary.MaxVarintLen64]byte
+}
+
+func (u *earlyUndoStream) init(table int) {
+	u.table = table
+	u.z, _ = gzip.NewWriterLevel(&u.buf, gzip.BestSpeed)
+	u.w = bufio.NewWriter(u.z)
+}
+
+func (u *earlyUndoStream) str(s string) {
+	u.w.Write(u.tmp[:binary.PutUvarint(u.tmp[:], uint64(len(s)))])
+	u.w.WriteString(s)
+}
+
+// earlyBucket is one bucket's entries, encoded as writeInserts encodes them: a person bucket's
+// persons, a membership bucket's runs of one group's memberships (the group's key, how many,
+// then each member), in copy order. The entries go to the server in parts (earlyIndex), so few
+// are held here at a time; a group's memberships may then come in several runs, which
+// decoding does not mind.
 type earlyBucket struct {
 	data     []byte // the entries not yet sent
-	members  int    // all of them, sent or not
+	entries  int    // all of them, sent or not
 	runs     int    // likewise
 	group    string // the group of the open run
 	runStart int    // where the open run's entries start in data
 	runLen   int    // how many entries the open run has (0: none open)
+}
+
+func (b *earlyBucket) addPerson(p *record.Person) {
+	b.data = appendString(b.data, p.Key)
+	b.data = appendString(b.data, p.Name)
+	b.data = append(b.data, p.Hash[:]...)
+	b.data = append(b.data, 0)
+	b.entries++
 }
 
 func (b *earlyBucket) add(m *record.Membership) {
@@ -76,7 +115,7 @@ func (b *earlyBucket) add(m *record.Membership) {
 		f |= flagMemberGroup
 	}
 	b.data = append(b.data, f)
-	b.members++
+	b.entries++
 	b.runLen++
 }
 
@@ -94,11 +133,15 @@ func (b *earlyBucket) closeRun() {
 	b.runLen = 0
 }
 
-// header is what a bucket's entries follow: its format and counts.
-func (b *earlyBucket) header() []byte {
+// header is what bucket number n's entries follow: its format and counts.
+func (b *earlyBucket) header(n int) []byte {
 	out := []byte{indexFormat}
+	if n < hashBuckets {
+		out = binary.AppendUvarint(out, uint64(b.entries))
+		return binary.AppendUvarint(out, 0)
+	}
 	out = binary.AppendUvarint(out, 0)
-	out = binary.AppendUvarint(out, uint64(b.members))
+	out = binary.AppendUvarint(out, uint64(b.entries))
 	return binary.AppendUvarint(out, uint64(b.runs))
 }
 
@@ -120,17 +163,23 @@ func SetEarlyIndexHeld(n int) func() {
 	return func() { earlyIndexHeld = old }
 }
 
-// earlyIndex is the temporary table the membership buckets' parts wait in until the apply
-// puts each bucket together (header first, then its parts in order); earlyUndo likewise for
-// the undo keys (gzip streams, put in the before-images' gap by saveImages).
+// earlyIndex is the temporary table the buckets' parts wait in until the apply puts each
+// bucket together (header first, then its parts in order); earlyUndo likewise for the undo
+// keys of each table (gzip streams, put in the before-images' gaps by saveImages).
 const (
 	earlyIndex = "imsfeed_early_index"
 	earlyUndo  = "imsfeed_early_undo"
 )
 
-var earlyIndexCols = []string{"bucket", "seq", "data"}
+var (
+	earlyIndexCols = []string{"bucket", "seq", "data"}
+	earlyUndoCols  = []string{"tbl", "seq", "data"}
+)
 
-var earlyCols = []string{"tenant", "group_key", "member_key", "role", "member_type", "attrs", "hash"}
+var (
+	earlyCols       = []string{"tenant", "group_key", "member_key", "role", "member_type", "attrs", "hash"}
+	earlyPersonCols = []string{"tenant", "key", "source", "name", "attrs", "hash"}
+)
 
 // EarlyInserts implements store.EarlyWriter where the dialect can COPY (PostgreSQL).
 func (c *Core) EarlyInserts(ctx context.Context, tenant string, version int64) (store.EarlyInserts, error) {
@@ -150,104 +199,127 @@ func (c *Core) EarlyInserts(ctx context.Context, tenant string, version int64) (
 		_ = tx.Rollback()
 		return nil, err
 	}
-	var any bool
-	if err := tx.QueryRowContext(ctx, c.Q(`SELECT EXISTS (SELECT 1 FROM memberships WHERE tenant = ?)`), tenant).Scan(&any); err != nil || any {
+	var members, persons bool
+	if err := tx.QueryRowContext(ctx, c.Q(`SELECT EXISTS (SELECT 1 FROM memberships WHERE tenant = ?), EXISTS (SELECT 1 FROM persons WHERE tenant = ?)`),
+		tenant, tenant).Scan(&members, &persons); err != nil || members {
 		_ = tx.Rollback()
 		return nil, err
 	}
 	for _, create := range []string{
 		`CREATE TEMP TABLE ` + earlyIndex + ` (bucket integer, seq integer, data bytea) ON COMMIT DROP`,
-		`CREATE TEMP TABLE ` + earlyUndo + ` (seq integer, data bytea) ON COMMIT DROP`,
+		`CREATE TEMP TABLE ` + earlyUndo + ` (tbl integer, seq integer, data bytea) ON COMMIT DROP`,
 	} {
 		if _, err := tx.ExecContext(ctx, create); err != nil {
 			_ = tx.Rollback()
 			return nil, err
 		}
 	}
-	e := &early{tx: tx, tenant: tenant, ch: make(chan []*record.Membership, earlyDepth), done: make(chan struct{}),
-		batch: make([]*record.Membership, 0, earlyBatch)}
-	e.uz, _ = gzip.NewWriterLevel(&e.undo, gzip.BestSpeed)
-	e.uw = bufio.NewWriter(e.uz)
+	e := &early{tx: tx, tenant: tenant, persons: !persons, ch: make(chan earlyRecords, earlyDepth), done: make(chan struct{})}
+	e.undo[0].init(undoPersons)
+	e.undo[1].init(undoMemberships)
 	go e.copy(ctx, c.d.CopyRows)
 	return e, nil
 }
 
-func (e *early) copy(ctx context.Context, copyRows func(context.Context, *sql.Tx, string, []string, func() ([]any, bool)) error) {
+// The places of persons and memberships in undoTables.
+const (
+	undoPersons     = 0
+	undoMemberships = 2
+)
+
+type copyFunc = func(context.Context, *sql.Tx, string, []string, func() ([]any, bool)) error
+
+func (e *early) copy(ctx context.Context, copyRows copyFunc) {
 	defer close(e.done)
-	var cur []*record.Membership
+	var cur earlyRecords
 	i := 0
-	var tmp [binary.MaxVarintLen64]byte
-	str := func(s string) {
-		e.uw.Write(tmp[:binary.PutUvarint(tmp[:], uint64(len(s)))])
-		e.uw.WriteString(s)
+	// next makes cur's record i the next one to copy; false at the end.
+	next := func() bool {
+		for i >= cur.len() {
+			b, ok := <-e.ch
+			if !ok {
+				return false
+			}
+			cur, i = b, 0
+		}
+		return true
 	}
-	// One COPY until earlyIndexHeld bytes of index entries wait, then those go to the
-	// server (a connection runs one COPY at a time), then the next COPY.
-	for more := true; more && e.err == nil; {
-		more = false
-		e.err = copyRows(ctx, e.tx, "memberships", earlyCols, func() ([]any, bool) {
-			if e.held >= earlyIndexHeld {
-				more = true
+	// One COPY until the records change table or earlyIndexHeld bytes of index entries wait,
+	// then those go to the server (a connection runs one COPY at a time), then the next COPY.
+	for e.err == nil && next() {
+		persons := cur.persons != nil
+		table, cols, u := "memberships", earlyCols, &e.undo[1]
+		if persons {
+			table, cols, u = "persons", earlyPersonCols, &e.undo[0]
+		}
+		e.err = copyRows(ctx, e.tx, table, cols, func() ([]any, bool) {
+			if e.held >= earlyIndexHeld || !next() || (cur.persons != nil) != persons {
 				return nil, false
 			}
-			for i >= len(cur) {
-				b, ok := <-e.ch
-				if !ok {
-					return nil, false
-				}
-				cur, i = b, 0
-			}
-			m := cur[i]
-			cur[i] = nil
+			j := i
 			i++
-			e.n++
-			b := &e.idx[change.MemberBucket(m.Group)]
+			if persons {
+				p := cur.persons[j]
+				cur.persons[j] = nil
+				e.n[record.Persons]++
+				b := &e.idx[personBucket(p.Key)]
+				n := len(b.data)
+				b.addPerson(p)
+				e.held += len(b.data) - n
+				u.str(p.Key)
+				u.w.WriteByte(0) // no row before
+				return []any{e.tenant, p.Key, p.Source, p.Name, JSON(p.Attrs), p.Hash[:]}, true
+			}
+			m := cur.members[j]
+			cur.members[j] = nil
+			e.n[record.Memberships]++
+			b := &e.idx[memberBucket(m.Group)]
 			n := len(b.data)
 			b.add(m)
 			e.held += len(b.data) - n
-			str(m.Group)
-			str(m.Member)
-			str(m.Role)
-			e.uw.WriteByte(0) // no row before
+			u.str(m.Group)
+			u.str(m.Member)
+			u.str(m.Role)
+			u.w.WriteByte(0) // no row before
 			return []any{e.tenant, m.Group, m.Member, m.Role, MemberType(m.MemberType), JSON(m.Attrs), m.Hash[:]}, true
 		})
 		if e.err == nil {
 			e.err = e.sendIndex(ctx, copyRows)
 		}
 		if e.err == nil {
-			e.err = e.sendUndo(ctx, copyRows)
+			e.err = e.sendUndo(ctx, copyRows, u)
 		}
 	}
 	for range e.ch { // a failed copy still lets the diff hand over the rest
 	}
 }
 
-// sendUndo ends the gzip stream of the undo keys written since the last one, copies it into
+// sendUndo ends the gzip stream of u's undo keys written since its last one, copies it into
 // earlyUndo and starts the next.
-func (e *early) sendUndo(ctx context.Context, copyRows func(context.Context, *sql.Tx, string, []string, func() ([]any, bool)) error) error {
-	if err := e.uw.Flush(); err != nil {
+func (e *early) sendUndo(ctx context.Context, copyRows copyFunc, u *earlyUndoStream) error {
+	if err := u.w.Flush(); err != nil {
 		return err
 	}
-	if err := e.uz.Close(); err != nil {
+	if err := u.z.Close(); err != nil {
 		return err
 	}
-	e.useq++
+	u.seq++
 	sent := false
-	err := copyRows(ctx, e.tx, earlyUndo, []string{"seq", "data"}, func() ([]any, bool) {
+	err := copyRows(ctx, e.tx, earlyUndo, earlyUndoCols, func() ([]any, bool) {
 		if sent {
 			return nil, false
 		}
 		sent = true
-		return []any{e.useq, e.undo.Bytes()}, true
+		return []any{u.table, u.seq, u.buf.Bytes()}, true
 	})
-	e.undo = bytes.Buffer{}
-	e.uz.Reset(&e.undo)
-	e.uw.Reset(e.uz)
+	u.buf = bytes.Buffer{}
+	u.z.Reset(&u.buf)
+	u.w.Reset(u.z)
 	return err
 }
 
 // sendIndex copies the index entries held into earlyIndex, one row a bucket, and lets them go.
-func (e *early) sendIndex(ctx context.Context, copyRows func(context.Context, *sql.Tx, string, []string, func() ([]any, bool)) error) error {
+func (e *early) sendIndex(ctx context.Context, copyRows copyFunc) error {
 	if e.held == 0 {
 		return nil
 	}
@@ -260,7 +332,7 @@ func (e *early) sendIndex(ctx context.Context, copyRows func(context.Context, *s
 				continue
 			}
 			b.closeRun()
-			row := []any{hashBuckets + i, e.seq, b.data}
+			row := []any{i, e.seq, b.data}
 			b.data = nil // the driver may keep the row until the COPY ends
 			i++
 			return row, true
@@ -271,14 +343,43 @@ func (e *early) sendIndex(ctx context.Context, copyRows func(context.Context, *s
 	return err
 }
 
+func (e *early) Person(p *record.Person) {
+	if e.finished {
+		return
+	}
+	if !e.persons {
+		e.refused = true
+		return
+	}
+	if len(e.mbatch) > 0 { // in file order
+		e.ch <- earlyRecords{members: e.mbatch}
+		e.mbatch = nil
+	}
+	if e.pbatch == nil {
+		e.pbatch = make([]*record.Person, 0, earlyBatch)
+	}
+	e.pbatch = append(e.pbatch, p)
+	if len(e.pbatch) == earlyBatch {
+		e.ch <- earlyRecords{persons: e.pbatch}
+		e.pbatch = nil
+	}
+}
+
 func (e *early) Membership(m *record.Membership) {
 	if e.finished {
 		return
 	}
-	e.batch = append(e.batch, m)
-	if len(e.batch) == earlyBatch {
-		e.ch <- e.batch
-		e.batch = make([]*record.Membership, 0, earlyBatch)
+	if len(e.pbatch) > 0 { // in file order
+		e.ch <- earlyRecords{persons: e.pbatch}
+		e.pbatch = nil
+	}
+	if e.mbatch == nil {
+		e.mbatch = make([]*record.Membership, 0, earlyBatch)
+	}
+	e.mbatch = append(e.mbatch, m)
+	if len(e.mbatch) == earlyBatch {
+		e.ch <- earlyRecords{members: e.mbatch}
+		e.mbatch = nil
 	}
 }
 
@@ -286,22 +387,28 @@ func (e *early) Membership(m *record.Membership) {
 func (e *early) finish() error {
 	if !e.finished {
 		e.finished = true
-		if len(e.batch) > 0 {
-			e.ch <- e.batch
+		if len(e.pbatch) > 0 {
+			e.ch <- earlyRecords{persons: e.pbatch}
 		}
-		e.batch = nil
+		if len(e.mbatch) > 0 {
+			e.ch <- earlyRecords{members: e.mbatch}
+		}
+		e.pbatch, e.mbatch = nil, nil
 		close(e.ch)
 		<-e.done
+	}
+	if e.err == nil && e.refused {
+		return errors.New("persons were given to write early, and the tenant has persons stored")
 	}
 	return e.err
 }
 
-func (e *early) Done() (int, error) {
+func (e *early) Done() (change.PerType, error) {
 	if err := e.finish(); err != nil {
-		return 0, err
+		return change.PerType{}, err
 	}
 	if e.used {
-		return 0, errors.New("early inserts already applied")
+		return change.PerType{}, errors.New("early inserts already applied")
 	}
 	return e.n, nil
 }
@@ -322,11 +429,15 @@ func (e *early) take() (*sql.Tx, error) {
 	return e.tx, e.finish()
 }
 
+// wrotePersons reports whether the plan's persons are written (the file had some).
+func (e *early) wrotePersons() bool { return e != nil && e.n[record.Persons] > 0 }
+
 // earlyOf is the store's own early inserts, checked against the plan they come with.
 func earlyOf(ei store.EarlyInserts, p *change.Plan) (*early, error) {
 	if ei == nil {
-		if p.Early > 0 {
-			return nil, fmt.Errorf("the plan counts %d memberships written while the file was read, and none were given", p.Early)
+		if p.Early != (change.PerType{}) {
+			return nil, fmt.Errorf("the plan counts %d persons and %d memberships written while the file was read, and none were given",
+				p.Early[record.Persons], p.Early[record.Memberships])
 		}
 		return nil, nil
 	}
@@ -337,12 +448,25 @@ func earlyOf(ei store.EarlyInserts, p *change.Plan) (*early, error) {
 	if err := e.finish(); err != nil {
 		return e, err
 	}
-	if n := len(p.Memberships) + p.Early; e.n != n {
-		return e, fmt.Errorf("%d memberships were written while the file was read, the plan has %d", e.n, n)
+	if p.Early[record.Groups]+p.Early[record.Relations] != 0 {
+		return e, errors.New("the plan counts groups or relations written while the file was read")
+	}
+	if n := len(p.Memberships) + p.Early[record.Memberships]; e.n[record.Memberships] != n {
+		return e, fmt.Errorf("%d memberships were written while the file was read, the plan has %d", e.n[record.Memberships], n)
 	}
 	for i := range p.Memberships {
 		if p.Memberships[i].Op != change.Insert {
 			return e, fmt.Errorf("a plan with memberships written early %ss membership %s", p.Memberships[i].Op, p.Memberships[i].Membership.MembershipKey)
+		}
+	}
+	if e.wrotePersons() || p.Early[record.Persons] > 0 {
+		if n := len(p.Persons) + p.Early[record.Persons]; e.n[record.Persons] != n {
+			return e, fmt.Errorf("%d persons were written while the file was read, the plan has %d", e.n[record.Persons], n)
+		}
+		for i := range p.Persons {
+			if p.Persons[i].Op != change.Insert {
+				return e, fmt.Errorf("a plan with persons written early %ss person %s", p.Persons[i].Op, p.Persons[i].Person.Key)
+			}
 		}
 	}
 	return e, nil
@@ -366,16 +490,25 @@ func (c *Core) applyEarly(ctx context.Context, e *early, apply func(*sql.Tx) err
 	return tx.Commit()
 }
 
-// writeEarlyBuckets stores the membership buckets of early inserts (the tenant had none): each
-// bucket's header, then its parts in the order they were sent, put together by the server.
+// writeEarlyBuckets stores the buckets of early inserts (the tenant had none of their
+// memberships, nor of their persons when persons were written): each bucket's header, then
+// its parts in the order they were sent, then (a person bucket) the count of membership runs
+// that ends it, put together by the server.
 func (c *Core) writeEarlyBuckets(ctx context.Context, tx *sql.Tx, tenant string, e *early) error {
-	i := 0
+	i, footer := 0, false
 	err := c.d.CopyRows(ctx, tx, earlyIndex, earlyIndexCols, func() ([]any, bool) {
 		for ; i < len(e.idx); i++ {
-			if b := &e.idx[i]; b.members > 0 {
-				i++
-				return []any{hashBuckets + i - 1, 0, b.header()}, true
+			b := &e.idx[i]
+			if b.entries == 0 {
+				continue
 			}
+			if i < hashBuckets && !footer {
+				footer = true
+				return []any{i, e.seq + 1, binary.AppendUvarint(nil, 0)}, true
+			}
+			footer = false
+			i++
+			return []any{i - 1, 0, b.header(i - 1)}, true
 		}
 		return nil, false
 	})

@@ -368,11 +368,16 @@ func encodeImages(imgs images) ([]byte, error) {
 	return data, err
 }
 
+// imageGap is where the keys of a table in the server (early inserts) go in encoded images.
+type imageGap struct {
+	at    int // a byte offset
+	table int // in undoTables
+}
+
 // encodeImagesWith encodes imgs, the tables in absent (when not nil there) as absentKeys:
-// the same bytes as their images would be. gap, unless -1, is where the keys of a table in
-// absent that are in the server (early inserts) go.
-func encodeImagesWith(imgs images, absent []*absentKeys) (_ []byte, gap int, _ error) {
-	gap = -1
+// the same bytes as their images would be. gaps, in order, are where the keys of the tables
+// in absent that are in the server (early inserts) go.
+func encodeImagesWith(imgs images, absent []*absentKeys) (_ []byte, gaps []imageGap, _ error) {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	w := bufio.NewWriter(zw)
@@ -392,12 +397,12 @@ func encodeImagesWith(imgs images, absent []*absentKeys) (_ []byte, gap int, _ e
 				// streams go between this one and the next.
 				uv(uint64(a.n))
 				if err := w.Flush(); err != nil {
-					return nil, 0, err
+					return nil, nil, err
 				}
 				if err := zw.Close(); err != nil {
-					return nil, 0, err
+					return nil, nil, err
 				}
-				gap = buf.Len()
+				gaps = append(gaps, imageGap{at: buf.Len(), table: ti})
 				zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 				w.Reset(zw)
 				continue
@@ -440,7 +445,7 @@ func encodeImagesWith(imgs images, absent []*absentKeys) (_ []byte, gap int, _ e
 				continue
 			}
 			if len(im.row) != len(cols) {
-				return nil, 0, fmt.Errorf("before-image of %s %q: %d values for %d columns", t.name, joinKey(im.key), len(im.row), len(cols))
+				return nil, nil, fmt.Errorf("before-image of %s %q: %d values for %d columns", t.name, joinKey(im.key), len(im.row), len(cols))
 			}
 			w.WriteByte(1)
 			for _, v := range im.row {
@@ -469,18 +474,18 @@ func encodeImagesWith(imgs images, absent []*absentKeys) (_ []byte, gap int, _ e
 					w.WriteByte(tagFloat)
 					uv(math.Float64bits(x))
 				default:
-					return nil, 0, fmt.Errorf("before-image of %s %q: cannot keep a %T", t.name, joinKey(im.key), v)
+					return nil, nil, fmt.Errorf("before-image of %s %q: cannot keep a %T", t.name, joinKey(im.key), v)
 				}
 			}
 		}
 	}
 	if err := w.Flush(); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	if err := zw.Close(); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
-	return buf.Bytes(), gap, nil
+	return buf.Bytes(), gaps, nil
 }
 
 func decodeImages(data []byte) (images, error) {

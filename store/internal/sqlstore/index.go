@@ -527,11 +527,14 @@ func (c *Core) indexApply(ctx context.Context, tx *sql.Tx, tenant string, p *cha
 }
 
 // indexEarly is indexApply for a plan whose memberships were written early (e): the persons'
-// entries as indexApply writes them, the memberships' buckets (the tenant had none) as e
-// encoded them while copying. An index rebuilt from the rows has them already.
+// entries as indexApply writes them (unless they were written early too), the early ones'
+// buckets (the tenant had none) as e encoded them while copying. An index rebuilt from the rows has them already.
 func (c *Core) indexEarly(ctx context.Context, tx *sql.Tx, tenant string, p *change.Plan, v int64, e *early) error {
 	rest := *p
-	rest.Memberships, rest.Early = nil, 0
+	rest.Memberships, rest.Early = nil, change.PerType{}
+	if e.wrotePersons() {
+		rest.Persons = nil
+	}
 	rebuilt, err := c.indexApplied(ctx, tx, tenant, &rest, v, true)
 	if err != nil || rebuilt {
 		return err

@@ -45,7 +45,7 @@ type Write struct {
 	Now    any // encoded by Dialect.Time
 	RunID  any // int64, or nil when Apply has no run record
 	// Early: the plan's memberships are in their table already (ApplyParams.Early); the
-	// writer leaves them out.
+	// writer leaves them out. Persons written early are not in Plan at all.
 	Early bool
 	// Progress is ApplyParams.Progress; WritePlan reports through Wrote.
 	Progress func(done, total int)
@@ -242,6 +242,11 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 		// of its own, so that undo gives the year back.
 		if !plan.Empty() || plan.SchoolYear != "" {
 			w := &Write{Tenant: tenant, Plan: plan, Now: c.d.Time(Micro(p.Now)), Progress: p.Progress, Early: p.Early != nil}
+			if early.wrotePersons() {
+				rest := *plan // the persons are in their table already
+				rest.Persons = nil
+				w.Plan = &rest
+			}
 			if p.Run != nil && p.Run.ID != 0 {
 				w.RunID = p.Run.ID
 			}

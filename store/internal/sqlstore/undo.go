@@ -19,13 +19,13 @@ import (
 // from version v to v+1, inside Apply's transaction.
 func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *change.Plan, runID int64, v int64, now time.Time, early *early) error {
 	// A table holding no row of the tenant (a first load) has "no row" for every key: those
-	// are encoded straight from the plan. So has memberships when the plan's were written
-	// early (EarlyInserts made sure the table held none of the tenant's before): their keys
-	// were encoded as they were written.
+	// are encoded straight from the plan. So have memberships and persons when the plan's
+	// were written early (EarlyInserts made sure the table held none of the tenant's before):
+	// their keys were encoded as they were written.
 	absent := make([]*absentKeys, len(undoTables))
 	for ti, t := range undoTables {
-		if early != nil && t.name == "memberships" {
-			absent[ti] = &absentKeys{n: early.n, inServer: true}
+		if early != nil && (ti == undoMemberships || ti == undoPersons && early.wrotePersons()) {
+			absent[ti] = &absentKeys{n: early.n[t.typ], inServer: true}
 			continue
 		}
 		var one int
@@ -69,15 +69,22 @@ func (c *Core) schoolYear(ctx context.Context, tx *sql.Tx, tenant string) (strin
 // absentKeys); year, when not nil, is the school year before it (the change set makes another
 // one current).
 func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs images, absent []*absentKeys, year *string, runID, v int64, now time.Time) error {
-	data, gap, err := encodeImagesWith(imgs, absent)
+	data, gaps, err := encodeImagesWith(imgs, absent)
 	if err != nil {
 		return err
 	}
-	if gap >= 0 {
-		// The early inserts' keys, put in the gap by the server (PostgreSQL).
+	if len(gaps) > 0 {
+		// The early inserts' keys, put in the gaps by the server (PostgreSQL).
+		images, args := "?::bytea", []any{runID, tenant, v, v + 1, c.d.Time(Micro(now))}
+		at := 0
+		for _, g := range gaps {
+			images += ` || coalesce((SELECT string_agg(data, ''::bytea ORDER BY seq) FROM ` + earlyUndo + ` WHERE tbl = ?), ''::bytea) || ?::bytea`
+			args = append(args, data[at:g.at], g.table)
+			at = g.at
+		}
+		args = append(args, data[at:], year)
 		_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images, school_year_before)
-SELECT ?, ?, ?, ?, ?, ?::bytea || coalesce((SELECT string_agg(data, ''::bytea ORDER BY seq) FROM `+earlyUndo+`), ''::bytea) || ?::bytea, ?`),
-			runID, tenant, v, v+1, c.d.Time(Micro(now)), data[:gap], data[gap:], year)
+SELECT ?, ?, ?, ?, ?, `+images+`, ?`), args...)
 	} else {
 		_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images, school_year_before) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 			runID, tenant, v, v+1, c.d.Time(Micro(now)), data, year)
