@@ -46,3 +46,27 @@ func TestImportsRunUnderTheImportGCPercentAndGiveBackTheOld(t *testing.T) {
 	}
 	done()
 }
+
+// An initial load written while reading runs at EarlyGCPercent; beside a re-import (or its own
+// apply at ImportGCPercent) the lower one holds, and the last to end gives back the old one.
+func TestTheLowestGCPercentHeldIsInForce(t *testing.T) {
+	t.Setenv("GOGC", "")
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+
+	early := gcAt(EarlyGCPercent)
+	if p := gcPercent(); p != EarlyGCPercent {
+		t.Fatalf("during an early initial load GOGC is %d, want %d", p, EarlyGCPercent)
+	}
+	reimport := importGC()
+	if p := gcPercent(); p != ImportGCPercent {
+		t.Fatalf("beside a re-import GOGC is %d, want %d", p, ImportGCPercent)
+	}
+	reimport()
+	if p := gcPercent(); p != EarlyGCPercent {
+		t.Fatalf("after the re-import GOGC is %d, want %d again", p, EarlyGCPercent)
+	}
+	early()
+	if p := gcPercent(); p != 100 {
+		t.Fatalf("after both GOGC is %d, want the 100 set before", p)
+	}
+}

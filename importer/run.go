@@ -164,6 +164,9 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 		}
 		verdict = im.check(ctx, t, plan)
 	}
+	if early != nil {
+		defer importGC()() // as from its Finish on (gc.go)
+	}
 	if o.Plan != nil {
 		o.Plan(plan)
 	}
@@ -291,6 +294,9 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 			}
 		}
 	}
+	if early != nil && len(st.Persons) == 0 {
+		defer gcAt(EarlyGCPercent)() // it holds little while it reads (gc.go)
+	}
 	if e := early; e != nil {
 		defer func() { // (a failing return has set early to nil)
 			if err != nil {
@@ -384,6 +390,9 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		return nil, nil, nil, nil, err
 	}
 	h.finish(&fin)
+	if early != nil {
+		defer importGC()() // the plan is made, then written mostly by the server (gc.go)
+	}
 	plan, warnings, err := d.Finish(fin)
 	scratch.remove() // read back: not needed for the rest of the run
 	if errors.Is(err, diff.ErrHandover) {
