@@ -446,8 +446,10 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		return !snapshot || st.Seen || keep.person(key)
 	}
 
-	personChanges := make([]change.Person, 0, len(d.persons)+len(d.st.Persons)/8)
-	groupChanges := make([]change.Group, 0, len(d.groups))
+	// (Room for the changed persons, not for a share of the stored ones and every group of
+	// the file: an unchanged night of the 1 GB feed held 38 MB of empty room here.)
+	personChanges := make([]change.Person, 0, len(d.persons))
+	var groupChanges []change.Group
 
 	// Inserts, updates and restores, in file order.
 	if h := d.handedP; h != nil {
@@ -773,7 +775,8 @@ type groupInfo struct {
 }
 
 func (d *Differ) groupsAfter(snapshot bool, keep *keepSet) map[string]groupInfo {
-	after := make(map[string]groupInfo, len(d.st.Groups)+len(d.groups))
+	// (Mostly the same keys: sized for the sum, the 1 GB feed's 64,000 groups took 20 MB.)
+	after := make(map[string]groupInfo, max(len(d.st.Groups), len(d.groups)))
 	for key, st := range d.st.Groups {
 		if st.Archived {
 			continue
