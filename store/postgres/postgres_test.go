@@ -88,3 +88,33 @@ func TestStateIndexRepair(t *testing.T) {
 	storetest.IndexRepair(t, s, exec)
 	t.Run("StreamFallsBackToRows", func(t *testing.T) { storetest.StreamFallsBackToRows(t, s, exec) })
 }
+
+// The memberships table takes the eight IMS roles 01 to 08 and nothing else (migration 0022
+// checks them by list, where 0001 used a regular expression).
+func TestMembershipRoles(t *testing.T) {
+	u := freshSchema(t)
+	s, err := postgres.Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db, err := sql.Open("postgres", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	insert := func(role string) error {
+		_, err := db.Exec(`INSERT INTO memberships (tenant, group_key, member_key, role, member_type, hash) VALUES ('t', 'G', 'P', $1, 1, '\x00')`, role)
+		return err
+	}
+	for _, role := range []string{"01", "02", "03", "04", "05", "06", "07", "08"} {
+		if err := insert(role); err != nil {
+			t.Errorf("role %q refused: %v", role, err)
+		}
+	}
+	for _, role := range []string{"", "00", "09", "1", "10", "001", "01 ", "0a", "x1"} {
+		if err := insert(role); err == nil {
+			t.Errorf("role %q taken", role)
+		}
+	}
+}
