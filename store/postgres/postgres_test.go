@@ -68,22 +68,30 @@ func open(tb testing.TB) *postgres.Store {
 	return s
 }
 
-func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
-}
-
-func TestStateIndexRepair(t *testing.T) {
+// openWithDB opens a store on a fresh schema (migrated) and a plain connection to the same
+// schema, for tests that reach past the store; both are closed when the test ends.
+func openWithDB(t *testing.T) (*postgres.Store, *sql.DB) {
+	t.Helper()
 	u := freshSchema(t)
 	s, err := postgres.Open(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	db, err := sql.Open("postgres", u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return s, db
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
+}
+
+func TestStateIndexRepair(t *testing.T) {
+	s, db := openWithDB(t)
 	exec := func(q string) error { _, err := db.Exec(q); return err }
 	storetest.IndexRepair(t, s, exec)
 	t.Run("StreamFallsBackToRows", func(t *testing.T) { storetest.StreamFallsBackToRows(t, s, exec) })
@@ -92,17 +100,7 @@ func TestStateIndexRepair(t *testing.T) {
 // The memberships table takes the eight IMS roles 01 to 08 and nothing else (migration 0022
 // checks them by list, where 0001 used a regular expression).
 func TestMembershipRoles(t *testing.T) {
-	u := freshSchema(t)
-	s, err := postgres.Open(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	db, err := sql.Open("postgres", u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	_, db := openWithDB(t)
 	insert := func(role string) error {
 		_, err := db.Exec(`INSERT INTO memberships (tenant, group_key, member_key, role, member_type, hash) VALUES ('t', 'G', 'P', $1, 1, '\x00')`, role)
 		return err
