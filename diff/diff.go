@@ -507,6 +507,13 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	removedGroup, groupsGone := d.groupsGone(groupAfter)
 
 	var memberChanges, removals []change.Membership
+	// An update or insert whose group or member is not active after the run is skipped (with
+	// its warning).
+	addValid := func(op change.Op, m *record.Membership) {
+		if d.membershipValid(m, groupAfter, personActiveAfter) {
+			memberChanges = append(memberChanges, change.Membership{Op: op, Membership: *m})
+		}
+	}
 	if spilled {
 		c, err := d.compareSpilled(snapshot, keep, trashed, removedGroup)
 		if err != nil {
@@ -520,14 +527,10 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		before[record.Memberships] = c.before
 		memberChanges = make([]change.Membership, 0, len(c.updates)+len(c.inserts))
 		for i := range c.updates {
-			if m := &c.updates[i].m; d.membershipValid(m, groupAfter, personActiveAfter) {
-				memberChanges = append(memberChanges, change.Membership{Op: change.Update, Membership: *m})
-			}
+			addValid(change.Update, &c.updates[i].m)
 		}
 		for i := range c.inserts {
-			if m := &c.inserts[i].m; d.membershipValid(m, groupAfter, personActiveAfter) {
-				memberChanges = append(memberChanges, change.Membership{Op: change.Insert, Membership: *m})
-			}
+			addValid(change.Insert, &c.inserts[i].m)
 		}
 		removals = c.removals
 		plan.RemovalBase = c.base
@@ -535,15 +538,11 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		t := &d.mem
 		memberChanges = make([]change.Membership, 0, len(t.changed)+t.fresh.len())
 		for _, k := range t.changedOrder {
-			if m, ok := t.changed[k]; ok && d.membershipValid(m, groupAfter, personActiveAfter) {
-				memberChanges = append(memberChanges, change.Membership{Op: change.Update, Membership: *m})
+			if m, ok := t.changed[k]; ok {
+				addValid(change.Update, m)
 			}
 		}
-		t.fresh.each(func(_ int32, m *record.Membership) {
-			if d.membershipValid(m, groupAfter, personActiveAfter) {
-				memberChanges = append(memberChanges, change.Membership{Op: change.Insert, Membership: *m})
-			}
-		})
+		t.fresh.each(func(_ int32, m *record.Membership) { addValid(change.Insert, m) })
 		if h := d.handed; h != nil {
 			if h.doubt || !h.valid(groupAfter, personActiveAfter) {
 				return nil, nil, ErrHandover
