@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Packages that run goroutines: tested again under the race detector.
-RACE_PKGS=${RACE_PKGS:-./diff ./store/... ./source/... ./mailer/... ./importer ./live/... ./queue}
+RACE_PKGS=${RACE_PKGS:-./diff ./store/... ./source/... ./mailer/... ./importer ./live/... ./queue ./console}
 
 step() { printf '\n== %s\n' "$*"; }
 
