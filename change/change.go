@@ -165,7 +165,7 @@ type Plan struct {
 	// (a membership's group and member), for reports. It is not part of the stored plan.
 	Names Names `json:"-"`
 	// Early counts, per type, the inserts that were written into the store while the file
-	// was read (an initial load on PostgreSQL, store.EarlyWriter: its persons and
+	// was read (an initial load, store.EarlyWriter: its persons and
 	// memberships) and that the plan does not list: only their first few are kept in
 	// Persons and Memberships, for reports. Such a plan is applied with those inserts or not
 	// at all: it is never stored or split (it is not whole).

@@ -41,7 +41,7 @@ type Options struct {
 	// plan would not be exactly the memberships handed over (one names a group or person
 	// that is not active after the run, or one may be listed again as gone): the caller
 	// then plans again without handing over. A key handed over twice is for the receiver to
-	// refuse (PostgreSQL: the primary key). Only for a state without memberships (and
+	// refuse (the primary key). Only for a state without memberships (and
 	// without State.Stored: a diff against stored memberships given so hands none over).
 	Handover func(*record.Membership)
 	// HandoverPerson, likewise, takes each person the diff takes as new, and the diff keeps

@@ -568,7 +568,8 @@ const Interrupted = "interrupted by the operator; nothing was applied"
 // read (store.EarlyWriter). The early copy's bookkeeping (temporary tables, a Bloom filter, the
 // index assembled in the server) made a 3,000-person tenant's initial load 0.54 → 0.61 s on
 // PostgreSQL and a night of 1,000 such tenants 10-16% slower, for memory such a load never
-// lacked (issue 18).
+// lacked (issue 18). On SQLite it would also hold the one writer through the reading of many
+// small files.
 var earlyMinSize int64 = 16 << 20
 
 // spillBudget is how many bytes of the file's memberships a re-import's diff keeps in memory

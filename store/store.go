@@ -143,13 +143,16 @@ type IndexChecker interface {
 }
 
 // EarlyWriter is a store that can start an initial load's apply while the file is still being
-// read (PostgreSQL: the persons and memberships, nearly all the rows, are copied into their
-// tables as the diff takes them, so the server's work overlaps the reading). It is an
-// optimisation only: the rows go in inside the transaction the apply commits, and Abort rolls
-// them back.
+// read: the persons and memberships, nearly all the rows, are written into their tables as
+// the diff takes them (PostgreSQL: copied, so the server's work overlaps the reading; SQLite:
+// inserted on a goroutine of their own, on the second core). It is an optimisation only: the
+// rows go in inside the transaction the apply commits, and Abort rolls them back.
 type EarlyWriter interface {
 	// EarlyInserts opens the apply's transaction for tenant, whose state is at version and
-	// whose memberships table holds none of its rows; nil (and no error) when it cannot.
+	// whose memberships table holds none of its rows; nil (and no error) when it cannot. On
+	// SQLite that is the database's one write transaction: until the apply or Abort ends it,
+	// every other write (of any tenant, any process) waits for it, so the caller writes
+	// nothing else meanwhile (its run record before, not after).
 	EarlyInserts(ctx context.Context, tenant string, version int64) (EarlyInserts, error)
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/imsfeed/imsfeed/change"
@@ -17,10 +18,11 @@ import (
 )
 
 // early implements store.EarlyInserts: an initial load's persons and memberships copied into
-// their tables (Dialect.CopyRows) by a goroutine of its own while the file is still being read,
-// in the transaction the apply then continues and commits. The diff hands the records over in
+// their tables by a goroutine of its own while the file is still being read, in the
+// transaction the apply then continues and commits. The diff hands the records over in
 // batches through a bounded channel; the tables' index upkeep, most of an initial load's
-// apply, then runs in the server beside the reader.
+// apply, then runs beside the reader: in the server (PostgreSQL, COPY) or on this process's
+// other core (SQLite, one prepared INSERT a row: insertRows).
 //
 // The plan does not keep them (change.Plan.Early): what the apply needs of them is kept here,
 // compact, as they are copied: their state index entries, encoded into their buckets, and
@@ -181,11 +183,11 @@ var (
 	earlyPersonCols = []string{"tenant", "key", "source", "name", "attrs", "hash"}
 )
 
-// EarlyInserts implements store.EarlyWriter where the dialect can COPY (PostgreSQL).
+// EarlyInserts implements store.EarlyWriter. On SQLite the transaction is the database's one
+// write transaction from the start of the reading: an import holds it for its apply anyway
+// (about as long as the reading, for a large initial load), and written beside the reading
+// the apply that remains is short.
 func (c *Core) EarlyInserts(ctx context.Context, tenant string, version int64) (store.EarlyInserts, error) {
-	if c.d.CopyRows == nil {
-		return nil, nil
-	}
 	// Not bound to ctx: database/sql would roll a cancelled transaction back from a goroutine of
 	// its own while lib/pq's COPY reads the same connection from another (a data race on the
 	// connection). A cancelled ctx still ends the copy (its ExecContext fails), and Abort or
@@ -205,10 +207,24 @@ func (c *Core) EarlyInserts(ctx context.Context, tenant string, version int64) (
 		_ = tx.Rollback()
 		return nil, err
 	}
-	for _, create := range []string{
+	creates := []string{
 		`CREATE TEMP TABLE ` + earlyIndex + ` (bucket integer, seq integer, data bytea) ON COMMIT DROP`,
 		`CREATE TEMP TABLE ` + earlyUndo + ` (tbl integer, seq integer, data bytea) ON COMMIT DROP`,
-	} {
+	}
+	if !c.d.Dollar {
+		// SQLite drops no temporary table at commit: applyEarly drops them, and a rollback
+		// takes their creation back. Indexed, so the apply reads each bucket's parts in order
+		// without sorting them.
+		creates = []string{
+			`DROP TABLE IF EXISTS temp.` + earlyIndex,
+			`DROP TABLE IF EXISTS temp.` + earlyUndo,
+			`CREATE TEMP TABLE ` + earlyIndex + ` (bucket INTEGER, seq INTEGER, data BLOB)`,
+			`CREATE INDEX temp.` + earlyIndex + `_order ON ` + earlyIndex + ` (bucket, seq)`,
+			`CREATE TEMP TABLE ` + earlyUndo + ` (tbl INTEGER, seq INTEGER, data BLOB)`,
+			`CREATE INDEX temp.` + earlyUndo + `_order ON ` + earlyUndo + ` (tbl, seq)`,
+		}
+	}
+	for _, create := range creates {
 		if _, err := tx.ExecContext(ctx, create); err != nil {
 			_ = tx.Rollback()
 			return nil, err
@@ -217,8 +233,43 @@ func (c *Core) EarlyInserts(ctx context.Context, tenant string, version int64) (
 	e := &early{tx: tx, tenant: tenant, persons: !persons, ch: make(chan earlyRecords, earlyDepth), done: make(chan struct{})}
 	e.undo[0].init(undoPersons)
 	e.undo[1].init(undoMemberships)
-	go e.copy(ctx, c.d.CopyRows)
+	go e.copy(ctx, c.rows())
 	return e, nil
+}
+
+// rows is how early inserts fill a table: COPY where the dialect has it (PostgreSQL), else
+// insertRows.
+func (c *Core) rows() copyFunc {
+	if c.d.CopyRows != nil {
+		return c.d.CopyRows
+	}
+	return insertRows
+}
+
+// insertRows fills table's columns with the rows next yields, one prepared INSERT a row
+// (SQLite, in this process: a statement of several rows is no cheaper, see the README's fifth
+// step). As in RowWriter, a statement runs on a context that cannot be cancelled (the driver
+// would start a goroutine per statement to watch it); ctx is checked between rows instead.
+func insertRows(ctx context.Context, tx *sql.Tx, table string, cols []string, next func() ([]any, bool)) error {
+	st, err := tx.PrepareContext(ctx, `INSERT INTO `+table+` (`+strings.Join(cols, ", ")+`) VALUES (`+
+		strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")+`)`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	run := context.WithoutCancel(ctx)
+	for n := 1; ; n++ {
+		row, ok := next()
+		if !ok {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(run, row...); err != nil {
+			return fmt.Errorf("insert into %s, row %d: %w", table, n, err)
+		}
+	}
 }
 
 // The places of persons and memberships in undoTables.
@@ -487,6 +538,14 @@ func (c *Core) applyEarly(ctx context.Context, e *early, apply func(*sql.Tx) err
 		_ = tx.Rollback()
 		return err
 	}
+	if !c.d.Dollar { // SQLite: see EarlyInserts
+		for _, t := range []string{earlyIndex, earlyUndo} {
+			if _, err := tx.ExecContext(ctx, `DROP TABLE temp.`+t); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+		}
+	}
 	return tx.Commit()
 }
 
@@ -495,6 +554,9 @@ func (c *Core) applyEarly(ctx context.Context, e *early, apply func(*sql.Tx) err
 // its parts in the order they were sent, then (a person bucket) the count of membership runs
 // that ends it, put together by the server.
 func (c *Core) writeEarlyBuckets(ctx context.Context, tx *sql.Tx, tenant string, e *early) error {
+	if c.d.CopyRows == nil {
+		return c.writeEarlyBucketsHere(ctx, tx, tenant, e)
+	}
 	i, footer := 0, false
 	err := c.d.CopyRows(ctx, tx, earlyIndex, earlyIndexCols, func() ([]any, bool) {
 		for ; i < len(e.idx); i++ {
@@ -518,4 +580,76 @@ func (c *Core) writeEarlyBuckets(ctx context.Context, tx *sql.Tx, tenant string,
 	_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO state_index (tenant, bucket, data)
 SELECT ?, bucket, string_agg(data, ''::bytea ORDER BY seq) FROM `+earlyIndex+` GROUP BY bucket`), tenant)
 	return err
+}
+
+// writeEarlyBucketsHere is writeEarlyBuckets put together in this process (SQLite): 64 buckets
+// at a time, each one's header, parts in the order they were sent and footer, 64 a statement
+// (as writeInserts). Only those 64 buckets' parts are held at once.
+func (c *Core) writeEarlyBucketsHere(ctx context.Context, tx *sql.Tx, tenant string, e *early) error {
+	const step = 64
+	for lo := 0; lo < indexBuckets; lo += step {
+		var out [step][]byte
+		some := false
+		for i := lo; i < lo+step; i++ {
+			if e.idx[i].entries > 0 {
+				out[i-lo], some = e.idx[i].header(i), true
+			}
+		}
+		if !some {
+			continue
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT bucket, data FROM `+earlyIndex+` WHERE bucket >= ? AND bucket < ? ORDER BY bucket, seq`, lo, lo+step)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var n int
+			var data []byte
+			if err := rows.Scan(&n, &data); err != nil {
+				rows.Close()
+				return err
+			}
+			if n < lo || n >= lo+step || out[n-lo] == nil {
+				rows.Close()
+				return fmt.Errorf("state index entries of bucket %d, which has no entries counted", n)
+			}
+			out[n-lo] = append(out[n-lo], data...)
+		}
+		if err := closeRows(rows); err != nil {
+			return err
+		}
+		var args []any
+		for i, b := range out {
+			if b == nil {
+				continue
+			}
+			if lo+i < hashBuckets {
+				b = binary.AppendUvarint(b, 0) // a person bucket's membership runs: none
+			}
+			args = append(args, tenant, lo+i, b)
+		}
+		q := `INSERT INTO state_index (tenant, bucket, data) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(args)/3), ", ")
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// earlyUndoKeys is the undo keys of table ti of undoTables sent by early inserts, their gzip
+// streams one after the other (SQLite: saveImages puts them in their gap here).
+func earlyUndoKeys(ctx context.Context, tx *sql.Tx, ti int, out []byte) ([]byte, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM `+earlyUndo+` WHERE tbl = ? ORDER BY seq`, ti)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, data...)
+	}
+	return out, closeRows(rows)
 }

@@ -101,7 +101,11 @@ func RowWriter(dollar bool) func(ctx context.Context, tx *sql.Tx, w *Write) erro
 				}
 			}
 		}
-		for _, x := range p.Memberships {
+		memberships := p.Memberships
+		if w.Early {
+			memberships = nil // in their table already (EarlyInserts): the plan lists some
+		}
+		for _, x := range memberships {
 			k := x.Membership.MembershipKey
 			var err error
 			switch x.Op {
@@ -114,7 +118,7 @@ func RowWriter(dollar bool) func(ctx context.Context, tx *sql.Tx, w *Write) erro
 				return recordErr("membership", k.String(), err)
 			}
 		}
-		for _, x := range p.Memberships {
+		for _, x := range memberships {
 			if x.Op == change.Insert || x.Op == change.Update {
 				m := &x.Membership
 				if err := rw.exec(MembershipUpsert, t, m.Group, m.Member, m.Role, MemberType(m.MemberType), JSON(m.Attrs), m.Hash[:], ZeroHash[:]); err != nil {

@@ -73,6 +73,19 @@ func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs i
 	if err != nil {
 		return err
 	}
+	if len(gaps) > 0 && !c.d.Dollar {
+		// The early inserts' keys, put in the gaps here (SQLite).
+		var all []byte
+		at := 0
+		for _, g := range gaps {
+			all = append(all, data[at:g.at]...)
+			if all, err = earlyUndoKeys(ctx, tx, g.table, all); err != nil {
+				return fmt.Errorf("keep before-images: %w", err)
+			}
+			at = g.at
+		}
+		data, gaps = append(all, data[at:]...), nil
+	}
 	if len(gaps) > 0 {
 		// The early inserts' keys, put in the gaps by the server (PostgreSQL).
 		images, args := "?::bytea", []any{runID, tenant, v, v + 1, c.d.Time(Micro(now))}
