@@ -52,6 +52,10 @@ type Options struct {
 	// with the per-key state it holds anyway, so the reader's memory stays flat in file size;
 	// the reader's own check costs 8–16 bytes per record.
 	SkipDuplicateCheck bool
+	// HandlerHashes leaves each record's content hash zero: the handler computes it
+	// (ComputeHash) before it uses the record. The importer does so beside the reader, on the
+	// other core, where the reader's goroutine is what bounds a re-import's time.
+	HandlerHashes bool
 	// Encoding "utf-8" reads the file as UTF-8 whatever its declaration says; "" follows the
 	// declaration (and fails a file declared single-byte that is evidently UTF-8).
 	Encoding string

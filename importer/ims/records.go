@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"strings"
 
 	"github.com/imsfeed/imsfeed/record"
@@ -222,6 +223,17 @@ func (p *parser) handlerErr(err error, line, col int, key string) {
 	}
 }
 
+// keepAttrs copies a record's attributes, gathered in the parser's buffer (a), into a slice
+// of their own, nil when there are none; the buffer is kept for the next record. One
+// allocation of the right size per record, not a slice grown one attribute at a time.
+func (p *parser) keepAttrs(a record.Attrs) record.Attrs {
+	p.attrBuf = a[:0]
+	if len(a) == 0 {
+		return nil
+	}
+	return slices.Clone(a)
+}
+
 // --- person ---
 
 func (p *parser) person(n int32) {
@@ -237,7 +249,7 @@ func (p *parser) person(n int32) {
 		return
 	}
 	per := &record.Person{Pos: record.Pos{Line: line, Column: col}, Key: key, Source: source, RecStatus: rs}
-	var a record.Attrs
+	a := p.attrBuf[:0]
 	var given, family string
 	var uids record.UserIDs
 	var rels []*record.Relation
@@ -323,8 +335,10 @@ func (p *parser) person(n int32) {
 		rels = append(rels, &record.Relation{Pos: per.Pos, RelationKey: k})
 	}
 	a.Sort()
-	per.Attrs = a
-	per.ComputeHash()
+	per.Attrs = p.keepAttrs(a)
+	if !p.opts.HandlerHashes {
+		per.ComputeHash()
+	}
 	p.checkDup(record.Persons, key, line, col)
 	p.handlerErr(p.h.Person(per), line, col, key)
 	p.res.Counts[record.Persons]++
@@ -385,7 +399,9 @@ func (p *parser) relations(per *record.Person, rels []*record.Relation) {
 			continue
 		}
 		r.Attrs.Sort()
-		r.ComputeHash()
+		if !p.opts.HandlerHashes {
+			r.ComputeHash()
+		}
 		if rh != nil {
 			p.handlerErr(rh.Relation(r), r.Pos.Line, r.Pos.Column, r.RelationKey.String())
 		}
@@ -419,7 +435,7 @@ func (p *parser) group(n int32) {
 		return
 	}
 	g := &record.Group{Pos: record.Pos{Line: line, Column: col}, Key: key, Source: source, RecStatus: rs}
-	var a record.Attrs
+	a := p.attrBuf[:0]
 	var short, long, full string
 	for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
 		switch l := p.nodes[c].local; l {
@@ -482,8 +498,10 @@ func (p *parser) group(n int32) {
 	}
 	p.mapped(&a, record.Groups, n, -1, -1)
 	a.Sort()
-	g.Attrs = a
-	g.ComputeHash()
+	g.Attrs = p.keepAttrs(a)
+	if !p.opts.HandlerHashes {
+		g.ComputeHash()
+	}
 	p.checkDup(record.Groups, key, line, col)
 	p.handlerErr(p.h.Group(g), line, col, key)
 	p.res.Counts[record.Groups]++
@@ -621,7 +639,7 @@ func (p *parser) member(root, m int32) {
 			RecStatus:     rs,
 			Inactive:      p.str(p.child(r, "status")) == "0",
 		}
-		var a record.Attrs
+		a := p.attrBuf[:0]
 		for c := p.nodes[r].first; c >= 0; c = p.nodes[c].next {
 			switch l := p.nodes[c].local; l {
 			case "subrole":
@@ -634,16 +652,21 @@ func (p *parser) member(root, m int32) {
 		}
 		p.mapped(&a, record.Memberships, root, m, r)
 		a.Sort()
-		ms.Attrs = a
-		ms.ComputeHash()
-		key := ms.MembershipKey.String()
+		ms.Attrs = p.keepAttrs(a)
+		if !p.opts.HandlerHashes {
+			ms.ComputeHash()
+		}
+		// The key as an error names it, made only for an error: a file has millions of these.
+		key := func() string { return group + "/" + mkey + "/" + code }
 		if p.dupCheck {
 			h := maphash.String(p.seed, group) ^ 0x9e3779b97f4a7c15*maphash.String(p.seed, mkey+"\x00"+code)
 			if first, ok := p.seen[record.Memberships].add(h, rl); !ok {
-				p.failAt(rl, rc, key, "duplicate membership (group, member, role): a snapshot file must list each once; first at line %d", first)
+				p.failAt(rl, rc, key(), "duplicate membership (group, member, role): a snapshot file must list each once; first at line %d", first)
 			}
 		}
-		p.handlerErr(p.h.Membership(ms), rl, rc, key)
+		if err := p.h.Membership(ms); err != nil {
+			p.handlerErr(err, rl, rc, key())
+		}
 		p.res.Counts[record.Memberships]++
 	}
 	if roles == 0 {

@@ -35,8 +35,12 @@ type nattr struct {
 	v0, v1 int32 // value: parser.text[v0:v1]
 }
 
-// name is an interned element or attribute name.
-type name struct{ q, local string }
+// name is an interned element or attribute name. secret is SecretName(local) and userid is
+// local == "userid", decided once when the name is interned (a name is read millions of times).
+type name struct {
+	q, local       string
+	secret, userid bool
+}
 
 // open is an element on the stack: its qualified name (for the end tag) and its node (-1 when
 // it is outside any record).
@@ -59,6 +63,8 @@ type parser struct {
 	h    Handler
 	maps [record.NumTypes][]compiledMapping
 	res  Result
+	// attrBuf gathers one record's attributes (keepAttrs copies them out).
+	attrBuf record.Attrs
 
 	r        io.Reader
 	buf      []byte
@@ -570,6 +576,7 @@ func (p *parser) name() name {
 			p.fail("invalid name %s", p.showQ(q))
 		}
 	}
+	n.secret, n.userid = SecretName(n.local), n.local == "userid"
 	if len(p.names) < 4096 { // bound the table against hostile input
 		p.names[q] = n
 	}
@@ -651,7 +658,7 @@ func (p *parser) startTag() {
 	secret := p.stack[len(p.stack)-1].secret
 	p.tagSecret = secret
 	n := p.name()
-	secret = secret || n.local == "userid"
+	secret = secret || n.userid
 	p.tagSecret = secret
 	depth := len(p.stack) // 1: a child of <enterprise>
 	parent := p.stack[depth-1].node
@@ -744,7 +751,18 @@ func (p *parser) endTag() bool {
 	l, c := p.line, p.col
 	p.advN(2)
 	p.tagSecret = false
-	n := p.name()
+	top := p.stack[len(p.stack)-1]
+	var n name
+	if q := top.q; p.ensure(len(q)+1) && string(p.buf[p.pos:p.pos+len(q)]) == q && !nameByte[p.buf[p.pos+len(q)]] {
+		// It names the element it closes, as it nearly always does: that name was read and
+		// checked at the start tag, so it need not be read and interned again (name would
+		// stop at the same byte: the next is no name byte).
+		p.pos += len(q)
+		p.col += utf8.RuneCountInString(q)
+		n.q = q
+	} else {
+		n = p.name()
+	}
 	p.skipSpace()
 	if !p.fill() {
 		p.truncated()
@@ -753,7 +771,6 @@ func (p *parser) endTag() bool {
 		p.fail("expected '>' to end </%s>", p.show(n.q))
 	}
 	p.adv()
-	top := p.stack[len(p.stack)-1]
 	if n.q != top.q {
 		if top.secret {
 			p.failAt(l, c, "", "end tag does not match the element opened at line %d, column %d %s", top.line, top.col, notShown)
@@ -834,7 +851,7 @@ func (p *parser) attributes(node int32) bool {
 		}
 		l, c := p.line, p.col
 		an := p.name()
-		if SecretName(an.local) {
+		if an.secret {
 			p.tagSecret = true
 		}
 		if len(p.tmpQ) >= p.maxAttrs {
