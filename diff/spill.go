@@ -37,6 +37,7 @@ const (
 	spillParts         = 256
 	bucketsPerPart     = change.MemberBuckets / spillParts
 	defaultSpillBudget = 16 << 20
+	spillRoom          = 256 // bytes a partition's buffer has free before a record is added
 )
 
 // spiller keeps the file's memberships by partition.
@@ -92,6 +93,11 @@ func (d *Differ) spillMembership(m *record.Membership, seq int64) error {
 	}
 	p := &sp.parts[sp.part(m.Group)]
 	n := len(p.buf)
+	if cap(p.buf)-n < spillRoom {
+		// Double it: append grows a large buffer by a quarter at a time, and the file's
+		// memberships went through about five times their size in discarded buffers.
+		p.buf = slices.Grow(p.buf, max(cap(p.buf), spillRoom))
+	}
 	b := binary.AppendUvarint(p.buf, uint64(seq-p.prevSeq))
 	b = binary.AppendVarint(b, int64(m.Pos.Line-p.prevLine))
 	b = binary.AppendVarint(b, int64(m.Pos.Column))
