@@ -9,10 +9,13 @@ import (
 
 // pipe runs the diff beside the reader: the reader (on the caller's goroutine) hands its
 // records over in batches through a bounded channel to a goroutine that feeds them, in file
-// order, to the handler behind it. Reading (parsing, hashing) and diffing (state lookups, the
-// plan's records) then use both cores at once, and at most pipeDepth batches wait between
-// them, so memory does not grow with the file. Records are fresh allocations (ims.Handler),
-// so handing the pointers over is safe.
+// order, to the handler behind it. Reading (parsing) and hashing and diffing (the records'
+// content hashes, state lookups, the plan's records) then use both cores at once, and at most
+// pipeDepth batches wait between them, so memory does not grow with the file. The reader's
+// goroutine bounds a re-import's time (the other stood idle about nine tenths of it), so the
+// content hashes are computed here (ims.Options.HandlerHashes): the reader must be given
+// that option. Records are fresh allocations (ims.Handler), so handing the pointers over is
+// safe.
 type pipe struct {
 	next  ims.Handler
 	rel   ims.RelationHandler // next's, or nil
@@ -76,12 +79,16 @@ func (p *pipe) feed(b *pipeBatch) error {
 		var err error
 		switch {
 		case it.m != nil:
+			it.m.ComputeHash()
 			err = p.next.Membership(it.m)
 		case it.p != nil:
+			it.p.ComputeHash()
 			err = p.next.Person(it.p)
 		case it.g != nil:
+			it.g.ComputeHash()
 			err = p.next.Group(it.g)
 		case it.r != nil:
+			it.r.ComputeHash()
 			err = p.rel.Relation(it.r)
 		}
 		if err != nil {

@@ -1,11 +1,20 @@
 package importer
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/imsfeed/imsfeed/importer/ims"
 	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/samples/feedgen"
 )
 
 // orderHandler notes the records it gets, in order; it fails at failAt (a membership's group).
@@ -81,5 +90,83 @@ func TestPipeKeepsFileOrderAndStopsTheReader(t *testing.T) {
 	}
 	if len(h.got) != 10 {
 		t.Fatalf("the handler took %d records after its error; want the 10 before it", len(h.got))
+	}
+}
+
+// hashNoter notes each record's kind, key and content hash, in order.
+type hashNoter struct{ got []string }
+
+func (h *hashNoter) note(kind, key string, sum record.Hash) {
+	h.got = append(h.got, kind+" "+key+" "+sum.String())
+}
+func (h *hashNoter) Person(p *record.Person) error { h.note("p", p.Key, p.Hash); return nil }
+func (h *hashNoter) Group(g *record.Group) error   { h.note("g", g.Key, g.Hash); return nil }
+func (h *hashNoter) Membership(m *record.Membership) error {
+	h.note("m", m.MembershipKey.String(), m.Hash)
+	return nil
+}
+func (h *hashNoter) Relation(r *record.Relation) error {
+	h.note("r", r.RelationKey.String(), r.Hash)
+	return nil
+}
+
+// TestPipeHashesAsTheReaderWould: the importer reads with ims.Options.HandlerHashes and the
+// pipe hashes each record beside the reader; the diff behind it must get the content hashes
+// the reader itself computes (the stored ones were made so), for every kind of record the
+// corpus has (attributes, group members, extensions, relations) and a generated feed.
+func TestPipeHashesAsTheReaderWould(t *testing.T) {
+	var files []string
+	for _, dir := range []string{"ims/testdata/corpus", "ims/testdata/relations"} {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && strings.HasSuffix(path, ".xml") {
+				files = append(files, path)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var gen bytes.Buffer
+	if err := feedgen.Write(&gen, feedgen.Options{Persons: 300, Groups: 30, MembersPerGroup: 20, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string, data []byte, opts ims.Options, h ims.Handler) {
+		t.Helper()
+		if _, err := ims.Read(context.Background(), bytes.NewReader(data), name, opts, h); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	relations := []ims.Mapping{{Name: "mentor", Type: record.Relations, XPath: "extension/mentor"}}
+	for i := range len(files) + 1 {
+		name, data := "generated.xml", gen.Bytes()
+		if i < len(files) {
+			var err error
+			name = files[i]
+			if data, err = os.ReadFile(name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		opts := ims.Options{Lenient: true, Mode: ims.ModeAuto, Mappings: relations}
+		own := &hashNoter{}
+		read(name, data, opts, own)
+		piped := &hashNoter{}
+		p := newPipe(piped)
+		opts.HandlerHashes = true
+		read(name, data, opts, p.handler())
+		if err := p.close(); err != nil {
+			t.Fatal(err)
+		}
+		if len(own.got) == 0 {
+			t.Fatalf("%s: no records", name)
+		}
+		if !slices.Equal(own.got, piped.got) {
+			t.Errorf("%s: the records through the pipe (%d) differ from the reader's own (%d):\n%v\n%v", name, len(piped.got), len(own.got), piped.got, own.got)
+		}
+		for _, r := range piped.got {
+			if strings.HasSuffix(r, " "+record.Hash{}.String()) {
+				t.Errorf("%s: %s has no content hash", name, r)
+			}
+		}
 	}
 }

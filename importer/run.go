@@ -312,12 +312,12 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	var r io.Reader = f
 	if run.File.SHA256 == "" {
 		// Hash what the reader reads, then whatever it left (a file that failed part-way):
-		// one pass over the file, not two.
-		h := sha256.New()
-		r = io.TeeReader(f, h)
+		// one pass over the file, not two, hashed beside the reader (sumaside.go).
+		sa := newSumAside(f)
+		r = sa
 		defer func() {
-			if _, err := io.Copy(h, f); err == nil {
-				run.File.SHA256 = hex.EncodeToString(h.Sum(nil))
+			if sum, ok := sa.sum(); ok {
+				run.File.SHA256 = sum
 			}
 		}()
 	}
@@ -353,6 +353,8 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		MaxTextSize:   int64(t.MaxTextSize),
 		// The diff finds duplicate keys with the state it holds anyway.
 		SkipDuplicateCheck: true,
+		// The pipe hashes the records beside the reader.
+		HandlerHashes: true,
 	}, pp.handler())
 	if perr := pp.close(); err == nil {
 		err = perr
