@@ -351,10 +351,14 @@ type State struct {
 	Tenant  string
 	Version int64
 	// SchoolYear is the school year a rollover made current; "" means the config's.
-	SchoolYear  string
-	Persons     map[string]PersonState
-	Groups      map[string]GroupState
-	Memberships *MembershipSet
+	SchoolYear string
+	Persons    map[string]PersonState
+	// StoredPersons, when set, gives the persons instead of Persons (then nil): held compactly,
+	// their keys and names read again from the store's source when needed (a store whose state
+	// index is current; see PersonIndex).
+	StoredPersons *PersonIndex
+	Groups        map[string]GroupState
+	Memberships   *MembershipSet
 	// Stored, when set, gives the memberships instead of Memberships (then nil): read once, at
 	// the diff's end (a store whose state index is current; see StoredMemberships).
 	Stored    StoredMemberships
@@ -372,8 +376,19 @@ func (s *State) Equal(o *State) bool {
 	return reflect.DeepEqual(a, b) && s.Memberships.Equal(o.Memberships)
 }
 
-// PersonName is the stored name of a person, "" when there is none.
-func (s *State) PersonName(key string) string { return s.Persons[key].Name }
+// PersonName is the stored name of a person, "" when there is none (with StoredPersons: of
+// the persons its ReadNames read).
+func (s *State) PersonName(key string) string {
+	if s.Persons == nil && s.StoredPersons != nil {
+		return s.StoredPersons.Name(key)
+	}
+	return s.Persons[key].Name
+}
+
+// HasPersons reports whether the state has any person, active or trashed.
+func (s *State) HasPersons() bool {
+	return len(s.Persons) > 0 || s.StoredPersons != nil && s.StoredPersons.Len() > 0
+}
 
 // HasGroup reports whether the state has a group of this key, active or archived.
 func (s *State) HasGroup(key string) bool { _, ok := s.Groups[key]; return ok }
@@ -402,6 +417,9 @@ func (s *State) Active() PerType {
 			n[record.Persons]++
 		}
 	}
+	if s.StoredPersons != nil {
+		n[record.Persons] += s.StoredPersons.Active()
+	}
 	for _, g := range s.Groups {
 		if !g.Archived {
 			n[record.Groups]++
@@ -427,8 +445,8 @@ func (n *NameMap) GroupName(key string) string  { return n.Groups[key] }
 func NamesFor(p *Plan, s *State, limit int) *NameMap {
 	n := &NameMap{Persons: map[string]string{}, Groups: map[string]string{}}
 	person := func(k string) {
-		if st, ok := s.Persons[k]; ok && st.Name != "" {
-			n.Persons[k] = st.Name
+		if name := s.PersonName(k); name != "" {
+			n.Persons[k] = name
 		}
 	}
 	group := func(k string) {

@@ -215,12 +215,10 @@ func New(st *change.State, opts Options) *Differ {
 // Person takes one person record.
 func (d *Differ) Person(p *record.Person) error {
 	d.seq++
-	if st, ok := d.st.Persons[p.Key]; ok {
+	st, stored := d.markPersonSeen(p.Key, line32(p.Pos))
+	if stored {
 		if st.Seen {
 			d.duplicate(record.Persons, p.Key, p.Pos, int(st.SeenLine), d.seq)
-		} else {
-			st.Seen, st.SeenLine = true, line32(p.Pos)
-			d.st.Persons[p.Key] = st
 		}
 	} else if first, again := d.persons[p.Key]; again {
 		d.duplicate(record.Persons, p.Key, p.Pos, first.Pos.Line, d.seq)
@@ -247,14 +245,38 @@ func (d *Differ) Person(p *record.Person) error {
 		d.opts.HandoverPerson(p)
 		return nil
 	}
-	st, ok := d.st.Persons[p.Key]
-	if ok && !st.Trashed && st.Hash == p.Hash {
+	if stored && !st.Trashed && st.Hash == p.Hash {
 		delete(d.persons, p.Key)
 		return nil
 	}
 	d.persons[p.Key] = p
 	d.personOrder = append(d.personOrder, p.Key) // repeats are dropped at Finish
 	return nil
+}
+
+// storedPerson is a stored person's state, with the diff's scratch marks (with
+// State.StoredPersons, no name).
+func (d *Differ) storedPerson(key string) (change.PersonState, bool) {
+	if x := d.st.StoredPersons; x != nil {
+		return x.Get(key)
+	}
+	st, ok := d.st.Persons[key]
+	return st, ok
+}
+
+// markPersonSeen marks a stored person as seen at line, unless it was already, and returns
+// its state as it was before.
+func (d *Differ) markPersonSeen(key string, line int32) (change.PersonState, bool) {
+	if x := d.st.StoredPersons; x != nil {
+		return x.MarkSeen(key, line)
+	}
+	st, ok := d.st.Persons[key]
+	if ok && !st.Seen {
+		m := st
+		m.Seen, m.SeenLine = true, line
+		d.st.Persons[key] = m
+	}
+	return st, ok
 }
 
 // Group takes one group record.
@@ -436,7 +458,7 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		if d.handedP.has(key) {
 			return true // listed as active, never again (else Finish answered ErrHandover)
 		}
-		st, ok := d.st.Persons[key]
+		st, ok := d.storedPerson(key)
 		if !ok || st.Trashed {
 			return false
 		}
@@ -470,7 +492,7 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		}
 		listed[key] = true
 		op := change.Insert
-		if st, ok := d.st.Persons[p.Key]; ok {
+		if st, ok := d.storedPerson(p.Key); ok {
 			op = change.Update
 			if st.Trashed {
 				op = change.Restore
@@ -503,7 +525,10 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 
 	// Removals of persons and groups (listed after the inserts and updates, below): the stored
 	// memberships' fate depends on them.
-	trashed, personsGone := d.personsGone(personActiveAfter)
+	trashed, personsGone, err := d.personsGone(personActiveAfter)
+	if err != nil {
+		return nil, nil, err
+	}
 	removedGroup, groupsGone := d.groupsGone(groupAfter)
 
 	var memberChanges, removals []change.Membership
@@ -607,7 +632,7 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 
 	relationChanges := d.relations(snapshot, keep, trashed, personActiveAfter)
 
-	d.notices = append(d.notices, keep.keptNotices(d.st)...)
+	d.notices = append(d.notices, keep.keptNotices(d)...)
 
 	plan.Persons, plan.Groups, plan.Memberships, plan.Relations = personChanges, groupChanges, memberChanges, relationChanges
 	plan.Attention = d.notices
@@ -615,10 +640,31 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	return plan, d.warnings, nil
 }
 
-// personsGone returns the stored persons that go to the trash can, and their changes.
-func (d *Differ) personsGone(activeAfter func(string) bool) (map[string]bool, []change.Person) {
+// personsGone returns the stored persons that go to the trash can, and their changes. With
+// State.StoredPersons it reads them from their source (an error of its is ErrStored).
+func (d *Differ) personsGone(activeAfter func(string) bool) (map[string]bool, []change.Person, error) {
 	trashed := map[string]bool{}
 	var out []change.Person
+	if x := d.st.StoredPersons; x != nil {
+		names := map[string]string{}
+		err := x.EachOnce(func(key string, st change.PersonState) error {
+			if st.Trashed || activeAfter(key) {
+				return nil
+			}
+			if _, changed := d.persons[key]; !changed {
+				names[key] = st.Name
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, &storedError{"stored persons", err}
+		}
+		for _, key := range sortedKeys(names) {
+			trashed[key] = true
+			out = append(out, change.Person{Op: archive.PersonGone(), Person: record.Person{Key: key, Name: names[key]}})
+		}
+		return trashed, out, nil
+	}
 	for _, key := range sortedKeys(d.st.Persons) {
 		st := d.st.Persons[key]
 		if st.Trashed || activeAfter(key) {
@@ -630,7 +676,7 @@ func (d *Differ) personsGone(activeAfter func(string) bool) (map[string]bool, []
 		trashed[key] = true
 		out = append(out, change.Person{Op: archive.PersonGone(), Person: record.Person{Key: key, Name: st.Name}})
 	}
-	return trashed, out
+	return trashed, out, nil
 }
 
 // groupsGone returns the stored groups that go (archived or deleted), and their changes.
@@ -739,7 +785,7 @@ func (d *Differ) relationValid(r *record.Relation, personActive func(string) boo
 			continue
 		}
 		var msg string
-		st, known := d.st.Persons[p.key]
+		st, known := d.storedPerson(p.key)
 		switch {
 		case known && st.Trashed:
 			msg = fmt.Sprintf("%s %q is in the trash can and not in the file; relation skipped", p.what, p.key)
@@ -880,10 +926,11 @@ func (d *Differ) membershipValid(m *record.Membership, groups map[string]groupIn
 		}
 	default:
 		if !personActive(m.Member) {
-			if st, ok := d.st.Persons[m.Member]; ok && st.Trashed {
+			st, ok := d.storedPerson(m.Member)
+			if ok && st.Trashed {
 				return warn(fmt.Sprintf("person %q is in the trash can and not in the file; membership skipped", m.Member))
 			}
-			if _, ok := d.st.Persons[m.Member]; ok {
+			if ok {
 				return warn(fmt.Sprintf("person %q is removed by this import; membership skipped", m.Member))
 			}
 			return warn(fmt.Sprintf("person %q is unknown to both the file and the store; membership skipped", m.Member))
@@ -972,16 +1019,16 @@ func (k *keepSet) membership(m record.MembershipKey) bool {
 
 // keptNotices tells the reader of the mail which stored objects were kept because their record
 // in the file could not be used.
-func (k *keepSet) keptNotices(st *change.State) []change.Notice {
+func (k *keepSet) keptNotices(d *Differ) []change.Notice {
 	var out []change.Notice
 	for _, s := range k.skipped {
 		switch s.Type {
 		case record.Persons:
-			if _, ok := st.Persons[s.Key]; ok {
+			if _, ok := d.storedPerson(s.Key); ok {
 				out = append(out, change.Notice{Kind: change.NoticeKeptRecord, Key: s.Key, Message: fmt.Sprintf("person %q was skipped in the file; the stored person is kept unchanged", s.Key)})
 			}
 		case record.Groups:
-			if _, ok := st.Groups[s.Key]; ok {
+			if _, ok := d.st.Groups[s.Key]; ok {
 				out = append(out, change.Notice{Kind: change.NoticeKeptRecord, Key: s.Key, Message: fmt.Sprintf("group %q was skipped in the file; the stored group and its memberships are kept unchanged", s.Key)})
 			}
 		}
@@ -1242,7 +1289,7 @@ type handedPersons struct {
 }
 
 func newHandedPersons(st *change.State, opts Options) *handedPersons {
-	if opts.HandoverPerson == nil || len(st.Persons) > 0 {
+	if opts.HandoverPerson == nil || st.HasPersons() {
 		return nil
 	}
 	return &handedPersons{limit: opts.ListHanded, seed: maphash.MakeSeed(), slots: make([]uint64, 1024)}

@@ -29,9 +29,20 @@ type Scratch interface {
 	io.ReaderAt
 }
 
-// ErrStored marks Finish's error when the stored memberships could not be read (all of them:
-// a plan against a part of them would remove the rest). No plan is made.
+// ErrStored marks Finish's error when the stored memberships or persons given as a source
+// could not be read (all of them: a plan against a part of them would remove the rest). No
+// plan is made.
 var ErrStored = errors.New("stored memberships")
+
+// storedError is an ErrStored of the stored persons (its text names them, not the
+// memberships).
+type storedError struct {
+	what string
+	err  error
+}
+
+func (e *storedError) Error() string   { return e.what + ": " + e.err.Error() }
+func (e *storedError) Unwrap() []error { return []error{ErrStored, e.err} }
 
 const (
 	spillParts         = 256

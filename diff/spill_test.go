@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/imsfeed/imsfeed/archive"
@@ -17,7 +18,9 @@ import (
 
 // mode is how a test's diff holds the stored memberships: as a set while the file is read, or
 // (spilled) given as a source read at Finish, the file's kept by partition in memory up to a
-// budget of 64 bytes and in a scratch file beyond it, so every test flushes partitions.
+// budget of 64 bytes and in a scratch file beyond it, so every test flushes partitions; the
+// stored persons then too are given as a source (held as a change.PersonIndex), as a store
+// gives both.
 type mode struct {
 	name    string
 	spilled bool
@@ -31,6 +34,11 @@ func (m mode) New(t *testing.T, st *change.State, o Options) *Differ {
 	if m.spilled {
 		st.Stored, st.Memberships = change.MembershipList{Set: st.Memberships}, nil
 		o.SpillBudget, o.Scratch = 64, scratchIn(t, t.TempDir(), nil)
+		x, err := change.LoadPersonIndex(change.PersonList{Persons: st.Persons}, len(st.Persons))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.StoredPersons, st.Persons = x, nil
 	}
 	return New(st, o)
 }
@@ -338,5 +346,50 @@ func TestSpillNeedsAFileOnlyBeyondItsBudget(t *testing.T) {
 	b, _ := json.Marshal(plans[1])
 	if string(a) != string(b) {
 		t.Errorf("the plans differ with the budget:\n%s\n%s", a, b)
+	}
+}
+
+// failingPersons is a stored persons source whose reads after the first fail after n persons.
+type failingPersons struct {
+	list  change.PersonList
+	n     int
+	reads *int
+}
+
+func (s failingPersons) Each(only map[string]bool, fn func(string, change.PersonState) error) error {
+	*s.reads++
+	i := 0
+	return s.list.Each(only, func(k string, p change.PersonState) error {
+		if *s.reads > 1 && i == s.n {
+			return errLost
+		}
+		i++
+		return fn(k, p)
+	})
+}
+
+// TestStoredPersonsFailingPartWayMakeNoPlan: when the stored persons, read again at Finish for
+// the ones going to the trash can, cannot all be read, Finish makes no plan (it would not know
+// who goes), and says why.
+func TestStoredPersonsFailingPartWayMakeNoPlan(t *testing.T) {
+	st := apply(change.NewState("north"), must(run(t, change.NewState("north"), school(), Finish{})))
+	for _, n := range []int{0, 1, len(st.Persons) - 1} {
+		st := copyState(st)
+		reads := 0
+		x, err := change.LoadPersonIndex(failingPersons{change.PersonList{Persons: st.Persons}, n, &reads}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.StoredPersons, st.Persons = x, nil
+		st.Stored, st.Memberships = change.MembershipList{Set: st.Memberships}, nil
+		d := New(st, opts())
+		f := school()
+		for _, p := range f.persons[1:] { // one gone: the trash can needs its name
+			d.Person(p)
+		}
+		p, _, err := d.Finish(Finish{Mode: Snapshot})
+		if p != nil || !errors.Is(err, ErrStored) || !errors.Is(err, errLost) || !strings.HasPrefix(err.Error(), "stored persons: ") {
+			t.Errorf("failing after %d persons: plan %v, error %v", n, p, err)
+		}
 	}
 }

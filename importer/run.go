@@ -142,7 +142,7 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 	if err != nil {
 		return nil, nil, err
 	}
-	if st.Memberships.Len() > 0 || st.Stored != nil || len(st.Persons) > 0 {
+	if st.Memberships.Len() > 0 || st.Stored != nil || st.HasPersons() {
 		// A re-import's check and apply keep the GC target of its planning (gc.go): the
 		// state is garbage now, and with the default the heap grew to twice what was live
 		// at the end of the plan (the 317 MB feed's 1 %: about 40 MB more peak RSS).
@@ -283,7 +283,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	}
 	defer ss.close()
 	st := ss.st
-	if ss.none() && len(st.Persons) == 0 {
+	if ss.none() && !st.HasPersons() {
 		gcDone() // an initial load: no state to hold (gc.go)
 	}
 	if tryEarly && ss.none() && run.File.Size >= earlyMinSize {
@@ -294,7 +294,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 			}
 		}
 	}
-	if early != nil && len(st.Persons) == 0 {
+	if early != nil && !st.HasPersons() {
 		defer gcAt(EarlyGCPercent)() // it holds little while it reads (gc.go)
 	}
 	if e := early; e != nil {
@@ -332,7 +332,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	opts := diff.Options{Courses: t.Courses, Scratch: scratch.create, SpillBudget: spillBudget}
 	if early != nil {
 		opts.Handover, opts.ListHanded = early.Membership, listHanded
-		if len(st.Persons) == 0 { // persons too, when the tenant has none (not even in the trash can)
+		if !st.HasPersons() { // persons too, when the tenant has none (not even in the trash can)
 			opts.HandoverPerson = early.Person
 		}
 	}
@@ -437,6 +437,13 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		}
 		return nil, nil, nil, nil, fmt.Errorf("%s: %s; nothing was applied. The warnings name each skipped record; fix the export, or raise safety.max_skipped",
 			run.File.Name, strings.Join(parts, "; "))
+	}
+	if x := st.StoredPersons; x != nil {
+		// The stored names of the persons the plan names, for the reports (the mail's CSV, a
+		// hold's pages), read while the load's snapshot is open.
+		if err := x.ReadNames(change.PersonKeys(plan)); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("load state: stored persons: %w", err)
+		}
 	}
 	plan.Names = change.NamesFor(plan, st, mailer.MaxCSVRows) // for the status mail's CSV
 	removals := archive.Removals(plan, st)

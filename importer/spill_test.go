@@ -35,7 +35,8 @@ func TestMain(m *testing.M) {
 }
 
 // planOf makes tenant t's plan of path with im (a dry run), as stored and with its run's
-// warnings, counts and error, the clock's fields cleared.
+// warnings, counts and error, the clock's fields cleared, and the stored names it keeps for
+// the reports.
 func planOf(t *testing.T, im *importer.Importer, tn *config.Tenant, path string) string {
 	t.Helper()
 	var p *change.Plan
@@ -44,10 +45,15 @@ func planOf(t *testing.T, im *importer.Importer, tn *config.Tenant, path string)
 		t.Fatalf("plan %s: %v", path, err)
 	}
 	r.StartedAt, r.FinishedAt, r.DurationSeconds = time.Time{}, nil, nil
+	var names change.Names
+	if p != nil {
+		names = p.Names
+	}
 	b, err := json.Marshal(struct {
-		Plan *change.Plan
-		Run  *runs.Run
-	}{p, r})
+		Plan  *change.Plan
+		Names change.Names
+		Run   *runs.Run
+	}{p, names, r})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +61,9 @@ func planOf(t *testing.T, im *importer.Importer, tn *config.Tenant, path string)
 }
 
 // samePlanBothWays fails the test unless the plan of path made against the stored memberships
-// as a set (the whole state loaded first) and the one made against them read at the diff's
-// end (the state index current) are the same, to the byte.
+// and persons as a set and a map (the whole state loaded first) and the one made against them
+// read at the diff's end and held as an index (the state index current) are the same, to the
+// byte.
 func samePlanBothWays(t *testing.T, e *env, path string) {
 	t.Helper()
 	serial := importer.New(importer.Params{Config: e.cfg, Store: serialStore{e.st}, Mailer: mailer.New(nil, e.cfg.Outbox, nil)})
@@ -201,16 +208,34 @@ func TestScratchFileIsGoneAfterTheRun(t *testing.T) {
 }
 
 // failingMembers is a store whose staged loads' stored memberships (read at the diff's end)
-// fail after n.
+// fail after n; with persons, their stored persons do (read again at the diff's end).
 type failingMembers struct {
 	store.Store
-	n int
+	n       int
+	persons bool
 }
 
 func (s *failingMembers) LoadStateStaged(ctx context.Context, tenant string) (*change.State, store.RestLoad, error) {
 	st, inner, err := s.Store.(store.StagedLoader).LoadStateStaged(ctx, tenant)
 	if err != nil {
 		return nil, nil, err
+	}
+	if x := st.StoredPersons; x != nil && s.persons {
+		// The store's persons, given again by a source that fails after n on every read but
+		// the first (the index's). (Read once the rest is loaded: the load's transaction is
+		// one goroutine's at a time.)
+		if err := inner.Wait(st); err != nil {
+			return nil, nil, err
+		}
+		all := map[string]change.PersonState{}
+		if err := x.EachOnce(func(k string, p change.PersonState) error { all[k] = p; return nil }); err != nil {
+			return nil, nil, err
+		}
+		reads := 0
+		if st.StoredPersons, err = change.LoadPersonIndex(failingPersons{change.PersonList{Persons: all}, s.n, &reads}, len(all)); err != nil {
+			return nil, nil, err
+		}
+		return st, inner, nil
 	}
 	return st, failingLoad{inner, s.n}, nil
 }
@@ -228,6 +253,24 @@ func (l failingLoad) Wait(st *change.State) error {
 		st.Stored = failingSource{st.Stored, l.n}
 	}
 	return nil
+}
+
+type failingPersons struct {
+	inner change.PersonList
+	n     int
+	reads *int
+}
+
+func (s failingPersons) Each(only map[string]bool, fn func(string, change.PersonState) error) error {
+	*s.reads++
+	i := 0
+	return s.inner.Each(only, func(k string, p change.PersonState) error {
+		if *s.reads > 1 && i == s.n {
+			return errors.New("the connection to the database was lost")
+		}
+		i++
+		return fn(k, p)
+	})
 }
 
 type failingSource struct {
@@ -254,7 +297,29 @@ func TestStoredMembershipsFailingPartWayFailTheRun(t *testing.T) {
 		wantStatus(t, e.imp(e.file("night1.xml", feedgen.Options{})), runs.Completed)
 		before := storetest.Dump(t, e.st, e.tenant.ID)
 		for _, n := range []int{0, 100, e.status().Memberships.Synced - 1} {
-			im := importer.New(importer.Params{Config: e.cfg, Store: &failingMembers{e.st, n}, Mailer: mailer.New(nil, e.cfg.Outbox, nil)})
+			im := importer.New(importer.Params{Config: e.cfg, Store: &failingMembers{e.st, n, false}, Mailer: mailer.New(nil, e.cfg.Outbox, nil)})
+			r, err := im.ImportFile(context.Background(), e.tenant, e.file("drop.xml", feedgen.Options{DropPercent: 5}), importer.ImportOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, r, runs.Failed)
+			if r.FileFault() || !strings.HasPrefix(r.Error.Message, "load state: ") || !strings.Contains(r.Error.Message, "connection to the database was lost") {
+				t.Fatalf("failing after %d: the run's error %+v", n, r.Error)
+			}
+			storetest.SameState(t, fmt.Sprintf("failing after %d", n), storetest.Dump(t, e.st, e.tenant.ID), before)
+		}
+	})
+}
+
+// Stored persons that fail to read part-way when read again at the diff's end (for the ones
+// going to the trash can) fail the run with the store's error and change nothing.
+func TestStoredPersonsFailingPartWayFailTheRun(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open, nil)
+		wantStatus(t, e.imp(e.file("night1.xml", feedgen.Options{})), runs.Completed)
+		before := storetest.Dump(t, e.st, e.tenant.ID)
+		for _, n := range []int{0, 100, e.status().Persons.Active - 1} {
+			im := importer.New(importer.Params{Config: e.cfg, Store: &failingMembers{e.st, n, true}, Mailer: mailer.New(nil, e.cfg.Outbox, nil)})
 			r, err := im.ImportFile(context.Background(), e.tenant, e.file("drop.xml", feedgen.Options{DropPercent: 5}), importer.ImportOptions{})
 			if err != nil {
 				t.Fatal(err)

@@ -120,8 +120,32 @@ func testStagedLoad(t *testing.T, s store.Store) {
 }
 
 // collect reads the memberships a staged load gave as a source (st.Stored) into
-// st.Memberships, as LoadState gives them, checking that they come in bucket order.
+// st.Memberships, as LoadState gives them, checking that they come in bucket order; and the
+// persons it gave as an index (st.StoredPersons) into st.Persons, each once.
 func collect(st *change.State) error {
+	if x := st.StoredPersons; x != nil {
+		persons := map[string]change.PersonState{}
+		err := x.EachOnce(func(k string, p change.PersonState) error {
+			if _, again := persons[k]; again {
+				return fmt.Errorf("person %s given twice", k)
+			}
+			if p.Seen || p.SeenLine != 0 {
+				return fmt.Errorf("person %s given with the diff's scratch marks set: %+v", k, p)
+			}
+			if got, ok := x.Get(k); !ok || got != (change.PersonState{Hash: p.Hash, Trashed: p.Trashed}) {
+				return fmt.Errorf("person %s: the index holds %+v, the source gives %+v", k, got, p)
+			}
+			persons[k] = p
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(persons) != x.Len() {
+			return fmt.Errorf("the index holds %d persons, the source gave %d", x.Len(), len(persons))
+		}
+		st.Persons, st.StoredPersons = persons, nil
+	}
 	if st.Stored == nil {
 		return nil
 	}
@@ -196,6 +220,10 @@ func testStoredMemberships(t *testing.T, s store.Store) {
 	if st.Stored == nil || st.Memberships != nil {
 		t.Fatalf("a current index: memberships as a set (%d), not a source", st.Memberships.Len())
 	}
+	if st.StoredPersons == nil || st.Persons != nil {
+		t.Fatalf("a current index: persons as a map (%d), not an index", len(st.Persons))
+	}
+	persons := st.StoredPersons
 	// Read late, after an apply removed memberships: still the load's snapshot.
 	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: 1, Memberships: []change.Membership{
 		{Op: change.Delete, Membership: record.Membership{MembershipKey: mkey("g5", "p5", "03")}},
@@ -213,11 +241,21 @@ func testStoredMemberships(t *testing.T, s store.Store) {
 	if err := collect(st); err != nil || !st.Equal(want) {
 		t.Fatalf("read a second time: %v, %d memberships", err, st.Memberships.Len())
 	}
+	// The persons' names, read for the keys asked for (a report's), from the same snapshot.
+	if err := persons.ReadNames(map[string]bool{"p5": true, "p1499": true, "nobody": true}); err != nil {
+		t.Fatal(err)
+	}
+	if persons.Name("p5") != want.Persons["p5"].Name || persons.Name("p1499") != want.Persons["p1499"].Name || persons.Name("p6") != "" {
+		t.Fatalf("names read: %q, %q, %q", persons.Name("p5"), persons.Name("p1499"), persons.Name("p6"))
+	}
 	rest.Close()
 	st.Memberships = nil
 	rest.Wait(st) //nolint:errcheck // waited above
 	if err := collect(st); err == nil {
 		t.Fatal("a source read after Close gave its memberships")
+	}
+	if err := persons.EachOnce(func(string, change.PersonState) error { return nil }); err == nil {
+		t.Fatal("a persons source read after Close gave its persons")
 	}
 	want = load(t, s, tenant)
 
@@ -254,6 +292,9 @@ func testStoredMemberships(t *testing.T, s store.Store) {
 	})
 	if err == nil {
 		t.Fatalf("cancelled after %d memberships, the source gave all %d and no error", 100, n)
+	}
+	if err := st.StoredPersons.EachOnce(func(string, change.PersonState) error { return nil }); err == nil {
+		t.Fatal("a persons source read after its run was cancelled gave no error")
 	}
 	rest.Close()
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/imsfeed/imsfeed/change"
@@ -22,7 +23,7 @@ func (c *Core) LoadState(ctx context.Context, tenant string) (*change.State, err
 		return nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	st, rl, err := c.loadFront(ctx, tx, tenant, true)
+	st, rl, err := c.loadFront(ctx, tx, tenant, true, nil)
 	if err != nil {
 		return nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
 	}
@@ -35,10 +36,12 @@ func (c *Core) LoadState(ctx context.Context, tenant string) (*change.State, err
 // LoadStateStaged implements store.StagedLoader. Both stages read in one read transaction
 // (one snapshot): the first (version, persons, relations) before it returns; then the same
 // transaction goes to a goroutine of its own that reads the groups and, when the state index
-// is not current, the memberships from their rows, and ends it. When it is current the
-// memberships are a source (memberStream) read from the index in that transaction at the
-// diff's end, and Close ends it. The transaction is used by one goroutine at a time: the first
-// stage is done when the second starts, and the second when Wait returns.
+// is not current, the memberships from their rows, and ends it. When it is current (and the
+// tenant has memberships) the memberships are a source (memberStream) read from the index in
+// that transaction at the diff's end, the persons are a change.PersonIndex whose source
+// (personStream) reads them again there, and Close ends it. The transaction is used by one
+// goroutine at a time: the first stage is done when the second starts, and the second when
+// Wait returns; the sources take turns (readTx).
 func (c *Core) LoadStateStaged(ctx context.Context, tenant string) (*change.State, store.RestLoad, error) {
 	lctx, cancel := context.WithCancel(ctx)
 	tx, err := c.db.BeginTx(lctx, c.d.ReadTx)
@@ -46,7 +49,8 @@ func (c *Core) LoadStateStaged(ctx context.Context, tenant string) (*change.Stat
 		cancel()
 		return nil, nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
 	}
-	st, rl, err := c.loadFront(lctx, tx, tenant, true)
+	rt := &readTx{c: c, ctx: lctx, tx: tx, tenant: tenant}
+	st, rl, err := c.loadFront(lctx, tx, tenant, true, rt)
 	if err != nil {
 		tx.Rollback() //nolint:errcheck // read-only
 		cancel()
@@ -55,7 +59,7 @@ func (c *Core) LoadStateStaged(ctx context.Context, tenant string) (*change.Stat
 	l := &stagedLoad{none: rl.none, cancel: cancel, done: make(chan struct{}), tx: tx}
 	if rl.fromIndex && !rl.none {
 		// (A tenant without memberships, an initial load, gets its empty set as before.)
-		l.stream = &memberStream{c: c, ctx: lctx, tx: tx, tenant: tenant}
+		l.stream = &memberStream{rt}
 	}
 	delay := c.delayRest.Load()
 	go func() {
@@ -117,12 +121,9 @@ func (l *stagedLoad) Close() {
 	}
 }
 
-// memberStream is change.StoredMemberships read from the state index in a staged load's
-// transaction: bucket by bucket, in bucket order, each bucket decoded whole before its
-// entries are given (a damaged bucket gives none of its own). When a bucket is damaged the
-// rest come from the rows: the memberships of that bucket and the later ones, read whole,
-// sorted by bucket (rare: the night's apply rebuilds a damaged index).
-type memberStream struct {
+// readTx is a staged load's read transaction as its sources (memberStream, personStream)
+// use it once the second stage is done: one at a time, until close.
+type readTx struct {
 	c      *Core
 	ctx    context.Context
 	tenant string
@@ -132,13 +133,112 @@ type memberStream struct {
 	closed bool
 }
 
-func (s *memberStream) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.closed {
-		s.closed = true
-		s.tx.Rollback() //nolint:errcheck // read-only
+func (r *readTx) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.closed = true
+		r.tx.Rollback() //nolint:errcheck // read-only
 	}
+}
+
+// use runs f with the transaction, or says it was closed; an error while the run was stopped
+// is the context's (not how the driver saw it).
+func (r *readTx) use(what string, f func() error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return fmt.Errorf("stored %s of tenant %q: the load was closed", what, r.tenant)
+	}
+	err := f()
+	if err != nil && r.ctx.Err() != nil {
+		err = r.ctx.Err()
+	}
+	return err
+}
+
+// memberStream is change.StoredMemberships read from the state index in a staged load's
+// transaction: bucket by bucket, in bucket order, each bucket decoded whole before its
+// entries are given (a damaged bucket gives none of its own). When a bucket is damaged the
+// rest come from the rows: the memberships of that bucket and the later ones, read whole,
+// sorted by bucket (rare: the night's apply rebuilds a damaged index).
+type memberStream struct{ *readTx }
+
+// personStream is change.StoredPersons read from the state index in a staged load's
+// transaction: the person buckets in bucket order, then the pending ones (pending.go), oldest
+// first, whose entries replace the ones before them. The first read (the PersonIndex, in the
+// first stage) falls back to the rows when a bucket is damaged; a later one, of the same
+// snapshot, fails.
+type personStream struct{ *readTx }
+
+// Each implements change.StoredPersons.
+func (s personStream) Each(only map[string]bool, fn func(string, change.PersonState) error) error {
+	return s.use("persons", func() error { return s.each(only, fn) })
+}
+
+func (s personStream) each(only map[string]bool, fn func(string, change.PersonState) error) error {
+	c := s.c
+	query, args := `SELECT data FROM state_index WHERE tenant = ? AND (bucket < ? OR bucket >= ?) ORDER BY bucket`,
+		[]any{s.tenant, hashBuckets, indexBuckets}
+	if only != nil {
+		// Only the buckets of those keys (and the pending ones, which may hold any key), when
+		// they are a few.
+		nums := map[int]bool{}
+		for k := range only {
+			if nums[personBucket(k)] = true; len(nums) > hashBuckets/4 {
+				nums = nil
+				break
+			}
+		}
+		if nums != nil {
+			in := make([]string, 0, len(nums))
+			args = []any{s.tenant}
+			for n := range nums {
+				in, args = append(in, "?"), append(args, n)
+			}
+			args = append(args, indexBuckets)
+			query = `SELECT data FROM state_index WHERE tenant = ? AND (bucket IN (` + strings.Join(in, ", ") + `) OR bucket >= ?) ORDER BY bucket`
+		}
+	}
+	rows, err := s.tx.QueryContext(s.ctx, c.Q(query), args...)
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		key string
+		p   change.PersonState
+	}
+	var entries []entry
+	d := indexDecoder{}
+	for rows.Next() {
+		if err := s.ctx.Err(); err != nil {
+			rows.Close()
+			return err
+		}
+		var data sql.RawBytes
+		if err := rows.Scan(&data); err != nil {
+			rows.Close()
+			return err
+		}
+		entries = entries[:0]
+		var stray bool
+		err := d.decode(data, func(k string, p change.PersonState) { entries = append(entries, entry{k, p}) },
+			func(record.MembershipKey, change.MembershipState) { stray = true })
+		if err == nil && stray {
+			err = errIndexFormat
+		}
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		for i := range entries {
+			if err := fn(entries[i].key, entries[i].p); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+	}
+	return closeRows(rows)
 }
 
 // storedEntry is one membership of a decoded bucket.
@@ -149,16 +249,7 @@ type storedEntry struct {
 
 // Each implements change.StoredMemberships.
 func (s *memberStream) Each(fn func(record.MembershipKey, change.MembershipState) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("stored memberships of tenant %q: the load was closed", s.tenant)
-	}
-	err := s.each(fn)
-	if err != nil && s.ctx.Err() != nil {
-		err = s.ctx.Err() // the run was stopped: say so, not how the driver saw it
-	}
-	return err
+	return s.use("memberships", func() error { return s.each(fn) })
 }
 
 func (s *memberStream) each(fn func(record.MembershipKey, change.MembershipState) error) error {
@@ -246,7 +337,7 @@ type restLoad struct {
 
 // rowState reads a tenant's whole state in tx from its rows.
 func (c *Core) rowState(ctx context.Context, tx *sql.Tx, tenant string) (*change.State, error) {
-	st, rl, err := c.loadFront(ctx, tx, tenant, false)
+	st, rl, err := c.loadFront(ctx, tx, tenant, false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -258,8 +349,10 @@ func (c *Core) rowState(ctx context.Context, tx *sql.Tx, tenant string) (*change
 // the persons from the compact state index (index.go) when it describes the current state
 // version (and index is true), else from their rows. st.Groups and st.Memberships are nil:
 // they are the second stage's. Membership keys share the strings of the person and group keys
-// (and roles are constants), which keeps a 1.5M-membership state small.
-func (c *Core) loadFront(ctx context.Context, tx *sql.Tx, tenant string, index bool) (*change.State, *restLoad, error) {
+// (and roles are constants), which keeps a 1.5M-membership state small. With source (a staged
+// load's transaction), when the index is current and the tenant has memberships, the persons
+// are st.StoredPersons, read from source (st.Persons is nil).
+func (c *Core) loadFront(ctx context.Context, tx *sql.Tx, tenant string, index bool, source *readTx) (*change.State, *restLoad, error) {
 	v, iv, err := c.indexVersion(ctx, tx, tenant)
 	if err != nil {
 		return nil, nil, err
@@ -275,12 +368,12 @@ func (c *Core) loadFront(ctx context.Context, tx *sql.Tx, tenant string, index b
 	rl := &restLoad{c: c, tenant: tenant, fromIndex: index && iv == v, intern: map[string]string{}}
 
 	if rl.fromIndex {
-		err := c.decodePersons(ctx, tx, st, rl)
+		err := c.decodePersons(ctx, tx, st, rl, source)
 		if errors.Is(err, errIndexFormat) {
 			// A damaged index is not a reason to fail a night: the rows are the truth (the
 			// night's apply rebuilds the index; `imsfeed check` reports it).
 			rl.fromIndex = false
-			st.Persons = map[string]change.PersonState{}
+			st.Persons, st.StoredPersons = map[string]change.PersonState{}, nil
 			clear(rl.intern)
 		} else if err != nil {
 			return nil, nil, err
@@ -452,8 +545,9 @@ func isMemberBucket(n int) bool { return n >= hashBuckets && n < indexBuckets }
 // its buckets hold (for ml). The buckets' headers are read first, so that the maps are made at
 // their final size (a map that grows holds its old and new tables at once), then each bucket
 // is decoded straight from the row. A person in a membership bucket, or a membership in a
-// person bucket, is damage: the loads of the two stages rely on where each kind is.
-func (c *Core) decodePersons(ctx context.Context, tx *sql.Tx, st *change.State, rl *restLoad) error {
+// person bucket, is damage: the loads of the two stages rely on where each kind is. With
+// source, when the tenant has memberships, the persons go into st.StoredPersons instead.
+func (c *Core) decodePersons(ctx context.Context, tx *sql.Tx, st *change.State, rl *restLoad, source *readTx) error {
 	d := indexDecoder{intern: rl.intern}
 	var persons, members int
 	rows, err := tx.QueryContext(ctx, c.Q(`SELECT bucket, substr(data, 1, 21) FROM state_index WHERE tenant = ?`), st.Tenant)
@@ -481,6 +575,14 @@ func (c *Core) decodePersons(ctx context.Context, tx *sql.Tx, st *change.State, 
 		return err
 	}
 	rl.count, rl.none = members, members == 0
+	if source != nil && !rl.none {
+		x, err := change.LoadPersonIndex(personStream{source}, persons)
+		if err != nil {
+			return err
+		}
+		st.Persons, st.StoredPersons = nil, x
+		return nil
+	}
 	st.Persons = make(map[string]change.PersonState, persons)
 	// In bucket order: the pending buckets (pending.go) come last, oldest first, and their
 	// entries replace the ones read before them.
