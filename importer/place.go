@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -15,12 +16,13 @@ const NoticeUnplaced = "unplaced-groups"
 
 // placing holds the file's groups back until the file is read, so that the hierarchy rules see
 // all of them (a group's children may come after it); persons and memberships go straight to
-// the diff. Groups are few: the diff keeps every one of them anyway. With prefixed course
-// keys, keys maps the records' group keys to the stored ones; a membership naming a group
-// neither the file so far nor the store has waits in later for the rest of the file.
+// the diff. Groups are few, but not small: they are held encoded (heldGroups) while the
+// memberships are read. With prefixed course keys, keys maps the records' group keys to the
+// stored ones; a membership naming a group neither the file so far nor the store has waits in
+// later for the rest of the file.
 type placing struct {
 	*diff.Differ
-	groups []*record.Group
+	groups heldGroups
 	keys   *hierarchy.Keys
 	later  []*record.Membership
 	// stored, when set, waits for the stored groups and memberships (stagedState.rest): the
@@ -30,7 +32,7 @@ type placing struct {
 
 func (p *placing) Group(g *record.Group) error {
 	p.keys.See(g)
-	p.groups = append(p.groups, g)
+	p.groups.add(g)
 	return nil
 }
 
@@ -53,15 +55,27 @@ func (p *placing) Membership(m *record.Membership) error {
 // notices for the attention section.
 func (p *placing) place(rules hierarchy.Rules) ([]change.Notice, error) {
 	var notices []change.Notice
-	for _, g := range p.groups {
-		p.keys.Group(g)
-	}
-	if !rules.Empty() {
-		res, err := hierarchy.Place(p.groups, rules)
+	if rules.Empty() {
+		// One group at a time: the diff keeps little of an unchanged one.
+		err := p.groups.each(func(g *record.Group) error {
+			p.keys.Group(g)
+			return p.Differ.Group(g)
+		})
 		if err != nil {
 			return nil, err
 		}
-		p.groups = append(p.groups, res.Nodes...)
+	} else {
+		var groups []*record.Group
+		p.groups.each(func(g *record.Group) error { //nolint:errcheck // it returns none
+			p.keys.Group(g)
+			groups = append(groups, g)
+			return nil
+		})
+		res, err := hierarchy.Place(groups, rules)
+		if err != nil {
+			return nil, err
+		}
+		groups = append(groups, res.Nodes...)
 		if n := len(res.Unplaced); n > 0 {
 			keys := res.Unplaced
 			more := ""
@@ -72,13 +86,12 @@ func (p *placing) place(rules hierarchy.Rules) ([]change.Notice, error) {
 				Message: fmt.Sprintf("%d groups have no parent in the file and were placed under %q (%s): %s%s",
 					n, rules.Unplaced.Key, rules.Unplaced.Name, strings.Join(keys, ", "), more)})
 		}
-	}
-	for _, g := range p.groups {
-		if err := p.Differ.Group(g); err != nil {
-			return nil, err
+		for _, g := range groups {
+			if err := p.Differ.Group(g); err != nil {
+				return nil, err
+			}
 		}
 	}
-	p.groups = nil
 	for _, m := range p.later {
 		p.keys.Force(m)
 		if err := p.Differ.Membership(m); err != nil {
@@ -144,4 +157,131 @@ func storedNodes(st *change.State, event bool) func(string) hierarchy.Held {
 		g, ok := st.Groups[key]
 		return hierarchy.StoredHeld(ok, g.Archived, g.Own, !event)
 	}
+}
+
+// heldGroups are group records encoded (about a quarter of the memory of the records, whose
+// strings, slices and struct each are allocations of their own), in the order added, in
+// chunks. Every field of record.Group is kept, nil slices as nil.
+type heldGroups struct {
+	chunks [][]byte
+}
+
+// heldChunk is how many bytes a chunk holds before the next one starts (a group is never
+// split between two).
+const heldChunk = 256 << 10
+
+func (h *heldGroups) add(g *record.Group) {
+	if len(h.chunks) == 0 || len(h.chunks[len(h.chunks)-1]) >= heldChunk {
+		h.chunks = append(h.chunks, make([]byte, 0, heldChunk+4096))
+	}
+	b := h.chunks[len(h.chunks)-1]
+	num := func(v int) { b = binary.AppendVarint(b, int64(v)) }
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	count := func(n int, isNil bool) { // 0 is nil
+		if isNil {
+			n = -1
+		}
+		b = binary.AppendUvarint(b, uint64(n+1))
+	}
+	num(g.Pos.Line)
+	num(g.Pos.Column)
+	num(int(g.RecStatus))
+	str(g.Key)
+	str(g.Source)
+	str(g.Name)
+	count(len(g.Types), g.Types == nil)
+	for _, t := range g.Types {
+		str(t.Scheme)
+		str(t.Value)
+		str(t.Level)
+	}
+	count(len(g.Parents), g.Parents == nil)
+	for _, p := range g.Parents {
+		str(p)
+	}
+	if g.SelfParent {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	count(len(g.Attrs), g.Attrs == nil)
+	for _, a := range g.Attrs {
+		str(a.Name)
+		str(a.Value)
+	}
+	str(g.Template)
+	b = append(b, g.Hash[:]...)
+	h.chunks[len(h.chunks)-1] = b
+}
+
+// each decodes the groups in the order added and calls f with each (a record of its own),
+// releasing each chunk once read; it stops at f's first error. Nothing is held after it.
+func (h *heldGroups) each(f func(*record.Group) error) error {
+	defer func() { h.chunks = nil }()
+	// Types and attribute names are a handful of strings, shared as the reader shares them.
+	shared := map[string]string{}
+	for c, b := range h.chunks {
+		uv := func() int {
+			v, n := binary.Uvarint(b)
+			b = b[n:]
+			return int(v)
+		}
+		num := func() int {
+			v, n := binary.Varint(b)
+			b = b[n:]
+			return int(v)
+		}
+		str := func() string {
+			n := uv()
+			s := string(b[:n])
+			b = b[n:]
+			return s
+		}
+		common := func() string {
+			n := uv()
+			s, ok := shared[string(b[:n])]
+			if !ok {
+				s = string(b[:n])
+				if len(shared) < 1024 {
+					shared[s] = s
+				}
+			}
+			b = b[n:]
+			return s
+		}
+		for len(b) > 0 {
+			g := &record.Group{Pos: record.Pos{Line: num(), Column: num()}}
+			g.RecStatus = record.RecStatus(num())
+			g.Key, g.Source, g.Name = str(), str(), str()
+			if n := uv(); n > 0 {
+				g.Types = make([]record.GroupType, n-1)
+				for i := range g.Types {
+					g.Types[i] = record.GroupType{Scheme: common(), Value: common(), Level: common()}
+				}
+			}
+			if n := uv(); n > 0 {
+				g.Parents = make([]string, n-1)
+				for i := range g.Parents {
+					g.Parents[i] = str()
+				}
+			}
+			g.SelfParent, b = b[0] == 1, b[1:]
+			if n := uv(); n > 0 {
+				g.Attrs = make(record.Attrs, n-1)
+				for i := range g.Attrs {
+					g.Attrs[i] = record.Attr{Name: common(), Value: str()}
+				}
+			}
+			g.Template = str()
+			b = b[copy(g.Hash[:], b):]
+			if err := f(g); err != nil {
+				return err
+			}
+		}
+		h.chunks[c] = nil
+	}
+	return nil
 }
