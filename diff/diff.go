@@ -456,6 +456,9 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	before := d.st.Active()
 	snapshot := f.Mode != Event
 	spilled := d.st.Stored != nil
+	if err := d.spill.flushAll(); err != nil {
+		return nil, nil, err
+	}
 	if h := d.handedP; h != nil && h.doubt {
 		// Before the duplicates: a person listed twice is not counted among them here, and
 		// the ordinary way reports the file's first duplicate, whichever it is.

@@ -184,6 +184,30 @@ func (sp *spiller) flushLargest() error {
 	return nil
 }
 
+// flushAll writes every partition's records still in memory to the scratch file, when there
+// is one (the file's memberships went beyond the budget), and lets their buffers go: Finish
+// builds its maps of the groups and reads the stored memberships next, and the buffers (up to
+// twice the budget, with their room to grow) would be held beside them until each partition
+// is compared.
+func (sp *spiller) flushAll() error {
+	if sp == nil || sp.scratch == nil {
+		return nil
+	}
+	for i := range sp.parts {
+		p := &sp.parts[i]
+		if len(p.buf) > 0 {
+			if _, err := sp.scratch.Write(p.buf); err != nil {
+				return fmt.Errorf("keep the memberships in a scratch file: %w", err)
+			}
+			p.segs = append(p.segs, spillSeg{sp.size, int64(len(p.buf))})
+			sp.size += int64(len(p.buf))
+			sp.inMem -= len(p.buf)
+		}
+		p.buf = nil
+	}
+	return nil
+}
+
 // records reads partition i's records back, in file order, with their places in the diff's
 // order, into recs and seqs (reused), and releases the partition.
 func (sp *spiller) records(i int, data []byte, recs []record.Membership, seqs []int64) ([]byte, []record.Membership, []int64, error) {
