@@ -317,11 +317,12 @@ type PersonState struct {
 
 // GroupState is what the diff needs of a stored group.
 type GroupState struct {
-	Hash     record.Hash
-	Name     string
+	Hash    record.Hash
+	Name    string
+	Parents []string
+	// (The flags after the slice: 64 bytes, not 72 with the padding of two bools before it.)
 	Archived bool
 	Course   bool
-	Parents  []string
 	// Own marks a group imsfeed made (source "imsfeed": a node of hierarchy's).
 	Own      bool
 	Seen     bool  // the diff's scratch mark, as in PersonState

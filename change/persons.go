@@ -22,12 +22,12 @@ type StoredPersons interface {
 
 // PersonIndex is a tenant's stored persons as a re-import's diff holds them while the file is
 // read: for each key only what the comparison asks (content hash, trashed, the diff's scratch
-// marks), found by two hashes of the key (96 bits, with seeds of the run's own); no key and no
-// name. About 45 bytes a person where a map of PersonState took about 130 (the 1 GB feed's
+// marks), found by two hashes of the key (94 bits, with seeds of the run's own); no key and no
+// name. About 40 bytes a person where a map of PersonState took about 130 (the 1 GB feed's
 // 480,000 persons: 63 MB). What needs keys or names (the persons going to the trash can, the
 // stored names a report shows) reads the source again, in the same snapshot: EachOnce and
-// ReadNames. Two stored keys of one 96-bit hash would be taken for one key (a chance of about
-// one in 2^96 / persons²).
+// ReadNames. Two stored keys of one 94-bit hash would be taken for one key (a chance of about
+// one in 2^94 / persons²).
 type PersonIndex struct {
 	src          StoredPersons
 	seed1, seed2 maphash.Seed
@@ -35,21 +35,24 @@ type PersonIndex struct {
 	entries      []personEntry
 	given        int // how many persons the source gave, repeats included
 	active       int
-	names        map[string]string // ReadNames
+	// repeats counts, by entry, how often the source gives a key it gives more than once
+	// (a pending bucket's): EachOnce acts on the last.
+	repeats map[int32]int
+	names   map[string]string // ReadNames
 }
 
+// personEntry is 32 bytes: the second hash's top two bits are the flags.
 type personEntry struct {
 	h1       uint64
 	hash     [16]byte
 	h2       uint32
 	seenLine int32
-	flags    uint8
-	n, left  uint16 // how many times the source gives the key; how many are left in EachOnce
 }
 
 const (
-	personTrashed = 1 << iota
-	personSeen
+	personTrashed = 1 << 31
+	personSeen    = 1 << 30
+	personCheck   = personSeen - 1 // the bits of h2 that are the key's
 )
 
 // LoadPersonIndex reads src once into an index.
@@ -98,44 +101,61 @@ func (x *PersonIndex) find(key string) *personEntry {
 	if len(x.entries) == 0 {
 		return nil
 	}
-	h1, h2 := maphash.String(x.seed1, key), uint32(maphash.String(x.seed2, key))
+	i := x.place(key)
+	if i < 0 {
+		return nil
+	}
+	return &x.entries[i]
+}
+
+// place is the place of key's entry, or -1.
+func (x *PersonIndex) place(key string) int32 {
+	if len(x.entries) == 0 {
+		return -1
+	}
+	h1, h2 := maphash.String(x.seed1, key), uint32(maphash.String(x.seed2, key))&personCheck
 	mask := len(x.slots) - 1
 	for i := int(h1^h1>>32) & mask; x.slots[i] != 0; i = (i + 1) & mask {
-		if e := &x.entries[x.slots[i]-1]; e.h1 == h1 && e.h2 == h2 {
-			return e
+		if e := &x.entries[x.slots[i]-1]; e.h1 == h1 && e.h2&personCheck == h2 {
+			return x.slots[i] - 1
 		}
 	}
-	return nil
+	return -1
 }
 
 func (x *PersonIndex) set(key string, p PersonState) {
 	x.given++
-	e := x.find(key)
-	if e == nil {
+	i := x.place(key)
+	if i < 0 {
 		if 2*(len(x.entries)+1) > len(x.slots) {
 			x.grow(2 * (len(x.entries) + 1))
 		}
 		h1 := maphash.String(x.seed1, key)
-		x.entries = append(x.entries, personEntry{h1: h1, h2: uint32(maphash.String(x.seed2, key))})
+		x.entries = append(x.entries, personEntry{h1: h1, h2: uint32(maphash.String(x.seed2, key)) & personCheck})
 		x.slots[x.free(h1)] = int32(len(x.entries))
-		e = &x.entries[len(x.entries)-1]
-	} else if e.flags&personTrashed == 0 {
-		x.active--
+	} else {
+		if x.entries[i].h2&personTrashed == 0 {
+			x.active--
+		}
+		if x.repeats == nil {
+			x.repeats = map[int32]int{}
+		}
+		x.repeats[i] = max(x.repeats[i], 1) + 1
 	}
-	e.hash, e.flags = p.Hash, 0
+	e := &x.entries[len(x.entries)-1]
+	if i >= 0 {
+		e = &x.entries[i]
+	}
+	e.hash, e.h2 = p.Hash, e.h2&personCheck
 	if p.Trashed {
-		e.flags = personTrashed
+		e.h2 |= personTrashed
 	} else {
 		x.active++
 	}
-	if e.n < 1<<16-1 {
-		e.n++
-	}
-	e.left = e.n
 }
 
 func (e *personEntry) state() PersonState {
-	return PersonState{Hash: e.hash, Trashed: e.flags&personTrashed != 0, Seen: e.flags&personSeen != 0, SeenLine: e.seenLine}
+	return PersonState{Hash: e.hash, Trashed: e.h2&personTrashed != 0, Seen: e.h2&personSeen != 0, SeenLine: e.seenLine}
 }
 
 // Len is how many persons are stored, active and trashed.
@@ -160,8 +180,8 @@ func (x *PersonIndex) MarkSeen(key string, line int32) (PersonState, bool) {
 		return PersonState{}, false
 	}
 	st := e.state()
-	if e.flags&personSeen == 0 {
-		e.flags |= personSeen
+	if e.h2&personSeen == 0 {
+		e.h2 |= personSeen
 		e.seenLine = line
 	}
 	return st, true
@@ -175,22 +195,31 @@ var errPersonsChanged = errors.New("the stored persons read again are not those 
 // twice: the later one), its state as Get gives it and its stored name.
 func (x *PersonIndex) EachOnce(fn func(key string, p PersonState) error) error {
 	given := 0
+	var left map[int32]int // of the keys given more than once: how many times are left
+	if len(x.repeats) > 0 {
+		left = make(map[int32]int, len(x.repeats))
+		for i, n := range x.repeats {
+			left[i] = n
+		}
+	}
 	err := x.src.Each(nil, func(key string, p PersonState) error {
 		given++
-		e := x.find(key)
-		if e == nil || e.left == 0 {
+		i := x.place(key)
+		if i < 0 {
 			return fmt.Errorf("person %q: %w", key, errPersonsChanged)
 		}
-		if e.left--; e.left > 0 {
-			return nil // given again later
+		if n, again := left[i]; again {
+			if n == 0 {
+				return fmt.Errorf("person %q: %w", key, errPersonsChanged)
+			}
+			if left[i] = n - 1; n > 1 {
+				return nil // given again later
+			}
 		}
-		st := e.state()
+		st := x.entries[i].state()
 		st.Name = p.Name
 		return fn(key, st)
 	})
-	for i := range x.entries {
-		x.entries[i].left = x.entries[i].n
-	}
 	if err == nil && given != x.given {
 		err = errPersonsChanged
 	}
