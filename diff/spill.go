@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
@@ -381,18 +382,24 @@ type placed struct {
 	m   record.Membership
 }
 
-// partJob is one partition to compare: its stored entries and its file records with their
-// places. Two of them go round between the goroutine that fills them and the comparison.
+// partJob is one partition to compare: its stored entries, and the file's records with their
+// places (read back by the comparison). Two of them go round between the goroutine that fills
+// them and the comparison.
 type partJob struct {
+	part   int
 	stored *partStored
 	recs   []record.Membership
 	seqs   []int64
 	data   []byte
 }
 
+// errCompareStopped ends the stored memberships' reading when the comparison failed.
+var errCompareStopped = errors.New("the comparison stopped")
+
 // compareSpilled reads the stored memberships and compares each partition's with the file's,
-// in partition order: a goroutine reads the stored ones (and the file's records back) into
-// one job while this one compares the one before.
+// in partition order: a goroutine reads the stored ones into one job while this one reads the
+// file's records of the job before back and compares them (the reading of the stored ones,
+// their decoding and table, is the larger part: the two then take about as long).
 func (d *Differ) compareSpilled(snapshot bool, keep *keepSet, trashed map[string]bool, removedGroup map[string]change.Op) (*spilledResult, error) {
 	d.handed = nil
 	sp := d.spill
@@ -405,53 +412,63 @@ func (d *Differ) compareSpilled(snapshot bool, keep *keepSet, trashed map[string
 		free <- &partJob{stored: &partStored{index: map[record.MembershipKey]int32{}}}
 	}
 	jobs := make(chan *partJob, 1)
-	var failed, stored error // the partitions' own (the scratch file), and the store's
+	var stored error     // the store's
+	var stop atomic.Bool // the comparison failed: read no further
 	go func() {
 		defer close(jobs)
 		job := <-free
 		cur := 0
-		// send hands the partitions before p over, each with the file's records read back.
-		send := func(p int) error {
+		// send hands the partitions before p over.
+		send := func(p int) {
 			for ; cur < p; cur++ {
-				var err error
-				if job.data, job.recs, job.seqs, err = sp.records(cur, job.data, job.recs, job.seqs); err != nil {
-					return err
-				}
+				job.part = cur
 				jobs <- job
 				job = <-free
 			}
-			return nil
 		}
 		lastGroup, lastPart := "", -1
 		err := d.st.Stored.Each(func(k record.MembershipKey, m change.MembershipState) error {
 			if k.Group != lastGroup || lastPart < 0 {
+				if stop.Load() {
+					return errCompareStopped
+				}
 				lastGroup, lastPart = k.Group, change.MemberBucket(k.Group)/bucketsPerPart
 			}
 			if lastPart < cur {
 				return fmt.Errorf("membership %s is out of bucket order", k)
 			}
 			if lastPart > cur {
-				if failed = send(lastPart); failed != nil {
-					return failed
-				}
+				send(lastPart)
 			}
 			job.stored.add(k, m)
 			return nil
 		})
-		if failed != nil {
-			return
-		}
 		if err != nil {
-			stored = err
+			if !errors.Is(err, errCompareStopped) {
+				stored = err
+			}
 			return
 		}
-		failed = send(spillParts)
+		send(spillParts)
 	}()
 	t := newMemberTable()
 	t.seqs = true
+	var failed error // the partitions' own (the scratch file)
 	for job := range jobs {
-		t.part = job.stored
-		d.comparePart(&t, job.recs, job.seqs, out, snapshot, keep, trashed, removedGroup)
+		if failed == nil {
+			job.data, job.recs, job.seqs, failed = sp.records(job.part, job.data, job.recs, job.seqs)
+			if failed != nil {
+				stop.Store(true) // and take what is still sent, so that the goroutine ends
+			} else {
+				t.part = job.stored
+				d.comparePart(&t, job.recs, job.seqs, out, snapshot, keep, trashed, removedGroup)
+			}
+		}
+		if failed != nil {
+			clear(job.stored.index)
+			clear(job.stored.entries)
+			job.stored.entries = job.stored.entries[:0]
+		}
 		free <- job
 	}
 	// (The goroutine is done: jobs is closed.)

@@ -393,3 +393,36 @@ func TestStoredPersonsFailingPartWayMakeNoPlan(t *testing.T) {
 		}
 	}
 }
+
+// unreadableScratch is a scratch file whose contents cannot be read back.
+type unreadableScratch struct{ *os.File }
+
+var errDiskGone = errors.New("disk gone")
+
+func (unreadableScratch) ReadAt([]byte, int64) (int, error) { return 0, errDiskGone }
+
+// TestUnreadableScratchMakesNoPlan: when the file's memberships cannot be read back from the
+// scratch file, Finish makes no plan and says so (the comparison stops, and so does the
+// reading of the stored memberships beside it).
+func TestUnreadableScratchMakesNoPlan(t *testing.T) {
+	n := randomNight(rand.New(rand.NewPCG(5, 6)), 200, 40, 3000)
+	st := copyState(n.st)
+	st.Stored, st.Memberships = change.MembershipList{Set: st.Memberships}, nil
+	open := scratchIn(t, t.TempDir(), nil)
+	d := New(st, Options{Courses: opts().Courses, SpillBudget: 1 << 10, Scratch: func() (Scratch, error) {
+		f, err := open()
+		if err != nil {
+			return nil, err
+		}
+		return unreadableScratch{f.(*os.File)}, nil
+	}})
+	for _, m := range n.f.memberships {
+		if err := d.Membership(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _, err := d.Finish(Finish{Mode: Event})
+	if p != nil || !errors.Is(err, errDiskGone) || errors.Is(err, ErrStored) {
+		t.Fatalf("plan %v, error %v; want no plan and the scratch file's error", p, err)
+	}
+}
