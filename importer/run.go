@@ -283,8 +283,13 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	}
 	defer ss.close()
 	st := ss.st
+	var rgc *readingGC
 	if ss.none() && !st.HasPersons() {
 		gcDone() // an initial load: no state to hold (gc.go)
+	} else {
+		rgc = newReadingGC() // a floor under the headroom while it reads (gc.go)
+		defer rgc.release()
+		gcDone()
 	}
 	if tryEarly && ss.none() && run.File.Size >= earlyMinSize {
 		if ew, ok := im.store.(store.EarlyWriter); ok {
@@ -341,6 +346,9 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	h := &placing{Differ: d, keys: rules.Keys(st.HasGroup), stored: ss.rest}
 	// The diff runs beside the reader (pipe.go); every record has reached it when close returns.
 	pp := newPipe(h)
+	if rgc != nil {
+		pp.every = rgc.adjust
+	}
 	res, err := ims.Read(ctx, r, run.File.Name, ims.Options{
 		Lenient:  t.Lenient,
 		Mode:     ims.Mode(t.Mode),
@@ -394,6 +402,9 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	h.finish(&fin)
 	if early != nil {
 		defer importGC()() // the plan is made, then written mostly by the server (gc.go)
+	}
+	if rgc != nil {
+		rgc.adjust()
 	}
 	plan, warnings, err := d.Finish(fin)
 	scratch.remove() // read back: not needed for the rest of the run
