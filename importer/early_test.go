@@ -5,11 +5,13 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/samples/feedgen"
@@ -179,6 +181,56 @@ func TestInitialLoadWrittenWhileReadingIsTheOrdinaryApply(t *testing.T) {
 				t.Fatalf("a failed initial load left %d persons, %d memberships", len(rows["persons"]), len(rows["memberships"]))
 			}
 			wantStatus(t, e.imp(clean), runs.Completed)
+		}
+	})
+}
+
+// TestInitialLoadsAtOnce: two tenants' initial loads, both written while their files are read,
+// at once in one process on one store. On SQLite the early writing holds the database's one
+// writer, so each run's other writes (its run record, the other's apply) wait for it: both
+// complete, each with its whole state and a state index that agrees with it.
+func TestInitialLoadsAtOnce(t *testing.T) {
+	defer importer.SetListHanded(0)()   // the plans list none: Early counts them all
+	defer importer.SetEarlyMinSize(0)() // these files are small
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, nil)
+		second := *e.tenant
+		second.ID += "-2"
+		e.cfg.Tenants = append(e.cfg.Tenants, second)
+		im := importer.New(importer.Params{Config: e.cfg, Store: e.st, Mailer: mailer.New(nil, e.cfg.Outbox, nil)})
+		file := e.file("night.xml", feedgen.Options{})
+		var wg sync.WaitGroup
+		got := make([]*runs.Run, 2)
+		plans := make([]*change.Plan, 2)
+		errs := make([]error, 2)
+		for i := range got {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got[i], errs[i] = im.ImportFile(ctx, &e.cfg.Tenants[i], file, importer.ImportOptions{Plan: func(p *change.Plan) { plans[i] = p }})
+			}()
+		}
+		wg.Wait()
+		var want map[string][]string
+		for i, tn := range e.cfg.Tenants {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			wantStatus(t, got[i], runs.Completed)
+			if c := got[i].Counts; c.Persons.Inserted != 600 || c.Memberships.Inserted == 0 || plans[i].Early[record.Memberships] != c.Memberships.Inserted {
+				t.Errorf("tenant %s: counts %+v, written while reading %v", tn.ID, c, plans[i].Early)
+			}
+			rows := stateRows(t, e.st, tn.ID)
+			if want == nil {
+				want = rows
+			} else {
+				storetest.SameState(t, "the second tenant's load", rows, want)
+			}
+			rep, err := e.st.(store.IndexChecker).CheckIndex(ctx, tn.ID, false)
+			if err != nil || !rep.OK() {
+				t.Errorf("tenant %s: state index %+v, %v", tn.ID, rep, err)
+			}
 		}
 	})
 }
