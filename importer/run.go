@@ -321,7 +321,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	if run.File.SHA256 == "" {
 		// Hash what the reader reads, then whatever it left (a file that failed part-way):
 		// one pass over the file, not two, hashed beside the reader (sumaside.go).
-		sa := newSumAside(f)
+		sa := newSumAside(f, run.File.Size)
 		r = sa
 		defer func() {
 			if sum, ok := sa.sum(); ok {

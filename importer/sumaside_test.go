@@ -12,7 +12,8 @@ import (
 
 // TestSumAsideHashesTheWholeFile: the file's SHA-256 a run records is of every byte, whether
 // the reader read all of it, stopped part-way (a file that fails: sum hashes the rest), or
-// read nothing; across the chunks the hashing goroutine is handed.
+// read nothing; across the chunks the hashing goroutine is handed, of any size (the size
+// given may be wrong: the file grew).
 func TestSumAsideHashesTheWholeFile(t *testing.T) {
 	data := make([]byte, 3*sumChunk+12345)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -21,8 +22,8 @@ func TestSumAsideHashesTheWholeFile(t *testing.T) {
 	}
 	full := sha256.Sum256(data)
 	want := hex.EncodeToString(full[:])
-	for _, readFirst := range []int{0, 1, sumChunk - 1, sumChunk, 2*sumChunk + 7, len(data)} {
-		a := newSumAside(bytes.NewReader(data))
+	for i, readFirst := range []int{0, 1, sumChunk - 1, sumChunk, 2*sumChunk + 7, len(data)} {
+		a := newSumAside(bytes.NewReader(data), []int64{int64(len(data)), 0, 100 << 10}[i%3])
 		got := make([]byte, 0, readFirst)
 		buf := make([]byte, 4093) // not a divisor of the chunk
 		for len(got) < readFirst {
@@ -46,7 +47,7 @@ func TestSumAsideHashesTheWholeFile(t *testing.T) {
 // goroutine still ends.
 func TestSumAsideWithoutTheRest(t *testing.T) {
 	r := io.MultiReader(bytes.NewReader(make([]byte, sumChunk+10)), &failingReader{})
-	a := newSumAside(r)
+	a := newSumAside(r, 0)
 	if _, err := a.Read(make([]byte, 100)); err != nil {
 		t.Fatal(err)
 	}
