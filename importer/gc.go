@@ -15,8 +15,8 @@ import (
 // the soft memory limit), at 25 it is the state and a quarter. An initial load read the
 // ordinary way keeps the default: its live heap is the plan, full of pointers, and at 25 it
 // cost a quarter more CPU for a peak the soft limit bounds anyway (issue 18; figures in the
-// README). One written while reading runs at EarlyGCPercent. While a re-import reads its file
-// and compares, the heap may grow at least ReadingGCHeadroom past what is live.
+// README). One written while reading runs at EarlyGCPercent. A re-import's check and apply
+// leave at least ApplyGCHeadroom over the live heap (applyGC).
 const ImportGCPercent = 25
 
 // EarlyGCPercent is the garbage collector's target while an initial load hands its persons and
@@ -82,48 +82,37 @@ func applyGCPolicy() {
 	debug.SetGCPercent(p)
 }
 
-// ReadingGCHeadroom is the least a re-import's heap may grow past what is live before a
-// collection, while it reads its file and compares: at ImportGCPercent alone a small live heap
-// was collected every few MB of garbage (the 316.8 MB feed's re-import: 55 collections, marking
-// during most of the reading, its write barriers and assists on the reader's goroutine, which
-// bounds the run). A fixed headroom keeps memory flat in the tenant's size: a large tenant's
-// live heap gets its quarter, a small one this.
-const ReadingGCHeadroom = 32 << 20
+// ApplyGCHeadroom is the least a re-import's heap may grow past what is live before a
+// collection during its check and apply: at ImportGCPercent alone the apply of the 316.8 MB
+// feed's 1 % change (the undo, the rows, about 1,230 state index buckets decoded, edited and
+// written) spent half its CPU collecting a live heap of a few tens of MB every few MB of
+// garbage. A fixed headroom keeps memory flat in the tenant's size: a large tenant's live heap
+// gets its quarter, a small one this. (While the file is read, the same floor took the
+// re-import's CPU down by a tenth while the stored persons were a map; since they are an index,
+// by nothing beyond the noise, for 20-25 MB more peak RSS: not there.)
+const ApplyGCHeadroom = 32 << 20
 
-// readingGCMax bounds the percentage a nearly empty heap would ask for: Go's default (a
+// headroomGCMax bounds the percentage a nearly empty heap would ask for: Go's default (a
 // re-import's target is never above what was set before it, gcAt).
-const readingGCMax = 100
-
-// readingGC holds a re-import's target while it reads: ImportGCPercent, or the percentage that
-// gives ReadingGCHeadroom over the live heap when that is more. adjust measures the live heap
-// again (the reading calls it now and then: what is live grows as the file is read).
-type readingGC struct {
-	percent int
-	done    func()
-}
-
-func newReadingGC() *readingGC {
-	g := &readingGC{}
-	g.adjust()
-	return g
-}
+const headroomGCMax = 100
 
 var liveHeapSample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 
-// readingGCPercent is the percentage for a live heap of live bytes, in steps of 5.
-func readingGCPercent(live uint64) int {
+// headroomGCPercent is the percentage for a live heap of live bytes, in steps of 5:
+// ImportGCPercent, or what leaves ApplyGCHeadroom over it when that is more.
+func headroomGCPercent(live uint64) int {
 	p := ImportGCPercent
 	if live > 0 {
-		p = max(p, int(ReadingGCHeadroom*100/live))
+		p = max(p, int(ApplyGCHeadroom*100/live))
 	} else {
-		p = readingGCMax
+		p = headroomGCMax
 	}
-	return min(readingGCMax, (p+4)/5*5)
+	return min(headroomGCMax, (p+4)/5*5)
 }
 
-// adjust sets the percentage for the live heap as the last collection found it. Not safe for
-// concurrent use: one goroutine of the import at a time.
-func (g *readingGC) adjust() {
+// applyGC applies headroomGCPercent of the live heap as the last collection found it (or a
+// lower one another import holds) until the returned function is called.
+func applyGC() (done func()) {
 	s := make([]metrics.Sample, 1)
 	copy(s, liveHeapSample)
 	metrics.Read(s)
@@ -131,21 +120,5 @@ func (g *readingGC) adjust() {
 	if s[0].Value.Kind() == metrics.KindUint64 {
 		live = s[0].Value.Uint64()
 	}
-	p := readingGCPercent(live)
-	if p == g.percent {
-		return
-	}
-	old := g.done
-	g.percent, g.done = p, gcAt(p) // held before the old one ends: never back to the default between
-	if old != nil {
-		old()
-	}
-}
-
-// release ends the hold.
-func (g *readingGC) release() {
-	if g.done != nil {
-		g.done()
-		g.done = nil
-	}
+	return gcAt(headroomGCPercent(live))
 }

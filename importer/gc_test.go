@@ -71,51 +71,46 @@ func TestTheLowestGCPercentHeldIsInForce(t *testing.T) {
 	}
 }
 
-// While a re-import reads, the heap may grow at least ReadingGCHeadroom past what is live, and
-// at least a quarter of it: a small live heap is not collected every few MB, a large one keeps
-// its quarter (memory flat in the tenant's size).
-func TestReadingGCLeavesAHeadroom(t *testing.T) {
-	for _, live := range []uint64{1 << 20, 20 << 20, 64 << 20, ReadingGCHeadroom * 100 / ImportGCPercent, 1 << 30} {
-		p := readingGCPercent(live)
+// During a re-import's check and apply the heap may grow at least ApplyGCHeadroom past what is
+// live, and at least a quarter of it: a small live heap is not collected every few MB, a large
+// one keeps its quarter (memory flat in the tenant's size).
+func TestApplyGCLeavesAHeadroom(t *testing.T) {
+	for _, live := range []uint64{1 << 20, 20 << 20, 64 << 20, ApplyGCHeadroom * 100 / ImportGCPercent, 1 << 30} {
+		p := headroomGCPercent(live)
 		if p < ImportGCPercent || p%5 != 0 {
 			t.Errorf("live heap %d MB: %d %%", live>>20, p)
 		}
 		headroom := live * uint64(p) / 100
-		if p < readingGCMax && headroom < ReadingGCHeadroom {
-			t.Errorf("live heap %d MB: %d %% leaves %d MB, want at least %d", live>>20, p, headroom>>20, ReadingGCHeadroom>>20)
+		if p < headroomGCMax && headroom < ApplyGCHeadroom {
+			t.Errorf("live heap %d MB: %d %% leaves %d MB, want at least %d", live>>20, p, headroom>>20, ApplyGCHeadroom>>20)
 		}
-		if p > ImportGCPercent && headroom > ReadingGCHeadroom+live/20 {
-			t.Errorf("live heap %d MB: %d %% leaves %d MB, more than %d needs", live>>20, p, headroom>>20, ReadingGCHeadroom>>20)
+		if p > ImportGCPercent && headroom > ApplyGCHeadroom+live/20 {
+			t.Errorf("live heap %d MB: %d %% leaves %d MB, more than %d needs", live>>20, p, headroom>>20, ApplyGCHeadroom>>20)
 		}
 	}
-	if p := readingGCPercent(0); p != readingGCMax {
-		t.Errorf("no live heap measured yet: %d %%, want %d", p, readingGCMax)
+	if p := headroomGCPercent(0); p != headroomGCMax {
+		t.Errorf("no live heap measured yet: %d %%, want %d", p, headroomGCMax)
 	}
 }
 
-// The reading's hold follows the heap, gives way to a lower one another import holds, and its
-// release gives back what was set before.
-func TestReadingGCHold(t *testing.T) {
+// The apply's hold gives way to a lower one another import holds, and its end gives back what
+// was set before.
+func TestApplyGCHold(t *testing.T) {
 	t.Setenv("GOGC", "")
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 
-	g := newReadingGC()
-	if p := gcPercent(); p != g.percent || p < ImportGCPercent {
-		t.Fatalf("while reading GOGC is %d, the hold says %d", p, g.percent)
+	done := applyGC()
+	if p := gcPercent(); p < ImportGCPercent || p > headroomGCMax {
+		t.Fatalf("during the apply GOGC is %d", p)
 	}
 	other := importGC()
 	if p := gcPercent(); p != ImportGCPercent {
 		t.Fatalf("beside another re-import's %d GOGC is %d", ImportGCPercent, p)
 	}
 	other()
-	g.percent = -1 // as if the heap had changed: adjust takes the new hold, then ends the old
-	g.adjust()
-	if p := gcPercent(); p != g.percent {
-		t.Fatalf("after adjust GOGC is %d, the hold says %d", p, g.percent)
-	}
-	g.release()
-	g.release()
+	done()
+	done()
 	if p := gcPercent(); p != 100 {
-		t.Fatalf("after the reading GOGC is %d, want the 100 set before", p)
+		t.Fatalf("after the apply GOGC is %d, want the 100 set before", p)
 	}
 }

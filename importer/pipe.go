@@ -26,10 +26,6 @@ type pipe struct {
 
 	mu  sync.Mutex
 	err error // the first error of next: the reader stops at its next record
-
-	// every, when set (before the first record), is called on the pipe's goroutine after every
-	// pipeEvery batches (a re-import's GC target follows the live heap: gc.go).
-	every func()
 }
 
 // A batch of records in file order; each item is one of its kinds.
@@ -45,7 +41,6 @@ type pipeItem struct {
 const (
 	pipeBatchSize = 1024
 	pipeDepth     = 8
-	pipeEvery     = 64
 )
 
 // newPipe starts the goroutine that feeds next; close must be called once the reader is done.
@@ -62,7 +57,7 @@ func newPipe(next ims.Handler) *pipe {
 
 func (p *pipe) run() {
 	defer close(p.done)
-	failed, n := false, 0
+	failed := false
 	for b := range p.full {
 		if !failed {
 			if err := p.feed(b); err != nil {
@@ -75,9 +70,6 @@ func (p *pipe) run() {
 		clear(b.items)
 		b.items = b.items[:0]
 		p.free <- b
-		if n++; n%pipeEvery == 0 && p.every != nil {
-			p.every()
-		}
 	}
 }
 

@@ -145,11 +145,10 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 	if st.Memberships.Len() > 0 || st.Stored != nil || st.HasPersons() {
 		// A re-import's check and apply keep the GC target of its planning (gc.go): the
 		// state is garbage now, and with the default the heap grew to twice what was live
-		// at the end of the plan (the 317 MB feed's 1 %: about 40 MB more peak RSS). Its
-		// floor under the headroom too: at 25 % alone the apply of a 1 % change spent half
-		// its CPU collecting.
-		rgc := newReadingGC()
-		defer rgc.release()
+		// at the end of the plan (the 317 MB feed's 1 %: about 40 MB more peak RSS), with a
+		// floor under the headroom: at 25 % alone the apply of a 1 % change spent half its
+		// CPU collecting.
+		defer applyGC()()
 	}
 	if early != nil {
 		defer early.Abort() // nothing once an apply committed them
@@ -286,13 +285,8 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	}
 	defer ss.close()
 	st := ss.st
-	var rgc *readingGC
 	if ss.none() && !st.HasPersons() {
 		gcDone() // an initial load: no state to hold (gc.go)
-	} else {
-		rgc = newReadingGC() // a floor under the headroom while it reads (gc.go)
-		defer rgc.release()
-		gcDone()
 	}
 	if tryEarly && ss.none() && run.File.Size >= earlyMinSize {
 		if ew, ok := im.store.(store.EarlyWriter); ok {
@@ -349,9 +343,6 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	h := &placing{Differ: d, keys: rules.Keys(st.HasGroup), stored: ss.rest}
 	// The diff runs beside the reader (pipe.go); every record has reached it when close returns.
 	pp := newPipe(h)
-	if rgc != nil {
-		pp.every = rgc.adjust
-	}
 	res, err := ims.Read(ctx, r, run.File.Name, ims.Options{
 		Lenient:  t.Lenient,
 		Mode:     ims.Mode(t.Mode),
@@ -405,9 +396,6 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	h.finish(&fin)
 	if early != nil {
 		defer importGC()() // the plan is made, then written mostly by the server (gc.go)
-	}
-	if rgc != nil {
-		rgc.adjust()
 	}
 	plan, warnings, err := d.Finish(fin)
 	scratch.remove() // read back: not needed for the rest of the run
