@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"slices"
 
 	"github.com/imsfeed/imsfeed/record"
@@ -274,12 +275,7 @@ type PersonList struct{ Persons map[string]PersonState }
 
 // Each implements StoredPersons.
 func (l PersonList) Each(only map[string]bool, fn func(string, PersonState) error) error {
-	keys := make([]string, 0, len(l.Persons))
-	for k := range l.Persons {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(l.Persons)) {
 		p := l.Persons[k]
 		p.Seen, p.SeenLine = false, 0
 		if err := fn(k, p); err != nil {

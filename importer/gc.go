@@ -96,8 +96,6 @@ const ApplyGCHeadroom = 32 << 20
 // re-import's target is never above what was set before it, gcAt).
 const headroomGCMax = 100
 
-var liveHeapSample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-
 // headroomGCPercent is the percentage for a live heap of live bytes, in steps of 5:
 // ImportGCPercent, or what leaves ApplyGCHeadroom over it when that is more.
 func headroomGCPercent(live uint64) int {
@@ -113,8 +111,7 @@ func headroomGCPercent(live uint64) int {
 // applyGC applies headroomGCPercent of the live heap as the last collection found it (or a
 // lower one another import holds) until the returned function is called.
 func applyGC() (done func()) {
-	s := make([]metrics.Sample, 1)
-	copy(s, liveHeapSample)
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
 	var live uint64
 	if s[0].Value.Kind() == metrics.KindUint64 {

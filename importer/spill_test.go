@@ -292,34 +292,25 @@ func (s failingSource) Each(fn func(record.MembershipKey, change.MembershipState
 // Stored memberships that fail to read part-way fail the run with the store's error and
 // change nothing: a plan against the ones read so far would remove the rest.
 func TestStoredMembershipsFailingPartWayFailTheRun(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
-		e := newEnv(t, open, nil)
-		wantStatus(t, e.imp(e.file("night1.xml", feedgen.Options{})), runs.Completed)
-		before := storetest.Dump(t, e.st, e.tenant.ID)
-		for _, n := range []int{0, 100, e.status().Memberships.Synced - 1} {
-			im := importer.New(importer.Params{Config: e.cfg, Store: &failingMembers{e.st, n, false}, Mailer: mailer.New(nil, e.cfg.Outbox, nil)})
-			r, err := im.ImportFile(context.Background(), e.tenant, e.file("drop.xml", feedgen.Options{DropPercent: 5}), importer.ImportOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantStatus(t, r, runs.Failed)
-			if r.FileFault() || !strings.HasPrefix(r.Error.Message, "load state: ") || !strings.Contains(r.Error.Message, "connection to the database was lost") {
-				t.Fatalf("failing after %d: the run's error %+v", n, r.Error)
-			}
-			storetest.SameState(t, fmt.Sprintf("failing after %d", n), storetest.Dump(t, e.st, e.tenant.ID), before)
-		}
-	})
+	failingPartWayFailsTheRun(t, false, func(e *env) int { return e.status().Memberships.Synced })
 }
 
 // Stored persons that fail to read part-way when read again at the diff's end (for the ones
 // going to the trash can) fail the run with the store's error and change nothing.
 func TestStoredPersonsFailingPartWayFailTheRun(t *testing.T) {
+	failingPartWayFailsTheRun(t, true, func(e *env) int { return e.status().Persons.Active })
+}
+
+// failingPartWayFailsTheRun re-imports with the stored memberships (or persons) failing after
+// 0, 100 and all but one of stored of them: each run fails as "load state: ..." with the
+// store's error, and the state is as before.
+func failingPartWayFailsTheRun(t *testing.T, persons bool, stored func(*env) int) {
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		e := newEnv(t, open, nil)
 		wantStatus(t, e.imp(e.file("night1.xml", feedgen.Options{})), runs.Completed)
 		before := storetest.Dump(t, e.st, e.tenant.ID)
-		for _, n := range []int{0, 100, e.status().Persons.Active - 1} {
-			im := importer.New(importer.Params{Config: e.cfg, Store: &failingMembers{e.st, n, true}, Mailer: mailer.New(nil, e.cfg.Outbox, nil)})
+		for _, n := range []int{0, 100, stored(e) - 1} {
+			im := importer.New(importer.Params{Config: e.cfg, Store: &failingMembers{e.st, n, persons}, Mailer: mailer.New(nil, e.cfg.Outbox, nil)})
 			r, err := im.ImportFile(context.Background(), e.tenant, e.file("drop.xml", feedgen.Options{DropPercent: 5}), importer.ImportOptions{})
 			if err != nil {
 				t.Fatal(err)
