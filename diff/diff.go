@@ -679,38 +679,28 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 // personsGone returns the stored persons that go to the trash can, and their changes. With
 // State.StoredPersons it reads them from their source (an error of its is ErrStored).
 func (d *Differ) personsGone(activeAfter func(string) bool) (map[string]bool, []change.Person, error) {
+	each := change.PersonList{Persons: d.st.Persons}.Each
+	if x := d.st.StoredPersons; x != nil {
+		each = func(_ map[string]bool, fn func(string, change.PersonState) error) error { return x.EachOnce(fn) }
+	}
+	names := map[string]string{}
+	err := each(nil, func(key string, st change.PersonState) error {
+		if st.Trashed || activeAfter(key) {
+			return nil
+		}
+		if _, changed := d.persons[key]; !changed {
+			names[key] = st.Name
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, &storedError{"stored persons", err}
+	}
 	trashed := map[string]bool{}
 	var out []change.Person
-	if x := d.st.StoredPersons; x != nil {
-		names := map[string]string{}
-		err := x.EachOnce(func(key string, st change.PersonState) error {
-			if st.Trashed || activeAfter(key) {
-				return nil
-			}
-			if _, changed := d.persons[key]; !changed {
-				names[key] = st.Name
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, nil, &storedError{"stored persons", err}
-		}
-		for _, key := range sortedKeys(names) {
-			trashed[key] = true
-			out = append(out, change.Person{Op: archive.PersonGone(), Person: record.Person{Key: key, Name: names[key]}})
-		}
-		return trashed, out, nil
-	}
-	for _, key := range sortedKeys(d.st.Persons) {
-		st := d.st.Persons[key]
-		if st.Trashed || activeAfter(key) {
-			continue
-		}
-		if _, changed := d.persons[key]; changed {
-			continue
-		}
+	for _, key := range sortedKeys(names) {
 		trashed[key] = true
-		out = append(out, change.Person{Op: archive.PersonGone(), Person: record.Person{Key: key, Name: st.Name}})
+		out = append(out, change.Person{Op: archive.PersonGone(), Person: record.Person{Key: key, Name: names[key]}})
 	}
 	return trashed, out, nil
 }
