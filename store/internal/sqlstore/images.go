@@ -22,7 +22,7 @@ import (
 // Before-images: what undo needs of the rows a change set touched. They are read with
 // SELECT * and written back by column name, so a column a later migration adds to a state
 // table is kept and restored without touching this code; a new state table needs a line in
-// undoTables (and its keys in planKeys).
+// undoTables (and its keys in planAbsent).
 
 // undoTable is a state table a plan changes, its rows keyed within a tenant by key columns.
 type undoTable struct {
@@ -50,23 +50,6 @@ type image struct {
 
 // images are the before-images of one change set: per table of undoTables, in that order.
 type images [][]image
-
-// planKeys lists the keys a plan touches, per table of undoTables, but for the tables in
-// absent (those get absentKeys instead).
-func planKeys(p *change.Plan, absent []*absentKeys) [][][]string {
-	keys := make([][][]string, len(undoTables))
-	for ti := range undoTables {
-		if absent != nil && absent[ti] != nil {
-			continue
-		}
-		a := planAbsent(p, ti)
-		for i := range a.n {
-			k := a.key(i)
-			keys[ti] = append(keys[ti], append([]string(nil), k[:len(undoTables[ti].key)]...))
-		}
-	}
-	return keys
-}
 
 // absentKeys are the keys a plan touches in a table where the tenant has no rows yet (its
 // first load): each one's before-image is "no row". They are encoded straight from the plan,
@@ -102,6 +85,20 @@ func planAbsent(p *change.Plan, ti int) *absentKeys {
 	return &absentKeys{}
 }
 
+// withKeys is a's keys followed by more.
+func withKeys(a *absentKeys, more [][3]string) *absentKeys {
+	if len(more) == 0 {
+		return a
+	}
+	n, key := a.n, a.key
+	return &absentKeys{n: n + len(more), key: func(i int) [3]string {
+		if i < n {
+			return key(i)
+		}
+		return more[i-n]
+	}}
+}
+
 // firsts marks the first of each key (a plan may name a key twice) with an open-addressing
 // table of entry numbers compared by key, and returns how many there are.
 func (a *absentKeys) firsts() ([]bool, int) {
@@ -132,15 +129,16 @@ func (a *absentKeys) firsts() ([]bool, int) {
 	return first, n
 }
 
-// trashedRelations adds to keys the relations, either way, of the persons the plan trashes:
-// the writers remove them all (PersonRelationsDelete), named in the plan or not.
-func (c *Core) trashedRelations(ctx context.Context, q querier, tenant string, p *change.Plan, keys [][][]string) error {
+// trashedRelations lists the relations, either way, of the persons the plan trashes: the
+// writers remove them all (PersonRelationsDelete), named in the plan or not.
+func (c *Core) trashedRelations(ctx context.Context, q querier, tenant string, p *change.Plan) ([][3]string, error) {
 	var trashed []string
 	for _, x := range p.Persons {
 		if x.Op == change.Delete {
 			trashed = append(trashed, x.Person.Key)
 		}
 	}
+	var out [][3]string
 	for len(trashed) > 0 {
 		n := min(keyChunk, len(trashed))
 		part := trashed[:n]
@@ -154,21 +152,93 @@ func (c *Core) trashedRelations(ctx context.Context, q querier, tenant string, p
 		}
 		rows, err := q.QueryContext(ctx, c.Q(`SELECT person_key, related_key, type FROM relations WHERE tenant = ? AND (person_key IN `+list+` OR related_key IN `+list+`)`), args...)
 		if err != nil {
-			return fmt.Errorf("before-images of relations: %w", err)
+			return nil, fmt.Errorf("before-images of relations: %w", err)
 		}
 		for rows.Next() {
-			k := make([]string, 3)
+			var k [3]string
 			if err := rows.Scan(&k[0], &k[1], &k[2]); err != nil {
 				rows.Close()
-				return err
+				return nil, err
 			}
-			keys[3] = append(keys[3], k)
+			out = append(out, k)
 		}
 		if err := closeRows(rows); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return out, nil
+}
+
+// lazyImages are the before-images of one table's keys, read keyChunk keys at a time while
+// they are encoded: only a chunk's rows are held, not the change set's (the images of a held
+// plan of 500,000 changes, each row as a slice of values, took more memory than the plan).
+type lazyImages struct {
+	keys  *absentKeys // each encoded once, the first time it comes
+	cols  []string    // the table's columns as SELECT * gives them, the tenant's left out
+	fetch func(keys [][]string) (map[string][]any, error)
+}
+
+// lazyTable reads table t's rows of the given keys within q, as capture does.
+func (c *Core) lazyTable(ctx context.Context, q querier, tenant string, t undoTable, keys *absentKeys) (*lazyImages, error) {
+	rows, err := q.QueryContext(ctx, c.Q(`SELECT * FROM `+t.name+` WHERE tenant = ? AND 1 = 0`), tenant)
+	if err != nil {
+		return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
+	}
+	cols, err := scanImages(rows, t, nil)
+	if err != nil {
+		return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
+	}
+	return &lazyImages{keys: keys, cols: cols, fetch: func(part [][]string) (map[string][]any, error) {
+		rows, err := q.QueryContext(ctx, c.Q(`SELECT * FROM `+t.name+` WHERE tenant = ? AND `+keyCond(t, len(part))), keyArgs(tenant, part)...)
+		if err != nil {
+			return nil, err
+		}
+		found := make(map[string][]any, len(part))
+		_, err = scanImages(rows, t, found)
+		return found, err
+	}}, nil
+}
+
+// encode writes the table's images as encodeImagesWith writes a list of them.
+func (l *lazyImages) encode(t undoTable, str func(string), uv func(uint64), write func(undoTable, []string, image) error) error {
+	first, n := l.keys.firsts()
+	str(t.name)
+	uv(uint64(len(l.cols)))
+	for _, c := range l.cols {
+		str(c)
+	}
+	uv(uint64(len(t.key)))
+	uv(uint64(n))
+	part := make([][]string, 0, keyChunk)
+	flush := func() error {
+		if len(part) == 0 {
+			return nil
+		}
+		found, err := l.fetch(part)
+		if err != nil {
+			return fmt.Errorf("before-images of %s: %w", t.name, err)
+		}
+		for _, k := range part {
+			if err := write(t, l.cols, image{key: k, cols: l.cols, row: found[joinKey(k)]}); err != nil {
+				return err
+			}
+		}
+		part = part[:0]
+		return nil
+	}
+	for i := range l.keys.n {
+		if !first[i] {
+			continue
+		}
+		k := l.keys.key(i)
+		part = append(part, append([]string(nil), k[:len(t.key)]...))
+		if len(part) == keyChunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
 }
 
 func joinKey(k []string) string { return strings.Join(k, "\x00") }
@@ -291,7 +361,9 @@ func scanImages(rows *sql.Rows, t undoTable, found map[string][]any) ([]string, 
 		for j, at := range keyAt {
 			k[j] = asString(row[at])
 		}
-		found[joinKey(k)] = row
+		if found != nil {
+			found[joinKey(k)] = row
+		}
 	}
 	return cols, closeRows(rows)
 }
@@ -364,7 +436,7 @@ const (
 )
 
 func encodeImages(imgs images) ([]byte, error) {
-	data, _, err := encodeImagesWith(imgs, nil)
+	data, _, err := encodeImagesWith(imgs, nil, nil)
 	return data, err
 }
 
@@ -375,15 +447,59 @@ type imageGap struct {
 }
 
 // encodeImagesWith encodes imgs, the tables in absent (when not nil there) as absentKeys:
-// the same bytes as their images would be. gaps, in order, are where the keys of the tables
-// in absent that are in the server (early inserts) go.
-func encodeImagesWith(imgs images, absent []*absentKeys) (_ []byte, gaps []imageGap, _ error) {
+// the same bytes as their images would be, and the tables in lazy (when not nil there) read
+// as they are encoded. gaps, in order, are where the keys of the tables in absent that are in
+// the server (early inserts) go.
+func encodeImagesWith(imgs images, absent []*absentKeys, lazy []*lazyImages) (_ []byte, gaps []imageGap, _ error) {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	w := bufio.NewWriter(zw)
 	var tmp [binary.MaxVarintLen64]byte
 	uv := func(x uint64) { w.Write(tmp[:binary.PutUvarint(tmp[:], x)]) }
 	str := func(s string) { uv(uint64(len(s))); w.WriteString(s) }
+	writeImage := func(t undoTable, cols []string, im image) error {
+		for _, k := range im.key {
+			str(k)
+		}
+		if im.row == nil {
+			w.WriteByte(0)
+			return nil
+		}
+		if len(im.row) != len(cols) {
+			return fmt.Errorf("before-image of %s %q: %d values for %d columns", t.name, joinKey(im.key), len(im.row), len(cols))
+		}
+		w.WriteByte(1)
+		for _, v := range im.row {
+			switch x := v.(type) {
+			case nil:
+				w.WriteByte(tagNil)
+			case int64:
+				w.WriteByte(tagInt)
+				w.Write(tmp[:binary.PutVarint(tmp[:], x)])
+			case string:
+				w.WriteByte(tagString)
+				str(x)
+			case []byte:
+				w.WriteByte(tagBytes)
+				str(string(x))
+			case bool:
+				if x {
+					w.WriteByte(tagTrue)
+				} else {
+					w.WriteByte(tagFalse)
+				}
+			case time.Time:
+				w.WriteByte(tagTime)
+				w.Write(tmp[:binary.PutVarint(tmp[:], x.UnixMicro())])
+			case float64:
+				w.WriteByte(tagFloat)
+				uv(math.Float64bits(x))
+			default:
+				return fmt.Errorf("before-image of %s %q: cannot keep a %T", t.name, joinKey(im.key), v)
+			}
+		}
+		return nil
+	}
 	w.WriteString(imagesMagic)
 	uv(uint64(len(undoTables)))
 	for ti, t := range undoTables {
@@ -421,6 +537,12 @@ func encodeImagesWith(imgs images, absent []*absentKeys) (_ []byte, gaps []image
 			}
 			continue
 		}
+		if lazy != nil && lazy[ti] != nil {
+			if err := lazy[ti].encode(t, str, uv, writeImage); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
 		list := imgs[ti]
 		str(t.name)
 		var cols []string
@@ -437,45 +559,8 @@ func encodeImagesWith(imgs images, absent []*absentKeys) (_ []byte, gaps []image
 		uv(uint64(len(t.key)))
 		uv(uint64(len(list)))
 		for _, im := range list {
-			for _, k := range im.key {
-				str(k)
-			}
-			if im.row == nil {
-				w.WriteByte(0)
-				continue
-			}
-			if len(im.row) != len(cols) {
-				return nil, nil, fmt.Errorf("before-image of %s %q: %d values for %d columns", t.name, joinKey(im.key), len(im.row), len(cols))
-			}
-			w.WriteByte(1)
-			for _, v := range im.row {
-				switch x := v.(type) {
-				case nil:
-					w.WriteByte(tagNil)
-				case int64:
-					w.WriteByte(tagInt)
-					w.Write(tmp[:binary.PutVarint(tmp[:], x)])
-				case string:
-					w.WriteByte(tagString)
-					str(x)
-				case []byte:
-					w.WriteByte(tagBytes)
-					str(string(x))
-				case bool:
-					if x {
-						w.WriteByte(tagTrue)
-					} else {
-						w.WriteByte(tagFalse)
-					}
-				case time.Time:
-					w.WriteByte(tagTime)
-					w.Write(tmp[:binary.PutVarint(tmp[:], x.UnixMicro())])
-				case float64:
-					w.WriteByte(tagFloat)
-					uv(math.Float64bits(x))
-				default:
-					return nil, nil, fmt.Errorf("before-image of %s %q: cannot keep a %T", t.name, joinKey(im.key), v)
-				}
+			if err := writeImage(t, cols, im); err != nil {
+				return nil, nil, err
 			}
 		}
 	}

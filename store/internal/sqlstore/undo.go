@@ -36,13 +36,24 @@ func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *
 			return fmt.Errorf("before-images of %s: %w", t.name, err)
 		}
 	}
-	keys := planKeys(plan, absent)
-	if err := c.trashedRelations(ctx, tx, tenant, plan, keys); err != nil {
-		return err
-	}
-	imgs, err := c.capture(ctx, tx, tenant, keys)
-	if err != nil {
-		return err
+	// The other tables' images are read as they are encoded, keyChunk keys at a time.
+	lazy := make([]*lazyImages, len(undoTables))
+	for ti, t := range undoTables {
+		if absent[ti] != nil {
+			continue
+		}
+		keys := planAbsent(plan, ti)
+		if t.name == "relations" {
+			more, err := c.trashedRelations(ctx, tx, tenant, plan)
+			if err != nil {
+				return err
+			}
+			keys = withKeys(keys, more)
+		}
+		var err error
+		if lazy[ti], err = c.lazyTable(ctx, tx, tenant, t, keys); err != nil {
+			return err
+		}
 	}
 	var year *string
 	if plan.SchoolYear != "" {
@@ -52,7 +63,7 @@ func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *
 		}
 		year = &y
 	}
-	return c.saveImages(ctx, tx, tenant, imgs, absent, year, runID, v, now)
+	return c.saveImages(ctx, tx, tenant, nil, absent, lazy, year, runID, v, now)
 }
 
 // schoolYear is the school year a rollover made the tenant's current ("" when none did).
@@ -66,10 +77,10 @@ func (c *Core) schoolYear(ctx context.Context, tx *sql.Tx, tenant string) (strin
 }
 
 // saveImages keeps a change set's before-images (the tables in absent, when not nil there, as
-// absentKeys); year, when not nil, is the school year before it (the change set makes another
+// absentKeys, and those in lazy read as they are encoded); year, when not nil, is the school year before it (the change set makes another
 // one current).
-func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs images, absent []*absentKeys, year *string, runID, v int64, now time.Time) error {
-	data, gaps, err := encodeImagesWith(imgs, absent)
+func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs images, absent []*absentKeys, lazy []*lazyImages, year *string, runID, v int64, now time.Time) error {
+	data, gaps, err := encodeImagesWith(imgs, absent, lazy)
 	if err != nil {
 		return err
 	}
@@ -214,7 +225,7 @@ func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 		if err := c.editIndex(ctx, tx, p.Tenant, v, v+1, imageBuckets(want), func(bs *buckets) { indexImages(bs, want) }); err != nil {
 			return err
 		}
-		if err := c.saveImages(ctx, tx, p.Tenant, now, nil, yearNow, p.Run.ID, v, p.Now); err != nil {
+		if err := c.saveImages(ctx, tx, p.Tenant, now, nil, nil, yearNow, p.Run.ID, v, p.Now); err != nil {
 			return err
 		}
 		p.Run.VersionBefore, p.Run.VersionAfter, p.Run.Counts = v, v+1, counts
