@@ -324,7 +324,7 @@ func heldStoreTimes(ctx context.Context, sq store.Store, held *runs.Run, persons
 		return err
 	}
 	start = time.Now()
-	if err := pg.HoldRun(ctx, run, []byte("{}"), idx); err != nil {
+	if err := pg.HoldRun(ctx, run, store.WholePlan([]byte("{}")), idx); err != nil {
 		return err
 	}
 	phases["pg-hold-rows"] = time.Since(start).Seconds()

@@ -118,7 +118,7 @@ func TestHoldWithoutRowsIsIndexedOnItsFirstView(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.HoldRun(ctx, w.held, data, nil); err != nil { // as an older imsfeed held it
+		if err := st.HoldRun(ctx, w.held, store.WholePlan(data), nil); err != nil { // as an older imsfeed held it
 			t.Fatal(err)
 		}
 		plan, _ := w.heldPlan()

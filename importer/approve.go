@@ -1,12 +1,12 @@
 package importer
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -80,6 +80,9 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	if run, err = im.heldRun(ctx, "approve", d.RunID); err != nil {
 		return nil, err
 	}
+	// What an approval holds is the plan, its removals and the state index buckets it edits:
+	// at Go's default the heap grew to twice that before each collection (gc.go).
+	defer importGC()()
 	plan, err := im.storedPlan(ctx, run)
 	if err != nil {
 		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
@@ -148,26 +151,44 @@ func (im *Importer) Reject(ctx context.Context, d Decision) (*runs.Run, error) {
 
 // PlanBytes returns the exact bytes of a held run's plan, as approval would apply them.
 func (im *Importer) PlanBytes(ctx context.Context, id int64) ([]byte, error) {
-	data, err := im.store.Plan(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("run %d has no stored plan (only held runs keep one)", id)
-	}
-	return data, err
-}
-
-// storedPlan loads a held run's plan and checks it is byte for byte the one the run recorded.
-func (im *Importer) storedPlan(ctx context.Context, run *runs.Run) (*change.Plan, error) {
-	data, err := im.PlanBytes(ctx, run.ID)
+	r, err := im.PlanReader(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(data)
-	if got := hex.EncodeToString(sum[:]); got != run.PlanSHA256 {
-		return nil, fmt.Errorf("stored plan's SHA-256 %s differs from the run's %s; refusing to apply it", got, run.PlanSHA256)
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// PlanReader reads the exact bytes of a held run's plan, a stored part at a time.
+func (im *Importer) PlanReader(ctx context.Context, id int64) (io.ReadCloser, error) {
+	r, err := im.store.Plan(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("run %d has no stored plan (only held runs keep one)", id)
 	}
-	plan, err := decodePlan(bytes.NewReader(data))
+	return r, err
+}
+
+// storedPlan loads a held run's plan and checks it is byte for byte the one the run recorded:
+// the SHA-256 of the bytes read, as they are decoded a change at a time, against the run's.
+// A plan that does not decode is refused for its SHA-256 when that differs too (it was
+// damaged, not made wrong).
+func (im *Importer) storedPlan(ctx context.Context, run *runs.Run) (*change.Plan, error) {
+	r, err := im.PlanReader(ctx, run.ID)
 	if err != nil {
-		return nil, fmt.Errorf("decode stored plan: %w", err)
+		return nil, err
+	}
+	defer r.Close()
+	h := sha256.New()
+	tee := io.TeeReader(r, h)
+	plan, decodeErr := decodePlan(tee)
+	if _, err := io.Copy(io.Discard, tee); err != nil { // the rest, for the sum (decodePlan read to its end)
+		return nil, fmt.Errorf("read stored plan: %w; refusing to apply it, nothing was changed", err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != run.PlanSHA256 {
+		return nil, fmt.Errorf("stored plan's SHA-256 %s differs from the run's %s: it was changed or damaged since the hold; refusing to apply it, nothing was changed", got, run.PlanSHA256)
+	}
+	if decodeErr != nil {
+		return nil, fmt.Errorf("decode stored plan: %w; refusing to apply it, nothing was changed", decodeErr)
 	}
 	return plan, nil
 }

@@ -34,3 +34,11 @@ func OnScratchFile(f func()) func() {
 	scratchMadeHook = f
 	return func() { scratchMadeHook = old }
 }
+
+// SetPlanPiece sets about how many bytes of a held plan go in one stored part, until the
+// returned function puts it back.
+func SetPlanPiece(n int) func() {
+	old := planPiece
+	planPiece = n
+	return func() { planPiece = old }
+}

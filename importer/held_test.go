@@ -75,7 +75,7 @@ func TestHoldKeepsItsChangesForThePageUntilDecided(t *testing.T) {
 		}
 
 		// A hold from before holds kept rows: the same rows come from IndexHeld.
-		if err := e.st.HoldRun(ctx, held, data, nil); err != nil {
+		if err := e.st.HoldRun(ctx, held, store.WholePlan(data), nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.st.HeldChanges(ctx, held.ID, store.HeldQuery{AllTypes: true}); !errors.Is(err, store.ErrNotFound) {

@@ -2,9 +2,6 @@ package importer
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -483,19 +480,15 @@ func (im *Importer) hold(ctx context.Context, run *runs.Run, plan *change.Plan, 
 	return im.store.HoldRun(ctx, run, data, index(plan))
 }
 
-// encodeHeld encodes a plan to hold, marks the run held with the plan's SHA-256, and stamps it.
-func (im *Importer) encodeHeld(run *runs.Run, plan *change.Plan) ([]byte, error) {
-	data, err := json.Marshal(plan)
-	if err != nil {
-		return nil, fmt.Errorf("encode plan: %w", err)
-	}
-	sum := sha256.Sum256(data)
-	run.PlanSHA256 = hex.EncodeToString(sum[:])
+// encodeHeld gives a plan to hold (encoded as the store writes it, heldPlan), marks the run
+// held, and stamps it. The store sets the run's plan SHA-256 as it writes the plan.
+func (im *Importer) encodeHeld(run *runs.Run, plan *change.Plan) (store.HeldPlan, error) {
+	run.PlanSHA256 = ""
 	run.Status = runs.Held
 	im.finish(run)
 	held := *run.FinishedAt
 	run.HeldAt = &held // the import ends here; an approval's wait starts
-	return data, nil
+	return heldPlan(plan), nil
 }
 
 // holdRemovals applies inserts and updates now and holds deletes and archivals for approval,

@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/imsfeed/imsfeed/change"
@@ -53,8 +54,9 @@ type Store interface {
 	// SaveRun overwrites a run record (by run.ID). ErrNotFound if it does not exist.
 	SaveRun(ctx context.Context, run *runs.Run) error
 	// HoldRun saves a held run together with its encoded plan, in one transaction, and, when
-	// idx is not nil, the plan's changes as rows for its page (see HeldChanges).
-	HoldRun(ctx context.Context, run *runs.Run, plan []byte, idx *HeldIndex) error
+	// idx is not nil, the plan's changes as rows for its page (see HeldChanges). It fills in
+	// run.PlanSHA256 (of the plan's bytes) when it is empty.
+	HoldRun(ctx context.Context, run *runs.Run, plan HeldPlan, idx *HeldIndex) error
 	// IndexHeld keeps a held run's changes as rows for its page, replacing any it kept: for a
 	// hold made before holds kept them. ErrNotFound when the run is not held.
 	IndexHeld(ctx context.Context, runID int64, idx *HeldIndex) error
@@ -63,8 +65,9 @@ type Store interface {
 	// rows: a hold made without them, or a decided one (saving a run that is no longer held
 	// drops its rows).
 	HeldChanges(ctx context.Context, runID int64, q HeldQuery) (*HeldPage, error)
-	// Plan returns the plan bytes a held run stored, exactly as given. ErrNotFound if none.
-	Plan(ctx context.Context, runID int64) ([]byte, error)
+	// Plan reads the plan bytes a held run stored, exactly as given, a part at a time.
+	// ErrNotFound if none.
+	Plan(ctx context.Context, runID int64) (io.ReadCloser, error)
 	// SupersedeHeld marks the tenant's held runs older than newer as superseded (reason
 	// given) and returns them after the change. Only runs of newer's kind are superseded: a
 	// rollover (runs.ModeRollover) supersedes held rollovers, any other run the others.
@@ -249,7 +252,7 @@ type ApplyParams struct {
 	Now  time.Time
 	// Hold, when not nil, is the encoded plan the run holds for approval (the run's status
 	// should be held); it needs Run.
-	Hold []byte
+	Hold HeldPlan
 	// HoldIndex, with Hold, is the held plan's changes as rows for its page (HoldRun's idx).
 	HoldIndex *HeldIndex
 	// NoUndo keeps no before-images of this apply (the tenant's undo_days is 0): the run
@@ -264,6 +267,16 @@ type ApplyParams struct {
 	// Progress, when set, is told now and then how many of the plan's changes are written
 	// (for a progress display; the commit comes after the last call). It must be quick.
 	Progress func(done, total int)
+}
+
+// HeldPlan gives a plan's encoding to store in pieces, in order, to yield: each is kept as a
+// part of its own, so that the whole encoding need never be in memory (a hold of 500,000
+// changes is a JSON document of 74 MB). It returns yield's first error.
+type HeldPlan func(yield func(piece []byte) error) error
+
+// WholePlan is a plan already encoded, given in one piece.
+func WholePlan(b []byte) HeldPlan {
+	return func(yield func([]byte) error) error { return yield(b) }
 }
 
 // ListRunsParams filter ListRuns. Zero values mean no filter; Limit 0 means 100.

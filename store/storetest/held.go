@@ -52,7 +52,7 @@ func testHeldChanges(t *testing.T, s store.Store) {
 	idx, all := heldIndex(n)
 	run := newRun(t, s, tenant, runs.Running)
 	run.Status = runs.Held
-	if err := s.HoldRun(ctx, run, []byte(`{"tenant":"north"}`), idx); err != nil {
+	if err := s.HoldRun(ctx, run, store.WholePlan([]byte(`{"tenant":"north"}`)), idx); err != nil {
 		t.Fatal(err)
 	}
 	get := func(q store.HeldQuery) *store.HeldPage {
@@ -108,7 +108,7 @@ func testHeldChanges(t *testing.T, s store.Store) {
 
 	// Holding again replaces the rows.
 	idx2, all2 := heldIndex(3)
-	if err := s.HoldRun(ctx, run, []byte(`{"tenant":"north"}`), idx2); err != nil {
+	if err := s.HoldRun(ctx, run, store.WholePlan([]byte(`{"tenant":"north"}`)), idx2); err != nil {
 		t.Fatal(err)
 	}
 	if p := get(store.HeldQuery{AllTypes: true}); p.All != len(all2) || !reflect.DeepEqual(p.Changes, all2) {
@@ -129,7 +129,7 @@ func testHeldChanges(t *testing.T, s store.Store) {
 
 	old := newRun(t, s, tenant, runs.Running)
 	old.Status = runs.Held
-	if err := s.HoldRun(ctx, old, []byte("{}"), idx2); err != nil {
+	if err := s.HoldRun(ctx, old, store.WholePlan([]byte("{}")), idx2); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SupersedeHeld(ctx, tenant, old.ID+1, "superseded by a newer run"); err != nil {
@@ -147,13 +147,13 @@ func testHeldChanges(t *testing.T, s store.Store) {
 	// A refused apply and hold (stale version) keeps no rows either.
 	stale := *insert
 	stale.BaseVersion = 0
-	if err := s.Apply(ctx, store.ApplyParams{Plan: &stale, Run: held, Now: now, Hold: []byte("{}"), HoldIndex: idx2}); !errors.Is(err, store.ErrStateChanged) {
+	if err := s.Apply(ctx, store.ApplyParams{Plan: &stale, Run: held, Now: now, Hold: store.WholePlan([]byte("{}")), HoldIndex: idx2}); !errors.Is(err, store.ErrStateChanged) {
 		t.Fatalf("stale apply and hold: %v", err)
 	}
 	if _, err := s.HeldChanges(ctx, held.ID, store.HeldQuery{AllTypes: true}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a refused hold kept its changes: %v", err)
 	}
-	if err := s.Apply(ctx, store.ApplyParams{Plan: insert, Run: held, Now: now, Hold: []byte("{}"), HoldIndex: idx2}); err != nil {
+	if err := s.Apply(ctx, store.ApplyParams{Plan: insert, Run: held, Now: now, Hold: store.WholePlan([]byte("{}")), HoldIndex: idx2}); err != nil {
 		t.Fatal(err)
 	}
 	if p := get2(t, s, held.ID); p.All != len(all2) {
@@ -170,7 +170,7 @@ func testHeldChanges(t *testing.T, s store.Store) {
 	// A hold made without rows (before holds kept them) gets them from IndexHeld.
 	bare := newRun(t, s, tenant, runs.Running)
 	bare.Status = runs.Held
-	if err := s.HoldRun(ctx, bare, []byte("{}"), nil); err != nil {
+	if err := s.HoldRun(ctx, bare, store.WholePlan([]byte("{}")), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.HeldChanges(ctx, bare.ID, store.HeldQuery{AllTypes: true}); !errors.Is(err, store.ErrNotFound) {

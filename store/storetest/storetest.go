@@ -7,8 +7,11 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -666,35 +669,78 @@ func testRuns(t *testing.T, s store.Store) {
 func testHeldPlans(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	tenant := tenantName("north")
-	for _, plan := range [][]byte{
-		[]byte(`{"tenant":"north","persons":[]}`),
-		{0x00, 0xff, 0xfe, '\\', 'x', '\n', 0x80}, // not UTF-8, with a NUL and a backslash
-		bytes.Repeat([]byte("0123456789abcdef"), 1<<16),
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	for _, pieces := range [][][]byte{
+		{[]byte(`{"tenant":"north","persons":[]}`)},
+		{{0x00, 0xff, 0xfe, '\\', 'x', '\n', 0x80}}, // not UTF-8, with a NUL and a backslash
+		{big},
+		{big[:1000], nil, big[1000:300000], {}, big[300000:]}, // in parts, empty ones too
+		{},
 	} {
 		run := newRun(t, s, tenant, runs.Running)
 		run.Status = runs.Held
-		if err := s.HoldRun(ctx, run, plan, nil); err != nil {
-			t.Fatal(err)
-		}
-		got, err := s.Plan(ctx, run.ID)
+		plan := bytes.Join(pieces, nil)
+		err := s.HoldRun(ctx, run, func(yield func([]byte) error) error {
+			for _, p := range pieces {
+				if err := yield(p); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		got := readPlan(t, s, run.ID)
 		if !bytes.Equal(got, plan) {
 			t.Errorf("plan of run %d: got %d bytes, want the %d bytes stored", run.ID, len(got), len(plan))
 		}
 		saved, _ := s.Run(ctx, run.ID)
-		if saved.Status != runs.Held || saved.PlanSHA256 == "" {
-			t.Errorf("held run record: status %s, plan sha %q", saved.Status, saved.PlanSHA256)
+		sum := sha256.Sum256(plan)
+		if saved.Status != runs.Held || saved.PlanSHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("held run record: status %s, plan sha %q, want the SHA-256 of the %d bytes", saved.Status, saved.PlanSHA256, len(plan))
 		}
 	}
 	plain := newRun(t, s, tenant, runs.Completed)
 	if _, err := s.Plan(ctx, plain.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("plan of a run that stored none: got %v, want ErrNotFound", err)
 	}
-	if err := s.HoldRun(ctx, &runs.Run{ID: plain.ID + 1000, Tenant: tenant, Status: runs.Held}, []byte("x"), nil); !errors.Is(err, store.ErrNotFound) {
+	if err := s.HoldRun(ctx, &runs.Run{ID: plain.ID + 1000, Tenant: tenant, Status: runs.Held}, store.WholePlan([]byte("x")), nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("holding an unknown run: got %v, want ErrNotFound", err)
 	}
+	// A plan that fails while it is given is not held, nor is the run.
+	failing := newRun(t, s, tenant, runs.Running)
+	failing.Status = runs.Held
+	err := s.HoldRun(ctx, failing, func(yield func([]byte) error) error {
+		if err := yield(big); err != nil {
+			return err
+		}
+		return errors.New("encoding failed")
+	}, nil)
+	if err == nil {
+		t.Fatal("a plan whose encoding failed was held")
+	}
+	if _, err := s.Plan(ctx, failing.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("plan of a hold that failed: got %v, want ErrNotFound", err)
+	}
+	if saved, _ := s.Run(ctx, failing.ID); saved.Status != runs.Running {
+		t.Errorf("run of a hold that failed: %s, want it as it was (running)", saved.Status)
+	}
+}
+
+// readPlan reads a held run's stored plan.
+func readPlan(t *testing.T, s store.Store, id int64) []byte {
+	t.Helper()
+	r, err := s.Plan(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // testApplyAndHold: on_trip hold-removals applies part of a plan and holds the rest in one
@@ -707,7 +753,8 @@ func testApplyAndHold(t *testing.T, s store.Store) {
 		return &change.Plan{Tenant: tenant, Mode: "snapshot", BaseVersion: 1,
 			Persons: []change.Person{{Op: change.Insert, Person: person(key, "New Pupil")}}}
 	}
-	held := []byte(`{"tenant":"north","persons":[{"op":"trash"}]}`)
+	heldBytes := []byte(`{"tenant":"north","persons":[{"op":"trash"}]}`)
+	held := store.WholePlan(heldBytes)
 
 	run := newRun(t, s, tenant, runs.Running)
 	run.Status = runs.Held
@@ -717,8 +764,8 @@ func testApplyAndHold(t *testing.T, s store.Store) {
 	if st := load(t, s, tenant); st.Version != 2 || len(st.Persons) != 4 {
 		t.Fatalf("after apply and hold: version %d, %d persons; want 2, 4", st.Version, len(st.Persons))
 	}
-	if got, err := s.Plan(ctx, run.ID); err != nil || !bytes.Equal(got, held) {
-		t.Fatalf("held plan: %q, %v", got, err)
+	if got := readPlan(t, s, run.ID); !bytes.Equal(got, heldBytes) {
+		t.Fatalf("held plan: %q", got)
 	}
 	if saved, _ := s.Run(ctx, run.ID); saved.Status != runs.Held || saved.PlanSHA256 == "" || saved.VersionAfter != 2 {
 		t.Fatalf("held run record: %+v", saved)

@@ -1,6 +1,8 @@
 package sqlstore
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -8,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/imsfeed/imsfeed/runs"
@@ -66,26 +69,53 @@ func (c *Core) saveRun(ctx context.Context, q querier, run *runs.Run) error {
 func (c *Core) SaveRun(ctx context.Context, run *runs.Run) error { return c.saveRun(ctx, c.db, run) }
 
 // HoldRun implements store.Store. It fills in run.PlanSHA256 when it is empty.
-func (c *Core) HoldRun(ctx context.Context, run *runs.Run, plan []byte, idx *store.HeldIndex) error {
+func (c *Core) HoldRun(ctx context.Context, run *runs.Run, plan store.HeldPlan, idx *store.HeldIndex) error {
 	return c.inTx(ctx, func(tx *sql.Tx) error { return c.holdRun(ctx, tx, run, plan, idx) })
 }
 
-// holdRun saves a held run and its plan (and the plan's rows for its page) within tx.
-func (c *Core) holdRun(ctx context.Context, tx *sql.Tx, run *runs.Run, plan []byte, idx *store.HeldIndex) error {
-	if run.PlanSHA256 == "" {
-		sum := sha256.Sum256(plan)
-		run.PlanSHA256 = hex.EncodeToString(sum[:])
-	}
-	if plan == nil {
-		plan = []byte{}
-	}
+// holdRun saves a held run and its plan (and the plan's rows for its page) within tx: the plan
+// as run_plan_parts, one compressed part per piece it comes in.
+func (c *Core) holdRun(ctx context.Context, tx *sql.Tx, run *runs.Run, plan store.HeldPlan, idx *store.HeldIndex) error {
 	if err := c.saveRun(ctx, tx, run); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, c.Q(`INSERT INTO run_plans (run_id, plan) VALUES (?, ?)
-ON CONFLICT (run_id) DO UPDATE SET plan = excluded.plan`), run.ID, plan)
+	for _, q := range []string{`DELETE FROM run_plans WHERE run_id = ?`, `DELETE FROM run_plan_parts WHERE run_id = ?`} {
+		if _, err := tx.ExecContext(ctx, c.Q(q), run.ID); err != nil {
+			return fmt.Errorf("store plan of run %d: %w", run.ID, err)
+		}
+	}
+	sum := sha256.New()
+	var zbuf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&zbuf, gzip.BestSpeed)
+	seq := 0
+	put := func(piece []byte) error {
+		sum.Write(piece)
+		zbuf.Reset()
+		zw.Reset(&zbuf)
+		if _, err := zw.Write(piece); err != nil {
+			return err
+		}
+		if err := zw.Close(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, c.Q(`INSERT INTO run_plan_parts (run_id, seq, data) VALUES (?, ?, ?)`), run.ID, seq, zbuf.Bytes()); err != nil {
+			return err
+		}
+		seq++
+		return nil
+	}
+	err := plan(put)
+	if err == nil && seq == 0 {
+		err = put(nil) // an empty plan is a plan too
+	}
 	if err != nil {
 		return fmt.Errorf("store plan of run %d: %w", run.ID, err)
+	}
+	if run.PlanSHA256 == "" {
+		run.PlanSHA256 = hex.EncodeToString(sum.Sum(nil))
+		if err := c.saveRun(ctx, tx, run); err != nil {
+			return err
+		}
 	}
 	if idx != nil {
 		return c.writeHeld(ctx, tx, run.ID, idx)
@@ -93,8 +123,16 @@ ON CONFLICT (run_id) DO UPDATE SET plan = excluded.plan`), run.ID, plan)
 	return c.dropHeld(ctx, tx, run.ID) // rows of another plan would mislead
 }
 
-// Plan implements store.Store.
-func (c *Core) Plan(ctx context.Context, runID int64) ([]byte, error) {
+// Plan implements store.Store: the parts of a plan held since migration 0025 one at a time,
+// or the one value a plan held before it was kept as.
+func (c *Core) Plan(ctx context.Context, runID int64) (io.ReadCloser, error) {
+	var parts int
+	if err := c.db.QueryRowContext(ctx, c.Q(`SELECT count(*) FROM run_plan_parts WHERE run_id = ?`), runID).Scan(&parts); err != nil {
+		return nil, fmt.Errorf("plan of run %d: %w", runID, err)
+	}
+	if parts > 0 {
+		return &planParts{ctx: ctx, c: c, run: runID, n: parts}, nil
+	}
 	var b []byte
 	err := c.db.QueryRowContext(ctx, c.Q(`SELECT plan FROM run_plans WHERE run_id = ?`), runID).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -103,11 +141,52 @@ func (c *Core) Plan(ctx context.Context, runID int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan of run %d: %w", runID, err)
 	}
-	if b == nil {
-		b = []byte{}
-	}
-	return b, nil
+	return io.NopCloser(bytes.NewReader(b)), nil
 }
+
+// planParts reads a held plan's parts in order, one in memory at a time.
+type planParts struct {
+	ctx    context.Context
+	c      *Core
+	run    int64
+	n, seq int
+	zr     *gzip.Reader
+}
+
+func (p *planParts) Read(b []byte) (int, error) {
+	for {
+		if p.zr != nil {
+			n, err := p.zr.Read(b)
+			if err == io.EOF {
+				p.zr, err = nil, nil
+			}
+			if n > 0 || err != nil {
+				if err != nil {
+					err = fmt.Errorf("stored plan of run %d, part %d: %w", p.run, p.seq-1, err)
+				}
+				return n, err
+			}
+			continue
+		}
+		if p.seq == p.n {
+			return 0, io.EOF
+		}
+		var data []byte
+		err := p.c.db.QueryRowContext(p.ctx, p.c.Q(`SELECT data FROM run_plan_parts WHERE run_id = ? AND seq = ?`), p.run, p.seq).Scan(&data)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("stored plan of run %d: part %d of %d is missing", p.run, p.seq, p.n)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("stored plan of run %d, part %d: %w", p.run, p.seq, err)
+		}
+		p.seq++
+		if p.zr, err = gzip.NewReader(bytes.NewReader(data)); err != nil {
+			return 0, fmt.Errorf("stored plan of run %d, part %d: %w", p.run, p.seq-1, err)
+		}
+	}
+}
+
+func (p *planParts) Close() error { return nil }
 
 func (c *Core) queryRuns(ctx context.Context, q querier, query string, args ...any) ([]*runs.Run, error) {
 	rows, err := q.QueryContext(ctx, c.Q(query), args...)

@@ -1,0 +1,129 @@
+package importer
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// planPiece is about how many bytes of a held plan's JSON go in one stored part.
+var planPiece = 1 << 20
+
+// heldPlan encodes a plan to hold as json.Marshal does, byte for byte (its SHA-256 is the run's
+// PlanSHA256, the same as a plan held whole had), but a change at a time, handing the store
+// pieces of about planPiece bytes: a hold of 500,000 changes never has its 74 MB document in
+// memory. The store must not keep a piece past yield.
+func heldPlan(plan *change.Plan) store.HeldPlan {
+	return func(yield func([]byte) error) error {
+		w := &planPieces{yield: yield, buf: make([]byte, 0, planPiece+64<<10)}
+		if err := encodePlan(w, plan); err != nil {
+			return err
+		}
+		if len(w.buf) == 0 {
+			return nil
+		}
+		return yield(w.buf)
+	}
+}
+
+type planPieces struct {
+	yield func([]byte) error
+	buf   []byte
+}
+
+func (w *planPieces) write(b ...byte) error {
+	w.buf = append(w.buf, b...)
+	if len(w.buf) < planPiece {
+		return nil
+	}
+	err := w.yield(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+// encodePlan writes json.Marshal(plan) to w, each change of a list marshalled on its own.
+func encodePlan(w *planPieces, plan *change.Plan) error {
+	v := reflect.ValueOf(plan).Elem()
+	t := v.Type()
+	sep := byte('{')
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = sf.Name
+		}
+		f := v.Field(i)
+		if strings.Contains(","+opts+",", ",omitempty,") && emptyJSON(f) {
+			continue
+		}
+		key, err := json.Marshal(name)
+		if err != nil {
+			return err
+		}
+		if err := w.write(append(append([]byte{sep}, key...), ':')...); err != nil {
+			return err
+		}
+		sep = ','
+		if f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct && !f.IsNil() {
+			open := byte('[')
+			for j := range f.Len() {
+				b, err := json.Marshal(f.Index(j).Addr().Interface())
+				if err != nil {
+					return err
+				}
+				if err := w.write(append([]byte{open}, b...)...); err != nil {
+					return err
+				}
+				open = ','
+			}
+			if open == '[' {
+				if err := w.write('['); err != nil {
+					return err
+				}
+			}
+			if err := w.write(']'); err != nil {
+				return err
+			}
+			continue
+		}
+		b, err := json.Marshal(f.Addr().Interface())
+		if err != nil {
+			return err
+		}
+		if err := w.write(b...); err != nil {
+			return err
+		}
+	}
+	if sep == '{' {
+		return w.write('{', '}')
+	}
+	return w.write('}')
+}
+
+// emptyJSON is encoding/json's omitempty test.
+func emptyJSON(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return v.Len() == 0
+	case reflect.Bool:
+		return !v.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int() == 0
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return v.Uint() == 0
+	case reflect.Float32, reflect.Float64:
+		return v.Float() == 0
+	case reflect.Interface, reflect.Pointer:
+		return v.IsNil()
+	}
+	return false
+}
