@@ -38,7 +38,7 @@ type benchCase struct {
 // The import cases (import.go) read more arguments from the environment (e.g. a database URL).
 var cases = append([]benchCase{
 	{name: "tokens", about: "a bare encoding/xml Decoder.Token() loop", run: tokenLoop},
-	{name: "read", about: "the project's reader as an import uses it (snapshot mode, duplicates left to the diff), with a counting handler", run: imsRead},
+	{name: "read", about: "the project's reader as an import uses it (snapshot mode, duplicates left to the diff, records built aside), with a counting handler", run: imsRead},
 	{name: "read-validate", about: "the reader as `imsfeed validate` uses it: its own duplicate-key set", run: imsReadValidate},
 	{name: "read-event", about: "ims.Read in event mode", run: imsReadEvent},
 }, append(importCases(), nightCase(), consoleCase())...)

@@ -9,9 +9,10 @@ import (
 )
 
 // imsRead reads the file as a nightly import does: snapshot mode, duplicate keys left to the
-// diff (which finds them with the state it holds anyway), a handler that only counts.
+// diff (which finds them with the state it holds anyway), the records built aside, a handler
+// that only counts.
 func imsRead(ctx context.Context, f *os.File) (map[string]int, error) {
-	return imsReadWith(ctx, f, ims.Options{Mode: ims.ModeSnapshot, SkipDuplicateCheck: true})
+	return imsReadWith(ctx, f, ims.Options{Mode: ims.ModeSnapshot, SkipDuplicateCheck: true, Aside: true})
 }
 
 // imsReadValidate reads as `imsfeed validate` does: the reader keeps a set of key hashes to

@@ -338,8 +338,8 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	d := diff.New(st, opts)
 	rules := t.Placement(st.SchoolYear)
 	h := &placing{Differ: d, keys: rules.Keys(st.HasGroup), stored: ss.rest}
-	// The diff runs beside the reader (pipe.go); every record has reached it when close returns.
-	pp := newPipe(h)
+	// The records are built and hashed, and the diff runs, beside the reader's scanning
+	// (ims.Options.Aside); every record has reached the diff when Read returns.
 	res, err := ims.Read(ctx, r, run.File.Name, ims.Options{
 		Lenient:  t.Lenient,
 		Mode:     ims.Mode(t.Mode),
@@ -352,12 +352,8 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 		MaxTextSize:   int64(t.MaxTextSize),
 		// The diff finds duplicate keys with the state it holds anyway.
 		SkipDuplicateCheck: true,
-		// The pipe hashes the records beside the reader.
-		HandlerHashes: true,
-	}, pp.handler())
-	if perr := pp.close(); err == nil {
-		err = perr
-	}
+		Aside:              true,
+	}, h)
 	if err == nil {
 		err = ss.rest() // the end of the file needs it (a file without memberships, too)
 	}

@@ -16,7 +16,7 @@ import (
 // them at its end, in the load's snapshot, which close then ends.
 //
 // rest is called by one goroutine at a time: the diff's while the file is read, then the
-// caller's once the pipe is closed (which orders the two).
+// caller's once ims.Read has returned (which orders the two).
 type stagedState struct {
 	st   *change.State
 	load store.RestLoad // nil when the store loaded the state whole

@@ -32,11 +32,23 @@ func (c *collect) Membership(m *record.Membership) error {
 	return nil
 }
 
-// readBytes reads b with opts and returns the records, the result and the error.
+// readBytes reads b with opts and returns the records, the result and the error. It reads b
+// a second time with the records built aside (Options.Aside, as the importer reads) or not,
+// the other way round, and fails the test unless both gave the same records, result and error.
 func readBytes(t testing.TB, b []byte, name string, opts Options) (*collect, *Result, error) {
 	t.Helper()
 	c := &collect{}
 	res, err := Read(context.Background(), bytes.NewReader(b), name, opts, c)
+	other := opts
+	other.Aside = !opts.Aside
+	c2 := &collect{}
+	res2, err2 := Read(context.Background(), bytes.NewReader(b), name, other, c2)
+	if fmt.Sprint(err) != fmt.Sprint(err2) {
+		t.Errorf("%s: read with Aside %v: %v; with Aside %v: %v", name, opts.Aside, err, other.Aside, err2)
+	}
+	if d, d2 := dump(c, res), dump(c2, res2); d != d2 {
+		t.Errorf("%s: read with Aside %v:\n%s\nwith Aside %v:\n%s", name, opts.Aside, d, other.Aside, d2)
+	}
 	return c, res, err
 }
 

@@ -52,10 +52,11 @@ type Options struct {
 	// with the per-key state it holds anyway, so the reader's memory stays flat in file size;
 	// the reader's own check costs 8–16 bytes per record.
 	SkipDuplicateCheck bool
-	// HandlerHashes leaves each record's content hash zero: the handler computes it
-	// (ComputeHash) before it uses the record. The importer does so beside the reader, on the
-	// other core, where the reader's goroutine is what bounds a re-import's time.
-	HandlerHashes bool
+	// Aside builds the records (and their content hashes) and calls the handler on a goroutine
+	// of its own, beside the scanning, one record at a time in file order: the scanner alone
+	// bounds a large import's time. The records, warnings, Result and errors are those of a
+	// Read without it (an error is the first in file order, whichever goroutine found it).
+	Aside bool
 	// Encoding "utf-8" reads the file as UTF-8 whatever its declaration says; "" follows the
 	// declaration (and fails a file declared single-byte that is evidently UTF-8).
 	Encoding string
@@ -68,7 +69,8 @@ type Options struct {
 }
 
 // Handler receives the records. Records are fresh allocations; the handler may keep them.
-// An error from the handler stops Read, which returns it.
+// An error from the handler stops Read, which returns it. With Options.Aside the handler is
+// called from a goroutine of Read's (never two calls at once).
 type Handler interface {
 	Person(*record.Person) error
 	Group(*record.Group) error

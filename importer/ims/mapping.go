@@ -67,7 +67,7 @@ func compileMappings(ms []Mapping) ([record.NumTypes][]compiledMapping, error) {
 
 // mapped evaluates the mappings of type t on record node n. For a membership, n is the
 // <membership>, and only its member m with the one role r is part of the tree.
-func (p *parser) mapped(a *record.Attrs, t record.Type, n, m, r int32) {
+func (p *builder) mapped(a *record.Attrs, t record.Type, n, m, r int32) {
 	if len(p.maps[t]) == 0 {
 		return
 	}
@@ -85,7 +85,7 @@ func (p *parser) mapped(a *record.Attrs, t record.Type, n, m, r int32) {
 
 // related evaluates the tenant's relation mappings on person node n: each yields the keys of
 // related persons (every node it selects, or one string), of the mapping's type.
-func (p *parser) related(n int32) []record.RelationKey {
+func (p *builder) related(n int32) []record.RelationKey {
 	if len(p.maps[record.Relations]) == 0 {
 		return nil
 	}
@@ -130,7 +130,7 @@ func evaluate(e *xpath.Expr, top *xmlquery.Node) string {
 
 // xq copies node n's subtree into an xmlquery tree; keepMember/keepRole (when >= 0) drop the
 // other <member> and <role> siblings.
-func (p *parser) xq(n, keepMember, keepRole int32) *xmlquery.Node {
+func (p *builder) xq(n, keepMember, keepRole int32) *xmlquery.Node {
 	nd := &p.nodes[n]
 	x := &xmlquery.Node{Type: xmlquery.ElementNode, Data: nd.local, LineNumber: int(nd.line)}
 	for _, at := range p.attrs[nd.a0:nd.a1] {

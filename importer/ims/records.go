@@ -63,13 +63,32 @@ func (p *parser) endRecord(n int32) {
 		}
 		return
 	}
-	switch p.rec {
-	case record.Persons:
-		p.person(n)
-	case record.Groups:
-		p.group(n)
-	case record.Memberships:
-		p.endMembership(n)
+	p.build(n, -1)
+}
+
+// build turns the record at root (or, with member >= 0, one <member> of a membership) into
+// records, here or aside.
+func (p *parser) build(root, member int32) {
+	if p.aside != nil {
+		p.aside.handOff(root, member)
+		return
+	}
+	p.builder.build(root, member)
+}
+
+// build turns the record at root of the builder's tree into records: with member >= 0, that
+// <member> of a membership; a membership's root itself, the members not yet built (its key
+// came after them) and its end.
+func (p *builder) build(root, member int32) {
+	switch {
+	case p.rec == record.Persons:
+		p.person(root)
+	case p.rec == record.Groups:
+		p.group(root)
+	case member >= 0:
+		p.member(root, member)
+	default:
+		p.endMembership(root)
 	}
 }
 
@@ -82,7 +101,7 @@ func (p *parser) recKey() string {
 
 // --- tree access ---
 
-func (p *parser) child(n int32, local string) int32 {
+func (p *builder) child(n int32, local string) int32 {
 	if n < 0 {
 		return -1
 	}
@@ -95,7 +114,7 @@ func (p *parser) child(n int32, local string) int32 {
 }
 
 // str is the trimmed text of node n ("" for n < 0).
-func (p *parser) str(n int32) string {
+func (p *builder) str(n int32) string {
 	if n < 0 {
 		return ""
 	}
@@ -108,7 +127,7 @@ func (p *parser) str(n int32) string {
 }
 
 // attr is the trimmed value of attribute local on n.
-func (p *parser) attr(n int32, local string) string {
+func (p *builder) attr(n int32, local string) string {
 	if n < 0 {
 		return ""
 	}
@@ -121,10 +140,10 @@ func (p *parser) attr(n int32, local string) string {
 	return ""
 }
 
-func (p *parser) at(n int32) (int, int) { return int(p.nodes[n].line), int(p.nodes[n].col) }
+func (p *builder) at(n int32) (int, int) { return int(p.nodes[n].line), int(p.nodes[n].col) }
 
 // sourcedid picks the key of n: the sourcedid marked sourcedidtype "New", else the first.
-func (p *parser) sourcedid(n int32) (key, source string) {
+func (p *builder) sourcedid(n int32) (key, source string) {
 	chosen := int32(-1)
 	for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
 		if p.nodes[c].local != "sourcedid" {
@@ -149,7 +168,7 @@ func (p *parser) sourcedid(n int32) (key, source string) {
 }
 
 // recstatus reads the recstatus attribute; ok is false for a value other than 1, 2 or 3.
-func (p *parser) recstatus(n int32) (record.RecStatus, string, bool) {
+func (p *builder) recstatus(n int32) (record.RecStatus, string, bool) {
 	switch v := p.attr(n, "recstatus"); v {
 	case "":
 		return record.StatusAbsent, v, true
@@ -165,7 +184,7 @@ func (p *parser) recstatus(n int32) (record.RecStatus, string, bool) {
 }
 
 // leaves adds each text child of n as "<prefix>.<child>".
-func (p *parser) leaves(a *record.Attrs, prefix string, n int32) {
+func (p *builder) leaves(a *record.Attrs, prefix string, n int32) {
 	for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
 		if p.nodes[c].first < 0 {
 			a.Add(prefix+"."+p.nodes[c].local, p.str(c))
@@ -174,7 +193,7 @@ func (p *parser) leaves(a *record.Attrs, prefix string, n int32) {
 }
 
 // extension adds the vendor extension below n as "extension.<path>" (and "<path>@<attr>").
-func (p *parser) extension(a *record.Attrs, prefix string, n int32) {
+func (p *builder) extension(a *record.Attrs, prefix string, n int32) {
 	nd := &p.nodes[n]
 	for _, at := range p.attrs[nd.a0:nd.a1] {
 		if SecretName(at.local) {
@@ -196,7 +215,7 @@ func (p *parser) extension(a *record.Attrs, prefix string, n int32) {
 
 var telTypes = map[string]string{"1": "voice", "2": "fax", "3": "mobile", "4": "pager"}
 
-func (p *parser) skip(t record.Type, line, col int, key, group, member, format string, args ...any) {
+func (p *builder) skip(t record.Type, line, col int, key, group, member, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	wkey := key
 	if t == record.Memberships {
@@ -207,7 +226,7 @@ func (p *parser) skip(t record.Type, line, col int, key, group, member, format s
 }
 
 // checkDup fails on the second record of one type and key in a snapshot.
-func (p *parser) checkDup(t record.Type, key string, line, col int) {
+func (p *builder) checkDup(t record.Type, key string, line, col int) {
 	if !p.dupCheck {
 		return
 	}
@@ -217,7 +236,7 @@ func (p *parser) checkDup(t record.Type, key string, line, col int) {
 	}
 }
 
-func (p *parser) handlerErr(err error, line, col int, key string) {
+func (p *builder) handlerErr(err error, line, col int, key string) {
 	if err != nil {
 		panic(fatal{fmt.Errorf("%s:%d:%d: record %s: %w", p.file, line, col, clip(key, keyMax), err)})
 	}
@@ -226,7 +245,7 @@ func (p *parser) handlerErr(err error, line, col int, key string) {
 // keepAttrs copies a record's attributes, gathered in the parser's buffer (a), into a slice
 // of their own, nil when there are none; the buffer is kept for the next record. One
 // allocation of the right size per record, not a slice grown one attribute at a time.
-func (p *parser) keepAttrs(a record.Attrs) record.Attrs {
+func (p *builder) keepAttrs(a record.Attrs) record.Attrs {
 	p.attrBuf = a[:0]
 	if len(a) == 0 {
 		return nil
@@ -236,7 +255,7 @@ func (p *parser) keepAttrs(a record.Attrs) record.Attrs {
 
 // --- person ---
 
-func (p *parser) person(n int32) {
+func (p *builder) person(n int32) {
 	line, col := p.at(n)
 	key, source := p.sourcedid(n)
 	if key == "" {
@@ -336,9 +355,7 @@ func (p *parser) person(n int32) {
 	}
 	a.Sort()
 	per.Attrs = p.keepAttrs(a)
-	if !p.opts.HandlerHashes {
-		per.ComputeHash()
-	}
+	per.ComputeHash()
 	p.checkDup(record.Persons, key, line, col)
 	p.handlerErr(p.h.Person(per), line, col, key)
 	p.res.Counts[record.Persons]++
@@ -353,7 +370,7 @@ const contactPerson = "pifu_hasContactPerson"
 
 // contactPersons reads the PIFU-IMS relations of <extension> node ext; one without a type or a
 // related id is skipped with a warning and keeps the person's stored relations.
-func (p *parser) contactPersons(rels []*record.Relation, ext int32, person string) []*record.Relation {
+func (p *builder) contactPersons(rels []*record.Relation, ext int32, person string) []*record.Relation {
 	for c := p.nodes[ext].first; c >= 0; c = p.nodes[c].next {
 		if p.nodes[c].local != contactPerson {
 			continue
@@ -382,7 +399,7 @@ func (p *parser) contactPersons(rels []*record.Relation, ext int32, person strin
 
 // relations hands a person's relations to the handler, each (related person, type) once; a
 // person named as their own relation is skipped with a warning.
-func (p *parser) relations(per *record.Person, rels []*record.Relation) {
+func (p *builder) relations(per *record.Person, rels []*record.Relation) {
 	if len(rels) == 0 {
 		return
 	}
@@ -399,9 +416,7 @@ func (p *parser) relations(per *record.Person, rels []*record.Relation) {
 			continue
 		}
 		r.Attrs.Sort()
-		if !p.opts.HandlerHashes {
-			r.ComputeHash()
-		}
+		r.ComputeHash()
 		if rh != nil {
 			p.handlerErr(rh.Relation(r), r.Pos.Line, r.Pos.Column, r.RelationKey.String())
 		}
@@ -410,7 +425,7 @@ func (p *parser) relations(per *record.Person, rels []*record.Relation) {
 }
 
 // attrRaw is an attribute's untrimmed value and whether it is present.
-func (p *parser) attrRaw(n int32, local string) (string, bool) {
+func (p *builder) attrRaw(n int32, local string) (string, bool) {
 	nd := &p.nodes[n]
 	for _, a := range p.attrs[nd.a0:nd.a1] {
 		if a.local == local {
@@ -422,7 +437,7 @@ func (p *parser) attrRaw(n int32, local string) (string, bool) {
 
 // --- group ---
 
-func (p *parser) group(n int32) {
+func (p *builder) group(n int32) {
 	line, col := p.at(n)
 	key, source := p.sourcedid(n)
 	if key == "" {
@@ -499,9 +514,7 @@ func (p *parser) group(n int32) {
 	p.mapped(&a, record.Groups, n, -1, -1)
 	a.Sort()
 	g.Attrs = p.keepAttrs(a)
-	if !p.opts.HandlerHashes {
-		g.ComputeHash()
-	}
+	g.ComputeHash()
 	p.checkDup(record.Groups, key, line, col)
 	p.handlerErr(p.h.Group(g), line, col, key)
 	p.res.Counts[record.Groups]++
@@ -525,7 +538,7 @@ func (p *parser) membershipChild(c int32) {
 		}
 		p.setGroup(root)
 	}
-	p.member(root, c)
+	p.build(root, c)
 	// drop the member's subtree: it is the last child and the newest nodes
 	prev := nd.prev
 	if prev >= 0 {
@@ -539,12 +552,12 @@ func (p *parser) membershipChild(c int32) {
 	p.nodes = p.nodes[:c]
 }
 
-func (p *parser) setGroup(root int32) {
+func (p *builder) setGroup(root int32) {
 	p.mGroup, _ = p.sourcedid(root)
 	p.mGroupSet = true
 }
 
-func (p *parser) endMembership(root int32) {
+func (p *builder) endMembership(root int32) {
 	if !p.mGroupSet {
 		p.setGroup(root)
 	}
@@ -565,7 +578,7 @@ func (p *parser) endMembership(root int32) {
 }
 
 // member turns one <member> into one Membership per role.
-func (p *parser) member(root, m int32) {
+func (p *builder) member(root, m int32) {
 	line, col := p.at(m)
 	group := p.mGroup
 	mkey, _ := p.sourcedid(m)
@@ -653,9 +666,7 @@ func (p *parser) member(root, m int32) {
 		p.mapped(&a, record.Memberships, root, m, r)
 		a.Sort()
 		ms.Attrs = p.keepAttrs(a)
-		if !p.opts.HandlerHashes {
-			ms.ComputeHash()
-		}
+		ms.ComputeHash()
 		// The key as an error names it, made only for an error: a file has millions of these.
 		key := func() string { return group + "/" + mkey + "/" + code }
 		if p.dupCheck {

@@ -57,14 +57,13 @@ type fatal struct{ err error }
 const bufSize = 64 << 10
 
 type parser struct {
-	ctx  context.Context
-	file string
-	opts Options
-	h    Handler
-	maps [record.NumTypes][]compiledMapping
-	res  Result
-	// attrBuf gathers one record's attributes (keepAttrs copies them out).
-	attrBuf record.Attrs
+	// builder turns the records read into Person, Group and Membership records, on this
+	// goroutine; with Options.Aside, aside hands copies of them to a builder of its own.
+	builder
+	aside  *aside
+	ctx    context.Context
+	opts   Options
+	result Result // what Read returns; builder.res points here
 
 	r        io.Reader
 	buf      []byte
@@ -80,26 +79,13 @@ type parser struct {
 	names     map[string]name
 	nameCache [nameCacheSize]name
 	stack     []open
-	nodes     []node
-	attrs     []nattr
-	text      []byte
 	nameBuf   []byte
 	tmpQ      []string // qualified attribute names of the current tag, for the duplicate check
 
-	rec      record.Type // type of the record being read (when inRec)
-	inRec    bool
-	isProps  bool
-	records  int // record elements seen, whether handed over or skipped
-	modeSet  bool
-	dupCheck bool
-	seed     maphash.Seed
-	seen     [3]keySet
-
-	// membership streaming: members are processed as they close once the group key is known.
-	mGroup    string
-	mGroupSet bool
-	mGroupOK  bool
-	mMembers  int
+	inRec   bool
+	isProps bool
+	records int // record elements seen, whether handed over or skipped
+	modeSet bool
 
 	// limits, with the defaults applied
 	maxAttrs, maxRecord, maxText int
@@ -141,22 +127,27 @@ const (
 )
 
 func newParser(ctx context.Context, file string, opts Options, h Handler, maps [record.NumTypes][]compiledMapping) *parser {
-	return &parser{
-		ctx: ctx, file: file, opts: opts, h: h, maps: maps,
+	p := &parser{
+		builder: builder{
+			file: file, h: h, maps: maps, seed: maphash.MakeSeed(),
+			tree: tree{nodes: make([]node, 0, 64), attrs: make([]nattr, 0, 32), text: make([]byte, 0, 4096)},
+		},
+		ctx: ctx, opts: opts,
 		buf:   make([]byte, bufSize),
 		line:  1,
 		col:   1,
 		names: make(map[string]name, 64),
 		stack: make([]open, 0, 16),
-		nodes: make([]node, 0, 64),
-		attrs: make([]nattr, 0, 32),
-		text:  make([]byte, 0, 4096),
-		seed:  maphash.MakeSeed(),
 
 		maxAttrs:  orDefault(opts.MaxAttributes, DefaultMaxAttributes),
 		maxRecord: orDefault(int(min(opts.MaxRecordSize, 1<<40)), DefaultMaxRecordSize),
 		maxText:   orDefault(int(min(opts.MaxTextSize, 1<<30)), DefaultMaxTextSize),
 	}
+	p.res = &p.result
+	if opts.Aside {
+		p.aside = newAside(&p.builder)
+	}
+	return p
 }
 
 func orDefault(v, def int) int {
@@ -234,7 +225,7 @@ func (p *parser) truncated() {
 }
 
 // fail stops the read with a fatal error at the given position.
-func (p *parser) failAt(line, col int, key, format string, args ...any) {
+func (p *builder) failAt(line, col int, key, format string, args ...any) {
 	panic(fatal{&Error{File: p.file, Line: line, Column: col, Key: clip(key, keyMax), Msg: fmt.Sprintf(format, args...)}})
 }
 
@@ -247,9 +238,17 @@ func (p *parser) warn(line, col int, key, format string, args ...any) {
 	w := record.Warning{Line: line, Column: col, Key: clip(key, keyMax), Message: fmt.Sprintf(format, args...)}
 	w.Kind = w.Class() // the messages say it: "repaired: …", "…; skipped", "… ignored"
 	p.res.Warnings = append(p.res.Warnings, w)
+	if p.aside != nil {
+		p.aside.readerWarned()
+	}
 }
 
 func (p *parser) run(raw io.Reader) (res *Result, err error) {
+	if p.aside != nil {
+		// Runs after the recover below: the records handed aside are built before Read
+		// returns, and an error found there, earlier in the file, wins.
+		defer func() { err = p.aside.finish(p.res, err) }()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			f, ok := r.(fatal)
@@ -260,7 +259,7 @@ func (p *parser) run(raw io.Reader) (res *Result, err error) {
 			if p.res.Mode == "" {
 				p.res.Mode = p.effectiveMode()
 			}
-			res, err = &p.res, f.err
+			res, err = p.res, f.err
 		}
 	}()
 	if p.opts.MaxSize > 0 {
@@ -274,7 +273,7 @@ func (p *parser) run(raw io.Reader) (res *Result, err error) {
 			p.failAt(1, 1, "", "file is larger than the size limit of %d bytes", p.opts.MaxSize)
 		}
 		derr.File = p.file
-		return &p.res, derr
+		return p.res, derr
 	}
 	p.r = dec
 	p.document()
@@ -282,7 +281,7 @@ func (p *parser) run(raw io.Reader) (res *Result, err error) {
 	if p.res.Mode == "" {
 		p.res.Mode = p.effectiveMode()
 	}
-	return &p.res, nil
+	return p.res, nil
 }
 
 // fill makes at least one unread byte available; false at end of input.
