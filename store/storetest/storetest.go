@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"StoredRecords", testStoredRecords},
 		{"CountRuns", testCountRuns},
 		{"StateIndexAgreesWithRows", testStateIndexAgrees},
+		{"NightsOfRenamesKeepTheIndex", testRenameNights},
 		{"InitialIndexInBulk", testInitialIndexInBulk},
 		{"EarlyInserts", testEarlyInserts},
 		{"EarlyInsertsOfATenantWithPersons", testEarlyInsertsOfATenantWithPersons},
@@ -1230,6 +1231,54 @@ func testStateIndexAgrees(t *testing.T, s store.Store) {
 	st := load(t, s, tenant)
 	if len(st.Persons) == 0 || st.Memberships.Len() == 0 {
 		t.Fatalf("the random nights left %d persons and %d memberships: the test tests nothing", len(st.Persons), st.Memberships.Len())
+	}
+}
+
+// testRenameNights: nights that only rename persons leave their state index entries pending
+// (a bucket of their own) until they are many, then fold them into their buckets; a night
+// that trashes one folds them at once. After every night the index agrees with the rows and a
+// load gives each person's latest name and hash.
+func testRenameNights(t *testing.T, s store.Store) {
+	tenant := tenantName("renames")
+	const persons = 40
+	first := &change.Plan{Tenant: tenant, Mode: "snapshot"}
+	want := map[string]record.Person{}
+	for i := range persons {
+		p := person(fmt.Sprintf("p%02d", i), fmt.Sprintf("Person %d", i))
+		first.Persons = append(first.Persons, change.Person{Op: change.Insert, Person: p})
+		want[p.Key] = p
+	}
+	first.Counts = change.Tally(first, change.PerType{})
+	apply(t, s, first)
+	for night := 1; night <= 24; night++ {
+		p := &change.Plan{Tenant: tenant, Mode: "snapshot", BaseVersion: int64(night)}
+		for i := range 30 { // more than the pending entries allowed every few nights
+			key := fmt.Sprintf("p%02d", (night*7+i)%persons)
+			if _, ok := want[key]; !ok {
+				continue
+			}
+			r := person(key, fmt.Sprintf("Person %s night %d", key, night))
+			p.Persons = append(p.Persons, change.Person{Op: change.Update, Person: r})
+			want[key] = r
+		}
+		if night == 17 {
+			gone := p.Persons[0].Person
+			p.Persons[0] = change.Person{Op: change.Delete, Person: gone}
+			delete(want, gone.Key)
+		}
+		p.Counts = change.Tally(p, change.PerType{record.Persons: len(want)})
+		apply(t, s, p)
+		st := load(t, s, tenant) // checks the index against the rows
+		for key, r := range want {
+			if got := st.Persons[key]; got.Name != r.Name || got.Hash != r.Hash || got.Trashed {
+				t.Fatalf("night %d: person %s loaded as %+v, want %q", night, key, got, r.Name)
+			}
+		}
+		if night >= 17 {
+			if got := st.Persons["p"+fmt.Sprintf("%02d", (17*7)%persons)]; !got.Trashed {
+				t.Fatalf("night %d: the person trashed on night 17 loaded as %+v", night, got)
+			}
+		}
 	}
 }
 

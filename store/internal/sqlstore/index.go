@@ -564,8 +564,13 @@ func (c *Core) indexApplied(ctx context.Context, tx *sql.Tx, tenant string, p *c
 			return false, err
 		}
 	}
-	if iv == v && !rebuild && pendable(p) {
-		ok, err := c.pendPersons(ctx, tx, tenant, p, v)
+	if iv == v && pendable(p) {
+		// A live request's persons, and a night's few: a pending bucket (pending.go).
+		maxEntries := -1
+		if rebuild {
+			maxEntries = nightPending(p)
+		}
+		ok, err := c.pendPersons(ctx, tx, tenant, p, v, maxEntries)
 		if err != nil || ok {
 			return false, err
 		}

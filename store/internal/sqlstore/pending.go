@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/imsfeed/imsfeed/change"
 )
@@ -98,14 +99,33 @@ func pendable(p *change.Plan) bool {
 	return true
 }
 
+// nightPending is how many pending entries a night's import leaves at most: an eighth of the
+// tenant's persons, or pendingMin. A night that renames 1 % of 150,000 persons wrote their
+// entries into about 1,230 of the 4,096 person buckets (0.15 s of its 0.17 s apply); pending,
+// they cost one bucket, and the fold every eighth such night rewrites each touched bucket
+// once for all of them. Every load reads the pending entries besides the buckets, so they
+// stay a small part of the tenant.
+func nightPending(p *change.Plan) int { return max(p.Counts.Persons.Before/8, pendingMin) }
+
+const pendingMin = 256
+
 // pendPersons writes a plan's person entries as the next pending bucket and edits the
 // buckets of its memberships, in tx, carrying the index from version v to v+1. It returns
-// false, having written nothing, when the tenant has pendingRows pending buckets already.
-func (c *Core) pendPersons(ctx context.Context, tx *sql.Tx, tenant string, p *change.Plan, v int64) (bool, error) {
+// false, having written nothing, when the tenant has pendingRows pending buckets already, or
+// (maxEntries >= 0) when the pending entries would be more than maxEntries.
+func (c *Core) pendPersons(ctx context.Context, tx *sql.Tx, tenant string, p *change.Plan, v int64, maxEntries int) (bool, error) {
 	var last sql.NullInt64
-	err := tx.QueryRowContext(ctx, c.Q(`SELECT max(bucket) FROM state_index WHERE tenant = ? AND bucket >= ?`), tenant, pendingFirst).Scan(&last)
-	if err != nil {
-		return false, err
+	if maxEntries < 0 {
+		err := tx.QueryRowContext(ctx, c.Q(`SELECT max(bucket) FROM state_index WHERE tenant = ? AND bucket >= ?`), tenant, pendingFirst).Scan(&last)
+		if err != nil {
+			return false, err
+		}
+	} else {
+		entries, lastBucket, err := c.countPending(ctx, tx, tenant)
+		if err != nil || entries+len(p.Persons) > maxEntries {
+			return false, err
+		}
+		last = lastBucket
 	}
 	n := pendingFirst
 	if last.Valid {
@@ -122,8 +142,8 @@ func (c *Core) pendPersons(ctx context.Context, tx *sql.Tx, tenant string, p *ch
 	members.Persons = nil
 	bs, err := c.loadBuckets(ctx, tx, tenant, nums)
 	if errors.Is(err, errIndexFormat) {
-		_, err = tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = -1 WHERE id = ?`), tenant)
-		return true, err
+		// Damaged: editBuckets finds it too, marks the index stale and a night rebuilds it.
+		return false, nil
 	}
 	if err != nil {
 		return false, err
@@ -139,4 +159,29 @@ func (c *Core) pendPersons(ctx context.Context, tx *sql.Tx, tenant string, p *ch
 	}
 	_, err = tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = ? WHERE id = ?`), v+1, tenant)
 	return true, err
+}
+
+// countPending is how many entries the tenant's pending buckets hold, and the last one's
+// number. A damaged one counts as full: the fold that follows finds it.
+func (c *Core) countPending(ctx context.Context, tx *sql.Tx, tenant string) (int, sql.NullInt64, error) {
+	var last sql.NullInt64
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT bucket, data FROM state_index WHERE tenant = ? AND bucket >= ? ORDER BY bucket`), tenant, pendingFirst)
+	if err != nil {
+		return 0, last, err
+	}
+	entries := 0
+	d := indexDecoder{}
+	for rows.Next() {
+		var data sql.RawBytes
+		if err := rows.Scan(&last, &data); err != nil {
+			rows.Close()
+			return 0, last, err
+		}
+		persons, _, err := d.count(data)
+		if err != nil {
+			persons = math.MaxInt32
+		}
+		entries += persons
+	}
+	return entries, last, closeRows(rows)
 }
