@@ -12,6 +12,8 @@ import (
 
 	"github.com/imsfeed/imsfeed/archive"
 	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/mailer"
+	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/store"
 )
@@ -83,25 +85,41 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	// What an approval holds is the plan, its removals and the state index buckets it edits:
 	// at Go's default the heap grew to twice that before each collection (gc.go).
 	defer importGC()()
-	plan, err := im.storedPlan(ctx, run)
-	if err != nil {
-		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
-	}
+	// A rollover's plan (a few courses to archive, and maybe planned again from the state now)
+	// is applied whole. Any other is read and applied in pieces (store.ApplyParams.Pieces),
+	// never whole in memory: plan is then its head (what is not a change), report the changes
+	// the status mail lists.
+	var plan, report *change.Plan
+	var pieces func(func(*change.Plan) error) error
+	var removals []archive.GroupRemovals
 	if run.Mode == ModeRollover {
-		if plan, err = im.replanRollover(ctx, t, run, plan); err != nil {
+		if plan, err = im.storedPlan(ctx, run); err == nil {
+			plan, err = im.replanRollover(ctx, t, run, plan)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
 		}
+		report = plan
+	} else {
+		if plan, report, err = im.heldReport(ctx, run); err != nil {
+			return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
+		}
+		pieces = im.heldPieces(ctx, run)
 	}
 	if run.HeldAt == nil && run.FinishedAt != nil {
 		held := *run.FinishedAt // a run held before held_at was recorded ended at its hold
 		run.HeldAt = &held
 	}
-	removals := im.heldRemovals(ctx, run, plan) // before the apply takes the memberships away
+	if pieces == nil {
+		removals = im.heldRemovals(ctx, run, plan) // before the apply takes the memberships away
+	} else {
+		removals = im.storedRemovals(ctx, run, plan)
+	}
 	run.Status = runs.Completed
 	run.Approval = &runs.Decision{By: d.By, At: im.now().UTC(), Reason: d.Reason}
 	im.finish(run)
 	im.status("applying the approved changes in one transaction")
-	err = im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC(), Progress: im.Applying, NoUndo: t.UndoDays == 0})
+	err = im.store.Apply(ctx, store.ApplyParams{Plan: plan, Pieces: pieces, Run: run, Now: im.now().UTC(), Progress: im.Applying, NoUndo: t.UndoDays == 0})
 	if errors.Is(err, store.ErrStateChanged) {
 		st, _ := im.store.Status(ctx, run.Tenant)
 		return nil, fmt.Errorf("approve run %d: refused: the tenant's state changed since the plan was made (state version %d then, %d now), so the plan no longer describes what it would do; nothing was changed. Run the import again and approve the new run if it is still held",
@@ -113,7 +131,7 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	im.finish(run)
 	im.applied(run)
 	im.log.Info("held run approved and applied", "tenant", run.Tenant, "run", run.ID, "by", d.By)
-	im.reportRemovals(ctx, t, run, plan, removals)
+	im.reportRemovals(ctx, t, run, report, removals)
 	return run, nil
 }
 
@@ -143,9 +161,12 @@ func (im *Importer) Reject(ctx context.Context, d Decision) (*runs.Run, error) {
 	if err := im.store.SaveRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("reject run %d: %w", d.RunID, err)
 	}
-	plan, _ := im.storedPlan(ctx, run)
 	im.log.Info("held run rejected", "tenant", run.Tenant, "run", run.ID, "by", d.By)
-	im.reportRemovals(ctx, t, run, plan, im.heldRemovals(ctx, run, plan))
+	if plan, report, err := im.heldReport(ctx, run); err == nil {
+		im.reportRemovals(ctx, t, run, report, im.storedRemovals(ctx, run, plan))
+	} else {
+		im.reportRemovals(ctx, t, run, nil, nil)
+	}
 	return run, nil
 }
 
@@ -191,6 +212,106 @@ func (im *Importer) storedPlan(ctx context.Context, run *runs.Run) (*change.Plan
 		return nil, fmt.Errorf("decode stored plan: %w; refusing to apply it, nothing was changed", decodeErr)
 	}
 	return plan, nil
+}
+
+// heldPiece is how many changes of a held plan approval decodes at a time.
+const heldPiece = 8192
+
+// heldReport reads a held run's plan through once, checking it is byte for byte the one the run
+// recorded (as storedPlan), and returns its head (the plan without its changes) and what its
+// status mail lists: the first mailer.MaxCSVRows changes, the others counted per type in Early
+// (as the mailer counts them, and as a plan whose inserts were written early does).
+func (im *Importer) heldReport(ctx context.Context, run *runs.Run) (head, report *change.Plan, err error) {
+	report = &change.Plan{}
+	kept := 0
+	head, err = im.readHeld(ctx, run, func(p *change.Plan) error {
+		room := max(0, mailer.MaxCSVRows-kept)
+		kept += min(room, p.Changes())
+		report.Early[changedType(p)] += max(0, p.Changes()-room)
+		report.Persons = append(report.Persons, p.Persons[:min(room, len(p.Persons))]...)
+		report.Groups = append(report.Groups, p.Groups[:min(room, len(p.Groups))]...)
+		report.Memberships = append(report.Memberships, p.Memberships[:min(room, len(p.Memberships))]...)
+		report.Relations = append(report.Relations, p.Relations[:min(room, len(p.Relations))]...)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	lists := *report
+	*report = *head
+	report.Persons, report.Groups, report.Memberships, report.Relations, report.Early = lists.Persons, lists.Groups, lists.Memberships, lists.Relations, lists.Early
+	return head, report, nil
+}
+
+// changedType is the type of the changes a piece of a plan lists (it lists one type).
+func changedType(p *change.Plan) record.Type {
+	switch {
+	case len(p.Persons) > 0:
+		return record.Persons
+	case len(p.Groups) > 0:
+		return record.Groups
+	case len(p.Relations) > 0:
+		return record.Relations
+	}
+	return record.Memberships
+}
+
+// heldPieces gives a held run's plan in pieces of heldPiece changes, read and checked afresh
+// at each call (store.ApplyParams.Pieces): a call that reads other bytes than the run recorded
+// fails, after its pieces, and the apply with it.
+func (im *Importer) heldPieces(ctx context.Context, run *runs.Run) func(func(*change.Plan) error) error {
+	return func(each func(*change.Plan) error) error {
+		_, err := im.readHeld(ctx, run, each)
+		return err
+	}
+}
+
+// readHeld decodes a held run's plan, giving its changes to each in pieces, and checks its
+// SHA-256 against the run's as storedPlan does. It returns the plan's head.
+func (im *Importer) readHeld(ctx context.Context, run *runs.Run, each func(*change.Plan) error) (*change.Plan, error) {
+	r, err := im.PlanReader(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	h := sha256.New()
+	tee := io.TeeReader(r, h)
+	var eachErr error
+	head, decodeErr := decodePlanIn(tee, heldPiece, func(p *change.Plan) error {
+		eachErr = each(p)
+		return eachErr
+	})
+	if eachErr != nil {
+		return nil, eachErr
+	}
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return nil, fmt.Errorf("read stored plan: %w; refusing to apply it, nothing was changed", err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != run.PlanSHA256 {
+		return nil, fmt.Errorf("stored plan's SHA-256 %s differs from the run's %s: it was changed or damaged since the hold; refusing to apply it, nothing was changed", got, run.PlanSHA256)
+	}
+	if decodeErr != nil {
+		return nil, fmt.Errorf("decode stored plan: %w; refusing to apply it, nothing was changed", decodeErr)
+	}
+	return head, nil
+}
+
+// storedRemovals is heldRemovals as the hold made it (its page's rows keep it, store.HeldIndex),
+// read instead of the state and the whole plan; heldRemovals of the whole plan for a hold made
+// before holds kept rows.
+func (im *Importer) storedRemovals(ctx context.Context, run *runs.Run, head *change.Plan) []archive.GroupRemovals {
+	if head.Counts.Memberships.Deleted == 0 {
+		return nil
+	}
+	page, err := im.store.HeldChanges(ctx, run.ID, store.HeldQuery{AllTypes: true, Limit: 1})
+	if err == nil {
+		return page.Removals
+	}
+	plan, err := im.storedPlan(ctx, run)
+	if err != nil {
+		return nil
+	}
+	return im.heldRemovals(ctx, run, plan)
 }
 
 // heldRemovals is where a held plan's removals come from (archive.Removals, as the held mail

@@ -15,7 +15,12 @@ import (
 // encoding/json's Decoder reads a whole value into its buffer before decoding it: for a held
 // plan of 500,000 changes that is a second copy of the 74 MB document (and its growth) beside
 // the plan being built, at approval's peak. Here the buffer holds one change.
-func decodePlan(r io.Reader) (*change.Plan, error) {
+func decodePlan(r io.Reader) (*change.Plan, error) { return decodePlanIn(r, 0, nil) }
+
+// decodePlanIn is decodePlan; with each set, the changes are not kept in the plan returned but
+// given to each in pieces of at most size changes of one list (a Plan with that list only, and
+// the tenant, mode and base version): a held plan applied without being whole in memory.
+func decodePlanIn(r io.Reader, size int, each func(*change.Plan) error) (*change.Plan, error) {
 	var plan change.Plan
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
@@ -51,11 +56,38 @@ func decodePlan(r io.Reader) (*change.Plan, error) {
 		if d, ok := tok.(json.Delim); !ok || d != '[' {
 			return nil, fmt.Errorf("%s: not a list", name)
 		}
-		f.Set(reflect.MakeSlice(f.Type(), 0, 0))
+		list := f
+		var piece *change.Plan
+		give := func() error {
+			if piece == nil || list.Len() == 0 {
+				return nil
+			}
+			err := each(piece)
+			piece = nil
+			return err
+		}
+		if each == nil {
+			f.Set(reflect.MakeSlice(f.Type(), 0, 0))
+		}
 		for i := 0; dec.More(); i++ {
-			f.Set(reflect.Append(f, reflect.Zero(f.Type().Elem())))
-			if err := dec.Decode(f.Index(i).Addr().Interface()); err != nil {
+			if each != nil && piece == nil {
+				piece = &change.Plan{Tenant: plan.Tenant, Mode: plan.Mode, BaseVersion: plan.BaseVersion}
+				list = jsonFields(reflect.ValueOf(piece).Elem())[name]
+				list.Set(reflect.MakeSlice(f.Type(), 0, size))
+			}
+			list.Set(reflect.Append(list, reflect.Zero(f.Type().Elem())))
+			if err := dec.Decode(list.Index(list.Len() - 1).Addr().Interface()); err != nil {
 				return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
+			}
+			if each != nil && list.Len() == size {
+				if err := give(); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if each != nil {
+			if err := give(); err != nil {
+				return nil, err
 			}
 		}
 		if err := delim(dec, ']'); err != nil {

@@ -264,6 +264,14 @@ type ApplyParams struct {
 	// Plan.Early more, every one Done counted. Apply writes the rest in that transaction. A
 	// plan with Early needs them.
 	Early EarlyInserts
+	// Pieces, when set, gives the plan's changes in pieces, each a Plan with changes of one
+	// list only, in the plan's order (persons, groups, memberships, relations), every time it
+	// is called; Plan then holds none of them, only the rest (tenant, base version, school
+	// year). Apply calls it several times (to check, to keep the before-images, then to write
+	// in its order), so that a held plan of 500,000 changes is never whole in memory. Each call
+	// must give the same changes, else return an error: any error ends the apply, changing
+	// nothing. Not with Hold or Early.
+	Pieces func(each func(piece *change.Plan) error) error
 	// Progress, when set, is told now and then how many of the plan's changes are written
 	// (for a progress display; the commit comes after the last call). It must be quick.
 	Progress func(done, total int)

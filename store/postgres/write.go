@@ -268,6 +268,11 @@ func copyRowsFrom(ctx context.Context, tx *sql.Tx, table string, cols []string, 
 // their key is indexed, so a removal finds its row by index whichever way the planner joins;
 // statistics let it choose hash joins for big tables.
 func copyRows(ctx context.Context, tx *sql.Tx, w *sqlstore.Write, create, table, key string, index bool, cols []string, n int, row func(int) []any) error {
+	// An approval writes its plan a piece at a time in one transaction (ApplyParams.Pieces):
+	// the last piece's table is still there.
+	if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+table); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, create); err != nil {
 		return err
 	}

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LiveWritesKeepTheIndex", testLiveIndex},
 		{"HeldPlans", testHeldPlans},
 		{"ApplyAndHoldInOneTransaction", testApplyAndHold},
+		{"PlanInPieces", testPlanInPieces},
 		{"HeldChangesPagedAndSearchedInTheStore", testHeldChanges},
 		{"SupersedeHeld", testSupersedeHeld},
 		{"SupersedeHeldKeepsTheOtherKind", testSupersedeHeldKeepsTheOtherKind},

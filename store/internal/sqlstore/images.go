@@ -457,49 +457,7 @@ func encodeImagesWith(imgs images, absent []*absentKeys, lazy []*lazyImages) (_ 
 	var tmp [binary.MaxVarintLen64]byte
 	uv := func(x uint64) { w.Write(tmp[:binary.PutUvarint(tmp[:], x)]) }
 	str := func(s string) { uv(uint64(len(s))); w.WriteString(s) }
-	writeImage := func(t undoTable, cols []string, im image) error {
-		for _, k := range im.key {
-			str(k)
-		}
-		if im.row == nil {
-			w.WriteByte(0)
-			return nil
-		}
-		if len(im.row) != len(cols) {
-			return fmt.Errorf("before-image of %s %q: %d values for %d columns", t.name, joinKey(im.key), len(im.row), len(cols))
-		}
-		w.WriteByte(1)
-		for _, v := range im.row {
-			switch x := v.(type) {
-			case nil:
-				w.WriteByte(tagNil)
-			case int64:
-				w.WriteByte(tagInt)
-				w.Write(tmp[:binary.PutVarint(tmp[:], x)])
-			case string:
-				w.WriteByte(tagString)
-				str(x)
-			case []byte:
-				w.WriteByte(tagBytes)
-				str(string(x))
-			case bool:
-				if x {
-					w.WriteByte(tagTrue)
-				} else {
-					w.WriteByte(tagFalse)
-				}
-			case time.Time:
-				w.WriteByte(tagTime)
-				w.Write(tmp[:binary.PutVarint(tmp[:], x.UnixMicro())])
-			case float64:
-				w.WriteByte(tagFloat)
-				uv(math.Float64bits(x))
-			default:
-				return fmt.Errorf("before-image of %s %q: cannot keep a %T", t.name, joinKey(im.key), v)
-			}
-		}
-		return nil
-	}
+	writeImage := func(t undoTable, cols []string, im image) error { return writeImageTo(w, t, cols, im) }
 	w.WriteString(imagesMagic)
 	uv(uint64(len(undoTables)))
 	for ti, t := range undoTables {
@@ -571,6 +529,53 @@ func encodeImagesWith(imgs images, absent []*absentKeys, lazy []*lazyImages) (_ 
 		return nil, nil, err
 	}
 	return buf.Bytes(), gaps, nil
+}
+
+// writeImageTo writes one image as encodeImagesWith does.
+func writeImageTo(w *bufio.Writer, t undoTable, cols []string, im image) error {
+	var tmp [binary.MaxVarintLen64]byte
+	uv := func(x uint64) { w.Write(tmp[:binary.PutUvarint(tmp[:], x)]) }
+	str := func(s string) { uv(uint64(len(s))); w.WriteString(s) }
+	for _, k := range im.key {
+		str(k)
+	}
+	if im.row == nil {
+		return w.WriteByte(0)
+	}
+	if len(im.row) != len(cols) {
+		return fmt.Errorf("before-image of %s %q: %d values for %d columns", t.name, joinKey(im.key), len(im.row), len(cols))
+	}
+	w.WriteByte(1)
+	for _, v := range im.row {
+		switch x := v.(type) {
+		case nil:
+			w.WriteByte(tagNil)
+		case int64:
+			w.WriteByte(tagInt)
+			w.Write(tmp[:binary.PutVarint(tmp[:], x)])
+		case string:
+			w.WriteByte(tagString)
+			str(x)
+		case []byte:
+			w.WriteByte(tagBytes)
+			str(string(x))
+		case bool:
+			if x {
+				w.WriteByte(tagTrue)
+			} else {
+				w.WriteByte(tagFalse)
+			}
+		case time.Time:
+			w.WriteByte(tagTime)
+			w.Write(tmp[:binary.PutVarint(tmp[:], x.UnixMicro())])
+		case float64:
+			w.WriteByte(tagFloat)
+			uv(math.Float64bits(x))
+		default:
+			return fmt.Errorf("before-image of %s %q: cannot keep a %T", t.name, joinKey(im.key), v)
+		}
+	}
+	return nil
 }
 
 func decodeImages(data []byte) (images, error) {

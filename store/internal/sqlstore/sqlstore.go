@@ -215,6 +215,9 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 	if p.Run != nil && p.Run.Tenant != "" && p.Run.Tenant != tenant {
 		return fmt.Errorf("apply: plan of tenant %q given with run %d of tenant %q", tenant, p.Run.ID, p.Run.Tenant)
 	}
+	if p.Pieces != nil {
+		return c.applyPieces(ctx, p)
+	}
 	if err := Validate(plan); err != nil {
 		return fmt.Errorf("apply plan of tenant %q: %w", tenant, err)
 	}

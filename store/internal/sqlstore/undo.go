@@ -84,6 +84,12 @@ func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs i
 	if err != nil {
 		return err
 	}
+	return c.saveEncoded(ctx, tx, tenant, data, gaps, year, runID, v, now)
+}
+
+// saveEncoded is saveImages of images encoded already.
+func (c *Core) saveEncoded(ctx context.Context, tx *sql.Tx, tenant string, data []byte, gaps []imageGap, year *string, runID, v int64, now time.Time) error {
+	var err error
 	if len(gaps) > 0 && !c.d.Dollar {
 		// The early inserts' keys, put in the gaps here (SQLite).
 		var all []byte

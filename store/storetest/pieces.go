@@ -1,0 +1,173 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"regexp"
+	"testing"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// inPieces gives p's changes as ApplyParams.Pieces does, at most size of one list a piece, and
+// returns p without them.
+func inPieces(p *change.Plan, size int) (*change.Plan, func(func(*change.Plan) error) error) {
+	head := *p
+	head.Persons, head.Groups, head.Memberships, head.Relations = nil, nil, nil, nil
+	return &head, func(each func(*change.Plan) error) error {
+		piece := func() *change.Plan { return &change.Plan{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion} }
+		for i := 0; i < len(p.Persons); i += size {
+			x := piece()
+			x.Persons = p.Persons[i:min(i+size, len(p.Persons))]
+			if err := each(x); err != nil {
+				return err
+			}
+		}
+		for i := 0; i < len(p.Groups); i += size {
+			x := piece()
+			x.Groups = p.Groups[i:min(i+size, len(p.Groups))]
+			if err := each(x); err != nil {
+				return err
+			}
+		}
+		for i := 0; i < len(p.Memberships); i += size {
+			x := piece()
+			x.Memberships = p.Memberships[i:min(i+size, len(p.Memberships))]
+			if err := each(x); err != nil {
+				return err
+			}
+		}
+		for i := 0; i < len(p.Relations); i += size {
+			x := piece()
+			x.Relations = p.Relations[i:min(i+size, len(p.Relations))]
+			if err := each(x); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// every names the tenant and the runs in a dump's lines: two tenants given the same changes
+// by different runs dump the same once they are taken out.
+var every = regexp.MustCompile(`(tenant|trashed_run|archived_run)=[^ |]+`)
+
+func sameBut(d map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for t, lines := range d {
+		for _, l := range lines {
+			out[t] = append(out[t], every.ReplaceAllString(l, "$1=…"))
+		}
+	}
+	return out
+}
+
+// testPlanInPieces: a plan given in pieces (an approval of a large hold) leaves the rows and the
+// state index exactly as the same plan given whole, its before-images undo it, and a piece
+// that fails in any of the passes changes nothing. The plan has every kind of change, a
+// person trashed with relations the plan does not list, and a membership it removes and
+// inserts again (a key named twice); the pieces are one change each.
+func testPlanInPieces(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	whole, pieces := tenantName("whole"), tenantName("pieces")
+	relation := func(p, r, typ string) record.Relation {
+		x := record.Relation{RelationKey: record.RelationKey{Person: p, Related: r, Type: typ}}
+		x.ComputeHash()
+		return x
+	}
+	night := func(tenant string, v int64) *change.Plan {
+		readded := member("math1", "p3", "02")
+		readded.Attrs = record.Attrs{{Name: "note", Value: "again"}}
+		readded.ComputeHash()
+		return &change.Plan{Tenant: tenant, Mode: "snapshot", BaseVersion: v,
+			Persons: []change.Person{
+				{Op: change.Update, Person: person("p1", "Ada King")},
+				{Op: change.Delete, Person: record.Person{Key: "p2", Name: "Alan Turing"}},
+				{Op: change.Insert, Person: person("p4", "Edsger Dijkstra")},
+			},
+			Groups: []change.Group{
+				{Op: change.Insert, Group: group("art", "Art", "school")},
+				{Op: change.Archive, Group: record.Group{Key: "math1", Name: "Math 1"}, Course: true},
+			},
+			Memberships: []change.Membership{
+				{Op: change.Delete, Membership: record.Membership{MembershipKey: mkey("math1", "p2", "01")}, Cascade: true},
+				{Op: change.Manualize, Membership: record.Membership{MembershipKey: mkey("math1", "p1", "01")}},
+				{Op: change.Delete, Membership: record.Membership{MembershipKey: mkey("math1", "p3", "02")}},
+				{Op: change.Insert, Membership: readded},
+				{Op: change.Insert, Membership: member("art", "p4", "01")},
+				{Op: change.Delete, Membership: record.Membership{MembershipKey: mkey("school", "math1", "04")}, Cascade: true},
+			},
+			Relations: []change.Relation{
+				{Op: change.Insert, Relation: relation("p4", "p3", "mentor")},
+				{Op: change.Insert, Relation: relation("p3", "p2", "coach")}, // gone again with p2
+				{Op: change.Delete, Relation: record.Relation{RelationKey: record.RelationKey{Person: "p3", Related: "p1", Type: "mentor"}}},
+			},
+		}
+	}
+	var base map[string][]string
+	for _, tenant := range []string{whole, pieces} {
+		p := initial(tenant)
+		p.Relations = []change.Relation{{Op: change.Insert, Relation: relation("p1", "p2", "carer")},
+			{Op: change.Insert, Relation: relation("p2", "p3", "carer")}, {Op: change.Insert, Relation: relation("p3", "p1", "mentor")}}
+		apply(t, s, p)
+		base = Dump(t, s, pieces)
+	}
+	apply(t, s, night(whole, 1))
+	want := sameBut(Dump(t, s, whole))
+
+	// A piece that fails, in the first call or a later one, changes nothing.
+	for failAt := range 5 {
+		head, give := inPieces(night(pieces, 1), 1)
+		calls := 0
+		run := newRun(t, s, pieces, runs.Running)
+		run.Status = runs.Completed
+		err := s.Apply(ctx, store.ApplyParams{Plan: head, Run: run, Now: now, Pieces: func(each func(*change.Plan) error) error {
+			calls++
+			if calls == failAt+1 {
+				n := 0
+				return give(func(p *change.Plan) error {
+					if n++; n == 4 {
+						return errors.New("the stored plan changed")
+					}
+					return each(p)
+				})
+			}
+			return give(each)
+		}})
+		if err == nil {
+			t.Fatalf("a plan whose pieces failed in call %d was applied", failAt+1)
+		}
+		if got := Dump(t, s, pieces); !reflect.DeepEqual(got, base) {
+			t.Fatalf("a plan whose pieces failed in call %d changed the tenant", failAt+1)
+		}
+		if st := load(t, s, pieces); st.Version != 1 {
+			t.Fatalf("a plan whose pieces failed moved the version to %d", st.Version)
+		}
+	}
+
+	head, give := inPieces(night(pieces, 1), 1)
+	run := newRun(t, s, pieces, runs.Running)
+	run.Status = runs.Completed
+	var done, total int
+	err := s.Apply(ctx, store.ApplyParams{Plan: head, Run: run, Now: now, Pieces: give, Progress: func(d, n int) { done, total = d, n }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sameBut(Dump(t, s, pieces)); !reflect.DeepEqual(got, want) {
+		t.Errorf("the plan in pieces left other rows than the plan whole:\n got %v\nwant %v", got, want)
+	}
+	checkIndex(t, s, pieces)
+	if run.VersionBefore != 1 || run.VersionAfter != 2 {
+		t.Errorf("run versions %d → %d, want 1 → 2", run.VersionBefore, run.VersionAfter)
+	}
+	if n := night(pieces, 1).Changes(); total != n || done != n {
+		t.Errorf("progress %d of %d, want %d of %d", done, total, n, n)
+	}
+	mustUndo(t, s, pieces, run.ID, false)
+	SameState(t, "after undoing the plan applied in pieces", Dump(t, s, pieces), base)
+	checkIndex(t, s, pieces)
+}
