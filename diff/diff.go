@@ -314,6 +314,11 @@ func (d *Differ) Group(g *record.Group) error {
 	return nil
 }
 
+// inPlan stands in Finish for a file's group the plan has copied: the rest of Finish asks only
+// whether the file has it, and the record itself (an initial load's 64,000 of the 1 GB feed:
+// 12 MB beside their copies) is let go.
+var inPlan = &record.Group{}
+
 // fileGroup is what the diff keeps of a group of the file that a stored one has unchanged.
 type fileGroup struct {
 	pos     record.Pos
@@ -554,8 +559,10 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 				c.Group.Template = d.opts.Courses.TemplateFor(g.Types)
 			}
 			groupChanges = append(groupChanges, c)
+			d.groups[key] = inPlan
 		case st.Hash != g.Hash || st.Course != course:
 			groupChanges = append(groupChanges, change.Group{Op: change.Update, Group: *g, Course: course})
+			d.groups[key] = inPlan
 		}
 	}
 
@@ -837,12 +844,18 @@ func membershipRemoval(k record.MembershipKey, groupOp change.Op) change.Members
 	return change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: k}, Cascade: true}
 }
 
-// groupInfo is a group's place after the run.
+// groupInfo is a group's place after the run. (One a group of the tenant, in a map held
+// through Finish: its fields are packed.)
 type groupInfo struct {
-	active  bool     // exists and is not archived after the run
-	parents []string // parents after the run
-	skip    bool     // a file record skipped for a problem (its stored counterpart is kept)
-	pos     record.Pos
+	parents   []string // parents after the run
+	line, col int32    // the file's record, if inFile
+	active    bool     // exists and is not archived after the run
+	skip      bool     // a file record skipped for a problem (its stored counterpart is kept)
+	inFile    bool     // a group of the file
+}
+
+func fileInfo(parents []string, pos record.Pos) groupInfo {
+	return groupInfo{active: true, parents: parents, line: line32(pos), col: int32(min(pos.Column, 1<<31-1)), inFile: true}
 }
 
 func (d *Differ) groupsAfter(snapshot bool, keep *keepSet) map[string]groupInfo {
@@ -864,11 +877,14 @@ func (d *Differ) groupsAfter(snapshot bool, keep *keepSet) map[string]groupInfo 
 		if st, ok := d.st.Groups[key]; ok && st.Archived {
 			continue
 		}
-		after[key] = groupInfo{active: true, parents: g.Parents, pos: g.Pos}
+		after[key] = fileInfo(g.Parents, g.Pos)
 	}
 	for key, g := range d.unchanged { // (never an archived one)
-		after[key] = groupInfo{active: true, parents: g.parents, pos: g.pos}
+		after[key] = fileInfo(g.parents, g.pos)
 	}
+	// What the rest of Finish needs of the file's unchanged groups is in after now: a 1 GB
+	// feed's 64,000 took 6 MB more through the comparison of the memberships.
+	d.unchanged = nil
 	return after
 }
 
@@ -905,11 +921,11 @@ func (d *Differ) checkCycles(after map[string]groupInfo) {
 					if gi.skip {
 						continue
 					}
-					if g, inFile := d.fileGroup(k); inFile {
+					if gi.inFile {
 						gi.skip = true
 						after[k] = gi
 						d.skipped[record.Groups]++
-						d.warnings = append(d.warnings, record.Warning{Line: g.pos.Line, Column: g.pos.Column, Key: k, Kind: record.WarnSkipped,
+						d.warnings = append(d.warnings, record.Warning{Line: int(gi.line), Column: int(gi.col), Key: k, Kind: record.WarnSkipped,
 							Message: "group hierarchy cycle " + strings.Join(cycle, " → ") + "; group skipped, stored group kept"})
 					}
 				}
@@ -988,7 +1004,7 @@ func (d *Differ) reportOrphans(removed map[string]change.Op, after map[string]gr
 			}
 		}
 		if len(lost) > 0 && left == 0 {
-			d.notices = append(d.notices, change.Notice{Kind: change.NoticeOrphanedGroup, Key: key, Line: gi.pos.Line,
+			d.notices = append(d.notices, change.Notice{Kind: change.NoticeOrphanedGroup, Key: key, Line: int(gi.line),
 				Message: fmt.Sprintf("group %q lost its parent %s and has no parent left", key, strings.Join(lost, ", "))})
 		}
 	}
