@@ -97,9 +97,12 @@ type asideJob struct {
 
 const (
 	asideJobs  = 1024      // a batch holds at most this many records
-	asideBytes = 256 << 10 // or about this much tree
+	asideBytes = 128 << 10 // or about this much tree
 	asideBig   = 1 << 20   // a batch larger than this holds a large record
-	asideDepth = 8         // batches waiting at most
+	// Batches waiting at most. The scanner is the slower of the two: the batches wait only
+	// while the handler does more than usual (a record that changed), and each import of a
+	// night of many small ones holds them all.
+	asideDepth = 4
 )
 
 // errStopped stops the scanner when the builder failed; finish returns the builder's error.
