@@ -17,11 +17,12 @@ import (
 
 // A plan applied in pieces (store.ApplyParams.Pieces: an approval of a large hold) is read
 // several times within Apply's one transaction, never held whole: once to check it and count
-// it, once for its before-images, then three times to write it. The writes keep RowWriter's
-// order where it matters: within a table, removals before upserts of memberships and
-// relations and group upserts before group removals; person trashings (which remove the
-// trashed persons' relations) after every relation change. Statements on different tables
-// touch nothing of each other's, so the passes need not keep the order between tables:
+// it, once for its before-images, then up to three times to write it (a pass with nothing to
+// write is not made). The writes keep RowWriter's order where it matters: within a table,
+// removals before upserts of memberships and relations and group upserts before group
+// removals; person trashings (which remove the trashed persons' relations) after every
+// relation change. Statements on different tables touch nothing of each other's, so the
+// passes need not keep the order between tables:
 //
 //	pass 0: person upserts, group upserts, membership removals, relation removals
 //	pass 1: group removals and archivals, membership upserts, relation upserts
@@ -31,26 +32,39 @@ import (
 // are apart, and within each the same order holds).
 const piecePasses = 3
 
+// passOf is the pass that writes a change of the list ti of undoTables doing op.
+func passOf(ti int, op change.Op) int {
+	switch {
+	case ti == undoPersons && op == change.Delete:
+		return 2
+	case ti == undoPersons:
+		return 0
+	case op.Removal() == (ti == undoGroups): // a group's removal, or another list's upsert
+		return 1
+	}
+	return 0
+}
+
 // pieceOf is the part of piece that pass writes.
 func pieceOf(piece *change.Plan, pass int) *change.Plan {
 	out := &change.Plan{Tenant: piece.Tenant, Mode: piece.Mode, BaseVersion: piece.BaseVersion}
 	for _, x := range piece.Persons {
-		if pass == 0 && x.Op != change.Delete || pass == 2 && x.Op == change.Delete {
+		if passOf(undoPersons, x.Op) == pass {
 			out.Persons = append(out.Persons, x)
 		}
 	}
-	for _, x := range piece.Groups { // upserts, then removals and archivals
-		if pass == 0 && !x.Op.Removal() || pass == 1 && x.Op.Removal() {
+	for _, x := range piece.Groups {
+		if passOf(undoGroups, x.Op) == pass {
 			out.Groups = append(out.Groups, x)
 		}
 	}
-	for _, x := range piece.Memberships { // removals (and turning manual), then upserts
-		if pass == 0 && x.Op.Removal() || pass == 1 && !x.Op.Removal() {
+	for _, x := range piece.Memberships {
+		if passOf(undoMemberships, x.Op) == pass {
 			out.Memberships = append(out.Memberships, x)
 		}
 	}
 	for _, x := range piece.Relations {
-		if pass == 0 && x.Op.Removal() || pass == 1 && !x.Op.Removal() {
+		if passOf(undoRelations, x.Op) == pass {
 			out.Relations = append(out.Relations, x)
 		}
 	}
@@ -59,7 +73,8 @@ func pieceOf(piece *change.Plan, pass int) *change.Plan {
 
 // pieceCounts is what the first pass learns of a plan given in pieces.
 type pieceCounts struct {
-	n          [4]int // changes per undoTables table (the plan's lists, in the same order)
+	n          [4]int           // changes per undoTables table (the plan's lists, in the same order)
+	passes     [piecePasses]int // changes per pass: a pass with none is not made
 	buckets    map[int]bool
 	allBuckets bool
 	// trashedRelations are the relations of the persons the plan trashes (their images).
@@ -97,6 +112,18 @@ func (c *Core) applyPieces(ctx context.Context, p store.ApplyParams) error {
 			}
 			if err := Validate(piece); err != nil {
 				return err
+			}
+			for _, x := range piece.Persons {
+				n.passes[passOf(undoPersons, x.Op)]++
+			}
+			for _, x := range piece.Groups {
+				n.passes[passOf(undoGroups, x.Op)]++
+			}
+			for _, x := range piece.Memberships {
+				n.passes[passOf(undoMemberships, x.Op)]++
+			}
+			for _, x := range piece.Relations {
+				n.passes[passOf(undoRelations, x.Op)]++
 			}
 			n.n[0] += len(piece.Persons)
 			n.n[1] += len(piece.Groups)
@@ -169,6 +196,9 @@ func (c *Core) writePieces(ctx context.Context, tx *sql.Tx, p store.ApplyParams,
 	done, total := 0, n.total()
 	write := func(bs *buckets) error {
 		for pass := range piecePasses {
+			if n.passes[pass] == 0 {
+				continue
+			}
 			err := p.Pieces(func(piece *change.Plan) error {
 				part := pieceOf(piece, pass)
 				if part.Empty() {
@@ -382,5 +412,8 @@ func extraImages(ti int, n *pieceCounts) int {
 	return 0
 }
 
-// undoRelations is the place of relations in undoTables.
-const undoRelations = 3
+// The places of groups and relations in undoTables.
+const (
+	undoGroups    = 1
+	undoRelations = 3
+)
