@@ -367,8 +367,10 @@ func heldQueryTimes(ctx context.Context, kind string, s store.Store, id int64, p
 }
 
 // approveHeld approves the hold as an operator would and measures it: its time, and the
-// process's peak RSS during it (VmHWM, reset just before; Linux).
+// process's peak RSS during it (VmHWM, reset just before; Linux), and the peak before it.
 func approveHeld(ctx context.Context, im *importer.Importer, held *runs.Run, counts map[string]int, phases map[string]float64) error {
+	// The peak so far: the imports (the hold's plan made and stored) and the views.
+	counts["hold_peak_rss_mb"] = int(vmHWM() >> 20)
 	runtime.GC()
 	debug.FreeOSMemory()
 	reset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
