@@ -156,17 +156,20 @@ func (im *Importer) Reject(ctx context.Context, d Decision) (*runs.Run, error) {
 	if run, err = im.heldRun(ctx, "reject", d.RunID); err != nil {
 		return nil, err
 	}
+	// What the mail says, read before the decision drops the hold's page rows (its removals);
+	// a plan that cannot be read is rejected all the same.
+	var removals []archive.GroupRemovals
+	head, report, err := im.heldReport(ctx, run)
+	if err == nil {
+		removals = im.storedRemovals(ctx, run, head)
+	}
 	run.Status = runs.Rejected
 	run.Rejection = &runs.Decision{By: d.By, At: im.now().UTC(), Reason: d.Reason}
 	if err := im.store.SaveRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("reject run %d: %w", d.RunID, err)
 	}
 	im.log.Info("held run rejected", "tenant", run.Tenant, "run", run.ID, "by", d.By)
-	if plan, report, err := im.heldReport(ctx, run); err == nil {
-		im.reportRemovals(ctx, t, run, report, im.storedRemovals(ctx, run, plan))
-	} else {
-		im.reportRemovals(ctx, t, run, nil, nil)
-	}
+	im.reportRemovals(ctx, t, run, report, removals)
 	return run, nil
 }
 
@@ -189,29 +192,9 @@ func (im *Importer) PlanReader(ctx context.Context, id int64) (io.ReadCloser, er
 	return r, err
 }
 
-// storedPlan loads a held run's plan and checks it is byte for byte the one the run recorded:
-// the SHA-256 of the bytes read, as they are decoded a change at a time, against the run's.
-// A plan that does not decode is refused for its SHA-256 when that differs too (it was
-// damaged, not made wrong).
+// storedPlan loads a held run's plan whole (readHeld).
 func (im *Importer) storedPlan(ctx context.Context, run *runs.Run) (*change.Plan, error) {
-	r, err := im.PlanReader(ctx, run.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	h := sha256.New()
-	tee := io.TeeReader(r, h)
-	plan, decodeErr := decodePlan(tee)
-	if _, err := io.Copy(io.Discard, tee); err != nil { // the rest, for the sum (decodePlan read to its end)
-		return nil, fmt.Errorf("read stored plan: %w; refusing to apply it, nothing was changed", err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != run.PlanSHA256 {
-		return nil, fmt.Errorf("stored plan's SHA-256 %s differs from the run's %s: it was changed or damaged since the hold; refusing to apply it, nothing was changed", got, run.PlanSHA256)
-	}
-	if decodeErr != nil {
-		return nil, fmt.Errorf("decode stored plan: %w; refusing to apply it, nothing was changed", decodeErr)
-	}
-	return plan, nil
+	return im.readHeld(ctx, run, nil)
 }
 
 // heldPiece is how many changes of a held plan approval decodes at a time.
@@ -266,8 +249,11 @@ func (im *Importer) heldPieces(ctx context.Context, run *runs.Run) func(func(*ch
 	}
 }
 
-// readHeld decodes a held run's plan, giving its changes to each in pieces, and checks its
-// SHA-256 against the run's as storedPlan does. It returns the plan's head.
+// readHeld decodes a held run's plan and checks it is byte for byte the one the run recorded:
+// the SHA-256 of the bytes read, as they are decoded a change at a time, against the run's. A
+// plan that does not decode is refused for its SHA-256 when that differs too (it was damaged,
+// not made wrong). With each, the changes are given to it in pieces of heldPiece and the plan
+// returned is the head (without them); without, the plan returned is whole.
 func (im *Importer) readHeld(ctx context.Context, run *runs.Run, each func(*change.Plan) error) (*change.Plan, error) {
 	r, err := im.PlanReader(ctx, run.ID)
 	if err != nil {
@@ -277,10 +263,14 @@ func (im *Importer) readHeld(ctx context.Context, run *runs.Run, each func(*chan
 	h := sha256.New()
 	tee := io.TeeReader(r, h)
 	var eachErr error
-	head, decodeErr := decodePlanIn(tee, heldPiece, func(p *change.Plan) error {
-		eachErr = each(p)
-		return eachErr
-	})
+	var give func(*change.Plan) error
+	if each != nil {
+		give = func(p *change.Plan) error {
+			eachErr = each(p)
+			return eachErr
+		}
+	}
+	head, decodeErr := decodePlanIn(tee, heldPiece, give)
 	if eachErr != nil {
 		return nil, eachErr
 	}
