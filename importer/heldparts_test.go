@@ -188,6 +188,7 @@ func TestApprovingALargeHoldAppliesItsPlan(t *testing.T) {
 	if underRace {
 		persons = 4000
 	}
+	defer importer.SetPlanPiece(64 << 10)() // many parts, at either size
 	dir := t.TempDir()
 	var nights []string
 	for i, o := range []feedgen.Options{{}, {DropPercent: 50, RenamePercent: 10}} {
