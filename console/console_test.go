@@ -27,6 +27,7 @@ import (
 	"github.com/imsfeed/imsfeed/store"
 	"github.com/imsfeed/imsfeed/store/postgres"
 	"github.com/imsfeed/imsfeed/store/sqlite"
+	"github.com/imsfeed/imsfeed/store/storetest"
 )
 
 const password = "correct horse battery staple"
@@ -49,13 +50,7 @@ func storesURL(t *testing.T, test func(t *testing.T, st store.Store, url string)
 		test(t, s, "sqlite://"+path)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		u := os.Getenv("IMSFEED_TEST_POSTGRES_URL")
-		if u == "" {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("IMSFEED_TEST_POSTGRES_URL is not set under CI: the PostgreSQL tests must run (make test starts a server)")
-			}
-			t.Skip("IMSFEED_TEST_POSTGRES_URL not set; `make test` starts a PostgreSQL server")
-		}
+		u := storetest.PostgresURL(t)
 		s, err := postgres.Open(context.Background(), u)
 		if err != nil {
 			t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/imsfeed/imsfeed/store"
 	"github.com/imsfeed/imsfeed/store/postgres"
 	"github.com/imsfeed/imsfeed/store/sqlite"
+	"github.com/imsfeed/imsfeed/store/storetest"
 )
 
 // scrape reads /metrics with Prometheus's own text parser.
@@ -159,13 +159,7 @@ func TestHealthzChecksTheStore(t *testing.T) {
 			return s
 		},
 		"postgres": func(t *testing.T) store.Store {
-			u := os.Getenv("IMSFEED_TEST_POSTGRES_URL")
-			if u == "" {
-				if os.Getenv("CI") == "true" {
-					t.Fatal("IMSFEED_TEST_POSTGRES_URL is not set under CI")
-				}
-				t.Skip("IMSFEED_TEST_POSTGRES_URL not set")
-			}
+			u := storetest.PostgresURL(t)
 			s, err := postgres.Open(context.Background(), u)
 			if err != nil {
 				t.Fatal(err)

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -91,34 +89,7 @@ func newHeldWorld(t *testing.T, kind string, nights ...string) *heldWorld {
 }
 
 // freshSchema is a PostgreSQL schema of its own on the test server, dropped after the test.
-func freshSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("IMSFEED_TEST_POSTGRES_URL")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("IMSFEED_TEST_POSTGRES_URL is not set under CI: the PostgreSQL tests must run (make test starts a server)")
-		}
-		t.Skip("IMSFEED_TEST_POSTGRES_URL not set; `make test` starts a PostgreSQL server")
-	}
-	admin, err := sql.Open("postgres", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	schema := fmt.Sprintf("imsfeed_held_%016x", rand.Uint64())
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE") }) //nolint:errcheck // best effort
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func freshSchema(t *testing.T) string { return storetest.PostgresSchema(t, "held") }
 
 func (w *heldWorld) q(query string) string {
 	if !w.dollar {

@@ -18,23 +18,14 @@ import (
 	"time"
 
 	"github.com/imsfeed/imsfeed/samples/feedgen"
+	"github.com/imsfeed/imsfeed/store/storetest"
 )
 
 // Helpers shared by crash_test.go and lock_test.go: a config for one tenant on a given store,
 // feeds from feedgen, and imsfeed processes that run in the background.
 
 // postgresURL is the test server, or a skip (a failure under CI, where it must run).
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("IMSFEED_TEST_POSTGRES_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("IMSFEED_TEST_POSTGRES_URL is not set under CI: the PostgreSQL tests must run (make test starts a server)")
-		}
-		t.Skip("IMSFEED_TEST_POSTGRES_URL not set; `make test` starts a PostgreSQL server")
-	}
-	return url
-}
+func postgresURL(t *testing.T) string { return storetest.PostgresURL(t) }
 
 // tenantID is unique per test: the tests share one PostgreSQL database and its advisory locks.
 func tenantID(prefix string) string { return fmt.Sprintf("%s-%08x", prefix, rand.Uint32()) }

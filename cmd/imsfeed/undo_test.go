@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"net/url"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -19,28 +17,7 @@ import (
 
 // pgSchema creates a schema of its own on the test server (dropped after the test) and returns
 // a URL whose search_path is that schema: its tables are this test's alone.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	base := postgresURL(t)
-	admin, err := sql.Open("postgres", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	schema := fmt.Sprintf("imsfeed_undo_%016x", rand.Uint64())
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE") }) //nolint:errcheck // best effort
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func pgSchema(t *testing.T) string { return storetest.PostgresSchema(t, "undo") }
 
 // TestKillDuringUndoLeavesTheStateBefore: kill -9 an `imsfeed undo` while its one transaction
 // writes (SQLite: it holds the write lock; PostgreSQL: it holds a row-exclusive lock on the

@@ -23,6 +23,7 @@ import (
 	"github.com/imsfeed/imsfeed/store"
 	"github.com/imsfeed/imsfeed/store/postgres"
 	"github.com/imsfeed/imsfeed/store/sqlite"
+	"github.com/imsfeed/imsfeed/store/storetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -32,13 +33,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 func stores(t *testing.T, test func(t *testing.T, open func(t *testing.T) store.Store)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, openSQLite) })
 	t.Run("postgres", func(t *testing.T) {
-		url := os.Getenv("IMSFEED_TEST_POSTGRES_URL")
-		if url == "" {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("IMSFEED_TEST_POSTGRES_URL is not set under CI: the PostgreSQL tests must run (make test starts a server)")
-			}
-			t.Skip("IMSFEED_TEST_POSTGRES_URL not set; `make test` starts a PostgreSQL server")
-		}
+		url := storetest.PostgresURL(t)
 		test(t, func(t *testing.T) store.Store {
 			s, err := postgres.Open(context.Background(), url)
 			if err != nil {

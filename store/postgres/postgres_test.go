@@ -3,10 +3,6 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"math/rand/v2"
-	"net/url"
-	"os"
 	"testing"
 
 	_ "github.com/lib/pq"
@@ -16,48 +12,12 @@ import (
 	"github.com/imsfeed/imsfeed/store/storetest"
 )
 
-// serverURL is the test server's URL: IMSFEED_TEST_POSTGRES_URL, which scripts/test.sh sets.
-// Without it the tests skip, except under CI=true, where they fail.
-func serverURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("IMSFEED_TEST_POSTGRES_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("IMSFEED_TEST_POSTGRES_URL is not set and CI=true: the PostgreSQL tests must run (use make test)")
-		}
-		tb.Skip("IMSFEED_TEST_POSTGRES_URL is not set; make test starts a server")
-	}
-	return u
-}
+// serverURL is the test server's URL (see storetest.PostgresURL).
+func serverURL(tb testing.TB) string { return storetest.PostgresURL(tb) }
 
 // freshSchema creates an empty schema, dropped after the test, and returns a URL whose
 // search_path points at it.
-func freshSchema(tb testing.TB) string {
-	tb.Helper()
-	base := serverURL(tb)
-	admin, err := sql.Open("postgres", base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { admin.Close() })
-	schema := fmt.Sprintf("imsfeed_test_%016x", rand.Uint64())
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			tb.Errorf("drop test schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func freshSchema(tb testing.TB) string { return storetest.PostgresSchema(tb, "test") }
 
 func open(tb testing.TB) *postgres.Store {
 	tb.Helper()

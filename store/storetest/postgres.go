@@ -1,0 +1,57 @@
+package storetest
+
+import (
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"testing"
+
+	_ "github.com/lib/pq" // the schema helper talks to the server itself
+)
+
+// PostgresURL is the test server's URL: IMSFEED_TEST_POSTGRES_URL, which `make test` sets.
+// Without it a test skips, except under CI=true, where it fails: there the PostgreSQL half of
+// every test must run.
+func PostgresURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("IMSFEED_TEST_POSTGRES_URL")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			tb.Fatal("IMSFEED_TEST_POSTGRES_URL is not set under CI: the PostgreSQL tests must run (make test starts a server)")
+		}
+		tb.Skip("IMSFEED_TEST_POSTGRES_URL not set; `make test` starts a PostgreSQL server")
+	}
+	return u
+}
+
+// PostgresSchema creates an empty schema on the test server, named after prefix and dropped
+// after the test, and returns a URL whose search_path is that schema: its tables are this
+// test's alone.
+func PostgresSchema(tb testing.TB, prefix string) string {
+	tb.Helper()
+	base := PostgresURL(tb)
+	admin, err := sql.Open("postgres", base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { admin.Close() })
+	schema := fmt.Sprintf("imsfeed_%s_%016x", prefix, rand.Uint64())
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			tb.Errorf("drop test schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
