@@ -171,16 +171,7 @@ func (c *Core) applyPieces(ctx context.Context, p store.ApplyParams) error {
 		}
 		return nil
 	})
-	if err != nil {
-		if p.Run != nil {
-			p.Run.VersionBefore, p.Run.VersionAfter = oldBefore, oldAfter
-		}
-		if errors.Is(err, store.ErrStateChanged) || errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		return fmt.Errorf("apply plan of tenant %q (nothing was changed): %w", tenant, err)
-	}
-	return nil
+	return applyFailed(p, tenant, oldBefore, oldAfter, err)
 }
 
 // writePieces writes the pieces in their passes and carries the state index with them, as

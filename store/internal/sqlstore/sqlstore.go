@@ -295,16 +295,22 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 	} else {
 		err = c.inTx(ctx, apply)
 	}
-	if err != nil {
-		if p.Run != nil {
-			p.Run.VersionBefore, p.Run.VersionAfter = oldBefore, oldAfter
-		}
-		if errors.Is(err, store.ErrStateChanged) || errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		return fmt.Errorf("apply plan of tenant %q (nothing was changed): %w", tenant, err)
+	return applyFailed(p, tenant, oldBefore, oldAfter, err)
+}
+
+// applyFailed is an apply's end: nil when err is, else the run's versions as they were before
+// (its transaction rolled back) and err, said to have changed nothing.
+func applyFailed(p store.ApplyParams, tenant string, oldBefore, oldAfter int64, err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	if p.Run != nil {
+		p.Run.VersionBefore, p.Run.VersionAfter = oldBefore, oldAfter
+	}
+	if errors.Is(err, store.ErrStateChanged) || errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("apply plan of tenant %q (nothing was changed): %w", tenant, err)
 }
 
 // Validate checks that every change's op fits its type and that keys are present, so a bad
