@@ -80,6 +80,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 			return writePlan(ctx, tx, w)
 		},
 		CopyRows: copyRowsFrom,
+		CopyText: copyText,
 	}
 	return &Store{core: sqlstore.New(db, d), db: db}, nil
 }

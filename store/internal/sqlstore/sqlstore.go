@@ -36,6 +36,10 @@ type Dialect struct {
 	// CopyRows, when set, fills table's columns with the rows next yields inside tx (PostgreSQL:
 	// COPY); without it rows go in with multi-row INSERTs.
 	CopyRows func(ctx context.Context, tx *sql.Tx, table string, cols []string, next func() ([]any, bool)) error
+	// CopyText, when set, fills table's columns by COPY inside the transaction open on conn,
+	// from text in COPY's format (textRow) that fill appends to its argument, a chunk at a
+	// time, reporting whether more follows (PostgreSQL; early inserts' rows).
+	CopyText func(ctx context.Context, conn *sql.Conn, table string, cols []string, fill func([]byte) ([]byte, bool)) error
 }
 
 // Write is one plan to write, with what its rows are stamped with.
