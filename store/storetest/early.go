@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/imsfeed/imsfeed/change"
@@ -226,4 +227,57 @@ func testEarlyInsertsOfATenantWithPersons(t *testing.T, s store.Store) {
 	if len(st.Persons) != 20 || st.Memberships.Len() != 0 || st.Persons["p00"].Name != "P" {
 		t.Fatalf("after undoing the early load: %d persons, %d memberships, p00 named %q", len(st.Persons), st.Memberships.Len(), st.Persons["p00"].Name)
 	}
+}
+
+// testEarlyInsertsTheServerRefuses: a row the table refuses in the middle of an early load (a
+// role the schema does not allow, which the reader never lets through) fails the load: Done
+// says which table, nothing of the tenant is written, and the store goes on working on the
+// same connections (the copy's connection is given back in a usable state).
+func testEarlyInsertsTheServerRefuses(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ew, ok := s.(store.EarlyWriter)
+	if !ok {
+		t.Skip("the store does not write while reading")
+	}
+	for try := range 3 { // more tries than a pool keeps idle connections by default
+		tenant := tenantName(fmt.Sprintf("refused%d", try))
+		e, err := ew.EarlyInserts(ctx, tenant, 0)
+		if err != nil || e == nil {
+			t.Fatalf("early inserts: %v, %v", e, err)
+		}
+		for i := range 3000 {
+			p := person(fmt.Sprintf("p%04d", i), "P")
+			e.Person(&p)
+		}
+		for i := range 3000 {
+			role := "01"
+			if i == 2000 {
+				role = "09"
+			}
+			m := member("g", fmt.Sprintf("p%04d", i), role)
+			e.Membership(&m)
+		}
+		_, err = e.Done()
+		if err == nil || !strings.Contains(err.Error(), "memberships") {
+			t.Fatalf("an early load with a row the table refuses: %v, want an error naming memberships", err)
+		}
+		e.Abort()
+		if st := load(t, s, tenant); st.Memberships.Len() != 0 || len(st.Persons) != 0 {
+			t.Fatalf("a refused early load left %d memberships, %d persons", st.Memberships.Len(), len(st.Persons))
+		}
+	}
+	// The store still writes and reads, early and the ordinary way.
+	p := &change.Plan{Tenant: tenantName("after-refused"), Mode: "snapshot"}
+	p.Persons = append(p.Persons, change.Person{Op: change.Insert, Person: person("p1", "P")})
+	p.Memberships = append(p.Memberships, change.Membership{Op: change.Insert, Membership: member("g", "p1", "01")})
+	p.Counts = change.Tally(p, change.PerType{})
+	apply(t, s, p)
+	if st := load(t, s, p.Tenant); st.Memberships.Len() != 1 || len(st.Persons) != 1 {
+		t.Fatalf("after refused early loads, an apply left %d memberships, %d persons", st.Memberships.Len(), len(st.Persons))
+	}
+	e, err := ew.EarlyInserts(ctx, tenantName("early-after-refused"), 0)
+	if err != nil || e == nil {
+		t.Fatalf("early inserts after refused ones: %v, %v", e, err)
+	}
+	e.Abort()
 }

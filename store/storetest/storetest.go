@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InitialIndexInBulk", testInitialIndexInBulk},
 		{"EarlyInserts", testEarlyInserts},
 		{"EarlyInsertsOfATenantWithPersons", testEarlyInsertsOfATenantWithPersons},
+		{"EarlyInsertsTheServerRefuses", testEarlyInsertsTheServerRefuses},
 		{"StagedLoadIsOneSnapshot", testStagedLoad},
 		{"StoredMembershipsStreamed", testStoredMemberships},
 		{"ConsoleSessions", testConsoleSessions},
