@@ -97,6 +97,7 @@ type Differ struct {
 	unchanged   map[string]fileGroup      // ...but those a stored one has unchanged, which are here
 	groupOrder  []string
 	groupGone   map[string]record.Pos
+	fresh       freshGroups // an initial load's groups, instead of groups and groupOrder
 	// Memberships are most of a file: compared as they come against a set of the stored ones
 	// (mem), or, against stored ones given as a source (change.State.Stored), spilled by their
 	// group's bucket and compared at Finish partition by partition (spill.go).
@@ -194,8 +195,8 @@ func (t *memberTable) addFresh(m *record.Membership, seq int64) {
 	}
 }
 
-// New starts a diff against st. Only Group, Membership and Finish read st.Groups and
-// st.Memberships: a caller may set them after New, before the first of those.
+// New starts a diff against st. Only Group, ExpectGroups, Membership and Finish read st.Groups
+// and st.Memberships: a caller may set them after New, before the first of those.
 func New(st *change.State, opts Options) *Differ {
 	return &Differ{
 		st:           st,
@@ -297,9 +298,14 @@ func (d *Differ) Group(g *record.Group) error {
 		d.groupGone[g.Key] = g.Pos
 		delete(d.groups, g.Key)
 		delete(d.unchanged, g.Key)
+		d.fresh.drop(g.Key)
 		return nil
 	}
 	delete(d.groupGone, g.Key)
+	if len(d.st.Groups) == 0 {
+		d.fresh.put(d.insert(g))
+		return nil
+	}
 	if st, ok := d.st.Groups[g.Key]; ok && !st.Archived && st.Hash == g.Hash && st.Course == d.opts.Courses.IsCourse(g.Types) {
 		// Unchanged: it makes no change, and Finish reads no more of it than its place and
 		// parents (for the hierarchy): the record is not kept (a 1 GB feed's 64,000 groups
@@ -312,6 +318,106 @@ func (d *Differ) Group(g *record.Group) error {
 	}
 	d.groupOrder = append(d.groupOrder, g.Key) // repeats are dropped at Finish
 	return nil
+}
+
+// ExpectGroups says, before the first group, how many group records are coming (a hint): an
+// initial load keeps its groups as the plan's inserts in one array of that size, not in its
+// regrowths.
+func (d *Differ) ExpectGroups(n int) {
+	if len(d.st.Groups) == 0 && d.fresh.list == nil {
+		d.fresh.list = make([]change.Group, 0, n)
+	}
+}
+
+// insert is the plan's insert of group g, which the tenant does not have.
+func (d *Differ) insert(g *record.Group) change.Group {
+	c := change.Group{Op: change.Insert, Group: *g, Course: d.opts.Courses.IsCourse(g.Types)}
+	if c.Course {
+		c.Group.Template = d.opts.Courses.TemplateFor(g.Types)
+	}
+	return c
+}
+
+// freshGroups are the file's groups when the tenant has none (an initial load): every one the
+// file lists is an insert, kept from the start as the plan's change, in the order first listed,
+// and Finish hands the list itself to the plan. A group is then never held twice (a record,
+// and its copy in the plan: 13 MB of the 1 GB feed's 64,000 groups at the initial load's peak).
+type freshGroups struct {
+	list []change.Group   // a group the file then lists as gone (an event file) has Op 0
+	at   map[string]int32 // its place in list (-1: left out of the plan)
+	n    int              // how many in list are not gone
+}
+
+// put takes group c, in the place of its key's earlier record if the file listed it before.
+func (f *freshGroups) put(c change.Group) {
+	if f.at == nil {
+		f.at = map[string]int32{}
+	}
+	if i, ok := f.at[c.Group.Key]; ok {
+		if f.list[i].Op == 0 {
+			f.n++
+		}
+		f.list[i] = c
+		return
+	}
+	f.at[c.Group.Key] = int32(len(f.list))
+	f.list = append(f.list, c)
+	f.n++
+}
+
+// drop marks key's group gone (listed, then listed as gone).
+func (f *freshGroups) drop(key string) {
+	if i, ok := f.at[key]; ok && f.list[i].Op != 0 {
+		f.list[i] = change.Group{Group: record.Group{Key: key}}
+		f.n--
+	}
+}
+
+// get is key's group, unless the file has none, lists it as gone, or plan left it out.
+func (f *freshGroups) get(key string) (*record.Group, bool) {
+	if i, ok := f.at[key]; ok && i >= 0 && f.list[i].Op != 0 {
+		return &f.list[i].Group, true
+	}
+	return nil, false
+}
+
+// each visits the groups not gone.
+func (f *freshGroups) each(fn func(*record.Group)) {
+	for i := range f.list {
+		if f.list[i].Op != 0 {
+			fn(&f.list[i].Group)
+		}
+	}
+}
+
+// plan returns the inserts, in order, less those skip names, in the list's own array: the
+// plan's from then on, which the list goes on reading (get answers no for a group left out).
+func (f *freshGroups) plan(skip func(key string) bool) []change.Group {
+	out := f.list[:0]
+	for i := range f.list {
+		c := f.list[i]
+		switch {
+		case c.Op == 0:
+			delete(f.at, c.Group.Key)
+		case skip(c.Group.Key):
+			f.at[c.Group.Key] = -1
+		default:
+			f.at[c.Group.Key] = int32(len(out))
+			out = append(out, c)
+		}
+	}
+	clear(f.list[len(out):]) // what is left there is no longer the plan's
+	f.list = out
+	if len(out) == 0 {
+		return nil // as the ordinary way's plan without groups
+	}
+	return out
+}
+
+// has reports whether the file has group key (not as gone), in the plan or left out of it.
+func (f *freshGroups) has(key string) bool {
+	i, ok := f.at[key]
+	return ok && (i < 0 || f.list[i].Op != 0)
 }
 
 // inPlan stands in Finish for a file's group the plan has copied: the rest of Finish asks only
@@ -327,6 +433,9 @@ type fileGroup struct {
 
 // fileGroup is the file's group of key, if the file has it (not as gone).
 func (d *Differ) fileGroup(key string) (fileGroup, bool) {
+	if g, ok := d.fresh.get(key); ok {
+		return fileGroup{pos: g.Pos, parents: g.Parents}, true
+	}
 	if g, ok := d.groups[key]; ok {
 		return fileGroup{pos: g.Pos, parents: g.Parents}, true
 	}
@@ -415,7 +524,7 @@ func (d *Differ) membership(t *memberTable, m *record.Membership, seq int64) {
 			_, listed = d.persons[m.Member]
 			listed = listed || d.handedP.has(m.Member)
 		}
-		d.handed.take(m, len(d.persons)+d.handedP.inPlan()+len(d.groups)+len(d.unchanged), listed)
+		d.handed.take(m, len(d.persons)+d.handedP.inPlan()+len(d.groups)+len(d.unchanged)+d.fresh.n, listed)
 		d.opts.Handover(m)
 		return
 	}
@@ -507,12 +616,6 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	// the file: an unchanged night of the 1 GB feed held 38 MB of empty room here.)
 	personChanges := make([]change.Person, 0, len(d.persons))
 	var groupChanges []change.Group
-	if len(d.st.Groups) == 0 {
-		// An initial load inserts every group of the file: one array, not its regrowths
-		// (about five times its size, all made while the file's groups are held: 72 MB of the
-		// 1 GB feed's, at the initial load's peak).
-		groupChanges = make([]change.Group, 0, len(d.groupOrder))
-	}
 
 	// Inserts, updates and restores, in file order.
 	if h := d.handedP; h != nil {
@@ -542,9 +645,13 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		personChanges = append(personChanges, change.Person{Op: op, Person: *p})
 	}
 	clear(listed)
+	if len(d.fresh.list) > 0 {
+		// An initial load: the groups are the plan's inserts already, in file order.
+		groupChanges = d.fresh.plan(func(key string) bool { return groupAfter.at(key).skip })
+	}
 	for _, key := range d.groupOrder {
 		g, ok := d.groups[key]
-		if !ok || listed[key] || groupAfter[key].skip {
+		if !ok || listed[key] || groupAfter.at(key).skip {
 			continue
 		}
 		listed[key] = true
@@ -554,11 +661,7 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		case exists && st.Archived:
 			// A course that reappears stays archived; an operator may restore it.
 		case !exists:
-			c := change.Group{Op: change.Insert, Group: *g, Course: course}
-			if course {
-				c.Group.Template = d.opts.Courses.TemplateFor(g.Types)
-			}
-			groupChanges = append(groupChanges, c)
+			groupChanges = append(groupChanges, d.insert(g))
 			d.groups[key] = inPlan
 		case st.Hash != g.Hash || st.Course != course:
 			groupChanges = append(groupChanges, change.Group{Op: change.Update, Group: *g, Course: course})
@@ -713,12 +816,12 @@ func (d *Differ) personsGone(activeAfter func(string) bool) (map[string]bool, []
 }
 
 // groupsGone returns the stored groups that go (archived or deleted), and their changes.
-func (d *Differ) groupsGone(after map[string]groupInfo) (map[string]change.Op, []change.Group) {
+func (d *Differ) groupsGone(after *groupsAfter) (map[string]change.Op, []change.Group) {
 	removed := map[string]change.Op{}
 	var out []change.Group
 	for _, key := range sortedKeys(d.st.Groups) {
 		st := d.st.Groups[key]
-		ga := after[key]
+		ga := after.at(key)
 		if st.Archived || ga.active {
 			continue
 		}
@@ -858,7 +961,51 @@ func fileInfo(parents []string, pos record.Pos) groupInfo {
 	return groupInfo{active: true, parents: parents, line: line32(pos), col: int32(min(pos.Column, 1<<31-1)), inFile: true}
 }
 
-func (d *Differ) groupsAfter(snapshot bool, keep *keepSet) map[string]groupInfo {
+// groupsAfter is every group's place after the run, by key: the stored groups' and a
+// re-import's file groups' in a map; an initial load's file groups are read from its list
+// (freshGroups: all active), unless the map has them too (skipped ones). The map would hold
+// them once more (8 MB for the 1 GB feed's 64,000).
+type groupsAfter struct {
+	m     map[string]groupInfo
+	fresh *freshGroups
+}
+
+func (a *groupsAfter) get(key string) (groupInfo, bool) {
+	if gi, ok := a.m[key]; ok {
+		return gi, true
+	}
+	if g, ok := a.fresh.get(key); ok {
+		return fileInfo(g.Parents, g.Pos), true
+	}
+	return groupInfo{}, false
+}
+
+// at is key's place (no group: not active, no parents).
+func (a *groupsAfter) at(key string) groupInfo {
+	gi, _ := a.get(key)
+	return gi
+}
+
+func (a *groupsAfter) set(key string, gi groupInfo) { a.m[key] = gi }
+
+func (a *groupsAfter) len() int { return len(a.m) + a.fresh.n }
+
+// sortedKeys are every group's key, sorted.
+func (a *groupsAfter) sortedKeys() []string {
+	keys := make([]string, 0, a.len())
+	for k := range a.m {
+		keys = append(keys, k)
+	}
+	a.fresh.each(func(g *record.Group) {
+		if _, ok := a.m[g.Key]; !ok {
+			keys = append(keys, g.Key)
+		}
+	})
+	sort.Strings(keys)
+	return keys
+}
+
+func (d *Differ) groupsAfter(snapshot bool, keep *keepSet) *groupsAfter {
 	// (Mostly the same keys: sized for the sum, the 1 GB feed's 64,000 groups took 20 MB.)
 	after := make(map[string]groupInfo, max(len(d.st.Groups), len(d.groups)+len(d.unchanged)))
 	for key, st := range d.st.Groups {
@@ -885,25 +1032,25 @@ func (d *Differ) groupsAfter(snapshot bool, keep *keepSet) map[string]groupInfo 
 	// What the rest of Finish needs of the file's unchanged groups is in after now: a 1 GB
 	// feed's 64,000 took 6 MB more through the comparison of the memberships.
 	d.unchanged = nil
-	return after
+	return &groupsAfter{m: after, fresh: &d.fresh}
 }
 
 // checkCycles marks the file groups of every parent cycle as skipped, with a warning. A group
 // that is its own parent is a root, not a cycle (the reader already dropped that link).
-func (d *Differ) checkCycles(after map[string]groupInfo) {
+func (d *Differ) checkCycles(after *groupsAfter) {
 	const (
 		unvisited = iota
 		inStack
 		done
 	)
-	state := make(map[string]int, len(after))
+	state := make(map[string]int, after.len())
 	var stack []string
 	var visit func(key string)
 	visit = func(key string) {
 		state[key] = inStack
 		stack = append(stack, key)
-		for _, p := range after[key].parents {
-			pi, ok := after[p]
+		for _, p := range after.at(key).parents {
+			pi, ok := after.get(p)
 			if !ok || !pi.active {
 				continue
 			}
@@ -917,13 +1064,13 @@ func (d *Differ) checkCycles(after map[string]groupInfo) {
 				}
 				cycle := append(append([]string{}, stack[i:]...), p)
 				for _, k := range stack[i:] {
-					gi := after[k]
+					gi := after.at(k)
 					if gi.skip {
 						continue
 					}
 					if gi.inFile {
 						gi.skip = true
-						after[k] = gi
+						after.set(k, gi)
 						d.skipped[record.Groups]++
 						d.warnings = append(d.warnings, record.Warning{Line: int(gi.line), Column: int(gi.col), Key: k, Kind: record.WarnSkipped,
 							Message: "group hierarchy cycle " + strings.Join(cycle, " → ") + "; group skipped, stored group kept"})
@@ -934,39 +1081,40 @@ func (d *Differ) checkCycles(after map[string]groupInfo) {
 		stack = stack[:len(stack)-1]
 		state[key] = done
 	}
-	for _, key := range sortedKeys(after) {
-		if state[key] == unvisited && after[key].active {
+	for _, key := range after.sortedKeys() {
+		if state[key] == unvisited && after.at(key).active {
 			visit(key)
 		}
 	}
 	// A skipped file group keeps its stored counterpart as it was; a new one does not exist.
-	for key, gi := range after {
+	// (Only the map has skipped ones.)
+	for key, gi := range after.m {
 		if !gi.skip {
 			continue
 		}
 		if st, ok := d.st.Groups[key]; ok {
-			after[key] = groupInfo{active: true, parents: st.Parents, skip: true}
+			after.m[key] = groupInfo{active: true, parents: st.Parents, skip: true}
 		} else {
-			after[key] = groupInfo{skip: true}
+			after.m[key] = groupInfo{skip: true}
 		}
 	}
 }
 
-func (d *Differ) membershipValid(m *record.Membership, groups map[string]groupInfo, personActive func(string) bool) bool {
+func (d *Differ) membershipValid(m *record.Membership, groups *groupsAfter, personActive func(string) bool) bool {
 	warn := func(msg string) bool {
 		d.skipped[record.Memberships]++
 		d.warnings = append(d.warnings, record.Warning{Line: m.Pos.Line, Column: m.Pos.Column, Key: m.MembershipKey.String(), Message: msg, Kind: record.WarnSkipped})
 		return false
 	}
-	if gi, ok := groups[m.Group]; !ok || !gi.active {
-		if _, known := d.st.Groups[m.Group]; known || d.groups[m.Group] != nil { // (an unchanged one is stored)
+	if gi, ok := groups.get(m.Group); !ok || !gi.active {
+		if _, known := d.st.Groups[m.Group]; known || d.groups[m.Group] != nil || d.fresh.has(m.Group) { // (an unchanged one is stored)
 			return warn(fmt.Sprintf("group %q is not active after this import; membership skipped", m.Group))
 		}
 		return warn(fmt.Sprintf("group %q is unknown to both the file and the store; membership skipped", m.Group))
 	}
 	switch m.MemberType {
 	case record.MemberGroup:
-		if gi, ok := groups[m.Member]; !ok || !gi.active {
+		if gi, ok := groups.get(m.Member); !ok || !gi.active {
 			return warn(fmt.Sprintf("member group %q is unknown or not active; membership skipped", m.Member))
 		}
 	default:
@@ -985,12 +1133,12 @@ func (d *Differ) membershipValid(m *record.Membership, groups map[string]groupIn
 }
 
 // reportOrphans notes groups that lose their only remaining parent in this run.
-func (d *Differ) reportOrphans(removed map[string]change.Op, after map[string]groupInfo) {
+func (d *Differ) reportOrphans(removed map[string]change.Op, after *groupsAfter) {
 	if len(removed) == 0 {
 		return
 	}
-	for _, key := range sortedKeys(after) {
-		gi := after[key]
+	for _, key := range after.sortedKeys() {
+		gi := after.at(key)
 		if !gi.active || len(gi.parents) == 0 {
 			continue
 		}
@@ -999,7 +1147,7 @@ func (d *Differ) reportOrphans(removed map[string]change.Op, after map[string]gr
 		for _, p := range gi.parents {
 			if _, gone := removed[p]; gone {
 				lost = append(lost, p)
-			} else if pi, ok := after[p]; ok && pi.active {
+			} else if pi, ok := after.get(p); ok && pi.active {
 				left++
 			}
 		}
@@ -1298,15 +1446,15 @@ func (h *handedMemberships) maybe(k record.MembershipKey) bool {
 
 // valid reports whether every membership handed over names a group and a member active after
 // the run (what membershipValid asks of each one).
-func (h *handedMemberships) valid(groups map[string]groupInfo, personActive func(string) bool) bool {
+func (h *handedMemberships) valid(groups *groupsAfter, personActive func(string) bool) bool {
 	for g := range h.groups {
-		if gi, ok := groups[g]; !ok || !gi.active {
+		if gi, ok := groups.get(g); !ok || !gi.active {
 			return false
 		}
 	}
 	for m := range h.members {
 		if m.group {
-			if gi, ok := groups[m.key]; !ok || !gi.active {
+			if gi, ok := groups.get(m.key); !ok || !gi.active {
 				return false
 			}
 		} else if !personActive(m.key) {

@@ -40,6 +40,9 @@ func TestHeldGroupsGiveBackEveryField(t *testing.T) {
 	if len(h.chunks) < 2 {
 		t.Fatalf("%d chunks: the test does not cross one", len(h.chunks))
 	}
+	if h.n != len(want) {
+		t.Fatalf("holds %d groups, counts %d", len(want), h.n)
+	}
 	var got []*record.Group
 	if err := h.each(func(g *record.Group) error { got = append(got, g); return nil }); err != nil {
 		t.Fatal(err)

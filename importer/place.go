@@ -3,6 +3,7 @@ package importer
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
@@ -57,6 +58,7 @@ func (p *placing) place(rules hierarchy.Rules) ([]change.Notice, error) {
 	var notices []change.Notice
 	if rules.Empty() {
 		// One group at a time: the diff keeps little of an unchanged one.
+		p.Differ.ExpectGroups(p.groups.n)
 		err := p.groups.each(func(g *record.Group) error {
 			p.keys.Group(g)
 			return p.Differ.Group(g)
@@ -86,10 +88,12 @@ func (p *placing) place(rules hierarchy.Rules) ([]change.Notice, error) {
 				Message: fmt.Sprintf("%d groups have no parent in the file and were placed under %q (%s): %s%s",
 					n, rules.Unplaced.Key, rules.Unplaced.Name, strings.Join(keys, ", "), more)})
 		}
-		for _, g := range groups {
+		p.Differ.ExpectGroups(len(groups))
+		for i, g := range groups {
 			if err := p.Differ.Group(g); err != nil {
 				return nil, err
 			}
+			groups[i] = nil // the diff keeps what it needs of it
 		}
 	}
 	for _, m := range p.later {
@@ -164,6 +168,7 @@ func storedNodes(st *change.State, event bool) func(string) hierarchy.Held {
 // chunks. Every field of record.Group is kept, nil slices as nil.
 type heldGroups struct {
 	chunks [][]byte
+	n      int // how many
 }
 
 // heldChunk is how many bytes a chunk holds before the next one starts (a group is never
@@ -215,14 +220,19 @@ func (h *heldGroups) add(g *record.Group) {
 	str(g.Template)
 	b = append(b, g.Hash[:]...)
 	h.chunks[len(h.chunks)-1] = b
+	h.n++
 }
 
 // each decodes the groups in the order added and calls f with each (a record of its own),
 // releasing each chunk once read; it stops at f's first error. Nothing is held after it.
 func (h *heldGroups) each(f func(*record.Group) error) error {
-	defer func() { h.chunks = nil }()
-	// Types and attribute names are a handful of strings, shared as the reader shares them.
+	defer func() { h.chunks, h.n = nil, 0 }()
+	// Types and attribute names are a handful of strings, shared as the reader shares them;
+	// a file's groups have a handful of sources and of type lists too, and each list is shared
+	// by the groups that have it (nothing changes a record's types).
 	shared := map[string]string{}
+	sharedTypes := map[string][]record.GroupType{}
+	var scratch []record.GroupType
 	for c, b := range h.chunks {
 		uv := func() int {
 			v, n := binary.Uvarint(b)
@@ -255,11 +265,22 @@ func (h *heldGroups) each(f func(*record.Group) error) error {
 		for len(b) > 0 {
 			g := &record.Group{Pos: record.Pos{Line: num(), Column: num()}}
 			g.RecStatus = record.RecStatus(num())
-			g.Key, g.Source, g.Name = str(), str(), str()
+			g.Key, g.Source, g.Name = str(), common(), str()
 			if n := uv(); n > 0 {
-				g.Types = make([]record.GroupType, n-1)
-				for i := range g.Types {
-					g.Types[i] = record.GroupType{Scheme: common(), Value: common(), Level: common()}
+				rest := b
+				scratch = scratch[:0]
+				for range n - 1 {
+					scratch = append(scratch, record.GroupType{Scheme: common(), Value: common(), Level: common()})
+				}
+				enc := rest[:len(rest)-len(b)]
+				if g.Types = sharedTypes[string(enc)]; g.Types == nil {
+					g.Types = slices.Clone(scratch)
+					if g.Types == nil {
+						g.Types = []record.GroupType{}
+					}
+					if len(sharedTypes) < 1024 {
+						sharedTypes[string(enc)] = g.Types
+					}
 				}
 			}
 			if n := uv(); n > 0 {
