@@ -225,8 +225,20 @@ WHERE t.op = 3 AND x.tenant = $1 AND x.related_key = t.key`, []any{t}},
 	return nil
 }
 
-// copyInto fills a table with COPY.
+// copyInto fills a table with COPY: as text on the transaction's connection where the core
+// gives a way to (Write.Copy), else a row at a time through database/sql.
 func copyInto(ctx context.Context, tx *sql.Tx, w *sqlstore.Write, table string, cols []string, n int, row func(int) []any) error {
+	if w.Copy != nil {
+		i := 0
+		return w.Copy(table, cols, func() ([]any, bool) {
+			if i == n {
+				return nil, false
+			}
+			i++
+			w.Wrote()
+			return row(i - 1), true
+		})
+	}
 	st, err := tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
 	if err != nil {
 		return err

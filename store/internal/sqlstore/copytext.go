@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 )
 
@@ -136,5 +137,76 @@ func (c *Core) rowsOn(conn *sql.Conn, tx *sql.Tx) rowsFunc {
 			}
 			return a, true
 		})
+	}
+}
+
+// values writes a row's arguments as database/sql would give them to the driver: the types
+// the store's rows are made of.
+func (r *textRow) values(vals []any) error {
+	for i, v := range vals {
+		switch v := v.(type) {
+		case nil:
+			r.null()
+		case string:
+			r.text(v)
+		case []byte:
+			r.bytes(v)
+		case int64:
+			r.int(v)
+		case int:
+			r.int(int64(v))
+		case bool:
+			if v {
+				r.text("t")
+			} else {
+				r.text("f")
+			}
+		default:
+			return fmt.Errorf("column %d: no COPY text for a %T", i+1, v)
+		}
+	}
+	return nil
+}
+
+// copyRows fills table's columns with the rows next yields inside tx, a transaction on conn:
+// COPY text made here and handed to the driver in chunks where the dialect can (CopyText)
+// and conn is known, else the dialect's CopyRows.
+func (c *Core) copyRows(ctx context.Context, conn *sql.Conn, tx *sql.Tx, table string, cols []string, next func() ([]any, bool)) error {
+	if c.d.CopyText == nil || conn == nil {
+		return c.d.CopyRows(ctx, tx, table, cols, next)
+	}
+	var r textRow
+	var verr error
+	n := 0
+	err := c.d.CopyText(ctx, conn, table, cols, func(buf []byte) ([]byte, bool) {
+		r.b = buf
+		for len(r.b) < textChunk {
+			vals, ok := next()
+			if !ok {
+				return r.b, false
+			}
+			n++
+			start := len(r.b)
+			if verr = r.values(vals); verr != nil {
+				r.cols = 0
+				return r.b[:start], false
+			}
+			r.end()
+		}
+		return r.b, true
+	})
+	if err == nil && verr != nil {
+		err = fmt.Errorf("copy %s row %d: %w", table, n, verr)
+	}
+	return err
+}
+
+// copyOn is Write.Copy for a plan written inside tx on conn.
+func (c *Core) copyOn(ctx context.Context, conn *sql.Conn, tx *sql.Tx) func(string, []string, func() ([]any, bool)) error {
+	if c.d.CopyText == nil {
+		return nil
+	}
+	return func(table string, cols []string, next func() ([]any, bool)) error {
+		return c.copyRows(ctx, conn, tx, table, cols, next)
 	}
 }

@@ -550,14 +550,14 @@ func earlyOf(ei store.EarlyInserts, p *change.Plan) (*early, error) {
 }
 
 // applyEarly runs an apply in the transaction of early inserts and commits it.
-func (c *Core) applyEarly(ctx context.Context, e *early, apply func(*sql.Tx) error) error {
+func (c *Core) applyEarly(ctx context.Context, e *early, apply func(*sql.Conn, *sql.Tx) error) error {
 	defer e.conn.Close() // after the transaction ends, below
 	tx, err := e.take()
 	if err != nil {
 		_ = tx.Rollback()
 		return err
 	}
-	if err := apply(tx); err != nil {
+	if err := apply(e.conn, tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -585,7 +585,7 @@ func (c *Core) writeEarlyBuckets(ctx context.Context, tx *sql.Tx, tenant string,
 		return c.writeEarlyBucketsHere(ctx, tx, tenant, e)
 	}
 	i, footer := 0, false
-	err := c.d.CopyRows(ctx, tx, earlyIndex, earlyIndexCols, func() ([]any, bool) {
+	err := c.copyRows(ctx, e.conn, tx, earlyIndex, earlyIndexCols, func() ([]any, bool) {
 		for ; i < len(e.idx); i++ {
 			b := &e.idx[i]
 			if b.entries == 0 {

@@ -24,7 +24,7 @@ var heldCols = []string{"run_id", "seq", "type", "op", "key", "name", "member", 
 const heldBatch = 200
 
 // writeHeld replaces the run's page rows and summary with idx, within tx.
-func (c *Core) writeHeld(ctx context.Context, tx *sql.Tx, runID int64, idx *store.HeldIndex) error {
+func (c *Core) writeHeld(ctx context.Context, conn *sql.Conn, tx *sql.Tx, runID int64, idx *store.HeldIndex) error {
 	if err := c.dropHeld(ctx, tx, runID); err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (c *Core) writeHeld(ctx context.Context, tx *sql.Tx, runID int64, idx *stor
 	next, stop := pullHeld(idx, runID, &n, types, &werr)
 	defer stop()
 	if c.d.CopyRows != nil {
-		err = c.d.CopyRows(ctx, tx, "held_changes", heldCols, next)
+		err = c.copyRows(ctx, conn, tx, "held_changes", heldCols, next)
 	} else {
 		err = c.insertRows(ctx, tx, "held_changes", heldCols, next)
 	}
@@ -186,7 +186,7 @@ func (c *Core) dropHeld(ctx context.Context, q querier, runID int64) error {
 
 // IndexHeld implements store.Store.
 func (c *Core) IndexHeld(ctx context.Context, runID int64, idx *store.HeldIndex) error {
-	return c.inTx(ctx, func(tx *sql.Tx) error {
+	return c.inConnTx(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
 		var status string
 		err := tx.QueryRowContext(ctx, c.Q(`SELECT status FROM runs WHERE id = ?`+c.d.ForUpdate), runID).Scan(&status)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && status != string(runs.Held)) {
@@ -195,7 +195,7 @@ func (c *Core) IndexHeld(ctx context.Context, runID int64, idx *store.HeldIndex)
 		if err != nil {
 			return err
 		}
-		return c.writeHeld(ctx, tx, runID, idx)
+		return c.writeHeld(ctx, conn, tx, runID, idx)
 	})
 }
 

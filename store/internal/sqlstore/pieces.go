@@ -97,7 +97,7 @@ func (c *Core) applyPieces(ctx context.Context, p store.ApplyParams) error {
 	if p.Run != nil {
 		oldBefore, oldAfter = p.Run.VersionBefore, p.Run.VersionAfter
 	}
-	err := c.inTx(ctx, func(tx *sql.Tx) error {
+	err := c.inConnTx(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
 		v, err := c.lockTenant(ctx, tx, tenant)
 		if err != nil {
 			return err
@@ -151,7 +151,7 @@ func (c *Core) applyPieces(ctx context.Context, p store.ApplyParams) error {
 				}
 			}
 			if n.total() > 0 {
-				if err := c.writePieces(ctx, tx, p, n, v); err != nil {
+				if err := c.writePieces(ctx, conn, tx, p, n, v); err != nil {
 					return err
 				}
 			}
@@ -177,7 +177,7 @@ func (c *Core) applyPieces(ctx context.Context, p store.ApplyParams) error {
 // writePieces writes the pieces in their passes and carries the state index with them, as
 // indexApply does for a whole plan: buckets edited when the index describes version v, else
 // (stale, or a bucket unreadable) rebuilt from the rows after the writes.
-func (c *Core) writePieces(ctx context.Context, tx *sql.Tx, p store.ApplyParams, n *pieceCounts, v int64) error {
+func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p store.ApplyParams, n *pieceCounts, v int64) error {
 	tenant := p.Plan.Tenant
 	var runID any
 	if p.Run != nil && p.Run.ID != 0 {
@@ -195,7 +195,7 @@ func (c *Core) writePieces(ctx context.Context, tx *sql.Tx, p store.ApplyParams,
 				if part.Empty() {
 					return nil
 				}
-				w := &Write{Tenant: tenant, Plan: part, Now: now, RunID: runID}
+				w := &Write{Tenant: tenant, Plan: part, Now: now, RunID: runID, Copy: c.copyOn(ctx, conn, tx)}
 				if p.Progress != nil {
 					base := done
 					w.Progress = func(d, _ int) { p.Progress(base+d, total) }

@@ -70,12 +70,12 @@ func (c *Core) SaveRun(ctx context.Context, run *runs.Run) error { return c.save
 
 // HoldRun implements store.Store. It fills in run.PlanSHA256 when it is empty.
 func (c *Core) HoldRun(ctx context.Context, run *runs.Run, plan store.HeldPlan, idx *store.HeldIndex) error {
-	return c.inTx(ctx, func(tx *sql.Tx) error { return c.holdRun(ctx, tx, run, plan, idx) })
+	return c.inConnTx(ctx, func(conn *sql.Conn, tx *sql.Tx) error { return c.holdRun(ctx, conn, tx, run, plan, idx) })
 }
 
 // holdRun saves a held run and its plan (and the plan's rows for its page) within tx: the plan
 // as run_plan_parts, one compressed part per piece it comes in.
-func (c *Core) holdRun(ctx context.Context, tx *sql.Tx, run *runs.Run, plan store.HeldPlan, idx *store.HeldIndex) error {
+func (c *Core) holdRun(ctx context.Context, conn *sql.Conn, tx *sql.Tx, run *runs.Run, plan store.HeldPlan, idx *store.HeldIndex) error {
 	if err := c.saveRun(ctx, tx, run); err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (c *Core) holdRun(ctx context.Context, tx *sql.Tx, run *runs.Run, plan stor
 		}
 	}
 	if idx != nil {
-		return c.writeHeld(ctx, tx, run.ID, idx)
+		return c.writeHeld(ctx, conn, tx, run.ID, idx)
 	}
 	return c.dropHeld(ctx, tx, run.ID) // rows of another plan would mislead
 }

@@ -53,7 +53,10 @@ type Write struct {
 	Early bool
 	// Progress is ApplyParams.Progress; WritePlan reports through Wrote.
 	Progress func(done, total int)
-	done     int
+	// Copy, when set, fills table's columns with the rows next yields inside the transaction
+	// WritePlan is given, by COPY text on its connection (Core.copyRows).
+	Copy func(table string, cols []string, next func() ([]any, bool)) error
+	done int
 }
 
 // Wrote counts one change row written (or copied) and tells Progress every 1024 rows and at
@@ -168,11 +171,22 @@ type querier interface {
 // statements get ctx (a cancelled one stops them), and a cancelled ctx rolls the transaction
 // back here, on the goroutine that owns it, with an error that is ctx's.
 func (c *Core) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := c.db.BeginTx(context.WithoutCancel(ctx), nil)
+	return c.inConnTx(ctx, func(_ *sql.Conn, tx *sql.Tx) error { return f(tx) })
+}
+
+// inConnTx is inTx with the connection the transaction runs on, a connection of its own, given
+// to f too: COPY text goes to the driver on it (copyRows).
+func (c *Core) inConnTx(ctx context.Context, f func(conn *sql.Conn, tx *sql.Tx) error) error {
+	conn, err := c.db.Conn(context.WithoutCancel(ctx))
 	if err != nil {
 		return err
 	}
-	err = f(tx)
+	defer conn.Close() // back to the pool once the transaction has ended
+	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		return err
+	}
+	err = f(conn, tx)
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		if err == nil {
 			err = cerr
@@ -236,7 +250,7 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 		}
 		return fmt.Errorf("apply plan of tenant %q (nothing was changed): %w", tenant, err)
 	}
-	apply := func(tx *sql.Tx) error {
+	apply := func(conn *sql.Conn, tx *sql.Tx) error {
 		v, err := c.lockTenant(ctx, tx, tenant)
 		if err != nil {
 			return err
@@ -248,7 +262,7 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 		// A rollover with no course to archive still changes the school year: a change set
 		// of its own, so that undo gives the year back.
 		if !plan.Empty() || plan.SchoolYear != "" {
-			w := &Write{Tenant: tenant, Plan: plan, Now: c.d.Time(Micro(p.Now)), Progress: p.Progress, Early: p.Early != nil}
+			w := &Write{Tenant: tenant, Plan: plan, Now: c.d.Time(Micro(p.Now)), Progress: p.Progress, Early: p.Early != nil, Copy: c.copyOn(ctx, conn, tx)}
 			if early.wrotePersons() {
 				rest := *plan // the persons are in their table already
 				rest.Persons = nil
@@ -288,7 +302,7 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 		if p.Run != nil {
 			p.Run.VersionBefore, p.Run.VersionAfter = v, after
 			if p.Hold != nil {
-				return c.holdRun(ctx, tx, p.Run, p.Hold, p.HoldIndex)
+				return c.holdRun(ctx, conn, tx, p.Run, p.Hold, p.HoldIndex)
 			}
 			return c.saveRun(ctx, tx, p.Run)
 		}
@@ -297,7 +311,7 @@ func (c *Core) Apply(ctx context.Context, p store.ApplyParams) error {
 	if early != nil {
 		err = c.applyEarly(ctx, early, apply)
 	} else {
-		err = c.inTx(ctx, apply)
+		err = c.inConnTx(ctx, apply)
 	}
 	return applyFailed(p, tenant, oldBefore, oldAfter, err)
 }
