@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -367,7 +368,9 @@ func heldQueryTimes(ctx context.Context, kind string, s store.Store, id int64, p
 }
 
 // approveHeld approves the hold as an operator would and measures it: its time, and the
-// process's peak RSS during it (VmHWM, reset just before; Linux), and the peak before it.
+// process's peak RSS during it (VmHWM, reset just before; Linux), and the peak before it. With
+// IMSFEED_BENCH_CPUPROFILE set it writes the approval's CPU profile there
+// (console-held.approve.pprof).
 func approveHeld(ctx context.Context, im *importer.Importer, held *runs.Run, counts map[string]int, phases map[string]float64) error {
 	// The peak so far: the imports (the hold's plan made and stored) and the views.
 	counts["hold_peak_rss_mb"] = int(vmHWM() >> 20)
@@ -375,6 +378,17 @@ func approveHeld(ctx context.Context, im *importer.Importer, held *runs.Run, cou
 	debug.FreeOSMemory()
 	reset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 	before := vmHWM()
+	if dir := os.Getenv(envCPUProfile); dir != "" {
+		pf, err := os.Create(filepath.Join(dir, "console-held.approve.pprof"))
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	if _, err := im.Approve(ctx, importer.Decision{RunID: held.ID, By: "bench", Reason: "bench"}); err != nil {
 		return fmt.Errorf("approve: %w", err)
