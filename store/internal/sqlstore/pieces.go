@@ -9,27 +9,27 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/store"
 )
 
 // A plan applied in pieces (store.ApplyParams.Pieces: an approval of a large hold) is read
-// several times within Apply's one transaction, never held whole: once to check it and count
-// it, once for its before-images, then up to three times to write it (a pass with nothing to
-// write is not made). The writes keep RowWriter's order where it matters: within a table,
-// removals before upserts of memberships and relations and group upserts before group
-// removals; person trashings (which remove the trashed persons' relations) after every
-// relation change. Statements on different tables touch nothing of each other's, so the
+// within Apply's one transaction, never held whole: once to check it, count it and keep its
+// before-images, then once to write it. The writes keep RowWriter's order where it matters:
+// within a table, removals before upserts of memberships and relations and group upserts
+// before group removals; person trashings (which remove the trashed persons' relations) after
+// every relation change. Statements on different tables touch nothing of each other's, so the
 // passes need not keep the order between tables:
 //
 //	pass 0: person upserts, group upserts, membership removals, relation removals
 //	pass 1: group removals and archivals, membership upserts, relation upserts
 //	pass 2: person trashings
 //
-// The state index is edited in the same passes (indexPlan: person and membership buckets
-// are apart, and within each the same order holds).
+// Pass 0 is written as the plan is read; passes 1 and 2 are kept from that read when they are
+// small (keptChanges together), else each is read again (a pass with nothing to write is not
+// made). The state index is edited in the same passes (indexPlan: person and membership
+// buckets are apart, and within each the same order holds).
 const piecePasses = 3
 
 // passOf is the pass that writes a change of the list ti of undoTables doing op.
@@ -71,6 +71,20 @@ func pieceOf(piece *change.Plan, pass int) *change.Plan {
 	return out
 }
 
+// keptChanges is how many changes of passes 1 and 2 the writing read keeps for them, so that
+// they are not read again: a held night's trashings (the persons it leaves out, Key and Name
+// each) are tens of thousands; its membership removals, which may be hundreds of thousands,
+// are written in pass 0.
+var keptChanges = 1 << 17
+
+// SetKeptChanges sets keptChanges until the returned function puts it back: 0 makes every
+// pass after the first read the plan again. For tests only.
+func SetKeptChanges(n int) func() {
+	old := keptChanges
+	keptChanges = n
+	return func() { keptChanges = old }
+}
+
 // pieceCounts is what the first pass learns of a plan given in pieces.
 type pieceCounts struct {
 	n          [4]int           // changes per undoTables table (the plan's lists, in the same order)
@@ -82,6 +96,40 @@ type pieceCounts struct {
 }
 
 func (n *pieceCounts) total() int { return n.n[0] + n.n[1] + n.n[2] + n.n[3] }
+
+// count checks a piece and counts it in.
+func (n *pieceCounts) count(piece *change.Plan, plan *change.Plan) error {
+	if piece.Tenant != plan.Tenant || piece.BaseVersion != plan.BaseVersion {
+		return fmt.Errorf("a piece of the plan of tenant %q at version %d is of tenant %q at version %d", plan.Tenant, plan.BaseVersion, piece.Tenant, piece.BaseVersion)
+	}
+	if err := Validate(piece); err != nil {
+		return err
+	}
+	for _, x := range piece.Persons {
+		n.passes[passOf(undoPersons, x.Op)]++
+	}
+	for _, x := range piece.Groups {
+		n.passes[passOf(undoGroups, x.Op)]++
+	}
+	for _, x := range piece.Memberships {
+		n.passes[passOf(undoMemberships, x.Op)]++
+	}
+	for _, x := range piece.Relations {
+		n.passes[passOf(undoRelations, x.Op)]++
+	}
+	n.n[0] += len(piece.Persons)
+	n.n[1] += len(piece.Groups)
+	n.n[2] += len(piece.Memberships)
+	n.n[3] += len(piece.Relations)
+	if !n.allBuckets {
+		nums := planBuckets(piece)
+		n.allBuckets = nums == nil
+		for b := range nums {
+			n.buckets[b] = true
+		}
+	}
+	return nil
+}
 
 // applyPieces is Apply of a plan given in pieces.
 func (c *Core) applyPieces(ctx context.Context, p store.ApplyParams) error {
@@ -105,48 +153,44 @@ func (c *Core) applyPieces(ctx context.Context, p store.ApplyParams) error {
 		if v != plan.BaseVersion {
 			return fmt.Errorf("tenant %q: plan made against state version %d, the store is at %d: %w", tenant, plan.BaseVersion, v, store.ErrStateChanged)
 		}
+		// The first read: checked, counted, and the before-images taken (nothing is written yet).
 		n := &pieceCounts{buckets: map[int]bool{}}
-		err = p.Pieces(func(piece *change.Plan) error {
-			if piece.Tenant != tenant || piece.BaseVersion != plan.BaseVersion {
-				return fmt.Errorf("a piece of the plan of tenant %q at version %d is of tenant %q at version %d", tenant, plan.BaseVersion, piece.Tenant, piece.BaseVersion)
-			}
-			if err := Validate(piece); err != nil {
+		var images *pieceImages
+		if p.Run != nil && p.Run.ID != 0 && !p.NoUndo {
+			if images, err = c.newPieceImages(ctx, tx, tenant); err != nil {
 				return err
 			}
-			for _, x := range piece.Persons {
-				n.passes[passOf(undoPersons, x.Op)]++
-			}
-			for _, x := range piece.Groups {
-				n.passes[passOf(undoGroups, x.Op)]++
-			}
-			for _, x := range piece.Memberships {
-				n.passes[passOf(undoMemberships, x.Op)]++
-			}
-			for _, x := range piece.Relations {
-				n.passes[passOf(undoRelations, x.Op)]++
-			}
-			n.n[0] += len(piece.Persons)
-			n.n[1] += len(piece.Groups)
-			n.n[2] += len(piece.Memberships)
-			n.n[3] += len(piece.Relations)
-			if !n.allBuckets {
-				nums := planBuckets(piece)
-				n.allBuckets = nums == nil
-				for b := range nums {
-					n.buckets[b] = true
-				}
+		}
+		err = p.Pieces(func(piece *change.Plan) error {
+			if err := n.count(piece, plan); err != nil {
+				return err
 			}
 			more, err := c.trashedRelations(ctx, tx, tenant, piece)
 			n.trashedRelations = append(n.trashedRelations, more...)
-			return err
+			if err != nil || images == nil {
+				return err
+			}
+			return images.add(piece)
 		})
 		if err != nil {
 			return err
 		}
 		after := v
 		if n.total() > 0 || plan.SchoolYear != "" {
-			if p.Run != nil && p.Run.ID != 0 && !p.NoUndo {
-				if err := c.keepPieceImages(ctx, tx, tenant, p.Pieces, n, plan.SchoolYear != "", p.Run.ID, v, p.Now); err != nil {
+			if images != nil {
+				data, err := images.finish(n.trashedRelations)
+				if err != nil {
+					return err
+				}
+				var year *string
+				if plan.SchoolYear != "" {
+					y, err := c.schoolYear(ctx, tx, tenant)
+					if err != nil {
+						return err
+					}
+					year = &y
+				}
+				if err := c.saveEncoded(ctx, tx, tenant, data, nil, year, p.Run.ID, v, p.Now); err != nil {
 					return err
 				}
 			}
@@ -185,27 +229,62 @@ func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p st
 	}
 	now := c.d.Time(Micro(p.Now))
 	done, total := 0, n.total()
+	writePart := func(bs *buckets, part *change.Plan) error {
+		w := &Write{Tenant: tenant, Plan: part, Now: now, RunID: runID, Copy: c.copyOn(ctx, conn, tx)}
+		if p.Progress != nil {
+			base := done
+			w.Progress = func(d, _ int) { p.Progress(base+d, total) }
+		}
+		if err := c.d.WritePlan(ctx, tx, w); err != nil {
+			return err
+		}
+		done += part.Changes()
+		if bs != nil {
+			indexPlan(bs, part)
+		}
+		return nil
+	}
 	write := func(bs *buckets) error {
-		for pass := range piecePasses {
+		// Pass 0 as the plan is read, the later passes' parts kept while they are few.
+		var kept [piecePasses][]*change.Plan
+		keep := n.passes[1]+n.passes[2] <= keptChanges
+		err := p.Pieces(func(piece *change.Plan) error {
+			for pass := range piecePasses {
+				if n.passes[pass] == 0 || (pass > 0 && !keep) {
+					continue
+				}
+				part := pieceOf(piece, pass)
+				switch {
+				case part.Empty():
+				case pass == 0:
+					if err := writePart(bs, part); err != nil {
+						return err
+					}
+				default:
+					kept[pass] = append(kept[pass], part)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for pass := 1; pass < piecePasses; pass++ {
 			if n.passes[pass] == 0 {
 				continue
 			}
+			if keep {
+				for i, part := range kept[pass] {
+					kept[pass][i] = nil
+					if err := writePart(bs, part); err != nil {
+						return err
+					}
+				}
+				continue
+			}
 			err := p.Pieces(func(piece *change.Plan) error {
-				part := pieceOf(piece, pass)
-				if part.Empty() {
-					return nil
-				}
-				w := &Write{Tenant: tenant, Plan: part, Now: now, RunID: runID, Copy: c.copyOn(ctx, conn, tx)}
-				if p.Progress != nil {
-					base := done
-					w.Progress = func(d, _ int) { p.Progress(base+d, total) }
-				}
-				if err := c.d.WritePlan(ctx, tx, w); err != nil {
-					return err
-				}
-				done += part.Changes()
-				if bs != nil {
-					indexPlan(bs, part)
+				if part := pieceOf(piece, pass); !part.Empty() {
+					return writePart(bs, part)
 				}
 				return nil
 			})
@@ -248,22 +327,54 @@ func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p st
 	return c.rebuildIndex(ctx, tx, tenant, v+1)
 }
 
-// keepPieceImages is keepImages of a plan in pieces: each table's images in the order of its
-// keys in the plan (then, for relations, those of the trashed persons), read keyChunk keys at
-// a time as they are encoded. A key the plan names twice is kept twice: the images are taken
-// before anything is written, so both are the same, and undo reads them by key.
-func (c *Core) keepPieceImages(ctx context.Context, tx *sql.Tx, tenant string, pieces func(func(*change.Plan) error) error, n *pieceCounts, rollover bool, runID, v int64, now time.Time) error {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	w := bufio.NewWriter(zw)
-	var tmp [binary.MaxVarintLen64]byte
-	uv := func(x uint64) { w.Write(tmp[:binary.PutUvarint(tmp[:], x)]) }
-	str := func(s string) { uv(uint64(len(s))); w.WriteString(s) }
-	w.WriteString(imagesMagic)
-	uv(uint64(len(undoTables)))
+// pieceImages are the before-images of a plan given in pieces, read and encoded as the
+// pieces come in the first read (before anything is written): each table's images in the
+// order of its keys in the plan (then, for relations, those of the trashed persons), read
+// keyChunk keys at a time. A key the plan names twice is kept twice: the images are taken
+// before anything is written, so both are the same, and undo reads them by key. A table's
+// header says how many images follow, which is known at its end only: each table's images are
+// a gzip stream of their own, after the one of its header (gzip streams one after the other
+// read as one, decodeImages).
+type pieceImages struct {
+	tables  []*lazyImages // per table of undoTables: its rows' reader, nil when the tenant has none
+	streams [][]byte      // the finished gzip streams, in order
+	cur     int           // the table being written (-1: none yet)
+	imgs    *imageStream  // its images
+	written int
+	part    [][]string
+}
 
-	// Per table: its rows' reader, or nil when the tenant has no row in it ("no row" each).
-	tables := make([]*lazyImages, len(undoTables))
+// imageStream is one gzip stream of the encoding of images.
+type imageStream struct {
+	buf bytes.Buffer
+	zw  *gzip.Writer
+	w   *bufio.Writer
+	tmp [binary.MaxVarintLen64]byte
+}
+
+func newImageStream() *imageStream {
+	s := &imageStream{}
+	s.zw, _ = gzip.NewWriterLevel(&s.buf, gzip.BestSpeed)
+	s.w = bufio.NewWriter(s.zw)
+	return s
+}
+
+func (s *imageStream) uv(x uint64) { s.w.Write(s.tmp[:binary.PutUvarint(s.tmp[:], x)]) }
+func (s *imageStream) str(v string) { s.uv(uint64(len(v))); s.w.WriteString(v) }
+
+func (s *imageStream) close() ([]byte, error) {
+	if err := s.w.Flush(); err != nil {
+		return nil, err
+	}
+	if err := s.zw.Close(); err != nil {
+		return nil, err
+	}
+	return s.buf.Bytes(), nil
+}
+
+// newPieceImages starts the images of a plan in pieces of tenant's.
+func (c *Core) newPieceImages(ctx context.Context, tx *sql.Tx, tenant string) (*pieceImages, error) {
+	pi := &pieceImages{tables: make([]*lazyImages, len(undoTables)), cur: -1}
 	for ti, t := range undoTables {
 		var one int
 		err := tx.QueryRowContext(ctx, c.Q(`SELECT 1 FROM `+t.name+` WHERE tenant = ? LIMIT 1`), tenant).Scan(&one)
@@ -271,136 +382,146 @@ func (c *Core) keepPieceImages(ctx context.Context, tx *sql.Tx, tenant string, p
 			continue
 		}
 		if err != nil {
+			return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
+		}
+		if pi.tables[ti], err = c.lazyTable(ctx, tx, tenant, t, nil); err != nil {
+			return nil, err
+		}
+	}
+	head := newImageStream()
+	head.w.WriteString(imagesMagic)
+	head.uv(uint64(len(undoTables)))
+	data, err := head.close()
+	if err != nil {
+		return nil, err
+	}
+	pi.streams = append(pi.streams, data)
+	return pi, nil
+}
+
+// add takes the images of a piece's keys.
+func (pi *pieceImages) add(piece *change.Plan) error {
+	for ti := range undoTables {
+		a := planAbsent(piece, ti)
+		if a.n == 0 {
+			continue
+		}
+		if ti < pi.cur {
+			return fmt.Errorf("a piece of %s after the %s", undoTables[ti].name, undoTables[pi.cur].name)
+		}
+		if err := pi.upTo(ti); err != nil {
+			return err
+		}
+		for i := range a.n {
+			if err := pi.key(a.key(i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// finish takes the images of the trashed persons' relations and returns the encoding.
+func (pi *pieceImages) finish(trashedRelations [][3]string) ([]byte, error) {
+	if err := pi.upTo(undoRelations); err != nil {
+		return nil, err
+	}
+	for _, k := range trashedRelations {
+		if err := pi.key(k); err != nil {
+			return nil, err
+		}
+	}
+	if err := pi.end(); err != nil {
+		return nil, err
+	}
+	size := 0
+	for _, s := range pi.streams {
+		size += len(s)
+	}
+	out := make([]byte, 0, size)
+	for _, s := range pi.streams {
+		out = append(out, s...)
+	}
+	pi.streams = nil
+	return out, nil
+}
+
+// upTo ends the table being written and begins the ones up to ti.
+func (pi *pieceImages) upTo(ti int) error {
+	for pi.cur < ti {
+		if err := pi.end(); err != nil {
+			return err
+		}
+		pi.cur, pi.written, pi.imgs = pi.cur+1, 0, newImageStream()
+	}
+	return nil
+}
+
+func (pi *pieceImages) key(k [3]string) error {
+	pi.part = append(pi.part, append([]string(nil), k[:len(undoTables[pi.cur].key)]...))
+	if len(pi.part) == keyChunk {
+		return pi.flush()
+	}
+	return nil
+}
+
+// flush reads and encodes the images of the keys gathered.
+func (pi *pieceImages) flush() error {
+	if len(pi.part) == 0 {
+		return nil
+	}
+	t, l := undoTables[pi.cur], pi.tables[pi.cur]
+	var found map[string][]any
+	var cols []string
+	if l != nil {
+		var err error
+		if found, err = l.fetch(pi.part); err != nil {
 			return fmt.Errorf("before-images of %s: %w", t.name, err)
 		}
-		if tables[ti], err = c.lazyTable(ctx, tx, tenant, t, nil); err != nil {
+		cols = l.cols
+	}
+	for _, k := range pi.part {
+		if err := writeImageTo(pi.imgs.w, t, cols, image{key: k, cols: cols, row: found[joinKey(k)]}); err != nil {
 			return err
 		}
 	}
-	cur := -1 // the table being written
-	var part [][]string
-	written := 0
-	flush := func() error {
-		if len(part) == 0 {
-			return nil
-		}
-		t, l := undoTables[cur], tables[cur]
-		var found map[string][]any
-		var cols []string
-		if l != nil {
-			var err error
-			if found, err = l.fetch(part); err != nil {
-				return fmt.Errorf("before-images of %s: %w", t.name, err)
-			}
-			cols = l.cols
-		}
-		for _, k := range part {
-			if err := writeImageTo(w, t, cols, image{key: k, cols: cols, row: found[joinKey(k)]}); err != nil {
-				return err
-			}
-		}
-		written += len(part)
-		part = part[:0]
+	pi.written += len(pi.part)
+	pi.part = pi.part[:0]
+	return nil
+}
+
+// end finishes the table being written: its header, then its images.
+func (pi *pieceImages) end() error {
+	if pi.cur < 0 {
 		return nil
 	}
-	// end finishes the table being written.
-	end := func() error {
-		if err := flush(); err != nil {
-			return err
-		}
-		if cur >= 0 {
-			if want := n.n[cur] + extraImages(cur, n); written != want {
-				return fmt.Errorf("before-images of %s: %d keys, but the plan had %d when it was checked", undoTables[cur].name, written, want)
-			}
-		}
-		return nil
+	if err := pi.flush(); err != nil {
+		return err
 	}
-	// upTo ends the table being written and begins the ones up to ti.
-	upTo := func(ti int) error {
-		for cur < ti {
-			if err := end(); err != nil {
-				return err
-			}
-			cur, written = cur+1, 0
-			t := undoTables[cur]
-			str(t.name)
-			if l := tables[cur]; l != nil {
-				uv(uint64(len(l.cols)))
-				for _, col := range l.cols {
-					str(col)
-				}
-			} else {
-				uv(0)
-			}
-			uv(uint64(len(t.key)))
-			uv(uint64(n.n[cur] + extraImages(cur, n)))
+	t := undoTables[pi.cur]
+	h := newImageStream()
+	h.str(t.name)
+	if l := pi.tables[pi.cur]; l != nil {
+		h.uv(uint64(len(l.cols)))
+		for _, col := range l.cols {
+			h.str(col)
 		}
-		return nil
+	} else {
+		h.uv(0)
 	}
-	key := func(k [3]string) error {
-		part = append(part, append([]string(nil), k[:len(undoTables[cur].key)]...))
-		if len(part) == keyChunk {
-			return flush()
-		}
-		return nil
-	}
-	err := pieces(func(piece *change.Plan) error {
-		for ti := range undoTables {
-			a := planAbsent(piece, ti)
-			if a.n == 0 {
-				continue
-			}
-			if ti < cur {
-				return fmt.Errorf("a piece of %s after the %s", undoTables[ti].name, undoTables[cur].name)
-			}
-			if err := upTo(ti); err != nil {
-				return err
-			}
-			for i := range a.n {
-				if err := key(a.key(i)); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+	h.uv(uint64(len(t.key)))
+	h.uv(uint64(pi.written))
+	head, err := h.close()
 	if err != nil {
 		return err
 	}
-	if err := upTo(undoRelations); err != nil {
+	imgs, err := pi.imgs.close()
+	if err != nil {
 		return err
 	}
-	for _, k := range n.trashedRelations {
-		if err := key(k); err != nil {
-			return err
-		}
-	}
-	if err := end(); err != nil {
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	var year *string
-	if rollover {
-		y, err := c.schoolYear(ctx, tx, tenant)
-		if err != nil {
-			return err
-		}
-		year = &y
-	}
-	return c.saveEncoded(ctx, tx, tenant, buf.Bytes(), nil, year, runID, v, now)
-}
-
-// extraImages is how many images table ti has besides the plan's keys.
-func extraImages(ti int, n *pieceCounts) int {
-	if ti == undoRelations {
-		return len(n.trashedRelations)
-	}
-	return 0
+	pi.streams = append(pi.streams, head, imgs)
+	pi.imgs = nil
+	return nil
 }
 
 // The places of groups and relations in undoTables.
