@@ -87,8 +87,9 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	defer importGC()()
 	// A rollover's plan (a few courses to archive, and maybe planned again from the state now)
 	// is applied whole. Any other is read and applied in pieces (store.ApplyParams.Pieces),
-	// never whole in memory: plan is then its head (what is not a change), report the changes
-	// the status mail lists.
+	// never whole in memory: plan is then its head as far as the first change (tenant, mode,
+	// base version), and report, what the status mail lists, is filled by the store's first
+	// read of the pieces (which checks the plan's SHA-256 before anything is written).
 	var plan, report *change.Plan
 	var pieces func(func(*change.Plan) error) error
 	var removals []archive.GroupRemovals
@@ -101,10 +102,11 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 		}
 		report = plan
 	} else {
-		if plan, report, err = im.heldReport(ctx, run); err != nil {
+		if plan, err = im.heldHead(ctx, run); err != nil {
 			return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
 		}
-		pieces = im.heldPieces(ctx, run)
+		report = &change.Plan{}
+		pieces = im.heldPieces(ctx, run, plan, report)
 	}
 	if run.HeldAt == nil && run.FinishedAt != nil {
 		held := *run.FinishedAt // a run held before held_at was recorded ended at its hold
@@ -113,7 +115,7 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	if pieces == nil {
 		removals = im.heldRemovals(ctx, run, plan) // before the apply takes the memberships away
 	} else {
-		removals = im.storedRemovals(ctx, run, plan)
+		removals = im.storedRemovals(ctx, run)
 	}
 	run.Status = runs.Completed
 	run.Approval = &runs.Decision{By: d.By, At: im.now().UTC(), Reason: d.Reason}
@@ -159,9 +161,9 @@ func (im *Importer) Reject(ctx context.Context, d Decision) (*runs.Run, error) {
 	// What the mail says, read before the decision drops the hold's page rows (its removals);
 	// a plan that cannot be read is rejected all the same.
 	var removals []archive.GroupRemovals
-	head, report, err := im.heldReport(ctx, run)
+	report, err := im.heldReport(ctx, run)
 	if err == nil {
-		removals = im.storedRemovals(ctx, run, head)
+		removals = im.storedRemovals(ctx, run)
 	}
 	run.Status = runs.Rejected
 	run.Rejection = &runs.Decision{By: d.By, At: im.now().UTC(), Reason: d.Reason}
@@ -201,29 +203,64 @@ func (im *Importer) storedPlan(ctx context.Context, run *runs.Run) (*change.Plan
 const heldPiece = 8192
 
 // heldReport reads a held run's plan through once, checking it is byte for byte the one the run
-// recorded (as storedPlan), and returns its head (the plan without its changes) and what its
-// status mail lists: the first mailer.MaxCSVRows changes, the others counted per type in Early
-// (as the mailer counts them, and as a plan whose inserts were written early does).
-func (im *Importer) heldReport(ctx context.Context, run *runs.Run) (head, report *change.Plan, err error) {
-	report = &change.Plan{}
-	kept := 0
-	head, err = im.readHeld(ctx, run, func(p *change.Plan) error {
-		room := max(0, mailer.MaxCSVRows-kept)
-		kept += min(room, p.Changes())
-		report.Early[changedType(p)] += max(0, p.Changes()-room)
-		report.Persons = append(report.Persons, p.Persons[:min(room, len(p.Persons))]...)
-		report.Groups = append(report.Groups, p.Groups[:min(room, len(p.Groups))]...)
-		report.Memberships = append(report.Memberships, p.Memberships[:min(room, len(p.Memberships))]...)
-		report.Relations = append(report.Relations, p.Relations[:min(room, len(p.Relations))]...)
+// recorded (as storedPlan), and returns what its status mail lists: its head (the plan
+// without its changes) with reportLists' lists.
+func (im *Importer) heldReport(ctx context.Context, run *runs.Run) (*change.Plan, error) {
+	var lists reportLists
+	head, err := im.readHeld(ctx, run, func(p *change.Plan) error {
+		lists.add(p)
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	lists := *report
+	report := &change.Plan{}
+	lists.fill(report, head)
+	return report, nil
+}
+
+// reportLists gathers what a held plan's status mail lists as its pieces go by: the first
+// mailer.MaxCSVRows changes, the others counted per type in Early (as the mailer counts them,
+// and as a plan whose inserts were written early does).
+type reportLists struct {
+	kept int
+	plan change.Plan
+}
+
+func (l *reportLists) add(p *change.Plan) {
+	room := max(0, mailer.MaxCSVRows-l.kept)
+	l.kept += min(room, p.Changes())
+	r := &l.plan
+	r.Early[changedType(p)] += max(0, p.Changes()-room)
+	r.Persons = append(r.Persons, p.Persons[:min(room, len(p.Persons))]...)
+	r.Groups = append(r.Groups, p.Groups[:min(room, len(p.Groups))]...)
+	r.Memberships = append(r.Memberships, p.Memberships[:min(room, len(p.Memberships))]...)
+	r.Relations = append(r.Relations, p.Relations[:min(room, len(p.Relations))]...)
+}
+
+// fill makes report the plan's head with the lists gathered.
+func (l *reportLists) fill(report, head *change.Plan) {
 	*report = *head
-	report.Persons, report.Groups, report.Memberships, report.Relations, report.Early = lists.Persons, lists.Groups, lists.Memberships, lists.Relations, lists.Early
-	return head, report, nil
+	report.Persons, report.Groups, report.Memberships, report.Relations, report.Early = l.plan.Persons, l.plan.Groups, l.plan.Memberships, l.plan.Relations, l.plan.Early
+}
+
+// errHeadRead ends heldHead's read at the plan's first change.
+var errHeadRead = errors.New("the head is read")
+
+// heldHead reads a held run's plan as far as its first change: what comes before the lists of
+// changes (tenant, mode, base version), enough to start the apply whose first read of the
+// pieces checks the whole plan. A plan that does not decode that far is refused as readHeld
+// refuses it; a plan without changes is read and checked through.
+func (im *Importer) heldHead(ctx context.Context, run *runs.Run) (*change.Plan, error) {
+	var head *change.Plan
+	whole, err := im.readHeld(ctx, run, func(p *change.Plan) error {
+		head = &change.Plan{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion}
+		return errHeadRead
+	})
+	if errors.Is(err, errHeadRead) {
+		return head, nil
+	}
+	return whole, err
 }
 
 // changedType is the type of the changes a piece of a plan lists (it lists one type).
@@ -241,11 +278,32 @@ func changedType(p *change.Plan) record.Type {
 
 // heldPieces gives a held run's plan in pieces of heldPiece changes, read and checked afresh
 // at each call (store.ApplyParams.Pieces): a call that reads other bytes than the run recorded
-// fails, after its pieces, and the apply with it.
-func (im *Importer) heldPieces(ctx context.Context, run *runs.Run) func(func(*change.Plan) error) error {
+// fails, after its pieces, and the apply with it. The first call that reads the plan through
+// fills report (as heldReport does) and checks that the plan's head is head, the one the
+// apply was given (a plan whose rest of the head, read at its end, would have the apply do
+// more, a school year, is refused: a rollover's plan is applied whole).
+func (im *Importer) heldPieces(ctx context.Context, run *runs.Run, head, report *change.Plan) func(func(*change.Plan) error) error {
+	reported := false
 	return func(each func(*change.Plan) error) error {
-		_, err := im.readHeld(ctx, run, each)
-		return err
+		if reported {
+			_, err := im.readHeld(ctx, run, each)
+			return err
+		}
+		var lists reportLists
+		whole, err := im.readHeld(ctx, run, func(p *change.Plan) error {
+			lists.add(p)
+			return each(p)
+		})
+		if err != nil {
+			return err
+		}
+		if whole.Tenant != head.Tenant || whole.Mode != head.Mode || whole.BaseVersion != head.BaseVersion || whole.SchoolYear != head.SchoolYear {
+			return fmt.Errorf("stored plan of tenant %q at version %d (school year %q) read as tenant %q at version %d: refusing to apply it, nothing was changed",
+				whole.Tenant, whole.BaseVersion, whole.SchoolYear, head.Tenant, head.BaseVersion)
+		}
+		lists.fill(report, whole)
+		reported = true
+		return nil
 	}
 }
 
@@ -289,8 +347,8 @@ func (im *Importer) readHeld(ctx context.Context, run *runs.Run, each func(*chan
 // storedRemovals is heldRemovals as the hold made it (its page's rows keep it, store.HeldIndex),
 // read instead of the state and the whole plan; heldRemovals of the whole plan for a hold made
 // before holds kept rows.
-func (im *Importer) storedRemovals(ctx context.Context, run *runs.Run, head *change.Plan) []archive.GroupRemovals {
-	if head.Counts.Memberships.Deleted == 0 {
+func (im *Importer) storedRemovals(ctx context.Context, run *runs.Run) []archive.GroupRemovals {
+	if run.Counts.Memberships.Deleted == 0 { // the plan's counts, recorded at the hold
 		return nil
 	}
 	page, err := im.store.HeldChanges(ctx, run.ID, store.HeldQuery{AllTypes: true, Limit: 1})
