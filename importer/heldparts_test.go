@@ -150,7 +150,8 @@ func (w *heldWorld) wantIndexAgrees(t *testing.T) {
 // TestApprovingALargeHoldAppliesItsPlan: a hold of a broken night of a large tenant (its plan
 // stored in many parts) approves into the very state that applying its plan directly makes,
 // and so does the same plan held as an imsfeed before run_plan_parts held it (one document in
-// run_plans: a provider upgrades with holds waiting). On both stores.
+// run_plans: a provider upgrades with holds waiting); undone, the approval gives the state of
+// before it back. On both stores.
 func TestApprovingALargeHoldAppliesItsPlan(t *testing.T) {
 	if testing.Short() {
 		t.Skip("imports a tenant of 20,000 persons three times per store")
@@ -195,6 +196,7 @@ func TestApprovingALargeHoldAppliesItsPlan(t *testing.T) {
 			if err := json.Unmarshal(data, &plan); err != nil {
 				t.Fatal(err)
 			}
+			before := storetest.Dump(t, parts.st, parts.tenant.ID)
 			approved := parts.approve(t)
 			parts.wantIndexAgrees(t)
 
@@ -224,6 +226,14 @@ func TestApprovingALargeHoldAppliesItsPlan(t *testing.T) {
 				t.Errorf("approved run: version %d, counts %+v; the plan applied directly: version %d, counts %+v",
 					approved.VersionAfter, approved.Counts, run.VersionAfter, parts.held.Counts)
 			}
+
+			// The approval's before-images (taken as the plan was read in pieces) give the state
+			// back, and the index with it.
+			if _, err := parts.im.Undo(ctx, importer.UndoRequest{RunID: approved.ID, By: "ops", Reason: "approved too soon"}); err != nil {
+				t.Fatalf("undo the approved run: %v", err)
+			}
+			storetest.SameState(t, "after undoing the approved run", storetest.Dump(t, parts.st, parts.tenant.ID), before)
+			parts.wantIndexAgrees(t)
 		})
 	}
 }

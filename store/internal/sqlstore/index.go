@@ -472,49 +472,80 @@ func planBuckets(p *change.Plan) map[int]bool {
 }
 
 // indexPlan does to the buckets what RowWriter (and the PostgreSQL set-based writer) does to
-// the rows, in the same order.
-func indexPlan(bs *buckets, p *change.Plan) {
+// the rows, in the same order (to buckets, or to the edits kept for them: edits.go).
+func indexPlan(bs indexEditor, p *change.Plan) {
 	for _, x := range p.Persons {
 		if x.Op != change.Delete {
 			r := &x.Person
-			bs.person(r.Key).persons[r.Key] = change.PersonState{Hash: r.Hash, Name: r.Name}
+			bs.setPerson(r.Key, change.PersonState{Hash: r.Hash, Name: r.Name})
 		}
 	}
 	for _, x := range p.Memberships {
-		k := x.Membership.MembershipKey
 		switch x.Op {
 		case change.Delete:
-			b := bs.membership(k)
-			if st, ok := b.members[k]; ok && !st.Manual {
-				delete(b.members, k)
-			}
+			bs.removeMember(x.Membership.MembershipKey)
 		case change.Manualize:
-			b := bs.membership(k)
-			if st, ok := b.members[k]; ok && !st.Manual {
-				st.Manual = true
-				b.members[k] = st
-			}
+			bs.manualize(x.Membership.MembershipKey)
 		}
 	}
 	for _, x := range p.Memberships {
 		if x.Op == change.Insert || x.Op == change.Update {
 			m := &x.Membership
-			b := bs.membership(m.MembershipKey)
-			if st, ok := b.members[m.MembershipKey]; ok && st.Manual && st.Hash == ZeroHash {
-				continue // the platform's own: never taken over
-			}
-			b.members[m.MembershipKey] = change.MembershipState{Hash: m.Hash, MemberType: record.MemberType(MemberType(m.MemberType))}
+			bs.setMember(m.MembershipKey, change.MembershipState{Hash: m.Hash, MemberType: record.MemberType(MemberType(m.MemberType))})
 		}
 	}
 	for _, x := range p.Persons {
 		if x.Op == change.Delete {
-			b := bs.person(x.Person.Key)
-			if st, ok := b.persons[x.Person.Key]; ok && !st.Trashed {
-				st.Trashed = true
-				b.persons[x.Person.Key] = st
-			}
+			bs.trash(x.Person.Key)
 		}
 	}
+}
+
+// indexEditor is what indexPlan does to a tenant's index.
+type indexEditor interface {
+	setPerson(key string, st change.PersonState)
+	trash(key string)
+	removeMember(k record.MembershipKey)
+	manualize(k record.MembershipKey)
+	setMember(k record.MembershipKey, st change.MembershipState)
+}
+
+// setPerson writes a person's entry (an upsert's: not trashed).
+func (bs *buckets) setPerson(key string, st change.PersonState) { bs.person(key).persons[key] = st }
+
+// trash marks a person's entry trashed.
+func (bs *buckets) trash(key string) {
+	b := bs.person(key)
+	if st, ok := b.persons[key]; ok && !st.Trashed {
+		st.Trashed = true
+		b.persons[key] = st
+	}
+}
+
+// removeMember removes a synced membership's entry (a manual one stays).
+func (bs *buckets) removeMember(k record.MembershipKey) {
+	b := bs.membership(k)
+	if st, ok := b.members[k]; ok && !st.Manual {
+		delete(b.members, k)
+	}
+}
+
+// manualize makes a synced membership's entry manual.
+func (bs *buckets) manualize(k record.MembershipKey) {
+	b := bs.membership(k)
+	if st, ok := b.members[k]; ok && !st.Manual {
+		st.Manual = true
+		b.members[k] = st
+	}
+}
+
+// setMember writes a synced membership's entry, unless the platform's own has the key.
+func (bs *buckets) setMember(k record.MembershipKey, st change.MembershipState) {
+	b := bs.membership(k)
+	if old, ok := b.members[k]; ok && old.Manual && old.Hash == ZeroHash {
+		return // the platform's own: never taken over
+	}
+	b.members[k] = st
 }
 
 // indexApply carries the index through a plan written in tx at version v (now v+1). A stale

@@ -87,10 +87,8 @@ func SetKeptChanges(n int) func() {
 
 // pieceCounts is what the first pass learns of a plan given in pieces.
 type pieceCounts struct {
-	n          [4]int           // changes per undoTables table (the plan's lists, in the same order)
-	passes     [piecePasses]int // changes per pass: a pass with none is not made
-	buckets    map[int]bool
-	allBuckets bool
+	n      [4]int           // changes per undoTables table (the plan's lists, in the same order)
+	passes [piecePasses]int // changes per pass: a pass with none is not made
 	// trashedRelations are the relations of the persons the plan trashes (their images).
 	trashedRelations [][3]string
 }
@@ -121,13 +119,6 @@ func (n *pieceCounts) count(piece *change.Plan, plan *change.Plan) error {
 	n.n[1] += len(piece.Groups)
 	n.n[2] += len(piece.Memberships)
 	n.n[3] += len(piece.Relations)
-	if !n.allBuckets {
-		nums := planBuckets(piece)
-		n.allBuckets = nums == nil
-		for b := range nums {
-			n.buckets[b] = true
-		}
-	}
 	return nil
 }
 
@@ -154,7 +145,7 @@ func (c *Core) applyPieces(ctx context.Context, p store.ApplyParams) error {
 			return fmt.Errorf("tenant %q: plan made against state version %d, the store is at %d: %w", tenant, plan.BaseVersion, v, store.ErrStateChanged)
 		}
 		// The first read: checked, counted, and the before-images taken (nothing is written yet).
-		n := &pieceCounts{buckets: map[int]bool{}}
+		n := &pieceCounts{}
 		var images *pieceImages
 		if p.Run != nil && p.Run.ID != 0 && !p.NoUndo {
 			if images, err = c.newPieceImages(ctx, tx, tenant); err != nil {
@@ -219,8 +210,9 @@ func (c *Core) applyPieces(ctx context.Context, p store.ApplyParams) error {
 }
 
 // writePieces writes the pieces in their passes and carries the state index with them, as
-// indexApply does for a whole plan: buckets edited when the index describes version v, else
-// (stale, or a bucket unreadable) rebuilt from the rows after the writes.
+// indexApply does for a whole plan: the edits kept as they are written and made to the buckets
+// after (applyIndexEdits) when the index describes version v, else (stale, or a bucket
+// unreadable) the index rebuilt from the rows after the writes.
 func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p store.ApplyParams, n *pieceCounts, v int64) error {
 	tenant := p.Plan.Tenant
 	var runID any
@@ -229,7 +221,7 @@ func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p st
 	}
 	now := c.d.Time(Micro(p.Now))
 	done, total := 0, n.total()
-	writePart := func(bs *buckets, part *change.Plan) error {
+	writePart := func(edits *indexEdits, part *change.Plan) error {
 		w := &Write{Tenant: tenant, Plan: part, Now: now, RunID: runID, Copy: c.copyOn(ctx, conn, tx)}
 		if p.Progress != nil {
 			base := done
@@ -239,12 +231,12 @@ func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p st
 			return err
 		}
 		done += part.Changes()
-		if bs != nil {
-			indexPlan(bs, part)
+		if edits != nil {
+			indexPlan(edits, part)
 		}
 		return nil
 	}
-	write := func(bs *buckets) error {
+	write := func(edits *indexEdits) error {
 		// Pass 0 as the plan is read, the later passes' parts kept while they are few.
 		var kept [piecePasses][]*change.Plan
 		keep := n.passes[1]+n.passes[2] <= keptChanges
@@ -257,7 +249,7 @@ func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p st
 				switch {
 				case part.Empty():
 				case pass == 0:
-					if err := writePart(bs, part); err != nil {
+					if err := writePart(edits, part); err != nil {
 						return err
 					}
 				default:
@@ -276,7 +268,7 @@ func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p st
 			if keep {
 				for i, part := range kept[pass] {
 					kept[pass][i] = nil
-					if err := writePart(bs, part); err != nil {
+					if err := writePart(edits, part); err != nil {
 						return err
 					}
 				}
@@ -284,7 +276,7 @@ func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p st
 			}
 			err := p.Pieces(func(piece *change.Plan) error {
 				if part := pieceOf(piece, pass); !part.Empty() {
-					return writePart(bs, part)
+					return writePart(edits, part)
 				}
 				return nil
 			})
@@ -298,33 +290,21 @@ func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p st
 	if err != nil {
 		return err
 	}
-	if iv == v {
-		nums := n.buckets
-		if n.allBuckets {
-			nums = nil
-		}
-		wrote := false
-		var werr error
-		ok, err := c.editBuckets(ctx, tx, tenant, v, v+1, nums, func(bs *buckets) {
-			wrote, werr = true, write(bs)
-		})
-		if werr != nil {
-			return werr
-		}
-		if err != nil {
+	if iv != v {
+		if err := write(nil); err != nil {
 			return err
 		}
-		if ok {
-			return nil
-		}
-		if wrote { // the index could not be written: it is stale now, rebuilt below
-			return c.rebuildIndex(ctx, tx, tenant, v+1)
-		}
+		return c.rebuildIndex(ctx, tx, tenant, v+1)
 	}
-	if err := write(nil); err != nil {
+	edits := newIndexEdits()
+	if err := write(edits); err != nil {
 		return err
 	}
-	return c.rebuildIndex(ctx, tx, tenant, v+1)
+	ok, err := c.applyIndexEdits(ctx, tx, tenant, v, edits)
+	if err != nil || ok {
+		return err
+	}
+	return c.rebuildIndex(ctx, tx, tenant, v+1) // a bucket was damaged: the index is stale now
 }
 
 // pieceImages are the before-images of a plan given in pieces, read and encoded as the
@@ -359,7 +339,7 @@ func newImageStream() *imageStream {
 	return s
 }
 
-func (s *imageStream) uv(x uint64) { s.w.Write(s.tmp[:binary.PutUvarint(s.tmp[:], x)]) }
+func (s *imageStream) uv(x uint64)  { s.w.Write(s.tmp[:binary.PutUvarint(s.tmp[:], x)]) }
 func (s *imageStream) str(v string) { s.uv(uint64(len(v))); s.w.WriteString(v) }
 
 func (s *imageStream) close() ([]byte, error) {
