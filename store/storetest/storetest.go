@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EarlyInserts", testEarlyInserts},
 		{"EarlyInsertsOfATenantWithPersons", testEarlyInsertsOfATenantWithPersons},
 		{"EarlyInsertsTheServerRefuses", testEarlyInsertsTheServerRefuses},
+		{"EarlyLoadUndo", testEarlyLoadUndo},
 		{"StagedLoadIsOneSnapshot", testStagedLoad},
 		{"StoredMembershipsStreamed", testStoredMemberships},
 		{"ConsoleSessions", testConsoleSessions},

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -268,5 +269,69 @@ func testUndoRefusals(t *testing.T, s store.Store) {
 	}
 	if n, _ := s.UndoSize(ctx, o.ID); n == 0 {
 		t.Error("dropping one tenant's images dropped another's")
+	}
+}
+
+// testEarlyLoadUndo: the before-images of an initial load written while it was read (on
+// SQLite, the keys written early are kept in the parts they were written in, beside the rest)
+// count whole in UndoSize and undo the load whole; once expired they go whole (UndoSize 0,
+// the undo refused).
+func testEarlyLoadUndo(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ew, ok := s.(store.EarlyWriter)
+	if !ok {
+		t.Skip("the store does not write while reading")
+	}
+	const n = 400
+	early := func(tenant string) *runs.Run {
+		t.Helper()
+		p := &change.Plan{Tenant: tenant, Mode: "snapshot"}
+		p.Groups = append(p.Groups, change.Group{Op: change.Insert, Group: group("g", "Class")})
+		run := newRun(t, s, tenant, "running") // first: on SQLite the early inserts hold the one writer
+		e, err := ew.EarlyInserts(ctx, tenant, 0)
+		if err != nil || e == nil {
+			t.Fatalf("early inserts: %v, %v", e, err)
+		}
+		for i := range n {
+			r := person(fmt.Sprintf("p%04d", i), "P")
+			e.Person(&r)
+			m := member("g", r.Key, "01")
+			e.Membership(&m)
+		}
+		if got, err := e.Done(); err != nil || got != (change.PerType{record.Persons: n, record.Memberships: n}) {
+			t.Fatalf("written while reading: %v, %v", got, err)
+		}
+		p.Early[record.Persons], p.Early[record.Memberships] = n, n
+		p.Counts = change.Tally(p, change.PerType{})
+		run.Status = "completed"
+		if err := s.Apply(ctx, store.ApplyParams{Plan: p, Run: run, Now: now, Early: e}); err != nil {
+			t.Fatal(err)
+		}
+		if size, err := s.UndoSize(ctx, run.ID); err != nil || size < 2*n {
+			t.Fatalf("the early load's before-images: %d bytes (%v), for %d keys", size, err, 2*n)
+		}
+		return run
+	}
+
+	undone := tenantName("undone")
+	u := mustUndo(t, s, undone, early(undone).ID, false)
+	if c := u.Counts; c.Persons.Deleted != n || c.Memberships.Deleted != n || c.Groups.Deleted != 1 {
+		t.Errorf("undo of the early load deleted %d persons, %d memberships, %d groups; want %d, %d, 1",
+			c.Persons.Deleted, c.Memberships.Deleted, c.Groups.Deleted, n, n)
+	}
+	if st := load(t, s, undone); len(st.Persons)+len(st.Groups)+st.Memberships.Len() != 0 {
+		t.Fatalf("after undoing the early load: %d persons, %d groups, %d memberships", len(st.Persons), len(st.Groups), st.Memberships.Len())
+	}
+
+	expired := tenantName("expired")
+	run := early(expired)
+	if dropped, err := s.DropUndo(ctx, expired, now.Add(time.Microsecond)); err != nil || dropped == 0 {
+		t.Fatalf("drop the early load's images: %d, %v", dropped, err)
+	}
+	if size, err := s.UndoSize(ctx, run.ID); err != nil || size != 0 {
+		t.Errorf("an expired early load's before-images still hold %d bytes (%v)", size, err)
+	}
+	if _, _, err := undo(t, s, expired, run.ID, false); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("undo after the images expired: got %v, want ErrNotFound", err)
 	}
 }

@@ -662,21 +662,3 @@ func (c *Core) writeEarlyBucketsHere(ctx context.Context, tx *sql.Tx, tenant str
 	}
 	return nil
 }
-
-// earlyUndoKeys is the undo keys of table ti of undoTables sent by early inserts, their gzip
-// streams one after the other (SQLite: saveImages puts them in their gap here).
-func earlyUndoKeys(ctx context.Context, tx *sql.Tx, ti int, out []byte) ([]byte, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT data FROM `+earlyUndo+` WHERE tbl = ? ORDER BY seq`, ti)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, data...)
-	}
-	return out, closeRows(rows)
-}

@@ -91,17 +91,12 @@ func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs i
 func (c *Core) saveEncoded(ctx context.Context, tx *sql.Tx, tenant string, data []byte, gaps []imageGap, year *string, runID, v int64, now time.Time) error {
 	var err error
 	if len(gaps) > 0 && !c.d.Dollar {
-		// The early inserts' keys, put in the gaps here (SQLite).
-		var all []byte
-		at := 0
-		for _, g := range gaps {
-			all = append(all, data[at:g.at]...)
-			if all, err = earlyUndoKeys(ctx, tx, g.table, all); err != nil {
-				return fmt.Errorf("keep before-images: %w", err)
-			}
-			at = g.at
+		// The early inserts' keys (SQLite) stay in the parts they were written in, which
+		// SQLite copies into run_undo_parts after the images up to the first gap.
+		if err := c.saveEncodedParts(ctx, tx, tenant, data, gaps, year, runID, v, now); err != nil {
+			return fmt.Errorf("keep before-images: %w", err)
 		}
-		data, gaps = append(all, data[at:]...), nil
+		return nil
 	}
 	if len(gaps) > 0 {
 		// The early inserts' keys, put in the gaps by the server (PostgreSQL).
@@ -123,6 +118,62 @@ SELECT ?, ?, ?, ?, ?, `+images+`, ?`), args...)
 		return fmt.Errorf("keep before-images: %w", err)
 	}
 	return nil
+}
+
+// saveEncodedParts keeps images encoded with gaps (SQLite) as run_undo.images, the images up to
+// the first gap, and run_undo_parts after them: the early inserts' keys of each gap, as the
+// parts they were sent in, copied by SQLite, and the images between and after the gaps. The
+// images are never one value in memory (migration 0024).
+func (c *Core) saveEncodedParts(ctx context.Context, tx *sql.Tx, tenant string, data []byte, gaps []imageGap, year *string, runID, v int64, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images, school_year_before) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		runID, tenant, v, v+1, c.d.Time(Micro(now)), data[:gaps[0].at:gaps[0].at], year)
+	if err != nil {
+		return err
+	}
+	seq := int64(0)
+	piece := func(b []byte) error {
+		if len(b) == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO run_undo_parts (run_id, version_after, seq, data) VALUES (?, ?, ?, ?)`, runID, v+1, seq, b)
+		seq++
+		return err
+	}
+	at := gaps[0].at
+	for _, g := range gaps {
+		if err := piece(data[at:g.at]); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO run_undo_parts (run_id, version_after, seq, data)
+SELECT ?, ?, ? + row_number() OVER (ORDER BY seq) - 1, data FROM `+earlyUndo+` WHERE tbl = ?`, runID, v+1, seq, g.table)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		seq += n
+		at = g.at
+	}
+	return piece(data[at:])
+}
+
+// undoParts appends the parts of change set (run, after) of the images to data, in order.
+func (c *Core) undoParts(ctx context.Context, tx *sql.Tx, run, after int64, data []byte) ([]byte, error) {
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT data FROM run_undo_parts WHERE run_id = ? AND version_after = ? ORDER BY seq`), run, after)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var part []byte
+		if err := rows.Scan(&part); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		data = append(data, part...)
+	}
+	return data, closeRows(rows)
 }
 
 // undoHeader is one stored change set with before-images.
@@ -160,6 +211,9 @@ func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 			var data []byte
 			var y sql.NullString
 			err := tx.QueryRowContext(ctx, c.Q(`SELECT images, school_year_before FROM run_undo WHERE run_id = ? AND version_after = ?`), h.run, h.after).Scan(&data, &y)
+			if err == nil {
+				data, err = c.undoParts(ctx, tx, h.run, h.after, data)
+			}
 			if err != nil {
 				return fmt.Errorf("before-images of run %d: %w", h.run, err)
 			}
@@ -416,7 +470,8 @@ func (c *Core) DropUndo(ctx context.Context, tenant string, before time.Time) (i
 // UndoSize implements store.Store.
 func (c *Core) UndoSize(ctx context.Context, run int64) (int64, error) {
 	var n int64
-	err := c.db.QueryRowContext(ctx, c.Q(`SELECT COALESCE(SUM(length(images)), 0) FROM run_undo WHERE run_id = ?`), run).Scan(&n)
+	err := c.db.QueryRowContext(ctx, c.Q(`SELECT COALESCE((SELECT SUM(length(images)) FROM run_undo WHERE run_id = ?), 0)
+	+ COALESCE((SELECT SUM(length(data)) FROM run_undo_parts WHERE run_id = ?), 0)`), run, run).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("size of run %d's before-images: %w", run, err)
 	}
