@@ -55,6 +55,7 @@ func TestStateIndexRepair(t *testing.T) {
 	exec := func(q string) error { _, err := db.Exec(q); return err }
 	storetest.IndexRepair(t, s, exec)
 	t.Run("StreamFallsBackToRows", func(t *testing.T) { storetest.StreamFallsBackToRows(t, s, exec) })
+	t.Run("PiecesOverADamagedIndex", func(t *testing.T) { storetest.PiecesOverADamagedIndex(t, s, exec) })
 }
 
 // The memberships table takes the eight IMS roles 01 to 08 and nothing else (migration 0022

@@ -49,6 +49,7 @@ func TestStateIndexRepair(t *testing.T) {
 	exec := func(q string) error { _, err := db.Exec(q); return err }
 	storetest.IndexRepair(t, s, exec)
 	t.Run("StreamFallsBackToRows", func(t *testing.T) { storetest.StreamFallsBackToRows(t, s, exec) })
+	t.Run("PiecesOverADamagedIndex", func(t *testing.T) { storetest.PiecesOverADamagedIndex(t, s, exec) })
 }
 
 // TestLockAcrossProcesses holds a tenant's lock in a real child process (this test binary run

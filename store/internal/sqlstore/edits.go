@@ -31,41 +31,48 @@ const (
 	editSetMember                    // group, member, role, hash, flags
 )
 
-func (e *indexEdits) person(kind byte, key string) []byte {
+// person starts an edit of a person's entry: its bucket, and the bucket's log with the edit's
+// kind and key appended; member likewise for a membership's.
+func (e *indexEdits) person(kind byte, key string) (int, []byte) {
 	n := personBucket(key)
-	b := appendString(append(e.logs[n], kind), key)
-	return b
+	return n, appendString(append(e.logs[n], kind), key)
 }
 
-func (e *indexEdits) member(kind byte, k record.MembershipKey) []byte {
-	b := append(e.logs[memberBucket(k.Group)], kind)
-	b = appendString(b, k.Group)
+func (e *indexEdits) member(kind byte, k record.MembershipKey) (int, []byte) {
+	n := memberBucket(k.Group)
+	b := appendString(append(e.logs[n], kind), k.Group)
 	b = appendString(b, k.Member)
-	return appendString(b, k.Role)
+	return n, appendString(b, k.Role)
 }
 
 func (e *indexEdits) setPerson(key string, st change.PersonState) {
-	b := appendString(e.person(editSetPerson, key), st.Name)
-	b = append(b, st.Hash[:]...)
+	n, b := e.person(editSetPerson, key)
+	b = append(appendString(b, st.Name), st.Hash[:]...)
 	var f byte
 	if st.Trashed {
 		f |= flagTrashed
 	}
-	e.logs[personBucket(key)] = append(b, f)
+	e.logs[n] = append(b, f)
 }
 
-func (e *indexEdits) trash(key string) { e.logs[personBucket(key)] = e.person(editTrash, key) }
+func (e *indexEdits) trash(key string) {
+	n, b := e.person(editTrash, key)
+	e.logs[n] = b
+}
 
 func (e *indexEdits) removeMember(k record.MembershipKey) {
-	e.logs[memberBucket(k.Group)] = e.member(editRemoveMember, k)
+	n, b := e.member(editRemoveMember, k)
+	e.logs[n] = b
 }
 
 func (e *indexEdits) manualize(k record.MembershipKey) {
-	e.logs[memberBucket(k.Group)] = e.member(editManualize, k)
+	n, b := e.member(editManualize, k)
+	e.logs[n] = b
 }
 
 func (e *indexEdits) setMember(k record.MembershipKey, st change.MembershipState) {
-	b := append(e.member(editSetMember, k), st.Hash[:]...)
+	n, b := e.member(editSetMember, k)
+	b = append(b, st.Hash[:]...)
 	var f byte
 	if st.Manual {
 		f |= flagManual
@@ -73,7 +80,7 @@ func (e *indexEdits) setMember(k record.MembershipKey, st change.MembershipState
 	if st.MemberType == record.MemberGroup {
 		f |= flagMemberGroup
 	}
-	e.logs[memberBucket(k.Group)] = append(b, f)
+	e.logs[n] = append(b, f)
 }
 
 // replay makes a bucket's edits to bs.
@@ -96,7 +103,9 @@ func replay(bs *buckets, log []byte) error {
 		case editSetPerson, editTrash:
 			key := d.str()
 			if kind == editTrash {
-				bs.trash(key)
+				if d.err == nil {
+					bs.trash(key)
+				}
 				continue
 			}
 			st := change.PersonState{Name: d.str(), Hash: hash()}

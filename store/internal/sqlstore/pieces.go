@@ -240,6 +240,9 @@ func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p st
 		// Pass 0 as the plan is read, the later passes' parts kept while they are few.
 		var kept [piecePasses][]*change.Plan
 		keep := n.passes[1]+n.passes[2] <= keptChanges
+		if n.passes[0] == 0 && !keep {
+			return nil // nothing to write or keep: each pass reads the plan
+		}
 		err := p.Pieces(func(piece *change.Plan) error {
 			for pass := range piecePasses {
 				if n.passes[pass] == 0 || (pass > 0 && !keep) {
