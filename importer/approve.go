@@ -286,11 +286,11 @@ func (im *Importer) heldPieces(ctx context.Context, run *runs.Run, head, report 
 	reported := false
 	return func(each func(*change.Plan) error) error {
 		if reported {
-			_, err := im.readHeld(ctx, run, each)
+			_, err := im.readHeldAhead(ctx, run, each)
 			return err
 		}
 		var lists reportLists
-		whole, err := im.readHeld(ctx, run, func(p *change.Plan) error {
+		whole, err := im.readHeldAhead(ctx, run, func(p *change.Plan) error {
 			lists.add(p)
 			return each(p)
 		})
@@ -305,6 +305,42 @@ func (im *Importer) heldPieces(ctx context.Context, run *runs.Run, head, report 
 		reported = true
 		return nil
 	}
+}
+
+// errReadStopped ends readHeldAhead's reading when its caller's function failed.
+var errReadStopped = errors.New("the reading was stopped")
+
+// readHeldAhead is readHeld with each: each is called on the caller's goroutine while the next
+// piece is decoded on another (at most one piece waits), so that decoding the plan overlaps
+// the store's work on the last piece. each's first error ends the reading and is returned.
+func (im *Importer) readHeldAhead(ctx context.Context, run *runs.Run, each func(*change.Plan) error) (*change.Plan, error) {
+	pieces := make(chan *change.Plan, 1)
+	stop := make(chan struct{})
+	var head *change.Plan
+	var readErr error
+	go func() {
+		defer close(pieces)
+		head, readErr = im.readHeld(ctx, run, func(p *change.Plan) error {
+			select {
+			case pieces <- p:
+				return nil
+			case <-stop:
+				return errReadStopped
+			}
+		})
+	}()
+	var eachErr error
+	for p := range pieces { // until the reading ends: its results are set then
+		if eachErr == nil {
+			if eachErr = each(p); eachErr != nil {
+				close(stop)
+			}
+		}
+	}
+	if eachErr != nil {
+		return nil, eachErr
+	}
+	return head, readErr
 }
 
 // readHeld decodes a held run's plan and checks it is byte for byte the one the run recorded:
