@@ -11,15 +11,13 @@ import (
 	"github.com/imsfeed/imsfeed/change"
 )
 
-// decodePlan decodes a stored plan one change at a time, refusing fields a plan does not have.
-// encoding/json's Decoder reads a whole value into its buffer before decoding it: for a held
-// plan of 500,000 changes that is a second copy of the 74 MB document (and its growth) beside
-// the plan being built, at approval's peak. Here the buffer holds one change.
-func decodePlan(r io.Reader) (*change.Plan, error) { return decodePlanIn(r, 0, nil) }
-
-// decodePlanIn is decodePlan; with each set, the changes are not kept in the plan returned but
-// given to each in pieces of at most size changes of one list (a Plan with that list only, and
-// the tenant, mode and base version): a held plan applied without being whole in memory.
+// decodePlanIn decodes a stored plan one change at a time, refusing fields a plan does not
+// have. encoding/json's Decoder reads a whole value into its buffer before decoding it: for a
+// held plan of 500,000 changes that is a second copy of the 74 MB document (and its growth)
+// beside the plan being built, at approval's peak. Here the buffer holds one change. With each
+// set, the changes are not kept in the plan returned but given to each in pieces of at most
+// size changes of one list (a Plan with that list only, and the tenant, mode and base
+// version): a held plan applied without being whole in memory.
 func decodePlanIn(r io.Reader, size int, each func(*change.Plan) error) (*change.Plan, error) {
 	var plan change.Plan
 	dec := json.NewDecoder(r)

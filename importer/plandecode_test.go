@@ -3,6 +3,7 @@ package importer
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,6 +14,9 @@ import (
 
 // TestDecodePlanChangeByChangeAsEncodingJSON: approval decodes the stored plan one change at a
 // time, into exactly what encoding/json makes of it, and refuses what a plan does not have.
+// decodePlan is decodePlanIn keeping every change in the plan it returns.
+func decodePlan(r io.Reader) (*change.Plan, error) { return decodePlanIn(r, 0, nil) }
+
 func TestDecodePlanChangeByChangeAsEncodingJSON(t *testing.T) {
 	old := record.Person{Key: "p1", Name: "Kari Hansen", Attrs: record.Attrs{{Name: "email", Value: "k@example.org"}}}
 	plan := &change.Plan{Tenant: "north", Mode: "snapshot", BaseVersion: 7, SchoolYear: "2026/27",

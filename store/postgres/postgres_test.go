@@ -3,10 +3,12 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 
 	_ "github.com/lib/pq"
 
+	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/store"
 	"github.com/imsfeed/imsfeed/store/postgres"
 	"github.com/imsfeed/imsfeed/store/storetest"
@@ -75,5 +77,44 @@ func TestMembershipRoles(t *testing.T) {
 		if err := insert(role); err == nil {
 			t.Errorf("role %q taken", role)
 		}
+	}
+}
+
+// TestRefusedEarlyLoadsGiveTheirConnectionsBack: an early load the table refuses rolls back and
+// gives its connection (a *sql.Conn of its own, for COPY) back to the pool: after more refused
+// loads than the pool keeps idle, the server has no more of the store's connections than the
+// pool may keep. A connection kept by each would end a serve process's connection slots.
+func TestRefusedEarlyLoadsGiveTheirConnectionsBack(t *testing.T) {
+	s, db := openWithDB(t)
+	ctx := context.Background()
+	conns := func() int {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := conns()
+	for i := range 8 {
+		tenant := fmt.Sprintf("refused-%d", i)
+		e, err := s.EarlyInserts(ctx, tenant, 0)
+		if err != nil || e == nil {
+			t.Fatalf("early inserts: %v, %v", e, err)
+		}
+		for j := range 2000 {
+			r := record.Membership{MembershipKey: record.MembershipKey{Group: "g", Member: fmt.Sprintf("p%d", j), Role: "01"}}
+			if j == 1500 {
+				r.Role = "09" // no IMS role: the table refuses it
+			}
+			r.ComputeHash()
+			e.Membership(&r)
+		}
+		if _, err := e.Done(); err == nil {
+			t.Fatal("an early load with a role the table refuses: no error")
+		}
+		e.Abort()
+	}
+	if after := conns(); after > before+4 { // SetMaxIdleConns(4)
+		t.Errorf("after 8 refused early loads the store holds %d connections, %d before", after, before)
 	}
 }

@@ -111,7 +111,7 @@ type rowsFunc = func(ctx context.Context, table string, cols []string, next func
 
 // rowsOn is how early inserts fill a table inside tx, a transaction on conn: COPY text
 // handed to the driver in chunks where the dialect can (PostgreSQL, Dialect.CopyText), else
-// insertRows.
+// insertRows. A row next gives up on (false) after writing some of its columns is dropped.
 func (c *Core) rowsOn(conn *sql.Conn, tx *sql.Tx) rowsFunc {
 	if c.d.CopyText != nil {
 		return func(ctx context.Context, table string, cols []string, next func(row) bool) error {
@@ -119,8 +119,10 @@ func (c *Core) rowsOn(conn *sql.Conn, tx *sql.Tx) rowsFunc {
 			return c.d.CopyText(ctx, conn, table, cols, func(buf []byte) ([]byte, bool) {
 				r.b = buf
 				for len(r.b) < textChunk {
+					start := len(r.b)
 					if !next(&r) {
-						return r.b, false
+						r.cols = 0
+						return r.b[:start], false
 					}
 					r.end()
 				}
@@ -140,9 +142,9 @@ func (c *Core) rowsOn(conn *sql.Conn, tx *sql.Tx) rowsFunc {
 	}
 }
 
-// values writes a row's arguments as database/sql would give them to the driver: the types
-// the store's rows are made of.
-func (r *textRow) values(vals []any) error {
+// putValues writes a row's arguments, as database/sql would give them to the driver, into r:
+// the types the store's rows are made of.
+func putValues(r row, vals []any) error {
 	for i, v := range vals {
 		switch v := v.(type) {
 		case nil:
@@ -169,31 +171,22 @@ func (r *textRow) values(vals []any) error {
 }
 
 // copyRows fills table's columns with the rows next yields inside tx, a transaction on conn:
-// COPY text made here and handed to the driver in chunks where the dialect can (CopyText)
-// and conn is known, else the dialect's CopyRows.
+// as rowsOn does where the dialect can copy text (CopyText) and conn is known, else by the
+// dialect's CopyRows.
 func (c *Core) copyRows(ctx context.Context, conn *sql.Conn, tx *sql.Tx, table string, cols []string, next func() ([]any, bool)) error {
 	if c.d.CopyText == nil || conn == nil {
 		return c.d.CopyRows(ctx, tx, table, cols, next)
 	}
-	var r textRow
 	var verr error
 	n := 0
-	err := c.d.CopyText(ctx, conn, table, cols, func(buf []byte) ([]byte, bool) {
-		r.b = buf
-		for len(r.b) < textChunk {
-			vals, ok := next()
-			if !ok {
-				return r.b, false
-			}
-			n++
-			start := len(r.b)
-			if verr = r.values(vals); verr != nil {
-				r.cols = 0
-				return r.b[:start], false
-			}
-			r.end()
+	err := c.rowsOn(conn, tx)(ctx, table, cols, func(r row) bool {
+		vals, ok := next()
+		if !ok {
+			return false
 		}
-		return r.b, true
+		n++
+		verr = putValues(r, vals)
+		return verr == nil
 	})
 	if err == nil && verr != nil {
 		err = fmt.Errorf("copy %s row %d: %w", table, n, verr)

@@ -73,14 +73,7 @@ func (e *indexEdits) manualize(k record.MembershipKey) {
 func (e *indexEdits) setMember(k record.MembershipKey, st change.MembershipState) {
 	n, b := e.member(editSetMember, k)
 	b = append(b, st.Hash[:]...)
-	var f byte
-	if st.Manual {
-		f |= flagManual
-	}
-	if st.MemberType == record.MemberGroup {
-		f |= flagMemberGroup
-	}
-	e.logs[n] = append(b, f)
+	e.logs[n] = append(b, memberFlags(st))
 }
 
 // replay makes a bucket's edits to bs.
@@ -124,12 +117,8 @@ func replay(bs *buckets, log []byte) error {
 			case editManualize:
 				bs.manualize(k)
 			case editSetMember:
-				st := change.MembershipState{Hash: hash(), MemberType: record.MemberPerson}
-				f := flags()
-				st.Manual = f&flagManual != 0
-				if f&flagMemberGroup != 0 {
-					st.MemberType = record.MemberGroup
-				}
+				st := change.MembershipState{Hash: hash()}
+				setMemberFlags(&st, flags())
 				if d.err == nil {
 					bs.setMember(k, st)
 				}

@@ -435,11 +435,6 @@ const (
 	tagFloat
 )
 
-func encodeImages(imgs images) ([]byte, error) {
-	data, _, err := encodeImagesWith(imgs, nil, nil)
-	return data, err
-}
-
 // imageGap is where the keys of a table in the server (early inserts) go in encoded images.
 type imageGap struct {
 	at    int // a byte offset

@@ -93,6 +93,27 @@ const (
 	flagMemberGroup = 2 // membership
 )
 
+// memberFlags is the flag byte of a membership's entry.
+func memberFlags(st change.MembershipState) byte {
+	var f byte
+	if st.Manual {
+		f |= flagManual
+	}
+	if st.MemberType == record.MemberGroup {
+		f |= flagMemberGroup
+	}
+	return f
+}
+
+// setMemberFlags sets what a membership entry's flag byte f says in st.
+func setMemberFlags(st *change.MembershipState, f byte) {
+	st.Manual = f&flagManual != 0
+	st.MemberType = record.MemberPerson
+	if f&flagMemberGroup != 0 {
+		st.MemberType = record.MemberGroup
+	}
+}
+
 // encode writes a bucket in key order, so equal contents are equal bytes.
 func (b *bucket) encode() []byte {
 	var out []byte
@@ -140,14 +161,7 @@ func (b *bucket) encode() []byte {
 			out = appendString(out, k.Member)
 			out = appendString(out, k.Role)
 			out = append(out, m.Hash[:]...)
-			var f byte
-			if m.Manual {
-				f |= flagManual
-			}
-			if m.MemberType == record.MemberGroup {
-				f |= flagMemberGroup
-			}
-			out = append(out, f)
+			out = append(out, memberFlags(m))
 		}
 		i = j
 	}
@@ -282,11 +296,7 @@ func (d *indexDecoder) decode(data []byte, person func(string, change.PersonStat
 			if d.err != nil {
 				break
 			}
-			m.Manual = f[0]&flagManual != 0
-			m.MemberType = record.MemberPerson
-			if f[0]&flagMemberGroup != 0 {
-				m.MemberType = record.MemberGroup
-			}
+			setMemberFlags(&m, f[0])
 			member(k, m)
 		}
 	}

@@ -173,13 +173,9 @@ func (c *Core) applyPieces(ctx context.Context, p store.ApplyParams) error {
 				if err != nil {
 					return err
 				}
-				var year *string
-				if plan.SchoolYear != "" {
-					y, err := c.schoolYear(ctx, tx, tenant)
-					if err != nil {
-						return err
-					}
-					year = &y
+				year, err := c.yearBefore(ctx, tx, tenant, plan)
+				if err != nil {
+					return err
 				}
 				if err := c.saveEncoded(ctx, tx, tenant, data, nil, year, p.Run.ID, v, p.Now); err != nil {
 					return err

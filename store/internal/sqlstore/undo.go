@@ -55,15 +55,21 @@ func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *
 			return err
 		}
 	}
-	var year *string
-	if plan.SchoolYear != "" {
-		y, err := c.schoolYear(ctx, tx, tenant)
-		if err != nil {
-			return err
-		}
-		year = &y
+	year, err := c.yearBefore(ctx, tx, tenant, plan)
+	if err != nil {
+		return err
 	}
 	return c.saveImages(ctx, tx, tenant, nil, absent, lazy, year, runID, v, now)
+}
+
+// yearBefore is the tenant's school year before plan, kept with its before-images when plan
+// changes it (an approved rollover), else nil.
+func (c *Core) yearBefore(ctx context.Context, tx *sql.Tx, tenant string, plan *change.Plan) (*string, error) {
+	if plan.SchoolYear == "" {
+		return nil, nil
+	}
+	y, err := c.schoolYear(ctx, tx, tenant)
+	return &y, err
 }
 
 // schoolYear is the school year a rollover made the tenant's current ("" when none did).
