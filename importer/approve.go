@@ -194,6 +194,30 @@ func (im *Importer) PlanReader(ctx context.Context, id int64) (io.ReadCloser, er
 	return r, err
 }
 
+// ReadPlan reads a held run's plan for a reader (`show RUN --plan`) without holding it whole:
+// a first read gives head the plan without its changes (its counts and attention follow the
+// lists in the stored document), a second gives each the changes in pieces, in stored order
+// (persons, groups, memberships, relations). Each read checks the bytes against the run's
+// plan SHA-256, as approval does, so what is shown is what approval would apply.
+func (im *Importer) ReadPlan(ctx context.Context, id int64, head, each func(*change.Plan) error) error {
+	run, err := im.store.Run(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("run %d: no such run (see `imsfeed runs`)", id)
+	}
+	if err != nil {
+		return fmt.Errorf("run %d: %w", id, err)
+	}
+	h, err := im.readHeld(ctx, run, func(*change.Plan) error { return nil })
+	if err != nil {
+		return err
+	}
+	if err := head(h); err != nil {
+		return err
+	}
+	_, err = im.readHeld(ctx, run, each)
+	return err
+}
+
 // storedPlan loads a held run's plan whole (readHeld).
 func (im *Importer) storedPlan(ctx context.Context, run *runs.Run) (*change.Plan, error) {
 	return im.readHeld(ctx, run, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -224,15 +225,16 @@ func (a *app) cmdShow(ctx context.Context, args []string) error {
 		return err
 	}
 	if *plan {
-		data, err := a.importer().PlanBytes(ctx, id)
+		if !*raw {
+			return printPlan(ctx, a.stdout, a.importer(), id)
+		}
+		r, err := a.importer().PlanReader(ctx, id)
 		if err != nil {
 			return err
 		}
-		if *raw {
-			_, err = a.stdout.Write(data)
-			return err
-		}
-		return printPlan(a.stdout, data)
+		defer r.Close()
+		_, err = io.Copy(a.stdout, r)
+		return err
 	}
 	r, err := a.store.Run(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {

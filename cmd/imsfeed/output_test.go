@@ -4,10 +4,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/samples/feedgen"
 )
 
 // `show RUN --plan | less` reads as a document: indented, no zeroed content hashes; --raw is
@@ -79,5 +84,75 @@ func TestShowPlanIsReadableAndTimesCarryTheirZone(t *testing.T) {
 
 	if r := imsfeed(t, dir, "runs"); !regexp.MustCompile(`\d\d:\d\d CES?T`).MatchString(r.stdout) {
 		t.Errorf("runs: times without their zone:\n%s", r.stdout)
+	}
+}
+
+// `show RUN --plan` prints a large hold a piece at a time (two reads of the stored plan, never
+// the whole document in memory): the document is still the one the whole plan's view makes,
+// across the pieces approval decodes (more than 8,192 changes in a list).
+func TestShowPlanOfALargeHoldIsTheWholePlansView(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports two generated nights")
+	}
+	dir := t.TempDir()
+	nights := make([]string, 2)
+	for i, o := range []feedgen.Options{{}, {DropPercent: 50}} {
+		o.Persons, o.Groups, o.MembersPerGroup, o.Seed = 3000, 600, 30, 7
+		nights[i] = filepath.Join(dir, fmt.Sprintf("night%d.xml", i+1))
+		f, err := os.Create(nights[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := feedgen.Write(f, o); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	if r := imsfeed(t, dir, "import", "--tenant", "north", nights[0]); r.code != 0 {
+		t.Fatalf("import: %d %s", r.code, r.stderr)
+	}
+	r := imsfeed(t, dir, "import", "--tenant", "north", nights[1])
+	if r.code != 3 {
+		t.Fatalf("half the persons gone: exit %d, want 3 (held)\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	id := regexp.MustCompile(`run (\d+)  north  HELD`).FindStringSubmatch(r.stdout)[1]
+
+	shown := imsfeed(t, dir, "show", id, "--plan")
+	if shown.code != 0 {
+		t.Fatalf("show --plan: %d %s", shown.code, shown.stderr)
+	}
+	raw := imsfeed(t, dir, "show", id, "--plan", "--raw")
+	var p change.Plan
+	if err := json.Unmarshal([]byte(raw.stdout), &p); err != nil {
+		t.Fatalf("show --plan --raw: %v", err)
+	}
+	if len(p.Memberships) <= 8192 || len(p.Persons) == 0 {
+		t.Fatalf("the hold has %d persons and %d memberships: too few to cross a piece", len(p.Persons), len(p.Memberships))
+	}
+	v := planView{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion, Counts: p.Counts, Attention: p.Attention}
+	for _, c := range p.Persons {
+		v.Persons = append(v.Persons, personViewOf(c))
+	}
+	for _, c := range p.Groups {
+		v.Groups = append(v.Groups, groupViewOf(c))
+	}
+	for _, c := range p.Memberships {
+		v.Memberships = append(v.Memberships, membershipViewOf(c))
+	}
+	for _, c := range p.Relations {
+		v.Relations = append(v.Relations, relationViewOf(c))
+	}
+	var want strings.Builder
+	if err := printJSON(&want, v); err != nil {
+		t.Fatal(err)
+	}
+	if shown.stdout != want.String() {
+		g, w := shown.stdout, want.String()
+		i := 0
+		for i < len(g) && i < len(w) && g[i] == w[i] {
+			i++
+		}
+		t.Errorf("show --plan (%d bytes) differs from the whole plan's view (%d bytes) at byte %d:\n got %q\nwant %q",
+			len(g), len(w), i, g[max(0, i-80):min(len(g), i+80)], w[max(0, i-80):min(len(w), i+80)])
 	}
 }
