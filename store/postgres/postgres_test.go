@@ -118,3 +118,59 @@ func TestRefusedEarlyLoadsGiveTheirConnectionsBack(t *testing.T) {
 		t.Errorf("after 8 refused early loads the store holds %d connections, %d before", after, before)
 	}
 }
+
+// In a database whose own collation is linguistic (initdb's default on most systems), the
+// store works as in the test server's C database, and the key columns compare byte by byte
+// (migration 0026): names keep the database's collation.
+func TestOnADatabaseWithALinguisticCollation(t *testing.T) {
+	base := storetest.PostgresLinguisticDatabase(t)
+	open := func(t *testing.T) *postgres.Store {
+		s, err := postgres.Open(context.Background(), storetest.PostgresSchemaOn(t, base, "ling"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
+
+	u := storetest.PostgresSchemaOn(t, base, "cols")
+	s, err := postgres.Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("postgres", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT c.table_name, c.column_name, COALESCE(c.collation_name, '')
+FROM information_schema.columns c
+WHERE c.table_schema = current_schema() AND c.table_name IN ('persons', 'groups', 'memberships', 'relations')
+  AND c.data_type = 'text' ORDER BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	keys := map[string]bool{"tenant": true, "key": true, "group_key": true, "member_key": true, "role": true,
+		"person_key": true, "related_key": true, "type": true}
+	n := 0
+	for rows.Next() {
+		var table, col, coll string
+		if err := rows.Scan(&table, &col, &coll); err != nil {
+			t.Fatal(err)
+		}
+		if keys[col] != (coll == "C") {
+			t.Errorf("%s.%s has collation %q", table, col, coll)
+		}
+		if keys[col] {
+			n++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 12 {
+		t.Errorf("%d key columns, want 12", n)
+	}
+}

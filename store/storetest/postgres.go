@@ -31,7 +31,12 @@ func PostgresURL(tb testing.TB) string {
 // test's alone.
 func PostgresSchema(tb testing.TB, prefix string) string {
 	tb.Helper()
-	base := PostgresURL(tb)
+	return PostgresSchemaOn(tb, PostgresURL(tb), prefix)
+}
+
+// PostgresSchemaOn is PostgresSchema in the database base names.
+func PostgresSchemaOn(tb testing.TB, base, prefix string) string {
+	tb.Helper()
 	admin, err := sql.Open("postgres", base)
 	if err != nil {
 		tb.Fatal(err)
@@ -53,5 +58,44 @@ func PostgresSchema(tb testing.TB, prefix string) string {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// PostgresLinguisticDatabase creates a database on the test server whose own collation is a
+// linguistic one, as initdb makes it by default from the system's locale (the test server is
+// made with LC_COLLATE C): the C library's C.utf8, else ICU's en-US. It is dropped after the
+// test; the URL returned names it. A server that has neither fails the test.
+func PostgresLinguisticDatabase(tb testing.TB) string {
+	tb.Helper()
+	base := PostgresURL(tb)
+	admin, err := sql.Open("postgres", base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { admin.Close() })
+	name := fmt.Sprintf("imsfeed_linguistic_%016x", rand.Uint64())
+	var errs []error
+	for _, with := range []string{
+		`LC_COLLATE 'C.utf8' LC_CTYPE 'C.utf8'`,
+		`LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LC_COLLATE 'C' LC_CTYPE 'C'`,
+	} {
+		if _, err = admin.Exec("CREATE DATABASE " + name + " TEMPLATE template0 " + with); err == nil {
+			break
+		}
+		errs = append(errs, err)
+	}
+	if err != nil {
+		tb.Fatalf("no database with a linguistic collation on the test server: %v", errs)
+	}
+	tb.Cleanup(func() {
+		if _, err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
+			tb.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.Path = "/" + name
 	return u.String()
 }
