@@ -204,6 +204,9 @@ func importCase(ctx context.Context, name, kind, step, file string) (map[string]
 	phases["rest-load"] = ts.restLoad.Seconds()
 	phases["rest-wait"] = ts.restWait.Seconds()
 	phases["apply"] = ts.apply.Seconds()
+	if ts.stats > 0 {
+		phases["stats"] = ts.stats.Seconds()
+	}
 	applyStart := end
 	if !ts.applyStart.IsZero() {
 		applyStart = ts.applyStart
@@ -321,6 +324,7 @@ func cleanupImports(ctx context.Context, file, pgURL string) error {
 type timingStore struct {
 	store.Store
 	loadState, apply time.Duration
+	stats            time.Duration // refreshing the planner's statistics after the apply
 	restLoad         time.Duration // a staged load's second stage, from its first stage's end
 	restWait         time.Duration // how long the import waited for it
 	loadEnd          time.Time
@@ -445,6 +449,18 @@ func (s *timingStore) Apply(ctx context.Context, p store.ApplyParams) error {
 	err := s.Store.Apply(ctx, p)
 	s.apply += time.Since(s.applyStart)
 	return err
+}
+
+// RefreshStats passes the importer's call after a committed apply on (store.PlannerStats), as
+// a user's store gets it, and times it.
+func (s *timingStore) RefreshStats(ctx context.Context, added map[string]int) ([]string, error) {
+	ps, ok := s.Store.(store.PlannerStats)
+	if !ok {
+		return nil, nil
+	}
+	t := time.Now()
+	defer func() { s.stats += time.Since(t) }()
+	return ps.RefreshStats(ctx, added)
 }
 
 // storeSize is the bench store's size on disk: the SQLite file with its WAL, or the tables and

@@ -164,7 +164,7 @@ func mark(ok bool) string {
 // phases shows where a case's time went, in the order the import does them.
 func phases(p map[string]float64) string {
 	var parts []string
-	for _, k := range []string{"open", "loadstate", "rest-load", "rest-wait", "read+diff", "apply", "night", "fetch-wait", "import", "sqlite-hold-rows", "pg-hold-rows", "approve"} {
+	for _, k := range []string{"open", "loadstate", "rest-load", "rest-wait", "read+diff", "apply", "stats", "night", "fetch-wait", "import", "sqlite-hold-rows", "pg-hold-rows", "approve"} {
 		if v, ok := p[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s %.2fs", k, v))
 		}

@@ -133,6 +133,7 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	im.finish(run)
 	im.applied(run)
 	im.log.Info("held run approved and applied", "tenant", run.Tenant, "run", run.ID, "by", d.By)
+	im.refreshStats(ctx, run)
 	im.reportRemovals(ctx, t, run, report, removals)
 	return run, nil
 }

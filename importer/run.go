@@ -463,6 +463,7 @@ func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan,
 	// and `runs` show includes the apply (report saves the record again).
 	im.finish(run)
 	im.applied(run)
+	im.refreshStats(ctx, run)
 	return nil
 }
 

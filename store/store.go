@@ -145,6 +145,21 @@ type IndexChecker interface {
 	CheckIndex(ctx context.Context, tenant string, repair bool) (*IndexReport, error)
 }
 
+// PlannerStats is a store whose query planner works from statistics of its tables that the
+// database gathers in the background (PostgreSQL: autovacuum's ANALYZE, up to a minute or more
+// after a write). A tenant's initial load can make most of a table's rows at once; until they
+// are analysed, the next night's statements are planned as if they were not there (a lookup
+// of a few hundred persons by key read every row of the tenant). The importer calls
+// RefreshStats after such a write has committed, outside its transaction.
+type PlannerStats interface {
+	// RefreshStats analyses each table (persons, groups, memberships, relations) to which
+	// added gives as many rows as autovacuum would analyse it for (a tenth of what the table
+	// held, and at least a floor that keeps small tenants out), and returns the tables it
+	// analysed. It gives up on a table another session is vacuuming or analysing (whose
+	// statistics are then on their way) and returns that as an error with the others.
+	RefreshStats(ctx context.Context, added map[string]int) (analysed []string, err error)
+}
+
 // EarlyWriter is a store that can start an initial load's apply while the file is still being
 // read: the persons and memberships, nearly all the rows, are written into their tables as
 // the diff takes them (PostgreSQL: copied, so the server's work overlaps the reading; SQLite:
