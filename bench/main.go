@@ -47,7 +47,7 @@ func main() {
 	}
 }
 
-const usage = `usage: bench table [-runs N] [-cases a,b] [-check FILE [-tolerance 1.5] [-update]] FILE...
+const usage = `usage: bench table [-runs N] [-cases a,b] [-check FILE [-tolerance 1.3] [-rss-tolerance 1.2] [-update]] FILE...
        bench case NAME FILE
        bench list
        bench cleanup FILE
@@ -63,8 +63,9 @@ func run(ctx context.Context, args []string) error {
 		runs := fs.Int("runs", 1, "runs of each case; the fastest counts, the largest RSS counts")
 		names := fs.String("cases", "tokens,read,read-validate,read-event", "cases to run, comma-separated; tokens is the baseline")
 		checkFile := fs.String("check", "", "compare each case's ratio and peak RSS with those recorded in this JSON file; exit 1 on a regression")
-		tolerance := fs.Float64("tolerance", 1.5, "with -check: how much worse than recorded still passes (1.5: 50 %)")
-		update := fs.Bool("update", false, "with -check: record the figures measured in the file instead")
+		tolerance := fs.Float64("tolerance", 1.3, "with -check: how much higher than recorded a ratio may be (1.3: 30 %)")
+		rssTolerance := fs.Float64("rss-tolerance", 1.2, "with -check: how much higher than recorded a peak RSS may be")
+		update := fs.Bool("update", false, "with -check: record the figures measured in the file instead (each case measured twice, the better kept)")
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() == 0 || *runs < 1 {
 			return fmt.Errorf("%w: %s", errUsage, usage)
 		}
@@ -74,7 +75,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		var check *ratioCheck
 		if *checkFile != "" {
-			check = &ratioCheck{path: *checkFile, tolerance: *tolerance, update: *update}
+			check = &ratioCheck{path: *checkFile, tolerance: *tolerance, rssTolerance: *rssTolerance, update: *update}
 		}
 		return checkedTable(ctx, os.Stdout, childRunner(self), strings.Split(*names, ","), fs.Args(), *runs, check)
 	case "case":
@@ -104,7 +105,7 @@ func run(ctx context.Context, args []string) error {
 		fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured requests to this file")
 		checkFile := fs.String("check", "", "compare each write's CPU per request (as a ratio to the bare handler's) with those recorded in this JSON file; exit 1 on a regression")
 		tolerance := fs.Float64("tolerance", 1.3, "with -check: how much worse than recorded still passes")
-		update := fs.Bool("update", false, "with -check: record the figures measured in the file instead")
+		update := fs.Bool("update", false, "with -check: record the figures measured in the file instead (each write measured twice, the better kept)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return fmt.Errorf("%w: %s", errUsage, usage)
 		}
