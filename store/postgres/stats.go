@@ -37,6 +37,17 @@ const analyzeTimeout = "5min"
 // statsTables are the tables an import fills, by their names in RefreshStats's added.
 var statsTables = []string{"persons", "groups", "memberships", "relations"}
 
+// statsColumns are the columns of each table that imsfeed's statements filter on: the only
+// ones analysed. The others (names, attributes, hashes) are never in a WHERE clause, and their
+// statistics (the JSON attributes' above all) were half of an ANALYZE's time: the 316.8 MB
+// feed's persons and memberships 0.45-0.57 s whole, 0.21-0.27 s on these columns.
+var statsColumns = map[string]string{
+	"persons":     "tenant, key, status",
+	"groups":      "tenant, key, status, is_course",
+	"memberships": "tenant, group_key, member_key, role, member_type, origin",
+	"relations":   "tenant, person_key, related_key, type",
+}
+
 // needsAnalyze says whether a table that held about reltuples rows as last counted (-1: never
 // analysed or vacuumed) needs an ANALYZE now that a write added added rows to it.
 func needsAnalyze(added int, reltuples float64) bool {
@@ -82,7 +93,7 @@ func (s *Store) analyze(ctx context.Context, table string) error {
 	for _, q := range []string{
 		"SET LOCAL lock_timeout = '" + analyzeLockWait + "'",
 		"SET LOCAL statement_timeout = '" + analyzeTimeout + "'",
-		"ANALYZE " + table,
+		"ANALYZE " + table + " (" + statsColumns[table] + ")",
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return err
