@@ -5,15 +5,14 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/samples/feedgen"
+	"github.com/imsfeed/imsfeed/store"
 	"github.com/imsfeed/imsfeed/store/postgres"
 	"github.com/imsfeed/imsfeed/store/storetest"
 )
@@ -40,22 +39,21 @@ func (l *logBuffer) String() string {
 // installation's are), with the importer's log kept and a plain connection to the schema.
 func statsEnv(t *testing.T) (*env, *logBuffer, *sql.DB) {
 	u := storetest.PostgresSchema(t, "stats")
-	s, err := postgres.Open(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	e := newEnv(t, func(t *testing.T) store.Store {
+		s, err := postgres.Open(context.Background(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}, nil)
+	log := &logBuffer{}
+	e.im = importer.New(importer.Params{Config: e.cfg, Store: e.st, Logger: slog.New(slog.NewTextHandler(log, nil))})
 	db, err := sql.Open("postgres", u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	dir := t.TempDir()
-	tn := config.DefaultTenant("stats")
-	cfg := &config.Config{DataDir: dir, Spool: filepath.Join(dir, "spool"), Outbox: filepath.Join(dir, "outbox"), LockWait: 5e9, Tenants: []config.Tenant{tn}}
-	log := &logBuffer{}
-	e := &env{t: t, st: s, cfg: cfg, tenant: &cfg.Tenants[0], dir: dir}
-	e.im = importer.New(importer.Params{Config: cfg, Store: s, Logger: slog.New(slog.NewTextHandler(log, nil))})
 	return e, log, db
 }
 

@@ -87,6 +87,19 @@ func TestShowPlanIsReadableAndTimesCarryTheirZone(t *testing.T) {
 	}
 }
 
+// planView is `show --plan`'s document made whole, as printPlan writes it a change at a time.
+type planView struct {
+	Tenant      string           `json:"tenant"`
+	Mode        string           `json:"mode"`
+	BaseVersion int64            `json:"base_version"`
+	Counts      change.Counts    `json:"counts"`
+	Attention   []change.Notice  `json:"attention,omitempty"`
+	Persons     []personView     `json:"persons,omitempty"`
+	Groups      []groupView      `json:"groups,omitempty"`
+	Memberships []membershipView `json:"memberships,omitempty"`
+	Relations   []relationView   `json:"relations,omitempty"`
+}
+
 // `show RUN --plan` prints a large hold a piece at a time (two reads of the stored plan, never
 // the whole document in memory): the document is still the one the whole plan's view makes,
 // across the pieces approval decodes (more than 8,192 changes in a list).

@@ -15,19 +15,10 @@ import (
 // The readable form of a stored plan (`show RUN --plan`): indented, one field a line, numbers
 // first, and without what means nothing to a reader: content hashes (zero for every removal),
 // member types on removals, empty lists. `--raw` prints the exact stored bytes instead.
-// Relations are listed too: approval applies them.
-
-type planView struct {
-	Tenant      string           `json:"tenant"`
-	Mode        string           `json:"mode"`
-	BaseVersion int64            `json:"base_version"`
-	Counts      change.Counts    `json:"counts"`
-	Attention   []change.Notice  `json:"attention,omitempty"`
-	Persons     []personView     `json:"persons,omitempty"`
-	Groups      []groupView      `json:"groups,omitempty"`
-	Memberships []membershipView `json:"memberships,omitempty"`
-	Relations   []relationView   `json:"relations,omitempty"`
-}
+// Relations are listed too: approval applies them. The document is the JSON of
+// {tenant, mode, base_version, counts, attention, persons, groups, memberships, relations},
+// each list a view of its changes and left out when empty, written a change at a time
+// (planPrinter): a test holds the same document made whole (planView).
 
 type personView struct {
 	Op     change.Op    `json:"op"`
@@ -68,8 +59,7 @@ type relationView struct {
 }
 
 // printPlan writes a held run's stored plan in its readable form, a piece at a time: a plan of
-// 500,000 changes (a 74 MB document) is never whole in memory. The document is the one
-// printJSON makes of a planView of the whole plan.
+// 500,000 changes (a 74 MB document) is never whole in memory.
 func printPlan(ctx context.Context, w io.Writer, im *importer.Importer, id int64) error {
 	pp := &planPrinter{w: bufio.NewWriterSize(w, 64<<10)}
 	err := im.ReadPlan(ctx, id, pp.head, pp.piece)
@@ -82,7 +72,7 @@ func printPlan(ctx context.Context, w io.Writer, im *importer.Importer, id int64
 	return err
 }
 
-// planPrinter writes planView's JSON as printJSON does (two-space indent), the head's fields
+// planPrinter writes the document as printJSON would (two-space indent), the head's fields
 // first, then each list of changes opened at its first change and closed before the next list.
 type planPrinter struct {
 	w    *bufio.Writer

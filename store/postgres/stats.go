@@ -34,18 +34,16 @@ const analyzeLockWait = "2s"
 // the default statistics target) whatever the table's size.
 const analyzeTimeout = "5min"
 
-// statsTables are the tables an import fills, by their names in RefreshStats's added.
-var statsTables = []string{"persons", "groups", "memberships", "relations"}
-
-// statsColumns are the columns of each table that imsfeed's statements filter on: the only
-// ones analysed. The others (names, attributes, hashes) are never in a WHERE clause, and their
-// statistics (the JSON attributes' above all) were half of an ANALYZE's time: the 316.8 MB
-// feed's persons and memberships 0.45-0.57 s whole, 0.21-0.27 s on these columns.
-var statsColumns = map[string]string{
-	"persons":     "tenant, key, status",
-	"groups":      "tenant, key, status, is_course",
-	"memberships": "tenant, group_key, member_key, role, member_type, origin",
-	"relations":   "tenant, person_key, related_key, type",
+// statsTables are the tables an import fills, by their names in RefreshStats's added, each with
+// the columns imsfeed's statements filter on: the only ones analysed. The others (names,
+// attributes, hashes) are never in a WHERE clause, and their statistics (the JSON attributes'
+// above all) were half of an ANALYZE's time: the 316.8 MB feed's persons and memberships
+// 0.45-0.57 s whole, 0.21-0.27 s on these columns.
+var statsTables = []struct{ name, columns string }{
+	{"persons", "tenant, key, status"},
+	{"groups", "tenant, key, status, is_course"},
+	{"memberships", "tenant, group_key, member_key, role, member_type, origin"},
+	{"relations", "tenant, person_key, related_key, type"},
 }
 
 // needsAnalyze says whether a table that held about reltuples rows as last counted (-1: never
@@ -62,8 +60,8 @@ func needsAnalyze(added int, reltuples float64) bool {
 func (s *Store) RefreshStats(ctx context.Context, added map[string]int) ([]string, error) {
 	var analysed []string
 	var errs []error
-	for _, table := range statsTables {
-		n := added[table]
+	for _, t := range statsTables {
+		table, n := t.name, added[t.name]
 		if n < analyzeFloor {
 			continue
 		}
@@ -75,7 +73,7 @@ func (s *Store) RefreshStats(ctx context.Context, added map[string]int) ([]strin
 		if !needsAnalyze(n, tuples.Float64) {
 			continue
 		}
-		if err := s.analyze(ctx, table); err != nil {
+		if err := s.analyze(ctx, table, t.columns); err != nil {
 			errs = append(errs, fmt.Errorf("analyze %s: %w", table, err))
 			continue
 		}
@@ -84,7 +82,7 @@ func (s *Store) RefreshStats(ctx context.Context, added map[string]int) ([]strin
 	return analysed, errors.Join(errs...)
 }
 
-func (s *Store) analyze(ctx context.Context, table string) error {
+func (s *Store) analyze(ctx context.Context, table, columns string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -93,7 +91,7 @@ func (s *Store) analyze(ctx context.Context, table string) error {
 	for _, q := range []string{
 		"SET LOCAL lock_timeout = '" + analyzeLockWait + "'",
 		"SET LOCAL statement_timeout = '" + analyzeTimeout + "'",
-		"ANALYZE " + table + " (" + statsColumns[table] + ")",
+		"ANALYZE " + table + " (" + columns + ")",
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return err

@@ -37,11 +37,7 @@ func PostgresSchema(tb testing.TB, prefix string) string {
 // PostgresSchemaOn is PostgresSchema in the database base names.
 func PostgresSchemaOn(tb testing.TB, base, prefix string) string {
 	tb.Helper()
-	admin, err := sql.Open("postgres", base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { admin.Close() })
+	admin := adminDB(tb, base)
 	schema := fmt.Sprintf("imsfeed_%s_%016x", prefix, rand.Uint64())
 	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
 		tb.Fatal(err)
@@ -68,13 +64,10 @@ func PostgresSchemaOn(tb testing.TB, base, prefix string) string {
 func PostgresLinguisticDatabase(tb testing.TB) string {
 	tb.Helper()
 	base := PostgresURL(tb)
-	admin, err := sql.Open("postgres", base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { admin.Close() })
+	admin := adminDB(tb, base)
 	name := fmt.Sprintf("imsfeed_linguistic_%016x", rand.Uint64())
 	var errs []error
+	var err error
 	for _, with := range []string{
 		`LC_COLLATE 'C.utf8' LC_CTYPE 'C.utf8'`,
 		`LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LC_COLLATE 'C' LC_CTYPE 'C'`,
@@ -98,4 +91,16 @@ func PostgresLinguisticDatabase(tb testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// adminDB is a connection to the database base names for creating and dropping what a test
+// uses, closed after the test.
+func adminDB(tb testing.TB, base string) *sql.DB {
+	tb.Helper()
+	db, err := sql.Open("postgres", base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
 }
