@@ -227,8 +227,17 @@ func TestApprovingALargeHoldAppliesItsPlan(t *testing.T) {
 					approved.VersionAfter, approved.Counts, run.VersionAfter, parts.held.Counts)
 			}
 
-			// The approval's before-images (taken as the plan was read in pieces) give the state
-			// back, and the index with it.
+			// The approval's before-images (taken as the plan was read in pieces) were stored as
+			// they were taken, in parts, and give the state back, and the index with it.
+			var size, largest int64
+			err = parts.db.QueryRow(parts.q(`SELECT sum(n), max(n) FROM (SELECT length(images) AS n FROM run_undo WHERE run_id = ?
+UNION ALL SELECT length(data) FROM run_undo_parts WHERE run_id = ?) AS sizes`), approved.ID, approved.ID).Scan(&size, &largest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !underRace && largest > size/2 {
+				t.Errorf("the approval's before-images of %d bytes kept with a value of %d: want them in parts", size, largest)
+			}
 			if _, err := parts.im.Undo(ctx, importer.UndoRequest{RunID: approved.ID, By: "ops", Reason: "approved too soon"}); err != nil {
 				t.Fatalf("undo the approved run: %v", err)
 			}

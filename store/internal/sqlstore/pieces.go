@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/store"
@@ -148,7 +149,11 @@ func (c *Core) applyPieces(ctx context.Context, p store.ApplyParams) error {
 		n := &pieceCounts{}
 		var images *pieceImages
 		if p.Run != nil && p.Run.ID != 0 && !p.NoUndo {
-			if images, err = c.newPieceImages(ctx, tx, tenant); err != nil {
+			year, err := c.yearBefore(ctx, tx, tenant, plan)
+			if err != nil {
+				return err
+			}
+			if images, err = c.newPieceImages(ctx, tx, tenant, undoRow{run: p.Run.ID, v: v, now: p.Now, year: year}); err != nil {
 				return err
 			}
 		}
@@ -169,15 +174,7 @@ func (c *Core) applyPieces(ctx context.Context, p store.ApplyParams) error {
 		after := v
 		if n.total() > 0 || plan.SchoolYear != "" {
 			if images != nil {
-				data, err := images.finish(n.trashedRelations)
-				if err != nil {
-					return err
-				}
-				year, err := c.yearBefore(ctx, tx, tenant, plan)
-				if err != nil {
-					return err
-				}
-				if err := c.saveEncoded(ctx, tx, tenant, data, nil, year, p.Run.ID, v, p.Now); err != nil {
+				if err := images.finish(n.trashedRelations); err != nil {
 					return err
 				}
 			}
@@ -307,18 +304,20 @@ func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p st
 }
 
 // pieceImages are the before-images of a plan given in pieces, read and encoded as the
-// pieces come in the first read (before anything is written): each table's images in the
-// order of its keys in the plan (then, for relations, those of the trashed persons), read
-// keyChunk keys at a time. A key the plan names twice is kept twice: the images are taken
-// before anything is written, so both are the same, and undo reads them by key. A table's
-// header says how many images follow, which is known at its end only: each table's images are
-// a gzip stream of their own, after the one of its header (gzip streams one after the other
-// read as one, decodeImages).
+// pieces come in the first read (before anything is written), and stored as they are encoded
+// (undoWriter): each table's images in the order of its keys in the plan (then, for relations,
+// those of the trashed persons), read keyChunk keys at a time. A key the plan names twice is
+// kept twice: the images are taken before anything is written, so both are the same, and undo
+// reads them by key. A table's header says how many images follow, which is known at its end
+// only: each table's images are a gzip stream of their own, after the one of its header (gzip
+// streams one after the other read as one, decodeImages), whose part's place is kept for it
+// when the table begins and filled when it ends.
 type pieceImages struct {
 	tables  []*lazyImages // per table of undoTables: its rows' reader, nil when the tenant has none
-	streams [][]byte      // the finished gzip streams, in order
-	cur     int           // the table being written (-1: none yet)
-	imgs    *imageStream  // its images
+	out     *undoWriter
+	cur     int          // the table being written (-1: none yet)
+	head    int64        // the part its header goes in
+	imgs    *imageStream // its images
 	written int
 	part    [][]string
 }
@@ -351,8 +350,60 @@ func (s *imageStream) close() ([]byte, error) {
 	return s.buf.Bytes(), nil
 }
 
-// newPieceImages starts the images of a plan in pieces of tenant's.
-func (c *Core) newPieceImages(ctx context.Context, tx *sql.Tx, tenant string) (*pieceImages, error) {
+// imagePart is about how many bytes of encoded images a part of run_undo_parts holds: what
+// an approval keeps of its images in memory.
+const imagePart = 1 << 20
+
+// undoRow is what a change set's run_undo row says besides its images.
+type undoRow struct {
+	run, v int64 // the change set goes from version v to v+1 of run's
+	now    time.Time
+	year   *string // the school year before it, when it changes it
+}
+
+// undoWriter stores a change set's images as they are encoded, within Apply's transaction:
+// run_undo.images is the encoding's head, run_undo_parts the rest in the order of their seq
+// (migration 0024). The run_undo row is written with the first part (a change set that ends
+// up without images has none).
+type undoWriter struct {
+	c       *Core
+	ctx     context.Context
+	tx      *sql.Tx
+	tenant  string
+	row     undoRow
+	head    []byte
+	seq     int64 // the next part's
+	written bool  // the run_undo row
+}
+
+// next reserves the next part's place.
+func (w *undoWriter) next() int64 {
+	w.seq++
+	return w.seq - 1
+}
+
+// put writes data as the part at seq (nothing when empty); data may be reused after.
+func (w *undoWriter) put(seq int64, data []byte) error {
+	if !w.written {
+		_, err := w.tx.ExecContext(w.ctx, w.c.Q(`INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images, school_year_before) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			w.row.run, w.tenant, w.row.v, w.row.v+1, w.c.d.Time(Micro(w.row.now)), w.head, w.row.year)
+		if err != nil {
+			return fmt.Errorf("keep before-images: %w", err)
+		}
+		w.written = true
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	_, err := w.tx.ExecContext(w.ctx, w.c.Q(`INSERT INTO run_undo_parts (run_id, version_after, seq, data) VALUES (?, ?, ?, ?)`), w.row.run, w.row.v+1, seq, data)
+	if err != nil {
+		return fmt.Errorf("keep before-images: %w", err)
+	}
+	return nil
+}
+
+// newPieceImages starts the images of a plan in pieces of tenant's, kept as row says.
+func (c *Core) newPieceImages(ctx context.Context, tx *sql.Tx, tenant string, row undoRow) (*pieceImages, error) {
 	pi := &pieceImages{tables: make([]*lazyImages, len(undoTables)), cur: -1}
 	for ti, t := range undoTables {
 		var one int
@@ -374,7 +425,7 @@ func (c *Core) newPieceImages(ctx context.Context, tx *sql.Tx, tenant string) (*
 	if err != nil {
 		return nil, err
 	}
-	pi.streams = append(pi.streams, data)
+	pi.out = &undoWriter{c: c, ctx: ctx, tx: tx, tenant: tenant, row: row, head: data}
 	return pi, nil
 }
 
@@ -400,29 +451,17 @@ func (pi *pieceImages) add(piece *change.Plan) error {
 	return nil
 }
 
-// finish takes the images of the trashed persons' relations and returns the encoding.
-func (pi *pieceImages) finish(trashedRelations [][3]string) ([]byte, error) {
+// finish takes the images of the trashed persons' relations and stores the rest.
+func (pi *pieceImages) finish(trashedRelations [][3]string) error {
 	if err := pi.upTo(undoRelations); err != nil {
-		return nil, err
+		return err
 	}
 	for _, k := range trashedRelations {
 		if err := pi.key(k); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := pi.end(); err != nil {
-		return nil, err
-	}
-	size := 0
-	for _, s := range pi.streams {
-		size += len(s)
-	}
-	out := make([]byte, 0, size)
-	for _, s := range pi.streams {
-		out = append(out, s...)
-	}
-	pi.streams = nil
-	return out, nil
+	return pi.end()
 }
 
 // upTo ends the table being written and begins the ones up to ti.
@@ -431,7 +470,7 @@ func (pi *pieceImages) upTo(ti int) error {
 		if err := pi.end(); err != nil {
 			return err
 		}
-		pi.cur, pi.written, pi.imgs = pi.cur+1, 0, newImageStream()
+		pi.cur, pi.written, pi.imgs, pi.head = pi.cur+1, 0, newImageStream(), pi.out.next()
 	}
 	return nil
 }
@@ -444,7 +483,8 @@ func (pi *pieceImages) key(k [3]string) error {
 	return nil
 }
 
-// flush reads and encodes the images of the keys gathered.
+// flush reads and encodes the images of the keys gathered, and stores what the compression
+// made of them once it is a part's worth.
 func (pi *pieceImages) flush() error {
 	if len(pi.part) == 0 {
 		return nil
@@ -466,10 +506,17 @@ func (pi *pieceImages) flush() error {
 	}
 	pi.written += len(pi.part)
 	pi.part = pi.part[:0]
+	if buf := &pi.imgs.buf; buf.Len() >= imagePart {
+		if err := pi.out.put(pi.out.next(), buf.Bytes()); err != nil {
+			return err
+		}
+		buf.Reset()
+	}
 	return nil
 }
 
-// end finishes the table being written: its header, then its images.
+// end finishes the table being written: its header, in the part kept for it, then the rest of
+// its images.
 func (pi *pieceImages) end() error {
 	if pi.cur < 0 {
 		return nil
@@ -494,11 +541,16 @@ func (pi *pieceImages) end() error {
 	if err != nil {
 		return err
 	}
+	if err := pi.out.put(pi.head, head); err != nil {
+		return err
+	}
 	imgs, err := pi.imgs.close()
 	if err != nil {
 		return err
 	}
-	pi.streams = append(pi.streams, head, imgs)
+	if err := pi.out.put(pi.out.next(), imgs); err != nil {
+		return err
+	}
 	pi.imgs = nil
 	return nil
 }
