@@ -129,12 +129,17 @@ func testPlanInPieces(t *testing.T, s store.Store) {
 	want := sameBut(Dump(t, s, whole))
 
 	// The later passes kept from the read that writes the first (as a held night's trashings
-	// are), and read again (as when they are many).
-	for _, reread := range []bool{false, true} {
+	// are), read again (as when they are many), and the state index edits moved out of memory
+	// as they are made (as a large approval's are).
+	for _, how := range []string{"kept", "reread", "spilled"} {
 		pieces := pieces
-		if reread {
+		switch how {
+		case "reread":
 			pieces = tenantName("reread")
 			defer sqlstore.SetKeptChanges(0)()
+		case "spilled":
+			pieces = tenantName("spilled")
+			defer sqlstore.SetEditsHeld(30)()
 		}
 		base := initialize(pieces)
 		// A piece that fails, in any call the apply makes, changes nothing; the apply whose
@@ -179,7 +184,7 @@ func testPlanInPieces(t *testing.T, s store.Store) {
 				t.Fatalf("the plan was read %d times: a check and a write at least", failAt)
 			}
 			if got := sameBut(Dump(t, s, pieces)); !reflect.DeepEqual(got, want) {
-				t.Errorf("the plan in pieces (read again: %v) left other rows than the plan whole:\n got %v\nwant %v", reread, got, want)
+				t.Errorf("the plan in pieces (%s) left other rows than the plan whole:\n got %v\nwant %v", how, got, want)
 			}
 			checkIndex(t, s, pieces)
 			if run.VersionBefore != v || run.VersionAfter != v+1 {

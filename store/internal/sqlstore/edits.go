@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,14 +14,25 @@ import (
 
 // indexEdits are the state index edits of a plan written in pieces (an approval), kept per
 // bucket, encoded, as indexPlan makes them while the pieces are written, and applied to the
-// buckets after the writes, a range of buckets at a time (applyIndexEdits). The buckets a large
+// buckets after the writes, a block of buckets at a time (applyIndexEdits). The buckets a large
 // approval edits are most of the tenant's index: decoded all at once, and live through the
-// writes, they were 145-170 MB of its 200 MB live heap; its edits are a few bytes a change.
+// writes, they were 145-170 MB of its 200 MB live heap; its edits are a few bytes a change,
+// which for a night that leaves out half of a tenant of 4.7 million memberships was 55 MB more:
+// past editsHeld bytes they wait in a temporary table (spillEdits).
 type indexEdits struct {
-	logs map[int][]byte // per bucket, its edits in the order they were made
+	logs    map[int][]byte // per bucket, its edits in the order they were made
+	held    int            // bytes in logs
+	spilled map[int]bool   // buckets with edits in the temporary table (older than logs')
+	seq     int            // the next spill's
 }
 
 func newIndexEdits() *indexEdits { return &indexEdits{logs: map[int][]byte{}} }
+
+// set makes log bucket n's edits.
+func (e *indexEdits) set(n int, log []byte) {
+	e.held += len(log) - len(e.logs[n])
+	e.logs[n] = log
+}
 
 // The kinds of edit, each followed by its key and what it writes.
 const (
@@ -52,28 +64,28 @@ func (e *indexEdits) setPerson(key string, st change.PersonState) {
 	if st.Trashed {
 		f |= flagTrashed
 	}
-	e.logs[n] = append(b, f)
+	e.set(n, append(b, f))
 }
 
 func (e *indexEdits) trash(key string) {
 	n, b := e.person(editTrash, key)
-	e.logs[n] = b
+	e.set(n, b)
 }
 
 func (e *indexEdits) removeMember(k record.MembershipKey) {
 	n, b := e.member(editRemoveMember, k)
-	e.logs[n] = b
+	e.set(n, b)
 }
 
 func (e *indexEdits) manualize(k record.MembershipKey) {
 	n, b := e.member(editManualize, k)
-	e.logs[n] = b
+	e.set(n, b)
 }
 
 func (e *indexEdits) setMember(k record.MembershipKey, st change.MembershipState) {
 	n, b := e.member(editSetMember, k)
 	b = append(b, st.Hash[:]...)
-	e.logs[n] = append(b, memberFlags(st))
+	e.set(n, append(b, memberFlags(st)))
 }
 
 // replay makes a bucket's edits to bs.
@@ -130,13 +142,105 @@ func replay(bs *buckets, log []byte) error {
 	return d.err
 }
 
-// editsRange is how many buckets applyIndexEdits holds decoded at a time.
-const editsRange = 256
+// editsRange is how many buckets applyIndexEdits holds decoded at a time: a block of bucket
+// numbers, [k*editsRange, (k+1)*editsRange). The 1 GB feed's tenant's buckets were 29 MB
+// decoded 256 at a time.
+const editsRange = 64
+
+// editsHeld is about how many bytes of edits writePieces holds before it moves them to the
+// temporary table (spillEdits).
+var editsHeld = 8 << 20
+
+// SetEditsHeld sets editsHeld until the returned function puts it back: 0 moves the edits to
+// the temporary table after each part written. For tests only.
+func SetEditsHeld(n int) func() {
+	old := editsHeld
+	editsHeld = n
+	return func() { editsHeld = old }
+}
+
+// editsSpill is the temporary table edits wait in: a row per spill and block of editsRange
+// buckets, its data each bucket's number, length and edits.
+const editsSpill = "imsfeed_index_edits"
+
+// spillEdits moves the edits held to the temporary table, made at the first spill (a rollback
+// takes it back; applyIndexEdits drops it).
+func (c *Core) spillEdits(ctx context.Context, tx *sql.Tx, e *indexEdits) error {
+	if len(e.logs) == 0 {
+		return nil
+	}
+	if e.spilled == nil {
+		creates := []string{`CREATE TEMP TABLE ` + editsSpill + ` (block integer, seq integer, data bytea) ON COMMIT DROP`}
+		if !c.d.Dollar {
+			creates = []string{`DROP TABLE IF EXISTS temp.` + editsSpill,
+				`CREATE TEMP TABLE ` + editsSpill + ` (block INTEGER, seq INTEGER, data BLOB)`,
+				`CREATE INDEX temp.` + editsSpill + `_order ON ` + editsSpill + ` (block, seq)`}
+		}
+		for _, q := range creates {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("state index edits: %w", err)
+			}
+		}
+		e.spilled = map[int]bool{}
+	}
+	nums := make([]int, 0, len(e.logs))
+	for n := range e.logs {
+		nums = append(nums, n)
+		e.spilled[n] = true
+	}
+	slices.Sort(nums)
+	var data []byte
+	for i, n := range nums {
+		data = binary.AppendUvarint(data, uint64(n))
+		data = append(binary.AppendUvarint(data, uint64(len(e.logs[n]))), e.logs[n]...)
+		if i+1 < len(nums) && nums[i+1]/editsRange == n/editsRange {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, c.Q(`INSERT INTO `+editsSpill+` (block, seq, data) VALUES (?, ?, ?)`), n/editsRange, e.seq, data); err != nil {
+			return fmt.Errorf("state index edits: %w", err)
+		}
+		data = data[:0]
+	}
+	e.seq++
+	e.logs, e.held = map[int][]byte{}, 0
+	return nil
+}
+
+// spilledEdits are the edits of block's buckets in the temporary table, per bucket, in order.
+func (c *Core) spilledEdits(ctx context.Context, tx *sql.Tx, e *indexEdits, block int) (map[int][]byte, error) {
+	if e.spilled == nil {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT data FROM `+editsSpill+` WHERE block = ? ORDER BY seq`), block)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int][]byte{}
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		d := indexDecoder{data: data}
+		for len(d.data) > 0 && d.err == nil {
+			n := int(d.uvarint())
+			log := d.bytes(d.uvarint())
+			out[n] = append(out[n], log...)
+		}
+		if d.err != nil {
+			rows.Close()
+			return nil, d.err
+		}
+	}
+	return out, closeRows(rows)
+}
 
 // applyIndexEdits carries the tenant's index, which describes version v, to v+1 with the edits
 // made to it: the pending entries are folded into their buckets first (as editBuckets does),
-// then each bucket's edits are made, editsRange buckets at a time. A damaged bucket marks the
-// index stale and returns false (the caller rebuilds it from the rows, as editBuckets' do).
+// then each bucket's edits are made (those in the temporary table, then those held), a block
+// of editsRange buckets at a time. A damaged bucket marks the index stale and returns false
+// (the caller rebuilds it from the rows, as editBuckets' do).
 func (c *Core) applyIndexEdits(ctx context.Context, tx *sql.Tx, tenant string, v int64, e *indexEdits) (bool, error) {
 	pn, pend, err := c.loadPending(ctx, tx, tenant)
 	// The pending entries by their hash bucket, older first: a later one is newer.
@@ -151,19 +255,29 @@ func (c *Core) applyIndexEdits(ctx context.Context, tx *sql.Tx, tenant string, v
 			pending[n] = append(pending[n], entry{k, st})
 		}
 	}
-	nums := make([]int, 0, len(e.logs)+len(pending))
+	edited := map[int]bool{}
 	for n := range e.logs {
-		nums = append(nums, n)
+		edited[n] = true
 	}
 	for n := range pending {
-		if _, ok := e.logs[n]; !ok {
-			nums = append(nums, n)
-		}
+		edited[n] = true
+	}
+	for n := range e.spilled {
+		edited[n] = true
+	}
+	nums := make([]int, 0, len(edited))
+	for n := range edited {
+		nums = append(nums, n)
 	}
 	slices.Sort(nums)
 	for len(nums) > 0 && err == nil {
-		part := nums[:min(editsRange, len(nums))]
-		nums = nums[len(part):]
+		block := nums[0] / editsRange
+		end := 1
+		for end < len(nums) && nums[end]/editsRange == block {
+			end++
+		}
+		part := nums[:end]
+		nums = nums[end:]
 		set := make(map[int]bool, len(part))
 		for _, n := range part {
 			set[n] = true
@@ -172,10 +286,17 @@ func (c *Core) applyIndexEdits(ctx context.Context, tx *sql.Tx, tenant string, v
 		if bs, err = c.loadBuckets(ctx, tx, tenant, set); err != nil {
 			break
 		}
+		var spilled map[int][]byte
+		if spilled, err = c.spilledEdits(ctx, tx, e, block); err != nil {
+			break
+		}
 		for _, n := range part {
 			b := bs.at(n) // edited, or folded into: written (deleted when empty)
 			for _, x := range pending[n] {
 				b.persons[x.key] = x.st
+			}
+			if err = replay(bs, spilled[n]); err != nil {
+				break
 			}
 			if err = replay(bs, e.logs[n]); err != nil {
 				break
@@ -184,6 +305,12 @@ func (c *Core) applyIndexEdits(ctx context.Context, tx *sql.Tx, tenant string, v
 		}
 		if err == nil {
 			err = c.writeBuckets(ctx, tx, tenant, bs)
+		}
+	}
+	if e.spilled != nil && !c.d.Dollar && (err == nil || errors.Is(err, errIndexFormat)) {
+		// SQLite drops no temporary table at commit.
+		if _, derr := tx.ExecContext(ctx, `DROP TABLE temp.`+editsSpill); derr != nil {
+			err = derr
 		}
 	}
 	if err == nil && len(pn) > 0 {

@@ -226,6 +226,9 @@ func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p st
 		done += part.Changes()
 		if edits != nil {
 			indexPlan(edits, part)
+			if edits.held > editsHeld {
+				return c.spillEdits(ctx, tx, edits)
+			}
 		}
 		return nil
 	}
