@@ -53,8 +53,9 @@ type Pos struct {
 	Column int `json:"column"`
 }
 
-// RecStatus is IMS recstatus: 0 when absent, 1 add, 2 update, 3 delete.
-type RecStatus int
+// RecStatus is IMS recstatus: 0 when absent, 1 add, 2 update, 3 delete. A byte, like
+// MemberType: a held night's plan holds millions of memberships (see Membership).
+type RecStatus uint8
 
 const (
 	StatusAbsent RecStatus = 0
@@ -291,7 +292,7 @@ func (g *Group) ComputeHash() {
 }
 
 // MemberType is IMS idtype: 1 a person, 2 a group.
-type MemberType int
+type MemberType uint8
 
 const (
 	MemberPerson MemberType = 1
