@@ -677,7 +677,8 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	}
 	removedGroup, groupsGone := d.groupsGone(groupAfter)
 
-	var memberChanges, removals []change.Membership
+	var memberChanges []change.Membership
+	gone := &removals{}
 	// An update or insert whose group or member is not active after the run is skipped (with
 	// its warning).
 	addValid := func(op change.Op, m *record.Membership) {
@@ -703,7 +704,7 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 		for i := range c.inserts {
 			addValid(change.Insert, &c.inserts[i].m)
 		}
-		removals = c.removals
+		gone = &c.removals
 		plan.RemovalBase = c.base
 	} else {
 		t := &d.mem
@@ -753,28 +754,12 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	if !spilled {
 		for k, st := range d.st.Memberships.All() {
 			if r, ok := d.removal(&d.mem, k, st, snapshot, keep, trashed, removedGroup); ok {
-				removals = append(removals, r)
+				gone.add(r)
 			}
 		}
 	}
-	sort.Slice(removals, func(i, j int) bool {
-		return lessKey(removals[i].Membership.MembershipKey, removals[j].Membership.MembershipKey)
-	})
-	// A membership updated in the file but cascaded away is a removal, not an update.
-	if len(removals) > 0 {
-		removed := make(map[record.MembershipKey]bool, len(removals))
-		for _, r := range removals {
-			removed[r.Membership.MembershipKey] = true
-		}
-		kept := memberChanges[:0]
-		for _, c := range memberChanges {
-			if !removed[c.Membership.MembershipKey] {
-				kept = append(kept, c)
-			}
-		}
-		memberChanges = kept
-	}
-	memberChanges = append(memberChanges, removals...)
+	// After the file's updates and inserts (less those cascaded away), sorted by key.
+	memberChanges = gone.appendTo(memberChanges)
 
 	relationChanges := d.relations(snapshot, keep, trashed, personActiveAfter)
 
@@ -1239,16 +1224,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func lessKey(a, b record.MembershipKey) bool {
-	if a.Group != b.Group {
-		return a.Group < b.Group
-	}
-	if a.Member != b.Member {
-		return a.Member < b.Member
-	}
-	return a.Role < b.Role
 }
 
 // newMemberships holds the memberships a file adds, in file order, each findable by key. The

@@ -373,7 +373,7 @@ func (p *partStored) markSeen(k record.MembershipKey, line int32) (change.Member
 type spilledResult struct {
 	before           int
 	updates, inserts []placed
-	removals         []change.Membership
+	removals         removals
 	base             *change.RemovalBase
 }
 
@@ -522,7 +522,7 @@ func (d *Differ) comparePart(t *memberTable, recs []record.Membership, seqs []in
 		if !ok {
 			continue
 		}
-		out.removals = append(out.removals, r)
+		out.removals.add(r)
 		if r.Op == change.Delete {
 			if e.m.MemberType == record.MemberGroup {
 				out.base.GroupMembers[e.k] = true
