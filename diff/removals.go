@@ -52,7 +52,9 @@ func (l *removals) appendTo(changes []change.Membership) []change.Membership {
 		l.chunks[i] = nil
 	}
 	l.chunks, l.n = nil, 0
-	slices.SortFunc(gone, func(a, b change.Membership) int { return compareKey(a.Membership.MembershipKey, b.Membership.MembershipKey) })
+	slices.SortFunc(gone, func(a, b change.Membership) int {
+		return compareKey(a.Membership.MembershipKey, b.Membership.MembershipKey)
+	})
 	kept := changes[:0]
 	for _, c := range changes {
 		if _, removed := slices.BinarySearchFunc(gone, c.Membership.MembershipKey, func(g change.Membership, k record.MembershipKey) int {

@@ -46,7 +46,9 @@ func TestRemovalsComeAfterTheFilesChangesEachOnceSortedByKey(t *testing.T) {
 					kept = append(kept, c)
 				}
 			}
-			slices.SortFunc(want, func(a, b change.Membership) int { return compareKey(a.Membership.MembershipKey, b.Membership.MembershipKey) })
+			slices.SortFunc(want, func(a, b change.Membership) int {
+				return compareKey(a.Membership.MembershipKey, b.Membership.MembershipKey)
+			})
 			want = append(kept, want...)
 
 			got := l.appendTo(changes)
