@@ -32,13 +32,29 @@ func Rollover(st *change.State, oldNode string, archiveParents []string) *change
 	if g, ok := st.Groups[oldNode]; ok && !g.Archived && !g.Course {
 		plan.Groups = append(plan.Groups, change.Group{Op: change.Delete, Group: record.Group{Key: oldNode, Name: g.Name}})
 	}
-	for k, m := range st.Memberships.All() {
+	// A large tenant's rollover turns most of its memberships manual (the 1 GB feed's: millions),
+	// so the list is counted before it is made: grown by append it would hold about a quarter
+	// more than it needs, and both its old and new arrays while it grew.
+	op := func(k record.MembershipKey, m change.MembershipState) (change.Op, bool) {
 		switch {
 		case m.Manual:
 		case courses[k.Group]:
-			plan.Memberships = append(plan.Memberships, change.Membership{Op: change.Manualize, Membership: record.Membership{MembershipKey: k}})
+			return change.Manualize, true
 		case m.MemberType == record.MemberGroup && (courses[k.Member] || k.Member == oldNode):
-			plan.Memberships = append(plan.Memberships, change.Membership{Op: change.Delete, Cascade: true, Membership: record.Membership{MembershipKey: k}})
+			return change.Delete, true
+		}
+		return 0, false
+	}
+	n := 0
+	for k, m := range st.Memberships.All() {
+		if _, ok := op(k, m); ok {
+			n++
+		}
+	}
+	plan.Memberships = make([]change.Membership, 0, n)
+	for k, m := range st.Memberships.All() {
+		if o, ok := op(k, m); ok {
+			plan.Memberships = append(plan.Memberships, change.Membership{Op: o, Cascade: o == change.Delete, Membership: record.Membership{MembershipKey: k}})
 		}
 	}
 	sort.Slice(plan.Memberships, func(i, j int) bool {
