@@ -2,7 +2,6 @@ package diff
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
@@ -53,12 +52,12 @@ func (l *removals) appendTo(changes []change.Membership) []change.Membership {
 	}
 	l.chunks, l.n = nil, 0
 	slices.SortFunc(gone, func(a, b change.Membership) int {
-		return compareKey(a.Membership.MembershipKey, b.Membership.MembershipKey)
+		return a.Membership.MembershipKey.Compare(b.Membership.MembershipKey)
 	})
 	kept := changes[:0]
 	for _, c := range changes {
 		if _, removed := slices.BinarySearchFunc(gone, c.Membership.MembershipKey, func(g change.Membership, k record.MembershipKey) int {
-			return compareKey(g.Membership.MembershipKey, k)
+			return g.Membership.MembershipKey.Compare(k)
 		}); !removed {
 			kept = append(kept, c)
 		}
@@ -72,14 +71,4 @@ func (l *removals) appendTo(changes []change.Membership) []change.Membership {
 	copy(gone[m:], gone[:n])
 	copy(gone, kept)
 	return gone
-}
-
-func compareKey(a, b record.MembershipKey) int {
-	if a.Group != b.Group {
-		return strings.Compare(a.Group, b.Group)
-	}
-	if a.Member != b.Member {
-		return strings.Compare(a.Member, b.Member)
-	}
-	return strings.Compare(a.Role, b.Role)
 }

@@ -47,7 +47,7 @@ func TestRemovalsComeAfterTheFilesChangesEachOnceSortedByKey(t *testing.T) {
 				}
 			}
 			slices.SortFunc(want, func(a, b change.Membership) int {
-				return compareKey(a.Membership.MembershipKey, b.Membership.MembershipKey)
+				return a.Membership.MembershipKey.Compare(b.Membership.MembershipKey)
 			})
 			want = append(kept, want...)
 

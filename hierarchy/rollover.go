@@ -1,6 +1,7 @@
 package hierarchy
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/imsfeed/imsfeed/change"
@@ -57,15 +58,8 @@ func Rollover(st *change.State, oldNode string, archiveParents []string) *change
 			plan.Memberships = append(plan.Memberships, change.Membership{Op: o, Cascade: o == change.Delete, Membership: record.Membership{MembershipKey: k}})
 		}
 	}
-	sort.Slice(plan.Memberships, func(i, j int) bool {
-		a, b := plan.Memberships[i].Membership.MembershipKey, plan.Memberships[j].Membership.MembershipKey
-		if a.Group != b.Group {
-			return a.Group < b.Group
-		}
-		if a.Member != b.Member {
-			return a.Member < b.Member
-		}
-		return a.Role < b.Role
+	slices.SortFunc(plan.Memberships, func(a, b change.Membership) int {
+		return a.Membership.MembershipKey.Compare(b.Membership.MembershipKey)
 	})
 	return plan
 }

@@ -309,6 +309,18 @@ type MembershipKey struct {
 
 func (k MembershipKey) String() string { return k.Group + "/" + k.Member + "/" + k.Role }
 
+// Compare orders keys by group, member, role, byte by byte (as the stores' "C" key columns
+// sort): -1, 0 or +1.
+func (k MembershipKey) Compare(o MembershipKey) int {
+	if c := strings.Compare(k.Group, o.Group); c != 0 {
+		return c
+	}
+	if c := strings.Compare(k.Member, o.Member); c != 0 {
+		return c
+	}
+	return strings.Compare(k.Role, o.Role)
+}
+
 // Membership is one member × role of a <membership>.
 type Membership struct {
 	Pos Pos `json:"-"`

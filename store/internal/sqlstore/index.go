@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sort"
 	"strings"
 
@@ -140,7 +141,7 @@ func (b *bucket) encode() []byte {
 	for k := range b.members {
 		mkeys = append(mkeys, k)
 	}
-	sort.Slice(mkeys, func(i, j int) bool { return lessKey(mkeys[i], mkeys[j]) })
+	slices.SortFunc(mkeys, record.MembershipKey.Compare)
 	// Memberships are grouped by group: the group's key once, then its members.
 	groups := 0
 	for i := range mkeys {
@@ -166,16 +167,6 @@ func (b *bucket) encode() []byte {
 		i = j
 	}
 	return out
-}
-
-func lessKey(a, b record.MembershipKey) bool {
-	if a.Group != b.Group {
-		return a.Group < b.Group
-	}
-	if a.Member != b.Member {
-		return a.Member < b.Member
-	}
-	return a.Role < b.Role
 }
 
 func appendString(b []byte, s string) []byte {
@@ -762,7 +753,7 @@ func compareIndex(r *store.IndexReport, want, got *buckets) {
 		for k := range m {
 			ks = append(ks, k)
 		}
-		sort.Slice(ks, func(i, j int) bool { return lessKey(ks[i], ks[j]) })
+		slices.SortFunc(ks, record.MembershipKey.Compare)
 		return ks
 	}
 	for _, k := range mkeys(wm) {

@@ -364,7 +364,8 @@ type undoRow struct {
 	year   *string // the school year before it, when it changes it
 }
 
-// undoWriter stores a change set's images as they are encoded, within Apply's transaction:
+// undoWriter stores a change set's images (as they are encoded, for a plan in pieces; in the
+// parts around the early inserts' keys, saveEncodedParts), within Apply's transaction:
 // run_undo.images is the encoding's head, run_undo_parts the rest in the order of their seq
 // (migration 0024). The run_undo row is written with the first part (a change set that ends
 // up without images has none).

@@ -95,71 +95,62 @@ func (c *Core) saveImages(ctx context.Context, tx *sql.Tx, tenant string, imgs i
 
 // saveEncoded is saveImages of images encoded already.
 func (c *Core) saveEncoded(ctx context.Context, tx *sql.Tx, tenant string, data []byte, gaps []imageGap, year *string, runID, v int64, now time.Time) error {
-	var err error
-	if len(gaps) > 0 && !c.d.Dollar {
+	w := &undoWriter{c: c, ctx: ctx, tx: tx, tenant: tenant, row: undoRow{run: runID, v: v, now: now, year: year}, head: data}
+	switch {
+	case len(gaps) == 0:
+		return w.put(0, nil)
+	case !c.d.Dollar:
 		// The early inserts' keys (SQLite) stay in the parts they were written in, which
 		// SQLite copies into run_undo_parts after the images up to the first gap.
-		if err := c.saveEncodedParts(ctx, tx, tenant, data, gaps, year, runID, v, now); err != nil {
-			return fmt.Errorf("keep before-images: %w", err)
-		}
-		return nil
+		return c.saveEncodedParts(w, data, gaps)
 	}
-	if len(gaps) > 0 {
-		// The early inserts' keys, put in the gaps by the server (PostgreSQL).
-		images, args := "?::bytea", []any{runID, tenant, v, v + 1, c.d.Time(Micro(now))}
-		at := 0
-		for _, g := range gaps {
-			images += ` || coalesce((SELECT string_agg(data, ''::bytea ORDER BY seq) FROM ` + earlyUndo + ` WHERE tbl = ?), ''::bytea) || ?::bytea`
-			args = append(args, data[at:g.at], g.table)
-			at = g.at
-		}
-		args = append(args, data[at:], year)
-		_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images, school_year_before)
+	// The early inserts' keys, put in the gaps by the server (PostgreSQL).
+	images, args := "?::bytea", []any{runID, tenant, v, v + 1, c.d.Time(Micro(now))}
+	at := 0
+	for _, g := range gaps {
+		images += ` || coalesce((SELECT string_agg(data, ''::bytea ORDER BY seq) FROM ` + earlyUndo + ` WHERE tbl = ?), ''::bytea) || ?::bytea`
+		args = append(args, data[at:g.at], g.table)
+		at = g.at
+	}
+	args = append(args, data[at:], year)
+	_, err := tx.ExecContext(ctx, c.Q(`INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images, school_year_before)
 SELECT ?, ?, ?, ?, ?, `+images+`, ?`), args...)
-	} else {
-		_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images, school_year_before) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-			runID, tenant, v, v+1, c.d.Time(Micro(now)), data, year)
-	}
 	if err != nil {
 		return fmt.Errorf("keep before-images: %w", err)
 	}
 	return nil
 }
 
-// saveEncodedParts keeps images encoded with gaps (SQLite) as run_undo.images, the images up to
-// the first gap, and run_undo_parts after them: the early inserts' keys of each gap, as the
-// parts they were sent in, copied by SQLite, and the images between and after the gaps. The
-// images are never one value in memory (migration 0024).
-func (c *Core) saveEncodedParts(ctx context.Context, tx *sql.Tx, tenant string, data []byte, gaps []imageGap, year *string, runID, v int64, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO run_undo (run_id, tenant, version_before, version_after, at, images, school_year_before) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		runID, tenant, v, v+1, c.d.Time(Micro(now)), data[:gaps[0].at:gaps[0].at], year)
-	if err != nil {
+// saveEncodedParts keeps images encoded with gaps (SQLite) through w: run_undo.images the
+// images up to the first gap, and run_undo_parts after them: the early inserts' keys of each
+// gap, as the parts they were sent in, copied by SQLite, and the images between and after the
+// gaps. The images are never one value in memory (migration 0024).
+func (c *Core) saveEncodedParts(w *undoWriter, data []byte, gaps []imageGap) error {
+	w.head = data[:gaps[0].at:gaps[0].at]
+	if err := w.put(0, nil); err != nil {
 		return err
 	}
-	seq := int64(0)
 	piece := func(b []byte) error {
 		if len(b) == 0 {
 			return nil
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO run_undo_parts (run_id, version_after, seq, data) VALUES (?, ?, ?, ?)`, runID, v+1, seq, b)
-		seq++
-		return err
+		return w.put(w.next(), b)
 	}
 	at := gaps[0].at
 	for _, g := range gaps {
 		if err := piece(data[at:g.at]); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO run_undo_parts (run_id, version_after, seq, data)
-SELECT ?, ?, ? + row_number() OVER (ORDER BY seq) - 1, data FROM `+earlyUndo+` WHERE tbl = ?`, runID, v+1, seq, g.table)
+		res, err := w.tx.ExecContext(w.ctx, `INSERT INTO run_undo_parts (run_id, version_after, seq, data)
+SELECT ?, ?, ? + row_number() OVER (ORDER BY seq) - 1, data FROM `+earlyUndo+` WHERE tbl = ?`, w.row.run, w.row.v+1, w.seq, g.table)
 		if err != nil {
-			return err
+			return fmt.Errorf("keep before-images: %w", err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return err
+			return fmt.Errorf("keep before-images: %w", err)
 		}
-		seq += n
+		w.seq += n
 		at = g.at
 	}
 	return piece(data[at:])
