@@ -288,6 +288,16 @@ func Tally(p *Plan, before PerType) Counts {
 	return c
 }
 
+// Count counts n more changes of type t doing op, for a plan whose changes of that type are
+// counted as they are read rather than listed (Tally counts the listed ones).
+func (c *Counts) Count(t record.Type, op Op, n int) {
+	tc := c.Of(t)
+	for range n {
+		bump(tc, op)
+	}
+	tc.After = tc.Before + tc.Inserted + tc.Restored - tc.Deleted - tc.Archived
+}
+
 func bump(c *TypeCounts, op Op) {
 	switch op {
 	case Insert:

@@ -14,8 +14,34 @@ import (
 // memberships in other groups removed; and the old node, then empty, is deleted. Nothing else
 // is touched. The caller sets Tenant, Mode, SchoolYear and Counts.
 func Rollover(st *change.State, oldNode string, archiveParents []string) *change.Plan {
+	plan, rule := RolloverGroups(st, oldNode, archiveParents)
+	// A large tenant's rollover turns most of its memberships manual (the 1 GB feed's: millions),
+	// so the list is counted before it is made: grown by append it would hold about a quarter
+	// more than it needs, and both its old and new arrays while it grew.
+	n := 0
+	for k, m := range st.Memberships.All() {
+		if _, ok := rule.Change(k, m); ok {
+			n++
+		}
+	}
+	plan.Memberships = make([]change.Membership, 0, n)
+	for k, m := range st.Memberships.All() {
+		if c, ok := rule.Change(k, m); ok {
+			plan.Memberships = append(plan.Memberships, c)
+		}
+	}
+	slices.SortFunc(plan.Memberships, func(a, b change.Membership) int {
+		return a.Membership.MembershipKey.Compare(b.Membership.MembershipKey)
+	})
+	return plan
+}
+
+// RolloverGroups is the part of Rollover made from st's groups alone: the plan with its group
+// changes (Memberships nil), and the rule that gives its change of each stored membership, so
+// that the memberships can be read as a source (in key order, Rollover's order) instead of held.
+func RolloverGroups(st *change.State, oldNode string, archiveParents []string) (*change.Plan, *RolloverRule) {
 	plan := &change.Plan{Tenant: st.Tenant, BaseVersion: st.Version}
-	courses := map[string]bool{}
+	rule := &RolloverRule{courses: map[string]bool{}, oldNode: oldNode}
 	keys := make([]string, 0, len(st.Groups))
 	for k := range st.Groups {
 		keys = append(keys, k)
@@ -26,40 +52,36 @@ func Rollover(st *change.State, oldNode string, archiveParents []string) *change
 		if g.Archived || !g.Course || !contains(g.Parents, oldNode) {
 			continue
 		}
-		courses[k] = true
+		rule.courses[k] = true
 		plan.Groups = append(plan.Groups, change.Group{Op: change.Archive, Course: true,
 			Group: record.Group{Key: k, Name: g.Name, Parents: archiveParents}})
 	}
 	if g, ok := st.Groups[oldNode]; ok && !g.Archived && !g.Course {
 		plan.Groups = append(plan.Groups, change.Group{Op: change.Delete, Group: record.Group{Key: oldNode, Name: g.Name}})
 	}
-	// A large tenant's rollover turns most of its memberships manual (the 1 GB feed's: millions),
-	// so the list is counted before it is made: grown by append it would hold about a quarter
-	// more than it needs, and both its old and new arrays while it grew.
-	op := func(k record.MembershipKey, m change.MembershipState) (change.Op, bool) {
-		switch {
-		case m.Manual:
-		case courses[k.Group]:
-			return change.Manualize, true
-		case m.MemberType == record.MemberGroup && (courses[k.Member] || k.Member == oldNode):
-			return change.Delete, true
-		}
-		return 0, false
+	return plan, rule
+}
+
+// RolloverRule gives a rollover's change of a stored membership.
+type RolloverRule struct {
+	courses map[string]bool // the courses archived
+	oldNode string
+}
+
+// Change is the rollover's change of stored membership k (m), and whether it makes one: a
+// synced membership of an archived course turned manual; a synced membership of an archived
+// course or the old node as a member of another group removed.
+func (r *RolloverRule) Change(k record.MembershipKey, m change.MembershipState) (change.Membership, bool) {
+	var op change.Op
+	switch {
+	case m.Manual:
+		return change.Membership{}, false
+	case r.courses[k.Group]:
+		op = change.Manualize
+	case m.MemberType == record.MemberGroup && (r.courses[k.Member] || k.Member == r.oldNode):
+		op = change.Delete
+	default:
+		return change.Membership{}, false
 	}
-	n := 0
-	for k, m := range st.Memberships.All() {
-		if _, ok := op(k, m); ok {
-			n++
-		}
-	}
-	plan.Memberships = make([]change.Membership, 0, n)
-	for k, m := range st.Memberships.All() {
-		if o, ok := op(k, m); ok {
-			plan.Memberships = append(plan.Memberships, change.Membership{Op: o, Cascade: o == change.Delete, Membership: record.Membership{MembershipKey: k}})
-		}
-	}
-	slices.SortFunc(plan.Memberships, func(a, b change.Membership) int {
-		return a.Membership.MembershipKey.Compare(b.Membership.MembershipKey)
-	})
-	return plan
+	return change.Membership{Op: op, Cascade: op == change.Delete, Membership: record.Membership{MembershipKey: k}}, true
 }

@@ -82,32 +82,34 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	if run, err = im.heldRun(ctx, "approve", d.RunID); err != nil {
 		return nil, err
 	}
-	// A rollover's plan (a few courses to archive, and maybe planned again from the state now)
-	// is applied whole. Any other is read and applied in pieces (store.ApplyParams.Pieces),
-	// never whole in memory: plan is then its head as far as the first change (tenant, mode,
-	// base version), and report, what the status mail lists, is filled by the store's first
-	// read of the pieces (which checks the plan's SHA-256 before anything is written).
+	// A held plan is read and applied in pieces (store.ApplyParams.Pieces), never whole in
+	// memory: plan is then its head as far as the first change (tenant, mode, base version),
+	// and report, what the status mail lists, is filled by the store's first read of the
+	// pieces (which checks the plan's SHA-256 before anything is written). A rollover's is too
+	// (its membership changes are nearly half of a large tenant's memberships), unless nights
+	// changed the state since it was held: then it is planned again from the state now and
+	// applied whole.
 	var plan, report *change.Plan
 	var pieces func(func(*change.Plan) error) error
 	var removals []archive.GroupRemovals
+	if plan, err = im.heldHead(ctx, run); err != nil {
+		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
+	}
+	whole := false
 	if run.Mode == ModeRollover {
+		if plan, whole, err = im.rolloverToApply(ctx, t, run, plan); err != nil {
+			return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
+		}
+	}
+	if whole {
 		// This approval holds the plan whole: at Go's default the heap grew to twice it before
 		// each collection (gc.go). One in pieces holds about as much for any hold (its status
 		// mail's changes, a piece, a part of its images and of its index edits: 85 MB at the
 		// live heap's peak for the 1 GB feed's drop-50 hold), mostly pointers, and at 25 % its
 		// collector took 10 s more of CPU than at the default (PostgreSQL, 72 s against 53 s).
 		defer importGC()()
-		if plan, err = im.storedPlan(ctx, run); err == nil {
-			plan, err = im.replanRollover(ctx, t, run, plan)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
-		}
 		report = plan
 	} else {
-		if plan, err = im.heldHead(ctx, run); err != nil {
-			return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
-		}
 		report = &change.Plan{}
 		pieces = im.heldPieces(ctx, run, plan, report)
 	}

@@ -25,6 +25,16 @@ func heldIndexer(st *change.State, removals []archive.GroupRemovals) func(*chang
 // page lists them. A membership names its group and member as the plan has them (a person
 // renamed tonight shows the new name), else as stored.
 func heldChanges(p *change.Plan, st *change.State) func(yield func(*store.HeldChange) bool) {
+	return heldChangesOf(p, st, nil, nil)
+}
+
+// errYieldStopped ends a membership source whose changes are no longer wanted.
+var errYieldStopped = errors.New("the changes are no longer wanted")
+
+// heldChangesOf is heldChanges of a plan whose membership changes, when memberships is not
+// nil, are memberships' rather than its own list; an error of memberships ends them and is
+// kept in *failed.
+func heldChangesOf(p *change.Plan, st *change.State, memberships membershipSource, failed *error) func(yield func(*store.HeldChange) bool) {
 	return func(yield func(*store.HeldChange) bool) {
 		persons := make(map[string]string, len(p.Persons))
 		groups := make(map[string]string, len(p.Groups))
@@ -62,9 +72,9 @@ func heldChanges(p *change.Plan, st *change.State) func(yield func(*store.HeldCh
 			}
 			return stored(key)
 		}
-		for i := range p.Memberships {
-			m := &p.Memberships[i].Membership
-			r := store.HeldChange{Type: record.Memberships, Op: p.Memberships[i].Op, Key: m.Group, Name: name(groups, st.GroupName, m.Group),
+		membership := func(c *change.Membership) bool {
+			m := &c.Membership
+			r := store.HeldChange{Type: record.Memberships, Op: c.Op, Key: m.Group, Name: name(groups, st.GroupName, m.Group),
 				Member: m.Member, Role: m.Role}
 			if m.MemberType != record.MemberGroup {
 				r.MemberName = name(persons, st.PersonName, m.Member)
@@ -72,9 +82,24 @@ func heldChanges(p *change.Plan, st *change.State) func(yield func(*store.HeldCh
 			if r.MemberName == "" {
 				r.MemberName = name(groups, st.GroupName, m.Member)
 			}
-			if !yield(&r) {
-				return
+			return yield(&r)
+		}
+		if memberships == nil {
+			for i := range p.Memberships {
+				if !membership(&p.Memberships[i]) {
+					return
+				}
 			}
+			return
+		}
+		err := memberships(func(c *change.Membership) error {
+			if !membership(c) {
+				return errYieldStopped
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errYieldStopped) {
+			*failed = err
 		}
 	}
 }

@@ -16,10 +16,19 @@ var planPiece = 1 << 20
 // PlanSHA256, the same as a plan held whole had), but a change at a time, handing the store
 // pieces of about planPiece bytes: a hold of 500,000 changes never has its 74 MB document in
 // memory. The store must not keep a piece past yield.
-func heldPlan(plan *change.Plan) store.HeldPlan {
+func heldPlan(plan *change.Plan) store.HeldPlan { return heldPlanOf(plan, nil) }
+
+// membershipSource gives a plan's membership changes in its order, each time it is called, to
+// yield (whose first error it returns): the changes of a plan that does not list them (a
+// rollover's, read from the stored memberships). A change given is yield's only while it runs.
+type membershipSource func(yield func(*change.Membership) error) error
+
+// heldPlanOf is heldPlan of a plan whose membership changes, when memberships is not nil, are
+// memberships' rather than its own list: encoded as if the plan listed them.
+func heldPlanOf(plan *change.Plan, memberships membershipSource) store.HeldPlan {
 	return func(yield func([]byte) error) error {
 		w := &planPieces{yield: yield, buf: make([]byte, 0, planPiece+64<<10)}
-		if err := encodePlan(w, plan); err != nil {
+		if err := encodePlan(w, plan, memberships); err != nil {
 			return err
 		}
 		if len(w.buf) == 0 {
@@ -44,8 +53,9 @@ func (w *planPieces) write(b ...byte) error {
 	return err
 }
 
-// encodePlan writes json.Marshal(plan) to w, each change of a list marshalled on its own.
-func encodePlan(w *planPieces, plan *change.Plan) error {
+// encodePlan writes json.Marshal(plan) to w, each change of a list marshalled on its own; with
+// memberships, the plan's membership changes are those it gives.
+func encodePlan(w *planPieces, plan *change.Plan, memberships membershipSource) error {
 	v := reflect.ValueOf(plan).Elem()
 	t := v.Type()
 	sep := byte('{')
@@ -73,6 +83,30 @@ func encodePlan(w *planPieces, plan *change.Plan) error {
 			return err
 		}
 		sep = ','
+		if sf.Name == "Memberships" && memberships != nil {
+			open := byte('[')
+			err := memberships(func(c *change.Membership) error {
+				b, err := json.Marshal(c)
+				if err != nil {
+					return err
+				}
+				b = append([]byte{open}, b...)
+				open = ','
+				return w.write(b...)
+			})
+			if err != nil {
+				return err
+			}
+			if open == '[' {
+				if err := w.write('['); err != nil {
+					return err
+				}
+			}
+			if err := w.write(']'); err != nil {
+				return err
+			}
+			continue
+		}
 		if f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct && !f.IsNil() {
 			open := byte('[')
 			for j := range f.Len() {

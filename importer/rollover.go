@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/imsfeed/imsfeed/archive"
 	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/hierarchy"
+	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/safety"
+	"github.com/imsfeed/imsfeed/store"
 )
 
 // ModeRollover is the mode of a school-year rollover's run and plan.
@@ -45,14 +46,11 @@ func (im *Importer) Rollover(ctx context.Context, t *config.Tenant, p RolloverPa
 		return fail(err)
 	}
 	defer release()
-	st, err := im.store.LoadState(ctx, t.ID)
-	if err != nil {
-		return fail(fmt.Errorf("load state: %w", err))
-	}
-	plan, from, err := rolloverPlan(t, st, p.To)
+	h, err := im.rolloverToHold(ctx, t, p.To)
 	if err != nil {
 		return fail(err)
 	}
+	plan, from := h.plan, h.from
 	old := t.SchoolYear.YearNode(from)
 
 	run := &runs.Run{Tenant: t.ID, Status: runs.Running, Mode: ModeRollover, StartedAt: im.now().UTC(),
@@ -67,31 +65,170 @@ func (im *Importer) Rollover(ctx context.Context, t *config.Tenant, p RolloverPa
 	if err := im.store.CreateRun(ctx, run); err != nil {
 		return fail(err)
 	}
-	if err := im.hold(ctx, run, plan, heldIndexer(st, archive.Removals(plan, st))); err != nil {
+	// A rollover removes no person from a group (only the archived courses and the old node
+	// from the groups they are members of), so its hold has no removals to break down
+	// (archive.Removals of its plan is empty).
+	index := func(p *change.Plan) *store.HeldIndex {
+		var failed error
+		return &store.HeldIndex{Changes: heldChangesOf(p, h.st, h.memberships, &failed), Err: func() error { return failed }}
+	}
+	if err := im.holdOf(ctx, run, plan, h.memberships, index); err != nil {
 		return im.fail(ctx, t, run, err)
 	}
 	im.supersede(ctx, t, run)
 	im.log.Info("school-year rollover held for approval", "tenant", t.ID, "run", run.ID, "from", from, "to", p.To, "by", p.By)
-	im.report(ctx, t, run, plan)
+	im.report(ctx, t, run, h.report)
 	return run, nil
+}
+
+// rolloverHold is a rollover's plan as it is held. With a store that scans memberships
+// (store.MembershipScanner), its membership changes (nearly half of a large tenant's
+// memberships, which would be hundreds of MB as a list) are not listed but read again from the
+// stored memberships, in the plan's order, each time they are needed: to count them, to
+// encode the plan and to write its page's rows; the state holds no memberships either.
+type rolloverHold struct {
+	plan *change.Plan // its membership changes listed only when memberships is nil
+	// memberships gives the plan's membership changes; nil when the plan lists them.
+	memberships membershipSource
+	// report is what the status mail lists: the plan's changes as far as mailer.MaxCSVRows,
+	// the rest counted in Early (as reportLists gathers a held plan's).
+	report *change.Plan
+	st     *change.State // without memberships when memberships is set
+	from   string        // the school year it leaves
+}
+
+// rolloverToHold plans the rollover of tenant t to the school year to, from the state now.
+func (im *Importer) rolloverToHold(ctx context.Context, t *config.Tenant, to string) (*rolloverHold, error) {
+	scanner, ok := im.store.(store.MembershipScanner)
+	if !ok {
+		st, err := im.store.LoadState(ctx, t.ID)
+		if err != nil {
+			return nil, fmt.Errorf("load state: %w", err)
+		}
+		plan, from, err := rolloverPlan(t, st, to)
+		if err != nil {
+			return nil, err
+		}
+		return &rolloverHold{plan: plan, report: plan, st: st, from: from}, nil
+	}
+	st, scan, err := scanner.LoadStateScanned(ctx, t.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+	from, err := rolloverFrom(t, st, to)
+	if err != nil {
+		return nil, err
+	}
+	plan, rule := hierarchy.RolloverGroups(st, t.SchoolYear.YearNode(from).Key, t.Placement("").ArchiveParents())
+	plan.Mode, plan.SchoolYear = ModeRollover, to
+	h := &rolloverHold{plan: plan, st: st, from: from}
+	h.memberships = func(yield func(*change.Membership) error) error {
+		var c change.Membership // one for all: each is used within yield (membershipSource)
+		return scan(func(k record.MembershipKey, m change.MembershipState) error {
+			var ok bool
+			if c, ok = rule.Change(k, m); ok {
+				return yield(&c)
+			}
+			return nil
+		})
+	}
+	// The first read counts: the synced memberships (the counts' before) and the changes, and
+	// keeps the ones the status mail lists.
+	report := *plan
+	report.Memberships = nil
+	room := max(0, mailer.MaxCSVRows-len(plan.Groups))
+	synced := 0
+	ops := map[change.Op]int{}
+	err = scan(func(k record.MembershipKey, m change.MembershipState) error {
+		if !m.Manual {
+			synced++
+		}
+		c, ok := rule.Change(k, m)
+		if !ok {
+			return nil
+		}
+		if ops[c.Op]++; len(report.Memberships) < room {
+			report.Memberships = append(report.Memberships, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	before := st.Active() // (its memberships: none held)
+	before[record.Memberships] = synced
+	plan.Counts = change.Tally(plan, before)
+	n := 0
+	for op, k := range ops {
+		plan.Counts.Count(record.Memberships, op, k)
+		n += k
+	}
+	plan.Names = change.NamesFor(&report, st, 1000) // the first changes', as rolloverPlan's
+	report.Counts, report.Names = plan.Counts, plan.Names
+	report.Early[record.Memberships] = n - len(report.Memberships)
+	h.report = &report
+	return h, nil
 }
 
 // rolloverPlan plans the rollover of state st to the school year to: every course under the
 // current year's node archived, the node deleted, to made current. It is a function of the
 // state alone, so an approval can make it again when nights changed the state meanwhile.
 func rolloverPlan(t *config.Tenant, st *change.State, to string) (plan *change.Plan, from string, err error) {
-	from = st.SchoolYear
-	if from == "" {
-		from = t.SchoolYear.Current
-	}
-	if from == to {
-		return nil, from, fmt.Errorf("%s is already the current school year", to)
+	if from, err = rolloverFrom(t, st, to); err != nil {
+		return nil, from, err
 	}
 	plan = hierarchy.Rollover(st, t.SchoolYear.YearNode(from).Key, t.Placement("").ArchiveParents())
 	plan.Mode, plan.SchoolYear = ModeRollover, to
 	plan.Counts = change.Tally(plan, st.Active())
 	plan.Names = change.NamesFor(plan, st, 1000)
 	return plan, from, nil
+}
+
+// rolloverFrom is the school year a rollover of state st to the year to leaves: the current
+// one, which must not be to.
+func rolloverFrom(t *config.Tenant, st *change.State, to string) (string, error) {
+	from := st.SchoolYear
+	if from == "" {
+		from = t.SchoolYear.Current
+	}
+	if from == to {
+		return from, fmt.Errorf("%s is already the current school year", to)
+	}
+	return from, nil
+}
+
+// rolloverToApply is what an approval of held rollover run applies, given the held plan's head
+// (as far as its first change): that head with the school year it makes current, its changes
+// to be read in pieces as any held plan's; or, when nights changed the state since the hold,
+// the plan made again from the state now, whole (replanRollover), after the held one is read
+// through and checked as any approval checks it.
+func (im *Importer) rolloverToApply(ctx context.Context, t *config.Tenant, run *runs.Run, head *change.Plan) (plan *change.Plan, whole bool, err error) {
+	// The year comes after the plan's changes: it is the one the run says it moves to, and the
+	// first read of the pieces checks that the plan says so too, before anything is written.
+	held := *head
+	held.SchoolYear, held.Counts = rolloverTo(run), run.Counts
+	v, err := im.store.StateVersion(ctx, run.Tenant)
+	if err != nil {
+		return nil, false, err
+	}
+	if v != held.BaseVersion {
+		read, err := im.readHeld(ctx, run, func(*change.Plan) error { return nil })
+		if err != nil {
+			return nil, false, err
+		}
+		held.SchoolYear = read.SchoolYear
+		defer importGC()() // the state is loaded whole (gc.go)
+	}
+	if plan, err = im.replanRollover(ctx, t, run, &held); err != nil {
+		return nil, false, err
+	}
+	return plan, plan != &held, nil
+}
+
+// rolloverTo is the school year a rollover's run moves to, as its File.Name says (rolloverFile).
+func rolloverTo(run *runs.Run) string {
+	_, to, _ := strings.Cut(run.File.Name, " → ")
+	return to
 }
 
 // rolloverFile is the File.Name of a rollover's run: it says which year it leaves.

@@ -470,22 +470,28 @@ func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan,
 // hold stores the plan with the run, and its changes as rows for the console's page; nothing
 // changes until an operator approves it.
 func (im *Importer) hold(ctx context.Context, run *runs.Run, plan *change.Plan, index func(*change.Plan) *store.HeldIndex) error {
-	data, err := im.encodeHeld(run, plan)
+	return im.holdOf(ctx, run, plan, nil, index)
+}
+
+// holdOf is hold of a plan whose membership changes, when memberships is not nil, are
+// memberships' rather than its own list (a rollover's).
+func (im *Importer) holdOf(ctx context.Context, run *runs.Run, plan *change.Plan, memberships membershipSource, index func(*change.Plan) *store.HeldIndex) error {
+	data, err := im.encodeHeld(run, plan, memberships)
 	if err != nil {
 		return err
 	}
 	return im.store.HoldRun(ctx, run, data, index(plan))
 }
 
-// encodeHeld gives a plan to hold (encoded as the store writes it, heldPlan), marks the run
+// encodeHeld gives a plan to hold (encoded as the store writes it, heldPlanOf), marks the run
 // held, and stamps it. The store sets the run's plan SHA-256 as it writes the plan.
-func (im *Importer) encodeHeld(run *runs.Run, plan *change.Plan) (store.HeldPlan, error) {
+func (im *Importer) encodeHeld(run *runs.Run, plan *change.Plan, memberships membershipSource) (store.HeldPlan, error) {
 	run.PlanSHA256 = ""
 	run.Status = runs.Held
 	im.finish(run)
 	held := *run.FinishedAt
 	run.HeldAt = &held // the import ends here; an approval's wait starts
-	return heldPlan(plan), nil
+	return heldPlanOf(plan, memberships), nil
 }
 
 // holdRemovals applies inserts and updates now and holds deletes and archivals for approval,
@@ -507,7 +513,7 @@ func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, plan *chang
 	// The held part is approved against the state this apply leaves: Apply moves the version
 	// on by exactly one.
 	held.BaseVersion = now.BaseVersion + 1
-	data, err := im.encodeHeld(run, held)
+	data, err := im.encodeHeld(run, held, nil)
 	if err != nil {
 		return err
 	}

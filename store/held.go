@@ -32,6 +32,9 @@ type HeldIndex struct {
 	// Changes yields the plan's changes in the order the page lists them (it is called once,
 	// inside the hold's transaction, so that the rows need not all be in memory at once).
 	Changes iter.Seq[*HeldChange]
+	// Err, when set, is asked once Changes is read through: an error it gives (the changes'
+	// source failed, so Changes ended early) fails the hold.
+	Err func() error
 	// Removals is "where the removals come from", as archive.Removals made it at the hold.
 	Removals []archive.GroupRemovals
 }

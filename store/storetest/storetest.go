@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EarlyLoadUndo", testEarlyLoadUndo},
 		{"StagedLoadIsOneSnapshot", testStagedLoad},
 		{"StoredMembershipsStreamed", testStoredMemberships},
+		{"ScannedMembershipsInKeyOrder", testScannedMemberships},
 		{"ConsoleSessions", testConsoleSessions},
 		{"ConsoleSignInFailures", testConsoleSignInFailures},
 		{"SearchTrashAndArchive", testSearchTrashAndArchive},

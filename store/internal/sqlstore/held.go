@@ -46,6 +46,9 @@ func (c *Core) writeHeld(ctx context.Context, conn *sql.Conn, tx *sql.Tx, runID 
 	if err == nil {
 		err = werr
 	}
+	if err == nil && idx.Err != nil {
+		err = idx.Err()
+	}
 	if err != nil {
 		return fmt.Errorf("store the changes of held run %d for its page: %w", runID, err)
 	}

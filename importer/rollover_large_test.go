@@ -1,0 +1,185 @@
+package importer_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/hierarchy"
+	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/samples/feedgen"
+	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/storetest"
+)
+
+// TestLargeRolloverIsThePlanOfTheWholeState: a rollover whose changes are more than one part of
+// a held plan (about 1 MB) and more than one piece of an approval (8,192 changes) holds, byte for
+// byte, the plan made from the tenant's whole state (hierarchy.Rollover: every course under the
+// old year's node archived, its synced members kept as manual, a manual member left as it is);
+// its page lists every change; approved, exactly those courses are archived and those
+// memberships manual, the state index agrees with the rows, and undo gives back every row. On
+// both stores.
+func TestLargeRolloverIsThePlanOfTheWholeState(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, func(tn *config.Tenant) {
+			tn.Courses.ArchiveNode = &hierarchy.Node{Key: "imsfeed-archive", Name: "Courses archive"}
+			tn.SchoolYear = &config.SchoolYear{Current: "2026-27"}
+		})
+		var buf bytes.Buffer
+		if err := feedgen.Write(&buf, feedgen.Options{Persons: 4000, Groups: 300, MembersPerGroup: 100, Seed: 11}); err != nil {
+			t.Fatal(err)
+		}
+		// Two courses (K…) and a class (C…) are members of a school: the rollover takes the
+		// courses out of it.
+		member := func(key string) string {
+			return "<member><sourcedid><source>" + feedgen.Source + "</source><id>" + key + "</id></sourcedid><idtype>2</idtype><role roletype=\"01\"><status>1</status></role></member>"
+		}
+		doc := bytes.Replace(buf.Bytes(), []byte("</enterprise>"), []byte("<membership><sourcedid><source>"+feedgen.Source+"</source><id>S0001</id></sourcedid>"+
+			member("K000002")+member("K000004")+member("C000001")+"</membership>\n</enterprise>"), 1)
+		wantStatus(t, e.imp(e.write("night.xml", doc)), runs.Completed)
+		load := func() *change.State {
+			t.Helper()
+			st, err := e.st.LoadState(ctx, e.tenant.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}
+		// A member the platform added to a course: the rollover leaves it as it is.
+		var course, person string
+		for k, g := range load().Groups {
+			if g.Course && (course == "" || k < course) {
+				course = k
+			}
+		}
+		for k := range load().Persons {
+			if person == "" || k < person {
+				person = k
+			}
+		}
+		if err := e.st.AddManualMembership(ctx, e.tenant.ID, store.ManualMembership{Group: course, Member: person, Role: "04", MemberType: int(record.MemberPerson)}); err != nil {
+			t.Fatal(err)
+		}
+
+		before := load()
+		want := hierarchy.Rollover(before, "school-year-2026-27", []string{"imsfeed-archive"})
+		want.Mode, want.SchoolYear = importer.ModeRollover, "2027-28"
+		want.Counts = change.Tally(want, before.Active())
+		wantBytes, err := json.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want.Memberships) <= 8192 || len(wantBytes) <= 1<<20 || want.Counts.Groups.Archived < 100 || want.Counts.Memberships.Deleted == 0 {
+			t.Fatalf("the tenant is too small to test this: %d membership changes, %d bytes, counts %+v", len(want.Memberships), len(wantBytes), want.Counts)
+		}
+		base := storetest.Dump(t, e.st, e.tenant.ID)
+
+		r, err := e.im.Rollover(ctx, e.tenant, importer.RolloverParams{To: "2027-28", By: "Kari", Reason: "new school year"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, r, runs.Held)
+		if r.Counts != want.Counts {
+			t.Errorf("held rollover's counts %+v, want %+v", r.Counts, want.Counts)
+		}
+		got, err := e.im.PlanBytes(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, wantBytes) {
+			i := 0
+			for i < len(got) && i < len(wantBytes) && got[i] == wantBytes[i] {
+				i++
+			}
+			t.Fatalf("held plan (%d bytes) is not the whole state's (%d bytes): they differ from byte %d: %.200q against %.200q",
+				len(got), len(wantBytes), i, got[i:], wantBytes[i:])
+		}
+		page, err := e.st.HeldChanges(ctx, r.ID, store.HeldQuery{AllTypes: true, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(want.Groups) + len(want.Memberships); page.All != n {
+			t.Errorf("the hold's page lists %d changes, want %d", page.All, n)
+		}
+
+		if _, err := e.im.Approve(ctx, importer.Decision{RunID: r.ID, By: "Ola", Reason: "agreed"}); err != nil {
+			t.Fatal(err)
+		}
+		after := load()
+		if after.SchoolYear != "2027-28" {
+			t.Errorf("school year after the approval %q", after.SchoolYear)
+		}
+		archived := map[string]bool{}
+		for _, c := range want.Groups {
+			archived[c.Group.Key] = c.Op == change.Archive
+		}
+		for k, g := range before.Groups {
+			a, ok := after.Groups[k]
+			switch {
+			case k == "school-year-2026-27":
+				if ok {
+					t.Error("the old year's node stays")
+				}
+			case archived[k]:
+				if !a.Archived || !reflect.DeepEqual(a.Parents, []string{"imsfeed-archive"}) {
+					t.Errorf("course %s: archived %v under %v, want archived under imsfeed-archive", k, a.Archived, a.Parents)
+				}
+			case !reflect.DeepEqual(a, g):
+				t.Errorf("group %s touched: %+v → %+v", k, g, a)
+			}
+		}
+		changed := map[record.MembershipKey]change.Op{}
+		for _, c := range want.Memberships {
+			changed[c.Membership.MembershipKey] = c.Op
+		}
+		wrong := 0
+		for k, m := range before.Memberships.All() {
+			a, ok := after.Memberships.Get(k)
+			w, kept := m, true
+			switch changed[k] {
+			case change.Manualize:
+				w.Manual = true
+			case change.Delete:
+				kept = false
+			}
+			if ok != kept || kept && a != w {
+				if wrong++; wrong <= 5 {
+					t.Errorf("membership %s: %+v → %+v (kept %v), want %+v (kept %v)", k, m, a, ok, w, kept)
+				}
+			}
+		}
+		if n := after.Memberships.Len(); n != before.Memberships.Len()-want.Counts.Memberships.Deleted {
+			t.Errorf("%d memberships after the approval, want %d", n, before.Memberships.Len()-want.Counts.Memberships.Deleted)
+		}
+		checkIndex(t, e, "after the approval")
+
+		if _, err := e.undo(r.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		storetest.SameState(t, "after undoing the rollover", storetest.Dump(t, e.st, e.tenant.ID), base)
+		checkIndex(t, e, "after the undo")
+	})
+}
+
+// checkIndex fails t unless the tenant's state index is current and agrees with its rows.
+func checkIndex(t *testing.T, e *env, when string) {
+	t.Helper()
+	c, ok := e.st.(store.IndexChecker)
+	if !ok {
+		t.Fatalf("%T has no state index to check", e.st)
+	}
+	r, err := c.CheckIndex(context.Background(), e.tenant.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Errorf("state index %s: %+v", when, r)
+	}
+}
