@@ -1,0 +1,44 @@
+package sqlstore
+
+import "strings"
+
+// KeyLookup is a statement that finds a tenant's rows by a list of keys, with its arguments.
+type KeyLookup struct {
+	Name  string
+	Query string // with ? placeholders
+	Args  []any
+}
+
+// KeyLookups are the statements imsfeed sends to find the given persons and memberships of
+// tenant by key: the before-images an apply and undo take (capture, lazyTable, restore's
+// DELETE) and the live channel's reads (in).
+func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLookup {
+	ms := make([][]string, len(members))
+	for i, m := range members {
+		ms[i] = m[:]
+	}
+	ps := make([][]string, len(persons))
+	for i, p := range persons {
+		ps[i] = []string{p}
+	}
+	var groups []string
+	for _, m := range members {
+		groups = append(groups, m[0])
+	}
+	live := func(q string, vals []string) []any {
+		var args []any
+		for _, v := range vals {
+			args = append(args, tenant, v)
+		}
+		return args
+	}
+	list := func(q string, n int) string { return strings.ReplaceAll(q, "IN_LIST", inList(n)) }
+	return []KeyLookup{
+		{"before-images of persons", `SELECT * FROM persons WHERE ` + keyCond(undoTables[0], len(ps)), keyArgs(tenant, ps)},
+		{"before-images of memberships", `SELECT * FROM memberships WHERE ` + keyCond(undoTables[2], len(ms)), keyArgs(tenant, ms)},
+		{"undo's delete of memberships", `DELETE FROM memberships WHERE ` + keyCond(undoTables[2], len(ms)), keyArgs(tenant, ms)},
+		{"live read of persons", list(livePersons, len(persons)), live(livePersons, persons)},
+		{"live read of persons' memberships", list(liveMembershipsOfPersons, len(persons)), live(liveMembershipsOfPersons, persons)},
+		{"live read of groups' members", list(liveMembershipsOfGroups, len(groups)), live(liveMembershipsOfGroups, groups)},
+	}
+}
