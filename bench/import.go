@@ -453,14 +453,14 @@ func (s *timingStore) Apply(ctx context.Context, p store.ApplyParams) error {
 
 // RefreshStats passes the importer's call after a committed apply on (store.PlannerStats), as
 // a user's store gets it, and times it.
-func (s *timingStore) RefreshStats(ctx context.Context, added map[string]int) ([]string, error) {
+func (s *timingStore) RefreshStats(ctx context.Context, tenant string, added map[string]int) ([]string, error) {
 	ps, ok := s.Store.(store.PlannerStats)
 	if !ok {
 		return nil, nil
 	}
 	t := time.Now()
 	defer func() { s.stats += time.Since(t) }()
-	return ps.RefreshStats(ctx, added)
+	return ps.RefreshStats(ctx, tenant, added)
 }
 
 // storeSize is the bench store's size on disk: the SQLite file with its WAL, or the tables and

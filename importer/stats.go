@@ -23,7 +23,7 @@ func (im *Importer) refreshStats(ctx context.Context, run *runs.Run) {
 	added := map[string]int{"persons": c.Persons.Inserted, "groups": c.Groups.Inserted,
 		"memberships": c.Memberships.Inserted, "relations": c.Relations.Inserted}
 	start := time.Now()
-	analysed, err := ps.RefreshStats(ctx, added)
+	analysed, err := ps.RefreshStats(ctx, run.Tenant, added)
 	log := im.log.With("tenant", run.Tenant, "run", run.ID)
 	if len(analysed) > 0 {
 		log.Info("planner statistics refreshed", "tables", strings.Join(analysed, ","), "seconds", time.Since(start).Seconds())

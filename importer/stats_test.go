@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -147,5 +148,73 @@ func TestStatsFailureLeavesTheImportApplied(t *testing.T) {
 	got, err := e.st.LastRun(ctx, e.tenant.ID)
 	if err != nil || got.ID != r.ID || got.Status != runs.Completed {
 		t.Fatalf("the stored run: %+v, %v; want run %d completed", got, err, r.ID)
+	}
+}
+
+// TestNewTenantAmongOthersIsAnalysed: a tenant's initial load into tables that already hold
+// another tenant ten times its size adds less than autovacuum analyses for, but the
+// statistics, which list the other tenant, would plan the new one as a single row: its tables
+// are analysed, and the planner then expects its rows.
+func TestNewTenantAmongOthersIsAnalysed(t *testing.T) {
+	e, log, db := statsEnv(t)
+	for _, q := range []string{
+		`ALTER TABLE persons SET (autovacuum_enabled = false)`,
+		`ALTER TABLE memberships SET (autovacuum_enabled = false)`,
+		`INSERT INTO persons (tenant, key, hash) SELECT 'other', 'P' || i, decode(repeat('00', 16), 'hex') FROM generate_series(1, 150000) i`,
+		`INSERT INTO memberships (tenant, group_key, member_key, role, member_type, hash)
+SELECT 'other', 'G' || (i / 100), 'P' || i, '01', 1, decode(repeat('00', 16), 'hex') FROM generate_series(1, 150000) i`,
+		`ANALYZE persons`, `ANALYZE memberships`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	counts := func() map[string]int64 {
+		out := map[string]int64{}
+		for _, table := range []string{"persons", "memberships"} {
+			var n int64
+			if err := db.QueryRow(`SELECT analyze_count FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = $1`, table).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			out[table] = n
+		}
+		return out
+	}
+	expected := func(table string) float64 {
+		var out []byte
+		if err := db.QueryRow(`EXPLAIN (FORMAT JSON) SELECT 1 FROM `+table+` WHERE tenant = $1`, e.tenant.ID).Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+		var plans []struct {
+			Plan struct {
+				Rows float64 `json:"Plan Rows"`
+			}
+		}
+		if err := json.Unmarshal(out, &plans); err != nil {
+			t.Fatal(err)
+		}
+		return plans[0].Plan.Rows
+	}
+	if n := expected("persons"); n > 100 {
+		t.Fatalf("before the load the planner expects %.0f persons of the tenant: the test needs it unknown", n)
+	}
+
+	before := counts()
+	r := e.imp(large(e))
+	wantStatus(t, r, runs.Completed)
+	if 10*r.Counts.Persons.Inserted >= 150000 {
+		t.Fatalf("the tenant adds %d persons: want less than a tenth of the table", r.Counts.Persons.Inserted)
+	}
+	after := counts()
+	for _, table := range []string{"persons", "memberships"} {
+		if after[table] == before[table] {
+			t.Errorf("%s not analysed after a new tenant's initial load beside another", table)
+		}
+	}
+	if n := expected("persons"); n < float64(r.Counts.Persons.Inserted)/2 {
+		t.Errorf("after the load the planner expects %.0f of the tenant's %d persons", n, r.Counts.Persons.Inserted)
+	}
+	if !strings.Contains(log.String(), "planner statistics refreshed") {
+		t.Errorf("the log does not say the statistics were refreshed:\n%s", log)
 	}
 }

@@ -154,10 +154,12 @@ type IndexChecker interface {
 type PlannerStats interface {
 	// RefreshStats analyses each table (persons, groups, memberships, relations) to which
 	// added gives as many rows as autovacuum would analyse it for (a tenth of what the table
-	// held, and at least a floor that keeps small tenants out), and returns the tables it
-	// analysed. It gives up on a table another session is vacuuming or analysing (whose
-	// statistics are then on their way) and returns that as an error with the others.
-	RefreshStats(ctx context.Context, added map[string]int) (analysed []string, err error)
+	// held), or for which the planner expects less than a tenth of the rows added to tenant
+	// (a tenant the statistics do not know yet), with at least a floor that keeps small
+	// tenants out, and returns the tables it analysed. It gives up on a table another session
+	// is vacuuming or analysing (whose statistics are then on their way) and returns that as
+	// an error with the others.
+	RefreshStats(ctx context.Context, tenant string, added map[string]int) (analysed []string, err error)
 }
 
 // EarlyWriter is a store that can start an initial load's apply while the file is still being
