@@ -174,3 +174,8 @@ WHERE c.table_schema = current_schema() AND c.table_name IN ('persons', 'groups'
 		t.Errorf("%d key columns, want 12", n)
 	}
 }
+
+func TestUndoInManyParts(t *testing.T) {
+	s, db := openWithDB(t)
+	storetest.UndoInManyParts(t, s, func(q string) (n int, err error) { err = db.QueryRow(q).Scan(&n); return n, err })
+}

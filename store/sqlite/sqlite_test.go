@@ -241,3 +241,15 @@ func TestStateIndexAfterUpgrade(t *testing.T) {
 		t.Errorf("after the first apply: %+v %v, want a current index of 2 persons", r, err)
 	}
 }
+
+func TestUndoInManyParts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := open(t, path)
+	defer s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.UndoInManyParts(t, s, func(q string) (n int, err error) { err = db.QueryRow(q).Scan(&n); return n, err })
+}

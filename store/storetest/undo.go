@@ -13,6 +13,7 @@ import (
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/internal/sqlstore"
 )
 
 // Dump returns the tenant's rows of every table (store.Dumper), for comparing states.
@@ -334,4 +335,119 @@ func testEarlyLoadUndo(t *testing.T, s store.Store) {
 	if _, _, err := undo(t, s, expired, run.ID, false); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("undo after the images expired: got %v, want ErrNotFound", err)
 	}
+}
+
+// UndoInManyParts: an undo whose before-images span many parts (parts of a few hundred bytes
+// here, of about 1 MB in use) gives back exactly the state before, rows and state index, and
+// the undo of that undo the state after. The tenant has 3,000 persons in 30 groups, three
+// memberships each, and relations; an approval in pieces trashes half of them with their
+// memberships and relations (the implied ones too), renames a sixth, removes a membership and
+// inserts it again (a key named twice); a night after it, applied whole (its images in one
+// value, read in slices), touches some of the same keys again. Undone together (cascade), each
+// key goes back to its image before the approval. query counts with a statement on the store's
+// database.
+func UndoInManyParts(t *testing.T, s store.Store, query func(q string) (int, error)) {
+	ctx := context.Background()
+	tenant := tenantName("parts")
+	defer sqlstore.SetImagePart(300)()
+	count := func(q string, args ...any) int {
+		t.Helper()
+		n, err := query(fmt.Sprintf(q, args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const persons, groups = 3000, 30
+	mk := func(i, role int) record.MembershipKey {
+		return mkey(fmt.Sprintf("g%d", (i+7*role)%groups), fmt.Sprintf("p%d", i), fmt.Sprintf("0%d", 1+role))
+	}
+	first := &change.Plan{Tenant: tenant, Mode: "snapshot"}
+	for i := range groups {
+		first.Groups = append(first.Groups, change.Group{Op: change.Insert, Group: group(fmt.Sprintf("g%d", i), fmt.Sprintf("Group %d", i))})
+	}
+	for i := range persons {
+		key := fmt.Sprintf("p%d", i)
+		first.Persons = append(first.Persons, change.Person{Op: change.Insert, Person: person(key, "Person "+key)})
+		for role := range 3 {
+			k := mk(i, role)
+			first.Memberships = append(first.Memberships, change.Membership{Op: change.Insert, Membership: member(k.Group, k.Member, k.Role)})
+		}
+		if i%5 == 0 { // of a person the approval trashes (i even) or keeps
+			first.Relations = append(first.Relations, change.Relation{Op: change.Insert, Relation: relation(key, fmt.Sprintf("p%d", i+2), "carer")})
+		}
+	}
+	apply(t, s, first)
+	base := Dump(t, s, tenant)
+
+	// The approval, in pieces of 100 changes.
+	night := &change.Plan{Tenant: tenant, Mode: "snapshot", BaseVersion: 1}
+	trashed, renamed := 0, 0
+	for i := range persons {
+		key := fmt.Sprintf("p%d", i)
+		switch {
+		case i%2 == 0:
+			trashed++
+			night.Persons = append(night.Persons, change.Person{Op: change.Delete, Person: record.Person{Key: key, Name: "Person " + key}})
+			for role := range 3 {
+				night.Memberships = append(night.Memberships, change.Membership{Op: change.Delete, Cascade: true, Membership: record.Membership{MembershipKey: mk(i, role)}})
+			}
+		case i%6 == 1:
+			renamed++
+			night.Persons = append(night.Persons, change.Person{Op: change.Update, Person: person(key, "Renamed "+key)})
+		}
+	}
+	again := mk(1, 1)
+	readded := member(again.Group, again.Member, again.Role)
+	readded.Attrs = record.Attrs{{Name: "note", Value: "again"}}
+	readded.ComputeHash()
+	night.Memberships = append(night.Memberships, change.Membership{Op: change.Delete, Membership: record.Membership{MembershipKey: again}},
+		change.Membership{Op: change.Insert, Membership: readded})
+	night.Groups = []change.Group{{Op: change.Insert, Group: group("gnew", "New group")}, {Op: change.Update, Group: group("g1", "Group one")}}
+	night.Relations = []change.Relation{{Op: change.Insert, Relation: relation("p1", "p3", "mentor")},
+		{Op: change.Delete, Relation: record.Relation{RelationKey: rkey("p15", "p17", "carer")}}}
+	head, give := inPieces(night, 100)
+	approval := newRun(t, s, tenant, runs.Running)
+	approval.Status = runs.Completed
+	if err := s.Apply(ctx, store.ApplyParams{Plan: head, Run: approval, Now: now, Pieces: give}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(`SELECT count(*) FROM run_undo_parts WHERE run_id = %d`, approval.ID); n < 10 {
+		t.Fatalf("the approval's images are in %d parts: the test needs many", n)
+	}
+	// The night after, over some of the same keys.
+	next := &change.Plan{Tenant: tenant, Mode: "snapshot", BaseVersion: 2,
+		Persons: []change.Person{{Op: change.Update, Person: person("p1", "Renamed again")}, {Op: change.Update, Person: person("p3", "Renamed p3")},
+			{Op: change.Insert, Person: person("p9000", "Person p9000")}},
+		Groups:      []change.Group{{Op: change.Update, Group: group("gnew", "Newer group")}},
+		Memberships: []change.Membership{{Op: change.Delete, Membership: record.Membership{MembershipKey: again}}, {Op: change.Insert, Membership: member("gnew", "p1", "01")}},
+	}
+	for i := 5; i < persons; i += 2 { // p1 and p3 above
+		key := fmt.Sprintf("p%d", i)
+		next.Persons = append(next.Persons, change.Person{Op: change.Update, Person: person(key, "Later "+key)})
+	}
+	later := apply(t, s, next)
+	after := Dump(t, s, tenant)
+	if n := count(`SELECT length(images) FROM run_undo WHERE run_id = %d`, later.ID); n < 10*300 {
+		t.Fatalf("the later night's images are %d bytes: the test needs many slices of them", n)
+	}
+
+	// Both undone, the index edits moved out of memory as they are made.
+	restoreEdits := sqlstore.SetEditsHeld(100)
+	u := mustUndo(t, s, tenant, approval.ID, true)
+	restoreEdits()
+	SameState(t, "after undoing the approval and the night after it", Dump(t, s, tenant), base)
+	if n := count(`SELECT count(*) FROM run_undo_parts WHERE run_id = %d`, u.ID); n < 10 {
+		t.Errorf("the undo's own images are in %d parts: the test needs many", n)
+	}
+	c := u.Counts
+	if c.Persons.Before != persons+1-trashed || c.Persons.After != persons || c.Persons.Restored != trashed || c.Persons.Deleted != 1 ||
+		c.Persons.Updated != persons/2 || c.Memberships.Inserted != 3*trashed+1 || c.Memberships.Deleted != 1 || c.Memberships.After != 3*persons ||
+		c.Groups.Deleted != 1 || c.Groups.Updated != 1 {
+		t.Errorf("the undo's counts: %+v", c)
+	}
+
+	// The undo undone gives the state after both nights, from images the undo kept in parts.
+	mustUndo(t, s, tenant, u.ID, false)
+	SameState(t, "after undoing the undo", Dump(t, s, tenant), after)
 }

@@ -41,6 +41,10 @@ const (
 	editRemoveMember                 // group, member, role
 	editManualize                    // group, member, role
 	editSetMember                    // group, member, role, hash, flags
+	// An undo's (undoEdits): the entry dropped or written whatever it was before.
+	editDropPerson // key
+	editDropMember // group, member, role
+	editPutMember  // group, member, role, hash, flags
 )
 
 // person starts an edit of a person's entry: its bucket, and the bucket's log with the edit's
@@ -88,6 +92,25 @@ func (e *indexEdits) setMember(k record.MembershipKey, st change.MembershipState
 	e.set(n, append(b, memberFlags(st)))
 }
 
+// dropPerson removes a person's entry (an undo's: the row is gone).
+func (e *indexEdits) dropPerson(key string) {
+	n, b := e.person(editDropPerson, key)
+	e.set(n, b)
+}
+
+// dropMember removes a membership's entry, synced or manual (an undo's: the row is gone).
+func (e *indexEdits) dropMember(k record.MembershipKey) {
+	n, b := e.member(editDropMember, k)
+	e.set(n, b)
+}
+
+// putMember writes a membership's entry, whatever it was (an undo's: the row is put back).
+func (e *indexEdits) putMember(k record.MembershipKey, st change.MembershipState) {
+	n, b := e.member(editPutMember, k)
+	b = append(b, st.Hash[:]...)
+	e.set(n, append(b, memberFlags(st)))
+}
+
 // replay makes a bucket's edits to bs.
 func replay(bs *buckets, log []byte) error {
 	d := indexDecoder{data: log}
@@ -105,11 +128,13 @@ func replay(bs *buckets, log []byte) error {
 		kind := d.data[0]
 		d.data = d.data[1:]
 		switch kind {
-		case editSetPerson, editTrash:
+		case editSetPerson, editTrash, editDropPerson:
 			key := d.str()
-			if kind == editTrash {
-				if d.err == nil {
+			if kind == editTrash || kind == editDropPerson {
+				if d.err == nil && kind == editTrash {
 					bs.trash(key)
+				} else if d.err == nil {
+					delete(bs.person(key).persons, key)
 				}
 				continue
 			}
@@ -128,11 +153,15 @@ func replay(bs *buckets, log []byte) error {
 				bs.removeMember(k)
 			case editManualize:
 				bs.manualize(k)
-			case editSetMember:
+			case editDropMember:
+				delete(bs.membership(k).members, k)
+			case editSetMember, editPutMember:
 				st := change.MembershipState{Hash: hash()}
 				setMemberFlags(&st, flags())
-				if d.err == nil {
+				if d.err == nil && kind == editSetMember {
 					bs.setMember(k, st)
+				} else if d.err == nil {
+					bs.membership(k).members[k] = st
 				}
 			default:
 				return fmt.Errorf("state index edits: unknown edit %d", kind)

@@ -10,7 +10,7 @@ type KeyLookup struct {
 }
 
 // KeyLookups are the statements imsfeed sends to find the given persons and memberships of
-// tenant by key: the before-images an apply and undo take (capture, lazyTable, restore's
+// tenant by key: the before-images an apply and undo take (lazyTable, restore's
 // DELETE) and the live channel's reads (in).
 func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLookup {
 	ms := make([][]string, len(members))

@@ -270,52 +270,6 @@ func keyArgs(tenant string, keys [][]string) []any {
 	return args
 }
 
-// capture reads the rows of the given keys (per table of undoTables) as they are now.
-func (c *Core) capture(ctx context.Context, q querier, tenant string, keys [][][]string) (images, error) {
-	out := make(images, len(undoTables))
-	for ti, t := range undoTables {
-		seen := map[string]bool{}
-		var uniq [][]string
-		for _, k := range keys[ti] {
-			if j := joinKey(k); !seen[j] {
-				seen[j] = true
-				uniq = append(uniq, k)
-			}
-		}
-		if len(uniq) == 0 {
-			continue
-		}
-		found := map[string][]any{}
-		var cols []string
-		// A tenant's first load finds nothing: do not look key by key.
-		var one int
-		err := q.QueryRowContext(ctx, c.Q(`SELECT 1 FROM `+t.name+` WHERE tenant = ? LIMIT 1`), tenant).Scan(&one)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
-		}
-		if err == nil {
-			for rest := uniq; len(rest) > 0; {
-				n := min(keyChunk, len(rest))
-				part := rest[:n]
-				rest = rest[n:]
-				rows, err := q.QueryContext(ctx, c.Q(`SELECT * FROM `+t.name+` WHERE `+keyCond(t, n)), keyArgs(tenant, part)...)
-				if err != nil {
-					return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
-				}
-				cols, err = scanImages(rows, t, found)
-				if err != nil {
-					return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
-				}
-			}
-		}
-		out[ti] = make([]image, len(uniq))
-		for i, k := range uniq {
-			out[ti][i] = image{key: k, cols: cols, row: found[joinKey(k)]}
-		}
-	}
-	return out, nil
-}
-
 // scanImages reads rows of SELECT * into found by key, the tenant column left out, and
 // returns the column names.
 func scanImages(rows *sql.Rows, t undoTable, found map[string][]any) ([]string, error) {
@@ -381,48 +335,6 @@ func asString(v any) string {
 		return string(x)
 	}
 	return fmt.Sprint(v)
-}
-
-// restore makes the rows of the given images what the images say, by key: deleted where there
-// was no row, written back column by column where there was one.
-func (c *Core) restore(ctx context.Context, tx *sql.Tx, tenant string, imgs images) error {
-	for ti, t := range undoTables {
-		list := imgs[ti]
-		if len(list) == 0 {
-			continue
-		}
-		for rest := list; len(rest) > 0; {
-			n := min(keyChunk, len(rest))
-			keys := make([][]string, n)
-			for i := range n {
-				keys[i] = rest[i].key
-			}
-			rest = rest[n:]
-			if _, err := tx.ExecContext(ctx, c.Q(`DELETE FROM `+t.name+` WHERE `+keyCond(t, n)), keyArgs(tenant, keys)...); err != nil {
-				return fmt.Errorf("undo %s: %w", t.name, err)
-			}
-		}
-		stmts := map[string]*sql.Stmt{}
-		for _, im := range list {
-			if im.row == nil {
-				continue
-			}
-			q := `INSERT INTO ` + t.name + ` (tenant, ` + strings.Join(im.cols, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(im.cols)) + `)`
-			st, ok := stmts[q]
-			if !ok {
-				var err error
-				if st, err = tx.PrepareContext(ctx, c.Q(q)); err != nil {
-					return fmt.Errorf("undo %s: %w", t.name, err)
-				}
-				defer st.Close()
-				stmts[q] = st
-			}
-			if _, err := st.ExecContext(ctx, append([]any{tenant}, im.row...)...); err != nil {
-				return fmt.Errorf("undo %s %q: %w", t.name, strings.Join(im.key, "/"), err)
-			}
-		}
-	}
-	return nil
 }
 
 // The encoding of images: gzip over a magic line and, per table, its name, columns, key
@@ -578,126 +490,157 @@ func writeImageTo(w *bufio.Writer, t undoTable, cols []string, im image) error {
 	return nil
 }
 
-func decodeImages(data []byte) (images, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("stored before-images: %w", err)
-	}
-	r := bufio.NewReader(zr)
-	imgs, err := readImages(r)
-	if err != nil {
-		return nil, fmt.Errorf("stored before-images: %w", err)
-	}
-	return imgs, nil
+// imageDecoder reads the encoding of images (encodeImagesWith, pieceImages) as it comes: a
+// table's header, then its images one at a time, so no more than one image is held.
+type imageDecoder struct {
+	r   *bufio.Reader
+	err error // the first error
 }
 
-func readImages(r *bufio.Reader) (images, error) {
+func (d *imageDecoder) uv() uint64 {
+	x, e := binary.ReadUvarint(d.r)
+	if e != nil && d.err == nil {
+		d.err = e
+	}
+	return x
+}
+
+func (d *imageDecoder) str() string {
+	n := d.uv()
+	if d.err != nil || n > 1<<30 {
+		if d.err == nil {
+			d.err = errors.New("a value too long")
+		}
+		return ""
+	}
+	b := make([]byte, n)
+	if _, e := io.ReadFull(d.r, b); e != nil && d.err == nil {
+		d.err = e
+	}
+	return string(b)
+}
+
+// row reads what writeImageTo writes after an image's key: its row of len(cols) values, or
+// nil when there was none.
+func (d *imageDecoder) row(cols []string) []any {
+	present, e := d.r.ReadByte()
+	if e != nil || present != 1 {
+		if e != nil && d.err == nil {
+			d.err = e
+		}
+		return nil
+	}
+	row := make([]any, len(cols))
+	for j := range row {
+		tag, e := d.r.ReadByte()
+		if e != nil {
+			if d.err == nil {
+				d.err = e
+			}
+			return nil
+		}
+		switch tag {
+		case tagNil:
+		case tagInt:
+			x, e := binary.ReadVarint(d.r)
+			if e != nil && d.err == nil {
+				d.err = e
+			}
+			row[j] = x
+		case tagString:
+			row[j] = d.str()
+		case tagBytes:
+			row[j] = []byte(d.str())
+		case tagFalse:
+			row[j] = false
+		case tagTrue:
+			row[j] = true
+		case tagTime:
+			x, e := binary.ReadVarint(d.r)
+			if e != nil && d.err == nil {
+				d.err = e
+			}
+			row[j] = time.UnixMicro(x).UTC()
+		case tagFloat:
+			row[j] = math.Float64frombits(d.uv())
+		default:
+			if d.err == nil {
+				d.err = fmt.Errorf("unknown value tag %d", tag)
+			}
+			return nil
+		}
+	}
+	return row
+}
+
+// eachImage reads the encoded images from r (gzip streams one after the other, as
+// encodeImagesWith and pieceImages write them) and gives each in turn with its table (in
+// undoTables); each image is its own.
+func eachImage(r io.Reader, each func(ti int, im image) error) error {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("stored before-images: %w", err)
+	}
+	var failed error // each's, returned as it is
+	err = decodeEach(bufio.NewReader(zr), func(ti int, im image) error {
+		failed = each(ti, im)
+		return failed
+	})
+	if failed != nil {
+		return failed
+	}
+	if err != nil {
+		return fmt.Errorf("stored before-images: %w", err)
+	}
+	return nil
+}
+
+func decodeEach(r *bufio.Reader, each func(ti int, im image) error) error {
 	magic := make([]byte, len(imagesMagic))
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != imagesMagic {
-		return nil, errors.New("not imsfeed's undo encoding")
+		return errors.New("not imsfeed's undo encoding")
 	}
-	var err error
-	uv := func() uint64 {
-		x, e := binary.ReadUvarint(r)
-		if e != nil && err == nil {
-			err = e
-		}
-		return x
+	d := &imageDecoder{r: r}
+	nt := d.uv()
+	if d.err != nil {
+		return d.err
 	}
-	str := func() string {
-		n := uv()
-		if err != nil || n > 1<<30 {
-			if err == nil {
-				err = errors.New("a value too long")
-			}
-			return ""
-		}
-		b := make([]byte, n)
-		if _, e := io.ReadFull(r, b); e != nil && err == nil {
-			err = e
-		}
-		return string(b)
-	}
-	nt := uv()
-	if err != nil {
-		return nil, err
-	}
-	imgs := make(images, len(undoTables))
 	for range nt {
-		name := str()
+		name := d.str()
 		ti := -1
 		for i, t := range undoTables {
 			if t.name == name {
 				ti = i
 			}
 		}
-		cols := make([]string, uv())
+		cols := make([]string, d.uv())
 		for i := range cols {
-			cols[i] = str()
+			cols[i] = d.str()
 		}
-		width := uv()
-		n := uv()
-		if err != nil {
-			return nil, err
+		width := d.uv()
+		n := d.uv()
+		if d.err != nil {
+			return d.err
 		}
 		if ti < 0 {
-			return nil, fmt.Errorf("unknown table %q", name)
+			return fmt.Errorf("unknown table %q", name)
 		}
 		if int(width) != len(undoTables[ti].key) {
-			return nil, fmt.Errorf("table %s: keys of %d columns", name, width)
+			return fmt.Errorf("table %s: keys of %d columns", name, width)
 		}
-		list := make([]image, 0, min(n, 1<<20))
 		for range n {
 			im := image{key: make([]string, width), cols: cols}
 			for j := range im.key {
-				im.key[j] = str()
+				im.key[j] = d.str()
 			}
-			present, e := r.ReadByte()
-			if e != nil {
-				return nil, e
+			im.row = d.row(cols)
+			if d.err != nil {
+				return d.err
 			}
-			if present == 1 {
-				im.row = make([]any, len(cols))
-				for j := range im.row {
-					tag, e := r.ReadByte()
-					if e != nil {
-						return nil, e
-					}
-					switch tag {
-					case tagNil:
-					case tagInt:
-						x, e := binary.ReadVarint(r)
-						if e != nil {
-							return nil, e
-						}
-						im.row[j] = x
-					case tagString:
-						im.row[j] = str()
-					case tagBytes:
-						im.row[j] = []byte(str())
-					case tagFalse:
-						im.row[j] = false
-					case tagTrue:
-						im.row[j] = true
-					case tagTime:
-						x, e := binary.ReadVarint(r)
-						if e != nil {
-							return nil, e
-						}
-						im.row[j] = time.UnixMicro(x).UTC()
-					case tagFloat:
-						im.row[j] = math.Float64frombits(uv())
-					default:
-						return nil, fmt.Errorf("unknown value tag %d", tag)
-					}
-				}
+			if err := each(ti, im); err != nil {
+				return err
 			}
-			if err != nil {
-				return nil, err
-			}
-			list = append(list, im)
 		}
-		imgs[ti] = list
 	}
-	return imgs, err
+	return d.err
 }

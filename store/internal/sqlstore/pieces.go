@@ -354,8 +354,15 @@ func (s *imageStream) close() ([]byte, error) {
 }
 
 // imagePart is about how many bytes of encoded images a part of run_undo_parts holds: what
-// an approval keeps of its images in memory.
-const imagePart = 1 << 20
+// an approval keeps of its images in memory, and an undo reads of them at a time.
+var imagePart = 1 << 20
+
+// SetImagePart sets imagePart until the returned function puts it back. For tests only.
+func SetImagePart(n int) func() {
+	old := imagePart
+	imagePart = n
+	return func() { imagePart = old }
+}
 
 // undoRow is what a change set's run_undo row says besides its images.
 type undoRow struct {
@@ -487,29 +494,51 @@ func (pi *pieceImages) key(k [3]string) error {
 	return nil
 }
 
-// flush reads and encodes the images of the keys gathered, and stores what the compression
-// made of them once it is a part's worth.
+// flush reads and encodes the images of the keys gathered.
 func (pi *pieceImages) flush() error {
 	if len(pi.part) == 0 {
 		return nil
 	}
-	t, l := undoTables[pi.cur], pi.tables[pi.cur]
-	var found map[string][]any
-	var cols []string
-	if l != nil {
-		var err error
-		if found, err = l.fetch(pi.part); err != nil {
-			return fmt.Errorf("before-images of %s: %w", t.name, err)
-		}
-		cols = l.cols
+	found, err := pi.fetch(pi.part)
+	if err == nil {
+		err = pi.write(pi.part, found)
 	}
-	for _, k := range pi.part {
+	pi.part = pi.part[:0]
+	return err
+}
+
+// fetch reads the rows of the given keys of the table being written, by joined key (none when
+// the tenant had no row in it).
+func (pi *pieceImages) fetch(keys [][]string) (map[string][]any, error) {
+	l := pi.tables[pi.cur]
+	if l == nil {
+		return nil, nil
+	}
+	found, err := l.fetch(keys)
+	if err != nil {
+		return nil, fmt.Errorf("before-images of %s: %w", undoTables[pi.cur].name, err)
+	}
+	return found, nil
+}
+
+// cols are the columns of the images of the table being written (nil: it has no rows).
+func (pi *pieceImages) cols() []string {
+	if l := pi.tables[pi.cur]; l != nil {
+		return l.cols
+	}
+	return nil
+}
+
+// write encodes the images of keys of the table being written, their rows in found (fetch),
+// and stores what the compression made of them once it is a part's worth.
+func (pi *pieceImages) write(keys [][]string, found map[string][]any) error {
+	t, cols := undoTables[pi.cur], pi.cols()
+	for _, k := range keys {
 		if err := writeImageTo(pi.imgs.w, t, cols, image{key: k, cols: cols, row: found[joinKey(k)]}); err != nil {
 			return err
 		}
 	}
-	pi.written += len(pi.part)
-	pi.part = pi.part[:0]
+	pi.written += len(keys)
 	if buf := &pi.imgs.buf; buf.Len() >= imagePart {
 		if err := pi.out.put(pi.out.next(), buf.Bytes()); err != nil {
 			return err
@@ -531,13 +560,9 @@ func (pi *pieceImages) end() error {
 	t := undoTables[pi.cur]
 	h := newImageStream()
 	h.str(t.name)
-	if l := pi.tables[pi.cur]; l != nil {
-		h.uv(uint64(len(l.cols)))
-		for _, col := range l.cols {
-			h.str(col)
-		}
-	} else {
-		h.uv(0)
+	h.uv(uint64(len(pi.cols())))
+	for _, col := range pi.cols() {
+		h.str(col)
 	}
 	h.uv(uint64(len(t.key)))
 	h.uv(uint64(pi.written))

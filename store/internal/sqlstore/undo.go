@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
@@ -156,21 +157,50 @@ SELECT ?, ?, ? + row_number() OVER (ORDER BY seq) - 1, data FROM `+earlyUndo+` W
 	return piece(data[at:])
 }
 
-// undoParts appends the parts of change set (run, after) of the images to data, in order.
-func (c *Core) undoParts(ctx context.Context, tx *sql.Tx, run, after int64, data []byte) ([]byte, error) {
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT data FROM run_undo_parts WHERE run_id = ? AND version_after = ? ORDER BY seq`), run, after)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var part []byte
-		if err := rows.Scan(&part); err != nil {
-			rows.Close()
-			return nil, err
+// imagesReader reads a change set's stored images as they were written (undoWriter,
+// saveEncoded): run_undo.images, then the parts of run_undo_parts in the order of their seq,
+// a slice of imagePart bytes or a part at a time.
+type imagesReader struct {
+	c             *Core
+	ctx           context.Context
+	tx            *sql.Tx
+	run, after    int64
+	headAt, headN int64 // run_undo.images: bytes read, and its length
+	seq           int64 // the last part's read (-1: none yet)
+	buf           []byte
+	done          bool
+}
+
+func (r *imagesReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.done {
+			return 0, io.EOF
 		}
-		data = append(data, part...)
+		if err := r.next(); err != nil {
+			return 0, err
+		}
 	}
-	return data, closeRows(rows)
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// next reads the next slice of the head, or the next part.
+func (r *imagesReader) next() error {
+	if r.headAt < r.headN {
+		n := min(r.headN-r.headAt, int64(imagePart))
+		err := r.tx.QueryRowContext(r.ctx, r.c.Q(`SELECT substr(images, ?, ?) FROM run_undo WHERE run_id = ? AND version_after = ?`),
+			r.headAt+1, n, r.run, r.after).Scan(&r.buf)
+		r.headAt += n
+		return err
+	}
+	err := r.tx.QueryRowContext(r.ctx, r.c.Q(`SELECT seq, data FROM run_undo_parts WHERE run_id = ? AND version_after = ? AND seq > ? ORDER BY seq LIMIT 1`),
+		r.run, r.after, r.seq).Scan(&r.seq, &r.buf)
+	if errors.Is(err, sql.ErrNoRows) {
+		r.done = true
+		return nil
+	}
+	return err
 }
 
 // undoHeader is one stored change set with before-images.
@@ -179,7 +209,9 @@ type undoHeader struct {
 	before, after int64
 }
 
-// Undo implements store.Store.
+// Undo implements store.Store. The change sets' images are never held whole: they are read a
+// part at a time into a temporary table, a row per key holding the image it goes back to
+// (undoTarget), which is then read in key order, keyChunk keys at a time (undoRows).
 func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 	if p.Run == nil || p.Run.ID != 0 {
 		return nil, errors.New("undo: the undo needs its own new run record")
@@ -196,51 +228,13 @@ func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 		if err != nil {
 			return err
 		}
-		// What each row goes back to: its image from the oldest change set of the chain.
-		target := make([]map[string]image, len(undoTables))
-		order := make([][]string, len(undoTables))
-		for i := range target {
-			target[i] = map[string]image{}
+		target, err := c.undoTarget(ctx, tx, chain)
+		if err != nil {
+			return err
 		}
-		// The school year goes back to the one before the oldest change set that changed it.
-		var year *string
 		for _, h := range chain {
-			var data []byte
-			var y sql.NullString
-			err := tx.QueryRowContext(ctx, c.Q(`SELECT images, school_year_before FROM run_undo WHERE run_id = ? AND version_after = ?`), h.run, h.after).Scan(&data, &y)
-			if err == nil {
-				data, err = c.undoParts(ctx, tx, h.run, h.after, data)
-			}
-			if err != nil {
-				return fmt.Errorf("before-images of run %d: %w", h.run, err)
-			}
-			if y.Valid {
-				year = &y.String
-			}
-			imgs, err := decodeImages(data)
-			if err != nil {
-				return fmt.Errorf("run %d: %w", h.run, err)
-			}
-			for ti, list := range imgs {
-				for _, im := range list {
-					k := joinKey(im.key)
-					if _, ok := target[ti][k]; !ok {
-						order[ti] = append(order[ti], k)
-					}
-					target[ti][k] = im
-				}
-			}
 			if !slices.Contains(undone, h.run) {
 				undone = append(undone, h.run)
-			}
-		}
-		want := make(images, len(undoTables))
-		keys := make([][][]string, len(undoTables))
-		for ti := range undoTables {
-			for _, k := range order[ti] {
-				im := target[ti][k]
-				want[ti] = append(want[ti], im)
-				keys[ti] = append(keys[ti], im.key)
 			}
 		}
 		// The undo's run record is made here, so that a refused undo leaves none.
@@ -253,36 +247,25 @@ func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 		if err != nil {
 			return err
 		}
-		// The undo's own before-images: the state it leaves, so that it can be undone too.
-		now, err := c.capture(ctx, tx, p.Tenant, keys)
-		if err != nil {
-			return err
-		}
-		counts, err := c.undoCounts(ctx, tx, p.Tenant, now, want)
-		if err != nil {
-			return err
-		}
-		if err := c.restore(ctx, tx, p.Tenant, want); err != nil {
-			return err
-		}
 		var yearNow *string
-		if year != nil {
+		if target.year != nil {
 			y, err := c.schoolYear(ctx, tx, p.Tenant)
 			if err != nil {
 				return err
 			}
 			yearNow = &y
-			if _, err := tx.ExecContext(ctx, c.Q(`UPDATE tenants SET school_year = ? WHERE id = ?`), nullString(*year), p.Tenant); err != nil {
+		}
+		// The undo keeps its own before-images (the state it leaves), so that it can be undone too.
+		counts, err := c.undoRows(ctx, tx, p.Tenant, v, target, undoRow{run: p.Run.ID, v: v, now: p.Now, year: yearNow})
+		if err != nil {
+			return err
+		}
+		if target.year != nil {
+			if _, err := tx.ExecContext(ctx, c.Q(`UPDATE tenants SET school_year = ? WHERE id = ?`), nullString(*target.year), p.Tenant); err != nil {
 				return fmt.Errorf("undo the school year: %w", err)
 			}
 		}
 		if err := c.setVersion(ctx, tx, p.Tenant, v+1); err != nil {
-			return err
-		}
-		if err := c.editIndex(ctx, tx, p.Tenant, v, v+1, imageBuckets(want), func(bs *buckets) { indexImages(bs, want) }); err != nil {
-			return err
-		}
-		if err := c.saveImages(ctx, tx, p.Tenant, now, nil, nil, yearNow, p.Run.ID, v, p.Now); err != nil {
 			return err
 		}
 		p.Run.VersionBefore, p.Run.VersionAfter, p.Run.Counts = v, v+1, counts
@@ -316,6 +299,85 @@ func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 		return nil, fmt.Errorf("undo run %d of tenant %q (nothing was changed): %w", p.Of, p.Tenant, err)
 	}
 	return undone, nil
+}
+
+// undoRows makes the tenant's rows of the keys in target what target says, keyChunk keys at a
+// time: the rows as they are now are read first, counted against their images (the undo's
+// counts) and kept as the undo's own before-images (stored as they are taken, with row); the
+// state index, when it describes version v, is carried to v+1 with the edits kept as an
+// approval's are (edits.go).
+func (c *Core) undoRows(ctx context.Context, tx *sql.Tx, tenant string, v int64, target *undoTarget, row undoRow) (change.Counts, error) {
+	var counts change.Counts
+	for _, t := range undoTables {
+		q, args := `SELECT count(*) FROM `+t.name+` WHERE tenant = ?`, []any{tenant}
+		if t.activeCol != "" {
+			q, args = q+` AND `+t.activeCol+` = ?`, append(args, t.activeVal)
+		}
+		if err := tx.QueryRowContext(ctx, c.Q(q), args...).Scan(&counts.Of(t.typ).Before); err != nil {
+			return counts, err
+		}
+	}
+	out, err := c.newPieceImages(ctx, tx, tenant, row)
+	if err != nil {
+		return counts, err
+	}
+	_, iv, err := c.indexVersion(ctx, tx, tenant)
+	if err != nil {
+		return counts, err
+	}
+	var edits *indexEdits // nil: the index does not describe v, and stays stale
+	if iv == v {
+		edits = newIndexEdits()
+	}
+	for ti, t := range undoTables {
+		if err := out.upTo(ti); err != nil {
+			return counts, err
+		}
+		err := target.each(ti, func(want []image) error {
+			keys := make([][]string, len(want))
+			for i, im := range want {
+				keys[i] = im.key
+			}
+			found, err := out.fetch(keys)
+			if err != nil {
+				return err
+			}
+			countImages(counts.Of(t.typ), t, out.cols(), found, want)
+			if err := out.write(keys, found); err != nil {
+				return err
+			}
+			if err := c.restore(ctx, tx, tenant, t, want); err != nil {
+				return err
+			}
+			if edits != nil {
+				editImages(edits, t, want)
+				if edits.held > editsHeld {
+					return c.spillEdits(ctx, tx, edits)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return counts, err
+		}
+	}
+	if err := out.end(); err != nil {
+		return counts, err
+	}
+	if err := target.drop(); err != nil {
+		return counts, err
+	}
+	for _, t := range undoTables {
+		tc := counts.Of(t.typ)
+		tc.After = tc.Before + tc.Inserted + tc.Restored - tc.Deleted - tc.Archived
+	}
+	if edits != nil {
+		// A damaged bucket leaves the index stale (applyIndexEdits marks it).
+		if _, err := c.applyIndexEdits(ctx, tx, tenant, v, edits); err != nil {
+			return counts, err
+		}
+	}
+	return counts, nil
 }
 
 // undoChain returns the change sets to undo, newest first: from the tenant's state version v
@@ -375,45 +437,27 @@ func (c *Core) undoChain(ctx context.Context, tx *sql.Tx, p store.UndoParams, v 
 	return chain, nil
 }
 
-// undoCounts counts what going from the rows now to the rows want does, per type, as a run's
-// counts: a row that becomes active is inserted (or restored when it was there, inactive),
-// an active one that goes is deleted (or archived: a group archived, a membership turned
-// manual), an active one that stays but differs is updated.
-func (c *Core) undoCounts(ctx context.Context, tx *sql.Tx, tenant string, now, want images) (change.Counts, error) {
-	var counts change.Counts
-	for ti, t := range undoTables {
-		tc := counts.Of(t.typ)
-		q, args := `SELECT count(*) FROM `+t.name+` WHERE tenant = ?`, []any{tenant}
-		if t.activeCol != "" {
-			q, args = q+` AND `+t.activeCol+` = ?`, append(args, t.activeVal)
+// countImages counts what going from the rows now (found, of columns cols) to the rows want
+// does to a table, as a run's counts: a row that becomes active is inserted (or restored when
+// it was there, inactive), an active one that goes is deleted (or archived: a group archived, a
+// membership turned manual), an active one that stays but differs is updated.
+func countImages(tc *change.TypeCounts, t undoTable, cols []string, found map[string][]any, want []image) {
+	for _, w := range want {
+		n := image{key: w.key, cols: cols, row: found[joinKey(w.key)]}
+		wasActive, isActive := t.active(n), t.active(w)
+		switch {
+		case !wasActive && isActive && n.row == nil:
+			tc.Inserted++
+		case !wasActive && isActive:
+			tc.Restored++
+		case wasActive && !isActive && (w.row == nil || t.typ == record.Persons):
+			tc.Deleted++
+		case wasActive && !isActive:
+			tc.Archived++
+		case wasActive && isActive && !sameRow(n, w):
+			tc.Updated++
 		}
-		err := tx.QueryRowContext(ctx, c.Q(q), args...).Scan(&tc.Before)
-		if err != nil {
-			return counts, err
-		}
-		cur := map[string]image{}
-		for _, im := range now[ti] {
-			cur[joinKey(im.key)] = im
-		}
-		for _, w := range want[ti] {
-			n := cur[joinKey(w.key)]
-			wasActive, isActive := t.active(n), t.active(w)
-			switch {
-			case !wasActive && isActive && n.row == nil:
-				tc.Inserted++
-			case !wasActive && isActive:
-				tc.Restored++
-			case wasActive && !isActive && (w.row == nil || t.typ == record.Persons):
-				tc.Deleted++
-			case wasActive && !isActive:
-				tc.Archived++
-			case wasActive && isActive && !sameRow(n, w):
-				tc.Updated++
-			}
-		}
-		tc.After = tc.Before + tc.Inserted + tc.Restored - tc.Deleted - tc.Archived
 	}
-	return counts, nil
 }
 
 func (t undoTable) active(im image) bool {
@@ -475,49 +519,30 @@ func (c *Core) UndoSize(ctx context.Context, run int64) (int64, error) {
 	return n, nil
 }
 
-// imageBuckets are the state index's buckets of the persons and memberships in imgs.
-func imageBuckets(imgs images) map[int]bool {
-	nums := map[int]bool{}
-	for ti, t := range undoTables {
-		for _, im := range imgs[ti] {
-			switch t.typ {
-			case record.Persons:
-				nums[personBucket(im.key[0])] = true
-			case record.Memberships:
-				nums[memberBucket(im.key[0])] = true
-			}
+// editImages keeps the state index's edits of restoring the images want of table t: each
+// person's or membership's entry what its row now is, or gone with it.
+func editImages(e *indexEdits, t undoTable, want []image) {
+	for _, im := range want {
+		var hash record.Hash
+		if im.row != nil {
+			h, _ := im.col("hash").([]byte)
+			copy(hash[:], h)
 		}
-	}
-	return nums
-}
-
-// indexImages does to the state index what restoring imgs did to the rows.
-func indexImages(bs *buckets, imgs images) {
-	for ti, t := range undoTables {
-		for _, im := range imgs[ti] {
-			var hash record.Hash
-			if im.row != nil {
-				h, _ := im.col("hash").([]byte)
-				copy(hash[:], h)
+		switch t.typ {
+		case record.Persons:
+			if im.row == nil {
+				e.dropPerson(im.key[0])
+				continue
 			}
-			switch t.typ {
-			case record.Persons:
-				b := bs.person(im.key[0])
-				if im.row == nil {
-					delete(b.persons, im.key[0])
-					continue
-				}
-				b.persons[im.key[0]] = change.PersonState{Hash: hash, Name: asString(im.col("name")), Trashed: asString(im.col("status")) == "trashed"}
-			case record.Memberships:
-				k := record.MembershipKey{Group: im.key[0], Member: im.key[1], Role: im.key[2]}
-				b := bs.membership(k)
-				if im.row == nil {
-					delete(b.members, k)
-					continue
-				}
-				mt, _ := im.col("member_type").(int64) // as loadState reads it
-				b.members[k] = change.MembershipState{Hash: hash, MemberType: record.MemberType(mt), Manual: asString(im.col("origin")) == "manual"}
+			e.setPerson(im.key[0], change.PersonState{Hash: hash, Name: asString(im.col("name")), Trashed: asString(im.col("status")) == "trashed"})
+		case record.Memberships:
+			k := record.MembershipKey{Group: im.key[0], Member: im.key[1], Role: im.key[2]}
+			if im.row == nil {
+				e.dropMember(k)
+				continue
 			}
+			mt, _ := im.col("member_type").(int64) // as loadState reads it
+			e.putMember(k, change.MembershipState{Hash: hash, MemberType: record.MemberType(mt), Manual: asString(im.col("origin")) == "manual"})
 		}
 	}
 }
