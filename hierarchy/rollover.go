@@ -53,6 +53,7 @@ func RolloverGroups(st *change.State, oldNode string, archiveParents []string) (
 			continue
 		}
 		rule.courses[k] = true
+		rule.sorted = append(rule.sorted, k)
 		plan.Groups = append(plan.Groups, change.Group{Op: change.Archive, Course: true,
 			Group: record.Group{Key: k, Name: g.Name, Parents: archiveParents}})
 	}
@@ -65,8 +66,13 @@ func RolloverGroups(st *change.State, oldNode string, archiveParents []string) (
 // RolloverRule gives a rollover's change of a stored membership.
 type RolloverRule struct {
 	courses map[string]bool // the courses archived
+	sorted  []string        // their keys, sorted
 	oldNode string
 }
+
+// Courses are the keys of the courses the rollover archives, sorted: it changes only their
+// memberships and memberships whose member is a group.
+func (r *RolloverRule) Courses() []string { return r.sorted }
 
 // Change is the rollover's change of stored membership k (m), and whether it makes one: a
 // synced membership of an archived course turned manual; a synced membership of an archived

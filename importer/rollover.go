@@ -111,16 +111,20 @@ func (im *Importer) rolloverToHold(ctx context.Context, t *config.Tenant, to str
 		}
 		return &rolloverHold{plan: plan, report: plan, st: st, from: from}, nil
 	}
-	st, scan, err := scanner.LoadStateScanned(ctx, t.ID)
+	scanned, err := scanner.LoadStateScanned(ctx, t.ID)
 	if err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
+	st := scanned.State
 	from, err := rolloverFrom(t, st, to)
 	if err != nil {
 		return nil, err
 	}
 	plan, rule := hierarchy.RolloverGroups(st, t.SchoolYear.YearNode(from).Key, t.Placement("").ArchiveParents())
 	plan.Mode, plan.SchoolYear = ModeRollover, to
+	scan := func(fn func(record.MembershipKey, change.MembershipState) error) error {
+		return scanned.Scan(rule.Courses(), fn) // every membership the rule changes
+	}
 	h := &rolloverHold{plan: plan, st: st, from: from}
 	h.memberships = func(yield func(*change.Membership) error) error {
 		var c change.Membership // one for all: each is used within yield (membershipSource)
@@ -132,17 +136,12 @@ func (im *Importer) rolloverToHold(ctx context.Context, t *config.Tenant, to str
 			return nil
 		})
 	}
-	// The first read counts: the synced memberships (the counts' before) and the changes, and
-	// keeps the ones the status mail lists.
+	// The first read counts the changes and keeps the ones the status mail lists.
 	report := *plan
 	report.Memberships = nil
 	room := max(0, mailer.MaxCSVRows-len(plan.Groups))
-	synced := 0
 	ops := map[change.Op]int{}
 	err = scan(func(k record.MembershipKey, m change.MembershipState) error {
-		if !m.Manual {
-			synced++
-		}
 		c, ok := rule.Change(k, m)
 		if !ok {
 			return nil
@@ -156,7 +155,7 @@ func (im *Importer) rolloverToHold(ctx context.Context, t *config.Tenant, to str
 		return nil, err
 	}
 	before := st.Active() // (its memberships: none held)
-	before[record.Memberships] = synced
+	before[record.Memberships] = scanned.Synced
 	plan.Counts = change.Tally(plan, before)
 	n := 0
 	for op, k := range ops {

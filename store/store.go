@@ -213,22 +213,29 @@ type StagedLoader interface {
 }
 
 // MembershipScanner is a store that gives a tenant's state without its memberships and reads
-// them from their rows in key order, a row at a time, as often as asked: a school-year
-// rollover, which turns most of a large tenant's memberships manual, counts, holds and lists
-// its changes so instead of holding every membership and every change (the 1 GB feed's
-// tenant: 4.7 million memberships, 2.35 million of them changed). Both stores implement it;
-// the importer type-asserts a Store to it.
+// the memberships of some groups from their rows in key order, a row at a time, as often as
+// asked: a school-year rollover, which turns most of a large tenant's memberships manual,
+// counts, holds and lists its changes so instead of holding every membership and every change
+// (the 1 GB feed's tenant: 4.7 million memberships, 2.35 million of them changed). Both stores
+// implement it; the importer type-asserts a Store to it.
 type MembershipScanner interface {
-	// LoadStateScanned is LoadState with st.Memberships empty, and scan, which gives the
-	// tenant's memberships (synced and manual) in key order (record.MembershipKey.Compare)
-	// each time it is called, read in a read transaction of its own: when the tenant's state
-	// is no longer at st.Version it gives none and fails with ErrStateChanged. fn's first
-	// error ends the reading and is returned. scan must not be called once ctx is done.
-	LoadStateScanned(ctx context.Context, tenant string) (st *change.State, scan ScanMemberships, err error)
+	// LoadStateScanned is LoadState with st.Memberships empty, and what scans them.
+	LoadStateScanned(ctx context.Context, tenant string) (*ScannedState, error)
 }
 
-// ScanMemberships gives a tenant's stored memberships in key order (MembershipScanner).
-type ScanMemberships func(fn func(record.MembershipKey, change.MembershipState) error) error
+// ScannedState is a tenant's state without its memberships (MembershipScanner).
+type ScannedState struct {
+	*change.State
+	// Synced is how many of its memberships are synced.
+	Synced int
+	// Scan gives, in key order (record.MembershipKey.Compare), the stored memberships (synced
+	// and manual) of the groups of keys groups (sorted, each once) and every one whose member
+	// is a group, wherever it is: a rollover's changes are among them. Each call reads them
+	// again, in a read transaction of its own: once the tenant's state is no longer at
+	// Version, it gives none and fails with ErrStateChanged. fn's first error ends the reading
+	// and is returned. Scan must not be called once the load's context is done.
+	Scan func(groups []string, fn func(record.MembershipKey, change.MembershipState) error) error
+}
 
 // RestLoad is the rest of a state (its groups and memberships) being loaded on a goroutine of
 // its own.

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
@@ -12,28 +14,113 @@ import (
 )
 
 // LoadStateScanned implements store.MembershipScanner: the first stage of a load (version,
-// school year, persons, relations) and the groups, in one read transaction; the memberships
-// are read by scan, from their rows, in the primary key's order (keys compare byte by byte
-// in both stores, as record.MembershipKey.Compare does).
-func (c *Core) LoadStateScanned(ctx context.Context, tenant string) (*change.State, store.ScanMemberships, error) {
+// school year, persons, relations), the groups, the count of synced memberships and the
+// memberships whose member is a group (a hierarchy's few, kept), in one read transaction. A
+// scan reads the memberships of its groups in the primary key's order (keys compare byte by
+// byte in both stores, as record.MembershipKey.Compare does), 500 groups a statement, and
+// merges the kept ones in.
+func (c *Core) LoadStateScanned(ctx context.Context, tenant string) (*store.ScannedState, error) {
+	fail := func(err error) (*store.ScannedState, error) {
+		return nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
+	}
 	tx, err := c.db.BeginTx(ctx, c.d.ReadTx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
+		return fail(err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
 	st, _, err := c.loadFront(ctx, tx, tenant, true, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
+		return fail(err)
 	}
 	if st.Groups, err = c.loadGroups(ctx, tx, tenant, nil); err != nil {
-		return nil, nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
+		return fail(err)
 	}
 	st.Memberships = change.NewMembershipSet(0)
-	version := st.Version
-	scan := func(fn func(record.MembershipKey, change.MembershipState) error) error {
-		return c.scanMemberships(ctx, tenant, version, fn)
+	s := &store.ScannedState{State: st}
+	if err := tx.QueryRowContext(ctx, c.Q(`SELECT count(*) FROM memberships WHERE tenant = ? AND origin = 'synced'`), tenant).Scan(&s.Synced); err != nil {
+		return fail(err)
 	}
-	return st, scan, nil
+	var ofGroups []storedEntry
+	err = c.eachMembership(ctx, tx, `SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE tenant = ? AND member_type = ? ORDER BY group_key, member_key, role`,
+		[]any{tenant, int(record.MemberGroup)}, func(k record.MembershipKey, m change.MembershipState) error {
+			ofGroups = append(ofGroups, storedEntry{k, m})
+			return nil
+		})
+	if err != nil {
+		return fail(err)
+	}
+	version := st.Version
+	s.Scan = func(groups []string, fn func(record.MembershipKey, change.MembershipState) error) error {
+		if err := c.scanMemberships(ctx, tenant, version, groups, ofGroups, fn); err != nil {
+			return fmt.Errorf("memberships of tenant %q: %w", tenant, err)
+		}
+		return nil
+	}
+	return s, nil
+}
+
+// scanGroups is how many groups' memberships one statement of a scan reads.
+var scanGroups = 500
+
+// SetScanGroups sets scanGroups until the returned function puts it back. For tests only.
+func SetScanGroups(n int) func() {
+	old := scanGroups
+	scanGroups = n
+	return func() { scanGroups = old }
+}
+
+// scanMemberships gives, in key order, the memberships of groups read in a transaction of its
+// own whose snapshot must be at version, and those of ofGroups outside groups.
+func (c *Core) scanMemberships(ctx context.Context, tenant string, version int64, groups []string, ofGroups []storedEntry, fn func(record.MembershipKey, change.MembershipState) error) error {
+	tx, err := c.db.BeginTx(ctx, c.d.ReadTx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	var v int64
+	err = tx.QueryRowContext(ctx, c.Q(`SELECT state_version FROM tenants WHERE id = ?`), tenant).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if v != version {
+		return fmt.Errorf("the state is at version %d, not %d as loaded: %w", v, version, store.ErrStateChanged)
+	}
+	// ofGroups, those outside groups, are given as the rows' keys pass them.
+	rest := ofGroups
+	next := func(k *record.MembershipKey) error {
+		for len(rest) > 0 && (k == nil || rest[0].k.Compare(*k) < 0) {
+			e := rest[0]
+			rest = rest[1:]
+			if _, in := slices.BinarySearch(groups, e.k.Group); in {
+				continue
+			}
+			if err := fn(e.k, e.m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for todo := groups; len(todo) > 0; {
+		chunk := todo[:min(scanGroups, len(todo))]
+		todo = todo[len(chunk):]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, tenant)
+		for _, g := range chunk {
+			args = append(args, g)
+		}
+		q := `SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE tenant = ? AND group_key IN (` +
+			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + `) ORDER BY group_key, member_key, role`
+		err := c.eachMembership(ctx, tx, q, args, func(k record.MembershipKey, m change.MembershipState) error {
+			if err := next(&k); err != nil {
+				return err
+			}
+			return fn(k, m)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return next(nil)
 }
 
 // scanRoles are the roles' strings, so that a scan makes none of its own for them.
@@ -46,25 +133,12 @@ var scanRoles = func() map[string]string {
 	return m
 }()
 
-// scanMemberships gives the tenant's memberships in key order, read in a transaction of its own
-// whose snapshot must be at version.
-func (c *Core) scanMemberships(ctx context.Context, tenant string, version int64, fn func(record.MembershipKey, change.MembershipState) error) error {
-	tx, err := c.db.BeginTx(ctx, c.d.ReadTx)
+// eachMembership runs query (its columns: group_key, member_key, role, hash, member_type,
+// origin) in tx and gives each row to fn; fn's first error ends it and is returned.
+func (c *Core) eachMembership(ctx context.Context, tx *sql.Tx, query string, args []any, fn func(record.MembershipKey, change.MembershipState) error) error {
+	rows, err := tx.QueryContext(ctx, c.Q(query), args...)
 	if err != nil {
-		return fmt.Errorf("memberships of tenant %q: %w", tenant, err)
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only
-	var v int64
-	err = tx.QueryRowContext(ctx, c.Q(`SELECT state_version FROM tenants WHERE id = ?`), tenant).Scan(&v)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("memberships of tenant %q: %w", tenant, err)
-	}
-	if v != version {
-		return fmt.Errorf("memberships of tenant %q: the state is at version %d, not %d as loaded: %w", tenant, v, version, store.ErrStateChanged)
-	}
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE tenant = ? ORDER BY group_key, member_key, role`), tenant)
-	if err != nil {
-		return fmt.Errorf("memberships of tenant %q: %w", tenant, err)
+		return err
 	}
 	var group string // the rows of one group come together: its key is made once
 	for rows.Next() {
@@ -72,7 +146,7 @@ func (c *Core) scanMemberships(ctx context.Context, tenant string, version int64
 		var mt int64
 		if err := rows.Scan(&gk, &mk, &role, &hash, &mt, &origin); err != nil {
 			rows.Close()
-			return fmt.Errorf("memberships of tenant %q: %w", tenant, err)
+			return err
 		}
 		if string(gk) != group {
 			group = string(gk)
@@ -89,8 +163,5 @@ func (c *Core) scanMemberships(ctx context.Context, tenant string, version int64
 			return err
 		}
 	}
-	if err := closeRows(rows); err != nil {
-		return fmt.Errorf("memberships of tenant %q: %w", tenant, err)
-	}
-	return nil
+	return closeRows(rows)
 }
