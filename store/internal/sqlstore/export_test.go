@@ -11,7 +11,7 @@ type KeyLookup struct {
 
 // KeyLookups are the statements imsfeed sends to find the given persons and memberships of
 // tenant by key: the before-images an apply and undo take (lazyTable, restore's
-// DELETE) and the live channel's reads (in).
+// DELETE), the records a night reads whole (StoredRecords) and the live channel's reads (in).
 func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLookup {
 	ms := make([][]string, len(members))
 	for i, m := range members {
@@ -37,6 +37,7 @@ func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLooku
 		{"before-images of persons", `SELECT * FROM persons WHERE ` + keyCond(undoTables[0], len(ps)), keyArgs(tenant, ps)},
 		{"before-images of memberships", `SELECT * FROM memberships WHERE ` + keyCond(undoTables[2], len(ms)), keyArgs(tenant, ms)},
 		{"undo's delete of memberships", `DELETE FROM memberships WHERE ` + keyCond(undoTables[2], len(ms)), keyArgs(tenant, ms)},
+		{"stored records of persons", storedPersons + inList(len(persons)), live("", persons)},
 		{"live read of persons", list(livePersons, len(persons)), live(livePersons, persons)},
 		{"live read of persons' memberships", list(liveMembershipsOfPersons, len(persons)), live(liveMembershipsOfPersons, persons)},
 		{"live read of groups' members", list(liveMembershipsOfGroups, len(groups)), live(liveMembershipsOfGroups, groups)},

@@ -5,9 +5,14 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/imsfeed/imsfeed/record"
+)
+
+// StoredRecords' statements, with the list of keys after them (query).
+const (
+	storedPersons = `SELECT key, source, name, attrs FROM persons WHERE (tenant, key) IN `
+	storedGroups  = `SELECT key, source, name, types, parents, attrs, template FROM groups WHERE (tenant, key) IN `
 )
 
 // StoredRecords implements store.Store, a few hundred keys per query.
@@ -15,7 +20,7 @@ func (c *Core) StoredRecords(ctx context.Context, tenant string, persons, groups
 	ps := map[string]record.Person{}
 	gs := map[string]record.Group{}
 	err := chunks(persons, func(keys []string) error {
-		return c.query(ctx, `SELECT key, source, name, attrs FROM persons WHERE tenant = ? AND key IN `, tenant, keys, func(rows *sql.Rows) error {
+		return c.query(ctx, storedPersons, tenant, keys, func(rows *sql.Rows) error {
 			var p record.Person
 			var attrs sql.NullString
 			if err := rows.Scan(&p.Key, &p.Source, &p.Name, &attrs); err != nil {
@@ -30,7 +35,7 @@ func (c *Core) StoredRecords(ctx context.Context, tenant string, persons, groups
 	})
 	if err == nil {
 		err = chunks(groups, func(keys []string) error {
-			return c.query(ctx, `SELECT key, source, name, types, parents, attrs, template FROM groups WHERE tenant = ? AND key IN `, tenant, keys, func(rows *sql.Rows) error {
+			return c.query(ctx, storedGroups, tenant, keys, func(rows *sql.Rows) error {
 				var g record.Group
 				var types, parents, attrs sql.NullString
 				if err := rows.Scan(&g.Key, &g.Source, &g.Name, &types, &parents, &attrs, &g.Template); err != nil {
@@ -67,15 +72,14 @@ func chunks(keys []string, f func([]string) error) error {
 	return nil
 }
 
-// query runs prefix + "(?, ?, …)" with the tenant and the keys, and scans each row.
+// query runs prefix + "(VALUES (?, ?), …)", each row the tenant and one of keys (as in), and
+// scans each row.
 func (c *Core) query(ctx context.Context, prefix, tenant string, keys []string, scan func(*sql.Rows) error) error {
-	args := make([]any, 0, len(keys)+1)
-	args = append(args, tenant)
+	args := make([]any, 0, 2*len(keys))
 	for _, k := range keys {
-		args = append(args, k)
+		args = append(args, tenant, k)
 	}
-	q := prefix + "(" + strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ") + ")"
-	rows, err := c.db.QueryContext(ctx, c.Q(q), args...)
+	rows, err := c.db.QueryContext(ctx, c.Q(prefix+inList(len(keys))), args...)
 	if err != nil {
 		return err
 	}
