@@ -249,3 +249,8 @@ func PiecesOverADamagedIndex(t *testing.T, s store.Store, exec func(query string
 	SameState(t, "after undoing the plan applied in pieces over a damaged index", Dump(t, s, pieces), base)
 	checkIndex(t, s, pieces)
 }
+
+// SetImagePart sets about how many bytes of before-images the SQL stores keep in one stored
+// part, until the returned function puts it back, so that a test's small change set has its
+// images in many parts. For tests only.
+func SetImagePart(n int) func() { return sqlstore.SetImagePart(n) }
