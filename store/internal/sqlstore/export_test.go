@@ -11,7 +11,7 @@ type KeyLookup struct {
 
 // KeyLookups are the statements imsfeed sends to find the given persons and memberships of
 // tenant by key: the before-images an apply and undo take (lazyTable, restore's
-// DELETE), the records a night reads whole (StoredRecords) and the live channel's reads (in).
+// DELETE), the records a night reads whole (StoredRecords), a rollover's scan and the live channel's reads (in).
 func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLookup {
 	ms := make([][]string, len(members))
 	for i, m := range members {
@@ -40,6 +40,7 @@ func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLooku
 		{"stored records of persons", storedPersons + inList(len(persons)), live("", persons)},
 		{"live read of persons", list(livePersons, len(persons)), live(livePersons, persons)},
 		{"live read of persons' memberships", list(liveMembershipsOfPersons, len(persons)), live(liveMembershipsOfPersons, persons)},
+		{"a rollover's scan of its courses' memberships", scanCourses + inList(len(groups)) + ` ORDER BY group_key, member_key, role`, live("", groups)},
 		{"live read of groups' members", list(liveMembershipsOfGroups, len(groups)), live(liveMembershipsOfGroups, groups)},
 	}
 }

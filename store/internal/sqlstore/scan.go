@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
@@ -59,6 +58,9 @@ func (c *Core) LoadStateScanned(ctx context.Context, tenant string) (*store.Scan
 	return s, nil
 }
 
+// scanCourses is a scan's statement, with its list of (tenant, group_key) rows after it.
+const scanCourses = `SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE (tenant, group_key) IN `
+
 // scanGroups is how many groups' memberships one statement of a scan reads.
 var scanGroups = 500
 
@@ -103,13 +105,13 @@ func (c *Core) scanMemberships(ctx context.Context, tenant string, version int64
 	for todo := groups; len(todo) > 0; {
 		chunk := todo[:min(scanGroups, len(todo))]
 		todo = todo[len(chunk):]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, tenant)
+		args := make([]any, 0, 2*len(chunk))
 		for _, g := range chunk {
-			args = append(args, g)
+			args = append(args, tenant, g)
 		}
-		q := `SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE tenant = ? AND group_key IN (` +
-			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + `) ORDER BY group_key, member_key, role`
+		// (tenant, group_key) pairs, as in's: looked up a group at a time whatever the
+		// statistics say of the tenant.
+		q := scanCourses + inList(len(chunk)) + ` ORDER BY group_key, member_key, role`
 		err := c.eachMembership(ctx, tx, q, args, func(k record.MembershipKey, m change.MembershipState) error {
 			if err := next(&k); err != nil {
 				return err
