@@ -12,9 +12,9 @@ import (
 	"github.com/imsfeed/imsfeed/record"
 )
 
-// indexEdits are the state index edits of a plan written in pieces (an approval), kept per
-// bucket, encoded, as indexPlan makes them while the pieces are written, and applied to the
-// buckets after the writes, a block of buckets at a time (applyIndexEdits). The buckets a large
+// indexEdits are the state index edits of a plan written in pieces (an approval) or of an
+// undo, kept per bucket, encoded, as indexPlan (editImages) makes them while the pieces (the
+// images) are written, and applied to the buckets after the writes, a block of buckets at a time (applyIndexEdits). The buckets a large
 // approval edits are most of the tenant's index: decoded all at once, and live through the
 // writes, they were 145-170 MB of its 200 MB live heap; its edits are a few bytes a change,
 // which for a night that leaves out half of a tenant of 4.7 million memberships was 55 MB more:
@@ -41,7 +41,7 @@ const (
 	editRemoveMember                 // group, member, role
 	editManualize                    // group, member, role
 	editSetMember                    // group, member, role, hash, flags
-	// An undo's (undoEdits): the entry dropped or written whatever it was before.
+	// An undo's (editImages): the entry dropped or written whatever it was before.
 	editDropPerson // key
 	editDropMember // group, member, role
 	editPutMember  // group, member, role, hash, flags
@@ -128,16 +128,17 @@ func replay(bs *buckets, log []byte) error {
 		kind := d.data[0]
 		d.data = d.data[1:]
 		switch kind {
-		case editSetPerson, editTrash, editDropPerson:
+		case editTrash, editDropPerson:
 			key := d.str()
-			if kind == editTrash || kind == editDropPerson {
-				if d.err == nil && kind == editTrash {
-					bs.trash(key)
-				} else if d.err == nil {
-					delete(bs.person(key).persons, key)
-				}
-				continue
+			switch {
+			case d.err != nil:
+			case kind == editTrash:
+				bs.trash(key)
+			default:
+				delete(bs.person(key).persons, key)
 			}
+		case editSetPerson:
+			key := d.str()
 			st := change.PersonState{Name: d.str(), Hash: hash()}
 			st.Trashed = flags()&flagTrashed != 0
 			if d.err == nil {
@@ -158,9 +159,11 @@ func replay(bs *buckets, log []byte) error {
 			case editSetMember, editPutMember:
 				st := change.MembershipState{Hash: hash()}
 				setMemberFlags(&st, flags())
-				if d.err == nil && kind == editSetMember {
+				switch {
+				case d.err != nil:
+				case kind == editSetMember:
 					bs.setMember(k, st)
-				} else if d.err == nil {
+				default:
 					bs.membership(k).members[k] = st
 				}
 			default:
