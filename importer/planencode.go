@@ -97,12 +97,7 @@ func encodePlan(w *planPieces, plan *change.Plan, memberships membershipSource) 
 			if err != nil {
 				return err
 			}
-			if open == '[' {
-				if err := w.write('['); err != nil {
-					return err
-				}
-			}
-			if err := w.write(']'); err != nil {
+			if err := closeList(w.write, open); err != nil {
 				return err
 			}
 			continue
@@ -119,12 +114,7 @@ func encodePlan(w *planPieces, plan *change.Plan, memberships membershipSource) 
 				}
 				open = ','
 			}
-			if open == '[' {
-				if err := w.write('['); err != nil {
-					return err
-				}
-			}
-			if err := w.write(']'); err != nil {
+			if err := closeList(w.write, open); err != nil {
 				return err
 			}
 			continue
@@ -160,4 +150,13 @@ func emptyJSON(v reflect.Value) bool {
 		return v.IsNil()
 	}
 	return false
+}
+
+// closeList ends a JSON list whose elements were written each after open ('[' for the first,
+// then ','): "[]" when none was.
+func closeList(write func(...byte) error, open byte) error {
+	if open == '[' {
+		return write('[', ']')
+	}
+	return write(']')
 }

@@ -87,7 +87,12 @@ func (e *indexEdits) manualize(k record.MembershipKey) {
 }
 
 func (e *indexEdits) setMember(k record.MembershipKey, st change.MembershipState) {
-	n, b := e.member(editSetMember, k)
+	e.memberEntry(editSetMember, k, st)
+}
+
+// memberEntry logs an edit of kind op that writes k's entry (its hash and flags).
+func (e *indexEdits) memberEntry(op byte, k record.MembershipKey, st change.MembershipState) {
+	n, b := e.member(op, k)
 	b = append(b, st.Hash[:]...)
 	e.set(n, append(b, memberFlags(st)))
 }
@@ -106,9 +111,7 @@ func (e *indexEdits) dropMember(k record.MembershipKey) {
 
 // putMember writes a membership's entry, whatever it was (an undo's: the row is put back).
 func (e *indexEdits) putMember(k record.MembershipKey, st change.MembershipState) {
-	n, b := e.member(editPutMember, k)
-	b = append(b, st.Hash[:]...)
-	e.set(n, append(b, memberFlags(st)))
+	e.memberEntry(editPutMember, k, st)
 }
 
 // replay makes a bucket's edits to bs.
