@@ -30,6 +30,11 @@ type Live interface {
 	// LiveRemovals sums the removals (persons, groups, memberships) the tenant's live requests
 	// applied at or after since.
 	LiveRemovals(ctx context.Context, tenant string, since time.Time) ([3]int, error)
+	// LiveActive counts the tenant's active persons, active groups and synced memberships
+	// (the live delete limits' base), each only up to its bound in atMost (0: not counted), so
+	// a request's check reads a few rows, not the whole tenant. A count below its bound is
+	// exact; one at its bound means "at least".
+	LiveActive(ctx context.Context, tenant string, atMost [3]int) ([3]int, error)
 	// LiveAllowance sums the deletes granted to the tenant by LiveAllow at or after since.
 	LiveAllowance(ctx context.Context, tenant string, since time.Time) (int, error)
 	// LiveAllow records a one-off allowance of n more removals for the tenant.

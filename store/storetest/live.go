@@ -263,3 +263,71 @@ func testLiveIndex(t *testing.T, s store.Store) {
 		t.Fatalf("x042 loaded as %+v after 300 live replaces", p)
 	}
 }
+
+// testLiveActive: LiveActive counts the active persons, active groups and synced memberships
+// of the tenant alone (not trashed persons, archived courses, manual memberships, other
+// tenants' rows), each up to its bound: exact under it, the bound at or over it, 0 unbounded.
+func testLiveActive(t *testing.T, s store.Store) {
+	l, ok := s.(store.Live)
+	if !ok {
+		t.Skip("no live channel")
+	}
+	ctx := context.Background()
+	tenant, other := tenantName("active"), tenantName("other")
+	fill := func(tenant string, persons int) {
+		p := &change.Plan{Tenant: tenant, Mode: "snapshot", Groups: []change.Group{
+			{Op: change.Insert, Group: group("school", "School")},
+			{Op: change.Insert, Group: group("art", "Art", "school"), Course: true},
+			{Op: change.Insert, Group: group("math", "Math", "school"), Course: true},
+		}}
+		for i := range persons {
+			key := fmt.Sprintf("p%03d", i)
+			p.Persons = append(p.Persons, change.Person{Op: change.Insert, Person: person(key, "Pupil "+key)})
+			p.Memberships = append(p.Memberships,
+				change.Membership{Op: change.Insert, Membership: member("math", key, "01")},
+				change.Membership{Op: change.Insert, Membership: member("art", key, "01")})
+		}
+		apply(t, s, p)
+	}
+	fill(other, 60)
+	fill(tenant, 30)
+	// Five pupils to the trash can (their memberships go), the art course archived (its
+	// memberships turn manual), and a manual membership in math.
+	gone := &change.Plan{Tenant: tenant, BaseVersion: 1, Groups: []change.Group{{Op: change.Archive, Group: group("art", "Art", "school"), Course: true}}}
+	for i := range 5 {
+		key := fmt.Sprintf("p%03d", i)
+		gone.Persons = append(gone.Persons, change.Person{Op: change.Delete, Person: person(key, "Pupil "+key)})
+		gone.Memberships = append(gone.Memberships, change.Membership{Op: change.Delete, Membership: member("math", key, "01"), Cascade: true},
+			change.Membership{Op: change.Delete, Membership: member("art", key, "01"), Cascade: true})
+	}
+	for i := 5; i < 30; i++ {
+		gone.Memberships = append(gone.Memberships, change.Membership{Op: change.Manualize, Membership: member("art", fmt.Sprintf("p%03d", i), "01")})
+	}
+	apply(t, s, gone)
+	if err := s.AddManualMembership(ctx, tenant, store.ManualMembership{Group: "math", Member: "guest", Role: "02", MemberType: 1}); err != nil {
+		t.Fatal(err)
+	}
+	status, err := s.Status(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := [3]int{status.Persons.Active, status.Groups.Active, status.Memberships.Synced}
+	if whole != [3]int{25, 2, 25} {
+		t.Fatalf("the tenant's status %+v: want 25 active persons, 2 active groups, 25 synced memberships", status)
+	}
+	for _, tc := range []struct{ atMost, want [3]int }{
+		{[3]int{}, [3]int{}},
+		{[3]int{1000, 1000, 1000}, whole},
+		{[3]int{25, 2, 25}, whole},
+		{[3]int{24, 1, 3}, [3]int{24, 1, 3}},
+		{[3]int{0, 5, 0}, [3]int{0, 2, 0}},
+	} {
+		got, err := l.LiveActive(ctx, tenant, tc.atMost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("LiveActive up to %v: %v, want %v", tc.atMost, got, tc.want)
+		}
+	}
+}

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LiveChildren", testLiveChildren},
 		{"LiveRepeat", testLiveRepeat},
 		{"LiveWritesKeepTheIndex", testLiveIndex},
+		{"LiveActiveCountsUpToItsBounds", testLiveActive},
 		{"HeldPlans", testHeldPlans},
 		{"ApplyAndHoldInOneTransaction", testApplyAndHold},
 		{"PlanInPieces", testPlanInPieces},

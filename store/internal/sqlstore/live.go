@@ -438,6 +438,29 @@ func (c *Core) LiveRemovals(ctx context.Context, tenant string, since time.Time)
 	return n, nil
 }
 
+// liveActive are the counts LiveActive bounds, in its order: each statement reads at most the
+// bound's rows of the tenant that qualify (by the tenant's key order, an index range), however
+// large the tenant.
+var liveActive = [3]string{
+	`SELECT count(*) FROM (SELECT 1 FROM persons WHERE tenant = ? AND status = 'active' ORDER BY tenant, key LIMIT ?) b`,
+	`SELECT count(*) FROM (SELECT 1 FROM groups WHERE tenant = ? AND status = 'active' ORDER BY tenant, key LIMIT ?) b`,
+	`SELECT count(*) FROM (SELECT 1 FROM memberships WHERE tenant = ? AND origin = 'synced' ORDER BY tenant, group_key, member_key, role LIMIT ?) b`,
+}
+
+// LiveActive implements store.Live.
+func (c *Core) LiveActive(ctx context.Context, tenant string, atMost [3]int) ([3]int, error) {
+	var n [3]int
+	for i, q := range liveActive {
+		if atMost[i] <= 0 {
+			continue
+		}
+		if err := c.db.QueryRowContext(ctx, c.Q(q), tenant, atMost[i]).Scan(&n[i]); err != nil {
+			return n, fmt.Errorf("live delete limits' base of tenant %q: %w", tenant, err)
+		}
+	}
+	return n, nil
+}
+
 // LiveAllow implements store.Live.
 func (c *Core) LiveAllow(ctx context.Context, tenant string, n int, by, reason string, at time.Time) error {
 	_, err := c.db.ExecContext(ctx, c.Q(`INSERT INTO live_allowances (tenant, at, deletes, granted_by, reason) VALUES (?, ?, ?, ?, ?)`),
