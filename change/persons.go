@@ -1,10 +1,12 @@
 package change
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/imsfeed/imsfeed/record"
@@ -40,6 +42,11 @@ type PersonIndex struct {
 	// (a pending bucket's): EachOnce acts on the last.
 	repeats map[int32]int
 	names   map[string]string // ReadNames
+	// named, when set (LoadNamedPersonIndex), is every entry's stored name as an offset into
+	// nameData (0: none), where it is kept with its length before it: about 4 bytes and the
+	// name's own a person, where a map of names took about 50 more.
+	named    []uint32
+	nameData []byte
 }
 
 // personEntry is 32 bytes: the second hash's top two bits are the flags.
@@ -62,6 +69,37 @@ func LoadPersonIndex(src StoredPersons, sizeHint int) (*PersonIndex, error) {
 	x.grow(max(sizeHint, 8))
 	err := src.Each(nil, func(key string, p PersonState) error {
 		x.set(key, p)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// LoadNamedPersonIndex is LoadPersonIndex keeping every stored person's name too, compactly,
+// for Name: what shows many persons' names (a school-year rollover's hold, whose membership
+// changes name nearly every person) without a source to read them again.
+func LoadNamedPersonIndex(src StoredPersons, sizeHint int) (*PersonIndex, error) {
+	x := &PersonIndex{src: src, seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
+	x.grow(max(sizeHint, 8))
+	x.named = make([]uint32, 0, cap(x.entries))
+	x.nameData = []byte{0} // offset 0 is no name
+	err := src.Each(nil, func(key string, p PersonState) error {
+		i := x.set(key, p)
+		for int(i) >= len(x.named) {
+			x.named = append(x.named, 0)
+		}
+		if p.Name == "" {
+			x.named[i] = 0
+			return nil
+		}
+		at := len(x.nameData)
+		if uint64(at)+binary.MaxVarintLen64+uint64(len(p.Name)) > math.MaxUint32 {
+			return fmt.Errorf("person %q: the stored names are more than 4 GB", key)
+		}
+		x.nameData = append(binary.AppendUvarint(x.nameData, uint64(len(p.Name))), p.Name...)
+		x.named[i] = uint32(at)
 		return nil
 	})
 	if err != nil {
@@ -124,7 +162,8 @@ func (x *PersonIndex) place(key string) int32 {
 	return -1
 }
 
-func (x *PersonIndex) set(key string, p PersonState) {
+// set writes key's entry and returns its place.
+func (x *PersonIndex) set(key string, p PersonState) int32 {
 	x.given++
 	i := x.place(key)
 	if i < 0 {
@@ -143,16 +182,17 @@ func (x *PersonIndex) set(key string, p PersonState) {
 		}
 		x.repeats[i] = max(x.repeats[i], 1) + 1
 	}
-	e := &x.entries[len(x.entries)-1]
-	if i >= 0 {
-		e = &x.entries[i]
+	if i < 0 {
+		i = int32(len(x.entries) - 1)
 	}
+	e := &x.entries[i]
 	e.hash, e.h2 = p.Hash, e.h2&personCheck
 	if p.Trashed {
 		e.h2 |= personTrashed
 	} else {
 		x.active++
 	}
+	return i
 }
 
 func (e *personEntry) state() PersonState {
@@ -246,8 +286,20 @@ func (x *PersonIndex) ReadNames(keys map[string]bool) error {
 	return nil
 }
 
-// Name is a stored person's name read by ReadNames, "" when it read none.
-func (x *PersonIndex) Name(key string) string { return x.names[key] }
+// Name is a stored person's name read by ReadNames (or kept by LoadNamedPersonIndex), ""
+// when it read none.
+func (x *PersonIndex) Name(key string) string {
+	if x.names != nil || x.named == nil {
+		return x.names[key]
+	}
+	i := x.place(key)
+	if i < 0 || x.named[i] == 0 {
+		return ""
+	}
+	b := x.nameData[x.named[i]:]
+	n, w := binary.Uvarint(b)
+	return string(b[w : w+int(n)])
+}
 
 // PersonKeys are the keys of the persons a plan names (its person changes, the members of its
 // membership changes and the persons of its relation changes): what ReadNames reads for

@@ -116,3 +116,51 @@ func TestPersonIndexIsTheStoredPersons(t *testing.T) {
 		t.Fatalf("a source giving another person the second time: %v", err)
 	}
 }
+
+// TestNamedPersonIndexKeepsEveryName: a named index answers Name for every stored person
+// without reading its source again (a key given again: the later name, an empty one too), ""
+// for a key never stored, and counts and states them as the plain index does.
+func TestNamedPersonIndexKeepsEveryName(t *testing.T) {
+	var src entries
+	want := map[string]string{}
+	for i := range 3000 {
+		key, name := fmt.Sprintf("p%d", i), fmt.Sprintf("Person %d %s", i, string(rune('a'+i%26)))
+		if i%500 == 0 {
+			name = "" // a person without a name
+		}
+		src.add(key, name, i%7 == 0)
+		want[key] = name
+	}
+	for i := range 3000 {
+		if i%3 == 0 { // renamed: given again, later
+			key, name := fmt.Sprintf("p%d", i), fmt.Sprintf("Renamed %d", i)
+			if i%9 == 0 {
+				name = ""
+			}
+			src.add(key, name, false)
+			want[key] = name
+		}
+	}
+	x, err := LoadNamedPersonIndex(&src, 10) // (a hint far too small: it grows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := LoadPersonIndex(&src, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = nil // read no more
+	for key, name := range want {
+		if got := x.Name(key); got != name {
+			t.Fatalf("person %s named %q, want %q", key, got, name)
+		}
+		a, okA := x.Get(key)
+		b, okB := plain.Get(key)
+		if a != b || !okA || !okB {
+			t.Fatalf("person %s: %+v (%v), the plain index's %+v (%v)", key, a, okA, b, okB)
+		}
+	}
+	if x.Name("p3000") != "" || x.Len() != plain.Len() || x.Active() != plain.Active() || x.Len() != len(want) {
+		t.Errorf("a key never stored named %q; %d persons, %d active; want %d, %d", x.Name("p3000"), x.Len(), x.Active(), plain.Len(), plain.Active())
+	}
+}

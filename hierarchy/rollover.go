@@ -41,21 +41,21 @@ func Rollover(st *change.State, oldNode string, archiveParents []string) *change
 // that the memberships can be read as a source (in key order, Rollover's order) instead of held.
 func RolloverGroups(st *change.State, oldNode string, archiveParents []string) (*change.Plan, *RolloverRule) {
 	plan := &change.Plan{Tenant: st.Tenant, BaseVersion: st.Version}
-	rule := &RolloverRule{courses: map[string]bool{}, oldNode: oldNode}
-	keys := make([]string, 0, len(st.Groups))
-	for k := range st.Groups {
-		keys = append(keys, k)
+	var keys []string // the courses archived (a large tenant's: tens of thousands, listed once)
+	for k, g := range st.Groups {
+		if !g.Archived && g.Course && contains(g.Parents, oldNode) {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
+	rule := &RolloverRule{courses: make(map[string]bool, len(keys)), sorted: keys, oldNode: oldNode}
+	if len(keys) > 0 { // (none: nil, as the plan encodes it)
+		plan.Groups = make([]change.Group, 0, len(keys)+1)
+	}
 	for _, k := range keys {
-		g := st.Groups[k]
-		if g.Archived || !g.Course || !contains(g.Parents, oldNode) {
-			continue
-		}
 		rule.courses[k] = true
-		rule.sorted = append(rule.sorted, k)
 		plan.Groups = append(plan.Groups, change.Group{Op: change.Archive, Course: true,
-			Group: record.Group{Key: k, Name: g.Name, Parents: archiveParents}})
+			Group: record.Group{Key: k, Name: st.Groups[k].Name, Parents: archiveParents}})
 	}
 	if g, ok := st.Groups[oldNode]; ok && !g.Archived && !g.Course {
 		plan.Groups = append(plan.Groups, change.Group{Op: change.Delete, Group: record.Group{Key: oldNode, Name: g.Name}})
@@ -73,6 +73,10 @@ type RolloverRule struct {
 // Courses are the keys of the courses the rollover archives, sorted: it changes only their
 // memberships and memberships whose member is a group.
 func (r *RolloverRule) Courses() []string { return r.sorted }
+
+// Manualizes reports whether group is one of the courses archived: the rule turns each of
+// its synced memberships manual, and changes none of its manual ones.
+func (r *RolloverRule) Manualizes(group string) bool { return r.courses[group] }
 
 // Change is the rollover's change of stored membership k (m), and whether it makes one: a
 // synced membership of an archived course turned manual; a synced membership of an archived

@@ -22,7 +22,7 @@ import (
 // a held plan (about 1 MB) and more than one piece of an approval (8,192 changes) holds, byte for
 // byte, the plan made from the tenant's whole state (hierarchy.Rollover: every course under the
 // old year's node archived, its synced members kept as manual, a manual member left as it is);
-// its page lists every change; approved, exactly those courses are archived and those
+// its page lists every change, each naming its group and member as the state does; approved, exactly those courses are archived and those
 // memberships manual, the state index agrees with the rows, and undo gives back every row. On
 // both stores.
 func TestLargeRolloverIsThePlanOfTheWholeState(t *testing.T) {
@@ -108,6 +108,33 @@ func TestLargeRolloverIsThePlanOfTheWholeState(t *testing.T) {
 		if n := len(want.Groups) + len(want.Memberships); page.All != n {
 			t.Errorf("the hold's page lists %d changes, want %d", page.All, n)
 		}
+		// Its rows name each change's group and member as the state does: the names of nearly
+		// every person, from the state the hold loaded (its persons an index).
+		rows, wrong, named := 0, 0, map[string]bool{}
+		for offset := 0; ; offset += 5000 {
+			page, err := e.st.HeldChanges(ctx, r.ID, store.HeldQuery{Type: record.Memberships, Offset: offset, Limit: 5000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range page.Changes {
+				member := before.Persons[c.Member].Name
+				if g, ok := before.Groups[c.Member]; ok {
+					member = g.Name
+				}
+				if c.Name != before.Groups[c.Key].Name || c.MemberName != member || member == "" {
+					if wrong++; wrong <= 5 {
+						t.Errorf("the page's membership %s/%s: %q, %q; want %q, %q", c.Key, c.Member, c.Name, c.MemberName, before.Groups[c.Key].Name, member)
+					}
+				}
+				named[c.Member] = true
+			}
+			if rows += len(page.Changes); len(page.Changes) < 5000 {
+				break
+			}
+		}
+		if rows != len(want.Memberships) || len(named) < len(before.Persons)/4 {
+			t.Errorf("the page's %d membership rows name %d members; want %d rows naming more than a quarter of the %d persons", rows, len(named), len(want.Memberships), len(before.Persons))
+		}
 
 		if _, err := e.im.Approve(ctx, importer.Decision{RunID: r.ID, By: "Ola", Reason: "agreed"}); err != nil {
 			t.Fatal(err)
@@ -139,7 +166,7 @@ func TestLargeRolloverIsThePlanOfTheWholeState(t *testing.T) {
 		for _, c := range want.Memberships {
 			changed[c.Membership.MembershipKey] = c.Op
 		}
-		wrong := 0
+		wrong = 0
 		for k, m := range before.Memberships.All() {
 			a, ok := after.Memberships.Get(k)
 			w, kept := m, true

@@ -219,7 +219,9 @@ type StagedLoader interface {
 // (the 1 GB feed's tenant: 4.7 million memberships, 2.35 million of them changed). Both stores
 // implement it; the importer type-asserts a Store to it.
 type MembershipScanner interface {
-	// LoadStateScanned is LoadState with st.Memberships empty, and what scans them.
+	// LoadStateScanned is LoadState with st.Memberships empty, and what scans them; its
+	// persons are st.StoredPersons (st.Persons nil), an index that keeps every person's name
+	// (change.LoadNamedPersonIndex) and reads nothing again.
 	LoadStateScanned(ctx context.Context, tenant string) (*ScannedState, error)
 }
 
@@ -228,6 +230,11 @@ type ScannedState struct {
 	*change.State
 	// Synced is how many of its memberships are synced.
 	Synced int
+	// CountSynced counts the synced memberships of the groups of keys groups (sorted, each
+	// once), in a read transaction of its own, as Scan reads them: without a row given (a
+	// rollover's count of the memberships it turns manual), and ErrStateChanged once the
+	// state is no longer at Version.
+	CountSynced func(groups []string) (int, error)
 	// Scan gives, in key order (record.MembershipKey.Compare), the stored memberships (synced
 	// and manual) of the groups of keys groups (sorted, each once) and every one whose member
 	// is a group, wherever it is: a rollover's changes are among them. Each call reads them

@@ -13,7 +13,7 @@ import (
 )
 
 // LoadStateScanned implements store.MembershipScanner: the first stage of a load (version,
-// school year, persons, relations), the groups, the count of synced memberships and the
+// school year, persons as an index that keeps their names, relations), the groups, the count of synced memberships and the
 // memberships whose member is a group (a hierarchy's few, kept), in one read transaction. A
 // scan reads the memberships of its groups in the primary key's order (keys compare byte by
 // byte in both stores, as record.MembershipKey.Compare does), 500 groups a statement, and
@@ -26,8 +26,11 @@ func (c *Core) LoadStateScanned(ctx context.Context, tenant string) (*store.Scan
 	if err != nil {
 		return fail(err)
 	}
-	defer tx.Rollback() //nolint:errcheck // read-only
-	st, _, err := c.loadFront(ctx, tx, tenant, true, nil)
+	// The persons in an index that keeps their names, so that a rollover's hold, whose
+	// changes name nearly every person, holds neither their keys nor a map of them.
+	rt := &readTx{c: c, ctx: ctx, tx: tx, tenant: tenant, named: true}
+	defer rt.close()
+	st, _, err := c.loadFront(ctx, tx, tenant, true, rt)
 	if err != nil {
 		return fail(err)
 	}
@@ -49,6 +52,13 @@ func (c *Core) LoadStateScanned(ctx context.Context, tenant string) (*store.Scan
 		return fail(err)
 	}
 	version := st.Version
+	s.CountSynced = func(groups []string) (int, error) {
+		n, err := c.countSynced(ctx, tenant, version, groups)
+		if err != nil {
+			return 0, fmt.Errorf("memberships of tenant %q: %w", tenant, err)
+		}
+		return n, nil
+	}
 	s.Scan = func(groups []string, fn func(record.MembershipKey, change.MembershipState) error) error {
 		if err := c.scanMemberships(ctx, tenant, version, groups, ofGroups, fn); err != nil {
 			return fmt.Errorf("memberships of tenant %q: %w", tenant, err)
@@ -71,22 +81,60 @@ func SetScanGroups(n int) func() {
 	return func() { scanGroups = old }
 }
 
+// readAt begins a read transaction whose snapshot must be of the tenant's state at version;
+// the caller rolls it back.
+func (c *Core) readAt(ctx context.Context, tenant string, version int64) (*sql.Tx, error) {
+	tx, err := c.db.BeginTx(ctx, c.d.ReadTx)
+	if err != nil {
+		return nil, err
+	}
+	var v int64
+	err = tx.QueryRowContext(ctx, c.Q(`SELECT state_version FROM tenants WHERE id = ?`), tenant).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		tx.Rollback() //nolint:errcheck // read-only
+		return nil, err
+	}
+	if v != version {
+		tx.Rollback() //nolint:errcheck // read-only
+		return nil, fmt.Errorf("the state is at version %d, not %d as loaded: %w", v, version, store.ErrStateChanged)
+	}
+	return tx, nil
+}
+
+// countSynced counts the synced memberships of groups in a transaction of its own whose
+// snapshot must be at version, a statement per scanGroups groups.
+func (c *Core) countSynced(ctx context.Context, tenant string, version int64, groups []string) (int, error) {
+	tx, err := c.readAt(ctx, tenant, version)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	n := 0
+	for todo := groups; len(todo) > 0; {
+		chunk := todo[:min(scanGroups, len(todo))]
+		todo = todo[len(chunk):]
+		args := make([]any, 0, 2*len(chunk))
+		for _, g := range chunk {
+			args = append(args, tenant, g)
+		}
+		var k int
+		q := `SELECT count(*) FROM memberships WHERE (tenant, group_key) IN ` + inList(len(chunk)) + ` AND origin = 'synced'`
+		if err := tx.QueryRowContext(ctx, c.Q(q), args...).Scan(&k); err != nil {
+			return 0, err
+		}
+		n += k
+	}
+	return n, nil
+}
+
 // scanMemberships gives, in key order, the memberships of groups read in a transaction of its
 // own whose snapshot must be at version, and those of ofGroups outside groups.
 func (c *Core) scanMemberships(ctx context.Context, tenant string, version int64, groups []string, ofGroups []storedEntry, fn func(record.MembershipKey, change.MembershipState) error) error {
-	tx, err := c.db.BeginTx(ctx, c.d.ReadTx)
+	tx, err := c.readAt(ctx, tenant, version)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	var v int64
-	err = tx.QueryRowContext(ctx, c.Q(`SELECT state_version FROM tenants WHERE id = ?`), tenant).Scan(&v)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	if v != version {
-		return fmt.Errorf("the state is at version %d, not %d as loaded: %w", v, version, store.ErrStateChanged)
-	}
 	// ofGroups, those outside groups, are given as the rows' keys pass them.
 	rest := ofGroups
 	next := func(k *record.MembershipKey) error {

@@ -131,6 +131,10 @@ type readTx struct {
 	mu     sync.Mutex // the transaction is one goroutine's at a time
 	tx     *sql.Tx
 	closed bool
+	// named makes the first stage keep every person's name in its index
+	// (change.LoadNamedPersonIndex), read from the rows when the index is stale: a load whose
+	// persons are not read again (LoadStateScanned).
+	named bool
 }
 
 func (r *readTx) close() {
@@ -170,6 +174,35 @@ type memberStream struct{ *readTx }
 // first stage) falls back to the rows when a bucket is damaged; a later one, of the same
 // snapshot, fails.
 type personStream struct{ *readTx }
+
+// personRows is change.StoredPersons read from the persons' rows in a load's transaction, in
+// key order (only is not used: every person is given).
+type personRows struct{ *readTx }
+
+// Each implements change.StoredPersons.
+func (s personRows) Each(_ map[string]bool, fn func(string, change.PersonState) error) error {
+	return s.use("persons", func() error {
+		rows, err := s.tx.QueryContext(s.ctx, s.c.Q(`SELECT key, name, hash, status FROM persons WHERE tenant = ? ORDER BY key`), s.tenant)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var key, name, status string
+			var hash sql.RawBytes
+			if err := rows.Scan(&key, &name, &hash, &status); err != nil {
+				rows.Close()
+				return err
+			}
+			p := change.PersonState{Name: name, Trashed: status == "trashed"}
+			copy(p.Hash[:], hash)
+			if err := fn(key, p); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		return closeRows(rows)
+	})
+}
 
 // Each implements change.StoredPersons.
 func (s personStream) Each(only map[string]bool, fn func(string, change.PersonState) error) error {
@@ -380,7 +413,13 @@ func (c *Core) loadFront(ctx context.Context, tx *sql.Tx, tenant string, index b
 		}
 	}
 	if !rl.fromIndex {
-		if err := c.loadPersons(ctx, tx, st, rl.intern); err != nil {
+		if source != nil && source.named {
+			x, err := change.LoadNamedPersonIndex(personRows{source}, 0)
+			if err != nil {
+				return nil, nil, err
+			}
+			st.Persons, st.StoredPersons = nil, x
+		} else if err := c.loadPersons(ctx, tx, st, rl.intern); err != nil {
 			return nil, nil, err
 		}
 		var any bool
@@ -583,8 +622,12 @@ func (c *Core) decodePersons(ctx context.Context, tx *sql.Tx, st *change.State, 
 		return err
 	}
 	rl.count, rl.none = members, members == 0
-	if source != nil && !rl.none {
-		x, err := change.LoadPersonIndex(personStream{source}, persons)
+	if source != nil && (!rl.none || source.named) {
+		load := change.LoadPersonIndex
+		if source.named {
+			load = change.LoadNamedPersonIndex
+		}
+		x, err := load(personStream{source}, persons)
 		if err != nil {
 			return err
 		}
