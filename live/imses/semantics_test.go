@@ -228,6 +228,60 @@ func TestLiveDeletesOverTheLimitAreRefusedWhole(t *testing.T) {
 	})
 }
 
+// countingStatus is the test's store with its whole-tenant Status counted: the live delete
+// limits read it only to word a refusal, or for more removals than they count row by row.
+type countingStatus struct {
+	store.Store
+	store.Live
+	calls atomic.Int64
+}
+
+func (c *countingStatus) Status(ctx context.Context, tenant string) (store.TenantStatus, error) {
+	c.calls.Add(1)
+	return c.Store.Status(ctx, tenant)
+}
+
+// TestLiveDeletesDoNotCountTheWholeTenant: a removal under min_changes counts nothing of the
+// tenant, and one over it counts only the few rows that decide it, however large the tenant
+// (whole counts cost a large tenant's deletes a second each); a refusal is worded on the
+// whole counts.
+func TestLiveDeletesDoNotCountTheWholeTenant(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		spy := &countingStatus{Store: e.st, Live: e.st.(store.Live)}
+		e.h.Service.Store = spy
+		var pairs strings.Builder
+		for i := range 300 {
+			k := fmt.Sprintf("P%03d", i)
+			pairs.WriteString(`<personIdPair>` + sid(k) + personXMLIn("N", k, "") + `</personIdPair>`)
+		}
+		e.post(soap("createPersons", `<personIdPairSet>`+pairs.String()+`</personIdPairSet>`)).want(t, "create 300", "success", "")
+		del := func(from, to int) answer {
+			var ids strings.Builder
+			for i := from; i < to; i++ {
+				ids.WriteString(`<identifier>` + fmt.Sprintf("P%03d", i) + `</identifier>`)
+			}
+			return e.post(soap("deletePersons", `<sourcedIdSet>`+ids.String()+`</sourcedIdSet>`))
+		}
+		del(0, 10).want(t, "10 deletes, under min_changes", "success", "")
+		del(10, 26).want(t, "26 in 24 h: over min_changes, 8.7 % of 300", "success", "")
+		if n := spy.calls.Load(); n != 0 {
+			t.Fatalf("the deletes within the limits counted the whole tenant %d times", n)
+		}
+		a := del(26, 36)
+		a.want(t, "36 in 24 h: 12 % of 300", "failure", live.Refused)
+		if !strings.Contains(a.statuses[0].desc, "persons deletes 12.0% > 10%") {
+			t.Fatalf("refusal not worded on the whole counts: %q", a.statuses[0].desc)
+		}
+		if n := spy.calls.Load(); n != 1 {
+			t.Fatalf("the refusal counted the whole tenant %d times, want once", n)
+		}
+		if s := e.status(); s.Persons.Active != 274 {
+			t.Fatalf("after the deletes: %+v", s)
+		}
+	})
+}
+
 // TestConcurrentWritesAllApply: concurrent writes of one tenant queue on its lock and each
 // applies (the lock is held until the change set is written, not only while it is made).
 func TestConcurrentWritesAllApply(t *testing.T) {
