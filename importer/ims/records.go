@@ -144,6 +144,18 @@ func (p *builder) at(n int32) (int, int) { return int(p.nodes[n].line), int(p.no
 
 // sourcedid picks the key of n: the sourcedid marked sourcedidtype "New", else the first.
 func (p *builder) sourcedid(n int32) (key, source string) {
+	c := p.sourcedidNode(n)
+	return p.str(p.child(c, "id")), p.str(p.child(c, "source"))
+}
+
+// sourcedidKey is sourcedid's key alone: a member's source is never used, and a file has
+// millions of members.
+func (p *builder) sourcedidKey(n int32) string {
+	return p.str(p.child(p.sourcedidNode(n), "id"))
+}
+
+// sourcedidNode is the sourcedid element sourcedid reads (-1: none).
+func (p *builder) sourcedidNode(n int32) int32 {
 	chosen := int32(-1)
 	for c := p.nodes[n].first; c >= 0; c = p.nodes[c].next {
 		if p.nodes[c].local != "sourcedid" {
@@ -161,10 +173,7 @@ func (p *builder) sourcedid(n int32) (key, source string) {
 			break
 		}
 	}
-	if chosen < 0 {
-		return "", ""
-	}
-	return p.str(p.child(chosen, "id")), p.str(p.child(chosen, "source"))
+	return chosen
 }
 
 // recstatus reads the recstatus attribute; ok is false for a value other than 1, 2 or 3.
@@ -478,7 +487,7 @@ func (p *builder) group(n int32) {
 			if rel != "" && rel != "1" {
 				continue // only parents (relation 1) make the hierarchy
 			}
-			pk, _ := p.sourcedid(c)
+			pk := p.sourcedidKey(c)
 			if pk == "" {
 				l2, c2 := p.at(c)
 				p.warn(l2, c2, key, "parent relationship without sourcedid/id ignored")
@@ -553,7 +562,7 @@ func (p *parser) membershipChild(c int32) {
 }
 
 func (p *builder) setGroup(root int32) {
-	p.mGroup, _ = p.sourcedid(root)
+	p.mGroup = p.sourcedidKey(root)
 	p.mGroupSet = true
 }
 
@@ -581,7 +590,7 @@ func (p *builder) endMembership(root int32) {
 func (p *builder) member(root, m int32) {
 	line, col := p.at(m)
 	group := p.mGroup
-	mkey, _ := p.sourcedid(m)
+	mkey := p.sourcedidKey(m)
 	if group == "" {
 		p.skip(record.Memberships, line, col, "", group, mkey, "without group sourcedid/id")
 		return

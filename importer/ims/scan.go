@@ -76,8 +76,8 @@ type parser struct {
 	rawPrefix int   // raw bytes before the decoded text (BOM), -1 when transcoded
 	rootEnd   int64 // offset just after </enterprise>, for tests
 
-	names     map[string]name
-	nameCache [nameCacheSize]name
+	names     map[string]*name
+	nameCache [nameCacheSize]*name
 	stack     []open
 	nameBuf   []byte
 	tmpQ      []string // qualified attribute names of the current tag, for the duplicate check
@@ -136,7 +136,7 @@ func newParser(ctx context.Context, file string, opts Options, h Handler, maps [
 		buf:   make([]byte, bufSize),
 		line:  1,
 		col:   1,
-		names: make(map[string]name, 64),
+		names: make(map[string]*name, 64),
 		stack: make([]open, 0, 16),
 
 		maxAttrs:  orDefault(opts.MaxAttributes, DefaultMaxAttributes),
@@ -520,7 +520,64 @@ var nameByte = func() (t [256]bool) {
 }()
 
 // name reads an XML name and interns it.
-func (p *parser) name() name {
+func (p *parser) name() *name {
+	var b []byte
+	buf := p.buf[p.pos:p.end]
+	i, col := 0, p.col
+	for i < len(buf) && nameByte[buf[i]] {
+		if buf[i]&0xC0 != 0x80 {
+			col++
+		}
+		i++
+	}
+	if i < len(buf) {
+		// The name ends in the buffer, as nearly every one does: it is looked up where it is.
+		p.pos += i
+		p.col = col
+		b = buf[:i]
+	} else {
+		b = p.nameAcross()
+	}
+	if len(b) == 0 {
+		if !p.fill() {
+			p.truncated()
+		}
+		p.fail("expected a name")
+	}
+	if c := b[0]; c == '-' || c == '.' || (c >= '0' && c <= '9') {
+		p.fail("invalid name %s", p.showQ(string(b)))
+	}
+	// A file has a few dozen names, read millions of times: a small direct-mapped cache in
+	// front of the table answers most of them with one comparison.
+	c := &p.nameCache[(uint(len(b))*131+uint(b[0])*31+uint(b[len(b)-1]))&(nameCacheSize-1)]
+	if *c != nil && (*c).q == string(b) {
+		return *c
+	}
+	if n, ok := p.names[string(b)]; ok {
+		*c = n
+		return n
+	}
+	q := string(b)
+	if !utf8.ValidString(q) {
+		p.fail("invalid UTF-8 in a name")
+	}
+	n := &name{q: q, local: q}
+	if i := bytes.LastIndexByte(b, ':'); i >= 0 {
+		n.local = q[i+1:]
+		if n.local == "" || i == 0 {
+			p.fail("invalid name %s", p.showQ(q))
+		}
+	}
+	n.secret, n.userid = SecretName(n.local), n.local == "userid"
+	if len(p.names) < 4096 { // bound the table against hostile input
+		p.names[q] = n
+	}
+	*c = n
+	return n
+}
+
+// nameAcross reads a name that runs to the end of the buffer (or past it) into p.nameBuf.
+func (p *parser) nameAcross() []byte {
 	nb := p.nameBuf[:0]
 	for {
 		if p.pos >= p.end && !p.fill() {
@@ -544,43 +601,7 @@ func (p *parser) name() name {
 		}
 	}
 	p.nameBuf = nb
-	b := nb
-	if len(b) == 0 {
-		if !p.fill() {
-			p.truncated()
-		}
-		p.fail("expected a name")
-	}
-	if c := b[0]; c == '-' || c == '.' || (c >= '0' && c <= '9') {
-		p.fail("invalid name %s", p.showQ(string(b)))
-	}
-	// A file has a few dozen names, read millions of times: a small direct-mapped cache in
-	// front of the table answers most of them with one comparison.
-	c := &p.nameCache[(uint(len(b))*131+uint(b[0])*31+uint(b[len(b)-1]))&(nameCacheSize-1)]
-	if c.q == string(b) {
-		return *c
-	}
-	if n, ok := p.names[string(b)]; ok {
-		*c = n
-		return n
-	}
-	q := string(b)
-	if !utf8.ValidString(q) {
-		p.fail("invalid UTF-8 in a name")
-	}
-	n := name{q: q, local: q}
-	if i := bytes.LastIndexByte(b, ':'); i >= 0 {
-		n.local = q[i+1:]
-		if n.local == "" || i == 0 {
-			p.fail("invalid name %s", p.showQ(q))
-		}
-	}
-	n.secret, n.userid = SecretName(n.local), n.local == "userid"
-	if len(p.names) < 4096 { // bound the table against hostile input
-		p.names[q] = n
-	}
-	*c = n
-	return n
+	return nb
 }
 
 const nameCacheSize = 256
@@ -653,7 +674,8 @@ func (p *parser) content() {
 // startTag reads a start tag and opens its element (or handles an empty element).
 func (p *parser) startTag() {
 	l, c := p.line, p.col
-	p.adv()
+	p.pos++ // '<'
+	p.col++
 	secret := p.stack[len(p.stack)-1].secret
 	p.tagSecret = secret
 	n := p.name()
@@ -748,33 +770,34 @@ func (p *parser) unknownElements() {
 // endTag reads an end tag; it reports whether the root element closed.
 func (p *parser) endTag() bool {
 	l, c := p.line, p.col
-	p.advN(2)
+	p.pos += 2 // "</", which content made sure of
+	p.col += 2
 	p.tagSecret = false
 	top := p.stack[len(p.stack)-1]
-	var n name
+	var nq string
 	if q := top.q; p.ensure(len(q)+1) && string(p.buf[p.pos:p.pos+len(q)]) == q && !nameByte[p.buf[p.pos+len(q)]] {
 		// It names the element it closes, as it nearly always does: that name was read and
 		// checked at the start tag, so it need not be read and interned again (name would
 		// stop at the same byte: the next is no name byte).
 		p.pos += len(q)
 		p.col += utf8.RuneCountInString(q)
-		n.q = q
+		nq = q
 	} else {
-		n = p.name()
+		nq = p.name().q
 	}
 	p.skipSpace()
 	if !p.fill() {
 		p.truncated()
 	}
 	if p.buf[p.pos] != '>' {
-		p.fail("expected '>' to end </%s>", p.show(n.q))
+		p.fail("expected '>' to end </%s>", p.show(nq))
 	}
 	p.adv()
-	if n.q != top.q {
+	if nq != top.q {
 		if top.secret {
 			p.failAt(l, c, "", "end tag does not match the element opened at line %d, column %d %s", top.line, top.col, notShown)
 		}
-		p.failAt(l, c, "", "end tag </%s> does not match <%s> opened at line %d, column %d", clip(n.q, quoteMax), clip(top.q, quoteMax), top.line, top.col)
+		p.failAt(l, c, "", "end tag </%s> does not match <%s> opened at line %d, column %d", clip(nq, quoteMax), clip(top.q, quoteMax), top.line, top.col)
 	}
 	p.stack = p.stack[:len(p.stack)-1]
 	if len(p.stack) == 0 {
@@ -1072,15 +1095,24 @@ func (p *parser) chars(node int32) {
 		switch {
 		case b == '<':
 			goto done
-		case b == ' ' || b == '\t':
-			p.text = append(p.text, b)
-			p.pos++
-			p.col++
-		case b == '\n':
-			p.text = append(p.text, b)
-			p.pos++
-			p.line++
-			p.col = 1
+		case b == ' ' || b == '\t' || b == '\n':
+			// A run of them at once: the indentation between tags is most of a file's text.
+			j, line, col := 0, p.line, p.col
+		run:
+			for ; j < len(buf); j++ {
+				switch buf[j] {
+				case ' ', '\t':
+					col++
+				case '\n':
+					line++
+					col = 1
+				default:
+					break run
+				}
+			}
+			p.text = append(p.text, buf[:j]...)
+			p.pos += j
+			p.line, p.col = line, col
 		case b == '\r':
 			p.adv()
 			if !(p.fill() && p.buf[p.pos] == '\n') {
