@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"unicode/utf8"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
@@ -15,11 +16,69 @@ func JSON[T any](v []T) any {
 	if len(v) == 0 {
 		return nil
 	}
+	if a, ok := any(v).([]record.Attr); ok {
+		return attrsJSON(a)
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(err) // plain structs of strings always marshal
 	}
 	return string(b)
+}
+
+// attrsJSON is json.Marshal(a), written without reflection: an initial load writes 150,000
+// persons' attributes, and json.Marshal took about a quarter of the copy's CPU.
+func attrsJSON(a []record.Attr) string {
+	n := 2
+	for _, x := range a {
+		n += len(x.Name) + len(x.Value) + 14
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, x := range a {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"n":`...)
+		b = appendJSONString(b, x.Name)
+		b = append(b, `,"v":`...)
+		b = appendJSONString(b, x.Value)
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	return string(b)
+}
+
+// appendJSONString appends s as encoding/json writes a string: quoted as it is when nothing in
+// it is escaped (no control character, quote, backslash, <, > or &, no invalid UTF-8, no U+2028
+// or U+2029), else by json.Marshal itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return appendMarshalled(b, s)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
+			return appendMarshalled(b, s)
+		}
+		i += size
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+func appendMarshalled(b []byte, s string) []byte {
+	q, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // a string always marshals
+	}
+	return append(b, q...)
 }
 
 // MemberType is the stored member type: a person unless the record says group.
