@@ -67,7 +67,7 @@ type earlyUndoStream struct {
 	buf   bytes.Buffer
 	z     *gzip.Writer
 	w     *bufio.Writer
-	tmp   [binary.MaxVarintLen64]byte
+	key   []byte // the key being encoded, written whole by none
 }
 
 func (u *earlyUndoStream) init(table int) {
@@ -76,9 +76,14 @@ func (u *earlyUndoStream) init(table int) {
 	u.w = bufio.NewWriter(u.z)
 }
 
-func (u *earlyUndoStream) str(s string) {
-	u.w.Write(u.tmp[:binary.PutUvarint(u.tmp[:], uint64(len(s)))])
-	u.w.WriteString(s)
+// str adds one of a key's strings.
+func (u *earlyUndoStream) str(s string) { u.key = appendString(u.key, s) }
+
+// none ends the key with "no row before" and writes it: one write a row, not one a string.
+func (u *earlyUndoStream) none() {
+	u.key = append(u.key, 0)
+	u.w.Write(u.key)
+	u.key = u.key[:0]
 }
 
 // earlyBucket is one bucket's entries, encoded as writeInserts encodes them: a person bucket's
@@ -325,7 +330,7 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 				b.addPerson(p)
 				e.held += len(b.data) - n
 				u.str(p.Key)
-				u.w.WriteByte(0) // no row before
+				u.none()
 				r.text(e.tenant)
 				r.text(p.Key)
 				r.text(p.Source)
@@ -344,7 +349,7 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 			u.str(m.Group)
 			u.str(m.Member)
 			u.str(m.Role)
-			u.w.WriteByte(0) // no row before
+			u.none()
 			r.text(e.tenant)
 			r.text(m.Group)
 			r.text(m.Member)
