@@ -198,7 +198,7 @@ func (t *memberTable) addFresh(m *record.Membership, seq int64) {
 // New starts a diff against st. Only Group, ExpectGroups, Membership and Finish read st.Groups
 // and st.Memberships: a caller may set them after New, before the first of those.
 func New(st *change.State, opts Options) *Differ {
-	return &Differ{
+	d := &Differ{
 		st:           st,
 		opts:         opts,
 		persons:      map[string]*record.Person{},
@@ -213,6 +213,10 @@ func New(st *change.State, opts Options) *Differ {
 		handed:       newHanded(opts),
 		handedP:      newHandedPersons(st, opts),
 	}
+	if d.handed != nil {
+		d.handed.persons = d.handedP
+	}
+	return d
 }
 
 // Person takes one person record.
@@ -244,6 +248,7 @@ func (d *Differ) Person(p *record.Person) error {
 	}
 	delete(d.personGone, p.Key)
 	if h := d.handedP; h != nil {
+		d.handed.flush() // its lookups as they would have been before this person
 		h.take(p)
 		d.opts.HandoverPerson(p)
 		return nil
@@ -521,8 +526,7 @@ func (d *Differ) membership(t *memberTable, m *record.Membership, seq int64) {
 	if d.handed != nil {
 		listed := false
 		if m.MemberType != record.MemberGroup {
-			_, listed = d.persons[m.Member]
-			listed = listed || d.handedP.has(m.Member)
+			_, listed = d.persons[m.Member] // else take asks d.handedP
 		}
 		d.handed.take(m, len(d.persons)+d.handedP.inPlan()+len(d.groups)+len(d.unchanged)+d.fresh.n, listed)
 		d.opts.Handover(m)
@@ -1357,7 +1361,24 @@ type handedMemberships struct {
 	seed    maphash.Seed
 	bloom   []uint64
 	doubt   bool
+
+	// What take leaves to flush: the bloom bits and the lookups in persons of the last few
+	// memberships, done together, so that the processor overlaps their memory accesses (each
+	// one a cache miss in tables of megabytes) instead of waiting for each in turn.
+	pending []handedLookup
+	persons *handedPersons // where a person member is looked up (nil: nowhere)
 }
+
+// handedLookup is what flush does for one membership taken.
+type handedLookup struct {
+	key    uint64 // keyHash of the membership's key: its bloom bits
+	person uint64 // its member's hash in persons, when it is to be looked up there (0: not)
+	add    bool   // member goes into members, unless the lookup finds it
+	member handedMember
+}
+
+// handedPending is how many memberships' lookups wait for flush.
+const handedPending = 64
 
 type handedMember struct {
 	key   string
@@ -1379,13 +1400,12 @@ func newHanded(opts Options) *handedMemberships {
 		return nil
 	}
 	return &handedMemberships{limit: opts.ListHanded, groups: map[string]struct{}{}, members: map[handedMember]struct{}{},
-		seed: maphash.MakeSeed(), bloom: make([]uint64, handedBloomBits/64)}
+		seed: maphash.MakeSeed(), bloom: make([]uint64, handedBloomBits/64), pending: make([]handedLookup, 0, handedPending)}
 }
 
-// bits are the Bloom filter's block of a key (its first word in bloom) and the four bits in it,
-// all from one 64-bit hash: the block from its low bits, each bit from nine more.
-func (h *handedMemberships) bits(k record.MembershipKey) (block int, bits [4]uint) {
-	x := keyHash(h.seed, k)
+// bloomBits are the Bloom filter's block of a key of hash x (keyHash: its first word in bloom)
+// and the four bits in it: the block from the hash's low bits, each bit from nine more.
+func bloomBits(x uint64) (block int, bits [4]uint) {
 	block = int(x&(handedBloomBits/handedBloomBlock-1)) * (handedBloomBlock / 64)
 	x >>= 16 // log2(handedBloomBits / handedBloomBlock)
 	for i := range bits {
@@ -1398,7 +1418,9 @@ func (h *handedMemberships) bits(k record.MembershipKey) (block int, bits [4]uin
 // take counts a membership handed over; listedBefore is how many persons and groups the plan
 // may list before it, and person whether its member is a person the file listed as active
 // before it (and so active after the run unless the file lists it as gone later: Person then
-// sets doubt), which need not be checked again.
+// sets doubt), which need not be checked again; when person is false and the member is a
+// person, whether it is one handed over is asked of h.persons (at the next flush, before
+// persons changes).
 func (h *handedMemberships) take(m *record.Membership, listedBefore int, person bool) {
 	h.n++
 	if h.listed < h.limit-listedBefore {
@@ -1412,18 +1434,45 @@ func (h *handedMemberships) take(m *record.Membership, listedBefore int, person 
 		h.groups[m.Group] = struct{}{}
 		h.group = m.Group
 	}
+	l := handedLookup{key: keyHash(h.seed, m.MembershipKey)}
 	if !person {
-		h.members[handedMember{m.Member, m.MemberType == record.MemberGroup}] = struct{}{}
+		l.add, l.member = true, handedMember{m.Member, m.MemberType == record.MemberGroup}
+		if m.MemberType != record.MemberGroup && h.persons != nil && h.persons.n > 0 {
+			l.person = h.persons.hash(m.Member)
+		}
 	}
-	block, bits := h.bits(m.MembershipKey)
-	w := h.bloom[block : block+handedBloomBlock/64]
-	for _, b := range bits {
-		w[b/64] |= 1 << (b % 64)
+	h.pending = append(h.pending, l)
+	if len(h.pending) == handedPending {
+		h.flush()
 	}
 }
 
+// flush sets the bloom bits of the memberships taken since the last flush and puts their
+// members not listed before into members.
+func (h *handedMemberships) flush() {
+	if h == nil {
+		return
+	}
+	for i := range h.pending {
+		block, bits := bloomBits(h.pending[i].key)
+		w := h.bloom[block : block+handedBloomBlock/64]
+		for _, b := range bits {
+			w[b/64] |= 1 << (b % 64)
+		}
+	}
+	for i := range h.pending {
+		l := &h.pending[i]
+		if l.add && (l.person == 0 || !h.persons.hasHash(l.person)) {
+			h.members[l.member] = struct{}{}
+		}
+	}
+	clear(h.pending) // let the members' keys go
+	h.pending = h.pending[:0]
+}
+
 func (h *handedMemberships) maybe(k record.MembershipKey) bool {
-	block, bits := h.bits(k)
+	h.flush()
+	block, bits := bloomBits(keyHash(h.seed, k))
 	w := h.bloom[block : block+handedBloomBlock/64]
 	for _, b := range bits {
 		if w[b/64]&(1<<(b%64)) == 0 {
@@ -1436,6 +1485,7 @@ func (h *handedMemberships) maybe(k record.MembershipKey) bool {
 // valid reports whether every membership handed over names a group and a member active after
 // the run (what membershipValid asks of each one).
 func (h *handedMemberships) valid(groups *groupsAfter, personActive func(string) bool) bool {
+	h.flush()
 	for g := range h.groups {
 		if gi, ok := groups.get(g); !ok || !gi.active {
 			return false
@@ -1500,7 +1550,11 @@ func (h *handedPersons) has(key string) bool {
 	if h == nil || h.n == 0 {
 		return false
 	}
-	x := h.hash(key)
+	return h.hasHash(h.hash(key))
+}
+
+// hasHash reports whether a key of hash x (hash) was handed over.
+func (h *handedPersons) hasHash(x uint64) bool {
 	return h.slots[h.slot(x)] == x
 }
 
