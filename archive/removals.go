@@ -2,6 +2,8 @@ package archive
 
 import (
 	"fmt"
+	"iter"
+	"slices"
 	"sort"
 	"strings"
 
@@ -31,6 +33,12 @@ type GroupRemovals struct {
 // turns manual (they stay) are not removals of persons. It is pure, for the console and the
 // status mail alike.
 func Removals(p *change.Plan, s *change.State) []GroupRemovals {
+	return RemovalsOf(p, slices.Values(p.Memberships), s)
+}
+
+// RemovalsOf is Removals of a plan whose membership changes are memberships rather than its
+// list (a plan whose removals the diff kept apart).
+func RemovalsOf(p *change.Plan, memberships iter.Seq[change.Membership], s *change.State) []GroupRemovals {
 	trashed := map[string]bool{}
 	for _, c := range p.Persons {
 		if c.Op == change.Delete {
@@ -39,7 +47,7 @@ func Removals(p *change.Plan, s *change.State) []GroupRemovals {
 	}
 	type gr struct{ group, role string }
 	rows := map[gr]*GroupRemovals{}
-	for _, c := range p.Memberships {
+	for c := range memberships {
 		if c.Op != change.Delete {
 			continue
 		}

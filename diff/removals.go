@@ -1,20 +1,31 @@
 package diff
 
 import (
+	"encoding/binary"
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
 )
 
 // removals collects the stored memberships a run removes. A broken night removes millions (the
-// 1 GB feed's tenant losing half its persons: 2,354,144), and as one growing slice of changes,
-// then a set of their keys, then a copy after the file's updates, they took 800 MB of live
-// heap for a plan of 300 MB. Here each is a key and its op, in fixed chunks (nothing is copied
-// as they grow), made into the plan's changes once, at the plan's exact size.
+// 1 GB feed's tenant losing half its persons: 2,354,144), and as the plan's changes they were
+// 300 MB (128 bytes each), held while the plan was judged, held and mailed. Here they are
+// kept as bytes: a partition's removals (all of a group's are in one partition) are sorted by
+// key as the partition ends and written group by group, each group's key once, then each
+// removal's member, role and op, about 15 bytes a removal. The plan's order (sorted by key)
+// is the groups' order by key with each group's removals in theirs. Removed gives them as
+// changes one at a time, or makes them the plan's list.
 type removals struct {
-	chunks [][]removal
-	n      int
+	pending []removal      // the partition being compared (not spilled: every removal), unsorted
+	data    []byte         // each group's removals, in the order of groups
+	groups  []removedGroup // by key once sorted
+	sorted  bool
+	n       int
+	ops     [opCount]int
+	roles   []string // the roles written by their index + 1 (a handful: "01".."08")
 }
 
 // removal is a membership removal's whole change: removals name only the key (removal,
@@ -25,50 +36,266 @@ type removal struct {
 	cascade bool
 }
 
-const removalChunk = 1 << 13
-
-func (l *removals) add(c change.Membership) {
-	if l.n%removalChunk == 0 {
-		l.chunks = append(l.chunks, make([]removal, 0, removalChunk))
-	}
-	last := &l.chunks[len(l.chunks)-1]
-	*last = append(*last, removal{c.Membership.MembershipKey, c.Op, c.Cascade})
-	l.n++
+// removedGroup is one group's removals in data: data[off:end], n of them.
+type removedGroup struct {
+	key      string
+	off, end int
+	n        int
 }
 
-// appendTo returns changes followed by the removals sorted by key, less any of changes whose
-// key is removed too (a membership updated in the file but cascaded away is a removal, not an
-// update). The chunks are released as they are copied.
-func (l *removals) appendTo(changes []change.Membership) []change.Membership {
-	if l.n == 0 {
-		return changes
+const (
+	opCount     = 8
+	cascadeFlag = 0x80
+	maxRoles    = 64
+	// keptPending is the room of a partition's list kept for the next partition: one that
+	// held far more (every removal, not spilled) is let go.
+	keptPending = 1 << 16
+)
+
+func (l *removals) add(c change.Membership) {
+	if l.sorted {
+		panic("diff: a removal added after the removals were sorted")
 	}
-	gone := make([]change.Membership, 0, l.n)
-	for i, c := range l.chunks {
-		for _, r := range c {
-			gone = append(gone, change.Membership{Op: r.op, Membership: record.Membership{MembershipKey: r.k}, Cascade: r.cascade})
+	l.pending = append(l.pending, removal{c.Membership.MembershipKey, c.Op, c.Cascade})
+	l.n++
+	l.ops[c.Op&(opCount-1)]++
+}
+
+// endPart writes the pending removals, sorted by key, group by group. No group's removals may
+// come in two parts (a spill partition holds all of a group's memberships).
+func (l *removals) endPart() {
+	p := l.pending
+	if len(p) == 0 {
+		return
+	}
+	slices.SortFunc(p, func(a, b removal) int { return a.k.Compare(b.k) })
+	for i := range p {
+		r := &p[i]
+		if i == 0 || r.k.Group != p[i-1].k.Group {
+			if len(l.groups) > 0 {
+				l.groups[len(l.groups)-1].end = len(l.data)
+			}
+			l.groups = append(l.groups, removedGroup{key: r.k.Group, off: len(l.data)})
 		}
-		l.chunks[i] = nil
+		l.groups[len(l.groups)-1].n++
+		l.data = appendString(l.data, r.k.Member)
+		l.data = l.appendRole(l.data, r.k.Role)
+		f := byte(r.op)
+		if r.cascade {
+			f |= cascadeFlag
+		}
+		l.data = append(l.data, f)
 	}
-	l.chunks, l.n = nil, 0
-	slices.SortFunc(gone, func(a, b change.Membership) int {
-		return a.Membership.MembershipKey.Compare(b.Membership.MembershipKey)
-	})
+	l.groups[len(l.groups)-1].end = len(l.data)
+	clear(p)
+	if cap(p) > keptPending {
+		l.pending = nil
+	} else {
+		l.pending = p[:0]
+	}
+}
+
+// appendRole writes a role as its index + 1 among the roles seen, or as 0 and its bytes.
+func (l *removals) appendRole(b []byte, role string) []byte {
+	i := slices.Index(l.roles, role)
+	if i < 0 && len(l.roles) < maxRoles {
+		l.roles = append(l.roles, role)
+		i = len(l.roles) - 1
+	}
+	if i >= 0 {
+		return binary.AppendUvarint(b, uint64(i)+1)
+	}
+	return appendString(binary.AppendUvarint(b, 0), role)
+}
+
+// sort ends the removals: the last partition written, the groups in key order. Nothing is
+// added after it.
+func (l *removals) sort() {
+	if l.sorted {
+		return
+	}
+	l.endPart()
+	l.pending = nil
+	slices.SortFunc(l.groups, func(a, b removedGroup) int { return strings.Compare(a.key, b.key) })
+	for i := 1; i < len(l.groups); i++ {
+		if l.groups[i].key == l.groups[i-1].key {
+			panic(fmt.Sprintf("diff: the removals of group %q came in two parts", l.groups[i].key))
+		}
+	}
+	l.sorted = true
+}
+
+// removedDecoder reads one group's removals in order.
+type removedDecoder struct {
+	group string
+	dec   spillDecoder
+	roles []string
+	left  int
+}
+
+func (l *removals) decoder(g *removedGroup) removedDecoder {
+	return removedDecoder{group: g.key, dec: spillDecoder{data: l.data[g.off:g.end]}, roles: l.roles, left: g.n}
+}
+
+// next reads the group's next removal into c; false after the last.
+func (d *removedDecoder) next(c *change.Membership) (bool, error) {
+	if d.left == 0 {
+		return false, nil
+	}
+	d.left--
+	member := d.dec.str()
+	var role string
+	if i := d.dec.uvarint(); i > 0 && int(i) <= len(d.roles) {
+		role = d.roles[i-1]
+	} else if i == 0 {
+		role = d.dec.str()
+	} else {
+		d.dec.err = fmt.Errorf("role %d of %d", i, len(d.roles))
+	}
+	f := d.dec.byte()
+	if d.dec.err != nil {
+		return false, fmt.Errorf("the removals of group %q: %w", d.group, d.dec.err)
+	}
+	*c = change.Membership{Op: change.Op(f &^ cascadeFlag), Membership: record.Membership{MembershipKey: record.MembershipKey{Group: d.group, Member: member, Role: role}},
+		Cascade: f&cascadeFlag != 0}
+	return true, nil
+}
+
+// each gives the removals in key order, each as its change (yield's only while it runs).
+func (l *removals) each(yield func(*change.Membership) error) error {
+	l.sort()
+	var c change.Membership
+	for i := range l.groups {
+		d := l.decoder(&l.groups[i])
+		for {
+			ok, err := d.next(&c)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			if err := yield(&c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// group finds a group's removals.
+func (l *removals) group(key string) (*removedGroup, bool) {
+	i, ok := slices.BinarySearchFunc(l.groups, key, func(g removedGroup, k string) int { return strings.Compare(g.key, k) })
+	if !ok {
+		return nil, false
+	}
+	return &l.groups[i], true
+}
+
+// dropRemoved returns changes less those whose key is removed too (a membership updated in
+// the file but cascaded away is a removal, not an update), in their order. Only the groups of
+// changes that lose memberships are read.
+func (l *removals) dropRemoved(changes []change.Membership) ([]change.Membership, error) {
+	l.sort()
+	if l.n == 0 || len(changes) == 0 {
+		return changes, nil
+	}
+	var hit []int32 // the changes of groups with removals, by key
+	for i := range changes {
+		if _, ok := l.group(changes[i].Membership.Group); ok {
+			hit = append(hit, int32(i))
+		}
+	}
+	if len(hit) == 0 {
+		return changes, nil
+	}
+	key := func(i int32) record.MembershipKey { return changes[i].Membership.MembershipKey }
+	slices.SortFunc(hit, func(a, b int32) int { return key(a).Compare(key(b)) })
+	removed := make([]bool, len(changes))
+	found := false
+	var c change.Membership
+	for j := 0; j < len(hit); {
+		g, _ := l.group(key(hit[j]).Group)
+		d := l.decoder(g)
+		ok, err := d.next(&c)
+		if err != nil {
+			return nil, err
+		}
+		for ; j < len(hit) && key(hit[j]).Group == g.key; j++ {
+			k := key(hit[j])
+			for ok && c.Membership.MembershipKey.Compare(k) < 0 {
+				if ok, err = d.next(&c); err != nil {
+					return nil, err
+				}
+			}
+			if ok && c.Membership.MembershipKey == k {
+				removed[hit[j]], found = true, true
+			}
+		}
+	}
+	if !found {
+		return changes, nil
+	}
 	kept := changes[:0]
-	for _, c := range changes {
-		if _, removed := slices.BinarySearchFunc(gone, c.Membership.MembershipKey, func(g change.Membership, k record.MembershipKey) int {
-			return g.Membership.MembershipKey.Compare(k)
-		}); !removed {
+	for i, c := range changes {
+		if !removed[i] {
 			kept = append(kept, c)
 		}
 	}
-	if len(kept) == 0 {
-		return gone
+	return kept, nil
+}
+
+// count adds the removals to c's memberships.
+func (l *removals) count(c *change.Counts) {
+	for op, n := range l.ops {
+		if n > 0 {
+			c.Count(record.Memberships, change.Op(op), n)
+		}
 	}
-	// The file's changes first, as before: in the room gone has or gets, not a third list.
-	n, m := len(gone), len(kept)
-	gone = slices.Grow(gone, m)[:n+m]
-	copy(gone[m:], gone[:n])
-	copy(gone, kept)
-	return gone
+}
+
+// Removed are the stored memberships a plan made by FinishApart removes: its membership
+// changes after the ones it lists, sorted by key. The plan's counts count them.
+type Removed struct{ l *removals }
+
+// Len is how many there are.
+func (r *Removed) Len() int {
+	if r == nil {
+		return 0
+	}
+	return r.l.n
+}
+
+// Each gives them in the plan's order, each as its change, to yield (whose first error it
+// returns); a change given is yield's only while it runs. It may be called any number of times.
+func (r *Removed) Each(yield func(*change.Membership) error) error {
+	if r == nil {
+		return nil
+	}
+	return r.l.each(yield)
+}
+
+// Count adds them to c's memberships (the counts of a plan split from FinishApart's).
+func (r *Removed) Count(c *change.Counts) {
+	if r != nil {
+		r.l.count(c)
+	}
+}
+
+// AppendTo makes them p's listed changes, after the ones it lists (the plan Finish makes).
+func (r *Removed) AppendTo(p *change.Plan) error {
+	if r.Len() == 0 {
+		return nil
+	}
+	out := make([]change.Membership, 0, len(p.Memberships)+r.Len())
+	out = append(out, p.Memberships...)
+	err := r.Each(func(c *change.Membership) error {
+		out = append(out, *c)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	p.Memberships = out
+	return nil
 }

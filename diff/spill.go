@@ -368,7 +368,7 @@ func (p *partStored) markSeen(k record.MembershipKey, line int32) (change.Member
 }
 
 // spilledResult is what Finish takes from the partitions: the updates and inserts with their
-// places in the diff's order (sorted by them), the removals (unsorted), the stored synced
+// places in the diff's order (sorted by them), the removals (each partition's written), the stored synced
 // memberships' count, and what archive.Removals needs of the stored ones.
 type spilledResult struct {
 	before           int
@@ -534,6 +534,7 @@ func (d *Differ) comparePart(t *memberTable, recs []record.Membership, seqs []in
 			}
 		}
 	}
+	out.removals.endPart()
 	if persons != nil {
 		// How many synced person memberships each group and role losing one has (all of a
 		// group's are in its partition).

@@ -42,3 +42,15 @@ func SetPlanPiece(n int) func() {
 	planPiece = n
 	return func() { planPiece = old }
 }
+
+// RemovalsHeldApart is how many membership removals the importer's holds have taken apart from
+// their plans' lists (diff.FinishApart).
+func RemovalsHeldApart() int64 { return removalsHeldApart.Load() }
+
+// ListRemovals makes a plan list its membership removals at once rather than keep them apart
+// until it is judged, until the returned function puts it back.
+func ListRemovals() func() {
+	old := keepRemovalsApart
+	keepRemovalsApart = false
+	return func() { keepRemovalsApart = old }
+}

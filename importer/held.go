@@ -15,25 +15,25 @@ import (
 // in the store instead of reading the plan (a hold of 500,000 changes is hundreds of MB
 // decoded). Names a change gives only by key come from the plan, else from st; the removals
 // breakdown is the one made with the plan.
-func heldIndexer(st *change.State, removals []archive.GroupRemovals) func(*change.Plan) *store.HeldIndex {
-	return func(p *change.Plan) *store.HeldIndex {
-		return &store.HeldIndex{Changes: heldChanges(p, st), Removals: removals}
+func heldIndexer(st *change.State, removals []archive.GroupRemovals) heldIndexFunc {
+	return func(p *change.Plan, memberships membershipSource) *store.HeldIndex {
+		var failed error
+		return &store.HeldIndex{Changes: heldChangesOf(p, st, memberships, &failed), Err: func() error { return failed }, Removals: removals}
 	}
 }
 
-// heldChanges yields a plan's person, group and membership changes (in that order) as the
-// page lists them. A membership names its group and member as the plan has them (a person
-// renamed tonight shows the new name), else as stored.
-func heldChanges(p *change.Plan, st *change.State) func(yield func(*store.HeldChange) bool) {
-	return heldChangesOf(p, st, nil, nil)
-}
+// heldIndexFunc makes a held plan's page rows, of its membership changes memberships' when
+// that is not nil (as heldChangesOf).
+type heldIndexFunc func(p *change.Plan, memberships membershipSource) *store.HeldIndex
 
 // errYieldStopped ends a membership source whose changes are no longer wanted.
 var errYieldStopped = errors.New("the changes are no longer wanted")
 
-// heldChangesOf is heldChanges of a plan whose membership changes, when memberships is not
-// nil, are memberships' rather than its own list; an error of memberships ends them and is
-// kept in *failed.
+// heldChangesOf yields a plan's person, group and membership changes (in that order) as the
+// page lists them, its membership changes memberships' rather than its own list when
+// memberships is not nil; an error of memberships ends them and is kept in *failed. A
+// membership names its group and member as the plan has them (a person renamed tonight shows
+// the new name), else as stored.
 func heldChangesOf(p *change.Plan, st *change.State, memberships membershipSource, failed *error) func(yield func(*store.HeldChange) bool) {
 	return func(yield func(*store.HeldChange) bool) {
 		persons := make(map[string]string, len(p.Persons))
@@ -120,7 +120,7 @@ func (im *Importer) IndexHeld(ctx context.Context, id int64) error {
 	if err != nil {
 		return fmt.Errorf("index held run %d: load state: %w", id, err)
 	}
-	err = im.store.IndexHeld(ctx, id, heldIndexer(st, archive.Removals(plan, st))(plan))
+	err = im.store.IndexHeld(ctx, id, heldIndexer(st, archive.Removals(plan, st))(plan, nil))
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("index held run %d: %w: it was decided meanwhile", id, ErrNotHeld)
 	}

@@ -38,11 +38,19 @@ type heldWorld struct {
 	im     *importer.Importer
 	tenant *config.Tenant
 	held   *runs.Run
+	outbox string
 }
 
 var heldClock = time.Date(2026, 8, 14, 2, 0, 0, 0, time.UTC)
 
 func newHeldWorld(t *testing.T, kind string, nights ...string) *heldWorld {
+	t.Helper()
+	return newHeldWorldWith(t, kind, nil, importer.ImportOptions{}, nights...)
+}
+
+// newHeldWorldWith is newHeldWorld with the tenant as tenant makes it (when not nil), the last
+// night imported with o.
+func newHeldWorldWith(t *testing.T, kind string, tenant func(*config.Tenant), o importer.ImportOptions, nights ...string) *heldWorld {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -70,12 +78,20 @@ func newHeldWorld(t *testing.T, kind string, nights ...string) *heldWorld {
 		}
 	}
 	t.Cleanup(func() { w.db.Close(); w.st.Close() })
+	w.outbox = filepath.Join(dir, "outbox")
 	tn := config.DefaultTenant("north")
+	if tenant != nil {
+		tenant(&tn)
+	}
 	cfg := &config.Config{DataDir: dir, Spool: filepath.Join(dir, "spool"), Outbox: filepath.Join(dir, "outbox"), LockWait: 5e9, Tenants: []config.Tenant{tn}}
 	w.tenant = &cfg.Tenants[0]
 	w.im = importer.New(importer.Params{Config: cfg, Store: w.st, Mailer: mailer.New(nil, cfg.Outbox, nil), Now: func() time.Time { return heldClock }})
 	for i, night := range nights {
-		r, err := w.im.ImportFile(ctx, w.tenant, night, importer.ImportOptions{})
+		var oi importer.ImportOptions
+		if i == len(nights)-1 {
+			oi = o
+		}
+		r, err := w.im.ImportFile(ctx, w.tenant, night, oi)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -72,9 +72,9 @@ func (im *Importer) Rollover(ctx context.Context, t *config.Tenant, p RolloverPa
 	// A rollover removes no person from a group (only the archived courses and the old node
 	// from the groups they are members of), so its hold has no removals to break down
 	// (archive.Removals of its plan is empty).
-	index := func(p *change.Plan) *store.HeldIndex {
+	index := func(p *change.Plan, memberships membershipSource) *store.HeldIndex {
 		var failed error
-		return &store.HeldIndex{Changes: heldChangesOf(p, h.st, h.memberships, &failed), Err: func() error { return failed }}
+		return &store.HeldIndex{Changes: heldChangesOf(p, h.st, memberships, &failed), Err: func() error { return failed }}
 	}
 	if err := im.holdOf(ctx, run, plan, h.memberships, index); err != nil {
 		return im.fail(ctx, t, run, err)

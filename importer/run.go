@@ -130,11 +130,11 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 // changed); the caller may plan again.
 func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, run *runs.Run, o ImportOptions, log *slog.Logger) (*change.Plan, []archive.GroupRemovals, error) {
 	nw := len(run.Warnings)
-	plan, removals, st, early, err := im.makePlan(ctx, t, path, run, true)
+	p, removals, st, early, err := im.makePlan(ctx, t, path, run, true)
 	if errors.Is(err, errPlanAgain) {
 		log.Info("planning again without writing while reading", "why", err)
 		run.Warnings = run.Warnings[:nw]
-		plan, removals, st, early, err = im.makePlan(ctx, t, path, run, false)
+		p, removals, st, early, err = im.makePlan(ctx, t, path, run, false)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -150,22 +150,30 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 	if early != nil {
 		defer early.Abort() // nothing once an apply committed them
 	}
-	// Check: the safety filter decides.
-	verdict := im.check(ctx, t, plan)
+	// Check: the safety filter decides, on the counts (the plan's membership removals may be
+	// apart: p.removed).
+	verdict := im.check(ctx, t, p.plan)
 	if !verdict.Passed && early != nil {
 		// A hold writes in a transaction of its own and stores the whole plan, which one
 		// made while writing does not hold: read the file again the ordinary way.
 		early.Abort()
 		log.Info("the safety filter holds an initial load written while reading: planning it again whole", "limits", tripSummary(verdict))
 		run.Warnings = run.Warnings[:nw]
-		if plan, removals, st, early, err = im.makePlan(ctx, t, path, run, false); err != nil {
+		if p, removals, st, early, err = im.makePlan(ctx, t, path, run, false); err != nil {
 			return nil, nil, err
 		}
-		verdict = im.check(ctx, t, plan)
+		verdict = im.check(ctx, t, p.plan)
 	}
 	if early != nil {
 		defer importGC()() // as from its Finish on (gc.go)
 	}
+	if o.Plan != nil || verdict.Passed {
+		// An apply, and a caller that asks for the plan, take it whole.
+		if _, err := p.whole(); err != nil {
+			return nil, nil, err
+		}
+	}
+	plan := p.plan
 	if o.Plan != nil {
 		o.Plan(plan)
 	}
@@ -180,18 +188,27 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 	case run.Verdict.Passed:
 		err = im.apply(ctx, run, plan, early)
 	case run.Verdict.OnTrip == safety.HoldRemovals:
-		err = im.holdRemovals(ctx, run, plan, heldIndexer(st, removals))
+		err = im.holdRemovals(ctx, run, p, heldIndexer(st, removals))
 	default:
-		err = im.hold(ctx, run, plan, heldIndexer(st, removals))
+		err = im.hold(ctx, run, p, heldIndexer(st, removals))
 	}
-	return plan, removals, err
+	if err != nil {
+		return nil, nil, err
+	}
+	// The status mail's view of the plan: as far as it lists changes, when they are apart.
+	report, err := p.report()
+	return report, removals, err
 }
 
 // dryRun makes the plan and the verdict and returns them as a run with status planned and no
 // ID (0). Nothing is stored, locked or mailed: `runs` shows only real attempts. A file that
 // cannot be read is a failed dry run, equally unrecorded.
 func (im *Importer) dryRun(ctx context.Context, t *config.Tenant, path string, run *runs.Run, o ImportOptions) (*runs.Run, error) {
-	plan, _, _, _, err := im.makePlan(ctx, t, path, run, false)
+	p, _, _, _, err := im.makePlan(ctx, t, path, run, false)
+	var plan *change.Plan
+	if err == nil {
+		plan, err = p.whole()
+	}
 	if err != nil {
 		run.Status = runs.Failed
 		run.Error = runError(run.File.Name, err)
@@ -267,7 +284,7 @@ func (im *Importer) window(ctx context.Context, tenant string, days int) ([recor
 // memberships (and persons, when the tenant has none) are written while the file is read,
 // when the store can (store.EarlyWriter):
 // the caller applies the plan with them, or aborts them.
-func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string, run *runs.Run, tryEarly bool) (_ *change.Plan, _ []archive.GroupRemovals, _ *change.State, early store.EarlyInserts, err error) {
+func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string, run *runs.Run, tryEarly bool) (_ *planned, _ []archive.GroupRemovals, _ *change.State, early store.EarlyInserts, err error) {
 	// Too large is known from the size alone: fail before hashing or reading a byte of it.
 	if max := int64(t.MaxFileSize); max > 0 && run.File.Size > max {
 		return nil, nil, nil, nil, fileFault{fmt.Errorf("%s: file is larger than the size limit: %d bytes, limit %d (the tenant's max_file_size); nothing was read",
@@ -390,7 +407,7 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	if early != nil {
 		defer importGC()() // the plan is made, then written mostly by the server (gc.go)
 	}
-	plan, warnings, err := d.Finish(fin)
+	plan, removed, warnings, err := d.FinishApart(fin)
 	scratch.remove() // read back: not needed for the rest of the run
 	if errors.Is(err, diff.ErrHandover) {
 		return nil, nil, nil, nil, fmt.Errorf("%w: %w", errPlanAgain, err)
@@ -400,6 +417,13 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	}
 	if err != nil {
 		return nil, nil, nil, nil, err
+	}
+	p := &planned{plan: plan, removed: removed}
+	if removed.Len() == 0 || early != nil || !keepRemovalsApart {
+		// (An initial load removes nothing.)
+		if _, err := p.whole(); err != nil {
+			return nil, nil, nil, nil, err
+		}
 	}
 	if early != nil {
 		// The plan counts every person and membership the diff handed over; were they all
@@ -436,14 +460,26 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 	if x := st.StoredPersons; x != nil {
 		// The stored names of the persons the plan names, for the reports (the mail's CSV, a
 		// hold's pages), read while the load's snapshot is open.
-		if err := x.ReadNames(change.PersonKeys(plan)); err != nil {
+		keys, err := p.personKeys()
+		if err == nil {
+			err = x.ReadNames(keys)
+		}
+		if err != nil {
 			return nil, nil, nil, nil, fmt.Errorf("load state: stored persons: %w", err)
 		}
 	}
-	plan.Names = change.NamesFor(plan, st, mailer.MaxCSVRows) // for the status mail's CSV
-	removals := archive.Removals(plan, st)
+	head, err := p.report()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	plan.Names = change.NamesFor(head, st, mailer.MaxCSVRows) // for the status mail's CSV
+	var failed error
+	removals := archive.RemovalsOf(plan, p.each(&failed), st)
+	if failed != nil {
+		return nil, nil, nil, nil, failed
+	}
 	im.addOld(ctx, t.ID, plan)
-	return plan, removals, st, early, nil
+	return p, removals, st, early, nil
 }
 
 // apply commits a passing plan, with the run record, in one transaction.
@@ -469,18 +505,26 @@ func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan,
 
 // hold stores the plan with the run, and its changes as rows for the console's page; nothing
 // changes until an operator approves it.
-func (im *Importer) hold(ctx context.Context, run *runs.Run, plan *change.Plan, index func(*change.Plan) *store.HeldIndex) error {
-	return im.holdOf(ctx, run, plan, nil, index)
+func (im *Importer) hold(ctx context.Context, run *runs.Run, p *planned, index heldIndexFunc) error {
+	removalsHeldApart.Add(int64(p.removed.Len()))
+	return im.holdOf(ctx, run, p.plan, p.memberships(), index)
 }
 
+// keepRemovalsApart keeps a plan's membership removals apart until it is judged (planned);
+// tests turn it off to list them at once, as before.
+var keepRemovalsApart = true
+
+// removalsHeldApart counts the membership removals held apart from their plans' lists (tests).
+var removalsHeldApart atomic.Int64
+
 // holdOf is hold of a plan whose membership changes, when memberships is not nil, are
-// memberships' rather than its own list (a rollover's).
-func (im *Importer) holdOf(ctx context.Context, run *runs.Run, plan *change.Plan, memberships membershipSource, index func(*change.Plan) *store.HeldIndex) error {
+// memberships' rather than its own list (a rollover's, or an import's with its removals apart).
+func (im *Importer) holdOf(ctx context.Context, run *runs.Run, plan *change.Plan, memberships membershipSource, index heldIndexFunc) error {
 	data, err := im.encodeHeld(run, plan, memberships)
 	if err != nil {
 		return err
 	}
-	return im.store.HoldRun(ctx, run, data, index(plan))
+	return im.store.HoldRun(ctx, run, data, index(plan, memberships))
 }
 
 // encodeHeld gives a plan to hold (encoded as the store writes it, heldPlanOf), marks the run
@@ -498,29 +542,37 @@ func (im *Importer) encodeHeld(run *runs.Run, plan *change.Plan, memberships mem
 // in one transaction: a crash leaves the old state and no hold, or both (never the inserts
 // applied with the removals neither held nor mailed). The run's counts stay those of the
 // whole plan; Reason says what was applied.
-func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, plan *change.Plan, index func(*change.Plan) *store.HeldIndex) error {
-	now, held := plan.Split()
-	if held.Empty() {
+func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, p *planned, index heldIndexFunc) error {
+	now, held := p.plan.Split()
+	// The removals kept apart are all held (a removal's op is one), after the listed ones.
+	p.removed.Count(&held.Counts)
+	heldP := &planned{plan: held, removed: p.removed}
+	if !now.Empty() {
+		removalsHeldApart.Add(int64(p.removed.Len())) // (else hold counts them)
+	}
+	if held.Empty() && p.removed.Len() == 0 {
 		// Only inserts or updates tripped the limit, yet hold-removals applies those: nothing waits.
 		run.Reason = "safety limits crossed, but on_trip is hold-removals and there were no removals to hold"
 		return im.apply(ctx, run, now, nil)
 	}
+	heldMemberships := len(held.Memberships) + p.removed.Len()
 	run.Reason = fmt.Sprintf("on_trip hold-removals: inserts and updates applied; %d person, %d group and %d membership removals wait for approval",
-		len(held.Persons), len(held.Groups), len(held.Memberships))
+		len(held.Persons), len(held.Groups), heldMemberships)
 	if now.Empty() {
-		return im.hold(ctx, run, held, index)
+		return im.hold(ctx, run, heldP, index)
 	}
 	// The held part is approved against the state this apply leaves: Apply moves the version
 	// on by exactly one.
 	held.BaseVersion = now.BaseVersion + 1
-	data, err := im.encodeHeld(run, held, nil)
+	data, err := im.encodeHeld(run, held, heldP.memberships())
 	if err != nil {
 		return err
 	}
 	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(now.Persons), "groups", len(now.Groups),
-		"memberships", len(now.Memberships), "held_removals", len(held.Persons)+len(held.Groups)+len(held.Memberships))
+		"memberships", len(now.Memberships), "held_removals", len(held.Persons)+len(held.Groups)+heldMemberships)
 	im.status("applying the inserts and updates in one transaction")
-	return im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC(), Hold: data, HoldIndex: index(held), Progress: im.Applying, NoUndo: im.noUndo(run.Tenant)})
+	return im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC(), Hold: data, HoldIndex: index(held, heldP.memberships()),
+		Progress: im.Applying, NoUndo: im.noUndo(run.Tenant)})
 }
 
 // supersede closes older held runs of the tenant: a newer run's plan replaces theirs. Only a
