@@ -28,16 +28,13 @@ func (c *Core) writeHeld(ctx context.Context, conn *sql.Conn, tx *sql.Tx, runID 
 	if err := c.dropHeld(ctx, tx, runID); err != nil {
 		return err
 	}
-	removals, err := json.Marshal(idx.Removals)
-	if err != nil {
-		return err
-	}
 	// The rows are made one at a time from the iterator, never all at once.
 	n := 0
 	var werr error
 	types := map[string]*heldSpan{}
 	next, stop := pullHeld(idx, runID, &n, types, &werr)
 	defer stop()
+	var err error
 	if c.d.CopyRows != nil {
 		err = c.copyRows(ctx, conn, tx, "held_changes", heldCols, next)
 	} else {
@@ -53,6 +50,12 @@ func (c *Core) writeHeld(ctx context.Context, conn *sql.Conn, tx *sql.Tx, runID 
 		return fmt.Errorf("store the changes of held run %d for its page: %w", runID, err)
 	}
 	spans, err := json.Marshal(types)
+	if err != nil {
+		return err
+	}
+	// The breakdown encoded after the rows, not held beside what makes them (a broken
+	// night's: 8 MB).
+	removals, err := json.Marshal(idx.Removals)
 	if err != nil {
 		return err
 	}
