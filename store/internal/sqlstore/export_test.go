@@ -33,6 +33,7 @@ func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLooku
 		return args
 	}
 	list := func(q string, n int) string { return strings.ReplaceAll(q, "IN_LIST", inList(n)) }
+	scanIn, scanArgs := groupsIn(true, tenant, groups)
 	return []KeyLookup{
 		{"before-images of persons", `SELECT * FROM persons WHERE ` + keyCond(undoTables[0], len(ps)), keyArgs(tenant, ps)},
 		{"before-images of memberships", `SELECT * FROM memberships WHERE ` + keyCond(undoTables[2], len(ms)), keyArgs(tenant, ms)},
@@ -40,7 +41,7 @@ func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLooku
 		{"stored records of persons", storedPersons + inList(len(persons)), live("", persons)},
 		{"live read of persons", list(livePersons, len(persons)), live(livePersons, persons)},
 		{"live read of persons' memberships", list(liveMembershipsOfPersons, len(persons)), live(liveMembershipsOfPersons, persons)},
-		{"a rollover's scan of its courses' memberships", scanCourses + inList(len(groups)) + ` ORDER BY group_key, member_key, role`, live("", groups)},
+		{"a rollover's scan of its courses' memberships", scanCourses + scanIn + scanOrder, scanArgs},
 		{"live read of groups' members", list(liveMembershipsOfGroups, len(groups)), live(liveMembershipsOfGroups, groups)},
 	}
 }

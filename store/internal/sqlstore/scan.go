@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
@@ -68,8 +69,33 @@ func (c *Core) LoadStateScanned(ctx context.Context, tenant string) (*store.Scan
 	return s, nil
 }
 
-// scanCourses is a scan's statement, with its list of (tenant, group_key) rows after it.
-const scanCourses = `SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE (tenant, group_key) IN `
+// scanCourses is a scan's statement, its condition on the groups (groupsIn) and its order
+// (scanOrder) after it.
+const (
+	scanCourses = `SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE `
+	scanOrder   = ` ORDER BY group_key, member_key, role`
+)
+
+// groupsIn is a statement's condition on the memberships of tenant's groups of chunk, with its
+// arguments. PostgreSQL (dollar) gets (tenant, group_key) pairs, as in's: looked up a group at
+// a time whatever the statistics say of the tenant. SQLite gets the keys as one list, which it
+// reads in the primary key's order: of the pairs it sorted each statement's rows again (a
+// temporary B-tree for the ORDER BY).
+func groupsIn(dollar bool, tenant string, chunk []string) (string, []any) {
+	if dollar {
+		args := make([]any, 0, 2*len(chunk))
+		for _, g := range chunk {
+			args = append(args, tenant, g)
+		}
+		return `(tenant, group_key) IN ` + inList(len(chunk)), args
+	}
+	args := make([]any, 0, 1+len(chunk))
+	args = append(args, tenant)
+	for _, g := range chunk {
+		args = append(args, g)
+	}
+	return `tenant = ? AND group_key IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + `)`, args
+}
 
 // scanGroups is how many groups' memberships one statement of a scan reads.
 var scanGroups = 500
@@ -113,12 +139,9 @@ func (c *Core) countSynced(ctx context.Context, tenant string, version int64, gr
 	for todo := groups; len(todo) > 0; {
 		chunk := todo[:min(scanGroups, len(todo))]
 		todo = todo[len(chunk):]
-		args := make([]any, 0, 2*len(chunk))
-		for _, g := range chunk {
-			args = append(args, tenant, g)
-		}
+		in, args := groupsIn(c.d.Dollar, tenant, chunk)
 		var k int
-		q := `SELECT count(*) FROM memberships WHERE (tenant, group_key) IN ` + inList(len(chunk)) + ` AND origin = 'synced'`
+		q := `SELECT count(*) FROM memberships WHERE ` + in + ` AND origin = 'synced'`
 		if err := tx.QueryRowContext(ctx, c.Q(q), args...).Scan(&k); err != nil {
 			return 0, err
 		}
@@ -153,14 +176,8 @@ func (c *Core) scanMemberships(ctx context.Context, tenant string, version int64
 	for todo := groups; len(todo) > 0; {
 		chunk := todo[:min(scanGroups, len(todo))]
 		todo = todo[len(chunk):]
-		args := make([]any, 0, 2*len(chunk))
-		for _, g := range chunk {
-			args = append(args, tenant, g)
-		}
-		// (tenant, group_key) pairs, as in's: looked up a group at a time whatever the
-		// statistics say of the tenant.
-		q := scanCourses + inList(len(chunk)) + ` ORDER BY group_key, member_key, role`
-		err := c.eachMembership(ctx, tx, q, args, func(k record.MembershipKey, m change.MembershipState) error {
+		in, args := groupsIn(c.d.Dollar, tenant, chunk)
+		err := c.eachMembership(ctx, tx, scanCourses+in+scanOrder, args, func(k record.MembershipKey, m change.MembershipState) error {
 			if err := next(&k); err != nil {
 				return err
 			}
