@@ -1,0 +1,116 @@
+package importer
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/imsfeed/imsfeed/archive"
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/diff"
+	"github.com/imsfeed/imsfeed/mailer"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/runs"
+)
+
+// TestReportOfAPlanWithItsRemovalsApartMailsAsTheWholePlan: a plan with more changes than the
+// status mail's CSV lists (mailer.MaxCSVRows), its membership removals apart, gives as its
+// report the names and the mail (subject, text, HTML, CSV) that the whole plan gives.
+func TestReportOfAPlanWithItsRemovalsApartMailsAsTheWholePlan(t *testing.T) {
+	const persons, groups = 3000, 60 // every person in every group: 180,000 memberships
+	st := func() *change.State {
+		st := change.NewState("north")
+		ms := map[record.MembershipKey]change.MembershipState{}
+		for p := range persons {
+			key := fmt.Sprintf("P%05d", p)
+			st.Persons[key] = change.PersonState{Hash: record.Hash{1}, Name: "Person " + key}
+			for g := range groups {
+				ms[record.MembershipKey{Group: fmt.Sprintf("G%02d", g), Member: key, Role: "01"}] = change.MembershipState{Hash: record.Hash{1}, MemberType: record.MemberPerson}
+			}
+		}
+		for g := range groups {
+			key := fmt.Sprintf("G%02d", g)
+			st.Groups[key] = change.GroupState{Hash: record.Hash{1}, Name: "Group " + key}
+		}
+		st.Memberships = change.MembershipsOf(ms)
+		return st
+	}
+	// Tonight's file lists half the persons (a tenth of them renamed), every group, and each
+	// person's memberships of a third of the groups.
+	plan := func(st *change.State) (*change.Plan, *diff.Removed) {
+		d := diff.New(st, diff.Options{Courses: archive.DefaultCoursePolicy()})
+		for p := 0; p < persons; p += 2 {
+			key := fmt.Sprintf("P%05d", p)
+			r := &record.Person{Key: key, Name: "Person " + key}
+			if p%20 == 0 {
+				r.Name += " renamed"
+			}
+			r.ComputeHash()
+			if err := d.Person(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for g := range groups {
+			r := &record.Group{Key: fmt.Sprintf("G%02d", g), Name: fmt.Sprintf("Group G%02d", g)}
+			r.ComputeHash()
+			if err := d.Group(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for g := 0; g < groups; g += 3 {
+			for p := 0; p < persons; p += 2 {
+				m := &record.Membership{MembershipKey: record.MembershipKey{Group: fmt.Sprintf("G%02d", g), Member: fmt.Sprintf("P%05d", p), Role: "01"}, MemberType: record.MemberPerson}
+				m.ComputeHash()
+				if err := d.Membership(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		p, removed, _, err := d.FinishApart(diff.Finish{Mode: diff.Snapshot})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, removed
+	}
+	wholeState := st()
+	whole, removed := plan(wholeState)
+	if err := removed.AppendTo(whole); err != nil {
+		t.Fatal(err)
+	}
+	apartState := st()
+	p, removed := plan(apartState)
+	if removed.Len() <= mailer.MaxCSVRows || len(p.Memberships) == 0 {
+		t.Fatalf("%d removals apart, %d membership changes listed: want more removals than the mail lists, and listed ones", removed.Len(), len(p.Memberships))
+	}
+	report, err := (&planned{plan: p, removed: removed}).report()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Memberships) >= len(whole.Memberships) {
+		t.Fatalf("the report lists %d memberships of %d: want it cut", len(report.Memberships), len(whole.Memberships))
+	}
+
+	names, wantNames := change.NamesFor(report, apartState, mailer.MaxCSVRows), change.NamesFor(whole, wholeState, mailer.MaxCSVRows)
+	if !reflect.DeepEqual(names, wantNames) {
+		t.Errorf("the report's names: %d persons, %d groups; the whole plan's: %d, %d", len(names.Persons), len(names.Groups), len(wantNames.Persons), len(wantNames.Groups))
+	}
+	report.Names, whole.Names = names, wantNames
+	run := &runs.Run{ID: 7, Tenant: "north", Status: runs.Held, Mode: "snapshot", Counts: whole.Counts, StartedAt: time.Date(2026, 8, 14, 2, 0, 0, 0, time.UTC)}
+	got, err := mailer.Render(mailer.Message{Run: run, Plan: report})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := mailer.Render(mailer.Message{Run: run, Plan: whole})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Subject != want.Subject || got.Text != want.Text || got.HTML != want.HTML || got.CSVName != want.CSVName {
+		t.Errorf("the report's mail differs from the whole plan's:\n%s\nwant\n%s", got.Text, want.Text)
+	}
+	if !bytes.Equal(got.CSV, want.CSV) || bytes.Count(want.CSV, []byte("\n")) != mailer.MaxCSVRows+1 {
+		t.Errorf("the report's CSV (%d bytes, %d lines) differs from the whole plan's (%d bytes, %d lines)",
+			len(got.CSV), bytes.Count(got.CSV, []byte("\n")), len(want.CSV), bytes.Count(want.CSV, []byte("\n")))
+	}
+}
