@@ -516,8 +516,8 @@ func (im *Importer) hold(ctx context.Context, run *runs.Run, p *planned, index h
 	return im.holdOf(ctx, run, p.plan, p.memberships(), index)
 }
 
-// keepRemovalsApart keeps a plan's membership removals apart until it is judged, and reads no
-// stored names of the persons it trashes (planned); tests turn it off to plan as before.
+// keepRemovalsApart keeps a plan's membership removals apart until it is judged (planned);
+// tests turn it off to list them at once, as before.
 var keepRemovalsApart = true
 
 // removalsHeldApart counts the membership removals held apart from their plans' lists (tests).
