@@ -59,9 +59,12 @@ fi
 # The console's browser test writes its screenshots (a phone's view of the main pages) here.
 export IMSFEED_SCREENSHOTS=${IMSFEED_SCREENSHOTS:-${TMPDIR:-/tmp}/imsfeed-console-screenshots}
 echo "test.sh: the console's screenshots go to $IMSFEED_SCREENSHOTS"
+# A package's tests may take longer than go test's default 10 minutes on a loaded machine (the
+# importer's under the race detector took 11 at a load average of 12 on two cores): a timeout
+# there would fail a green suite.
 step "unit and integration tests (go test ./...): PostgreSQL, SFTP and SMTP included"
-go test ./...
+go test -timeout 30m ./...
 step "race detector (go test -race) on the packages that run goroutines: $RACE_PKGS"
 # shellcheck disable=SC2086
-go test -race $RACE_PKGS
+go test -race -timeout 30m $RACE_PKGS
 step "all passed"
