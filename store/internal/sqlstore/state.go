@@ -181,27 +181,31 @@ type personRows struct{ *readTx }
 
 // Each implements change.StoredPersons.
 func (s personRows) Each(_ map[string]bool, fn func(string, change.PersonState) error) error {
-	return s.use("persons", func() error {
-		rows, err := s.tx.QueryContext(s.ctx, s.c.Q(`SELECT key, name, hash, status FROM persons WHERE tenant = ? ORDER BY key`), s.tenant)
-		if err != nil {
+	return s.use("persons", func() error { return s.c.eachPersonRow(s.ctx, s.tx, s.tenant, " ORDER BY key", fn) })
+}
+
+// eachPersonRow hands fn each of the tenant's person rows as the diff sees a person, in order
+// (an ORDER BY clause, or "").
+func (c *Core) eachPersonRow(ctx context.Context, tx *sql.Tx, tenant, order string, fn func(string, change.PersonState) error) error {
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT key, name, hash, status FROM persons WHERE tenant = ?`+order), tenant)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var key, name, status string
+		var hash sql.RawBytes
+		if err := rows.Scan(&key, &name, &hash, &status); err != nil {
+			rows.Close()
 			return err
 		}
-		for rows.Next() {
-			var key, name, status string
-			var hash sql.RawBytes
-			if err := rows.Scan(&key, &name, &hash, &status); err != nil {
-				rows.Close()
-				return err
-			}
-			p := change.PersonState{Name: name, Trashed: status == "trashed"}
-			copy(p.Hash[:], hash)
-			if err := fn(key, p); err != nil {
-				rows.Close()
-				return err
-			}
+		p := change.PersonState{Name: name, Trashed: status == "trashed"}
+		copy(p.Hash[:], hash)
+		if err := fn(key, p); err != nil {
+			rows.Close()
+			return err
 		}
-		return closeRows(rows)
-	})
+	}
+	return closeRows(rows)
 }
 
 // Each implements change.StoredPersons.
@@ -504,23 +508,11 @@ func closeRows(rows *sql.Rows) error {
 }
 
 func (c *Core) loadPersons(ctx context.Context, tx *sql.Tx, st *change.State, intern map[string]string) error {
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT key, name, hash, status FROM persons WHERE tenant = ?`), st.Tenant)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var key, name, status string
-		var hash sql.RawBytes
-		if err := rows.Scan(&key, &name, &hash, &status); err != nil {
-			rows.Close()
-			return err
-		}
-		p := change.PersonState{Name: name, Trashed: status == "trashed"}
-		copy(p.Hash[:], hash)
+	return c.eachPersonRow(ctx, tx, st.Tenant, "", func(key string, p change.PersonState) error {
 		st.Persons[key] = p
 		intern[key] = key
-	}
-	return closeRows(rows)
+		return nil
+	})
 }
 
 func (c *Core) loadMemberships(ctx context.Context, tx *sql.Tx, tenant string, intern map[string]string) (*change.MembershipSet, error) {
