@@ -86,29 +86,35 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	// memory: plan is then its head as far as the first change (tenant, mode, base version),
 	// and report, what the status mail lists, is filled by the store's first read of the
 	// pieces (which checks the plan's SHA-256 before anything is written). A rollover's is too
-	// (its membership changes are nearly half of a large tenant's memberships), unless nights
-	// changed the state since it was held: then it is planned again from the state now and
-	// applied whole.
+	// (its membership changes are nearly half of a large tenant's memberships); when nights
+	// changed the state since it was held, it is planned again from the state now, as the hold
+	// planned it, and that plan's changes are given in pieces read from the store.
 	var plan, report *change.Plan
 	var pieces func(func(*change.Plan) error) error
 	var removals []archive.GroupRemovals
 	if plan, err = im.heldHead(ctx, run); err != nil {
 		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
 	}
-	whole := false
+	var replan *rolloverHold
 	if run.Mode == ModeRollover {
-		if plan, whole, err = im.rolloverToApply(ctx, t, run, plan); err != nil {
+		// What a replan holds is what a rollover's hold holds (Rollover): mostly pointer-free
+		// and live throughout, so it collects as the hold does. An approval of the held plan in
+		// pieces does not: what it holds is mostly pointers (its mail's changes, a piece, a part
+		// of its images and index edits), and at 25 % its collector took 10 s more of CPU than
+		// at the default (the 1 GB feed's drop-50 hold on PostgreSQL, 72 s against 53 s).
+		gcDone := importGC()
+		if plan, replan, err = im.rolloverToApply(ctx, t, run, plan); err != nil {
+			gcDone()
 			return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
 		}
+		if replan == nil {
+			gcDone()
+		} else {
+			defer gcDone()
+		}
 	}
-	if whole {
-		// This approval holds the plan whole: at Go's default the heap grew to twice it before
-		// each collection (gc.go). One in pieces holds about as much for any hold (its status
-		// mail's changes, a piece, a part of its images and of its index edits: 85 MB at the
-		// live heap's peak for the 1 GB feed's drop-50 hold), mostly pointers, and at 25 % its
-		// collector took 10 s more of CPU than at the default (PostgreSQL, 72 s against 53 s).
-		defer importGC()()
-		report = plan
+	if replan != nil {
+		report, pieces = replan.report, replan.pieces(plan)
 	} else {
 		report = &change.Plan{}
 		pieces = im.heldPieces(ctx, run, plan, report)
@@ -117,11 +123,7 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 		held := *run.FinishedAt // a run held before held_at was recorded ended at its hold
 		run.HeldAt = &held
 	}
-	if pieces == nil {
-		removals = im.heldRemovals(ctx, run, plan) // before the apply takes the memberships away
-	} else {
-		removals = im.storedRemovals(ctx, run)
-	}
+	removals = im.storedRemovals(ctx, run)
 	run.Status = runs.Completed
 	run.Approval = &runs.Decision{By: d.By, At: im.now().UTC(), Reason: d.Reason}
 	im.finish(run)

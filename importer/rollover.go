@@ -252,31 +252,34 @@ func rolloverFrom(t *config.Tenant, st *change.State, to string) (string, error)
 }
 
 // rolloverToApply is what an approval of held rollover run applies, given the held plan's head
-// (as far as its first change): that head with the school year it makes current, its changes
-// to be read in pieces as any held plan's; or, when nights changed the state since the hold,
-// the plan made again from the state now, whole (replanRollover), after the held one is read
-// through and checked as any approval checks it.
-func (im *Importer) rolloverToApply(ctx context.Context, t *config.Tenant, run *runs.Run, head *change.Plan) (plan *change.Plan, whole bool, err error) {
+// (as far as its first change). When the state is the one the rollover was held at: that head
+// with the school year it makes current, and no replan (its changes are read in pieces as any
+// held plan's). When nights changed the state since: the held plan is read through and checked
+// as any approval checks it, then the rollover is planned again from the state now
+// (replanRollover) and the head returned is that plan's, its changes to be given by
+// replan.pieces.
+func (im *Importer) rolloverToApply(ctx context.Context, t *config.Tenant, run *runs.Run, head *change.Plan) (plan *change.Plan, replan *rolloverHold, err error) {
 	// The year comes after the plan's changes: it is the one the run says it moves to, and the
 	// first read of the pieces checks that the plan says so too, before anything is written.
 	held := *head
 	held.SchoolYear, held.Counts = rolloverTo(run), run.Counts
 	v, err := im.store.StateVersion(ctx, run.Tenant)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	if v != held.BaseVersion {
-		read, err := im.readHeld(ctx, run, func(*change.Plan) error { return nil })
-		if err != nil {
-			return nil, false, err
-		}
-		held.SchoolYear = read.SchoolYear
-		defer importGC()() // the state is loaded whole (gc.go)
+	if v == held.BaseVersion {
+		return &held, nil, nil
 	}
-	if plan, err = im.replanRollover(ctx, t, run, &held); err != nil {
-		return nil, false, err
+	read, err := im.readHeld(ctx, run, func(*change.Plan) error { return nil })
+	if err != nil {
+		return nil, nil, err
 	}
-	return plan, plan != &held, nil
+	held.SchoolYear = read.SchoolYear
+	if replan, err = im.replanRollover(ctx, t, run, &held); err != nil {
+		return nil, nil, err
+	}
+	p := replan.plan
+	return &change.Plan{Tenant: p.Tenant, Mode: p.Mode, BaseVersion: p.BaseVersion, SchoolYear: p.SchoolYear}, replan, nil
 }
 
 // rolloverTo is the school year a rollover's run moves to, as its File.Name says (rolloverFile).
@@ -288,37 +291,90 @@ func rolloverTo(run *runs.Run) string {
 // rolloverFile is the File.Name of a rollover's run: it says which year it leaves.
 func rolloverFile(from, to string) string { return fmt.Sprintf("rollover %s → %s", from, to) }
 
-// replanRollover gives the plan an approval of a held rollover applies. A rollover archives
-// whatever is under the old year's node when it is applied, so when nights changed the state
-// since the hold (new courses, removed ones) it is planned again from the state now, and the run
-// says so with both counts; the operator approved the rollover, not a list that has gone stale.
-// It refuses, changing nothing, when the year it leaves is no longer the current one.
-func (im *Importer) replanRollover(ctx context.Context, t *config.Tenant, run *runs.Run, held *change.Plan) (*change.Plan, error) {
+// replanRollover plans again the rollover an approval applies when nights changed the state
+// since the hold (new courses, removed ones): a rollover archives whatever is under the old
+// year's node when it is applied, and the operator approved the rollover, not a list that has
+// gone stale. It is planned as a hold plans it (rolloverToHold: the state scanned, its
+// membership changes read from the store in pieces, never listed whole), and the run says so
+// with both counts. It refuses, changing nothing, when the year it leaves is no longer the
+// current one.
+func (im *Importer) replanRollover(ctx context.Context, t *config.Tenant, run *runs.Run, held *change.Plan) (*rolloverHold, error) {
 	if t.SchoolYear == nil {
 		return nil, errors.New("the tenant has no school_year in the config any more: there is no year to roll over")
 	}
-	v, err := im.store.StateVersion(ctx, t.ID)
-	if err != nil {
-		return nil, err
-	}
-	if v == held.BaseVersion {
-		return held, nil
-	}
-	st, err := im.store.LoadState(ctx, t.ID)
-	if err != nil {
-		return nil, fmt.Errorf("load state: %w", err)
-	}
-	plan, from, err := rolloverPlan(t, st, held.SchoolYear)
+	h, err := im.rolloverToHold(ctx, t, held.SchoolYear)
 	if err != nil {
 		return nil, fmt.Errorf("refused, nothing was changed: %w", err)
 	}
-	if want := rolloverFile(from, held.SchoolYear); run.File.Name != want {
-		return nil, fmt.Errorf("refused, nothing was changed: this run is a %s, but the current school year is now %s; plan the rollover again", run.File.Name, from)
+	if want := rolloverFile(h.from, held.SchoolYear); run.File.Name != want {
+		return nil, fmt.Errorf("refused, nothing was changed: this run is a %s, but the current school year is now %s; plan the rollover again", run.File.Name, h.from)
 	}
+	plan := h.plan
 	run.Attention = append(run.Attention, change.Notice{Kind: "rollover-replanned",
 		Message: fmt.Sprintf("the tenant's state changed since the rollover was held (state version %d then, %d now): planned again at approval, %d courses archived (%d when held)",
-			held.BaseVersion, v, plan.Counts.Groups.Archived, held.Counts.Groups.Archived)})
+			held.BaseVersion, plan.BaseVersion, plan.Counts.Groups.Archived, held.Counts.Groups.Archived)})
 	run.Counts = plan.Counts
-	im.log.Info("held rollover planned again at approval", "tenant", t.ID, "run", run.ID, "held_version", held.BaseVersion, "version", v)
-	return plan, nil
+	im.log.Info("held rollover planned again at approval", "tenant", t.ID, "run", run.ID, "held_version", held.BaseVersion, "version", plan.BaseVersion)
+	return h, nil
+}
+
+// pieces gives the changes of h's plan to an apply (store.ApplyParams.Pieces) in pieces of
+// heldPiece changes of one type each, as an approval reads a held plan: its listed changes, then
+// the membership changes memberships gives, read from the store again at each call.
+func (h *rolloverHold) pieces(head *change.Plan) func(func(*change.Plan) error) error {
+	return func(each func(*change.Plan) error) error {
+		piece := func() *change.Plan {
+			return &change.Plan{Tenant: head.Tenant, Mode: head.Mode, BaseVersion: head.BaseVersion}
+		}
+		p := h.plan
+		for i := 0; i < len(p.Persons); i += heldPiece {
+			x := piece()
+			x.Persons = p.Persons[i:min(i+heldPiece, len(p.Persons))]
+			if err := each(x); err != nil {
+				return err
+			}
+		}
+		for i := 0; i < len(p.Groups); i += heldPiece {
+			x := piece()
+			x.Groups = p.Groups[i:min(i+heldPiece, len(p.Groups))]
+			if err := each(x); err != nil {
+				return err
+			}
+		}
+		for i := 0; i < len(p.Memberships); i += heldPiece {
+			x := piece()
+			x.Memberships = p.Memberships[i:min(i+heldPiece, len(p.Memberships))]
+			if err := each(x); err != nil {
+				return err
+			}
+		}
+		if h.memberships != nil {
+			x := piece()
+			err := h.memberships(func(c *change.Membership) error {
+				x.Memberships = append(x.Memberships, *c) // c is the source's one, used again
+				if len(x.Memberships) < heldPiece {
+					return nil
+				}
+				full := x
+				x = piece()
+				return each(full)
+			})
+			if err != nil {
+				return err
+			}
+			if len(x.Memberships) > 0 {
+				if err := each(x); err != nil {
+					return err
+				}
+			}
+		}
+		for i := 0; i < len(p.Relations); i += heldPiece {
+			x := piece()
+			x.Relations = p.Relations[i:min(i+heldPiece, len(p.Relations))]
+			if err := each(x); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
