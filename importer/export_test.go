@@ -54,3 +54,23 @@ func ListRemovals() func() {
 	keepRemovalsApart = false
 	return func() { keepRemovalsApart = old }
 }
+
+// RemovalsAppliedApart is how many membership removals the importer's applies have read from
+// apart (diff.FinishApart), in pieces, rather than from their plans' lists.
+func RemovalsAppliedApart() int64 { return removalsAppliedApart.Load() }
+
+// SetApplyApartMin sets how many membership removals apart make a passing plan applied in
+// pieces, until the returned function puts it back.
+func SetApplyApartMin(n int) func() {
+	old := applyApartMin
+	applyApartMin = n
+	return func() { applyApartMin = old }
+}
+
+// SetApplyPiece sets how many changes of one list a piece of a plan applied in pieces holds,
+// until the returned function puts it back.
+func SetApplyPiece(n int) func() {
+	old := applyPiece
+	applyPiece = n
+	return func() { applyPiece = old }
+}

@@ -173,8 +173,9 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 	if early != nil {
 		defer importGC()() // as from its Finish on (gc.go)
 	}
-	if o.Plan != nil || verdict.Passed {
-		// An apply, and a caller that asks for the plan, take it whole.
+	if o.Plan != nil || (verdict.Passed && !p.inPieces()) {
+		// An apply, and a caller that asks for the plan, take it whole (a broken night that
+		// passes is applied in pieces: planned.pieces).
 		if _, err := p.whole(); err != nil {
 			return nil, nil, err
 		}
@@ -191,6 +192,8 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 		log.Warn("safety filter tripped", "limits", tripSummary(run.Verdict))
 	}
 	switch {
+	case run.Verdict.Passed && p.removed != nil:
+		err = im.applyPieces(ctx, run, p)
 	case run.Verdict.Passed:
 		err = im.apply(ctx, run, plan, early)
 	case run.Verdict.OnTrip == safety.HoldRemovals:
@@ -508,6 +511,30 @@ func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan,
 	im.refreshStats(ctx, run)
 	return nil
 }
+
+// applyPieces is apply of a plan with its membership removals apart (planned.inPieces): the
+// store reads it in pieces, several times, within the apply's one transaction (no early
+// inserts: a plan that removes has none).
+func (im *Importer) applyPieces(ctx context.Context, run *runs.Run, p *planned) error {
+	plan := p.plan
+	removalsAppliedApart.Add(int64(p.removed.Len()))
+	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(plan.Persons), "groups", len(plan.Groups),
+		"memberships", len(plan.Memberships)+p.removed.Len(), "persons_written_while_reading", 0, "memberships_written_while_reading", 0)
+	run.Status = runs.Completed
+	im.finish(run)
+	im.status("applying the changes in one transaction")
+	head, pieces := p.pieces()
+	if err := im.store.Apply(ctx, store.ApplyParams{Plan: head, Pieces: pieces, Run: run, Now: im.now().UTC(), Progress: im.Applying, NoUndo: im.noUndo(run.Tenant)}); err != nil {
+		return err
+	}
+	im.finish(run)
+	im.applied(run)
+	im.refreshStats(ctx, run)
+	return nil
+}
+
+// removalsAppliedApart counts the membership removals applied in pieces from apart (tests).
+var removalsAppliedApart atomic.Int64
 
 // hold stores the plan with the run, and its changes as rows for the console's page; nothing
 // changes until an operator approves it.
