@@ -18,15 +18,30 @@ import (
 // removal's member, role and op, about 15 bytes a removal. The plan's order (sorted by key)
 // is the groups' order by key with each group's removals in theirs. Removed gives them as
 // changes one at a time, or makes them the plan's list.
+//
+// Against stored memberships given as a source the written removals go on to the diff's
+// scratch file once they are removalsHeld bytes (35 MB for the 1 GB feed's broken night, held
+// until the plan was applied or held): data holds the last ones, from offset held of all
+// written, and segs say where the others are in the file. A group's removals are never split.
 type removals struct {
 	pending []removal      // the partition being compared (not spilled: every removal), unsorted
-	data    []byte         // each group's removals, in the order of groups
+	data    []byte         // each group's removals, in the order of groups, from offset held
 	groups  []removedGroup // by key once sorted
 	sorted  bool
 	n       int
 	ops     [opCount]int
 	roles   []string // the roles written by their index + 1 (a handful: "01".."08")
+
+	sp    *spiller   // whose scratch file takes them (nil: none)
+	held  int64      // the offset of data[0] among all the bytes written
+	segs  []spillSeg // the bytes before held in the scratch file: segs[i] holds offsets segAt[i]..
+	segAt []int64
+	err   error // of the scratch file: every later read returns it
 }
+
+// removalsHeld is how many bytes of written removals stay in memory before they go to the
+// scratch file (at a partition's end).
+const removalsHeld = 4 << 20
 
 // removal is a membership removal's whole change: removals name only the key (removal,
 // membershipRemoval).
@@ -73,9 +88,9 @@ func (l *removals) endPart() {
 		r := &p[i]
 		if i == 0 || r.k.Group != p[i-1].k.Group {
 			if len(l.groups) > 0 {
-				l.groups[len(l.groups)-1].end = len(l.data)
+				l.groups[len(l.groups)-1].end = int(l.held) + len(l.data)
 			}
-			l.groups = append(l.groups, removedGroup{key: r.k.Group, off: len(l.data)})
+			l.groups = append(l.groups, removedGroup{key: r.k.Group, off: int(l.held) + len(l.data)})
 		}
 		l.groups[len(l.groups)-1].n++
 		l.data = appendString(l.data, r.k.Member)
@@ -86,13 +101,51 @@ func (l *removals) endPart() {
 		}
 		l.data = append(l.data, f)
 	}
-	l.groups[len(l.groups)-1].end = len(l.data)
+	l.groups[len(l.groups)-1].end = int(l.held) + len(l.data)
 	clear(p)
 	if cap(p) > keptPending {
 		l.pending = nil
 	} else {
 		l.pending = p[:0]
 	}
+	if l.sp != nil && l.sp.open != nil && l.err == nil && len(l.data) >= min(removalsHeld, max(l.sp.budget/4, 1)) {
+		l.spillData()
+	}
+}
+
+// spillData moves data to the scratch file.
+func (l *removals) spillData() {
+	off, err := l.sp.write(l.data)
+	if err != nil {
+		l.err = fmt.Errorf("keep the membership removals in a scratch file: %w", err)
+		return
+	}
+	l.segs = append(l.segs, spillSeg{off, int64(len(l.data))})
+	l.segAt = append(l.segAt, l.held)
+	l.held += int64(len(l.data))
+	if cap(l.data) > 2*removalsHeld {
+		l.data = nil
+	} else {
+		l.data = l.data[:0]
+	}
+}
+
+// bytes are group g's written removals, read from the scratch file into buf when they are
+// there.
+func (l *removals) bytes(g *removedGroup, buf []byte) ([]byte, []byte, error) {
+	if int64(g.off) >= l.held {
+		return l.data[int64(g.off)-l.held : int64(g.end)-l.held], buf, nil
+	}
+	i, found := slices.BinarySearch(l.segAt, int64(g.off))
+	if !found {
+		i--
+	}
+	seg, n := l.segs[i], g.end-g.off
+	buf = slices.Grow(buf[:0], n)[:n]
+	if _, err := l.sp.scratch.ReadAt(buf, seg.off+int64(g.off)-l.segAt[i]); err != nil {
+		return nil, buf, fmt.Errorf("read the membership removals back from the scratch file: %w", err)
+	}
+	return buf, buf, nil
 }
 
 // appendRole writes a role as its index + 1 among the roles seen, or as 0 and its bytes.
@@ -110,9 +163,9 @@ func (l *removals) appendRole(b []byte, role string) []byte {
 
 // sort ends the removals: the last partition written, the groups in key order. Nothing is
 // added after it.
-func (l *removals) sort() {
+func (l *removals) sort() error {
 	if l.sorted {
-		return
+		return l.err
 	}
 	l.endPart()
 	l.pending = nil
@@ -123,6 +176,7 @@ func (l *removals) sort() {
 		}
 	}
 	l.sorted = true
+	return l.err
 }
 
 // removedDecoder reads one group's removals in order.
@@ -133,8 +187,10 @@ type removedDecoder struct {
 	left  int
 }
 
-func (l *removals) decoder(g *removedGroup) removedDecoder {
-	return removedDecoder{group: g.key, dec: spillDecoder{data: l.data[g.off:g.end]}, roles: l.roles, left: g.n}
+// decoder reads group g's removals (buf: where they are read back, returned for the next).
+func (l *removals) decoder(g *removedGroup, buf []byte) (removedDecoder, []byte, error) {
+	data, buf, err := l.bytes(g, buf)
+	return removedDecoder{group: g.key, dec: spillDecoder{data: data}, roles: l.roles, left: g.n}, buf, err
 }
 
 // next reads the group's next removal into c; false after the last.
@@ -163,10 +219,17 @@ func (d *removedDecoder) next(c *change.Membership) (bool, error) {
 
 // each gives the removals in key order, each as its change (yield's only while it runs).
 func (l *removals) each(yield func(*change.Membership) error) error {
-	l.sort()
+	if err := l.sort(); err != nil {
+		return err
+	}
 	var c change.Membership
+	var buf []byte // (each call its own: calls may overlap)
 	for i := range l.groups {
-		d := l.decoder(&l.groups[i])
+		d, b, err := l.decoder(&l.groups[i], buf)
+		if err != nil {
+			return err
+		}
+		buf = b
 		for {
 			ok, err := d.next(&c)
 			if err != nil {
@@ -196,7 +259,9 @@ func (l *removals) group(key string) (*removedGroup, bool) {
 // the file but cascaded away is a removal, not an update), in their order. Only the groups of
 // changes that lose memberships are read.
 func (l *removals) dropRemoved(changes []change.Membership) ([]change.Membership, error) {
-	l.sort()
+	if err := l.sort(); err != nil {
+		return nil, err
+	}
 	if l.n == 0 || len(changes) == 0 {
 		return changes, nil
 	}
@@ -214,9 +279,14 @@ func (l *removals) dropRemoved(changes []change.Membership) ([]change.Membership
 	removed := make([]bool, len(changes))
 	found := false
 	var c change.Membership
+	var buf []byte
 	for j := 0; j < len(hit); {
 		g, _ := l.group(key(hit[j]).Group)
-		d := l.decoder(g)
+		d, b, err := l.decoder(g, buf)
+		if err != nil {
+			return nil, err
+		}
+		buf = b
 		ok, err := d.next(&c)
 		if err != nil {
 			return nil, err

@@ -164,18 +164,11 @@ func (sp *spiller) flushLargest() error {
 		}
 	}
 	p := &sp.parts[big]
-	if sp.scratch == nil {
-		f, err := sp.open()
-		if err != nil {
-			return err
-		}
-		sp.scratch = f
-	}
-	if _, err := sp.scratch.Write(p.buf); err != nil {
+	off, err := sp.write(p.buf)
+	if err != nil {
 		return err
 	}
-	p.segs = append(p.segs, spillSeg{sp.size, int64(len(p.buf))})
-	sp.size += int64(len(p.buf))
+	p.segs = append(p.segs, spillSeg{off, int64(len(p.buf))})
 	sp.inMem -= len(p.buf)
 	if cap(p.buf) > 4*sp.budget/spillParts {
 		p.buf = nil // an outsized one (most of the file in one partition) is not kept
@@ -183,6 +176,22 @@ func (sp *spiller) flushLargest() error {
 		p.buf = p.buf[:0]
 	}
 	return nil
+}
+
+// write appends b to the scratch file, made if need be, and says where it went.
+func (sp *spiller) write(b []byte) (int64, error) {
+	if sp.scratch == nil {
+		f, err := sp.open()
+		if err != nil {
+			return 0, err
+		}
+		sp.scratch = f
+	}
+	if _, err := sp.scratch.Write(b); err != nil {
+		return 0, err
+	}
+	sp.size += int64(len(b))
+	return sp.size - int64(len(b)), nil
 }
 
 // flushAll writes every partition's records still in memory to the scratch file, when there
@@ -197,11 +206,11 @@ func (sp *spiller) flushAll() error {
 	for i := range sp.parts {
 		p := &sp.parts[i]
 		if len(p.buf) > 0 {
-			if _, err := sp.scratch.Write(p.buf); err != nil {
+			off, err := sp.write(p.buf)
+			if err != nil {
 				return fmt.Errorf("keep the memberships in a scratch file: %w", err)
 			}
-			p.segs = append(p.segs, spillSeg{sp.size, int64(len(p.buf))})
-			sp.size += int64(len(p.buf))
+			p.segs = append(p.segs, spillSeg{off, int64(len(p.buf))})
 			sp.inMem -= len(p.buf)
 		}
 		p.buf = nil
@@ -404,9 +413,13 @@ func (d *Differ) compareSpilled(snapshot bool, keep *keepSet, trashed map[string
 	d.handed = nil
 	sp := d.spill
 	if sp == nil {
-		sp = &spiller{lastPart: -1}
+		sp = &spiller{lastPart: -1, budget: d.opts.SpillBudget, open: d.opts.Scratch}
+		if sp.budget <= 0 {
+			sp.budget = defaultSpillBudget
+		}
 	}
 	out := &spilledResult{base: &change.RemovalBase{GroupMembers: map[record.MembershipKey]bool{}, Synced: map[change.GroupRole]int{}}}
+	out.removals.sp = sp
 	free := make(chan *partJob, 2)
 	for range 2 {
 		free <- &partJob{stored: &partStored{index: map[record.MembershipKey]int32{}}}

@@ -21,6 +21,15 @@ type planned struct {
 	// removed is nil, the removals too.
 	plan    *change.Plan
 	removed *diff.Removed // the removals after plan.Memberships, when kept apart
+	// scratch is the diff's scratch file: the removals apart may be there (diff.removals).
+	scratch *scratchFile
+}
+
+// close removes the diff's scratch file; the removals apart are not read after it.
+func (p *planned) close() {
+	if p != nil && p.scratch != nil {
+		p.scratch.remove()
+	}
 }
 
 // whole is the plan with every change listed (what an apply, a dry run and ImportOptions.Plan
@@ -32,6 +41,7 @@ func (p *planned) whole() (*change.Plan, error) {
 		}
 		p.removed = nil
 	}
+	p.close()
 	return p.plan, nil
 }
 
