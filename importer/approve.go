@@ -232,7 +232,7 @@ func (im *Importer) storedPlan(ctx context.Context, run *runs.Run) (*change.Plan
 }
 
 // heldPiece is how many changes of a held plan approval decodes at a time.
-const heldPiece = 8192
+var heldPiece = 8192
 
 // heldReport reads a held run's plan through once, checking it is byte for byte the one the run
 // recorded (as storedPlan), and returns what its status mail lists: its head (the plan

@@ -43,6 +43,14 @@ func SetPlanPiece(n int) func() {
 	return func() { planPiece = old }
 }
 
+// SetHeldPiece sets how many changes of a held plan approval decodes at a time, until the
+// returned function puts it back.
+func SetHeldPiece(n int) func() {
+	old := heldPiece
+	heldPiece = n
+	return func() { heldPiece = old }
+}
+
 // RemovalsHeldApart is how many membership removals the importer's holds have taken apart from
 // their plans' lists (diff.FinishApart).
 func RemovalsHeldApart() int64 { return removalsHeldApart.Load() }
