@@ -69,7 +69,7 @@ bench: ## the large benchmarks; prints MB/s, peak RSS and ratios
 # again (README, "Before committing: make bench-check"). A few minutes; not part of make test.
 BENCH_IMPORT_CASES := tokens,read,pg-initial,pg-unchanged,pg-1pct,sqlite-initial,sqlite-unchanged,sqlite-1pct
 bench-check: ## before committing a change to the import path or the live channel: ratios and peak RSS vs bench/ratios.json
-	BENCH_SIZES=30 BENCH_RUNS=$${BENCH_RUNS:-5} BENCH_LIVE=$${BENCH_LIVE:-1} BENCH_LIVE_OPS=replacePerson,createPersons BENCH_CASES=$(BENCH_IMPORT_CASES) BENCH_CHECK=bench/ratios.json ./scripts/bench.sh
+	BENCH_SIZES=30 BENCH_RUNS=$${BENCH_RUNS:-5} BENCH_LIVE=$${BENCH_LIVE:-1} BENCH_LIVE_OPS=replacePerson,createPersons,deleteMembership BENCH_CASES=$(BENCH_IMPORT_CASES) BENCH_CHECK=bench/ratios.json ./scripts/bench.sh
 
 bench-large: ## the import cases on the ~317 MB and a generated ~1 GB feed: peak RSS should not grow with the tenant
 	BENCH_SIZES="300 1000" BENCH_LIVE=0 BENCH_CASES=$(BENCH_IMPORT_CASES) ./scripts/bench.sh

@@ -101,7 +101,7 @@ func run(ctx context.Context, args []string) error {
 		secs := fs.Float64("seconds", 3, "how long each measurement runs")
 		var o liveOptions
 		fs.StringVar(&o.stores, "stores", "", "stores to measure, comma-separated (sqlite,postgres; default: both)")
-		fs.StringVar(&o.ops, "ops", "", "operations to measure, comma-separated (readPerson,replacePerson,createPersons; default: all)")
+		fs.StringVar(&o.ops, "ops", "", "operations to measure, comma-separated (readPerson,replacePerson,createPersons,deleteMembership; default: all)")
 		fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured requests to this file")
 		checkFile := fs.String("check", "", "compare each write's CPU per request (as a ratio to the bare handler's) with those recorded in this JSON file; exit 1 on a regression")
 		tolerance := fs.Float64("tolerance", 1.3, "with -check: how much worse than recorded still passes")
