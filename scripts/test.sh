@@ -65,7 +65,25 @@ echo "test.sh: the console's screenshots go to $IMSFEED_SCREENSHOTS"
 # importer's under the race detector took 11 at a load average of 12 on two cores): a timeout
 # there would fail a green suite.
 step "unit and integration tests (go test ./...): PostgreSQL, SFTP and SMTP included"
-go test -timeout 30m ./...
+# The command's tests mostly wait (two minutes of the queue's minute slots, SQLite's 30 s busy
+# timeout) while a core stays idle: they run beside all the others, race detector included,
+# and what they print comes when they are done.
+cmd_pkg=./cmd/imsfeed
+cmd_log=$(mktemp "${TMPDIR:-/tmp}/imsfeed-cmd-tests.XXXXXX")
+go test -timeout 30m "$cmd_pkg" >"$cmd_log" 2>&1 &
+cmd_pid=$!
+cmd_done() {
+	local status=0
+	wait "$cmd_pid" || status=$?
+	step "go test $cmd_pkg (ran beside the others)"
+	cat "$cmd_log"
+	rm -f "$cmd_log"
+	return "$status"
+}
+status=0
+# shellcheck disable=SC2046
+go test -timeout 30m $(go list ./... | grep -vx "github.com/imsfeed/imsfeed/${cmd_pkg#./}") || status=$?
+[[ $status -eq 0 ]] || { cmd_done || true; exit "$status"; }
 step "race detector (go test -race) on the packages that run goroutines: $RACE_PKGS"
 # -race also turns on checkptr, a check of every unsafe.Pointer conversion: in modernc.org's
 # SQLite (C translated to Go, unsafe pointers on every line) it took 40% of the SQLite tests'
@@ -73,5 +91,7 @@ step "race detector (go test -race) on the packages that run goroutines: $RACE_P
 # modernc.org's packages only, as in any build without -race; the race detector is on for them
 # too, and checkptr stays on for the rest.
 # shellcheck disable=SC2086
-go test -race -gcflags='modernc.org/...=-d=checkptr=0' -timeout 30m $RACE_PKGS
+go test -race -gcflags='modernc.org/...=-d=checkptr=0' -timeout 30m $RACE_PKGS || status=$?
+cmd_done || status=$?
+[[ $status -eq 0 ]] || exit "$status"
 step "all passed"

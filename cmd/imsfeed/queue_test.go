@@ -25,6 +25,9 @@ import (
 // make test runs a small size; `make test-queue-full` the issue's 200 tenants × 3 minutes
 // (IMSFEED_QUEUE_TENANTS, IMSFEED_QUEUE_SLOTS).
 func TestServeProcessesShareOneQueue(t *testing.T) {
+	// Two minutes of waiting for the clock's slots, its processes on a store of their own: the
+	// package's other tests that wait (t.Parallel) wait beside it.
+	t.Parallel()
 	tenants, slots := envInt("IMSFEED_QUEUE_TENANTS", 16), envInt("IMSFEED_QUEUE_SLOTS", 2)
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
