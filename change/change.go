@@ -6,6 +6,8 @@ package change
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/imsfeed/imsfeed/record"
 )
@@ -453,10 +455,29 @@ func (n *NameMap) GroupName(key string) string  { return n.Groups[key] }
 
 // NamesFor keeps from s the stored names of the persons and groups that the plan's first limit
 // membership and relation changes and its updates name, so the state itself can be let go before the apply.
+//
+// A person the plan puts in the trash can has its stored name in its change: when the stored
+// names were not read for it (a broken night's quarter of a million), that one is taken.
 func NamesFor(p *Plan, s *State, limit int) *NameMap {
 	n := &NameMap{Persons: map[string]string{}, Groups: map[string]string{}}
+	var gone []int32 // the plan's persons going to the trash can, with a name, by key
+	for i := range p.Persons {
+		if c := &p.Persons[i]; c.Op == Delete && c.Person.Name != "" {
+			gone = append(gone, int32(i))
+		}
+	}
+	byKey := func(i int32, k string) int { return strings.Compare(p.Persons[i].Person.Key, k) }
+	if !slices.IsSortedFunc(gone, func(a, b int32) int { return byKey(a, p.Persons[b].Person.Key) }) {
+		slices.SortFunc(gone, func(a, b int32) int { return byKey(a, p.Persons[b].Person.Key) })
+	}
 	person := func(k string) {
-		if name := s.PersonName(k); name != "" {
+		name := s.PersonName(k)
+		if name == "" {
+			if i, ok := slices.BinarySearchFunc(gone, k, byKey); ok {
+				name = p.Persons[gone[i]].Person.Name
+			}
+		}
+		if name != "" {
 			n.Persons[k] = name
 		}
 	}
