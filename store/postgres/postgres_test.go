@@ -10,6 +10,7 @@ import (
 
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/internal/sqlstore"
 	"github.com/imsfeed/imsfeed/store/postgres"
 	"github.com/imsfeed/imsfeed/store/storetest"
 )
@@ -56,6 +57,12 @@ func TestStateIndexRepair(t *testing.T) {
 	s, db := openWithDB(t)
 	exec := func(q string) error { _, err := db.Exec(q); return err }
 	storetest.IndexRepair(t, s, exec)
+	// The check and the rebuild in blocks of one entry: every bucket a block of its own, each
+	// read and rebuilt apart (a large tenant's are blocks of half a million entries).
+	t.Run("InBlocks", func(t *testing.T) {
+		defer sqlstore.SetBlockEntries(1)()
+		storetest.IndexRepair(t, s, exec)
+	})
 	t.Run("StreamFallsBackToRows", func(t *testing.T) { storetest.StreamFallsBackToRows(t, s, exec) })
 	t.Run("PiecesOverADamagedIndex", func(t *testing.T) { storetest.PiecesOverADamagedIndex(t, s, exec) })
 }
