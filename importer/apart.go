@@ -150,21 +150,27 @@ func (p *planned) inPieces() bool { return p.removed.Len() > 0 && p.removed.Len(
 func (p *planned) pieces() (*change.Plan, func(func(*change.Plan) error) error) {
 	head := *p.plan
 	head.Persons, head.Groups, head.Memberships, head.Relations = nil, nil, nil, nil
-	plan := p.plan
-	return &head, func(each func(*change.Plan) error) error {
+	return &head, piecesOf(p.plan, p.removed.Each, applyPiece)
+}
+
+// piecesOf gives plan's changes as store.ApplyParams.Pieces does, at most size of one list a
+// piece, in the plan's order: its memberships those it lists, then those more gives (when not
+// nil), each copied (a source may give the same value each time).
+func piecesOf(plan *change.Plan, more membershipSource, size int) func(func(*change.Plan) error) error {
+	return func(each func(*change.Plan) error) error {
 		piece := func() *change.Plan {
 			return &change.Plan{Tenant: plan.Tenant, Mode: plan.Mode, BaseVersion: plan.BaseVersion}
 		}
-		for i := 0; i < len(plan.Persons); i += applyPiece {
+		for i := 0; i < len(plan.Persons); i += size {
 			x := piece()
-			x.Persons = plan.Persons[i:min(i+applyPiece, len(plan.Persons))]
+			x.Persons = plan.Persons[i:min(i+size, len(plan.Persons))]
 			if err := each(x); err != nil {
 				return err
 			}
 		}
-		for i := 0; i < len(plan.Groups); i += applyPiece {
+		for i := 0; i < len(plan.Groups); i += size {
 			x := piece()
-			x.Groups = plan.Groups[i:min(i+applyPiece, len(plan.Groups))]
+			x.Groups = plan.Groups[i:min(i+size, len(plan.Groups))]
 			if err := each(x); err != nil {
 				return err
 			}
@@ -180,10 +186,10 @@ func (p *planned) pieces() (*change.Plan, func(func(*change.Plan) error) error) 
 		}
 		add := func(c *change.Membership) error {
 			if buf == nil {
-				buf = make([]change.Membership, 0, applyPiece)
+				buf = make([]change.Membership, 0, size)
 			}
 			buf = append(buf, *c)
-			if len(buf) == applyPiece {
+			if len(buf) == size {
 				return flush()
 			}
 			return nil
@@ -193,15 +199,17 @@ func (p *planned) pieces() (*change.Plan, func(func(*change.Plan) error) error) 
 				return err
 			}
 		}
-		if err := p.removed.Each(add); err != nil {
-			return err
+		if more != nil {
+			if err := more(add); err != nil {
+				return err
+			}
 		}
 		if err := flush(); err != nil {
 			return err
 		}
-		for i := 0; i < len(plan.Relations); i += applyPiece {
+		for i := 0; i < len(plan.Relations); i += size {
 			x := piece()
-			x.Relations = plan.Relations[i:min(i+applyPiece, len(plan.Relations))]
+			x.Relations = plan.Relations[i:min(i+size, len(plan.Relations))]
 			if err := each(x); err != nil {
 				return err
 			}

@@ -114,7 +114,7 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 		}
 	}
 	if replan != nil {
-		report, pieces = replan.report, replan.pieces(plan)
+		report, pieces = replan.report, replan.pieces()
 	} else {
 		report = &change.Plan{}
 		pieces = im.heldPieces(ctx, run, plan, report)

@@ -319,62 +319,8 @@ func (im *Importer) replanRollover(ctx context.Context, t *config.Tenant, run *r
 }
 
 // pieces gives the changes of h's plan to an apply (store.ApplyParams.Pieces) in pieces of
-// heldPiece changes of one type each, as an approval reads a held plan: its listed changes, then
+// heldPiece changes of one type each, as an approval reads a held plan: its listed changes, and
 // the membership changes memberships gives, read from the store again at each call.
-func (h *rolloverHold) pieces(head *change.Plan) func(func(*change.Plan) error) error {
-	return func(each func(*change.Plan) error) error {
-		piece := func() *change.Plan {
-			return &change.Plan{Tenant: head.Tenant, Mode: head.Mode, BaseVersion: head.BaseVersion}
-		}
-		p := h.plan
-		for i := 0; i < len(p.Persons); i += heldPiece {
-			x := piece()
-			x.Persons = p.Persons[i:min(i+heldPiece, len(p.Persons))]
-			if err := each(x); err != nil {
-				return err
-			}
-		}
-		for i := 0; i < len(p.Groups); i += heldPiece {
-			x := piece()
-			x.Groups = p.Groups[i:min(i+heldPiece, len(p.Groups))]
-			if err := each(x); err != nil {
-				return err
-			}
-		}
-		for i := 0; i < len(p.Memberships); i += heldPiece {
-			x := piece()
-			x.Memberships = p.Memberships[i:min(i+heldPiece, len(p.Memberships))]
-			if err := each(x); err != nil {
-				return err
-			}
-		}
-		if h.memberships != nil {
-			x := piece()
-			err := h.memberships(func(c *change.Membership) error {
-				x.Memberships = append(x.Memberships, *c) // c is the source's one, used again
-				if len(x.Memberships) < heldPiece {
-					return nil
-				}
-				full := x
-				x = piece()
-				return each(full)
-			})
-			if err != nil {
-				return err
-			}
-			if len(x.Memberships) > 0 {
-				if err := each(x); err != nil {
-					return err
-				}
-			}
-		}
-		for i := 0; i < len(p.Relations); i += heldPiece {
-			x := piece()
-			x.Relations = p.Relations[i:min(i+heldPiece, len(p.Relations))]
-			if err := each(x); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+func (h *rolloverHold) pieces() func(func(*change.Plan) error) error {
+	return piecesOf(h.plan, h.memberships, heldPiece)
 }
