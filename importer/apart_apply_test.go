@@ -1,10 +1,7 @@
 package importer_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -15,7 +12,6 @@ import (
 	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/safety"
-	"github.com/imsfeed/imsfeed/samples/feedgen"
 	"github.com/imsfeed/imsfeed/store"
 	"github.com/imsfeed/imsfeed/store/postgres"
 	"github.com/imsfeed/imsfeed/store/sqlite"
@@ -32,26 +28,7 @@ func TestAppliedNightWithItsRemovalsApartIsTheWholePlansApply(t *testing.T) {
 	defer importer.SetSpillBudget(4096)()
 	defer importer.SetApplyApartMin(0)()
 	defer importer.SetApplyPiece(97)()
-	// Under the race detector half the tenant: its removals are still hundreds of times the
-	// spill budget, the plan's part and the store's piece set above.
-	persons, groups, many := 1200, 150, 1000
-	if underRace {
-		persons, groups, many = 600, 75, 500
-	}
-	dir := t.TempDir()
-	var nights []string
-	for i, o := range []feedgen.Options{{}, {DropPercent: 50, RenamePercent: 10}} {
-		o.Persons, o.Groups, o.MembersPerGroup, o.Seed = persons, groups, 20, 18
-		var buf bytes.Buffer
-		if err := feedgen.Write(&buf, o); err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, fmt.Sprintf("night%d.xml", i+1))
-		if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		nights = append(nights, p)
-	}
+	nights, many := brokenNights(t)
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			apartBefore := importer.RemovalsAppliedApart()

@@ -35,26 +35,7 @@ import (
 func TestHeldNightWithItsRemovalsApartIsTheWholePlansHold(t *testing.T) {
 	defer importer.SetPlanPiece(4096)()
 	defer importer.SetSpillBudget(4096)()
-	// Under the race detector half the tenant: its removals are still hundreds of times the
-	// spill budget, the plan's part and the store's piece set above.
-	persons, groups, many := 1200, 150, 1000
-	if underRace {
-		persons, groups, many = 600, 75, 500
-	}
-	dir := t.TempDir()
-	var nights []string
-	for i, o := range []feedgen.Options{{}, {DropPercent: 50, RenamePercent: 10}} {
-		o.Persons, o.Groups, o.MembersPerGroup, o.Seed = persons, groups, 20, 18
-		var buf bytes.Buffer
-		if err := feedgen.Write(&buf, o); err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, fmt.Sprintf("night%d.xml", i+1))
-		if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		nights = append(nights, p)
-	}
+	nights, many := brokenNights(t)
 	for _, kind := range []string{"sqlite", "postgres"} {
 		for _, onTrip := range []safety.OnTrip{safety.Stop, safety.HoldRemovals} {
 			t.Run(fmt.Sprintf("%s/%s", kind, onTrip), func(t *testing.T) {
@@ -187,4 +168,30 @@ func mailParts(h textproto.MIMEHeader, body io.Reader, seen *[]string) error {
 	}
 	*seen = append(*seen, mt+"\n"+string(b))
 	return nil
+}
+
+// brokenNights writes a tenant's first night and its broken second (half the persons left out,
+// a tenth renamed) and says how many removals make "many": under the race detector half the
+// tenant, whose removals are still hundreds of times the spill budget, the plan's part and the
+// store's piece the tests set.
+func brokenNights(t *testing.T) (nights []string, many int) {
+	t.Helper()
+	persons, groups, many := 1200, 150, 1000
+	if underRace {
+		persons, groups, many = 600, 75, 500
+	}
+	dir := t.TempDir()
+	for i, o := range []feedgen.Options{{}, {DropPercent: 50, RenamePercent: 10}} {
+		o.Persons, o.Groups, o.MembersPerGroup, o.Seed = persons, groups, 20, 18
+		var buf bytes.Buffer
+		if err := feedgen.Write(&buf, o); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, fmt.Sprintf("night%d.xml", i+1))
+		if err := os.WriteFile(p, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		nights = append(nights, p)
+	}
+	return nights, many
 }
