@@ -225,8 +225,8 @@ func namingState(st *change.State, plan *change.Plan, named map[string]bool) *ch
 }
 
 // rolloverPlan plans the rollover of state st to the school year to: every course under the
-// current year's node archived, the node deleted, to made current. It is a function of the
-// state alone, so an approval can make it again when nights changed the state meanwhile.
+// current year's node archived, the node deleted, to made current, from the whole state (a
+// store that cannot scan its memberships: rolloverToHold).
 func rolloverPlan(t *config.Tenant, st *change.State, to string) (plan *change.Plan, from string, err error) {
 	if from, err = rolloverFrom(t, st, to); err != nil {
 		return nil, from, err

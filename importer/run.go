@@ -194,7 +194,7 @@ func (im *Importer) decide(ctx context.Context, t *config.Tenant, path string, r
 		log.Warn("safety filter tripped", "limits", tripSummary(run.Verdict))
 	}
 	switch {
-	case run.Verdict.Passed && p.removed != nil:
+	case run.Verdict.Passed && p.inPieces():
 		err = im.applyPieces(ctx, run, p)
 	case run.Verdict.Passed:
 		err = im.apply(ctx, run, plan, early)
@@ -502,38 +502,35 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 // early, when not nil, are the plan's memberships written while the file was read: used when
 // they match the plan, else rolled back and written by the apply.
 func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan, early store.EarlyInserts) error {
-	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(plan.Persons)+plan.Early[record.Persons], "groups", len(plan.Groups),
-		"memberships", len(plan.Memberships)+plan.Early[record.Memberships],
-		"persons_written_while_reading", plan.Early[record.Persons], "memberships_written_while_reading", plan.Early[record.Memberships])
-	run.Status = runs.Completed
-	im.finish(run)
-	im.status("applying the changes in one transaction")
-	if err := im.store.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: im.now().UTC(), Progress: im.Applying, NoUndo: im.noUndo(run.Tenant), Early: early}); err != nil {
-		return err
-	}
-	// The record saved inside the transaction was stamped before it; the duration the mail
-	// and `runs` show includes the apply (report saves the record again).
-	im.finish(run)
-	im.applied(run)
-	im.refreshStats(ctx, run)
-	return nil
+	return im.commit(ctx, run, store.ApplyParams{Plan: plan, Early: early}, len(plan.Persons), len(plan.Groups), len(plan.Memberships), plan.Early)
 }
 
 // applyPieces is apply of a plan with its membership removals apart (planned.inPieces): the
 // store reads it in pieces, several times, within the apply's one transaction (no early
 // inserts: a plan that removes has none).
 func (im *Importer) applyPieces(ctx context.Context, run *runs.Run, p *planned) error {
-	plan := p.plan
 	removalsAppliedApart.Add(int64(p.removed.Len()))
-	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(plan.Persons), "groups", len(plan.Groups),
-		"memberships", len(plan.Memberships)+p.removed.Len(), "persons_written_while_reading", 0, "memberships_written_while_reading", 0)
+	head, pieces := p.pieces()
+	return im.commit(ctx, run, store.ApplyParams{Plan: head, Pieces: pieces},
+		len(p.plan.Persons), len(p.plan.Groups), len(p.plan.Memberships)+p.removed.Len(), change.PerType{})
+}
+
+// commit applies ap (the run, its time, progress and undo filled in here) and records the run
+// completed; persons, groups and memberships are the plan's listed changes, early those
+// written while the file was read, for the log.
+func (im *Importer) commit(ctx context.Context, run *runs.Run, ap store.ApplyParams, persons, groups, memberships int, early change.PerType) error {
+	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", persons+early[record.Persons], "groups", groups,
+		"memberships", memberships+early[record.Memberships],
+		"persons_written_while_reading", early[record.Persons], "memberships_written_while_reading", early[record.Memberships])
 	run.Status = runs.Completed
 	im.finish(run)
 	im.status("applying the changes in one transaction")
-	head, pieces := p.pieces()
-	if err := im.store.Apply(ctx, store.ApplyParams{Plan: head, Pieces: pieces, Run: run, Now: im.now().UTC(), Progress: im.Applying, NoUndo: im.noUndo(run.Tenant)}); err != nil {
+	ap.Run, ap.Now, ap.Progress, ap.NoUndo = run, im.now().UTC(), im.Applying, im.noUndo(run.Tenant)
+	if err := im.store.Apply(ctx, ap); err != nil {
 		return err
 	}
+	// The record saved inside the transaction was stamped before it; the duration the mail
+	// and `runs` show includes the apply (report saves the record again).
 	im.finish(run)
 	im.applied(run)
 	im.refreshStats(ctx, run)

@@ -71,12 +71,8 @@ func memberEntry(buf []byte, k record.MembershipKey, m change.MembershipState) [
 	return append(buf, flags)
 }
 
-// eachPersonEntry and eachMemberEntry give fn each of the tenant's person or membership rows as
-// the index holds them.
-func (c *Core) eachPersonEntry(ctx context.Context, tx *sql.Tx, tenant string, fn func(string, change.PersonState) error) error {
-	return c.eachPersonRow(ctx, tx, tenant, "", fn)
-}
-
+// eachMemberEntry gives fn each of the tenant's membership rows as the index holds them
+// (eachPersonRow gives the persons').
 func (c *Core) eachMemberEntry(ctx context.Context, tx *sql.Tx, tenant string, fn func(record.MembershipKey, change.MembershipState) error) error {
 	return c.eachMembership(ctx, tx, `SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE tenant = ?`, []any{tenant}, fn)
 }
@@ -85,7 +81,7 @@ func (c *Core) eachMemberEntry(ctx context.Context, tx *sql.Tx, tenant string, f
 func (c *Core) rowDigests(ctx context.Context, tx *sql.Tx, tenant string, h digester) ([]digest, error) {
 	ds := make([]digest, indexBuckets)
 	var buf []byte
-	err := c.eachPersonEntry(ctx, tx, tenant, func(k string, p change.PersonState) error {
+	err := c.eachPersonRow(ctx, tx, tenant, "", func(k string, p change.PersonState) error {
 		buf = personEntry(buf, k, p)
 		h.add(&ds[personBucket(k)], buf)
 		return nil
@@ -108,25 +104,25 @@ func (c *Core) rowBucketsOf(ctx context.Context, tx *sql.Tx, tenant string, nums
 	for n := range nums {
 		bs.m[n] = newBucket()
 	}
+	member := false
 	for n := range nums {
-		if isMemberBucket(n) {
-			err := c.eachMemberEntry(ctx, tx, tenant, func(k record.MembershipKey, m change.MembershipState) error {
-				if b, ok := bs.m[memberBucket(k.Group)]; ok {
-					b.members[k] = m
-				}
-				return nil
-			})
-			return bs, err
-		}
-		err := c.eachPersonEntry(ctx, tx, tenant, func(k string, p change.PersonState) error {
-			if b, ok := bs.m[personBucket(k)]; ok {
-				b.persons[k] = p
+		member = isMemberBucket(n)
+		break
+	}
+	if member {
+		return bs, c.eachMemberEntry(ctx, tx, tenant, func(k record.MembershipKey, m change.MembershipState) error {
+			if b, ok := bs.m[memberBucket(k.Group)]; ok {
+				b.members[k] = m
 			}
 			return nil
 		})
-		return bs, err
 	}
-	return bs, nil
+	return bs, c.eachPersonRow(ctx, tx, tenant, "", func(k string, p change.PersonState) error {
+		if b, ok := bs.m[personBucket(k)]; ok {
+			b.persons[k] = p
+		}
+		return nil
+	})
 }
 
 // storedBucketsOf reads the stored buckets of nums, with the pending entries of those buckets

@@ -372,16 +372,6 @@ type restLoad struct {
 	intern    map[string]string
 }
 
-// rowState reads a tenant's whole state in tx from its rows.
-func (c *Core) rowState(ctx context.Context, tx *sql.Tx, tenant string) (*change.State, error) {
-	st, rl, err := c.loadFront(ctx, tx, tenant, false, nil)
-	if err != nil {
-		return nil, err
-	}
-	st.Groups, st.Memberships, err = rl.load(ctx, tx)
-	return st, err
-}
-
 // loadFront is a load's first stage, in tx: the version and school year, the relations, and
 // the persons from the compact state index (index.go) when it describes the current state
 // version (and index is true), else from their rows. st.Groups and st.Memberships are nil:
