@@ -269,7 +269,17 @@ func loadLargeTenant(ctx context.Context, st store.Store, tenant string) error {
 		return err
 	}
 	run.Status = runs.Completed
-	return st.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: now, NoUndo: true})
+	if err := st.Apply(ctx, store.ApplyParams{Plan: plan, Run: run, Now: now, NoUndo: true}); err != nil {
+		return err
+	}
+	// As a night's import does after its apply: on a server whose statistics do not know the
+	// tenant yet, the removals' statements were planned for an empty table (PostgreSQL in
+	// make bench: 18 requests/s, p50 82 ms, against 106/s and 8.5 ms on a server that knew it).
+	if ps, ok := st.(store.PlannerStats); ok {
+		_, err := ps.RefreshStats(ctx, tenant, map[string]int{"persons": len(plan.Persons), "groups": len(plan.Groups), "memberships": len(plan.Memberships)})
+		return err
+	}
+	return nil
 }
 
 // largeMembership is the n-th membership of the large tenant: person n/liveLargeEach in the
