@@ -33,18 +33,20 @@ type GroupRemovals struct {
 // turns manual (they stay) are not removals of persons. It is pure, for the console and the
 // status mail alike.
 func Removals(p *change.Plan, s *change.State) []GroupRemovals {
-	return RemovalsOf(p, slices.Values(p.Memberships), s)
+	return RemovalsOf(p, slices.Values(p.Memberships), nil, s)
 }
 
 // RemovalsOf is Removals of a plan whose membership changes are memberships rather than its
-// list (a plan whose removals the diff kept apart).
-func RemovalsOf(p *change.Plan, memberships iter.Seq[change.Membership], s *change.State) []GroupRemovals {
-	trashed := map[string]bool{}
+// list, and whose persons going to the trash can are, when trashedApart is not nil, those it
+// lists and those trashedApart reports (a plan whose removals the diff kept apart).
+func RemovalsOf(p *change.Plan, memberships iter.Seq[change.Membership], trashedApart func(key string) bool, s *change.State) []GroupRemovals {
+	listed := map[string]bool{}
 	for _, c := range p.Persons {
 		if c.Op == change.Delete {
-			trashed[c.Person.Key] = true
+			listed[c.Person.Key] = true
 		}
 	}
+	trashed := func(key string) bool { return listed[key] || (trashedApart != nil && trashedApart(key)) }
 	type gr struct{ group, role string }
 	rows := map[gr]*GroupRemovals{}
 	for c := range memberships {
@@ -68,7 +70,7 @@ func RemovalsOf(p *change.Plan, memberships iter.Seq[change.Membership], s *chan
 			rows[gr{k.Group, k.Role}] = row
 		}
 		row.Gone++
-		if trashed[k.Member] {
+		if trashed(k.Member) {
 			row.Trashed++
 		}
 	}

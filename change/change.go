@@ -5,6 +5,7 @@ package change
 
 import (
 	"fmt"
+	"iter"
 	"reflect"
 	"slices"
 	"strings"
@@ -459,6 +460,14 @@ func (n *NameMap) GroupName(key string) string  { return n.Groups[key] }
 // A person the plan puts in the trash can has its stored name in its change: when the stored
 // names were not read for it (a broken night's quarter of a million), that one is taken.
 func NamesFor(p *Plan, s *State, limit int) *NameMap {
+	return NamesForApart(p, slices.Values(p.Memberships), nil, s, limit)
+}
+
+// NamesForApart is NamesFor of a plan whose membership changes are memberships rather than its
+// list, and whose persons going to the trash can are those it lists and, when trashed is not
+// nil, those trashed names (ok: the person is one of them): a plan whose removals the diff
+// kept apart.
+func NamesForApart(p *Plan, memberships iter.Seq[Membership], trashed func(key string) (name string, ok bool), s *State, limit int) *NameMap {
 	n := &NameMap{Persons: map[string]string{}, Groups: map[string]string{}}
 	var gone []int32 // the plan's persons going to the trash can, with a name, by key
 	for i := range p.Persons {
@@ -475,6 +484,8 @@ func NamesFor(p *Plan, s *State, limit int) *NameMap {
 		if name == "" {
 			if i, ok := slices.BinarySearchFunc(gone, k, byKey); ok {
 				name = p.Persons[gone[i]].Person.Name
+			} else if trashed != nil {
+				name, _ = trashed(k)
 			}
 		}
 		if name != "" {
@@ -496,10 +507,12 @@ func NamesFor(p *Plan, s *State, limit int) *NameMap {
 			group(c.Group.Key)
 		}
 	}
-	for i, c := range p.Memberships {
+	i := 0
+	for c := range memberships {
 		if i == limit {
 			break
 		}
+		i++
 		group(c.Membership.Group)
 		person(c.Membership.Member)
 		group(c.Membership.Member)

@@ -578,10 +578,11 @@ func (d *Differ) Finish(f Finish) (*change.Plan, []record.Warning, error) {
 	return plan, warnings, nil
 }
 
-// FinishApart is Finish with the plan's membership removals kept apart, compactly: the plan
-// lists the file's membership changes, and the removals (diff.Removed) come after them, as
-// Finish lists them; its counts count them all. A broken night's removals are millions, 128
-// bytes each as changes, about 15 here.
+// FinishApart is Finish with the plan's removals of memberships and of persons (to the trash
+// can) kept apart, compactly: the plan lists the file's membership and person changes, and the
+// removals (diff.Removed) come after them, as Finish lists them; its counts count them all. A
+// broken night's membership removals are millions, 128 bytes each as changes, about 15 here;
+// its persons trashed hundreds of thousands, 144 bytes each as changes, about 30 here.
 func (d *Differ) FinishApart(f Finish) (*change.Plan, *Removed, []record.Warning, error) {
 	plan, gone, warnings, err := d.finish(f)
 	if err != nil {
@@ -699,7 +700,7 @@ func (d *Differ) finish(f Finish) (*change.Plan, *removals, []record.Warning, er
 	// Removals of persons and groups (listed after the inserts and updates, below): the stored
 	// memberships' fate depends on them.
 	listedPersons := len(personChanges)
-	trashed, personChanges, err := d.personsGone(personChanges, personActiveAfter)
+	trashed, err := d.personsGone(personActiveAfter)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -800,43 +801,34 @@ func (d *Differ) finish(f Finish) (*change.Plan, *removals, []record.Warning, er
 	plan.Attention = d.notices
 	plan.Counts = change.Tally(plan, before)
 	gone.count(&plan.Counts)
+	plan.Counts.Count(record.Persons, trashed.op, trashed.len())
+	gone.persons = trashed
 	return plan, gone, d.warnings, nil
 }
 
-// personsGone returns the stored persons that go to the trash can, and changes with their
-// changes appended, sorted by key. With State.StoredPersons it reads them from their source
-// (an error of its is ErrStored). A broken night trashes hundreds of thousands (240,166 of the
-// 1 GB feed's tenant): they are gathered as keys and names, then made changes once, into
-// changes grown by exactly as many (a change is 144 bytes; a list grown by append, then
-// appended to the other changes, held them up to three times over).
-func (d *Differ) personsGone(changes []change.Person, activeAfter func(string) bool) (map[string]bool, []change.Person, error) {
+// personsGone returns the stored persons that go to the trash can, sorted by key, compactly
+// (gonePersons): the plan's person changes after changes. With State.StoredPersons it reads
+// them from their source (an error of its is ErrStored).
+func (d *Differ) personsGone(activeAfter func(string) bool) (*gonePersons, error) {
 	each := change.PersonList{Persons: d.st.Persons}.Each
 	if x := d.st.StoredPersons; x != nil {
 		each = func(_ map[string]bool, fn func(string, change.PersonState) error) error { return x.EachOnce(fn) }
 	}
-	type gone struct{ key, name string }
-	var names []gone // each key once (the persons' source gives each once, a map has each once)
+	gone := &gonePersons{op: archive.PersonGone()} // each key once (the persons' source gives each once, a map has each once)
 	err := each(nil, func(key string, st change.PersonState) error {
 		if st.Trashed || activeAfter(key) {
 			return nil
 		}
 		if _, changed := d.persons[key]; !changed {
-			names = append(names, gone{key, st.Name})
+			gone.add(key, st.Name)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, changes, &storedError{"stored persons", err}
+		return nil, &storedError{"stored persons", err}
 	}
-	slices.SortFunc(names, func(a, b gone) int { return strings.Compare(a.key, b.key) })
-	trashed := make(map[string]bool, len(names))
-	changes = slices.Grow(changes, len(names))
-	op := archive.PersonGone()
-	for _, g := range names {
-		trashed[g.key] = true
-		changes = append(changes, change.Person{Op: op, Person: record.Person{Key: g.key, Name: g.name}})
-	}
-	return trashed, changes, nil
+	gone.sort()
+	return gone, nil
 }
 
 // groupsGone returns the stored groups that go (archived or deleted), and their changes.
@@ -863,7 +855,7 @@ func (d *Differ) groupsGone(after *groupsAfter) (map[string]change.Op, []change.
 // removal decides what becomes of stored membership k once the file is read (t holds what the
 // file said of it): removed, as gone or cascaded from its person or group, or not.
 func (d *Differ) removal(t *memberTable, k record.MembershipKey, st change.MembershipState, snapshot bool, keep *keepSet,
-	trashed map[string]bool, removedGroup map[string]change.Op) (change.Membership, bool) {
+	trashed *gonePersons, removedGroup map[string]change.Op) (change.Membership, bool) {
 	if st.Manual {
 		return change.Membership{}, false
 	}
@@ -874,7 +866,7 @@ func (d *Differ) removal(t *memberTable, k record.MembershipKey, st change.Membe
 			delete(t.changed, k)
 			return membershipRemoval(k, op), true
 		}
-		if st.MemberType == record.MemberPerson && trashed[k.Member] {
+		if st.MemberType == record.MemberPerson && trashed.has(k.Member) {
 			return cascade, true
 		}
 		return change.Membership{}, false
@@ -882,7 +874,7 @@ func (d *Differ) removal(t *memberTable, k record.MembershipKey, st change.Membe
 	if op, ok := removedGroup[k.Group]; ok {
 		return membershipRemoval(k, op), true
 	}
-	if st.MemberType == record.MemberPerson && trashed[k.Member] {
+	if st.MemberType == record.MemberPerson && trashed.has(k.Member) {
 		return cascade, true
 	}
 	if st.MemberType == record.MemberGroup && removedGroup[k.Member] != 0 {
@@ -901,10 +893,10 @@ func (d *Differ) removal(t *memberTable, k record.MembershipKey, st change.Membe
 // warning; its stored counterpart, if any, is kept), then removals: every relation of a person
 // going to the trash can, either way (a cascade), and in a snapshot every stored relation the
 // file no longer names, unless a skipped record may have named it.
-func (d *Differ) relations(snapshot bool, keep *keepSet, trashed map[string]bool, personActive func(string) bool) []change.Relation {
+func (d *Differ) relations(snapshot bool, keep *keepSet, trashed *gonePersons, personActive func(string) bool) []change.Relation {
 	var out []change.Relation
 	add := func(op change.Op, r *record.Relation) {
-		if trashed[r.Person] || trashed[r.Related] || !d.relationValid(r, personActive) {
+		if trashed.has(r.Person) || trashed.has(r.Related) || !d.relationValid(r, personActive) {
 			return
 		}
 		out = append(out, change.Relation{Op: op, Relation: *r})
@@ -920,7 +912,7 @@ func (d *Differ) relations(snapshot bool, keep *keepSet, trashed map[string]bool
 	var removals []change.Relation
 	for k, st := range d.st.Relations {
 		switch {
-		case trashed[k.Person] || trashed[k.Related]:
+		case trashed.has(k.Person) || trashed.has(k.Related):
 			removals = append(removals, change.Relation{Op: change.Delete, Relation: record.Relation{RelationKey: k}, Cascade: true})
 		case snapshot && !st.Seen && !keep.relation(k):
 			removals = append(removals, change.Relation{Op: change.Delete, Relation: record.Relation{RelationKey: k}})

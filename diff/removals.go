@@ -37,6 +37,8 @@ type removals struct {
 	segs  []spillSeg // the bytes before held in the scratch file: segs[i] holds offsets segAt[i]..
 	segAt []int64
 	err   error // of the scratch file: every later read returns it
+
+	persons *gonePersons // the persons going to the trash can (Removed's persons)
 }
 
 // removalsHeld is how many bytes of written removals stay in memory before they go to the
@@ -325,10 +327,11 @@ func (l *removals) count(c *change.Counts) {
 }
 
 // Removed are the stored memberships a plan made by FinishApart removes: its membership
-// changes after the ones it lists, sorted by key. The plan's counts count them.
+// changes after the ones it lists, sorted by key; and the stored persons it puts in the trash
+// can: its person changes after the ones it lists, sorted by key. The plan's counts count them.
 type Removed struct{ l *removals }
 
-// Len is how many there are.
+// Len is how many membership removals there are.
 func (r *Removed) Len() int {
 	if r == nil {
 		return 0
@@ -336,8 +339,9 @@ func (r *Removed) Len() int {
 	return r.l.n
 }
 
-// Each gives them in the plan's order, each as its change, to yield (whose first error it
-// returns); a change given is yield's only while it runs. It may be called any number of times.
+// Each gives the membership removals in the plan's order, each as its change, to yield (whose
+// first error it returns); a change given is yield's only while it runs. It may be called any
+// number of times.
 func (r *Removed) Each(yield func(*change.Membership) error) error {
 	if r == nil {
 		return nil
@@ -345,15 +349,53 @@ func (r *Removed) Each(yield func(*change.Membership) error) error {
 	return r.l.each(yield)
 }
 
-// Count adds them to c's memberships (the counts of a plan split from FinishApart's).
+// Count adds the removals to c's memberships and persons (the counts of a plan split from
+// FinishApart's).
 func (r *Removed) Count(c *change.Counts) {
 	if r != nil {
 		r.l.count(c)
+		if g := r.l.persons; g.len() > 0 {
+			c.Count(record.Persons, g.op, g.len())
+		}
 	}
 }
 
-// AppendTo makes them p's listed changes, after the ones it lists (the plan Finish makes).
+// Persons is how many persons go to the trash can apart from the plan's list.
+func (r *Removed) Persons() int {
+	if r == nil {
+		return 0
+	}
+	return r.l.persons.len()
+}
+
+// EachPerson gives the persons going to the trash can in the plan's order (by key), each as its
+// change, to yield (whose first error it returns); a change given is yield's only while it
+// runs. It may be called any number of times.
+func (r *Removed) EachPerson(yield func(*change.Person) error) error {
+	if r == nil {
+		return nil
+	}
+	return r.l.persons.each(yield)
+}
+
+// Trashed reports whether the person key is one of those going to the trash can apart, and
+// gives the name its change gives it.
+func (r *Removed) Trashed(key string) (name string, ok bool) {
+	if r == nil {
+		return "", false
+	}
+	g := r.l.persons
+	i, ok := g.find(key)
+	if !ok {
+		return "", false
+	}
+	return string(g.nameAt(g.at[i])), true
+}
+
+// AppendTo makes the removals p's listed changes, after the ones it lists (the plan Finish
+// makes).
 func (r *Removed) AppendTo(p *change.Plan) error {
+	r.AppendPersonsTo(p)
 	if r.Len() == 0 {
 		return nil
 	}
@@ -368,4 +410,20 @@ func (r *Removed) AppendTo(p *change.Plan) error {
 	}
 	p.Memberships = out
 	return nil
+}
+
+// AppendPersonsTo makes the persons going to the trash can p's listed changes, after the ones
+// it lists; after it Persons is 0.
+func (r *Removed) AppendPersonsTo(p *change.Plan) {
+	if r.Persons() == 0 {
+		return
+	}
+	out := make([]change.Person, 0, len(p.Persons)+r.Persons())
+	out = append(out, p.Persons...)
+	r.l.persons.each(func(c *change.Person) error {
+		out = append(out, *c)
+		return nil
+	})
+	p.Persons = out
+	r.l.persons = nil
 }

@@ -409,7 +409,7 @@ var errCompareStopped = errors.New("the comparison stopped")
 // in partition order: a goroutine reads the stored ones into one job while this one reads the
 // file's records of the job before back and compares them (the reading of the stored ones,
 // their decoding and table, is the larger part: the two then take about as long).
-func (d *Differ) compareSpilled(snapshot bool, keep *keepSet, trashed map[string]bool, removedGroup map[string]change.Op) (*spilledResult, error) {
+func (d *Differ) compareSpilled(snapshot bool, keep *keepSet, trashed *gonePersons, removedGroup map[string]change.Op) (*spilledResult, error) {
 	d.handed = nil
 	sp := d.spill
 	if sp == nil {
@@ -508,7 +508,7 @@ func (d *Differ) compareSpilled(snapshot bool, keep *keepSet, trashed map[string
 // comparePart compares one partition: its file records in file order, then its stored entries
 // for removals; and resets t for the next.
 func (d *Differ) comparePart(t *memberTable, recs []record.Membership, seqs []int64, out *spilledResult, snapshot bool,
-	keep *keepSet, trashed map[string]bool, removedGroup map[string]change.Op) {
+	keep *keepSet, trashed *gonePersons, removedGroup map[string]change.Op) {
 	entries := t.part.entries
 	for i := range entries {
 		if !entries[i].m.Manual {

@@ -10,17 +10,18 @@ import (
 	"github.com/imsfeed/imsfeed/record"
 )
 
-// planned is an import's plan with its membership removals kept apart (diff.FinishApart)
-// until the safety filter has judged it. A broken night's removals are millions: as the
-// plan's list they were 300 MB for the 1 GB feed's tenant, held while the plan was judged,
-// held and mailed. Apart they are a few bytes each, and what a hold needs of them (its parts,
-// its page's rows, the breakdown of removals, the persons' names, the status mail's first
-// changes) reads them one at a time; only an apply lists them (whole).
+// planned is an import's plan with its removals of memberships and of persons (to the trash
+// can) kept apart (diff.FinishApart) until the safety filter has judged it. A broken night's
+// removals are millions: as the plan's list they were 300 MB for the 1 GB feed's tenant, held
+// while the plan was judged, held and mailed, and its persons trashed 36 MB more. Apart they
+// are a few bytes each, and what needs them reads them one at a time: an apply in pieces, a
+// hold's parts, its page's rows, the breakdown of removals, the persons' names, the status
+// mail's first changes. An apply of the whole plan lists them whole, and a hold its persons.
 type planned struct {
-	// plan's Counts count every change; its Memberships list the file's changes, then, when
-	// removed is nil, the removals too.
+	// plan's Counts count every change; its Memberships and Persons list the file's changes,
+	// then, when removed is nil, the removals too.
 	plan    *change.Plan
-	removed *diff.Removed // the removals after plan.Memberships, when kept apart
+	removed *diff.Removed // the removals after plan.Memberships and plan.Persons, when kept apart
 	// scratch is the diff's scratch file: the removals apart may be there (diff.removals).
 	scratch *scratchFile
 }
@@ -43,6 +44,18 @@ func (p *planned) whole() (*change.Plan, error) {
 	}
 	p.close()
 	return p.plan, nil
+}
+
+// persons gives the persons going to the trash can apart (none when the plan lists them all).
+func (p *planned) persons(yield func(*change.Person) error) error { return p.removed.EachPerson(yield) }
+
+// personsApart are the persons going to the trash can apart, for a hold; nil when the plan
+// lists them all.
+func (p *planned) personsApart() personsApart {
+	if p.removed.Persons() == 0 {
+		return nil
+	}
+	return p.removed
 }
 
 // memberships gives the plan's membership changes, its list then the removals apart; nil when
@@ -93,6 +106,9 @@ func (p *planned) personKeys() (map[string]bool, error) {
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
 	if keepRemovalsApart {
 		for i := range p.plan.Persons {
 			if c := &p.plan.Persons[i]; c.Op == change.Delete && c.Person.Name != "" {
@@ -100,19 +116,60 @@ func (p *planned) personKeys() (map[string]bool, error) {
 			}
 		}
 	}
+	// (The persons apart all go to the trash can: the keys of those without a name are read.)
+	err = p.persons(func(c *change.Person) error {
+		if c.Person.Name == "" || !keepRemovalsApart {
+			keys[c.Person.Key] = true
+		} else {
+			delete(keys, c.Person.Key)
+		}
+		return nil
+	})
 	return keys, err
 }
 
-// report is the plan as far as the status mail lists it (its CSV: mailer.MaxCSVRows
-// changes) and change.NamesFor reads it: every listed change, and as many removals as make
-// mailer.MaxCSVRows memberships; the others are counted in Early, as the mailer counts a plan
-// whose inserts were written early. The whole plan when it lists every change.
+// trashed gives the name of a person going to the trash can apart (ok: one of them), for
+// change.NamesForApart.
+func (p *planned) trashed(key string) (string, bool) { return p.removed.Trashed(key) }
+
+// trashedApart reports whether a person goes to the trash can apart, for archive.RemovalsOf.
+func (p *planned) trashedApart(key string) bool {
+	_, ok := p.removed.Trashed(key)
+	return ok
+}
+
+// report is the plan as far as the status mail lists it (its CSV: the first
+// mailer.MaxCSVRows changes, persons, groups, memberships, relations): every listed change,
+// and as many of the removals apart, persons' then memberships', as the CSV has room for; the
+// others are counted in Early, as the mailer counts a plan whose inserts were written early.
+// The whole plan when it lists every change. (The mail's names are read from the whole plan:
+// change.NamesForApart.)
 func (p *planned) report() (*change.Plan, error) {
 	if p.removed == nil {
 		return p.plan, nil
 	}
 	r := *p.plan
-	room := max(0, mailer.MaxCSVRows-len(r.Memberships))
+	// The persons apart after the listed ones, as many as the CSV has room for; the CSV lists
+	// persons first, so when they are more no other change is listed either.
+	if n := p.removed.Persons(); n > 0 {
+		room := max(0, mailer.MaxCSVRows-len(p.plan.Persons))
+		r.Persons = make([]change.Person, len(p.plan.Persons), len(p.plan.Persons)+min(room, n))
+		copy(r.Persons, p.plan.Persons)
+		err := p.persons(func(c *change.Person) error {
+			if len(r.Persons) == cap(r.Persons) {
+				return errYieldStopped
+			}
+			r.Persons = append(r.Persons, *c)
+			return nil
+		})
+		if err != nil && !errors.Is(err, errYieldStopped) {
+			return nil, err
+		}
+		r.Early[record.Persons] += len(p.plan.Persons) + n - len(r.Persons)
+	}
+	// Then the removals, as many as the CSV has room for after the persons, the groups and the
+	// listed memberships (the CSV's order).
+	room := max(0, mailer.MaxCSVRows-len(r.Persons)-len(r.Groups)-len(r.Memberships))
 	r.Memberships = make([]change.Membership, len(p.plan.Memberships), len(p.plan.Memberships)+min(room, p.removed.Len()))
 	copy(r.Memberships, p.plan.Memberships)
 	err := p.removed.Each(func(c *change.Membership) error {
@@ -150,23 +207,24 @@ func (p *planned) inPieces() bool { return p.removed.Len() > 0 && p.removed.Len(
 func (p *planned) pieces() (*change.Plan, func(func(*change.Plan) error) error) {
 	head := *p.plan
 	head.Persons, head.Groups, head.Memberships, head.Relations = nil, nil, nil, nil
-	return &head, piecesOf(p.plan, p.removed.Each, applyPiece)
+	return &head, piecesOf(p.plan, p.persons, p.removed.Each, applyPiece)
 }
 
 // piecesOf gives plan's changes as store.ApplyParams.Pieces does, at most size of one list a
-// piece, in the plan's order: its memberships those it lists, then those more gives (when not
-// nil), each copied (a source may give the same value each time).
-func piecesOf(plan *change.Plan, more membershipSource, size int) func(func(*change.Plan) error) error {
+// piece, in the plan's order: its persons those it lists, then those morePersons gives (when
+// not nil), its memberships those it lists, then those more gives (when not nil).
+func piecesOf(plan *change.Plan, morePersons func(func(*change.Person) error) error, more membershipSource, size int) func(func(*change.Plan) error) error {
 	return func(each func(*change.Plan) error) error {
 		piece := func() *change.Plan {
 			return &change.Plan{Tenant: plan.Tenant, Mode: plan.Mode, BaseVersion: plan.BaseVersion}
 		}
-		for i := 0; i < len(plan.Persons); i += size {
+		err := listPieces(plan.Persons, morePersons, size, func(l []change.Person) error {
 			x := piece()
-			x.Persons = plan.Persons[i:min(i+size, len(plan.Persons))]
-			if err := each(x); err != nil {
-				return err
-			}
+			x.Persons = l
+			return each(x)
+		})
+		if err != nil {
+			return err
 		}
 		for i := 0; i < len(plan.Groups); i += size {
 			x := piece()
@@ -175,36 +233,12 @@ func piecesOf(plan *change.Plan, more membershipSource, size int) func(func(*cha
 				return err
 			}
 		}
-		var buf []change.Membership // a new one each piece: the store may keep a piece
-		flush := func() error {
-			if len(buf) == 0 {
-				return nil
-			}
+		err = listPieces(plan.Memberships, more, size, func(l []change.Membership) error {
 			x := piece()
-			x.Memberships, buf = buf, nil
+			x.Memberships = l
 			return each(x)
-		}
-		add := func(c *change.Membership) error {
-			if buf == nil {
-				buf = make([]change.Membership, 0, size)
-			}
-			buf = append(buf, *c)
-			if len(buf) == size {
-				return flush()
-			}
-			return nil
-		}
-		for i := range plan.Memberships {
-			if err := add(&plan.Memberships[i]); err != nil {
-				return err
-			}
-		}
-		if more != nil {
-			if err := more(add); err != nil {
-				return err
-			}
-		}
-		if err := flush(); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 		for i := 0; i < len(plan.Relations); i += size {
@@ -216,4 +250,40 @@ func piecesOf(plan *change.Plan, more membershipSource, size int) func(func(*cha
 		}
 		return nil
 	}
+}
+
+// listPieces gives list's changes, then those more gives (when not nil), to piece in lists of
+// at most size, each copied into a new list (the store may keep a piece; a source may give the
+// same value each time).
+func listPieces[T any](list []T, more func(func(*T) error) error, size int, piece func([]T) error) error {
+	var buf []T
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		l := buf
+		buf = nil
+		return piece(l)
+	}
+	add := func(c *T) error {
+		if buf == nil {
+			buf = make([]T, 0, size)
+		}
+		buf = append(buf, *c)
+		if len(buf) == size {
+			return flush()
+		}
+		return nil
+	}
+	for i := range list {
+		if err := add(&list[i]); err != nil {
+			return err
+		}
+	}
+	if more != nil {
+		if err := more(add); err != nil {
+			return err
+		}
+	}
+	return flush()
 }

@@ -31,16 +31,21 @@ func TestAppliedNightWithItsRemovalsApartIsTheWholePlansApply(t *testing.T) {
 	nights, many := brokenNights(t)
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
-			apartBefore := importer.RemovalsAppliedApart()
+			apartBefore, personsBefore := importer.RemovalsAppliedApart(), importer.PersonsAppliedApart()
 			apart := newAppliedWorld(t, kind, nights...)
 			n := importer.RemovalsAppliedApart() - apartBefore
 			if c := apart.last.Counts.Memberships; n != int64(c.Deleted+c.Archived) || n < int64(many) {
 				t.Fatalf("%d membership removals applied from apart; the plan has %d deletes and %d turned manual: want them all, and many", n, c.Deleted, c.Archived)
 			}
+			// The persons going to the trash can, too: more than a piece holds.
+			np := importer.PersonsAppliedApart() - personsBefore
+			if c := apart.last.Counts.Persons; np != int64(c.Deleted) || np < int64(many)/4 || np < 3*97 {
+				t.Fatalf("%d persons trashed applied from apart; the plan trashes %d: want them all, and many", np, c.Deleted)
+			}
 			listed := importer.ListRemovals()
 			whole := newAppliedWorld(t, kind, nights...)
 			listed()
-			if importer.RemovalsAppliedApart()-apartBefore != n {
+			if importer.RemovalsAppliedApart()-apartBefore != n || importer.PersonsAppliedApart()-personsBefore != np {
 				t.Fatalf("the night with its removals listed was applied from apart too")
 			}
 

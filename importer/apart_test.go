@@ -41,15 +41,23 @@ func TestHeldNightWithItsRemovalsApartIsTheWholePlansHold(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%s", kind, onTrip), func(t *testing.T) {
 				ctx := context.Background()
 				tenant := func(tn *config.Tenant) { tn.Safety.OnTrip = onTrip }
-				apartBefore := importer.RemovalsHeldApart()
+				apartBefore, personsBefore := importer.RemovalsHeldApart(), importer.PersonsHeldApart()
 				apart := newHeldWorldWith(t, kind, tenant, importer.ImportOptions{}, nights...)
 				n := importer.RemovalsHeldApart() - apartBefore
 				if c := apart.held.Counts.Memberships; n != int64(c.Deleted+c.Archived) || n < int64(many) {
 					t.Fatalf("%d membership removals held apart; the plan has %d deletes and %d turned manual: want them all apart, and many", n, c.Deleted, c.Archived)
 				}
+				// The persons going to the trash can, too.
+				np := importer.PersonsHeldApart() - personsBefore
+				if c := apart.held.Counts.Persons; np != int64(c.Deleted) || np < int64(many)/4 {
+					t.Fatalf("%d persons trashed held apart; the plan trashes %d: want them all apart, and many", np, c.Deleted)
+				}
 				listed := importer.ListRemovals()
 				whole := newHeldWorldWith(t, kind, tenant, importer.ImportOptions{}, nights...)
 				listed()
+				if importer.RemovalsHeldApart()-apartBefore != n || importer.PersonsHeldApart()-personsBefore != np {
+					t.Fatalf("the night with its removals listed was held apart too")
+				}
 
 				if a, w := apart.held, whole.held; a.Reason != w.Reason || a.Counts != w.Counts || a.PlanSHA256 != w.PlanSHA256 ||
 					!reflect.DeepEqual(a.Verdict, w.Verdict) || !reflect.DeepEqual(a.Attention, w.Attention) || !reflect.DeepEqual(a.Warnings, w.Warnings) {

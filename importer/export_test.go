@@ -55,6 +55,10 @@ func SetHeldPiece(n int) func() {
 // their plans' lists (diff.FinishApart).
 func RemovalsHeldApart() int64 { return removalsHeldApart.Load() }
 
+// PersonsHeldApart is how many persons going to the trash can the importer's holds have taken
+// apart from their plans' lists.
+func PersonsHeldApart() int64 { return personsHeldApart.Load() }
+
 // ListRemovals makes a plan list its membership removals at once rather than keep them apart
 // until it is judged, until the returned function puts it back.
 func ListRemovals() func() {
@@ -66,6 +70,10 @@ func ListRemovals() func() {
 // RemovalsAppliedApart is how many membership removals the importer's applies have read from
 // apart (diff.FinishApart), in pieces, rather than from their plans' lists.
 func RemovalsAppliedApart() int64 { return removalsAppliedApart.Load() }
+
+// PersonsAppliedApart is how many persons going to the trash can the importer's applies have
+// read from apart, in pieces, rather than from their plans' lists.
+func PersonsAppliedApart() int64 { return personsAppliedApart.Load() }
 
 // SetApplyApartMin sets how many membership removals apart make a passing plan applied in
 // pieces, until the returned function puts it back.

@@ -19,33 +19,54 @@ import (
 // decoded). Names a change gives only by key come from the plan, else from st; the removals
 // breakdown is the one made with the plan.
 func heldIndexer(st *change.State, removals []archive.GroupRemovals) heldIndexFunc {
-	return func(p *change.Plan, memberships membershipSource) *store.HeldIndex {
+	return func(p *change.Plan, persons personsApart, memberships membershipSource) *store.HeldIndex {
 		var failed error
-		return &store.HeldIndex{Changes: heldChangesOf(p, st, memberships, &failed), Err: func() error { return failed }, Removals: removals}
+		return &store.HeldIndex{Changes: heldChangesOf(p, st, persons, memberships, &failed), Err: func() error { return failed }, Removals: removals}
 	}
 }
 
 // heldIndexFunc makes a held plan's page rows, of its membership changes memberships' when
-// that is not nil (as heldChangesOf).
-type heldIndexFunc func(p *change.Plan, memberships membershipSource) *store.HeldIndex
+// that is not nil, and of its person changes its list then persons' (as heldChangesOf).
+type heldIndexFunc func(p *change.Plan, persons personsApart, memberships membershipSource) *store.HeldIndex
 
 // errYieldStopped ends a membership source whose changes are no longer wanted.
 var errYieldStopped = errors.New("the changes are no longer wanted")
 
 // heldChangesOf yields a plan's person, group and membership changes (in that order) as the
 // page lists them, its membership changes memberships' rather than its own list when
-// memberships is not nil; an error of memberships ends them and is kept in *failed. A
-// membership names its group and member as the plan has them (a person renamed tonight shows
-// the new name), else as stored.
-func heldChangesOf(p *change.Plan, st *change.State, memberships membershipSource, failed *error) func(yield func(*store.HeldChange) bool) {
+// memberships is not nil, and its person changes its list then persons' when persons is not
+// nil (each going to the trash can, with its name); an error of either ends them and is kept
+// in *failed. A membership names its group and member as the plan has them (a person renamed
+// tonight shows the new name), else as stored.
+func heldChangesOf(p *change.Plan, st *change.State, persons personsApart, memberships membershipSource, failed *error) func(yield func(*store.HeldChange) bool) {
 	return func(yield func(*store.HeldChange) bool) {
-		for i := range p.Persons {
-			c := &p.Persons[i]
-			r := store.HeldChange{Type: record.Persons, Op: c.Op, Key: c.Person.Key, Name: personName(p, st, i)}
+		person := func(c *change.Person, name string) bool {
+			r := store.HeldChange{Type: record.Persons, Op: c.Op, Key: c.Person.Key, Name: name}
 			if c.Op == change.Update {
 				r.Fields = c.Fields(st)
 			}
-			if !yield(&r) {
+			return yield(&r)
+		}
+		for i := range p.Persons {
+			if !person(&p.Persons[i], personName(p, st, i)) {
+				return
+			}
+		}
+		if persons != nil {
+			err := persons.EachPerson(func(c *change.Person) error {
+				name := c.Person.Name
+				if name == "" {
+					name = st.PersonName(c.Person.Key)
+				}
+				if !person(c, name) {
+					return errYieldStopped
+				}
+				return nil
+			})
+			if err != nil {
+				if !errors.Is(err, errYieldStopped) {
+					*failed = err
+				}
 				return
 			}
 		}
@@ -61,7 +82,7 @@ func heldChangesOf(p *change.Plan, st *change.State, memberships membershipSourc
 		}
 		// The names the plan gives, by key: its changes' indexes sorted by key (a broken
 		// night's quarter of a million persons: 1 MB, where a map of their names was 20 MB).
-		persons := newByKey(len(p.Persons), func(i int32) string { return p.Persons[i].Person.Key })
+		listed := newByKey(len(p.Persons), func(i int32) string { return p.Persons[i].Person.Key })
 		groups := newByKey(len(p.Groups), func(i int32) string { return p.Groups[i].Group.Key })
 		// A membership names its group and member as the plan has them, else as stored.
 		groupNamed := func(key string) string {
@@ -73,8 +94,13 @@ func heldChangesOf(p *change.Plan, st *change.State, memberships membershipSourc
 			return st.GroupName(key)
 		}
 		personNamed := func(key string) string {
-			if i, ok := persons.last(key); ok {
+			if i, ok := listed.last(key); ok {
 				if n := personName(p, st, int(i)); n != "" {
+					return n
+				}
+			}
+			if persons != nil {
+				if n, ok := persons.Trashed(key); ok && n != "" {
 					return n
 				}
 			}
@@ -169,7 +195,7 @@ func (im *Importer) IndexHeld(ctx context.Context, id int64) error {
 	if err != nil {
 		return fmt.Errorf("index held run %d: load state: %w", id, err)
 	}
-	err = im.store.IndexHeld(ctx, id, heldIndexer(st, archive.Removals(plan, st))(plan, nil))
+	err = im.store.IndexHeld(ctx, id, heldIndexer(st, archive.Removals(plan, st))(plan, nil, nil))
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("index held run %d: %w: it was decided meanwhile", id, ErrNotHeld)
 	}

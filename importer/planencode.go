@@ -16,19 +16,29 @@ var planPiece = 1 << 20
 // PlanSHA256, the same as a plan held whole had), but a change at a time, handing the store
 // pieces of about planPiece bytes: a hold of 500,000 changes never has its 74 MB document in
 // memory. The store must not keep a piece past yield.
-func heldPlan(plan *change.Plan) store.HeldPlan { return heldPlanOf(plan, nil) }
+func heldPlan(plan *change.Plan) store.HeldPlan { return heldPlanOf(plan, nil, nil) }
 
 // membershipSource gives a plan's membership changes in its order, each time it is called, to
 // yield (whose first error it returns): the changes of a plan that does not list them (a
 // rollover's, read from the stored memberships). A change given is yield's only while it runs.
 type membershipSource func(yield func(*change.Membership) error) error
 
+// personsApart are the person changes a plan does not list, after those it lists: an import's
+// persons going to the trash can, kept apart (diff.Removed).
+type personsApart interface {
+	// EachPerson gives them in the plan's order, as membershipSource.
+	EachPerson(yield func(*change.Person) error) error
+	// Trashed gives the name of one of them by key (ok: it is one of them).
+	Trashed(key string) (name string, ok bool)
+}
+
 // heldPlanOf is heldPlan of a plan whose membership changes, when memberships is not nil, are
-// memberships' rather than its own list: encoded as if the plan listed them.
-func heldPlanOf(plan *change.Plan, memberships membershipSource) store.HeldPlan {
+// memberships' rather than its own list, and whose person changes, when persons is not nil,
+// are its own list then those persons gives: encoded as if the plan listed them.
+func heldPlanOf(plan *change.Plan, persons personsApart, memberships membershipSource) store.HeldPlan {
 	return func(yield func([]byte) error) error {
 		w := &planPieces{yield: yield, buf: make([]byte, 0, planPiece+64<<10)}
-		if err := encodePlan(w, plan, memberships); err != nil {
+		if err := encodePlan(w, plan, persons, memberships); err != nil {
 			return err
 		}
 		if len(w.buf) == 0 {
@@ -54,8 +64,9 @@ func (w *planPieces) write(b ...byte) error {
 }
 
 // encodePlan writes json.Marshal(plan) to w, each change of a list marshalled on its own; with
-// memberships, the plan's membership changes are those it gives.
-func encodePlan(w *planPieces, plan *change.Plan, memberships membershipSource) error {
+// memberships, the plan's membership changes are those it gives; with persons, its person
+// changes are those it lists, then those persons gives (a list even when the plan's is nil).
+func encodePlan(w *planPieces, plan *change.Plan, persons personsApart, memberships membershipSource) error {
 	v := reflect.ValueOf(plan).Elem()
 	t := v.Type()
 	sep := byte('{')
@@ -95,6 +106,30 @@ func encodePlan(w *planPieces, plan *change.Plan, memberships membershipSource) 
 				return w.write(b...)
 			})
 			if err != nil {
+				return err
+			}
+			if err := closeList(w.write, open); err != nil {
+				return err
+			}
+			continue
+		}
+		if sf.Name == "Persons" && persons != nil {
+			open := byte('[')
+			add := func(c *change.Person) error {
+				b, err := json.Marshal(c)
+				if err != nil {
+					return err
+				}
+				b = append([]byte{open}, b...)
+				open = ','
+				return w.write(b...)
+			}
+			for j := range plan.Persons {
+				if err := add(&plan.Persons[j]); err != nil {
+					return err
+				}
+			}
+			if err := persons.EachPerson(add); err != nil {
 				return err
 			}
 			if err := closeList(w.write, open); err != nil {

@@ -72,11 +72,11 @@ func (im *Importer) Rollover(ctx context.Context, t *config.Tenant, p RolloverPa
 	// A rollover removes no person from a group (only the archived courses and the old node
 	// from the groups they are members of), so its hold has no removals to break down
 	// (archive.Removals of its plan is empty).
-	index := func(p *change.Plan, memberships membershipSource) *store.HeldIndex {
+	index := func(p *change.Plan, persons personsApart, memberships membershipSource) *store.HeldIndex {
 		var failed error
-		return &store.HeldIndex{Changes: heldChangesOf(p, h.st, memberships, &failed), Err: func() error { return failed }}
+		return &store.HeldIndex{Changes: heldChangesOf(p, h.st, persons, memberships, &failed), Err: func() error { return failed }}
 	}
-	if err := im.holdOf(ctx, run, plan, h.memberships, index); err != nil {
+	if err := im.holdOf(ctx, run, plan, nil, h.memberships, index); err != nil {
 		return im.fail(ctx, t, run, err)
 	}
 	im.supersede(ctx, t, run)
@@ -322,5 +322,5 @@ func (im *Importer) replanRollover(ctx context.Context, t *config.Tenant, run *r
 // heldPiece changes of one type each, as an approval reads a held plan: its listed changes, and
 // the membership changes memberships gives, read from the store again at each call.
 func (h *rolloverHold) pieces() func(func(*change.Plan) error) error {
-	return piecesOf(h.plan, h.memberships, heldPiece)
+	return piecesOf(h.plan, nil, h.memberships, heldPiece)
 }

@@ -484,13 +484,12 @@ func (im *Importer) makePlan(ctx context.Context, t *config.Tenant, path string,
 			return nil, nil, nil, nil, fmt.Errorf("load state: stored persons: %w", err)
 		}
 	}
-	head, err := p.report()
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	plan.Names = change.NamesFor(head, st, mailer.MaxCSVRows) // for the status mail's CSV
 	var failed error
-	removals := archive.RemovalsOf(plan, p.each(&failed), st)
+	plan.Names = change.NamesForApart(plan, p.each(&failed), p.trashed, st, mailer.MaxCSVRows) // for the status mail's CSV
+	if failed != nil {
+		return nil, nil, nil, nil, failed
+	}
+	removals := archive.RemovalsOf(plan, p.each(&failed), p.trashedApart, st)
 	if failed != nil {
 		return nil, nil, nil, nil, failed
 	}
@@ -510,9 +509,10 @@ func (im *Importer) apply(ctx context.Context, run *runs.Run, plan *change.Plan,
 // inserts: a plan that removes has none).
 func (im *Importer) applyPieces(ctx context.Context, run *runs.Run, p *planned) error {
 	removalsAppliedApart.Add(int64(p.removed.Len()))
+	personsAppliedApart.Add(int64(p.removed.Persons()))
 	head, pieces := p.pieces()
 	return im.commit(ctx, run, store.ApplyParams{Plan: head, Pieces: pieces},
-		len(p.plan.Persons), len(p.plan.Groups), len(p.plan.Memberships)+p.removed.Len(), change.PerType{})
+		len(p.plan.Persons)+p.removed.Persons(), len(p.plan.Groups), len(p.plan.Memberships)+p.removed.Len(), change.PerType{})
 }
 
 // commit applies ap (the run, its time, progress and undo filled in here) and records the run
@@ -537,42 +537,46 @@ func (im *Importer) commit(ctx context.Context, run *runs.Run, ap store.ApplyPar
 	return nil
 }
 
-// removalsAppliedApart counts the membership removals applied in pieces from apart (tests).
-var removalsAppliedApart atomic.Int64
+// removalsAppliedApart and personsAppliedApart count the membership removals and the persons
+// trashed applied in pieces from apart (tests).
+var removalsAppliedApart, personsAppliedApart atomic.Int64
 
 // hold stores the plan with the run, and its changes as rows for the console's page; nothing
 // changes until an operator approves it.
 func (im *Importer) hold(ctx context.Context, run *runs.Run, p *planned, index heldIndexFunc) error {
 	removalsHeldApart.Add(int64(p.removed.Len()))
-	return im.holdOf(ctx, run, p.plan, p.memberships(), index)
+	personsHeldApart.Add(int64(p.removed.Persons()))
+	return im.holdOf(ctx, run, p.plan, p.personsApart(), p.memberships(), index)
 }
 
 // keepRemovalsApart keeps a plan's membership removals apart until it is judged (planned);
 // tests turn it off to list them at once, as before.
 var keepRemovalsApart = true
 
-// removalsHeldApart counts the membership removals held apart from their plans' lists (tests).
-var removalsHeldApart atomic.Int64
+// removalsHeldApart and personsHeldApart count the membership removals and the persons
+// trashed held apart from their plans' lists (tests).
+var removalsHeldApart, personsHeldApart atomic.Int64
 
 // holdOf is hold of a plan whose membership changes, when memberships is not nil, are
-// memberships' rather than its own list (a rollover's, or an import's with its removals apart).
-func (im *Importer) holdOf(ctx context.Context, run *runs.Run, plan *change.Plan, memberships membershipSource, index heldIndexFunc) error {
-	data, err := im.encodeHeld(run, plan, memberships)
+// memberships' rather than its own list (a rollover's, or an import's with its removals apart),
+// and whose person changes, when persons is not nil, are its list then persons'.
+func (im *Importer) holdOf(ctx context.Context, run *runs.Run, plan *change.Plan, persons personsApart, memberships membershipSource, index heldIndexFunc) error {
+	data, err := im.encodeHeld(run, plan, persons, memberships)
 	if err != nil {
 		return err
 	}
-	return im.store.HoldRun(ctx, run, data, index(plan, memberships))
+	return im.store.HoldRun(ctx, run, data, index(plan, persons, memberships))
 }
 
 // encodeHeld gives a plan to hold (encoded as the store writes it, heldPlanOf), marks the run
 // held, and stamps it. The store sets the run's plan SHA-256 as it writes the plan.
-func (im *Importer) encodeHeld(run *runs.Run, plan *change.Plan, memberships membershipSource) (store.HeldPlan, error) {
+func (im *Importer) encodeHeld(run *runs.Run, plan *change.Plan, persons personsApart, memberships membershipSource) (store.HeldPlan, error) {
 	run.PlanSHA256 = ""
 	run.Status = runs.Held
 	im.finish(run)
 	held := *run.FinishedAt
 	run.HeldAt = &held // the import ends here; an approval's wait starts
-	return heldPlanOf(plan, memberships), nil
+	return heldPlanOf(plan, persons, memberships), nil
 }
 
 // holdRemovals applies inserts and updates now and holds deletes and archivals for approval,
@@ -586,29 +590,30 @@ func (im *Importer) holdRemovals(ctx context.Context, run *runs.Run, p *planned,
 	heldP := &planned{plan: held, removed: p.removed}
 	if !now.Empty() {
 		removalsHeldApart.Add(int64(p.removed.Len())) // (else hold counts them)
+		personsHeldApart.Add(int64(p.removed.Persons()))
 	}
-	if held.Empty() && p.removed.Len() == 0 {
+	if held.Empty() && p.removed.Len() == 0 && p.removed.Persons() == 0 {
 		// Only inserts or updates tripped the limit, yet hold-removals applies those: nothing waits.
 		run.Reason = "safety limits crossed, but on_trip is hold-removals and there were no removals to hold"
 		return im.apply(ctx, run, now, nil)
 	}
 	heldMemberships := len(held.Memberships) + p.removed.Len()
 	run.Reason = fmt.Sprintf("on_trip hold-removals: inserts and updates applied; %d person, %d group and %d membership removals wait for approval",
-		len(held.Persons), len(held.Groups), heldMemberships)
+		len(held.Persons)+p.removed.Persons(), len(held.Groups), heldMemberships)
 	if now.Empty() {
 		return im.hold(ctx, run, heldP, index)
 	}
 	// The held part is approved against the state this apply leaves: Apply moves the version
 	// on by exactly one.
 	held.BaseVersion = now.BaseVersion + 1
-	data, err := im.encodeHeld(run, held, heldP.memberships())
+	data, err := im.encodeHeld(run, held, heldP.personsApart(), heldP.memberships())
 	if err != nil {
 		return err
 	}
 	im.log.Info("applying plan", "tenant", run.Tenant, "run", run.ID, "persons", len(now.Persons), "groups", len(now.Groups),
-		"memberships", len(now.Memberships), "held_removals", len(held.Persons)+len(held.Groups)+heldMemberships)
+		"memberships", len(now.Memberships), "held_removals", len(held.Persons)+p.removed.Persons()+len(held.Groups)+heldMemberships)
 	im.status("applying the inserts and updates in one transaction")
-	return im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC(), Hold: data, HoldIndex: index(held, heldP.memberships()),
+	return im.store.Apply(ctx, store.ApplyParams{Plan: now, Run: run, Now: im.now().UTC(), Hold: data, HoldIndex: index(held, heldP.personsApart(), heldP.memberships()),
 		Progress: im.Applying, NoUndo: im.noUndo(run.Tenant)})
 }
 

@@ -1,0 +1,71 @@
+package diff
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/record"
+)
+
+// TestPersonsGoneComeAfterTheListedOnesEachOnceSortedByKey: the persons a plan puts in the
+// trash can, kept apart, are given one at a time sorted by key with the names they were given
+// (none, long ones, any bytes), as often as asked; listed, they come after the plan's own
+// person changes; and each is found by key, and no other key is (one between, before, after, a
+// prefix). The reference is a sort of the changes.
+func TestPersonsGoneComeAfterTheListedOnesEachOnceSortedByKey(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 18))
+	for _, n := range []int{0, 1, 2, 700, 20000} {
+		g := &gonePersons{op: change.Delete}
+		var want []change.Person
+		for _, i := range rng.Perm(n) {
+			key := fmt.Sprintf("p%06d", 2*i+1) // odd: the even keys are not among them
+			name := fmt.Sprintf("Pupil %d", i)
+			switch i % 5 {
+			case 0:
+				name = ""
+			case 1:
+				name = strings.Repeat("Å", 100+i%300) // a length of two bytes
+			}
+			g.add(key, name)
+			want = append(want, change.Person{Op: change.Delete, Person: record.Person{Key: key, Name: name}})
+		}
+		g.sort()
+		slices.SortFunc(want, func(a, b change.Person) int { return strings.Compare(a.Person.Key, b.Person.Key) })
+		r := &Removed{&removals{persons: g}}
+		for range 2 {
+			var got []change.Person
+			if err := r.EachPerson(func(c *change.Person) error {
+				got = append(got, *c)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.EqualFunc(got, want, func(a, b change.Person) bool {
+				return a.Op == b.Op && a.Person.Key == b.Person.Key && a.Person.Name == b.Person.Name
+			}) {
+				t.Fatalf("%d persons gone: given %d, not the %d wanted sorted by key", n, len(got), len(want))
+			}
+		}
+		for _, c := range want {
+			if name, ok := r.Trashed(c.Person.Key); !ok || name != c.Person.Name {
+				t.Fatalf("%d persons gone: %s is (%q, %v), want (%q, true)", n, c.Person.Key, name, ok, c.Person.Name)
+			}
+		}
+		for _, key := range []string{"", "p", "p000000", "p00000", "p0000011", fmt.Sprintf("p%06d", 2*n), fmt.Sprintf("p%06d", 2*n+1), "q"} {
+			if _, ok := r.Trashed(key); ok {
+				t.Fatalf("%d persons gone: %q is found among them", n, key)
+			}
+		}
+		listed := []change.Person{{Op: change.Insert, Person: record.Person{Key: "p999999", Name: "New"}}, {Op: change.Update, Person: record.Person{Key: "a", Name: "Renamed"}}}
+		plan := &change.Plan{Persons: slices.Clone(listed)}
+		r.AppendPersonsTo(plan)
+		if r.Persons() != 0 || len(plan.Persons) != len(listed)+n || !slices.EqualFunc(plan.Persons[:2], listed, func(a, b change.Person) bool { return a.Person.Key == b.Person.Key }) ||
+			!slices.EqualFunc(plan.Persons[2:], want, func(a, b change.Person) bool { return a.Person.Key == b.Person.Key && a.Person.Name == b.Person.Name }) {
+			t.Fatalf("%d persons gone, listed after 2 others: %d persons listed, %d left apart", n, len(plan.Persons), r.Persons())
+		}
+	}
+}
