@@ -214,7 +214,7 @@ func TestConsoleCase(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("\n" + out.String())
-	for _, want := range []string{"ttfb-first ", "ttfb-page1 ", "ttfb-search-key ", "ttfb-search-name ", "ttfb-page100 ", "ttfb-last ", "sqlite-search-name ", "changes "} {
+	for _, want := range []string{"ttfb-first ", "ttfb-page1 ", "ttfb-search-key ", "ttfb-search-name ", "ttfb-page100 ", "ttfb-last ", "sqlite-search-name ", "changes ", "hold_peak_rss_mb ", "views_peak_rss_mb ", "approve_peak_rss_mb ", "plan_mb "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("console row lacks %q:\n%s", want, out.String())
 		}

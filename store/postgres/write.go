@@ -176,6 +176,12 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 	}
 	t := w.Tenant
 	g, ps, m, r := has[0], has[1], has[2], has[3]
+	// The groups of the memberships removed or turned manual, as a range of keys: implied by
+	// the join, it lets the planner read a piece's few groups by the primary key, where it
+	// scanned the tenant's every membership for each piece of an apply in pieces (a broken
+	// night of the 316.8 MB feed: 46 pieces, 10.0 s of the server's time against 3.2 s whole).
+	// A whole plan's range spans the tenant and is planned as before.
+	lo, hi := groupRange(p.Memberships)
 	steps := []step{
 		{g[change.Insert] || g[change.Update], "group upserts", `INSERT INTO groups (tenant, key, source, name, types, parents, attrs, hash, is_course, template)
 SELECT $1, key, source, name, types, parents, attrs, hash, is_course, template FROM imsfeed_g WHERE op IN (1, 2)
@@ -188,10 +194,10 @@ ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = exclude
   attrs = excluded.attrs, hash = excluded.hash, status = 'active', trashed_at = NULL, trashed_run = NULL`, []any{t}},
 		{m[change.Delete], "membership deletes", `DELETE FROM memberships x USING imsfeed_m t
 WHERE t.op = 3 AND x.tenant = $1 AND x.group_key = t.group_key AND x.member_key = t.member_key
-  AND x.role = t.role AND x.origin = 'synced'`, []any{t}},
+  AND x.role = t.role AND x.origin = 'synced' AND x.group_key BETWEEN $2 AND $3`, []any{t, lo, hi}},
 		{m[change.Manualize], "memberships turned manual", `UPDATE memberships x SET origin = 'manual' FROM imsfeed_m t
 WHERE t.op = 6 AND x.tenant = $1 AND x.group_key = t.group_key AND x.member_key = t.member_key
-  AND x.role = t.role AND x.origin = 'synced'`, []any{t}},
+  AND x.role = t.role AND x.origin = 'synced' AND x.group_key BETWEEN $2 AND $3`, []any{t, lo, hi}},
 		{m[change.Insert] || m[change.Update], "membership upserts", `INSERT INTO memberships (tenant, group_key, member_key, role, member_type, attrs, hash, origin)
 SELECT $1, group_key, member_key, role, member_type, attrs, hash, 'synced' FROM imsfeed_m WHERE op IN (1, 2)
 ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET member_type = excluded.member_type,
@@ -223,6 +229,26 @@ WHERE t.op = 3 AND x.tenant = $1 AND x.related_key = t.key`, []any{t}},
 		}
 	}
 	return nil
+}
+
+// groupRange is the least and the greatest group key of the memberships removed or turned
+// manual, compared byte by byte as the key columns are (COLLATE "C").
+func groupRange(ms []change.Membership) (lo, hi string) {
+	first := true
+	for i := range ms {
+		if op := ms[i].Op; op != change.Delete && op != change.Manualize {
+			continue
+		}
+		k := ms[i].Membership.Group
+		if first || k < lo {
+			lo = k
+		}
+		if first || k > hi {
+			hi = k
+		}
+		first = false
+	}
+	return lo, hi
 }
 
 // copyInto fills a table with COPY: as text on the transaction's connection where the core

@@ -59,7 +59,7 @@ func PostgresSchemaOn(tb testing.TB, base, prefix string) string {
 
 // PostgresLinguisticDatabase creates a database on the test server whose own collation is a
 // linguistic one, as initdb makes it by default from the system's locale (the test server is
-// made with LC_COLLATE C): the C library's C.utf8, else ICU's en-US. It is dropped after the
+// made with LC_COLLATE C): ICU's en-US, else the C library's C.utf8. It is dropped after the
 // test; the URL returned names it. A server that has neither fails the test.
 func PostgresLinguisticDatabase(tb testing.TB) string {
 	tb.Helper()
@@ -69,8 +69,10 @@ func PostgresLinguisticDatabase(tb testing.TB) string {
 	var errs []error
 	var err error
 	for _, with := range []string{
-		`LC_COLLATE 'C.utf8' LC_CTYPE 'C.utf8'`,
+		// ICU's en-US first: C.utf8 orders by code point, as bytes compare, so keys in it
+		// sort as in "C" and a comparison in the wrong collation would not show.
 		`LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LC_COLLATE 'C' LC_CTYPE 'C'`,
+		`LC_COLLATE 'C.utf8' LC_CTYPE 'C.utf8'`,
 	} {
 		if _, err = admin.Exec("CREATE DATABASE " + name + " TEMPLATE template0 " + with); err == nil {
 			break

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"HeldPlans", testHeldPlans},
 		{"ApplyAndHoldInOneTransaction", testApplyAndHold},
 		{"PlanInPieces", testPlanInPieces},
+		{"RemovalsOfGroupsInAnyOrder", testRemovalsOfGroupsInAnyOrder},
 		{"HeldChangesPagedAndSearchedInTheStore", testHeldChanges},
 		{"SupersedeHeld", testSupersedeHeld},
 		{"SupersedeHeldKeepsTheOtherKind", testSupersedeHeldKeepsTheOtherKind},
