@@ -155,12 +155,15 @@ func (c *ratioCheck) finish(w io.Writer) error {
 		if want == nil {
 			want = map[string]map[string]recorded{}
 		}
+		// The cases measured are recorded anew (keeping their tolerance); the others of the
+		// same file keep theirs: a run of some cases (-ops, BENCH_CASES) records only those.
 		for f, cases := range c.got {
-			kept := want[f]
-			want[f] = map[string]recorded{}
+			if want[f] == nil {
+				want[f] = map[string]recorded{}
+			}
 			for n, m := range cases {
 				r := m.recorded
-				r.Tolerance = kept[n].Tolerance
+				r.Tolerance = want[f][n].Tolerance
 				want[f][n] = r
 			}
 		}

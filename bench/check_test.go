@@ -244,10 +244,15 @@ func TestCheckCatchesRegression(t *testing.T) {
 }
 
 // TestRecordTwice: recording measures each case twice and records the better of the two, the
-// figure the check judges a case by when it measures it twice; other files' figures are kept.
+// figure the check judges a case by when it measures it twice; other files' figures are kept,
+// and so are the cases of the same file that were not measured, with their tolerances.
 func TestRecordTwice(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ratios.json")
+	if err := os.WriteFile(path, []byte(`{"live": {"sqlite-replacePerson": {"ratio": 11, "tolerance": 1.4},
+  "sqlite-createPersons": {"ratio": 90, "tolerance": 1.45}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	live := &ratioCheck{path: path, update: true}
 	if err := live.add(&bytes.Buffer{}, "live", "sqlite-createPersons", 110, 0, func() (float64, int64, error) { return 100, 0, nil }); err != nil {
 		t.Fatal(err)
@@ -270,7 +275,8 @@ func TestRecordTwice(t *testing.T) {
 	if err := json.Unmarshal(data, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got["live"]["sqlite-createPersons"] != (recorded{Ratio: 100}) || got["feed-30MB.xml"]["pg-1pct"] != (recorded{Ratio: 0.44, RSSMB: 48}) {
+	if got["live"]["sqlite-createPersons"] != (recorded{Ratio: 100, Tolerance: 1.45}) || got["feed-30MB.xml"]["pg-1pct"] != (recorded{Ratio: 0.44, RSSMB: 48}) ||
+		got["live"]["sqlite-replacePerson"] != (recorded{Ratio: 11, Tolerance: 1.4}) {
 		t.Errorf("recorded:\n%s", data)
 	}
 }
