@@ -63,6 +63,24 @@ func (w *planPieces) write(b ...byte) error {
 	return err
 }
 
+// jsonList writes a JSON array to w an element at a time.
+type jsonList struct {
+	w    *planPieces
+	open byte // '[' before the first element, ',' after it
+}
+
+func (l *jsonList) add(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b = append([]byte{l.open}, b...)
+	l.open = ','
+	return l.w.write(b...)
+}
+
+func (l *jsonList) close() error { return closeList(l.w.write, l.open) }
+
 // encodePlan writes json.Marshal(plan) to w, each change of a list marshalled on its own; with
 // memberships, the plan's membership changes are those it gives; with persons, its person
 // changes are those it lists, then those persons gives (a list even when the plan's is nil).
@@ -95,61 +113,38 @@ func encodePlan(w *planPieces, plan *change.Plan, persons personsApart, membersh
 		}
 		sep = ','
 		if sf.Name == "Memberships" && memberships != nil {
-			open := byte('[')
-			err := memberships(func(c *change.Membership) error {
-				b, err := json.Marshal(c)
-				if err != nil {
-					return err
-				}
-				b = append([]byte{open}, b...)
-				open = ','
-				return w.write(b...)
-			})
-			if err != nil {
+			l := jsonList{w: w, open: '['}
+			if err := memberships(func(c *change.Membership) error { return l.add(c) }); err != nil {
 				return err
 			}
-			if err := closeList(w.write, open); err != nil {
+			if err := l.close(); err != nil {
 				return err
 			}
 			continue
 		}
 		if sf.Name == "Persons" && persons != nil {
-			open := byte('[')
-			add := func(c *change.Person) error {
-				b, err := json.Marshal(c)
-				if err != nil {
-					return err
-				}
-				b = append([]byte{open}, b...)
-				open = ','
-				return w.write(b...)
-			}
+			l := jsonList{w: w, open: '['}
 			for j := range plan.Persons {
-				if err := add(&plan.Persons[j]); err != nil {
+				if err := l.add(&plan.Persons[j]); err != nil {
 					return err
 				}
 			}
-			if err := persons.EachPerson(add); err != nil {
+			if err := persons.EachPerson(func(c *change.Person) error { return l.add(c) }); err != nil {
 				return err
 			}
-			if err := closeList(w.write, open); err != nil {
+			if err := l.close(); err != nil {
 				return err
 			}
 			continue
 		}
 		if f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct && !f.IsNil() {
-			open := byte('[')
+			l := jsonList{w: w, open: '['}
 			for j := range f.Len() {
-				b, err := json.Marshal(f.Index(j).Addr().Interface())
-				if err != nil {
+				if err := l.add(f.Index(j).Addr().Interface()); err != nil {
 					return err
 				}
-				if err := w.write(append([]byte{open}, b...)...); err != nil {
-					return err
-				}
-				open = ','
 			}
-			if err := closeList(w.write, open); err != nil {
+			if err := l.close(); err != nil {
 				return err
 			}
 			continue
