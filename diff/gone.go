@@ -1,8 +1,10 @@
 package diff
 
 import (
+	"bytes"
 	"encoding/binary"
 	"slices"
+	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
@@ -28,16 +30,7 @@ func (g *gonePersons) sort() {
 	if cap(g.data) > len(g.data)+len(g.data)/8 {
 		g.data = slices.Clone(g.data) // (grown by append: up to twice the room)
 	}
-	slices.SortFunc(g.at, func(a, b uint32) int {
-		ka, kb := g.keyAt(a), g.keyAt(b)
-		switch {
-		case string(ka) < string(kb):
-			return -1
-		case string(ka) > string(kb):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(g.at, func(a, b uint32) int { return bytes.Compare(g.keyAt(a), g.keyAt(b)) })
 }
 
 func (g *gonePersons) len() int {
@@ -65,16 +58,7 @@ func (g *gonePersons) find(key string) (int, bool) {
 	if g == nil {
 		return 0, false
 	}
-	lo, hi := 0, len(g.at)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if string(g.keyAt(g.at[m])) < key {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo, lo < len(g.at) && string(g.keyAt(g.at[lo])) == key
+	return slices.BinarySearchFunc(g.at, key, func(off uint32, key string) int { return strings.Compare(string(g.keyAt(off)), key) })
 }
 
 // has reports whether the person key goes to the trash can.

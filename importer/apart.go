@@ -118,7 +118,7 @@ func (p *planned) personKeys() (map[string]bool, error) {
 	}
 	// (The persons apart all go to the trash can: the keys of those without a name are read.)
 	err = p.persons(func(c *change.Person) error {
-		if c.Person.Name == "" || !keepRemovalsApart {
+		if c.Person.Name == "" {
 			keys[c.Person.Key] = true
 		} else {
 			delete(keys, c.Person.Key)
@@ -149,41 +149,41 @@ func (p *planned) report() (*change.Plan, error) {
 		return p.plan, nil
 	}
 	r := *p.plan
+	var err error
 	// The persons apart after the listed ones, as many as the CSV has room for; the CSV lists
 	// persons first, so when they are more no other change is listed either.
 	if n := p.removed.Persons(); n > 0 {
-		room := max(0, mailer.MaxCSVRows-len(p.plan.Persons))
-		r.Persons = make([]change.Person, len(p.plan.Persons), len(p.plan.Persons)+min(room, n))
-		copy(r.Persons, p.plan.Persons)
-		err := p.persons(func(c *change.Person) error {
-			if len(r.Persons) == cap(r.Persons) {
-				return errYieldStopped
-			}
-			r.Persons = append(r.Persons, *c)
-			return nil
-		})
-		if err != nil && !errors.Is(err, errYieldStopped) {
+		if r.Persons, err = withFirst(p.plan.Persons, p.persons, n, mailer.MaxCSVRows); err != nil {
 			return nil, err
 		}
 		r.Early[record.Persons] += len(p.plan.Persons) + n - len(r.Persons)
 	}
 	// Then the removals, as many as the CSV has room for after the persons, the groups and the
 	// listed memberships (the CSV's order).
-	room := max(0, mailer.MaxCSVRows-len(r.Persons)-len(r.Groups)-len(r.Memberships))
-	r.Memberships = make([]change.Membership, len(p.plan.Memberships), len(p.plan.Memberships)+min(room, p.removed.Len()))
-	copy(r.Memberships, p.plan.Memberships)
-	err := p.removed.Each(func(c *change.Membership) error {
-		if len(r.Memberships) == cap(r.Memberships) {
+	r.Memberships, err = withFirst(p.plan.Memberships, p.removed.Each, p.removed.Len(), mailer.MaxCSVRows-len(r.Persons)-len(r.Groups))
+	if err != nil {
+		return nil, err
+	}
+	r.Early[record.Memberships] += len(p.plan.Memberships) + p.removed.Len() - len(r.Memberships)
+	return &r, nil
+}
+
+// withFirst is list, then the first of the n changes more gives, as many as make at most limit
+// in all, in a new list.
+func withFirst[T any](list []T, more func(func(*T) error) error, n, limit int) ([]T, error) {
+	out := make([]T, len(list), len(list)+min(max(0, limit-len(list)), n))
+	copy(out, list)
+	err := more(func(c *T) error {
+		if len(out) == cap(out) {
 			return errYieldStopped
 		}
-		r.Memberships = append(r.Memberships, *c)
+		out = append(out, *c)
 		return nil
 	})
 	if err != nil && !errors.Is(err, errYieldStopped) {
 		return nil, err
 	}
-	r.Early[record.Memberships] += len(p.plan.Memberships) + p.removed.Len() - len(r.Memberships)
-	return &r, nil
+	return out, nil
 }
 
 // applyApartMin is how many membership removals apart make a passing plan applied in pieces
