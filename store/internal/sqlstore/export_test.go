@@ -34,10 +34,11 @@ func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLooku
 	}
 	list := func(q string, n int) string { return strings.ReplaceAll(q, "IN_LIST", inList(n)) }
 	scanIn, scanArgs := groupsIn(true, tenant, groups)
+	pg := &Core{d: Dialect{Dollar: true}}
 	return []KeyLookup{
-		{"before-images of persons", `SELECT * FROM persons WHERE ` + keyCond(undoTables[0], len(ps)), keyArgs(tenant, ps)},
-		{"before-images of memberships", `SELECT * FROM memberships WHERE ` + keyCond(undoTables[2], len(ms)), keyArgs(tenant, ms)},
-		{"undo's delete of memberships", `DELETE FROM memberships WHERE ` + keyCond(undoTables[2], len(ms)), keyArgs(tenant, ms)},
+		pg.lookup("before-images of persons", `SELECT * FROM persons WHERE `, undoTables[0], tenant, ps),
+		pg.lookup("before-images of memberships", `SELECT * FROM memberships WHERE `, undoTables[2], tenant, ms),
+		pg.lookup("undo's delete of memberships", `DELETE FROM memberships WHERE `, undoTables[2], tenant, ms),
 		{"stored records of persons", storedPersons + inList(len(persons)), live("", persons)},
 		{"live read of persons", list(livePersons, len(persons)), live(livePersons, persons)},
 		{"live read of persons' memberships", list(liveMembershipsOfPersons, len(persons)), live(liveMembershipsOfPersons, persons)},
@@ -45,3 +46,12 @@ func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLooku
 		{"live read of groups' members", list(liveMembershipsOfGroups, len(groups)), live(liveMembershipsOfGroups, groups)},
 	}
 }
+
+// lookup is the statement q followed by the list of keys as c sends it.
+func (c *Core) lookup(name, q string, t undoTable, tenant string, keys [][]string) KeyLookup {
+	cond, args := c.keyList(t, tenant, keys)
+	return KeyLookup{name, q + cond, args}
+}
+
+// TextArray is textArray.
+var TextArray = textArray

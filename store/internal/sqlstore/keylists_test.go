@@ -122,3 +122,39 @@ FROM generate_series(0, 399) g, generate_series(0, 49) j`, tenant)
 		}
 	}
 }
+
+// TestKeyListsCarryEveryKeyAsItIs: a key list goes to PostgreSQL as text arrays, so the
+// characters an array literal gives meaning to (quotes, backslashes, commas, braces, blanks,
+// the word NULL) must come back as the same keys, not split, unquoted or null.
+func TestKeyListsCarryEveryKeyAsItIs(t *testing.T) {
+	url := storetest.PostgresSchema(t, "keyarrays")
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	keys := []string{"plain", `a "quoted" key`, `back\slash`, `\`, `"`, "a,b", "{braces}", " padded ", "NULL", "null", "", "Åsa Ødegård", "tab\there", "new\nline", `\"{,}`}
+	rows, err := db.QueryContext(context.Background(), `SELECT k IS NULL, coalesce(k, '') FROM unnest($1::text[]) AS k`, sqlstore.TextArray(keys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var null bool
+		var k string
+		if err := rows.Scan(&null, &k); err != nil {
+			t.Fatal(err)
+		}
+		if null {
+			t.Errorf("key %d came back NULL", len(got))
+		}
+		got = append(got, k)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "|") != strings.Join(keys, "|") || len(got) != len(keys) {
+		t.Fatalf("sent %q, PostgreSQL read %q", keys, got)
+	}
+}
