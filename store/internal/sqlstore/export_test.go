@@ -36,9 +36,9 @@ func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLooku
 	scanIn, scanArgs := groupsIn(true, tenant, groups)
 	pg := &Core{d: Dialect{Dollar: true}}
 	return []KeyLookup{
-		pg.lookup("before-images of persons", `SELECT * FROM persons WHERE `, undoTables[0], tenant, ps),
-		pg.lookup("before-images of memberships", `SELECT * FROM memberships WHERE `, undoTables[2], tenant, ms),
-		pg.lookup("undo's delete of memberships", `DELETE FROM memberships WHERE `, undoTables[2], tenant, ms),
+		pg.lookup("before-images of persons", false, undoTables[0], tenant, ps),
+		pg.lookup("before-images of memberships", false, undoTables[2], tenant, ms),
+		pg.lookup("undo's delete of memberships", true, undoTables[2], tenant, ms),
 		{"stored records of persons", storedPersons + inList(len(persons)), live("", persons)},
 		{"live read of persons", list(livePersons, len(persons)), live(livePersons, persons)},
 		{"live read of persons' memberships", list(liveMembershipsOfPersons, len(persons)), live(liveMembershipsOfPersons, persons)},
@@ -47,10 +47,10 @@ func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLooku
 	}
 }
 
-// lookup is the statement q followed by the list of keys as c sends it.
-func (c *Core) lookup(name, q string, t undoTable, tenant string, keys [][]string) KeyLookup {
-	cond, args := c.keyList(t, tenant, keys)
-	return KeyLookup{name, q + cond, args}
+// lookup is keyRows' statement as c sends it.
+func (c *Core) lookup(name string, del bool, t undoTable, tenant string, keys [][]string) KeyLookup {
+	q, args := c.keyRows(del, t, tenant, keys)
+	return KeyLookup{name, q, args}
 }
 
 // TextArray is textArray.

@@ -309,7 +309,7 @@ func (c *Core) writePieces(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p st
 // pieceImages are the before-images of a plan given in pieces, read and encoded as the
 // pieces come in the first read (before anything is written), and stored as they are encoded
 // (undoWriter): each table's images in the order of its keys in the plan (then, for relations,
-// those of the trashed persons), read keyChunk keys at a time. A key the plan names twice is
+// those of the trashed persons), read fetchChunk keys at a time. A key the plan names twice is
 // kept twice: the images are taken before anything is written, so both are the same, and undo
 // reads them by key. A table's header says how many images follow, which is known at its end
 // only: each table's images are a gzip stream of their own, after the one of its header (gzip
@@ -323,6 +323,7 @@ type pieceImages struct {
 	imgs    *imageStream // its images
 	written int
 	part    [][]string
+	chunk   int // keys a fetch at most (fetchChunk)
 }
 
 // imageStream is one gzip stream of the encoding of images.
@@ -415,7 +416,7 @@ func (w *undoWriter) put(seq int64, data []byte) error {
 
 // newPieceImages starts the images of a plan in pieces of tenant's, kept as row says.
 func (c *Core) newPieceImages(ctx context.Context, tx *sql.Tx, tenant string, row undoRow) (*pieceImages, error) {
-	pi := &pieceImages{tables: make([]*lazyImages, len(undoTables)), cur: -1}
+	pi := &pieceImages{tables: make([]*lazyImages, len(undoTables)), cur: -1, chunk: c.fetchChunk()}
 	for ti, t := range undoTables {
 		var one int
 		err := tx.QueryRowContext(ctx, c.Q(`SELECT 1 FROM `+t.name+` WHERE tenant = ? LIMIT 1`), tenant).Scan(&one)
@@ -488,7 +489,7 @@ func (pi *pieceImages) upTo(ti int) error {
 
 func (pi *pieceImages) key(k [3]string) error {
 	pi.part = append(pi.part, append([]string(nil), k[:len(undoTables[pi.cur].key)]...))
-	if len(pi.part) == keyChunk {
+	if len(pi.part) == pi.chunk {
 		return pi.flush()
 	}
 	return nil

@@ -202,8 +202,8 @@ func (c *Core) restore(ctx context.Context, tx *sql.Tx, tenant string, t undoTab
 	for i, im := range want {
 		keys[i] = im.key
 	}
-	cond, args := c.keyList(t, tenant, keys)
-	if _, err := tx.ExecContext(ctx, c.Q(`DELETE FROM `+t.name+` WHERE `+cond), args...); err != nil {
+	query, args := c.keyRows(true, t, tenant, keys)
+	if _, err := tx.ExecContext(ctx, c.Q(query), args...); err != nil {
 		return fmt.Errorf("undo %s: %w", t.name, err)
 	}
 	done := make([]bool, len(want))
