@@ -46,27 +46,38 @@ func passOf(ti int, op change.Op) int {
 	return 0
 }
 
-// pieceOf is the part of piece that pass writes.
+// pieceOf is the part of piece that pass writes. A list whose changes are all the pass's is
+// shared, not copied (a piece of a broken night is 16,384 membership removals, all of pass 0:
+// the copies were 441 MB of the 3.4 GB the 316.8 MB feed's night allocated).
 func pieceOf(piece *change.Plan, pass int) *change.Plan {
-	out := &change.Plan{Tenant: piece.Tenant, Mode: piece.Mode, BaseVersion: piece.BaseVersion}
-	for _, x := range piece.Persons {
-		if passOf(undoPersons, x.Op) == pass {
-			out.Persons = append(out.Persons, x)
+	return &change.Plan{
+		Tenant: piece.Tenant, Mode: piece.Mode, BaseVersion: piece.BaseVersion,
+		Persons:     passPart(piece.Persons, pass, func(x *change.Person) int { return passOf(undoPersons, x.Op) }),
+		Groups:      passPart(piece.Groups, pass, func(x *change.Group) int { return passOf(undoGroups, x.Op) }),
+		Memberships: passPart(piece.Memberships, pass, func(x *change.Membership) int { return passOf(undoMemberships, x.Op) }),
+		Relations:   passPart(piece.Relations, pass, func(x *change.Relation) int { return passOf(undoRelations, x.Op) }),
+	}
+}
+
+// passPart is the changes of list that pass writes: list itself (capped, so nothing appended
+// to it writes into list) when they all are, else a copy of those that are.
+func passPart[T any](list []T, pass int, passOf func(*T) int) []T {
+	n := 0
+	for i := range list {
+		if passOf(&list[i]) == pass {
+			n++
 		}
 	}
-	for _, x := range piece.Groups {
-		if passOf(undoGroups, x.Op) == pass {
-			out.Groups = append(out.Groups, x)
-		}
+	switch n {
+	case 0:
+		return nil
+	case len(list):
+		return list[:n:n]
 	}
-	for _, x := range piece.Memberships {
-		if passOf(undoMemberships, x.Op) == pass {
-			out.Memberships = append(out.Memberships, x)
-		}
-	}
-	for _, x := range piece.Relations {
-		if passOf(undoRelations, x.Op) == pass {
-			out.Relations = append(out.Relations, x)
+	out := make([]T, 0, n)
+	for i := range list {
+		if passOf(&list[i]) == pass {
+			out = append(out, list[i])
 		}
 	}
 	return out
