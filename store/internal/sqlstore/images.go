@@ -289,6 +289,9 @@ func (c *Core) keyRows(del bool, t undoTable, tenant string, keys [][]string) (s
 		return verb + t.name + " WHERE " + keyCond(t, len(keys)), keyArgs(tenant, keys)
 	}
 	cols := make([][]string, len(t.key)+1)
+	for j := range cols {
+		cols[j] = make([]string, 0, len(keys))
+	}
 	for _, k := range keys {
 		cols[0] = append(cols[0], tenant)
 		for j, v := range k {
@@ -321,6 +324,11 @@ func (c *Core) fetchChunk() int {
 // a double quote in it escaped with a backslash.
 func textArray(vals []string) string {
 	var b strings.Builder
+	n := 2
+	for _, v := range vals {
+		n += len(v) + 3 + strings.Count(v, `"`) + strings.Count(v, `\`)
+	}
+	b.Grow(n)
 	b.WriteByte('{')
 	for i, v := range vals {
 		if i > 0 {
