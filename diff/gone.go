@@ -16,6 +16,7 @@ import (
 type gonePersons struct {
 	data []byte   // each person's key, then name, each with its length before it
 	at   []uint32 // where each person starts in data, by key
+	pre  []uint64 // the first 8 bytes of each one's key (keyPrefix), in the order of at
 	op   change.Op
 }
 
@@ -30,6 +31,26 @@ func (g *gonePersons) sort() {
 		g.data = slices.Clone(g.data) // (grown by append: up to twice the room)
 	}
 	slices.SortFunc(g.at, func(a, b uint32) int { return bytes.Compare(g.keyAt(a), g.keyAt(b)) })
+	g.pre = make([]uint64, len(g.at))
+	for i, off := range g.at {
+		g.pre[i] = keyPrefix(g.keyAt(off))
+	}
+}
+
+// keyPrefix is a key's first 8 bytes as a big-endian number (zeros after a shorter key): keys
+// in byte order have their prefixes in the same order, ties going to the whole keys. A search
+// compares the numbers, in one array, instead of decoding and comparing each key it passes (a
+// broken night of the 1 GB feed asks 2.4 million times among 240,166 persons: 3.1 s of the
+// process's 53 s).
+func keyPrefix[S string | []byte](key S) uint64 {
+	var p uint64
+	for i := range 8 {
+		p <<= 8
+		if i < len(key) {
+			p |= uint64(key[i])
+		}
+	}
+	return p
 }
 
 func (g *gonePersons) len() int {
@@ -57,7 +78,25 @@ func (g *gonePersons) find(key string) (int, bool) {
 	if g == nil {
 		return 0, false
 	}
-	return slices.BinarySearchFunc(g.at, key, g.compare)
+	kp := keyPrefix(key)
+	lo, _ := slices.BinarySearch(g.pre, kp) // the first whose prefix is not below key's
+	switch {
+	case lo == len(g.pre) || g.pre[lo] != kp:
+		return lo, false
+	case lo+1 == len(g.pre) || g.pre[lo+1] != kp: // the one of that prefix
+		c := g.compare(g.at[lo], key)
+		if c < 0 {
+			return lo + 1, false
+		}
+		return lo, c == 0
+	}
+	// Several of the same prefix (all of them when every key starts alike): by whole keys.
+	hi := len(g.pre)
+	if kp != ^uint64(0) {
+		hi, _ = slices.BinarySearch(g.pre, kp+1)
+	}
+	i, ok := slices.BinarySearchFunc(g.at[lo:hi], key, g.compare)
+	return lo + i, ok
 }
 
 // compare orders the person at off against key. string(k) in a comparison does not copy k;

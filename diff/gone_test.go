@@ -17,12 +17,20 @@ import (
 // person changes; and each is found by key, and no other key is (one between, before, after, a
 // prefix). The reference is a sort of the changes.
 func TestPersonsGoneComeAfterTheListedOnesEachOnceSortedByKey(t *testing.T) {
+	// Keys that differ in their first 8 bytes, that all begin alike (a search among those of
+	// one prefix), and that begin with the greatest 8 bytes there are.
+	for _, form := range []string{"p%06d", "student-number-%06d", "\xff\xff\xff\xff\xff\xff\xff\xff%06d"} {
+		t.Run(form, func(t *testing.T) { personsGoneInOrder(t, form) })
+	}
+}
+
+func personsGoneInOrder(t *testing.T, form string) {
 	rng := rand.New(rand.NewPCG(2, 18))
 	for _, n := range []int{0, 1, 2, 700, 20000} {
 		g := &gonePersons{op: change.Delete}
 		var want []change.Person
 		for _, i := range rng.Perm(n) {
-			key := fmt.Sprintf("p%06d", 2*i+1) // odd: the even keys are not among them
+			key := fmt.Sprintf(form, 2*i+1) // odd: the even keys are not among them
 			name := fmt.Sprintf("Pupil %d", i)
 			switch i % 5 {
 			case 0:
@@ -55,7 +63,12 @@ func TestPersonsGoneComeAfterTheListedOnesEachOnceSortedByKey(t *testing.T) {
 				t.Fatalf("%d persons gone: %s is (%q, %v), want (%q, true)", n, c.Person.Key, name, ok, c.Person.Name)
 			}
 		}
-		for _, key := range []string{"", "p", "p000000", "p00000", "p0000011", fmt.Sprintf("p%06d", 2*n), fmt.Sprintf("p%06d", 2*n+1), "q"} {
+		base := fmt.Sprintf(form, 0)
+		others := []string{"", "p", base[:len(base)-1], base[:min(8, len(base))], base[:min(9, len(base))], base + "1", fmt.Sprintf(form, 2*n), fmt.Sprintf(form, 2*n+1), "q", "\xff\xff\xff\xff\xff\xff\xff\xff\xff"}
+		for i := range min(n, 50) {
+			others = append(others, fmt.Sprintf(form, 2*i), fmt.Sprintf(form, 2*i+1)+"0")
+		}
+		for _, key := range others {
 			if _, ok := r.Trashed(key); ok {
 				t.Fatalf("%d persons gone: %q is found among them", n, key)
 			}
