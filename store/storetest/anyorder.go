@@ -20,7 +20,9 @@ import (
 // the others as they were. (PostgreSQL bounds the removals of a plan or piece of more than 200
 // changes by the range of their groups' keys so that it reads only those groups: a range taken
 // from the list's ends, or compared in the database's own collation, would leave some in
-// place.) Each group has 40 members: 20 removed, 10 turned manual, 10 left alone.
+// place.) Each group has 40 members: 20 removed, 10 turned manual, 10 left alone. The same
+// for persons put in the trash can (bounded by the range of their keys): of 48 more persons,
+// with keys of the same kind, the 36 trashed are listed in no order.
 func testRemovalsOfGroupsInAnyOrder(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	groups := []string{"z-1", "B-1", "Ä-1", "a-1", "B-2", "b-1", "ä-2", "A-1"}
@@ -28,9 +30,18 @@ func testRemovalsOfGroupsInAnyOrder(t *testing.T, s store.Store) {
 	for i := range members {
 		members[i] = fmt.Sprintf("p%02d", i)
 	}
+	var others, trashed []string
+	for i := range 48 {
+		key := fmt.Sprintf("%s-%02d", groups[i%len(groups)][:len(groups[i%len(groups)])-2], i)
+		others = append(others, key)
+		if i%4 != 0 {
+			trashed = append(trashed, key)
+		}
+	}
+	slices.Reverse(trashed[len(trashed)/2:]) // no order: ascending numbers, then descending
 	setUp := func(tenant string) {
 		p := &change.Plan{Tenant: tenant, Mode: "snapshot"}
-		for _, m := range members {
+		for _, m := range append(slices.Clone(members), others...) {
 			p.Persons = append(p.Persons, change.Person{Op: change.Insert, Person: person(m, "Person "+m)})
 		}
 		for _, g := range groups {
@@ -43,6 +54,9 @@ func testRemovalsOfGroupsInAnyOrder(t *testing.T, s store.Store) {
 	}
 	night := func(tenant string) *change.Plan {
 		p := &change.Plan{Tenant: tenant, Mode: "snapshot", BaseVersion: 1}
+		for _, k := range trashed {
+			p.Persons = append(p.Persons, change.Person{Op: change.Delete, Person: record.Person{Key: k, Name: "Person " + k}})
+		}
 		for _, g := range groups {
 			for _, m := range members[:30] {
 				op := change.Delete
@@ -89,6 +103,19 @@ func testRemovalsOfGroupsInAnyOrder(t *testing.T, s store.Store) {
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
 			t.Errorf("pieces of %d (0: whole): memberships left\n got %q\nwant %q", size, got, want)
+		}
+		status := regexp.MustCompile(`key=([^ |]+) .*status=([a-z]+)`)
+		got = nil
+		for _, line := range Dump(t, s, tenant)["persons"] {
+			if m := status.FindStringSubmatch(line); m != nil && m[2] == "trashed" {
+				got = append(got, m[1])
+			}
+		}
+		want = slices.Clone(trashed)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("pieces of %d (0: whole): persons trashed\n got %q\nwant %q", size, got, want)
 		}
 		checkIndex(t, s, tenant)
 	}
