@@ -542,20 +542,22 @@ func (pi *pieceImages) cols() []string {
 }
 
 // write encodes the images of keys of the table being written, their rows in found (fetch),
-// and stores what the compression made of them once it is a part's worth.
+// and stores what the compression made of them each time it is a part's worth: checked after
+// every image, not once a fetch (PostgreSQL's fetch is of 2,000 keys, whose images may be
+// more than a part).
 func (pi *pieceImages) write(keys [][]string, found map[string][]any) error {
 	t, cols := undoTables[pi.cur], pi.cols()
 	for _, k := range keys {
 		if err := writeImageTo(pi.imgs.w, t, cols, image{key: k, cols: cols, row: found[joinKey(k)]}); err != nil {
 			return err
 		}
-	}
-	pi.written += len(keys)
-	if buf := &pi.imgs.buf; buf.Len() >= imagePart {
-		if err := pi.out.put(pi.out.next(), buf.Bytes()); err != nil {
-			return err
+		pi.written++
+		if buf := &pi.imgs.buf; buf.Len() >= imagePart {
+			if err := pi.out.put(pi.out.next(), buf.Bytes()); err != nil {
+				return err
+			}
+			buf.Reset()
 		}
-		buf.Reset()
 	}
 	return nil
 }
