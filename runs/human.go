@@ -67,6 +67,9 @@ func (e *Error) Problem(file string) string {
 				break
 			}
 		}
+	} else if file != "" {
+		// A whole-file problem (too many records skipped, a safety trip) names its file too.
+		msg = strings.TrimPrefix(msg, file+": ")
 	}
 	if e.Key != "" {
 		msg = strings.TrimPrefix(msg, "record "+e.Key+": ")
