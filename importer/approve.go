@@ -12,6 +12,7 @@ import (
 
 	"github.com/imsfeed/imsfeed/archive"
 	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/mailer"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
@@ -39,7 +40,7 @@ func (d Decision) validate(verb string) error {
 func (im *Importer) heldRun(ctx context.Context, verb string, id int64) (*runs.Run, error) {
 	run, err := im.store.Run(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%s run %d: no such run (see `imsfeed runs`)", verb, id)
+		return nil, fmt.Errorf("%s run %d: %s", verb, id, im.noSuchRun())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s run %d: %w", verb, id, err)
@@ -210,7 +211,7 @@ func (im *Importer) PlanReader(ctx context.Context, id int64) (io.ReadCloser, er
 func (im *Importer) ReadPlan(ctx context.Context, id int64, head, each func(*change.Plan) error) error {
 	run, err := im.store.Run(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("run %d: no such run (see `imsfeed runs`)", id)
+		return fmt.Errorf("run %d: %s", id, im.noSuchRun())
 	}
 	if err != nil {
 		return fmt.Errorf("run %d: %w", id, err)
@@ -447,4 +448,10 @@ func (im *Importer) heldRemovals(ctx context.Context, run *runs.Run, plan *chang
 		return nil
 	}
 	return archive.Removals(plan, st)
+}
+
+// noSuchRun says which store has no such run: an approve typed where another config (or the
+// embedded default) is found looks in another store, and the mail's command names its config.
+func (im *Importer) noSuchRun() string {
+	return fmt.Sprintf("no such run in the store %s (see `imsfeed runs`; is this the config the run's mail names?)", config.RedactURL(im.cfg.Store))
 }

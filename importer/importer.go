@@ -67,13 +67,15 @@ type Params struct {
 	Mailer Mailer
 	Logger *slog.Logger
 	Now    func() time.Time
-	// ConfigFlag is the --config value the user gave, repeated in the approve command of a mail.
-	ConfigFlag string
+	// ConfigFile is the config file's absolute path ("" for the embedded default), repeated
+	// in a mail's approve, reject and undo commands: they are typed from wherever the reader
+	// is, and one without it would open another store.
+	ConfigFile string
 }
 
 // New returns an importer.
 func New(p Params) *Importer {
-	im := &Importer{cfg: p.Config, store: p.Store, mail: p.Mailer, log: p.Logger, now: p.Now, config: p.ConfigFlag}
+	im := &Importer{cfg: p.Config, store: p.Store, mail: p.Mailer, log: p.Logger, now: p.Now, config: p.ConfigFile}
 	if im.log == nil {
 		im.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

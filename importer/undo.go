@@ -39,7 +39,7 @@ func (im *Importer) Undo(ctx context.Context, u UndoRequest) (*runs.Run, error) 
 	}
 	target, err := im.store.Run(ctx, u.RunID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("undo run %d: no such run (see `imsfeed runs`)", u.RunID)
+		return nil, fmt.Errorf("undo run %d: %s", u.RunID, im.noSuchRun())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("undo run %d: %w", u.RunID, err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -28,6 +29,7 @@ var errHelp = errors.New("help shown")
 type app struct {
 	stdout, stderr *os.File
 	configFlag     string
+	configFile     string // the config file loaded, absolute ("" for the embedded default)
 	logFormat      string
 	logLevel       string
 	verbose        bool
@@ -149,6 +151,9 @@ func (a *app) loadConfig() error {
 		a.cfg, err = config.Default("")
 	} else {
 		a.cfg, err = config.Load(path)
+		if a.configFile, _ = filepath.Abs(path); a.configFile == "" {
+			a.configFile = path
+		}
 	}
 	if err != nil {
 		return usageError{err.Error()}
@@ -171,6 +176,11 @@ func (a *app) open(ctx context.Context) error {
 	a.mailer = mailer.New(a.cfg.SMTP, a.cfg.Outbox, a.log)
 	st, err := storeurl.Open(ctx, a.cfg.Store)
 	if err != nil {
+		// The stores name themselves ("postgres store HOST/DB: …", "sqlite store PATH: …"):
+		// the URL again in front would say it twice.
+		if m := err.Error(); strings.HasPrefix(m, "postgres store ") || strings.HasPrefix(m, "sqlite store ") {
+			return storeError{fmt.Errorf("open %w", err)}
+		}
 		return storeError{fmt.Errorf("open store %s: %w", config.RedactURL(a.cfg.Store), err)}
 	}
 	a.store = st
@@ -254,7 +264,7 @@ func (a *app) recordMail(ctx context.Context, id int64, res mailer.Result) {
 }
 
 func (a *app) importer() *importer.Importer {
-	im := importer.New(importer.Params{Config: a.cfg, Store: a.store, Mailer: a.mailer, Logger: a.log, ConfigFlag: a.configFlag})
+	im := importer.New(importer.Params{Config: a.cfg, Store: a.store, Mailer: a.mailer, Logger: a.log, ConfigFile: a.configFile})
 	if a.counters != nil {
 		im.Applied = a.counters.Applied
 	}

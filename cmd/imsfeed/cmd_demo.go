@@ -105,7 +105,7 @@ tenants:
 	defer st.Close()
 	quiet := a.quietLogger()
 	m := mailer.New(nil, cfg.Outbox, quiet)
-	im := importer.New(importer.Params{Config: cfg, Store: st, Mailer: m, Logger: quiet, ConfigFlag: cfgPath})
+	im := importer.New(importer.Params{Config: cfg, Store: st, Mailer: m, Logger: quiet, ConfigFile: cfgPath})
 	t, _ := cfg.Tenant("northside")
 
 	w := a.stdout

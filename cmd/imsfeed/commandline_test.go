@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -208,5 +209,53 @@ func TestSystemdUnits(t *testing.T) {
 	out, err := exec.Command("systemd-analyze", append([]string{"verify", "--man=no"}, units...)...).CombinedOutput()
 	if err != nil || len(out) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// A store that cannot be opened is named once, by the store's own words.
+func TestAStoreThatCannotOpenIsNamedOnce(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "missing.yaml"), []byte("store: sqlite://"+dir+"/no/such/folder/state.db\ntenants:\n  - id: north\n    source:\n      url: "+dir+"\n"), 0o644)
+	r := imsfeed(t, dir, "--config", "missing.yaml", "status", "--tenant", "north")
+	if r.code == 0 || strings.Count(r.stderr, "no/such/folder/state.db") != 2 || !strings.Contains(r.stderr, "open sqlite store "+dir+"/no/such/folder/state.db: ") {
+		// twice: the store names its file, and the operating system's error names it once more
+		t.Errorf("exit %d, stderr %q: want the store named once, then the cause", r.code, r.stderr)
+	}
+}
+
+// A held run's mail names the config it was made with by its absolute path, however the config
+// was found, so its approve command works typed anywhere; typed where another store is found,
+// approve names the store it looked in.
+func TestAHeldMailsCommandsNameTheConfigWherever(t *testing.T) {
+	dir := t.TempDir()
+	n1, n3 := writeDemo(t, dir, "night1.xml"), writeDemo(t, dir, "night3.xml")
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte("store: sqlite://"+dir+"/state.db\ntenants:\n  - id: north\n    source:\n      url: "+dir+"\n"), 0o644)
+	if r := imsfeed(t, dir, "import", "--tenant", "north", n1); r.code != 0 {
+		t.Fatalf("first night: exit %d %s", r.code, r.stderr)
+	}
+	r := imsfeed(t, dir, "import", "--tenant", "north", n3)
+	if r.code != 3 {
+		t.Fatalf("held night: exit %d %s", r.code, r.stderr)
+	}
+	id := regexp.MustCompile(`run (\d+)  north  HELD`).FindStringSubmatch(r.stdout)[1]
+	mails, _ := filepath.Glob(filepath.Join(dir, "data", "outbox", "*-north-run"+id+".eml"))
+	if len(mails) != 1 {
+		t.Fatalf("mails of run %s: %v", id, mails)
+	}
+	raw, _ := os.ReadFile(mails[0])
+	text := strings.ReplaceAll(strings.ReplaceAll(string(raw), "=\r\n", ""), "=\n", "")
+	want := "imsfeed --config " + filepath.Join(dir, "imsfeed.yaml") + " approve " + id + " "
+	if !strings.Contains(text, want) {
+		t.Errorf("the held mail lacks %q:\n%s", want, text)
+	}
+
+	elsewhere := filepath.Join(dir, "elsewhere")
+	os.Mkdir(elsewhere, 0o755)
+	r = imsfeed(t, elsewhere, "approve", id, "--by", "ops", "--reason", "checked")
+	if r.code != 1 || !strings.Contains(r.stderr, "no such run in the store sqlite://"+elsewhere+"/data/state.db") {
+		t.Errorf("approve where no config is found: exit %d %q, want the store it looked in named", r.code, r.stderr)
+	}
+	if r := imsfeed(t, elsewhere, "--config", filepath.Join(dir, "imsfeed.yaml"), "approve", id, "--by", "ops", "--reason", "checked"); r.code != 0 {
+		t.Errorf("the mail's approve typed elsewhere: exit %d %s", r.code, r.stderr)
 	}
 }
