@@ -11,6 +11,7 @@ import (
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/source"
 	"github.com/imsfeed/imsfeed/store"
@@ -215,8 +216,15 @@ func (im *Importer) skip(ctx context.Context, t *config.Tenant, file runs.File, 
 	if notice != nil {
 		run.Attention = append(run.Attention, *notice)
 	}
+	// A skip changes nothing: its counts are what the store holds, before as after, so its
+	// mail's "Current state" is the tenant's, not an empty one.
 	if st, err := im.store.Status(ctx, t.ID); err == nil {
 		run.VersionBefore, run.VersionAfter = st.StateVersion, st.StateVersion
+		run.Counts = unchanged(st)
+	} else {
+		im.log.Warn("skipped run: the tenant's stored counts could not be read", "tenant", t.ID, "err", err)
+		run.Attention = append(run.Attention, change.Notice{Kind: "counts-unknown",
+			Message: "the tenant's stored counts could not be read (" + err.Error() + "): the table's zeros are not the tenant's"})
 	}
 	run.Attention = append(run.Attention, noticesFrom(ctx)...)
 	im.finish(run)
@@ -226,6 +234,20 @@ func (im *Importer) skip(ctx context.Context, t *config.Tenant, file runs.File, 
 	im.log.Info("run skipped", "tenant", t.ID, "run", run.ID, "reason", why, fetchWaitAttr(run))
 	im.report(ctx, t, run, nil)
 	return run, nil
+}
+
+// unchanged is the counts of a run that changed nothing: what st holds, before as after, of
+// what an import counts (active persons and groups, synced memberships, relations).
+func unchanged(st store.TenantStatus) change.Counts {
+	var c change.Counts
+	c.Persons.Before = st.Persons.Active
+	c.Groups.Before = st.Groups.Active
+	c.Memberships.Before = st.Memberships.Synced
+	c.Relations.Before = st.Relations.Active
+	for _, t := range record.AllTypes {
+		c.Of(t).After = c.Of(t).Before
+	}
+	return c
 }
 
 func (im *Importer) failFetch(ctx context.Context, t *config.Tenant, err error, wait *time.Duration) (*runs.Run, error) {

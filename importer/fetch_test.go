@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/samples/feedgen"
 	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/sqlite"
 )
 
 // The nightly job on a local folder: a new file imports, the same file is skipped, a pause
@@ -290,4 +293,122 @@ func TestSlotRunRecordedButNotMailedIsMailedByTheNextAttempt(t *testing.T) {
 			t.Errorf("%d mails after another attempt, want still 1", len(mails))
 		}
 	})
+}
+
+// A skipped run changes nothing, and its record and mail say what the tenant holds: the stored
+// counts before as after (active persons and groups, synced memberships), not zeros that read
+// as "the tenant is empty" after every unchanged night. Likewise a paused night.
+func TestSkippedRunRecordsAndMailsTheStoredCounts(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open, nil)
+		folder := filepath.Join(e.dir, "sis")
+		os.MkdirAll(folder, 0o755)
+		e.tenant.Source.URL = "file://" + folder
+		e.tenant.Source.SettleTime = -1
+		mail := &lastMail{inner: mailer.New(nil, e.cfg.Outbox, nil)}
+		e.im = importer.New(importer.Params{Config: e.cfg, Store: e.st, Mailer: mail})
+		run := func() *runs.Run {
+			t.Helper()
+			r, err := e.im.Run(ctx, e.tenant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		export := filepath.Join(folder, "export.xml")
+		for night := 1; night <= 2; night++ { // night 2's leavers go to the trash can
+			data, _ := os.ReadFile(e.file(fmt.Sprintf("n%d.xml", night), feedgen.Options{Night: night}))
+			os.WriteFile(export, data, 0o644)
+			os.Chtimes(export, time.Now(), time.Now().Add(time.Duration(night-3)*time.Hour))
+			wantStatus(t, run(), runs.Completed)
+		}
+		st := e.status()
+		if st.Persons.Active == 0 || st.Persons.Trashed == 0 || st.Memberships.Synced == 0 {
+			t.Fatalf("status %+v; the test needs active and trashed persons and memberships", st)
+		}
+		want := map[string]int{"persons": st.Persons.Active, "groups": st.Groups.Active, "memberships": st.Memberships.Synced}
+
+		check := func(what string, r *runs.Run) {
+			t.Helper()
+			wantStatus(t, r, runs.Skipped)
+			stored, err := e.st.Run(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, n := range want {
+				c := stored.Counts.Persons
+				switch name {
+				case "groups":
+					c = stored.Counts.Groups
+				case "memberships":
+					c = stored.Counts.Memberships
+				}
+				if c != (change.TypeCounts{Before: n, After: n}) {
+					t.Errorf("%s: stored %s counts %+v, want %d before and after, no changes", what, name, c, n)
+				}
+			}
+			if stored.VersionBefore != st.StateVersion || stored.VersionAfter != st.StateVersion {
+				t.Errorf("%s: versions %d → %d, want %d unchanged", what, stored.VersionBefore, stored.VersionAfter, st.StateVersion)
+			}
+			if mail.r == nil || !strings.Contains(mail.r.Text, "Current state:") {
+				t.Fatalf("%s: no mail with the current state", what)
+			}
+			var missing []string
+			for name, n := range want {
+				if row := fmt.Sprintf("%s %d 0 0 0 0 0 %d", name, n, n); !slices.Contains(fieldLines(mail.r.Text), row) {
+					missing = append(missing, row)
+				}
+			}
+			if len(missing) > 0 {
+				t.Errorf("%s: the mail has no rows %q:\n%s", what, missing, mail.r.Text)
+			}
+		}
+		check("unchanged file", run())
+		e.tenant.Paused = true
+		check("paused", run())
+		if s := e.status(); s != st {
+			t.Errorf("status after the skips %+v, want %+v", s, st)
+		}
+	})
+}
+
+// fieldLines is text's lines with their runs of spaces made one.
+func fieldLines(text string) []string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		out = append(out, strings.Join(strings.Fields(l), " "))
+	}
+	return out
+}
+
+// failingStatus is a store whose tenant counts cannot be read.
+type failingStatus struct{ store.Store }
+
+func (failingStatus) Status(context.Context, string) (store.TenantStatus, error) {
+	return store.TenantStatus{}, errors.New("counts unreadable")
+}
+
+// A skip whose counts the store would not give says so next to its table of zeros.
+func TestSkippedRunSaysWhenTheCountsAreUnknown(t *testing.T) {
+	e := newEnv(t, func(t *testing.T) store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}, nil)
+	e.imp(e.file("n1.xml", feedgen.Options{}))
+	mail := &lastMail{inner: mailer.New(nil, e.cfg.Outbox, nil)}
+	e.im = importer.New(importer.Params{Config: e.cfg, Store: failingStatus{e.st}, Mailer: mail})
+	e.tenant.Paused = true
+	r, err := e.im.Run(context.Background(), e.tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, r, runs.Skipped)
+	if mail.r == nil || !strings.Contains(strings.Join(fieldLines(mail.r.Text), " "), "stored counts could not be read (counts unreadable): the table's zeros are not the tenant's") {
+		t.Errorf("the mail does not say its zeros are unknown counts:\n%v", mail.r)
+	}
 }

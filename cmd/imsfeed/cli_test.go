@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -372,6 +374,67 @@ func TestVersion(t *testing.T) {
 		if r.code != 0 || !strings.HasPrefix(r.stdout, "imsfeed ") || !strings.Contains(r.stdout, "commit") ||
 			!strings.Contains(r.stdout, "built") || !strings.Contains(r.stdout, runtime.Version()) {
 			t.Errorf("imsfeed %s: exit %d\n%s%s", args[0], r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// A night whose file did not change, and a paused night, are skips: their mail's "Current
+// state" and `show --json` give the tenant's stored counts (as `status` does), not zeros.
+func TestSkippedRunShowsTheStoredCounts(t *testing.T) {
+	dir := t.TempDir()
+	folder := filepath.Join(dir, "in")
+	os.MkdirAll(folder, 0o755)
+	data, _ := samples.Demo.ReadFile("demo/night1.xml")
+	export := filepath.Join(folder, "night1.xml")
+	os.WriteFile(export, data, 0o644)
+	cfg := fmt.Sprintf("store: sqlite://%s/state.db\ndata_dir: %s\ntenants:\n  - id: north\n    source: {url: %q, settle: -1s}\n    subscribers: [it@north.example.org]\n", dir, dir, folder)
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte(cfg), 0o644)
+	os.WriteFile(filepath.Join(dir, "paused.yaml"), []byte(cfg+"    paused: true\n"), 0o644)
+	if r := imsfeed(t, dir, "run", "--tenant", "north"); r.code != 0 {
+		t.Fatalf("first night: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var st struct {
+		Persons     struct{ Active int }
+		Groups      struct{ Active int }
+		Memberships struct{ Synced int }
+	}
+	if r := imsfeed(t, dir, "status", "--tenant", "north", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || st.Persons.Active == 0 {
+		t.Fatalf("status: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	want := map[string]int{"persons": st.Persons.Active, "groups": st.Groups.Active, "memberships": st.Memberships.Synced}
+
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(export, later, later) // touched, not changed: a skip
+	for i, config := range []string{"imsfeed.yaml", "paused.yaml"} {
+		run := 2 + i
+		if r := imsfeed(t, dir, "--config", config, "run", "--tenant", "north", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"status": "skipped"`) {
+			t.Fatalf("%s: exit %d, want a skip\n%s\n%s", config, r.code, r.stdout, r.stderr)
+		}
+		r := imsfeed(t, dir, "show", strconv.Itoa(run), "--json")
+		var shown struct{ Counts map[string]map[string]int }
+		if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil {
+			t.Fatalf("show %d --json: %v\n%s", run, err, r.stdout)
+		}
+		mails, _ := filepath.Glob(filepath.Join(dir, "outbox", fmt.Sprintf("*-north-run%d.eml", run)))
+		if len(mails) != 1 {
+			t.Fatalf("run %d: %d mails, want 1", run, len(mails))
+		}
+		raw, _ := os.ReadFile(mails[0])
+		_, text := mailText(t, string(raw))
+		lines := strings.Split(text, "\n")
+		for i, l := range lines {
+			lines[i] = strings.Join(strings.Fields(l), " ")
+		}
+		if !slices.Contains(lines, "Current state:") {
+			t.Errorf("%s: the mail has no current state:\n%s", config, text)
+		}
+		for name, n := range want {
+			if c := shown.Counts[name]; c["before"] != n || c["after"] != n || c["inserted"]+c["updated"]+c["deleted"]+c["restored"]+c["archived"] != 0 {
+				t.Errorf("%s: show --json %s %v, want %d before and after, no changes", config, name, c, n)
+			}
+			if row := fmt.Sprintf("%s %d 0 0 0 0 0 %d", name, n, n); !slices.Contains(lines, row) {
+				t.Errorf("%s: the mail has no row %q:\n%s", config, row, text)
+			}
 		}
 	}
 }
