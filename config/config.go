@@ -385,7 +385,11 @@ func (c *Config) Validate() error {
 		}
 		if t.Source.URL != "" {
 			if err := t.Source.Validate(); err != nil {
-				bad("%s: source: %v", key("source"), err)
+				line := key("source")
+				if strings.HasPrefix(err.Error(), "url:") {
+					line = key("source.url")
+				}
+				bad("%s: source: %v", line, err)
 			}
 		}
 		if err := t.Safety.Validate(); err != nil {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,5 +233,66 @@ tenants:
 		if got := [2]bool{o.Sees("a"), o.Sees("b")}; got != want {
 			t.Errorf("%s sees a, b: %v, want %v", o.Name, got, want)
 		}
+	}
+}
+
+// A source url with a password in it, or one that does not parse, is refused at load with an
+// error that names the tenant, its line and the fix, and no piece of the password: not when the
+// password's special characters move it into what looks like the host, port, path or fragment,
+// and not when it is in the query.
+func TestSourceURLErrorsNeverShowThePassword(t *testing.T) {
+	dir := t.TempDir() // not the subtest's: its name holds the URL
+	for i, c := range []struct {
+		url     string
+		secrets []string // none of them, nor any 4 characters of one, may show
+		fix     []string // what the error must say
+		query   string   // a query or fragment, which must not show
+	}{
+		{"sftp://sis:Tr0ub4dor/x@127.0.0.1:42001/srv/out", []string{"Tr0ub4dor/x"}, []string{"does not parse", "%2F for /", "password_file"}, ""},
+		{"sftp://sis:a@Tr0ub4dor#x@127.0.0.1/srv/out", []string{"a@Tr0ub4dor#x"}, []string{"does not parse", "%40 for @", "%23 for #"}, ""},
+		{"sftp://sis:p@ss#Word9@127.0.0.1:42001/srv/out", []string{"p@ss#Word9"}, []string{"does not parse", "%40 for @"}, ""},
+		{"sftp://sis:pa#ssWord7@127.0.0.1:42001/srv/out", []string{"pa#ssWord7"}, []string{"does not parse", "%23 for #"}, ""},
+		{"sftp://sis:Zq@9vLx@host/srv/out", []string{"Zq@9vLx"}, []string{"does not parse", "%40 for @"}, ""},
+		{"sftp://sis:Zq?9vLx@host/srv/out", []string{"Zq?9vLx"}, []string{"does not parse", "%3F for ?"}, ""},
+		{"sftp://sis:100%sure@host/srv/out", []string{"100%sure"}, []string{"does not parse", "%25 for %"}, ""},
+		{"sftp://sis:Qv8 x7Lm@host/srv/out", []string{"Qv8 x7Lm"}, []string{"does not parse", "%20 for a space"}, ""},
+		{"sftp://sis:Zq:9vLx@host/srv/out", []string{"Zq:9vLx"}, []string{`"sftp://sis@host/srv/out"`, "must not hold a password", "password_file"}, ""},
+		{"sftp://sis:50%4Bey7@host/srv/out", []string{"50%4Bey7", "50Key7"}, []string{`"sftp://sis@host/srv/out"`, "must not hold a password"}, ""},
+		{"sftp://sis@127.0.0.1:42001/srv/out?password=TopSecretPw2", []string{"TopSecretPw2"}, []string{`"sftp://sis@127.0.0.1:42001/srv/out"`, "no ?query", "password_file"}, "?password="},
+		{"sftp://sis@host/srv/out?key_file=/etc/ssh/Xk9_id", []string{"Xk9_id"}, []string{`"sftp://sis@host/srv/out"`, "no ?query", "key_file"}, "?key_file="},
+		{"sftp://sis@host/srv/out#pw=Qm7vRt", []string{"Qm7vRt"}, []string{`"sftp://sis@host/srv/out"`, "#fragment", "%23"}, "#pw="},
+		{"sis:Hj4kPw@host:/srv/out", []string{"Hj4kPw"}, []string{"scp syntax", "write sftp://user@host/path", "password_file"}, ""},
+	} {
+		t.Run(c.url, func(t *testing.T) {
+			path := filepath.Join(dir, fmt.Sprintf("imsfeed%d.yaml", i))
+			yaml := fmt.Sprintf("tenants:\n  - id: north\n    source:\n      url: %q\n      known_hosts: kh\n", c.url)
+			if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path)
+			if err == nil {
+				t.Fatalf("loaded a config whose source url is %s", c.url)
+			}
+			msg, ok := strings.CutPrefix(err.Error(), "config "+path+": line 4: tenant north: source: url: ")
+			if !ok {
+				t.Errorf("error %q does not start with the file, line 4, the tenant and its key", err)
+			}
+			if c.query != "" && strings.Contains(msg, c.query) {
+				t.Errorf("error %q shows the query %q", msg, c.query)
+			}
+			for _, want := range c.fix {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not say %q", msg, want)
+				}
+			}
+			for _, secret := range c.secrets {
+				for i := 0; i+4 <= len(secret); i++ {
+					if piece := secret[i : i+4]; strings.Contains(msg, piece) {
+						t.Errorf("error %q shows %q of %q", msg, piece, secret)
+						break
+					}
+				}
+			}
+		})
 	}
 }

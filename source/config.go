@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,8 @@ import (
 // its default; the lead's config loader embeds it per tenant under `source:`.
 type Config struct {
 	// URL is sftp://user@host[:port]/abs/path, sftp://user@host/~/rel (relative to the login's
-	// home), file:///path, or a plain path (a local folder). It never holds a password.
+	// home), file:///path, or a plain path (a local folder). It holds no password, ?query or
+	// #fragment: Validate refuses them, and messages show it as RedactURL does.
 	URL string `yaml:"url"`
 	// Pattern is a glob (path.Match) on file names in the folder; default "*.xml". As in a
 	// shell, names starting with "." only match a pattern that starts with ".".
@@ -139,7 +141,7 @@ func (c *Config) Validate() error {
 // there, hidden.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("url", redactRaw(c.URL)), slog.String("pattern", c.Pattern),
+		slog.String("url", RedactURL(c.URL)), slog.String("pattern", c.Pattern),
 		slog.String("known_hosts", c.KnownHosts), slog.String("key_file", c.KeyFile),
 		slog.String("marker", c.Marker), slog.String("after", c.After),
 	)
@@ -212,36 +214,98 @@ func (l location) String() string {
 		p = "/~/" + strings.TrimPrefix(l.dir, ".")
 		p = strings.TrimSuffix(strings.ReplaceAll(p, "//", "/"), "/")
 	}
-	u := url.URL{Scheme: "sftp", User: url.User(l.user), Host: host, Path: p}
-	return u.String()
+	return shownURL(&url.URL{Scheme: "sftp", User: url.User(l.user), Host: host, Path: p})
 }
 
-// parseURL reads a source URL (see Config.URL). Its errors never repeat a password.
+// NotShown stands in for a source URL that cannot be shown safely.
+const NotShown = "(url not shown)"
+
+// The fix for a URL that does not parse unambiguously, and for one with a password in it.
+const (
+	percentEncode = "percent-encode special characters (%40 for @, %23 for #, %3F for ?, %2F for /, %25 for %, %20 for a space)"
+	noPassword    = "a password goes in password_file or IMSFEED_<TENANT>_SFTP_PASSWORD, never in the url"
+)
+
+var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]{0,15}$`)
+
+// RedactURL gives a source URL as it may appear in errors, logs and mails: a local folder as
+// written, a URL as scheme, user, host, port and path, never a password, ?query or #fragment.
+// Whatever does not parse as an unambiguous URL is NotShown: a password with an unescaped /, #,
+// ? or @ moves part of itself into what would look like the host, port, path or fragment (and
+// Go's parse errors quote the input).
+func RedactURL(raw string) string {
+	u, local, err := splitURL(raw)
+	switch {
+	case err != nil:
+		return NotShown
+	case local:
+		return raw
+	}
+	return shownURL(u)
+}
+
+// shownURL is u without its password, query and fragment.
+func shownURL(u *url.URL) string {
+	v := *u
+	if v.User != nil {
+		v.User = url.User(v.User.Username())
+	}
+	v.RawQuery, v.ForceQuery, v.Fragment, v.RawFragment = "", false, "", ""
+	return v.String()
+}
+
+// errNotAURL is splitURL's one error: its text must not quote the input.
+var errNotAURL = errors.New("not an unambiguous url")
+
+// splitURL parses raw as a URL, or reports that it is a local folder path. It refuses what
+// might have a password's pieces in the wrong place: a URL that does not parse, an @ that does
+// not end the user info, and a plain path that looks like scp's user:password@host:path.
+func splitURL(raw string) (u *url.URL, local bool, err error) {
+	scheme, _, hasScheme := strings.Cut(raw, "://")
+	if !hasScheme {
+		if first, _, _ := strings.Cut(raw, "/"); strings.Contains(first, ":") {
+			return nil, false, errNotAURL
+		}
+		return nil, true, nil
+	}
+	if !urlScheme.MatchString(scheme) {
+		return nil, false, errNotAURL
+	}
+	u, err = url.Parse(raw)
+	if err != nil || u.Opaque != "" {
+		return nil, false, errNotAURL // never Go's error: it quotes the input
+	}
+	// A well-formed URL has at most one @, the one ending its user info; any other @ belongs to
+	// a password that was not percent-encoded.
+	if at := strings.Count(raw, "@"); at > 1 || at == 1 && u.User == nil {
+		return nil, false, errNotAURL
+	}
+	return u, false, nil
+}
+
+// parseURL reads a source URL (see Config.URL). Its errors show the URL only as RedactURL does.
 func parseURL(raw string) (location, error) {
 	if strings.TrimSpace(raw) == "" {
 		return location{}, errors.New("is empty (want sftp://user@host/path, file:///path or a folder path)")
 	}
-	scheme, _, hasScheme := strings.Cut(raw, "://")
-	if !hasScheme {
-		first, _, _ := strings.Cut(raw, "/")
-		if strings.Contains(first, ":") {
-			return location{}, fmt.Errorf("%q looks like scp syntax (user@host:path); write sftp://user@host/path", redactRaw(raw))
-		}
+	u, local, err := splitURL(raw)
+	switch {
+	case err != nil && !strings.Contains(raw, "://"):
+		return location{}, fmt.Errorf("%s looks like scp syntax (user@host:path); write sftp://user@host/path (%s)", NotShown, noPassword)
+	case err != nil:
+		return location{}, fmt.Errorf("%s: it does not parse as sftp://USER@HOST[:PORT]/PATH; %s; %s", NotShown, percentEncode, noPassword)
+	case local:
 		return location{scheme: "file", dir: filepath.Clean(raw)}, nil
 	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the whole URL, password included
-		}
-		return location{}, fmt.Errorf("cannot parse %q: %v", redactRaw(raw), err)
+	shown := RedactURL(raw)
+	if _, has := u.User.Password(); has {
+		return location{}, fmt.Errorf("%q: the url must not hold a password; use password_file or IMSFEED_<TENANT>_SFTP_PASSWORD", shown)
 	}
-	shown := u.Redacted()
-	if u.RawQuery != "" || u.Fragment != "" {
-		return location{}, fmt.Errorf("%q: a source url has no ?query or #fragment", shown)
+	// Any unescaped ? or # starts a query or fragment, even an empty one at the end.
+	if strings.ContainsAny(raw, "?#") {
+		return location{}, fmt.Errorf("%q: a source url has no ?query or #fragment (not shown); %s, and a key in key_file; in a folder name percent-encode ? as %%3F and # as %%23", shown, noPassword)
 	}
-	switch strings.ToLower(scheme) {
+	switch strings.ToLower(u.Scheme) {
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
 			return location{}, fmt.Errorf("%q: a file url names a local folder (file:///path), not host %q", shown, u.Host)
@@ -252,14 +316,11 @@ func parseURL(raw string) (location, error) {
 		return location{scheme: "file", dir: filepath.Clean(filepath.FromSlash(u.Path))}, nil
 	case "sftp":
 	default:
-		return location{}, fmt.Errorf("%q: unsupported scheme %q (want sftp://, file:// or a plain folder path)", shown, scheme)
+		return location{}, fmt.Errorf("%q: unsupported scheme %q (want sftp://, file:// or a plain folder path)", shown, u.Scheme)
 	}
 	l := location{scheme: "sftp", host: u.Hostname(), port: u.Port()}
 	if u.User != nil {
 		l.user = u.User.Username()
-		if _, has := u.User.Password(); has {
-			return location{}, fmt.Errorf("%q: the url must not hold a password; use password_file or IMSFEED_<TENANT>_SFTP_PASSWORD", shown)
-		}
 	}
 	if l.user == "" {
 		return location{}, fmt.Errorf("%q: no user (want sftp://user@host/path)", shown)
@@ -289,19 +350,4 @@ func parseURL(raw string) (location, error) {
 		l.dir = path.Clean(p)
 	}
 	return l, nil
-}
-
-// redactRaw hides a password in a URL that did not parse. It errs on the side of hiding:
-// everything between the first ":" and the last "@" after the scheme goes.
-func redactRaw(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		if colon := strings.Index(rest[:at], ":"); colon >= 0 {
-			rest = rest[:colon] + ":xxxxx" + rest[at:]
-		}
-	}
-	return scheme + "://" + rest
 }

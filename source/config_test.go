@@ -1,6 +1,7 @@
 package source
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestParseURL(t *testing.T) {
 			shown: "sftp://sis@host/", addr: "host:22"},
 		{raw: "sftp://sis@host:0/in", wantErr: `port "0"`},
 		{raw: "sftp://sis@host:70000/in", wantErr: `port "70000"`},
-		{raw: "sftp://sis@host:ssh/in", wantErr: "cannot parse"},
+		{raw: "sftp://sis@host:ssh/in", wantErr: "does not parse"},
 		{raw: "sftp://sis@host:/in", wantErr: "empty port"},
 		{raw: "sftp://sis@host/in?x=1", wantErr: "no ?query"},
 		{raw: "sftp://sis@host/~/../etc", wantErr: "leaves the home"},
@@ -106,6 +107,53 @@ func TestParseURLNeverShowsPassword(t *testing.T) {
 		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "er2") {
 			t.Errorf("parseURL(%q) error shows the password: %v", raw, err)
 		}
+	}
+}
+
+// RedactURL is how every message and log line shows a source URL: what is safe stays, so an
+// operator can still tell which server and folder it is.
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"sftp://sis@files.example.org:2222/srv/out": "sftp://sis@files.example.org:2222/srv/out",
+		"sftp://first.last%40school@host/in":        "sftp://first.last%40school@host/in",
+		"sftp://sis@[::1]:2222/in":                  "sftp://sis@[::1]:2222/in",
+		"sftp://sis:hunter2@host/in":                "sftp://sis@host/in",
+		"sftp://sis:hun%2Fter2@host/in":             "sftp://sis@host/in",
+		"ftp://sis:hunter2@host/in":                 "ftp://sis@host/in",
+		"sftp://sis@host/in?password=hunter2":       "sftp://sis@host/in",
+		"sftp://sis@host/in#hunter2":                "sftp://sis@host/in",
+		"file:///var/spool/sis":                     "file:///var/spool/sis",
+		"/var/spool/sis":                            "/var/spool/sis",
+		"incoming/sis@school":                       "incoming/sis@school",
+
+		"sftp://sis:hun/ter2@host/in":        NotShown,
+		"sftp://sis:hun#ter2@host/in":        NotShown,
+		"sftp://sis:hun?ter2@host/in":        NotShown,
+		"sftp://sis:hun@ter2@host/in":        NotShown,
+		"sftp://sis:hun%ter2@host/in":        NotShown,
+		"sftp://sis:hunter2@host:bad/in":     NotShown,
+		"sftp://sis@host/in/a@b":             NotShown,
+		"sis:hunter2@host:/srv/in":           NotShown,
+		"sis:hunter2@host:/srv/in://x":       NotShown,
+		"sftp:sis:hunter2@host/in":           NotShown,
+		"sftp://sis:hunter2@host/in\x00\x7f": NotShown,
+	} {
+		if got := RedactURL(raw); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// A Config in a log line shows its URL as RedactURL does.
+func TestConfigLogValueHidesThePassword(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	logger.Info("source", "config", Config{URL: "sftp://sis:a@Tr0ub4dor#x@127.0.0.1/srv/out"})
+	logger.Info("source", "config", Config{URL: "sftp://sis@127.0.0.1/srv/out?password=Tr0ub4dor"})
+	if out := buf.String(); strings.Contains(out, "Tr0ub4dor") || !strings.Contains(out, NotShown) || !strings.Contains(out, "url=sftp://sis@127.0.0.1/srv/out ") {
+		t.Errorf("the log shows the password, or not what is safe:\n%s", out)
 	}
 }
 

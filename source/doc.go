@@ -7,8 +7,9 @@
 // SHA-256, and after the import leaves, moves or deletes the remote file.
 //
 // SFTP host keys are always checked against an OpenSSH known_hosts file; an unknown or changed
-// host key is refused. Errors and log lines name the source by its URL, which never holds a
-// password; keys, passphrases and passwords are never printed.
+// host key is refused. Errors and log lines name the source by its URL as RedactURL shows it
+// (a URL holding a password, a query or a fragment is refused); keys, passphrases and passwords
+// are never printed.
 //
 // Start reading at Open (source.go); config.go parses the URL, folder.go holds the logic both
 // kinds of source share, sftp.go and local.go the two kinds. Package sftptest runs an

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +70,31 @@ func TestConfigErrorsExitTwoWithLineAndKey(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(body), 0o644)
 		if r := imsfeed(t, dir, "--config", "bad.yaml", "runs"); r.code != 2 || !strings.Contains(r.stderr, want) {
 			t.Errorf("config %q: exit %d %q, want 2 and %q", body, r.code, r.stderr, want)
+		}
+	}
+}
+
+// A source url that holds a password, whole or in pieces, stops every command with exit 2 and
+// an error that says what to fix without showing any of the password (QA's configs).
+func TestASourceURLWithAPasswordExitsTwoWithoutShowingIt(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ url, secret, fix string }{
+		{"sftp://sis:Tr0ub4dor/x@127.0.0.1:42001/srv/out", "Tr0ub4dor/x", "percent-encode"},
+		{"sftp://sis:a@Tr0ub4dor#x@127.0.0.1/srv/out", "a@Tr0ub4dor#x", "percent-encode"},
+		{"sftp://sis:p@ss#Word9@127.0.0.1:42001/srv/out", "p@ss#Word9", "percent-encode"},
+		{"sftp://sis@127.0.0.1:42001/srv/out?password=TopSecretPw2", "TopSecretPw2", "password_file"},
+	} {
+		body := fmt.Sprintf("tenants:\n  - id: north\n    source:\n      url: %q\n      known_hosts: kh\n", c.url)
+		os.WriteFile(filepath.Join(dir, "qa.yaml"), []byte(body), 0o644)
+		r := imsfeed(t, dir, "--config", "qa.yaml", "status", "--tenant", "north")
+		if r.code != 2 || !strings.Contains(r.stderr, "line 4: tenant north: source: url: ") || !strings.Contains(r.stderr, c.fix) {
+			t.Errorf("%s: exit %d %q, want 2 naming the tenant and saying %q", c.url, r.code, r.stderr, c.fix)
+		}
+		for i := 0; i+4 <= len(c.secret); i++ {
+			if strings.Contains(r.stdout+r.stderr, c.secret[i:i+4]) {
+				t.Errorf("%s: the output shows %q of the password: %s%s", c.url, c.secret[i:i+4], r.stdout, r.stderr)
+				break
+			}
 		}
 	}
 }
