@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/imsfeed/imsfeed/config"
@@ -58,6 +59,7 @@ type Console struct {
 	mux      *http.ServeMux
 	tmpl     map[string]*template.Template
 	indexing indexing
+	zones    sync.Map // a tenant's timezone name: its *time.Location
 }
 
 //go:embed templates/*.html
@@ -89,7 +91,7 @@ func New(p Params) (*Console, error) {
 	}
 	c.tmpl = map[string]*template.Template{}
 	for _, page := range []string{"login", "tenants", "tenant", "run", "queue", "items", "live", "search", "person", "group", "problem"} {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
+		t, err := template.New("layout.html").Funcs(funcs).Funcs(c.timeFuncs()).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", page, err)
 		}

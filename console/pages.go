@@ -27,37 +27,61 @@ func (c *Console) consoleCfg() *config.Console {
 }
 
 var funcs = template.FuncMap{
-	// when keeps a date on one line (a narrow column breaks between the date and the hour,
-	// not inside "2026-12-01").
-	"when": func(t any) template.HTML {
-		var v time.Time
-		switch t := t.(type) {
-		case time.Time:
-			v = t
-		case *time.Time:
-			if t != nil {
-				v = *t
-			}
-		default:
-			return ""
-		}
-		if v.IsZero() {
-			return "—"
-		}
-		v = v.Local()
-		return template.HTML(`<time datetime="` + v.Format(time.RFC3339) + `"><span class="nw">` + v.Format("2006-01-02") + `</span> ` + v.Format("15:04") + `</time>`)
-	},
 	"lower": strings.ToLower,
 	"num":   thousands,
 	"add":   func(a, b int) int { return a + b },
 	"list":  func(s ...string) []string { return s },
 	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
 	"role":  record.RoleName,
-	"stamp": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 	"ms":    func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) },
 	// obj is the page of a person ("persons") or group ("groups") of a tenant.
 	"obj":    objectPath,
 	"member": memberPath,
+}
+
+// timeFuncs write times in the zone of the tenant they belong to (config `timezone`, as the
+// tenant's mail writes them) with the zone's abbreviation, and times of no one tenant (the
+// queue's) in UTC: an operator never has to guess the clock, whatever the server's zone.
+func (c *Console) timeFuncs() template.FuncMap {
+	in := func(t time.Time, tenant string) time.Time { return t.In(c.zone(tenant)) }
+	return template.FuncMap{
+		// when keeps a date on one line (a narrow column breaks between the date and the
+		// hour, not inside "2026-12-01"). t is a time.Time or *time.Time.
+		"when": func(t any, tenant string) template.HTML {
+			var v time.Time
+			switch t := t.(type) {
+			case time.Time:
+				v = t
+			case *time.Time:
+				if t != nil {
+					v = *t
+				}
+			default:
+				return ""
+			}
+			if v.IsZero() {
+				return "—"
+			}
+			v = in(v, tenant)
+			return template.HTML(`<time datetime="` + v.Format(time.RFC3339) + `"><span class="nw">` + v.Format("2006-01-02") + `</span> ` + v.Format("15:04 MST") + `</time>`)
+		},
+		// stamp is to the second, for the live requests that come many a minute.
+		"stamp": func(t time.Time, tenant string) string { return in(t, tenant).Format(runs.TimeLayout) },
+	}
+}
+
+// zone is the tenant's time zone (UTC for no tenant of the config's), looked up once a zone name.
+func (c *Console) zone(tenant string) *time.Location {
+	t, err := c.cfg.Tenant(tenant)
+	if err != nil {
+		return time.UTC
+	}
+	if loc, ok := c.zones.Load(t.Timezone); ok {
+		return loc.(*time.Location)
+	}
+	loc := t.Location()
+	c.zones.Store(t.Timezone, loc)
+	return loc
 }
 
 // tenantRow is one tenant on the tenants page.

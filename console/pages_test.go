@@ -10,11 +10,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/console"
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/store"
 )
 
 // Issue 12: the tenants page shows a pause; a failed run has its page with the error's line and
@@ -85,5 +87,35 @@ func TestConsoleOperatorOfNoTenantSeesNothing(t *testing.T) {
 		if code, page := b.get(p); code != http.StatusNotFound || !strings.Contains(page, "Not found") {
 			t.Errorf("GET %s: %d, want 404", p, code)
 		}
+	}
+}
+
+// The console writes a tenant's times in the tenant's timezone, as its mail does, with the
+// zone's abbreviation: the server's own zone (UTC here) is no operator's clock. Tokyo has no
+// summer time, so the abbreviation is always JST, nine hours on from UTC.
+func TestConsolePagesShowTimesInTheTenantsZone(t *testing.T) {
+	w := newWorld(t, sqliteStore(t))
+	w.cfg.Tenants[0].Timezone = "Asia/Tokyo"
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Minute).Truncate(time.Second)
+	e := store.LiveEntry{At: at, Tenant: w.tenant, Dialect: "imses", Operation: "createPerson", MessageID: "m-1", Keys: []string{"P1"}, CodeMajor: "success"}
+	if err := w.st.(store.Live).LiveApply(context.Background(), store.LiveApplyParams{Entry: &e, Now: at}); err != nil {
+		t.Fatal(err)
+	}
+	started := w.held.StartedAt.In(tokyo)
+	want := `<time datetime="` + started.Format(time.RFC3339) + `"><span class="nw">` + started.Format("2006-01-02") + `</span> ` + started.Format("15:04") + ` JST</time>`
+	b := w.client()
+	b.signIn("kari@example.org", password)
+	for _, p := range []string{"/", "/tenants/" + w.tenant, fmt.Sprintf("/runs/%d", w.held.ID)} {
+		if _, page := b.get(p); !strings.Contains(page, want) {
+			t.Errorf("%s does not show the held run's start in the tenant's zone, %s:\n%s", p, want, page)
+		}
+	}
+	_, page := b.get("/tenants/" + w.tenant + "/live")
+	if stamp := at.In(tokyo).Format("2006-01-02 15:04:05") + " JST"; !strings.Contains(section(page, "live"), stamp) {
+		t.Errorf("the live log does not show its request at %s:\n%s", stamp, page)
 	}
 }

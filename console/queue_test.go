@@ -23,6 +23,7 @@ func TestConsoleShowsTheQueue(t *testing.T) {
 	storesURL(t, func(t *testing.T, st store.Store, storeURL string) {
 		w := newWorld(t, st)
 		w.cfg.Store = storeURL
+		w.cfg.Tenants[0].Timezone = "Asia/Tokyo" // the queue is every tenant's: its times are UTC
 		w.cfg.Tenants[0].Schedule, w.cfg.Tenants[0].Source.URL = "30 2 * * *", "file:///srv/sis/"+w.tenant
 		w.cfg.Tenants[1].Schedule, w.cfg.Tenants[1].Source.URL = "45 3 * * *", "file:///srv/sis/"+w.other
 
@@ -43,6 +44,9 @@ func TestConsoleShowsTheQueue(t *testing.T) {
 		failed := section(page, "failed")
 		if !strings.Contains(next, w.tenant) || !strings.Contains(next, w.other) || !strings.Contains(failed, w.tenant) || !strings.Contains(failed, "cancelled") {
 			t.Fatalf("the queue page lacks the next slots or the cancelled job:\n%s", page)
+		}
+		if !strings.Contains(failed, `<span class="nw">2026-11-30</span> 02:30 UTC</time>`) {
+			t.Fatalf("the cancelled job's slot is not shown in UTC:\n%s", page)
 		}
 		if !strings.Contains(page, "Nothing runs now.") || !strings.Contains(page, "No slot waits for another try.") {
 			t.Fatalf("empty sections not said:\n%s", page)
