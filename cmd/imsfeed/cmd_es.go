@@ -7,7 +7,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
+	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/store"
 )
 
@@ -75,20 +77,28 @@ func (a *app) cmdES(ctx context.Context, args []string) error {
 		return enc.Encode(entries)
 	}
 	if len(entries) == 0 {
-		fmt.Fprintf(a.stdout, "no live requests for tenant %s since %s\n", *tenant, from.Format(time.RFC3339))
+		fmt.Fprintf(a.stdout, "no live requests for tenant %s since %s\n", *tenant, runs.TimeText(from, nil))
 		return nil
 	}
+	// ID, because a repeat's description names the request it repeats ("repeat of request 7");
+	// times in the machine's zone with its name, as `imsfeed runs` writes them.
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tDIALECT\tOPERATION\tMESSAGE ID\tKEYS\tOUTCOME\tDURATION\tVERSION")
+	fmt.Fprintln(tw, "ID\tTIME\tDIALECT\tOPERATION\tMESSAGE ID\tKEYS\tOUTCOME\tDURATION\tVERSION\tDESCRIPTION")
 	for _, e := range entries {
 		outcome := e.CodeMajor
 		if e.CodeMinor != "" && e.CodeMinor != "fullsuccess" {
 			outcome += "/" + e.CodeMinor
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", e.At.Local().Format("2006-01-02 15:04:05"), e.Dialect, e.Operation, e.MessageID,
-			strings.Join(e.Keys, " "), outcome, e.Duration.Round(time.Microsecond), e.StateVersion)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.ID, runs.TimeText(e.At, nil), e.Dialect, e.Operation, cell(e.MessageID),
+			cell(strings.Join(e.Keys, " ")), outcome, e.Duration.Round(time.Microsecond), e.StateVersion, cell(e.Description))
 	}
 	return tw.Flush()
+}
+
+// cell is a client's text on one table cell: a tab, a line break or another control character
+// (which would shift the columns or drive the terminal) becomes a space, runs of space one.
+func cell(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
 }
 
 // parseSince reads an RFC 3339 time, a YYYY-MM-DD day (local midnight) or a duration ago.

@@ -199,6 +199,42 @@ func TestServeAnswersTheLiveChannelOverTLS(t *testing.T) {
 	if !strings.Contains(r.stdout, `"active": 1`) && !strings.Contains(r.stdout, `"active":1`) {
 		t.Fatalf("status after a live createPerson: %s", r.stdout)
 	}
+
+	// The client's retry of createPerson, and a read of a person nobody created: `es log`'s
+	// table says what the operator must know of each, not only "success" and "failure", with
+	// times in the machine's zone, named, as `imsfeed runs` writes them.
+	read, _ := os.ReadFile("../../live/imses/testdata/imses1-itslearning/requests/002-readPerson.xml")
+	for _, b := range []string{string(body), strings.Replace(string(read), ">P1<", ">P9<", 1)} {
+		resp, err := client.Post(s.url+"/ims/es/v1p0", "text/xml; charset=utf-8", strings.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	var all []struct {
+		ID int64     `json:"id"`
+		At time.Time `json:"at"`
+	}
+	r = imsfeed(t, dir, "--config", filepath.Join(dir, "imsfeed.yaml"), "es", "log", "--tenant", "north", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &all); err != nil || len(all) != 3 {
+		t.Fatalf("es log --json after the retry and the read: %v %s", err, r.stdout)
+	}
+	r = imsfeed(t, dir, "--config", filepath.Join(dir, "imsfeed.yaml"), "es", "log", "--tenant", "north")
+	rows := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(rows) != 4 || !strings.HasSuffix(rows[0], "DESCRIPTION") {
+		t.Fatalf("es log: %s %s", r.stdout, r.stderr)
+	}
+	for i, want := range []string{"success", fmt.Sprintf("repeat of request %d: nothing applied again", all[0].ID),
+		`failure/unknownobject`} {
+		row := rows[i+1]
+		stamp := all[i].At.Local().Format("2006-01-02 15:04:05 MST")
+		if !strings.HasPrefix(row, fmt.Sprint(all[i].ID)+" ") || !strings.Contains(row, stamp) || !strings.Contains(row, want) {
+			t.Errorf("es log's row %d lacks its id %d, its time %q or %q:\n%s", i+1, all[i].ID, stamp, want, r.stdout)
+		}
+	}
+	if strings.Contains(rows[1], "repeat") || !strings.HasSuffix(rows[3], `person "P9" is unknown`) {
+		t.Errorf("es log's first request called a repeat, or its failure without its description:\n%s", r.stdout)
+	}
 }
 
 // TestPlainHTTPOnlyOnLoopback: a listener without tls on a non-loopback address is a
