@@ -19,9 +19,10 @@ func TestCorpus(t *testing.T) {
 		counts  [4]int
 		errLine int    // > 0: rejected at this line
 		errMsg  string // part of the error
+		errKey  string // the record it names
 	}
 	cases := map[string]want{
-		"colleague/ims-data.xml20120906143000.xml":        {errLine: 152, errMsg: "bare '&'"},
+		"colleague/ims-data.xml20120906143000.xml":        {errLine: 152, errMsg: "bare '&'", errKey: "15400"},
 		"colleague/ims-data.xml20120906183000.xml":        {counts: [4]int{2, 0, 0}},
 		"colleague/ims-data.xml20120907093000.xml":        {counts: [4]int{6, 3, 63}},
 		"colleague/johan.xml":                             {counts: [4]int{1, 1, 1}},
@@ -58,8 +59,8 @@ func TestCorpus(t *testing.T) {
 				t.Errorf("%s: want an *Error at line %d, got %v", rel, w.errLine, err)
 				continue
 			}
-			if e.Line != w.errLine || !strings.Contains(e.Msg, w.errMsg) || e.File != f {
-				t.Errorf("%s: got %v, want line %d with %q", rel, err, w.errLine, w.errMsg)
+			if e.Line != w.errLine || !strings.Contains(e.Msg, w.errMsg) || e.File != f || e.Key != w.errKey {
+				t.Errorf("%s: got %v, want line %d, record %q, with %q", rel, err, w.errLine, w.errKey, w.errMsg)
 			}
 			continue
 		}

@@ -92,9 +92,17 @@ func (p *builder) build(root, member int32) {
 	}
 }
 
+// recKey is the key of the record being read, as far as it is known: a membership's group
+// once read, a person's or group's sourcedid once its <id> has ended ("" before that, and
+// outside records). Errors and warnings name it.
 func (p *parser) recKey() string {
-	if p.inRec && p.rec == record.Memberships {
+	switch {
+	case !p.inRec || p.isProps:
+		return ""
+	case p.rec == record.Memberships && p.mGroupSet:
 		return p.mGroup
+	case len(p.nodes) > 0: // the record's element is its first node
+		return p.sourcedidKey(0)
 	}
 	return ""
 }

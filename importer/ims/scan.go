@@ -232,7 +232,11 @@ func (p *builder) failAt(line, col int, key, format string, args ...any) {
 // keyMax is how much of a record key an error or warning quotes.
 const keyMax = 100
 
-func (p *parser) fail(format string, args ...any) { p.failAt(p.line, p.col, "", format, args...) }
+// fail names the record being read when its key was read before the problem, so a reader of
+// the error can find it without counting lines.
+func (p *parser) fail(format string, args ...any) {
+	p.failAt(p.line, p.col, p.recKey(), format, args...)
+}
 
 func (p *parser) warn(line, col int, key, format string, args ...any) {
 	w := record.Warning{Line: line, Column: col, Key: clip(key, keyMax), Message: fmt.Sprintf(format, args...)}
@@ -795,9 +799,9 @@ func (p *parser) endTag() bool {
 	p.adv()
 	if nq != top.q {
 		if top.secret {
-			p.failAt(l, c, "", "end tag does not match the element opened at line %d, column %d %s", top.line, top.col, notShown)
+			p.failAt(l, c, p.recKey(), "end tag does not match the element opened at line %d, column %d %s", top.line, top.col, notShown)
 		}
-		p.failAt(l, c, "", "end tag </%s> does not match <%s> opened at line %d, column %d", clip(nq, quoteMax), clip(top.q, quoteMax), top.line, top.col)
+		p.failAt(l, c, p.recKey(), "end tag </%s> does not match <%s> opened at line %d, column %d", clip(nq, quoteMax), clip(top.q, quoteMax), top.line, top.col)
 	}
 	p.stack = p.stack[:len(p.stack)-1]
 	if len(p.stack) == 0 {
@@ -877,7 +881,7 @@ func (p *parser) attributes(node int32) bool {
 			p.tagSecret = true
 		}
 		if len(p.tmpQ) >= p.maxAttrs {
-			p.failAt(l, c, "", "more than %d attributes on one element (max_attributes)", p.maxAttrs)
+			p.failAt(l, c, p.recKey(), "more than %d attributes on one element (max_attributes)", p.maxAttrs)
 		}
 		p.repeatedAttr(an.q, l, c)
 		p.skipSpace()
@@ -917,7 +921,7 @@ func (p *parser) repeatedAttr(q string, l, c int) {
 	if len(p.tmpQ) < scan {
 		for _, x := range p.tmpQ {
 			if x == q {
-				p.failAt(l, c, "", "attribute %s repeated", p.showQ(q))
+				p.failAt(l, c, p.recKey(), "attribute %s repeated", p.showQ(q))
 			}
 		}
 		p.tmpQ = append(p.tmpQ, q)
@@ -932,7 +936,7 @@ func (p *parser) repeatedAttr(q string, l, c int) {
 		}
 	}
 	if _, dup := p.attrSeen[q]; dup {
-		p.failAt(l, c, "", "attribute %s repeated", p.showQ(q))
+		p.failAt(l, c, p.recKey(), "attribute %s repeated", p.showQ(q))
 	}
 	p.attrSeen[q] = struct{}{}
 	p.tmpQ = append(p.tmpQ, q)
@@ -945,13 +949,13 @@ func (p *parser) checkRecord() {
 		return
 	}
 	if len(p.text)+len(p.nodes)*nodeSize+len(p.attrs)*nattrSize > p.maxRecord {
-		p.failAt(p.recLine, p.recCol, "", "this record is larger than %d bytes (max_record_size)", p.maxRecord)
+		p.failAt(p.recLine, p.recCol, p.recKey(), "this record is larger than %d bytes (max_record_size)", p.maxRecord)
 	}
 }
 
 // textTooLong fails at the start of a text node or attribute value longer than max_text_size.
 func (p *parser) textTooLong(l, c int) {
-	p.failAt(l, c, "", "text longer than %d bytes (max_text_size)", p.maxText)
+	p.failAt(l, c, p.recKey(), "text longer than %d bytes (max_text_size)", p.maxText)
 }
 
 // attrValue reads an attribute value up to the closing quote into p.text.
@@ -1036,7 +1040,7 @@ func (p *parser) entity() {
 	}
 	if !ok {
 		if !p.opts.Lenient {
-			p.failAt(l, c, "", "bare '&' or unknown entity reference (escape it as &amp;; lenient mode repairs it)")
+			p.failAt(l, c, p.recKey(), "bare '&' or unknown entity reference (escape it as &amp;; lenient mode repairs it)")
 		}
 		p.warn(l, c, p.recKey(), "repaired: bare '&' read as a literal '&'")
 		p.text = append(p.text, '&')
