@@ -7,7 +7,11 @@ import (
 	"time"
 
 	"github.com/imsfeed/imsfeed/queue"
+	"github.com/imsfeed/imsfeed/runs"
 )
+
+// slotLayout writes a slot (a minute of the machine's clock) with the zone's name, as `runs`.
+const slotLayout = "2006-01-02 15:04 MST"
 
 // cmdQueue shows serve's job queue: next slots, running jobs (which process, since when),
 // retries and failures.
@@ -32,7 +36,7 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 		if t == nil {
 			return "-"
 		}
-		return t.Local().Format("2006-01-02 15:04:05")
+		return runs.TimeText(*t, nil)
 	}
 	fmt.Fprintf(w, "Next slots (%d tenants scheduled)\n", len(r.Next))
 	for i, n := range r.Next {
@@ -44,12 +48,12 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 		if n.Digest {
 			what = "\tlive digest"
 		}
-		fmt.Fprintf(w, "  %s\t%s%s\n", n.Slot.Local().Format("2006-01-02 15:04"), n.Tenant, what)
+		fmt.Fprintf(w, "  %s\t%s%s\n", n.Slot.Local().Format(slotLayout), n.Tenant, what)
 	}
 	section := func(title string, jobs []queue.Job, row func(queue.Job) string) {
 		fmt.Fprintf(w, "%s (%d)\n", title, len(jobs))
 		for _, j := range jobs {
-			fmt.Fprintf(w, "  job %d\t%s\tslot %s\t%s\n", j.ID, j.Tenant, j.Slot.Local().Format("2006-01-02 15:04"), row(j))
+			fmt.Fprintf(w, "  job %d\t%s\tslot %s\t%s\n", j.ID, j.Tenant, j.Slot.Local().Format(slotLayout), row(j))
 		}
 	}
 	section("Running", r.Running, func(j queue.Job) string {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -248,5 +249,19 @@ func queueScenario(t *testing.T, dir, storeURL string, procs, tenants, slots int
 	}
 	if s := status(t, dir, cfgPath, ids[0]); s.StateVersion != 1 || s.Persons.Active != 20_000 {
 		t.Errorf("big tenant after the kill: %+v, want its file imported once", s)
+	}
+}
+
+// `imsfeed queue` names the zone of its times, as `imsfeed runs` does: a slot of "30 2 * * *" on
+// a machine in Tokyo is 02:30 JST, not a bare 02:30 someone reads as UTC.
+func TestQueueCommandNamesTheZoneOfItsSlots(t *testing.T) {
+	t.Setenv("TZ", "Asia/Tokyo")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "imsfeed.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("store: sqlite://%s/state.db\ndata_dir: %s\ntenants:\n  - id: north\n    schedule: \"30 2 * * *\"\n    source: {url: %q}\n",
+		dir, dir, "file://"+filepath.Join(dir, "in"))), 0o644)
+	r := imsfeed(t, dir, "--config", cfg, "queue")
+	if r.code != 0 || !regexp.MustCompile(`\n  \d{4}-\d\d-\d\d 02:30 JST +north\n`).MatchString(r.stdout) {
+		t.Fatalf("imsfeed queue (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
