@@ -144,6 +144,24 @@ func (g GroupRemovals) Percent() float64 {
 	return 100 * float64(g.Gone) / float64(g.Of)
 }
 
+// More says what a list cut after its first rows leaves out, for "… and 6 more (from 5
+// groups), none losing more": a row is one group and role, so the rows left out may come from
+// fewer groups (5A's learners and its instructor are two rows). "" when nothing is left out.
+func More(rest []GroupRemovals) string {
+	if len(rest) == 0 {
+		return ""
+	}
+	groups := map[string]bool{}
+	for _, g := range rest {
+		groups[g.Group] = true
+	}
+	noun := "groups"
+	if len(groups) == 1 {
+		noun = "group"
+	}
+	return fmt.Sprintf("%d more (from %d %s)", len(rest), len(groups), noun)
+}
+
 func roleNoun(code string, n int) string {
 	name := strings.ToLower(record.RoleName(code))
 	switch code {

@@ -100,3 +100,22 @@ func TestRemovalsGroupsByGroupAndRoleLargestFirst(t *testing.T) {
 		t.Errorf("removals differ from %s (go test ./archive -update rewrites it):\n%s", golden, out.String())
 	}
 }
+
+// More counts the rows a list leaves out and the groups they come from: a group's learners and
+// its instructor are two rows of one group.
+func TestMoreCountsRowsAndTheirGroups(t *testing.T) {
+	row := func(group, role string) GroupRemovals { return GroupRemovals{Group: group, Role: role, Gone: 1} }
+	for _, c := range []struct {
+		rest []GroupRemovals
+		want string
+	}{
+		{nil, ""},
+		{[]GroupRemovals{row("5A", "02")}, "1 more (from 1 group)"},
+		{[]GroupRemovals{row("5A", "01"), row("5A", "02")}, "2 more (from 1 group)"},
+		{[]GroupRemovals{row("5A", "02"), row("5B", "01"), row("5B", "02")}, "3 more (from 2 groups)"},
+	} {
+		if got := More(c.rest); got != c.want {
+			t.Errorf("More(%v) = %q, want %q", c.rest, got, c.want)
+		}
+	}
+}

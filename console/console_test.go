@@ -3,6 +3,7 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -18,6 +19,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/imsfeed/imsfeed/archive"
+	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/console"
 	"github.com/imsfeed/imsfeed/importer"
@@ -209,6 +212,11 @@ func TestSignInApproveHeldRunInTheConsole(t *testing.T) {
 		if code != 200 || !strings.Contains(page, "Limits crossed") || !strings.Contains(page, `id="removals"`) || !strings.Contains(page, "Approve and apply as Kari Nordmann") {
 			t.Fatalf("held run page (%d):\n%s", code, page)
 		}
+		// The removals' tail counts the rows it leaves out (a row is a group and role) and the
+		// groups they come from.
+		if rest := heldRemovals(t, w)[30:]; !strings.Contains(page, fmt.Sprintf("… and %d more (from %d groups), none losing more.", len(rest), groupsIn(rest))) {
+			t.Errorf("held run page: no tail of %d more rows from %d groups:\n%s", len(rest), groupsIn(rest), page)
+		}
 		// Without a reason nothing is decided.
 		tok := csrfOf(t, page)
 		if code, _ := b.post(fmt.Sprintf("/runs/%d/approve", w.held.ID), url.Values{"csrf": {tok}, "reason": {"  "}}); code != http.StatusUnprocessableEntity {
@@ -350,4 +358,37 @@ func TestMetricsCountRunsHoldsLastSuccessAndMail(t *testing.T) {
 			t.Fatalf("/metrics (%d, %s):\n%s", rec.Code, rec.Header().Get("Content-Type"), body)
 		}
 	})
+}
+
+// heldRemovals is where the world's held run removes persons from, as the mail and the page
+// count them: against the state the plan was made from (the held run changed nothing).
+func heldRemovals(t *testing.T, w *world) []archive.GroupRemovals {
+	t.Helper()
+	ctx := context.Background()
+	data, err := w.im.PlanBytes(ctx, w.held.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan change.Plan
+	if err := json.Unmarshal(data, &plan); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.st.LoadState(ctx, w.tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := archive.Removals(&plan, st)
+	if len(rows) <= 30 {
+		t.Fatalf("the held run removes persons from %d rows; the test needs more than the page lists (30)", len(rows))
+	}
+	return rows
+}
+
+// groupsIn counts the groups rows come from.
+func groupsIn(rows []archive.GroupRemovals) int {
+	seen := map[string]bool{}
+	for _, r := range rows {
+		seen[r.Group] = true
+	}
+	return len(seen)
 }

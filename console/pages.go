@@ -172,7 +172,7 @@ type runView struct {
 	Tenant   *config.Tenant
 	Counts   []countRow
 	Removals []archive.GroupRemovals
-	More     int // removal rows not shown
+	More     string // archive.More of the removal rows not shown
 	// PlanNote says why the removals and changes could not be shown, or that the state moved.
 	PlanNote string
 	Reason   string // the reason the operator typed, when the decision was refused
@@ -273,7 +273,7 @@ func (c *Console) changesPage(r *http.Request, run *runs.Run, rv *runView) *chan
 	}
 	rv.Removals = h.Removals
 	if len(rv.Removals) > maxRemovalRows {
-		rv.More = len(rv.Removals) - maxRemovalRows
+		rv.More = archive.More(rv.Removals[maxRemovalRows:])
 		rv.Removals = rv.Removals[:maxRemovalRows]
 	}
 	v.Rows, v.First = make([]changeRow, len(h.Changes)), (v.Page-1)*changesPerPage+1

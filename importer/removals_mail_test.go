@@ -134,7 +134,7 @@ func TestHeldMailSaysWhereTheRemovalsComeFromAndLinksTheConsole(t *testing.T) {
 		want := []string{
 			"Where the removals come from (largest first):",
 			"- " + removals[0].String() + " - " + removals[1].String(),
-			fmt.Sprintf("... and %d more groups, none losing more", len(removals)-10),
+			fmt.Sprintf("... and %d more (from %d groups), none losing more", len(removals)-10, groupsIn(removals[10:])),
 			fmt.Sprintf("decide in the console: https://imsfeed.example.org/ops/runs/%d", held.ID),
 		}
 		for _, w := range want {
@@ -187,6 +187,8 @@ func TestDecisionMailsSayWhereTheRemovalsComeFromAndLinkTheConsole(t *testing.T)
 				"Where the removals come from (largest first):",
 				"- " + removals[0].String() + " - " + removals[1].String(),
 				fmt.Sprintf("This run in the console: https://imsfeed.example.org/ops/runs/%d", run.ID),
+				// The tail counts the rows it leaves out, and the groups they come from.
+				fmt.Sprintf("... and %d more (from %d groups), none losing more", len(removals)-10, groupsIn(removals[10:])),
 			} {
 				if !strings.Contains(text, w) {
 					t.Errorf("the %s mail lacks %q:\n%s", what, w, text)
@@ -224,4 +226,13 @@ func TestDecisionMailsSayWhereTheRemovalsComeFromAndLinkTheConsole(t *testing.T)
 			t.Errorf("the undo mail does not link its run:\n%s", text)
 		}
 	})
+}
+
+// groupsIn counts the groups rows come from (a row is a group and role).
+func groupsIn(rows []archive.GroupRemovals) int {
+	seen := map[string]bool{}
+	for _, r := range rows {
+		seen[r.Group] = true
+	}
+	return len(seen)
 }

@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/imsfeed/imsfeed/archive"
@@ -102,6 +103,8 @@ func kinds() map[string]Message {
 		removals = append(removals, archive.GroupRemovals{Group: fmt.Sprintf("C%03d", i+1), Name: fmt.Sprintf("Class %d", i+1), Role: "01", Gone: 1, Of: 20})
 	}
 	removals[1].Role, removals[1].Of = "02", 2 // a teacher leaving class 1
+	// Class 10's teacher leaves too: the three rows not listed come from two groups.
+	removals = slices.Insert(removals, 11, archive.GroupRemovals{Group: "C010", Name: "Class 10", Role: "02", Gone: 1, Of: 2})
 	m["held"] = Message{Run: held, Plan: hp, Tenant: northside, Removals: removals, ConsoleURL: "https://imsfeed.example.org/runs/17",
 		ApproveCommand: `imsfeed approve 17 --by NAME --reason "why"`, RejectCommand: `imsfeed reject 17 --by NAME --reason "why"`}
 

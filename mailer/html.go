@@ -64,7 +64,7 @@ var htmlTmpl = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 <li>{{.}}</li>
 {{- end}}
 {{- if .RemovalsMore}}
-<li>… and {{.RemovalsMore}} more groups, none losing more</li>
+<li>… and {{.RemovalsMore}}, none losing more</li>
 {{- end}}
 </ul>
 {{- end}}

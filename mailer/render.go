@@ -161,8 +161,8 @@ type view struct {
 	Approve, Reject   string
 	ConsoleURL        string
 	Removals          []string // where the removals come from, largest first
-	RemovalsMore      int
-	Decision          string // approval or rejection: by, when, why
+	RemovalsMore      string   // archive.More of the rows not listed
+	Decision          string   // approval or rejection: by, when, why
 	ShowTable         bool
 	TableTitle        string
 	Rows              []countRow
@@ -241,7 +241,7 @@ func newView(m Message) *view {
 	}
 	for i, g := range m.Removals {
 		if i == maxRemovals {
-			v.RemovalsMore = len(m.Removals) - i
+			v.RemovalsMore = archive.More(m.Removals[i:])
 			break
 		}
 		v.Removals = append(v.Removals, oneLine(g.String()))

@@ -78,8 +78,8 @@ func renderText(v *view) string {
 		for _, r := range v.Removals {
 			item(r)
 		}
-		if v.RemovalsMore > 0 {
-			b.WriteString(wrap(fmt.Sprintf("... and %d more groups, none losing more", v.RemovalsMore), "  ", "    "))
+		if v.RemovalsMore != "" {
+			b.WriteString(wrap("... and "+v.RemovalsMore+", none losing more", "  ", "    "))
 		}
 	}
 	more := func(n int) {
