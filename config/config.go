@@ -347,6 +347,10 @@ func (c *Config) Validate() error {
 		}
 	} else if !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
 		bad("%sstore: %q is not a store URL (postgres://… or sqlite:///path.db)", at("store"), redactURL(c.Store))
+	} else if redactURL(c.Store) == store.NotShown {
+		// Refused here, not when dialled: a config mistake exits 2 before any run is recorded,
+		// and the password's pieces that moved into the host or path are never shown.
+		bad("%sstore: %s: it does not parse as postgres://USER:PASSWORD@HOST:PORT/DATABASE?OPTIONS; percent-encode special characters in the password (%%2F for /, %%23 for #, %%40 for @, %%3F for ?, %%25 for %%, %%20 for a space)", at("store"), store.NotShown)
 	}
 	if c.Queue.Workers < 0 || c.Queue.RescueAfter < 0 {
 		bad("queue: workers and rescue_after must not be negative")

@@ -296,3 +296,31 @@ func TestSourceURLErrorsNeverShowThePassword(t *testing.T) {
 		})
 	}
 }
+
+// A postgres store URL whose password was not percent-encoded is a config mistake: refused
+// when the config loads (exit 2, no run recorded), naming its line and the fix, never a piece
+// of the password.
+func TestAnAmbiguousStoreURLIsRefusedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	for i, pw := range []string{"S3cr#t/pw@x", "Zq@9vLx", "Tr0ub/4dor"} {
+		path := filepath.Join(dir, fmt.Sprintf("imsfeed%d.yaml", i))
+		yaml := "data_dir: " + dir + "\nstore: \"postgres://qa:" + pw + "@127.0.0.1:5432/qa?sslmode=disable\"\ntenants:\n  - id: north\n"
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if err == nil {
+			t.Errorf("password %q: loaded", pw)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "line 2: store: (connection string not shown): it does not parse") || !strings.Contains(msg, "%40 for @") {
+			t.Errorf("password %q: %s", pw, msg)
+		}
+		for j := 0; j+4 <= len(pw); j++ {
+			if strings.Contains(msg, pw[j:j+4]) {
+				t.Errorf("password %q: the error shows %q: %s", pw, pw[j:j+4], msg)
+			}
+		}
+	}
+}
