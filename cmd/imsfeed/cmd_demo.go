@@ -48,8 +48,8 @@ var demoNights = []demoNight{
 // outbox, and the sample nights dropped into a source folder one by one and fetched with the
 // same code `imsfeed run` uses.
 func (a *app) cmdDemo(ctx context.Context, args []string) error {
-	fs := a.flags("demo", "demo [--keep]", "imsfeed demo")
-	keep := fs.Bool("keep", true, "keep the demo folder afterwards so you can look around (it is in the temp dir)")
+	fs := a.flags("demo", "demo [--keep=false]", "imsfeed demo")
+	keep := fs.Bool("keep", true, "keep the demo folder afterwards so you can look around (it is in the temp dir); --keep=false removes it")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}

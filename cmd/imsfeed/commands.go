@@ -25,7 +25,7 @@ type command struct {
 // commandTable lists every command in the order the overview shows them.
 func commandTable() []command {
 	return []command{
-		{name: "demo", args: "[--keep]", summary: "the nightly story on the embedded default", run: (*app).cmdDemo},
+		{name: "demo", args: "[--keep=false]", summary: "the nightly story on the embedded default", run: (*app).cmdDemo},
 		{name: "init", args: "[--force] [FILE]", summary: "write a commented starter config (default ./imsfeed.yaml)", files: true, run: (*app).cmdInit},
 		{name: "validate", args: "[--lenient] [--json] FILE", summary: "read a file: counts, warnings, the fatal error if any", files: true, run: (*app).cmdValidate},
 		{name: "import", args: "--tenant T [--json] FILE", summary: "one run of tenant T on a local file (no fetch)", files: true,
@@ -75,9 +75,10 @@ Commands:
 
 const usageTail = `
 Config: --config FILE, else $IMSFEED_CONFIG, else ./imsfeed.yaml, else the embedded default
-(SQLite and an outbox under $IMSFEED_DATA_DIR or ~/.local/share/imsfeed). The global flags
-may also follow the command name.
-Exit codes: 0 completed/skipped/ok, 1 failed, 2 usage or configuration error, 3 held.
+(SQLite and an outbox under $IMSFEED_DATA_DIR, else $XDG_DATA_HOME/imsfeed, else
+~/.local/share/imsfeed). The global flags may also follow the command name.
+Exit codes: 0 completed/skipped/ok, 1 failed, 2 usage or configuration error, 3 held,
+130 interrupted.
 Run 'imsfeed COMMAND --help' for a command's flags and an example.
 `
 
