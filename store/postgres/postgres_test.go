@@ -3,8 +3,10 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	_ "github.com/lib/pq"
 
@@ -185,4 +187,77 @@ WHERE c.table_schema = current_schema() AND c.table_name IN ('persons', 'groups'
 func TestUndoInManyParts(t *testing.T) {
 	s, db := openWithDB(t)
 	storetest.UndoInManyParts(t, s, func(q string) (n int, err error) { err = db.QueryRow(q).Scan(&n); return n, err })
+}
+
+// Another process's waiter waits in the server's lock queue (first come, first served across
+// processes, handed the lock the moment it is released), gives up at its wait with ErrLocked,
+// and at once when its context ends.
+func TestTenantLockWaitsInTheServer(t *testing.T) {
+	u := freshSchema(t)
+	ctx := context.Background()
+	a, err := postgres.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := postgres.Open(ctx, u) // another process
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	db, err := sql.Open("postgres", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	hold, err := a.LockTenant(ctx, "north", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	var gotAt time.Time
+	go func() {
+		r, err := b.LockTenant(ctx, "north", 20*time.Second)
+		gotAt = time.Now()
+		if err == nil {
+			defer r()
+		}
+		got <- err
+	}()
+	waiting := 0
+	for range 100 { // until b waits in the server
+		time.Sleep(20 * time.Millisecond)
+		if err := db.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+	}
+	if waiting != 1 {
+		t.Fatalf("%d advisory locks waited for in the server, want b's one", waiting)
+	}
+	releasedAt := time.Now()
+	hold()
+	if err := <-got; err != nil {
+		t.Fatalf("b, once a released the lock: %v", err)
+	}
+	if gotAt.Before(releasedAt) {
+		t.Error("b got the lock before a released it")
+	}
+
+	hold, err = b.LockTenant(ctx, "north", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold()
+	if _, err := a.LockTenant(ctx, "north", 150*time.Millisecond); !errors.Is(err, store.ErrLocked) {
+		t.Errorf("a's wait of 150ms on b's lock: %v, want ErrLocked", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+	defer cancel()
+	if _, err := a.LockTenant(cctx, "north", 20*time.Second); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a's wait whose context ended: %v, want its context's error", err)
+	}
 }

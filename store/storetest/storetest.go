@@ -1025,6 +1025,37 @@ func testLocks(t *testing.T, s store.Store) {
 		t.Fatalf("lock after all releases: %v", err)
 	}
 	again()
+
+	// Waiters are served in the order they came (an SIS's concurrent live requests): none is
+	// passed over by one that came later.
+	hold, err := s.LockTenant(ctx, north, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []int
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := s.LockTenant(ctx, north, 20*time.Second)
+			if err != nil {
+				t.Errorf("waiter %d: %v", i, err)
+				return
+			}
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+			time.Sleep(20 * time.Millisecond) // a request's work
+			r()
+		}()
+		time.Sleep(100 * time.Millisecond) // waiter i is waiting before waiter i+1 comes
+	}
+	hold()
+	wg.Wait()
+	if !slices.Equal(order, []int{0, 1, 2, 3}) {
+		t.Errorf("waiters got the lock in the order %v, want the order they came: [0 1 2 3]", order)
+	}
 }
 
 // Apply tells its progress as it writes (a progress display shows the apply moving), ending at
