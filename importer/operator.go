@@ -69,13 +69,17 @@ func (im *Importer) Operate(ctx context.Context, req OperatorRequest) (run *runs
 	// neither), with the counts that transaction saw before and after.
 	run = &runs.Run{Tenant: t.ID, Status: runs.Completed, Mode: ModeRestore, StartedAt: im.now().UTC(),
 		Warnings: []record.Warning{}, Attention: []change.Notice{}, Verdict: safety.Verdict{Passed: true}}
-	rec := &store.RunRecord{Run: run, Describe: func(run *runs.Run, n int, before, after store.TenantStatus) {
+	rec := &store.RunRecord{Run: run, Describe: func(run *runs.Run, keys []string, before, after store.TenantStatus) {
+		n := len(keys)
 		run.Counts.Persons.Before, run.Counts.Persons.After = before.Persons.Active, after.Persons.Active
 		run.Counts.Groups.Before, run.Counts.Groups.After = before.Groups.Active, after.Groups.Active
 		run.Counts.Memberships.Before, run.Counts.Memberships.After = before.Memberships.Synced, after.Memberships.Synced
 		switch {
 		case req.Purge:
 			run.Reason = fmt.Sprintf("%d person(s) purged from the trash can for good by %s", n, req.By)
+			// Who is gone for good, in the run's record and its mail: nothing brings them back.
+			run.Attention = append(run.Attention, change.Notice{Kind: "purged",
+				Message: "Purged for good (no restore or undo brings them back): " + someKeys(keys, maxPurgedListed)})
 		case req.From == Archive:
 			run.Counts.Groups.Restored = n
 			run.Reason = fmt.Sprintf("%d course(s) restored from the archive by %s; the next import rewrites them from the file", n, req.By)
@@ -102,4 +106,15 @@ func (im *Importer) Operate(ctx context.Context, req OperatorRequest) (run *runs
 	im.log.Info("operator "+verb, "tenant", t.ID, "run", run.ID, "by", req.By, "keys", len(req.Keys), "n", n)
 	im.report(ctx, t, run, nil)
 	return run, n, nil
+}
+
+// maxPurgedListed is how many purged persons' keys a purge's run lists by name.
+const maxPurgedListed = 100
+
+// someKeys lists keys, the first max of them and how many more.
+func someKeys(keys []string, max int) string {
+	if len(keys) <= max {
+		return strings.Join(keys, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(keys[:max], ", "), len(keys)-max)
 }

@@ -2,6 +2,7 @@ package importer_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,5 +85,42 @@ func TestOperatorRestoreIsARun(t *testing.T) {
 		if e.status().Persons.Trashed != len(trash)-2 {
 			t.Errorf("trash after a restore and a purge: %d of %d", e.status().Persons.Trashed, len(trash))
 		}
+		// Who was purged is in the run's record and its mail, by key and by age alike.
+		purgedMail := func(run *runs.Run) string {
+			m, _ := filepath.Glob(filepath.Join(e.cfg.Outbox, fmt.Sprintf("*-run%d.eml", run.ID)))
+			if len(m) != 1 {
+				t.Fatalf("mails of the purge's run %d: %v", run.ID, m)
+			}
+			b, _ := os.ReadFile(m[0])
+			return strings.ReplaceAll(strings.ReplaceAll(string(b), "=\r\n", ""), "=\n", "")
+		}
+		listed := func(run *runs.Run, keys []string) {
+			t.Helper()
+			var notice string
+			for _, a := range runsNow()[0].Attention {
+				if a.Kind == "purged" {
+					notice = a.Message
+				}
+			}
+			mail := purgedMail(run)
+			for _, k := range keys {
+				if !strings.Contains(notice, k) || !strings.Contains(mail, k) {
+					t.Errorf("purged %s: not named in the run's notice %q or its mail", k, notice)
+				}
+			}
+			if !strings.Contains(mail, "Purged for good") {
+				t.Errorf("the purge's mail does not say who was purged:\n%s", mail)
+			}
+		}
+		listed(run, []string{trash[1].Key})
+		var rest []string
+		for _, p := range trash[2:] {
+			rest = append(rest, p.Key)
+		}
+		run, n, err = e.im.Operate(ctx, importer.OperatorRequest{Tenant: e.tenant.ID, Purge: true, PurgeBefore: time.Now().Add(time.Hour), By: "Ola"})
+		if err != nil || n != len(rest) || run == nil {
+			t.Fatalf("purge of the rest by age: %+v, %d, %v", run, n, err)
+		}
+		listed(run, rest)
 	})
 }

@@ -358,7 +358,8 @@ type PurgeParams struct {
 // nothing changed, nothing is recorded.
 type RunRecord struct {
 	Run      *runs.Run
-	Describe func(run *runs.Run, n int, before, after TenantStatus)
+	// Describe is given the keys changed (each once) and the tenant's counts before and after.
+	Describe func(run *runs.Run, keys []string, before, after TenantStatus)
 }
 
 // Item is a trashed person or an archived course.

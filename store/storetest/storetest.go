@@ -929,11 +929,13 @@ func testOperatorChangeRecorded(t *testing.T, s store.Store) {
 		}
 		return rs
 	}
+	var described []string // the keys Describe was given last
 	record := func() (*store.RunRecord, *[3]int) {
 		seen := &[3]int{-1, -1, -1}
 		run := &runs.Run{Tenant: tenant, Status: runs.Completed, Mode: runs.ModeRestore, StartedAt: now}
-		return &store.RunRecord{Run: run, Describe: func(run *runs.Run, n int, before, after store.TenantStatus) {
-			seen[0], seen[1], seen[2] = n, before.Persons.Active, after.Persons.Active
+		return &store.RunRecord{Run: run, Describe: func(run *runs.Run, keys []string, before, after store.TenantStatus) {
+			seen[0], seen[1], seen[2] = len(keys), before.Persons.Active, after.Persons.Active
+			described = keys
 			run.Reason = "restored by ada"
 		}}, seen
 	}
@@ -952,8 +954,8 @@ func testOperatorChangeRecorded(t *testing.T, s store.Store) {
 	if err != nil || n != 1 {
 		t.Fatalf("restore p2: %d, %v", n, err)
 	}
-	if *seen != [3]int{1, 1, 2} {
-		t.Errorf("Describe saw n, active before, active after = %v, want [1 1 2]", *seen)
+	if *seen != [3]int{1, 1, 2} || !slices.Equal(described, []string{"p2"}) {
+		t.Errorf("Describe saw n, active before, active after = %v, keys %v, want [1 1 2] and [p2]", *seen, described)
 	}
 	rs := runsNow()
 	if len(rs) != had+1 || rec.Run.ID == 0 || rs[0].ID != rec.Run.ID {
@@ -973,6 +975,9 @@ func testOperatorChangeRecorded(t *testing.T, s store.Store) {
 	}
 	if got := len(runsNow()); got != had+2 || rec.Run.ID != 0 || rec2.Run.ID == 0 || *seen != [3]int{1, 2, 2} {
 		t.Errorf("after an empty purge and a purge of p3: %d runs (want %d), ids %d and %d, described %v", got, had+2, rec.Run.ID, rec2.Run.ID, *seen)
+	}
+	if !slices.Equal(described, []string{"p3"}) {
+		t.Errorf("the purge of p3 described keys %v", described)
 	}
 }
 

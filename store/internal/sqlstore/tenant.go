@@ -196,7 +196,7 @@ func (c *Core) byKeys(ctx context.Context, what, tenant string, keys []string, r
 		if err := c.editIndex(ctx, tx, tenant, v, v+1, personBuckets(keys, edit), func(bs *buckets) { editPersons(bs, keys, edit) }); err != nil {
 			return err
 		}
-		return c.record(ctx, tx, tenant, rec, n, v, before)
+		return c.record(ctx, tx, tenant, rec, keys, v, before)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("tenant %q: %w", tenant, err)
@@ -294,7 +294,7 @@ func (c *Core) PurgeTrash(ctx context.Context, tenant string, p store.PurgeParam
 		if err := c.editIndex(ctx, tx, tenant, v, v+1, personBuckets(keys, purge), func(bs *buckets) { editPersons(bs, keys, purge) }); err != nil {
 			return err
 		}
-		return c.record(ctx, tx, tenant, p.Record, int(n), v, before)
+		return c.record(ctx, tx, tenant, p.Record, keys, v, before)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("purge trash of tenant %q: %w", tenant, err)
@@ -310,9 +310,9 @@ func (c *Core) statusFor(ctx context.Context, tx *sql.Tx, tenant string, rec *st
 	return c.status(ctx, tx, tenant)
 }
 
-// record inserts rec's run in tx, after an operator's change of n keys moved the state
-// from version v to v+1.
-func (c *Core) record(ctx context.Context, tx *sql.Tx, tenant string, rec *store.RunRecord, n int, v int64, before store.TenantStatus) error {
+// record inserts rec's run in tx, after an operator's change of keys moved the state from
+// version v to v+1.
+func (c *Core) record(ctx context.Context, tx *sql.Tx, tenant string, rec *store.RunRecord, keys []string, v int64, before store.TenantStatus) error {
 	if rec == nil {
 		return nil
 	}
@@ -322,7 +322,7 @@ func (c *Core) record(ctx context.Context, tx *sql.Tx, tenant string, rec *store
 	}
 	rec.Run.VersionBefore, rec.Run.VersionAfter = v, v+1
 	if rec.Describe != nil {
-		rec.Describe(rec.Run, n, before, after)
+		rec.Describe(rec.Run, keys, before, after)
 	}
 	return c.createRun(ctx, tx, rec.Run)
 }
