@@ -357,7 +357,7 @@ type PurgeParams struct {
 // before and after (read in that transaction), and inserts the run (setting Run.ID). When
 // nothing changed, nothing is recorded.
 type RunRecord struct {
-	Run      *runs.Run
+	Run *runs.Run
 	// Describe is given the keys changed (each once) and the tenant's counts before and after.
 	Describe func(run *runs.Run, keys []string, before, after TenantStatus)
 }
