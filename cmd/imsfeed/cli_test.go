@@ -101,6 +101,12 @@ func TestDemoTellsTheNightlyStory(t *testing.T) {
 	if m == nil {
 		t.Fatal("the demo does not say where its files are")
 	}
+	// The operator's commands it shows run as they are typed: the binary as it was invoked.
+	for _, verb := range []string{"reject 3", "approve 6"} {
+		if want := "\n    " + binary + " --config " + filepath.Join(m[1], "imsfeed.yaml") + " " + verb + " --by"; !strings.Contains(out, want) {
+			t.Errorf("the story's operator does not type %q:\n%s", want, out)
+		}
+	}
 	mails, _ := filepath.Glob(filepath.Join(m[1], "outbox", "*.eml"))
 	if len(mails) != 8 {
 		t.Errorf("%d mails in the outbox, want 8 (six nights, a rejection and an approval)", len(mails))

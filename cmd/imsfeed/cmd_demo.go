@@ -151,11 +151,11 @@ tenants:
 			d := importer.Decision{RunID: run.ID, By: "demo operator"}
 			if n.operator == "approve" {
 				d.Reason = "confirmed with the school office: the 8th graders graduated"
-				fmt.Fprintf(w, "  An operator checks with the school office: the pupils really have left. They approve exactly this plan:\n    imsfeed --config %s approve %d --by \"demo operator\" --reason %q\n\n", cfgPath, run.ID, d.Reason)
+				fmt.Fprintf(w, "  An operator checks with the school office: the pupils really have left. They approve exactly this plan:\n    %s --config %s approve %d --by \"demo operator\" --reason %q\n\n", self(), cfgPath, run.ID, d.Reason)
 				run, err = im.Approve(ctx, d)
 			} else {
 				d.Reason = "the SIS export is broken: half the pupils are missing"
-				fmt.Fprintf(w, "  An operator reads it, sees half the pupils missing, and rejects it:\n    imsfeed --config %s reject %d --by \"demo operator\" --reason %q\n\n", cfgPath, run.ID, d.Reason)
+				fmt.Fprintf(w, "  An operator reads it, sees half the pupils missing, and rejects it:\n    %s --config %s reject %d --by \"demo operator\" --reason %q\n\n", self(), cfgPath, run.ID, d.Reason)
 				run, err = im.Reject(ctx, d)
 			}
 			if err != nil {
