@@ -324,3 +324,32 @@ func TestAnAmbiguousStoreURLIsRefusedAtLoad(t *testing.T) {
 		}
 	}
 }
+
+// Every mistake of a config is reported at once, in the file's order, each with its line and
+// its key from the top, those a self-decoding block (safety) finds too.
+func TestEveryConfigMistakeAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "imsfeed.yaml")
+	yaml := "tenants:\n  - id: north\n    safety:\n      persons: {delete: 10%}\n    source:\n      url: " + dir + "\n      settle: 5 sec\n    subscriber: it@example.org\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil {
+		t.Fatal("loaded")
+	}
+	want := []string{
+		"3 mistakes:",
+		"\n  line 4: tenants[0].safety.persons.delete: unknown key; did you mean deletes?",
+		"\n  line 7: tenants[0].source.settle: \"5 sec\" is not a duration",
+		"\n  line 8: unknown key \"subscriber\" in tenants[0]",
+	}
+	msg, at := err.Error(), 0
+	for _, w := range want {
+		i := strings.Index(msg[at:], w)
+		if i < 0 {
+			t.Fatalf("the error lacks %q after what came before:\n%s", w, msg)
+		}
+		at += i + len(w)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -25,31 +26,93 @@ var (
 // so the check is done here, once, for all. Durations may be written in days ("90d"): they are
 // rewritten in the document as Go durations before it is decoded. lines, when not nil,
 // receives the line of every key by its path ("tenants[0].mode").
+//
+// It reports every mistake it finds, in the document's order, so a user fixes them in one go.
+// A type that decodes itself (safety.Policy) is decoded here into a throwaway value to check
+// it, its mistakes named by their path from the top ("tenants[0].safety.persons.delete").
 func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int) error {
+	var errs mistakes
+	checkNode(n, t, path, lines, &errs)
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return errs
+}
+
+// mistakes are several of a config's mistakes, each on a line of its own.
+type mistakes []error
+
+func (m mistakes) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d mistakes:", len(m))
+	for _, e := range m {
+		b.WriteString("\n  " + e.Error())
+	}
+	return b.String()
+}
+
+func (m mistakes) Unwrap() []error { return m }
+
+// selfLine is the " (line N)" a self-decoding type's error ends with (safety's do).
+var selfLine = regexp.MustCompile(`^(.*) \(line (\d+)\)$`)
+
+// selfDecoded checks a value of a type that decodes itself by decoding it.
+func selfDecoded(n *yaml.Node, t reflect.Type, path string) error {
+	err := reflect.New(t).Interface().(yaml.Unmarshaler).UnmarshalYAML(n)
+	if err == nil {
+		return nil
+	}
+	msg, line := err.Error(), n.Line
+	if m := selfLine.FindStringSubmatch(msg); m != nil {
+		msg = m[1]
+		line, _ = strconv.Atoi(m[2])
+	}
+	// Its messages name their path from the type's own key ("safety.persons…"): put the
+	// path above it in front, as every other message names its key from the top.
+	parent, own := "", path
+	if i := strings.LastIndex(path, "."); i >= 0 {
+		parent, own = path[:i], path[i+1:]
+	}
+	if !strings.HasPrefix(msg, own+".") && !strings.HasPrefix(msg, own+":") {
+		msg = own + ": " + msg
+	}
+	return fmt.Errorf("line %d: %s", line, join(parent, msg))
+}
+
+func checkNode(n *yaml.Node, t reflect.Type, path string, lines map[string]int, errs *mistakes) {
 	for n.Kind == yaml.DocumentNode || n.Kind == yaml.AliasNode {
 		if n.Kind == yaml.AliasNode {
 			n = n.Alias
 		} else if len(n.Content) > 0 {
 			n = n.Content[0]
 		} else {
-			return nil
+			return
 		}
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if n.Kind == yaml.ScalarNode && path != "" {
-		return checkScalar(n, t, path)
+		if err := checkScalar(n, t, path); err != nil {
+			*errs = append(*errs, err)
+		}
+		return
 	}
 	// Types that decode themselves check their own keys (safety.Policy does), except Tenant,
 	// whose UnmarshalYAML only adds defaults.
 	if t != reflect.TypeFor[Tenant]() && reflect.PointerTo(t).Implements(unmarshalerType) {
-		return nil
+		if err := selfDecoded(n, t, path); err != nil {
+			*errs = append(*errs, err)
+		}
+		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return nil // a type mismatch; the decoder reports it
+			return // a type mismatch; the decoder reports it
 		}
 		fields := map[string]reflect.Type{}
 		var names []string
@@ -72,14 +135,13 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int) 
 			}
 			ft, ok := fields[k.Value]
 			if !ok {
-				return fmt.Errorf("line %d: unknown key %q in %s (known: %s)", k.Line, k.Value, orTop(path), strings.Join(names, ", "))
+				*errs = append(*errs, fmt.Errorf("line %d: unknown key %q in %s (known: %s)", k.Line, k.Value, orTop(path), strings.Join(names, ", ")))
+				continue
 			}
 			if lines != nil {
 				lines[join(path, k.Value)] = k.Line
 			}
-			if err := checkKeys(v, ft, join(path, k.Value), lines); err != nil {
-				return err
-			}
+			checkNode(v, ft, join(path, k.Value), lines, errs)
 		}
 	case reflect.Slice:
 		if n.Kind == yaml.SequenceNode {
@@ -87,9 +149,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int) 
 				if lines != nil {
 					lines[fmt.Sprintf("%s[%d]", path, i)] = c.Line
 				}
-				if err := checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines); err != nil {
-					return err
-				}
+				checkNode(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines, errs)
 			}
 		}
 	case reflect.Map:
@@ -98,13 +158,10 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[string]int) 
 				if lines != nil {
 					lines[join(path, n.Content[i].Value)] = n.Content[i].Line
 				}
-				if err := checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), lines); err != nil {
-					return err
-				}
+				checkNode(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), lines, errs)
 			}
 		}
 	}
-	return nil
 }
 
 func join(path, key string) string {
