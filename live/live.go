@@ -258,31 +258,6 @@ func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) (out *Result)
 	if err != nil {
 		return s.internal(t, req, err)
 	}
-	if req.Action.Writes() && req.MessageID != "" {
-		window := s.RepeatWindow
-		if window == 0 {
-			window = 24 * time.Hour
-		}
-		// Only the same request again is a repeat: Banner ILP's traffic sends the
-		// identifier "2" with every request, a changed replacePerson among them.
-		first, err := l.LiveRepeat(ctx, entry, start.Add(-window))
-		if err == nil {
-			var res Result
-			if json.Unmarshal(first.Result, &res) == nil {
-				res.Repeat = first.ID
-				entry.CodeMajor, entry.CodeMinor = res.First().Major, res.First().Minor
-				entry.Description = fmt.Sprintf("repeat of request %d: nothing applied again", first.ID)
-				entry.StateVersion = first.StateVersion
-				entry.Duration = s.now().Sub(start)
-				if err := l.LiveApply(ctx, store.LiveApplyParams{Entry: entry, Now: start}); err != nil {
-					s.logger().Error("live request log", "tenant", t.ID, "err", err)
-				}
-				return &res
-			}
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return s.internal(t, req, err)
-		}
-	}
 	var res *Result
 	var p store.LiveApplyParams
 	if req.Action.Writes() {
@@ -296,6 +271,16 @@ func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) (out *Result)
 		}
 		// Held until the change set and its log entry are written.
 		defer release()
+		// A repeat is looked for with the tenant's lock held: a retry sent while its first
+		// was still being applied (a client's timeout, a load balancer's retry) waited for
+		// that lock, and finds the first's answer once it is written. (A repeat while an
+		// import holds the tenant is answered busy, as any write then; sent again, it is a
+		// repeat.)
+		if again, err := s.repeat(ctx, l, t, req, entry, start); err != nil {
+			return s.internal(t, req, err)
+		} else if again != nil {
+			return again
+		}
 		if t, err = s.withKeys(ctx, l, t, req); err == nil {
 			res, p, err = s.write(ctx, l, t, req)
 		}
@@ -400,4 +385,38 @@ func whole(st Status, req *Request) *Result {
 func (s *Service) internal(t *Tenant, req *Request, err error) *Result {
 	s.logger().Error("live request failed", "tenant", t.ID, "operation", req.Operation, "message_id", req.MessageID, "err", err)
 	return whole(fail(ServerBusy, "the server could not complete the request; nothing was changed, try again later"), req)
+}
+
+// repeat answers a write that is the same request again (its message identifier and its
+// content) within the repeat window with the first one's answer, logged as a repeat: nil when
+// it is not one.
+func (s *Service) repeat(ctx context.Context, l store.Live, t *Tenant, req *Request, entry *store.LiveEntry, start time.Time) (*Result, error) {
+	if !req.Action.Writes() || req.MessageID == "" {
+		return nil, nil
+	}
+	window := s.RepeatWindow
+	if window == 0 {
+		window = 24 * time.Hour
+	}
+	// Only the same request again is a repeat: Banner ILP's traffic sends the
+	// identifier "2" with every request, a changed replacePerson among them.
+	first, err := l.LiveRepeat(ctx, entry, start.Add(-window))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var res Result
+	if json.Unmarshal(first.Result, &res) != nil {
+		return nil, nil
+	}
+	res.Repeat = first.ID
+	entry.CodeMajor, entry.CodeMinor = res.First().Major, res.First().Minor
+	entry.Description = fmt.Sprintf("repeat of request %d: nothing applied again", first.ID)
+	entry.StateVersion = first.StateVersion
+	entry.Duration = s.now().Sub(start)
+	if err := l.LiveApply(ctx, store.LiveApplyParams{Entry: entry, Now: start}); err != nil {
+		s.logger().Error("live request log", "tenant", t.ID, "err", err)
+	}
+	return &res, nil
 }

@@ -10,8 +10,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/imsfeed/imsfeed/archive"
@@ -493,4 +495,62 @@ func TestWSDLNamesEveryImplementedOperation(t *testing.T) {
 	if !strings.Contains(doc, `location="`+e.srv.URL+`/ims/es/v1p0"`) {
 		t.Errorf("WSDL address is not the request's")
 	}
+}
+
+// A retry sent while its first is still being applied (a client's timeout, a load balancer's
+// retry) gets the first's answer as a repeat, not a failure for the write that succeeded.
+func TestConcurrentRetriesAreRepeats(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		create := corpus(t, "001-createPerson.xml")
+		const n = 6
+		bodies := make([]string, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				resp, err := http.Post(e.srv.URL+"/ims/es/v1p0", "text/xml; charset=utf-8", strings.NewReader(create))
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				bodies[i], errs[i] = string(b), err
+			}()
+		}
+		close(start)
+		wg.Wait()
+		success := regexp.MustCompile(`codeMajor>success<`)
+		for i := range n {
+			if errs[i] != nil || !success.MatchString(bodies[i]) {
+				t.Errorf("request %d of the same createPerson: %v\n%s", i, errs[i], bodies[i])
+			}
+		}
+		if s := e.status(); s.Persons.Active != 1 {
+			t.Errorf("%d persons after one createPerson sent %d times at once", s.Persons.Active, n)
+		}
+		entries, err := e.st.(store.Live).LiveEntries(context.Background(), store.LiveLogParams{Tenant: e.tenant.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var applied []int64
+		for _, en := range entries {
+			if !strings.HasPrefix(en.Description, "repeat of request ") {
+				applied = append(applied, en.ID)
+			}
+		}
+		if len(entries) != n || len(applied) != 1 {
+			t.Fatalf("log of %d entries, %d not repeats (want %d and 1): %+v", len(entries), len(applied), n, entries)
+		}
+		for _, en := range entries {
+			if en.ID != applied[0] && en.Description != fmt.Sprintf("repeat of request %d: nothing applied again", applied[0]) {
+				t.Errorf("entry %d: %q, want a repeat of request %d", en.ID, en.Description, applied[0])
+			}
+		}
+	})
 }
