@@ -212,6 +212,10 @@ func TestSignInApproveHeldRunInTheConsole(t *testing.T) {
 		if code != 200 || !strings.Contains(page, "Limits crossed") || !strings.Contains(page, `id="removals"`) || !strings.Contains(page, "Approve and apply as Kari Nordmann") {
 			t.Fatalf("held run page (%d):\n%s", code, page)
 		}
+		// The file's size as the mail writes it: binary units and the exact bytes.
+		if f := w.held.File; f.Size < 1024 || !regexp.MustCompile(regexp.QuoteMeta(runs.SizeText(f.Size))+` \([0-9,]+ bytes\)`).MatchString(page) {
+			t.Errorf("held run page: the file's size %d is not written as %s:\n%s", f.Size, runs.SizeText(f.Size), page)
+		}
 		// The removals' tail counts the rows it leaves out (a row is a group and role) and the
 		// groups they come from.
 		if rest := heldRemovals(t, w)[30:]; !strings.Contains(page, fmt.Sprintf("… and %d more (from %d groups), none losing more.", len(rest), groupsIn(rest))) {

@@ -34,6 +34,8 @@ var funcs = template.FuncMap{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
 	"role":  record.RoleName,
 	"ms":    func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) },
+	// size is a file's size as the mail writes it: binary units, and the exact bytes.
+	"size": func(n int64) string { return runs.SizeText(n) + " (" + thousands(int(n)) + " bytes)" },
 	// obj is the page of a person ("persons") or group ("groups") of a tenant.
 	"obj":    objectPath,
 	"member": memberPath,
