@@ -161,7 +161,8 @@ type liveView struct {
 	More    bool
 }
 
-// maxLiveRows keeps the page readable; `imsfeed es log` shows all.
+// maxLiveRows keeps the page readable: the newest of the window, the hours an operator looks
+// into first; `imsfeed es log` shows all.
 const maxLiveRows = 1000
 
 // live shows the requests of the last ?hours (default 24), as `imsfeed es log --since 24h`.
@@ -176,12 +177,12 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request) {
 	}
 	v := liveView{Tenant: t, Hours: hours, Since: c.now().Add(-time.Duration(hours) * time.Hour)}
 	if lv, ok := c.store.(store.Live); ok {
-		es, err := lv.LiveEntries(r.Context(), store.LiveLogParams{Tenant: t.ID, Since: v.Since, Limit: maxLiveRows + 1})
+		es, err := lv.LiveEntries(r.Context(), store.LiveLogParams{Tenant: t.ID, Since: v.Since, Limit: maxLiveRows + 1, Newest: true})
 		if err != nil {
 			c.fail(w, r, "live request log", err)
 			return
 		}
-		v.Entries, v.More = es[:min(len(es), maxLiveRows)], len(es) > maxLiveRows
+		v.Entries, v.More = es[max(len(es)-maxLiveRows, 0):], len(es) > maxLiveRows
 	}
 	c.render(w, r, http.StatusOK, "live", t.Name+": live requests", v, "")
 }

@@ -176,6 +176,47 @@ func TestConsoleShowsTheLiveRequestLog(t *testing.T) {
 	})
 }
 
+// QA, stop 36: past 1,000 live requests in a day the tenants page counted the failures among
+// the oldest 1,001 only ("1000+ requests, 4 not success" for 2,540 and 14) and the live page
+// showed the oldest 1,000 of the 24 hours. Now the page counts every request of the day in the
+// store, and the live page shows the newest 1,000.
+func TestConsoleCountsEveryLiveRequestOfTheDay(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		w := newWorld(t, st)
+		w.cfg.Tenants[0].ES = &config.ES{Username: "sis"}
+		lv := st.(store.Live)
+		now := time.Now()
+		const n = 1010
+		for i := 1; i <= n; i++ {
+			e := store.LiveEntry{At: now, Tenant: w.tenant, Dialect: "imses", Operation: "readPerson", MessageID: fmt.Sprintf("msg-%04d", i),
+				CodeMajor: "success", CodeMinor: "fullsuccess"}
+			if i == 5 || i > n-7 { // one early, seven among the newest
+				e.CodeMajor, e.CodeMinor = "failure", "unknownobject"
+			}
+			if err := lv.LiveApply(context.Background(), store.LiveApplyParams{Entry: &e, Now: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := w.client()
+		b.signIn("kari@example.org", password)
+		want := fmt.Sprintf(`<a href="/tenants/%s/live" class="live-today">1,010 requests</a><br><small class="failed">8 not success</small>`, w.tenant)
+		if _, page := b.get("/"); !strings.Contains(page, want) {
+			t.Fatalf("the tenants page does not show %s:\n%s", want, page)
+		}
+		_, page := b.get("/tenants/" + w.tenant + "/live")
+		log := section(page, "live")
+		if !strings.Contains(log, "msg-1010") || !strings.Contains(log, "msg-0011") || strings.Contains(log, "msg-0010") {
+			t.Fatalf("the live page does not show the newest 1,000 requests (msg-0011 to msg-1010):\n%s", log)
+		}
+		if strings.Index(log, "msg-0011") > strings.Index(log, "msg-1010") {
+			t.Errorf("the live page no longer lists oldest first")
+		}
+		if note := "Only the newest 1,000 are shown: the older ones are in <code>imsfeed es log --tenant " + w.tenant + " --since 24h</code>."; !strings.Contains(page, note) {
+			t.Errorf("the live page does not say where the older requests are (%s):\n%s", note, page)
+		}
+	})
+}
+
 // Issue 12: a trash can of thousands is paged and searched in the store: a page shows 100, the
 // search finds one person by name or key, and restoring the ticked row of a search (with the
 // CSRF token) restores that one and comes back to the search.

@@ -21,6 +21,9 @@ type Live interface {
 	LiveApply(ctx context.Context, p LiveApplyParams) error
 	// LiveEntries lists the tenant's request log, oldest first, from since on.
 	LiveEntries(ctx context.Context, p LiveLogParams) ([]LiveEntry, error)
+	// LiveTally counts the tenant's requests at or after since, and of them those not answered
+	// with success (codeMajor other than "success"): exact however many, counted in the store.
+	LiveTally(ctx context.Context, tenant string, since time.Time) (requests, notSuccess int, err error)
 	// LiveRepeat returns the entry e repeats: the last write request at or after since with
 	// e's tenant, message identifier and keys, when it is the same request (dialect, operation
 	// and RequestHash; never when e has no hash). A client that reuses an identifier for
@@ -218,4 +221,6 @@ type LiveLogParams struct {
 	Tenant string
 	Since  time.Time
 	Limit  int
+	// Newest keeps the last Limit entries from since on, not the first (still oldest first).
+	Newest bool
 }

@@ -331,3 +331,57 @@ func testLiveActive(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testLiveTally: LiveTally counts every request of the tenant from since on and those not
+// answered with success, past the 1,000 rows a page reads (the failures here are among the
+// newest); LiveEntries with Newest keeps the last rows of the window, oldest first.
+func testLiveTally(t *testing.T, s store.Store) {
+	l, ok := s.(store.Live)
+	if !ok {
+		t.Skip("no live channel")
+	}
+	ctx := context.Background()
+	tenant, other := tenantName("tally"), tenantName("other")
+	since := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	log := func(tenant string, at time.Time, id, major string) {
+		e := &store.LiveEntry{At: at, Tenant: tenant, Dialect: "imses1", Operation: "readPerson", MessageID: id, CodeMajor: major}
+		if err := l.LiveApply(ctx, store.LiveApplyParams{Entry: e, Now: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Before the window, and another tenant's: not counted.
+	log(tenant, since.Add(-time.Second), "yesterday", "failure")
+	log(other, since, "elsewhere", "failure")
+	const n = 1005
+	for i := 1; i <= n; i++ {
+		major := "success"
+		if i == 2 || i > n-4 {
+			major = "failure"
+		}
+		if i == n-5 {
+			major = "processing"
+		}
+		log(tenant, since.Add(time.Duration(i)*time.Second), fmt.Sprintf("m%04d", i), major)
+	}
+	requests, failed, err := l.LiveTally(ctx, tenant, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if requests != n || failed != 6 {
+		t.Fatalf("LiveTally since %s: %d requests, %d not success; want %d, 6", since, requests, failed, n)
+	}
+	if requests, failed, err := l.LiveTally(ctx, tenantName("none"), since); err != nil || requests != 0 || failed != 0 {
+		t.Fatalf("LiveTally of a tenant without requests: %d, %d, %v", requests, failed, err)
+	}
+	es, err := l.LiveEntries(ctx, store.LiveLogParams{Tenant: tenant, Since: since, Limit: 3, Newest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range es {
+		ids = append(ids, e.MessageID)
+	}
+	if want := []string{"m1003", "m1004", "m1005"}; !reflect.DeepEqual(ids, want) {
+		t.Fatalf("the newest 3: %v, want %v", ids, want)
+	}
+}

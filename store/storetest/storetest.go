@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LiveRepeat", testLiveRepeat},
 		{"LiveWritesKeepTheIndex", testLiveIndex},
 		{"LiveActiveCountsUpToItsBounds", testLiveActive},
+		{"LiveTallyCountsEveryRequestOfTheWindow", testLiveTally},
 		{"HeldPlans", testHeldPlans},
 		{"ApplyAndHoldInOneTransaction", testApplyAndHold},
 		{"PlanInPieces", testPlanInPieces},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -384,7 +385,11 @@ func (c *Core) LiveEntries(ctx context.Context, p store.LiveLogParams) ([]store.
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := c.db.QueryContext(ctx, c.Q(liveCols+`WHERE tenant = ? AND at >= ? ORDER BY id LIMIT ?`), p.Tenant, c.d.Time(Micro(p.Since)), limit)
+	order := `ORDER BY id`
+	if p.Newest {
+		order = `ORDER BY id DESC`
+	}
+	rows, err := c.db.QueryContext(ctx, c.Q(liveCols+`WHERE tenant = ? AND at >= ? `+order+` LIMIT ?`), p.Tenant, c.d.Time(Micro(p.Since)), limit)
 	if err != nil {
 		return nil, fmt.Errorf("live log of tenant %q: %w", p.Tenant, err)
 	}
@@ -397,7 +402,21 @@ func (c *Core) LiveEntries(ctx context.Context, p store.LiveLogParams) ([]store.
 		}
 		out = append(out, e)
 	}
+	if p.Newest {
+		slices.Reverse(out)
+	}
 	return out, rows.Err()
+}
+
+// LiveTally implements store.Live: one aggregate over the (tenant, at) index range, so the
+// console's count does not grow with the rows it would otherwise read.
+func (c *Core) LiveTally(ctx context.Context, tenant string, since time.Time) (requests, notSuccess int, err error) {
+	err = c.db.QueryRowContext(ctx, c.Q(`SELECT COUNT(*), COALESCE(SUM(CASE WHEN code_major <> 'success' THEN 1 ELSE 0 END), 0)
+FROM live_requests WHERE tenant = ? AND at >= ?`), tenant, c.d.Time(Micro(since))).Scan(&requests, &notSuccess)
+	if err != nil {
+		return 0, 0, fmt.Errorf("live tally of tenant %q: %w", tenant, err)
+	}
+	return requests, notSuccess, nil
 }
 
 // LiveRepeat implements store.Live: the last write with the identifier and keys decides, so a
