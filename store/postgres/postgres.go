@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -28,8 +27,7 @@ type Store struct {
 	*core
 	db *sql.DB // for the lock connections
 
-	mu    sync.Mutex
-	locks map[string]chan struct{} // this process's lock of each tenant (LockTenant)
+	locks sqlstore.TenantLocks // this process's lock of each tenant (LockTenant)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -118,42 +116,9 @@ func lockKey(tenant string) int64 {
 // it left an SIS's concurrent live requests waiting up to a poll each, and a waiter could be
 // passed over by later ones again and again (p99 of 0.9-1.7 s with 8 clients).
 func (s *Store) LockTenant(ctx context.Context, tenant string, wait time.Duration) (func(), error) {
-	deadline := time.Now().Add(wait)
-	s.mu.Lock()
-	if s.locks == nil {
-		s.locks = map[string]chan struct{}{}
-	}
-	sem, ok := s.locks[tenant]
-	if !ok {
-		sem = make(chan struct{}, 1)
-		s.locks[tenant] = sem
-	}
-	s.mu.Unlock()
-	select {
-	case sem <- struct{}{}: // free: take it without looking at the clock
-	default:
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		select {
-		case sem <- struct{}{}:
-		case <-timer.C:
-			return nil, fmt.Errorf("tenant %q: %w", tenant, store.ErrLocked)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	release, err := s.advisoryLock(ctx, tenant, deadline)
-	if err != nil {
-		<-sem
-		return nil, err
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			release()
-			<-sem
-		})
-	}, nil
+	return s.locks.Take(ctx, tenant, wait, func(deadline time.Time) (func(), error) {
+		return s.advisoryLock(ctx, tenant, deadline)
+	})
 }
 
 // advisoryLock takes the tenant's advisory lock by deadline, on a connection it holds until

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -30,8 +29,7 @@ type Store struct {
 	*core
 	path string
 
-	mu    sync.Mutex
-	locks map[string]chan struct{} // per tenant: a one-slot semaphore
+	locks sqlstore.TenantLocks
 }
 
 var _ store.Store = (*Store)(nil)
@@ -77,7 +75,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		Time:      func(t time.Time) any { return t.UTC().Format(sqlstore.SQLiteTime) },
 		WritePlan: sqlstore.RowWriter(false),
 	}
-	return &Store{core: sqlstore.New(db, d), path: abs, locks: map[string]chan struct{}{}}, nil
+	return &Store{core: sqlstore.New(db, d), path: abs}, nil
 }
 
 // migrate migrates the database while holding a file lock beside it. Two processes opening a
@@ -95,38 +93,11 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, abs string) error {
 // LockTenant implements store.Store: first this process's lock of the tenant, then the
 // tenant's lock file beside the database (for other processes).
 func (s *Store) LockTenant(ctx context.Context, tenant string, wait time.Duration) (func(), error) {
-	deadline := time.Now().Add(wait)
-	s.mu.Lock()
-	sem, ok := s.locks[tenant]
-	if !ok {
-		sem = make(chan struct{}, 1)
-		s.locks[tenant] = sem
-	}
-	s.mu.Unlock()
-
-	select {
-	case sem <- struct{}{}: // free: take it without looking at the clock
-	default:
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		select {
-		case sem <- struct{}{}:
-		case <-timer.C:
-			return nil, fmt.Errorf("tenant %q: %w", tenant, store.ErrLocked)
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	return s.locks.Take(ctx, tenant, wait, func(deadline time.Time) (func(), error) {
+		unlockFile, err := lockFile(ctx, s.path, tenant, deadline)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %q: %w", tenant, err)
 		}
-	}
-	unlockFile, err := lockFile(ctx, s.path, tenant, deadline)
-	if err != nil {
-		<-sem
-		return nil, fmt.Errorf("tenant %q: %w", tenant, err)
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			unlockFile()
-			<-sem
-		})
-	}, nil
+		return unlockFile, nil
+	})
 }
