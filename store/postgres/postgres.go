@@ -46,17 +46,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if isURL && where == store.NotShown {
 		return nil, fmt.Errorf("postgres store %s: it does not parse as postgres://USER:PASSWORD@HOST:PORT/DATABASE?OPTIONS; percent-encode special characters in the password (%%2F for /, %%23 for #, %%40 for @, %%3F for ?, %%25 for %%, %%20 for a space)", where)
 	}
-	cfg, err := pq.NewConfig(url)
-	if err == nil && !strings.Contains(url, "binary_parameters") {
-		// One round trip a statement instead of two (lib/pq otherwise parses and describes
-		// each statement before binding it), and bytea parameters (the state index's buckets,
-		// the undo's parts) sent as they are instead of as hex text twice their size.
-		cfg.BinaryParameters = true
-	}
-	var connector *pq.Connector
-	if err == nil {
-		connector, err = pq.NewConnectorConfig(cfg)
-	}
+	connector, err := pq.NewConnector(url)
 	if err != nil {
 		if isURL {
 			return nil, fmt.Errorf("postgres store %s: the URL's options do not parse (check sslmode and the other options)", where)

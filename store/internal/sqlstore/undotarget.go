@@ -221,7 +221,7 @@ func (c *Core) restore(ctx context.Context, tx *sql.Tx, tenant string, t undoTab
 					values.WriteString(", ")
 				}
 				values.WriteString(one)
-				args = append(append(args, tenant), restoreArgs(w.cols, w.row)...)
+				args = append(append(args, tenant), w.row...)
 				done[j] = true
 			}
 		}
@@ -230,18 +230,4 @@ func (c *Core) restore(ctx context.Context, tx *sql.Tx, tenant string, t undoTab
 		}
 	}
 	return nil
-}
-
-// restoreArgs are a before-image's values as parameters of the row's INSERT. Only the content
-// hash is a bytea (BLOB) column: PostgreSQL's JSON columns (attrs, types, parents) were read
-// back as bytes and go back as text, since the store's connection sends bytes in binary, which
-// jsonb reads in its own binary format (a version byte first), not as JSON text.
-func restoreArgs(cols []string, row []any) []any {
-	out := slices.Clone(row)
-	for i, v := range out {
-		if b, ok := v.([]byte); ok && cols[i] != "hash" {
-			out[i] = string(b)
-		}
-	}
-	return out
 }
