@@ -35,7 +35,7 @@ var funcs = template.FuncMap{
 	"role":  record.RoleName,
 	"ms":    func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) },
 	// size is a file's size as the mail writes it: binary units, and the exact bytes.
-	"size": func(n int64) string { return runs.SizeText(n) + " (" + thousands(int(n)) + " bytes)" },
+	"size": runs.SizeWithBytes,
 	// obj is the page of a person ("persons") or group ("groups") of a tenant.
 	"obj":    objectPath,
 	"member": memberPath,
@@ -368,14 +368,5 @@ func (c *Console) undo(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, fmt.Sprintf("/runs/%d", done.ID), http.StatusSeeOther)
 }
 
-// thousands writes 500000 as 500,000.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	if n < 0 {
-		return "-" + thousands(-n)
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
+// thousands writes 500000 as 500,000, as the mail does.
+func thousands(n int) string { return runs.Group(int64(n)) }

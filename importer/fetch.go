@@ -11,7 +11,6 @@ import (
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
-	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/source"
 	"github.com/imsfeed/imsfeed/store"
@@ -220,7 +219,7 @@ func (im *Importer) skip(ctx context.Context, t *config.Tenant, file runs.File, 
 	// mail's "Current state" is the tenant's, not an empty one.
 	if st, err := im.store.Status(ctx, t.ID); err == nil {
 		run.VersionBefore, run.VersionAfter = st.StateVersion, st.StateVersion
-		run.Counts = unchanged(st)
+		run.Counts = storedCounts(st, st)
 	} else {
 		im.log.Warn("skipped run: the tenant's stored counts could not be read", "tenant", t.ID, "err", err)
 		run.Attention = append(run.Attention, change.Notice{Kind: "counts-unknown",
@@ -236,17 +235,15 @@ func (im *Importer) skip(ctx context.Context, t *config.Tenant, file runs.File, 
 	return run, nil
 }
 
-// unchanged is the counts of a run that changed nothing: what st holds, before as after, of
-// what an import counts (active persons and groups, synced memberships, relations).
-func unchanged(st store.TenantStatus) change.Counts {
+// storedCounts are a run's counts before and after of what an import counts (active persons
+// and groups, synced memberships, relations), as the store held them: a skip's (before as
+// after) and an operator's restore or purge.
+func storedCounts(before, after store.TenantStatus) change.Counts {
 	var c change.Counts
-	c.Persons.Before = st.Persons.Active
-	c.Groups.Before = st.Groups.Active
-	c.Memberships.Before = st.Memberships.Synced
-	c.Relations.Before = st.Relations.Active
-	for _, t := range record.AllTypes {
-		c.Of(t).After = c.Of(t).Before
-	}
+	c.Persons.Before, c.Persons.After = before.Persons.Active, after.Persons.Active
+	c.Groups.Before, c.Groups.After = before.Groups.Active, after.Groups.Active
+	c.Memberships.Before, c.Memberships.After = before.Memberships.Synced, after.Memberships.Synced
+	c.Relations.Before, c.Relations.After = before.Relations.Active, after.Relations.Active
 	return c
 }
 

@@ -71,9 +71,7 @@ func (im *Importer) Operate(ctx context.Context, req OperatorRequest) (run *runs
 		Warnings: []record.Warning{}, Attention: []change.Notice{}, Verdict: safety.Verdict{Passed: true}}
 	rec := &store.RunRecord{Run: run, Describe: func(run *runs.Run, keys []string, before, after store.TenantStatus) {
 		n := len(keys)
-		run.Counts.Persons.Before, run.Counts.Persons.After = before.Persons.Active, after.Persons.Active
-		run.Counts.Groups.Before, run.Counts.Groups.After = before.Groups.Active, after.Groups.Active
-		run.Counts.Memberships.Before, run.Counts.Memberships.After = before.Memberships.Synced, after.Memberships.Synced
+		run.Counts = storedCounts(before, after)
 		switch {
 		case req.Purge:
 			run.Reason = fmt.Sprintf("%d person(s) purged from the trash can for good by %s", n, req.By)

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/diff"
@@ -79,14 +78,9 @@ func (p *placing) place(rules hierarchy.Rules) ([]change.Notice, error) {
 		}
 		groups = append(groups, res.Nodes...)
 		if n := len(res.Unplaced); n > 0 {
-			keys := res.Unplaced
-			more := ""
-			if len(keys) > 10 {
-				keys, more = keys[:10], fmt.Sprintf(" and %d more", n-10)
-			}
 			notices = append(notices, change.Notice{Kind: NoticeUnplaced, Key: rules.Unplaced.Key,
-				Message: fmt.Sprintf("%d groups have no parent in the file and were placed under %q (%s): %s%s",
-					n, rules.Unplaced.Key, rules.Unplaced.Name, strings.Join(keys, ", "), more)})
+				Message: fmt.Sprintf("%d groups have no parent in the file and were placed under %q (%s): %s",
+					n, rules.Unplaced.Key, rules.Unplaced.Name, someKeys(res.Unplaced, 10))})
 		}
 		p.Differ.ExpectGroups(len(groups))
 		for i, g := range groups {

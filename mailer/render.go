@@ -598,12 +598,7 @@ func decisionText(verb string, d *runs.Decision, loc *time.Location) string {
 }
 
 // sizeText is the size in the units the command line uses, with the exact number of bytes.
-func sizeText(n int64) string {
-	if n < 1024 {
-		return runs.SizeText(n)
-	}
-	return runs.SizeText(n) + " (" + runs.Group(n) + " bytes)"
-}
+func sizeText(n int64) string { return runs.SizeWithBytes(n) }
 
 func durationText(d time.Duration) string {
 	if d >= time.Second {

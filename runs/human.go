@@ -24,6 +24,15 @@ func SizeText(n int64) string {
 	return fmt.Sprintf("%.1f %s", f, [...]string{"", "KiB", "MiB", "GiB", "TiB"}[i])
 }
 
+// SizeWithBytes is SizeText with the exact number of bytes after it, for a file's size
+// (the mail, the console): "302.1 MiB (316,783,076 bytes)".
+func SizeWithBytes(n int64) string {
+	if n < 1024 {
+		return SizeText(n)
+	}
+	return SizeText(n) + " (" + Group(n) + " bytes)"
+}
+
 // TimeLayout writes a time with its zone, so no reader has to guess which clock it is.
 const TimeLayout = "2006-01-02 15:04:05 MST"
 

@@ -176,12 +176,9 @@ func (a *app) open(ctx context.Context) error {
 	a.mailer = mailer.New(a.cfg.SMTP, a.cfg.Outbox, a.log)
 	st, err := storeurl.Open(ctx, a.cfg.Store)
 	if err != nil {
-		// The stores name themselves ("postgres store HOST/DB: …", "sqlite store PATH: …"):
-		// the URL again in front would say it twice.
-		if m := err.Error(); strings.HasPrefix(m, "postgres store ") || strings.HasPrefix(m, "sqlite store ") {
-			return storeError{fmt.Errorf("open %w", err)}
-		}
-		return storeError{fmt.Errorf("open store %s: %w", config.RedactURL(a.cfg.Store), err)}
+		// The stores name themselves ("postgres store HOST/DB: …", "sqlite store PATH: …"), as
+		// do storeurl's errors ("store URL has no scheme", "sqlite:… names host …").
+		return storeError{fmt.Errorf("open %w", err)}
 	}
 	a.store = st
 	a.mailer.OnUpdate(func(id int64, r mailer.Result) { a.recordMail(ctx, id, r) })
