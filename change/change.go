@@ -101,6 +101,7 @@ const (
 	NoticeOrphanedGroup    = "orphaned-group"
 	NoticeKeptRecord       = "kept-record" // a skipped record's stored counterpart was kept
 	NoticeStaleSource      = "no-new-file"
+	NoticeLiveSinceHold    = "live-since-hold" // an approved plan was applied on top of live requests
 )
 
 // Notice is something a person should look at; it changes nothing.

@@ -223,7 +223,7 @@ func (c *Console) showRun(w http.ResponseWriter, r *http.Request, status int, ru
 		if now, err := c.store.StateVersion(r.Context(), run.Tenant); err != nil {
 			c.log.Error("console: state version", "tenant", run.Tenant, "err", err)
 		} else if v.PlanNote == "" && now != run.VersionAfter {
-			v.PlanNote = fmt.Sprintf("The tenant's state changed since this plan was made (state version %d then, %d now): approval will be refused; import again.", run.VersionAfter, now)
+			v.PlanNote = c.stateNote(r, run, now)
 		}
 	} else {
 		v.Undoable = run.Status == runs.Completed && run.VersionAfter != run.VersionBefore && run.UndoneBy == 0 &&
@@ -299,6 +299,27 @@ func (c *Console) changesPage(r *http.Request, run *runs.Run, rv *runView) *chan
 		v.Next, v.LastP = link(v.Page+1), link(v.Pages)
 	}
 	return v
+}
+
+// stateNote says what approval will do of a held run whose plan was made against another state
+// version than now: apply it on top of live requests that touched nothing it changes
+// (importer.Approve reads the plan to tell), or refuse when anything else moved the state.
+func (c *Console) stateNote(r *http.Request, run *runs.Run, now int64) string {
+	changed := fmt.Sprintf("The tenant's state changed since this plan was made (state version %d then, %d now)", run.VersionAfter, now)
+	if lv, ok := c.store.(store.Live); ok && now > run.VersionAfter {
+		t, err := lv.LiveTouched(r.Context(), run.Tenant, run.StartedAt.Add(-time.Minute), run.VersionAfter, now)
+		if err == nil {
+			n := "1 live request"
+			if t.Requests != 1 {
+				n = thousands(t.Requests) + " live requests"
+			}
+			return changed + ", by " + n + ": approval applies the plan on top of them if none of them touched what it changes, and refuses otherwise (then import again)."
+		}
+		if !errors.Is(err, store.ErrStateChanged) {
+			c.log.Error("console: live requests since the plan", "tenant", run.Tenant, "err", err)
+		}
+	}
+	return changed + ": approval will be refused; import again."
 }
 
 func capitalize(s string) string {

@@ -114,11 +114,21 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 			defer gcDone()
 		}
 	}
+	var live *liveSince
+	if replan == nil {
+		if live, err = im.liveSinceHold(ctx, run, plan); err != nil {
+			return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
+		}
+	}
 	if replan != nil {
 		report, pieces = replan.report, replan.pieces()
 	} else {
 		report = &change.Plan{}
-		pieces = im.heldPieces(ctx, run, plan, report)
+		head := *plan // as stored: rebase moves plan's version
+		pieces = im.heldPieces(ctx, run, &head, report)
+		if live != nil {
+			pieces = live.rebase(run, plan, pieces)
+		}
 	}
 	if run.HeldAt == nil && run.FinishedAt != nil {
 		held := *run.FinishedAt // a run held before held_at was recorded ended at its hold
@@ -132,8 +142,7 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	err = im.store.Apply(ctx, store.ApplyParams{Plan: plan, Pieces: pieces, Run: run, Now: im.now().UTC(), Progress: im.Applying, NoUndo: t.UndoDays == 0})
 	if errors.Is(err, store.ErrStateChanged) {
 		st, _ := im.store.Status(ctx, run.Tenant)
-		return nil, fmt.Errorf("approve run %d: refused: the tenant's state changed since the plan was made (state version %d then, %d now), so the plan no longer describes what it would do; nothing was changed. Run the import again and approve the new run if it is still held",
-			d.RunID, plan.BaseVersion, st.StateVersion)
+		return nil, fmt.Errorf("approve run %d: %w", d.RunID, stateChanged(plan.BaseVersion, st.StateVersion, ""))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)

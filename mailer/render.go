@@ -565,6 +565,7 @@ var noticeLabels = map[string]string{
 	change.NoticeOrphanedGroup:    "orphaned group",
 	change.NoticeKeptRecord:       "kept, not deleted",
 	change.NoticeStaleSource:      "no new file",
+	change.NoticeLiveSinceHold:    "live requests since the hold",
 }
 
 func noticeText(n change.Notice) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -383,5 +384,73 @@ func testLiveTally(t *testing.T, s store.Store) {
 	}
 	if want := []string{"m1003", "m1004", "m1005"}; !reflect.DeepEqual(ids, want) {
 		t.Fatalf("the newest 3: %v, want %v", ids, want)
+	}
+}
+
+// testLiveTouched: what the live requests applied since a state version touched, for approval
+// (change.Touched): each write request's plan or rename is summed, with the request that
+// touched each key first; a request that changed nothing adds nothing; a version the live
+// channel did not make (a run's apply) or a request logged before since is ErrStateChanged.
+func testLiveTouched(t *testing.T, s store.Store) {
+	l, ok := s.(store.Live)
+	if !ok {
+		t.Skip("no live channel")
+	}
+	ctx := context.Background()
+	tenant := tenantName("livetouched")
+	apply(t, s, initial(tenant))
+	v0 := load(t, s, tenant).Version
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	send := func(e *store.LiveEntry, p store.LiveApplyParams) int64 {
+		t.Helper()
+		e.At, e.Tenant, e.Dialect, e.CodeMajor = at, tenant, "imses1", "success"
+		if p.Plan != nil {
+			p.Plan.Tenant, p.Plan.BaseVersion = tenant, load(t, s, tenant).Version
+		}
+		p.Entry, p.Now = e, at
+		if err := l.LiveApply(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		return e.ID
+	}
+	created := send(&store.LiveEntry{Operation: "createPerson"}, store.LiveApplyParams{Plan: &change.Plan{
+		Persons: []change.Person{{Op: change.Insert, Person: person("new1", "New Pupil")}}}})
+	send(&store.LiveEntry{Operation: "readPerson"}, store.LiveApplyParams{}) // changes nothing
+	joined := send(&store.LiveEntry{Operation: "createMembership"}, store.LiveApplyParams{Plan: &change.Plan{
+		Memberships: []change.Membership{{Op: change.Insert, Membership: member("math1", "new1", "01")}}}})
+	hash := person("p1-renamed", "Ada Lovelace").Hash
+	renamed := send(&store.LiveEntry{Operation: "changePersonIdentifier"}, store.LiveApplyParams{RenameBase: load(t, s, tenant).Version,
+		Renames: []store.LiveRename{{Old: "p1", New: "p1-renamed", Hash: hash,
+			Memberships: map[record.MembershipKey]record.Hash{mkey("math1", "p1", "01"): member("math1", "p1-renamed", "01").Hash}}}})
+	v := load(t, s, tenant).Version
+	if v != v0+3 {
+		t.Fatalf("state version %d after three live writes from %d", v, v0)
+	}
+	touched, err := l.LiveTouched(ctx, tenant, at, v0, v)
+	if err != nil || touched.Requests != 3 {
+		t.Fatalf("LiveTouched: %+v %v, want the three writes", touched, err)
+	}
+	for _, c := range []struct {
+		plan *change.Plan
+		want string
+	}{
+		{&change.Plan{Persons: []change.Person{{Op: change.Update, Person: person("new1", "Other")}}}, fmt.Sprintf("live request %d", created)},
+		{&change.Plan{Groups: []change.Group{{Op: change.Delete, Group: record.Group{Key: "math1"}}}}, fmt.Sprintf("live request %d", joined)},
+		{&change.Plan{Memberships: []change.Membership{{Op: change.Insert, Membership: member("math1", "p1", "01")}}}, fmt.Sprintf("live request %d", renamed)},
+		{&change.Plan{Persons: []change.Person{{Op: change.Update, Person: person("p2", "Other")}}}, ""},
+	} {
+		if got := touched.Conflict(c.plan); (got == "") != (c.want == "") || !strings.Contains(got, c.want) {
+			t.Errorf("conflict %q, want %q", got, c.want)
+		}
+	}
+	if touched, err := l.LiveTouched(ctx, tenant, at, v0+1, v); err != nil || touched.Requests != 2 {
+		t.Errorf("LiveTouched from the first write on: %+v %v, want two", touched, err)
+	}
+	if _, err := l.LiveTouched(ctx, tenant, at.Add(time.Second), v0, v); !errors.Is(err, store.ErrStateChanged) {
+		t.Errorf("LiveTouched of requests logged before since: %v, want ErrStateChanged", err)
+	}
+	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: v, Persons: []change.Person{{Op: change.Update, Person: person("p2", "By A Run")}}})
+	if _, err := l.LiveTouched(ctx, tenant, at, v0, v+1); !errors.Is(err, store.ErrStateChanged) {
+		t.Errorf("LiveTouched over a run's version: %v, want ErrStateChanged", err)
 	}
 }

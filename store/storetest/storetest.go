@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LiveWritesKeepTheIndex", testLiveIndex},
 		{"LiveActiveCountsUpToItsBounds", testLiveActive},
 		{"LiveTallyCountsEveryRequestOfTheWindow", testLiveTally},
+		{"LiveTouchedSumsTheRequestsSinceAVersion", testLiveTouched},
 		{"HeldPlans", testHeldPlans},
 		{"ApplyAndHoldInOneTransaction", testApplyAndHold},
 		{"PlanInPieces", testPlanInPieces},

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/store"
 )
@@ -334,17 +336,24 @@ ON CONFLICT (tenant, id, group_key, member_key, role) DO NOTHING`), e.Tenant, id
 				}
 			}
 		}
-		var result any
+		var result, touched any
 		if e.Result != nil {
 			result = string(e.Result)
 		}
+		if t, ok := touchOf(plan, p.Renames); ok {
+			b, err := json.Marshal(t)
+			if err != nil {
+				return err
+			}
+			touched = string(b)
+		}
 		return tx.QueryRowContext(ctx, c.Q(`INSERT INTO live_requests (tenant, at, dialect, operation, message_id, keys, code_major, code_minor,
   description, duration_us, state_version, removed_persons, removed_groups, removed_memberships, result,
-  inserted_persons, inserted_groups, inserted_memberships, updated_persons, updated_groups, updated_memberships, restored_persons, request_hash)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+  inserted_persons, inserted_groups, inserted_memberships, updated_persons, updated_groups, updated_memberships, restored_persons, request_hash, touched)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 			e.Tenant, c.d.Time(Micro(e.At)), e.Dialect, e.Operation, e.MessageID, strings.Join(e.Keys, " "), e.CodeMajor, e.CodeMinor,
 			e.Description, e.Duration.Microseconds(), e.StateVersion, e.Removed[0], e.Removed[1], e.Removed[2], result,
-			e.Inserted[0], e.Inserted[1], e.Inserted[2], e.Updated[0], e.Updated[1], e.Updated[2], e.Restored, e.RequestHash).Scan(&e.ID)
+			e.Inserted[0], e.Inserted[1], e.Inserted[2], e.Updated[0], e.Updated[1], e.Updated[2], e.Restored, e.RequestHash, touched).Scan(&e.ID)
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrStateChanged) {
@@ -353,6 +362,54 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RET
 		return fmt.Errorf("live request of tenant %q (nothing was changed): %w", e.Tenant, err)
 	}
 	return nil
+}
+
+// touchOf is what a live request's plan or renames touch, when it changed the state.
+func touchOf(plan *change.Plan, renames []store.LiveRename) (change.Touch, bool) {
+	var t change.Touch
+	if plan != nil {
+		t = change.TouchOf(plan)
+	}
+	for _, r := range renames {
+		t.Rename(r.Old, r.New, slices.Collect(maps.Keys(r.Memberships)))
+	}
+	return t, plan != nil || len(renames) > 0
+}
+
+// LiveTouched implements store.Live.
+func (c *Core) LiveTouched(ctx context.Context, tenant string, since time.Time, after, upto int64) (*change.Touched, error) {
+	rows, err := c.db.QueryContext(ctx, c.Q(`SELECT id, state_version, touched FROM live_requests
+WHERE tenant = ? AND at >= ? AND state_version > ? AND state_version <= ? AND touched IS NOT NULL ORDER BY id`),
+		tenant, c.d.Time(Micro(since)), after, upto)
+	if err != nil {
+		return nil, err
+	}
+	t := &change.Touched{}
+	made := map[int64]bool{}
+	for rows.Next() {
+		var id, v int64
+		var js string
+		if err := rows.Scan(&id, &v, &js); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		var x change.Touch
+		if err := json.Unmarshal([]byte(js), &x); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("live request %d: what it touched: %w", id, err)
+		}
+		t.Add(id, x)
+		made[v] = true
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	for v := after + 1; v <= upto; v++ {
+		if !made[v] {
+			return nil, fmt.Errorf("tenant %q: state version %d was not made by a live request whose changes are recorded: %w", tenant, v, store.ErrStateChanged)
+		}
+	}
+	return t, nil
 }
 
 const liveCols = `SELECT id, at, tenant, dialect, operation, message_id, keys, code_major, code_minor, description,

@@ -1,0 +1,165 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/live"
+	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/samples/feedgen"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// An SIS keeps sending while a night is held. Approving it in the console applies the plan on
+// top of the live requests when none of them touched what the plan changes (a new pupil put in
+// a class the plan leaves alone), says so on the run, and keeps the state index true. A live
+// request that changed a person the plan changes makes the approval refuse, naming the person
+// and the request, and nothing changes.
+func TestConsoleApprovesAHeldRunWhileTheSISSends(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		w := newWorld(t, st)
+		b := w.client()
+		b.signIn("kari@example.org", password)
+
+		changed := map[string]bool{} // the persons and groups the held plan changes
+		var updated string           // a person it updates
+		err := w.im.ReadPlan(ctx, w.held.ID, func(*change.Plan) error { return nil }, func(p *change.Plan) error {
+			for _, x := range p.Persons {
+				changed[x.Person.Key] = true
+				if x.Op == change.Update && updated == "" {
+					updated = x.Person.Key
+				}
+			}
+			for _, x := range p.Groups {
+				changed[x.Group.Key] = true
+			}
+			return nil
+		})
+		if err != nil || updated == "" {
+			t.Fatalf("the held plan: %v, a person it updates %q", err, updated)
+		}
+		state, err := st.LoadState(ctx, w.tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var class string
+		for k := range state.Groups {
+			if !changed[k] && (class == "" || k < class) {
+				class = k
+			}
+		}
+		if class == "" {
+			t.Fatal("the held plan changes every group")
+		}
+
+		svc := &live.Service{Store: st}
+		lt := &live.Tenant{ID: w.tenant}
+		send := func(typ record.Type, a live.Action, it live.Item) {
+			t.Helper()
+			res := svc.Do(ctx, lt, &live.Request{Dialect: "imses1", Operation: string(a), Type: typ, Action: a, Items: []live.Item{it}})
+			if !res.First().OK() {
+				t.Fatalf("live %s %s: %+v", a, it.Key, res.First())
+			}
+		}
+		pupil := &record.Person{Key: "live-new-pupil", Name: "Ada Lovelace"}
+		pupil.ComputeHash()
+		send(record.Persons, live.Create, live.Item{Key: pupil.Key, Person: pupil})
+		m := record.Membership{MembershipKey: record.MembershipKey{Group: class, Member: pupil.Key, Role: "01"}, MemberType: record.MemberPerson}
+		m.ComputeHash()
+		send(record.Memberships, live.Create, live.Item{Key: "live-membership-1", Memberships: []record.Membership{m}})
+
+		_, page := b.get(fmt.Sprintf("/runs/%d", w.held.ID))
+		if !strings.Contains(page, "by 2 live requests: approval applies the plan on top of them if none of them touched what it changes") {
+			t.Fatalf("the held run's page does not say what approval will do after 2 live requests:\n%s", page)
+		}
+		before, _ := st.Status(ctx, w.tenant)
+		code, loc := b.post(fmt.Sprintf("/runs/%d/approve", w.held.ID), url.Values{"csrf": {csrfOf(t, page)}, "reason": {"checked with the school"}})
+		if code != http.StatusSeeOther {
+			t.Fatalf("approval after live requests about other objects: %d\n%s", code, loc)
+		}
+		r, err := st.Run(ctx, w.held.ID)
+		if err != nil || r.Status != runs.Completed || r.VersionBefore != before.StateVersion {
+			t.Fatalf("the approved run: %+v %v (state version %d before it)", r, err, before.StateVersion)
+		}
+		after, _ := st.Status(ctx, w.tenant)
+		if c := r.Counts.Persons; c.Before != before.Persons.Active || c.After != after.Persons.Active {
+			t.Errorf("the run counts persons %d before and %d after; the store had %d and has %d", c.Before, c.After, before.Persons.Active, after.Persons.Active)
+		}
+		persons, _, err := st.StoredRecords(ctx, w.tenant, []string{pupil.Key, updated}, nil)
+		if err != nil || persons[pupil.Key].Name != "Ada Lovelace" {
+			t.Fatalf("the live request's pupil after the approval: %+v %v", persons[pupil.Key], err)
+		}
+		objs, err := st.(store.Live).LiveLoad(ctx, w.tenant, store.LiveQuery{MembershipsOfPersons: []string{pupil.Key}})
+		if _, ok := objs.Memberships[m.MembershipKey]; err != nil || !ok {
+			t.Fatalf("the live request's membership %s is gone after the approval (%v)", m.MembershipKey, err)
+		}
+		if rep, err := st.(store.IndexChecker).CheckIndex(ctx, w.tenant, false); err != nil || !rep.OK() {
+			t.Fatalf("the state index after an approval on top of live requests: %+v %v", rep, err)
+		}
+		_, page = b.get(fmt.Sprintf("/runs/%d", w.held.ID))
+		if !strings.Contains(page, "2 live requests changed the tenant&#39;s state after this plan was made") {
+			t.Errorf("the approved run's page does not say it was applied on top of 2 live requests:\n%s", page)
+		}
+
+		// The next broken night is held; the SIS then renames a person that plan updates.
+		held := w.holdAgain("n3.xml", feedgen.Options{DropPercent: 60, RenamePercent: 20})
+		var again string
+		w.im.ReadPlan(ctx, held.ID, func(*change.Plan) error { return nil }, func(p *change.Plan) error {
+			for _, x := range p.Persons {
+				if x.Op == change.Update && again == "" {
+					again = x.Person.Key
+				}
+			}
+			return nil
+		})
+		if again == "" {
+			t.Fatal("the second held plan updates no person")
+		}
+		renamed := &record.Person{Key: again, Name: "Changed By The SIS"}
+		renamed.ComputeHash()
+		send(record.Persons, live.Replace, live.Item{Key: again, Person: renamed})
+		before, _ = st.Status(ctx, w.tenant)
+		_, page = b.get(fmt.Sprintf("/runs/%d", held.ID))
+		code, page = b.post(fmt.Sprintf("/runs/%d/approve", held.ID), url.Values{"csrf": {csrfOf(t, page)}, "reason": {"looks right"}})
+		if code != http.StatusConflict || !strings.Contains(page, fmt.Sprintf("person &#34;%s&#34;, which this plan updates, was changed by live request", again)) {
+			t.Fatalf("approval after a live request changed a person the plan updates (%d):\n%s", code, page)
+		}
+		if now, _ := st.Status(ctx, w.tenant); now != before {
+			t.Fatalf("a refused approval changed the state: %+v, was %+v", now, before)
+		}
+		if r, _ := st.Run(ctx, held.ID); r.Status != runs.Held {
+			t.Fatalf("a refused approval decided the run: %s", r.Status)
+		}
+	})
+}
+
+// holdAgain imports a feedgen file for the world's tenant, which the safety filter must hold.
+func (w *world) holdAgain(name string, o feedgen.Options) *runs.Run {
+	t := w.t
+	t.Helper()
+	o.Persons, o.Groups, o.MembersPerGroup, o.Seed = 300, 30, 10, 7
+	var buf bytes.Buffer
+	if err := feedgen.Write(&buf, o); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.im.ImportFile(context.Background(), &w.cfg.Tenants[0], p, importer.ImportOptions{})
+	if err != nil || r.Status != runs.Held {
+		t.Fatalf("%s: %+v %v, want held", name, r, err)
+	}
+	return r
+}

@@ -1,0 +1,107 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/store"
+)
+
+// liveSince is what moved a tenant's state between a held plan's version and its approval:
+// live requests only, none of which touched what the plan changes. The plan is then applied on
+// top of them (rebase) instead of being refused, so an operator can approve a held night while
+// the tenant's SIS keeps sending.
+type liveSince struct {
+	from, to int64
+	requests int
+	now      store.TenantStatus // the state at approval, before the plan
+}
+
+// errConflict stops the reading of a held plan at its first change that a live request touched.
+var errConflict = errors.New("a change of the plan was touched by a live request")
+
+// liveSinceHold checks, with the tenant locked, whether the state moved since plan (a held run's
+// head) was made: nil when it did not. When it did, only by live requests, and none of them
+// touched what the plan changes (change.Touched.Conflict, over the stored plan read once), it
+// returns them; otherwise it refuses, saying why. A rollover is planned again instead
+// (rolloverToApply).
+func (im *Importer) liveSinceHold(ctx context.Context, run *runs.Run, plan *change.Plan) (*liveSince, error) {
+	now, err := im.store.Status(ctx, run.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	if now.StateVersion == plan.BaseVersion {
+		return nil, nil
+	}
+	lv, ok := im.store.(store.Live)
+	if !ok {
+		return nil, stateChanged(plan.BaseVersion, now.StateVersion, "")
+	}
+	// A minute's margin: a request is logged with the time it arrived, which may be before the
+	// run started though it was applied after the plan was made.
+	touched, err := lv.LiveTouched(ctx, run.Tenant, run.StartedAt.Add(-time.Minute), plan.BaseVersion, now.StateVersion)
+	if errors.Is(err, store.ErrStateChanged) {
+		return nil, stateChanged(plan.BaseVersion, now.StateVersion, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var why string
+	_, err = im.readHeld(ctx, run, func(p *change.Plan) error {
+		if why = touched.Conflict(p); why != "" {
+			return errConflict
+		}
+		return nil
+	})
+	if why != "" {
+		return nil, stateChanged(plan.BaseVersion, now.StateVersion, fmt.Sprintf("by %s, and %s", requests(touched.Requests), why))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &liveSince{from: plan.BaseVersion, to: now.StateVersion, requests: touched.Requests, now: now}, nil
+}
+
+// rebase makes plan, its pieces and run's record apply on top of the live requests: the plan
+// at the state version now, the counts before and after the state's at approval (the plan's
+// changes are the same: nothing they change was touched), and a notice that says so.
+func (l *liveSince) rebase(run *runs.Run, plan *change.Plan, pieces func(func(*change.Plan) error) error) func(func(*change.Plan) error) error {
+	plan.BaseVersion = l.to
+	for _, c := range []struct {
+		counts *change.TypeCounts
+		now    int
+	}{{&run.Counts.Persons, l.now.Persons.Active}, {&run.Counts.Groups, l.now.Groups.Active},
+		{&run.Counts.Memberships, l.now.Memberships.Synced}, {&run.Counts.Relations, l.now.Relations.Active}} {
+		c.counts.Before, c.counts.After = c.now, c.now+c.counts.After-c.counts.Before
+	}
+	run.Attention = append(run.Attention, change.Notice{Kind: change.NoticeLiveSinceHold, Message: fmt.Sprintf(
+		"%s changed the tenant's state after this plan was made (state version %d then, %d at approval); none of them touched what the plan changes, so it was applied on top of them, and the counts before and after are the state's at approval",
+		requests(l.requests), l.from, l.to)})
+	return func(each func(*change.Plan) error) error {
+		return pieces(func(p *change.Plan) error {
+			p.BaseVersion = l.to
+			return each(p)
+		})
+	}
+}
+
+func requests(n int) string {
+	if n == 1 {
+		return "1 live request"
+	}
+	return fmt.Sprintf("%d live requests", n)
+}
+
+// stateChanged is approval's refusal when the state moved since the plan was made (why, when
+// known, says how).
+func stateChanged(then, now int64, why string) error {
+	if why != "" {
+		why = ", " + why
+	}
+	return fmt.Errorf("refused: the tenant's state changed since the plan was made (state version %d then, %d now%s), so the plan no longer describes what it would do; nothing was changed. Run the import again and approve the new run if it is still held",
+		then, now, why)
+}
