@@ -32,6 +32,7 @@ import (
 
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/importer"
+	"github.com/imsfeed/imsfeed/runs"
 	"github.com/imsfeed/imsfeed/store"
 	"github.com/imsfeed/imsfeed/store/storeurl"
 )
@@ -314,7 +315,9 @@ func (w *slotWorker) Work(ctx context.Context, job *river.Job[SlotArgs]) error {
 	// attempt records the failure, with the earlier attempts, in one mail.
 	retry := importer.Retry{Defer: !(retryPolicy{}).NextRetry(job.JobRow).After(job.Args.Slot.Add(t.RetryUntil))}
 	for _, e := range job.Errors {
-		retry.Earlier = append(retry.Earlier, fmt.Sprintf("attempt %d at %s: %s", e.Attempt, e.At.Local().Format("15:04:05"), e.Error))
+		// Dated and zoned as the rest of the tenant's mail: the last attempt may be hours
+		// (retry_until) after the first, and past midnight.
+		retry.Earlier = append(retry.Earlier, fmt.Sprintf("attempt %d at %s: %s", e.Attempt, runs.TimeText(e.At, t.Location()), e.Error))
 	}
 	run, err := q.im.RunSlot(importer.WithRetry(ctx, retry), t, job.Args.Slot)
 	var transient *importer.TransientError

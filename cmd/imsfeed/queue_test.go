@@ -1,8 +1,10 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"database/sql"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	_ "github.com/lib/pq"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/imsfeed/imsfeed/samples/feedgen"
 )
@@ -263,5 +266,90 @@ func TestQueueCommandNamesTheZoneOfItsSlots(t *testing.T) {
 	r := imsfeed(t, dir, "--config", cfg, "queue")
 	if r.code != 0 || !regexp.MustCompile(`\n  \d{4}-\d\d-\d\d 02:30 JST +north\n`).MatchString(r.stdout) {
 		t.Fatalf("imsfeed queue (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// retryingServe starts `imsfeed serve` on kind's store with one tenant in zone whose SFTP server
+// refuses connections, a passing failure: serve tries the slot, waits 5 s, tries again, and
+// retry_until (set from the clock) ends the retries there, so the second attempt records the
+// failure and mails it.
+func retryingServe(t *testing.T, kind, zone string) (dir, cfg, tenant string, p *proc) {
+	t.Helper()
+	dir = t.TempDir()
+	storeURL := "sqlite://" + filepath.Join(dir, "state.db")
+	if kind == "postgres" {
+		storeURL = freshDatabase(t, postgresURL(t))
+	}
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile, knownHosts := filepath.Join(dir, "id_ed25519"), filepath.Join(dir, "known_hosts")
+	os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600)
+	os.WriteFile(knownHosts, nil, 0o644)
+	// The slot is the minute serve starts in; retry_until counts from it. The first attempt
+	// comes a second or two after the start, the second 5 s after the first fails, the third
+	// would come 20 s later: past retry_until, so the second attempt is the last.
+	if s := time.Now().Second(); s > 40 {
+		time.Sleep(time.Duration(61-s) * time.Second)
+	}
+	until := time.Now().Second() + 15
+	tenant = tenantID("retry")
+	cfg = filepath.Join(dir, "imsfeed.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`store: %q
+data_dir: %s
+tenants:
+  - id: %s
+    schedule: "* * * * *"
+    timezone: %s
+    retry_until: %ds
+    subscribers: [it@%s.example.org]
+    source: {url: "sftp://sis@127.0.0.1:%d/out", known_hosts: %s, key_file: %s, settle: -1s}
+`, storeURL, filepath.Join(dir, "data"), tenant, zone, until, tenant, freePort(t), knownHosts, keyFile)), 0o600)
+	return dir, cfg, tenant, start(t, dir, "--config", cfg, "serve")
+}
+
+// The mail of a slot's last attempt lists the earlier attempts with date and the tenant's
+// zone, as its Started line: a bare "02:00:05" of the server's clock reads as the tenant's.
+func TestLastRetryMailDatesEarlierAttemptsInTheTenantsZone(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			begin := time.Now()
+			dir, cfg, tenant, p := retryingServe(t, kind, "Asia/Tokyo")
+			finished := p.when(`msg="slot finished"`)
+			select {
+			case <-finished:
+			case <-time.After(time.Minute):
+				t.Fatalf("the slot's last attempt did not finish\n%s", p.stderr())
+			}
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			<-p.done
+			files, _ := filepath.Glob(filepath.Join(dir, "data", "outbox", "*-"+tenant+"-run*.eml"))
+			if len(files) != 1 {
+				t.Fatalf("%d mails, want the last attempt's one\n%s", len(files), p.stderr())
+			}
+			raw, _ := os.ReadFile(files[0])
+			mail := readable(string(raw))
+			m := regexp.MustCompile(`after 1 earlier attempts: attempt 1 at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) JST: fetch: .*connection refused`).FindStringSubmatch(mail)
+			if m == nil {
+				t.Fatalf("the mail does not list the first attempt with its date and JST:\n%s", mail)
+			}
+			tokyo, _ := time.LoadLocation("Asia/Tokyo")
+			at, _ := time.ParseInLocation("2006-01-02 15:04:05", m[1], tokyo)
+			if at.Before(begin.Add(-time.Second)) || at.After(time.Now()) {
+				t.Errorf("first attempt at %s JST (%s UTC), want between the test's start %s and now", m[1], at.UTC().Format(time.TimeOnly), begin.UTC().Format(time.TimeOnly))
+			}
+			if !strings.Contains(mail, "Started "+at.Format("2006-01-02")) {
+				t.Errorf("the mail's Started line is not on the first attempt's date %s:\n%s", at.Format("2006-01-02"), mail)
+			}
+			if r := runStatuses(t, dir, cfg, tenant); len(r) != 1 || r[0] != "failed" {
+				t.Errorf("runs %v, want the one failed run of the last attempt", r)
+			}
+		})
 	}
 }
