@@ -222,6 +222,9 @@ func (c *Console) showRun(w http.ResponseWriter, r *http.Request, status int, ru
 		// applied its other changes first, moving it on by one.
 		if now, err := c.store.StateVersion(r.Context(), run.Tenant); err != nil {
 			c.log.Error("console: state version", "tenant", run.Tenant, "err", err)
+		} else if v.PlanNote == "" && now != run.VersionAfter && run.Mode == runs.ModeRollover {
+			// A rollover archives what is under the old year's node when it is applied.
+			v.PlanNote = fmt.Sprintf("Nights changed the tenant's state since this rollover was planned (state version %d then, %d now): approval plans the rollover again from the state then.", run.VersionAfter, now)
 		} else if v.PlanNote == "" && now != run.VersionAfter {
 			v.PlanNote = c.stateNote(r, run, now)
 		}

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/imsfeed/imsfeed/console"
 	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/samples/feedgen"
 	"github.com/imsfeed/imsfeed/store"
 )
 
@@ -118,4 +120,57 @@ func TestConsolePagesShowTimesInTheTenantsZone(t *testing.T) {
 	if stamp := at.In(tokyo).Format("2006-01-02 15:04:05") + " JST"; !strings.Contains(section(page, "live"), stamp) {
 		t.Errorf("the live log does not show its request at %s:\n%s", stamp, page)
 	}
+}
+
+// A held school-year rollover's page says what it is: no file (the rollover read none; its
+// reason names the years), and, once a night changed the state, that the approval plans the
+// rollover again (as `approve` does) rather than that it will be refused.
+func TestConsoleRolloverPageNamesNoFile(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		w := newWorld(t, st)
+		tn := &w.cfg.Tenants[1]
+		tn.Courses.Types, tn.Courses.Archive = []string{"Course"}, true
+		tn.SchoolYear = &config.SchoolYear{Current: "2026-27"}
+		night := func(name string, o feedgen.Options) {
+			o.Persons, o.Groups, o.MembersPerGroup, o.Seed = 100, 20, 5, 3
+			var buf bytes.Buffer
+			if err := feedgen.Write(&buf, o); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(t.TempDir(), name)
+			if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := w.im.ImportFile(context.Background(), tn, p, importer.ImportOptions{}); err != nil || r.Status != runs.Completed {
+				t.Fatalf("%s: %v %+v", name, err, r)
+			}
+		}
+		night("n1.xml", feedgen.Options{})
+		held, err := w.im.Rollover(context.Background(), tn, importer.RolloverParams{To: "2027-28", By: "Kari", Reason: "new school year"})
+		if err != nil || held.Status != runs.Held {
+			t.Fatalf("rollover: %v %+v", err, held)
+		}
+		b := w.client()
+		b.signIn("kari@example.org", password)
+		page := func() string {
+			t.Helper()
+			code, page := b.get(fmt.Sprintf("/runs/%d", held.ID))
+			if code != http.StatusOK {
+				t.Fatalf("the rollover's page: %d\n%s", code, page)
+			}
+			return page
+		}
+		p := page()
+		if !strings.Contains(p, "File —") || strings.Contains(p, "File rollover") || !strings.Contains(p, "school-year rollover 2026-27 → 2027-28 asked by Kari") {
+			t.Errorf("the rollover's page names a file or not the rollover:\n%s", p)
+		}
+		night("n2.xml", feedgen.Options{RenamePercent: 5})
+		p = page()
+		if strings.Contains(p, "approval will be refused") || !strings.Contains(p, "approval plans the rollover again") {
+			t.Errorf("after a night, the rollover's page does not say its approval plans it again:\n%s", p)
+		}
+		if r, err := w.im.Approve(context.Background(), importer.Decision{RunID: held.ID, By: "Kari", Reason: "agreed"}); err != nil || r.Status != runs.Completed {
+			t.Errorf("the approval the page promises: %v %+v", err, r)
+		}
+	})
 }

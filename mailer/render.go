@@ -201,8 +201,10 @@ func newView(m Message) *view {
 	if n := oneLine(m.Tenant.Name); n != "" && n != v.TenantID {
 		v.Tenant += " (" + n + ")"
 	}
-	v.FileName = oneLine(r.File.Name)
-	if v.FileName == "" {
+	switch {
+	case r.HasFile():
+		v.FileName = oneLine(r.File.Name)
+	case r.Mode != modeRollover: // a rollover has no file row: its subject names its years
 		v.FileName = "(none)"
 	}
 	if r.File.Size > 0 || r.File.SHA256 != "" {
@@ -249,6 +251,10 @@ func newView(m Message) *view {
 	reason := oneLine(r.Reason)
 	counts := headline(r.Counts)
 	partial := r.Verdict.OnTrip == safety.HoldRemovals
+	held := "held import" // what an operator decided on
+	if r.Mode == modeRollover {
+		held = "held school-year rollover " + strings.TrimPrefix(r.File.Name, "rollover ")
+	}
 
 	switch v.Kind {
 	case kindCompleted:
@@ -280,7 +286,7 @@ func newView(m Message) *view {
 		if r.Mode == modeRollover {
 			v.Subject = "school-year " + r.File.Name + " approved and applied (" + counts + ")"
 		}
-		v.Headline = "The held import was approved and its change set applied."
+		v.Headline = "The " + held + " was approved and its change set applied."
 		v.Decision = decisionText("Approved", r.Approval, loc)
 	case kindHeld:
 		v.Subject = "import HELD — approval needed (" + tripsSubject(r.Verdict.Tripped) + ")"
@@ -320,12 +326,12 @@ func newView(m Message) *view {
 			v.Headline = "Dry run: nothing was applied. The safety filter would HOLD this change set."
 		}
 	case kindRejected:
-		v.Subject = fmt.Sprintf("held import rejected (run %d)", r.ID)
-		v.Headline = "The held import was rejected: nothing from its change set was applied."
+		v.Subject = fmt.Sprintf("%s rejected (run %d)", held, r.ID)
+		v.Headline = "The " + held + " was rejected: nothing from its change set was applied."
 		v.Decision = decisionText("Rejected", r.Rejection, loc)
 	case kindSuperseded:
-		v.Subject = fmt.Sprintf("held import superseded (run %d)", r.ID)
-		v.Headline = "The held import was superseded by a newer run: nothing from its change set was applied."
+		v.Subject = fmt.Sprintf("%s superseded (run %d)", held, r.ID)
+		v.Headline = "The " + held + " was superseded by a newer run: nothing from its change set was applied."
 		if reason != "" {
 			v.Notes = append(v.Notes, "Reason: "+reason)
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/imsfeed/imsfeed/change"
@@ -405,5 +406,44 @@ func TestCSVOfAPlanWrittenWhileReadingCountsWhatItDoesNotList(t *testing.T) {
 	want := fmt.Sprintf("lists the %d changes (the first %d;", listed+maxCSVRows/2+maxCSVRows, maxCSVRows)
 	if !strings.Contains(strings.Join(strings.Fields(r.Text), " "), want) {
 		t.Errorf("the text does not say %q:\n%s", want, r.Text)
+	}
+}
+
+// A school-year rollover's mails, whatever became of it, name the rollover and no file: it
+// read none (its run's File.Name names the years it moves between).
+func TestRolloverMailsNameTheRolloverAndNoFile(t *testing.T) {
+	t.Parallel()
+	rollover := func(status runs.Status) *runs.Run {
+		r := baseRun(status)
+		r.Mode, r.File = "rollover", runs.File{Name: "rollover 2026-27 → 2027-28"}
+		r.Counts.Groups = change.TypeCounts{Before: 14, Deleted: 1, Archived: 5, After: 8}
+		return r
+	}
+	approved, rejected := rollover(runs.Completed), rollover(runs.Rejected)
+	approved.Approval = &runs.Decision{By: "alice", At: t0.Add(time.Hour), Reason: "agreed"}
+	rejected.Rejection = &runs.Decision{By: "alice", At: t0.Add(time.Hour), Reason: "not yet"}
+	for _, c := range []struct {
+		run               *runs.Run
+		subject, headline string
+	}{
+		{rollover(runs.Held), "school-year rollover 2026-27 → 2027-28 HELD — approval needed (5 courses to archive)",
+			"School-year rollover HELD: every rollover waits for an operator. Nothing was applied."},
+		{approved, "school-year rollover 2026-27 → 2027-28 approved and applied (",
+			"The held school-year rollover 2026-27 → 2027-28 was approved and its change set applied."},
+		{rejected, "held school-year rollover 2026-27 → 2027-28 rejected (run 17)",
+			"The held school-year rollover 2026-27 → 2027-28 was rejected: nothing from its change set was applied."},
+		{rollover(runs.Superseded), "held school-year rollover 2026-27 → 2027-28 superseded (run 17)",
+			"The held school-year rollover 2026-27 → 2027-28 was superseded by a newer run: nothing from its change set was applied."},
+	} {
+		r, err := Render(Message{Run: c.run, Tenant: northside})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(r.Subject, "[imsfeed] northside: "+c.subject) {
+			t.Errorf("%s rollover's subject %q, want it to start %q", c.run.Status, r.Subject, c.subject)
+		}
+		if text := strings.Join(strings.Fields(r.Text), " "); !strings.HasPrefix(text, c.headline) || strings.Contains(text, "File ") || strings.Contains(r.HTML, ">File<") {
+			t.Errorf("%s rollover's mail does not start %q or has a file row:\n%s", c.run.Status, c.headline, r.Text)
+		}
 	}
 }

@@ -97,6 +97,13 @@ func (r *Run) FileFault() bool {
 	return r.Status == Failed && r.Error != nil && r.Error.Cause == CauseFile
 }
 
+// HasFile reports whether the run is about a file, so that what shows a run has a file to
+// name: false for a run that found none (an undo, a restore, a night without a new file) and
+// for a school-year rollover, whose File.Name names the years it moves between, not a file.
+func (r *Run) HasFile() bool {
+	return r.File.Name != "" && r.Mode != ModeRollover
+}
+
 // Interrupted reports whether the run was stopped by a signal (Ctrl-C, SIGTERM).
 func (r *Run) Interrupted() bool {
 	return r.Status == Failed && r.Error != nil && r.Error.Cause == CauseInterrupted

@@ -171,9 +171,12 @@ func (a *app) nextSteps(run *runs.Run) {
 	w := a.stdout
 	switch run.Status {
 	case runs.Held:
-		if run.Verdict.OnTrip == "hold-removals" {
+		switch {
+		case run.Mode == runs.ModeRollover: // held whatever its size, not by the safety filter
+			fmt.Fprintf(w, "\nHeld for an operator's approval, as every school-year rollover is: nothing was applied. To look closer and decide:\n")
+		case run.Verdict.OnTrip == "hold-removals":
 			fmt.Fprintf(w, "\nHeld by the safety filter: inserts and updates were applied; the removals wait. To look closer and decide:\n")
-		} else {
+		default:
 			fmt.Fprintf(w, "\nHeld by the safety filter: nothing was applied. To look closer and decide:\n")
 		}
 		fmt.Fprintf(w, "  imsfeed %sshow %d --plan | less\n", cfg, run.ID)

@@ -63,7 +63,7 @@ func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 	} else {
 		fmt.Fprintf(w, "run %d  %s  %s\n", r.ID, r.Tenant, strings.ToUpper(string(r.Status)))
 	}
-	if r.File.Name != "" {
+	if r.HasFile() {
 		fmt.Fprintf(w, "  file     %s (%s, sha256 %s)\n", r.File.Name, runs.SizeText(r.File.Size), short(r.File.SHA256))
 	}
 	fmt.Fprintf(w, "  started  %s", runs.TimeText(r.StartedAt, nil))

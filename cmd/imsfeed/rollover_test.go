@@ -73,3 +73,70 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestRolloverSaysItIsARollover: what `rollover`, `show` and `approve` print, and the mails
+// they send, say what happened: a school-year rollover, held for an operator's approval as
+// every rollover is (not by the safety filter), with no file line, for there is no file.
+func TestRolloverSaysItIsARollover(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "imsfeed.yaml")
+	os.WriteFile(cfg, []byte("store: sqlite://"+filepath.Join(dir, "state.db")+"\ndata_dir: "+dir+
+		"\ntenants:\n  - id: north\n    courses: {types: [Course], archive: true}\n    school_year: {current: \"2026-27\"}\n"), 0o600)
+	cli := func(args ...string) result { return imsfeed(t, dir, append([]string{"--config", cfg}, args...)...) }
+	if r := cli("import", "--tenant", "north", writeDemo(t, dir, "night4.xml")); r.code != 0 {
+		t.Fatalf("import: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	noFile := func(what, out string) {
+		t.Helper()
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 0 && strings.EqualFold(f[0], "file") {
+				t.Errorf("%s has a file line, but a rollover has no file: %q\n%s", what, line, out)
+			}
+		}
+		if strings.Contains(out, "safety filter") {
+			t.Errorf("%s blames the safety filter for a rollover's hold:\n%s", what, out)
+		}
+	}
+	held := cli("rollover", "--tenant", "north", "--to", "2027-28", "--by", "Kari", "--reason", "new school year")
+	if held.code != 3 || !strings.Contains(held.stdout, "school-year rollover 2026-27 → 2027-28") ||
+		!strings.Contains(held.stdout, "Held for an operator's approval, as every school-year rollover is: nothing was applied.") {
+		t.Errorf("rollover: exit %d, want 3 and the rollover held for approval:\n%s%s", held.code, held.stdout, held.stderr)
+	}
+	noFile("rollover's output", held.stdout)
+	if r := cli("show", "1"); r.code != 0 || !strings.Contains(r.stdout, "night4.xml") {
+		t.Errorf("show of the night: exit %d, want its file line:\n%s", r.code, r.stdout)
+	}
+	if r := cli("show", "2"); r.code != 0 {
+		t.Errorf("show of the rollover: exit %d %s%s", r.code, r.stdout, r.stderr)
+	} else {
+		noFile("show of the rollover", r.stdout)
+	}
+	approved := cli("approve", "2", "--by", "Ola", "--reason", "agreed")
+	if approved.code != 0 {
+		t.Fatalf("approve: exit %d %s%s", approved.code, approved.stdout, approved.stderr)
+	}
+	noFile("approve of the rollover", approved.stdout)
+
+	texts := map[string]string{} // the tenant's mails by subject
+	files, _ := filepath.Glob(filepath.Join(dir, "outbox", "*.eml"))
+	for _, f := range files {
+		subject, text := mailText(t, string(mustRead(t, f)))
+		texts[subject] = text
+	}
+	for _, m := range []struct{ subject, says string }{
+		{"[imsfeed] north: school-year rollover 2026-27 → 2027-28 HELD — approval needed (5 courses to archive)",
+			"School-year rollover HELD: every rollover waits for an operator. Nothing was applied."},
+		{"[imsfeed] north: school-year rollover 2026-27 → 2027-28 approved and applied (+0 ~0 -0 persons, +0 ~0 -6 groups, +0 ~0 -0 memberships (93 kept as manual))",
+			"The held school-year rollover 2026-27 → 2027-28 was approved and its change set applied."},
+	} {
+		text, ok := texts[m.subject]
+		if !ok {
+			t.Errorf("no mail %q among %d", m.subject, len(texts))
+			continue
+		}
+		if !strings.Contains(strings.Join(strings.Fields(text), " "), m.says) { // as read, not as wrapped
+			t.Errorf("mail %q does not say %q:\n%s", m.subject, m.says, text)
+		}
+		noFile("mail "+m.subject, text)
+	}
+}
