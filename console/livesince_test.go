@@ -1,18 +1,14 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/imsfeed/imsfeed/change"
-	"github.com/imsfeed/imsfeed/importer"
 	"github.com/imsfeed/imsfeed/live"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
@@ -146,20 +142,11 @@ func TestConsoleApprovesAHeldRunWhileTheSISSends(t *testing.T) {
 
 // holdAgain imports a feedgen file for the world's tenant, which the safety filter must hold.
 func (w *world) holdAgain(name string, o feedgen.Options) *runs.Run {
-	t := w.t
-	t.Helper()
-	o.Persons, o.Groups, o.MembersPerGroup, o.Seed = 300, 30, 10, 7
-	var buf bytes.Buffer
-	if err := feedgen.Write(&buf, o); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, err := w.im.ImportFile(context.Background(), &w.cfg.Tenants[0], p, importer.ImportOptions{})
-	if err != nil || r.Status != runs.Held {
-		t.Fatalf("%s: %+v %v, want held", name, r, err)
+	w.t.Helper()
+	o.Groups = 30
+	r := w.importGen(name, o)
+	if r.Status != runs.Held {
+		w.t.Fatalf("%s: %s, want held", name, r.Status)
 	}
 	return r
 }

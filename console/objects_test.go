@@ -25,6 +25,22 @@ import (
 func (w *world) night(name string, o feedgen.Options) {
 	t := w.t
 	t.Helper()
+	r := w.importGen(name, o)
+	if r.Status == runs.Held {
+		var err error
+		if r, err = w.im.Approve(context.Background(), importer.Decision{RunID: r.ID, By: "test", Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Status != runs.Completed {
+		t.Fatalf("%s: %s", name, r.Status)
+	}
+}
+
+// importGen imports a feedgen file of the world's size for its tenant.
+func (w *world) importGen(name string, o feedgen.Options) *runs.Run {
+	t := w.t
+	t.Helper()
 	o.Persons, o.MembersPerGroup, o.Seed = 300, 10, 7
 	var buf bytes.Buffer
 	if err := feedgen.Write(&buf, o); err != nil {
@@ -38,14 +54,7 @@ func (w *world) night(name string, o feedgen.Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Status == runs.Held {
-		if r, err = w.im.Approve(context.Background(), importer.Decision{RunID: r.ID, By: "test", Reason: "test"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if r.Status != runs.Completed {
-		t.Fatalf("%s: %s", name, r.Status)
-	}
+	return r
 }
 
 // Issue 12: the trash can and the archive in the console, with restore as `imsfeed trash
