@@ -33,11 +33,13 @@ type NextSlot struct {
 
 // Job is one slot's job in the queue.
 type Job struct {
-	ID      int64     `json:"job"`
-	Tenant  string    `json:"tenant"`
-	Slot    time.Time `json:"slot"`
-	State   string    `json:"state"`
-	Attempt int       `json:"attempt"`
+	ID     int64     `json:"job"`
+	Tenant string    `json:"tenant"`
+	Slot   time.Time `json:"slot"`
+	// State is river's state of the job, but "retryable" for every job waiting for its next
+	// try (waitsForRetry).
+	State   string `json:"state"`
+	Attempt int    `json:"attempt"`
 	// Process is the serve process of the latest attempt (host/pid-N/start time).
 	Process string `json:"process,omitempty"`
 	// Since is when the latest attempt started.
@@ -76,6 +78,9 @@ func Inspect(ctx context.Context, cfg *config.Config, now time.Time) (*Report, e
 		}
 		out := []Job{}
 		for _, row := range res.Jobs {
+			if row.State == rivertype.JobStateAvailable && !waitsForRetry(row) {
+				continue // a slot not tried yet: it runs now
+			}
 			out = append(out, jobOf(row))
 		}
 		return out, nil
@@ -83,7 +88,7 @@ func Inspect(ctx context.Context, cfg *config.Config, now time.Time) (*Report, e
 	if r.Running, err = list(rivertype.JobStateRunning); err != nil {
 		return nil, err
 	}
-	if r.Retrying, err = list(rivertype.JobStateRetryable); err != nil {
+	if r.Retrying, err = list(rivertype.JobStateRetryable, rivertype.JobStateAvailable); err != nil {
 		return nil, err
 	}
 	if r.Failed, err = list(rivertype.JobStateDiscarded, rivertype.JobStateCancelled); err != nil {
@@ -99,12 +104,21 @@ func jobOf(row *rivertype.JobRow) Job {
 	if n := len(row.AttemptedBy); n > 0 {
 		j.Process = row.AttemptedBy[n-1]
 	}
-	if row.State == rivertype.JobStateRetryable {
+	if waitsForRetry(row) {
 		at := row.ScheduledAt
 		j.NextAt = &at
+		j.State = string(rivertype.JobStateRetryable)
 	}
 	if n := len(row.Errors); n > 0 {
 		j.LastError = row.Errors[n-1].Error
 	}
 	return j
+}
+
+// waitsForRetry says whether a job failed an attempt and waits for the next. River keeps such a
+// job "retryable" only while its next try is more than its scheduler's interval (5 s) away: a
+// retry sooner (the first, 5 s after the failure) and the last 5 s of a longer wait are
+// "available" with the try's time in the future. Either way it waits for a retry.
+func waitsForRetry(row *rivertype.JobRow) bool {
+	return row.State == rivertype.JobStateRetryable || (row.State == rivertype.JobStateAvailable && row.Attempt > 0)
 }

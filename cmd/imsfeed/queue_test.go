@@ -353,3 +353,52 @@ func TestLastRetryMailDatesEarlierAttemptsInTheTenantsZone(t *testing.T) {
 		})
 	}
 }
+
+// `imsfeed queue` shows a slot waiting for its retry for the whole wait, with when it is tried
+// next: also the first wait, 5 s, which river keeps as an "available" job with a future time.
+func TestQueueShowsASlotWaitingForItsFirstRetry(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			dir, cfg, tenant, p := retryingServe(t, kind, "Europe/Oslo")
+			failed := p.when(`msg="slot failed; it is tried again"`)
+			select {
+			case <-failed:
+			case <-time.After(time.Minute):
+				t.Fatalf("the slot's first attempt did not fail\n%s", p.stderr())
+			}
+			failedAt := time.Now()
+			retrying := regexp.MustCompile(`(?m)^Retrying \(1\)\n  job \d+ +` + tenant + ` +slot [^\n]* +attempt 1 failed: fetch: [^\n]*connection refused; next (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+)$`)
+			// The attempt's end reaches the queue a moment after its log line.
+			running := regexp.MustCompile(`(?m)^Running \(1\)\n  job \d+ +` + tenant + ` +slot [^\n]* +attempt 1 on `)
+			// Asked throughout the wait (the retry comes 5 s after the failure), the queue
+			// lists the slot as retrying, next tried about 5 s after the failure.
+			polls := 0
+			for time.Since(failedAt) < 3500*time.Millisecond {
+				r := imsfeed(t, dir, "--config", cfg, "queue")
+				m := retrying.FindStringSubmatch(r.stdout)
+				if m == nil && polls == 0 && running.MatchString(r.stdout) {
+					continue
+				}
+				if r.code != 0 || m == nil {
+					t.Fatalf("%s after the first attempt failed, imsfeed queue (exit %d) does not show the slot waiting for its retry:\n%s%s",
+						time.Since(failedAt).Round(time.Millisecond), r.code, r.stdout, r.stderr)
+				}
+				next, err := time.ParseInLocation("2006-01-02 15:04:05 MST", m[1], time.Local)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := next.Sub(failedAt); d < 3*time.Second || d > 6*time.Second {
+					t.Errorf("next try %s, %s after the failure; want about 5 s", m[1], d.Round(time.Millisecond))
+				}
+				polls++
+			}
+			if polls == 0 {
+				t.Fatalf("the slot was never shown retrying in the 3.5 s after its failure")
+			}
+			t.Logf("%d polls showed the slot retrying", polls)
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			<-p.done
+		})
+	}
+}
