@@ -372,8 +372,8 @@ func (s *Service) membership(d *diff.Differ, t *Tenant, o *store.LiveObjects, a 
 		return fail(InvalidData, "membership %q: no group, member and role given", it.Key)
 	}
 	for _, m := range it.Memberships {
-		if g, ok := o.Groups[m.Group]; ok && g.Archived {
-			return fail(InvalidData, "membership %q: group %q is an archived course", it.Key, m.Group)
+		if st := memberOf(o, it.Key, &m); st != nil {
+			return *st
 		}
 	}
 	next := map[record.MembershipKey]bool{}
@@ -405,6 +405,38 @@ func (s *Service) membership(d *diff.Differ, t *Tenant, o *store.LiveObjects, a 
 		}
 	}
 	return ok()
+}
+
+// memberOf refuses a membership whose group or person cannot have it, in the words of the
+// live caller: a request has no file (the diff's own refusals speak of one, for the nightly
+// import). A member group is left to the diff.
+func memberOf(o *store.LiveObjects, id string, m *record.Membership) *Status {
+	var st Status
+	g, ok := o.Groups[m.Group]
+	switch {
+	case !ok:
+		st = fail(UnknownObject, "membership %q: group %q is unknown", id, m.Group)
+	case g.Archived:
+		st = fail(InvalidData, "membership %q: group %q is an archived course", id, m.Group)
+	case m.MemberType == record.MemberGroup:
+		return nil
+	default:
+		p, ok := o.Persons[m.Member]
+		switch {
+		case !ok:
+			st = fail(UnknownObject, "membership %q: person %q is unknown", id, m.Member)
+		case p.Trashed:
+			since := ""
+			if !p.TrashedAt.IsZero() {
+				since = " since " + p.TrashedAt.UTC().Format(time.RFC3339)
+			}
+			st = fail(InvalidData, "membership %q: person %q is in the trash can%s; a createPerson or replacePerson of %q restores them, then send the membership again",
+				id, m.Member, since, m.Member)
+		default:
+			return nil
+		}
+	}
+	return &st
 }
 
 // KeyID is the identifier a membership that no IMS ES client named (it came from a nightly

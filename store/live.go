@@ -137,6 +137,8 @@ type LiveQuery struct {
 type StoredPerson struct {
 	record.Person
 	Trashed bool
+	// TrashedAt is when the person went to the trash can (zero when active, or not recorded).
+	TrashedAt time.Time
 }
 
 // StoredGroup is a group as stored, with its status.

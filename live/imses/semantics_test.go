@@ -3,6 +3,7 @@ package imses
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -312,5 +313,48 @@ func TestConcurrentWritesAllApply(t *testing.T) {
 		if s := e.status(); s.StateVersion != 24 || s.Persons.Active != 4 {
 			t.Fatalf("24 replaces of 4 persons: %+v", s)
 		}
+	})
+}
+
+// TestMembershipOfATrashedPersonSaysWhatTheCallerCanDoOnBothStores: a membership of a person
+// in the trash can is refused with what is true for the SIS calling (there is no file): the
+// person is in the trash can, since when, and that sending the person again restores them,
+// which it does. A membership of an unknown person or group names no file either.
+func TestMembershipOfATrashedPersonSaysWhatTheCallerCanDoOnBothStores(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		class := `<group><groupType><scheme>x</scheme><typeValue><type>Class</type></typeValue></groupType><description><descShort>7a</descShort></description></group>`
+		e.post(soap("createGroup", sid("K1")+class)).want(t, "create class", "success", "")
+		e.post(soap("createPerson", sid("P2")+personXMLIn("Grace", "Hopper", ""))).want(t, "create person", "success", "")
+		before := time.Now().UTC().Truncate(time.Second)
+		e.post(soap("deletePerson", sid("P2"))).want(t, "trash P2", "success", "")
+		after := time.Now().UTC()
+		m := func(id, g, p string) string {
+			return sid(id) + `<membership><groupSourcedId><identifier>` + g + `</identifier></groupSourcedId><member><memberSourcedId><identifier>` + p +
+				`</identifier></memberSourcedId><role><roleType>Learner</roleType></role></member></membership>`
+		}
+		a := e.post(soap("createMembership", m("m1", "K1", "P2")))
+		a.want(t, "membership of a trashed person", "failure", "invaliddata")
+		desc := a.statuses[0].desc
+		var since time.Time
+		if at := regexp.MustCompile(`person "P2" is in the trash can since (\S+Z)\b`).FindStringSubmatch(desc); at != nil {
+			since, _ = time.Parse(time.RFC3339, at[1])
+		}
+		if since.Before(before) || since.After(after) ||
+			!strings.Contains(desc, "createPerson or replacePerson") || strings.Contains(strings.ToLower(desc), "file") {
+			t.Errorf("membership of a trashed person: %q; want the trash can, since when (%s), what restores the person, and no file", desc, before.Format(time.RFC3339))
+		}
+		for _, c := range []struct{ what, group, person string }{{"unknown person", "K1", "NOBODY"}, {"unknown group", "NOGROUP", "P2"}} {
+			a := e.post(soap("createMembership", m("m2", c.group, c.person)))
+			a.want(t, "membership of an "+c.what, "failure", "unknownobject")
+			if d := a.statuses[0].desc; strings.Contains(strings.ToLower(d), "file") || !strings.Contains(d, "unknown") {
+				t.Errorf("membership of an %s: %q; want it unknown, and no file", c.what, d)
+			}
+		}
+		if s := e.status(); s.Memberships.Synced != 0 || s.Persons.Trashed != 1 {
+			t.Errorf("refused memberships changed the state: %+v", s)
+		}
+		e.post(soap("createPerson", sid("P2")+personXMLIn("Grace", "Hopper", ""))).want(t, "restore P2 as the answer says", "success", "")
+		e.post(soap("createMembership", m("m1", "K1", "P2"))).want(t, "membership of the restored person", "success", "")
 	})
 }

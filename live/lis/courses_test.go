@@ -1,7 +1,10 @@
 package lis
 
 import (
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/imsfeed/imsfeed/store"
 )
@@ -150,5 +153,42 @@ func TestSectionReadNamesTermAndOfferingByRole(t *testing.T) {
 		if co := a.root.Path("Body", "readCourseOfferingResponse", "courseOfferingRecord", "courseOffering"); text(co.Child("academicSession")) != "201740" || co.Child("parentOfferingId") != nil {
 			t.Errorf("readCourseOffering: %s", a.raw)
 		}
+	})
+}
+
+// TestMembershipOfATrashedPersonSaysWhatTheCallerCanDoOnBothStores: as over IMS ES, a
+// membership of a person in the trash can is refused with what is true for the SIS calling
+// (there is no file): the trash can, since when, and that sending the person again restores
+// them, which it does. A membership of an unknown person or section names no file either.
+func TestMembershipOfATrashedPersonSaysWhatTheCallerCanDoOnBothStores(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		e.post(lisReq("replaceCourseSection", sectionRec("S1", "ENG-1", ""))).want(t, "replaceCourseSection", "success", "")
+		e.post(lisReq("replacePerson", personRec("P2", "Grace", "Hopper", "", ""))).want(t, "replacePerson", "success", "")
+		before := time.Now().UTC().Truncate(time.Second)
+		e.post(lisReq("deletePerson", sid("P2"))).want(t, "trash P2", "success", "")
+		after := time.Now().UTC()
+		a := e.post(lisReq("replaceMembership", membershipRec("M1", "S1", "P2", "Learner")))
+		a.want(t, "membership of a trashed person", "failure", "invaliddata")
+		var since time.Time
+		if at := regexp.MustCompile(`person "P2" is in the trash can since (\S+Z)\b`).FindStringSubmatch(a.desc); at != nil {
+			since, _ = time.Parse(time.RFC3339, at[1])
+		}
+		if since.Before(before) || since.After(after) ||
+			!strings.Contains(a.desc, "createPerson or replacePerson") || strings.Contains(strings.ToLower(a.desc), "file") {
+			t.Errorf("membership of a trashed person: %q; want the trash can, since when (%s), what restores the person, and no file", a.desc, before.Format(time.RFC3339))
+		}
+		for _, c := range []struct{ what, group, person string }{{"unknown person", "S1", "NOBODY"}, {"unknown section", "NOSECTION", "P2"}} {
+			a := e.post(lisReq("replaceMembership", membershipRec("M2", c.group, c.person, "Learner")))
+			a.want(t, "membership of an "+c.what, "failure", "unknownobject")
+			if strings.Contains(strings.ToLower(a.desc), "file") || !strings.Contains(a.desc, "unknown") {
+				t.Errorf("membership of an %s: %q; want it unknown, and no file", c.what, a.desc)
+			}
+		}
+		if s := e.status(); s.Memberships.Synced != 0 || s.Persons.Trashed != 1 {
+			t.Errorf("refused memberships changed the state: %+v", s)
+		}
+		e.post(lisReq("replacePerson", personRec("P2", "Grace", "Hopper", "", ""))).want(t, "restore P2 as the answer says", "success", "")
+		e.post(lisReq("replaceMembership", membershipRec("M1", "S1", "P2", "Learner"))).want(t, "membership of the restored person", "success", "")
 	})
 }

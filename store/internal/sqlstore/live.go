@@ -71,7 +71,7 @@ func jsonCol[T any](b []byte, into *T) error {
 
 // The live channel's reads by a list of keys (in).
 const (
-	livePersons              = `SELECT key, source, name, attrs, hash, status FROM persons WHERE (tenant, key) IN IN_LIST`
+	livePersons              = `SELECT key, source, name, attrs, hash, status, trashed_at FROM persons WHERE (tenant, key) IN IN_LIST`
 	liveMembershipCols       = `SELECT group_key, member_key, role, member_type, attrs, hash, origin FROM memberships WHERE `
 	liveMembershipsOfPersons = liveMembershipCols + `(tenant, member_key) IN IN_LIST AND member_type = 1`
 	liveMembershipsOfGroups  = liveMembershipCols + `(tenant, group_key) IN IN_LIST`
@@ -113,11 +113,12 @@ func (c *Core) liveLoad(ctx context.Context, tx *sql.Tx, tenant string, q store.
 		var p store.StoredPerson
 		var attrs, hash []byte
 		var status string
-		if err := r.Scan(&p.Key, &p.Source, &p.Name, &attrs, &hash, &status); err != nil {
+		var at Time
+		if err := r.Scan(&p.Key, &p.Source, &p.Name, &attrs, &hash, &status, &at); err != nil {
 			return err
 		}
 		copy(p.Hash[:], hash)
-		p.Trashed = status == "trashed"
+		p.Trashed, p.TrashedAt = status == "trashed", at.T
 		if err := jsonCol(attrs, &p.Attrs); err != nil {
 			return fmt.Errorf("person %q: stored attributes: %w", p.Key, err)
 		}
