@@ -43,6 +43,9 @@ type Params struct {
 	Importer Decider
 	Log      *slog.Logger
 	Now      func() time.Time
+	// ImportNow, when set (imsfeed serve, with its job queue), puts an import of the tenant's
+	// source into the queue now and returns its slot: the console then offers "Import now".
+	ImportNow func(ctx context.Context, tenant string) (time.Time, error)
 }
 
 // Console is the console's http.Handler.
@@ -60,6 +63,8 @@ type Console struct {
 	tmpl     map[string]*template.Template
 	indexing indexing
 	zones    sync.Map // a tenant's timezone name: its *time.Location
+	// importNow is Params.ImportNow; nil: no "Import now".
+	importNow func(ctx context.Context, tenant string) (time.Time, error)
 }
 
 //go:embed templates/*.html
@@ -82,7 +87,7 @@ func New(p Params) (*Console, error) {
 		return nil, err
 	}
 	c := &Console{cfg: p.Config, store: p.Store, im: p.Importer, log: p.Log, now: p.Now, ops: ops, dummy: dummy,
-		key: []byte(key), sessions: ss}
+		key: []byte(key), sessions: ss, importNow: p.ImportNow}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -116,6 +121,7 @@ func New(p Params) (*Console, error) {
 	m.HandleFunc("POST /runs/{id}/approve", c.signedInOnly(c.decide("approve")))
 	m.HandleFunc("POST /runs/{id}/reject", c.signedInOnly(c.decide("reject")))
 	m.HandleFunc("POST /runs/{id}/undo", c.signedInOnly(c.undo))
+	m.HandleFunc("POST /tenants/{id}/import", c.signedInOnly(c.importTenant))
 	c.mux = m
 	return c, nil
 }

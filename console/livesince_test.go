@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imsfeed/imsfeed/change"
+	"github.com/imsfeed/imsfeed/console"
 	"github.com/imsfeed/imsfeed/live"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
@@ -149,4 +152,48 @@ func (w *world) holdAgain(name string, o feedgen.Options) *runs.Run {
 		w.t.Fatalf("%s: %s, want held", name, r.Status)
 	}
 	return r
+}
+
+// "Import now" is offered only where serve's queue is there (console.Params.ImportNow; the
+// queue itself is exercised end to end in cmd/imsfeed), only to operators of the tenant: a
+// console without it refuses the POST (409), another tenant's operator gets 404, and neither
+// puts anything into the queue.
+func TestConsoleImportNowOnlyWithTheQueueAndForTheTenantsOperators(t *testing.T) {
+	w := newWorld(t, sqliteStore(t))
+	b := w.client()
+	b.signIn("kari@example.org", password)
+	_, page := b.get("/tenants/" + w.tenant)
+	if strings.Contains(page, "Import now") {
+		t.Fatalf("a console without serve's queue offers Import now:\n%s", page)
+	}
+	if code, _ := b.post("/tenants/"+w.tenant+"/import", url.Values{"csrf": {csrfOf(t, page)}}); code != http.StatusConflict {
+		t.Fatalf("Import now without a queue: %d, want 409", code)
+	}
+
+	var asked []string
+	c, err := console.New(console.Params{Config: w.cfg, Store: w.st, Importer: w.im, ImportNow: func(_ context.Context, tenant string) (time.Time, error) {
+		asked = append(asked, tenant)
+		return time.Date(2026, 12, 2, 21, 0, 0, 0, time.UTC), nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.srv = httptest.NewTLSServer(c)
+	t.Cleanup(w.srv.Close)
+	ola := w.client()
+	ola.signIn("ola@example.org", password)
+	_, page = ola.get("/tenants/" + w.other)
+	if code, _ := ola.post("/tenants/"+w.tenant+"/import", url.Values{"csrf": {csrfOf(t, page)}}); code != http.StatusNotFound || len(asked) != 0 {
+		t.Fatalf("another tenant's operator: %d, queued %v", code, asked)
+	}
+	b = w.client()
+	b.signIn("kari@example.org", password)
+	_, page = b.get("/tenants/" + w.tenant)
+	code, loc := b.post("/tenants/"+w.tenant+"/import", url.Values{"csrf": {csrfOf(t, page)}})
+	if code != http.StatusSeeOther || len(asked) != 1 || asked[0] != w.tenant {
+		t.Fatalf("Import now: %d %s, queued %v", code, loc, asked)
+	}
+	if _, page = b.get(loc); !strings.Contains(page, "Import requested for") {
+		t.Fatalf("the tenant's page after Import now:\n%s", page)
+	}
 }

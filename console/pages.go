@@ -155,10 +155,46 @@ func (c *Console) tenant(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, "run history", err)
 		return
 	}
+	var requested time.Time
+	if s := r.URL.Query().Get("import"); s != "" {
+		requested, _ = time.Parse(time.RFC3339, s)
+	}
 	c.render(w, r, http.StatusOK, "tenant", t.Name+": runs", struct {
-		Tenant *config.Tenant
-		Runs   []*runs.Run
-	}{t, list}, "")
+		Tenant    *config.Tenant
+		Runs      []*runs.Run
+		CanImport bool
+		Requested time.Time // the slot of an import this operator just asked for
+	}{t, list, c.canImport(t), requested}, "")
+}
+
+// canImport reports whether the console offers "Import now" for the tenant: serve's queue is
+// there, and the tenant has a file to import.
+func (c *Console) canImport(t *config.Tenant) bool {
+	return c.importNow != nil && t != nil && !t.LiveOnly()
+}
+
+// importTenant puts an import of the tenant's source into serve's queue, for the operator who
+// needs one now (an approval refused because the state moved, a fixed export): a worker of
+// any process takes it as a scheduled slot, and its run appears on the tenant's page.
+func (c *Console) importTenant(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	t, err := c.cfg.Tenant(id)
+	if err != nil || !whoOf(r).op.Sees(id) {
+		c.notFound(w, r)
+		return
+	}
+	if !c.canImport(t) {
+		c.problem(w, r, http.StatusConflict, "This console cannot start imports of "+t.Name+": it runs without imsfeed serve's job queue, or the tenant is fed live only.")
+		return
+	}
+	slot, err := c.importNow(r.Context(), t.ID)
+	if err != nil {
+		c.log.Error("console: import not queued", "tenant", t.ID, "err", err)
+		c.problem(w, r, http.StatusInternalServerError, "The import could not be put into the queue; the log says why.")
+		return
+	}
+	c.log.Info("console: import requested", "tenant", t.ID, "slot", slot.Format(time.RFC3339), "operator", whoOf(r).op.Name)
+	http.Redirect(w, r, "/tenants/"+url.PathEscape(t.ID)+"?import="+url.QueryEscape(slot.Format(time.RFC3339)), http.StatusSeeOther)
 }
 
 // runView is one run's page.
@@ -176,6 +212,8 @@ type runView struct {
 	Undoable bool
 	Cascade  bool // the cascade box was ticked, when the undo was refused
 	Changes  *changesView
+	// CanImport offers "Import again now" beside a held run's decision (canImport).
+	CanImport bool
 }
 
 // changesView is one page of a held run's changes, searched and filtered on the server.
@@ -217,6 +255,7 @@ func (c *Console) showRun(w http.ResponseWriter, r *http.Request, status int, ru
 	v := runView{Run: run, Tenant: t, Reason: reason, Counts: []countRow{
 		{"persons", run.Counts.Persons}, {"groups", run.Counts.Groups}, {"memberships", run.Counts.Memberships}, {"relations", run.Counts.Relations}}}
 	if run.Status == runs.Held {
+		v.CanImport = c.canImport(t)
 		v.Changes = c.changesPage(r, run, &v)
 		// The held plan was made against state version VersionAfter: a hold-removals run
 		// applied its other changes first, moving it on by one.

@@ -235,6 +235,24 @@ func migrate(ctx context.Context, db *sql.DB, driver riverdriver.Driver[*sql.Tx]
 	return nil
 }
 
+// ImportNow puts a slot of the tenant at this second into the queue, for an operator who needs
+// its source imported now (the console's "Import now"): a worker of any process takes it as it
+// takes a scheduled slot, with the same retries, lock and mail. It returns the slot.
+func (q *Queue) ImportNow(ctx context.Context, tenant string) (time.Time, error) {
+	t, err := q.cfg.Tenant(tenant)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t.LiveOnly() {
+		return time.Time{}, fmt.Errorf("tenant %s is fed live only: it has no file to import", t.ID)
+	}
+	slot := q.now().UTC().Truncate(time.Second)
+	if _, err := q.client.Insert(ctx, SlotArgs{Tenant: t.ID, Slot: slot}, nil); err != nil {
+		return time.Time{}, fmt.Errorf("queue an import of tenant %s: %w", t.ID, err)
+	}
+	return slot, nil
+}
+
 // Start starts working jobs (and, when this process is elected leader, inserting slots).
 func (q *Queue) Start(ctx context.Context) error { return q.client.Start(ctx) }
 

@@ -29,11 +29,6 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 		return usagef("serve: the config has no tenants to schedule")
 	}
 	a.counters = console.NewCounters()
-	stopHTTP, err := a.startHTTP(ctx) // the live channel, when the config has an http block
-	if err != nil {
-		return err
-	}
-	defer stopHTTP()
 	if !a.levelExplicit {
 		a.level.Set(slog.LevelInfo) // serve's log is its output, on a terminal too
 	}
@@ -42,6 +37,12 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	stopHTTP, err := a.startHTTP(ctx, q.ImportNow) // the live channel and console, when the config has an http block
+	if err != nil {
+		q.Close()
+		return err
+	}
+	defer stopHTTP()
 	// The queue outlives ctx (SIGTERM): it stops after the runs in progress have finished.
 	if err := q.Start(context.WithoutCancel(ctx)); err != nil {
 		q.Close()

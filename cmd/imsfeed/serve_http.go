@@ -22,8 +22,10 @@ import (
 )
 
 // startHTTP opens serve's listener when the config has an http block: the live channel at
-// /ims/es/v1p0 (IMS ES 1.0) and /ims/lis/v2p0 (IMS LIS 2.0), the operator console at /, /metrics and /healthz. stop shuts it down gracefully (requests in progress finish).
-func (a *app) startHTTP(ctx context.Context) (stop func(), err error) {
+// /ims/es/v1p0 (IMS ES 1.0) and /ims/lis/v2p0 (IMS LIS 2.0), the operator console at / (its
+// "Import now" puts a slot into serve's queue: importNow), /metrics and /healthz. stop shuts it
+// down gracefully (requests in progress finish).
+func (a *app) startHTTP(ctx context.Context, importNow func(context.Context, string) (time.Time, error)) (stop func(), err error) {
 	h := a.cfg.HTTP
 	if h == nil {
 		return func() {}, nil
@@ -35,7 +37,7 @@ func (a *app) startHTTP(ctx context.Context) (stop func(), err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/ims/es/v1p0", es)
 	mux.Handle(lis.Path, lis2)
-	con, err := console.New(console.Params{Config: a.cfg, Store: a.store, Importer: a.importer(), Log: a.log})
+	con, err := console.New(console.Params{Config: a.cfg, Store: a.store, Importer: a.importer(), Log: a.log, ImportNow: importNow})
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
