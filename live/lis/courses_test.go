@@ -188,6 +188,13 @@ func TestMembershipOfATrashedPersonSaysWhatTheCallerCanDoOnBothStores(t *testing
 		if s := e.status(); s.Memberships.Synced != 0 || s.Persons.Trashed != 1 {
 			t.Errorf("refused memberships changed the state: %+v", s)
 		}
+		// A refused replace changes nothing: the membership it would replace stays.
+		e.post(lisReq("replacePerson", personRec("P1", "Ada", "Lovelace", "", ""))).want(t, "replacePerson P1", "success", "")
+		e.post(lisReq("replaceMembership", membershipRec("M3", "S1", "P1", "Learner"))).want(t, "membership of P1", "success", "")
+		e.post(lisReq("replaceMembership", membershipRec("M3", "S1", "P2", "Learner"))).want(t, "replaced by one of a trashed person", "failure", "invaliddata")
+		if s := e.status(); s.Memberships.Synced != 1 {
+			t.Errorf("a refused replace took the membership it would replace: %+v", s)
+		}
 		e.post(lisReq("replacePerson", personRec("P2", "Grace", "Hopper", "", ""))).want(t, "restore P2 as the answer says", "success", "")
 		e.post(lisReq("replaceMembership", membershipRec("M1", "S1", "P2", "Learner"))).want(t, "membership of the restored person", "success", "")
 	})
