@@ -23,16 +23,26 @@ import (
 	"github.com/imsfeed/imsfeed/store/sqlite"
 )
 
+// sourceFolder gives the tenant a local source folder whose files are taken at once (no
+// settle wait) and returns its path.
+func (e *env) sourceFolder() string {
+	e.t.Helper()
+	folder := filepath.Join(e.dir, "sis")
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	e.tenant.Source.URL = "file://" + folder
+	e.tenant.Source.SettleTime = -1
+	return folder
+}
+
 // The nightly job on a local folder: a new file imports, the same file is skipped, a pause
 // window skips with its reason, and no new file for longer than stale_after is reported.
 func TestRunSkipsPausesAndReportsAStaleSource(t *testing.T) {
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		ctx := context.Background()
 		e := newEnv(t, open, nil)
-		folder := filepath.Join(e.dir, "sis")
-		os.MkdirAll(folder, 0o755)
-		e.tenant.Source.URL = "file://" + folder
-		e.tenant.Source.SettleTime = -1
+		folder := e.sourceFolder()
 		e.tenant.StaleAfter = 36 * time.Hour
 		now := time.Date(2026, 11, 10, 2, 0, 0, 0, time.Local)
 		e.im = importer.New(importer.Params{Config: e.cfg, Store: e.st, Mailer: mailer.New(nil, e.cfg.Outbox, nil), Now: func() time.Time { return now }})
@@ -81,10 +91,7 @@ func TestRunSkipsAFileOlderThanTheLastImported(t *testing.T) {
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		ctx := context.Background()
 		e := newEnv(t, open, nil)
-		folder := filepath.Join(e.dir, "sis")
-		os.MkdirAll(folder, 0o755)
-		e.tenant.Source.URL = "file://" + folder
-		e.tenant.Source.SettleTime = -1
+		folder := e.sourceFolder()
 		e.im = importer.New(importer.Params{Config: e.cfg, Store: e.st, Mailer: mailer.New(nil, e.cfg.Outbox, nil)})
 		newer, _ := os.ReadFile(e.file("new.xml", feedgen.Options{Night: 2}))
 		older, _ := os.ReadFile(e.file("old.xml", feedgen.Options{Night: 1}))
@@ -120,9 +127,8 @@ func TestRunRecordsHowLongTheFetchWaited(t *testing.T) {
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		ctx := context.Background()
 		e := newEnv(t, open, nil)
-		folder := filepath.Join(e.dir, "sis")
-		os.MkdirAll(folder, 0o755)
-		e.tenant.Source.URL = folder // the default settle time, 10s
+		folder := e.sourceFolder()
+		e.tenant.Source.URL, e.tenant.Source.SettleTime = folder, 0 // a plain path; the default settle time, 10s
 		data, _ := os.ReadFile(e.file("x.xml", feedgen.Options{}))
 		p := filepath.Join(folder, "export.xml")
 		os.WriteFile(p, data, 0o644)
@@ -174,10 +180,7 @@ func TestRejectedOrBrokenFileIsNotImportedAgain(t *testing.T) {
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		ctx := context.Background()
 		e := newEnv(t, open, nil)
-		folder := filepath.Join(e.dir, "sis")
-		os.MkdirAll(folder, 0o755)
-		e.tenant.Source.URL = "file://" + folder
-		e.tenant.Source.SettleTime = -1
+		folder := e.sourceFolder()
 		put := func(name string, data []byte) {
 			t.Helper()
 			os.RemoveAll(folder)
@@ -259,12 +262,9 @@ func TestSlotRunRecordedButNotMailedIsMailedByTheNextAttempt(t *testing.T) {
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		ctx := context.Background()
 		e := newEnv(t, open, nil)
-		folder := filepath.Join(e.dir, "sis")
-		os.MkdirAll(folder, 0o755)
+		folder := e.sourceFolder()
 		data, _ := os.ReadFile(e.file("x.xml", feedgen.Options{}))
 		os.WriteFile(filepath.Join(folder, "export.xml"), data, 0o644)
-		e.tenant.Source.URL = "file://" + folder
-		e.tenant.Source.SettleTime = -1
 		slot := time.Now().Add(-time.Minute).Truncate(time.Minute).UTC()
 		sum := sha256.Sum256(data)
 		done := time.Now().UTC()
@@ -302,10 +302,7 @@ func TestSkippedRunRecordsAndMailsTheStoredCounts(t *testing.T) {
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		ctx := context.Background()
 		e := newEnv(t, open, nil)
-		folder := filepath.Join(e.dir, "sis")
-		os.MkdirAll(folder, 0o755)
-		e.tenant.Source.URL = "file://" + folder
-		e.tenant.Source.SettleTime = -1
+		folder := e.sourceFolder()
 		mail := &lastMail{inner: mailer.New(nil, e.cfg.Outbox, nil)}
 		e.im = importer.New(importer.Params{Config: e.cfg, Store: e.st, Mailer: mail})
 		run := func() *runs.Run {

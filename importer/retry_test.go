@@ -24,12 +24,9 @@ func TestTransientFailureIsDeferredThenRecordedOnceWithItsAttempts(t *testing.T)
 		ctx := context.Background()
 		e := newEnv(t, open, nil)
 		e.cfg.LockWait = 100 * time.Millisecond
-		folder := filepath.Join(e.dir, "sis")
-		os.MkdirAll(folder, 0o755)
+		folder := e.sourceFolder()
 		data, _ := os.ReadFile(e.file("x.xml", feedgen.Options{}))
 		os.WriteFile(filepath.Join(folder, "export.xml"), data, 0o644)
-		e.tenant.Source.URL = "file://" + folder
-		e.tenant.Source.SettleTime = -1
 		// Another process holds the tenant: the store is busy for this attempt.
 		release, err := e.st.LockTenant(ctx, e.tenant.ID, time.Second)
 		if err != nil {
