@@ -10,9 +10,9 @@ import (
 // that changed the state: the persons and groups whose rows it changed (removed ones too), those
 // it removed (trashed, deleted, archived, or renamed away), the persons and groups its changes
 // name without changing them (a membership's group and member, a relation's persons, a group's
-// parents), and the memberships and relations it changed. Persons and groups share one set of
-// keys: a person and a group of the same key are taken for one object, which can only make the
-// check below stricter.
+// parents, and the IMS ES membership identifiers it stored or dropped), and the memberships and
+// relations it changed. Persons, groups and identifiers share one set of keys: a person and a
+// group of the same key are taken for one object, which can only make the checks stricter.
 type Touch struct {
 	Changed     []string               `json:"changed,omitempty"`
 	Removed     []string               `json:"removed,omitempty"`
@@ -98,6 +98,20 @@ func first[K comparable](m map[K]int64, keys []K, id int64) {
 			m[k] = id
 		}
 	}
+}
+
+// Names reports whether any of keys is a person, group or membership identifier t's changes
+// changed, removed or named (a membership's group or member, a relation's persons).
+func (t *Touched) Names(keys ...string) bool {
+	for _, k := range keys {
+		if _, ok := t.changed[k]; ok {
+			return true
+		}
+		if _, ok := t.named[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Conflict says why plan, made before the changes t sums were applied, no longer describes

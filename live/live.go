@@ -382,6 +382,56 @@ func whole(st Status, req *Request) *Result {
 }
 
 // internal answers a failure the client cannot fix; the detail goes to the log only.
+// movedSince reports whether what req names may have changed since first, its earlier sending:
+// the same request sent again is then a request of its own, not a repeat. Told first's answer
+// with nothing applied, the client would lose a write (a person created again after a night
+// trashed it stays in the trash can) or keep a failure that no longer holds (a membership still
+// refused for a person another request has created since), for the whole repeat window. Only
+// the live requests' changes are known by key (store.Live.LiveTouched): anything else that
+// moved the state since (a night, an approval, an undo, a restore) counts as a change.
+func (s *Service) movedSince(ctx context.Context, l store.Live, t *Tenant, req *Request, first *store.LiveEntry) (bool, error) {
+	now, err := s.Store.StateVersion(ctx, t.ID)
+	if err != nil {
+		return false, err
+	}
+	if now == first.StateVersion {
+		return false, nil
+	}
+	// A minute's margin, as approval's: a request is logged with the time it arrived.
+	touched, err := l.LiveTouched(ctx, t.ID, first.At.Add(-time.Minute), first.StateVersion, now)
+	if errors.Is(err, store.ErrStateChanged) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return touched.Names(req.named()...), nil
+}
+
+// named is every key req names: its items' keys (membership identifiers too), persons, groups,
+// their parents and children, and its memberships' groups and members.
+func (req *Request) named() []string {
+	var keys []string
+	for _, it := range req.Items {
+		keys = append(keys, it.Key)
+		if it.NewKey != "" {
+			keys = append(keys, it.NewKey)
+		}
+		keys = append(keys, it.Children...)
+		if it.Person != nil {
+			keys = append(keys, it.Person.Key)
+		}
+		if it.Group != nil {
+			keys = append(keys, it.Group.Key)
+			keys = append(keys, it.Group.Parents...)
+		}
+		for _, m := range it.Memberships {
+			keys = append(keys, m.Group, m.Member)
+		}
+	}
+	return keys
+}
+
 func (s *Service) internal(t *Tenant, req *Request, err error) *Result {
 	s.logger().Error("live request failed", "tenant", t.ID, "operation", req.Operation, "message_id", req.MessageID, "err", err)
 	return whole(fail(ServerBusy, "the server could not complete the request; nothing was changed, try again later"), req)
@@ -404,6 +454,9 @@ func (s *Service) repeat(ctx context.Context, l store.Live, t *Tenant, req *Requ
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
+		return nil, err
+	}
+	if moved, err := s.movedSince(ctx, l, t, req, first); err != nil || moved {
 		return nil, err
 	}
 	var res Result

@@ -342,6 +342,10 @@ ON CONFLICT (tenant, id, group_key, member_key, role) DO NOTHING`), e.Tenant, id
 			result = string(e.Result)
 		}
 		if t, ok := touchOf(plan, p.Renames); ok {
+			for _, id := range p.IDs {
+				t.Named = append(t.Named, id.ID)
+			}
+			t.Named = append(t.Named, p.DropIDs...)
 			b, err := json.Marshal(t)
 			if err != nil {
 				return err
