@@ -34,6 +34,7 @@ var funcs = template.FuncMap{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f) },
 	"role":  record.RoleName,
 	"ms":    func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) },
+	"secs":  func(d time.Duration) string { return d.Round(time.Second).String() },
 	// size is a file's size as the mail writes it: binary units, and the exact bytes.
 	"size": runs.SizeWithBytes,
 	// obj is the page of a person ("persons") or group ("groups") of a tenant.

@@ -174,3 +174,42 @@ func TestConsoleRolloverPageNamesNoFile(t *testing.T) {
 		}
 	})
 }
+
+// The page of a run whose process died says how long it worked, up to its last sign of life,
+// and when the tenant's next run found it dead, not a finish two minutes after its work ended.
+func TestConsoleRunPageOfAKilledRunSaysHowLongItWorked(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		w := newWorld(t, st)
+		ctx := context.Background()
+		// The record a killed import leaves: running, with its last sign of life 19 s in.
+		started := time.Now().Add(-2 * time.Minute).UTC().Truncate(time.Second)
+		dead := &runs.Run{Tenant: w.tenant, Status: runs.Running, Mode: "snapshot", StartedAt: started, File: runs.File{Name: "n3.xml", Size: 1}}
+		if err := st.CreateRun(ctx, dead); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.MarkAlive(ctx, dead.ID, started.Add(19*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := feedgen.Write(&buf, feedgen.Options{Persons: 300, Groups: 30, MembersPerGroup: 10, Seed: 7}); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "n3.xml")
+		os.WriteFile(p, buf.Bytes(), 0o644)
+		found := time.Now().Truncate(time.Second)
+		if _, err := w.im.ImportFile(ctx, &w.cfg.Tenants[0], p, importer.ImportOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		b := w.client()
+		b.signIn("kari@example.org", password)
+		_, page := b.get(fmt.Sprintf("/runs/%d", dead.ID))
+		want := "worked 19s, up to its last sign of life at " + started.Add(19*time.Second).Local().Format(runs.TimeLayout) + " · found dead at "
+		m := regexp.MustCompile(regexp.QuoteMeta(want) + `([^:]+:\d\d:\d\d \w+)`).FindStringSubmatch(page)
+		if m == nil || strings.Contains(page, "· finished") {
+			t.Fatalf("the killed run's page does not say %q and when (and no finish):\n%s", want, page)
+		}
+		if at, err := time.ParseInLocation(runs.TimeLayout, m[1], time.Local); err != nil || at.Before(found) || at.After(time.Now()) {
+			t.Errorf("found dead at %s (%v), want when the next run ran, %s", m[1], err, found.Format(runs.TimeLayout))
+		}
+	})
+}

@@ -102,6 +102,7 @@ func (im *Importer) importFile(ctx context.Context, t *config.Tenant, path strin
 	if !im.recordNew(ctx, t, run, nil) {
 		return run, nil
 	}
+	defer im.keepAlive(ctx, run.ID)()
 	log := im.log.With("tenant", t.ID, "run", run.ID, "file", file.Name)
 	log.Info("import started", "size", file.Size, fetchWaitAttr(run))
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/config"
@@ -153,7 +154,13 @@ func (im *Importer) closeInterrupted(ctx context.Context, t *config.Tenant) []ch
 			cause = "the state store was lost: " + u.Cause
 		} else {
 			r.Error = &runs.Error{Message: "interrupted: the process running it ended (killed, crashed or power cut) before the run finished; " + applied + " (each apply is one transaction)"}
-			im.finish(r)
+			// It worked until its last sign of life; the time since, it lay dead.
+			found := im.now().UTC()
+			r.FinishedAt, r.FoundDeadAt = &found, &found
+			r.SetDurations()
+			if r.AliveAt != nil {
+				when = " after its last sign of life at " + runs.TimeText(*r.AliveAt, t.Location())
+			}
 			cause = "the process running it ended (killed, crashed or power cut)"
 		}
 		r.Status = runs.Failed
@@ -164,6 +171,7 @@ func (im *Importer) closeInterrupted(ctx context.Context, t *config.Tenant) []ch
 		if journal != "" {
 			_ = os.Remove(journal)
 		}
+		_ = im.store.MarkAlive(ctx, r.ID, time.Time{})
 		im.log.Warn("closed an interrupted run", "tenant", t.ID, "run", r.ID, "cause", cause)
 		notices = append(notices, change.Notice{Kind: NoticeInterrupted, Message: fmt.Sprintf(
 			"run %d (started %s) was interrupted%s and %s: %s", r.ID, runs.TimeText(r.StartedAt, t.Location()), when, applied, cause)})
@@ -172,4 +180,40 @@ func (im *Importer) closeInterrupted(ctx context.Context, t *config.Tenant) []ch
 		}
 	}
 	return notices
+}
+
+// aliveEvery is how often a running import gives its sign of life. A run whose process dies is
+// closed by the tenant's next run as having worked until its last one.
+const aliveEvery = time.Second
+
+// keepAlive marks run id alive now and every aliveEvery until the returned stop is called.
+func (im *Importer) keepAlive(ctx context.Context, id int64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	mark := func() {
+		mctx, cancel := context.WithTimeout(ctx, aliveEvery)
+		defer cancel()
+		if err := im.store.MarkAlive(mctx, id, im.now().UTC()); err != nil && ctx.Err() == nil {
+			im.log.Debug("mark the run alive", "run", id, "err", err)
+		}
+	}
+	mark()
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(aliveEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				mark()
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		_ = im.store.MarkAlive(context.WithoutCancel(ctx), id, time.Time{})
+	}
 }

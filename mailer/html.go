@@ -143,6 +143,7 @@ func renderHTML(v *view) (string, error) {
 	add("SHA-256", v.SHA256, true)
 	add("Started", v.Started, false)
 	add("Duration", v.Duration, false)
+	add("Found dead", v.FoundDead, false)
 	add("Waited", v.Waited, false)
 	if v.Live != nil {
 		h, err := v.Live.html()

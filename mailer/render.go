@@ -155,6 +155,7 @@ type view struct {
 	FileName          string
 	Size, SHA256      string
 	Started, Duration string
+	FoundDead         string // when a run whose process died was found dead
 	Waited            string // a held run's wait for its approval
 	Error             string // failure reason with file:line:column and record
 	Trips             []string
@@ -220,6 +221,12 @@ func newView(m Message) *view {
 	}
 	if d := r.Duration(); d > 0 {
 		v.Duration = durationText(d)
+		if r.FoundDeadAt != nil && r.AliveAt != nil { // not the time it lay dead since
+			v.Duration += ", up to its last sign of life at " + runs.TimeText(*r.AliveAt, loc)
+		}
+	}
+	if r.FoundDeadAt != nil {
+		v.FoundDead = runs.TimeText(*r.FoundDeadAt, loc) + ", by the tenant's next run: its process had ended"
 	}
 	if d := r.ApprovalWait(); d > 0 { // apart from Duration: the operator's time, not the import's
 		v.Waited = durationText(d) + " for approval"

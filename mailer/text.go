@@ -33,6 +33,7 @@ func renderText(v *view) string {
 	field("SHA-256", v.SHA256)
 	field("Started", v.Started)
 	field("Duration", v.Duration)
+	field("Found dead", v.FoundDead)
 	field("Waited", v.Waited)
 	if v.Decision != "" {
 		b.WriteString("\n")

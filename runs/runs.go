@@ -161,6 +161,12 @@ type Run struct {
 	DurationSeconds *float64 `json:"duration_seconds,omitempty"`
 	// ApprovalWaitSeconds is ApprovalWait: how long an approved run waited for its approval.
 	ApprovalWaitSeconds *float64 `json:"approval_wait_seconds,omitempty"`
+	// AliveAt is the last sign of life of the process running the run, given every second
+	// while it runs (store.Store.MarkAlive). FoundDeadAt is when a later run of the tenant
+	// found that process gone (killed, crashed, power cut) and closed the run (its FinishedAt):
+	// the run worked until AliveAt, and its Duration is that, not the time it lay dead.
+	AliveAt     *time.Time `json:"alive_at,omitempty"`
+	FoundDeadAt *time.Time `json:"found_dead_at,omitempty"`
 }
 
 // SetFetchWait records how long the fetch waited for the file to settle, to the millisecond.
@@ -178,10 +184,18 @@ func (r *Run) FetchWait() (time.Duration, bool) {
 }
 
 // Duration is how long the run took, or 0 while it runs. For an approved run it is the import
-// up to the hold plus the apply after the approval: the wait in between is ApprovalWait.
+// up to the hold plus the apply after the approval: the wait in between is ApprovalWait. For a
+// run whose process died it is the time up to its last sign of life (0 when it gave none: an
+// imsfeed before 2026-12 recorded none).
 func (r *Run) Duration() time.Duration {
 	if r.FinishedAt == nil {
 		return 0
+	}
+	if r.FoundDeadAt != nil {
+		if r.AliveAt == nil {
+			return 0
+		}
+		return max(r.AliveAt.Sub(r.StartedAt), 0)
 	}
 	if r.HeldAt != nil && r.Approval != nil && !r.Approval.At.Before(*r.HeldAt) {
 		return r.HeldAt.Sub(r.StartedAt) + r.FinishedAt.Sub(r.Approval.At)

@@ -53,6 +53,11 @@ type Store interface {
 	CreateRun(ctx context.Context, run *runs.Run) error
 	// SaveRun overwrites a run record (by run.ID). ErrNotFound if it does not exist.
 	SaveRun(ctx context.Context, run *runs.Run) error
+	// MarkAlive records at as the last sign of life of running run id's process: ListRuns
+	// gives it as the run's AliveAt while the run is still running (the process may have
+	// died). A run no longer running is left as it is; a zero at says the run's process is done
+	// with it (the mark may go). It does not wait for an import's write transaction.
+	MarkAlive(ctx context.Context, id int64, at time.Time) error
 	// HoldRun saves a held run together with its encoded plan, in one transaction, and, when
 	// idx is not nil, the plan's changes as rows for its page (see HeldChanges). It fills in
 	// run.PlanSHA256 (of the plan's bytes) when it is empty.

@@ -328,9 +328,124 @@ func TestKilledRunIsMailedByTheNextRun(t *testing.T) {
 				t.Errorf("the killed run was not mailed as interrupted by a process that ended:\n%s", own)
 			}
 			mails := box.mailsOf(next.ID)
-			want := fmt.Sprintf("run %d (started", killed)
-			if len(mails) != 1 || !strings.Contains(mails[0], want) || !strings.Contains(mails[0], "was interrupted and nothing of it was applied: the process running it ended") {
+			want := regexp.MustCompile(fmt.Sprintf(`run %d \(started [^)]*\) was interrupted after its last sign of life at [^:]*:\d\d:\d\d \w+ and nothing of it was applied: the process running it ended`, killed))
+			if len(mails) != 1 || !want.MatchString(mails[0]) {
 				t.Errorf("the next run's mail does not name the killed run:\n%s", mails)
+			}
+		})
+	}
+}
+
+// holdWrites keeps the store from committing tenant's next apply until release: SQLite's one
+// write transaction, or PostgreSQL's lock of the tenant's row, which an apply takes first.
+func holdWrites(t *testing.T, kind, storeURL, tenant string) (release func()) {
+	t.Helper()
+	driver, dsn := "postgres", storeURL
+	if kind == "sqlite" {
+		driver, dsn = "sqlite", strings.TrimPrefix(storeURL, "sqlite://")+"?_txlock=immediate&_pragma=busy_timeout(30000)"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err == nil && kind == "postgres" {
+		_, err = tx.Exec(`SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE`, tenant)
+	}
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	return func() { tx.Rollback(); db.Close() }
+}
+
+// A killed run is closed by the next run as having worked until its last sign of life, and
+// found dead then: its duration (mail, `show`, --json) is the time it worked, not the time
+// until the next run came, and the mail says when it was found dead. The import is kept alive
+// and waiting at its apply for 3 s (the store held), killed, and left dead for 4 s.
+func TestKilledRunShowsHowLongItWorked(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			storeURL := "sqlite://" + filepath.Join(dir, "state.db")
+			if kind == "postgres" {
+				storeURL = postgresURL(t)
+			}
+			tenant := tenantID("dead")
+			box, port := startInbox(t)
+			cfg := mailConfig(t, dir, storeURL, tenant, port)
+			bo := feedgen.Options{Persons: 4_000, Groups: 400, MembersPerGroup: 40, Seed: 7}
+			ao := bo
+			ao.DropPercent = 50
+			a, b := writeFeedFile(t, dir, "a.xml", ao), writeFeedFile(t, dir, "b.xml", bo)
+			if r := imsfeed(t, dir, "--config", cfg, "import", "--tenant", tenant, a); r.code != 0 {
+				t.Fatalf("import A: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+
+			proc := start(t, dir, "--config", cfg, "import", "--tenant", tenant, b)
+			started := proc.when(`msg="import started"`)
+			select {
+			case <-started:
+			case <-proc.done:
+				t.Fatalf("import B ended before it started\n%s", proc.stderr())
+			case <-time.After(time.Minute):
+				t.Fatalf("import B did not start\n%s", proc.stderr())
+			}
+			startedAt := time.Now()
+			release := holdWrites(t, kind, storeURL, tenant)
+			time.Sleep(3 * time.Second)
+			proc.cmd.Process.Signal(syscall.SIGKILL)
+			<-proc.done
+			killedAt := time.Now()
+			release()
+			if st := runStatuses(t, dir, cfg, tenant); len(st) != 2 || st[0] != "running" {
+				t.Fatalf("runs after kill -9: %v, want B's run still running", st)
+			}
+			time.Sleep(4 * time.Second) // dead
+
+			nextAt := time.Now()
+			r := imsfeed(t, dir, "--config", cfg, "import", "--tenant", tenant, "--json", b)
+			next := decodeRun(t, r)
+			if r.code != 0 || next.Status != "completed" {
+				t.Fatalf("import B again: exit %d, %+v\n%s", r.code, next, r.stderr)
+			}
+			killed := next.ID - 1
+
+			worked := killedAt.Sub(startedAt)
+			var run struct {
+				Duration    float64   `json:"duration_seconds"`
+				AliveAt     time.Time `json:"alive_at"`
+				FoundDeadAt time.Time `json:"found_dead_at"`
+			}
+			r = imsfeed(t, dir, "--config", cfg, "show", fmt.Sprint(killed), "--json")
+			if err := json.Unmarshal([]byte(r.stdout), &run); err != nil {
+				t.Fatalf("show --json: %v\n%s%s", err, r.stdout, r.stderr)
+			}
+			if d := time.Duration(run.Duration * float64(time.Second)); d < worked-1500*time.Millisecond || d > worked+500*time.Millisecond {
+				t.Errorf("the killed run's duration_seconds is %s; it worked %s before the kill (and lay dead %s more)", d, worked.Round(time.Millisecond), nextAt.Sub(killedAt).Round(time.Millisecond))
+			}
+			if run.AliveAt.After(killedAt) || run.FoundDeadAt.Before(nextAt.Add(-time.Second)) || run.FoundDeadAt.After(time.Now()) {
+				t.Errorf("alive_at %s, found_dead_at %s; killed at %s, the next run started at %s", run.AliveAt, run.FoundDeadAt, killedAt, nextAt)
+			}
+
+			t.Logf("worked %s, dead %s: duration_seconds %.3f", worked.Round(time.Millisecond), nextAt.Sub(killedAt).Round(time.Millisecond), run.Duration)
+			mails := box.mailsOf(killed)
+			if len(mails) != 1 {
+				t.Fatalf("%d mails of the killed run, want 1", len(mails))
+			}
+			m := regexp.MustCompile(`Duration (\S+), up to its last sign of life at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+`).FindStringSubmatch(mails[0])
+			if m == nil {
+				t.Fatalf("the killed run's mail does not say how long it worked:\n%s", mails[0])
+			}
+			if d, err := time.ParseDuration(m[1]); err != nil || d > worked+500*time.Millisecond {
+				t.Errorf("the mail's duration %s (%v), it worked %s", m[1], err, worked.Round(time.Millisecond))
+			}
+			if !regexp.MustCompile(`Found dead \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+, by the tenant's next run`).MatchString(mails[0]) {
+				t.Errorf("the killed run's mail does not say when it was found dead:\n%s", mails[0])
+			}
+			if r := imsfeed(t, dir, "--config", cfg, "show", fmt.Sprint(killed)); !strings.Contains(r.stdout, "(worked ") || !strings.Contains(r.stdout, "found dead at ") {
+				t.Errorf("show %d does not say how long it worked and when it was found dead:\n%s", killed, r.stdout)
 			}
 		})
 	}

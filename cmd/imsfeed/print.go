@@ -67,10 +67,16 @@ func printRun(w io.Writer, r *runs.Run, maxWarnings int) {
 		fmt.Fprintf(w, "  file     %s (%s, sha256 %s)\n", r.File.Name, runs.SizeText(r.File.Size), short(r.File.SHA256))
 	}
 	fmt.Fprintf(w, "  started  %s", runs.TimeText(r.StartedAt, nil))
-	if d := r.Duration(); d > 0 {
+	switch d := r.Duration(); {
+	case d > 0 && r.FoundDeadAt != nil:
+		fmt.Fprintf(w, "  (worked %s, up to its last sign of life at %s)", d.Round(time.Millisecond), runs.TimeText(*r.AliveAt, nil))
+	case d > 0:
 		fmt.Fprintf(w, "  (took %s)", d.Round(time.Millisecond))
 	}
 	fmt.Fprintln(w)
+	if r.FoundDeadAt != nil {
+		fmt.Fprintf(w, "  found dead at %s by the tenant's next run: its process had ended\n", runs.TimeText(*r.FoundDeadAt, nil))
+	}
 	switch d, ok := r.FetchWait(); {
 	case ok && d > 0:
 		fmt.Fprintf(w, "  fetch    waited %s for the file to settle\n", d)

@@ -171,3 +171,17 @@ func (s *Store) advisoryLock(ctx context.Context, tenant string, deadline time.T
 		conn.Close()
 	}, nil
 }
+
+// MarkAlive implements store.Store: the mark goes into the run's record, whose row an import's
+// transaction touches only as it commits.
+func (s *Store) MarkAlive(ctx context.Context, id int64, at time.Time) error {
+	if at.IsZero() {
+		return nil // the record says the rest
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET data = jsonb_set(data, '{alive_at}', to_jsonb($1::text)) WHERE id = $2 AND status = 'running'`,
+		at.UTC().Format(time.RFC3339Nano), id)
+	if err != nil {
+		return fmt.Errorf("mark run %d alive: %w", id, err)
+	}
+	return nil
+}

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Atomicity", testAtomicity},
 		{"ManualMembershipsUntouched", testManualUntouched},
 		{"Runs", testRuns},
+		{"RunsMarkedAlive", testMarkAlive},
 		{"LiveReport", testLiveReport},
 		{"LiveChildren", testLiveChildren},
 		{"LiveRepeat", testLiveRepeat},
