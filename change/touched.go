@@ -119,15 +119,62 @@ func (t *Touched) Names(keys ...string) bool {
 // no change of plan touch the same person, group, membership or relation, and neither removes
 // what the other's changes name: applying plan after them then leaves the same state as
 // applying it before them and them after it, each as it was decided. So a held plan may be
-// approved while an SIS keeps sending live requests about other objects.
+// approved while an SIS keeps sending live requests about other objects. Of several reasons,
+// one where both changed the same object comes first (Collides).
 func (t *Touched) Conflict(plan *Plan) string {
+	why, _ := t.Collides(plan)
+	return why
+}
+
+// Collides is Conflict, and whether its reason is an object both changed (direct) rather than
+// one side's change naming what the other removed: a caller reading a plan in pieces keeps
+// looking for a direct reason, which tells an operator more (the group a live request deleted,
+// not a person whose membership of it went with it).
+func (t *Touched) Collides(plan *Plan) (why string, direct bool) {
 	if t.Requests == 0 {
-		return ""
+		return "", false
 	}
+	if why := t.same(plan); why != "" {
+		return why, true
+	}
+	return t.namesRemoved(plan), false
+}
+
+// same is the first object both plan and t changed.
+func (t *Touched) same(plan *Plan) string {
 	obj := func(kind, key string, op Op) string {
 		if id, ok := t.changed[key]; ok {
 			return fmt.Sprintf("%s %q, which this plan %ss, was changed by live request %d", kind, key, op.verb(), id)
 		}
+		return ""
+	}
+	for _, x := range plan.Groups {
+		if why := obj("group", x.Group.Key, x.Op); why != "" {
+			return why
+		}
+	}
+	for _, x := range plan.Persons {
+		if why := obj("person", x.Person.Key, x.Op); why != "" {
+			return why
+		}
+	}
+	for _, x := range plan.Memberships {
+		if id, ok := t.memberships[x.Membership.MembershipKey]; ok {
+			return fmt.Sprintf("membership %s, which this plan %ss, was changed by live request %d", x.Membership.MembershipKey, x.Op.verb(), id)
+		}
+	}
+	for _, x := range plan.Relations {
+		k := x.Relation.RelationKey
+		if id, ok := t.relations[k]; ok {
+			return fmt.Sprintf("relation %s→%s (%s), which this plan %ss, was changed by live request %d", k.Person, k.Related, k.Type, x.Op.verb(), id)
+		}
+	}
+	return ""
+}
+
+// namesRemoved is the first removal of one side that the other side's changes name.
+func (t *Touched) namesRemoved(plan *Plan) string {
+	removed := func(kind, key string, op Op) string {
 		if id, ok := t.named[key]; ok && op.Removal() {
 			return fmt.Sprintf("%s %q, which this plan %ss, is named by what live request %d changed", kind, key, op.verb(), id)
 		}
@@ -139,13 +186,8 @@ func (t *Touched) Conflict(plan *Plan) string {
 		}
 		return ""
 	}
-	for _, x := range plan.Persons {
-		if why := obj("person", x.Person.Key, x.Op); why != "" {
-			return why
-		}
-	}
 	for _, x := range plan.Groups {
-		if why := obj("group", x.Group.Key, x.Op); why != "" {
+		if why := removed("group", x.Group.Key, x.Op); why != "" {
 			return why
 		}
 		if x.Op.Removal() {
@@ -157,11 +199,13 @@ func (t *Touched) Conflict(plan *Plan) string {
 			}
 		}
 	}
+	for _, x := range plan.Persons {
+		if why := removed("person", x.Person.Key, x.Op); why != "" {
+			return why
+		}
+	}
 	for _, x := range plan.Memberships {
 		k := x.Membership.MembershipKey
-		if id, ok := t.memberships[k]; ok {
-			return fmt.Sprintf("membership %s, which this plan %ss, was changed by live request %d", k, x.Op.verb(), id)
-		}
 		for _, key := range [2]string{k.Group, k.Member} {
 			if why := gone(fmt.Sprintf("this plan's %s of membership %s", x.Op.verb(), k), key); why != "" {
 				return why
@@ -170,9 +214,6 @@ func (t *Touched) Conflict(plan *Plan) string {
 	}
 	for _, x := range plan.Relations {
 		k := x.Relation.RelationKey
-		if id, ok := t.relations[k]; ok {
-			return fmt.Sprintf("relation %s→%s (%s), which this plan %ss, was changed by live request %d", k.Person, k.Related, k.Type, x.Op.verb(), id)
-		}
 		for _, key := range [2]string{k.Person, k.Related} {
 			if why := gone(fmt.Sprintf("this plan's %s of relation %s→%s", x.Op.verb(), k.Person, k.Related), key); why != "" {
 				return why

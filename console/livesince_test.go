@@ -15,6 +15,7 @@ import (
 	"github.com/imsfeed/imsfeed/live"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/runs"
+	"github.com/imsfeed/imsfeed/safety"
 	"github.com/imsfeed/imsfeed/samples/feedgen"
 	"github.com/imsfeed/imsfeed/store"
 )
@@ -196,4 +197,54 @@ func TestConsoleImportNowOnlyWithTheQueueAndForTheTenantsOperators(t *testing.T)
 	if _, page = b.get(loc); !strings.Contains(page, "Import requested for") {
 		t.Fatalf("the tenant's page after Import now:\n%s", page)
 	}
+}
+
+// A hold-removals night applies its inserts and holds its removals; approved after a live
+// request, its counts still add up (before, the changes, after: the store's) and its reason no
+// longer says the removals wait (QA: the inserts were counted twice, after 216 where the store
+// had 215).
+func TestHoldRemovalsApprovedOnTopOfLiveRequestsCountsOnce(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		w := newWorld(t, st)
+		b := w.client()
+		b.signIn("kari@example.org", password)
+		_, page := b.get(fmt.Sprintf("/runs/%d", w.held.ID))
+		if code, _ := b.post(fmt.Sprintf("/runs/%d/reject", w.held.ID), url.Values{"csrf": {csrfOf(t, page)}, "reason": {"start over"}}); code != http.StatusSeeOther {
+			t.Fatalf("reject: %d", code)
+		}
+		w.cfg.Tenants[0].Safety.OnTrip = safety.HoldRemovals
+		held := w.holdAgain("n3.xml", feedgen.Options{DropPercent: 40, RenamePercent: 20, Night: 5})
+		if held.VersionAfter == held.VersionBefore || !strings.Contains(held.Reason, "removals wait for approval") {
+			t.Fatalf("a hold-removals night applied nothing or says nothing waits: %+v", held)
+		}
+		pupil := &record.Person{Key: "live-new-pupil", Name: "Ada Lovelace"}
+		pupil.ComputeHash()
+		res := (&live.Service{Store: st}).Do(ctx, &live.Tenant{ID: w.tenant}, &live.Request{Dialect: "imses1", Operation: "createPerson", Type: record.Persons, Action: live.Create, Items: []live.Item{{Key: pupil.Key, Person: pupil}}})
+		if !res.First().OK() {
+			t.Fatalf("live createPerson: %+v", res.First())
+		}
+		_, page = b.get(fmt.Sprintf("/runs/%d", held.ID))
+		if code, loc := b.post(fmt.Sprintf("/runs/%d/approve", held.ID), url.Values{"csrf": {csrfOf(t, page)}, "reason": {"checked"}}); code != http.StatusSeeOther {
+			t.Fatalf("approval of the held removals after a live request: %d\n%s", code, loc)
+		}
+		r, err := st.Run(ctx, held.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now, _ := st.Status(ctx, w.tenant)
+		for _, c := range []struct {
+			name   string
+			counts change.TypeCounts
+			store  int
+		}{{"persons", r.Counts.Persons, now.Persons.Active}, {"groups", r.Counts.Groups, now.Groups.Active}, {"memberships", r.Counts.Memberships, now.Memberships.Synced}} {
+			k := c.counts
+			if k.After != c.store || k.Before+k.Inserted+k.Restored-k.Deleted-k.Archived != k.After {
+				t.Errorf("%s: %+v, the store has %d: before, changes and after do not add up", c.name, k, c.store)
+			}
+		}
+		if strings.Contains(r.Reason, "wait for approval") {
+			t.Errorf("the approved run's reason still says its removals wait: %q", r.Reason)
+		}
+	})
 }

@@ -205,8 +205,10 @@ type runView struct {
 	Counts   []countRow
 	Removals []archive.GroupRemovals
 	More     string // archive.More of the removal rows not shown
-	// PlanNote says why the removals and changes could not be shown, or that the state moved.
+	// PlanNote says why the removals and changes could not be shown.
 	PlanNote string
+	// StateNote says that the state moved since a held plan was made, and what approval does.
+	StateNote string
 	Reason   string // the reason the operator typed, when the decision was refused
 	// Undoable offers the undo form: the run applied changes, is not undone, and its
 	// before-images should still be kept (the importer checks again, and says why not).
@@ -262,11 +264,11 @@ func (c *Console) showRun(w http.ResponseWriter, r *http.Request, status int, ru
 		// applied its other changes first, moving it on by one.
 		if now, err := c.store.StateVersion(r.Context(), run.Tenant); err != nil {
 			c.log.Error("console: state version", "tenant", run.Tenant, "err", err)
-		} else if v.PlanNote == "" && now != run.VersionAfter && run.Mode == runs.ModeRollover {
+		} else if now != run.VersionAfter && run.Mode == runs.ModeRollover {
 			// A rollover archives what is under the old year's node when it is applied.
-			v.PlanNote = fmt.Sprintf("Nights changed the tenant's state since this rollover was planned (state version %d then, %d now): approval plans the rollover again from the state then.", run.VersionAfter, now)
-		} else if v.PlanNote == "" && now != run.VersionAfter {
-			v.PlanNote = c.stateNote(r, run, now)
+			v.StateNote = fmt.Sprintf("Nights changed the tenant's state since this rollover was planned (state version %d then, %d now): approval plans the rollover again from the state then.", run.VersionAfter, now)
+		} else if now != run.VersionAfter {
+			v.StateNote = c.stateNote(r, run, now)
 		}
 	} else {
 		v.Undoable = run.Status == runs.Completed && run.VersionAfter != run.VersionBefore && run.UndoneBy == 0 &&

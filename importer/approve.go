@@ -136,6 +136,8 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 	}
 	removals = im.storedRemovals(ctx, run)
 	run.Status = runs.Completed
+	// A hold-removals run's reason said its removals wait: now they are applied.
+	run.Reason = strings.Replace(run.Reason, " removals wait for approval", " removals were applied at approval", 1)
 	run.Approval = &runs.Decision{By: d.By, At: im.now().UTC(), Reason: d.Reason}
 	im.finish(run)
 	im.status("applying the approved changes in one transaction")
@@ -148,6 +150,16 @@ func (im *Importer) Approve(ctx context.Context, d Decision) (*runs.Run, error) 
 		return nil, fmt.Errorf("approve run %d: %w", d.RunID, err)
 	}
 	im.finish(run)
+	if live != nil {
+		if after, err := im.store.Status(ctx, run.Tenant); err != nil {
+			im.log.Warn("counts after an approval on top of live requests", "tenant", run.Tenant, "run", run.ID, "err", err)
+		} else {
+			live.recount(run, after)
+			if err := im.store.SaveRun(ctx, run); err != nil {
+				im.log.Warn("counts after an approval on top of live requests", "tenant", run.Tenant, "run", run.ID, "err", err)
+			}
+		}
+	}
 	im.applied(run)
 	im.log.Info("held run approved and applied", "tenant", run.Tenant, "run", run.ID, "by", d.By)
 	im.refreshStats(ctx, run)

@@ -18,7 +18,6 @@ import (
 type liveSince struct {
 	from, to int64
 	requests int
-	now      store.TenantStatus // the state at approval, before the plan
 }
 
 // errConflict stops the reading of a held plan at its first change that a live request touched.
@@ -50,9 +49,15 @@ func (im *Importer) liveSinceHold(ctx context.Context, run *runs.Run, plan *chan
 	if err != nil {
 		return nil, err
 	}
+	// The plan is read to its end unless a change both sides made turns up: that says more to
+	// an operator than the first change that names what the other side removed.
 	var why string
 	_, err = im.readHeld(ctx, run, func(p *change.Plan) error {
-		if why = touched.Conflict(p); why != "" {
+		reason, direct := touched.Collides(p)
+		if direct || why == "" {
+			why = reason
+		}
+		if direct {
 			return errConflict
 		}
 		return nil
@@ -63,29 +68,35 @@ func (im *Importer) liveSinceHold(ctx context.Context, run *runs.Run, plan *chan
 	if err != nil {
 		return nil, err
 	}
-	return &liveSince{from: plan.BaseVersion, to: now.StateVersion, requests: touched.Requests, now: now}, nil
+	return &liveSince{from: plan.BaseVersion, to: now.StateVersion, requests: touched.Requests}, nil
 }
 
 // rebase makes plan, its pieces and run's record apply on top of the live requests: the plan
-// at the state version now, the counts before and after the state's at approval (the plan's
-// changes are the same: nothing they change was touched), and a notice that says so.
+// at the state version now, and a notice that says so.
 func (l *liveSince) rebase(run *runs.Run, plan *change.Plan, pieces func(func(*change.Plan) error) error) func(func(*change.Plan) error) error {
 	plan.BaseVersion = l.to
-	for _, c := range []struct {
-		counts *change.TypeCounts
-		now    int
-	}{{&run.Counts.Persons, l.now.Persons.Active}, {&run.Counts.Groups, l.now.Groups.Active},
-		{&run.Counts.Memberships, l.now.Memberships.Synced}, {&run.Counts.Relations, l.now.Relations.Active}} {
-		c.counts.Before, c.counts.After = c.now, c.now+c.counts.After-c.counts.Before
-	}
 	run.Attention = append(run.Attention, change.Notice{Kind: change.NoticeLiveSinceHold, Message: fmt.Sprintf(
-		"%s changed the tenant's state after this plan was made (state version %d then, %d at approval); none of them touched what the plan changes, so it was applied on top of them, and the counts before and after are the state's at approval",
+		"%s changed the tenant's state after this plan was made (state version %d then, %d at approval); none of them touched what the plan changes, so it was applied on top of them, and the counts before and after include their changes",
 		requests(l.requests), l.from, l.to)})
 	return func(each func(*change.Plan) error) error {
 		return pieces(func(p *change.Plan) error {
 			p.BaseVersion = l.to
 			return each(p)
 		})
+	}
+}
+
+// recount sets run's counts after to the state the approval left, and before to that less the
+// run's own changes: the live requests' changes are then in both, so each type's before, its
+// changes and its after still add up (a hold-removals run's inserts, applied at the import,
+// are counted once).
+func (l *liveSince) recount(run *runs.Run, after store.TenantStatus) {
+	for _, c := range []struct {
+		counts *change.TypeCounts
+		now    int
+	}{{&run.Counts.Persons, after.Persons.Active}, {&run.Counts.Groups, after.Groups.Active},
+		{&run.Counts.Memberships, after.Memberships.Synced}, {&run.Counts.Relations, after.Relations.Active}} {
+		c.counts.Before, c.counts.After = c.now-(c.counts.After-c.counts.Before), c.now
 	}
 }
 
