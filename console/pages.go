@@ -209,7 +209,7 @@ type runView struct {
 	PlanNote string
 	// StateNote says that the state moved since a held plan was made, and what approval does.
 	StateNote string
-	Reason   string // the reason the operator typed, when the decision was refused
+	Reason    string // the reason the operator typed, when the decision was refused
 	// Undoable offers the undo form: the run applied changes, is not undone, and its
 	// before-images should still be kept (the importer checks again, and says why not).
 	Undoable bool
