@@ -105,3 +105,29 @@ func (a *Auth) Succeeded(addr string) {
 	delete(a.fails, addr)
 	a.mu.Unlock()
 }
+
+// Why says, for serve's log only (never the answer), why username and password chose no
+// tenant: no credentials, an unknown username or a wrong password, or a PasswordDigest token
+// (digest) that imsfeed does not check.
+func (a *Auth) Why(username, password string, digest bool) string {
+	switch {
+	case digest:
+		return "a WS-Security PasswordDigest token (imsfeed checks only PasswordText or HTTP Basic)"
+	case username == "" && password == "":
+		return "no credentials (neither WS-Security UsernameToken nor HTTP Basic)"
+	case username == "":
+		return "no username"
+	}
+	u := sha256.Sum256([]byte(username))
+	known := 0
+	for _, c := range a.creds {
+		known |= subtle.ConstantTimeCompare(u[:], c.user[:])
+	}
+	if known == 0 {
+		return "unknown username"
+	}
+	if password == "" {
+		return "no password"
+	}
+	return "wrong password"
+}

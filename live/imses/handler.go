@@ -13,6 +13,9 @@ import (
 	livesoap "github.com/imsfeed/imsfeed/live/soap"
 )
 
+// dialect names IMS ES 1.0 in the request log.
+const dialect = "imses1"
+
 // MaxBody is the largest request accepted (a createPersons of a few thousand persons).
 const MaxBody = 16 << 20
 
@@ -52,12 +55,15 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if limit == 0 {
 		limit = MaxBody
 	}
-	body, ok := livesoap.ReadBody(rw, r, limit, h.serveWSDL)
+	body, ok := livesoap.ReadBody(rw, r, limit, h.serveWSDL, func(why error) {
+		h.Service.Reject(r.Context(), live.Unread(r, h.Auth, dialect, why))
+	})
 	if !ok {
 		return
 	}
 	env, ferr := readEnvelope(body)
 	if ferr != nil {
+		h.Service.Reject(r.Context(), live.Unread(r, h.Auth, dialect, ferr))
 		livesoap.WriteXML(rw, http.StatusInternalServerError, livesoap.FaultXML(ferr.Code, ferr.Msg))
 		return
 	}
@@ -78,8 +84,9 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		h.log().Warn("live request not authorised", "addr", addr, "operation", env.op)
 		st := live.Status{Major: live.Failure, Minor: live.UnauthorizedRequest, Description: "the request is not authorised"}
+		h.Service.Reject(r.Context(), live.Rejected{Dialect: dialect, Operation: env.op, MessageID: env.messageID,
+			Username: user, Addr: addr, Status: st, Reason: h.Auth.Why(user, pass, env.Digest)})
 		livesoap.WriteXML(rw, http.StatusOK, envelope(h.now(), env.messageID, []live.Status{st}, false, emptyBody(env)))
 		return
 	}
@@ -88,7 +95,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	op, known := operations[env.op]
 	if !known {
 		st := live.Status{Major: live.Unsupported, Minor: "unsupportedoperation", Description: "operation " + env.op + " is not supported by imsfeed"}
-		h.Service.Record(r.Context(), tenant, &live.Request{Dialect: "imses1", Operation: env.op, MessageID: env.messageID}, st)
+		h.Service.Record(r.Context(), tenant, &live.Request{Dialect: dialect, Operation: env.op, MessageID: env.messageID}, st)
 		livesoap.WriteXML(rw, http.StatusOK, envelope(h.now(), env.messageID, []live.Status{st}, false, emptyBody(env)))
 		return
 	}

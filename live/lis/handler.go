@@ -59,12 +59,15 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if limit == 0 {
 		limit = MaxBody
 	}
-	body, ok := soap.ReadBody(rw, r, limit, h.serveWSDL)
+	body, ok := soap.ReadBody(rw, r, limit, h.serveWSDL, func(why error) {
+		h.Service.Reject(r.Context(), live.Unread(r, h.Auth, dialect, why))
+	})
 	if !ok {
 		return
 	}
 	env, ferr := soap.ReadEnvelope(body, understood)
 	if ferr != nil {
+		h.Service.Reject(r.Context(), live.Unread(r, h.Auth, dialect, ferr))
 		soap.WriteXML(rw, http.StatusInternalServerError, soap.FaultXML(ferr.Code, ferr.Msg))
 		return
 	}
@@ -95,8 +98,10 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		h.log().Warn("live request not authorised", "addr", addr, "dialect", dialect, "operation", name)
-		answer(live.Status{Major: live.Failure, Minor: live.UnauthorizedRequest, Description: "the request is not authorised"}, emptyBody(name, ns))
+		st := live.Status{Major: live.Failure, Minor: live.UnauthorizedRequest, Description: "the request is not authorised"}
+		h.Service.Reject(r.Context(), live.Rejected{Dialect: dialect, Operation: name, MessageID: messageID,
+			Username: user, Addr: addr, Status: st, Reason: h.Auth.Why(user, pass, env.Digest)})
+		answer(st, emptyBody(name, ns))
 		return
 	}
 	h.Auth.Succeeded(addr)

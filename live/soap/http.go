@@ -2,6 +2,7 @@ package soap
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -27,9 +28,14 @@ func Recover(rw http.ResponseWriter, log *slog.Logger) {
 	}
 }
 
+// ErrTooLarge is ReadBody's answer to a body over the limit (answered HTTP 413).
+var ErrTooLarge = errors.New("request body over the size limit")
+
 // ReadBody answers GET ?wsdl with wsdl and refuses other methods than POST, then reads the
-// request body up to limit bytes. It returns false when it has answered the request itself.
-func ReadBody(rw http.ResponseWriter, r *http.Request, limit int64, wsdl func(http.ResponseWriter, *http.Request)) ([]byte, bool) {
+// request body up to limit bytes. It returns false when it has answered the request itself;
+// a POSTed body it could not read (ErrTooLarge, or another error) it tells unread of first, for
+// the dialect to log.
+func ReadBody(rw http.ResponseWriter, r *http.Request, limit int64, wsdl func(http.ResponseWriter, *http.Request), unread func(error)) ([]byte, bool) {
 	if r.Method == http.MethodGet {
 		if _, ok := r.URL.Query()["wsdl"]; ok {
 			wsdl(rw, r)
@@ -46,9 +52,11 @@ func ReadBody(rw http.ResponseWriter, r *http.Request, limit int64, wsdl func(ht
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			unread(ErrTooLarge)
 			WriteXML(rw, http.StatusRequestEntityTooLarge, FaultXML("Client", "request body over the size limit; send fewer objects per request"))
 			return nil, false
 		}
+		unread(fmt.Errorf("could not read the request body: %w", err))
 		WriteXML(rw, http.StatusBadRequest, FaultXML("Client", "could not read the request body"))
 		return nil, false
 	}
