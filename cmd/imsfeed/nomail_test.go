@@ -410,7 +410,15 @@ func TestKilledRunShowsHowLongItWorked(t *testing.T) {
 			if r.code != 0 || next.Status != "completed" {
 				t.Fatalf("import B again: exit %d, %+v\n%s", r.code, next, r.stderr)
 			}
-			killed := next.ID - 1
+			// The run before it of this tenant (run numbers are the store's: on PostgreSQL the
+			// tests beside this one number theirs in between).
+			var list []struct {
+				ID int64 `json:"run"`
+			}
+			if r := imsfeed(t, dir, "--config", cfg, "runs", "--tenant", tenant, "--json"); json.Unmarshal([]byte(r.stdout), &list) != nil || len(list) != 3 || list[0].ID != next.ID {
+				t.Fatalf("runs of the tenant after the next import: %s", r.stdout)
+			}
+			killed := list[1].ID
 
 			worked := killedAt.Sub(startedAt)
 			var run struct {

@@ -35,7 +35,13 @@ func (s *Store) MarkAlive(ctx context.Context, id int64, at time.Time) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("mark run %d alive: %w", id, err)
 	}
-	if err := os.WriteFile(p, []byte(at.UTC().Format(time.RFC3339Nano)), 0o600); err != nil {
+	// Written whole beside it, then renamed over it: a process killed mid-write (the mark
+	// comes every second) leaves the last whole mark, never an empty file.
+	tmp := p + ".new"
+	if err := os.WriteFile(tmp, []byte(at.UTC().Format(time.RFC3339Nano)), 0o600); err != nil {
+		return fmt.Errorf("mark run %d alive: %w", id, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
 		return fmt.Errorf("mark run %d alive: %w", id, err)
 	}
 	return nil
