@@ -36,16 +36,19 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 	// group of a nightly file with those children naming it would be.
 	placed := req.Type == record.Groups
 	var groups heldGroups
+	created := createdHere{}
 	if placed {
 		for i := range req.Items {
 			it := &req.Items[i]
 			switch {
 			case it.Err != nil:
+			case created.again(req, it, i, &res.Statuses[i]):
 			case req.Association != "":
 				res.Statuses[i] = s.association(&groups, t, objs, req, it)
 			default:
 				res.Statuses[i] = s.group(&groups, t, objs, req.Action, it)
 			}
+			created.note(req, it, i, res.Statuses[i])
 		}
 		if groups, err = s.place(ctx, l, t, req, objs, groups); err != nil {
 			var ce *hierarchy.ClashError
@@ -68,16 +71,20 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 			res.Statuses[i] = *it.Err
 			continue
 		}
-		var st Status
-		switch req.Type {
-		case record.Persons:
-			st = s.person(d, t, objs, req.Action, it)
-		case record.Groups:
+		if req.Type == record.Groups {
 			continue // decided above
-		default:
+		}
+		if created.again(req, it, i, &res.Statuses[i]) {
+			continue
+		}
+		var st Status
+		if req.Type == record.Persons {
+			st = s.person(d, t, objs, req.Action, it)
+		} else {
 			st = s.membership(d, t, objs, req.Action, it, &p, owner, i)
 		}
 		res.Statuses[i] = st
+		created.note(req, it, i, st)
 	}
 	plan, warnings, err := d.Finish(diff.Finish{Mode: diff.Event})
 	if err != nil {
@@ -108,6 +115,53 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 		}
 	}
 	return res, p, nil
+}
+
+// createdHere is what the items of a plural create made so far: an item is decided as if the
+// items before it were stored, so a key the request creates twice is refused for its second
+// item (as a create of a stored key is), not applied over the first.
+type createdHere map[string]int // key, or "membership" (group, member, role), to item index
+
+func membershipKey(k record.MembershipKey) string { return "\x00" + k.String() }
+
+// again refuses item i when an earlier item of req creates what it creates.
+func (c createdHere) again(req *Request, it *Item, i int, st *Status) bool {
+	if req.Action != Create {
+		return false
+	}
+	noun := "person"
+	switch req.Type {
+	case record.Groups:
+		noun = "group"
+	case record.Memberships:
+		noun = "membership"
+		for _, m := range it.Memberships {
+			if j, dup := c[membershipKey(m.MembershipKey)]; dup {
+				*st = fail(IDAllocInUse, "membership %q: %s is made a member of %s with role %s by item %d of this request", it.Key, m.Member, m.Group, record.RoleName(m.Role), j+1)
+				return true
+			}
+		}
+	}
+	if j, dup := c[it.Key]; dup && it.Key != "" {
+		*st = fail(IDAllocInUse, "%s %q is created by item %d of this request", noun, it.Key, j+1)
+		return true
+	}
+	return false
+}
+
+// note remembers what item i created.
+func (c createdHere) note(req *Request, it *Item, i int, st Status) {
+	if req.Action != Create || !st.OK() {
+		return
+	}
+	if it.Key != "" {
+		c[it.Key] = i
+	}
+	if req.Type == record.Memberships {
+		for _, m := range it.Memberships {
+			c[membershipKey(m.MembershipKey)] = i
+		}
+	}
 }
 
 func dropFailed(ids []store.LiveMembershipID, owner map[record.MembershipKey]int, st []Status) []store.LiveMembershipID {
