@@ -215,15 +215,14 @@ type Service struct {
 	RepeatWindow time.Duration
 	Now          func() time.Time
 	Log          *slog.Logger
-	// OnRefusal is told of a request the live safety filter refused; first says it is the first
-	// refusal of the tenant in the window (mail it).
-	OnRefusal func(tenant string, trips []safety.Trip, first bool)
+	// OnRefusal is told of a request the live safety filter refused (Refusal.First: mail it).
+	OnRefusal func(tenant string, r Refusal)
 	// OnRequest, when set, is told of every request answered, with its outcome and duration
 	// (serve counts them for /metrics).
 	OnRequest func(e *store.LiveEntry)
 
 	mu      sync.Mutex
-	refused map[string]time.Time // the last refusal per tenant
+	refused map[string]refusal // the last mailed refusal per tenant
 }
 
 func (s *Service) live() (store.Live, error) {

@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -536,9 +537,10 @@ func (s *Service) checkRemovals(ctx context.Context, l store.Live, t *Tenant, no
 		return nil, nil
 	}
 	var trips []safety.Trip
+	var active [3]int
 	bounds, bounded := removalBounds(deletes, done, t.Safety)
 	if bounded {
-		active, err := l.LiveActive(ctx, t.ID, bounds)
+		active, err = l.LiveActive(ctx, t.ID, bounds)
 		if err != nil {
 			return nil, err
 		}
@@ -549,38 +551,93 @@ func (s *Service) checkRemovals(ctx context.Context, l store.Live, t *Tenant, no
 		if err != nil {
 			return nil, err
 		}
-		trips = liveTrips(deletes, [3]int{status.Persons.Active, status.Groups.Active, status.Memberships.Synced}, done, t.Safety)
+		active = [3]int{status.Persons.Active, status.Groups.Active, status.Memberships.Synced}
+		trips = liveTrips(deletes, active, done, t.Safety)
 	}
 	if len(trips) == 0 {
 		return nil, nil
 	}
-	var names []string
-	for _, tr := range trips {
-		names = append(names, tr.String())
-	}
-	first := s.markRefusal(t.ID)
+	r := Refusal{Trips: trips, Removes: now, Done: done, Allowed: allowed, Need: needed(done, now, allowed, active, t.Safety)}
+	r.Left = max(allowed-(done[0]+done[1]+done[2]), 0)
+	r.First = s.markRefusal(t.ID, allowed)
 	if s.OnRefusal != nil {
-		s.OnRefusal(t.ID, trips, first)
+		s.OnRefusal(t.ID, r)
 	}
-	st := fail(Refused, "refused whole, nothing applied: removals in the last 24 h would cross the tenant's limit (%s); an operator may allow them with `imsfeed es allow --tenant %s --deletes N --by NAME --reason TEXT`",
-		strings.Join(names, "; "), t.ID)
+	st := fail(Refused, "refused whole, nothing applied: %s", r.Describe(t.ID))
 	return &st, nil
 }
 
-// markRefusal reports whether this is the tenant's first refusal in 24 h (in this process).
-func (s *Service) markRefusal(tenant string) bool {
+// Refusal is a request the live safety filter refused, with the figures an operator sizes an
+// allowance by.
+type Refusal struct {
+	Trips []safety.Trip
+	// Removes is what the request would remove, Done what live requests removed in the last
+	// 24 h (persons, groups, memberships).
+	Removes, Done [3]int
+	// Allowed is the allowance granted in the last 24 h, Left what of it the window's
+	// removals have not used, Need the further allowance (`es allow --deletes Need`) that
+	// lets this request through.
+	Allowed, Left, Need int
+	// First says it is the tenant's first refusal in 24 h, or the first since an allowance was
+	// granted (too small, then): mail it.
+	First bool
+}
+
+// Describe says what the request would remove, against which limit, and the allowance to grant.
+func (r Refusal) Describe(tenant string) string {
+	var names []string
+	for _, tr := range r.Trips {
+		names = append(names, tr.String())
+	}
+	allowance := "no allowance"
+	if r.Allowed > 0 {
+		allowance = fmt.Sprintf("an allowance of %d granted (%d left)", r.Allowed, r.Left)
+	}
+	return fmt.Sprintf("the request would remove %s; with %s removed live in the last 24 h and %s, that crosses the tenant's limit (%s); an operator may allow them with `imsfeed es allow --tenant %s --deletes %d --by NAME --reason TEXT`",
+		removedString(r.Removes), removedString(r.Done), allowance, strings.Join(names, "; "), tenant, r.Need)
+}
+
+func removedString(n [3]int) string {
+	return fmt.Sprintf("%d persons, %d groups and %d memberships", n[record.Persons], n[record.Groups], n[record.Memberships])
+}
+
+// needed is the least further allowance under which the removals cross no limit (on the whole
+// counts active): more allowance only lowers what is counted.
+func needed(done, now [3]int, allowed int, active [3]int, p safety.Policy) int {
+	lo, hi := 0, done[0]+done[1]+done[2]+now[0]+now[1]+now[2] // at hi nothing is counted
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if len(liveTrips(liveDeletes(done, now, allowed+mid, p), active, done, p)) == 0 {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// markRefusal reports whether the tenant's refusal is to be mailed: its first in 24 h (in this
+// process), or the first since the window's allowance grew (an operator granted one, and it was
+// too small).
+func (s *Service) markRefusal(tenant string, allowed int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.refused == nil {
-		s.refused = map[string]time.Time{}
+		s.refused = map[string]refusal{}
 	}
 	now := s.now()
 	last, seen := s.refused[tenant]
-	if seen && now.Sub(last) < 24*time.Hour {
+	if seen && now.Sub(last.at) < 24*time.Hour && allowed <= last.allowed {
 		return false
 	}
-	s.refused[tenant] = now
+	s.refused[tenant] = refusal{at: now, allowed: allowed}
 	return true
+}
+
+// refusal is the last mailed refusal of a tenant and the allowance it saw.
+type refusal struct {
+	at      time.Time
+	allowed int
 }
 
 // lock takes the tenant's lock for a write, waiting LockWait; a nightly import holding it longer

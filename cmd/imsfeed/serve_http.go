@@ -18,7 +18,6 @@ import (
 	"github.com/imsfeed/imsfeed/live/imses"
 	"github.com/imsfeed/imsfeed/live/lis"
 	"github.com/imsfeed/imsfeed/mailer"
-	"github.com/imsfeed/imsfeed/safety"
 )
 
 // startHTTP opens serve's listener when the config has an http block: the live channel at
@@ -129,34 +128,45 @@ func liveTenant(t *config.Tenant) (*live.Tenant, error) {
 }
 
 // liveRefused logs a refusal by the live safety filter and mails the tenant's subscribers the
-// first one of a window (the SIS retries; one mail says what is wrong and how to lift it).
-func (a *app) liveRefused(tenant string, trips []safety.Trip, first bool) {
+// first one of a window, and the first after an allowance that was too small (the SIS retries;
+// one mail says what is wrong and the allowance that lifts it).
+func (a *app) liveRefused(tenant string, r live.Refusal) {
 	var names []string
-	for _, tr := range trips {
+	for _, tr := range r.Trips {
 		names = append(names, tr.String())
 	}
-	a.log.Warn("live request refused by the safety filter", "tenant", tenant, "limits", names, "first_in_window", first)
-	if !first {
+	a.log.Warn("live request refused by the safety filter", "tenant", tenant, "limits", names, "removes", r.Removes,
+		"removed_24h", r.Done, "allowed", r.Allowed, "allowance_needed", r.Need, "mailed", r.First)
+	if !r.First {
 		return
 	}
 	t, err := a.cfg.Tenant(tenant)
 	if err != nil {
 		return
 	}
+	allowance := "No allowance was granted in the last 24 hours."
+	if r.Allowed > 0 {
+		allowance = fmt.Sprintf("Allowances of %d were granted in the last 24 hours; %d of them were left\nbefore this request: too few for it.", r.Allowed, r.Left)
+	}
 	text := fmt.Sprintf(`The live channel (IMS ES 1.0 or LIS 2.0) of tenant %s refused a request whole:
 its removals within the last 24 hours would cross the tenant's deletes limits:
 
   %s
 
+The request would remove %d persons, %d groups and %d memberships.
+Live requests removed %d persons, %d groups and %d memberships in the last 24 hours.
+%s
+
 Nothing of that request was applied. Further refusals in the next 24 hours are not mailed
-again; the request log shows them:
+again unless an allowance is granted and proves too small; the request log shows them:
 
   imsfeed es log --tenant %s
 
-If the removals are intended (a school closing, say), allow them once:
+If the removals are intended (a school closing, say), allow them once (the allowance counts
+persons, groups and memberships together; %d lets this request through):
 
-  imsfeed es allow --tenant %s --deletes N --by NAME --reason TEXT
-`, t.ID, strings.Join(names, "\n  "), t.ID, t.ID)
+  imsfeed es allow --tenant %s --deletes %d --by NAME --reason TEXT
+`, t.ID, strings.Join(names, "\n  "), r.Removes[0], r.Removes[1], r.Removes[2], r.Done[0], r.Done[1], r.Done[2], allowance, t.ID, r.Need, t.ID, r.Need)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/imsfeed/imsfeed/live"
-	"github.com/imsfeed/imsfeed/safety"
 	"github.com/imsfeed/imsfeed/store"
 )
 
@@ -195,7 +194,7 @@ func TestLiveDeletesOverTheLimitAreRefusedWhole(t *testing.T) {
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		e := newEnv(t, open)
 		var refusals []bool
-		e.h.Service.OnRefusal = func(_ string, _ []safety.Trip, first bool) { refusals = append(refusals, first) }
+		e.h.Service.OnRefusal = func(_ string, r live.Refusal) { refusals = append(refusals, r.First) }
 		var pairs, ids strings.Builder
 		for i := range 40 {
 			k := fmt.Sprintf("P%02d", i)
@@ -205,12 +204,16 @@ func TestLiveDeletesOverTheLimitAreRefusedWhole(t *testing.T) {
 			}
 		}
 		e.post(soap("createPersons", `<personIdPairSet>`+pairs.String()+`</personIdPairSet>`)).want(t, "create 40", "success", "")
-		// 30 of 40 in one request: 75% > 10%, and ≥ min_changes 25.
+		// 30 of 40 in one request: 75% > 10%, and ≥ min_changes 25. An allowance of 6 brings
+		// the count under min_changes.
 		del := `<sourcedIdSet>` + ids.String() + `</sourcedIdSet>`
 		a := e.post(soap("deletePersons", del))
 		a.want(t, "deletePersons over the limit", "failure", live.Refused)
-		if !strings.Contains(a.statuses[0].desc, "persons deletes 75.0% > 10%") || !strings.Contains(a.statuses[0].desc, "imsfeed es allow") {
-			t.Fatalf("refusal does not name the limit and the way to lift it: %q", a.statuses[0].desc)
+		for _, want := range []string{"would remove 30 persons, 0 groups and 0 memberships", "with 0 persons, 0 groups and 0 memberships removed live in the last 24 h and no allowance",
+			"persons deletes 75.0% > 10%", "imsfeed es allow --tenant " + e.tenant.ID + " --deletes 6 "} {
+			if !strings.Contains(a.statuses[0].desc, want) {
+				t.Fatalf("refusal does not say %q: %q", want, a.statuses[0].desc)
+			}
 		}
 		if s := e.status(); s.Persons.Active != 40 {
 			t.Fatalf("a refused request applied something: %+v", s)
@@ -219,10 +222,29 @@ func TestLiveDeletesOverTheLimitAreRefusedWhole(t *testing.T) {
 		if len(refusals) != 2 || !refusals[0] || refusals[1] {
 			t.Fatalf("refusals (first in window?): %v", refusals)
 		}
-		if err := e.st.(store.Live).LiveAllow(context.Background(), e.tenant.ID, 30, "ops", "school closed", time.Now()); err != nil {
+		// Too small an allowance: refused again, mailed again, with what is still needed.
+		if err := e.st.(store.Live).LiveAllow(context.Background(), e.tenant.ID, 5, "ops", "school closed", time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		e.post(soap("deletePersons", del)).want(t, "with an allowance", "success", "")
+		a = e.post(soap("deletePersons", del))
+		a.want(t, "with too small an allowance", "failure", live.Refused)
+		if !strings.Contains(a.statuses[0].desc, "an allowance of 5 granted (5 left)") || !strings.Contains(a.statuses[0].desc, "--deletes 1 ") {
+			t.Fatalf("refusal after an allowance of 5: %q", a.statuses[0].desc)
+		}
+		if len(refusals) != 3 || !refusals[2] {
+			t.Fatalf("the refusal after too small an allowance is not mailed: %v", refusals)
+		}
+		log, err := e.st.(store.Live).LiveEntries(context.Background(), store.LiveLogParams{Tenant: e.tenant.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := log[len(log)-1]; l.Description != a.statuses[0].desc {
+			t.Fatalf("es log says %q, the answer %q", l.Description, a.statuses[0].desc)
+		}
+		if err := e.st.(store.Live).LiveAllow(context.Background(), e.tenant.ID, 1, "ops", "school closed", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		e.post(soap("deletePersons", del)).want(t, "with the allowance the refusal named", "success", "")
 		if s := e.status(); s.Persons.Active != 10 {
 			t.Fatalf("after the allowance: %+v", s)
 		}

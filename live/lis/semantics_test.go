@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/imsfeed/imsfeed/live"
-	"github.com/imsfeed/imsfeed/safety"
 	"github.com/imsfeed/imsfeed/store"
 )
 
@@ -289,7 +288,7 @@ func TestLiveSafetyFilterRefusesLISDeletesOverTheLimit(t *testing.T) {
 	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
 		e := newEnv(t, open)
 		var refusals []bool
-		e.h.Service.OnRefusal = func(_ string, _ []safety.Trip, first bool) { refusals = append(refusals, first) }
+		e.h.Service.OnRefusal = func(_ string, r live.Refusal) { refusals = append(refusals, r.First) }
 		for i := range 30 {
 			k := fmt.Sprintf("P%02d", i)
 			e.post(lisReq("replacePerson", personRec(k, "N", k, "", ""))).want(t, "replacePerson "+k, "success", "")
