@@ -213,3 +213,33 @@ func TestConsoleRunPageOfAKilledRunSaysHowLongItWorked(t *testing.T) {
 		}
 	})
 }
+
+// The live requests page names each request by its id, as es log, approval refusals ("named by
+// what live request 4 changed") and repeats ("repeat of request N") do.
+func TestConsoleLivePageNamesRequestsByID(t *testing.T) {
+	stores(t, func(t *testing.T, st store.Store) {
+		w := newWorld(t, st)
+		l := w.st.(store.Live)
+		at := time.Now().Add(-time.Minute).Truncate(time.Second)
+		for i, op := range []string{"createPerson", "deletePerson"} {
+			e := store.LiveEntry{At: at.Add(time.Duration(i) * time.Second), Tenant: w.tenant, Dialect: "imses1", Operation: op, MessageID: "m", Keys: []string{"P1"}, CodeMajor: "success"}
+			if err := l.LiveApply(context.Background(), store.LiveApplyParams{Entry: &e, Now: e.At}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		log, err := l.LiveEntries(context.Background(), store.LiveLogParams{Tenant: w.tenant})
+		if err != nil || len(log) != 2 {
+			t.Fatalf("es log: %v %+v", err, log)
+		}
+		b := w.client()
+		b.signIn("kari@example.org", password)
+		_, page := b.get("/tenants/" + w.tenant + "/live")
+		rows := section(page, "live")
+		for _, e := range log {
+			cell := fmt.Sprintf(`<td class="n" data-label="Request">%d</td>`, e.ID)
+			if _, row, ok := strings.Cut(rows, cell); !ok || !strings.HasPrefix(strings.TrimSpace(row[strings.Index(row, "</td>")+5:]), `<td data-label="Operation">`+e.Operation) {
+				t.Errorf("the live page does not name request %d (%s) by its id:\n%s", e.ID, e.Operation, rows)
+			}
+		}
+	})
+}
