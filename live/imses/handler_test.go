@@ -336,7 +336,7 @@ func TestBadInputGetsASOAPAnswerAndChangesNothing(t *testing.T) {
 		}
 		e.h.MaxBody = 1 << 20
 		big := strings.Replace(create, "Erika", strings.Repeat("E", 2<<20), 1)
-		if a := e.post(big); a.fault == "" || a.http != 413 {
+		if a := e.post(big); a.http != 413 || !strings.Contains(a.fault, "request body over the 1 MiB limit") {
 			t.Errorf("body over the limit: HTTP %d %s", a.http, a.raw)
 		}
 		unknown := strings.ReplaceAll(create, "createPersonRequest", "frobnicatePersonRequest")

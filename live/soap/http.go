@@ -29,7 +29,7 @@ func Recover(rw http.ResponseWriter, log *slog.Logger) {
 }
 
 // ErrTooLarge is ReadBody's answer to a body over the limit (answered HTTP 413).
-var ErrTooLarge = errors.New("request body over the size limit")
+var ErrTooLarge = errors.New("request body too large")
 
 // ReadBody answers GET ?wsdl with wsdl and refuses other methods than POST, then reads the
 // request body up to limit bytes. It returns false when it has answered the request itself;
@@ -52,8 +52,9 @@ func ReadBody(rw http.ResponseWriter, r *http.Request, limit int64, wsdl func(ht
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			unread(ErrTooLarge)
-			WriteXML(rw, http.StatusRequestEntityTooLarge, FaultXML("Client", "request body over the size limit; send fewer objects per request"))
+			over := "over the " + size(limit) + " limit"
+			unread(fmt.Errorf("%w: %s", ErrTooLarge, over))
+			WriteXML(rw, http.StatusRequestEntityTooLarge, FaultXML("Client", "request body "+over+"; send fewer objects per request"))
 			return nil, false
 		}
 		unread(fmt.Errorf("could not read the request body: %w", err))
@@ -61,6 +62,14 @@ func ReadBody(rw http.ResponseWriter, r *http.Request, limit int64, wsdl func(ht
 		return nil, false
 	}
 	return body, true
+}
+
+// size says a byte count as an operator configures it: 16 MiB.
+func size(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // ClientAddr is the peer's IP address (the port changes per connection).
