@@ -92,6 +92,13 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	h.Auth.Succeeded(addr)
 
+	if livesoap.LooksLike(env.Envelope) == livesoap.LIS {
+		st := live.Status{Major: live.Failure, Minor: live.InvalidData,
+			Description: "this looks like an IMS LIS 2.0 request (" + lisSign(env) + "); this endpoint, /ims/es/v1p0, speaks IMS ES 1.0: send LIS 2.0 requests to /ims/lis/v2p0"}
+		h.Service.Record(r.Context(), tenant, &live.Request{Dialect: dialect, Operation: env.op, MessageID: env.messageID}, st)
+		livesoap.WriteXML(rw, http.StatusOK, envelope(h.now(), env.messageID, []live.Status{st}, false, emptyBody(env)))
+		return
+	}
 	op, known := operations[env.op]
 	if !known {
 		st := live.Status{Major: live.Unsupported, Minor: "unsupportedoperation", Description: "operation " + env.op + " is not supported by imsfeed"}
@@ -146,4 +153,12 @@ func readEnvelope(body []byte) (*envelope_, *livesoap.Fault) {
 		}
 	}
 	return env, nil
+}
+
+// lisSign names what makes a request look like LIS 2.0, for the answer.
+func lisSign(env *envelope_) string {
+	if strings.Contains(env.opNS, "/services/lis/") {
+		return "body namespace " + env.opNS
+	}
+	return "its imsx_ header or its *Record elements"
 }

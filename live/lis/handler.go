@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/imsfeed/imsfeed/live"
@@ -106,6 +107,17 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	h.Auth.Succeeded(addr)
 
+	if soap.LooksLike(env) == soap.IMSES {
+		sign := "its header syncRequestHeaderInfo"
+		if strings.HasSuffix(ns, "ManMessSchema_v1p0") {
+			sign = "body namespace " + ns
+		}
+		st := live.Status{Major: live.Failure, Minor: live.InvalidData,
+			Description: "this looks like an IMS ES 1.0 request (" + sign + "); this endpoint, " + Path + ", speaks IMS LIS 2.0: send IMS ES 1.0 requests to /ims/es/v1p0"}
+		h.Service.Record(r.Context(), tenant, &live.Request{Dialect: dialect, Operation: name, MessageID: messageID}, st)
+		answer(st, emptyBody(name, ns))
+		return
+	}
 	op, known := operations[name]
 	if !known || op.unsupported != "" {
 		desc := "operation " + name + " is not supported by imsfeed"

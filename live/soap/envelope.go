@@ -101,3 +101,36 @@ func Timestamp(now time.Time) string {
 		now.UTC().Format("2006-01-02T15:04:05.000Z") + `</u:Created><u:Expires>` + now.Add(5*time.Minute).UTC().Format("2006-01-02T15:04:05.000Z") +
 		`</u:Expires></u:Timestamp></o:Security>`
 }
+
+// Dialects: the values LooksLike answers.
+const (
+	IMSES = "imses1" // IMS Enterprise Services 1.0
+	LIS   = "lis2"   // IMS LIS 2.0
+)
+
+// LooksLike says which dialect a request looks like by its body's namespace, its IMS header and
+// (LIS 2.0) its *Record elements: IMSES, LIS or "" when it does not tell. A dialect's endpoint
+// refuses the other's request by name rather than failing on a part it does not find.
+func LooksLike(e *Envelope) string {
+	ns := e.Body.Space
+	switch {
+	case strings.Contains(ns, "imsglobal.org/services/lis/"):
+		return LIS
+	case strings.HasPrefix(ns, "http://www.imsglobal.org/services/") && strings.HasSuffix(ns, "ManMessSchema_v1p0"):
+		return IMSES
+	}
+	for _, h := range e.Header {
+		switch h.Local {
+		case "imsx_syncRequestHeaderInfo":
+			return LIS
+		case "syncRequestHeaderInfo":
+			return IMSES
+		}
+	}
+	for _, k := range e.Body.Kids {
+		if strings.HasSuffix(k.Local, "Record") {
+			return LIS
+		}
+	}
+	return ""
+}
