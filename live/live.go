@@ -464,7 +464,7 @@ func (s *Service) repeat(ctx context.Context, l store.Live, t *Tenant, req *Requ
 	}
 	res.Repeat = first.ID
 	entry.CodeMajor, entry.CodeMinor = res.First().Major, res.First().Minor
-	entry.Description = fmt.Sprintf("repeat of request %d: nothing applied again", first.ID)
+	entry.Description = fmt.Sprintf("%s%d: nothing applied again", store.LiveRepeatPrefix, first.ID)
 	entry.StateVersion = first.StateVersion
 	entry.Duration = s.now().Sub(start)
 	if err := l.LiveApply(ctx, store.LiveApplyParams{Entry: entry, Now: start}); err != nil {

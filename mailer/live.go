@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"html/template"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +15,7 @@ import (
 )
 
 // The live channel's section of a status mail, and the daily digest of a live-only tenant: what
-// the SIS did over IMS ES since the previous mail.
+// the SIS did over the live channel (IMS ES 1.0, LIS 2.0) since the previous mail.
 
 // liveView is the section, flattened for both bodies.
 type liveView struct {
@@ -26,7 +27,32 @@ type liveView struct {
 	Allowances []string
 }
 
-const liveTitle = "Live channel (IMS Enterprise Services)"
+// dialectNames name the live channel's dialects as the mail's reader knows them.
+var dialectNames = map[string]string{"imses1": "IMS ES 1.0", "lis2": "LIS 2.0"}
+
+func dialectName(d string) string {
+	if n, ok := dialectNames[d]; ok {
+		return n
+	}
+	return oneLine(d)
+}
+
+// liveTitle names the section by the dialects the requests came in: "Live channel (LIS 2.0)".
+func liveTitle(a *store.LiveActivity) string {
+	seen := map[string]bool{}
+	var names []string
+	for _, c := range a.Requests {
+		if c.Dialect != "" && !seen[c.Dialect] {
+			seen[c.Dialect] = true
+			names = append(names, dialectName(c.Dialect))
+		}
+	}
+	if len(names) == 0 {
+		return "Live channel"
+	}
+	sort.Strings(names)
+	return "Live channel (" + strings.Join(names, " and ") + ")"
+}
 
 func newLiveView(a *store.LiveActivity, loc *time.Location) *liveView {
 	if a == nil {
@@ -35,14 +61,20 @@ func newLiveView(a *store.LiveActivity, loc *time.Location) *liveView {
 	if loc == nil {
 		loc = time.UTC
 	}
-	lv := &liveView{Title: liveTitle + ", every request so far"}
+	title := liveTitle(a)
+	lv := &liveView{Title: title + ", every request so far"}
 	if !a.Since.IsZero() {
-		lv.Title = liveTitle + " since " + runs.TimeText(a.Since, loc)
+		lv.Title = title + " since " + runs.TimeText(a.Since, loc)
 	}
 	total := a.Total()
-	failed := 0
+	failed, repeats := 0, 0
+	dialects := map[string]bool{}
 	for _, c := range a.Requests {
-		if c.Major != "success" {
+		dialects[c.Dialect] = true
+		switch {
+		case c.Repeat: // answered as its first was, nothing applied: neither a success nor a failure of its own
+			repeats += c.N
+		case c.Major != "success":
 			failed += c.N
 		}
 	}
@@ -51,6 +83,9 @@ func newLiveView(a *store.LiveActivity, loc *time.Location) *liveView {
 		lv.Summary = "No live requests."
 	} else {
 		lv.Summary += fmt.Sprintf(", %d failed", failed)
+		if repeats > 0 {
+			lv.Summary += fmt.Sprintf(", %d %s (nothing applied again)", repeats, plural(repeats, "repeat", "repeats"))
+		}
 		if n := a.Refused(); n > 0 {
 			lv.Summary += fmt.Sprintf(", %d REFUSED by the live delete limits", n)
 		}
@@ -76,7 +111,14 @@ func newLiveView(a *store.LiveActivity, loc *time.Location) *liveView {
 		if c.Minor != "" && c.Minor != "fullsuccess" {
 			outcome += " (" + oneLine(c.Minor) + ")"
 		}
-		lv.Requests = append(lv.Requests, fmt.Sprintf("%s: %d %s", oneLine(c.Operation), c.N, outcome))
+		if c.Repeat {
+			outcome = plural(c.N, "repeat", "repeats") + " answered " + outcome + " again, nothing applied"
+		}
+		op := oneLine(c.Operation)
+		if len(dialects) > 1 {
+			op += " (" + dialectName(c.Dialect) + ")"
+		}
+		lv.Requests = append(lv.Requests, fmt.Sprintf("%s: %d %s", op, c.N, outcome))
 	}
 	for _, al := range a.Allowances {
 		lv.Allowances = append(lv.Allowances, fmt.Sprintf("%s: %s allowed %d more removals: %s",
@@ -195,7 +237,7 @@ func RenderDigest(t Tenant, a *store.LiveActivity, until time.Time) (*Rendered, 
 		subject += fmt.Sprintf(", %d REFUSED", n)
 	}
 	subject = "[imsfeed] " + id + ": " + subject + ")"
-	headline := "Daily digest of the live channel: this tenant has no nightly file; its SIS feeds it over IMS Enterprise Services."
+	headline := "Daily digest of the live channel: this tenant has no nightly file; its SIS feeds it over the live channel (IMS ES 1.0 or LIS 2.0)."
 	period := "until " + runs.TimeText(until, loc)
 	if !a.Since.IsZero() {
 		period = runs.TimeText(a.Since, loc) + " to " + runs.TimeText(until, loc)

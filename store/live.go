@@ -74,11 +74,18 @@ type LiveActivity struct {
 
 // LiveCount is how many requests of one operation had one outcome.
 type LiveCount struct {
+	Dialect   string // "imses1", "lis2"
 	Operation string
 	Major     string
 	Minor     string
-	N         int
+	// Repeat: the requests were repeats (a client's retry answered with the first's outcome,
+	// nothing applied again).
+	Repeat bool
+	N      int
 }
+
+// LiveRepeatPrefix begins the description of a repeat in the request log.
+const LiveRepeatPrefix = "repeat of request "
 
 // LiveAllowance is one `imsfeed es allow`.
 type LiveAllowance struct {

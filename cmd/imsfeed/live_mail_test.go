@@ -160,7 +160,7 @@ tenants:
 	}
 	got := received()
 	north := got["north/completed"]
-	for _, want := range []string{"Live channel (IMS Enterprise Services), every request so far:", "5 requests, 1 failed.",
+	for _, want := range []string{"Live channel (IMS ES 1.0), every request so far:", "5 requests, 1 failed.",
 		"persons            2        1        1", "createPerson: 2 success", "readPerson: 1 failure (unknownobject)", "persons deleted: 1 trashed"} {
 		if !strings.Contains(north, want) {
 			t.Errorf("north's status mail lacks %q:\n%s", want, north)
@@ -182,7 +182,7 @@ tenants:
 		t.Fatalf("second run --all: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	got = received()
-	if s := got["north/skipped"]; !strings.Contains(s, "No live requests.") || !strings.Contains(s, "Live channel (IMS Enterprise Services) since ") {
+	if s := got["north/skipped"]; !strings.Contains(s, "No live requests.") || !strings.Contains(s, "Live channel since ") {
 		t.Errorf("north's second mail should report no live requests since the first:\n%s", s)
 	}
 	if s := got["east/live-digest"]; !strings.Contains(s, "live digest (0 requests)") || strings.Contains(s, "school merger") {

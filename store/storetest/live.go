@@ -36,6 +36,12 @@ func testLiveReport(t *testing.T, s store.Store) {
 	log("createPerson", "success", "fullsuccess", [3]int{0, 0, 0}, [3]int{}, [3]int{}, 1)
 	log("deletePersons", "failure", store.RefusedMinor, [3]int{}, [3]int{}, [3]int{}, 0)
 	log("replaceGroup", "success", "fullsuccess", [3]int{}, [3]int{0, 1, 0}, [3]int{0, 0, 3}, 0)
+	// A LIS 2.0 client's retry: counted apart, by its dialect, as a repeat.
+	repeat := &store.LiveEntry{At: at, Tenant: tenant, Dialect: "lis2", Operation: "createPerson", CodeMajor: "success", CodeMinor: "fullsuccess",
+		Description: store.LiveRepeatPrefix + "1: nothing applied again"}
+	if err := l.LiveApply(ctx, store.LiveApplyParams{Entry: repeat, Now: at}); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.LiveAllow(ctx, tenant, 7, "ops", "merger", at); err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +53,12 @@ func testLiveReport(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	lc := func(op, major, minor string, n int) store.LiveCount {
-		return store.LiveCount{Operation: op, Major: major, Minor: minor, N: n}
+		return store.LiveCount{Dialect: "imses1", Operation: op, Major: major, Minor: minor, N: n}
 	}
-	want := []store.LiveCount{lc("createPerson", "success", "fullsuccess", 2), lc("deletePersons", "failure", store.RefusedMinor, 1), lc("replaceGroup", "success", "fullsuccess", 1)}
-	if !reflect.DeepEqual(a.Requests, want) || a.Total() != 4 || a.Refused() != 1 || !a.Since.IsZero() {
+	want := []store.LiveCount{lc("createPerson", "success", "fullsuccess", 2),
+		{Dialect: "lis2", Operation: "createPerson", Major: "success", Minor: "fullsuccess", Repeat: true, N: 1},
+		lc("deletePersons", "failure", store.RefusedMinor, 1), lc("replaceGroup", "success", "fullsuccess", 1)}
+	if !reflect.DeepEqual(a.Requests, want) || a.Total() != 5 || a.Refused() != 1 || !a.Since.IsZero() {
 		t.Fatalf("activity: %+v", a)
 	}
 	if a.Created != [3]int{2, 0, 0} || a.Restored != 1 || a.Updated != [3]int{0, 1, 0} || a.Deleted != [3]int{0, 0, 3} {

@@ -576,11 +576,12 @@ func (c *Core) LiveActivity(ctx context.Context, tenant string) (*store.LiveActi
 	}
 	a.Since = since.T
 	afterReq, afterAllow := a.LastRequest, a.LastAllowance
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT operation, code_major, code_minor, COUNT(*), MAX(id),
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT dialect, operation, code_major, code_minor,
+  CASE WHEN description LIKE ? THEN 1 ELSE 0 END, COUNT(*), MAX(id),
   SUM(inserted_persons), SUM(inserted_groups), SUM(inserted_memberships),
   SUM(updated_persons), SUM(updated_groups), SUM(updated_memberships),
   SUM(removed_persons), SUM(removed_groups), SUM(removed_memberships), SUM(restored_persons)
-FROM live_requests WHERE tenant = ? AND id > ? GROUP BY operation, code_major, code_minor ORDER BY operation, code_major DESC, code_minor`), tenant, afterReq)
+FROM live_requests WHERE tenant = ? AND id > ? GROUP BY 1, 2, 3, 4, 5 ORDER BY 2, 3 DESC, 4, 5, 1`), store.LiveRepeatPrefix+"%", tenant, afterReq)
 	if err != nil {
 		return nil, fmt.Errorf("live activity of tenant %q: %w", tenant, err)
 	}
@@ -588,12 +589,13 @@ FROM live_requests WHERE tenant = ? AND id > ? GROUP BY operation, code_major, c
 		var n store.LiveCount
 		var last int64
 		var ins, upd, del [3]int
-		var res int
-		if err := rows.Scan(&n.Operation, &n.Major, &n.Minor, &n.N, &last, &ins[0], &ins[1], &ins[2], &upd[0], &upd[1], &upd[2],
+		var res, repeat int
+		if err := rows.Scan(&n.Dialect, &n.Operation, &n.Major, &n.Minor, &repeat, &n.N, &last, &ins[0], &ins[1], &ins[2], &upd[0], &upd[1], &upd[2],
 			&del[0], &del[1], &del[2], &res); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("live activity of tenant %q: %w", tenant, err)
 		}
+		n.Repeat = repeat == 1
 		a.Requests = append(a.Requests, n)
 		a.LastRequest = max(a.LastRequest, last)
 		for i := range 3 {
