@@ -8,7 +8,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/adhocore/gronx"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -61,11 +60,12 @@ func Inspect(ctx context.Context, cfg *config.Config, now time.Time) (*Report, e
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	r := &Report{Next: []NextSlot{}, Running: []Job{}, Retrying: []Job{}, Failed: []Job{}}
-	for _, t := range cfg.Tenants {
+	for i := range cfg.Tenants {
+		t := &cfg.Tenants[i]
 		if t.Schedule == "" || (t.Source.URL == "" && !t.LiveOnly()) {
 			continue
 		}
-		if next, err := gronx.NextTickAfter(t.Schedule, now, false); err == nil {
+		if next, err := SlotAfter(t, now); err == nil {
 			r.Next = append(r.Next, NextSlot{Tenant: t.ID, Slot: next, Digest: t.LiveOnly()})
 		}
 	}

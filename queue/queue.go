@@ -19,7 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/adhocore/gronx"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -115,7 +114,7 @@ func Open(ctx context.Context, p Params) (*Queue, error) {
 		if t.Schedule == "" || (t.Source.URL == "" && !t.LiveOnly()) {
 			continue // nothing to fetch or mail: a tenant fed by `imsfeed import`
 		}
-		periodic = append(periodic, river.NewPeriodicJob(cronSchedule(t.Schedule), q.slotJob(t),
+		periodic = append(periodic, river.NewPeriodicJob(tenantSchedule{t}, q.slotJob(t),
 			&river.PeriodicJobOpts{ID: "slot-" + t.ID, RunOnStart: true}))
 	}
 	rc := &river.Config{
@@ -266,25 +265,32 @@ func (q *Queue) Stop(ctx context.Context) error {
 // Close releases the database of a queue that was never started (`imsfeed queue`).
 func (q *Queue) Close() error { return q.db.Close() }
 
-// slotJob is the leader's constructor for a tenant's periodic job: the slot is the due minute
-// at or before now, so a late tick still names its own slot. River calls it up to 100 ms
-// early, hence the second added.
+// slotJob is the leader's constructor for a tenant's periodic job: the slot is the latest one
+// at or before now, at most catchUp ago, so a late tick still names its own slot. River calls
+// it up to 100 ms early, hence the second added.
 func (q *Queue) slotJob(t *config.Tenant) river.PeriodicJobConstructor {
 	return func() (river.JobArgs, *river.InsertOpts) {
-		now := q.now()
-		slot, err := gronx.PrevTickBefore(t.Schedule, now.Add(time.Second), true)
-		if err != nil || now.Sub(slot) > catchUp {
+		now := q.now().Add(time.Second)
+		var slot time.Time
+		for at := now.Add(-catchUp - time.Second); ; {
+			next, err := SlotAfter(t, at)
+			if err != nil || next.After(now) {
+				break
+			}
+			slot, at = next, next
+		}
+		if slot.IsZero() {
 			return nil, nil
 		}
 		return SlotArgs{Tenant: t.ID, Slot: slot.UTC().Truncate(time.Minute), Digest: t.LiveOnly()}, nil
 	}
 }
 
-// cronSchedule is a tenant's cron expression as a river schedule.
-type cronSchedule string
+// tenantSchedule is a tenant's schedule, in its timezone, as a river schedule.
+type tenantSchedule struct{ t *config.Tenant }
 
-func (c cronSchedule) Next(now time.Time) time.Time {
-	next, err := gronx.NextTickAfter(string(c), now, false)
+func (s tenantSchedule) Next(now time.Time) time.Time {
+	next, err := SlotAfter(s.t, now)
 	if err != nil {
 		return now.Add(24 * time.Hour * 365) // validated at load; never in practice
 	}

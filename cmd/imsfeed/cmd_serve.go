@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/adhocore/gronx"
-
 	"github.com/imsfeed/imsfeed/config"
 	"github.com/imsfeed/imsfeed/console"
 	"github.com/imsfeed/imsfeed/queue"
@@ -73,15 +71,20 @@ func (a *app) cmdServe(ctx context.Context, args []string) error {
 	}
 }
 
-// logNextRun says when the tenant runs next, in the machine's time with its zone, so an
-// operator reading the log knows what to expect and that the schedule is what they meant.
+// logNextRun says when the tenant runs next, in the machine's time with its zone (and in the
+// tenant's timezone, its schedule's clock, when that differs), so an operator reading the log
+// knows what to expect and that the schedule is what they meant.
 func (a *app) logNextRun(t *config.Tenant, after time.Time) {
-	next, err := gronx.NextTickAfter(t.Schedule, after, false)
+	next, err := queue.SlotAfter(t, after)
 	if err != nil {
 		a.log.Warn("no next run", "tenant", t.ID, "schedule", t.Schedule, "err", err)
 		return
 	}
-	attrs := []any{"tenant", t.ID, "schedule", t.Schedule, "next", runs.TimeText(next, nil), "in", next.Sub(after).Round(time.Second).String()}
+	attrs := []any{"tenant", t.ID, "schedule", t.Schedule, "next", runs.TimeText(next, nil)}
+	if local := runs.TimeText(next, t.Location()); t.Timezone != "" && local != attrs[5] {
+		attrs = append(attrs, "tenant_time", local) // the schedule's own clock, to check it by
+	}
+	attrs = append(attrs, "in", next.Sub(after).Round(time.Second).String())
 	if paused, why := t.PausedAt(next); paused {
 		attrs = append(attrs, "paused", why)
 	}

@@ -104,8 +104,10 @@ func queueScenario(t *testing.T, dir, storeURL string, procs, tenants, slots int
 		} else {
 			os.WriteFile(filepath.Join(folder, "export.xml"), data, 0o644)
 		}
-		fmt.Fprintf(&cfg, "  - id: %s\n    schedule: \"* * * * *\"\n    source: {url: \"file://%s\", settle: -1s}\n    safety: {persons: %s, groups: %s, memberships: %s}\n",
-			ids[i], folder, off, off, off)
+		// Half in a zone of their own: a slot is read in the tenant's zone, still one per minute.
+		zone := [2]string{"", "    timezone: Asia/Kolkata\n"}[i%2]
+		fmt.Fprintf(&cfg, "  - id: %s\n    schedule: \"* * * * *\"\n%s    source: {url: \"file://%s\", settle: -1s}\n    safety: {persons: %s, groups: %s, memberships: %s}\n",
+			ids[i], zone, folder, off, off, off)
 	}
 	// A tenant fed only live: its slots mail the live digest, one per slot, and fetch nothing.
 	liveOnly := fmt.Sprintf("live-%06x", rand.Uint32()&0xffffff)
@@ -266,6 +268,44 @@ func TestQueueCommandNamesTheZoneOfItsSlots(t *testing.T) {
 	r := imsfeed(t, dir, "--config", cfg, "queue")
 	if r.code != 0 || !regexp.MustCompile(`\n  \d{4}-\d\d-\d\d 02:30 JST +north\n`).MatchString(r.stdout) {
 		t.Fatalf("imsfeed queue (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// A tenant's schedule is read in its timezone: on a UTC machine, "0 2 * * *" of an Oslo tenant
+// is 02:00 in Oslo (01:00 UTC in winter, 00:00 in summer), and `imsfeed queue` and serve's "next
+// run" line name the same instant.
+func TestScheduleIsReadInTheTenantsTimezone(t *testing.T) {
+	t.Setenv("TZ", "UTC")
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "imsfeed.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("store: sqlite://%s/state.db\ndata_dir: %s\ntenants:\n  - id: north\n    schedule: \"0 2 * * *\"\n    timezone: Europe/Oslo\n    source: {url: %q}\n",
+		dir, dir, "file://"+filepath.Join(dir, "in"))), 0o644)
+	now := time.Now().In(oslo)
+	want := time.Date(now.Year(), now.Month(), now.Day(), 2, 0, 0, 0, oslo)
+	if !want.After(now) {
+		want = time.Date(now.Year(), now.Month(), now.Day()+1, 2, 0, 0, 0, oslo)
+	}
+	r := imsfeed(t, dir, "--config", cfg, "queue")
+	if r.code != 0 || !strings.Contains(r.stdout, "  "+want.UTC().Format("2006-01-02 15:04 MST")+"  north\n") {
+		t.Errorf("imsfeed queue (exit %d), want north's next slot at %s:\n%s%s", r.code, want.UTC().Format(time.DateTime), r.stdout, r.stderr)
+	}
+	p := start(t, dir, "--config", cfg, "serve")
+	logged := p.when(`msg="next run"`)
+	select {
+	case <-logged:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve logged no next run:\n%s", p.stderr())
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
+	line := regexp.MustCompile(`msg="next run".*`).FindString(p.stderr())
+	if !strings.Contains(line, fmt.Sprintf(`next="%s"`, want.UTC().Format("2006-01-02 15:04:05 MST"))) ||
+		!strings.Contains(line, fmt.Sprintf(`tenant_time="%s"`, want.Format("2006-01-02 15:04:05 MST"))) {
+		t.Errorf("serve's next run line, want north's next slot at %s (%s in Oslo):\n%s", want.UTC().Format(time.DateTime), want.Format("15:04 MST"), line)
 	}
 }
 
