@@ -384,3 +384,61 @@ func TestLiveRefusalAndAllowanceAreMailed(t *testing.T) {
 		t.Fatalf("deletePersons after the allowance: %s", a)
 	}
 }
+
+// A tenant's es.password_file is read when it is used: one tenant's missing file refuses that
+// tenant's live requests (an ERROR naming the tenant and the file, never a password), not serve
+// nor the other tenants'; a file that appears or changes counts without a restart.
+func TestLivePasswordFilesAreReadWhenTheyChange(t *testing.T) {
+	dir := t.TempDir()
+	north, y8 := filepath.Join(dir, "es-north"), filepath.Join(dir, "es-y8")
+	os.WriteFile(north, []byte("north-first\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte(fmt.Sprintf(`store: sqlite://%s/state.db
+data_dir: %s
+http: {listen: "127.0.0.1:0"}
+tenants:
+  - id: north
+    es: {username: north-sis, password_file: %s}
+  - id: y8
+    es: {username: y8-sis, password_file: %s}
+`, dir, dir, north, y8)), 0o644)
+	s := startServe(t, dir)
+	// A read of a person nobody created: unknownobject when authorised.
+	read, _ := os.ReadFile("../../live/imses/testdata/imses1-itslearning/requests/002-readPerson.xml")
+	body := regexp.MustCompile(`(?s)<[a-zA-Z0-9]*:?Security.*</[a-zA-Z0-9]*:?Security>`).ReplaceAllString(string(read), "")
+	authorised := func(user, pw string) bool {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.url+"/ims/es/v1p0", strings.NewReader(body))
+		req.SetBasicAuth(user, pw)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "<codeMajor>") {
+			t.Fatalf("no IMS status in the answer: %s", b)
+		}
+		return !strings.Contains(string(b), "unauthorizedrequest")
+	}
+	if !authorised("north-sis", "north-first") || authorised("y8-sis", "") || authorised("y8-sis", "y8-pw") {
+		t.Fatalf("with y8's password file missing: north not authorised, or y8 authorised\n%s", s.stderr.String())
+	}
+	errLine := regexp.MustCompile(`level=ERROR .*tenant=y8 file=` + regexp.QuoteMeta(y8) + `.*no such file`)
+	if !errLine.MatchString(s.stderr.String()) {
+		t.Errorf("serve's log does not name y8's unreadable password file in an ERROR:\n%s", s.stderr.String())
+	}
+	// The file appears; north's changes: both count without a restart.
+	os.WriteFile(y8, []byte("y8-pw\n"), 0o600)
+	os.WriteFile(north, []byte("north-second\n"), 0o600)
+	later := time.Now().Add(2 * time.Second) // a modification time that differs on any file system
+	os.Chtimes(north, later, later)
+	time.Sleep(1100 * time.Millisecond)
+	if !authorised("y8-sis", "y8-pw") || !authorised("north-sis", "north-second") || authorised("north-sis", "north-first") {
+		t.Fatalf("the written password files did not count:\n%s", s.stderr.String())
+	}
+	for _, pw := range []string{"north-first", "north-second", "y8-pw"} {
+		if strings.Contains(s.stderr.String(), pw) {
+			t.Fatalf("a password reached serve's log:\n%s", s.stderr.String())
+		}
+	}
+}

@@ -89,34 +89,33 @@ func (a *app) startHTTP(ctx context.Context, importNow func(context.Context, str
 }
 
 // liveHandlers builds the IMS ES 1.0 and LIS 2.0 endpoints from the tenants' es credentials:
-// one service (lock, log, idempotency, safety filter) and one credential check for both.
+// one service (lock, log, idempotency, safety filter) and one credential check for both, kept
+// as the password files say now (liveAuth).
 func (a *app) liveHandlers() (es, lis2 http.Handler, err error) {
-	var creds []live.Credential
+	var tenants []*esTenant
 	for i := range a.cfg.Tenants {
 		t := &a.cfg.Tenants[i]
 		if t.ES == nil {
 			continue
 		}
-		pw, err := t.ESPassword()
-		if err != nil {
-			return nil, nil, err
-		}
 		lt, err := liveTenant(t)
 		if err != nil {
 			return nil, nil, err
 		}
-		creds = append(creds, live.Credential{Username: t.ES.Username, Password: pw, Tenant: lt})
+		tenants = append(tenants, &esTenant{cfg: t, live: lt})
 	}
-	if len(creds) == 0 {
+	if len(tenants) == 0 {
 		a.log.Warn("http: no tenant has es credentials; every live request will be refused")
 	}
 	svc := &live.Service{Store: a.store, Log: a.log, OnRefusal: a.liveRefused}
 	if a.counters != nil {
 		svc.OnRequest = a.counters.Live
 	}
-	auth := live.NewAuth(creds)
-	return &imses.Handler{Service: svc, Auth: auth, Log: a.log, PublicURL: a.cfg.HTTP.PublicURL},
-		&lis.Handler{Service: svc, Auth: auth, Log: a.log, PublicURL: a.cfg.HTTP.PublicURL}, nil
+	auth := newLiveAuth(a.log, tenants, func(auth *live.Auth) (http.Handler, http.Handler) {
+		return &imses.Handler{Service: svc, Auth: auth, Log: a.log, PublicURL: a.cfg.HTTP.PublicURL},
+			&lis.Handler{Service: svc, Auth: auth, Log: a.log, PublicURL: a.cfg.HTTP.PublicURL}
+	})
+	return auth.es(), auth.lis(), nil
 }
 
 func liveTenant(t *config.Tenant) (*live.Tenant, error) {

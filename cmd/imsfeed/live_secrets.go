@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/imsfeed/imsfeed/config"
+	"github.com/imsfeed/imsfeed/live"
+)
+
+// liveAuth keeps the live channel's credentials as the tenants' es.password_file say now: a file
+// that cannot be read refuses that tenant's requests as unauthorised (an ERROR in the log naming
+// the tenant and the file), not the other tenants', and a file changed on disk (its modification
+// time or size) counts from the next request. The files are looked at at most once a second.
+type liveAuth struct {
+	log     *slog.Logger
+	tenants []*esTenant
+	// handlers builds the endpoints over an Auth of the readable credentials.
+	handlers func(*live.Auth) (es, lis http.Handler)
+
+	mu      sync.Mutex // one refresh at a time
+	checked atomic.Int64
+	cur     atomic.Pointer[[2]http.Handler]
+}
+
+type esTenant struct {
+	cfg   *config.Tenant
+	live  *live.Tenant // one for the process: the service keys its state by the tenant
+	stamp string       // the password file as last read: size and modification time, or the error
+	pw    string
+	err   error
+	// logged is when the unreadable secret was last logged (again every errEvery).
+	logged time.Time
+}
+
+// errEvery repeats a tenant's unreadable secret in the log while its requests are refused.
+const errEvery = 10 * time.Minute
+
+func newLiveAuth(log *slog.Logger, tenants []*esTenant, handlers func(*live.Auth) (es, lis http.Handler)) *liveAuth {
+	a := &liveAuth{log: log, tenants: tenants, handlers: handlers}
+	a.refresh(time.Now(), true)
+	return a
+}
+
+// es and lis are the two endpoints, each with the current credentials.
+func (a *liveAuth) es() http.Handler  { return a.endpoint(0) }
+func (a *liveAuth) lis() http.Handler { return a.endpoint(1) }
+
+func (a *liveAuth) endpoint(i int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if now := time.Now(); now.UnixNano()-a.checked.Load() >= int64(time.Second) {
+			a.refresh(now, false)
+		}
+		a.cur.Load()[i].ServeHTTP(w, r)
+	})
+}
+
+// refresh reads the password files that changed since they were read and, if any did, builds
+// the endpoints anew (first: read every one).
+func (a *liveAuth) refresh(now time.Time, first bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !first && now.UnixNano()-a.checked.Load() < int64(time.Second) {
+		return
+	}
+	changed := first
+	for _, t := range a.tenants {
+		stamp := "env" // $IMSFEED_<TENANT>_ES_PASSWORD: read once, the environment stays
+		if f := t.cfg.ES.PasswordFile; f != "" {
+			if fi, err := os.Stat(f); err != nil {
+				stamp = err.Error()
+			} else {
+				stamp = fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
+			}
+		}
+		if stamp != t.stamp || first {
+			wasBad := t.err != nil
+			t.stamp, changed = stamp, true
+			t.pw, t.err = t.cfg.ESPassword()
+			switch {
+			case t.err == nil && wasBad:
+				a.log.Info("live channel: the tenant's password is read; its requests are taken again", "tenant", t.cfg.ID, "file", t.cfg.ES.PasswordFile)
+			case t.err == nil && !first:
+				a.log.Info("live channel: the tenant's password file changed; the new password counts", "tenant", t.cfg.ID, "file", t.cfg.ES.PasswordFile)
+			case t.err != nil:
+				t.logged = time.Time{}
+			}
+		}
+		if t.err != nil && now.Sub(t.logged) >= errEvery {
+			// The error names the file and why, never its content.
+			a.log.Error("live channel: the tenant's password cannot be read; its live requests are refused as unauthorised", "tenant", t.cfg.ID, "file", t.cfg.ES.PasswordFile, "err", t.err)
+			t.logged = now
+		}
+	}
+	a.checked.Store(now.UnixNano())
+	if !changed {
+		return
+	}
+	var creds []live.Credential
+	for _, t := range a.tenants {
+		if t.err == nil {
+			creds = append(creds, live.Credential{Username: t.cfg.ES.Username, Password: t.pw, Tenant: t.live})
+		}
+	}
+	es, lis := a.handlers(live.NewAuth(creds))
+	a.cur.Store(&[2]http.Handler{es, lis})
+}
