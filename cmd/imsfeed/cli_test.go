@@ -198,6 +198,48 @@ func writeDemo(t *testing.T, dir, night string) string {
 	return p
 }
 
+// approve and reject --json print exactly one JSON document when they refuse, as when they
+// decide: the run as it is, its status, and why in "error"; exit 1.
+func TestRefusedDecisionPrintsOneJSONDocument(t *testing.T) {
+	dir := t.TempDir()
+	n1, n3 := writeDemo(t, dir, "night1.xml"), writeDemo(t, dir, "night3.xml")
+	if r := imsfeed(t, dir, "import", "--tenant", "north", n1); r.code != 0 {
+		t.Fatalf("import: %d %s", r.code, r.stderr)
+	}
+	var held [2]string
+	for i := range held {
+		r := imsfeed(t, dir, "import", "--tenant", "north", "--json", n3)
+		var run struct{ Run int64 }
+		if r.code != 3 || json.Unmarshal([]byte(r.stdout), &run) != nil {
+			t.Fatalf("held import: %d %s %s", r.code, r.stdout, r.stderr)
+		}
+		held[i] = strconv.FormatInt(run.Run, 10)
+	}
+	type doc struct {
+		Run    int64
+		Status string
+		Error  *struct{ Message string }
+	}
+	refused := func(want string, args ...string) {
+		t.Helper()
+		r := imsfeed(t, dir, append(args, "--json")...)
+		var d doc
+		dec := json.NewDecoder(strings.NewReader(r.stdout))
+		err := dec.Decode(&d)
+		if r.code != 1 || err != nil || dec.More() || d.Error == nil || !strings.Contains(d.Error.Message, want) {
+			t.Errorf("%s: exit %d, want 1 and one JSON document whose error says %q:\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, want, r.stdout, r.stderr)
+		}
+	}
+	// The first hold is superseded by the second.
+	refused("superseded by run "+held[1], "approve", held[0], "--by", "ops", "--reason", "checked")
+	refused("superseded by run "+held[1], "reject", held[0], "--by", "ops", "--reason", "checked")
+	refused("no such run", "approve", "99", "--by", "ops", "--reason", "checked")
+	if r := imsfeed(t, dir, "reject", held[1], "--by", "ops", "--reason", "wrong file", "--json"); r.code != 0 {
+		t.Fatalf("reject: %d %s", r.code, r.stderr)
+	}
+	refused("rejected by ops", "approve", held[1], "--by", "ops", "--reason", "checked")
+}
+
 func TestExitCodesAndJSON(t *testing.T) {
 	dir := t.TempDir()
 	n1, n3 := writeDemo(t, dir, "night1.xml"), writeDemo(t, dir, "night3.xml")

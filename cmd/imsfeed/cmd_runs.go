@@ -288,9 +288,24 @@ func (a *app) cmdDecide(ctx context.Context, args []string, approve bool) error 
 		r, err = a.importer().Reject(ctx, d)
 	}
 	if err != nil {
+		if *asJSON {
+			a.printRefusal(ctx, id, err)
+		}
 		return err
 	}
 	return a.printRunResult(r, *asJSON)
+}
+
+// printRefusal is --json's one document for a decision that was refused (the run superseded,
+// decided already, the state changed, the lock busy): the run as it is now, with why in its
+// "error", as a failed run says it; a run that cannot be read is only its number.
+func (a *app) printRefusal(ctx context.Context, id int64, refused error) {
+	r, err := a.store.Run(context.WithoutCancel(ctx), id)
+	if err != nil {
+		r = &runs.Run{ID: id}
+	}
+	r.Error = &runs.Error{Message: refused.Error()}
+	_ = printJSON(a.stdout, normalize(r))
 }
 
 func (a *app) cmdUndo(ctx context.Context, args []string) error {
