@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
 )
 
@@ -164,4 +165,24 @@ func TestCSVGolden(t *testing.T) {
 		}
 	}
 	golden(t, filepath.Join("testdata", "completed.csv.golden"), got)
+}
+
+// Every entry of the Attention list reads as prose: a held run the new run replaces is not
+// listed under the importer's code "superseded-hold:".
+func TestAttentionEntriesReadAsProse(t *testing.T) {
+	t.Parallel()
+	msg := kinds()["completed"]
+	msg.Run.Attention = append(msg.Run.Attention,
+		change.Notice{Kind: "superseded-hold", Message: "held run 12 can no longer be approved: this run replaces it"},
+		change.Notice{Kind: "some-new-kind", Message: "something"})
+	r, err := Render(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{r.Text, r.HTML} {
+		if !strings.Contains(body, "hold replaced: held run 12 can no longer be approved") || !strings.Contains(body, "some new kind: something") ||
+			strings.Contains(body, "superseded-hold") || strings.Contains(body, "some-new-kind") {
+			t.Errorf("the Attention list shows a notice's code, not its words:\n%s", body)
+		}
+	}
 }

@@ -579,12 +579,17 @@ var noticeLabels = map[string]string{
 	change.NoticeKeptRecord:       "kept, not deleted",
 	change.NoticeStaleSource:      "no new file",
 	change.NoticeLiveSinceHold:    "live requests since the hold",
+	// The importer's notices without a constant in change.
+	"superseded-hold":    "hold replaced",
+	"counts-unknown":     "counts unknown",
+	"rollover-replanned": "rollover planned again",
+	"purged":             "purged",
 }
 
 func noticeText(n change.Notice) string {
 	label := noticeLabels[n.Kind]
-	if label == "" {
-		label = oneLine(n.Kind)
+	if label == "" { // a kind without a label still reads as words, not as a code
+		label = strings.ReplaceAll(oneLine(n.Kind), "-", " ")
 	}
 	msg := oneLine(n.Message)
 	if msg == "" {
