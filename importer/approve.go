@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/imsfeed/imsfeed/archive"
 	"github.com/imsfeed/imsfeed/change"
@@ -46,14 +47,19 @@ func (im *Importer) heldRun(ctx context.Context, verb string, id int64) (*runs.R
 		return nil, fmt.Errorf("%s run %d: %w", verb, id, err)
 	}
 	if run.Status != runs.Held {
+		// In the tenant's zone: the console shows this beside the page's other times.
+		var loc *time.Location
+		if t, err := im.cfg.Tenant(run.Tenant); err == nil {
+			loc = t.Location()
+		}
 		why := fmt.Sprintf("it is %s", run.Status)
 		switch {
 		case run.Status == runs.Superseded && run.Reason != "":
 			why = "it was " + run.Reason + "; approve the newer run instead"
 		case run.Approval != nil:
-			why = fmt.Sprintf("it was already approved by %s at %s", run.Approval.By, run.Approval.At.Format("2006-01-02 15:04 MST"))
+			why = fmt.Sprintf("it was already approved by %s at %s", run.Approval.By, runs.TimeText(run.Approval.At, loc))
 		case run.Rejection != nil:
-			why = fmt.Sprintf("it was rejected by %s at %s", run.Rejection.By, run.Rejection.At.Format("2006-01-02 15:04 MST"))
+			why = fmt.Sprintf("it was rejected by %s at %s", run.Rejection.By, runs.TimeText(run.Rejection.At, loc))
 		}
 		return nil, fmt.Errorf("%s run %d: %w: %s", verb, id, ErrNotHeld, why)
 	}
