@@ -28,7 +28,11 @@ func (a *app) printItems(items []store.Item, asJSON bool, empty string) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tNAME\tSINCE\tRUN")
 	for _, it := range items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", it.Key, it.Name, it.Since.Local().Format("2006-01-02 15:04 MST"), it.Run)
+		run := fmt.Sprint(it.Run)
+		if it.Run == 0 {
+			run = "live" // a live request trashed or archived it: no run did
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Key, it.Name, it.Since.Local().Format("2006-01-02 15:04 MST"), run)
 	}
 	return tw.Flush()
 }
