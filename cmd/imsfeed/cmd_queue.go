@@ -38,7 +38,11 @@ func (a *app) cmdQueue(ctx context.Context, args []string) error {
 		}
 		return runs.TimeText(*t, nil)
 	}
-	fmt.Fprintf(w, "Next slots (%d tenants scheduled)\n", len(r.Next))
+	scheduled := fmt.Sprintf("%d tenants", len(r.Next))
+	if len(r.Next) == 1 {
+		scheduled = "1 tenant"
+	}
+	fmt.Fprintf(w, "Next slots (%s scheduled)\n", scheduled)
 	for i, n := range r.Next {
 		if i == 20 {
 			fmt.Fprintf(w, "  … and %d more\n", len(r.Next)-20)

@@ -290,7 +290,7 @@ func TestScheduleIsReadInTheTenantsTimezone(t *testing.T) {
 		want = time.Date(now.Year(), now.Month(), now.Day()+1, 2, 0, 0, 0, oslo)
 	}
 	r := imsfeed(t, dir, "--config", cfg, "queue")
-	if r.code != 0 || !strings.Contains(r.stdout, "  "+want.UTC().Format("2006-01-02 15:04 MST")+"  north\n") {
+	if r.code != 0 || !strings.Contains(r.stdout, "Next slots (1 tenant scheduled)\n  "+want.UTC().Format("2006-01-02 15:04 MST")+"  north\n") {
 		t.Errorf("imsfeed queue (exit %d), want north's next slot at %s:\n%s%s", r.code, want.UTC().Format(time.DateTime), r.stdout, r.stderr)
 	}
 	p := start(t, dir, "--config", cfg, "serve")
