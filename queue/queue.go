@@ -119,7 +119,7 @@ func Open(ctx context.Context, p Params) (*Queue, error) {
 	}
 	rc := &river.Config{
 		ID:                   q.ID,
-		Logger:               q.log.With("part", "queue"),
+		Logger:               slog.New(riverLog{q.log.Handler()}).With("part", "queue"),
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: p.Config.Queue.Workers}},
 		Workers:              workers,
 		PeriodicJobs:         periodic,
@@ -374,3 +374,26 @@ func (retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 	}
 	return time.Now().Add(d)
 }
+
+// riverLog is serve's log for river: river's INFO line for a periodic job with no slot to
+// insert (every tenant at every start: slotJob finds no slot within catchUp) tells an operator
+// nothing, and is written at DEBUG.
+type riverLog struct{ slog.Handler }
+
+const noSlotLine = "nil returned from periodic job constructor, skipping"
+
+func (h riverLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo && strings.HasSuffix(r.Message, noSlotLine) {
+		if !h.Handler.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h riverLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return riverLog{h.Handler.WithAttrs(attrs)}
+}
+
+func (h riverLog) WithGroup(name string) slog.Handler { return riverLog{h.Handler.WithGroup(name)} }

@@ -442,3 +442,26 @@ func TestQueueShowsASlotWaitingForItsFirstRetry(t *testing.T) {
 		})
 	}
 }
+
+// serve's log at INFO is an operator's: river's "nil returned from periodic job constructor"
+// for every tenant not due at start-up (no slot to insert) is written at DEBUG only.
+func TestServeLogsNoRiverNoiseAtStartUp(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "imsfeed.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("store: sqlite://%s/state.db\ndata_dir: %s\ntenants:\n  - id: north\n    schedule: \"0 0 1 1 *\"\n    source: {url: %q}\n",
+		dir, dir, "file://"+filepath.Join(dir, "in"))), 0o644)
+	p := start(t, dir, "--config", cfg, "--log-level", "debug", "serve")
+	skipped := p.when("nil returned from periodic job constructor")
+	select {
+	case <-skipped:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve's leader inserted no slot and said nothing of it:\n%s", p.stderr())
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
+	for _, line := range strings.Split(p.stderr(), "\n") {
+		if strings.Contains(line, "nil returned from periodic job constructor") && !strings.Contains(line, "level=DEBUG") {
+			t.Errorf("river's no-slot line above DEBUG: %s", line)
+		}
+	}
+}
