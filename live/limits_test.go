@@ -82,3 +82,10 @@ func TestBaseIsNotCountedUnderMinChanges(t *testing.T) {
 		t.Fatalf("bounds %v (ok %v), want %v", bounds, ok, want)
 	}
 }
+
+// A refusal's figures read as an operator would write them.
+func TestCountedSaysOneAndMany(t *testing.T) {
+	if got := Counted([3]int{1, 0, 2}); got != "1 person, 0 groups and 2 memberships" {
+		t.Fatalf("Counted: %q", got)
+	}
+}

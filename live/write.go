@@ -594,11 +594,18 @@ func (r Refusal) Describe(tenant string) string {
 		allowance = fmt.Sprintf("an allowance of %d granted (%d left)", r.Allowed, r.Left)
 	}
 	return fmt.Sprintf("the request would remove %s; with %s removed live in the last 24 h and %s, that crosses the tenant's limit (%s); an operator may allow them with `imsfeed es allow --tenant %s --deletes %d --by NAME --reason TEXT`",
-		removedString(r.Removes), removedString(r.Done), allowance, strings.Join(names, "; "), tenant, r.Need)
+		Counted(r.Removes), Counted(r.Done), allowance, strings.Join(names, "; "), tenant, r.Need)
 }
 
-func removedString(n [3]int) string {
-	return fmt.Sprintf("%d persons, %d groups and %d memberships", n[record.Persons], n[record.Groups], n[record.Memberships])
+// Counted says removals per type: "30 persons, 0 groups and 1 membership".
+func Counted(n [3]int) string {
+	one := func(n int, noun string) string {
+		if n == 1 {
+			return "1 " + noun
+		}
+		return fmt.Sprintf("%d %ss", n, noun)
+	}
+	return one(n[record.Persons], "person") + ", " + one(n[record.Groups], "group") + " and " + one(n[record.Memberships], "membership")
 }
 
 // needed is the least further allowance under which the removals cross no limit (on the whole

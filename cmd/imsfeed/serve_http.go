@@ -152,20 +152,22 @@ its removals within the last 24 hours would cross the tenant's deletes limits:
 
   %s
 
-The request would remove %d persons, %d groups and %d memberships.
-Live requests removed %d persons, %d groups and %d memberships in the last 24 hours.
+The request would remove %s.
+Live requests removed %s in the last 24 hours.
 %s
 
-Nothing of that request was applied. Further refusals in the next 24 hours are not mailed
-again unless an allowance is granted and proves too small; the request log shows them:
+Nothing of that request was applied. Further refusals in the next 24 hours are
+not mailed again unless an allowance is granted and proves too small; the
+request log shows them:
 
   imsfeed es log --tenant %s
 
-If the removals are intended (a school closing, say), allow them once (the allowance counts
-persons, groups and memberships together; %d lets this request through):
+If the removals are intended (a school closing, say), allow them once (an
+allowance counts persons, groups and memberships together; %d lets this
+request through):
 
   imsfeed es allow --tenant %s --deletes %d --by NAME --reason TEXT
-`, t.ID, strings.Join(names, "\n  "), r.Removes[0], r.Removes[1], r.Removes[2], r.Done[0], r.Done[1], r.Done[2], allowance, t.ID, r.Need, t.ID, r.Need)
+`, t.ID, strings.Join(names, "\n  "), live.Counted(r.Removes), live.Counted(r.Done), allowance, t.ID, r.Need, t.ID, r.Need)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
