@@ -512,14 +512,17 @@ func (t *Tenant) Location() *time.Location {
 	return time.Local
 }
 
-// PausedAt says whether the tenant is paused at t, and why.
+// PausedAt says whether the tenant is paused at t, and why. A window's dates are days of the
+// tenant's timezone, as its schedule is: a Tokyo tenant's 02:00 slot on the window's first day
+// is paused, though it is the day before on a UTC machine.
 func (t *Tenant) PausedAt(now time.Time) (bool, string) {
 	if t.Paused {
 		return true, "tenant is paused (paused: true)"
 	}
-	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.Local)
+	date := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	day := date(now.In(t.Location()).Date())
 	for _, p := range t.Pauses {
-		if !day.Before(p.From.Time) && !day.After(p.To.Time) {
+		if !day.Before(date(p.From.Date())) && !day.After(date(p.To.Date())) {
 			reason := p.Reason
 			if reason == "" {
 				reason = "pause window"

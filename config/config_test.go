@@ -353,3 +353,24 @@ func TestEveryConfigMistakeAtOnce(t *testing.T) {
 		at += i + len(w)
 	}
 }
+
+// A pause window's dates are the tenant's days, as its schedule's: on a UTC machine a Tokyo
+// tenant's 02:00 slot of 20 June (17:00 UTC on the 19th) is in a window from the 20th, and its
+// slot of the 22nd (17:00 UTC on the 21st) is not in a window to the 21st.
+func TestPauseWindowsAreTheTenantsDays(t *testing.T) {
+	t.Setenv("TZ", "UTC")
+	tokyo := &Tenant{ID: "east", Timezone: "Asia/Tokyo", Pauses: []Pause{{From: Date{time.Date(2026, 6, 20, 0, 0, 0, 0, time.UTC)}, To: Date{time.Date(2026, 6, 21, 0, 0, 0, 0, time.UTC)}, Reason: "sports days"}}}
+	for _, c := range []struct {
+		at     time.Time
+		paused bool
+	}{
+		{time.Date(2026, 6, 19, 17, 0, 0, 0, time.UTC), true},  // 20 June 02:00 JST
+		{time.Date(2026, 6, 20, 17, 0, 0, 0, time.UTC), true},  // 21 June 02:00 JST
+		{time.Date(2026, 6, 21, 17, 0, 0, 0, time.UTC), false}, // 22 June 02:00 JST
+		{time.Date(2026, 6, 19, 14, 0, 0, 0, time.UTC), false}, // 19 June 23:00 JST
+	} {
+		if p, why := tokyo.PausedAt(c.at); p != c.paused {
+			t.Errorf("at %s (%s in Tokyo): paused %v (%s), want %v", c.at.Format(time.DateTime), c.at.In(tokyo.Location()).Format(time.DateTime), p, why, c.paused)
+		}
+	}
+}
