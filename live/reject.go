@@ -50,10 +50,12 @@ func (s *Service) Reject(ctx context.Context, r Rejected) {
 	if reason == "" {
 		reason = r.Status.Description
 	}
-	s.logger().Warn("live request rejected", "dialect", r.Dialect, "operation", r.Operation, "username", clip(r.Username),
+	s.logger().Warn("live request rejected", "dialect", r.Dialect, "operation", clip(r.Operation), "username", clip(r.Username),
 		"addr", r.Addr, "code", r.Status.Minor, "reason", reason)
+	// Counted without the operation: anyone may send any element name, and each would be a
+	// series of its own in /metrics.
 	now := s.now()
-	e := &store.LiveEntry{At: now, Dialect: r.Dialect, Operation: r.Operation, MessageID: r.MessageID}
+	e := &store.LiveEntry{At: now, Dialect: r.Dialect}
 	e.CodeMajor, e.CodeMinor, e.Description = r.Status.Major, r.Status.Minor, r.Status.Description
 	s.told(e, nil, now)
 }
