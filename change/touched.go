@@ -62,11 +62,6 @@ func (t *Touch) Rename(old, new string, memberships []record.MembershipKey) {
 	}
 }
 
-// Empty reports whether t touched nothing.
-func (t *Touch) Empty() bool {
-	return len(t.Changed) == 0 && len(t.Named) == 0 && len(t.Memberships) == 0 && len(t.Relations) == 0
-}
-
 // Touched is what a series of applied change sets touched (the live requests applied since a
 // held plan was made), each key with the first request that touched it.
 type Touched struct {
@@ -114,22 +109,16 @@ func (t *Touched) Names(keys ...string) bool {
 	return false
 }
 
-// Conflict says why plan, made before the changes t sums were applied, no longer describes
+// Collides says why plan, made before the changes t sums were applied, no longer describes
 // what it would do on top of them, or "" when it still does. It does when no change of t and
 // no change of plan touch the same person, group, membership or relation, and neither removes
 // what the other's changes name: applying plan after them then leaves the same state as
 // applying it before them and them after it, each as it was decided. So a held plan may be
-// approved while an SIS keeps sending live requests about other objects. Of several reasons,
-// one where both changed the same object comes first (Collides).
-func (t *Touched) Conflict(plan *Plan) string {
-	why, _ := t.Collides(plan)
-	return why
-}
-
-// Collides is Conflict, and whether its reason is an object both changed (direct) rather than
-// one side's change naming what the other removed: a caller reading a plan in pieces keeps
-// looking for a direct reason, which tells an operator more (the group a live request deleted,
-// not a person whose membership of it went with it).
+// approved while an SIS keeps sending live requests about other objects. direct says the
+// reason is an object both changed rather than one side's change naming what the other
+// removed: such a reason comes first, and a caller reading a plan in pieces keeps looking for
+// one, as it tells an operator more (the group a live request deleted, not a person whose
+// membership of it went with it).
 func (t *Touched) Collides(plan *Plan) (why string, direct bool) {
 	if t.Requests == 0 {
 		return "", false

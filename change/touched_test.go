@@ -83,11 +83,11 @@ func TestTouchedConflict(t *testing.T) {
 				x.Rename(c.rename[0], c.rename[1], []record.MembershipKey{{Group: "g1", Member: c.rename[0], Role: "01"}})
 			}
 			var touched Touched
-			if got := touched.Conflict(&c.plan); got != "" {
+			if got, _ := touched.Collides(&c.plan); got != "" {
 				t.Fatalf("no live request, and a conflict: %s", got)
 			}
 			touched.Add(7, x)
-			got := touched.Conflict(&c.plan)
+			got, _ := touched.Collides(&c.plan)
 			if (got == "") != (c.want == "") || !strings.Contains(got, c.want) {
 				t.Fatalf("conflict %q, want %q", got, c.want)
 			}

@@ -352,7 +352,7 @@ func (c *Console) changesPage(r *http.Request, run *runs.Run, rv *runView) *chan
 func (c *Console) stateNote(r *http.Request, run *runs.Run, now int64) string {
 	changed := fmt.Sprintf("The tenant's state changed since this plan was made (state version %d then, %d now)", run.VersionAfter, now)
 	if lv, ok := c.store.(store.Live); ok && now > run.VersionAfter {
-		t, err := lv.LiveTouched(r.Context(), run.Tenant, run.StartedAt.Add(-time.Minute), run.VersionAfter, now)
+		t, err := lv.LiveTouched(r.Context(), run.Tenant, run.StartedAt, run.VersionAfter, now)
 		if err == nil {
 			n := "1 live request"
 			if t.Requests != 1 {

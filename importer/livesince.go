@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/runs"
@@ -29,22 +28,20 @@ var errConflict = errors.New("a change of the plan was touched by a live request
 // returns them; otherwise it refuses, saying why. A rollover is planned again instead
 // (rolloverToApply).
 func (im *Importer) liveSinceHold(ctx context.Context, run *runs.Run, plan *change.Plan) (*liveSince, error) {
-	now, err := im.store.Status(ctx, run.Tenant)
+	now, err := im.store.StateVersion(ctx, run.Tenant)
 	if err != nil {
 		return nil, err
 	}
-	if now.StateVersion == plan.BaseVersion {
+	if now == plan.BaseVersion {
 		return nil, nil
 	}
 	lv, ok := im.store.(store.Live)
 	if !ok {
-		return nil, stateChanged(plan.BaseVersion, now.StateVersion, "")
+		return nil, stateChanged(plan.BaseVersion, now, "")
 	}
-	// A minute's margin: a request is logged with the time it arrived, which may be before the
-	// run started though it was applied after the plan was made.
-	touched, err := lv.LiveTouched(ctx, run.Tenant, run.StartedAt.Add(-time.Minute), plan.BaseVersion, now.StateVersion)
+	touched, err := lv.LiveTouched(ctx, run.Tenant, run.StartedAt, plan.BaseVersion, now)
 	if errors.Is(err, store.ErrStateChanged) {
-		return nil, stateChanged(plan.BaseVersion, now.StateVersion, "")
+		return nil, stateChanged(plan.BaseVersion, now, "")
 	}
 	if err != nil {
 		return nil, err
@@ -63,12 +60,12 @@ func (im *Importer) liveSinceHold(ctx context.Context, run *runs.Run, plan *chan
 		return nil
 	})
 	if why != "" {
-		return nil, stateChanged(plan.BaseVersion, now.StateVersion, fmt.Sprintf("by %s, and %s", requests(touched.Requests), why))
+		return nil, stateChanged(plan.BaseVersion, now, fmt.Sprintf("by %s, and %s", requests(touched.Requests), why))
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &liveSince{from: plan.BaseVersion, to: now.StateVersion, requests: touched.Requests}, nil
+	return &liveSince{from: plan.BaseVersion, to: now, requests: touched.Requests}, nil
 }
 
 // rebase makes plan, its pieces and run's record apply on top of the live requests: the plan

@@ -380,7 +380,6 @@ func whole(st Status, req *Request) *Result {
 	return r
 }
 
-// internal answers a failure the client cannot fix; the detail goes to the log only.
 // movedSince reports whether what req names may have changed since first, its earlier sending:
 // the same request sent again is then a request of its own, not a repeat. Told first's answer
 // with nothing applied, the client would lose a write (a person created again after a night
@@ -396,8 +395,7 @@ func (s *Service) movedSince(ctx context.Context, l store.Live, t *Tenant, req *
 	if now == first.StateVersion {
 		return false, nil
 	}
-	// A minute's margin, as approval's: a request is logged with the time it arrived.
-	touched, err := l.LiveTouched(ctx, t.ID, first.At.Add(-time.Minute), first.StateVersion, now)
+	touched, err := l.LiveTouched(ctx, t.ID, first.At, first.StateVersion, now)
 	if errors.Is(err, store.ErrStateChanged) {
 		return true, nil
 	}
@@ -431,6 +429,7 @@ func (req *Request) named() []string {
 	return keys
 }
 
+// internal answers a failure the client cannot fix; the detail goes to the log only.
 func (s *Service) internal(t *Tenant, req *Request, err error) *Result {
 	s.logger().Error("live request failed", "tenant", t.ID, "operation", req.Operation, "message_id", req.MessageID, "err", err)
 	return whole(fail(ServerBusy, "the server could not complete the request; nothing was changed, try again later"), req)

@@ -20,10 +20,11 @@ type Live interface {
 	// changes), bumping the state version once. It sets Entry.ID and Entry.StateVersion.
 	LiveApply(ctx context.Context, p LiveApplyParams) error
 	// LiveTouched sums what the tenant's live requests that made state versions after+1 to
-	// upto touched (change.Touch), looking at the requests logged at or after since. It returns
-	// ErrStateChanged when one of those versions was not made by a live request whose changes
-	// were recorded (a run, an undo, an operator's restore, a request logged before they were
-	// recorded), or was logged before since.
+	// upto touched (change.Touch), looking at the requests logged from a minute before since
+	// on (a request is logged with the time it arrived, which may be before since though it
+	// was applied after). It returns ErrStateChanged when one of those versions was not made
+	// by a live request whose changes were recorded (a run, an undo, an operator's restore, a
+	// request logged before they were recorded), or was logged earlier.
 	LiveTouched(ctx context.Context, tenant string, since time.Time, after, upto int64) (*change.Touched, error)
 	// LiveEntries lists the tenant's request log, oldest first, from since on.
 	LiveEntries(ctx context.Context, p LiveLogParams) ([]LiveEntry, error)

@@ -398,7 +398,8 @@ func testLiveTally(t *testing.T, s store.Store) {
 // testLiveTouched: what the live requests applied since a state version touched, for approval
 // (change.Touched): each write request's plan or rename is summed, with the request that
 // touched each key first; a request that changed nothing adds nothing; a version the live
-// channel did not make (a run's apply) or a request logged before since is ErrStateChanged.
+// channel did not make (a run's apply) or a request logged over a minute before since is
+// ErrStateChanged.
 func testLiveTouched(t *testing.T, s store.Store) {
 	l, ok := s.(store.Live)
 	if !ok {
@@ -447,15 +448,19 @@ func testLiveTouched(t *testing.T, s store.Store) {
 		{&change.Plan{Memberships: []change.Membership{{Op: change.Insert, Membership: member("math1", "p1", "01")}}}, fmt.Sprintf("live request %d", renamed)},
 		{&change.Plan{Persons: []change.Person{{Op: change.Update, Person: person("p2", "Other")}}}, ""},
 	} {
-		if got := touched.Conflict(c.plan); (got == "") != (c.want == "") || !strings.Contains(got, c.want) {
+		if got, _ := touched.Collides(c.plan); (got == "") != (c.want == "") || !strings.Contains(got, c.want) {
 			t.Errorf("conflict %q, want %q", got, c.want)
 		}
 	}
 	if touched, err := l.LiveTouched(ctx, tenant, at, v0+1, v); err != nil || touched.Requests != 2 {
 		t.Errorf("LiveTouched from the first write on: %+v %v, want two", touched, err)
 	}
-	if _, err := l.LiveTouched(ctx, tenant, at.Add(time.Second), v0, v); !errors.Is(err, store.ErrStateChanged) {
-		t.Errorf("LiveTouched of requests logged before since: %v, want ErrStateChanged", err)
+	// A request is logged with the time it arrived: up to a minute before since still counts.
+	if touched, err := l.LiveTouched(ctx, tenant, at.Add(30*time.Second), v0, v); err != nil || touched.Requests != 3 {
+		t.Errorf("LiveTouched since 30 s after the requests arrived: %+v %v, want the three writes", touched, err)
+	}
+	if _, err := l.LiveTouched(ctx, tenant, at.Add(time.Minute+time.Second), v0, v); !errors.Is(err, store.ErrStateChanged) {
+		t.Errorf("LiveTouched of requests logged over a minute before since: %v, want ErrStateChanged", err)
 	}
 	apply(t, s, &change.Plan{Tenant: tenant, BaseVersion: v, Persons: []change.Person{{Op: change.Update, Person: person("p2", "By A Run")}}})
 	if _, err := l.LiveTouched(ctx, tenant, at, v0, v+1); !errors.Is(err, store.ErrStateChanged) {

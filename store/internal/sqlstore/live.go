@@ -341,11 +341,7 @@ ON CONFLICT (tenant, id, group_key, member_key, role) DO NOTHING`), e.Tenant, id
 		if e.Result != nil {
 			result = string(e.Result)
 		}
-		if t, ok := touchOf(plan, p.Renames); ok {
-			for _, id := range p.IDs {
-				t.Named = append(t.Named, id.ID)
-			}
-			t.Named = append(t.Named, p.DropIDs...)
+		if t, ok := touchOf(plan, p); ok {
 			b, err := json.Marshal(t)
 			if err != nil {
 				return err
@@ -369,23 +365,28 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) 
 	return nil
 }
 
-// touchOf is what a live request's plan or renames touch, when it changed the state.
-func touchOf(plan *change.Plan, renames []store.LiveRename) (change.Touch, bool) {
+// touchOf is what a live request touched when it changed the state: its plan (p.Plan not
+// empty) or renames, and the membership identifiers it stored or dropped.
+func touchOf(plan *change.Plan, p store.LiveApplyParams) (change.Touch, bool) {
 	var t change.Touch
 	if plan != nil {
 		t = change.TouchOf(plan)
 	}
-	for _, r := range renames {
+	for _, r := range p.Renames {
 		t.Rename(r.Old, r.New, slices.Collect(maps.Keys(r.Memberships)))
 	}
-	return t, plan != nil || len(renames) > 0
+	for _, id := range p.IDs {
+		t.Named = append(t.Named, id.ID)
+	}
+	t.Named = append(t.Named, p.DropIDs...)
+	return t, plan != nil || len(p.Renames) > 0
 }
 
 // LiveTouched implements store.Live.
 func (c *Core) LiveTouched(ctx context.Context, tenant string, since time.Time, after, upto int64) (*change.Touched, error) {
 	rows, err := c.db.QueryContext(ctx, c.Q(`SELECT id, state_version, touched FROM live_requests
 WHERE tenant = ? AND at >= ? AND state_version > ? AND state_version <= ? AND touched IS NOT NULL ORDER BY id`),
-		tenant, c.d.Time(Micro(since)), after, upto)
+		tenant, c.d.Time(Micro(since.Add(-time.Minute))), after, upto)
 	if err != nil {
 		return nil, err
 	}
