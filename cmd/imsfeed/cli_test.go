@@ -198,8 +198,8 @@ func writeDemo(t *testing.T, dir, night string) string {
 	return p
 }
 
-// approve and reject --json print exactly one JSON document when they refuse, as when they
-// decide: the run as it is, its status, and why in "error"; exit 1.
+// approve, reject and undo --json print exactly one JSON document when they refuse, as when
+// they decide: the run as it is, its status, and why in "error"; exit 1.
 func TestRefusedDecisionPrintsOneJSONDocument(t *testing.T) {
 	dir := t.TempDir()
 	n1, n3 := writeDemo(t, dir, "night1.xml"), writeDemo(t, dir, "night3.xml")
@@ -238,6 +238,13 @@ func TestRefusedDecisionPrintsOneJSONDocument(t *testing.T) {
 		t.Fatalf("reject: %d %s", r.code, r.stderr)
 	}
 	refused("rejected by ops", "approve", held[1], "--by", "ops", "--reason", "checked")
+	refused("no such run", "undo", "99", "--by", "ops", "--reason", "checked")
+	refused("cannot be undone", "undo", held[1], "--by", "ops", "--reason", "checked")
+	n2 := writeDemo(t, dir, "night2.xml")
+	if r := imsfeed(t, dir, "import", "--tenant", "north", n2); r.code != 0 {
+		t.Fatalf("import: %d %s", r.code, r.stderr)
+	}
+	refused("add --cascade", "undo", "1", "--by", "ops", "--reason", "checked")
 }
 
 func TestExitCodesAndJSON(t *testing.T) {

@@ -296,9 +296,10 @@ func (a *app) cmdDecide(ctx context.Context, args []string, approve bool) error 
 	return a.printRunResult(r, *asJSON)
 }
 
-// printRefusal is --json's one document for a decision that was refused (the run superseded,
-// decided already, the state changed, the lock busy): the run as it is now, with why in its
-// "error", as a failed run says it; a run that cannot be read is only its number.
+// printRefusal is --json's one document for a decision or an undo that was refused (the run
+// superseded, decided or undone already, runs applied after it, the state changed, the lock
+// busy): the run as it is now, with why in its "error", as a failed run says it; a run that
+// cannot be read is only its number.
 func (a *app) printRefusal(ctx context.Context, id int64, refused error) {
 	r, err := a.store.Run(context.WithoutCancel(ctx), id)
 	if err != nil {
@@ -334,6 +335,9 @@ func (a *app) cmdUndo(ctx context.Context, args []string) error {
 	r, err := im.Undo(ctx, importer.UndoRequest{RunID: id, By: *by, Reason: *reason, Cascade: *cascade})
 	stop()
 	if err != nil {
+		if *asJSON {
+			a.printRefusal(ctx, id, err)
+		}
 		return err
 	}
 	return a.printRunResult(r, *asJSON)
