@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,7 +65,25 @@ func newTestCA(t *testing.T, dir string) testCA {
 type serving struct {
 	url    string
 	cmd    *exec.Cmd
-	stderr *strings.Builder
+	stderr *logLines
+}
+
+// logLines is serve's log so far: written by the goroutine that reads it, read by the test.
+type logLines struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logLines) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 var listening = regexp.MustCompile(`url=(https?://\S+)`)
@@ -79,7 +98,7 @@ func startServe(t *testing.T, dir string, env ...string) *serving {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &serving{cmd: cmd, stderr: &strings.Builder{}}
+	s := &serving{cmd: cmd, stderr: &logLines{}}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pipe)
@@ -101,6 +120,9 @@ func startServe(t *testing.T, dir string, env ...string) *serving {
 		case <-done:
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
+		}
+		if strings.Contains(s.stderr.String(), "WARNING: DATA RACE") { // a -race binary (underRace)
+			t.Errorf("serve:\n%s", s.stderr.String())
 		}
 	})
 	select {
