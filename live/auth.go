@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,8 +16,9 @@ type Credential struct {
 }
 
 // Auth checks credentials in constant time and slows down repeated failures from one address.
+// Its credentials may change while it serves (Set); the failures it counts stay.
 type Auth struct {
-	creds []cred
+	creds atomic.Pointer[[]cred]
 
 	mu    sync.Mutex
 	fails map[string]*failures
@@ -38,13 +40,29 @@ type failures struct {
 // password never matches.
 func NewAuth(cs []Credential) *Auth {
 	a := &Auth{fails: map[string]*failures{}}
+	a.Set(cs)
+	return a
+}
+
+// Set replaces the credentials (a password file re-read) for the requests checked from now on.
+// Only the credentials change: the failures counted so far still slow their addresses down, so
+// a routine password change does not give a guesser a fresh start.
+func (a *Auth) Set(cs []Credential) {
+	var creds []cred
 	for _, c := range cs {
 		if c.Username == "" || c.Password == "" {
 			continue
 		}
-		a.creds = append(a.creds, cred{sha256.Sum256([]byte(c.Username)), sha256.Sum256([]byte(c.Password)), c.Tenant})
+		creds = append(creds, cred{sha256.Sum256([]byte(c.Username)), sha256.Sum256([]byte(c.Password)), c.Tenant})
 	}
-	return a
+	a.creds.Store(&creds)
+}
+
+func (a *Auth) list() []cred {
+	if p := a.creds.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Check returns the tenant of the username and password. Every credential is compared, in
@@ -53,7 +71,7 @@ func NewAuth(cs []Credential) *Auth {
 func (a *Auth) Check(username, password string) (*Tenant, bool) {
 	u, p := sha256.Sum256([]byte(username)), sha256.Sum256([]byte(password))
 	var found *Tenant
-	for _, c := range a.creds {
+	for _, c := range a.list() {
 		match := subtle.ConstantTimeCompare(u[:], c.user[:]) & subtle.ConstantTimeCompare(p[:], c.pass[:])
 		if match == 1 && username != "" && password != "" {
 			found = c.tenant
@@ -120,7 +138,7 @@ func (a *Auth) Why(username, password string, digest bool) string {
 	}
 	u := sha256.Sum256([]byte(username))
 	known := 0
-	for _, c := range a.creds {
+	for _, c := range a.list() {
 		known |= subtle.ConstantTimeCompare(u[:], c.user[:])
 	}
 	if known == 0 {

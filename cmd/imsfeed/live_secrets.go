@@ -16,16 +16,16 @@ import (
 // liveAuth keeps the live channel's credentials as the tenants' es.password_file say now: a file
 // that cannot be read refuses that tenant's requests as unauthorised (an ERROR in the log naming
 // the tenant and the file), not the other tenants', and a file changed on disk (its modification
-// time or size) counts from the next request. The files are looked at at most once a second.
+// time or size) counts from the next request. The files are looked at at most once a second. A
+// re-read changes only the passwords of the one live.Auth: its count of failed attempts stays.
 type liveAuth struct {
-	log     *slog.Logger
-	tenants []*esTenant
-	// handlers builds the endpoints over an Auth of the readable credentials.
-	handlers func(*live.Auth) (es, lis http.Handler)
+	log      *slog.Logger
+	tenants  []*esTenant
+	auth     *live.Auth
+	handlers [2]http.Handler // es, lis: over auth
 
 	mu      sync.Mutex // one refresh at a time
 	checked atomic.Int64
-	cur     atomic.Pointer[[2]http.Handler]
 }
 
 type esTenant struct {
@@ -42,7 +42,8 @@ type esTenant struct {
 const errEvery = 10 * time.Minute
 
 func newLiveAuth(log *slog.Logger, tenants []*esTenant, handlers func(*live.Auth) (es, lis http.Handler)) *liveAuth {
-	a := &liveAuth{log: log, tenants: tenants, handlers: handlers}
+	a := &liveAuth{log: log, tenants: tenants, auth: live.NewAuth(nil)}
+	a.handlers[0], a.handlers[1] = handlers(a.auth)
 	a.refresh(time.Now(), true)
 	return a
 }
@@ -56,12 +57,12 @@ func (a *liveAuth) endpoint(i int) http.Handler {
 		if now := time.Now(); now.UnixNano()-a.checked.Load() >= int64(time.Second) {
 			a.refresh(now, false)
 		}
-		a.cur.Load()[i].ServeHTTP(w, r)
+		a.handlers[i].ServeHTTP(w, r)
 	})
 }
 
-// refresh reads the password files that changed since they were read and, if any did, builds
-// the endpoints anew (first: read every one).
+// refresh reads the password files that changed since they were read and, if any did, gives
+// the Auth the credentials anew (first: read every one).
 func (a *liveAuth) refresh(now time.Time, first bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -107,6 +108,5 @@ func (a *liveAuth) refresh(now time.Time, first bool) {
 			creds = append(creds, live.Credential{Username: t.cfg.ES.Username, Password: t.pw, Tenant: t.live})
 		}
 	}
-	es, lis := a.handlers(live.NewAuth(creds))
-	a.cur.Store(&[2]http.Handler{es, lis})
+	a.auth.Set(creds)
 }

@@ -464,3 +464,70 @@ tenants:
 		}
 	}
 }
+
+// A re-read password file changes only passwords: the slowdown of an address's failed attempts
+// goes on across a re-read of that tenant's file or another's (a provider's routine rotation
+// must not give a guesser a fresh start); the new password counts, the old one no longer.
+func TestLivePasswordRereadKeepsTheSlowdown(t *testing.T) {
+	dir := t.TempDir()
+	north, y8 := filepath.Join(dir, "es-north"), filepath.Join(dir, "es-y8")
+	os.WriteFile(north, []byte("north-first\n"), 0o600)
+	os.WriteFile(y8, []byte("y8-first\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte(fmt.Sprintf(`store: sqlite://%s/state.db
+data_dir: %s
+http: {listen: "127.0.0.1:0"}
+tenants:
+  - id: north
+    es: {username: north-sis, password_file: %s}
+  - id: y8
+    es: {username: y8-sis, password_file: %s}
+`, dir, dir, north, y8)), 0o600)
+	s := startServe(t, dir)
+	read, _ := os.ReadFile("../../live/imses/testdata/imses1-itslearning/requests/002-readPerson.xml")
+	body := regexp.MustCompile(`(?s)<[a-zA-Z0-9]*:?Security.*</[a-zA-Z0-9]*:?Security>`).ReplaceAllString(string(read), "")
+	// try answers a request with user and pw: whether it was authorised and how long it took.
+	try := func(user, pw string) (bool, time.Duration) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.url+"/ims/es/v1p0", strings.NewReader(body))
+		req.SetBasicAuth(user, pw)
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return !strings.Contains(string(b), "unauthorizedrequest"), time.Since(start)
+	}
+	rewrite := func(file, pw string) {
+		os.WriteFile(file, []byte(pw+"\n"), 0o600)
+		later := time.Now().Add(2 * time.Second) // a modification time that differs on any file system
+		os.Chtimes(file, later, later)
+		time.Sleep(1100 * time.Millisecond) // serve looks at the files at most once a second
+	}
+	// The fourth failure from one address waits 250 ms, each further one twice as long.
+	for i := 1; i <= 4; i++ {
+		if ok, took := try("north-sis", "guess"); ok || (i == 4 && took < 200*time.Millisecond) {
+			t.Fatalf("failure %d: authorised %v, answered after %v", i, ok, took)
+		}
+	}
+	rewrite(y8, "y8-second")
+	if ok, took := try("north-sis", "guess"); ok || took < 400*time.Millisecond {
+		t.Fatalf("the fifth failure, after y8's file was re-read: authorised %v, answered after %v (500 ms due)\n%s", ok, took, s.stderr.String())
+	}
+	rewrite(north, "north-second")
+	if ok, took := try("north-sis", "north-first"); ok || took < 800*time.Millisecond {
+		t.Fatalf("the old password after north's file was re-read: authorised %v, answered after %v (1 s due)\n%s", ok, took, s.stderr.String())
+	}
+	for _, tenant := range []string{"north", "y8"} {
+		if !strings.Contains(s.stderr.String(), "password file changed; the new password counts\" tenant="+tenant) {
+			t.Fatalf("serve did not re-read %s's password file:\n%s", tenant, s.stderr.String())
+		}
+	}
+	if ok, _ := try("north-sis", "north-second"); !ok {
+		t.Fatalf("north's new password is refused:\n%s", s.stderr.String())
+	}
+	if ok, _ := try("y8-sis", "y8-second"); !ok {
+		t.Fatalf("y8's new password is refused:\n%s", s.stderr.String())
+	}
+}
