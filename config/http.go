@@ -78,7 +78,10 @@ func (t *Tenant) ESPassword() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("tenant %s: es.password_file: %w", t.ID, err)
 	}
-	if pw == "" {
+	switch {
+	case pw == "" && t.ES.PasswordFile != "":
+		return "", fmt.Errorf("tenant %s: es.password_file %s is empty", t.ID, t.ES.PasswordFile)
+	case pw == "":
 		return "", fmt.Errorf("tenant %s: es: no password (set es.password_file or $%s)", t.ID, env)
 	}
 	return pw, nil

@@ -13,6 +13,10 @@ type Credential struct {
 	Username string
 	Password string
 	Tenant   *Tenant
+	// Unreadable, when the tenant's password could not be read, says why (the file and the
+	// error, never a password): the credential matches nothing and Why says this of its
+	// username, so an operator fixes the file rather than the SIS's username.
+	Unreadable string
 }
 
 // Auth checks credentials in constant time and slows down repeated failures from one address.
@@ -29,6 +33,7 @@ type Auth struct {
 type cred struct {
 	user, pass [32]byte
 	tenant     *Tenant
+	unreadable string // matches nothing: Why's reason for the username
 }
 
 type failures struct {
@@ -37,7 +42,7 @@ type failures struct {
 }
 
 // NewAuth returns an Auth over the given credentials. A credential with an empty username or
-// password never matches.
+// password, or an Unreadable one, never matches.
 func NewAuth(cs []Credential) *Auth {
 	a := &Auth{fails: map[string]*failures{}}
 	a.Set(cs)
@@ -50,10 +55,13 @@ func NewAuth(cs []Credential) *Auth {
 func (a *Auth) Set(cs []Credential) {
 	var creds []cred
 	for _, c := range cs {
-		if c.Username == "" || c.Password == "" {
-			continue
+		switch {
+		case c.Username == "":
+		case c.Unreadable != "":
+			creds = append(creds, cred{user: sha256.Sum256([]byte(c.Username)), unreadable: c.Unreadable})
+		case c.Password != "":
+			creds = append(creds, cred{sha256.Sum256([]byte(c.Username)), sha256.Sum256([]byte(c.Password)), c.Tenant, ""})
 		}
-		creds = append(creds, cred{sha256.Sum256([]byte(c.Username)), sha256.Sum256([]byte(c.Password)), c.Tenant})
 	}
 	a.creds.Store(&creds)
 }
@@ -73,7 +81,7 @@ func (a *Auth) Check(username, password string) (*Tenant, bool) {
 	var found *Tenant
 	for _, c := range a.list() {
 		match := subtle.ConstantTimeCompare(u[:], c.user[:]) & subtle.ConstantTimeCompare(p[:], c.pass[:])
-		if match == 1 && username != "" && password != "" {
+		if match == 1 && username != "" && password != "" && c.unreadable == "" {
 			found = c.tenant
 		}
 	}
@@ -125,8 +133,9 @@ func (a *Auth) Succeeded(addr string) {
 }
 
 // Why says, for serve's log only (never the answer), why username and password chose no
-// tenant: no credentials, an unknown username or a wrong password, or a PasswordDigest token
-// (digest) that imsfeed does not check.
+// tenant: no credentials, an unknown username, the tenant's unreadable password (its
+// Credential's Unreadable) or a wrong password, or a PasswordDigest token (digest) that
+// imsfeed does not check.
 func (a *Auth) Why(username, password string, digest bool) string {
 	switch {
 	case digest:
@@ -137,12 +146,19 @@ func (a *Auth) Why(username, password string, digest bool) string {
 		return "no username"
 	}
 	u := sha256.Sum256([]byte(username))
-	known := 0
+	known, unreadable := 0, ""
 	for _, c := range a.list() {
-		known |= subtle.ConstantTimeCompare(u[:], c.user[:])
+		match := subtle.ConstantTimeCompare(u[:], c.user[:])
+		known |= match
+		if match == 1 && c.unreadable != "" {
+			unreadable = c.unreadable
+		}
 	}
-	if known == 0 {
+	switch {
+	case known == 0:
 		return "unknown username"
+	case unreadable != "":
+		return unreadable
 	}
 	if password == "" {
 		return "no password"

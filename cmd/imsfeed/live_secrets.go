@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -104,9 +106,21 @@ func (a *liveAuth) refresh(now time.Time, first bool) {
 	}
 	var creds []live.Credential
 	for _, t := range a.tenants {
-		if t.err == nil {
-			creds = append(creds, live.Credential{Username: t.cfg.ES.Username, Password: t.pw, Tenant: t.live})
+		c := live.Credential{Username: t.cfg.ES.Username, Password: t.pw, Tenant: t.live}
+		if t.err != nil {
+			c.Password, c.Unreadable = "", t.unreadable()
 		}
+		creds = append(creds, c)
 	}
 	a.auth.Set(creds)
+}
+
+// unreadable is the reason serve's log gives for a request refused with the username of a
+// tenant whose password could not be read: the tenant and the file to fix, never its content.
+func (t *esTenant) unreadable() string {
+	var pe *fs.PathError
+	if f := t.cfg.ES.PasswordFile; f != "" && errors.As(t.err, &pe) {
+		return fmt.Sprintf("tenant %s's password file %s could not be read: %v", t.cfg.ID, f, pe.Err)
+	}
+	return t.err.Error() // an empty file, or no file and no environment variable: it says which
 }

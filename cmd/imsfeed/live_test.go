@@ -531,3 +531,56 @@ tenants:
 		t.Fatalf("y8's new password is refused:\n%s", s.stderr.String())
 	}
 }
+
+// A request refused because its tenant's password file cannot be read says so in serve's log
+// (the reason an operator reads), naming the tenant and the file: not "unknown username", which
+// would send them after the SIS's username. The answer stays unauthorizedrequest.
+func TestLiveRefusalNamesTheUnreadablePasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{"north": filepath.Join(dir, "es-north"), "y8": filepath.Join(dir, "es-y8"),
+		"z9": filepath.Join(dir, "es-z9"), "e5": filepath.Join(dir, "es-e5")}
+	os.WriteFile(files["north"], []byte("north-pw\n"), 0o600)
+	os.Mkdir(files["z9"], 0o700) // a folder where the file should be: read fails
+	os.WriteFile(files["e5"], nil, 0o600)
+	cfg := fmt.Sprintf("store: sqlite://%s/state.db\ndata_dir: %s\nhttp: {listen: \"127.0.0.1:0\"}\ntenants:\n", dir, dir)
+	for _, id := range []string{"north", "y8", "z9", "e5"} {
+		cfg += fmt.Sprintf("  - id: %s\n    es: {username: %s-sis, password_file: %s}\n", id, id, files[id])
+	}
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte(cfg), 0o600)
+	s := startServe(t, dir)
+	read, _ := os.ReadFile("../../live/imses/testdata/imses1-itslearning/requests/002-readPerson.xml")
+	body := regexp.MustCompile(`(?s)<[a-zA-Z0-9]*:?Security.*</[a-zA-Z0-9]*:?Security>`).ReplaceAllString(string(read), "")
+	for user, want := range map[string]string{
+		"y8-sis":     "tenant y8's password file " + files["y8"] + " could not be read: no such file or directory",
+		"z9-sis":     "tenant z9's password file " + files["z9"] + " could not be read: is a directory",
+		"e5-sis":     "tenant e5: es.password_file " + files["e5"] + " is empty",
+		"nobody-sis": "unknown username",
+		"north-sis":  "wrong password",
+	} {
+		req, _ := http.NewRequest("POST", s.url+"/ims/es/v1p0", strings.NewReader(body))
+		req.SetBasicAuth(user, "some-pw")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "unauthorizedrequest") || strings.Contains(string(b), "es-") {
+			t.Fatalf("%s: the answer is not the plain unauthorizedrequest: %s", user, b)
+		}
+		var line string
+		for deadline := time.Now().Add(5 * time.Second); line == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			for _, l := range strings.Split(s.stderr.String(), "\n") {
+				if strings.Contains(l, `msg="live request rejected"`) && strings.Contains(l, "username="+user+" ") {
+					line = l
+				}
+			}
+		}
+		if !strings.Contains(line, want) {
+			t.Errorf("serve's log line for %s does not say %q:\n%s", user, want, line)
+		}
+	}
+	if strings.Contains(s.stderr.String(), "north-pw") {
+		t.Fatalf("a password reached serve's log:\n%s", s.stderr.String())
+	}
+}
