@@ -52,18 +52,22 @@ func (a *app) startHTTP(ctx context.Context, importNow func(context.Context, str
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	var cert tls.Certificate
+	var certs *certFiles
 	if h.TLS != nil {
-		cert, err = tls.LoadX509KeyPair(h.TLS.CertFile, h.TLS.KeyFile)
+		// Read now, and again when the files are replaced (a renewal): no restart.
+		certs, err = loadCertFiles(h.TLS.CertFile, h.TLS.KeyFile, a.log)
 		if err != nil {
 			return nil, usagef("http.tls: %v", err)
 		}
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
 	} else if !h.Loopback() {
 		return nil, usagef("http: plain HTTP is only allowed on a loopback address") // Validate said so already
 	}
 	ln, err := net.Listen("tcp", h.Listen)
 	if err != nil {
+		if certs != nil {
+			certs.close()
+		}
 		return nil, fmt.Errorf("http.listen %s: %w", h.Listen, err)
 	}
 	scheme := "https"
@@ -85,6 +89,9 @@ func (a *app) startHTTP(ctx context.Context, importNow func(context.Context, str
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 		<-done
+		if certs != nil {
+			certs.close()
+		}
 	}, nil
 }
 
