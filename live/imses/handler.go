@@ -55,18 +55,13 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if limit == 0 {
 		limit = MaxBody
 	}
-	body, ok := livesoap.ReadBody(rw, r, limit, h.serveWSDL, func(why error) {
+	e, ok := livesoap.ReadRequest(rw, r, limit, h.serveWSDL, understood, func(why error) {
 		h.Service.Reject(r.Context(), live.Unread(r, h.Auth, dialect, why))
 	})
 	if !ok {
 		return
 	}
-	env, ferr := readEnvelope(body)
-	if ferr != nil {
-		h.Service.Reject(r.Context(), live.Unread(r, h.Auth, dialect, ferr))
-		livesoap.WriteXML(rw, http.StatusInternalServerError, livesoap.FaultXML(ferr.Code, ferr.Msg))
-		return
-	}
+	env := dialectEnvelope(e)
 
 	addr := livesoap.ClientAddr(r)
 	user, pass := env.Username, env.Password
@@ -87,7 +82,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		st := live.Status{Major: live.Failure, Minor: live.UnauthorizedRequest, Description: "the request is not authorised"}
 		h.Service.Reject(r.Context(), live.Rejected{Dialect: dialect, Operation: env.op, MessageID: env.messageID,
 			Username: user, Addr: addr, Status: st, Reason: h.Auth.Why(user, pass, env.Digest)})
-		livesoap.WriteXML(rw, http.StatusOK, envelope(h.now(), env.messageID, []live.Status{st}, false, emptyBody(env)))
+		writeAnswer(rw, h.now(), env.messageID, []live.Status{st}, false, emptyBody(env))
 		return
 	}
 	h.Auth.Succeeded(addr)
@@ -96,18 +91,21 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		st := live.Status{Major: live.Failure, Minor: live.InvalidData,
 			Description: "this looks like an IMS LIS 2.0 request (" + lisSign(env) + "); this endpoint, /ims/es/v1p0, speaks IMS ES 1.0: send LIS 2.0 requests to /ims/lis/v2p0"}
 		h.Service.Record(r.Context(), tenant, &live.Request{Dialect: dialect, Operation: env.op, MessageID: env.messageID}, st)
-		livesoap.WriteXML(rw, http.StatusOK, envelope(h.now(), env.messageID, []live.Status{st}, false, emptyBody(env)))
+		writeAnswer(rw, h.now(), env.messageID, []live.Status{st}, false, emptyBody(env))
 		return
 	}
 	op, known := operations[env.op]
 	if !known {
 		st := live.Status{Major: live.Unsupported, Minor: "unsupportedoperation", Description: "operation " + env.op + " is not supported by imsfeed"}
 		h.Service.Record(r.Context(), tenant, &live.Request{Dialect: dialect, Operation: env.op, MessageID: env.messageID}, st)
-		livesoap.WriteXML(rw, http.StatusOK, envelope(h.now(), env.messageID, []live.Status{st}, false, emptyBody(env)))
+		writeAnswer(rw, h.now(), env.messageID, []live.Status{st}, false, emptyBody(env))
 		return
 	}
-	req := request(op, env.body)
-	req.MessageID, req.Digest = env.messageID, env.body.Digest()
+	// env is not used past here: the request's tree (several times the request's size) is let
+	// go once its records are read, not held while they are applied and answered.
+	messageID, digest := env.messageID, env.body.Digest()
+	req := request(op, env.body) // takes the tree apart
+	req.MessageID, req.Digest = messageID, digest
 	res := h.Service.Do(r.Context(), tenant, req)
 	statuses := res.Statuses
 	plural := op.plural && op.action != live.ReadForPerson && op.action != live.ReadForGroup
@@ -117,7 +115,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if res.Whole != nil && plural {
 		statuses = []live.Status{*res.Whole}
 	}
-	livesoap.WriteXML(rw, http.StatusOK, envelope(h.now(), env.messageID, statuses, plural && res.Whole == nil, responseBody(op, req, res)))
+	writeAnswer(rw, h.now(), messageID, statuses, plural && res.Whole == nil, responseBody(op, req, res))
 }
 
 func emptyBody(env *envelope_) string {
@@ -146,13 +144,18 @@ func readEnvelope(body []byte) (*envelope_, *livesoap.Fault) {
 	if ferr != nil {
 		return nil, ferr
 	}
+	return dialectEnvelope(e), nil
+}
+
+// dialectEnvelope is what e says in IMS ES terms.
+func dialectEnvelope(e *livesoap.Envelope) *envelope_ {
 	env := &envelope_{Envelope: e, body: e.Body, op: strings.TrimSuffix(e.Body.Local, "Request"), opNS: e.Body.Space}
 	for _, hb := range e.Header {
 		if understood(hb) {
 			env.messageID = hb.Child("messageIdentifier").Str()
 		}
 	}
-	return env, nil
+	return env
 }
 
 // lisSign names what makes a request look like LIS 2.0, for the answer.

@@ -62,7 +62,7 @@ const (
 
 // env is one tenant behind a live endpoint.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	st     store.Store
 	tenant *live.Tenant
 	srv    *httptest.Server
@@ -70,7 +70,11 @@ type env struct {
 }
 
 func newEnv(t *testing.T, open func(t *testing.T) store.Store) *env {
-	st := open(t)
+	return envOn(t, open(t))
+}
+
+// envOn is newEnv on a store opened already (a benchmark's).
+func envOn(t testing.TB, st store.Store) *env {
 	tn := &live.Tenant{ID: fmt.Sprintf("t%08x", rand.Uint32()), Courses: archive.DefaultCoursePolicy(), Safety: safety.DefaultPolicy()}
 	h := &Handler{
 		Service: &live.Service{Store: st},

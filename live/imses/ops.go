@@ -81,12 +81,19 @@ func request(op operation, body *node) *live.Request {
 			req.Items = append(req.Items, keyItem(id.Str(), "identifier"))
 		}
 	case op.plural:
-		for _, pair := range body.Path(obj + "IdPairSet").Children(obj + "IdPair") {
-			req.Items = append(req.Items, item(op, identifier(pair.Child("sourcedId")), pair.Child(obj)))
-		}
-		if len(req.Items) == 0 {
-			set := body.Child(obj + "IDPairSet")
-			for _, pair := range set.Children(obj + "IDPair") {
+		for _, pair := range []string{obj + "IdPair", obj + "IDPair"} {
+			if len(req.Items) > 0 {
+				break
+			}
+			set := body.Child(pair + "Set")
+			pairs := set.Children(pair)
+			// Each pair is let go once it is an item: the items and the rest of the tree,
+			// not both whole, are held at once (the caller took the tree's digest before).
+			if set != nil {
+				set.Kids = nil
+			}
+			for i, pair := range pairs {
+				pairs[i] = nil
 				req.Items = append(req.Items, item(op, identifier(pair.Child("sourcedId")), pair.Child(obj)))
 			}
 		}

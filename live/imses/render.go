@@ -1,6 +1,9 @@
 package imses
 
 import (
+	"bufio"
+	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -32,8 +35,11 @@ type w struct{ livesoap.Writer }
 
 // envelope wraps a response: the syncResponseHeaderInfo with the status (or statuses), a
 // wsse:Security header with a wsu:Timestamp (WCF clients reject an answer without one), and
-// the body.
-func envelope(now time.Time, refID string, statuses []live.Status, plural bool, body string) []byte {
+// the body. It is written to out as it is made: a plural write's answer has a status per item
+// (12 MB for a createPersons of 40,000), and a copy of it whole, with the string it was built
+// in, was the largest part of the request's memory once the request itself was let go.
+func envelope(out io.Writer, now time.Time, refID string, statuses []live.Status, plural bool, body string) error {
+	bw := bufio.NewWriterSize(out, 32<<10)
 	var b w
 	b.WriteString(`<s:Envelope xmlns:s="` + nsSOAP + `" xmlns:u="` + nsWSU + `"><s:Header>`)
 	b.WriteString(`<h:syncResponseHeaderInfo xmlns:h="` + nsBind + `" xmlns="` + nsBind + `">`)
@@ -42,6 +48,12 @@ func envelope(now time.Time, refID string, statuses []live.Status, plural bool, 
 		b.Open("statusInfoSet")
 		for _, s := range statuses {
 			statusInfo(&b, s, refID)
+			if b.Len() >= 16<<10 {
+				if _, err := bw.WriteString(b.String()); err != nil {
+					return err
+				}
+				b.Reset()
+			}
 		}
 		b.Close("statusInfoSet")
 	} else {
@@ -54,9 +66,19 @@ func envelope(now time.Time, refID string, statuses []live.Status, plural bool, 
 	b.WriteString(`</h:syncResponseHeaderInfo>`)
 	b.WriteString(livesoap.Timestamp(now))
 	b.WriteString(`</s:Header><s:Body>`)
-	b.WriteString(body)
-	b.WriteString(`</s:Body></s:Envelope>`)
-	return []byte(b.String())
+	for _, part := range []string{b.String(), body, `</s:Body></s:Envelope>`} {
+		if _, err := bw.WriteString(part); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// writeAnswer writes the envelope as the HTTP answer (status 200, as every IMS answer).
+func writeAnswer(rw http.ResponseWriter, now time.Time, refID string, statuses []live.Status, plural bool, body string) {
+	rw.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	rw.WriteHeader(http.StatusOK)
+	_ = envelope(rw, now, refID, statuses, plural, body)
 }
 
 func statusInfo(b *w, s live.Status, refID string) {

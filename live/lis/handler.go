@@ -60,16 +60,10 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if limit == 0 {
 		limit = MaxBody
 	}
-	body, ok := soap.ReadBody(rw, r, limit, h.serveWSDL, func(why error) {
+	env, ok := soap.ReadRequest(rw, r, limit, h.serveWSDL, understood, func(why error) {
 		h.Service.Reject(r.Context(), live.Unread(r, h.Auth, dialect, why))
 	})
 	if !ok {
-		return
-	}
-	env, ferr := soap.ReadEnvelope(body, understood)
-	if ferr != nil {
-		h.Service.Reject(r.Context(), live.Unread(r, h.Auth, dialect, ferr))
-		soap.WriteXML(rw, http.StatusInternalServerError, soap.FaultXML(ferr.Code, ferr.Msg))
 		return
 	}
 	var messageID string

@@ -3,6 +3,7 @@ package soap
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"time"
 )
@@ -34,10 +35,16 @@ func (f *Fault) Error() string { return f.Code + ": " + f.Msg }
 // ReadEnvelope parses a SOAP 1.1 request. understood says which header blocks the dialect
 // processes (WS-Security is always understood); any other with mustUnderstand is a fault.
 func ReadEnvelope(body []byte, understood func(*Node) bool) (*Envelope, *Fault) {
-	if len(bytes.TrimSpace(body)) == 0 {
+	return readEnvelope(bytes.NewReader(body), understood, func() bool { return len(bytes.TrimSpace(body)) == 0 })
+}
+
+// readEnvelope is ReadEnvelope of a body read as it comes; blank tells, once it is read, whether
+// it held nothing but white space.
+func readEnvelope(body io.Reader, understood func(*Node) bool, blank func() bool) (*Envelope, *Fault) {
+	root, err := Parse(body)
+	if err != nil && blank() { // a blank body never parses
 		return nil, &Fault{"Client", "empty request: send a SOAP 1.1 envelope"}
 	}
-	root, err := Parse(bytes.NewReader(body))
 	if err != nil {
 		var ref ErrRefused
 		if errors.As(err, &ref) {

@@ -1,6 +1,7 @@
 package soap
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // What both dialects' endpoints do around reading a request and answering it.
@@ -28,14 +30,19 @@ func Recover(rw http.ResponseWriter, log *slog.Logger) {
 	}
 }
 
-// ErrTooLarge is ReadBody's answer to a body over the limit (answered HTTP 413).
+// ErrTooLarge is ReadRequest's answer to a body over the limit (answered HTTP 413).
 var ErrTooLarge = errors.New("request body too large")
 
-// ReadBody answers GET ?wsdl with wsdl and refuses other methods than POST, then reads the
-// request body up to limit bytes. It returns false when it has answered the request itself;
-// a POSTed body it could not read (ErrTooLarge, or another error) it tells unread of first, for
-// the dialect to log.
-func ReadBody(rw http.ResponseWriter, r *http.Request, limit int64, wsdl func(http.ResponseWriter, *http.Request), unread func(error)) ([]byte, bool) {
+// ReadRequest answers GET ?wsdl with wsdl and refuses other methods than POST, then reads the
+// POSTed body, up to limit bytes, as a SOAP envelope (ReadEnvelope). It returns false when it
+// has answered the request itself: a body it could not read (ErrTooLarge, or another error) or
+// not a SOAP request (a *Fault) it tells unread of first, for the dialect to log.
+//
+// The envelope is read as the body arrives, never held whole beside its tree: a request near
+// the limit is many times its size as a tree. The answers are those of reading it whole first:
+// a body over the limit is refused as that whatever it holds.
+func ReadRequest(rw http.ResponseWriter, r *http.Request, limit int64, wsdl func(http.ResponseWriter, *http.Request),
+	understood func(*Node) bool, unread func(error)) (*Envelope, bool) {
 	if r.Method == http.MethodGet {
 		if _, ok := r.URL.Query()["wsdl"]; ok {
 			wsdl(rw, r)
@@ -48,8 +55,12 @@ func ReadBody(rw http.ResponseWriter, r *http.Request, limit int64, wsdl func(ht
 		WriteXML(rw, http.StatusMethodNotAllowed, FaultXML("Client", "send SOAP requests with POST"))
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, limit))
-	if err != nil {
+	body := &bodyReader{r: http.MaxBytesReader(rw, r.Body, limit), blank: true}
+	env, ferr := readEnvelope(body, understood, body.isBlank)
+	if ferr != nil {
+		_, _ = io.Copy(io.Discard, body) // the rest, to tell a body over the limit
+	}
+	if err := body.err; err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			over := "over the " + size(limit) + " limit"
@@ -61,8 +72,47 @@ func ReadBody(rw http.ResponseWriter, r *http.Request, limit int64, wsdl func(ht
 		WriteXML(rw, http.StatusBadRequest, FaultXML("Client", "could not read the request body"))
 		return nil, false
 	}
-	return body, true
+	if ferr != nil {
+		unread(ferr)
+		WriteXML(rw, http.StatusInternalServerError, FaultXML(ferr.Code, ferr.Msg))
+		return nil, false
+	}
+	return env, true
 }
+
+// bodyReader is a request body being read: the first error reading it (io.EOF aside), and
+// whether it held only white space (as bytes.TrimSpace has it) so far.
+type bodyReader struct {
+	r     io.Reader
+	err   error
+	blank bool
+	tail  []byte // an incomplete UTF-8 sequence at the end of what was read, while blank
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if b.blank && n > 0 {
+		chunk := append(b.tail, p[:n]...)
+		cut := len(chunk)
+		// A white-space rune may be split between two reads: its start waits for the rest.
+		for i := len(chunk) - 1; i >= 0 && i >= len(chunk)-utf8.UTFMax; i-- {
+			if utf8.RuneStart(chunk[i]) {
+				if !utf8.FullRune(chunk[i:]) {
+					cut = i
+				}
+				break
+			}
+		}
+		b.blank = len(bytes.TrimSpace(chunk[:cut])) == 0
+		b.tail = append(b.tail[:0], chunk[cut:]...)
+	}
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *bodyReader) isBlank() bool { return b.blank && len(bytes.TrimSpace(b.tail)) == 0 }
 
 // size says a byte count as an operator configures it: 16 MiB.
 func size(n int64) string {
