@@ -82,7 +82,7 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 		if req.Type == record.Persons {
 			st = s.person(d, t, objs, req.Action, it)
 		} else {
-			st = s.membership(d, t, objs, req.Action, it, &p, owner, i)
+			st = s.membership(d, t, objs, req.Action, it, &p, owner, i, created)
 		}
 		res.Statuses[i] = st
 		created.note(req, it, i, st)
@@ -118,16 +118,18 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 	return res, p, nil
 }
 
-// createdHere is what the items of a plural create made so far: an item is decided as if the
-// items before it were stored, so a key the request creates twice is refused for its second
-// item (as a create of a stored key is), not applied over the first.
+// createdHere is what the items of a plural create or delete did so far: an item is decided
+// as if the items before it were applied, so a key the request creates twice is refused for its
+// second item (as a create of a stored key is), not applied over the first, and one it deletes
+// twice is unknown to its second (as a delete of a key not stored is), not deleted twice.
 type createdHere map[string]int // key, or "membership" (group, member, role), to item index
 
 func membershipKey(k record.MembershipKey) string { return "\x00" + k.String() }
 
-// again refuses item i when an earlier item of req creates what it creates.
+// again refuses item i when an earlier item of req creates or deletes what it names. (The
+// memberships a delete names by identifier are known once read: see deletedHere.)
 func (c createdHere) again(req *Request, it *Item, i int, st *Status) bool {
-	if req.Action != Create {
+	if req.Action != Create && req.Action != Delete {
 		return false
 	}
 	noun := "person"
@@ -137,22 +139,27 @@ func (c createdHere) again(req *Request, it *Item, i int, st *Status) bool {
 	case record.Memberships:
 		noun = "membership"
 		for _, m := range it.Memberships {
-			if j, dup := c[membershipKey(m.MembershipKey)]; dup {
+			if j, dup := c[membershipKey(m.MembershipKey)]; dup && req.Action == Create {
 				*st = fail(IDAllocInUse, "membership %q: %s is made a member of %s with role %s by item %d of this request", it.Key, m.Member, m.Group, record.RoleName(m.Role), j+1)
 				return true
 			}
 		}
 	}
-	if j, dup := c[it.Key]; dup && it.Key != "" {
+	j, dup := c[it.Key]
+	switch {
+	case !dup || it.Key == "":
+		return false
+	case req.Action == Delete:
+		*st = fail(UnknownObject, "%s %q is deleted by item %d of this request", noun, it.Key, j+1)
+	default:
 		*st = fail(IDAllocInUse, "%s %q is created by item %d of this request", noun, it.Key, j+1)
-		return true
 	}
-	return false
+	return true
 }
 
-// note remembers what item i created.
+// note remembers what item i created or deleted.
 func (c createdHere) note(req *Request, it *Item, i int, st Status) {
-	if req.Action != Create || !st.OK() {
+	if req.Action != Create && req.Action != Delete || !st.OK() {
 		return
 	}
 	if it.Key != "" {
@@ -163,6 +170,27 @@ func (c createdHere) note(req *Request, it *Item, i int, st Status) {
 			c[membershipKey(m.MembershipKey)] = i
 		}
 	}
+}
+
+// deletedHere is the stored memberships of keys an earlier item of the request deleted, by
+// another identifier (its own and its "group/member/role"): the item deletes the others, and is
+// unknown when there are none.
+func (c createdHere) deletedHere(it *Item, i int, keys []record.MembershipKey) ([]record.MembershipKey, *Status) {
+	var left []record.MembershipKey
+	first := -1
+	for _, k := range keys {
+		if j, done := c[membershipKey(k)]; done {
+			first = j
+			continue
+		}
+		left = append(left, k)
+		c[membershipKey(k)] = i
+	}
+	if len(left) == 0 && first >= 0 {
+		st := fail(UnknownObject, "membership %q is deleted by item %d of this request", it.Key, first+1)
+		return nil, &st
+	}
+	return left, nil
 }
 
 func dropFailed(ids []store.LiveMembershipID, owner map[record.MembershipKey]int, st []Status) []store.LiveMembershipID {
@@ -387,7 +415,7 @@ func (s *Service) group(d groupSink, t *Tenant, o *store.LiveObjects, a Action, 
 	return ok()
 }
 
-func (s *Service) membership(d *diff.Differ, t *Tenant, o *store.LiveObjects, a Action, it *Item, p *store.LiveApplyParams, owner map[record.MembershipKey]int, i int) Status {
+func (s *Service) membership(d *diff.Differ, t *Tenant, o *store.LiveObjects, a Action, it *Item, p *store.LiveApplyParams, owner map[record.MembershipKey]int, i int, done createdHere) Status {
 	known := o.IDs[it.Key]
 	if len(known) == 0 {
 		if k, ok := t.keys.keyID(it.Key); ok {
@@ -407,6 +435,10 @@ func (s *Service) membership(d *diff.Differ, t *Tenant, o *store.LiveObjects, a 
 	case Delete:
 		if len(stored) == 0 {
 			return fail(UnknownObject, "membership %q is unknown", it.Key)
+		}
+		stored, again := done.deletedHere(it, i, stored)
+		if again != nil {
+			return *again
 		}
 		for _, k := range stored {
 			_ = d.Membership(&record.Membership{MembershipKey: k, MemberType: o.Memberships[k].MemberType, RecStatus: record.StatusDelete})

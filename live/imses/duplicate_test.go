@@ -2,6 +2,8 @@ package imses
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/imsfeed/imsfeed/store"
@@ -73,6 +75,75 @@ func TestPluralCreateOfOneKeyTwiceRefusesTheSecond(t *testing.T) {
 		}
 		if ins != [3]int{2, 1, 2} {
 			t.Errorf("log counts inserted %v, want [2 1 2]", ins)
+		}
+	})
+}
+
+// TestPluralDeleteOfOneKeyTwiceRefusesTheSecond: a deletePersons, deleteGroups or
+// deleteMemberships naming one object twice deletes it for the first item and answers the
+// second unknownobject, as a delete of an object not stored is answered (and as a plural create
+// refuses its second item of one key): the second item is decided as if the first were applied.
+// The answer does not claim two deletes of one object, and the log counts what was applied.
+func TestPluralDeleteOfOneKeyTwiceRefusesTheSecond(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		pair := func(key string) string {
+			return `<personIdPair>` + sid(key) + personXMLIn("A", "Dup", "") + `</personIdPair>`
+		}
+		e.post(soap("createPersons", `<personIdPairSet>`+pair("D1")+pair("D2")+pair("D3")+`</personIdPairSet>`)).want(t, "createPersons", "success", "")
+		group := func(key string) string {
+			return `<groupIdPair>` + sid(key) + `<group><groupType><scheme>x</scheme><typeValue><type>Class</type></typeValue></groupType><description><descShort>` +
+				key + `</descShort></description></group></groupIdPair>`
+		}
+		e.post(soap("createGroups", `<groupIdPairSet>`+group("G1")+group("G2")+`</groupIdPairSet>`)).want(t, "createGroups", "success", "")
+		m := func(id, grp, person string) string {
+			return `<membershipIdPair>` + sid(id) + `<membership><groupSourcedId><identifier>` + grp + `</identifier></groupSourcedId><member><memberSourcedId><identifier>` +
+				person + `</identifier></memberSourcedId><role><roleType>Learner</roleType></role></member></membership></membershipIdPair>`
+		}
+		e.post(soap("createMemberships", `<membershipIdPairSet>`+m("m1", "G1", "D3")+m("m2", "G2", "D3")+`</membershipIdPairSet>`)).want(t, "createMemberships", "success", "")
+
+		ids := func(keys ...string) string {
+			var b strings.Builder
+			for _, k := range keys {
+				b.WriteString(`<identifier>` + k + `</identifier>`)
+			}
+			return `<sourcedIdSet>` + b.String() + `</sourcedIdSet>`
+		}
+		check := func(what string, a answer, want ...string) {
+			t.Helper()
+			var got []string
+			for _, s := range a.statuses {
+				got = append(got, s.major+"/"+s.minor)
+			}
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Fatalf("%s: statuses %v, want %v\n%s", what, got, want, a.raw)
+			}
+		}
+		// The same identifier twice, and one membership under its identifier and under the
+		// identifier of its (group, member, role).
+		a := e.post(soap("deleteMemberships", ids("m1", "m1", "m2", "G2/D3/01")))
+		check("deleteMemberships m1, m1, m2, G2/D3/01", a, "success/fullsuccess", "failure/unknownobject", "success/fullsuccess", "failure/unknownobject")
+		if d := a.statuses[1].desc; !strings.Contains(d, "item 1 of this request") {
+			t.Errorf("the second m1 is refused with %q, want it to name item 1", d)
+		}
+		a = e.post(soap("deletePersons", ids("D1", "D2", "D1")))
+		check("deletePersons D1, D2, D1", a, "success/fullsuccess", "success/fullsuccess", "failure/unknownobject")
+		a = e.post(soap("deleteGroups", ids("G1", "G1")))
+		check("deleteGroups G1, G1", a, "success/fullsuccess", "failure/unknownobject")
+		if s := e.status(); s.Persons.Active != 1 || s.Persons.Trashed != 2 || s.Groups.Active != 1 || s.Memberships.Synced != 0 {
+			t.Fatalf("after the deletes: %+v", s)
+		}
+
+		log, err := e.st.(store.Live).LiveEntries(context.Background(), store.LiveLogParams{Tenant: e.tenant.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var outcome []string
+		for _, l := range log[len(log)-3:] {
+			outcome = append(outcome, fmt.Sprintf("%s %s %v", l.Operation, l.CodeMinor, l.Removed))
+		}
+		if want := "deleteMemberships partialsuccess [0 0 2]|deletePersons partialsuccess [2 0 0]|deleteGroups partialsuccess [0 1 0]"; strings.Join(outcome, "|") != want {
+			t.Errorf("log %q, want %q", strings.Join(outcome, "|"), want)
 		}
 	})
 }
