@@ -467,3 +467,105 @@ func testLiveTouched(t *testing.T, s store.Store) {
 		t.Errorf("LiveTouched over a run's version: %v, want ErrStateChanged", err)
 	}
 }
+
+// testLiveMemberships: LiveLoad reads each membership whole (type, attributes, hash, manual or
+// not) by its member (persons only), by its group (and a group as a member), by (group,
+// member) pair with every role, and by the identifiers an IMS ES client stored for it; never
+// another tenant's, nor a group's membership for a person of the same key.
+func testLiveMemberships(t *testing.T, s store.Store) {
+	l, ok := s.(store.Live)
+	if !ok {
+		t.Skip("no live channel")
+	}
+	ctx := context.Background()
+	tenant, other := tenantName("livemembers"), tenantName("livemembers-other")
+	withAttrs := member("g1", "p1", "01")
+	withAttrs.Attrs = record.Attrs{{Name: "subrole", Value: "Lead"}}
+	withAttrs.ComputeHash()
+	asMember := member("unit", "g1", "01")
+	asMember.MemberType = record.MemberGroup
+	asMember.ComputeHash()
+	sameKey := member("unit", "p3", "01") // a group whose key is a person's too
+	sameKey.MemberType = record.MemberGroup
+	sameKey.ComputeHash()
+	ms := []record.Membership{withAttrs, member("g1", "p1", "02"), member("g1", "p2", "01"), member("g2", "p1", "01"),
+		member("g2", "p3", "02"), asMember, sameKey}
+	for _, tn := range []string{tenant, other} {
+		p := &change.Plan{Tenant: tn, Mode: "snapshot", Groups: []change.Group{
+			{Op: change.Insert, Group: group("unit", "Unit")}, {Op: change.Insert, Group: group("g1", "G1", "unit")},
+			{Op: change.Insert, Group: group("g2", "G2")}, {Op: change.Insert, Group: group("p3", "Also a group")},
+		}}
+		for _, k := range []string{"p1", "p2", "p3"} {
+			p.Persons = append(p.Persons, change.Person{Op: change.Insert, Person: person(k, "Name "+k)})
+		}
+		if tn == tenant {
+			for _, m := range ms {
+				p.Memberships = append(p.Memberships, change.Membership{Op: change.Insert, Membership: m})
+			}
+		} else {
+			p.Memberships = append(p.Memberships, change.Membership{Op: change.Insert, Membership: member("g1", "p1", "03")})
+		}
+		apply(t, s, p)
+	}
+	if err := s.AddManualMembership(ctx, tenant, store.ManualMembership{Group: "g2", Member: "p3", Role: "02", MemberType: int(record.MemberPerson)}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.StateVersion(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &store.LiveEntry{At: now, Tenant: tenant, Dialect: "imses1", Operation: "createMembership", CodeMajor: "success"}
+	if err := l.LiveApply(ctx, store.LiveApplyParams{Entry: e, Now: now, IDs: []store.LiveMembershipID{{ID: "id-1", Key: mkey("g2", "p3", "02")}}}); err != nil {
+		t.Fatal(err)
+	}
+	stored := map[record.MembershipKey]store.StoredMembership{}
+	for _, m := range ms {
+		stored[m.MembershipKey] = store.StoredMembership{Membership: m}
+	}
+	manual := stored[mkey("g2", "p3", "02")]
+	manual.Manual, manual.Hash = true, record.Hash{}
+	stored[manual.MembershipKey] = manual
+	want := func(keys ...record.MembershipKey) map[record.MembershipKey]store.StoredMembership {
+		out := map[record.MembershipKey]store.StoredMembership{}
+		for _, k := range keys {
+			out[k] = stored[k]
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		q    store.LiveQuery
+		want map[record.MembershipKey]store.StoredMembership
+		ids  map[string][]record.MembershipKey
+	}{
+		{"of persons", store.LiveQuery{MembershipsOfPersons: []string{"p1", "p3"}},
+			want(mkey("g1", "p1", "01"), mkey("g1", "p1", "02"), mkey("g2", "p1", "01"), mkey("g2", "p3", "02")), nil},
+		{"of groups", store.LiveQuery{MembershipsOfGroups: []string{"g1"}},
+			want(mkey("g1", "p1", "01"), mkey("g1", "p1", "02"), mkey("g1", "p2", "01"), mkey("unit", "g1", "01")), nil},
+		{"of a group that is also a person's key", store.LiveQuery{MembershipsOfGroups: []string{"p3"}}, want(mkey("unit", "p3", "01")), nil},
+		{"of pairs", store.LiveQuery{MembershipsOfPairs: [][2]string{{"g1", "p1"}, {"g2", "nobody"}}},
+			want(mkey("g1", "p1", "01"), mkey("g1", "p1", "02")), nil},
+		{"by identifier", store.LiveQuery{MembershipIDs: []string{"id-1", "id-none"}},
+			want(mkey("g2", "p3", "02")), map[string][]record.MembershipKey{"id-1": {mkey("g2", "p3", "02")}}},
+		{"with identifiers", store.LiveQuery{MembershipsOfPersons: []string{"p3"}, WithIDs: true},
+			want(mkey("g2", "p3", "02")), map[string][]record.MembershipKey{"id-1": {mkey("g2", "p3", "02")}}},
+		{"none", store.LiveQuery{MembershipsOfPersons: []string{"p9"}, MembershipsOfGroups: []string{"g9"}}, want(), nil},
+	} {
+		o, err := l.LiveLoad(ctx, tenant, tc.q)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if o.Version != v {
+			t.Errorf("%s: version %d, want %d", tc.name, o.Version, v)
+		}
+		if !reflect.DeepEqual(o.Memberships, tc.want) {
+			t.Errorf("%s: read\n%+v\nwant\n%+v", tc.name, o.Memberships, tc.want)
+		}
+		if tc.ids == nil {
+			tc.ids = map[string][]record.MembershipKey{}
+		}
+		if !reflect.DeepEqual(o.IDs, tc.ids) {
+			t.Errorf("%s: identifiers %v, want %v", tc.name, o.IDs, tc.ids)
+		}
+	}
+}

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RunsMarkedAlive", testMarkAlive},
 		{"LiveReport", testLiveReport},
 		{"LiveChildren", testLiveChildren},
+		{"LiveMembershipsReadWhole", testLiveMemberships},
 		{"LiveRepeat", testLiveRepeat},
 		{"LiveWritesKeepTheIndex", testLiveIndex},
 		{"LiveActiveCountsUpToItsBounds", testLiveActive},
