@@ -22,15 +22,14 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 	// Which kinds of change the plan has: a statement for a kind it lacks is not run at all.
 	// (With statistics stale for a new tenant, PostgreSQL may loop over the temporary table
 	// once per stored row; skipping empty steps and indexing the key of removals avoids it.)
+	// (has[2] and direct[2] stay unset: the memberships are the store's seam's,
+	// sqlstore.StageMemberships.)
 	var has [4][7]bool
 	for i := range p.Groups {
 		has[0][p.Groups[i].Op] = true
 	}
 	for i := range p.Persons {
 		has[1][p.Persons[i].Op] = true
-	}
-	for i := range p.Memberships {
-		has[2][p.Memberships[i].Op] = true
 	}
 	for i := range p.Relations {
 		has[3][p.Relations[i].Op] = true
@@ -52,22 +51,20 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+table+" WHERE tenant = $1)", w.Tenant).Scan(&any)
 		return !any, err
 	}
-	if w.Early {
-		has[2] = [7]bool{} // in the table already (sqlstore.EarlyInserts)
-	}
 	var direct [4]bool
-	for i, t := range []struct {
+	for _, t := range []struct {
+		i     int
 		table string
 		n     int
-	}{{"groups", len(p.Groups)}, {"persons", len(p.Persons)}, {"memberships", len(p.Memberships)}, {"relations", len(p.Relations)}} {
-		if t.n < 1000 || !onlyInserts(i) || (i == 2 && w.Early) {
+	}{{0, "groups", len(p.Groups)}, {1, "persons", len(p.Persons)}, {3, "relations", len(p.Relations)}} {
+		if t.n < 1000 || !onlyInserts(t.i) {
 			continue
 		}
 		ok, err := empty(t.table)
 		if err != nil {
 			return err
 		}
-		direct[i] = ok
+		direct[t.i] = ok
 	}
 	if direct[0] {
 		err := copyInto(ctx, tx, w, "groups", []string{"tenant", "key", "source", "name", "types", "parents", "attrs", "hash", "is_course", "template"},
@@ -91,17 +88,6 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 			return err
 		}
 		has[1] = [7]bool{}
-	}
-	if direct[2] {
-		err := copyInto(ctx, tx, w, "memberships", []string{"tenant", "group_key", "member_key", "role", "member_type", "attrs", "hash"},
-			len(p.Memberships), func(i int) []any {
-				m := &p.Memberships[i].Membership
-				return []any{w.Tenant, m.Group, m.Member, m.Role, sqlstore.MemberType(m.MemberType), sqlstore.JSON(m.Attrs), m.Hash[:]}
-			})
-		if err != nil {
-			return err
-		}
-		has[2] = [7]bool{}
 	}
 	if direct[3] {
 		err := copyInto(ctx, tx, w, "relations", []string{"tenant", "person_key", "related_key", "type", "attrs", "hash"},
@@ -140,20 +126,19 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 			return err
 		}
 	}
-	if len(p.Memberships) > 0 && !direct[2] && !w.Early {
-		err := copyRows(ctx, tx, w, `CREATE TEMP TABLE imsfeed_m (op smallint, group_key text, member_key text, role text,
-  member_type smallint, attrs jsonb, hash bytea) ON COMMIT DROP`,
-			"imsfeed_m", "group_key, member_key, role", removals(2), []string{"op", "group_key", "member_key", "role", "member_type", "attrs", "hash"},
-			len(p.Memberships), func(i int) []any {
-				x := &p.Memberships[i]
-				m := &x.Membership
-				return []any{int64(x.Op), m.Group, m.Member, m.Role, sqlstore.MemberType(m.MemberType), sqlstore.JSON(m.Attrs), m.Hash[:]}
-			})
-		if err != nil {
-			return err
-		}
+	// The memberships are the store's seam's to write: copied in now, their statements run
+	// at their place below.
+	msteps, err := sqlstore.StageMemberships(ctx, tx, w, sqlstore.SetCopy{
+		Into: func(table string, cols []string, n int, row func(int) []any) error {
+			return copyInto(ctx, tx, w, table, cols, n, row)
+		},
+		Temp: func(create, table, key string, index bool, cols []string, n int, row func(int) []any) error {
+			return copyRows(ctx, tx, w, create, table, key, index, cols, n, row)
+		},
+	})
+	if err != nil {
+		return err
 	}
-
 	if len(p.Relations) > 0 && !direct[3] {
 		err := copyRows(ctx, tx, w, `CREATE TEMP TABLE imsfeed_r (op smallint, person_key text, related_key text, type text,
   attrs jsonb, hash bytea) ON COMMIT DROP`,
@@ -175,13 +160,7 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 		args  []any
 	}
 	t := w.Tenant
-	g, ps, m, r := has[0], has[1], has[2], has[3]
-	// The groups of the memberships removed or turned manual, as a range of keys: implied by
-	// the join, it lets the planner read a piece's few groups by the primary key, where it
-	// scanned the tenant's every membership for each piece of an apply in pieces (a broken
-	// night of the 316.8 MB feed: 46 pieces, 10.0 s of the server's time against 3.2 s whole).
-	// A whole plan's range spans the tenant and is planned as before.
-	lo, hi := groupRange(p.Memberships)
+	g, ps, r := has[0], has[1], has[3]
 	steps := []step{
 		{g[change.Insert] || g[change.Update], "group upserts", `INSERT INTO groups (tenant, key, source, name, types, parents, attrs, hash, is_course, template)
 SELECT $1, key, source, name, types, parents, attrs, hash, is_course, template FROM imsfeed_g WHERE op IN (1, 2)
@@ -192,17 +171,11 @@ ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = exclude
 SELECT $1, key, source, name, attrs, hash, 'active', NULL, NULL FROM imsfeed_p WHERE op IN (1, 2, 4)
 ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = excluded.name,
   attrs = excluded.attrs, hash = excluded.hash, status = 'active', trashed_at = NULL, trashed_run = NULL`, []any{t}},
-		{m[change.Delete], "membership deletes", `DELETE FROM memberships x USING imsfeed_m t
-WHERE t.op = 3 AND x.tenant = $1 AND x.group_key = t.group_key AND x.member_key = t.member_key
-  AND x.role = t.role AND x.origin = 'synced' AND x.group_key BETWEEN $2 AND $3`, []any{t, lo, hi}},
-		{m[change.Manualize], "memberships turned manual", `UPDATE memberships x SET origin = 'manual' FROM imsfeed_m t
-WHERE t.op = 6 AND x.tenant = $1 AND x.group_key = t.group_key AND x.member_key = t.member_key
-  AND x.role = t.role AND x.origin = 'synced' AND x.group_key BETWEEN $2 AND $3`, []any{t, lo, hi}},
-		{m[change.Insert] || m[change.Update], "membership upserts", `INSERT INTO memberships (tenant, group_key, member_key, role, member_type, attrs, hash, origin)
-SELECT $1, group_key, member_key, role, member_type, attrs, hash, 'synced' FROM imsfeed_m WHERE op IN (1, 2)
-ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET member_type = excluded.member_type,
-  attrs = excluded.attrs, hash = excluded.hash, origin = 'synced'
-WHERE memberships.origin = 'synced' OR memberships.hash <> $2`, []any{t, sqlstore.ZeroHash[:]}},
+	}
+	for _, m := range msteps { // the memberships', in their place
+		steps = append(steps, step{true, m.What, m.Query, m.Args})
+	}
+	steps = append(steps, []step{
 		{r[change.Delete], "relation deletes", `DELETE FROM relations x USING imsfeed_r t
 WHERE t.op = 3 AND x.tenant = $1 AND x.person_key = t.person_key AND x.related_key = t.related_key
   AND x.type = t.type`, []any{t}},
@@ -219,7 +192,7 @@ FROM imsfeed_p t WHERE t.op = 3 AND x.tenant = $1 AND x.key = t.key AND x.status
 WHERE t.op = 3 AND x.tenant = $1 AND x.person_key = t.key`, []any{t}},
 		{ps[change.Delete], "relations naming trashed persons", `DELETE FROM relations x USING imsfeed_p t
 WHERE t.op = 3 AND x.tenant = $1 AND x.related_key = t.key`, []any{t}},
-	}
+	}...)
 	for _, s := range steps {
 		if !s.when {
 			continue
@@ -229,26 +202,6 @@ WHERE t.op = 3 AND x.tenant = $1 AND x.related_key = t.key`, []any{t}},
 		}
 	}
 	return nil
-}
-
-// groupRange is the least and the greatest group key of the memberships removed or turned
-// manual, compared byte by byte as the key columns are (COLLATE "C").
-func groupRange(ms []change.Membership) (lo, hi string) {
-	first := true
-	for i := range ms {
-		if op := ms[i].Op; op != change.Delete && op != change.Manualize {
-			continue
-		}
-		k := ms[i].Membership.Group
-		if first || k < lo {
-			lo = k
-		}
-		if first || k > hi {
-			hi = k
-		}
-		first = false
-	}
-	return lo, hi
 }
 
 // copyInto fills a table with COPY: as text on the transaction's connection where the core

@@ -36,46 +36,60 @@ func (c *Core) Dump(ctx context.Context, tenant string) (map[string][]string, er
 	}
 	out := map[string][]string{}
 	for t := range withTenant {
-		rows, err := c.db.QueryContext(ctx, c.Q(`SELECT * FROM `+t+` WHERE tenant = ?`), tenant)
-		if err != nil {
-			return nil, fmt.Errorf("dump %s: %w", t, err)
-		}
-		cols, _ := rows.Columns()
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
 		var lines []string
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			var b strings.Builder
-			for i, v := range vals {
-				if i > 0 {
-					b.WriteString(" | ")
-				}
-				b.WriteString(cols[i] + "=")
-				switch x := v.(type) {
-				case nil:
-					b.WriteString("NULL")
-				case []byte:
-					fmt.Fprintf(&b, "%q", x)
-				case time.Time:
-					b.WriteString(x.UTC().Format(time.RFC3339Nano))
-				default:
-					fmt.Fprintf(&b, "%v", x)
-				}
-			}
-			lines = append(lines, b.String())
+		if t == membershipsTable { // the seam's
+			lines, err = c.dumpMemberships(ctx, tenant)
+		} else {
+			lines, err = c.dumpTable(ctx, t, tenant)
 		}
-		if err := closeRows(rows); err != nil {
+		if err != nil {
 			return nil, err
 		}
-		slices.Sort(lines)
 		out[t] = lines
 	}
 	return out, nil
+}
+
+// dumpTable is tenant's rows of table as Dump gives them, sorted.
+func (c *Core) dumpTable(ctx context.Context, t, tenant string) ([]string, error) {
+	rows, err := c.db.QueryContext(ctx, c.Q(`SELECT * FROM `+t+` WHERE tenant = ?`), tenant)
+	if err != nil {
+		return nil, fmt.Errorf("dump %s: %w", t, err)
+	}
+	cols, _ := rows.Columns()
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var lines []string
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		var b strings.Builder
+		for i, v := range vals {
+			if i > 0 {
+				b.WriteString(" | ")
+			}
+			b.WriteString(cols[i] + "=")
+			switch x := v.(type) {
+			case nil:
+				b.WriteString("NULL")
+			case []byte:
+				fmt.Fprintf(&b, "%q", x)
+			case time.Time:
+				b.WriteString(x.UTC().Format(time.RFC3339Nano))
+			default:
+				fmt.Fprintf(&b, "%v", x)
+			}
+		}
+		lines = append(lines, b.String())
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	slices.Sort(lines)
+	return lines, nil
 }

@@ -184,10 +184,7 @@ var (
 	earlyUndoCols  = []string{"tbl", "seq", "data"}
 )
 
-var (
-	earlyCols       = []string{"tenant", "group_key", "member_key", "role", "member_type", "attrs", "hash"}
-	earlyPersonCols = []string{"tenant", "key", "source", "name", "attrs", "hash"}
-)
+var earlyPersonCols = []string{"tenant", "key", "source", "name", "attrs", "hash"}
 
 // EarlyInserts implements store.EarlyWriter. On SQLite the transaction is the database's one
 // write transaction from the start of the reading: an import holds it for its apply anyway
@@ -219,9 +216,13 @@ func (c *Core) EarlyInserts(ctx context.Context, tenant string, version int64) (
 		fail()
 		return nil, err
 	}
-	var members, persons bool
-	if err := tx.QueryRowContext(ctx, c.Q(`SELECT EXISTS (SELECT 1 FROM memberships WHERE tenant = ?), EXISTS (SELECT 1 FROM persons WHERE tenant = ?)`),
-		tenant, tenant).Scan(&members, &persons); err != nil || members {
+	members, err := c.hasMemberships(ctx, tx, tenant)
+	if err != nil || members {
+		fail()
+		return nil, err
+	}
+	var persons bool
+	if err := tx.QueryRowContext(ctx, c.Q(`SELECT EXISTS (SELECT 1 FROM persons WHERE tenant = ?)`), tenant).Scan(&persons); err != nil {
 		fail()
 		return nil, err
 	}
@@ -311,7 +312,7 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 	// then those go to the server (a connection runs one COPY at a time), then the next COPY.
 	for e.err == nil && next() {
 		persons := cur.persons != nil
-		table, cols, u := "memberships", earlyCols, &e.undo[1]
+		table, cols, u := earlyMembershipsTable, earlyMembershipCols, &e.undo[1]
 		if persons {
 			table, cols, u = "persons", earlyPersonCols, &e.undo[0]
 		}
@@ -350,13 +351,7 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 			u.str(m.Member)
 			u.str(m.Role)
 			u.none()
-			r.text(e.tenant)
-			r.text(m.Group)
-			r.text(m.Member)
-			r.text(m.Role)
-			r.int(MemberType(m.MemberType))
-			jsonValue(r, JSON(m.Attrs))
-			r.bytes(m.Hash[:])
+			earlyMembershipRow(r, e.tenant, m)
 			return true
 		})
 		if e.err == nil {

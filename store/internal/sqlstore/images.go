@@ -23,7 +23,9 @@ import (
 // Before-images: what undo needs of the rows a change set touched. They are read with
 // SELECT * and written back by column name, so a column a later migration adds to a state
 // table is kept and restored without touching this code; a new state table needs a line in
-// undoTables (and its keys in planAbsent).
+// undoTables (and its keys in planAbsent). The memberships' images are read and put back
+// through the seam (memberships.go: membershipImageCols, membershipImages,
+// restoreMemberships, hasMemberships, countMemberships), which keeps their columns' names.
 
 // undoTable is a state table a plan changes, its rows keyed within a tenant by key columns.
 type undoTable struct {
@@ -38,7 +40,7 @@ type undoTable struct {
 var undoTables = []undoTable{
 	{"persons", []string{"key"}, "status", "active", record.Persons},
 	{"groups", []string{"key"}, "status", "active", record.Groups},
-	{"memberships", []string{"group_key", "member_key", "role"}, "origin", "synced", record.Memberships},
+	membershipUndo,
 	{"relations", []string{"person_key", "related_key", "type"}, "", "", record.Relations},
 }
 
@@ -182,24 +184,70 @@ type lazyImages struct {
 
 // lazyTable reads table t's rows of the given keys within q, as capture does.
 func (c *Core) lazyTable(ctx context.Context, q querier, tenant string, t undoTable, keys *absentKeys) (*lazyImages, error) {
+	cols, fetch := c.tableCols, c.tableImages
+	if t.typ == record.Memberships {
+		cols = func(ctx context.Context, q querier, tenant string, _ undoTable) ([]string, error) {
+			return c.membershipImageCols(ctx, q, tenant)
+		}
+		fetch = func(ctx context.Context, q querier, tenant string, _ undoTable, keys [][]string) (map[string][]any, error) {
+			return c.membershipImages(ctx, q, tenant, keys)
+		}
+	}
+	cs, err := cols(ctx, q, tenant, t)
+	if err != nil {
+		return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
+	}
+	return &lazyImages{keys: keys, cols: cs, chunk: c.fetchChunk(), fetch: func(part [][]string) (map[string][]any, error) {
+		return fetch(ctx, q, tenant, t, part)
+	}}, nil
+}
+
+// tableCols are the columns of table t's rows as SELECT * gives them, the tenant's left out.
+func (c *Core) tableCols(ctx context.Context, q querier, tenant string, t undoTable) ([]string, error) {
 	rows, err := q.QueryContext(ctx, c.Q(`SELECT * FROM `+t.name+` WHERE tenant = ? AND 1 = 0`), tenant)
 	if err != nil {
-		return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
+		return nil, err
 	}
-	cols, err := scanImages(rows, t, nil)
+	return scanImages(rows, t, nil)
+}
+
+// tableImages reads tenant's rows of table t with the given keys, by joinKey.
+func (c *Core) tableImages(ctx context.Context, q querier, tenant string, t undoTable, keys [][]string) (map[string][]any, error) {
+	query, args := c.keyRows(false, t, tenant, keys)
+	rows, err := q.QueryContext(ctx, c.Q(query), args...)
 	if err != nil {
-		return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
+		return nil, err
 	}
-	return &lazyImages{keys: keys, cols: cols, chunk: c.fetchChunk(), fetch: func(part [][]string) (map[string][]any, error) {
-		query, args := c.keyRows(false, t, tenant, part)
-		rows, err := q.QueryContext(ctx, c.Q(query), args...)
-		if err != nil {
-			return nil, err
-		}
-		found := make(map[string][]any, len(part))
-		_, err = scanImages(rows, t, found)
-		return found, err
-	}}, nil
+	found := make(map[string][]any, len(keys))
+	_, err = scanImages(rows, t, found)
+	return found, err
+}
+
+// hasRows reports whether tenant has a row in table t.
+func (c *Core) hasRows(ctx context.Context, q querier, tenant string, t undoTable) (bool, error) {
+	if t.typ == record.Memberships {
+		return c.hasMemberships(ctx, q, tenant)
+	}
+	var one int
+	err := q.QueryRowContext(ctx, c.Q(`SELECT 1 FROM `+t.name+` WHERE tenant = ? LIMIT 1`), tenant).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// countActive counts tenant's active rows of table t (all of them when t has no activeCol).
+func (c *Core) countActive(ctx context.Context, q querier, tenant string, t undoTable) (int, error) {
+	if t.typ == record.Memberships {
+		return c.countMemberships(ctx, q, tenant, true)
+	}
+	query, args := `SELECT count(*) FROM `+t.name+` WHERE tenant = ?`, []any{tenant}
+	if t.activeCol != "" {
+		query, args = query+` AND `+t.activeCol+` = ?`, append(args, t.activeVal)
+	}
+	var n int
+	err := q.QueryRowContext(ctx, c.Q(query), args...).Scan(&n)
+	return n, err
 }
 
 // encode writes the table's images as encodeImagesWith writes a list of them.

@@ -71,12 +71,6 @@ func memberEntry(buf []byte, k record.MembershipKey, m change.MembershipState) [
 	return append(buf, flags)
 }
 
-// eachMemberEntry gives fn each of the tenant's membership rows as the index holds them
-// (eachPersonRow gives the persons').
-func (c *Core) eachMemberEntry(ctx context.Context, tx *sql.Tx, tenant string, fn func(record.MembershipKey, change.MembershipState) error) error {
-	return c.eachMembership(ctx, tx, `SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE tenant = ?`, []any{tenant}, fn)
-}
-
 // rowDigests is the digest of each bucket the rows make.
 func (c *Core) rowDigests(ctx context.Context, tx *sql.Tx, tenant string, h digester) ([]digest, error) {
 	ds := make([]digest, indexBuckets)
@@ -89,7 +83,7 @@ func (c *Core) rowDigests(ctx context.Context, tx *sql.Tx, tenant string, h dige
 	if err != nil {
 		return nil, err
 	}
-	err = c.eachMemberEntry(ctx, tx, tenant, func(k record.MembershipKey, m change.MembershipState) error {
+	err = c.eachStoredMembership(ctx, tx, tenant, func(k record.MembershipKey, m change.MembershipState) error {
 		buf = memberEntry(buf, k, m)
 		h.add(&ds[memberBucket(k.Group)], buf)
 		return nil
@@ -110,7 +104,7 @@ func (c *Core) rowBucketsOf(ctx context.Context, tx *sql.Tx, tenant string, nums
 		break
 	}
 	if member {
-		return bs, c.eachMemberEntry(ctx, tx, tenant, func(k record.MembershipKey, m change.MembershipState) error {
+		return bs, c.eachStoredMembership(ctx, tx, tenant, func(k record.MembershipKey, m change.MembershipState) error {
 			if b, ok := bs.m[memberBucket(k.Group)]; ok {
 				b.members[k] = m
 			}
@@ -278,7 +272,10 @@ func (c *Core) rebuildIndex(ctx context.Context, tx *sql.Tx, tenant string, vers
 		return err
 	}
 	var n [2]int
-	err := tx.QueryRowContext(ctx, c.Q(`SELECT (SELECT count(*) FROM persons WHERE tenant = ?), (SELECT count(*) FROM memberships WHERE tenant = ?)`), tenant, tenant).Scan(&n[0], &n[1])
+	err := tx.QueryRowContext(ctx, c.Q(`SELECT count(*) FROM persons WHERE tenant = ?`), tenant).Scan(&n[0])
+	if err == nil {
+		n[1], err = c.countMemberships(ctx, tx, tenant, false)
+	}
 	if err != nil {
 		return fmt.Errorf("rebuild state index: %w", err)
 	}

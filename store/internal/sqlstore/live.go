@@ -69,14 +69,9 @@ func jsonCol[T any](b []byte, into *T) error {
 	return json.Unmarshal(b, into)
 }
 
-// The live channel's reads by a list of keys (in).
-const (
-	livePersons              = `SELECT key, source, name, attrs, hash, status, trashed_at FROM persons WHERE (tenant, key) IN IN_LIST`
-	liveMembershipCols       = `SELECT group_key, member_key, role, member_type, attrs, hash, origin FROM memberships WHERE `
-	liveMembershipsOfPersons = liveMembershipCols + `(tenant, member_key) IN IN_LIST AND member_type = 1`
-	liveMembershipsOfGroups  = liveMembershipCols + `(tenant, group_key) IN IN_LIST`
-	liveGroupsAsMembers      = liveMembershipCols + `(tenant, member_key) IN IN_LIST AND member_type = 2`
-)
+// The live channel's read of persons by a list of keys (in); the memberships' are the seam's
+// (liveMemberships).
+const livePersons = `SELECT key, source, name, attrs, hash, status, trashed_at FROM persons WHERE (tenant, key) IN IN_LIST`
 
 // inList is in's list of n (tenant, value) rows.
 func inList(n int) string {
@@ -198,32 +193,6 @@ func (c *Core) liveLoad(ctx context.Context, tx *sql.Tx, tenant string, q store.
 			return err
 		}
 	}
-	scanM := func(r *sql.Rows) error {
-		var m store.StoredMembership
-		var attrs, hash []byte
-		var mt int64
-		var origin string
-		if err := r.Scan(&m.Group, &m.Member, &m.Role, &mt, &attrs, &hash, &origin); err != nil {
-			return err
-		}
-		m.MemberType = record.MemberType(mt)
-		m.Manual = origin == "manual"
-		copy(m.Hash[:], hash)
-		if err := jsonCol(attrs, &m.Attrs); err != nil {
-			return fmt.Errorf("membership %s: stored attributes: %w", m.MembershipKey, err)
-		}
-		o.Memberships[m.MembershipKey] = m
-		return nil
-	}
-	if err := in(ctx, c, tx, liveMembershipsOfPersons, tenant, q.MembershipsOfPersons, scanM); err != nil {
-		return err
-	}
-	if err := in(ctx, c, tx, liveMembershipsOfGroups, tenant, q.MembershipsOfGroups, scanM); err != nil {
-		return err
-	}
-	if err := in(ctx, c, tx, liveGroupsAsMembers, tenant, q.MembershipsOfGroups, scanM); err != nil {
-		return err
-	}
 	if q.WithIDs {
 		scanID := func(r *sql.Rows) error {
 			var id string
@@ -246,22 +215,9 @@ func (c *Core) liveLoad(ctx context.Context, tx *sql.Tx, tenant string, q store.
 	for _, k := range keys {
 		pairs = append(pairs, [2]string{k.Group, k.Member})
 	}
-	for _, p := range pairs {
-		rows, err := tx.QueryContext(ctx, c.Q(liveMembershipCols+`tenant = ? AND group_key = ? AND member_key = ?`), tenant, p[0], p[1])
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := scanM(rows); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		if err := closeRows(rows); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.liveMemberships(ctx, tx, tenant, q.MembershipsOfPersons, q.MembershipsOfGroups, pairs, func(m store.StoredMembership) {
+		o.Memberships[m.MembershipKey] = m
+	})
 }
 
 // LiveApply implements store.Live.
@@ -522,21 +478,26 @@ func (c *Core) LiveRemovals(ctx context.Context, tenant string, since time.Time)
 
 // liveActive are the counts LiveActive bounds, in its order: each statement reads at most the
 // bound's rows of the tenant that qualify (by the tenant's key order, an index range), however
-// large the tenant.
-var liveActive = [3]string{
+// large the tenant. The memberships' count is the seam's (countSyncedUpTo).
+var liveActive = [2]string{
 	`SELECT count(*) FROM (SELECT 1 FROM persons WHERE tenant = ? AND status = 'active' ORDER BY tenant, key LIMIT ?) b`,
 	`SELECT count(*) FROM (SELECT 1 FROM groups WHERE tenant = ? AND status = 'active' ORDER BY tenant, key LIMIT ?) b`,
-	`SELECT count(*) FROM (SELECT 1 FROM memberships WHERE tenant = ? AND origin = 'synced' ORDER BY tenant, group_key, member_key, role LIMIT ?) b`,
 }
 
 // LiveActive implements store.Live.
 func (c *Core) LiveActive(ctx context.Context, tenant string, atMost [3]int) ([3]int, error) {
 	var n [3]int
-	for i, q := range liveActive {
+	for i := range n {
 		if atMost[i] <= 0 {
 			continue
 		}
-		if err := c.db.QueryRowContext(ctx, c.Q(q), tenant, atMost[i]).Scan(&n[i]); err != nil {
+		var err error
+		if i < len(liveActive) {
+			err = c.db.QueryRowContext(ctx, c.Q(liveActive[i]), tenant, atMost[i]).Scan(&n[i])
+		} else {
+			n[i], err = c.countSyncedUpTo(ctx, c.db, tenant, atMost[i])
+		}
+		if err != nil {
 			return n, fmt.Errorf("live delete limits' base of tenant %q: %w", tenant, err)
 		}
 	}
@@ -655,12 +616,8 @@ func (c *Core) rename(ctx context.Context, tx *sql.Tx, tenant string, rs []store
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return fmt.Errorf("rename person %q to %q: it is no longer active: %w", r.Old, r.New, store.ErrStateChanged)
 		}
-		for k, h := range r.Memberships {
-			_, err := tx.ExecContext(ctx, c.Q(`UPDATE memberships SET member_key = ?, hash = ? WHERE tenant = ? AND group_key = ? AND member_key = ? AND role = ? AND member_type = 1`),
-				r.New, h[:], tenant, k.Group, k.Member, k.Role)
-			if err != nil {
-				return fmt.Errorf("rename person %q to %q: membership %s: %w", r.Old, r.New, k, err)
-			}
+		if err := c.renameMember(ctx, tx, tenant, r.New, r.Memberships); err != nil {
+			return fmt.Errorf("rename person %q to %q: %w", r.Old, r.New, err)
 		}
 		if _, err := tx.ExecContext(ctx, c.Q(`UPDATE live_membership_ids SET member_key = ? WHERE tenant = ? AND member_key = ?`), r.New, tenant, r.Old); err != nil {
 			return fmt.Errorf("rename person %q to %q: membership identifiers: %w", r.Old, r.New, err)

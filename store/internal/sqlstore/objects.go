@@ -133,9 +133,7 @@ func (c *Core) StoredPerson(ctx context.Context, tenant, key string) (*store.Per
 		if err := jsonCol(attrs, &p.Attrs); err != nil {
 			return fmt.Errorf("person %q: stored attributes: %w", key, err)
 		}
-		p.Memberships, err = c.memberships(ctx, tx, `SELECT m.group_key, m.member_key, m.role, m.member_type, m.origin, COALESCE(g.name, '')
-FROM memberships m LEFT JOIN groups g ON g.tenant = m.tenant AND g.key = m.group_key
-WHERE m.tenant = ? AND m.member_key = ? AND m.member_type = 1 ORDER BY m.group_key, m.role`, tenant, key)
+		p.Memberships, err = c.personMemberships(ctx, tx, tenant, key)
 		return err
 	})
 	if err != nil {
@@ -169,7 +167,8 @@ FROM groups WHERE tenant = ? AND key = ?`), tenant, key).
 		if err := errors.Join(jsonCol(types, &g.Types), jsonCol(parents, &g.Parents), jsonCol(attrs, &g.Attrs)); err != nil {
 			return fmt.Errorf("group %q: stored fields: %w", key, err)
 		}
-		return tx.QueryRowContext(ctx, c.Q(`SELECT count(*) FROM memberships WHERE tenant = ? AND group_key = ?`), tenant, key).Scan(&g.Members)
+		g.Members, err = c.countMembersOf(ctx, tx, tenant, key)
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -186,36 +185,11 @@ func (c *Core) GroupMembers(ctx context.Context, p store.MembersParams) ([]store
 	if limit <= 0 {
 		limit = defaultObjectLimit
 	}
-	out, err := c.memberships(ctx, c.db, `SELECT m.group_key, m.member_key, m.role, m.member_type, m.origin, COALESCE(p.name, g.name, '')
-FROM memberships m
-LEFT JOIN persons p ON m.member_type = 1 AND p.tenant = m.tenant AND p.key = m.member_key
-LEFT JOIN groups g ON m.member_type = 2 AND g.tenant = m.tenant AND g.key = m.member_key
-WHERE m.tenant = ? AND m.group_key = ? AND (m.member_key, m.role) > (?, ?)
-ORDER BY m.member_key, m.role LIMIT ?`, p.Tenant, p.Group, p.After.Member, p.After.Role, limit)
+	out, err := c.groupMembers(ctx, c.db, p.Tenant, p.Group, p.After, limit)
 	if err != nil {
 		return nil, fmt.Errorf("members of group %q of tenant %q: %w", p.Group, p.Tenant, err)
 	}
 	return out, nil
-}
-
-func (c *Core) memberships(ctx context.Context, q querier, query string, args ...any) ([]store.MembershipDetail, error) {
-	rows, err := q.QueryContext(ctx, c.Q(query), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []store.MembershipDetail{}
-	for rows.Next() {
-		var m store.MembershipDetail
-		var mt int64
-		var origin string
-		if err := rows.Scan(&m.Group, &m.Member, &m.Role, &mt, &origin, &m.Name); err != nil {
-			return nil, err
-		}
-		m.MemberType, m.Manual = record.MemberType(mt), origin == "manual"
-		out = append(out, m)
-	}
-	return out, rows.Err()
 }
 
 // readTx runs f in one read snapshot.

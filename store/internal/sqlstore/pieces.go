@@ -429,13 +429,12 @@ func (w *undoWriter) put(seq int64, data []byte) error {
 func (c *Core) newPieceImages(ctx context.Context, tx *sql.Tx, tenant string, row undoRow) (*pieceImages, error) {
 	pi := &pieceImages{tables: make([]*lazyImages, len(undoTables)), cur: -1, chunk: c.fetchChunk()}
 	for ti, t := range undoTables {
-		var one int
-		err := tx.QueryRowContext(ctx, c.Q(`SELECT 1 FROM `+t.name+` WHERE tenant = ? LIMIT 1`), tenant).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
+		some, err := c.hasRows(ctx, tx, tenant, t)
 		if err != nil {
 			return nil, fmt.Errorf("before-images of %s: %w", t.name, err)
+		}
+		if !some {
+			continue
 		}
 		if pi.tables[ti], err = c.lazyTable(ctx, tx, tenant, t, nil); err != nil {
 			return nil, err

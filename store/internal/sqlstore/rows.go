@@ -90,8 +90,8 @@ func MemberType(t record.MemberType) int64 {
 }
 
 // The statements a plan is written with, row by row (SQLite) or set-wise from a temporary
-// table (PostgreSQL uses its own set-based forms, in the same order). Only synced
-// memberships are ever changed; an insert meeting a manual membership leaves it alone.
+// table (PostgreSQL uses its own set-based forms, in the same order). The memberships' are the
+// seam's (memberships.go).
 const (
 	PersonUpsert = `INSERT INTO persons (tenant, key, source, name, attrs, hash, status, trashed_at, trashed_run)
 VALUES (?, ?, ?, ?, ?, ?, 'active', NULL, NULL)
@@ -110,18 +110,6 @@ ON CONFLICT (tenant, key) DO UPDATE SET source = excluded.source, name = exclude
 	// An archived course is left under the tenant's archive node (the plan's parents), or none.
 	GroupArchive = `UPDATE groups SET status = 'archived', archived_at = ?, archived_run = ?, parents = ?
 WHERE tenant = ? AND key = ? AND status = 'active'`
-	// A manual membership with the feed's hash (an archival turned it manual; the last
-	// argument is the zero hash the platform's own carry) is the feed's again once the file
-	// has it: its course was restored.
-	MembershipUpsert = `INSERT INTO memberships (tenant, group_key, member_key, role, member_type, attrs, hash, origin)
-VALUES (?, ?, ?, ?, ?, ?, ?, 'synced')
-ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET member_type = excluded.member_type,
-  attrs = excluded.attrs, hash = excluded.hash, origin = 'synced'
-WHERE memberships.origin = 'synced' OR memberships.hash <> ?`
-	MembershipDelete = `DELETE FROM memberships
-WHERE tenant = ? AND group_key = ? AND member_key = ? AND role = ? AND origin = 'synced'`
-	MembershipManualize = `UPDATE memberships SET origin = 'manual'
-WHERE tenant = ? AND group_key = ? AND member_key = ? AND role = ? AND origin = 'synced'`
 	RelationUpsert = `INSERT INTO relations (tenant, person_key, related_key, type, attrs, hash)
 VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (tenant, person_key, related_key, type) DO UPDATE SET attrs = excluded.attrs, hash = excluded.hash`
@@ -164,26 +152,8 @@ func RowWriter(dollar bool) func(ctx context.Context, tx *sql.Tx, w *Write) erro
 		if w.Early {
 			memberships = nil // in their table already (EarlyInserts): the plan lists some
 		}
-		for _, x := range memberships {
-			k := x.Membership.MembershipKey
-			var err error
-			switch x.Op {
-			case change.Delete:
-				err = rw.exec(MembershipDelete, t, k.Group, k.Member, k.Role)
-			case change.Manualize:
-				err = rw.exec(MembershipManualize, t, k.Group, k.Member, k.Role)
-			}
-			if err != nil {
-				return recordErr("membership", k.String(), err)
-			}
-		}
-		for _, x := range memberships {
-			if x.Op == change.Insert || x.Op == change.Update {
-				m := &x.Membership
-				if err := rw.exec(MembershipUpsert, t, m.Group, m.Member, m.Role, MemberType(m.MemberType), JSON(m.Attrs), m.Hash[:], ZeroHash[:]); err != nil {
-					return recordErr("membership", m.MembershipKey.String(), err)
-				}
-			}
+		if err := rowMemberships(&rw, t, memberships); err != nil {
+			return err
 		}
 		if err := writeRelations(rw.exec, t, p.Relations); err != nil {
 			return err

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
@@ -40,15 +39,14 @@ func (c *Core) LoadStateScanned(ctx context.Context, tenant string) (*store.Scan
 	}
 	st.Memberships = change.NewMembershipSet(0)
 	s := &store.ScannedState{State: st}
-	if err := tx.QueryRowContext(ctx, c.Q(`SELECT count(*) FROM memberships WHERE tenant = ? AND origin = 'synced'`), tenant).Scan(&s.Synced); err != nil {
+	if s.Synced, err = c.countMemberships(ctx, tx, tenant, true); err != nil {
 		return fail(err)
 	}
 	var ofGroups []storedEntry
-	err = c.eachMembership(ctx, tx, `SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE tenant = ? AND member_type = ? ORDER BY group_key, member_key, role`,
-		[]any{tenant, int(record.MemberGroup)}, func(k record.MembershipKey, m change.MembershipState) error {
-			ofGroups = append(ofGroups, storedEntry{k, m})
-			return nil
-		})
+	err = c.eachGroupAsMember(ctx, tx, tenant, func(k record.MembershipKey, m change.MembershipState) error {
+		ofGroups = append(ofGroups, storedEntry{k, m})
+		return nil
+	})
 	if err != nil {
 		return fail(err)
 	}
@@ -67,34 +65,6 @@ func (c *Core) LoadStateScanned(ctx context.Context, tenant string) (*store.Scan
 		return nil
 	}
 	return s, nil
-}
-
-// scanCourses is a scan's statement, its condition on the groups (groupsIn) and its order
-// (scanOrder) after it.
-const (
-	scanCourses = `SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE `
-	scanOrder   = ` ORDER BY group_key, member_key, role`
-)
-
-// groupsIn is a statement's condition on the memberships of tenant's groups of chunk, with its
-// arguments. PostgreSQL (dollar) gets (tenant, group_key) pairs, as in's: looked up a group at
-// a time whatever the statistics say of the tenant. SQLite gets the keys as one list, which it
-// reads in the primary key's order: of the pairs it sorted each statement's rows again (a
-// temporary B-tree for the ORDER BY).
-func groupsIn(dollar bool, tenant string, chunk []string) (string, []any) {
-	if dollar {
-		args := make([]any, 0, 2*len(chunk))
-		for _, g := range chunk {
-			args = append(args, tenant, g)
-		}
-		return `(tenant, group_key) IN ` + inList(len(chunk)), args
-	}
-	args := make([]any, 0, 1+len(chunk))
-	args = append(args, tenant)
-	for _, g := range chunk {
-		args = append(args, g)
-	}
-	return `tenant = ? AND group_key IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + `)`, args
 }
 
 // scanGroups is how many groups' memberships one statement of a scan reads.
@@ -139,10 +109,8 @@ func (c *Core) countSynced(ctx context.Context, tenant string, version int64, gr
 	for todo := groups; len(todo) > 0; {
 		chunk := todo[:min(scanGroups, len(todo))]
 		todo = todo[len(chunk):]
-		in, args := groupsIn(c.d.Dollar, tenant, chunk)
-		var k int
-		q := `SELECT count(*) FROM memberships WHERE ` + in + ` AND origin = 'synced'`
-		if err := tx.QueryRowContext(ctx, c.Q(q), args...).Scan(&k); err != nil {
+		k, err := c.countSyncedOfGroups(ctx, tx, tenant, chunk)
+		if err != nil {
 			return 0, err
 		}
 		n += k
@@ -176,8 +144,7 @@ func (c *Core) scanMemberships(ctx context.Context, tenant string, version int64
 	for todo := groups; len(todo) > 0; {
 		chunk := todo[:min(scanGroups, len(todo))]
 		todo = todo[len(chunk):]
-		in, args := groupsIn(c.d.Dollar, tenant, chunk)
-		err := c.eachMembership(ctx, tx, scanCourses+in+scanOrder, args, func(k record.MembershipKey, m change.MembershipState) error {
+		err := c.eachMembershipOfGroups(ctx, tx, tenant, chunk, func(k record.MembershipKey, m change.MembershipState) error {
 			if err := next(&k); err != nil {
 				return err
 			}
@@ -188,47 +155,4 @@ func (c *Core) scanMemberships(ctx context.Context, tenant string, version int64
 		}
 	}
 	return next(nil)
-}
-
-// scanRoles are the roles' strings, so that a scan makes none of its own for them.
-var scanRoles = func() map[string]string {
-	m := map[string]string{}
-	for r := '1'; r <= '8'; r++ {
-		s := "0" + string(r)
-		m[s] = s
-	}
-	return m
-}()
-
-// eachMembership runs query (its columns: group_key, member_key, role, hash, member_type,
-// origin) in tx and gives each row to fn; fn's first error ends it and is returned.
-func (c *Core) eachMembership(ctx context.Context, tx *sql.Tx, query string, args []any, fn func(record.MembershipKey, change.MembershipState) error) error {
-	rows, err := tx.QueryContext(ctx, c.Q(query), args...)
-	if err != nil {
-		return err
-	}
-	var group string // the rows of one group come together: its key is made once
-	for rows.Next() {
-		var gk, mk, role, hash, origin sql.RawBytes
-		var mt int64
-		if err := rows.Scan(&gk, &mk, &role, &hash, &mt, &origin); err != nil {
-			rows.Close()
-			return err
-		}
-		if string(gk) != group {
-			group = string(gk)
-		}
-		r, ok := scanRoles[string(role)]
-		if !ok {
-			r = string(role)
-		}
-		k := record.MembershipKey{Group: group, Member: string(mk), Role: r}
-		m := change.MembershipState{MemberType: record.MemberType(mt), Manual: string(origin) == "manual"}
-		copy(m.Hash[:], hash)
-		if err := fn(k, m); err != nil {
-			rows.Close()
-			return err
-		}
-	}
-	return closeRows(rows)
 }

@@ -416,11 +416,11 @@ func (c *Core) loadFront(ctx context.Context, tx *sql.Tx, tenant string, index b
 		} else if err := c.loadPersons(ctx, tx, st, rl.intern); err != nil {
 			return nil, nil, err
 		}
-		var any bool
-		if err := tx.QueryRowContext(ctx, c.Q(`SELECT EXISTS (SELECT 1 FROM memberships WHERE tenant = ?)`), tenant).Scan(&any); err != nil {
+		some, err := c.hasMemberships(ctx, tx, tenant)
+		if err != nil {
 			return nil, nil, err
 		}
-		rl.none = !any
+		rl.none = !some
 	}
 	if err := c.loadRelations(ctx, tx, st, rl.intern); err != nil {
 		return nil, nil, err
@@ -503,39 +503,6 @@ func (c *Core) loadPersons(ctx context.Context, tx *sql.Tx, st *change.State, in
 		intern[key] = key
 		return nil
 	})
-}
-
-func (c *Core) loadMemberships(ctx context.Context, tx *sql.Tx, tenant string, intern map[string]string) (*change.MembershipSet, error) {
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT group_key, member_key, role, hash, member_type, origin FROM memberships WHERE tenant = ?`), tenant)
-	if err != nil {
-		return nil, err
-	}
-	str := func(b sql.RawBytes) string {
-		if s, ok := intern[string(b)]; ok {
-			return s
-		}
-		s := string(b)
-		intern[s] = s
-		return s
-	}
-	set := change.NewMembershipSet(0)
-	for rows.Next() {
-		var gk, mk, role, hash, origin sql.RawBytes
-		var mt int64
-		if err := rows.Scan(&gk, &mk, &role, &hash, &mt, &origin); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		k := record.MembershipKey{Group: str(gk), Member: str(mk), Role: str(role)}
-		m := change.MembershipState{MemberType: record.MemberType(mt), Manual: string(origin) == "manual"}
-		copy(m.Hash[:], hash)
-		set.Set(k, m)
-	}
-	if err := closeRows(rows); err != nil {
-		return nil, err
-	}
-	set.Loaded()
-	return set, nil
 }
 
 // loadRelations reads the tenant's relations between persons from their rows (they are few:

@@ -33,8 +33,6 @@ func (c *Core) status(ctx context.Context, q querier, tenant string) (store.Tena
 			map[string]*int{"active": &s.Persons.Active, "trashed": &s.Persons.Trashed}},
 		{`SELECT status, count(*) FROM groups WHERE tenant = ? GROUP BY status`,
 			map[string]*int{"active": &s.Groups.Active, "archived": &s.Groups.Archived}},
-		{`SELECT origin, count(*) FROM memberships WHERE tenant = ? GROUP BY origin`,
-			map[string]*int{"synced": &s.Memberships.Synced, "manual": &s.Memberships.Manual}},
 		{`SELECT 'active', count(*) FROM relations WHERE tenant = ?`,
 			map[string]*int{"active": &s.Relations.Active}},
 	}
@@ -57,6 +55,9 @@ func (c *Core) status(ctx context.Context, q querier, tenant string) (store.Tena
 		if err := closeRows(rows); err != nil {
 			return s, fmt.Errorf("status of tenant %q: %w", tenant, err)
 		}
+	}
+	if s.Memberships.Synced, s.Memberships.Manual, err = c.membershipOrigins(ctx, q, tenant); err != nil {
+		return s, fmt.Errorf("status of tenant %q: %w", tenant, err)
 	}
 	return s, nil
 }
@@ -337,22 +338,18 @@ func (c *Core) AddManualMembership(ctx context.Context, tenant string, m store.M
 	if m.Group == "" || m.Member == "" {
 		return fmt.Errorf("manual membership %s/%s/%s: group and member are required", m.Group, m.Member, role)
 	}
-	var zero record.Hash
+	zero := ZeroHash
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
 		v, err := c.lockTenant(ctx, tx, tenant)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, c.Q(`INSERT INTO memberships (tenant, group_key, member_key, role, member_type, hash, origin)
-VALUES (?, ?, ?, ?, ?, ?, 'manual')
-ON CONFLICT (tenant, group_key, member_key, role) DO UPDATE SET origin = 'manual', hash = excluded.hash`),
-			tenant, m.Group, m.Member, role, MemberType(record.MemberType(m.MemberType)), zero[:])
-		if err != nil {
+		k := record.MembershipKey{Group: m.Group, Member: m.Member, Role: role}
+		if err := c.putManualMembership(ctx, tx, tenant, k, MemberType(record.MemberType(m.MemberType))); err != nil {
 			return err
 		}
 		// The state version stays (the import never touches a manual membership); the index
 		// entry changes as the row did.
-		k := record.MembershipKey{Group: m.Group, Member: m.Member, Role: role}
 		return c.editIndex(ctx, tx, tenant, v, v, map[int]bool{memberBucket(k.Group): true}, func(bs *buckets) {
 			b := bs.membership(k)
 			st, ok := b.members[k]

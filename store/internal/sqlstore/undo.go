@@ -29,12 +29,12 @@ func (c *Core) keepImages(ctx context.Context, tx *sql.Tx, tenant string, plan *
 			absent[ti] = &absentKeys{n: early.n[t.typ], inServer: true}
 			continue
 		}
-		var one int
-		err := tx.QueryRowContext(ctx, c.Q(`SELECT 1 FROM `+t.name+` WHERE tenant = ? LIMIT 1`), tenant).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			absent[ti] = planAbsent(plan, ti)
-		} else if err != nil {
+		some, err := c.hasRows(ctx, tx, tenant, t)
+		if err != nil {
 			return fmt.Errorf("before-images of %s: %w", t.name, err)
+		}
+		if !some {
+			absent[ti] = planAbsent(plan, ti)
 		}
 	}
 	// The other tables' images are read as they are encoded, keyChunk keys at a time.
@@ -309,13 +309,11 @@ func (c *Core) Undo(ctx context.Context, p store.UndoParams) ([]int64, error) {
 func (c *Core) undoRows(ctx context.Context, tx *sql.Tx, tenant string, v int64, target *undoTarget, row undoRow) (change.Counts, error) {
 	var counts change.Counts
 	for _, t := range undoTables {
-		q, args := `SELECT count(*) FROM `+t.name+` WHERE tenant = ?`, []any{tenant}
-		if t.activeCol != "" {
-			q, args = q+` AND `+t.activeCol+` = ?`, append(args, t.activeVal)
-		}
-		if err := tx.QueryRowContext(ctx, c.Q(q), args...).Scan(&counts.Of(t.typ).Before); err != nil {
+		n, err := c.countActive(ctx, tx, tenant, t)
+		if err != nil {
 			return counts, err
 		}
+		counts.Of(t.typ).Before = n
 	}
 	out, err := c.newPieceImages(ctx, tx, tenant, row)
 	if err != nil {

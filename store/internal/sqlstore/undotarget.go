@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/imsfeed/imsfeed/record"
 )
 
 // undoTarget is what an undo puts back: per key of each table, the image it goes back to, the
@@ -198,6 +200,14 @@ func (u *undoTarget) drop() error {
 // deleted where there was no row, written back column by column where there was one, the rows
 // of one column list (a change set's) in one statement.
 func (c *Core) restore(ctx context.Context, tx *sql.Tx, tenant string, t undoTable, want []image) error {
+	if t.typ == record.Memberships {
+		return c.restoreMemberships(ctx, tx, tenant, want)
+	}
+	return c.restoreRows(ctx, tx, tenant, t, want)
+}
+
+// restoreRows is restore of a table of rows whose columns are the images'.
+func (c *Core) restoreRows(ctx context.Context, tx *sql.Tx, tenant string, t undoTable, want []image) error {
 	keys := make([][]string, len(want))
 	for i, im := range want {
 		keys[i] = im.key
