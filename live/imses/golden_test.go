@@ -82,7 +82,7 @@ func TestCorpusGoldens(t *testing.T) {
 // paths lists the elements below n as namespace and local names from n down, sorted.
 func paths(n *livesoap.Node, prefix string, out map[string]bool) {
 	for _, k := range n.Kids {
-		p := prefix + "/{" + k.Space + "}" + k.Local
+		p := prefix + "/{" + k.Space() + "}" + k.Local
 		out[p] = true
 		paths(k, p, out)
 	}

@@ -149,7 +149,7 @@ func readEnvelope(body []byte) (*envelope_, *livesoap.Fault) {
 
 // dialectEnvelope is what e says in IMS ES terms.
 func dialectEnvelope(e *livesoap.Envelope) *envelope_ {
-	env := &envelope_{Envelope: e, body: e.Body, op: strings.TrimSuffix(e.Body.Local, "Request"), opNS: e.Body.Space}
+	env := &envelope_{Envelope: e, body: e.Body, op: strings.TrimSuffix(e.Body.Local, "Request"), opNS: e.Body.Space()}
 	for _, hb := range e.Header {
 		if understood(hb) {
 			env.messageID = hb.Child("messageIdentifier").Str()

@@ -86,7 +86,8 @@ func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) 
 // figure seen while it runs, over the heap before it) and to the process's peak RSS. serve
 // answers many tenants at once: a request's memory should be a small multiple of its size.
 // Before the tree was let go early and the body and the answer streamed (c88a674): 176-180 MB
-// of heap and 204-220 MB of RSS added; after: 116-123 MB and 116-142 MB.
+// of heap and 204-220 MB of RSS added; after (9f49770): 116-127 MB and 116-142 MB; with the
+// pairs let go one by one and 64-byte nodes: 86-104 MB and 102-105 MB.
 func BenchmarkCreatePersonsMemory(b *testing.B) {
 	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "state.db"))
 	if err != nil {

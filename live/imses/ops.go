@@ -77,6 +77,9 @@ func request(op operation, body *node) *live.Request {
 				ids = append(ids, s.Child("identifier"))
 			}
 		}
+		if len(ids) > 0 {
+			req.Items = make([]live.Item, 0, len(ids))
+		}
 		for _, id := range ids {
 			req.Items = append(req.Items, keyItem(id.Str(), "identifier"))
 		}
@@ -91,6 +94,9 @@ func request(op operation, body *node) *live.Request {
 			// not both whole, are held at once (the caller took the tree's digest before).
 			if set != nil {
 				set.Kids = nil
+			}
+			if len(pairs) > 0 {
+				req.Items = make([]live.Item, 0, len(pairs)) // not grown by doubling: 152 bytes an item
 			}
 			for i, pair := range pairs {
 				pairs[i] = nil

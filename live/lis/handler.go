@@ -72,7 +72,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			messageID = hb.Child("imsx_messageIdentifier").Str()
 		}
 	}
-	name, ns := opName(env.Body), env.Body.Space
+	name, ns := opName(env.Body), env.Body.Space()
 	answer := func(st live.Status, body string) {
 		soap.WriteXML(rw, http.StatusOK, envelope(h.now(), ns, messageID, name, st, body))
 	}

@@ -55,10 +55,10 @@ func readEnvelope(body io.Reader, understood func(*Node) bool, blank func() bool
 	if root.Local != "Envelope" {
 		return nil, &Fault{"Client", "the request is not a SOAP envelope (root element <" + root.Local + ">)"}
 	}
-	if root.Space == NS12 {
+	if root.Space() == NS12 {
 		return nil, &Fault{"VersionMismatch", "SOAP 1.2 is not supported: send SOAP 1.1"}
 	}
-	if root.Space != NS {
+	if root.Space() != NS {
 		return nil, &Fault{"VersionMismatch", "the envelope's namespace is not SOAP 1.1's (" + NS + ")"}
 	}
 	env := &Envelope{}
@@ -66,9 +66,9 @@ func readEnvelope(body io.Reader, understood func(*Node) bool, blank func() bool
 		env.Header = h.Kids
 	}
 	for _, hb := range env.Header {
-		sec := hb.Space == NSWSSE && hb.Local == "Security"
+		sec := hb.Space() == NSWSSE && hb.Local == "Security"
 		if mu, ok := hb.Attr(NS, "mustUnderstand"); ok && (strings.TrimSpace(mu) == "1" || strings.TrimSpace(mu) == "true") && !sec && !understood(hb) {
-			return nil, &Fault{"MustUnderstand", "header " + hb.Local + " (" + hb.Space + ") is not understood"}
+			return nil, &Fault{"MustUnderstand", "header " + hb.Local + " (" + hb.Space() + ") is not understood"}
 		}
 		if !sec {
 			continue
@@ -119,7 +119,7 @@ const (
 // (LIS 2.0) its *Record elements: IMSES, LIS or "" when it does not tell. A dialect's endpoint
 // refuses the other's request by name rather than failing on a part it does not find.
 func LooksLike(e *Envelope) string {
-	ns := e.Body.Space
+	ns := e.Body.Space()
 	switch {
 	case strings.Contains(ns, "imsglobal.org/services/lis/"):
 		return LIS

@@ -19,12 +19,25 @@ import (
 // Node is one element of a request, known by namespace and local name (real traffic binds one
 // prefix to different namespaces in header and body, so prefixes are never looked at).
 type Node struct {
-	Space, Local string
-	Kids         []*Node
-	Text         string
-	// attrs are the element's attributes (nil when none: most elements have none, and a
-	// request has hundreds of thousands of elements).
-	attrs *[]xml.Attr
+	Local string
+	Kids  []*Node
+	Text  string
+	// tag is the element's namespace and attributes, one for all the elements of a namespace
+	// without attributes (most: a request has hundreds of thousands of elements, 64 bytes each).
+	tag *tag
+}
+
+type tag struct {
+	space string
+	attrs []xml.Attr
+}
+
+// Space is n's namespace.
+func (n *Node) Space() string {
+	if n == nil || n.tag == nil {
+		return ""
+	}
+	return n.tag.space
 }
 
 // Limits on what a request may hold, beyond the body size the handler enforces.
@@ -80,12 +93,8 @@ func Parse(r io.Reader) (*Node, error) {
 			if len(stack) >= maxDepth {
 				return nil, ErrRefused{"elements nested too deeply"}
 			}
-			n := a.node()
-			n.Space, n.Local = t.Name.Space, a.name(t.Name.Local)
-			if len(t.Attr) > 0 {
-				attrs := t.Attr
-				n.attrs = &attrs
-			}
+			n := a.node(len(stack))
+			n.Local, n.tag = a.name(t.Name.Local), a.tag(t.Name.Space, t.Attr)
 			if len(stack) > 0 {
 				kids = append(kids, n)
 			} else if root != nil {
@@ -118,16 +127,23 @@ func Parse(r io.Reader) (*Node, error) {
 	return root, nil
 }
 
-// arena makes a tree's nodes, their children's lists and their names in blocks: a plural
-// request of 40,000 persons is about 480,000 elements, and one allocation each (a growing
-// children's list several) was most of the time and memory of reading it.
+// arena makes a tree's nodes in blocks and gives each name and namespace one string: a
+// plural request of 40,000 persons is about 480,000 elements, and an allocation each was most
+// of the time and memory of reading it.
 type arena struct {
 	nodes []Node
-	ptrs  []*Node
 	names map[string]string
+	tags  map[string]*tag
 }
 
-func (a *arena) node() *Node {
+// node is a new node at depth (the root's is 0). The top of the tree (envelope, header, body,
+// request element, a plural request's set) is made apart from the blocks: a dialect lets the
+// pairs below it go one by one while it holds the top, and a block holding a node of the top
+// would hold every pair after it (a block's last pair has its children in the next block).
+func (a *arena) node(depth int) *Node {
+	if depth < 4 {
+		return &Node{}
+	}
 	if len(a.nodes) == 0 {
 		a.nodes = make([]Node, 512)
 	}
@@ -136,22 +152,33 @@ func (a *arena) node() *Node {
 	return n
 }
 
-// kids is a copy of list, of its exact length (nil when empty).
+// kids is a copy of list, of its exact length (nil when empty). Not made in blocks: a block
+// of children's lists would point into the nodes' blocks before and after it, and so hold the
+// whole tree while any pair of it is held.
 func (a *arena) kids(list []*Node) []*Node {
-	k := len(list)
-	if k == 0 {
+	if len(list) == 0 {
 		return nil
 	}
-	if k > 256 {
-		return append([]*Node(nil), list...)
+	return append([]*Node(nil), list...)
+}
+
+// tag is the tag of an element in space with attrs: a new one when it has attributes, else
+// the namespace's.
+func (a *arena) tag(space string, attrs []xml.Attr) *tag {
+	if len(attrs) > 0 {
+		return &tag{space, attrs}
 	}
-	if len(a.ptrs) < k {
-		a.ptrs = make([]*Node, 2048)
+	if t, ok := a.tags[space]; ok {
+		return t
 	}
-	out := a.ptrs[:k:k]
-	a.ptrs = a.ptrs[k:]
-	copy(out, list)
-	return out
+	if a.tags == nil {
+		a.tags = map[string]*tag{}
+	}
+	t := &tag{space: space}
+	if len(a.tags) < 1000 {
+		a.tags[space] = t
+	}
+	return t
 }
 
 // name is local, one string for every element of that name.
@@ -226,10 +253,10 @@ func (n *Node) Attr(space, local string) (string, bool) {
 
 // Attrs are n's attributes.
 func (n *Node) Attrs() []xml.Attr {
-	if n == nil || n.attrs == nil {
+	if n == nil || n.tag == nil {
 		return nil
 	}
-	return *n.attrs
+	return n.tag.attrs
 }
 
 // Esc escapes text for element content and attribute values.
@@ -261,7 +288,7 @@ func (n *Node) Digest() string {
 	}
 	var walk func(n *Node)
 	walk = func(n *Node) {
-		field("<", n.Space)
+		field("<", n.Space())
 		field("", n.Local)
 		for _, a := range n.Attrs() {
 			if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
