@@ -82,7 +82,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		st := live.Status{Major: live.Failure, Minor: live.UnauthorizedRequest, Description: "the request is not authorised"}
 		h.Service.Reject(r.Context(), live.Rejected{Dialect: dialect, Operation: env.op, MessageID: env.messageID,
 			Username: user, Addr: addr, Status: st, Reason: h.Auth.Why(user, pass, env.Digest)})
-		writeAnswer(rw, h.now(), env.messageID, []live.Status{st}, false, emptyBody(env))
+		writeAnswer(rw, h.now(), env.messageID, []live.Status{st}, false, fixed(emptyBody(env)))
 		return
 	}
 	h.Auth.Succeeded(addr)
@@ -91,14 +91,14 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		st := live.Status{Major: live.Failure, Minor: live.InvalidData,
 			Description: "this looks like an IMS LIS 2.0 request (" + lisSign(env) + "); this endpoint, /ims/es/v1p0, speaks IMS ES 1.0: send LIS 2.0 requests to /ims/lis/v2p0"}
 		h.Service.Record(r.Context(), tenant, &live.Request{Dialect: dialect, Operation: env.op, MessageID: env.messageID}, st)
-		writeAnswer(rw, h.now(), env.messageID, []live.Status{st}, false, emptyBody(env))
+		writeAnswer(rw, h.now(), env.messageID, []live.Status{st}, false, fixed(emptyBody(env)))
 		return
 	}
 	op, known := operations[env.op]
 	if !known {
 		st := live.Status{Major: live.Unsupported, Minor: "unsupportedoperation", Description: "operation " + env.op + " is not supported by imsfeed"}
 		h.Service.Record(r.Context(), tenant, &live.Request{Dialect: dialect, Operation: env.op, MessageID: env.messageID}, st)
-		writeAnswer(rw, h.now(), env.messageID, []live.Status{st}, false, emptyBody(env))
+		writeAnswer(rw, h.now(), env.messageID, []live.Status{st}, false, fixed(emptyBody(env)))
 		return
 	}
 	// env is not used past here: the request's tree (several times the request's size) is let
@@ -115,7 +115,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if res.Whole != nil && plural {
 		statuses = []live.Status{*res.Whole}
 	}
-	writeAnswer(rw, h.now(), messageID, statuses, plural && res.Whole == nil, responseBody(op, req, res))
+	writeAnswer(rw, h.now(), messageID, statuses, plural && res.Whole == nil, func(b *w) { responseBody(b, op, res) })
 }
 
 func emptyBody(env *envelope_) string {

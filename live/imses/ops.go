@@ -163,15 +163,13 @@ func item(op operation, key string, data *node) live.Item {
 }
 
 // responseBody renders the body element of an operation's answer.
-func responseBody(op operation, req *live.Request, res *live.Result) string {
-	var b w
+func responseBody(b *w, op operation, res *live.Result) {
 	name := op.name + "Response"
 	b.WriteString(`<m:` + name + ` xmlns:m="` + msgNS[op.typ] + `" xmlns:d="` + dataNS[op.typ] + `" xmlns:c="` + nsCommon + `">`)
 	if op.action == live.Read || op.action == live.ReadForPerson || op.action == live.ReadForGroup {
-		readBody(&b, op, res)
+		readBody(b, op, res)
 	}
 	b.WriteString(`</m:` + name + `>`)
-	return b.String()
 }
 
 func readBody(b *w, op operation, res *live.Result) {
@@ -181,9 +179,11 @@ func readBody(b *w, op operation, res *live.Result) {
 		b.Open("m:sourcedIdSet")
 		for _, p := range res.Persons {
 			b.Leaf("c:identifier", p.Key)
+			b.Spill()
 		}
 		for _, g := range res.Groups {
 			b.Leaf("c:identifier", g.Key)
+			b.Spill()
 		}
 		b.Close("m:sourcedIdSet")
 	case op.typ == record.Memberships:
@@ -201,6 +201,7 @@ func readBody(b *w, op operation, res *live.Result) {
 			sourcedID(b, "m", g.id)
 			membershipXML(b, g.ms)
 			b.Close("m:membershipIdPair")
+			b.Spill()
 		}
 		b.Close("m:membershipIDPairSet")
 	case !op.plural:
@@ -217,12 +218,14 @@ func readBody(b *w, op operation, res *live.Result) {
 			sourcedID(b, "m", res.Persons[i].Key)
 			personXML(b, &res.Persons[i].Person)
 			b.Close("m:personIdPair")
+			b.Spill()
 		}
 		for i := range res.Groups {
 			b.Open("m:groupIdPair")
 			sourcedID(b, "m", res.Groups[i].Key)
 			groupXML(b, &res.Groups[i])
 			b.Close("m:groupIdPair")
+			b.Spill()
 		}
 		b.Close("m:" + obj + "IdPairSet")
 	}

@@ -73,8 +73,10 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	name, ns := opName(env.Body), env.Body.Space()
-	answer := func(st live.Status, body string) {
-		soap.WriteXML(rw, http.StatusOK, envelope(h.now(), ns, messageID, name, st, body))
+	answer := func(st live.Status, body func(*w)) {
+		rw.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		rw.WriteHeader(http.StatusOK)
+		_ = envelope(rw, h.now(), ns, messageID, name, st, body)
 	}
 
 	addr := soap.ClientAddr(r)
@@ -96,7 +98,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		st := live.Status{Major: live.Failure, Minor: live.UnauthorizedRequest, Description: "the request is not authorised"}
 		h.Service.Reject(r.Context(), live.Rejected{Dialect: dialect, Operation: name, MessageID: messageID,
 			Username: user, Addr: addr, Status: st, Reason: h.Auth.Why(user, pass, env.Digest)})
-		answer(st, emptyBody(name, ns))
+		answer(st, fixed(emptyBody(name, ns)))
 		return
 	}
 	h.Auth.Succeeded(addr)
@@ -109,7 +111,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		st := live.Status{Major: live.Failure, Minor: live.InvalidData,
 			Description: "this looks like an IMS ES 1.0 request (" + sign + "); this endpoint, " + Path + ", speaks IMS LIS 2.0: send IMS ES 1.0 requests to /ims/es/v1p0"}
 		h.Service.Record(r.Context(), tenant, &live.Request{Dialect: dialect, Operation: name, MessageID: messageID}, st)
-		answer(st, emptyBody(name, ns))
+		answer(st, fixed(emptyBody(name, ns)))
 		return
 	}
 	op, known := operations[name]
@@ -120,7 +122,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 		st := live.Status{Major: live.Unsupported, Minor: "unsupportedoperation", Description: desc}
 		h.Service.Record(r.Context(), tenant, &live.Request{Dialect: dialect, Operation: name, MessageID: messageID}, st)
-		answer(st, emptyBody(name, ns))
+		answer(st, fixed(emptyBody(name, ns)))
 		return
 	}
 	req := request(op, env.Body)
@@ -130,7 +132,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if req.Plural && res.Whole == nil {
 		st = summary(res.Statuses)
 	}
-	answer(st, responseBody(op, ns, res))
+	answer(st, func(b *w) { responseBody(b, op, ns, res) })
 }
 
 // summary is the one status of a plural request (LIS 2.0 answers each request with one):

@@ -1,6 +1,7 @@
 package lis
 
 import (
+	"io"
 	"strings"
 	"time"
 
@@ -28,24 +29,29 @@ func (b *w) vleaf(name, v string) {
 }
 
 // envelope wraps an answer: the imsx_syncResponseHeaderInfo with the status, a wsse:Security
-// header with a wsu:Timestamp, and the body.
-func envelope(now time.Time, ns, refID, op string, st live.Status, body string) []byte {
+// header with a wsu:Timestamp, and the body body writes; written to out as it is made (a
+// plural read's answer has a record per item).
+func envelope(out io.Writer, now time.Time, ns, refID, op string, st live.Status, body func(*w)) error {
 	if ns == "" {
 		ns = nsPMS
 	}
-	var b w
+	b := &w{}
+	b.StreamTo(out)
 	b.WriteString(`<s:Envelope xmlns:s="` + soap.NS + `" xmlns:u="` + soap.NSWSU + `"><s:Header>`)
 	b.WriteString(`<imsx_syncResponseHeaderInfo xmlns="` + soap.Esc(ns) + `">`)
 	b.Leaf("imsx_version", "V1.0")
 	b.Leaf("imsx_messageIdentifier", soap.NewMessageID())
-	statusInfo(&b, st, refID, op)
+	statusInfo(b, st, refID, op)
 	b.WriteString(`</imsx_syncResponseHeaderInfo>`)
 	b.WriteString(soap.Timestamp(now))
 	b.WriteString(`</s:Header><s:Body>`)
-	b.WriteString(body)
+	body(b)
 	b.WriteString(`</s:Body></s:Envelope>`)
-	return []byte(b.String())
+	return b.Flush()
 }
+
+// fixed is a body of fixed text.
+func fixed(s string) func(*w) { return func(b *w) { b.WriteString(s) } }
 
 // severity of a status, as LIS 2.0 names it.
 func severity(s live.Status) string {
@@ -81,11 +87,10 @@ func emptyBody(op, ns string) string {
 }
 
 // responseBody renders the body element of an operation's answer.
-func responseBody(op operation, ns string, res *live.Result) string {
+func responseBody(b *w, op operation, ns string, res *live.Result) {
 	if ns == "" {
 		ns = nsOf[op.kind]
 	}
-	var b w
 	name := op.name + "Response"
 	b.WriteString(`<` + name + ` xmlns="` + soap.Esc(ns) + `">`)
 	switch {
@@ -96,6 +101,7 @@ func responseBody(op operation, ns string, res *live.Result) string {
 			if !seen[m.ID] {
 				seen[m.ID] = true
 				b.Leaf("sourcedId", m.ID)
+				b.Spill()
 			}
 		}
 		b.Close("sourcedIdSet")
@@ -103,18 +109,18 @@ func responseBody(op operation, ns string, res *live.Result) string {
 		b.Open("sourcedIdSet")
 		for _, g := range res.Groups {
 			b.Leaf("sourcedId", g.Key)
+			b.Spill()
 		}
 		b.Close("sourcedIdSet")
 	case op.action == live.ReadForPerson || op.action == live.ReadForGroup || (op.action == live.Read && op.plural):
 		set := noun[op.kind] + "RecordSet"
 		b.Open(set)
-		records(&b, op.kind, res)
+		records(b, op.kind, res)
 		b.Close(set)
 	case op.action == live.Read:
-		records(&b, op.kind, res)
+		records(b, op.kind, res)
 	}
 	b.WriteString(`</` + name + `>`)
-	return b.String()
 }
 
 func records(b *w, k kind, res *live.Result) {
@@ -122,18 +128,22 @@ func records(b *w, k kind, res *live.Result) {
 	case kPerson:
 		for i := range res.Persons {
 			personXML(b, &res.Persons[i])
+			b.Spill()
 		}
 	case kMembership:
 		for _, g := range groupMemberships(res.Memberships) {
 			membershipXML(b, g.id, g.ms)
+			b.Spill()
 		}
 	case kAssociation:
 		for i := range res.Groups {
 			associationXML(b, &res.Groups[i], res.Children[res.Groups[i].Key])
+			b.Spill()
 		}
 	default:
 		for i := range res.Groups {
 			groupXML(b, k, &res.Groups[i], res.Parents)
+			b.Spill()
 		}
 	}
 }
