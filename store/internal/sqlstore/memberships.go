@@ -206,14 +206,7 @@ func (c *Core) loadMemberships(ctx context.Context, tx *sql.Tx, tenant string, i
 	if err != nil {
 		return nil, err
 	}
-	str := func(b sql.RawBytes) string {
-		if s, ok := intern[string(b)]; ok {
-			return s
-		}
-		s := string(b)
-		intern[s] = s
-		return s
-	}
+	str := interner(intern)
 	set := change.NewMembershipSet(0)
 	for rows.Next() {
 		var gk, mk, role, hash, origin sql.RawBytes

@@ -505,14 +505,10 @@ func (c *Core) loadPersons(ctx context.Context, tx *sql.Tx, st *change.State, in
 	})
 }
 
-// loadRelations reads the tenant's relations between persons from their rows (they are few:
-// the state index holds persons and memberships only).
-func (c *Core) loadRelations(ctx context.Context, tx *sql.Tx, st *change.State, intern map[string]string) error {
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT person_key, related_key, type, hash FROM relations WHERE tenant = ?`), st.Tenant)
-	if err != nil {
-		return err
-	}
-	str := func(b sql.RawBytes) string {
+// interner gives a row's key as a string, the same string for the same bytes (the persons',
+// groups' and memberships' keys share theirs).
+func interner(intern map[string]string) func(sql.RawBytes) string {
+	return func(b sql.RawBytes) string {
 		if s, ok := intern[string(b)]; ok {
 			return s
 		}
@@ -520,6 +516,16 @@ func (c *Core) loadRelations(ctx context.Context, tx *sql.Tx, st *change.State, 
 		intern[s] = s
 		return s
 	}
+}
+
+// loadRelations reads the tenant's relations between persons from their rows (they are few:
+// the state index holds persons and memberships only).
+func (c *Core) loadRelations(ctx context.Context, tx *sql.Tx, st *change.State, intern map[string]string) error {
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT person_key, related_key, type, hash FROM relations WHERE tenant = ?`), st.Tenant)
+	if err != nil {
+		return err
+	}
+	str := interner(intern)
 	for rows.Next() {
 		var pk, rk, typ, hash sql.RawBytes
 		if err := rows.Scan(&pk, &rk, &typ, &hash); err != nil {
