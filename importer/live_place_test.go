@@ -153,6 +153,29 @@ func TestLiveGroupsArePlacedAsTheNightlyPlacesThem(t *testing.T) {
 		if n, ok := gs["SCH-WEST"]; !ok || n.Name != "West school" {
 			t.Errorf("rule node SCH-WEST (created %v): %+v", ok, n)
 		}
+
+		// A plural update naming the club three times, its school, its name, its school again:
+		// each item applies on top of the one before, and the club is placed once, as the last
+		// left it (no node for the school it was moved to and away from in the same request).
+		school := func(code, name string) *record.Group {
+			return &record.Group{Key: "LIVE-CLUB", Attrs: record.Attrs{{Name: "extension.schoolcode", Value: code}, {Name: "extension.schoolname", Value: name}}}
+		}
+		renamed := &record.Group{Key: "LIVE-CLUB", Name: "Chess and go club", Attrs: record.Attrs{{Name: "description.short", Value: "Chess and go club"}}}
+		send(live.Update, []live.Item{{Key: "LIVE-CLUB", Group: school("SCH-NORTH", "North school"), Carried: []string{"extension"}},
+			{Key: "LIVE-CLUB", Group: renamed, Carried: []string{"@name", "description"}},
+			{Key: "LIVE-CLUB", Group: school("SCH-SOUTH", "South school"), Carried: []string{"extension"}}})
+		if _, gs, err = e.st.StoredRecords(ctx, e.tenant.ID, nil, []string{"LIVE-CLUB", "SCH-NORTH", "SCH-SOUTH"}); err != nil {
+			t.Fatal(err)
+		}
+		if g := gs["LIVE-CLUB"]; !reflect.DeepEqual(g.Parents, []string{"SCH-SOUTH"}) || g.Name != "Chess and go club" {
+			t.Errorf("club after a plural update of its school, its name, its school: %q under %v, want \"Chess and go club\" under SCH-SOUTH", g.Name, g.Parents)
+		}
+		if n, ok := gs["SCH-SOUTH"]; !ok || n.Name != "South school" {
+			t.Errorf("rule node SCH-SOUTH (created %v): %+v", ok, n)
+		}
+		if n, ok := gs["SCH-NORTH"]; ok {
+			t.Errorf("rule node SCH-NORTH created for the school the club left in the same request: %+v", n)
+		}
 	})
 }
 

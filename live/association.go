@@ -96,9 +96,9 @@ func childrenOf(o *store.LiveObjects, key string) []string {
 // association decides one write of an association: its group through group(), then the parent
 // links of the children it gains and loses. Every named child is checked before anything is
 // decided, so a bad item changes nothing.
-func (s *Service) association(d groupSink, t *Tenant, o *store.LiveObjects, req *Request, it *Item) Status {
+func (s *Service) association(d groupSink, t *Tenant, o *store.LiveObjects, made *soFar, req *Request, it *Item) Status {
 	typ, a := req.Association, req.Action
-	stored, exists := o.Groups[it.Key]
+	stored, exists := made.group(it.Key)
 	if exists && !hasType(stored.Types, typ) {
 		if a == Delete {
 			return fail(UnknownObject, "association %q is unknown (group %q is no %s)", it.Key, it.Key, typ)
@@ -134,7 +134,7 @@ func (s *Service) association(d groupSink, t *Tenant, o *store.LiveObjects, req 
 	if a != Delete && it.Group != nil && !hasType(it.Group.Types, typ) && (a != Update || has(it.Carried, "@types")) {
 		return fail(InvalidData, "association %q: the group is not of type %s", it.Key, typ)
 	}
-	if st := s.group(d, t, o, a, it); !st.OK() {
+	if st := s.group(d, t, o, made, a, it); !st.OK() {
 		return st
 	}
 	in := map[string]bool{}

@@ -157,3 +157,20 @@ func (s *Service) readMore(ctx context.Context, l store.Live, t *Tenant, o *stor
 	}
 	return nil
 }
+
+// latest keeps one group of each key, the last decided, in the place of the first: a later item
+// of a plural replace or update was decided on the earlier one's result, so it is the key's.
+func (h heldGroups) latest() heldGroups {
+	at := make(map[string]int, len(h))
+	out := h[:0]
+	for _, g := range h {
+		if i, ok := at[g.Key]; ok {
+			out[i] = g
+			continue
+		}
+		at[g.Key] = len(out)
+		out = append(out, g)
+	}
+	clear(h[len(out):])
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,7 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 	placed := req.Type == record.Groups
 	var groups heldGroups
 	created := createdHere{}
+	made := newSoFar(req, objs)
 	if placed {
 		for i := range req.Items {
 			it := &req.Items[i]
@@ -45,11 +47,14 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 			case it.Err != nil:
 			case created.again(req, it, i, &res.Statuses[i]):
 			case req.Association != "":
-				res.Statuses[i] = s.association(&groups, t, objs, req, it)
+				res.Statuses[i] = s.association(&groups, t, objs, made, req, it)
 			default:
-				res.Statuses[i] = s.group(&groups, t, objs, req.Action, it)
+				res.Statuses[i] = s.group(&groups, t, objs, made, req.Action, it)
 			}
 			created.note(req, it, i, res.Statuses[i])
+		}
+		if made.keeps() {
+			groups = groups.latest()
 		}
 		if groups, err = s.place(ctx, l, t, req, objs, groups); err != nil {
 			var ce *hierarchy.ClashError
@@ -64,8 +69,8 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 	for _, g := range groups {
 		_ = d.Group(g)
 	}
-	// owner maps a membership key to the item that wrote it, to hand the diff's verdict back.
-	owner := map[record.MembershipKey]int{}
+	// owner maps a membership key to the items that wrote it, to hand the diff's verdict back.
+	owner := map[record.MembershipKey][]int{}
 	for i := range req.Items {
 		it := &req.Items[i]
 		if it.Err != nil {
@@ -80,9 +85,9 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 		}
 		var st Status
 		if req.Type == record.Persons {
-			st = s.person(d, t, objs, req.Action, it)
+			st = s.person(d, t, made, req.Action, it)
 		} else {
-			st = s.membership(d, t, objs, req.Action, it, &p, owner, i, created)
+			st = s.membership(d, t, objs, made, req.Action, it, &p, owner, i, created)
 		}
 		res.Statuses[i] = st
 		created.note(req, it, i, st)
@@ -92,14 +97,20 @@ func (s *Service) write(ctx context.Context, l store.Live, t *Tenant, req *Reque
 		return nil, p, err
 	}
 	for _, w := range warnings {
-		// A membership the diff refused (its group or person is unknown or not active).
-		for k, i := range owner {
-			if k.String() == w.Key && res.Statuses[i].OK() {
-				minor := InvalidData
-				if strings.Contains(w.Message, "unknown") {
-					minor = UnknownObject
+		// A membership the diff refused (its group or person is unknown or not active): every
+		// item that wrote it failed.
+		for k, items := range owner {
+			if k.String() != w.Key {
+				continue
+			}
+			minor := InvalidData
+			if strings.Contains(w.Message, "unknown") {
+				minor = UnknownObject
+			}
+			for _, i := range items {
+				if res.Statuses[i].OK() {
+					res.Statuses[i] = fail(minor, "%s", strings.TrimSuffix(w.Message, "; membership skipped"))
 				}
-				res.Statuses[i] = fail(minor, "%s", strings.TrimSuffix(w.Message, "; membership skipped"))
 			}
 		}
 	}
@@ -193,10 +204,12 @@ func (c createdHere) deletedHere(it *Item, i int, keys []record.MembershipKey) (
 	return left, nil
 }
 
-func dropFailed(ids []store.LiveMembershipID, owner map[record.MembershipKey]int, st []Status) []store.LiveMembershipID {
+// dropFailed leaves out the identifiers of memberships whose last item failed: the diff
+// refused them.
+func dropFailed(ids []store.LiveMembershipID, owner map[record.MembershipKey][]int, st []Status) []store.LiveMembershipID {
 	out := ids[:0]
 	for _, id := range ids {
-		if i, ok := owner[id.Key]; ok && !st[i].OK() {
+		if items, ok := owner[id.Key]; ok && !st[items[len(items)-1]].OK() {
 			continue
 		}
 		out = append(out, id)
@@ -315,8 +328,8 @@ func stateOf(tenant string, o *store.LiveObjects) *change.State {
 	return st
 }
 
-func (s *Service) person(d *diff.Differ, t *Tenant, o *store.LiveObjects, a Action, it *Item) Status {
-	stored, exists := o.Persons[it.Key]
+func (s *Service) person(d *diff.Differ, t *Tenant, made *soFar, a Action, it *Item) Status {
+	stored, exists := made.person(it.Key)
 	active := exists && !stored.Trashed
 	switch a {
 	case Create:
@@ -345,11 +358,12 @@ func (s *Service) person(d *diff.Differ, t *Tenant, o *store.LiveObjects, a Acti
 		return *st
 	}
 	_ = d.Person(it.Person)
+	made.madePerson(it.Person)
 	return ok()
 }
 
-func (s *Service) group(d groupSink, t *Tenant, o *store.LiveObjects, a Action, it *Item) Status {
-	stored, exists := o.Groups[it.Key]
+func (s *Service) group(d groupSink, t *Tenant, o *store.LiveObjects, made *soFar, a Action, it *Item) Status {
+	stored, exists := made.group(it.Key)
 	switch a {
 	case Create:
 		if exists {
@@ -412,19 +426,20 @@ func (s *Service) group(d groupSink, t *Tenant, o *store.LiveObjects, a Action, 
 		return *st
 	}
 	_ = d.Group(it.Group)
+	made.madeGroup(it.Group)
 	return ok()
 }
 
-func (s *Service) membership(d *diff.Differ, t *Tenant, o *store.LiveObjects, a Action, it *Item, p *store.LiveApplyParams, owner map[record.MembershipKey]int, i int, done createdHere) Status {
-	known := o.IDs[it.Key]
+func (s *Service) membership(d *diff.Differ, t *Tenant, o *store.LiveObjects, made *soFar, a Action, it *Item, p *store.LiveApplyParams, owner map[record.MembershipKey][]int, i int, done createdHere) Status {
+	known := made.idKeys(it.Key)
 	if len(known) == 0 {
 		if k, ok := t.keys.keyID(it.Key); ok {
-			if m, ok := o.Memberships[k]; ok && !m.Manual {
+			if m, ok := made.membership(k); ok && !m.Manual {
 				known = []record.MembershipKey{k}
 			}
 		}
 	}
-	present := func(k record.MembershipKey) bool { m, ok := o.Memberships[k]; return ok && !m.Manual }
+	present := func(k record.MembershipKey) bool { m, ok := made.membership(k); return ok && !m.Manual }
 	var stored []record.MembershipKey
 	for _, k := range known {
 		if present(k) {
@@ -464,10 +479,12 @@ func (s *Service) membership(d *diff.Differ, t *Tenant, o *store.LiveObjects, a 
 		}
 	}
 	next := map[record.MembershipKey]bool{}
+	var wrote []record.MembershipKey
+	earlierIDs := len(p.IDs)
 	for j := range it.Memberships {
 		m := &it.Memberships[j]
 		if a == Update {
-			if old, ok := o.Memberships[m.MembershipKey]; ok && !old.Manual {
+			if old, ok := made.membership(m.MembershipKey); ok && !old.Manual {
 				merged := mergeMembership(&old.Membership, m, it.Carried)
 				m = merged
 			}
@@ -476,20 +493,40 @@ func (s *Service) membership(d *diff.Differ, t *Tenant, o *store.LiveObjects, a 
 			return *st
 		}
 		next[m.MembershipKey] = true
-		owner[m.MembershipKey] = i
+		wrote = append(wrote, m.MembershipKey)
+		owner[m.MembershipKey] = append(owner[m.MembershipKey], i)
 		_ = d.Membership(m)
+		made.madeMembership(m.MembershipKey, m)
 		p.IDs = append(p.IDs, store.LiveMembershipID{ID: it.Key, Key: m.MembershipKey})
 	}
 	// A replace that names other (group, member, role)s than before removes the old ones.
 	if a == Replace || a == Update {
 		for _, k := range stored {
 			if !next[k] && a == Replace {
-				_ = d.Membership(&record.Membership{MembershipKey: k, MemberType: o.Memberships[k].MemberType, RecStatus: record.StatusDelete})
+				old, _ := made.membership(k)
+				_ = d.Membership(&record.Membership{MembershipKey: k, MemberType: old.MemberType, RecStatus: record.StatusDelete})
+				made.madeMembership(k, nil)
 			}
 		}
 		if a == Replace && len(stored) > 0 {
 			p.DropIDs = append(p.DropIDs, it.Key)
+			if made.wroteID(it.Key) {
+				// What an earlier item of the request tied it.Key to is replaced too.
+				earlier := slices.DeleteFunc(slices.Clone(p.IDs[:earlierIDs]), func(x store.LiveMembershipID) bool { return x.ID == it.Key })
+				p.IDs = append(earlier, p.IDs[earlierIDs:]...)
+			}
 		}
+	}
+	if made.keeps() {
+		// The identifier stands for what the item wrote (an update: and what it stood for).
+		if a == Update {
+			for _, k := range known {
+				if !next[k] {
+					wrote = append(wrote, k)
+				}
+			}
+		}
+		made.madeID(it.Key, wrote)
 	}
 	return ok()
 }
