@@ -11,9 +11,12 @@ import (
 // member must not be edited unless its floor was read (or found missing).
 type Group struct {
 	packs []*pack // by key
-	// before: whether each member edited had an entry in the group before its first edit.
-	before map[string]bool
+	// before: for each member edited, whether it had an entry in the group before its first
+	// edit, and whether it was a group.
+	before map[string]had
 }
+
+type had struct{ entries, group bool }
 
 type pack struct {
 	key     string
@@ -85,10 +88,11 @@ func (p *pack) span(member string) (int, int) {
 
 func (g *Group) mark(member string) {
 	if g.before == nil {
-		g.before = map[string]bool{}
+		g.before = map[string]had{}
 	}
 	if _, ok := g.before[member]; !ok {
-		g.before[member] = len(g.Entries(member)) > 0
+		es := g.Entries(member)
+		g.before[member] = had{len(es) > 0, len(es) > 0 && es[0].Group}
 	}
 }
 
@@ -138,11 +142,17 @@ type Write struct {
 
 // Changes are the edits' result: the packs to write (a pack grown too large is cut in more),
 // the keys of stored packs left empty (to delete), and the members that joined the group (had
-// no entry in it before the first edit, have one now) or left it.
+// no entry in it before the first edit, have one now) or left it, by key.
 type Changes struct {
 	Writes       []Write
 	Deletes      []string
-	Joined, Left []string
+	Joined, Left []Member
+}
+
+// Member is a member that joined or left a group: its key, and whether it is a group.
+type Member struct {
+	Key   string
+	Group bool
 }
 
 // Changes says what the edits made of the packs read. g is spent.
@@ -173,16 +183,18 @@ func (g *Group) Changes() Changes {
 			c.Writes = append(c.Writes, w)
 		})
 	}
-	for m, had := range g.before {
-		switch has := len(g.Entries(m)) > 0; {
-		case has && !had:
-			c.Joined = append(c.Joined, m)
-		case had && !has:
-			c.Left = append(c.Left, m)
+	for m, was := range g.before {
+		es := g.Entries(m)
+		switch has := len(es) > 0; {
+		case has && !was.entries:
+			c.Joined = append(c.Joined, Member{m, es[0].Group})
+		case was.entries && !has:
+			c.Left = append(c.Left, Member{m, was.group})
 		}
 	}
-	slices.Sort(c.Joined)
-	slices.Sort(c.Left)
+	byKey := func(a, b Member) int { return strings.Compare(a.Key, b.Key) }
+	slices.SortFunc(c.Joined, byKey)
+	slices.SortFunc(c.Left, byKey)
 	*g = Group{}
 	return c
 }

@@ -158,16 +158,16 @@ func TestEditsKeepThePacksAndListsExact(t *testing.T) {
 				s[w.Key] = w.Data
 			}
 			for _, m := range c.Joined {
-				if lists[m] {
-					t.Fatalf("seed %d: %s joined twice", seed, m)
+				if lists[m.Key] {
+					t.Fatalf("seed %d: %s joined twice", seed, m.Key)
 				}
-				lists[m] = true
+				lists[m.Key] = true
 			}
 			for _, m := range c.Left {
-				if !lists[m] {
-					t.Fatalf("seed %d: %s left without joining", seed, m)
+				if !lists[m.Key] {
+					t.Fatalf("seed %d: %s left without joining", seed, m.Key)
 				}
-				delete(lists, m)
+				delete(lists, m.Key)
 			}
 			check(t, seed, s, model, lists)
 		}
