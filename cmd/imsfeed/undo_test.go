@@ -50,7 +50,7 @@ func TestKillDuringUndoLeavesTheStateBefore(t *testing.T) {
 				driver, dsn = "postgres", storeURL
 				writing = func(db *sql.DB) bool {
 					var busy bool
-					err := db.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = to_regclass('memberships')
+					err := db.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = to_regclass('membership_packs')
 AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid())`).Scan(&busy)
 					if err != nil {
 						t.Fatal(err)

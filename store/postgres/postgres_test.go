@@ -69,26 +69,6 @@ func TestStateIndexRepair(t *testing.T) {
 	t.Run("PiecesOverADamagedIndex", func(t *testing.T) { storetest.PiecesOverADamagedIndex(t, s, exec) })
 }
 
-// The memberships table takes the eight IMS roles 01 to 08 and nothing else (migration 0022
-// checks them by list, where 0001 used a regular expression).
-func TestMembershipRoles(t *testing.T) {
-	_, db := openWithDB(t)
-	insert := func(role string) error {
-		_, err := db.Exec(`INSERT INTO memberships (tenant, group_key, member_key, role, member_type, hash) VALUES ('t', 'G', 'P', $1, 1, '\x00')`, role)
-		return err
-	}
-	for _, role := range []string{"01", "02", "03", "04", "05", "06", "07", "08"} {
-		if err := insert(role); err != nil {
-			t.Errorf("role %q refused: %v", role, err)
-		}
-	}
-	for _, role := range []string{"", "00", "09", "1", "10", "001", "01 ", "0a", "x1"} {
-		if err := insert(role); err == nil {
-			t.Errorf("role %q taken", role)
-		}
-	}
-}
-
 // TestRefusedEarlyLoadsGiveTheirConnectionsBack: an early load the table refuses rolls back and
 // gives its connection (a *sql.Conn of its own, for COPY) back to the pool: after more refused
 // loads than the pool keeps idle, the server has no more of the store's connections than the
@@ -155,13 +135,13 @@ func TestOnADatabaseWithALinguisticCollation(t *testing.T) {
 	defer db.Close()
 	rows, err := db.Query(`SELECT c.table_name, c.column_name, COALESCE(c.collation_name, '')
 FROM information_schema.columns c
-WHERE c.table_schema = current_schema() AND c.table_name IN ('persons', 'groups', 'memberships', 'relations')
+WHERE c.table_schema = current_schema() AND c.table_name IN ('persons', 'groups', 'membership_packs', 'member_groups', 'relations')
   AND c.data_type = 'text' ORDER BY 1, 2`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	keys := map[string]bool{"tenant": true, "key": true, "group_key": true, "member_key": true, "role": true,
+	keys := map[string]bool{"tenant": true, "key": true, "group_key": true, "member_key": true, "first_member": true,
 		"person_key": true, "related_key": true, "type": true}
 	n := 0
 	for rows.Next() {

@@ -128,12 +128,16 @@ func writePlan(ctx context.Context, tx *sql.Tx, w *sqlstore.Write) error {
 	}
 	// The memberships are the store's seam's to write: copied in now, their statements run
 	// at their place below.
+	// Their rows are packs and member lists, not changes: StageMemberships counts the
+	// changes written, not the copies.
+	quiet := *w
+	quiet.Progress = nil
 	msteps, err := sqlstore.StageMemberships(ctx, tx, w, sqlstore.SetCopy{
 		Into: func(table string, cols []string, n int, row func(int) []any) error {
-			return copyInto(ctx, tx, w, table, cols, n, row)
+			return copyInto(ctx, tx, &quiet, table, cols, n, row)
 		},
 		Temp: func(create, table, key string, index bool, cols []string, n int, row func(int) []any) error {
-			return copyRows(ctx, tx, w, create, table, key, index, cols, n, row)
+			return copyRows(ctx, tx, &quiet, create, table, key, index, cols, n, row)
 		},
 	})
 	if err != nil {

@@ -27,7 +27,7 @@ func (c *Core) Dump(ctx context.Context, tenant string) (map[string][]string, er
 			rows.Close()
 			return nil, err
 		}
-		if col == "tenant" && t != "runs" && t != "run_undo" && t != "state_index" {
+		if col == "tenant" && t != "runs" && t != "run_undo" && t != "state_index" && t != packsTable && t != listsTable {
 			withTenant[t] = true
 		}
 	}
@@ -35,9 +35,11 @@ func (c *Core) Dump(ctx context.Context, tenant string) (map[string][]string, er
 		return nil, err
 	}
 	out := map[string][]string{}
+	// The memberships are the seam's: a line a membership, whatever packs hold them.
+	withTenant[membershipsTable] = true
 	for t := range withTenant {
 		var lines []string
-		if t == membershipsTable { // the seam's
+		if t == membershipsTable {
 			lines, err = c.dumpMemberships(ctx, tenant)
 		} else {
 			lines, err = c.dumpTable(ctx, t, tenant)
@@ -68,28 +70,33 @@ func (c *Core) dumpTable(ctx context.Context, t, tenant string) ([]string, error
 			rows.Close()
 			return nil, err
 		}
-		var b strings.Builder
-		for i, v := range vals {
-			if i > 0 {
-				b.WriteString(" | ")
-			}
-			b.WriteString(cols[i] + "=")
-			switch x := v.(type) {
-			case nil:
-				b.WriteString("NULL")
-			case []byte:
-				fmt.Fprintf(&b, "%q", x)
-			case time.Time:
-				b.WriteString(x.UTC().Format(time.RFC3339Nano))
-			default:
-				fmt.Fprintf(&b, "%v", x)
-			}
-		}
-		lines = append(lines, b.String())
+		lines = append(lines, dumpLine(cols, vals))
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, err
 	}
 	slices.Sort(lines)
 	return lines, nil
+}
+
+// dumpLine is a row as Dump gives it: each column's name and value.
+func dumpLine(cols []string, vals []any) string {
+	var b strings.Builder
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteString(" | ")
+		}
+		b.WriteString(cols[i] + "=")
+		switch x := v.(type) {
+		case nil:
+			b.WriteString("NULL")
+		case []byte:
+			fmt.Fprintf(&b, "%q", x)
+		case time.Time:
+			b.WriteString(x.UTC().Format(time.RFC3339Nano))
+		default:
+			fmt.Fprintf(&b, "%v", x)
+		}
+	}
+	return b.String()
 }

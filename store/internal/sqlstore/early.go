@@ -28,6 +28,7 @@ import (
 // compact, as they are copied: their state index entries, encoded into their buckets, and
 // their undo keys ("no row before"), compressed.
 type early struct {
+	c       *Core
 	conn    *sql.Conn // the connection tx runs on, given back to the pool after it
 	tx      *sql.Tx
 	tenant  string
@@ -254,7 +255,7 @@ func (c *Core) EarlyInserts(ctx context.Context, tenant string, version int64) (
 			return nil, err
 		}
 	}
-	e := &early{conn: conn, tx: tx, tenant: tenant, persons: !persons, ch: make(chan earlyRecords, earlyDepth), done: make(chan struct{})}
+	e := &early{c: c, conn: conn, tx: tx, tenant: tenant, persons: !persons, ch: make(chan earlyRecords, earlyDepth), done: make(chan struct{})}
 	e.undo[0].init(undoPersons)
 	e.undo[1].init(undoMemberships)
 	go e.copy(ctx, c.rowsOn(conn, tx))
@@ -310,50 +311,68 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 	}
 	// One COPY until the records change table or earlyIndexHeld bytes of index entries wait,
 	// then those go to the server (a connection runs one COPY at a time), then the next COPY.
+	// The memberships go in as packs (earlypacks.go): a pack row is written once its group's
+	// memberships have all come.
+	pk := newPacker()
+	var packErr error // a membership the packs refuse
 	for e.err == nil && next() {
 		persons := cur.persons != nil
-		table, cols, u := earlyMembershipsTable, earlyMembershipCols, &e.undo[1]
+		table, cols, u := packsTable, packCols, &e.undo[1]
 		if persons {
 			table, cols, u = "persons", earlyPersonCols, &e.undo[0]
 		}
 		e.err = copyRows(ctx, table, cols, func(r row) bool {
-			if e.held >= earlyIndexHeld || !next() || (cur.persons != nil) != persons {
+			if !persons {
+				for len(pk.ready) == 0 {
+					if e.held >= earlyIndexHeld || !next() || cur.persons != nil {
+						return false
+					}
+					j := i
+					i++
+					m := cur.members[j]
+					cur.members[j] = nil
+					e.n[record.Memberships]++
+					b := &e.idx[memberBucket(m.Group)]
+					n := len(b.data)
+					b.add(m)
+					e.held += len(b.data) - n
+					u.str(m.Group)
+					u.str(m.Member)
+					u.str(m.Role)
+					u.none()
+					if err := pk.add(m); err != nil {
+						packErr = err
+						return false
+					}
+				}
+				e.writePack(r, pk)
+				return true
+			}
+			if e.held >= earlyIndexHeld || !next() || cur.persons == nil {
 				return false
 			}
 			j := i
 			i++
-			if persons {
-				p := cur.persons[j]
-				cur.persons[j] = nil
-				e.n[record.Persons]++
-				b := &e.idx[personBucket(p.Key)]
-				n := len(b.data)
-				b.addPerson(p)
-				e.held += len(b.data) - n
-				u.str(p.Key)
-				u.none()
-				r.text(e.tenant)
-				r.text(p.Key)
-				r.text(p.Source)
-				r.text(p.Name)
-				jsonValue(r, JSON(p.Attrs))
-				r.bytes(p.Hash[:])
-				return true
-			}
-			m := cur.members[j]
-			cur.members[j] = nil
-			e.n[record.Memberships]++
-			b := &e.idx[memberBucket(m.Group)]
+			p := cur.persons[j]
+			cur.persons[j] = nil
+			e.n[record.Persons]++
+			b := &e.idx[personBucket(p.Key)]
 			n := len(b.data)
-			b.add(m)
+			b.addPerson(p)
 			e.held += len(b.data) - n
-			u.str(m.Group)
-			u.str(m.Member)
-			u.str(m.Role)
+			u.str(p.Key)
 			u.none()
-			earlyMembershipRow(r, e.tenant, m)
+			r.text(e.tenant)
+			r.text(p.Key)
+			r.text(p.Source)
+			r.text(p.Name)
+			jsonValue(r, JSON(p.Attrs))
+			r.bytes(p.Hash[:])
 			return true
 		})
+		if packErr != nil {
+			e.err = packErr
+		}
 		if e.err == nil {
 			e.err = e.sendIndex(ctx, copyRows)
 		}
@@ -361,8 +380,73 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 			e.err = e.sendUndo(ctx, copyRows, u)
 		}
 	}
+	if e.err == nil {
+		e.err = e.finishPacks(ctx, copyRows, pk)
+	}
 	for range e.ch { // a failed copy still lets the diff hand over the rest
 	}
+}
+
+// finishPacks writes, once the file is read, the last group's packs, the member lists, and the
+// memberships of groups that came again after another group's (edited into their packs).
+func (e *early) finishPacks(ctx context.Context, copyRows rowsFunc, pk *packer) error {
+	if err := pk.flush(); err != nil {
+		return err
+	}
+	if len(pk.ready) > 0 {
+		err := copyRows(ctx, packsTable, packCols, func(r row) bool {
+			if len(pk.ready) == 0 {
+				return false
+			}
+			e.writePack(r, pk)
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(pk.pairs) > 0 {
+		pk.sortLists()
+		err := copyRows(ctx, listsTable, listCols, func(r row) bool {
+			k, groups, ok := pk.nextList()
+			if !ok {
+				return false
+			}
+			r.text(e.tenant)
+			r.int(k.memberType)
+			r.text(k.member)
+			r.bytes(groups)
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(pk.late) == 0 {
+		return nil
+	}
+	edits := make([]edit, len(pk.late))
+	for i, m := range pk.late {
+		edits[i] = edit{key: m.MembershipKey, op: opSyncedPut, entry: entryOf(m)}
+	}
+	_, err := e.c.editMemberships(ctx, e.tx, e.tenant, edits)
+	return err
+}
+
+// writePack writes the first of pk's ready packs as a row of membership_packs.
+func (e *early) writePack(r row, pk *packer) {
+	x := pk.ready[0]
+	pk.ready[0] = packRowOf{}
+	pk.ready = pk.ready[1:]
+	if len(pk.ready) == 0 {
+		pk.ready = nil
+	}
+	r.text(e.tenant)
+	r.text(x.group)
+	r.text(x.key)
+	r.int(int64(x.entries))
+	r.int(int64(x.manual))
+	r.bytes(x.data)
 }
 
 // sendUndo ends the gzip stream of u's undo keys written since its last one, copies it into

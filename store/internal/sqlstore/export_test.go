@@ -33,17 +33,24 @@ func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLooku
 		return args
 	}
 	list := func(q string, n int) string { return strings.ReplaceAll(q, "IN_LIST", inList(n)) }
-	scanIn, scanArgs := groupsIn(true, tenant, groups)
 	pg := &Core{d: Dialect{Dollar: true}}
+	pairs := make([][2]string, len(members))
+	var ms1 []string
+	for i, m := range members {
+		pairs[i] = [2]string{m[0], m[1]}
+		ms1 = append(ms1, m[1])
+	}
+	floors, floorArgs := floorQuery(tenant, pairs[:min(len(pairs), editsReadChunk)])
+	lists, listArgs := listsQuery(tenant, 1, ms1[:min(len(ms1), editsReadChunk)])
+	scanIn, scanArgs := groupsIn(true, tenant, groups)
 	return []KeyLookup{
 		pg.lookup("before-images of persons", false, undoTables[0], tenant, ps),
-		pg.lookup("before-images of memberships", false, undoTables[2], tenant, ms),
-		pg.lookup("undo's delete of memberships", true, undoTables[2], tenant, ms),
 		{"stored records of persons", storedPersons + inList(len(persons)), live("", persons)},
 		{"live read of persons", list(livePersons, len(persons)), live(livePersons, persons)},
-		{"live read of persons' memberships", list(liveMembershipsOfPersons, len(persons)), live(liveMembershipsOfPersons, persons)},
-		{"a rollover's scan of its courses' memberships", scanCourses + scanIn + scanOrder, scanArgs},
-		{"live read of groups' members", list(liveMembershipsOfGroups, len(groups)), live(liveMembershipsOfGroups, groups)},
+		{"floor packs of memberships (before-images, edits, undo)", floors, floorArgs},
+		{"member lists", lists, listArgs},
+		{"a rollover's scan of its courses' packs", scanPacks + scanIn + scanOrder, scanArgs},
+		{"live read of groups' packs", list(livePacksOfGroups, len(groups)), live(livePacksOfGroups, groups)},
 	}
 }
 
