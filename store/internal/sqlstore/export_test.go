@@ -62,3 +62,11 @@ func (c *Core) lookup(name string, del bool, t undoTable, tenant string, keys []
 
 // TextArray is textArray.
 var TextArray = textArray
+
+// SetMigratePage sets the page size of the move of the memberships into packs (migration 0028)
+// until the returned function puts it back.
+func SetMigratePage(n int) func() {
+	old := migratePage
+	migratePage = n
+	return func() { migratePage = old }
+}

@@ -11,7 +11,7 @@ import (
 )
 
 // Migrate applies the *.sql files of fsys that schema_migrations does not list, in name
-// order, all in one transaction. lockSQL, when set, runs first in that transaction to
+// order, all in one transaction; a version with a Go step (steps) runs it after its SQL. lockSQL, when set, runs first in that transaction to
 // serialise concurrent migrators (PostgreSQL: a transaction-scoped advisory lock).
 func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dollar bool, lockSQL string) error {
 	names, err := fs.Glob(fsys, "*.sql")
@@ -59,6 +59,11 @@ func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dollar bool, lockSQL s
 		}
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if step := steps[version]; step != nil {
+			if err := step(ctx, tx, dollar); err != nil {
+				return fmt.Errorf("migration %s: %w", name, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, Rebind(dollar, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`),
 			version, time.Now().UTC().Format(time.RFC3339)); err != nil {
