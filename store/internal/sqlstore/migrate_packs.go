@@ -173,8 +173,9 @@ func (b *packBuilder) flush(end bool) error {
 	if keep == 1 {
 		rest = cut[len(cut)-1]
 	}
+	n := len(b.entries)
 	b.entries = append(b.entries[:0], rest...)
-	clear(b.entries[len(b.entries):cap(b.entries)]) // let go of the written entries' attributes
+	clear(b.entries[len(b.entries):n]) // let go of the written entries' attributes
 	return nil
 }
 
