@@ -28,9 +28,10 @@ const insertBatch = 500
 // groups), then drops the memberships table.
 func packMemberships(ctx context.Context, tx *sql.Tx, dollar bool) error {
 	if dollar {
-		// Writers of an older imsfeed wait until the table is gone: none of their rows is
-		// written behind the pages already read.
-		if _, err := tx.ExecContext(ctx, `LOCK TABLE memberships IN SHARE MODE`); err != nil {
+		// An older imsfeed still running waits until the table is gone: none of its rows is
+		// written behind the pages already read. The lock the DROP needs is taken now, not
+		// after the pages: a reader of theirs waiting to write would deadlock with the upgrade.
+		if _, err := tx.ExecContext(ctx, `LOCK TABLE memberships IN ACCESS EXCLUSIVE MODE`); err != nil {
 			return err
 		}
 	}
