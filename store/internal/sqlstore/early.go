@@ -324,7 +324,7 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 		e.err = copyRows(ctx, table, cols, func(r row) bool {
 			if !persons {
 				for len(pk.ready) == 0 {
-					if e.held >= earlyIndexHeld || !next() || cur.persons != nil {
+					if e.held >= earlyIndexHeld || len(pk.late) >= earlyLateHeld || !next() || cur.persons != nil {
 						return false
 					}
 					j := i
@@ -379,6 +379,9 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 		if e.err == nil {
 			e.err = e.sendUndo(ctx, copyRows, u)
 		}
+		if e.err == nil && len(pk.late) >= earlyLateHeld {
+			e.err = e.writeLate(ctx, pk)
+		}
 	}
 	if e.err == nil {
 		e.err = e.finishPacks(ctx, copyRows, pk)
@@ -387,8 +390,8 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 	}
 }
 
-// finishPacks writes, once the file is read, the last group's packs, the member lists, and the
-// memberships of groups that came again after another group's (edited into their packs).
+// finishPacks writes, once the file is read, the memberships of groups that came back, the
+// last group's packs and the member lists.
 func (e *early) finishPacks(ctx context.Context, copyRows rowsFunc, pk *packer) error {
 	if err := pk.flush(); err != nil {
 		return err
@@ -405,31 +408,55 @@ func (e *early) finishPacks(ctx context.Context, copyRows rowsFunc, pk *packer) 
 			return err
 		}
 	}
-	if len(pk.pairs) > 0 {
-		pk.sortLists()
-		err := copyRows(ctx, listsTable, listCols, func(r row) bool {
-			k, groups, ok := pk.nextList()
-			if !ok {
-				return false
-			}
-			r.text(e.tenant)
-			r.int(k.memberType)
-			r.text(k.member)
-			r.bytes(groups)
-			return true
-		})
-		if err != nil {
-			return err
-		}
+	if err := e.writeLate(ctx, pk); err != nil {
+		return err
 	}
+	if len(pk.pairs) == 0 {
+		return nil
+	}
+	pk.sortLists()
+	return copyRows(ctx, listsTable, listCols, func(r row) bool {
+		k, groups, ok := pk.nextList()
+		if !ok {
+			return false
+		}
+		r.text(e.tenant)
+		r.int(k.memberType)
+		r.text(k.member)
+		r.bytes(groups)
+		return true
+	})
+}
+
+// earlyLateHeld is how many memberships of groups that came back (after another group's) the
+// copy holds before it edits them into their groups' packs: a file that gives memberships in
+// no order of groups (none of the corpus does) is written more slowly, in bounded memory.
+var earlyLateHeld = 1 << 16
+
+// SetEarlyLateHeld sets earlyLateHeld until the returned function puts it back: a test's small
+// tenant then has its groups that came back written while the file is read. For tests only.
+func SetEarlyLateHeld(n int) func() {
+	old := earlyLateHeld
+	earlyLateHeld = n
+	return func() { earlyLateHeld = old }
+}
+
+// writeLate edits the memberships of groups that came back into the groups' packs, already
+// written (read and written a statement a pack, as any later change is); their members' lists
+// are made with the others' once the file is read.
+func (e *early) writeLate(ctx context.Context, pk *packer) error {
 	if len(pk.late) == 0 {
 		return nil
 	}
 	edits := make([]edit, len(pk.late))
 	for i, m := range pk.late {
-		edits[i] = edit{key: m.MembershipKey, op: opSyncedPut, entry: entryOf(m)}
+		edits[i] = edit{key: m.MembershipKey, op: opInsert, entry: entryOf(m)}
 	}
-	_, err := e.c.editMemberships(ctx, e.tx, e.tenant, edits)
+	clear(pk.late)
+	pk.late = pk.late[:0]
+	w := e.c.rowPacks(ctx, e.tx, e.tenant)
+	defer w.close()
+	_, err := e.c.editPacks(ctx, e.tx, e.tenant, edits, false, w, pk.joined)
 	return err
 }
 

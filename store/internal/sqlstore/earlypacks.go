@@ -20,7 +20,7 @@ type packer struct {
 	group string
 	open  []packs.Entry
 	ready []packRowOf
-	done  map[string]bool // groups packed
+	done  map[string]uint32 // groups packed, their places in groups
 	late  []*record.Membership
 
 	groups  []string
@@ -41,7 +41,7 @@ type packRowOf struct {
 }
 
 func newPacker() *packer {
-	return &packer{done: map[string]bool{}, midx: map[listKey]uint32{}}
+	return &packer{done: map[string]uint32{}, midx: map[listKey]uint32{}}
 }
 
 // add takes the next membership; flush packs the open group's.
@@ -53,7 +53,7 @@ func (p *packer) add(m *record.Membership) error {
 		if err := p.flush(); err != nil {
 			return err
 		}
-		if p.done[m.Group] {
+		if _, ok := p.done[m.Group]; ok {
 			p.late = append(p.late, m)
 			return nil
 		}
@@ -76,8 +76,9 @@ func (p *packer) flush() error {
 		}
 	}
 	g := uint32(len(p.groups))
+	p.group = strings.Clone(p.group) // as pair's member keys
 	p.groups = append(p.groups, p.group)
-	p.done[p.group] = true
+	p.done[p.group] = g
 	first := true
 	packs.Cut(es, func(part []packs.Entry) {
 		key := part[0].Member
@@ -92,20 +93,31 @@ func (p *packer) flush() error {
 			continue // a member in two roles: once
 		}
 		prev = es[i].Member
-		k := listKey{memberTypeOf(es[i].Group), es[i].Member}
-		mi, ok := p.midx[k]
-		if !ok {
-			mi = uint32(len(p.members))
-			p.midx[k] = mi
-			p.members = append(p.members, k)
-		}
-		p.pairs = append(p.pairs, uint64(mi)<<32|uint64(g))
+		p.pair(packs.Member{Key: es[i].Member, Group: es[i].Group}, g)
 	}
 	clear(p.open)
 	p.open = p.open[:0]
 	p.group = ""
 	return nil
 }
+
+// pair keeps that member m is in the group at place g of groups.
+func (p *packer) pair(m packs.Member, g uint32) {
+	k := listKey{memberTypeOf(m.Group), m.Key}
+	mi, ok := p.midx[k]
+	if !ok {
+		// A copy of its own: the record's strings may share a block of the file's
+		// records that would otherwise be kept whole until the file is read.
+		k.member = strings.Clone(k.member)
+		mi = uint32(len(p.members))
+		p.midx[k] = mi
+		p.members = append(p.members, k)
+	}
+	p.pairs = append(p.pairs, uint64(mi)<<32|uint64(g))
+}
+
+// joined keeps that m joined a group packed before (a membership of a group that came back).
+func (p *packer) joined(m packs.Member, group string) { p.pair(m, p.done[group]) }
 
 // sortLists orders the (member, group) pairs by member type and key, then group key, once
 // every group is flushed; nextList then gives each member's list in that order.
@@ -139,6 +151,9 @@ func (p *packer) nextList() (listKey, []byte, bool) {
 	m := p.pairs[p.cursor] >> 32
 	p.gs = p.gs[:0]
 	for ; p.cursor < len(p.pairs) && p.pairs[p.cursor]>>32 == m; p.cursor++ {
+		if p.cursor > 0 && p.pairs[p.cursor] == p.pairs[p.cursor-1] {
+			continue // joined again, in a block of the group that came back
+		}
 		p.gs = append(p.gs, p.groups[p.gbyRank[uint32(p.pairs[p.cursor])]])
 	}
 	p.data = packs.AppendList(p.data[:0], p.gs)

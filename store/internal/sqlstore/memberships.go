@@ -624,7 +624,7 @@ func rowMemberships(rw *rowWriter, tenant string, ms []change.Membership) error 
 	}
 	w := c.rowPacks(rw.ctx, rw.tx, tenant)
 	defer w.close()
-	if _, err := c.editPacks(rw.ctx, rw.tx, tenant, planEdits(ms), empty, w); err != nil {
+	if _, err := c.editPacks(rw.ctx, rw.tx, tenant, planEdits(ms), empty, w, nil); err != nil {
 		return err
 	}
 	for range ms {
@@ -704,7 +704,7 @@ func StageMemberships(ctx context.Context, tx *sql.Tx, w *Write, cp SetCopy) ([]
 		return nil, err
 	}
 	var s setPacks
-	if _, err := c.editPacks(ctx, tx, w.Tenant, planEdits(ms), !some, &s); err != nil {
+	if _, err := c.editPacks(ctx, tx, w.Tenant, planEdits(ms), !some, &s, nil); err != nil {
 		return nil, err
 	}
 	for range ms {

@@ -44,14 +44,17 @@ func packMemberships(ctx context.Context, tx *sql.Tx, dollar bool) error {
 	if _, err := tx.ExecContext(ctx, `DROP TABLE memberships`); err != nil {
 		return err
 	}
-	if dollar {
-		// The planner knows the new tables from the first statement on, not from autovacuum's
-		// first pass.
-		if _, err := tx.ExecContext(ctx, `ANALYZE membership_packs, member_groups`); err != nil {
-			return err
-		}
+	if !dollar {
+		return nil
 	}
-	return nil
+	// The planner knows the new tables from the first statement on, not from autovacuum's
+	// first pass (a new database's are empty: nothing to know).
+	var some bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM membership_packs)`).Scan(&some); err != nil || !some {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `ANALYZE membership_packs, member_groups`)
+	return err
 }
 
 // membershipRow is a memberships row as a pack entry, with its tenant and group.

@@ -83,6 +83,9 @@ const (
 	opSet
 	// opRemove removes it whatever its origin (undo's restore).
 	opRemove
+	// opInsert adds it, and refuses it if it is there (an initial load's, as a primary key
+	// refused a key given twice).
+	opInsert
 )
 
 // edit is one change of a membership of a tenant.
@@ -105,8 +108,9 @@ const editsReadChunk = 400
 
 // editPacks applies edits, in their order within each group, to tenant's packs read through
 // q, and writes what changed through w. empty says the tenant has no memberships (nothing is
-// read). It returns how many edits changed a membership.
-func (c *Core) editPacks(ctx context.Context, q querier, tenant string, edits []edit, empty bool, w packWriter) (int, error) {
+// read). A member that joins a group is given to joined when it is set (which then keeps the
+// member lists), else its list is edited. It returns how many edits changed a membership.
+func (c *Core) editPacks(ctx context.Context, q querier, tenant string, edits []edit, empty bool, w packWriter, joined func(packs.Member, string)) (int, error) {
 	if len(edits) == 0 {
 		return 0, nil
 	}
@@ -162,7 +166,11 @@ func (c *Core) editPacks(ctx context.Context, q querier, tenant string, edits []
 			}
 		}
 		for _, i := range order[lo:hi] {
-			if applyEdit(groups[edits[i].key.Group], &edits[i]) {
+			ok, err := applyEdit(groups[edits[i].key.Group], &edits[i])
+			if err != nil {
+				return 0, err
+			}
+			if ok {
 				changed++
 			}
 		}
@@ -185,6 +193,10 @@ func (c *Core) editPacks(ctx context.Context, q querier, tenant string, edits []
 				}
 			}
 			for _, m := range ch.Joined {
+				if joined != nil {
+					joined(m, k)
+					continue
+				}
 				listOf(lists, m).join = append(listOf(lists, m).join, k)
 			}
 			for _, m := range ch.Left {
@@ -214,21 +226,24 @@ func listOf(lists map[listKey]*listEdit, m packs.Member) *listEdit {
 }
 
 // applyEdit applies e to g and says whether it changed a membership.
-func applyEdit(g *packs.Group, e *edit) bool {
+func applyEdit(g *packs.Group, e *edit) (bool, error) {
 	k := e.key
 	old, had := g.Get(k.Member, k.Role)
 	switch e.op {
 	case opSyncedRemove:
-		return had && !old.Manual && g.Remove(k.Member, k.Role)
+		return had && !old.Manual && g.Remove(k.Member, k.Role), nil
 	case opSyncedManualize:
 		if !had || old.Manual {
-			return false
+			return false, nil
 		}
 		old.Manual = true
 		g.Put(old)
-	case opSyncedPut:
+	case opSyncedPut, opInsert:
+		if had && e.op == opInsert {
+			return false, fmt.Errorf("memberships: membership %s is given twice", quote(k.String()))
+		}
 		if had && old.Manual && old.Hash == ZeroHash {
-			return false
+			return false, nil
 		}
 		x := e.entry
 		x.Member, x.Role, x.Manual = k.Member, k.Role, false
@@ -241,8 +256,8 @@ func applyEdit(g *packs.Group, e *edit) bool {
 		x.Manual, x.Hash = true, ZeroHash
 		g.Put(x)
 	case opRename:
-		if !had {
-			return false
+		if !had || old.Group {
+			return false, nil
 		}
 		g.Remove(k.Member, k.Role)
 		old.Member, old.Hash = e.entry.Member, e.entry.Hash
@@ -252,9 +267,9 @@ func applyEdit(g *packs.Group, e *edit) bool {
 		x.Member, x.Role = k.Member, k.Role
 		g.Put(x)
 	case opRemove:
-		return g.Remove(k.Member, k.Role)
+		return g.Remove(k.Member, k.Role), nil
 	}
-	return true
+	return true, nil
 }
 
 // readFloors reads into groups the floor pack of each (group, member) of want.
@@ -487,7 +502,7 @@ func (c *Core) editMemberships(ctx context.Context, tx querier, tenant string, e
 	}
 	w := c.rowPacks(ctx, tx, tenant)
 	defer w.close()
-	return c.editPacks(ctx, tx, tenant, edits, false, w)
+	return c.editPacks(ctx, tx, tenant, edits, false, w, nil)
 }
 
 // eachPack gives fn, decoded, the packs query reads (columns: group_key, data), in its order.
