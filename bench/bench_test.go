@@ -223,7 +223,7 @@ func TestConsoleCase(t *testing.T) {
 
 // TestLiveCheck runs the live writes' check as `make bench-check` does, on SQLite with short
 // runs: recording puts each write's ratio to the bare handler under "live" beside the import
-// figures, and a check against figures ten times better fails, naming each write measured twice.
+// figures, and a check against figures a hundred times better fails, naming each write measured twice.
 func TestLiveCheck(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ratios.json")
@@ -246,8 +246,10 @@ func TestLiveCheck(t *testing.T) {
 	if got["live"]["sqlite-replacePerson"].Ratio <= 1 || got["live"]["sqlite-createPersons"].Ratio <= 1 || got["feed-30MB.xml"]["pg-1pct"].Ratio != 0.5 || len(got["live"]) != 2 {
 		t.Fatalf("recorded:\n%s", data)
 	}
+	// A hundred times better: a loaded machine's bare handler measured ten times slower in
+	// one pair (a ratio of 9 against 109) and let a tenth pass as noise.
 	for name, r := range got["live"] {
-		got["live"][name] = recorded{Ratio: r.Ratio / 10}
+		got["live"][name] = recorded{Ratio: r.Ratio / 100}
 	}
 	data, _ = json.Marshal(got)
 	if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -255,7 +257,7 @@ func TestLiveCheck(t *testing.T) {
 	}
 	out, err := live(&ratioCheck{path: path, tolerance: 1.3})
 	if err == nil || !strings.Contains(err.Error(), "2 regression(s)") {
-		t.Errorf("against figures ten times better: %v, want 2 regressions", err)
+		t.Errorf("against figures a hundred times better: %v, want 2 regressions", err)
 	}
 	for _, name := range []string{"sqlite-replacePerson", "sqlite-createPersons"} {
 		if want := fmt.Sprintf("REGRESSION live %s: ratio ", name); !strings.Contains(out, want) || !strings.Contains(out, "measured twice") {

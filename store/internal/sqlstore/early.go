@@ -327,19 +327,10 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 					if e.held >= earlyIndexHeld || len(pk.late) >= earlyLateHeld || !next() || cur.persons != nil {
 						return false
 					}
-					j := i
+					m := cur.members[i]
+					cur.members[i] = nil
 					i++
-					m := cur.members[j]
-					cur.members[j] = nil
-					e.n[record.Memberships]++
-					b := &e.idx[memberBucket(m.Group)]
-					n := len(b.data)
-					b.add(m)
-					e.held += len(b.data) - n
-					u.str(m.Group)
-					u.str(m.Member)
-					u.str(m.Role)
-					u.none()
+					e.kept(m, u)
 					if err := pk.add(m); err != nil {
 						packErr = err
 						return false
@@ -351,10 +342,9 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 			if e.held >= earlyIndexHeld || !next() || cur.persons == nil {
 				return false
 			}
-			j := i
+			p := cur.persons[i]
+			cur.persons[i] = nil
 			i++
-			p := cur.persons[j]
-			cur.persons[j] = nil
 			e.n[record.Persons]++
 			b := &e.idx[personBucket(p.Key)]
 			n := len(b.data)
@@ -388,6 +378,19 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 	}
 	for range e.ch { // a failed copy still lets the diff hand over the rest
 	}
+}
+
+// kept counts a membership copied early and keeps its state index entry and its undo key.
+func (e *early) kept(m *record.Membership, u *earlyUndoStream) {
+	e.n[record.Memberships]++
+	b := &e.idx[memberBucket(m.Group)]
+	n := len(b.data)
+	b.add(m)
+	e.held += len(b.data) - n
+	u.str(m.Group)
+	u.str(m.Member)
+	u.str(m.Role)
+	u.none()
 }
 
 // finishPacks writes, once the file is read, the memberships of groups that came back, the

@@ -161,7 +161,11 @@ func (c *Core) editPacks(ctx context.Context, q querier, tenant string, edits []
 				return strings.Compare(a[1], b[1])
 			})
 			want = slices.Compact(want)
-			if err := c.readFloors(ctx, q, tenant, want, groups); err != nil {
+			floors, whole := wholeGroups(want)
+			if err := c.readFloors(ctx, q, tenant, floors, groups); err != nil {
+				return 0, err
+			}
+			if err := c.readGroups(ctx, q, tenant, whole, groups); err != nil {
 				return 0, err
 			}
 		}
@@ -270,6 +274,56 @@ func applyEdit(g *packs.Group, e *edit) (bool, error) {
 		return g.Remove(k.Member, k.Role), nil
 	}
 	return true, nil
+}
+
+// wholeGroupEdits is how many members of one group an edit changes from which all of the
+// group's packs are read (one range of the primary key), not each member's floor pack (a step
+// each): a night that renames most of a class, a school year's new memberships.
+const wholeGroupEdits = 16
+
+// wholeGroups splits want (sorted by group and member, each once) into the pairs whose floor
+// packs are read and the groups read whole.
+func wholeGroups(want [][2]string) (floors [][2]string, whole []string) {
+	for i := 0; i < len(want); {
+		j := i
+		for j < len(want) && want[j][0] == want[i][0] {
+			j++
+		}
+		if j-i >= wholeGroupEdits {
+			whole = append(whole, want[i][0])
+		} else {
+			floors = append(floors, want[i:j]...)
+		}
+		i = j
+	}
+	return floors, whole
+}
+
+// readGroups reads into groups all the packs of the groups of whole.
+func (c *Core) readGroups(ctx context.Context, q querier, tenant string, whole []string, groups map[string]*packs.Group) error {
+	for lo := 0; lo < len(whole); lo += editsReadChunk {
+		in, args := groupsIn(c.d.Dollar, tenant, whole[lo:min(lo+editsReadChunk, len(whole))])
+		rows, err := q.QueryContext(ctx, c.Q(`SELECT group_key, first_member, data FROM membership_packs WHERE `+in), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var g, key string
+			var data []byte
+			if err := rows.Scan(&g, &key, &data); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := groups[g].Read(key, data); err != nil {
+				rows.Close()
+				return fmt.Errorf("memberships of group %s, pack %s: %w", quote(g), quote(key), err)
+			}
+		}
+		if err := closeRows(rows); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readFloors reads into groups the floor pack of each (group, member) of want.
