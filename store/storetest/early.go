@@ -31,6 +31,8 @@ func testEarlyInserts(t *testing.T, s store.Store) {
 	// The second block of each group's members comes after other groups': those memberships
 	// are edited into the group's packs already written, some while the file is read.
 	defer sqlstore.SetEarlyLateHeld(40)()
+	// The member lists merged from runs written aside, not one run sorted in memory.
+	defer sqlstore.SetListRun(50)()
 	key := func(i int) string {
 		if i%10 == 7 {
 			return fmt.Sprintf("p%03d\\\t\\N", i) // a backslash, a tab, and what reads as NULL unescaped

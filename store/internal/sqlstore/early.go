@@ -314,6 +314,7 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 	// The memberships go in as packs (earlypacks.go): a pack row is written once its group's
 	// memberships have all come.
 	pk := newPacker()
+	defer pk.lists.close()
 	var packErr error // a membership the packs refuse
 	for e.err == nil && next() {
 		persons := cur.persons != nil
@@ -414,12 +415,19 @@ func (e *early) finishPacks(ctx context.Context, copyRows rowsFunc, pk *packer) 
 	if err := e.writeLate(ctx, pk); err != nil {
 		return err
 	}
-	if len(pk.pairs) == 0 {
+	if pk.err != nil {
+		return pk.err
+	}
+	if len(pk.lists.groups) == 0 {
 		return nil
 	}
-	pk.sortLists()
-	return copyRows(ctx, listsTable, listCols, func(r row) bool {
-		k, groups, ok := pk.nextList()
+	var listErr error
+	err := copyRows(ctx, listsTable, listCols, func(r row) bool {
+		k, groups, ok, err := pk.lists.next()
+		if err != nil {
+			listErr = err
+			return false
+		}
 		if !ok {
 			return false
 		}
@@ -429,6 +437,10 @@ func (e *early) finishPacks(ctx context.Context, copyRows rowsFunc, pk *packer) 
 		r.bytes(groups)
 		return true
 	})
+	if listErr != nil {
+		return fmt.Errorf("member lists: %w", listErr)
+	}
+	return err
 }
 
 // earlyLateHeld is how many memberships of groups that came back (after another group's) the
