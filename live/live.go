@@ -220,9 +220,24 @@ type Service struct {
 	// OnRequest, when set, is told of every request answered, with its outcome and duration
 	// (serve counts them for /metrics).
 	OnRequest func(e *store.LiveEntry)
+	// MaxReadItems overrides MaxReadItems (tests).
+	MaxReadItems int
 
 	mu      sync.Mutex
 	refused map[string]refusal // the last mailed refusal per tenant
+}
+
+// MaxReadItems is the most objects one plural read may name. The body's size limit bounds a
+// write (a createPersons of 16 MiB is some 48,000 persons), but 16 MiB of identifiers is half a
+// million objects to read and an answer of some 350 MB; a read of more is refused whole with
+// overflowfail, to be sent in smaller requests.
+const MaxReadItems = 50000
+
+func (s *Service) maxReadItems() int {
+	if s.MaxReadItems > 0 {
+		return s.MaxReadItems
+	}
+	return MaxReadItems
 }
 
 func (s *Service) live() (store.Live, error) {
@@ -256,6 +271,12 @@ func (s *Service) Do(ctx context.Context, t *Tenant, req *Request) (out *Result)
 	l, err := s.live()
 	if err != nil {
 		return s.internal(t, req, err)
+	}
+	if n, most := len(req.Items), s.maxReadItems(); !req.Action.Writes() && n > most {
+		// Refused before anything is read; one status, not one per item named.
+		st := fail(Overflow, "the request reads %d objects, more than the %d one request may read; nothing was read: send them in requests of at most %d", n, most, most)
+		s.record(ctx, l, entry, st, start)
+		return &Result{Whole: &st}
 	}
 	var res *Result
 	var p store.LiveApplyParams
