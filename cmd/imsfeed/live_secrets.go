@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,8 +18,8 @@ import (
 
 // liveAuth keeps the live channel's credentials as the tenants' es.password_file say now: a file
 // that cannot be read refuses that tenant's requests as unauthorised (an ERROR in the log naming
-// the tenant and the file), not the other tenants', and a file changed on disk (its modification
-// time or size) counts from the next request. The files are looked at at most once a second. A
+// the tenant and the file), not the other tenants', and a file whose content changed on disk
+// counts from the next request. The files are read at most once a second. A
 // re-read changes only the passwords of the one live.Auth: its count of failed attempts stays.
 type liveAuth struct {
 	log      *slog.Logger
@@ -33,7 +34,7 @@ type liveAuth struct {
 type esTenant struct {
 	cfg   *config.Tenant
 	live  *live.Tenant // one for the process: the service keys its state by the tenant
-	stamp string       // the password file as last read: size and modification time, or the error
+	stamp string       // the password file as last read: its content's SHA-256, or the error
 	pw    string
 	err   error
 	// logged is when the unreadable secret was last logged (again every errEvery).
@@ -64,9 +65,15 @@ func (a *liveAuth) endpoint(i int) http.Handler {
 }
 
 // refresh reads the password files that changed since they were read and, if any did, gives
-// the Auth the credentials anew (first: read every one).
+// the Auth the credentials anew (first: read every one). A request that finds another one
+// refreshing goes on with the credentials as they are, not waiting for the files (a few ms for
+// a thousand tenants).
 func (a *liveAuth) refresh(now time.Time, first bool) {
-	a.mu.Lock()
+	if first {
+		a.mu.Lock()
+	} else if !a.mu.TryLock() {
+		return
+	}
 	defer a.mu.Unlock()
 	if !first && now.UnixNano()-a.checked.Load() < int64(time.Second) {
 		return
@@ -75,11 +82,7 @@ func (a *liveAuth) refresh(now time.Time, first bool) {
 	for _, t := range a.tenants {
 		stamp := "env" // $IMSFEED_<TENANT>_ES_PASSWORD: read once, the environment stays
 		if f := t.cfg.ES.PasswordFile; f != "" {
-			if fi, err := os.Stat(f); err != nil {
-				stamp = err.Error()
-			} else {
-				stamp = fmt.Sprintf("%d %d", fi.Size(), fi.ModTime().UnixNano())
-			}
+			stamp = fileStamp(f)
 		}
 		if stamp != t.stamp || first {
 			wasBad := t.err != nil
@@ -113,6 +116,21 @@ func (a *liveAuth) refresh(now time.Time, first bool) {
 		creds = append(creds, c)
 	}
 	a.auth.Set(creds)
+}
+
+// fileStamp is what a password file holds now: the SHA-256 of its content (kept, never logged),
+// or why it cannot be read. Its size and modification time would miss a rotation to a password
+// of the same length by a tool that keeps the time, or within the file system's clock step, and
+// the old password would keep working; a password file is a few bytes, read at most once a
+// second.
+func fileStamp(name string) string {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return err.Error()
+	}
+	sum := sha256.Sum256(b)
+	clear(b)
+	return string(sum[:])
 }
 
 // unreadable is the reason serve's log gives for a request refused with the username of a

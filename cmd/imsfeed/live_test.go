@@ -465,6 +465,62 @@ tenants:
 	}
 }
 
+// A password rotated to one of the same length with the file's modification time kept (a
+// config tool that preserves it, or two writes within the file system's clock step) counts
+// within the re-read interval, and the old password no longer: the file's content is compared,
+// not its size and time.
+func TestLivePasswordRotationKeepingSizeAndTimeCounts(t *testing.T) {
+	dir := t.TempDir()
+	north := filepath.Join(dir, "es-north")
+	os.WriteFile(north, []byte("north-first\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte(fmt.Sprintf(`store: sqlite://%s/state.db
+data_dir: %s
+http: {listen: "127.0.0.1:0"}
+tenants:
+  - id: north
+    es: {username: north-sis, password_file: %s}
+`, dir, dir, north)), 0o600)
+	s := startServe(t, dir)
+	read, _ := os.ReadFile("../../live/imses/testdata/imses1-itslearning/requests/002-readPerson.xml")
+	body := regexp.MustCompile(`(?s)<[a-zA-Z0-9]*:?Security.*</[a-zA-Z0-9]*:?Security>`).ReplaceAllString(string(read), "")
+	authorised := func(pw string) bool {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.url+"/ims/es/v1p0", strings.NewReader(body))
+		req.SetBasicAuth("north-sis", pw)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return !strings.Contains(string(b), "unauthorizedrequest")
+	}
+	if !authorised("north-first") {
+		t.Fatalf("north's first password is refused:\n%s", s.stderr.String())
+	}
+	before, err := os.Stat(north)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(north, []byte("north-other\n"), 0o600)
+	os.Chtimes(north, before.ModTime(), before.ModTime())
+	if after, _ := os.Stat(north); after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		t.Fatalf("the rotated file differs in size or time: %d %v, was %d %v", after.Size(), after.ModTime(), before.Size(), before.ModTime())
+	}
+	time.Sleep(1100 * time.Millisecond) // serve looks at the files at most once a second
+	if !authorised("north-other") || authorised("north-first") {
+		t.Fatalf("the rotated password did not count, or the old one still does:\n%s", s.stderr.String())
+	}
+	if !strings.Contains(s.stderr.String(), "password file changed; the new password counts\" tenant=north") {
+		t.Errorf("serve did not log the re-read:\n%s", s.stderr.String())
+	}
+	for _, pw := range []string{"north-first", "north-other"} {
+		if strings.Contains(s.stderr.String(), pw) {
+			t.Fatalf("a password reached serve's log:\n%s", s.stderr.String())
+		}
+	}
+}
+
 // A re-read password file changes only passwords: the slowdown of an address's failed attempts
 // goes on across a re-read of that tenant's file or another's (a provider's routine rotation
 // must not give a guesser a fresh start); the new password counts, the old one no longer.
