@@ -79,23 +79,40 @@ func (c *Core) membershipOrigins(ctx context.Context, q querier, tenant string) 
 }
 
 // countSyncedUpTo counts tenant's synced memberships up to atMost, reading no more packs than
-// hold that many (by the key's order, an index range), however large the tenant.
+// hold that many (by the key's order, ranges of the primary key), however large the tenant.
+// The packs are read in growing steps, each a statement with a LIMIT: lib/pq reads a
+// statement's rows to the end even when they are not wanted (a tenant of 300,000 memberships
+// took 9.5 ms of the server a count, every live removal's).
 func (c *Core) countSyncedUpTo(ctx context.Context, q querier, tenant string, atMost int) (int, error) {
-	rows, err := q.QueryContext(ctx, c.Q(`SELECT entries - manual FROM membership_packs WHERE tenant = ? ORDER BY tenant, group_key, first_member`), tenant)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for n < atMost && rows.Next() {
-		var k int
-		if err := rows.Scan(&k); err != nil {
-			rows.Close()
+	n, step := 0, 1
+	var group, first string
+	for started := false; n < atMost; started = true {
+		query, args := `SELECT group_key, first_member, entries - manual FROM membership_packs WHERE tenant = ?`, []any{tenant}
+		if started {
+			query += ` AND (group_key, first_member) > (?, ?)`
+			args = append(args, group, first)
+		}
+		rows, err := q.QueryContext(ctx, c.Q(query+` ORDER BY tenant, group_key, first_member LIMIT ?`), append(args, step)...)
+		if err != nil {
 			return 0, err
 		}
-		n += k
-	}
-	if err := closeRows(rows); err != nil {
-		return 0, err
+		read := 0
+		for rows.Next() {
+			var k int
+			if err := rows.Scan(&group, &first, &k); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			n += k
+			read++
+		}
+		if err := closeRows(rows); err != nil {
+			return 0, err
+		}
+		if read < step {
+			break // the tenant's last pack
+		}
+		step = min(4*step, 1024)
 	}
 	return min(n, atMost), nil
 }

@@ -346,8 +346,16 @@ func (c *Core) readFloors(ctx context.Context, q querier, tenant string, want []
 	if !c.d.Dollar {
 		// SQLite: a prepared statement a member, run in this process, costs less than a
 		// statement of many.
-		st, err := prepare(ctx, q, `SELECT group_key, first_member, data FROM membership_packs
-WHERE tenant = ? AND group_key = ? AND first_member <= ? ORDER BY first_member DESC LIMIT 1`)
+		const floor = `SELECT group_key, first_member, data FROM membership_packs
+WHERE tenant = ? AND group_key = ? AND first_member <= ? ORDER BY first_member DESC LIMIT 1`
+		if len(want) == 1 { // a live request's one: not worth preparing
+			rows, err := q.QueryContext(ctx, floor, tenant, want[0][0], want[0][1])
+			if err != nil {
+				return err
+			}
+			return read(rows)
+		}
+		st, err := prepare(ctx, q, floor)
 		if err != nil {
 			return err
 		}
@@ -501,21 +509,33 @@ type rowPacks struct {
 	tenant string
 	c      *Core
 	stmts  map[string]*sql.Stmt
+	once   map[string]int // run straight once, not prepared yet
 }
 
 func (c *Core) rowPacks(ctx context.Context, q querier, tenant string) *rowPacks {
 	return &rowPacks{ctx: ctx, q: q, tenant: tenant, c: c}
 }
 
+// exec runs query: straight the first time, prepared from the second on (a live request's
+// edit writes a pack and a list once each, and a statement prepared is a round trip more and
+// one to close it; a night's many are prepared once).
 func (r *rowPacks) exec(query string, args ...any) error {
 	st, ok := r.stmts[query]
 	if !ok {
+		if r.stmts == nil {
+			r.stmts = map[string]*sql.Stmt{}
+		}
+		if _, seen := r.stmts[query]; !seen && r.once[query] == 0 {
+			if r.once == nil {
+				r.once = map[string]int{}
+			}
+			r.once[query]++
+			_, err := r.q.ExecContext(r.ctx, r.c.Q(query), args...)
+			return err
+		}
 		var err error
 		if st, err = prepare(r.ctx, r.q, r.c.Q(query)); err != nil {
 			return err
-		}
-		if r.stmts == nil {
-			r.stmts = map[string]*sql.Stmt{}
 		}
 		r.stmts[query] = st
 	}
