@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"testing"
 	"time"
 
@@ -190,15 +191,21 @@ func TestTenantLockWaitsInTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// A tenant of this test's own: advisory locks are the whole server's, and other packages'
+	// tests (their stores in schemas of the same database) lock tenants named tenant too.
+	tenant := fmt.Sprintf("lockwait%d", time.Now().UnixNano())
+	h := fnv.New64a()
+	h.Write([]byte("imsfeed:" + tenant)) // postgres.go's lockKey
+	key := h.Sum64()
 
-	hold, err := a.LockTenant(ctx, "north", time.Second)
+	hold, err := a.LockTenant(ctx, tenant, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan error, 1)
 	var gotAt time.Time
 	go func() {
-		r, err := b.LockTenant(ctx, "north", 20*time.Second)
+		r, err := b.LockTenant(ctx, tenant, 20*time.Second)
 		gotAt = time.Now()
 		if err == nil {
 			defer r()
@@ -208,10 +215,9 @@ func TestTenantLockWaitsInTheServer(t *testing.T) {
 	waiting := 0
 	for range 100 { // until b waits in the server
 		time.Sleep(20 * time.Millisecond)
-		// Not the migration's lock (postgres.go's migrationLock, 0x696d73666565640), which other
-		// packages' tests opening stores on the same server wait for meanwhile.
+		// The tenant's lock only (a bigint key is its high and low halves).
 		if err := db.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-AND NOT (classid = 110548790 AND objid = 1716934208)`).Scan(&waiting); err != nil {
+AND classid = $1 AND objid = $2 AND objsubid = 1`, int64(key>>32), int64(key&0xffffffff)).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
 		if waiting > 0 {
@@ -219,7 +225,7 @@ AND NOT (classid = 110548790 AND objid = 1716934208)`).Scan(&waiting); err != ni
 		}
 	}
 	if waiting != 1 {
-		t.Fatalf("%d advisory locks waited for in the server, want b's one", waiting)
+		t.Fatalf("%d waits for the tenant's advisory lock in the server, want b's one", waiting)
 	}
 	releasedAt := time.Now()
 	hold()
@@ -230,17 +236,17 @@ AND NOT (classid = 110548790 AND objid = 1716934208)`).Scan(&waiting); err != ni
 		t.Error("b got the lock before a released it")
 	}
 
-	hold, err = b.LockTenant(ctx, "north", time.Second)
+	hold, err = b.LockTenant(ctx, tenant, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hold()
-	if _, err := a.LockTenant(ctx, "north", 150*time.Millisecond); !errors.Is(err, store.ErrLocked) {
+	if _, err := a.LockTenant(ctx, tenant, 150*time.Millisecond); !errors.Is(err, store.ErrLocked) {
 		t.Errorf("a's wait of 150ms on b's lock: %v, want ErrLocked", err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
 	defer cancel()
-	if _, err := a.LockTenant(cctx, "north", 20*time.Second); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := a.LockTenant(cctx, tenant, 20*time.Second); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("a's wait whose context ended: %v, want its context's error", err)
 	}
 }
