@@ -307,42 +307,33 @@ func (c *Core) readGroups(ctx context.Context, q querier, tenant string, whole [
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var g, key string
-			var data []byte
-			if err := rows.Scan(&g, &key, &data); err != nil {
-				rows.Close()
-				return err
-			}
-			if err := groups[g].Read(key, data); err != nil {
-				rows.Close()
-				return fmt.Errorf("memberships of group %s, pack %s: %w", quote(g), quote(key), err)
-			}
-		}
-		if err := closeRows(rows); err != nil {
+		if err := readPacksInto(rows, groups); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// readPacksInto reads rows (columns: group_key, first_member, data) into their groups' packs.
+func readPacksInto(rows *sql.Rows, groups map[string]*packs.Group) error {
+	for rows.Next() {
+		var g, key string
+		var data []byte
+		if err := rows.Scan(&g, &key, &data); err != nil {
+			rows.Close()
+			return err
+		}
+		if err := groups[g].Read(key, data); err != nil {
+			rows.Close()
+			return fmt.Errorf("memberships of group %s, pack %s: %w", quote(g), quote(key), err)
+		}
+	}
+	return closeRows(rows)
+}
+
 // readFloors reads into groups the floor pack of each (group, member) of want.
 func (c *Core) readFloors(ctx context.Context, q querier, tenant string, want [][2]string, groups map[string]*packs.Group) error {
-	read := func(rows *sql.Rows) error {
-		for rows.Next() {
-			var g, key string
-			var data []byte
-			if err := rows.Scan(&g, &key, &data); err != nil {
-				rows.Close()
-				return err
-			}
-			if err := groups[g].Read(key, data); err != nil {
-				rows.Close()
-				return fmt.Errorf("memberships of group %s, pack %s: %w", quote(g), quote(key), err)
-			}
-		}
-		return closeRows(rows)
-	}
+	read := func(rows *sql.Rows) error { return readPacksInto(rows, groups) }
 	if !c.d.Dollar {
 		// SQLite: a prepared statement a member, run in this process, costs less than a
 		// statement of many.
