@@ -52,26 +52,22 @@ const analyzeTimeout = "5min"
 // attributes, hashes) are never in a WHERE clause, and their statistics (the JSON attributes'
 // above all) were half of an ANALYZE's time: the 316.8 MB feed's persons and memberships
 // 0.45-0.57 s whole, 0.21-0.27 s on these columns.
-var statsTables = func() []struct {
-	kind, name, columns string
-	perRow              int // records of kind a row holds
-} {
-	t := []struct {
-		kind, name, columns string
-		perRow              int
-	}{
+var statsTables = func() []statsTable {
+	t := []statsTable{
 		{"persons", "persons", "tenant, key, status", 1},
 		{"groups", "groups", "tenant, key, status, is_course", 1},
 		{"relations", "relations", "tenant, person_key, related_key, type", 1},
 	}
 	for _, m := range sqlstore.MembershipStats {
-		t = append(t, struct {
-			kind, name, columns string
-			perRow              int
-		}{m.Kind, m.Table, m.Columns, m.PerRow})
+		t = append(t, statsTable{m.Kind, m.Table, m.Columns, m.PerRow})
 	}
 	return t
 }()
+
+type statsTable struct {
+	kind, name, columns string
+	perRow              int // records of kind a row holds
+}
 
 // needsAnalyze says whether a table that held about reltuples rows as last counted (-1: never
 // analysed or vacuumed) needs an ANALYZE now that a write added added rows to it.

@@ -133,11 +133,8 @@ func (g *Group) Remove(member, role string) bool {
 
 // Write is a pack to store: a new row unless Stored (then the row of that key is replaced).
 type Write struct {
-	Key    string
+	Row
 	Stored bool
-	Data   []byte
-	N      int // its entries
-	Manual int // of them, those not the feed's
 }
 
 // Changes are the edits' result: the packs to write (a pack grown too large is cut in more),
@@ -170,15 +167,10 @@ func (g *Group) Changes() Changes {
 		}
 		first := true
 		Cut(p.entries, func(es []Entry) {
-			w := Write{Key: es[0].Member, Data: Append(nil, es), N: len(es)}
+			w := Write{Row: RowOf(es[0].Member, es)}
 			if first {
 				w.Key, w.Stored = p.key, p.stored
 				first = false
-			}
-			for i := range es {
-				if es[i].Manual {
-					w.Manual++
-				}
 			}
 			c.Writes = append(c.Writes, w)
 		})

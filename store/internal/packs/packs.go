@@ -239,6 +239,26 @@ func (d *decoder) byte() byte {
 	return b[0]
 }
 
+// Row is a pack as a store keeps it: its key, its encoding, and how many entries it has and
+// how many of them are manual (so that counts are sums of rows).
+type Row struct {
+	Key    string
+	Data   []byte
+	N      int // its entries
+	Manual int // of them, those not the feed's
+}
+
+// RowOf is es, one pack's entries sorted by Compare, as a row keyed key.
+func RowOf(key string, es []Entry) Row {
+	r := Row{Key: key, Data: Append(nil, es), N: len(es)}
+	for i := range es {
+		if es[i].Manual {
+			r.Manual++
+		}
+	}
+	return r
+}
+
 // Cut splits entries, sorted by Compare, into packs within MaxEntries and MaxBytes, never
 // between two entries of one member; cut calls emit for each pack's entries in order.
 func Cut(es []Entry, emit func([]Entry)) {

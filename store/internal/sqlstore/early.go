@@ -346,13 +346,7 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 			p := cur.persons[i]
 			cur.persons[i] = nil
 			i++
-			e.n[record.Persons]++
-			b := &e.idx[personBucket(p.Key)]
-			n := len(b.data)
-			b.addPerson(p)
-			e.held += len(b.data) - n
-			u.str(p.Key)
-			u.none()
+			e.keptPerson(p, u)
 			r.text(e.tenant)
 			r.text(p.Key)
 			r.text(p.Source)
@@ -379,6 +373,17 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 	}
 	for range e.ch { // a failed copy still lets the diff hand over the rest
 	}
+}
+
+// keptPerson counts a person copied early and keeps its state index entry and its undo key.
+func (e *early) keptPerson(p *record.Person, u *earlyUndoStream) {
+	e.n[record.Persons]++
+	b := &e.idx[personBucket(p.Key)]
+	n := len(b.data)
+	b.addPerson(p)
+	e.held += len(b.data) - n
+	u.str(p.Key)
+	u.none()
 }
 
 // kept counts a membership copied early and keeps its state index entry and its undo key.
@@ -471,7 +476,7 @@ func (e *early) writeLate(ctx context.Context, pk *packer) error {
 	pk.late = pk.late[:0]
 	w := e.c.rowPacks(ctx, e.tx, e.tenant)
 	defer w.close()
-	_, err := e.c.editPacks(ctx, e.tx, e.tenant, edits, false, w, pk.joined)
+	err := e.c.editPacks(ctx, e.tx, e.tenant, edits, false, w, pk.joined)
 	return err
 }
 
@@ -485,10 +490,10 @@ func (e *early) writePack(r row, pk *packer) {
 	}
 	r.text(e.tenant)
 	r.text(x.group)
-	r.text(x.key)
-	r.int(int64(x.entries))
-	r.int(int64(x.manual))
-	r.bytes(x.data)
+	r.text(x.Key)
+	r.int(int64(x.N))
+	r.int(int64(x.Manual))
+	r.bytes(x.Data)
 }
 
 // sendUndo ends the gzip stream of u's undo keys written since its last one, copies it into

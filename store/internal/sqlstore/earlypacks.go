@@ -26,10 +26,10 @@ type packer struct {
 	err   error    // of joined
 }
 
+// packRowOf is a pack ready to be copied, with its group.
 type packRowOf struct {
-	group, key      string
-	entries, manual int
-	data            []byte
+	group string
+	packs.Row
 }
 
 func newPacker() *packer {
@@ -76,7 +76,7 @@ func (p *packer) flush() error {
 		if first {
 			key, first = "", false
 		}
-		p.ready = append(p.ready, packRowOf{p.group, key, len(part), 0, packs.Append(nil, part)})
+		p.ready = append(p.ready, packRowOf{p.group, packs.RowOf(key, part)})
 	})
 	prev := ""
 	for i := range es {

@@ -641,7 +641,7 @@ func rowMemberships(rw *rowWriter, tenant string, ms []change.Membership) error 
 	}
 	w := c.rowPacks(rw.ctx, rw.tx, tenant)
 	defer w.close()
-	if _, err := c.editPacks(rw.ctx, rw.tx, tenant, planEdits(ms), empty, w, nil); err != nil {
+	if err := c.editPacks(rw.ctx, rw.tx, tenant, planEdits(ms), empty, w, nil); err != nil {
 		return err
 	}
 	for range ms {
@@ -721,7 +721,7 @@ func StageMemberships(ctx context.Context, tx *sql.Tx, w *Write, cp SetCopy) ([]
 		return nil, err
 	}
 	var s setPacks
-	if _, err := c.editPacks(ctx, tx, w.Tenant, planEdits(ms), !some, &s, nil); err != nil {
+	if err := c.editPacks(ctx, tx, w.Tenant, planEdits(ms), !some, &s, nil); err != nil {
 		return nil, err
 	}
 	for range ms {
@@ -771,14 +771,14 @@ func (c *Core) renameMember(ctx context.Context, tx *sql.Tx, tenant, newKey stri
 	for k, h := range ms {
 		edits = append(edits, edit{key: k, op: opRename, entry: packs.Entry{Member: newKey, Hash: h}})
 	}
-	_, err := c.editMemberships(ctx, tx, tenant, edits)
+	err := c.editMemberships(ctx, tx, tenant, edits)
 	return err
 }
 
 // putManualMembership makes k a manual membership of the platform's (the zero hash, which the
 // import never takes over): a new one of memberType, or the one there turned manual.
 func (c *Core) putManualMembership(ctx context.Context, tx *sql.Tx, tenant string, k record.MembershipKey, memberType int64) error {
-	_, err := c.editMemberships(ctx, tx, tenant, []edit{{key: k, op: opManualPut, entry: packs.Entry{Group: memberType == 2}}})
+	err := c.editMemberships(ctx, tx, tenant, []edit{{key: k, op: opManualPut, entry: packs.Entry{Group: memberType == 2}}})
 	return err
 }
 
@@ -798,7 +798,7 @@ func (c *Core) restoreMemberships(ctx context.Context, tx *sql.Tx, tenant string
 		}
 		edits = append(edits, edit{key: k, op: opSet, entry: e})
 	}
-	if _, err := c.editMemberships(ctx, tx, tenant, edits); err != nil {
+	if err := c.editMemberships(ctx, tx, tenant, edits); err != nil {
 		return fmt.Errorf("undo memberships: %w", err)
 	}
 	return nil

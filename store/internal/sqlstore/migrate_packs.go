@@ -162,13 +162,8 @@ func (b *packBuilder) flush(end bool) error {
 		if b.written {
 			key = es[0].Member
 		}
-		manual := 0
-		for i := range es {
-			if es[i].Manual {
-				manual++
-			}
-		}
-		if err := b.out.add(b.tenant, b.group, key, len(es), manual, packs.Append(nil, es)); err != nil {
+		r := packs.RowOf(key, es)
+		if err := b.out.add(b.tenant, b.group, r.Key, r.N, r.Manual, r.Data); err != nil {
 			return err
 		}
 		b.written = true

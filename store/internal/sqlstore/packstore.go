@@ -109,26 +109,25 @@ const editsReadChunk = 400
 // editPacks applies edits, in their order within each group, to tenant's packs read through
 // q, and writes what changed through w. empty says the tenant has no memberships (nothing is
 // read). A member that joins a group is given to joined when it is set (which then keeps the
-// member lists), else its list is edited. It returns how many edits changed a membership.
-func (c *Core) editPacks(ctx context.Context, q querier, tenant string, edits []edit, empty bool, w packWriter, joined func(packs.Member, string)) (int, error) {
+// member lists), else its list is edited.
+func (c *Core) editPacks(ctx context.Context, q querier, tenant string, edits []edit, empty bool, w packWriter, joined func(packs.Member, string)) error {
 	if len(edits) == 0 {
-		return 0, nil
+		return nil
 	}
 	order := make([]int32, len(edits))
 	for i := range order {
 		order[i] = int32(i)
 		if err := checkKey(edits[i].key); err != nil {
-			return 0, err
+			return err
 		}
 		if edits[i].op == opRename {
 			if err := checkKey(record.MembershipKey{Group: edits[i].key.Group, Member: edits[i].entry.Member, Role: edits[i].key.Role}); err != nil {
-				return 0, err
+				return err
 			}
 		}
 	}
 	slices.SortStableFunc(order, func(a, b int32) int { return strings.Compare(edits[a].key.Group, edits[b].key.Group) })
 	lists := map[listKey]*listEdit{}
-	changed := 0
 	// A chunk of groups at a time: their floor packs read, their edits applied and written.
 	for lo := 0; lo < len(order); {
 		hi, pairs := lo, 0
@@ -148,34 +147,28 @@ func (c *Core) editPacks(ctx context.Context, q querier, tenant string, edits []
 				g = &packs.Group{}
 				groups[e.key.Group] = g
 			}
+			if empty {
+				continue // nothing stored to read
+			}
 			want = append(want, [2]string{e.key.Group, e.key.Member})
 			if e.op == opRename {
 				want = append(want, [2]string{e.key.Group, e.entry.Member})
 			}
 		}
 		if !empty {
-			slices.SortFunc(want, func(a, b [2]string) int {
-				if c := strings.Compare(a[0], b[0]); c != 0 {
-					return c
-				}
-				return strings.Compare(a[1], b[1])
-			})
+			sortPairs(want)
 			want = slices.Compact(want)
 			floors, whole := wholeGroups(want)
 			if err := c.readFloors(ctx, q, tenant, floors, groups); err != nil {
-				return 0, err
+				return err
 			}
 			if err := c.readGroups(ctx, q, tenant, whole, groups); err != nil {
-				return 0, err
+				return err
 			}
 		}
 		for _, i := range order[lo:hi] {
-			ok, err := applyEdit(groups[edits[i].key.Group], &edits[i])
-			if err != nil {
-				return 0, err
-			}
-			if ok {
-				changed++
+			if err := applyEdit(groups[edits[i].key.Group], &edits[i]); err != nil {
+				return err
 			}
 		}
 		// Written in the groups' order.
@@ -188,12 +181,12 @@ func (c *Core) editPacks(ctx context.Context, q querier, tenant string, edits []
 			ch := groups[k].Changes()
 			for _, key := range ch.Deletes {
 				if err := w.deletePack(k, key); err != nil {
-					return 0, fmt.Errorf("memberships of group %s: %w", quote(k), err)
+					return fmt.Errorf("memberships of group %s: %w", quote(k), err)
 				}
 			}
 			for _, x := range ch.Writes {
 				if err := w.putPack(k, x.Key, x.N, x.Manual, x.Data); err != nil {
-					return 0, fmt.Errorf("memberships of group %s: %w", quote(k), err)
+					return fmt.Errorf("memberships of group %s: %w", quote(k), err)
 				}
 			}
 			for _, m := range ch.Joined {
@@ -209,7 +202,7 @@ func (c *Core) editPacks(ctx context.Context, q querier, tenant string, edits []
 		}
 		lo = hi
 	}
-	return changed, c.editLists(ctx, q, tenant, lists, empty, w)
+	return c.editLists(ctx, q, tenant, lists, empty, w)
 }
 
 type listKey struct {
@@ -229,25 +222,26 @@ func listOf(lists map[listKey]*listEdit, m packs.Member) *listEdit {
 	return l
 }
 
-// applyEdit applies e to g and says whether it changed a membership.
-func applyEdit(g *packs.Group, e *edit) (bool, error) {
+// applyEdit applies e to g.
+func applyEdit(g *packs.Group, e *edit) error {
 	k := e.key
 	old, had := g.Get(k.Member, k.Role)
 	switch e.op {
 	case opSyncedRemove:
-		return had && !old.Manual && g.Remove(k.Member, k.Role), nil
-	case opSyncedManualize:
-		if !had || old.Manual {
-			return false, nil
+		if had && !old.Manual {
+			g.Remove(k.Member, k.Role)
 		}
-		old.Manual = true
-		g.Put(old)
+	case opSyncedManualize:
+		if had && !old.Manual {
+			old.Manual = true
+			g.Put(old)
+		}
 	case opSyncedPut, opInsert:
 		if had && e.op == opInsert {
-			return false, fmt.Errorf("memberships: membership %s is given twice", quote(k.String()))
+			return fmt.Errorf("memberships: membership %s is given twice", quote(k.String()))
 		}
 		if had && old.Manual && old.Hash == ZeroHash {
-			return false, nil
+			return nil
 		}
 		x := e.entry
 		x.Member, x.Role, x.Manual = k.Member, k.Role, false
@@ -261,7 +255,7 @@ func applyEdit(g *packs.Group, e *edit) (bool, error) {
 		g.Put(x)
 	case opRename:
 		if !had || old.Group {
-			return false, nil
+			return nil
 		}
 		g.Remove(k.Member, k.Role)
 		old.Member, old.Hash = e.entry.Member, e.entry.Hash
@@ -271,9 +265,9 @@ func applyEdit(g *packs.Group, e *edit) (bool, error) {
 		x.Member, x.Role = k.Member, k.Role
 		g.Put(x)
 	case opRemove:
-		return g.Remove(k.Member, k.Role), nil
+		g.Remove(k.Member, k.Role)
 	}
-	return true, nil
+	return nil
 }
 
 // wholeGroupEdits is how many members of one group an edit changes from which all of the
@@ -500,7 +494,7 @@ type rowPacks struct {
 	tenant string
 	c      *Core
 	stmts  map[string]*sql.Stmt
-	once   map[string]int // run straight once, not prepared yet
+	ran    map[string]bool // run straight once, not prepared yet
 }
 
 func (c *Core) rowPacks(ctx context.Context, q querier, tenant string) *rowPacks {
@@ -513,20 +507,20 @@ func (c *Core) rowPacks(ctx context.Context, q querier, tenant string) *rowPacks
 func (r *rowPacks) exec(query string, args ...any) error {
 	st, ok := r.stmts[query]
 	if !ok {
-		if r.stmts == nil {
-			r.stmts = map[string]*sql.Stmt{}
-		}
-		if _, seen := r.stmts[query]; !seen && r.once[query] == 0 {
-			if r.once == nil {
-				r.once = map[string]int{}
+		if !r.ran[query] {
+			if r.ran == nil {
+				r.ran = map[string]bool{}
 			}
-			r.once[query]++
+			r.ran[query] = true
 			_, err := r.q.ExecContext(r.ctx, r.c.Q(query), args...)
 			return err
 		}
 		var err error
 		if st, err = prepare(r.ctx, r.q, r.c.Q(query)); err != nil {
 			return err
+		}
+		if r.stmts == nil {
+			r.stmts = map[string]*sql.Stmt{}
 		}
 		r.stmts[query] = st
 	}
@@ -560,10 +554,10 @@ func (r *rowPacks) deleteList(memberType int64, member string) error {
 }
 
 // editMemberships applies edits to tenant's memberships in tx, a statement a pack and member
-// list written, and says how many changed a membership.
-func (c *Core) editMemberships(ctx context.Context, tx querier, tenant string, edits []edit) (int, error) {
+// list written.
+func (c *Core) editMemberships(ctx context.Context, tx querier, tenant string, edits []edit) error {
 	if len(edits) == 0 {
-		return 0, nil
+		return nil
 	}
 	w := c.rowPacks(ctx, tx, tenant)
 	defer w.close()
