@@ -1,13 +1,17 @@
 package main
 
 import (
+	"database/sql"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/imsfeed/imsfeed/schemas"
 )
 
 // One behaviour for each kind of mistake: help exits 0 on stdout, a usage or configuration
@@ -246,6 +250,34 @@ func TestAStoreThatCannotOpenIsNamedOnce(t *testing.T) {
 	if r.code == 0 || strings.Count(r.stderr, "no/such/folder/state.db") != 2 || !strings.Contains(r.stderr, "open sqlite store "+dir+"/no/such/folder/state.db: ") {
 		// twice: the store names its file, and the operating system's error names it once more
 		t.Errorf("exit %d, stderr %q: want the store named once, then the cause", r.code, r.stderr)
+	}
+}
+
+// A store a newer imsfeed migrated is refused in one line that says what to do, whatever the
+// command (here status, the cheapest).
+func TestAStoreANewerImsfeedMigratedIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "imsfeed.yaml"), []byte("store: sqlite://"+dir+"/state.db\ntenants:\n  - id: north\n    source:\n      url: "+dir+"\n"), 0o644)
+	if r := imsfeed(t, dir, "status", "--tenant", "north"); r.code != 0 { // migrations
+		t.Fatalf("status: exit %d %s", r.code, r.stderr)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES ('9999_from_a_newer_imsfeed', '2031-01-01T00:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	all, err := schemas.Migrations("sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, _ := fs.Glob(all, "*.sql")
+	want := "imsfeed: open sqlite store " + dir + "/state.db: the store was upgraded by a newer imsfeed (migration 9999_from_a_newer_imsfeed); this imsfeed knows migrations up to " +
+		strings.TrimSuffix(names[len(names)-1], ".sql") + ": upgrade this imsfeed\n"
+	if r := imsfeed(t, dir, "status", "--tenant", "north"); r.code != exitFailed || r.stderr != want {
+		t.Errorf("status on a store a newer imsfeed migrated: exit %d, stderr\n%q\nwant exit %d and\n%q", r.code, r.stderr, exitFailed, want)
 	}
 }
 

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"testing"
 	"time"
 
 	_ "github.com/lib/pq"
 
 	"github.com/imsfeed/imsfeed/record"
+	"github.com/imsfeed/imsfeed/schemas"
 	"github.com/imsfeed/imsfeed/store"
 	"github.com/imsfeed/imsfeed/store/internal/sqlstore"
 	"github.com/imsfeed/imsfeed/store/postgres"
@@ -248,5 +250,49 @@ AND classid = $1 AND objid = $2 AND objsubid = 1`, int64(key>>32), int64(key&0xf
 	defer cancel()
 	if _, err := a.LockTenant(cctx, tenant, 20*time.Second); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("a's wait whose context ended: %v, want its context's error", err)
+	}
+}
+
+// A store a newer imsfeed migrated is refused, naming the migration this imsfeed lacks, and the
+// attempt changes nothing: not even this imsfeed's own migrations the store lacks are applied.
+func TestNewerStoreRefused(t *testing.T) {
+	all, err := schemas.Migrations("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, _ := fs.Glob(all, "*.sql")
+	const layout = `SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns WHERE table_schema = current_schema()
+		UNION ALL SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = current_schema()
+		ORDER BY 1`
+	for _, c := range []struct {
+		name string
+		fsys fs.FS // the migrations applied before the newer imsfeed's; nil: a store this imsfeed opened
+	}{
+		{"Current", nil},
+		{"LackingTheLast", storetest.MigrationsBefore(t, all, names[len(names)-1])},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u := freshSchema(t)
+			if c.fsys == nil {
+				s, err := postgres.Open(context.Background(), u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Close()
+			}
+			db, err := sql.Open("postgres", u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if c.fsys != nil {
+				if err := sqlstore.Migrate(context.Background(), db, c.fsys, true, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			storetest.NewerStoreRefused(t, db, all, layout, func() (store.Store, error) {
+				return postgres.Open(context.Background(), u)
+			})
+		})
 	}
 }

@@ -259,3 +259,41 @@ func TestUndoInManyParts(t *testing.T) {
 	defer db.Close()
 	storetest.UndoInManyParts(t, s, func(q string) (n int, err error) { err = db.QueryRow(q).Scan(&n); return n, err })
 }
+
+// A store a newer imsfeed migrated is refused, naming the migration this imsfeed lacks, and the
+// attempt changes nothing: not even this imsfeed's own migrations the store lacks are applied.
+func TestNewerStoreRefused(t *testing.T) {
+	all, err := schemas.Migrations("sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, _ := fs.Glob(all, "*.sql")
+	const layout = `SELECT type || ' ' || name || ' ' || COALESCE(sql, '') FROM sqlite_master ORDER BY type, name`
+	for _, c := range []struct {
+		name string
+		fsys fs.FS // the migrations applied before the newer imsfeed's; nil: a store this imsfeed opened
+	}{
+		{"Current", nil},
+		{"LackingTheLast", storetest.MigrationsBefore(t, all, names[len(names)-1])},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			if c.fsys == nil {
+				open(t, path).Close()
+			}
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if c.fsys != nil {
+				if err := sqlstore.Migrate(context.Background(), db, c.fsys, false, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			storetest.NewerStoreRefused(t, db, all, layout, func() (store.Store, error) {
+				return sqlite.Open(context.Background(), path)
+			})
+		})
+	}
+}

@@ -12,7 +12,8 @@ import (
 
 // Migrate applies the *.sql files of fsys that schema_migrations does not list, in name
 // order, all in one transaction; a version with a Go step (steps) runs it after its SQL. lockSQL, when set, runs first in that transaction to
-// serialise concurrent migrators (PostgreSQL: a transaction-scoped advisory lock).
+// serialise concurrent migrators (PostgreSQL: a transaction-scoped advisory lock). A store that
+// lists a version fsys lacks is refused, changing nothing (see newerStore).
 func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dollar bool, lockSQL string) error {
 	names, err := fs.Glob(fsys, "*.sql")
 	if err != nil {
@@ -48,6 +49,9 @@ func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dollar bool, lockSQL s
 	if err := closeRows(rows); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := newerStore(applied, names); err != nil {
+		return err
+	}
 	for _, name := range names {
 		version := strings.TrimSuffix(name, ".sql")
 		if applied[version] {
@@ -71,4 +75,33 @@ func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dollar bool, lockSQL s
 		}
 	}
 	return tx.Commit()
+}
+
+// newerStore refuses a store whose schema_migrations lists versions that names (this
+// imsfeed's migrations) lack: a newer imsfeed migrated it, and this one would read and write a
+// layout it does not know (a newer release may stop keeping rows this one relies on).
+func newerStore(applied map[string]bool, names []string) error {
+	known := make(map[string]bool, len(names))
+	for _, name := range names {
+		known[strings.TrimSuffix(name, ".sql")] = true
+	}
+	var unknown []string
+	for version := range applied {
+		if !known[version] {
+			unknown = append(unknown, version)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	which := "migration " + unknown[0]
+	if len(unknown) > 1 {
+		which = "migrations " + strings.Join(unknown, ", ")
+	}
+	last := "none"
+	if len(names) > 0 {
+		last = strings.TrimSuffix(names[len(names)-1], ".sql")
+	}
+	return fmt.Errorf("the store was upgraded by a newer imsfeed (%s); this imsfeed knows migrations up to %s: upgrade this imsfeed", which, last)
 }
