@@ -32,7 +32,7 @@ type testCA struct {
 	pool                      *x509.CertPool
 }
 
-func newTestCA(t *testing.T, dir string) testCA {
+func newTestCA(t testing.TB, dir string) testCA {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "imsfeed test CA"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/tls"
 	"log/slog"
 	"os"
@@ -11,37 +12,48 @@ import (
 )
 
 // certFiles serves the listener's certificate as http.tls's files hold it now: when they are
-// replaced (a renewal, every 60-90 days with Let's Encrypt) new connections get the new pair
-// without a restart; connections open stay on theirs. The files are looked at every certCheck;
-// a pair that does not load (half written, a key that is not the certificate's) keeps the
-// certificate before, is logged once per change of the files (their names and why, never the
-// key) and is tried again at each look until it loads.
+// replaced or rewritten (a renewal, every 60-90 days with Let's Encrypt) new connections get the
+// new pair without a restart; connections open stay on theirs. The files are read every
+// certCheck; a pair that does not load (half written, a key that is not the certificate's) keeps
+// the certificate before, is logged once per change of the files (their names and why, never
+// the key) and is tried again at each look until it loads.
 type certFiles struct {
 	certFile, keyFile string
 	log               *slog.Logger
 
 	cur    atomic.Pointer[tls.Certificate]
-	loaded []os.FileInfo // the files as the pair served was read from them
+	loaded fileSums // the files as the pair served was read from them
 	// failed and failedErr: the files as they last did not load, and why (as logged); nil after
 	// a load.
-	failed    []os.FileInfo
+	failed    *fileSums
 	failedErr string
 	stop      chan struct{}
 	done      sync.WaitGroup
 }
 
-// certCheck is how often the files are looked at (a stat of each).
+// fileSums is what the certificate and key files held when read: each one's SHA-256, or why it
+// could not be read. Their size and modification time would miss a rotation in place that keeps
+// both (`cp -p`, a rewrite within the file system's clock step), and the old certificate would
+// be served on; the two files are a few KB, read every certCheck.
+type fileSums [2]string
+
+// certCheck is how often the files are looked at (a read of each).
 const certCheck = 2 * time.Second
 
 // loadCertFiles reads the pair (an error: serve does not start) and looks at the files every
 // certCheck until close.
 func loadCertFiles(certFile, keyFile string, log *slog.Logger) (*certFiles, error) {
 	c := &certFiles{certFile: certFile, keyFile: keyFile, log: log, stop: make(chan struct{})}
-	c.loaded = c.stat()
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	certPEM, keyPEM, sums, err := c.read()
 	if err != nil {
 		return nil, err
 	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	clear(keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	c.loaded = sums
 	c.cur.Store(&pair)
 	c.done.Add(1)
 	go func() {
@@ -68,53 +80,50 @@ func (c *certFiles) close() {
 	c.done.Wait()
 }
 
-// stat returns the files' state (nil for a file that cannot be stat'ed).
-func (c *certFiles) stat() []os.FileInfo {
-	var fis []os.FileInfo
-	for _, f := range []string{c.certFile, c.keyFile} {
-		fi, _ := os.Stat(f)
-		fis = append(fis, fi)
-	}
-	return fis
-}
-
-// sameFiles: neither file was replaced or written (same file, size and modification time).
-func sameFiles(a, b []os.FileInfo) bool {
-	for i := range a {
-		if a[i] == nil || b[i] == nil {
-			if a[i] != b[i] {
-				return false
+// read returns the files' content and sums, and the first file's error if one cannot be read.
+// The pair is loaded from these bytes, so the sums are those of the pair served.
+func (c *certFiles) read() (certPEM, keyPEM []byte, sums fileSums, err error) {
+	var content [2][]byte
+	for i, f := range []string{c.certFile, c.keyFile} {
+		b, rerr := os.ReadFile(f)
+		if rerr != nil {
+			sums[i] = rerr.Error()
+			if err == nil {
+				err = rerr
 			}
 			continue
 		}
-		if !os.SameFile(a[i], b[i]) || a[i].Size() != b[i].Size() || !a[i].ModTime().Equal(b[i].ModTime()) {
-			return false
-		}
+		sum := sha256.Sum256(b)
+		sums[i], content[i] = string(sum[:]), b
 	}
-	return true
+	return content[0], content[1], sums, err
 }
 
-// look loads the pair when the files changed since the one served was read, or the last try
-// failed.
+// look loads the pair when the files' content changed since the one served was read, or the
+// last try failed.
 func (c *certFiles) look() {
-	fis := c.stat()
-	if c.failed == nil && sameFiles(fis, c.loaded) {
+	certPEM, keyPEM, sums, err := c.read()
+	defer clear(keyPEM)
+	if c.failed == nil && sums == c.loaded {
 		return
 	}
-	pair, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	var pair tls.Certificate
+	if err == nil {
+		pair, err = tls.X509KeyPair(certPEM, keyPEM)
+	}
 	if err != nil {
-		// Logged once per change of the files or of the error. LoadX509KeyPair's errors say
-		// what is wrong (no PEM data, a key that does not match), never the key.
-		if c.failed == nil || !sameFiles(fis, c.failed) || err.Error() != c.failedErr {
+		// Logged once per change of the files or of the error. The errors say what is wrong
+		// (a file that cannot be read, no PEM data, a key that does not match), never the key.
+		if c.failed == nil || sums != *c.failed || err.Error() != c.failedErr {
 			c.log.Warn("http.tls: the certificate files changed but do not load; new connections keep the certificate before (tried again every "+certCheck.String()+")",
 				"cert_file", c.certFile, "key_file", c.keyFile, "err", err)
 		}
-		c.failed, c.failedErr = fis, err.Error()
+		c.failed, c.failedErr = &sums, err.Error()
 		return
 	}
-	same := bytes.Equal(pair.Certificate[0], c.cur.Load().Certificate[0]) // files touched, or rewritten as they were
+	same := bytes.Equal(pair.Certificate[0], c.cur.Load().Certificate[0]) // back as it was after a failed try, or the same certificate in other text
 	c.cur.Store(&pair)
-	c.loaded, c.failed = fis, nil
+	c.loaded, c.failed = sums, nil
 	if same {
 		return
 	}
