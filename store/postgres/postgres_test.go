@@ -68,7 +68,7 @@ func TestStateIndexRepair(t *testing.T) {
 		defer sqlstore.SetBlockEntries(1)()
 		storetest.IndexRepair(t, s, exec)
 	})
-	t.Run("StreamFallsBackToRows", func(t *testing.T) { storetest.StreamFallsBackToRows(t, s, exec) })
+	t.Run("StreamReadsPacks", func(t *testing.T) { storetest.StreamReadsPacks(t, s, exec) })
 	t.Run("PiecesOverADamagedIndex", func(t *testing.T) { storetest.PiecesOverADamagedIndex(t, s, exec) })
 }
 

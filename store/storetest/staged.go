@@ -9,6 +9,7 @@ import (
 	"github.com/imsfeed/imsfeed/change"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/internal/sqlstore"
 )
 
 // restDelayer is the stores' test seam of a staged load (sqlstore.Core.DelayRest).
@@ -309,49 +310,67 @@ func testStoredMemberships(t *testing.T, s store.Store) {
 	rest.Close()
 }
 
-// StreamFallsBackToRows damages one of a tenant's membership buckets behind the store's back
-// (exec runs SQL on its database): a staged load's source gives the memberships of the
-// buckets before it from the index and the rest from the rows, all of them once, in bucket
-// order; and a stale index gives the set from the rows. A scanned load's persons are the
-// same either way.
-func StreamFallsBackToRows(t *testing.T, s store.Store, exec func(query string) error) {
+// StreamReadsPacks: a staged load's source gives a tenant's memberships from their packs,
+// all of them once, in bucket order, read a stretch of groups at a time (stretches of a few
+// groups and packs here, one group of several packs among them), whether the state index is
+// current, has a person bucket damaged, or is stale. A scanned load's persons are the same
+// each time.
+func StreamReadsPacks(t *testing.T, s store.Store, exec func(query string) error) {
 	ctx := context.Background()
-	tenant := tenantName("streamdamage")
+	tenant := tenantName("streampacks")
 	bulk(t, s, tenant)
+	big := &change.Plan{Tenant: tenant, BaseVersion: 1, Mode: "event"}
+	for i := range 300 {
+		big.Memberships = append(big.Memberships, change.Membership{Op: change.Insert, Membership: member("g5", fmt.Sprintf("p%d", i), "06")})
+	}
+	apply(t, s, big)
 	want := load(t, s, tenant)
-	for _, damage := range []struct{ what, sql string }{
-		// Cut short: its header still reads, so the first stage trusts the index.
-		{"the last bucket cut short", "UPDATE state_index SET data = substr(data, 1, length(data) - 5) WHERE tenant = '" + tenant + "' AND bucket = (SELECT max(bucket) FROM state_index WHERE tenant = '" + tenant + "' AND bucket < 8192)"},
-		{"the eleventh bucket cut short", "UPDATE state_index SET data = substr(data, 1, length(data) - 5) WHERE tenant = '" + tenant + "' AND bucket = (SELECT bucket FROM state_index WHERE tenant = '" + tenant + "' AND bucket >= 4096 AND bucket < 8192 ORDER BY bucket LIMIT 1 OFFSET 10)"},
-		{"the index stale", "UPDATE tenants SET index_version = -1 WHERE id = '" + tenant + "'"},
-	} {
-		if err := exec(damage.sql); err != nil {
-			t.Fatalf("%s: %v", damage.what, err)
+	if want.Memberships.Len() != 1502+300 {
+		t.Fatalf("the tenant has %d memberships, want %d", want.Memberships.Len(), 1502+300)
+	}
+	for _, stretch := range [][2]int{{7, 5}, {1, 1}, {512, 1024}} {
+		restore := sqlstore.SetStreamStretch(stretch[0], stretch[1])
+		for _, damage := range []struct{ what, sql string }{
+			{"the index current", ""},
+			// Cut short: its header still reads, so the first stage trusts the index.
+			{"a person bucket cut short", "UPDATE state_index SET data = substr(data, 1, length(data) - 5) WHERE tenant = '" + tenant + "' AND bucket = (SELECT max(bucket) FROM state_index WHERE tenant = '" + tenant + "' AND bucket < 4096)"},
+			{"the index stale", "UPDATE tenants SET index_version = -1 WHERE id = '" + tenant + "'"},
+		} {
+			what := fmt.Sprintf("stretches of %d groups and %d packs, %s", stretch[0], stretch[1], damage.what)
+			if damage.sql != "" {
+				if err := exec(damage.sql); err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+			}
+			st, rest, err := s.(store.StagedLoader).LoadStateStaged(ctx, tenant)
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if err := rest.Wait(st); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if st.Stored == nil {
+				t.Fatalf("%s: no source of the memberships", what)
+			}
+			err = collect(st)
+			rest.Close()
+			if err != nil || !st.Equal(want) {
+				t.Fatalf("%s: %v; the memberships given differ from the rows': got %d, want %d", what, err, st.Memberships.Len(), want.Memberships.Len())
+			}
+			// A scanned load keeps the persons' names whether it reads them from the index or
+			// the rows.
+			scanned, err := s.(store.MembershipScanner).LoadStateScanned(ctx, tenant)
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			SamePersons(t, what+", scanned", scanned.State, want)
+			if damage.sql == "" {
+				continue
+			}
+			if r, err := s.(store.IndexChecker).CheckIndex(ctx, tenant, true); err != nil || !r.Repaired {
+				t.Fatalf("%s: repair: %+v, %v", what, r, err)
+			}
 		}
-		st, rest, err := s.(store.StagedLoader).LoadStateStaged(ctx, tenant)
-		if err != nil {
-			t.Fatalf("%s: %v", damage.what, err)
-		}
-		if err := rest.Wait(st); err != nil {
-			t.Fatalf("%s: %v", damage.what, err)
-		}
-		if stale := damage.what == "the index stale"; stale != (st.Stored == nil) {
-			t.Fatalf("%s: a source %v", damage.what, st.Stored != nil)
-		}
-		err = collect(st)
-		rest.Close()
-		if err != nil || !st.Equal(want) {
-			t.Fatalf("%s: %v; the memberships given differ from the rows': got %d, want %d", damage.what, err, st.Memberships.Len(), want.Memberships.Len())
-		}
-		// A scanned load keeps the persons' names whether it reads them from the index or
-		// the rows.
-		scanned, err := s.(store.MembershipScanner).LoadStateScanned(ctx, tenant)
-		if err != nil {
-			t.Fatalf("%s: %v", damage.what, err)
-		}
-		SamePersons(t, damage.what+", scanned", scanned.State, want)
-		if r, err := s.(store.IndexChecker).CheckIndex(ctx, tenant, true); err != nil || !r.Repaired {
-			t.Fatalf("%s: repair: %+v, %v", damage.what, r, err)
-		}
+		restore()
 	}
 }

@@ -1412,9 +1412,10 @@ func IndexRepair(t *testing.T, s store.Store, exec func(query string) error) {
 	}{
 		{"a bucket deleted", "DELETE FROM state_index WHERE tenant = '" + tenant + "' AND bucket = (SELECT min(bucket) FROM state_index WHERE tenant = '" + tenant + "')",
 			func(r *store.IndexReport) bool { return r.Missing > 0 && !r.Stale() }},
-		// The two stages of a staged load read the two kinds of bucket: each falls back alone.
-		{"the membership buckets unreadable", "UPDATE state_index SET data = data || data WHERE tenant = '" + tenant + "' AND bucket >= 4096 AND bucket < 8192",
-			func(r *store.IndexReport) bool { return r.Unreadable != "" }},
+		// An older imsfeed kept memberships in buckets 4096 to 8191 (it rebuilds a stale index
+		// with them): nothing reads them now, a check counts them, a repair deletes them.
+		{"a membership bucket left by an older imsfeed", "INSERT INTO state_index (tenant, bucket, data) SELECT tenant, 5000, data FROM state_index WHERE tenant = '" + tenant + "' AND bucket = (SELECT min(bucket) FROM state_index WHERE tenant = '" + tenant + "')",
+			func(r *store.IndexReport) bool { return r.Extra == 1 && r.Missing+r.Different == 0 && !r.Stale() }},
 		{"the person buckets unreadable", "UPDATE state_index SET data = data || data WHERE tenant = '" + tenant + "' AND bucket < 4096",
 			func(r *store.IndexReport) bool { return r.Unreadable != "" }},
 		{"every bucket unreadable", "UPDATE state_index SET data = data || data WHERE tenant = '" + tenant + "'",

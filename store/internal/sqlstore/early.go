@@ -40,12 +40,13 @@ type early struct {
 	refused bool // a person was given though persons may not be written
 
 	// Written by the copying goroutine, read once done is closed.
-	err  error
-	n    change.PerType
-	idx  [indexBuckets]earlyBucket // the buckets' entries: persons' 0..hashBuckets-1, memberships' after
-	held int                       // bytes of entries in idx not yet sent to the server
-	seq  int                       // how many times they were sent
-	undo [2]earlyUndoStream        // the persons' and the memberships' undo keys
+	err     error
+	n       change.PerType
+	idx     [hashBuckets]earlyBucket // the persons' buckets' entries
+	indexed bool                     // idx has entries not yet sent to the server
+	held    int                      // bytes of entries and undo keys not yet sent
+	seq     int                      // how many times the entries were sent
+	undo    [2]earlyUndoStream       // the persons' and the memberships' undo keys
 
 	once     sync.Once
 	finished bool // the channel is closed and the goroutine done
@@ -81,24 +82,20 @@ func (u *earlyUndoStream) init(table int) {
 func (u *earlyUndoStream) str(s string) { u.key = appendString(u.key, s) }
 
 // none ends the key with "no row before" and writes it: one write a row, not one a string.
-func (u *earlyUndoStream) none() {
+// It returns the key's length.
+func (u *earlyUndoStream) none() int {
 	u.key = append(u.key, 0)
 	u.w.Write(u.key)
+	n := len(u.key)
 	u.key = u.key[:0]
+	return n
 }
 
-// earlyBucket is one bucket's entries, encoded as writeInserts encodes them: a person bucket's
-// persons, a membership bucket's runs of one group's memberships (the group's key, how many,
-// then each member), in copy order. The entries go to the server in parts (earlyIndex), so few
-// are held here at a time; a group's memberships may then come in several runs, which
-// decoding does not mind.
+// earlyBucket is one person bucket's entries, encoded as writeInserts encodes them, in copy
+// order. The entries go to the server in parts (earlyIndex), so few are held here at a time.
 type earlyBucket struct {
-	data     []byte // the entries not yet sent
-	entries  int    // all of them, sent or not
-	runs     int    // likewise
-	group    string // the group of the open run
-	runStart int    // where the open run's entries start in data
-	runLen   int    // how many entries the open run has (0: none open)
+	data    []byte // the entries not yet sent
+	entries int    // all of them, sent or not
 }
 
 func (b *earlyBucket) addPerson(p *record.Person) {
@@ -109,49 +106,11 @@ func (b *earlyBucket) addPerson(p *record.Person) {
 	b.entries++
 }
 
-func (b *earlyBucket) add(m *record.Membership) {
-	if b.runLen == 0 || b.group != m.Group {
-		b.closeRun()
-		b.data = appendString(b.data, m.Group)
-		b.group, b.runStart = m.Group, len(b.data)
-		b.runs++
-	}
-	b.data = appendString(b.data, m.Member)
-	b.data = appendString(b.data, m.Role)
-	b.data = append(b.data, m.Hash[:]...)
-	var f byte
-	if MemberType(m.MemberType) == 2 {
-		f |= flagMemberGroup
-	}
-	b.data = append(b.data, f)
-	b.entries++
-	b.runLen++
-}
-
-// closeRun puts the open run's length before its entries.
-func (b *earlyBucket) closeRun() {
-	if b.runLen == 0 {
-		return
-	}
-	var v [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(v[:], uint64(b.runLen))
-	end := len(b.data)
-	b.data = append(b.data, v[:n]...)
-	copy(b.data[b.runStart+n:], b.data[b.runStart:end])
-	copy(b.data[b.runStart:], v[:n])
-	b.runLen = 0
-}
-
-// header is what bucket number n's entries follow: its format and counts.
-func (b *earlyBucket) header(n int) []byte {
+// header is what the bucket's entries follow: its format and counts.
+func (b *earlyBucket) header() []byte {
 	out := []byte{indexFormat}
-	if n < hashBuckets {
-		out = binary.AppendUvarint(out, uint64(b.entries))
-		return binary.AppendUvarint(out, 0)
-	}
-	out = binary.AppendUvarint(out, 0)
 	out = binary.AppendUvarint(out, uint64(b.entries))
-	return binary.AppendUvarint(out, uint64(b.runs))
+	return binary.AppendUvarint(out, 0) // no memberships
 }
 
 const (
@@ -159,9 +118,9 @@ const (
 	earlyDepth = 8
 )
 
-// earlyIndexHeld is how many bytes of state index entries the copy holds before it sends them
-// to the server (about 130,000 memberships' worth): the index of an initial load is about 32
-// bytes a membership, and would otherwise grow with the tenant.
+// earlyIndexHeld is how many bytes of state index entries and undo keys the copy holds before
+// it sends them to the server (about 150,000 memberships' undo keys, or 100,000 persons'
+// entries and keys): they would otherwise grow with the tenant.
 var earlyIndexHeld = 4 << 20
 
 // SetEarlyIndexHeld sets earlyIndexHeld until the returned function puts it back: a test's
@@ -364,6 +323,7 @@ func (e *early) copy(ctx context.Context, copyRows rowsFunc) {
 		if e.err == nil {
 			e.err = e.sendUndo(ctx, copyRows, u)
 		}
+		e.held = 0
 		if e.err == nil && len(pk.late) >= earlyLateHeld {
 			e.err = e.writeLate(ctx, pk)
 		}
@@ -382,21 +342,19 @@ func (e *early) keptPerson(p *record.Person, u *earlyUndoStream) {
 	n := len(b.data)
 	b.addPerson(p)
 	e.held += len(b.data) - n
+	e.indexed = true
 	u.str(p.Key)
-	u.none()
+	e.held += u.none()
 }
 
-// kept counts a membership copied early and keeps its state index entry and its undo key.
+// kept counts a membership copied early and keeps its undo key (memberships have no state
+// index entries: their packs are what the diff reads).
 func (e *early) kept(m *record.Membership, u *earlyUndoStream) {
 	e.n[record.Memberships]++
-	b := &e.idx[memberBucket(m.Group)]
-	n := len(b.data)
-	b.add(m)
-	e.held += len(b.data) - n
 	u.str(m.Group)
 	u.str(m.Member)
 	u.str(m.Role)
-	u.none()
+	e.held += u.none()
 }
 
 // finishPacks writes, once the file is read, the memberships of groups that came back, the
@@ -525,9 +483,10 @@ func (e *early) sendUndo(ctx context.Context, copyRows rowsFunc, u *earlyUndoStr
 
 // sendIndex copies the index entries held into earlyIndex, one row a bucket, and lets them go.
 func (e *early) sendIndex(ctx context.Context, copyRows rowsFunc) error {
-	if e.held == 0 {
+	if !e.indexed {
 		return nil
 	}
+	e.indexed = false
 	e.seq++
 	i := 0
 	err := copyRows(ctx, earlyIndex, earlyIndexCols, func(r row) bool {
@@ -536,7 +495,6 @@ func (e *early) sendIndex(ctx context.Context, copyRows rowsFunc) error {
 			if len(b.data) == 0 {
 				continue
 			}
-			b.closeRun()
 			r.int(int64(i))
 			r.int(int64(e.seq))
 			r.bytes(b.data)
@@ -546,7 +504,6 @@ func (e *early) sendIndex(ctx context.Context, copyRows rowsFunc) error {
 		}
 		return false
 	})
-	e.held = 0
 	return err
 }
 
@@ -707,10 +664,9 @@ func (c *Core) applyEarly(ctx context.Context, e *early, apply func(*sql.Conn, *
 	return tx.Commit()
 }
 
-// writeEarlyBuckets stores the buckets of early inserts (the tenant had none of their
-// memberships, nor of their persons when persons were written): each bucket's header, then
-// its parts in the order they were sent, then (a person bucket) the count of membership runs
-// that ends it, put together by the server.
+// writeEarlyBuckets stores the buckets of early inserts (the tenant had no persons): each
+// bucket's header, then its parts in the order they were sent, then the count of membership
+// runs (none) that ends it, put together by the server.
 func (c *Core) writeEarlyBuckets(ctx context.Context, tx *sql.Tx, tenant string, e *early) error {
 	if c.d.CopyRows == nil {
 		return c.writeEarlyBucketsHere(ctx, tx, tenant, e)
@@ -722,13 +678,13 @@ func (c *Core) writeEarlyBuckets(ctx context.Context, tx *sql.Tx, tenant string,
 			if b.entries == 0 {
 				continue
 			}
-			if i < hashBuckets && !footer {
+			if !footer {
 				footer = true
 				return []any{i, e.seq + 1, binary.AppendUvarint(nil, 0)}, true
 			}
 			footer = false
 			i++
-			return []any{i - 1, 0, b.header(i - 1)}, true
+			return []any{i - 1, 0, b.header()}, true
 		}
 		return nil, false
 	})
@@ -745,12 +701,12 @@ SELECT ?, bucket, string_agg(data, ''::bytea ORDER BY seq) FROM `+earlyIndex+` G
 // (as writeInserts). Only those 64 buckets' parts are held at once.
 func (c *Core) writeEarlyBucketsHere(ctx context.Context, tx *sql.Tx, tenant string, e *early) error {
 	const step = 64
-	for lo := 0; lo < indexBuckets; lo += step {
+	for lo := 0; lo < hashBuckets; lo += step {
 		var out [step][]byte
 		some := false
 		for i := lo; i < lo+step; i++ {
 			if e.idx[i].entries > 0 {
-				out[i-lo], some = e.idx[i].header(i), true
+				out[i-lo], some = e.idx[i].header(), true
 			}
 		}
 		if !some {
@@ -781,9 +737,7 @@ func (c *Core) writeEarlyBucketsHere(ctx context.Context, tx *sql.Tx, tenant str
 			if b == nil {
 				continue
 			}
-			if lo+i < hashBuckets {
-				b = binary.AppendUvarint(b, 0) // a person bucket's membership runs: none
-			}
+			b = binary.AppendUvarint(b, 0) // the membership runs: none
 			args = append(args, tenant, lo+i, b)
 		}
 		q := `INSERT INTO state_index (tenant, bucket, data) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(args)/3), ", ")

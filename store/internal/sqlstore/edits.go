@@ -9,15 +9,13 @@ import (
 	"slices"
 
 	"github.com/imsfeed/imsfeed/change"
-	"github.com/imsfeed/imsfeed/record"
 )
 
 // indexEdits are the state index edits of a plan written in pieces (an approval) or of an
 // undo, kept per bucket, encoded, as indexPlan (editImages) makes them while the pieces (the
 // images) are written, and applied to the buckets after the writes, a block of buckets at a time (applyIndexEdits). The buckets a large
 // approval edits are most of the tenant's index: decoded all at once, and live through the
-// writes, they were 145-170 MB of its 200 MB live heap; its edits are a few bytes a change,
-// which for a night that leaves out half of a tenant of 4.7 million memberships was 55 MB more:
+// writes, they were 145-170 MB of its 200 MB live heap; its edits are a few bytes a change:
 // past editsHeld bytes they wait in a temporary table (spillEdits).
 type indexEdits struct {
 	logs    map[int][]byte // per bucket, its edits in the order they were made
@@ -36,29 +34,16 @@ func (e *indexEdits) set(n int, log []byte) {
 
 // The kinds of edit, each followed by its key and what it writes.
 const (
-	editSetPerson    byte = iota + 1 // key, name, hash, trashed
-	editTrash                        // key
-	editRemoveMember                 // group, member, role
-	editManualize                    // group, member, role
-	editSetMember                    // group, member, role, hash, flags
-	// An undo's (editImages): the entry dropped or written whatever it was before.
-	editDropPerson // key
-	editDropMember // group, member, role
-	editPutMember  // group, member, role, hash, flags
+	editSetPerson  byte = iota + 1 // key, name, hash, trashed
+	editTrash                      // key
+	editDropPerson                 // key: an undo's (editImages), the entry dropped
 )
 
 // person starts an edit of a person's entry: its bucket, and the bucket's log with the edit's
-// kind and key appended; member likewise for a membership's.
+// kind and key appended.
 func (e *indexEdits) person(kind byte, key string) (int, []byte) {
 	n := personBucket(key)
 	return n, appendString(append(e.logs[n], kind), key)
-}
-
-func (e *indexEdits) member(kind byte, k record.MembershipKey) (int, []byte) {
-	n := memberBucket(k.Group)
-	b := appendString(append(e.logs[n], kind), k.Group)
-	b = appendString(b, k.Member)
-	return n, appendString(b, k.Role)
 }
 
 func (e *indexEdits) setPerson(key string, st change.PersonState) {
@@ -76,42 +61,10 @@ func (e *indexEdits) trash(key string) {
 	e.set(n, b)
 }
 
-func (e *indexEdits) removeMember(k record.MembershipKey) {
-	n, b := e.member(editRemoveMember, k)
-	e.set(n, b)
-}
-
-func (e *indexEdits) manualize(k record.MembershipKey) {
-	n, b := e.member(editManualize, k)
-	e.set(n, b)
-}
-
-func (e *indexEdits) setMember(k record.MembershipKey, st change.MembershipState) {
-	e.memberEntry(editSetMember, k, st)
-}
-
-// memberEntry logs an edit of kind op that writes k's entry (its hash and flags).
-func (e *indexEdits) memberEntry(op byte, k record.MembershipKey, st change.MembershipState) {
-	n, b := e.member(op, k)
-	b = append(b, st.Hash[:]...)
-	e.set(n, append(b, memberFlags(st)))
-}
-
 // dropPerson removes a person's entry (an undo's: the row is gone).
 func (e *indexEdits) dropPerson(key string) {
 	n, b := e.person(editDropPerson, key)
 	e.set(n, b)
-}
-
-// dropMember removes a membership's entry, synced or manual (an undo's: the row is gone).
-func (e *indexEdits) dropMember(k record.MembershipKey) {
-	n, b := e.member(editDropMember, k)
-	e.set(n, b)
-}
-
-// putMember writes a membership's entry, whatever it was (an undo's: the row is put back).
-func (e *indexEdits) putMember(k record.MembershipKey, st change.MembershipState) {
-	e.memberEntry(editPutMember, k, st)
 }
 
 // replay makes a bucket's edits to bs.
@@ -148,30 +101,7 @@ func replay(bs *buckets, log []byte) error {
 				bs.setPerson(key, st)
 			}
 		default:
-			k := record.MembershipKey{Group: d.str(), Member: d.str(), Role: d.str()}
-			if d.err != nil {
-				break
-			}
-			switch kind {
-			case editRemoveMember:
-				bs.removeMember(k)
-			case editManualize:
-				bs.manualize(k)
-			case editDropMember:
-				delete(bs.membership(k).members, k)
-			case editSetMember, editPutMember:
-				st := change.MembershipState{Hash: hash()}
-				setMemberFlags(&st, flags())
-				switch {
-				case d.err != nil:
-				case kind == editSetMember:
-					bs.setMember(k, st)
-				default:
-					bs.membership(k).members[k] = st
-				}
-			default:
-				return fmt.Errorf("state index edits: unknown edit %d", kind)
-			}
+			return fmt.Errorf("state index edits: unknown edit %d", kind)
 		}
 	}
 	return d.err

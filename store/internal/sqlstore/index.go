@@ -7,41 +7,42 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"sort"
 	"strings"
 
 	"github.com/imsfeed/imsfeed/change"
-	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/store"
 )
 
-// The compact state index (issue 18). What the diff needs of a tenant's persons and
-// memberships (keys, content hash, trashed / manual / member type, a person's name) is kept
-// packed in at most indexBuckets rows of bytes beside the rows themselves, so an import reads a few
-// hundred values instead of every row. Groups are few and carry their parents: they are
-// always read from their rows.
+// The compact state index (issue 18). What the diff needs of a tenant's persons (key, content
+// hash, trashed, name) is kept packed in at most hashBuckets rows of bytes beside the rows
+// themselves, so an import reads a few thousand values instead of every person's row. Groups
+// are few and carry their parents: they are always read from their rows. Memberships are
+// already kept packed (membership_packs, about 20 bytes a membership): the diff reads them from
+// there, so the index no longer keeps them too (it did until migration 0029, in buckets
+// hashBuckets..indexBuckets-1, which that migration deleted; those numbers stay unused).
 //
 // Every write that goes through Apply or LiveApply updates the buckets it touches in the same
-// transaction, mirroring what its statements do to the rows; so do the trash and archive
-// commands and AddManualMembership. tenants.index_version is the state version the index
+// transaction, mirroring what its statements do to the persons' rows; so do the trash and
+// archive commands. tenants.index_version is the state version the index
 // describes. A loader trusts the index only when it equals state_version: a writer that does
 // not know the index (a future one) moves state_version alone and so makes the index stale,
 // never wrong; the next import then reads the rows and rebuilds it. CheckIndex compares the
 // index with the rows and can rebuild it (`imsfeed check`).
 
-// hashBuckets is how many buckets persons, and apart from them memberships, spread over:
-// persons by their key into 0..4095, memberships by their group's key into 4096..8191. A
-// bucket of a 150,000-person tenant holds about 37 persons, so a live request that creates a
-// hundred persons rewrites a hundred small buckets, not a third of the index; a night that
-// renames persons touches no membership bucket. Changing the layout needs a new indexFormat.
+// hashBuckets is how many buckets persons spread over by their key: 0..4095. A bucket of a
+// 150,000-person tenant holds about 37 persons, so a live request that creates a hundred
+// persons rewrites a hundred small buckets, not a third of the index. Changing the layout
+// needs a new indexFormat.
 const hashBuckets = change.MemberBuckets
 
-// indexBuckets is how many buckets a tenant's index has at most.
+// indexBuckets is where the pending buckets start (pending.go); the numbers from hashBuckets
+// up to it were the memberships' (see above).
 const indexBuckets = 2 * hashBuckets
 
 // indexFormat is the first byte of every bucket. A bucket of another format is unreadable:
-// the index is then stale and rebuilt from the rows.
+// the index is then stale and rebuilt from the rows. (Format 3 has a count and a section of
+// memberships after the persons; both are always empty now.)
 const indexFormat = 3
 
 func hashOf(key string) int {
@@ -50,20 +51,16 @@ func hashOf(key string) int {
 	return int(h.Sum32() % hashBuckets)
 }
 
-// personBucket is the bucket of a person's key; memberBucket that of a membership's group
-// (change.MemberBucket: a re-import's diff compares memberships bucket by bucket in its order).
-func personBucket(key string) int   { return hashOf(key) }
-func memberBucket(group string) int { return hashBuckets + change.MemberBucket(group) }
+// personBucket is the bucket of a person's key.
+func personBucket(key string) int { return hashOf(key) }
 
-// bucket is one decoded bucket: the persons and the memberships whose keys fall in it. The
-// diff's scratch fields (Seen, SeenLine) are always zero here.
+// bucket is one decoded bucket: the persons whose keys fall in it.
 type bucket struct {
 	persons map[string]change.PersonState
-	members map[record.MembershipKey]change.MembershipState
 }
 
 func newBucket() *bucket {
-	return &bucket{persons: map[string]change.PersonState{}, members: map[record.MembershipKey]change.MembershipState{}}
+	return &bucket{persons: map[string]change.PersonState{}}
 }
 
 // buckets are some of a tenant's buckets by number, with the ones an edit changed.
@@ -83,44 +80,16 @@ func (bs *buckets) at(n int) *bucket {
 }
 
 func (bs *buckets) person(key string) *bucket { return bs.at(personBucket(key)) }
-func (bs *buckets) membership(k record.MembershipKey) *bucket {
-	return bs.at(memberBucket(k.Group))
-}
 
-// Flag bits of an entry.
-const (
-	flagTrashed     = 1 // person
-	flagManual      = 1 // membership
-	flagMemberGroup = 2 // membership
-)
-
-// memberFlags is the flag byte of a membership's entry.
-func memberFlags(st change.MembershipState) byte {
-	var f byte
-	if st.Manual {
-		f |= flagManual
-	}
-	if st.MemberType == record.MemberGroup {
-		f |= flagMemberGroup
-	}
-	return f
-}
-
-// setMemberFlags sets what a membership entry's flag byte f says in st.
-func setMemberFlags(st *change.MembershipState, f byte) {
-	st.Manual = f&flagManual != 0
-	st.MemberType = record.MemberPerson
-	if f&flagMemberGroup != 0 {
-		st.MemberType = record.MemberGroup
-	}
-}
+// flagTrashed is the flag bit of a trashed person's entry.
+const flagTrashed = 1
 
 // encode writes a bucket in key order, so equal contents are equal bytes.
 func (b *bucket) encode() []byte {
 	var out []byte
 	out = append(out, indexFormat)
 	out = binary.AppendUvarint(out, uint64(len(b.persons)))
-	out = binary.AppendUvarint(out, uint64(len(b.members)))
+	out = binary.AppendUvarint(out, 0) // no memberships
 	keys := make([]string, 0, len(b.persons))
 	for k := range b.persons {
 		keys = append(keys, k)
@@ -137,36 +106,7 @@ func (b *bucket) encode() []byte {
 		}
 		out = append(out, f)
 	}
-	mkeys := make([]record.MembershipKey, 0, len(b.members))
-	for k := range b.members {
-		mkeys = append(mkeys, k)
-	}
-	slices.SortFunc(mkeys, record.MembershipKey.Compare)
-	// Memberships are grouped by group: the group's key once, then its members.
-	groups := 0
-	for i := range mkeys {
-		if i == 0 || mkeys[i].Group != mkeys[i-1].Group {
-			groups++
-		}
-	}
-	out = binary.AppendUvarint(out, uint64(groups))
-	for i := 0; i < len(mkeys); {
-		j := i
-		for j < len(mkeys) && mkeys[j].Group == mkeys[i].Group {
-			j++
-		}
-		out = appendString(out, mkeys[i].Group)
-		out = binary.AppendUvarint(out, uint64(j-i))
-		for _, k := range mkeys[i:j] {
-			m := b.members[k]
-			out = appendString(out, k.Member)
-			out = appendString(out, k.Role)
-			out = append(out, m.Hash[:]...)
-			out = append(out, memberFlags(m))
-		}
-		i = j
-	}
-	return out
+	return binary.AppendUvarint(out, 0) // no memberships' groups
 }
 
 func appendString(b []byte, s string) []byte {
@@ -175,16 +115,11 @@ func appendString(b []byte, s string) []byte {
 }
 
 // indexDecoder reads buckets. intern shares key strings between the persons' keys and the
-// memberships that name them (and roles are a handful), as LoadState does with rows.
+// memberships that name them (read later, from their packs), as LoadState does with rows.
 type indexDecoder struct {
 	data   []byte
 	err    error
 	intern map[string]string
-	set    *change.MembershipSet // when set, members and roles are interned by it
-	// roles, when set (and set is not), makes the decoder keep one string of each role (a
-	// handful) and make the others anew: a stream's entries live only until it gives them.
-	roles     bool
-	roleNames []string
 }
 
 var errIndexFormat = errors.New("stored state index: unreadable bucket")
@@ -228,42 +163,17 @@ func (d *indexDecoder) str() string {
 	return s
 }
 
-// memberRole reads a membership's member and role: interned by the set being filled, when
-// the decoder fills one.
-func (d *indexDecoder) memberRole() (string, string) {
-	if d.set == nil && d.roles {
-		m := d.str()
-		r := d.bytes(d.uvarint())
-		for _, name := range d.roleNames {
-			if name == string(r) {
-				return m, name
-			}
-		}
-		name := string(r)
-		if len(d.roleNames) < 64 {
-			d.roleNames = append(d.roleNames, name)
-		}
-		return m, name
-	}
-	if d.set == nil {
-		return d.str(), d.str()
-	}
-	m := d.bytes(d.uvarint())
-	r := d.bytes(d.uvarint())
-	if d.err != nil {
-		return "", ""
-	}
-	return d.set.Intern(m, r)
-}
-
-// decode reads one bucket's bytes and hands each entry to person and member.
-func (d *indexDecoder) decode(data []byte, person func(string, change.PersonState), member func(record.MembershipKey, change.MembershipState)) error {
+// decode reads one bucket's bytes and hands each entry to person. A membership in it is
+// damage: none is written since migration 0029.
+func (d *indexDecoder) decode(data []byte, person func(string, change.PersonState)) error {
 	if len(data) == 0 || data[0] != indexFormat {
 		return errIndexFormat
 	}
 	d.data, d.err = data[1:], nil
 	persons := d.uvarint()
-	d.uvarint() // memberships, for count
+	if d.uvarint() != 0 {
+		return errIndexFormat
+	}
 	for n := persons; n > 0 && d.err == nil; n-- {
 		key := d.str()
 		var p change.PersonState
@@ -276,20 +186,8 @@ func (d *indexDecoder) decode(data []byte, person func(string, change.PersonStat
 		p.Trashed = f[0]&flagTrashed != 0
 		person(key, p)
 	}
-	for groups := d.uvarint(); groups > 0 && d.err == nil; groups-- {
-		group := d.str()
-		for n := d.uvarint(); n > 0 && d.err == nil; n-- {
-			k := record.MembershipKey{Group: group}
-			k.Member, k.Role = d.memberRole()
-			var m change.MembershipState
-			copy(m.Hash[:], d.bytes(16))
-			f := d.bytes(1)
-			if d.err != nil {
-				break
-			}
-			setMemberFlags(&m, f[0])
-			member(k, m)
-		}
+	if groups := d.uvarint(); d.err == nil && groups != 0 {
+		d.err = errIndexFormat
 	}
 	if d.err == nil && len(d.data) != 0 {
 		d.err = errIndexFormat
@@ -297,19 +195,18 @@ func (d *indexDecoder) decode(data []byte, person func(string, change.PersonStat
 	return d.err
 }
 
-// count reads how many persons and memberships a bucket holds from its header (its first
-// bytes are enough).
-func (d *indexDecoder) count(data []byte) (persons, members int, err error) {
+// count reads how many persons a bucket holds from its header (its first bytes are enough).
+func (d *indexDecoder) count(data []byte) (persons int, err error) {
 	if len(data) == 0 || data[0] != indexFormat {
-		return 0, 0, errIndexFormat
+		return 0, errIndexFormat
 	}
 	d.data, d.err = data[1:], nil
 	p, m := d.uvarint(), d.uvarint()
 	// Each entry takes at least 18 bytes: a count beyond what a bucket could hold is damage.
-	if d.err != nil || p > 1<<28 || m > 1<<28 {
-		return 0, 0, errIndexFormat
+	if d.err != nil || p > 1<<28 || m != 0 {
+		return 0, errIndexFormat
 	}
-	return int(p), int(m), nil
+	return int(p), nil
 }
 
 func decodeBucket(data []byte) (*bucket, error) {
@@ -317,14 +214,12 @@ func decodeBucket(data []byte) (*bucket, error) {
 	// 3.4 GB a broken night of the 316.8 MB feed allocated), never beyond what its bytes could
 	// hold (a damaged header).
 	d := indexDecoder{}
-	persons, members, err := d.count(data)
+	persons, err := d.count(data)
 	if err != nil {
 		return nil, err
 	}
-	most := len(data) / 18
-	b := &bucket{persons: make(map[string]change.PersonState, min(persons, most)), members: make(map[record.MembershipKey]change.MembershipState, min(members, most))}
-	err = d.decode(data, func(k string, p change.PersonState) { b.persons[k] = p },
-		func(k record.MembershipKey, m change.MembershipState) { b.members[k] = m })
+	b := &bucket{persons: make(map[string]change.PersonState, min(persons, len(data)/18))}
+	err = d.decode(data, func(k string, p change.PersonState) { b.persons[k] = p })
 	return b, err
 }
 
@@ -396,7 +291,7 @@ func (c *Core) writeBuckets(ctx context.Context, tx *sql.Tx, tenant string, bs *
 	}
 	for n := range bs.dirty {
 		b := bs.m[n]
-		if len(b.persons) == 0 && len(b.members) == 0 {
+		if len(b.persons) == 0 {
 			gone = append(gone, n)
 			continue
 		}
@@ -462,18 +357,12 @@ func (c *Core) editBuckets(ctx context.Context, tx *sql.Tx, tenant string, from,
 	return err == nil, err
 }
 
-// planBuckets are the buckets a plan's persons and memberships fall in.
+// planBuckets are the buckets a plan's persons fall in.
 func planBuckets(p *change.Plan) map[int]bool {
 	nums := map[int]bool{}
 	for i := range p.Persons {
 		nums[personBucket(p.Persons[i].Person.Key)] = true
-		if len(nums) == indexBuckets {
-			return nil
-		}
-	}
-	for i := range p.Memberships {
-		nums[memberBucket(p.Memberships[i].Membership.Group)] = true
-		if len(nums) == indexBuckets {
+		if len(nums) == hashBuckets {
 			return nil
 		}
 	}
@@ -481,26 +370,12 @@ func planBuckets(p *change.Plan) map[int]bool {
 }
 
 // indexPlan does to the buckets what RowWriter (and the PostgreSQL set-based writer) does to
-// the rows, in the same order (to buckets, or to the edits kept for them: edits.go).
+// the persons' rows, in the same order (to buckets, or to the edits kept for them: edits.go).
 func indexPlan(bs indexEditor, p *change.Plan) {
 	for _, x := range p.Persons {
 		if x.Op != change.Delete {
 			r := &x.Person
 			bs.setPerson(r.Key, change.PersonState{Hash: r.Hash, Name: r.Name})
-		}
-	}
-	for _, x := range p.Memberships {
-		switch x.Op {
-		case change.Delete:
-			bs.removeMember(x.Membership.MembershipKey)
-		case change.Manualize:
-			bs.manualize(x.Membership.MembershipKey)
-		}
-	}
-	for _, x := range p.Memberships {
-		if x.Op == change.Insert || x.Op == change.Update {
-			m := &x.Membership
-			bs.setMember(m.MembershipKey, change.MembershipState{Hash: m.Hash, MemberType: record.MemberType(MemberType(m.MemberType))})
 		}
 	}
 	for _, x := range p.Persons {
@@ -514,9 +389,6 @@ func indexPlan(bs indexEditor, p *change.Plan) {
 type indexEditor interface {
 	setPerson(key string, st change.PersonState)
 	trash(key string)
-	removeMember(k record.MembershipKey)
-	manualize(k record.MembershipKey)
-	setMember(k record.MembershipKey, st change.MembershipState)
 }
 
 // setPerson writes a person's entry (an upsert's: not trashed).
@@ -529,32 +401,6 @@ func (bs *buckets) trash(key string) {
 		st.Trashed = true
 		b.persons[key] = st
 	}
-}
-
-// removeMember removes a synced membership's entry (a manual one stays).
-func (bs *buckets) removeMember(k record.MembershipKey) {
-	b := bs.membership(k)
-	if st, ok := b.members[k]; ok && !st.Manual {
-		delete(b.members, k)
-	}
-}
-
-// manualize makes a synced membership's entry manual.
-func (bs *buckets) manualize(k record.MembershipKey) {
-	b := bs.membership(k)
-	if st, ok := b.members[k]; ok && !st.Manual {
-		st.Manual = true
-		b.members[k] = st
-	}
-}
-
-// setMember writes a synced membership's entry, unless the platform's own has the key.
-func (bs *buckets) setMember(k record.MembershipKey, st change.MembershipState) {
-	b := bs.membership(k)
-	if old, ok := b.members[k]; ok && old.Manual && old.Hash == ZeroHash {
-		return // the platform's own: never taken over
-	}
-	b.members[k] = st
 }
 
 // indexApply carries the index through a plan written in tx at version v (now v+1). A stale
@@ -639,20 +485,16 @@ func compareIndex(r *store.IndexReport, want, got *buckets) {
 			r.Examples = append(r.Examples, fmt.Sprintf("%s %s: %s", kind, key, what))
 		}
 	}
-	all := func(bs *buckets) (map[string]change.PersonState, map[record.MembershipKey]change.MembershipState) {
-		ps, ms := map[string]change.PersonState{}, map[record.MembershipKey]change.MembershipState{}
+	all := func(bs *buckets) map[string]change.PersonState {
+		ps := map[string]change.PersonState{}
 		for _, b := range bs.m {
 			for k, p := range b.persons {
 				ps[k] = p
 			}
-			for k, m := range b.members {
-				ms[k] = m
-			}
 		}
-		return ps, ms
+		return ps
 	}
-	wp, wm := all(want)
-	gp, gm := all(got)
+	wp, gp := all(want), all(got)
 	for _, k := range sortedKeys(wp) {
 		g, ok := gp[k]
 		switch {
@@ -670,31 +512,6 @@ func compareIndex(r *store.IndexReport, want, got *buckets) {
 			example("person", k, "in the index, not in the rows")
 		}
 	}
-	mkeys := func(m map[record.MembershipKey]change.MembershipState) []record.MembershipKey {
-		ks := make([]record.MembershipKey, 0, len(m))
-		for k := range m {
-			ks = append(ks, k)
-		}
-		slices.SortFunc(ks, record.MembershipKey.Compare)
-		return ks
-	}
-	for _, k := range mkeys(wm) {
-		g, ok := gm[k]
-		switch {
-		case !ok:
-			r.Missing++
-			example("membership", k.String(), "missing from the index")
-		case g != wm[k]:
-			r.Different++
-			example("membership", k.String(), "differs")
-		}
-	}
-	for _, k := range mkeys(gm) {
-		if _, ok := wm[k]; !ok {
-			r.Extra++
-			example("membership", k.String(), "in the index, not in the rows")
-		}
-	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -706,15 +523,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// insertsOnly reports whether a plan only inserts persons and memberships.
+// insertsOnly reports whether a plan only inserts persons (its memberships are not the
+// index's).
 func insertsOnly(p *change.Plan) bool {
 	for i := range p.Persons {
 		if p.Persons[i].Op != change.Insert {
-			return false
-		}
-	}
-	for i := range p.Memberships {
-		if p.Memberships[i].Op != change.Insert {
 			return false
 		}
 	}
@@ -722,19 +535,14 @@ func insertsOnly(p *change.Plan) bool {
 }
 
 // writeInserts stores the index of a tenant whose index was empty and whose plan only inserts
-// (an initial load): each bucket is encoded straight from the plan, with no maps and no
-// sorting, so the largest apply there is pays little for its index. Entries are in plan order
-// and a group's memberships may come in several runs; decoding does not mind, and a key the
-// plan repeats is decoded last-wins, as the upserts wrote it.
+// persons (an initial load): each bucket is encoded straight from the plan, with no maps and
+// no sorting, so the largest apply there is pays little for its index. Entries are in plan
+// order; a key the plan repeats is decoded last-wins, as the upserts wrote it.
 func (c *Core) writeInserts(ctx context.Context, tx *sql.Tx, tenant string, p *change.Plan, version int64) error {
-	var persons, members [hashBuckets][]int32
+	var persons [hashBuckets][]int32
 	for i := range p.Persons {
 		b := hashOf(p.Persons[i].Person.Key)
 		persons[b] = append(persons[b], int32(i))
-	}
-	for i := range p.Memberships {
-		b := change.MemberBucket(p.Memberships[i].Membership.Group)
-		members[b] = append(members[b], int32(i))
 	}
 	// 64 buckets a statement: one round trip per bucket made the index a third of an initial
 	// load's apply on a small tenant.
@@ -772,45 +580,6 @@ func (c *Core) writeInserts(ctx context.Context, tx *sql.Tx, tenant string, p *c
 		}
 		out = binary.AppendUvarint(out, 0)
 		if err := put(personBucket(p.Persons[list[0]].Person.Key), out); err != nil {
-			return err
-		}
-	}
-	for _, list := range members {
-		if len(list) == 0 {
-			continue
-		}
-		out = []byte{indexFormat}
-		out = binary.AppendUvarint(out, 0)
-		out = binary.AppendUvarint(out, uint64(len(list)))
-		runs := 0
-		for j, i := range list {
-			if j == 0 || p.Memberships[i].Membership.Group != p.Memberships[list[j-1]].Membership.Group {
-				runs++
-			}
-		}
-		out = binary.AppendUvarint(out, uint64(runs))
-		for j := 0; j < len(list); {
-			group := p.Memberships[list[j]].Membership.Group
-			k := j
-			for k < len(list) && p.Memberships[list[k]].Membership.Group == group {
-				k++
-			}
-			out = appendString(out, group)
-			out = binary.AppendUvarint(out, uint64(k-j))
-			for _, i := range list[j:k] {
-				m := &p.Memberships[i].Membership
-				out = appendString(out, m.Member)
-				out = appendString(out, m.Role)
-				out = append(out, m.Hash[:]...)
-				var f byte
-				if MemberType(m.MemberType) == 2 {
-					f |= flagMemberGroup
-				}
-				out = append(out, f)
-			}
-			j = k
-		}
-		if err := put(memberBucket(p.Memberships[list[0]].Membership.Group), out); err != nil {
 			return err
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/imsfeed/imsfeed/change"
-	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/store"
 )
 
@@ -49,8 +48,8 @@ func (h digester) add(d *digest, entry []byte) {
 	d.b += maphash.Bytes(h.b, entry)
 }
 
-// personEntry and memberEntry are an entry's bytes for its digest: a kind, the key's parts and
-// the state, each string ended by a zero byte (keys hold none: XML cannot carry one).
+// personEntry is an entry's bytes for its digest: a kind, the key and the state, the key ended
+// by a zero byte (keys hold none: XML cannot carry one).
 func personEntry(buf []byte, k string, p change.PersonState) []byte {
 	buf = append(append(append(buf[:0], 'p'), k...), 0)
 	buf = append(append(buf, p.Hash[:]...), p.Name...)
@@ -60,56 +59,24 @@ func personEntry(buf []byte, k string, p change.PersonState) []byte {
 	return buf
 }
 
-func memberEntry(buf []byte, k record.MembershipKey, m change.MembershipState) []byte {
-	buf = append(append(append(buf[:0], 'm'), k.Group...), 0)
-	buf = append(append(append(buf, k.Member...), 0), k.Role...)
-	buf = append(append(buf, 0), m.Hash[:]...)
-	flags := byte(m.MemberType) << 1
-	if m.Manual {
-		flags |= 1
-	}
-	return append(buf, flags)
-}
-
 // rowDigests is the digest of each bucket the rows make.
 func (c *Core) rowDigests(ctx context.Context, tx *sql.Tx, tenant string, h digester) ([]digest, error) {
-	ds := make([]digest, indexBuckets)
+	ds := make([]digest, hashBuckets)
 	var buf []byte
 	err := c.eachPersonRow(ctx, tx, tenant, "", func(k string, p change.PersonState) error {
 		buf = personEntry(buf, k, p)
 		h.add(&ds[personBucket(k)], buf)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	err = c.eachStoredMembership(ctx, tx, tenant, func(k record.MembershipKey, m change.MembershipState) error {
-		buf = memberEntry(buf, k, m)
-		h.add(&ds[memberBucket(k.Group)], buf)
-		return nil
-	})
 	return ds, err
 }
 
-// rowBucketsOf builds from the rows the index's buckets of nums (all of one kind: persons' or
-// memberships'), scanning that kind's table once.
+// rowBucketsOf builds from the persons' rows the index's buckets of nums, scanning the table
+// once.
 func (c *Core) rowBucketsOf(ctx context.Context, tx *sql.Tx, tenant string, nums map[int]bool) (*buckets, error) {
 	bs := &buckets{m: map[int]*bucket{}, dirty: map[int]bool{}}
 	for n := range nums {
 		bs.m[n] = newBucket()
-	}
-	member := false
-	for n := range nums {
-		member = isMemberBucket(n)
-		break
-	}
-	if member {
-		return bs, c.eachStoredMembership(ctx, tx, tenant, func(k record.MembershipKey, m change.MembershipState) error {
-			if b, ok := bs.m[memberBucket(k.Group)]; ok {
-				b.members[k] = m
-			}
-			return nil
-		})
 	}
 	return bs, c.eachPersonRow(ctx, tx, tenant, "", func(k string, p change.PersonState) error {
 		if b, ok := bs.m[personBucket(k)]; ok {
@@ -137,15 +104,14 @@ func (c *Core) storedBucketsOf(ctx context.Context, tx *sql.Tx, tenant string, n
 }
 
 // blocks splits the buckets of ns, in order, into blocks of about blockEntries entries by the
-// counts ds gives (a bucket with more is a block of its own); persons' and memberships' buckets
-// never share a block.
+// counts ds gives (a bucket with more is a block of its own).
 func blocks(ns []int, ds []digest) []map[int]bool {
 	var out []map[int]bool
 	var cur map[int]bool
-	held, member := 0, false
+	held := 0
 	for _, n := range ns {
-		if cur == nil || held+ds[n].n > blockEntries && len(cur) > 0 || isMemberBucket(n) != member {
-			cur, held, member = map[int]bool{}, 0, isMemberBucket(n)
+		if cur == nil || held+ds[n].n > blockEntries && len(cur) > 0 {
+			cur, held = map[int]bool{}, 0
 			out = append(out, cur)
 		}
 		cur[n] = true
@@ -194,16 +160,26 @@ func (c *Core) checkDigests(ctx context.Context, tx *sql.Tx, tenant string, r *s
 		return err
 	}
 	for n := range want {
-		if isMemberBucket(n) {
-			r.Memberships += want[n].n
-		} else {
-			r.Persons += want[n].n
-		}
+		r.Persons += want[n].n
+	}
+	if r.Memberships, err = c.countMemberships(ctx, tx, tenant, false); err != nil {
+		return err
 	}
 	example := func(kind, key, what string) {
 		if len(r.Examples) < maxExamples {
 			r.Examples = append(r.Examples, fmt.Sprintf("%s %s: %s", kind, key, what))
 		}
+	}
+	// Memberships' buckets an imsfeed from before migration 0029 wrote (it rebuilt a stale
+	// index with them): nothing reads them; a repair deletes them.
+	var old int
+	if err := tx.QueryRowContext(ctx, c.Q(`SELECT count(*) FROM state_index WHERE tenant = ? AND bucket >= ? AND bucket < ?`),
+		tenant, hashBuckets, indexBuckets).Scan(&old); err != nil {
+		return err
+	}
+	if old > 0 {
+		r.Extra += old
+		example("buckets", fmt.Sprint(old), "of memberships, left by an older imsfeed (memberships are read from their packs)")
 	}
 	_, pend, err := c.loadPending(ctx, tx, tenant)
 	if err != nil {
@@ -211,7 +187,7 @@ func (c *Core) checkDigests(ctx context.Context, tx *sql.Tx, tenant string, r *s
 		r.Unreadable = err.Error()
 		pend = nil
 	}
-	all := make([]int, indexBuckets)
+	all := make([]int, hashBuckets)
 	for n := range all {
 		all[n] = n
 	}
@@ -234,14 +210,6 @@ func (c *Core) checkDigests(ctx context.Context, tx *sql.Tx, tenant string, r *s
 						example("person", k, fmt.Sprintf("in bucket %d, not %d", n, personBucket(k)))
 					}
 					buf = personEntry(buf, k, p)
-					h.add(&d, buf)
-				}
-				for k, m := range b.members {
-					if memberBucket(k.Group) != n {
-						r.Different++
-						example("membership", k.String(), fmt.Sprintf("in bucket %d, not %d", n, memberBucket(k.Group)))
-					}
-					buf = memberEntry(buf, k, m)
 					h.add(&d, buf)
 				}
 			}
@@ -271,35 +239,29 @@ func (c *Core) rebuildIndex(ctx context.Context, tx *sql.Tx, tenant string, vers
 	if _, err := tx.ExecContext(ctx, c.Q(`DELETE FROM state_index WHERE tenant = ?`), tenant); err != nil {
 		return err
 	}
-	var n [2]int
-	err := tx.QueryRowContext(ctx, c.Q(`SELECT count(*) FROM persons WHERE tenant = ?`), tenant).Scan(&n[0])
-	if err == nil {
-		n[1], err = c.countMemberships(ctx, tx, tenant, false)
-	}
-	if err != nil {
+	var n int
+	if err := tx.QueryRowContext(ctx, c.Q(`SELECT count(*) FROM persons WHERE tenant = ?`), tenant).Scan(&n); err != nil {
 		return fmt.Errorf("rebuild state index: %w", err)
 	}
-	for kind, first := range []int{0, hashBuckets} {
-		parts := max(1, (n[kind]+blockEntries-1)/blockEntries)
-		for i := range parts {
-			nums := map[int]bool{}
-			for b := first + i*hashBuckets/parts; b < first+(i+1)*hashBuckets/parts; b++ {
-				nums[b] = true
+	parts := max(1, (n+blockEntries-1)/blockEntries)
+	for i := range parts {
+		nums := map[int]bool{}
+		for b := i * hashBuckets / parts; b < (i+1)*hashBuckets/parts; b++ {
+			nums[b] = true
+		}
+		bs, err := c.rowBucketsOf(ctx, tx, tenant, nums)
+		if err != nil {
+			return fmt.Errorf("rebuild state index: %w", err)
+		}
+		for n, b := range bs.m {
+			if len(b.persons) == 0 {
+				continue
 			}
-			bs, err := c.rowBucketsOf(ctx, tx, tenant, nums)
-			if err != nil {
-				return fmt.Errorf("rebuild state index: %w", err)
-			}
-			for n, b := range bs.m {
-				if len(b.persons)+len(b.members) == 0 {
-					continue
-				}
-				if _, err := tx.ExecContext(ctx, c.Q(`INSERT INTO state_index (tenant, bucket, data) VALUES (?, ?, ?)`), tenant, n, b.encode()); err != nil {
-					return err
-				}
+			if _, err := tx.ExecContext(ctx, c.Q(`INSERT INTO state_index (tenant, bucket, data) VALUES (?, ?, ?)`), tenant, n, b.encode()); err != nil {
+				return err
 			}
 		}
 	}
-	_, err = tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = ? WHERE id = ?`), version, tenant)
+	_, err := tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = ? WHERE id = ?`), version, tenant)
 	return err
 }

@@ -629,21 +629,17 @@ func (c *Core) rename(ctx context.Context, tx *sql.Tx, tenant string, rs []store
 	return nil
 }
 
-// renameBuckets are the index buckets renames touch: both keys of each person, and the
-// groups of its memberships.
+// renameBuckets are the index buckets renames touch: both keys of each person.
 func renameBuckets(rs []store.LiveRename) map[int]bool {
 	nums := map[int]bool{}
 	for _, r := range rs {
 		nums[personBucket(r.Old)], nums[personBucket(r.New)] = true, true
-		for k := range r.Memberships {
-			nums[memberBucket(k.Group)] = true
-		}
 	}
 	return nums
 }
 
-// indexRenames does to the index what rename does to the rows: each person's entry and its
-// memberships' move to the new key with their new hashes, keeping their flags. (Without it a
+// indexRenames does to the index what rename does to the persons' rows: each person's entry
+// moves to the new key with its new hash, keeping its flags. (Without it a
 // changePersonIdentifier left the index stale, and the next night read every row.)
 func indexRenames(bs *buckets, rs []store.LiveRename) {
 	for _, r := range rs {
@@ -651,16 +647,6 @@ func indexRenames(bs *buckets, rs []store.LiveRename) {
 			delete(bs.person(r.Old).persons, r.Old)
 			st.Hash = r.Hash
 			bs.person(r.New).persons[r.New] = st
-		}
-		for k, h := range r.Memberships {
-			b := bs.membership(k)
-			if st, ok := b.members[k]; ok && st.MemberType == record.MemberPerson {
-				delete(b.members, k)
-				st.Hash = h
-				nk := k
-				nk.Member = r.New
-				b.members[nk] = st
-			}
 		}
 	}
 }

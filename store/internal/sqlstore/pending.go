@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 
@@ -15,9 +14,7 @@ import (
 // createPersons of 100 rewrote about 100 buckets, each in a page of its own: the index cost a
 // live request more than its rows (bench live: createPersons of 100 on SQLite from about 80
 // to about 45 requests/s). Instead, a live request whose persons are only created or replaced
-// writes their entries as one more bucket numbered from pendingFirst up; the buckets of the
-// memberships it changes are edited as before (a request's memberships fall in few buckets:
-// they are bucketed by group).
+// writes their entries as one more bucket numbered from pendingFirst up.
 //
 // A pending entry is the person's whole entry, newer than the one in its hash bucket and in
 // any pending bucket numbered below it: readers apply the hash buckets, then the pending ones
@@ -109,8 +106,7 @@ func nightPending(p *change.Plan) int { return max(p.Counts.Persons.Before/8, pe
 
 const pendingMin = 256
 
-// pendPersons writes a plan's person entries as the next pending bucket and edits the
-// buckets of its memberships, in tx, carrying the index from version v to v+1. It returns
+// pendPersons writes a plan's person entries as the next pending bucket, in tx, carrying the index from version v to v+1. It returns
 // false, having written nothing, when the tenant has pendingRows pending buckets already, or
 // (maxEntries >= 0) when the pending entries would be more than maxEntries.
 func (c *Core) pendPersons(ctx context.Context, tx *sql.Tx, tenant string, p *change.Plan, v int64, maxEntries int) (bool, error) {
@@ -134,21 +130,7 @@ func (c *Core) pendPersons(ctx context.Context, tx *sql.Tx, tenant string, p *ch
 	if n >= pendingFirst+pendingRows {
 		return false, nil
 	}
-	nums := map[int]bool{}
-	for i := range p.Memberships {
-		nums[memberBucket(p.Memberships[i].Membership.Group)] = true
-	}
-	members := *p
-	members.Persons = nil
-	bs, err := c.loadBuckets(ctx, tx, tenant, nums)
-	if errors.Is(err, errIndexFormat) {
-		// Damaged: editBuckets finds it too, marks the index stale and a night rebuilds it.
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	indexPlan(bs, &members)
+	bs := &buckets{m: map[int]*bucket{}, dirty: map[int]bool{}}
 	pend := bs.at(n)
 	for _, x := range p.Persons {
 		r := &x.Person
@@ -157,7 +139,7 @@ func (c *Core) pendPersons(ctx context.Context, tx *sql.Tx, tenant string, p *ch
 	if err := c.writeBuckets(ctx, tx, tenant, bs); err != nil {
 		return false, err
 	}
-	_, err = tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = ? WHERE id = ?`), v+1, tenant)
+	_, err := tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = ? WHERE id = ?`), v+1, tenant)
 	return true, err
 }
 
@@ -177,7 +159,7 @@ func (c *Core) countPending(ctx context.Context, tx *sql.Tx, tenant string) (int
 			rows.Close()
 			return 0, last, err
 		}
-		persons, _, err := d.count(data)
+		persons, err := d.count(data)
 		if err != nil {
 			persons = math.MaxInt32
 		}

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -35,11 +35,10 @@ func (c *Core) LoadState(ctx context.Context, tenant string) (*change.State, err
 
 // LoadStateStaged implements store.StagedLoader. Both stages read in one read transaction
 // (one snapshot): the first (version, persons, relations) before it returns; then the same
-// transaction goes to a goroutine of its own that reads the groups and, when the state index
-// is not current, the memberships from their rows, and ends it. When it is current (and the
-// tenant has memberships) the memberships are a source (memberStream) read from the index in
-// that transaction at the diff's end, the persons are a change.PersonIndex whose source
-// (personStream) reads them again there, and Close ends it. The transaction is used by one
+// transaction goes to a goroutine of its own that reads the groups. When the tenant has
+// memberships they are a source (memberStream) read from their packs in that transaction at
+// the diff's end, and Close ends it; when the state index is current the persons are a
+// change.PersonIndex whose source (personStream) reads them again there. The transaction is used by one
 // goroutine at a time: the first stage is done when the second starts, and the second when
 // Wait returns; the sources take turns (readTx).
 func (c *Core) LoadStateStaged(ctx context.Context, tenant string) (*change.State, store.RestLoad, error) {
@@ -57,7 +56,7 @@ func (c *Core) LoadStateStaged(ctx context.Context, tenant string) (*change.Stat
 		return nil, nil, fmt.Errorf("load state of tenant %q: %w", tenant, err)
 	}
 	l := &stagedLoad{none: rl.none, cancel: cancel, done: make(chan struct{}), tx: tx}
-	if rl.fromIndex && !rl.none {
+	if !rl.none {
 		// (A tenant without memberships, an initial load, gets its empty set as before.)
 		l.stream = &memberStream{rt}
 	}
@@ -93,7 +92,7 @@ type stagedLoad struct {
 	tx     *sql.Tx
 	groups map[string]change.GroupState
 	set    *change.MembershipSet
-	stream *memberStream // instead of set: the index is current
+	stream *memberStream // instead of set: the tenant has memberships
 	err    error
 }
 
@@ -161,11 +160,9 @@ func (r *readTx) use(what string, f func() error) error {
 	return err
 }
 
-// memberStream is change.StoredMemberships read from the state index in a staged load's
-// transaction: bucket by bucket, in bucket order, each bucket decoded whole before its
-// entries are given (a damaged bucket gives none of its own). When a bucket is damaged the
-// rest come from the rows: the memberships of that bucket and the later ones, read whole,
-// sorted by bucket (rare: the night's apply rebuilds a damaged index).
+// memberStream is change.StoredMemberships read from their packs in a staged load's
+// transaction: the groups sorted by their bucket (change.MemberBucket), read a stretch of
+// groups at a time (each stretch's entries held until they are given).
 type memberStream struct{ *readTx }
 
 // personStream is change.StoredPersons read from the state index in a staged load's
@@ -215,7 +212,7 @@ func (s personStream) Each(only map[string]bool, fn func(string, change.PersonSt
 
 func (s personStream) each(only map[string]bool, fn func(string, change.PersonState) error) error {
 	c := s.c
-	query, args := `SELECT data FROM state_index WHERE tenant = ? AND (bucket < ? OR bucket >= ?) ORDER BY bucket`,
+	query, args := `SELECT data FROM state_index WHERE tenant = ? AND `+personBucketsWhere+` ORDER BY bucket`,
 		[]any{s.tenant, hashBuckets, indexBuckets}
 	if only != nil {
 		// Only the buckets of those keys (and the pending ones, which may hold any key), when
@@ -258,13 +255,7 @@ func (s personStream) each(only map[string]bool, fn func(string, change.PersonSt
 			return err
 		}
 		entries = entries[:0]
-		var stray bool
-		err := d.decode(data, func(k string, p change.PersonState) { entries = append(entries, entry{k, p}) },
-			func(record.MembershipKey, change.MembershipState) { stray = true })
-		if err == nil && stray {
-			err = errIndexFormat
-		}
-		if err != nil {
+		if err := d.decode(data, func(k string, p change.PersonState) { entries = append(entries, entry{k, p}) }); err != nil {
 			rows.Close()
 			return err
 		}
@@ -278,7 +269,7 @@ func (s personStream) each(only map[string]bool, fn func(string, change.PersonSt
 	return closeRows(rows)
 }
 
-// storedEntry is one membership of a decoded bucket.
+// storedEntry is one stored membership.
 type storedEntry struct {
 	k record.MembershipKey
 	m change.MembershipState
@@ -289,74 +280,79 @@ func (s *memberStream) Each(fn func(record.MembershipKey, change.MembershipState
 	return s.use("memberships", func() error { return s.each(fn) })
 }
 
+// streamGroups and streamPacks bound a stretch of groups the stream reads in one statement:
+// its entries are held until they are given (up to 64 a pack).
+var (
+	streamGroups = 512
+	streamPacks  = 1024
+)
+
+// SetStreamStretch sets streamGroups and streamPacks until the returned function puts them
+// back: a test's small tenant then is read in several stretches. For tests only.
+func SetStreamStretch(groups, packs int) func() {
+	og, op := streamGroups, streamPacks
+	streamGroups, streamPacks = groups, packs
+	return func() { streamGroups, streamPacks = og, op }
+}
+
 func (s *memberStream) each(fn func(record.MembershipKey, change.MembershipState) error) error {
-	c := s.c
-	rows, err := s.tx.QueryContext(s.ctx, c.Q(`SELECT bucket, data FROM state_index WHERE tenant = ? AND bucket >= ? AND bucket < ? ORDER BY bucket`),
-		s.tenant, hashBuckets, indexBuckets)
+	type group struct {
+		key           string
+		bucket, packs int
+	}
+	var groups []group
+	rows, err := s.tx.QueryContext(s.ctx, s.c.Q(`SELECT group_key, count(*) FROM membership_packs WHERE tenant = ? GROUP BY group_key`), s.tenant)
 	if err != nil {
 		return err
 	}
-	d := indexDecoder{roles: true}
-	var entries []storedEntry
-	damaged := -1
 	for rows.Next() {
-		if err := s.ctx.Err(); err != nil {
-			rows.Close() // the driver may have the rows already: it would not see it
-			return err
-		}
-		var n int
-		var data sql.RawBytes
-		if err := rows.Scan(&n, &data); err != nil {
+		var g group
+		if err := rows.Scan(&g.key, &g.packs); err != nil {
 			rows.Close()
 			return err
 		}
-		entries = entries[:0]
-		var stray bool
-		err := d.decode(data, func(string, change.PersonState) { stray = true },
-			func(k record.MembershipKey, m change.MembershipState) { entries = append(entries, storedEntry{k, m}) })
-		if err == nil && stray {
-			err = errIndexFormat
-		}
-		if errors.Is(err, errIndexFormat) {
-			damaged = n
-			break
-		}
-		if err != nil {
-			rows.Close()
-			return err
-		}
-		for i := range entries {
-			if err := fn(entries[i].k, entries[i].m); err != nil {
-				rows.Close()
-				return err
-			}
-		}
+		g.bucket = change.MemberBucket(g.key)
+		groups = append(groups, g)
 	}
 	if err := closeRows(rows); err != nil {
 		return err
 	}
-	if damaged < 0 {
-		return nil
-	}
-	// The rest from the rows.
-	set, err := c.loadMemberships(s.ctx, s.tx, s.tenant, map[string]string{})
-	if err != nil {
-		return err
-	}
-	var rest []storedEntry
-	for k, m := range set.All() {
-		if memberBucket(k.Group) >= damaged {
-			rest = append(rest, storedEntry{k, m})
+	slices.SortFunc(groups, func(a, b group) int {
+		if a.bucket != b.bucket {
+			return a.bucket - b.bucket
 		}
-	}
-	set = nil
-	sort.Slice(rest, func(i, j int) bool {
-		return change.MemberBucket(rest[i].k.Group) < change.MemberBucket(rest[j].k.Group)
+		return strings.Compare(a.key, b.key)
 	})
-	for i := range rest {
-		if err := fn(rest[i].k, rest[i].m); err != nil {
+	byGroup := map[string][]storedEntry{}
+	for lo := 0; lo < len(groups); {
+		hi, packs := lo, 0
+		for hi < len(groups) && hi-lo < streamGroups && (hi == lo || packs+groups[hi].packs <= streamPacks) {
+			packs += groups[hi].packs
+			hi++
+		}
+		names := make([]string, 0, hi-lo)
+		for _, g := range groups[lo:hi] {
+			names = append(names, g.key)
+		}
+		clear(byGroup)
+		err := s.c.eachMembershipOfGroups(s.ctx, s.tx, s.tenant, names, func(k record.MembershipKey, m change.MembershipState) error {
+			byGroup[k.Group] = append(byGroup[k.Group], storedEntry{k, m})
+			return nil
+		})
+		if err != nil {
 			return err
 		}
+		for _, name := range names {
+			if err := s.ctx.Err(); err != nil {
+				return err // the driver may have had the rows already: it would not have seen it
+			}
+			for _, e := range byGroup[name] {
+				if err := fn(e.k, e.m); err != nil {
+					return err
+				}
+			}
+		}
+		lo = hi
 	}
 	return nil
 }
@@ -366,9 +362,8 @@ func (s *memberStream) each(fn func(record.MembershipKey, change.MembershipState
 type restLoad struct {
 	c         *Core
 	tenant    string
-	fromIndex bool // the memberships from the index (the first stage read the persons from it)
+	fromIndex bool // the first stage read the persons from the index
 	none      bool // the tenant has no memberships at all
-	count     int  // how many the index holds (fromIndex)
 	intern    map[string]string
 }
 
@@ -428,20 +423,13 @@ func (c *Core) loadFront(ctx context.Context, tx *sql.Tx, tenant string, index b
 	return st, rl, nil
 }
 
-// load is the second stage: the groups from their rows, and the memberships from the index
-// when the first stage read the persons from it (falling back to the rows when a membership
-// bucket is damaged), else from the rows.
+// load is the second stage: the groups from their rows, and the memberships whole from their
+// packs.
 func (rl *restLoad) load(ctx context.Context, tx *sql.Tx) (map[string]change.GroupState, *change.MembershipSet, error) {
 	c := rl.c
 	groups, err := c.loadGroups(ctx, tx, rl.tenant, rl.intern)
 	if err != nil {
 		return nil, nil, err
-	}
-	if rl.fromIndex {
-		set, err := c.decodeMembers(ctx, tx, rl)
-		if !errors.Is(err, errIndexFormat) {
-			return groups, set, err
-		}
 	}
 	set, err := c.loadMemberships(ctx, tx, rl.tenant, rl.intern)
 	return groups, set, err
@@ -539,44 +527,45 @@ func (c *Core) loadRelations(ctx context.Context, tx *sql.Tx, st *change.State, 
 	return closeRows(rows)
 }
 
-// isMemberBucket reports whether bucket n holds memberships; the others (the hash buckets of
-// persons and the pending ones, pending.go) hold persons.
-func isMemberBucket(n int) bool { return n >= hashBuckets && n < indexBuckets }
+// personBucketsWhere is the condition on a state_index row of the persons' buckets: the hash
+// buckets and the pending ones (pending.go), not the memberships' an older imsfeed may have
+// left (index.go).
+const personBucketsWhere = `(bucket < ? OR bucket >= ?)`
 
-// decodePersons fills st's persons from the tenant's state index and counts the memberships
-// its buckets hold (for ml). The buckets' headers are read first, so that the maps are made at
-// their final size (a map that grows holds its old and new tables at once), then each bucket
-// is decoded straight from the row. A person in a membership bucket, or a membership in a
-// person bucket, is damage: the loads of the two stages rely on where each kind is. With
-// source, when the tenant has memberships, the persons go into st.StoredPersons instead.
+// decodePersons fills st's persons from the tenant's state index. The buckets' headers are
+// read first, so that the maps are made at their final size (a map that grows holds its old
+// and new tables at once), then each bucket is decoded straight from the row. A membership in
+// a bucket is damage. With source, when the tenant has memberships, the persons go into
+// st.StoredPersons instead.
 func (c *Core) decodePersons(ctx context.Context, tx *sql.Tx, st *change.State, rl *restLoad, source *readTx) error {
 	d := indexDecoder{intern: rl.intern}
-	var persons, members int
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT bucket, substr(data, 1, 21) FROM state_index WHERE tenant = ?`), st.Tenant)
+	var persons int
+	rows, err := tx.QueryContext(ctx, c.Q(`SELECT substr(data, 1, 21) FROM state_index WHERE tenant = ? AND `+personBucketsWhere),
+		st.Tenant, hashBuckets, indexBuckets)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
-		var n int
 		var head sql.RawBytes
-		if err := rows.Scan(&n, &head); err != nil {
+		if err := rows.Scan(&head); err != nil {
 			rows.Close()
 			return err
 		}
-		p, m, err := d.count(head)
-		if err == nil && (isMemberBucket(n) && p > 0 || !isMemberBucket(n) && m > 0) {
-			err = errIndexFormat
-		}
+		p, err := d.count(head)
 		if err != nil {
 			rows.Close()
 			return err
 		}
-		persons, members = persons+p, members+m
+		persons += p
 	}
 	if err := closeRows(rows); err != nil {
 		return err
 	}
-	rl.count, rl.none = members, members == 0
+	some, err := c.hasMemberships(ctx, tx, st.Tenant)
+	if err != nil {
+		return err
+	}
+	rl.none = !some
 	if source != nil && (!rl.none || source.named) {
 		load := change.LoadPersonIndex
 		if source.named {
@@ -592,7 +581,7 @@ func (c *Core) decodePersons(ctx context.Context, tx *sql.Tx, st *change.State, 
 	st.Persons = make(map[string]change.PersonState, persons)
 	// In bucket order: the pending buckets (pending.go) come last, oldest first, and their
 	// entries replace the ones read before them.
-	rows, err = tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ? AND (bucket < ? OR bucket >= ?) ORDER BY bucket`),
+	rows, err = tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ? AND `+personBucketsWhere+` ORDER BY bucket`),
 		st.Tenant, hashBuckets, indexBuckets)
 	if err != nil {
 		return err
@@ -603,49 +592,10 @@ func (c *Core) decodePersons(ctx context.Context, tx *sql.Tx, st *change.State, 
 			rows.Close()
 			return err
 		}
-		var stray bool
-		err := d.decode(data, func(k string, p change.PersonState) { st.Persons[k] = p },
-			func(record.MembershipKey, change.MembershipState) { stray = true })
-		if err == nil && stray {
-			err = errIndexFormat
-		}
-		if err != nil {
+		if err := d.decode(data, func(k string, p change.PersonState) { st.Persons[k] = p }); err != nil {
 			rows.Close()
 			return err
 		}
 	}
 	return closeRows(rows)
-}
-
-// decodeMembers reads the memberships from the tenant's state index, into a set made at the
-// size decodePersons counted.
-func (c *Core) decodeMembers(ctx context.Context, tx *sql.Tx, rl *restLoad) (*change.MembershipSet, error) {
-	set := change.NewMembershipSet(rl.count)
-	d := indexDecoder{intern: rl.intern, set: set}
-	rows, err := tx.QueryContext(ctx, c.Q(`SELECT data FROM state_index WHERE tenant = ? AND bucket >= ? AND bucket < ? ORDER BY bucket`),
-		rl.tenant, hashBuckets, indexBuckets)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var data sql.RawBytes
-		if err := rows.Scan(&data); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		var stray bool
-		err := d.decode(data, func(string, change.PersonState) { stray = true }, set.Set)
-		if err == nil && stray {
-			err = errIndexFormat
-		}
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-	}
-	if err := closeRows(rows); err != nil {
-		return nil, err
-	}
-	set.Loaded()
-	return set, nil
 }

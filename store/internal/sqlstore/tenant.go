@@ -338,27 +338,13 @@ func (c *Core) AddManualMembership(ctx context.Context, tenant string, m store.M
 	if m.Group == "" || m.Member == "" {
 		return fmt.Errorf("manual membership %s/%s/%s: group and member are required", m.Group, m.Member, role)
 	}
-	zero := ZeroHash
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
-		v, err := c.lockTenant(ctx, tx, tenant)
-		if err != nil {
+		if _, err := c.lockTenant(ctx, tx, tenant); err != nil {
 			return err
 		}
 		k := record.MembershipKey{Group: m.Group, Member: m.Member, Role: role}
-		if err := c.putManualMembership(ctx, tx, tenant, k, MemberType(record.MemberType(m.MemberType))); err != nil {
-			return err
-		}
-		// The state version stays (the import never touches a manual membership); the index
-		// entry changes as the row did.
-		return c.editIndex(ctx, tx, tenant, v, v, map[int]bool{memberBucket(k.Group): true}, func(bs *buckets) {
-			b := bs.membership(k)
-			st, ok := b.members[k]
-			if !ok {
-				st.MemberType = record.MemberType(MemberType(record.MemberType(m.MemberType)))
-			}
-			st.Manual, st.Hash = true, zero
-			b.members[k] = st
-		})
+		// The state version stays (the import never touches a manual membership).
+		return c.putManualMembership(ctx, tx, tenant, k, MemberType(record.MemberType(m.MemberType)))
 	})
 	if err != nil {
 		return fmt.Errorf("manual membership %s/%s/%s of tenant %q: %w", m.Group, m.Member, role, tenant, err)

@@ -518,30 +518,22 @@ func (c *Core) UndoSize(ctx context.Context, run int64) (int64, error) {
 }
 
 // editImages keeps the state index's edits of restoring the images want of table t: each
-// person's or membership's entry what its row now is, or gone with it.
+// person's entry what its row now is, or gone with it (memberships have no entries).
 func editImages(e *indexEdits, t undoTable, want []image) {
+	if t.typ != record.Persons {
+		return
+	}
 	for _, im := range want {
 		var hash record.Hash
 		if im.row != nil {
 			h, _ := im.col("hash").([]byte)
 			copy(hash[:], h)
 		}
-		switch t.typ {
-		case record.Persons:
-			if im.row == nil {
-				e.dropPerson(im.key[0])
-				continue
-			}
-			e.setPerson(im.key[0], change.PersonState{Hash: hash, Name: asString(im.col("name")), Trashed: asString(im.col("status")) == "trashed"})
-		case record.Memberships:
-			k := record.MembershipKey{Group: im.key[0], Member: im.key[1], Role: im.key[2]}
-			if im.row == nil {
-				e.dropMember(k)
-				continue
-			}
-			mt, _ := im.col("member_type").(int64) // as loadState reads it
-			e.putMember(k, change.MembershipState{Hash: hash, MemberType: record.MemberType(mt), Manual: asString(im.col("origin")) == "manual"})
+		if im.row == nil {
+			e.dropPerson(im.key[0])
+			continue
 		}
+		e.setPerson(im.key[0], change.PersonState{Hash: hash, Name: asString(im.col("name")), Trashed: asString(im.col("status")) == "trashed"})
 	}
 }
 
