@@ -43,6 +43,7 @@ func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLooku
 	floors, floorArgs := floorQuery(tenant, pairs[:min(len(pairs), editsReadChunk)])
 	lists, listArgs := listsQuery(tenant, 1, ms1[:min(len(ms1), editsReadChunk)])
 	scanIn, scanArgs := groupsIn(true, tenant, groups)
+	stream, streamArgs := streamQuery(tenant, groups[:min(len(groups), streamGroups)])
 	return []KeyLookup{
 		pg.lookup("before-images of persons", false, undoTables[0], tenant, ps),
 		{"stored records of persons", storedPersons + inList(len(persons)), live("", persons)},
@@ -51,6 +52,7 @@ func KeyLookups(tenant string, persons []string, members [][3]string) []KeyLooku
 		{"member lists", lists, listArgs},
 		{"a rollover's scan of its courses' packs", scanPacks + scanIn + scanOrder, scanArgs},
 		{"live read of groups' packs", list(livePacksOfGroups, len(groups)), live(livePacksOfGroups, groups)},
+		{"a re-import's stream of stored memberships", stream, streamArgs},
 	}
 }
 

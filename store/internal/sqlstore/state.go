@@ -14,6 +14,7 @@ import (
 	"github.com/imsfeed/imsfeed/hierarchy"
 	"github.com/imsfeed/imsfeed/record"
 	"github.com/imsfeed/imsfeed/store"
+	"github.com/imsfeed/imsfeed/store/internal/packs"
 )
 
 // LoadState implements store.Store: LoadStateStaged's two stages, one after the other.
@@ -161,8 +162,8 @@ func (r *readTx) use(what string, f func() error) error {
 }
 
 // memberStream is change.StoredMemberships read from their packs in a staged load's
-// transaction: the groups sorted by their bucket (change.MemberBucket), read a stretch of
-// groups at a time (each stretch's entries held until they are given).
+// transaction: the groups sorted by their bucket (change.MemberBucket), their packs read in
+// that order, a stretch of groups a statement, one stretch read ahead.
 type memberStream struct{ *readTx }
 
 // personStream is change.StoredPersons read from the state index in a staged load's
@@ -280,34 +281,104 @@ func (s *memberStream) Each(fn func(record.MembershipKey, change.MembershipState
 	return s.use("memberships", func() error { return s.each(fn) })
 }
 
-// streamGroups and streamPacks bound a stretch of groups the stream reads in one statement:
-// its entries are held until they are given (up to 64 a pack).
-var (
-	streamGroups = 512
-	streamPacks  = 1024
-)
+// streamGroups is how many groups the stream reads the packs of in one statement.
+var streamGroups = 512
 
-// SetStreamStretch sets streamGroups and streamPacks until the returned function puts them
-// back: a test's small tenant then is read in several stretches. For tests only.
-func SetStreamStretch(groups, packs int) func() {
-	og, op := streamGroups, streamPacks
-	streamGroups, streamPacks = groups, packs
-	return func() { streamGroups, streamPacks = og, op }
+// SetStreamGroups sets streamGroups until the returned function puts it back: a test's small
+// tenant then is read in several statements. For tests only.
+func SetStreamGroups(n int) func() {
+	old := streamGroups
+	streamGroups = n
+	return func() { streamGroups = old }
 }
 
+// streamQuery reads the packs of tenant's groups in the order given (then by first member).
+func streamQuery(tenant string, groups []string) (string, []any) {
+	var b strings.Builder
+	args := make([]any, 0, 2*len(groups)+1)
+	b.WriteString(`SELECT p.group_key, p.data FROM (VALUES `)
+	for i, g := range groups {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(`(CAST(? AS integer), ?)`)
+		args = append(args, i, g)
+	}
+	b.WriteString(`) AS v JOIN membership_packs p ON p.tenant = ? AND p.group_key = v.column2 ORDER BY v.column1, p.first_member`)
+	return b.String(), append(args, tenant)
+}
+
+// read reads the packs of a stretch of groups, in its order. PostgreSQL: one statement.
+// SQLite, which planned that statement as a scan of the tenant's packs for each group: a
+// prepared statement a group (*one, made at the first call), in this process.
+func (s *memberStream) read(groups []string, one **sql.Stmt) ([]streamedPack, error) {
+	var stretch []streamedPack
+	var group string // a group's packs come together: its key is made once
+	scan := func(rows *sql.Rows) error {
+		for rows.Next() {
+			var g, data sql.RawBytes
+			if err := rows.Scan(&g, &data); err != nil {
+				rows.Close()
+				return err
+			}
+			if string(g) != group {
+				group = string(g)
+			}
+			stretch = append(stretch, streamedPack{group, slices.Clone(data)})
+		}
+		return closeRows(rows)
+	}
+	if s.c.d.Dollar {
+		q, args := streamQuery(s.tenant, groups)
+		rows, err := s.tx.QueryContext(s.ctx, s.c.Q(q), args...)
+		if err != nil {
+			return nil, err
+		}
+		return stretch, scan(rows)
+	}
+	if *one == nil {
+		st, err := s.tx.PrepareContext(s.ctx, `SELECT group_key, data FROM membership_packs WHERE tenant = ? AND group_key = ? ORDER BY first_member`)
+		if err != nil {
+			return nil, err
+		}
+		*one = st
+	}
+	for _, g := range groups {
+		rows, err := (*one).QueryContext(s.ctx, s.tenant, g)
+		if err != nil {
+			return nil, err
+		}
+		if err := scan(rows); err != nil {
+			return nil, err
+		}
+	}
+	return stretch, nil
+}
+
+// streamedPack is a pack row the stream read, its bytes its own.
+type streamedPack struct {
+	group string
+	data  []byte
+}
+
+// each reads the stretches' packs on a goroutine of its own (the transaction is this stream's
+// until each returns) while the caller's fn takes the entries of the stretch before: the
+// server's work on a stretch (a B-tree descent a group, then a sort) overlaps the diff's.
 func (s *memberStream) each(fn func(record.MembershipKey, change.MembershipState) error) error {
 	type group struct {
-		key           string
-		bucket, packs int
+		key    string
+		bucket int
 	}
 	var groups []group
-	rows, err := s.tx.QueryContext(s.ctx, s.c.Q(`SELECT group_key, count(*) FROM membership_packs WHERE tenant = ? GROUP BY group_key`), s.tenant)
+	// The groups with memberships (not those with a first pack, keyed '': an edit that
+	// empties it deletes it and keeps the group's later packs).
+	rows, err := s.tx.QueryContext(s.ctx, s.c.Q(`SELECT DISTINCT group_key FROM membership_packs WHERE tenant = ?`), s.tenant)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
 		var g group
-		if err := rows.Scan(&g.key, &g.packs); err != nil {
+		if err := rows.Scan(&g.key); err != nil {
 			rows.Close()
 			return err
 		}
@@ -323,38 +394,62 @@ func (s *memberStream) each(fn func(record.MembershipKey, change.MembershipState
 		}
 		return strings.Compare(a.key, b.key)
 	})
-	byGroup := map[string][]storedEntry{}
-	for lo := 0; lo < len(groups); {
-		hi, packs := lo, 0
-		for hi < len(groups) && hi-lo < streamGroups && (hi == lo || packs+groups[hi].packs <= streamPacks) {
-			packs += groups[hi].packs
-			hi++
-		}
-		names := make([]string, 0, hi-lo)
-		for _, g := range groups[lo:hi] {
-			names = append(names, g.key)
-		}
-		clear(byGroup)
-		err := s.c.eachMembershipOfGroups(s.ctx, s.tx, s.tenant, names, func(k record.MembershipKey, m change.MembershipState) error {
-			byGroup[k.Group] = append(byGroup[k.Group], storedEntry{k, m})
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, name := range names {
-			if err := s.ctx.Err(); err != nil {
-				return err // the driver may have had the rows already: it would not have seen it
+
+	stretches := make(chan []streamedPack, 1)
+	stop := make(chan struct{})
+	var readErr error
+	var one *sql.Stmt // SQLite's statement of a group's packs
+	go func() {
+		defer close(stretches)
+		defer func() {
+			if one != nil {
+				one.Close()
 			}
-			for _, e := range byGroup[name] {
-				if err := fn(e.k, e.m); err != nil {
+		}()
+		names := make([]string, 0, min(len(groups), streamGroups))
+		for lo := 0; lo < len(groups); lo += streamGroups {
+			names = names[:0]
+			for _, g := range groups[lo:min(lo+streamGroups, len(groups))] {
+				names = append(names, g.key)
+			}
+			stretch, err := s.read(names, &one)
+			if err != nil {
+				readErr = err
+				return
+			}
+			select {
+			case stretches <- stretch:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	give := func(stretch []streamedPack) error {
+		if err := s.ctx.Err(); err != nil {
+			return err // the driver may have had the rows already: it would not have seen it
+		}
+		for _, p := range stretch {
+			es, err := packs.Decode(p.data)
+			if err != nil {
+				return fmt.Errorf("memberships of group %s: %w", quote(p.group), err)
+			}
+			for i := range es {
+				if err := fn(record.MembershipKey{Group: p.group, Member: es[i].Member, Role: es[i].Role}, stateOf(&es[i])); err != nil {
 					return err
 				}
 			}
 		}
-		lo = hi
+		return nil
 	}
-	return nil
+	for stretch := range stretches {
+		if err = give(stretch); err != nil {
+			close(stop)
+			for range stretches { // the reader ends after the statement it runs
+			}
+			return err
+		}
+	}
+	return readErr // (read after stretches is closed: the reader's last write)
 }
 
 // restLoad is the second stage of a load, read in the first stage's transaction: the groups
