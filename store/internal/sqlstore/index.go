@@ -438,6 +438,12 @@ func (c *Core) indexApplied(ctx context.Context, tx *sql.Tx, tenant string, p *c
 	if err != nil {
 		return false, err
 	}
+	if iv == v && len(p.Persons) == 0 {
+		// No entry changes (the index keeps persons only): it describes the new version as it
+		// is. (A live membership change read the pending buckets and more for nothing.)
+		_, err := tx.ExecContext(ctx, c.Q(`UPDATE tenants SET index_version = ? WHERE id = ?`), v+1, tenant)
+		return false, err
+	}
 	if iv == v && insertsOnly(p) {
 		// Whether the index is empty, not how large: a count read every bucket of the tenant
 		// and made each live createPersons cost more the larger the tenant.

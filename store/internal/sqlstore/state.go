@@ -425,10 +425,10 @@ func (s *memberStream) each(fn func(record.MembershipKey, change.MembershipState
 		}
 	}()
 	give := func(stretch []streamedPack) error {
-		if err := s.ctx.Err(); err != nil {
-			return err // the driver may have had the rows already: it would not have seen it
-		}
 		for _, p := range stretch {
+			if err := s.ctx.Err(); err != nil {
+				return err // the rows were read already: nothing else would see it
+			}
 			es, err := packs.Decode(p.data)
 			if err != nil {
 				return fmt.Errorf("memberships of group %s: %w", quote(p.group), err)
