@@ -570,6 +570,18 @@ func eachPack(ctx context.Context, q querier, query string, args []any, fn func(
 	if err != nil {
 		return err
 	}
+	return eachPackRow(rows, func(group string, data []byte) error {
+		es, err := packs.Decode(data)
+		if err != nil {
+			return fmt.Errorf("memberships of group %s: %w", quote(group), err)
+		}
+		return fn(group, es)
+	})
+}
+
+// eachPackRow gives fn each pack row of rows (columns: group_key, data), its data the driver's
+// until the next row, and closes them.
+func eachPackRow(rows *sql.Rows, fn func(group string, data []byte) error) error {
 	var group string // the packs of one group come together: its key is made once
 	for rows.Next() {
 		var g, data sql.RawBytes
@@ -580,12 +592,7 @@ func eachPack(ctx context.Context, q querier, query string, args []any, fn func(
 		if string(g) != group {
 			group = string(g)
 		}
-		es, err := packs.Decode(data)
-		if err != nil {
-			rows.Close()
-			return fmt.Errorf("memberships of group %s: %w", quote(group), err)
-		}
-		if err := fn(group, es); err != nil {
+		if err := fn(group, data); err != nil {
 			rows.Close()
 			return err
 		}

@@ -313,20 +313,11 @@ func streamQuery(tenant string, groups []string) (string, []any) {
 // prepared statement a group (*one, made at the first call), in this process.
 func (s *memberStream) read(groups []string, one **sql.Stmt) ([]streamedPack, error) {
 	var stretch []streamedPack
-	var group string // a group's packs come together: its key is made once
 	scan := func(rows *sql.Rows) error {
-		for rows.Next() {
-			var g, data sql.RawBytes
-			if err := rows.Scan(&g, &data); err != nil {
-				rows.Close()
-				return err
-			}
-			if string(g) != group {
-				group = string(g)
-			}
+		return eachPackRow(rows, func(group string, data []byte) error {
 			stretch = append(stretch, streamedPack{group, slices.Clone(data)})
-		}
-		return closeRows(rows)
+			return nil
+		})
 	}
 	if s.c.d.Dollar {
 		q, args := streamQuery(s.tenant, groups)
