@@ -375,7 +375,7 @@ type State struct {
 	Groups        map[string]GroupState
 	Memberships   *MembershipSet
 	// Stored, when set, gives the memberships instead of Memberships (then nil): read once, at
-	// the diff's end (a store whose state index is current; see StoredMemberships).
+	// the diff's end (a staged load of a tenant with memberships; see StoredMemberships).
 	Stored    StoredMemberships
 	Relations map[record.RelationKey]RelationState
 }

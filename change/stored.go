@@ -4,13 +4,13 @@ import (
 	"github.com/imsfeed/imsfeed/record"
 )
 
-// MemberBuckets is how many buckets a tenant's memberships spread over by their group: the
-// state index keeps them so, and a re-import's diff compares them so, bucket by bucket.
+// MemberBuckets is how many buckets a tenant's memberships spread over by their group: a
+// re-import's diff compares them so, bucket by bucket, and a store gives them in that order.
 const MemberBuckets = 4096
 
 // MemberBucket is the bucket of a membership's group, 0..MemberBuckets-1: 32-bit FNV-1a of the
-// group's key. All memberships of one group are in one bucket. The state index's layout
-// depends on it: changing it needs a new index format.
+// group's key. All memberships of one group are in one bucket. The diff's scratch files of a
+// run depend on it, nothing stored does.
 func MemberBucket(group string) int {
 	h := uint32(2166136261)
 	for i := 0; i < len(group); i++ {

@@ -12,7 +12,7 @@ import (
 // the diff waits for the rest when it first needs it (the first membership record, or the end
 // of the file: the file's groups are held back until then, see placing). Until then
 // st.Groups and st.Memberships are nil; they are only ever set to all of them. When the
-// store's state index is current, st.Stored is set in place of st.Memberships: the diff reads
+// tenant has memberships stored, st.Stored is set in place of st.Memberships: the diff reads
 // them at its end, in the load's snapshot, which close then ends.
 //
 // rest is called by one goroutine at a time: the diff's while the file is read, then the

@@ -29,8 +29,8 @@ import (
 //
 // Pass 0 is written as the plan is read; passes 1 and 2 are kept from that read when they are
 // small (keptChanges together), else each is read again (a pass with nothing to write is not
-// made). The state index is edited in the same passes (indexPlan: person and membership
-// buckets are apart, and within each the same order holds).
+// made). The state index is edited in the same passes (indexPlan: its person buckets, in the
+// same order).
 const piecePasses = 3
 
 // passOf is the pass that writes a change of the list ti of undoTables doing op.

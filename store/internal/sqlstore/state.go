@@ -593,7 +593,7 @@ func interner(intern map[string]string) func(sql.RawBytes) string {
 }
 
 // loadRelations reads the tenant's relations between persons from their rows (they are few:
-// the state index holds persons and memberships only).
+// the state index holds persons only).
 func (c *Core) loadRelations(ctx context.Context, tx *sql.Tx, st *change.State, intern map[string]string) error {
 	rows, err := tx.QueryContext(ctx, c.Q(`SELECT person_key, related_key, type, hash FROM relations WHERE tenant = ?`), st.Tenant)
 	if err != nil {
