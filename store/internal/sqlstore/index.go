@@ -34,7 +34,7 @@ import (
 // 150,000-person tenant holds about 37 persons, so a live request that creates a hundred
 // persons rewrites a hundred small buckets, not a third of the index. Changing the layout
 // needs a new indexFormat.
-const hashBuckets = change.MemberBuckets
+const hashBuckets = 4096
 
 // indexBuckets is where the pending buckets start (pending.go); the numbers from hashBuckets
 // up to it were the memberships' (see above).
