@@ -46,7 +46,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if isURL && where == store.NotShown {
 		return nil, fmt.Errorf("postgres store %s: it does not parse as postgres://USER:PASSWORD@HOST:PORT/DATABASE?OPTIONS; percent-encode special characters in the password (%%2F for /, %%23 for #, %%40 for @, %%3F for ?, %%25 for %%, %%20 for a space)", where)
 	}
-	connector, err := pq.NewConnector(url)
+	cfg, err := pq.NewConfig(url)
+	if err == nil {
+		// One round trip a statement with arguments instead of two (lib/pq otherwise parses and
+		// describes first, then binds and executes); bytea arguments then go as bytes, not hex.
+		cfg.BinaryParameters = true
+	}
+	connector, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
 		if isURL {
 			return nil, fmt.Errorf("postgres store %s: the URL's options do not parse (check sslmode and the other options)", where)

@@ -206,6 +206,16 @@ func (c *Core) restore(ctx context.Context, tx *sql.Tx, tenant string, t undoTab
 	return c.restoreRows(ctx, tx, tenant, t, want)
 }
 
+// bindable is an image's value of col as a statement's argument: the bytes of a JSON column
+// as text (PostgreSQL's connections send []byte arguments in binary format, and jsonb's is not
+// its text), a hash's as bytes.
+func bindable(col string, v any) any {
+	if b, ok := v.([]byte); ok && col != "hash" {
+		return string(b)
+	}
+	return v
+}
+
 // restoreRows is restore of a table of rows whose columns are the images'.
 func (c *Core) restoreRows(ctx context.Context, tx *sql.Tx, tenant string, t undoTable, want []image) error {
 	keys := make([][]string, len(want))
@@ -231,7 +241,10 @@ func (c *Core) restoreRows(ctx context.Context, tx *sql.Tx, tenant string, t und
 					values.WriteString(", ")
 				}
 				values.WriteString(one)
-				args = append(append(args, tenant), w.row...)
+				args = append(args, tenant)
+				for k, v := range w.row {
+					args = append(args, bindable(w.cols[k], v))
+				}
 				done[j] = true
 			}
 		}
