@@ -3,6 +3,7 @@ package importer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,7 +38,11 @@ func (im *Importer) StoreUnreachable(ctx context.Context, t *config.Tenant, file
 func (im *Importer) unrecorded(ctx context.Context, t *config.Tenant, run *runs.Run, err error) *runs.Run {
 	run.ID, run.Unrecorded, run.Status = 0, true, runs.Failed
 	run.Counts = change.Counts{}
-	run.Error = &runs.Error{Message: fmt.Sprintf("state store unreachable: %v; nothing was read or applied, and this attempt has no run number", err)}
+	what := "unreachable"
+	if errors.Is(err, store.ErrNewerStore) {
+		what = "refused this imsfeed" // reachable, and nothing to retry: an upgrade is the fix
+	}
+	run.Error = &runs.Error{Message: fmt.Sprintf("state store %s: %v; nothing was read or applied, and this attempt has no run number", what, err)}
 	im.finish(run)
 	im.log.Error("import failed: the store could not record the attempt", "tenant", t.ID, "err", err)
 	im.report(context.WithoutCancel(ctx), t, run, nil)

@@ -23,6 +23,8 @@ var (
 	ErrStateChanged = errors.New("tenant state changed since the plan was made")
 	// ErrLocked: another run of the tenant holds its lock past the wait.
 	ErrLocked = errors.New("another run of this tenant is in progress")
+	// ErrNewerStore: opening refused a store a newer imsfeed migrated (changing nothing).
+	ErrNewerStore = errors.New("the store was upgraded by a newer imsfeed")
 )
 
 // Store is a tenant-state store. All methods are safe for concurrent use.

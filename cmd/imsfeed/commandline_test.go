@@ -279,6 +279,20 @@ func TestAStoreANewerImsfeedMigratedIsRefused(t *testing.T) {
 	if r := imsfeed(t, dir, "status", "--tenant", "north"); r.code != exitFailed || r.stderr != want {
 		t.Errorf("status on a store a newer imsfeed migrated: exit %d, stderr\n%q\nwant exit %d and\n%q", r.code, r.stderr, exitFailed, want)
 	}
+	// The night's attempt is mailed and printed as refused, not as a store that could not be
+	// reached (nothing to retry: this imsfeed is to be upgraded).
+	r := imsfeed(t, dir, "import", "--tenant", "north", writeDemo(t, dir, "night1.xml"))
+	if out := r.stdout + r.stderr; r.code == 0 || !strings.Contains(out, "state store refused this imsfeed: ") || !strings.Contains(out, "upgraded by a newer imsfeed") || strings.Contains(out, "unreachable") {
+		t.Errorf("import on a store a newer imsfeed migrated: exit %d\n%s", r.code, out)
+	}
+	mails, _ := filepath.Glob(filepath.Join(dir, "data", "outbox", "*.eml"))
+	if len(mails) != 1 {
+		t.Fatalf("%d mails in the outbox, want the attempt's one", len(mails))
+	}
+	raw, err := os.ReadFile(mails[0])
+	if m := readable(string(raw)); err != nil || !strings.Contains(m, "state store refused this imsfeed") || strings.Contains(m, "unreachable") {
+		t.Errorf("the attempt's mail does not say the store refused this imsfeed (%v):\n%s", err, m)
+	}
 }
 
 // A held run's mail names the config it was made with by its absolute path, however the config

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/imsfeed/imsfeed/store"
 )
 
 // Migrate applies the *.sql files of fsys that schema_migrations does not list, in name
@@ -103,5 +105,5 @@ func newerStore(applied map[string]bool, names []string) error {
 	if len(names) > 0 {
 		last = strings.TrimSuffix(names[len(names)-1], ".sql")
 	}
-	return fmt.Errorf("the store was upgraded by a newer imsfeed (%s); this imsfeed knows migrations up to %s: upgrade this imsfeed", which, last)
+	return fmt.Errorf("%w (%s); this imsfeed knows migrations up to %s: upgrade this imsfeed", store.ErrNewerStore, which, last)
 }
