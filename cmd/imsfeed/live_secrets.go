@@ -124,13 +124,20 @@ func (a *liveAuth) refresh(now time.Time, first bool) {
 // the old password would keep working; a password file is a few bytes, read at most once a
 // second.
 func fileStamp(name string) string {
+	b, stamp, _ := readStamped(name)
+	clear(b)
+	return stamp
+}
+
+// readStamped reads a file whose changes are watched: its content, and its stamp (the
+// content's SHA-256, or the error's text when it cannot be read).
+func readStamped(name string) ([]byte, string, error) {
 	b, err := os.ReadFile(name)
 	if err != nil {
-		return err.Error()
+		return nil, err.Error(), err
 	}
 	sum := sha256.Sum256(b)
-	clear(b)
-	return string(sum[:])
+	return b, string(sum[:]), nil
 }
 
 // unreadable is the reason serve's log gives for a request refused with the username of a

@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"crypto/tls"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,16 +83,11 @@ func (c *certFiles) close() {
 func (c *certFiles) read() (certPEM, keyPEM []byte, sums fileSums, err error) {
 	var content [2][]byte
 	for i, f := range []string{c.certFile, c.keyFile} {
-		b, rerr := os.ReadFile(f)
-		if rerr != nil {
-			sums[i] = rerr.Error()
-			if err == nil {
-				err = rerr
-			}
-			continue
+		var rerr error
+		content[i], sums[i], rerr = readStamped(f)
+		if err == nil {
+			err = rerr
 		}
-		sum := sha256.Sum256(b)
-		sums[i], content[i] = string(sum[:]), b
 	}
 	return content[0], content[1], sums, err
 }

@@ -237,8 +237,10 @@ func (c *Core) indexVersion(ctx context.Context, q querier, tenant string) (stat
 // without the pending ones (pending.go).
 func (c *Core) loadBuckets(ctx context.Context, q querier, tenant string, nums map[int]bool) (*buckets, error) {
 	bs := &buckets{m: map[int]*bucket{}, dirty: map[int]bool{}}
-	query, args := `SELECT bucket, data FROM state_index WHERE tenant = ? AND bucket < ?`, []any{tenant, pendingFirst}
-	if nums != nil && len(nums) < indexBuckets/4 {
+	// The persons' buckets only: not the memberships' an older imsfeed may have left (4096 up), which
+	// would read as damage and make the index stale.
+	query, args := `SELECT bucket, data FROM state_index WHERE tenant = ? AND bucket < ?`, []any{tenant, hashBuckets}
+	if nums != nil && len(nums) < hashBuckets/4 {
 		if len(nums) == 0 {
 			return bs, nil
 		}
