@@ -446,11 +446,10 @@ func (s *memberStream) each(fn func(record.MembershipKey, change.MembershipState
 // restLoad is the second stage of a load, read in the first stage's transaction: the groups
 // and the memberships.
 type restLoad struct {
-	c         *Core
-	tenant    string
-	fromIndex bool // the first stage read the persons from the index
-	none      bool // the tenant has no memberships at all
-	intern    map[string]string
+	c      *Core
+	tenant string
+	none   bool // the tenant has no memberships at all
+	intern map[string]string
 }
 
 // loadFront is a load's first stage, in tx: the version and school year, the relations, and
@@ -473,21 +472,26 @@ func (c *Core) loadFront(ctx context.Context, tx *sql.Tx, tenant string, index b
 		return nil, nil, err
 	}
 	st.SchoolYear = year.String
-	rl := &restLoad{c: c, tenant: tenant, fromIndex: index && iv == v, intern: map[string]string{}}
+	some, err := c.hasMemberships(ctx, tx, tenant)
+	if err != nil {
+		return nil, nil, err
+	}
+	rl := &restLoad{c: c, tenant: tenant, none: !some, intern: map[string]string{}}
 
-	if rl.fromIndex {
+	fromIndex := index && iv == v
+	if fromIndex {
 		err := c.decodePersons(ctx, tx, st, rl, source)
 		if errors.Is(err, errIndexFormat) {
 			// A damaged index is not a reason to fail a night: the rows are the truth (the
 			// night's apply rebuilds the index; `imsfeed check` reports it).
-			rl.fromIndex = false
+			fromIndex = false
 			st.Persons, st.StoredPersons = map[string]change.PersonState{}, nil
 			clear(rl.intern)
 		} else if err != nil {
 			return nil, nil, err
 		}
 	}
-	if !rl.fromIndex {
+	if !fromIndex {
 		if source != nil && source.named {
 			x, err := change.LoadNamedPersonIndex(personRows{source}, 0)
 			if err != nil {
@@ -497,11 +501,6 @@ func (c *Core) loadFront(ctx context.Context, tx *sql.Tx, tenant string, index b
 		} else if err := c.loadPersons(ctx, tx, st, rl.intern); err != nil {
 			return nil, nil, err
 		}
-		some, err := c.hasMemberships(ctx, tx, tenant)
-		if err != nil {
-			return nil, nil, err
-		}
-		rl.none = !some
 	}
 	if err := c.loadRelations(ctx, tx, st, rl.intern); err != nil {
 		return nil, nil, err
@@ -647,11 +646,6 @@ func (c *Core) decodePersons(ctx context.Context, tx *sql.Tx, st *change.State, 
 	if err := closeRows(rows); err != nil {
 		return err
 	}
-	some, err := c.hasMemberships(ctx, tx, st.Tenant)
-	if err != nil {
-		return err
-	}
-	rl.none = !some
 	if source != nil && (!rl.none || source.named) {
 		load := change.LoadPersonIndex
 		if source.named {
